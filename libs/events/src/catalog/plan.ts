@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox';
+import { defineEvent } from '../define-event.ts';
+import { DateTime, Digest, GitSha, Message, Name } from '../shared-schemas.ts';
+
+export const PlanSignature = Type.Object({
+  alg: Type.Literal('ed25519'),
+  keyId: Type.String({ minLength: 1, maxLength: 128 }),
+  value: Type.String({ description: 'base64 signature over the canonical plan payload' }),
+});
+
+export const PlanCreated = defineEvent({
+  name: 'PlanCreated',
+  domain: 'plan',
+  event: 'created',
+  description:
+    "A cluster's desired state at a revision, rendered into a content-addressed bundle and signed.",
+  producers: ['planner'],
+  scope: (d) => d.cluster,
+  data: Type.Object({
+    planId: Name,
+    cluster: Name,
+    stage: Name,
+    repo: Name,
+    revision: GitSha,
+    path: Type.String(),
+    /** Monotonic per cluster: an applier refuses a plan older than the last one it applied. */
+    sequence: Type.Integer({ minimum: 1 }),
+    bundle: Type.Object({
+      digest: Digest,
+      size: Type.Integer({ minimum: 0 }),
+      objects: Type.Integer({ minimum: 0 }),
+      bucket: Type.String(),
+    }),
+    previousDigest: Type.Optional(Digest),
+    createdAt: DateTime,
+    signature: Type.Optional(PlanSignature),
+  }),
+});
+
+export const RenderFailed = defineEvent({
+  name: 'RenderFailed',
+  domain: 'plan',
+  event: 'render-failed',
+  description: 'Rendering a cluster or reading flotilla.yaml failed; no plan was published.',
+  producers: ['planner'],
+  scope: (d) => d.cluster ?? d.repo,
+  data: Type.Object({
+    repo: Name,
+    revision: GitSha,
+    stage: Type.Optional(Name),
+    cluster: Type.Optional(Name),
+    file: Type.String(),
+    line: Type.Optional(Type.Integer({ minimum: 1 })),
+    column: Type.Optional(Type.Integer({ minimum: 1 })),
+    code: Type.String(),
+    message: Message,
+  }),
+});
