@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { describeManifest, registryBaseUrl } from './client.ts';
+import { codeForStatus, dispositionForCode, OciError, parseErrorBody } from './errors.ts';
+
+describe('registryBaseUrl', () => {
+  it('uses https by default, http for loopback, Docker Hub API host for docker.io', () => {
+    expect(registryBaseUrl('ghcr.io').href).toBe('https://ghcr.io/');
+    expect(registryBaseUrl('127.0.0.1:5000').href).toBe('http://127.0.0.1:5000/');
+    expect(registryBaseUrl('localhost:5000').href).toBe('http://localhost:5000/');
+    expect(registryBaseUrl('docker.io').href).toBe('https://registry-1.docker.io/');
+    expect(registryBaseUrl(new URL('http://127.0.0.1:1234/ignored')).href).toBe('http://127.0.0.1:1234/');
+    expect(registryBaseUrl('registry.lan:5000', true).href).toBe('http://registry.lan:5000/');
+  });
+  it('refuses plain http to a remote host unless insecure', () => {
+    expect(() => registryBaseUrl('http://registry.lan:5000')).toThrow(OciError);
+    expect(registryBaseUrl('http://registry.lan:5000', true).protocol).toBe('http:');
+  });
+});
+
+describe('errors', () => {
+  it('maps registry codes to dispositions', () => {
+    expect(dispositionForCode('UNAUTHORIZED')).toBe('stall');
+    expect(dispositionForCode('DENIED')).toBe('stall');
+    expect(dispositionForCode('NAME_UNKNOWN')).toBe('wait');
+    expect(dispositionForCode('MANIFEST_UNKNOWN')).toBe('wait');
+    expect(dispositionForCode('TOOMANYREQUESTS')).toBe('wait');
+    expect(dispositionForCode('UNAVAILABLE')).toBe('retry');
+    expect(dispositionForCode('NETWORK')).toBe('retry');
+  });
+  it('reads the error body and falls back to the status', () => {
+    expect(parseErrorBody('{"errors":[{"code":"DENIED","message":"no","detail":null}]}')).toEqual({
+      code: 'DENIED',
+      message: 'no',
+    });
+    expect(parseErrorBody('<html>')).toBeUndefined();
+    expect(codeForStatus(404, 'tags')).toBe('NAME_UNKNOWN');
+    expect(codeForStatus(404, 'manifest')).toBe('MANIFEST_UNKNOWN');
+    expect(codeForStatus(429)).toBe('TOOMANYREQUESTS');
+    const err = new OciError('DENIED', 'x', { details: { status: 403 } });
+    expect(err.status).toBe(403);
+    expect(err.disposition).toBe('stall');
+    expect(err.toJSON().code).toBe('DENIED');
+  });
+});
+
+describe('describeManifest', () => {
+  const meta = { digest: `sha256:${'b'.repeat(64)}`, size: 10 };
+  it('lists platforms of an index without attestation entries', () => {
+    const r = describeManifest(
+      {
+        schemaVersion: 2,
+        manifests: [
+          { mediaType: 'm', digest: 'sha256:1', size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+          {
+            mediaType: 'm',
+            digest: 'sha256:2',
+            size: 1,
+            platform: { os: 'linux', architecture: 'arm', variant: 'v7' },
+          },
+          {
+            mediaType: 'm',
+            digest: 'sha256:3',
+            size: 1,
+            platform: { os: 'unknown', architecture: 'unknown' },
+          },
+        ],
+      },
+      { ...meta, mediaType: 'application/vnd.oci.image.index.v1+json' },
+    );
+    expect(r.kind).toBe('index');
+    expect(r.platforms).toEqual([
+      { os: 'linux', architecture: 'amd64', digest: 'sha256:1' },
+      { os: 'linux', architecture: 'arm', variant: 'v7', digest: 'sha256:2' },
+    ]);
+  });
+  it('exposes config and layers of an image manifest', () => {
+    const r = describeManifest(
+      {
+        schemaVersion: 2,
+        config: { mediaType: 'c', digest: 'sha256:c', size: 2 },
+        layers: [{ digest: 'sha256:l' }],
+      },
+      { ...meta, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    );
+    expect(r.kind).toBe('image');
+    expect(r.config?.digest).toBe('sha256:c');
+    expect(r.layers).toEqual([{ mediaType: '', digest: 'sha256:l', size: 0 }]);
+  });
+});

@@ -1,0 +1,193 @@
+import { MANIFEST_MEDIA_TYPES } from './media-types.ts';
+
+/**
+ * Registry webhook payloads → one normalized shape. Pure functions: authenticity (static header,
+ * unguessable URL, HMAC) is checked by the receiver before these run. Unknown or irrelevant
+ * payloads yield an empty list rather than an error, since registries send pings and other events
+ * to the same endpoint.
+ */
+export interface RegistryPushEvent {
+  repository: string;
+  tag?: string;
+  digest?: string;
+  /** Registry host as the sender names it, when it does. */
+  registry?: string;
+  mediaType?: string;
+  /** Sender's event id, for deduplication (Distribution and Harbor CloudEvents retry/duplicate). */
+  id?: string;
+  /** RFC 3339 time the sender gives for the push. */
+  timestamp?: string;
+}
+
+export const DISTRIBUTION_EVENTS_V1 = 'application/vnd.docker.distribution.events.v1+json';
+export const DISTRIBUTION_EVENTS_V2 = 'application/vnd.docker.distribution.events.v2+json';
+
+type Json = Record<string, unknown>;
+
+function obj(v: unknown): Json | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function parseBody(body: unknown): unknown {
+  if (typeof body === 'string') return JSON.parse(body);
+  if (body instanceof Uint8Array) return JSON.parse(Buffer.from(body).toString('utf8'));
+  return body;
+}
+
+function compact(e: RegistryPushEvent): RegistryPushEvent {
+  return Object.fromEntries(
+    Object.entries(e).filter(([, v]) => v !== undefined),
+  ) as unknown as RegistryPushEvent;
+}
+
+/** True for both Distribution notification content types (v1 in 2.8, v2 in 3.x). */
+export function isDistributionEventsContentType(contentType: string | null | undefined): boolean {
+  const t = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return t === DISTRIBUTION_EVENTS_V1 || t === DISTRIBUTION_EVENTS_V2;
+}
+
+function hostOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CNCF Distribution notifications `{events:[…]}`: keeps `push` events whose target is a manifest
+ * (layer and config blob pushes arrive as separate events and are dropped), one entry per event.
+ */
+export function parseDistributionNotification(body: unknown): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const events = Array.isArray(root?.events) ? root.events : [];
+  const out: RegistryPushEvent[] = [];
+  for (const raw of events) {
+    const e = obj(raw);
+    if (e?.action !== 'push') continue;
+    const target = obj(e.target);
+    const mediaType = str(target?.mediaType);
+    const repository = str(target?.repository);
+    if (!target || !repository || !mediaType || !MANIFEST_MEDIA_TYPES.has(mediaType)) continue;
+    const request = obj(e.request);
+    out.push(
+      compact({
+        repository,
+        tag: str(target.tag),
+        digest: str(target.digest),
+        registry: str(request?.host) ?? hostOf(str(target.url)),
+        mediaType,
+        id: str(e.id),
+        timestamp: str(e.timestamp),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Docker Hub's push webhook (`push_data.tag`, `repository.repo_name`); Hub sends no digest. */
+export function parseDockerHubPush(body: unknown): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const push = obj(root?.push_data);
+  const repo = obj(root?.repository);
+  let repository = str(repo?.repo_name);
+  if (!repository) {
+    const ns = str(repo?.namespace);
+    const name = str(repo?.name);
+    if (ns && name) repository = `${ns}/${name}`;
+  }
+  if (!push || !repository) return [];
+  if (!repository.includes('/')) repository = `library/${repository}`;
+  const pushedAt = push.pushed_at;
+  return [
+    compact({
+      repository,
+      tag: str(push.tag),
+      registry: 'docker.io',
+      timestamp: typeof pushedAt === 'number' ? new Date(pushedAt * 1000).toISOString() : undefined,
+    }),
+  ];
+}
+
+const HARBOR_PUSH_TYPES = new Set(['PUSH_ARTIFACT', 'harbor.artifact.pushed']);
+
+/**
+ * Harbor, Default form (`type: PUSH_ARTIFACT`, `event_data`) or CloudEvents form (structured JSON
+ * with `specversion`, `type: harbor.artifact.pushed`, `data`). For CloudEvents in binary mode pass
+ * the `ce-*` headers and the body is taken as the data.
+ */
+export function parseHarborEvent(
+  body: unknown,
+  headers?: Record<string, string | string[] | undefined>,
+): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  if (!root) return [];
+  const header = (name: string) => {
+    const v = headers?.[name] ?? headers?.[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  let type: string | undefined;
+  let data: Json | undefined;
+  let id: string | undefined;
+  let time: string | undefined;
+  if (str(root.specversion)) {
+    type = str(root.type);
+    data = obj(root.data);
+    id = str(root.id);
+    time = str(root.time);
+  } else if (header('ce-type')) {
+    type = header('ce-type');
+    data = root;
+    id = header('ce-id');
+    time = header('ce-time');
+  } else {
+    type = str(root.type);
+    data = obj(root.event_data);
+    const occur = root.occur_at;
+    time = typeof occur === 'number' ? new Date(occur * 1000).toISOString() : undefined;
+  }
+  if (!type || !HARBOR_PUSH_TYPES.has(type) || !data) return [];
+  const repo = obj(data.repository);
+  const fullName =
+    str(repo?.repo_full_name) ??
+    (str(repo?.namespace) && str(repo?.name) ? `${str(repo?.namespace)}/${str(repo?.name)}` : undefined);
+  const resources = Array.isArray(data.resources) ? data.resources : [];
+  const out: RegistryPushEvent[] = [];
+  for (const raw of resources) {
+    const r = obj(raw);
+    if (!r) continue;
+    const resourceUrl = str(r.resource_url);
+    // resource_url is `host/namespace/name:tag` (or @digest): the only place Harbor names itself.
+    const registry = resourceUrl?.includes('/') ? resourceUrl.slice(0, resourceUrl.indexOf('/')) : undefined;
+    let repository = fullName;
+    if (!repository && resourceUrl && registry) {
+      repository = resourceUrl.slice(registry.length + 1).replace(/[@:][^/]*$/, '');
+    }
+    if (!repository) continue;
+    out.push(compact({ repository, tag: str(r.tag), digest: str(r.digest), registry, id, timestamp: time }));
+  }
+  return out;
+}
+
+export type WebhookSource = 'distribution' | 'dockerhub' | 'harbor';
+
+/** Dispatch by source; the receiver knows which endpoint the payload came to. */
+export function parseRegistryWebhook(
+  source: WebhookSource,
+  body: unknown,
+  headers?: Record<string, string | string[] | undefined>,
+): RegistryPushEvent[] {
+  switch (source) {
+    case 'distribution':
+      return parseDistributionNotification(body);
+    case 'dockerhub':
+      return parseDockerHubPush(body);
+    case 'harbor':
+      return parseHarborEvent(body, headers);
+  }
+}
