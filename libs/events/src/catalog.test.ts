@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   catalog,
+  type EventDefinition,
   createEvent,
   decodeEvent,
   encodeEvent,
@@ -17,7 +18,7 @@ describe('event catalog', () => {
     for (const def of catalog) expect(def.type).toMatch(/^io\.flotilla\.[a-z]+\.[a-z-]+\.v1$/);
   });
 
-  it.each(catalog.map((d) => [d.name, d] as const))(
+  it.each(catalog.map((d) => [d.name, d as EventDefinition] as const))(
     '%s: a created event survives encode/decode',
     (_name, def) => {
       const data = samples[def.name as keyof typeof samples];

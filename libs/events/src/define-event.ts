@@ -22,7 +22,8 @@ export interface EventDefinition<N extends string = string, S extends TObject = 
   readonly data: S;
   readonly producers: readonly Producer[];
   /** The raw (unencoded) last subject token for a payload: cluster, repo, image, stage… */
-  readonly scope: (data: Static<S>) => string;
+  // Method syntax keeps this bivariant, so any definition is an `EventDefinition`.
+  scope(data: Static<S>): string;
 }
 
 export type DataOf<D> = D extends EventDefinition<string, infer S> ? Static<S> : never;

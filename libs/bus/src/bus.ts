@@ -1,0 +1,262 @@
+import { hostname } from 'node:os';
+import { FlotillaError, messageOf } from '@flotilla/errors';
+import {
+  createEvent,
+  DeadLettered,
+  type EventContext,
+  type EventDefinition,
+  encodeEvent,
+  type FlotillaEvent,
+  type Producer,
+  sourceFor,
+  subjectOf,
+  validateEvent,
+} from '@flotilla/events';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Objm } from '@nats-io/obj';
+import { connect } from '@nats-io/transport-node';
+import type { Static, TObject } from '@sinclair/typebox';
+import { Registry } from 'prom-client';
+import { BlobStore } from './blobs.ts';
+import { type ConsumeOptions, type DeadLetterSink, type Subscription, startConsumer } from './consumer.ts';
+import { JsonKv } from './kv.ts';
+import { LeaseSet, type LeaseSetOptions } from './lease.ts';
+import { type BusMetrics, busMetrics } from './metrics.ts';
+import { ensureEventStream, type StreamOptions } from './stream.ts';
+
+export interface BusLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface BusOptions {
+  servers: string | string[];
+  /** The service publishing through this bus; becomes the CloudEvents `source`. */
+  service: Producer;
+  instance?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Provision or update the event stream on connect (hub services do; appliers may not be allowed). */
+  ensureStream?: boolean | StreamOptions;
+  metrics?: Registry;
+  logger?: BusLogger;
+  /** Timeout for a publish to be acknowledged by JetStream. */
+  publishTimeoutMs?: number;
+}
+
+export interface PublishContext extends Partial<Omit<EventContext, 'source'>> {
+  /** Sets correlation and causation from the event that led to this one. */
+  cause?: FlotillaEvent;
+}
+
+export interface Published<D> {
+  event: FlotillaEvent<D>;
+  seq: number;
+  duplicate: boolean;
+}
+
+const silent: BusLogger = { info() {}, warn() {}, error() {} };
+
+export class Bus {
+  readonly source: string;
+  readonly metrics: BusMetrics;
+  private readonly subs = new Set<Subscription>();
+  private readonly leaseSets = new Set<LeaseSet>();
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly service: Producer,
+    readonly instance: string,
+    private readonly logger: BusLogger,
+    registry: Registry,
+    private readonly publishTimeoutMs: number,
+  ) {
+    this.source = sourceFor(service, instance);
+    this.metrics = busMetrics(registry);
+  }
+
+  static async connect(opts: BusOptions): Promise<Bus> {
+    const instance = opts.instance ?? `${hostname()}-${process.pid}`;
+    const logger = opts.logger ?? silent;
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: opts.servers,
+        name: `flotilla-${opts.service}-${instance}`,
+        user: opts.user,
+        pass: opts.pass,
+        token: opts.token,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        waitOnFirstConnect: true,
+        timeout: 5000,
+      });
+    } catch (err) {
+      throw new FlotillaError(
+        'bus.unreachable',
+        `cannot connect to NATS at ${String(opts.servers)}: ${messageOf(err)}`,
+        {
+          disposition: 'retry',
+          cause: err,
+        },
+      );
+    }
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error')
+          logger.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, `nats ${s.type}`);
+      }
+    })();
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    if (opts.ensureStream) await ensureEventStream(jsm, opts.ensureStream === true ? {} : opts.ensureStream);
+    const js = jetstream(nc, { timeout: opts.publishTimeoutMs ?? 10_000 });
+    return new Bus(
+      nc,
+      js,
+      jsm,
+      opts.service,
+      instance,
+      logger,
+      opts.metrics ?? new Registry(),
+      opts.publishTimeoutMs ?? 10_000,
+    );
+  }
+
+  get connected(): boolean {
+    return !this.nc.isClosed() && !this.nc.isDraining() && this.nc.getServer() !== '';
+  }
+
+  /** True when every consumer started through this bus is still bound. */
+  get consumersBound(): boolean {
+    return [...this.subs].every((s) => s.bound);
+  }
+
+  /** Builds, validates and publishes an event; resolves once JetStream has stored it. */
+  async publish<S extends TObject>(
+    def: EventDefinition<string, S>,
+    data: Static<S>,
+    ctx: PublishContext = {},
+  ): Promise<Published<Static<S>>> {
+    const { cause, ...rest } = ctx;
+    const event = createEvent(def, data, {
+      actor: rest.actor ?? cause?.actor ?? `service:${this.service}`,
+      ...rest,
+      source: this.source,
+      ...(cause ? { correlationid: cause.correlationid, causationid: cause.id } : {}),
+    });
+    const published = await this.publishEvent(event);
+    return published as Published<Static<S>>;
+  }
+
+  /**
+   * Publishes a prebuilt event (validated again: nothing invalid leaves a service). The event id
+   * is the `Nats-Msg-Id`, so a re-publish within the stream's window is stored once.
+   */
+  async publishEvent(event: FlotillaEvent): Promise<Published<unknown>> {
+    validateEvent(event);
+    const subject = event.subject ?? '';
+    try {
+      const ack = await this.js.publish(subject, encodeEvent(event), {
+        msgID: event.id,
+        timeout: this.publishTimeoutMs,
+      });
+      this.metrics.published.inc({ type: event.type });
+      return { event, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      throw new FlotillaError(
+        'bus.publish-failed',
+        `publishing ${event.type} ${event.id} failed: ${messageOf(err)}`,
+        {
+          disposition: 'retry',
+          cause: err,
+        },
+      );
+    }
+  }
+
+  async consume(opts: ConsumeOptions): Promise<Subscription> {
+    const sub = await startConsumer(
+      this.js,
+      this.jsm,
+      opts,
+      this.deadLetterSink,
+      this.metrics,
+      (level, obj, msg) => this.logger[level](obj, msg),
+    );
+    this.subs.add(sub);
+    void sub.closed.finally(() => this.subs.delete(sub));
+    return sub;
+  }
+
+  private readonly deadLetterSink: DeadLetterSink = async ({ consumer, msg, code, message, event }) => {
+    const payload = new TextDecoder().decode(msg.data.subarray(0, 60_000));
+    const data: Static<typeof DeadLettered.data> = {
+      consumer,
+      subject: msg.subject,
+      streamSequence: msg.seq,
+      deliveries: msg.info.deliveryCount,
+      code,
+      reason: message.slice(0, 16_000),
+      payload,
+    };
+    if (event) {
+      data.eventId = event.id;
+      data.eventType = event.type;
+    }
+    // The dead-letter id is derived from consumer + stream sequence so a retry of this step
+    // (we crashed before term) does not record the same message twice.
+    await this.publishEvent(
+      createEvent(DeadLettered, data, {
+        source: sourceFor('bus', this.instance),
+        actor: event?.actor ?? `service:${this.service}`,
+        id: `dl-${consumer}-${msg.seq}`,
+        ...(event ? { correlationid: event.correlationid, causationid: event.id } : {}),
+      }),
+    );
+    this.metrics.deadLettered.inc({ consumer, code });
+    this.logger.warn(
+      { consumer, code, subject: msg.subject, seq: msg.seq, reason: message },
+      'message dead-lettered',
+    );
+  };
+
+  async kv<T>(
+    bucket: string,
+    opts: { history?: number; ttlMs?: number; replicas?: number } = {},
+  ): Promise<JsonKv<T>> {
+    const kvm = new Kvm(this.js);
+    const kv = await kvm.create(bucket, {
+      history: opts.history ?? 1,
+      ...(opts.ttlMs ? { ttl: opts.ttlMs } : {}),
+      replicas: opts.replicas ?? 1,
+    });
+    return new JsonKv<T>(kv);
+  }
+
+  async leaseSet(bucket: string, opts: LeaseSetOptions): Promise<LeaseSet> {
+    const set = new LeaseSet(await this.kv(bucket), opts);
+    this.leaseSets.add(set);
+    return set;
+  }
+
+  async blobs(bucket: string, opts: { replicas?: number } = {}): Promise<BlobStore> {
+    const objm = new Objm(this.js);
+    const store = await objm.create(bucket, { replicas: opts.replicas ?? 1 });
+    return new BlobStore(store);
+  }
+
+  /** Graceful: stop intake, let handlers finish, release leases, flush and close the connection. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.subs].map((s) => s.stop()));
+    await Promise.allSettled([...this.leaseSets].map((l) => l.stop()));
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+export { subjectOf };

@@ -1,0 +1,253 @@
+import { dispositionOf, FlotillaError, messageOf } from '@flotilla/errors';
+import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
+import type { BusMetrics } from './metrics.ts';
+import { EVENT_STREAM } from './stream.ts';
+
+export interface HandlerContext {
+  /** 1 on first delivery. */
+  deliveryCount: number;
+  streamSequence: number;
+  /** Tell JetStream the handler is still busy (also sent automatically every ackWait/3). */
+  working(): void;
+}
+
+export type EventHandler = (event: FlotillaEvent, ctx: HandlerContext) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Durable name; one per service role (e.g. `applier-prod-eu`). */
+  durable: string;
+  /** Subject filters, e.g. `subjectFilter(PlanCreated, 'dev')`. */
+  filters: string[];
+  handler: EventHandler;
+  /** Attempts before a failing message is dead-lettered. Default 5. */
+  maxDeliver?: number;
+  /** Delay before attempt n+1 (ms); the last value repeats. Default 1 s, 5 s, 15 s, 30 s. */
+  backoffMs?: number[];
+  /** How long JetStream waits for an ack before redelivering. Default 30 s. */
+  ackWaitMs?: number;
+  /** Messages handled at once; 1 keeps per-consumer order. */
+  concurrency?: number;
+  /** Where a new durable starts. Default: every stored message. */
+  deliverFrom?: 'all' | 'new';
+}
+
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value as string);
+  }
+}
+
+/**
+ * ackAck waits for the server to confirm, so "handled" means "never delivered again". While the
+ * connection is down (server restart) we keep trying: JetStream keeps the consumer's pending
+ * state on disk and accepts the ack after it comes back, which avoids a second handling.
+ */
+async function ackConfirmed(msg: JsMsg, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      if (await msg.ackAck({ timeout: 2000 })) return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline) throw new Error('ack not confirmed');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export type DeadLetterSink = (reason: {
+  consumer: string;
+  msg: JsMsg;
+  code: string;
+  message: string;
+  event?: FlotillaEvent;
+}) => Promise<void>;
+
+export interface Subscription {
+  readonly durable: string;
+  readonly bound: boolean;
+  /** Stop fetching, finish messages in flight. */
+  stop(): Promise<void>;
+  /** Resolves when the loop ends (stop() or connection closed). */
+  readonly closed: Promise<void>;
+}
+
+export async function startConsumer(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: ConsumeOptions,
+  deadLetter: DeadLetterSink,
+  metrics: BusMetrics,
+  log: (level: 'warn' | 'error', obj: object, msg: string) => void,
+): Promise<Subscription> {
+  const maxDeliver = opts.maxDeliver ?? 5;
+  const backoff = opts.backoffMs ?? [1000, 5000, 15_000, 30_000];
+  const ackWaitMs = opts.ackWaitMs ?? 30_000;
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const config = {
+    durable_name: opts.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: opts.deliverFrom === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+    filter_subjects: opts.filters,
+    ack_wait: nanos(ackWaitMs),
+    // The server redelivers without limit; we count attempts ourselves so that the last one
+    // always ends on the dead-letter subject, even when it timed out instead of failing.
+    max_deliver: -1,
+    max_ack_pending: Math.max(1000, concurrency * 4),
+  };
+  try {
+    await jsm.consumers.info(EVENT_STREAM, opts.durable);
+    await jsm.consumers.update(EVENT_STREAM, opts.durable, {
+      filter_subjects: config.filter_subjects,
+      ack_wait: config.ack_wait,
+      max_deliver: config.max_deliver,
+      max_ack_pending: config.max_ack_pending,
+    });
+  } catch (err) {
+    if (!messageOf(err).includes('not found')) throw err;
+    await jsm.consumers.add(EVENT_STREAM, config);
+  }
+
+  const consumer = await js.consumers.get(EVENT_STREAM, opts.durable);
+  const messages = await consumer.consume({ max_messages: Math.max(concurrency * 2, 64) });
+  let bound = true;
+  let stopping = false;
+  const inFlight = new Set<Promise<void>>();
+  // JetStream persists consumer ack state lazily, so after a server crash it can redeliver
+  // messages this process already handled and acked. Remembering recent ids makes that
+  // invisible to handlers; handlers still need to be idempotent across process restarts.
+  const recentlyAcked = new RecentIds(10_000);
+
+  const handleOne = async (msg: JsMsg) => {
+    const deliveryCount = msg.info.deliveryCount;
+    let event: FlotillaEvent;
+    try {
+      event = decodeEvent(msg.data, { subject: msg.subject });
+    } catch (err) {
+      const e = err instanceof FlotillaError ? err : new FlotillaError('event.invalid', messageOf(err));
+      await deadLetter({ consumer: opts.durable, msg, code: e.code, message: e.message });
+      msg.term(e.code);
+      metrics.consumed.inc({ consumer: opts.durable, outcome: 'invalid' });
+      return;
+    }
+    if (recentlyAcked.has(event.id)) {
+      await ackConfirmed(msg, ackWaitMs).catch(() => undefined);
+      metrics.consumed.inc({ consumer: opts.durable, outcome: 'duplicate' });
+      return;
+    }
+    if (deliveryCount > maxDeliver) {
+      await deadLetter({
+        consumer: opts.durable,
+        msg,
+        event,
+        code: 'handler.timeout',
+        message: `not acknowledged after ${maxDeliver} deliveries (handler exceeded ack wait)`,
+      });
+      msg.term('max deliveries');
+      metrics.consumed.inc({ consumer: opts.durable, outcome: 'dead-letter' });
+      return;
+    }
+    const heartbeat = setInterval(() => msg.working(), Math.max(1000, Math.floor(ackWaitMs / 3)));
+    const timer = metrics.handlerSeconds.startTimer({ consumer: opts.durable });
+    let handled = false;
+    try {
+      await opts.handler(event, { deliveryCount, streamSequence: msg.seq, working: () => msg.working() });
+      handled = true;
+      clearInterval(heartbeat);
+      recentlyAcked.add(event.id);
+      await ackConfirmed(msg, ackWaitMs);
+      metrics.consumed.inc({ consumer: opts.durable, outcome: 'ack' });
+    } catch (err) {
+      clearInterval(heartbeat);
+      if (handled) {
+        // The work is done but the server never confirmed the ack: JetStream will redeliver
+        // after ack wait, and the handler must be idempotent for that case (at-least-once).
+        log(
+          'warn',
+          { consumer: opts.durable, id: event.id, err: messageOf(err) },
+          'ack not confirmed; message may be redelivered',
+        );
+        return;
+      }
+      const disposition = dispositionOf(err);
+      const code = err instanceof FlotillaError ? err.code : 'handler.failed';
+      if (disposition === 'stall' || deliveryCount >= maxDeliver) {
+        await deadLetter({ consumer: opts.durable, msg, event, code, message: messageOf(err) });
+        msg.term(code);
+        metrics.consumed.inc({ consumer: opts.durable, outcome: 'dead-letter' });
+      } else {
+        const delay = backoff[Math.min(deliveryCount - 1, backoff.length - 1)] ?? 1000;
+        log(
+          'warn',
+          {
+            consumer: opts.durable,
+            type: event.type,
+            id: event.id,
+            deliveryCount,
+            code,
+            delay,
+            err: messageOf(err),
+          },
+          'handler failed; will retry',
+        );
+        msg.nak(delay);
+        metrics.consumed.inc({ consumer: opts.durable, outcome: 'retry' });
+      }
+    } finally {
+      timer();
+    }
+  };
+
+  const loop = (async () => {
+    try {
+      for await (const msg of messages) {
+        if (stopping) {
+          msg.nak();
+          continue;
+        }
+        const p = handleOne(msg).catch((err) => {
+          // Dead-lettering itself failed (bus down): leave the message unacked for redelivery.
+          log(
+            'error',
+            { consumer: opts.durable, err: messageOf(err) },
+            'could not settle message; it will be redelivered',
+          );
+        });
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+    } finally {
+      await Promise.allSettled([...inFlight]);
+      bound = false;
+    }
+  })();
+
+  return {
+    durable: opts.durable,
+    get bound() {
+      return bound;
+    },
+    closed: loop,
+    async stop() {
+      stopping = true;
+      await Promise.allSettled([...inFlight]);
+      await messages.close();
+      await loop;
+    },
+  };
+}

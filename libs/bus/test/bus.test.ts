@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto';
+import { FlotillaError, retryable } from '@flotilla/errors';
+import {
+  catalog,
+  createEvent,
+  DeadLettered,
+  type EventDefinition,
+  type FlotillaEvent,
+  PlanCreated,
+  subjectFilter,
+} from '@flotilla/events';
+import { sampleSource, samples } from '@flotilla/events/samples';
+import { type NatsServer, startNats } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
+
+let nats: NatsServer;
+let bus: Bus;
+
+beforeAll(async () => {
+  nats = await startNats();
+  bus = await Bus.connect({ servers: nats.url, service: 'planner', instance: 'test', ensureStream: true });
+});
+
+afterAll(async () => {
+  await bus?.close();
+  await nats?.dispose();
+});
+
+const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
+
+function collector() {
+  const events: FlotillaEvent[] = [];
+  const waiters: Array<() => void> = [];
+  return {
+    events,
+    push(e: FlotillaEvent) {
+      events.push(e);
+      for (const w of waiters.splice(0)) w();
+    },
+    async until(pred: () => boolean, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pred()) {
+        if (Date.now() > deadline) throw new Error(`timed out; have ${events.length} events`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
+  };
+}
+
+async function deadLetters(durable: string) {
+  const seen = collector();
+  const sub = await bus.consume({
+    durable: uniq('dl-watch'),
+    filters: [subjectFilter(DeadLettered, durable)],
+    handler: async (e) => seen.push(e),
+  });
+  return { seen, sub };
+}
+
+describe('typed publish and consume', () => {
+  it('round-trips every event type in the catalog, validated on both ends', async () => {
+    const cluster = uniq('rt');
+    const got = collector();
+    const published: FlotillaEvent[] = [];
+    // Each service publishes its own events: source is checked against the catalog's producers.
+    for (const def of catalog as readonly EventDefinition[]) {
+      const data = structuredClone(samples[def.name as keyof typeof samples]) as Record<string, unknown>;
+      const event = createEvent(def, data as never, {
+        source: sampleSource(def).replace('/test', `/${cluster}`),
+        actor: 'user:alice',
+      });
+      published.push((await bus.publishEvent(event)).event);
+    }
+    const sub = await bus.consume({
+      durable: uniq('roundtrip'),
+      filters: ['flotilla.v1.>'],
+      handler: async (e) => {
+        if (e.source.endsWith(`/${cluster}`)) got.push(e);
+      },
+    });
+    await got.until(() => got.events.length >= catalog.length);
+    await sub.stop();
+    expect(got.events.map((e) => e.type).sort()).toEqual(catalog.map((d) => d.type).sort());
+    expect(got.events).toEqual(expect.arrayContaining(published));
+  });
+
+  it('refuses to publish an invalid event', async () => {
+    await expect(
+      bus.publish(PlanCreated, { ...samples.PlanCreated, revision: 'nope' } as never),
+    ).rejects.toThrow(/invalid PlanCreated data/);
+  });
+
+  it('stores a re-published event id once', async () => {
+    const event = createEvent(
+      PlanCreated,
+      { ...samples.PlanCreated, cluster: uniq('dup') },
+      {
+        source: 'flotilla://planner/t',
+        actor: 'service:planner',
+      },
+    );
+    const first = await bus.publishEvent(event);
+    const second = await bus.publishEvent(event);
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    expect(second.seq).toBe(first.seq);
+  });
+
+  it('dead-letters an invalid message with the reason and never calls the handler', async () => {
+    const cluster = uniq('bad');
+    const durable = uniq('invalid');
+    const { seen, sub: dlSub } = await deadLetters(durable);
+    let calls = 0;
+    const sub = await bus.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, cluster)],
+      handler: async () => {
+        calls++;
+      },
+    });
+    await bus.js.publish(
+      `flotilla.v1.plan.created.${cluster}`,
+      new TextEncoder().encode('{"specversion":"1.0"}'),
+    );
+    await seen.until(() => seen.events.length === 1);
+    const dl = seen.events[0] as FlotillaEvent<typeof samples.DeadLettered>;
+    expect(dl.type).toBe(DeadLettered.type);
+    expect(dl.data.code).toBe('event.invalid-envelope');
+    expect(dl.data.reason).toMatch(/invalid event envelope/);
+    expect(dl.data.payload).toBe('{"specversion":"1.0"}');
+    expect(calls).toBe(0);
+    await sub.stop();
+    await dlSub.stop();
+  });
+
+  it('redelivers after a retryable failure, then dead-letters a handler that always fails', async () => {
+    const flakyCluster = uniq('flaky');
+    const deliveries: number[] = [];
+    const flaky = await bus.consume({
+      durable: uniq('flaky'),
+      filters: [subjectFilter(PlanCreated, flakyCluster)],
+      backoffMs: [50],
+      handler: async (_e, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        if (ctx.deliveryCount === 1) throw retryable('test.transient', 'try again');
+      },
+    });
+    await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster: flakyCluster });
+    const until = Date.now() + 10_000;
+    while (deliveries.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(deliveries).toEqual([1, 2]);
+    await flaky.stop();
+
+    const brokenCluster = uniq('broken');
+    const durable = uniq('broken');
+    const { seen, sub: dlSub } = await deadLetters(durable);
+    let attempts = 0;
+    const broken = await bus.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, brokenCluster)],
+      maxDeliver: 3,
+      backoffMs: [20],
+      handler: async () => {
+        attempts++;
+        throw new Error('always fails');
+      },
+    });
+    const { event } = await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster: brokenCluster });
+    await seen.until(() => seen.events.length === 1);
+    const dl = seen.events[0] as FlotillaEvent<typeof samples.DeadLettered>;
+    expect(attempts).toBe(3);
+    expect(dl.data).toMatchObject({
+      consumer: durable,
+      code: 'handler.failed',
+      reason: 'always fails',
+      deliveries: 3,
+    });
+    expect(dl.data.eventId).toBe(event.id);
+    expect(dl.causationid).toBe(event.id);
+    await broken.stop();
+    await dlSub.stop();
+  });
+
+  it('dead-letters at once when the handler says retrying cannot help', async () => {
+    const cluster = uniq('stall');
+    const durable = uniq('stall');
+    const { seen, sub: dlSub } = await deadLetters(durable);
+    let attempts = 0;
+    const sub = await bus.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, cluster)],
+      handler: async () => {
+        attempts++;
+        throw new FlotillaError('test.forbidden', 'not allowed');
+      },
+    });
+    await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster });
+    await seen.until(() => seen.events.length === 1);
+    expect(attempts).toBe(1);
+    expect((seen.events[0]?.data as { code: string }).code).toBe('test.forbidden');
+    await sub.stop();
+    await dlSub.stop();
+  });
+});
+
+describe('leases', () => {
+  it('lets exactly one of two holders win, and hands over after the holder dies', async () => {
+    const bucket = uniq('leases');
+    const key = 'git://example.com/repo.git';
+    const a = await bus.leaseSet(bucket, { owner: 'a', ttlMs: 1500, keys: () => [key] });
+    const b = await bus.leaseSet(bucket, { owner: 'b', ttlMs: 1500, keys: () => [key] });
+    await Promise.all([a.runCycle(), b.runCycle()]);
+    expect([a.holds(key), b.holds(key)].filter(Boolean)).toHaveLength(1);
+    const [winner, loser, loserName] = a.holds(key) ? [a, b, 'b'] : [b, a, 'a'];
+    expect(await loser.ownerOf(key)).toBe(loserName === 'a' ? 'b' : 'a');
+    // The winner "dies": it stops renewing. Within the TTL the loser still cannot take it.
+    await loser.runCycle();
+    expect(loser.holds(key)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1700));
+    await loser.runCycle();
+    expect(loser.holds(key)).toBe(true);
+    expect(winner.holds(key)).toBe(false);
+    await a.stop();
+    await b.stop();
+  });
+});
+
+describe('object store', () => {
+  it('stores by digest, verifies on read, and names corrupt or missing blobs', async () => {
+    const blobs = await bus.blobs(uniq('blobs'));
+    const bytes = new TextEncoder().encode(`bundle ${randomUUID()}`);
+    const digest = await blobs.put(bytes);
+    expect(digest).toBe(sha256Digest(bytes));
+    expect(await blobs.put(bytes)).toBe(digest);
+    expect(new TextDecoder().decode(await blobs.get(digest))).toBe(new TextDecoder().decode(bytes));
+
+    const forged = sha256Digest(new TextEncoder().encode('what the planner signed'));
+    await blobs.store.putBlob({ name: forged }, new TextEncoder().encode('what an attacker stored'));
+    await expect(blobs.get(forged)).rejects.toMatchObject({ code: 'bus.blob-digest-mismatch' });
+    await expect(blobs.get(sha256Digest(new Uint8Array([1])))).rejects.toMatchObject({
+      code: 'bus.blob-not-found',
+    });
+    await expect(blobs.get('md5:abc')).rejects.toMatchObject({ code: 'bus.blob-bad-digest' });
+  });
+});
+
+describe('stream', () => {
+  it('is file-backed with a dedupe window and limits', async () => {
+    const info = await bus.jsm.streams.info(EVENT_STREAM);
+    expect(info.config.storage).toBe('file');
+    expect(info.config.subjects).toEqual(['flotilla.v1.>']);
+    expect(info.config.duplicate_window).toBeGreaterThan(0);
+    expect(info.config.max_age).toBeGreaterThan(0);
+  });
+});
