@@ -187,6 +187,8 @@ export class RegistryClient {
   private scheme: 'basic' | 'bearer' | undefined;
   private bearer: BearerChallenge | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  /** Token requests in flight per scope: parallel calls share one instead of each asking. */
+  private readonly pendingTokens = new Map<string, Promise<string>>();
   private readonly manifests: BoundedCache<string, ManifestEntry>;
   private readonly tagPages: BoundedCache<string, { etag: string; page: TagPage }>;
   private readonly configCreated: BoundedCache<string, Date | null>;
@@ -507,7 +509,7 @@ export class RegistryClient {
       const cached = this.tokens.get(key);
       if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
       // Realm known: fetch the token up front rather than spending a request on a 401.
-      const token = await this.fetchToken(this.bearer, key || undefined);
+      const token = await this.sharedToken(this.bearer, key || undefined);
       return `Bearer ${token}`;
     }
     return undefined;
@@ -545,6 +547,16 @@ export class RegistryClient {
       return true;
     }
     return false;
+  }
+
+  private sharedToken(challenge: BearerChallenge, scope: string | undefined): Promise<string> {
+    const key = scope ?? '';
+    let pending = this.pendingTokens.get(key);
+    if (!pending) {
+      pending = this.fetchToken(challenge, scope).finally(() => this.pendingTokens.delete(key));
+      this.pendingTokens.set(key, pending);
+    }
+    return pending;
   }
 
   private async fetchToken(challenge: BearerChallenge, scope: string | undefined): Promise<string> {

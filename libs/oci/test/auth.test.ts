@@ -122,6 +122,13 @@ describe('bearer token flow', () => {
     expect(seen).toHaveLength(5);
     expect(client.stats.byKind.token).toBe(2);
     expect(client.stats.requests).toBe(7);
+
+    // Parallel calls on a new scope share one token request.
+    const third = `auth/${rand()}`;
+    const pushed = await pushImage(registry, { repo: third, tag: 'y' });
+    const heads = await Promise.all(Array.from({ length: 5 }, () => client.headManifest(third, 'y')));
+    expect(heads.map((h) => h.digest)).toEqual(Array(5).fill(pushed.digest));
+    expect(client.stats.byKind.token).toBe(3);
   });
 
   it('accepts `token` as well as `access_token`, and renews an expired token', async () => {
