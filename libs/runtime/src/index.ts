@@ -1,1 +1,19 @@
-export {};
+export { ConfigError, envName, type LoadConfigOptions, loadConfig, readSecret } from './config.ts';
+export {
+  createServiceServer,
+  type ReadinessCheck,
+  type ServerOptions,
+  type ServiceServer,
+} from './http-server.ts';
+export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.ts';
+export { type RunServiceOptions, runService, type ServiceHandle } from './run-service.ts';
+export { registerSecret, scrubSecrets } from './secrets.ts';
+export {
+  hmacSha256Hex,
+  type SignatureCheck,
+  safeEqual,
+  verifyBearer,
+  verifyGithubSignature,
+  verifyGitlabToken,
+  verifyHexHmac,
+} from './webhook-signatures.ts';

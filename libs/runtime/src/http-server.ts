@@ -1,0 +1,95 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+
+export interface ReadinessCheck {
+  name: string;
+  check: () => boolean | Promise<boolean>;
+}
+
+export interface ServerOptions {
+  logger: Logger;
+  registry?: Registry;
+  /** Largest request body accepted (webhooks); bigger ones get 413 before any handler runs. */
+  bodyLimit?: number;
+}
+
+export interface ServiceServer {
+  app: FastifyInstance;
+  registry: Registry;
+  addReadinessCheck(check: ReadinessCheck): void;
+  /** Flip readiness off during shutdown so load balancers stop sending work first. */
+  setShuttingDown(): void;
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Fastify with the three endpoints every Flotilla service has. JSON bodies are also kept as
+ * raw bytes (`request.rawBody`) because webhook signatures are computed over the exact bytes.
+ */
+export function createServiceServer(opts: ServerOptions): ServiceServer {
+  const registry = opts.registry ?? new Registry();
+  collectDefaultMetrics({ register: registry });
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+  });
+  app.addContentTypeParser(
+    [
+      'application/json',
+      'application/vnd.docker.distribution.events.v1+json',
+      'application/vnd.docker.distribution.events.v2+json',
+    ],
+    { parseAs: 'buffer' },
+    (req, body, done) => {
+      (req as unknown as { rawBody: Buffer }).rawBody = body as Buffer;
+      if ((body as Buffer).length === 0) return done(null, undefined);
+      try {
+        done(null, JSON.parse((body as Buffer).toString('utf8')));
+      } catch {
+        const err = new Error('request body is not valid JSON') as Error & { statusCode: number };
+        err.statusCode = 400;
+        done(err, undefined);
+      }
+    },
+  );
+  const checks: ReadinessCheck[] = [];
+  let shuttingDown = false;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const results: Record<string, boolean> = {};
+    for (const c of checks) {
+      try {
+        results[c.name] = await c.check();
+      } catch {
+        results[c.name] = false;
+      }
+    }
+    const ready = !shuttingDown && Object.values(results).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ ready, shuttingDown, checks: results });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', registry.contentType);
+    return await registry.metrics();
+  });
+
+  return {
+    app,
+    registry,
+    addReadinessCheck: (c) => checks.push(c),
+    setShuttingDown: () => {
+      shuttingDown = true;
+    },
+    listen: async (port, host = '127.0.0.1') => await app.listen({ port, host }),
+    close: async () => await app.close(),
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}

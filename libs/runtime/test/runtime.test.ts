@@ -1,0 +1,191 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  createLogger,
+  createServiceServer,
+  hmacSha256Hex,
+  loadConfig,
+  registerSecret,
+  verifyGithubSignature,
+  verifyGitlabToken,
+  verifyHexHmac,
+} from '../src/index.ts';
+
+const Schema = Type.Object({
+  nats: Type.Object({
+    url: Type.String({ default: 'nats://127.0.0.1:4222' }),
+    password: Type.Optional(Type.String({ secret: true })),
+  }),
+  cluster: Type.String({ minLength: 1 }),
+  http: Type.Object({ port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }) }),
+  prune: Type.Boolean({ default: true }),
+  namespaces: Type.Array(Type.String(), { default: [] }),
+});
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return { lines, destination };
+}
+
+describe('config', () => {
+  it('merges file, environment and defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'cluster: from-file\nhttp:\n  port: 9000\n');
+    const cfg = loadConfig(Schema, {
+      file,
+      env: { FLOTILLA_CLUSTER: 'dev', FLOTILLA_PRUNE: 'false', FLOTILLA_NAMESPACES: 'a, b' },
+    });
+    expect(cfg).toEqual({
+      nats: { url: 'nats://127.0.0.1:4222' },
+      cluster: 'dev',
+      http: { port: 9000 },
+      prune: false,
+      namespaces: ['a', 'b'],
+    });
+  });
+
+  it('names the bad field and the variable that sets it', () => {
+    const err = (() => {
+      try {
+        loadConfig(Schema, { env: { FLOTILLA_HTTP_PORT: '70000' } });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.message).toMatch(/cluster \(FLOTILLA_CLUSTER\): .*\(missing\)/);
+    expect(err?.message).toMatch(
+      /http\.port \(FLOTILLA_HTTP_PORT\): Expected integer to be less or equal to 65535/,
+    );
+    expect(() =>
+      loadConfig(Schema, { env: { FLOTILLA_CLUSTER: 'x', FLOTILLA_HTTP_PORT: 'eighty' } }),
+    ).toThrow(/FLOTILLA_HTTP_PORT: "eighty" is not a number/);
+  });
+
+  it('a service with a bad config exits non-zero with a message naming the field', async () => {
+    const script = `
+      import { Type } from '@sinclair/typebox';
+      import { runService, loadConfig } from './libs/runtime/src/index.ts';
+      await runService({ name: 'probe', start: async () => { loadConfig(Type.Object({ cluster: Type.String() })); return { stop: async () => {} }; } });
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '../../..'),
+      env: { ...process.env, FLOTILLA_CLUSTER: '' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/cluster \(FLOTILLA_CLUSTER\)/);
+  });
+});
+
+describe('logger', () => {
+  it('redacts secret fields and scrubs registered secret values anywhere in a line', () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ service: 't', destination });
+    registerSecret('s3cr3t-token-value');
+    logger.info(
+      { config: { nats: { password: 'hunter22' } }, token: 'abc' },
+      'connecting with s3cr3t-token-value',
+    );
+    const text = lines.join('');
+    expect(text).not.toContain('hunter22');
+    expect(text).not.toContain('s3cr3t-token-value');
+    expect(text).toContain('[REDACTED]');
+    expect(JSON.parse(text).msg).toBe('connecting with [REDACTED]');
+  });
+});
+
+describe('service server', () => {
+  it('serves healthz, readyz (false until checks pass) and metrics', async () => {
+    const { destination } = capture();
+    const server = createServiceServer({ logger: createLogger({ service: 't', destination }) });
+    let connected = false;
+    server.addReadinessCheck({ name: 'bus', check: () => connected });
+    expect((await server.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const notReady = await server.app.inject({ url: '/readyz' });
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json()).toMatchObject({ ready: false, checks: { bus: false } });
+    connected = true;
+    expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    server.setShuttingDown();
+    expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(503);
+    const metrics = await server.app.inject({ url: '/metrics' });
+    expect(metrics.body).toContain('process_cpu_user_seconds_total');
+    await server.close();
+  });
+
+  it('keeps raw bytes for signatures and refuses oversized bodies with 413', async () => {
+    const { destination } = capture();
+    const server = createServiceServer({
+      logger: createLogger({ service: 't', destination }),
+      bodyLimit: 1024,
+    });
+    server.app.post('/hook', async (req) => ({ raw: req.rawBody?.toString('utf8') }));
+    const ok = await server.app.inject({
+      method: 'POST',
+      url: '/hook',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a": 1}',
+    });
+    expect(ok.json()).toEqual({ raw: '{"a": 1}' });
+    const big = await server.app.inject({
+      method: 'POST',
+      url: '/hook',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ x: 'y'.repeat(2048) }),
+    });
+    expect(big.statusCode).toBe(413);
+    const bad = await server.app.inject({
+      method: 'POST',
+      url: '/hook',
+      headers: { 'content-type': 'application/json' },
+      payload: '{',
+    });
+    expect(bad.statusCode).toBe(400);
+    await server.close();
+  });
+});
+
+describe('webhook signatures', () => {
+  it("matches GitHub's published test vector", () => {
+    const body = new TextEncoder().encode('Hello, World!');
+    const secret = "It's a Secret to Everybody";
+    expect(hmacSha256Hex(secret, body)).toBe(
+      '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
+    );
+    expect(
+      verifyGithubSignature(
+        secret,
+        body,
+        'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
+      ),
+    ).toEqual({ ok: true });
+    expect(verifyGithubSignature(secret, body, 'sha256=00')).toEqual({ ok: false, reason: 'bad-signature' });
+    expect(verifyGithubSignature(secret, body, undefined)).toEqual({
+      ok: false,
+      reason: 'missing-signature',
+    });
+    expect(
+      verifyHexHmac(secret, body, '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'),
+    ).toEqual({ ok: true });
+    expect(verifyGitlabToken('tok', 'tok')).toEqual({ ok: true });
+    expect(verifyGitlabToken('tok', 'tok2')).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+});
