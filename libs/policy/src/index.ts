@@ -1,1 +1,71 @@
-export {};
+// @flotilla/policy: the pure decisions the planner makes. No I/O, no clocks (callers pass `now`).
+
+export { parseDuration } from './duration.ts';
+export {
+  applyImageUpdate,
+  findMarkers,
+  type ImageUpdate,
+  type ImageUpdateChange,
+  type ImageUpdateResult,
+  type Marker,
+  type MarkerField,
+  parseMarkerValue,
+} from './image-setters.ts';
+export {
+  formatPipelineIssue,
+  loadPipeline,
+  type ParsePipelineResult,
+  type PipelineIssue,
+  type PipelineIssueCode,
+  parsePipeline,
+} from './parse-pipeline.ts';
+export {
+  canApprove,
+  clustersOf,
+  findStage,
+  firstStage,
+  type Identity,
+  nextStage,
+  previousStage,
+  stageOfCluster,
+  stageOrder,
+} from './pipeline.ts';
+export {
+  type Cluster,
+  type ImageSpec,
+  type Pipeline,
+  PipelineSchema,
+  type Promotion,
+  type Stage,
+} from './pipeline-schema.ts';
+export { PolicyError, type PolicyErrorCode } from './policy-error.ts';
+export {
+  type BlockedCode,
+  type ClusterHealth,
+  evaluatePromotion,
+  type HealthStatus,
+  type PromotionDecision,
+  type PromotionInput,
+  type WaitCode,
+} from './promotion.ts';
+export {
+  type Comparator,
+  parseSemverRange,
+  parseTagVersion,
+  type RangeOperator,
+  type SemverRange,
+  satisfiesRange,
+} from './semver-range.ts';
+export {
+  compileTagPattern,
+  compileTagPolicy,
+  expandTemplate,
+  type SelectedTag,
+  type SortOrder,
+  selectLatestTag,
+  type TagFilter,
+  type TagPolicy,
+  type TagPolicyChoice,
+  type TagSelector,
+} from './tag-policy.ts';
+export { isWithinWindow, nextWindowStart, type TimeWindow, type Weekday } from './time-window.ts';
