@@ -1,0 +1,14 @@
+export { canonicalJson } from './canonical.ts';
+export {
+  generateSigningKey,
+  loadTrustedKeys,
+  type PlanData,
+  type SigningKey,
+  signedPayload,
+  signingKeyFromPem,
+  signPlan,
+  type TrustedKey,
+  trustedKeyFromPem,
+  type UnsignedPlan,
+  verifyPlanSignature,
+} from './plan-signing.ts';

@@ -1,0 +1,46 @@
+import { samples } from '@flotilla/events/samples';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from './canonical.ts';
+import { generateSigningKey, signPlan, type UnsignedPlan, verifyPlanSignature } from './plan-signing.ts';
+
+const { signature: _s, ...plan } = samples.PlanCreated;
+const unsigned: UnsignedPlan = plan;
+
+describe('plan signatures', () => {
+  const current = generateSigningKey('planner-2026');
+  const previous = generateSigningKey('planner-2025');
+  const attacker = generateSigningKey('planner-2026');
+
+  it('verifies with the signing key, and with any trusted key during rotation', () => {
+    const signed = signPlan(unsigned, current.signing);
+    expect(() => verifyPlanSignature(signed, [current.trusted])).not.toThrow();
+    const old = signPlan(unsigned, previous.signing);
+    expect(() => verifyPlanSignature(old, [current.trusted, previous.trusted])).not.toThrow();
+  });
+
+  it('refuses unsigned, unknown-key, forged and tampered plans with a specific code', () => {
+    const signed = signPlan(unsigned, current.signing);
+    expect(() => verifyPlanSignature(unsigned as never, [current.trusted])).toThrow(
+      expect.objectContaining({ code: 'plan.unsigned' }),
+    );
+    expect(() => verifyPlanSignature(signPlan(unsigned, previous.signing), [current.trusted])).toThrow(
+      expect.objectContaining({ code: 'plan.unknown-key' }),
+    );
+    expect(() => verifyPlanSignature(signPlan(unsigned, attacker.signing), [current.trusted])).toThrow(
+      expect.objectContaining({ code: 'plan.bad-signature' }),
+    );
+    const tampered = { ...signed, bundle: { ...signed.bundle, digest: `sha256:${'f'.repeat(64)}` } };
+    expect(() => verifyPlanSignature(tampered, [current.trusted])).toThrow(
+      expect.objectContaining({ code: 'plan.bad-signature' }),
+    );
+    const retargeted = { ...signed, cluster: 'prod' };
+    expect(() => verifyPlanSignature(retargeted, [current.trusted])).toThrow(
+      expect.objectContaining({ code: 'plan.bad-signature' }),
+    );
+  });
+
+  it('canonical JSON ignores key order and undefined fields', () => {
+    expect(canonicalJson({ b: 1, a: [1, { d: 2, c: undefined }] })).toBe('{"a":[1,{"d":2}],"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+});
