@@ -1,1 +1,23 @@
-export {};
+export { type CommitInfo, type GitIdentity, matchesPaths, normalisePaths } from './commit-log.ts';
+export {
+  credentialEnv,
+  type GitCredentials,
+  secretsOf,
+  splitUrlCredentials,
+  sshCommand,
+} from './credentials.ts';
+export { classifyGitFailure, GitError, type GitErrorCode, isGitError } from './errors.ts';
+export { type FetchResult, Mirror, type MirrorOptions, mirrorDirName } from './mirror.ts';
+export { redactText, redactUrl } from './redact.ts';
+export type { SignatureStatus, SignatureVerification, VerifyOptions } from './signature.ts';
+export { formatCommitMessage } from './trailers.ts';
+export {
+  type CommitOptions,
+  DEFAULT_NOTES_REF,
+  type GitAuthor,
+  type NoteOptions,
+  type NotesMergeStrategy,
+  type PushResult,
+  Workspace,
+  type WorkspaceOptions,
+} from './workspace.ts';

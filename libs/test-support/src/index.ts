@@ -1,2 +1,3 @@
 export {};
 export * from './registry.ts';
+export * from './git-server.ts';

@@ -1,0 +1,272 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-log.ts';
+import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
+import { GitError, isGitError } from './errors.ts';
+import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { redactUrl } from './redact.ts';
+import { SerialQueue } from './serial-queue.ts';
+import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
+
+export interface MirrorOptions {
+  /** Remote URL (https, ssh, git, file). Credentials embedded in it are moved into `credentials`. */
+  url: string;
+  /** Root directory of the cache; each mirror lives in its own sub-directory derived from the URL. */
+  cacheDir: string;
+  credentials?: GitCredentials;
+  /** Kill a git process that produces no output for this long (default 120 s). */
+  timeoutMs?: number;
+}
+
+export interface FetchResult {
+  /** Branch head after the fetch. */
+  head: string;
+  /** Branch head in the cache before the fetch (null on first fetch). */
+  previous: string | null;
+  /** True when the cache was found corrupt and cloned again. */
+  recloned: boolean;
+}
+
+/** A path-safe, collision-free directory name for a URL: readable slug plus a hash. */
+export function mirrorDirName(url: string): string {
+  const slug =
+    url
+      .replace(/\.git\/?$/, '')
+      .split(/[/:]/)
+      .filter(Boolean)
+      .pop()
+      ?.replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 40) ?? 'repo';
+  return `${slug}-${createHash('sha256').update(url).digest('hex').slice(0, 16)}.git`;
+}
+
+/**
+ * A bare mirror of one remote in a cache directory. The watcher checks `remoteHead()` (ls-remote,
+ * no objects transferred) and only calls `fetch()` when the head moved.
+ */
+export class Mirror {
+  readonly url: string;
+  readonly dir: string;
+  private readonly credentials: GitCredentials;
+  private readonly timeoutMs: number;
+  private readonly queue = new SerialQueue();
+  private verified = false;
+
+  constructor(private readonly options: MirrorOptions) {
+    const { url, credentials } = splitUrlCredentials(options.url, options.credentials);
+    this.url = url;
+    this.credentials = credentials;
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.dir = join(options.cacheDir, mirrorDirName(url));
+  }
+
+  /** The URL safe to log. */
+  get displayUrl(): string {
+    return redactUrl(this.url);
+  }
+
+  private local(op: string, extra: Partial<RunOptions> = {}): RunOptions {
+    return { cwd: this.dir, env: { GIT_DIR: this.dir }, timeoutMs: this.timeoutMs, op, ...extra };
+  }
+
+  private remote(op: string, cwd: string, env: Record<string, string> = {}): RunOptions {
+    return { cwd, env, url: this.url, credentials: this.credentials, timeoutMs: this.timeoutMs, op };
+  }
+
+  /**
+   * Clones the mirror if it is missing, or verifies it (once per instance, or when `verify` is set):
+   * a cache that is not a bare repo of this URL, has a broken HEAD or fails a connectivity check is
+   * removed and cloned again.
+   */
+  ensure(opts: { verify?: boolean } = {}): Promise<{ recloned: boolean; cloned: boolean }> {
+    return this.queue.run(() => this.ensureUnlocked(opts.verify ?? false));
+  }
+
+  private async ensureUnlocked(forceVerify: boolean): Promise<{ recloned: boolean; cloned: boolean }> {
+    if (!existsSync(this.dir)) {
+      await this.clone();
+      return { recloned: false, cloned: true };
+    }
+    if (this.verified && !forceVerify) return { recloned: false, cloned: false };
+    const problem = await this.check();
+    if (problem === undefined) {
+      this.verified = true;
+      return { recloned: false, cloned: false };
+    }
+    await rm(this.dir, { recursive: true, force: true });
+    await this.clone();
+    return { recloned: true, cloned: true };
+  }
+
+  /** Returns a description of what is wrong with the cache, or undefined when it is sound. */
+  private async check(): Promise<string | undefined> {
+    try {
+      const bare = (await runGit(['rev-parse', '--is-bare-repository'], this.local('rev-parse'))).trim();
+      if (bare !== 'true') return 'not a bare repository';
+      const origin = (await runGit(['config', '--get', 'remote.origin.url'], this.local('config'))).trim();
+      if (origin !== this.url) return 'remote URL changed';
+      // HEAD must be a symbolic ref; on an unborn branch it points nowhere yet, which is fine.
+      await runGit(['symbolic-ref', 'HEAD'], this.local('symbolic-ref'));
+      await runGit(['fsck', '--connectivity-only', '--no-dangling', '--no-progress'], this.local('fsck'));
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  private async clone(): Promise<void> {
+    await mkdir(this.options.cacheDir, { recursive: true });
+    // Clone beside the final place and rename, so a crash mid-clone never leaves a half cache.
+    const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await runGit(
+        ['clone', '--bare', '--no-tags', '--quiet', this.url, tmp],
+        this.remote('clone', this.options.cacheDir),
+      );
+      await rm(this.dir, { recursive: true, force: true });
+      await rename(tmp, this.dir);
+      this.verified = true;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Head of `branch` on the remote, via ls-remote (no objects transferred); null if it does not exist. */
+  async remoteHead(branch: string): Promise<string | null> {
+    await mkdir(this.options.cacheDir, { recursive: true });
+    const ref = `refs/heads/${branch}`;
+    const out = await runGit(
+      ['ls-remote', '--heads', this.url, ref],
+      this.remote('ls-remote', this.options.cacheDir),
+    );
+    for (const line of out.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (name === ref && sha) return sha;
+    }
+    return null;
+  }
+
+  /** Head of `branch` in the cache, null if not fetched yet. */
+  async localHead(branch: string): Promise<string | null> {
+    if (!existsSync(this.dir)) return null;
+    const r = await runGitStatus(
+      ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`],
+      this.local('rev-parse'),
+      [0, 1, 128],
+    );
+    return r.code === 0 ? r.stdout.trim() : null;
+  }
+
+  /**
+   * Incremental fetch of one branch (forced, so a rewritten history is taken as is; the old commits
+   * stay in the object store for `isAncestor`). A corrupt cache is cloned again once.
+   */
+  fetch(branch: string): Promise<FetchResult> {
+    return this.queue.run(async () => {
+      const ensured = await this.ensureUnlocked(false);
+      let recloned = ensured.recloned;
+      // A cache cloned by this call had nothing before it: the whole branch is new to the caller.
+      let previous = ensured.cloned ? null : await this.localHeadSafe(branch);
+      try {
+        await this.fetchUnlocked(branch);
+      } catch (err) {
+        if (!isGitError(err, 'git.corrupt-cache')) throw err;
+        await rm(this.dir, { recursive: true, force: true });
+        await this.clone();
+        recloned = true;
+        previous = null;
+        await this.fetchUnlocked(branch);
+      }
+      const head = await this.localHead(branch);
+      if (!head) throw new GitError('git.ref-not-found', `branch ${branch} not found in ${this.displayUrl}`);
+      return { head, previous, recloned };
+    });
+  }
+
+  private async localHeadSafe(branch: string): Promise<string | null> {
+    try {
+      return await this.localHead(branch);
+    } catch {
+      return null;
+    }
+  }
+
+  private async fetchUnlocked(branch: string): Promise<void> {
+    await runGit(
+      [
+        'fetch',
+        '--no-tags',
+        '--quiet',
+        '--update-head-ok',
+        this.url,
+        `+refs/heads/${branch}:refs/heads/${branch}`,
+      ],
+      this.remote('fetch', this.dir, { GIT_DIR: this.dir }),
+    );
+  }
+
+  /**
+   * Commits in `oldSha..newSha`, oldest first (all of `newSha`'s history when `oldSha` is null).
+   * Changed paths are against the first parent, renames as delete + add so moves out of a watched
+   * directory count; with `paths`, they are filtered and commits touching none are `relevant: false`.
+   */
+  async commitsBetween(
+    oldSha: string | null,
+    newSha: string,
+    opts: { paths?: readonly string[] } = {},
+  ): Promise<CommitInfo[]> {
+    const paths = normalisePaths(opts.paths);
+    const range = oldSha ? `${oldSha}..${newSha}` : newSha;
+    const out = await runGit(
+      [
+        'log',
+        '--reverse',
+        '-z',
+        '--name-only',
+        '--no-renames',
+        '--diff-merges=first-parent',
+        '--no-show-signature',
+        `--format=${LOG_FORMAT}`,
+        range,
+        '--',
+      ],
+      this.local('log'),
+    );
+    return parseLog(out, paths);
+  }
+
+  /**
+   * Whether `ancestor` is reachable from `descendant`. False also when `ancestor` is not in the
+   * cache at all (after a re-clone, a force-pushed-away commit is gone): either way history was rewritten.
+   */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    const r = await runGitStatus(
+      ['merge-base', '--is-ancestor', ancestor, descendant],
+      this.local('merge-base'),
+      [0, 1, 128],
+    );
+    return r.code === 0;
+  }
+
+  verifyCommitSignature(sha: string, opts: VerifyOptions = {}): Promise<SignatureVerification> {
+    return verifyCommitSignature(sha, this.local('verify-commit'), opts);
+  }
+
+  /** Content of `path` at `rev`, or null if the file does not exist there. */
+  async readFile(rev: string, path: string): Promise<string | null> {
+    const r = await runGitStatus(['cat-file', 'blob', `${rev}:${path}`], this.local('cat-file'), [0, 128]);
+    return r.code === 0 ? r.stdout : null;
+  }
+
+  /** Files (paths) at `rev`, optionally under a directory. */
+  async listFiles(rev: string, dir?: string): Promise<string[]> {
+    const out = await runGit(
+      ['ls-tree', '-r', '-z', '--name-only', rev, ...(dir ? ['--', dir] : [])],
+      this.local('ls-tree'),
+    );
+    return out.split('\0').filter(Boolean);
+  }
+}

@@ -1,0 +1,450 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
+import { GitError, isGitError } from './errors.ts';
+import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { redactUrl } from './redact.ts';
+import { SerialQueue } from './serial-queue.ts';
+import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
+import { formatCommitMessage } from './trailers.ts';
+
+export interface GitAuthor {
+  name: string;
+  email: string;
+}
+
+export interface WorkspaceOptions {
+  url: string;
+  branch: string;
+  /** Working directory of the clone; reused (with its unpushed commits) when it already holds one. */
+  dir: string;
+  credentials?: GitCredentials;
+  /** Default author and committer of commits. */
+  author: GitAuthor;
+  /**
+   * fsync objects, refs and index when committing (`core.fsync=all`), so a commit that returned
+   * survives a crash. On by default: the audit log acks events only once their commit is durable.
+   */
+  fsync?: boolean;
+  timeoutMs?: number;
+}
+
+export interface CommitOptions {
+  message: string;
+  trailers?: Record<string, string>;
+  author?: GitAuthor;
+  /** Author date (committer date stays now). */
+  date?: Date;
+  allowEmpty?: boolean;
+}
+
+export interface PushResult {
+  /** Branch head now on the remote. */
+  head: string;
+  /** How many times local commits were rebased onto a newer remote head. */
+  rebases: number;
+}
+
+export type NotesMergeStrategy = 'cat_sort_uniq' | 'union' | 'ours' | 'theirs';
+
+export interface NoteOptions {
+  /** Notes ref, default `refs/notes/flotilla`. */
+  ref?: string;
+  /** `overwrite` (default) replaces an existing note; `append` adds a paragraph. */
+  mode?: 'overwrite' | 'append';
+}
+
+export const DEFAULT_NOTES_REF = 'refs/notes/flotilla';
+
+/**
+ * A working clone of one branch for services that write (planner, audit-writer): files, commits
+ * with trailers, push that rebases and retries when another writer got there first, and notes.
+ */
+export class Workspace {
+  readonly url: string;
+  readonly branch: string;
+  readonly dir: string;
+  private readonly credentials: GitCredentials;
+  private readonly queue = new SerialQueue();
+
+  private constructor(private readonly options: WorkspaceOptions) {
+    const { url, credentials } = splitUrlCredentials(options.url, options.credentials);
+    this.url = url;
+    this.credentials = credentials;
+    this.branch = options.branch;
+    this.dir = options.dir;
+  }
+
+  /**
+   * Opens the clone in `dir`, creating it if needed. A branch that does not exist on the remote yet
+   * (an empty audit repo) starts as an unborn branch and is created by the first push.
+   */
+  static async open(options: WorkspaceOptions): Promise<Workspace> {
+    const ws = new Workspace(options);
+    await ws.init();
+    return ws;
+  }
+
+  get displayUrl(): string {
+    return redactUrl(this.url);
+  }
+
+  private identityEnv(author: GitAuthor = this.options.author, date?: Date): Record<string, string> {
+    const env: Record<string, string> = {
+      GIT_AUTHOR_NAME: author.name,
+      GIT_AUTHOR_EMAIL: author.email,
+      GIT_COMMITTER_NAME: this.options.author.name,
+      GIT_COMMITTER_EMAIL: this.options.author.email,
+    };
+    if (date) env.GIT_AUTHOR_DATE = `@${Math.floor(date.getTime() / 1000)} +0000`;
+    return env;
+  }
+
+  private local(op: string, extra: Partial<RunOptions> = {}): RunOptions {
+    return {
+      cwd: this.dir,
+      env: this.identityEnv(),
+      config: this.options.fsync === false ? [] : ['core.fsync=all', 'core.fsyncMethod=fsync'],
+      timeoutMs: this.options.timeoutMs ?? 120_000,
+      op,
+      ...extra,
+    };
+  }
+
+  private remote(op: string): RunOptions {
+    return this.local(op, { url: this.url, credentials: this.credentials });
+  }
+
+  private async init(): Promise<void> {
+    if (!existsSync(join(this.dir, '.git'))) {
+      await mkdir(this.dir, { recursive: true });
+      await runGit(['init', '--quiet', `--initial-branch=${this.branch}`], this.local('init'));
+      await runGit(['remote', 'add', 'origin', this.url], this.local('remote'));
+      if (await this.remoteBranchExists()) {
+        await this.fetchBranch();
+        await runGit(
+          ['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`],
+          this.local('reset'),
+        );
+      }
+      return;
+    }
+    const origin = (await runGit(['config', '--get', 'remote.origin.url'], this.local('config'))).trim();
+    if (origin !== this.url) {
+      throw new GitError('git.invalid-argument', `${this.dir} is a clone of another remote`, {
+        details: { dir: this.dir },
+      });
+    }
+    // A rebase interrupted by a crash would block every later commit.
+    if (
+      existsSync(join(this.dir, '.git', 'rebase-merge')) ||
+      existsSync(join(this.dir, '.git', 'rebase-apply'))
+    ) {
+      await runGitStatus(['rebase', '--abort'], this.local('rebase'), [0, 1, 128]);
+    }
+    if ((await this.head()) === null) {
+      await runGit(['symbolic-ref', 'HEAD', `refs/heads/${this.branch}`], this.local('symbolic-ref'));
+    } else {
+      await runGit(['checkout', '--quiet', '-B', this.branch], this.local('checkout'));
+    }
+  }
+
+  private async remoteBranchExists(): Promise<boolean> {
+    const out = await runGit(
+      ['ls-remote', '--heads', 'origin', `refs/heads/${this.branch}`],
+      this.remote('ls-remote'),
+    );
+    return out.trim().length > 0;
+  }
+
+  private async fetchBranch(): Promise<void> {
+    await runGit(
+      [
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        'origin',
+        `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`,
+      ],
+      this.remote('fetch'),
+    );
+  }
+
+  private resolve(path: string): string {
+    const rel = normalize(path);
+    if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`) || rel.split(sep)[0] === '.git') {
+      throw new GitError('git.invalid-argument', `path ${JSON.stringify(path)} is outside the work tree`);
+    }
+    return join(this.dir, rel);
+  }
+
+  /** Content of a file in the work tree, or null if it does not exist. */
+  async readFile(path: string): Promise<string | null> {
+    try {
+      return await readFile(this.resolve(path), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async writeFile(path: string, content: string): Promise<void> {
+    const full = this.resolve(path);
+    await mkdir(dirname(full), { recursive: true });
+    await writeFile(full, content);
+  }
+
+  async appendFile(path: string, content: string): Promise<void> {
+    const full = this.resolve(path);
+    await mkdir(dirname(full), { recursive: true });
+    await appendFile(full, content);
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(this.resolve(path), { force: true, recursive: true });
+  }
+
+  /** Current local head, null on an unborn branch. */
+  async head(): Promise<string | null> {
+    const r = await runGitStatus(
+      ['rev-parse', '--verify', '--quiet', 'HEAD'],
+      this.local('rev-parse'),
+      [0, 1, 128],
+    );
+    return r.code === 0 ? r.stdout.trim() : null;
+  }
+
+  /**
+   * Stages every change in the work tree and commits it with `Key: value` trailers. Returns the new
+   * sha, or null when there was nothing to commit (and `allowEmpty` is not set). With `fsync` on
+   * (default) the objects and the ref are on disk when this returns.
+   */
+  commit(opts: CommitOptions): Promise<string | null> {
+    return this.queue.run(async () => {
+      const message = formatCommitMessage(opts.message, opts.trailers);
+      await runGit(['add', '--all'], this.local('add'));
+      if (!opts.allowEmpty) {
+        const diff = await runGitStatus(['diff', '--cached', '--quiet'], this.local('diff'), [0, 1]);
+        if (diff.code === 0 && (await this.head()) !== null) return null;
+      }
+      await runGit(
+        [
+          'commit',
+          '--quiet',
+          '--no-verify',
+          '--cleanup=verbatim',
+          ...(opts.allowEmpty ? ['--allow-empty'] : []),
+          '-F',
+          '-',
+        ],
+        this.local('commit', { env: this.identityEnv(opts.author, opts.date), input: message }),
+      );
+      const head = await this.head();
+      if (!head) throw new GitError('git.command-failed', 'commit produced no head');
+      return head;
+    });
+  }
+
+  /** Fetches the branch and rebases local commits onto it (nothing is lost; conflicts → typed error). */
+  pull(): Promise<void> {
+    return this.queue.run(() => this.pullUnlocked());
+  }
+
+  private async pullUnlocked(): Promise<void> {
+    if (!(await this.remoteBranchExists())) return;
+    await this.fetchBranch();
+    const upstream = `refs/remotes/origin/${this.branch}`;
+    if ((await this.head()) === null) {
+      await runGit(['reset', '--quiet', '--hard', upstream], this.local('reset'));
+      return;
+    }
+    try {
+      await runGit(['rebase', '--quiet', upstream], this.local('rebase'));
+    } catch (err) {
+      await runGitStatus(['rebase', '--abort'], this.local('rebase'), [0, 1, 128]);
+      throw new GitError('git.rebase-conflict', `local commits do not rebase onto ${this.branch}`, {
+        cause: err,
+        details: { url: this.displayUrl, branch: this.branch },
+      });
+    }
+  }
+
+  /** Discards local changes and commits: the work tree becomes the remote branch. */
+  resetToRemote(): Promise<void> {
+    return this.queue.run(async () => {
+      if (!(await this.remoteBranchExists())) return;
+      await this.fetchBranch();
+      await runGit(['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`], this.local('reset'));
+      await runGit(['clean', '-fdq'], this.local('clean'));
+    });
+  }
+
+  /**
+   * Pushes the branch. When another writer pushed first (non-fast-forward), fetches, rebases the
+   * local commits onto the new head and tries again, up to `retries` times; then `git.non-fast-forward`.
+   */
+  push(opts: { retries?: number } = {}): Promise<PushResult> {
+    const retries = opts.retries ?? 5;
+    return this.queue.run(async () => {
+      let rebases = 0;
+      for (;;) {
+        try {
+          await runGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${this.branch}`], this.remote('push'));
+          const head = await this.head();
+          if (!head) throw new GitError('git.invalid-argument', 'nothing to push on an unborn branch');
+          return { head, rebases };
+        } catch (err) {
+          if (!isGitError(err, 'git.non-fast-forward')) throw err;
+          if (rebases >= retries) {
+            throw new GitError(
+              'git.non-fast-forward',
+              `push to ${this.branch} still rejected after ${rebases} rebases`,
+              {
+                cause: err,
+                details: { url: this.displayUrl, branch: this.branch, rebases },
+              },
+            );
+          }
+          rebases++;
+          // Jitter so writers racing each other do not collide again in lockstep.
+          await new Promise((r) => setTimeout(r, Math.random() * 50 * rebases));
+          await this.pullUnlocked();
+        }
+      }
+    });
+  }
+
+  /** Number of local commits not on the remote yet (the audit writer's push lag). */
+  async unpushedCount(): Promise<number> {
+    if ((await this.head()) === null) return 0;
+    const upstream = `refs/remotes/origin/${this.branch}`;
+    const has = await runGitStatus(
+      ['rev-parse', '--verify', '--quiet', upstream],
+      this.local('rev-parse'),
+      [0, 1, 128],
+    );
+    const range = has.code === 0 ? `${upstream}..HEAD` : 'HEAD';
+    return Number((await runGit(['rev-list', '--count', range], this.local('rev-list'))).trim());
+  }
+
+  /**
+   * Newest commit on the local branch carrying trailer `key: value` (idempotency keys), or null.
+   * `git log --grep` narrows the scan, the trailer itself is then checked exactly.
+   */
+  async findCommitByTrailer(
+    key: string,
+    value: string,
+    opts: { maxCount?: number } = {},
+  ): Promise<string | null> {
+    if ((await this.head()) === null) return null;
+    const out = await runGit(
+      [
+        'log',
+        '--fixed-strings',
+        '--regexp-ignore-case',
+        `--grep=${key}: ${value}`,
+        ...(opts.maxCount ? [`--max-count=${opts.maxCount}`] : []),
+        `--format=%H%x1f%(trailers:key=${key},valueonly,separator=%x1f)%x1e`,
+        'HEAD',
+        '--',
+      ],
+      this.local('log'),
+    );
+    for (const record of out.split('\x1e')) {
+      const [sha, ...values] = record.trim().split('\x1f');
+      if (sha && values.some((v) => v.trim() === value)) return sha;
+    }
+    return null;
+  }
+
+  /** Trailers of a commit, in order (repeated keys keep every value). */
+  async trailers(rev: string): Promise<Array<[string, string]>> {
+    const out = await runGit(
+      ['log', '-1', '--format=%(trailers:only,unfold,separator=%x1e,key_value_separator=%x1f)', rev, '--'],
+      this.local('log'),
+    );
+    return out
+      .replace(/\n$/, '')
+      .split('\x1e')
+      .filter(Boolean)
+      .map((kv) => {
+        const [k = '', v = ''] = kv.split('\x1f');
+        return [k, v] as [string, string];
+      });
+  }
+
+  verifyCommitSignature(sha: string, opts: VerifyOptions = {}): Promise<SignatureVerification> {
+    return verifyCommitSignature(sha, this.local('verify-commit'), opts);
+  }
+
+  // ---- git notes -------------------------------------------------------------------------------
+
+  /** Adds (or replaces, or appends to) the note on a commit; returns nothing, durable like commits. */
+  addNote(sha: string, text: string, opts: NoteOptions = {}): Promise<void> {
+    const ref = opts.ref ?? DEFAULT_NOTES_REF;
+    const args =
+      opts.mode === 'append'
+        ? ['notes', `--ref=${ref}`, 'append', '-F', '-', sha]
+        : ['notes', `--ref=${ref}`, 'add', '--force', '-F', '-', sha];
+    return this.queue.run(async () => {
+      await runGit(args, this.local('notes', { input: text.endsWith('\n') ? text : `${text}\n` }));
+    });
+  }
+
+  /** The note on a commit, or null. */
+  async readNote(sha: string, opts: { ref?: string } = {}): Promise<string | null> {
+    const ref = opts.ref ?? DEFAULT_NOTES_REF;
+    const r = await runGitStatus(['notes', `--ref=${ref}`, 'show', sha], this.local('notes'), [0, 1]);
+    return r.code === 0 ? r.stdout.replace(/\n$/, '') : null;
+  }
+
+  /**
+   * Fetches the remote notes ref and merges it into the local one (`cat_sort_uniq` by default:
+   * line-oriented notes from several writers combine without conflicts).
+   */
+  fetchNotes(opts: { ref?: string; strategy?: NotesMergeStrategy } = {}): Promise<void> {
+    return this.queue.run(() => this.fetchNotesUnlocked(opts.ref ?? DEFAULT_NOTES_REF, opts.strategy));
+  }
+
+  private async fetchNotesUnlocked(
+    ref: string,
+    strategy: NotesMergeStrategy = 'cat_sort_uniq',
+  ): Promise<void> {
+    const tracking = `refs/notes-remote/origin/${ref.replace(/^refs\/notes\//, '')}`;
+    const exists = await runGit(['ls-remote', 'origin', ref], this.remote('ls-remote'));
+    if (!exists.trim()) return;
+    await runGit(['fetch', '--quiet', '--no-tags', 'origin', `+${ref}:${tracking}`], this.remote('fetch'));
+    const local = await runGitStatus(
+      ['rev-parse', '--verify', '--quiet', ref],
+      this.local('rev-parse'),
+      [0, 1, 128],
+    );
+    if (local.code !== 0) {
+      await runGit(['update-ref', ref, tracking], this.local('update-ref'));
+      return;
+    }
+    await runGit(
+      ['notes', `--ref=${ref}`, 'merge', '--quiet', `--strategy=${strategy}`, tracking],
+      this.local('notes'),
+    );
+  }
+
+  /** Pushes the notes ref; when another writer pushed notes first, fetches, merges and retries. */
+  pushNotes(opts: { ref?: string; strategy?: NotesMergeStrategy; retries?: number } = {}): Promise<void> {
+    const ref = opts.ref ?? DEFAULT_NOTES_REF;
+    const retries = opts.retries ?? 5;
+    return this.queue.run(async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await runGit(['push', '--quiet', 'origin', `${ref}:${ref}`], this.remote('push'));
+          return;
+        } catch (err) {
+          if (!isGitError(err, 'git.non-fast-forward') || attempt >= retries) throw err;
+          await new Promise((r) => setTimeout(r, Math.random() * 50 * (attempt + 1)));
+          await this.fetchNotesUnlocked(ref, opts.strategy);
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,203 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execGit, type GitServer, GitWorkdir, startGitServer } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_NOTES_REF, GitError, Mirror, Workspace } from '../src/index.ts';
+
+const name = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
+const bot = { name: 'Flotilla Bot', email: 'bot@flotilla.test' };
+
+let server: GitServer;
+let scratch: string;
+
+beforeAll(async () => {
+  server = await startGitServer();
+  scratch = await mkdtemp(join(tmpdir(), 'flotilla-ws-'));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+const open = (url: string, extra: Partial<Parameters<typeof Workspace.open>[0]> = {}) =>
+  Workspace.open({ url, branch: 'main', dir: join(scratch, name('ws')), author: bot, ...extra });
+
+describe('Workspace against git daemon', () => {
+  it('commits with trailers, pushes, and finds commits by trailer', async () => {
+    const { url } = await server.createRepo(name('config'), {
+      files: { 'clusters/dev/app.yaml': 'image: a:1\n' },
+    });
+    const ws = await open(url);
+    expect(await ws.readFile('clusters/dev/app.yaml')).toBe('image: a:1\n');
+    expect(await ws.readFile('missing.yaml')).toBeNull();
+    await expect(ws.writeFile('../escape.txt', 'x')).rejects.toMatchObject({ code: 'git.invalid-argument' });
+
+    await ws.writeFile('clusters/dev/app.yaml', 'image: a:2\n');
+    const sha = await ws.commit({
+      message: 'dev: update app to a:2',
+      trailers: {
+        'Flotilla-Event': 'evt-123',
+        'Flotilla-Image': 'a:2@sha256:abc',
+        'Flotilla-Policy': 'semver',
+      },
+      author: { name: 'Alice', email: 'alice@example.test' },
+      date: new Date(Date.UTC(2024, 5, 1)),
+    });
+    expect(sha).toMatch(/^[0-9a-f]{40}$/);
+    // Nothing changed: no empty commit.
+    expect(await ws.commit({ message: 'noop' })).toBeNull();
+    expect(await ws.unpushedCount()).toBe(1);
+    const pushed = await ws.push();
+    expect(pushed).toEqual({ head: sha, rebases: 0 });
+    expect(await ws.unpushedCount()).toBe(0);
+
+    expect(await ws.trailers(sha!)).toEqual([
+      ['Flotilla-Event', 'evt-123'],
+      ['Flotilla-Image', 'a:2@sha256:abc'],
+      ['Flotilla-Policy', 'semver'],
+    ]);
+    expect(await ws.findCommitByTrailer('Flotilla-Event', 'evt-123')).toBe(sha);
+    expect(await ws.findCommitByTrailer('Flotilla-Event', 'evt-12')).toBeNull();
+    expect(await ws.findCommitByTrailer('Flotilla-Image', 'evt-123')).toBeNull();
+
+    // What the watcher sees: author, committer, message with trailers.
+    const mirror = new Mirror({ url, cacheDir: join(scratch, 'cache') });
+    const { head, previous } = await mirror.fetch('main');
+    const [c] = await mirror.commitsBetween(`${head}~1`, head);
+    expect(previous).toBeNull();
+    expect(c).toMatchObject({
+      sha,
+      author: { name: 'Alice', email: 'alice@example.test', time: new Date(Date.UTC(2024, 5, 1)) },
+      committer: { name: 'Flotilla Bot', email: 'bot@flotilla.test' },
+      message:
+        'dev: update app to a:2\n\nFlotilla-Event: evt-123\nFlotilla-Image: a:2@sha256:abc\nFlotilla-Policy: semver',
+      changedPaths: ['clusters/dev/app.yaml'],
+    });
+
+    await expect(ws.commit({ message: 'bad', trailers: { 'Bad Key': 'x' } })).rejects.toBeInstanceOf(
+      GitError,
+    );
+    await expect(ws.commit({ message: 'bad', trailers: { Key: 'two\nlines' } })).rejects.toMatchObject({
+      code: 'git.invalid-argument',
+    });
+  });
+
+  it('rebases and retries when two writers push concurrently', async () => {
+    const repo = name('race');
+    const { url } = await server.createRepo(repo, { files: { 'README.md': 'race\n' } });
+    const a = await open(url);
+    const b = await open(url);
+    await a.writeFile('a.txt', 'from a\n');
+    await b.writeFile('b.txt', 'from b\n');
+    const [ca, cb] = await Promise.all([
+      a.commit({ message: 'a', trailers: { 'Flotilla-Event': 'evt-a' } }),
+      b.commit({ message: 'b', trailers: { 'Flotilla-Event': 'evt-b' } }),
+    ]);
+    expect(ca).not.toBe(cb);
+    const results = await Promise.all([a.push(), b.push()]);
+    // Exactly one of them had to rebase (both may have, if they raced twice; at least one did).
+    expect(results.reduce((n, r) => n + r.rebases, 0)).toBeGreaterThanOrEqual(1);
+
+    const check = await open(url);
+    expect(await check.readFile('a.txt')).toBe('from a\n');
+    expect(await check.readFile('b.txt')).toBe('from b\n');
+    expect(await check.findCommitByTrailer('Flotilla-Event', 'evt-a')).not.toBeNull();
+    expect(await check.findCommitByTrailer('Flotilla-Event', 'evt-b')).not.toBeNull();
+    expect(results.map((r) => r.head)).toContain(await check.head());
+    expect(await execGit(['rev-list', '--count', 'main'], { cwd: server.path(repo) })).toBe('3');
+  });
+
+  it('gives up with a typed error after the retry budget and on conflicting rebases', async () => {
+    const { url } = await server.createRepo(name('conflict'), { files: { 'state.txt': 'v0\n' } });
+    const a = await open(url);
+    const b = await open(url);
+    await a.writeFile('state.txt', 'v1 from a\n');
+    await a.commit({ message: 'a' });
+    await a.push();
+    await b.writeFile('state.txt', 'v1 from b\n');
+    await b.commit({ message: 'b' });
+    const err = await b.push().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'git.rebase-conflict', disposition: 'stall' });
+    // The local commit is intact after the aborted rebase; resetToRemote gives the remote state back.
+    expect(await b.readFile('state.txt')).toBe('v1 from b\n');
+    await b.resetToRemote();
+    expect(await b.readFile('state.txt')).toBe('v1 from a\n');
+
+    await b.writeFile('other.txt', 'x\n');
+    await b.commit({ message: 'b2' });
+    await a.writeFile('more.txt', 'y\n');
+    await a.commit({ message: 'a2' });
+    await a.push();
+    await expect(b.push({ retries: 0 })).rejects.toMatchObject({
+      code: 'git.non-fast-forward',
+      disposition: 'retry',
+    });
+  });
+
+  it('starts on an empty repository and keeps unpushed commits when reopened', async () => {
+    const repo = name('audit');
+    const { url } = await server.createRepo(repo);
+    const dir = join(scratch, name('audit-ws'));
+    const ws = await Workspace.open({ url, branch: 'main', dir, author: bot, fsync: true });
+    expect(await ws.head()).toBeNull();
+    expect(await ws.findCommitByTrailer('Flotilla-Batch', '1')).toBeNull();
+    // Reopening before the first commit works too.
+    expect(await (await Workspace.open({ url, branch: 'main', dir, author: bot })).head()).toBeNull();
+    await ws.appendFile('2024/06/01.jsonl', '{"n":1}\n');
+    const first = await ws.commit({ message: 'audit: 1 record', trailers: { 'Flotilla-Batch': '1' } });
+    await ws.appendFile('2024/06/01.jsonl', '{"n":2}\n');
+    const second = await ws.commit({ message: 'audit: 1 record', trailers: { 'Flotilla-Batch': '2' } });
+
+    // A restart before the push: the same directory still holds both commits.
+    const reopened = await Workspace.open({ url, branch: 'main', dir, author: bot });
+    expect(await reopened.head()).toBe(second);
+    expect(await reopened.unpushedCount()).toBe(2);
+    expect(await reopened.findCommitByTrailer('Flotilla-Batch', '1')).toBe(first);
+    await reopened.push();
+    const clone = await GitWorkdir.clone(url);
+    expect(await clone.head()).toBe(second);
+    await clone.remove();
+  });
+
+  it('adds, reads, pushes and merges git notes', async () => {
+    const repo = name('notes');
+    const { url, head } = await server.createRepo(repo, { files: { 'app.yaml': 'x: 1\n' } });
+    const a = await open(url);
+    const b = await open(url);
+    expect(await a.readNote(head!)).toBeNull();
+    await a.addNote(head!, 'cluster=dev result=applied');
+    await a.addNote(head!, 'cluster=test result=applied', { mode: 'append' });
+    expect(await a.readNote(head!)).toBe('cluster=dev result=applied\n\ncluster=test result=applied');
+    await a.pushNotes();
+
+    // b writes a note on the same commit without having fetched a's: the push merges.
+    await b.addNote(head!, 'cluster=uat result=applied');
+    await b.pushNotes();
+    await a.fetchNotes();
+    const merged = await a.readNote(head!);
+    expect(merged).toContain('cluster=dev result=applied');
+    expect(merged).toContain('cluster=test result=applied');
+    expect(merged).toContain('cluster=uat result=applied');
+
+    // Overwrite replaces, and a custom ref is separate.
+    await a.addNote(head!, '{"deployed":["dev"]}', { ref: 'refs/notes/custom' });
+    await a.addNote(head!, '{"deployed":["dev","test"]}', { ref: 'refs/notes/custom' });
+    expect(await a.readNote(head!, { ref: 'refs/notes/custom' })).toBe('{"deployed":["dev","test"]}');
+    await a.pushNotes({ ref: 'refs/notes/custom' });
+    const c = await open(url);
+    await c.fetchNotes({ ref: 'refs/notes/custom' });
+    expect(await c.readNote(head!, { ref: 'refs/notes/custom' })).toBe('{"deployed":["dev","test"]}');
+    // The server's notes ref holds all three writers' lines.
+    const onServer = await execGit(['notes', `--ref=${DEFAULT_NOTES_REF}`, 'show', head!], {
+      cwd: server.path(repo),
+    });
+    expect(onServer.split('\n').filter(Boolean).sort()).toEqual([
+      'cluster=dev result=applied',
+      'cluster=test result=applied',
+      'cluster=uat result=applied',
+    ]);
+  });
+});
