@@ -144,6 +144,13 @@ describe('parseManifests', () => {
     ]);
   });
 
+  it('checks that a CRD is named <plural>.<group>', () => {
+    const crd = (name: string) =>
+      `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: ${name}}\nspec: {group: example.com, names: {plural: widgets, kind: Widget}}\n`;
+    expect(codes(crd('widgets.example.com'))).toEqual([]);
+    expect(codes(crd('widget.example.com'))).toEqual(['manifest.invalid-name']);
+  });
+
   it('keeps a __proto__ key as plain data', () => {
     const text =
       'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  __proto__: {polluted: "yes"}\n';

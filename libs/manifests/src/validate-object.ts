@@ -88,6 +88,19 @@ export function validateObject(
         'name',
       );
   }
+  if (group === 'apiextensions.k8s.io' && kind === 'CustomResourceDefinition' && typeof name === 'string') {
+    // The apiserver requires <plural>.<group>; catching it here names the file and line.
+    const spec = isPlainObject(value.spec) ? value.spec : {};
+    const plural = isPlainObject(spec.names) ? spec.names.plural : undefined;
+    if (typeof plural === 'string' && typeof spec.group === 'string' && name !== `${plural}.${spec.group}`) {
+      add(
+        'manifest.invalid-name',
+        `CustomResourceDefinition name must be "${plural}.${spec.group}", got ${JSON.stringify(name)}`,
+        'metadata',
+        'name',
+      );
+    }
+  }
   if (namespace !== undefined && namespace !== null) {
     if (typeof namespace !== 'string' || !isDns1123Label(namespace)) {
       add(
