@@ -1,0 +1,106 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+const Credentials = Type.Object({
+  /** https token (GitHub/GitLab/Gitea PAT, deploy token); sent as a URL-scoped header, never in argv. */
+  token: Type.Optional(Type.String({ secret: true })),
+  /** File holding the token (Kubernetes Secret volume); wins over `token`. */
+  tokenFile: Type.Optional(Type.String()),
+  /** Environment variable holding the token (keeps it out of the config file). */
+  tokenEnv: Type.Optional(Type.String()),
+  /** Basic-auth user sent with the token (default `x-access-token`). */
+  username: Type.Optional(Type.String()),
+  tokenScheme: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('bearer')])),
+  /** Private key file for ssh remotes. */
+  sshKeyFile: Type.Optional(Type.String()),
+  knownHostsFile: Type.Optional(Type.String()),
+  /** `accept-new` (default), or true/false for StrictHostKeyChecking yes/no. */
+  strictHostKeyChecking: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('accept-new')])),
+});
+
+export const RepositoryConfig = Type.Object({
+  /** Name used in events, subjects, cursors and leases; unique. */
+  name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' }),
+  /** https, ssh (`ssh://` or `git@host:path`), git:// or file:// remote. */
+  url: Type.String({ minLength: 1 }),
+  branch: Type.String({ default: 'main', minLength: 1 }),
+  /** Paths of interest (files or directories); empty = the whole repository. */
+  paths: Type.Array(Type.String(), { default: [] }),
+  /** Poll interval for this repo (default: poll.intervalMs). */
+  intervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+  credentials: Type.Optional(Credentials),
+  signature: Type.Object(
+    {
+      policy: Type.Union([Type.Literal('off'), Type.Literal('report'), Type.Literal('require')], {
+        default: 'off',
+      }),
+      /** ssh allowed signers file (`gpg.ssh.allowedSignersFile`). */
+      allowedSignersFile: Type.Optional(Type.String()),
+      /** GNUPGHOME holding the trusted OpenPGP public keys. */
+      gpgHome: Type.Optional(Type.String()),
+    },
+    { default: { policy: 'off' } },
+  ),
+  /** On a force-push: `continue` from the new head, or `halt` at the last seen commit until the branch descends from it again. */
+  historyRewrite: Type.Union([Type.Literal('continue'), Type.Literal('halt')], { default: 'continue' }),
+  /** Extra names a webhook payload may use for this repo (`org/repo`, clone URLs), besides its URL. */
+  aliases: Type.Array(Type.String(), { default: [] }),
+});
+export type RepositoryConfig = Static<typeof RepositoryConfig>;
+
+const Secret = Type.Optional(Type.String({ secret: true }));
+
+export const Config = Type.Object({
+  instance: Type.String({ default: `${process.pid}` }),
+  nats: Type.Object({
+    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ secret: true })),
+  }),
+  http: Type.Object({
+    port: Type.Integer({ default: 8080 }),
+    host: Type.String({ default: '127.0.0.1' }),
+  }),
+  /** FLOTILLA_REPOSITORIES as JSON, or `repositories:` in the YAML config file. */
+  repositories: Type.Array(RepositoryConfig, { default: [] }),
+  /** Bare mirrors live here, one directory per remote URL. */
+  cacheDir: Type.String({ default: '/var/cache/flotilla/git-watcher' }),
+  poll: Type.Object({
+    /** Flux's default source interval is 1 m; webhooks make most changes arrive sooner. */
+    intervalMs: Type.Integer({ default: 60_000, minimum: 100 }),
+    /** Each wait is interval × (1 ± jitter/2), so many repos never poll in lock step. */
+    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+    /** Git processes talking to one host at once (ls-remote, fetch). */
+    hostConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+    /** Upper bound for the failure backoff. */
+    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
+    /** Consecutive failures before a GitSourceFailed event (errors that retrying cannot fix report at once). */
+    failureThreshold: Type.Integer({ default: 3, minimum: 1 }),
+    /** Kill a git process silent for this long. */
+    gitTimeoutMs: Type.Integer({ default: 120_000, minimum: 1000 }),
+    /** Commits emitted per check at most; the rest follow in the next check (a huge first range). */
+    maxCommitsPerCheck: Type.Integer({ default: 1000, minimum: 1 }),
+  }),
+  leases: Type.Object({
+    bucket: Type.String({ default: 'git-watcher-leases' }),
+    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
+    /** Spread repos over live instances (rendezvous hashing) instead of first come, first served. */
+    balance: Type.Boolean({ default: true }),
+    membersBucket: Type.String({ default: 'git-watcher-members' }),
+  }),
+  state: Type.Object({
+    /** Last seen sha per repo/branch. */
+    bucket: Type.String({ default: 'git-watcher-cursors' }),
+  }),
+  webhooks: Type.Object({
+    /** Largest webhook body accepted; bigger → 413. */
+    bodyLimit: Type.Integer({ default: 1024 * 1024, minimum: 1024 }),
+    /** A receiver without a secret is not served (404): unsigned hooks are never accepted. */
+    githubSecret: Secret,
+    gitlabSecret: Secret,
+    giteaSecret: Secret,
+    genericSecret: Secret,
+    /** How long a non-owner waits for the owner to accept a forwarded check. */
+    forwardTimeoutMs: Type.Integer({ default: 2000, minimum: 100 }),
+  }),
+});
+export type Config = Static<typeof Config>;

@@ -1,0 +1,117 @@
+import type { Bus, JsonKv, LeaseSet } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import type { Logger } from '@flotilla/runtime';
+import { preferredOwner } from './rendezvous.ts';
+
+interface Member {
+  instance: string;
+  expiresAt: number;
+}
+
+export interface OwnershipOptions {
+  instance: string;
+  ttlMs: number;
+  leaseBucket: string;
+  membersBucket: string;
+  /** Spread repos over live instances instead of letting the first one take them all. */
+  balance: boolean;
+  repos: () => string[];
+  onAcquired: (repo: string) => void;
+  onLost: (repo: string) => void;
+  logger: Logger;
+}
+
+/**
+ * Which instance watches which repo. Leases in NATS KV make one live instance the owner of each
+ * repo; an instance that dies stops renewing and the others take its repos after the TTL. With
+ * `balance`, instances also announce themselves in a members bucket and each competes only for the
+ * repos that rendezvous hashing gives it among the live members, so N instances share the work.
+ */
+export class Ownership {
+  private leases: LeaseSet | undefined;
+  private members: JsonKv<Member> | undefined;
+  private live: string[];
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly o: OwnershipOptions,
+  ) {
+    this.live = [o.instance];
+  }
+
+  async start(): Promise<void> {
+    if (this.o.balance) {
+      this.members = await this.bus.kv<Member>(this.o.membersBucket);
+      await this.refreshMembers();
+      const tick = () => {
+        this.refreshing = this.refreshMembers().catch((err) =>
+          this.o.logger.warn({ err: messageOf(err) }, 'membership refresh failed'),
+        );
+        this.timer = setTimeout(tick, Math.max(200, Math.floor(this.o.ttlMs / 3)));
+      };
+      this.timer = setTimeout(tick, Math.max(200, Math.floor(this.o.ttlMs / 3)));
+    }
+    this.leases = await this.bus.leaseSet(this.o.leaseBucket, {
+      owner: this.o.instance,
+      ttlMs: this.o.ttlMs,
+      keys: () => this.wanted(),
+      // Not awaited: a lease cycle must never wait for a fetch, or renewals of other repos would lapse.
+      onAcquired: (repo) => this.o.onAcquired(repo),
+      onLost: (repo) => this.o.onLost(repo),
+      onError: (err) => this.o.logger.warn({ err: messageOf(err) }, 'lease cycle failed'),
+    });
+    await this.leases.runCycle();
+    this.leases.start();
+  }
+
+  private wanted(): string[] {
+    const repos = this.o.repos();
+    if (!this.o.balance) return repos;
+    return repos.filter((r) => preferredOwner(r, this.live) === this.o.instance);
+  }
+
+  private async refreshMembers(): Promise<void> {
+    const kv = this.members;
+    if (!kv) return;
+    const now = Date.now();
+    await kv.put(this.o.instance, { instance: this.o.instance, expiresAt: now + this.o.ttlMs });
+    const live: string[] = [];
+    for (const key of await kv.keys()) {
+      const m = await kv.get(key);
+      if (m && m.value.expiresAt > now) live.push(m.value.instance);
+    }
+    if (!live.includes(this.o.instance)) live.push(this.o.instance);
+    live.sort();
+    if (live.join() !== this.live.join())
+      this.o.logger.info({ members: live }, 'git-watcher members changed; rebalancing repos');
+    this.live = live;
+  }
+
+  holds(repo: string): boolean {
+    return this.leases?.holds(repo) ?? false;
+  }
+
+  held(): string[] {
+    return this.leases?.held() ?? [];
+  }
+
+  get started(): boolean {
+    return this.leases !== undefined;
+  }
+
+  /** Graceful: leave the members list and release every lease, so others take over at once. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.refreshing;
+    await this.leases?.stop();
+    if (this.members) await this.members.delete(this.o.instance).catch(() => {});
+  }
+
+  /** Stops timers without releasing anything (what a crash leaves behind); the NATS connection must already be closed. */
+  async abandon(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.leases?.stop().catch(() => {});
+  }
+}

@@ -1,0 +1,374 @@
+import { createHash } from 'node:crypto';
+import type { Bus, Versioned } from '@flotilla/bus';
+import { FlotillaError, messageOf } from '@flotilla/errors';
+import {
+  type EventDefinition,
+  GitCommitDetected,
+  GitCommitRejected,
+  GitHistoryRewritten,
+  GitSourceFailed,
+} from '@flotilla/events';
+import { type CommitInfo, GitError, type Mirror, type SignatureVerification } from '@flotilla/git';
+import type { Logger } from '@flotilla/runtime';
+import type { Static, TObject } from '@sinclair/typebox';
+import type { Cursor, CursorStore } from './cursor.ts';
+import { countGitProcesses, type GitProcessCounter } from './git-processes.ts';
+import type { HostLimiter } from './host-limiter.ts';
+import type { WatcherMetrics } from './metrics.ts';
+import type { WatchedRepo } from './repo.ts';
+import { initialDelayMs, nextDelayMs } from './schedule.ts';
+
+export type Trigger = 'poll' | 'webhook';
+
+export interface PollSettings {
+  jitter: number;
+  maxBackoffMs: number;
+  failureThreshold: number;
+  maxCommitsPerCheck: number;
+}
+
+export interface RepoWatcherDeps {
+  repo: WatchedRepo;
+  mirror: Mirror;
+  bus: Bus;
+  cursors: CursorStore;
+  limiter: HostLimiter;
+  metrics: WatcherMetrics;
+  logger: Logger;
+  poll: PollSettings;
+  /** Counts every git process of this instance (metrics, bench). */
+  processes: GitProcessCounter;
+}
+
+export interface CheckResult {
+  result: 'unchanged' | 'changed' | 'blocked';
+  head: string;
+  published: number;
+  gitProcesses: number;
+}
+
+const ID_MAX = 128;
+
+/** Deterministic event ids: a re-publish after a crash is dropped by JetStream's duplicate window. */
+export function eventId(kind: string, repo: string, ...parts: string[]): string {
+  const id = [kind, repo, ...parts].join('-');
+  if (id.length <= ID_MAX) return id;
+  const h = createHash('sha256').update(repo).digest('hex').slice(0, 16);
+  return [kind, h, ...parts].join('-').slice(0, ID_MAX);
+}
+
+/**
+ * One owned repo/branch: polls on a jittered interval (or at once on a webhook), and turns new
+ * commits into events. A check is a list of small steps that stop at the first error: ls-remote
+ * (an unchanged head ends it: no fetch), fetch, ancestry, commits, signatures, publish, cursor.
+ */
+export class RepoWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private pending: { trigger: Trigger; receivedAt?: number } | undefined;
+  private stopped = false;
+  private failures = 0;
+  private lastReportedCode: string | undefined;
+
+  constructor(private readonly d: RepoWatcherDeps) {}
+
+  get name(): string {
+    return this.d.repo.name;
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
+  start(): void {
+    this.schedule(initialDelayMs(this.d.repo.intervalMs));
+  }
+
+  /** Stops polling; resolves when a check in flight has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Checks now (a webhook); a check already running is followed by one more, never run twice at once. */
+  trigger(trigger: Trigger, receivedAt?: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      if (!this.pending || trigger === 'webhook')
+        this.pending = { trigger, ...(receivedAt !== undefined ? { receivedAt } : {}) };
+      return this.running;
+    }
+    clearTimeout(this.timer);
+    this.running = this.runOnce(trigger, receivedAt).finally(() => {
+      this.running = undefined;
+      const next = this.pending;
+      this.pending = undefined;
+      if (this.stopped) return;
+      if (next) void this.trigger(next.trigger, next.receivedAt);
+      else
+        this.schedule(
+          nextDelayMs({
+            intervalMs: this.d.repo.intervalMs,
+            jitter: this.d.poll.jitter,
+            maxBackoffMs: this.d.poll.maxBackoffMs,
+            consecutiveFailures: this.failures,
+          }),
+        );
+    });
+    return this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.trigger('poll'), ms);
+    this.timer.unref?.();
+  }
+
+  private async runOnce(trigger: Trigger, receivedAt?: number): Promise<void> {
+    const { metrics, logger, repo } = this.d;
+    try {
+      const r = await this.check(trigger, receivedAt);
+      metrics.checks.inc({ trigger, result: r.result });
+      if (this.failures > 0)
+        logger.info({ repo: repo.name, after: this.failures }, 'repository reachable again');
+      this.failures = 0;
+      this.lastReportedCode = undefined;
+    } catch (err) {
+      if (err instanceof FlotillaError && err.code === 'git-watcher.cursor-conflict') {
+        // Another instance took the repo over mid-check; its lease decides, nothing failed.
+        logger.info({ repo: repo.name }, 'cursor moved by another instance; leaving the repo to it');
+        return;
+      }
+      metrics.checks.inc({ trigger, result: 'failed' });
+      await this.recordFailure(err);
+    }
+  }
+
+  private async recordFailure(err: unknown): Promise<void> {
+    const { metrics, logger, repo, bus, poll } = this.d;
+    this.failures++;
+    const code = err instanceof FlotillaError ? err.code : 'git-watcher.check-failed';
+    const message = messageOf(err).slice(0, 4000);
+    metrics.failures.inc({ code });
+    logger.warn(
+      { repo: repo.name, url: repo.displayUrl, code, failures: this.failures, err: message },
+      'check failed',
+    );
+    // Retrying cannot fix a stalled error (bad credentials): say so at once. Otherwise after a few
+    // attempts, again when the cause changes, and every tenth failure while it lasts.
+    const stalled = err instanceof FlotillaError && err.disposition === 'stall';
+    const report =
+      code !== this.lastReportedCode
+        ? stalled || this.failures >= poll.failureThreshold
+        : this.failures % (poll.failureThreshold * 10) === 0;
+    if (!report) return;
+    try {
+      await bus.publish(GitSourceFailed, {
+        repo: repo.name,
+        url: repo.displayUrl,
+        code,
+        message,
+        consecutiveFailures: this.failures,
+      });
+      metrics.events.inc({ type: 'GitSourceFailed' });
+      this.lastReportedCode = code;
+    } catch (pubErr) {
+      logger.error({ repo: repo.name, err: messageOf(pubErr) }, 'could not publish GitSourceFailed');
+    }
+  }
+
+  /** One check, its git processes counted. Exposed for tests and the benchmark. */
+  async check(trigger: Trigger, receivedAt?: number): Promise<CheckResult> {
+    const counter: GitProcessCounter = { count: 0 };
+    try {
+      const r = await countGitProcesses(counter, () =>
+        countGitProcesses(this.d.processes, () => this.steps(trigger, receivedAt)),
+      );
+      return { ...r, gitProcesses: counter.count };
+    } finally {
+      this.d.metrics.gitProcesses.inc(counter.count);
+    }
+  }
+
+  private async steps(trigger: Trigger, receivedAt?: number): Promise<Omit<CheckResult, 'gitProcesses'>> {
+    const { repo, mirror, limiter, cursors } = this.d;
+    // 1. Cheap head check: ls-remote transfers no objects. An unchanged head ends the check here.
+    const remoteHead = await limiter.run(repo.host, () => mirror.remoteHead(repo.branch));
+    if (!remoteHead)
+      throw new GitError('git.ref-not-found', `branch ${repo.branch} not found in ${repo.displayUrl}`);
+    const current = await cursors.get(repo.name, repo.branch);
+    if (current && current.value.seenHead === remoteHead)
+      return { result: 'unchanged', head: remoteHead, published: 0 };
+
+    // 2. Incremental fetch of the one branch.
+    this.d.metrics.fetches.inc();
+    const fetched = await limiter.run(repo.host, () => mirror.fetch(repo.branch));
+    const head = fetched.head;
+    const state = new CursorWriter(cursors, repo, current);
+
+    // 3. Which commits are new.
+    let commits: CommitInfo[];
+    const base = current?.value.sha ?? null;
+    if (base === null) {
+      // First sight: the head alone stands for the current state (the whole history is not news).
+      commits = await mirror.commitsBetween(null, `${head}^!`, { paths: repo.paths });
+    } else if (base === head) {
+      await state.save({ sha: base, seenHead: head });
+      return { result: 'changed', head, published: 0 };
+    } else if (await mirror.isAncestor(base, head)) {
+      commits = await mirror.commitsBetween(base, head, { paths: repo.paths });
+    } else {
+      // 4. Force-push: the last seen commit is not in the new history.
+      const action = repo.historyRewrite;
+      await this.publish(
+        GitHistoryRewritten,
+        { repo: repo.name, branch: repo.branch, previousSha: base, newSha: head, action },
+        eventId('git-rewrite', repo.name, base.slice(0, 12), head.slice(0, 12)),
+      );
+      if (action === 'halt') {
+        await state.save({ sha: base, seenHead: head, blocked: { reason: 'history-rewritten', sha: head } });
+        this.d.logger.warn(
+          { repo: repo.name, previous: base, head },
+          'history rewritten; halted at the last seen commit',
+        );
+        return { result: 'blocked', head, published: 1 };
+      }
+      // Continue from the new head: the commits of the new line since the fork point.
+      commits = await mirror
+        .commitsBetween(base, head, { paths: repo.paths })
+        .catch(() => mirror.commitsBetween(null, `${head}^!`, { paths: repo.paths }));
+    }
+
+    // 5. Emit, oldest first, moving the cursor as we go.
+    const limited = commits.slice(0, this.d.poll.maxCommitsPerCheck);
+    const reachedHead = limited.length === commits.length;
+    let published = 0;
+    let sha = base;
+    for (const c of limited) {
+      const signature = await this.verify(c.sha);
+      if (repo.signature.policy === 'require' && signature.status !== 'good') {
+        const already = current?.value.blocked?.reason === 'signature' && current.value.blocked.sha === c.sha;
+        if (!already) {
+          await this.publish(
+            GitCommitRejected,
+            {
+              repo: repo.name,
+              branch: repo.branch,
+              sha: c.sha,
+              code: `git.signature-${signature.status}`,
+              message: rejectionMessage(signature),
+              ...(sha ? { lastGoodSha: sha } : {}),
+            },
+            eventId('git-reject', repo.name, c.sha),
+          );
+          published++;
+        }
+        await state.save({ sha, seenHead: head, blocked: { reason: 'signature', sha: c.sha } });
+        this.d.logger.warn(
+          { repo: repo.name, sha: c.sha, status: signature.status },
+          'commit rejected by signature policy',
+        );
+        return { result: 'blocked', head, published };
+      }
+      if (c.relevant) {
+        await this.publish(
+          GitCommitDetected,
+          {
+            repo: repo.name,
+            url: repo.displayUrl,
+            branch: repo.branch,
+            sha: c.sha,
+            parents: c.parents,
+            author: { name: c.author.name, email: c.author.email },
+            committer: { name: c.committer.name, email: c.committer.email },
+            authoredAt: c.author.time.toISOString(),
+            committedAt: c.committer.time.toISOString(),
+            message: c.message.slice(0, 16_384),
+            paths: c.changedPaths.slice(0, 5000),
+            signature: {
+              status: repo.signature.policy === 'off' ? 'unchecked' : signature.status,
+              ...(signature.signer ? { signer: signature.signer } : {}),
+              ...(signature.key ? { key: signature.key } : {}),
+            },
+            trigger,
+          },
+          eventId('git', repo.name, c.sha),
+          `git:${c.author.email || c.author.name}`,
+        );
+        published++;
+        if (trigger === 'webhook' && receivedAt !== undefined)
+          this.d.metrics.pushToEvent.observe((Date.now() - receivedAt) / 1000);
+        sha = c.sha;
+        // Saved after every event: a crash re-publishes at most one (and JetStream drops that duplicate).
+        await state.save({ sha, seenHead: reachedHead && c === limited[limited.length - 1] ? head : sha });
+      } else sha = c.sha;
+    }
+    // Commits touching no watched path still move the cursor.
+    const last = limited[limited.length - 1]?.sha ?? head;
+    await state.save({ sha: last, seenHead: reachedHead ? head : last }, true);
+    return { result: 'changed', head, published };
+  }
+
+  private async verify(
+    sha: string,
+  ): Promise<SignatureVerification | { status: 'unchecked'; signer?: undefined; key?: undefined }> {
+    const sig = this.d.repo.signature;
+    if (sig.policy === 'off') return { status: 'unchecked' };
+    return await this.d.mirror.verifyCommitSignature(sha, {
+      ...(sig.allowedSignersFile ? { allowedSignersFile: sig.allowedSignersFile } : {}),
+      ...(sig.gpgHome ? { gpgHome: sig.gpgHome } : {}),
+    });
+  }
+
+  private async publish<S extends TObject>(
+    def: EventDefinition<string, S>,
+    data: Static<S>,
+    id: string,
+    actor?: string,
+  ): Promise<void> {
+    await this.d.bus.publish(def, data, { id, ...(actor ? { actor } : {}) });
+    this.d.metrics.events.inc({ type: def.name });
+  }
+}
+
+function rejectionMessage(s: { status: string; signer?: string | undefined }): string {
+  switch (s.status) {
+    case 'unsigned':
+      return 'commit is not signed';
+    case 'bad':
+      return 'commit signature does not verify (content changed or key revoked)';
+    case 'untrusted':
+      return `commit is signed${s.signer ? ` by ${s.signer}` : ''} with a key that is not in the allowed signers`;
+    default:
+      return `commit signature status ${s.status}`;
+  }
+}
+
+/** Cursor writes with compare-and-set on the revision read at the start of the check. */
+class CursorWriter {
+  private revision: number | undefined;
+  private last: string | undefined;
+
+  constructor(
+    private readonly store: CursorStore,
+    private readonly repo: WatchedRepo,
+    current: Versioned<Cursor> | undefined,
+  ) {
+    this.revision = current?.revision;
+  }
+
+  /** With `dedupe`, a write identical to the previous one is skipped (the final save after the loop). */
+  async save(c: Omit<Cursor, 'updatedAt'>, dedupe = false): Promise<void> {
+    const key = JSON.stringify(c);
+    if (dedupe && key === this.last) return;
+    this.last = key;
+    this.revision = await this.store.save(
+      this.repo.name,
+      this.repo.branch,
+      { ...c, updatedAt: new Date().toISOString() },
+      this.revision,
+    );
+  }
+}

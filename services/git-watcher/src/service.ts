@@ -1,0 +1,200 @@
+import { Bus } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import { encodeToken } from '@flotilla/events';
+import { Mirror } from '@flotilla/git';
+import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
+import type { Subscription } from '@nats-io/nats-core';
+import type { Config } from './config.ts';
+import { type Cursor, CursorStore } from './cursor.ts';
+import type { GitProcessCounter } from './git-processes.ts';
+import { HostLimiter } from './host-limiter.ts';
+import { watcherMetrics } from './metrics.ts';
+import { Ownership } from './ownership.ts';
+import { resolveRepos, type WatchedRepo } from './repo.ts';
+import { RepoWatcher } from './repo-watcher.ts';
+import { registerWebhooks } from './webhooks.ts';
+
+/** Core NATS (not JetStream): a forwarded webhook is only useful now; polling is the safety net. */
+export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.git-watcher.check';
+
+interface CheckRequest {
+  repo: string;
+  receivedAt: number;
+}
+
+export interface GitWatcherHandle extends ServiceHandle {
+  url: string;
+  bus: Bus;
+  instance: string;
+  /** Repos this instance holds the lease for. */
+  owned(): string[];
+  /** The running watcher of an owned repo. */
+  watcher(repo: string): RepoWatcher | undefined;
+  /** Git processes this instance spawned so far. */
+  processes: GitProcessCounter;
+  /** Dies without releasing anything (tests: what SIGKILL leaves behind). */
+  crash(): Promise<void>;
+}
+
+export async function startGitWatcher(
+  config: Config,
+  logger: Logger,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): Promise<GitWatcherHandle> {
+  const repos = resolveRepos(config, opts.env);
+  const byName = new Map(repos.map((r) => [r.name, r]));
+  const server = createServiceServer({ logger, bodyLimit: config.webhooks.bodyLimit });
+  const metrics = watcherMetrics(server.registry);
+  const bus = await Bus.connect({
+    servers: config.nats.servers,
+    user: config.nats.user,
+    pass: config.nats.password,
+    service: 'git-watcher',
+    instance: config.instance,
+    ensureStream: true,
+    metrics: server.registry,
+    logger,
+  });
+  const cursors = new CursorStore(await bus.kv<Cursor>(config.state.bucket));
+  const limiter = new HostLimiter(config.poll.hostConcurrency);
+  const processes: GitProcessCounter = { count: 0 };
+  const watchers = new Map<string, RepoWatcher>();
+  const stopping = new Set<Promise<void>>();
+  const mirrors = new Map<string, Mirror>();
+
+  const mirrorOf = (repo: WatchedRepo): Mirror => {
+    let m = mirrors.get(repo.name);
+    if (!m) {
+      m = new Mirror({
+        url: repo.url,
+        cacheDir: config.cacheDir,
+        credentials: repo.credentials,
+        timeoutMs: config.poll.gitTimeoutMs,
+      });
+      mirrors.set(repo.name, m);
+    }
+    return m;
+  };
+
+  const ownership = new Ownership(bus, {
+    instance: config.instance,
+    ttlMs: config.leases.ttlMs,
+    leaseBucket: config.leases.bucket,
+    membersBucket: config.leases.membersBucket,
+    balance: config.leases.balance,
+    repos: () => repos.map((r) => r.name),
+    onAcquired: (name) => {
+      const repo = byName.get(name);
+      if (!repo || watchers.has(name)) return;
+      const w = new RepoWatcher({
+        repo,
+        mirror: mirrorOf(repo),
+        bus,
+        cursors,
+        limiter,
+        metrics,
+        logger,
+        poll: config.poll,
+        processes,
+      });
+      watchers.set(name, w);
+      metrics.reposOwned.set(watchers.size);
+      logger.info({ repo: name, url: repo.displayUrl }, 'watching repository');
+      w.start();
+    },
+    onLost: (name) => {
+      const w = watchers.get(name);
+      if (!w) return;
+      watchers.delete(name);
+      metrics.reposOwned.set(watchers.size);
+      logger.info({ repo: name }, 'repository lease lost; another instance watches it');
+      const p = w.stop().finally(() => stopping.delete(p));
+      stopping.add(p);
+    },
+    logger,
+  });
+
+  // Every instance listens; only the lease owner acts and answers, so a request reaches the owner.
+  const checkSub: Subscription = bus.nc.subscribe(`${CHECK_SUBJECT_PREFIX}.*`, {
+    callback: (err, msg) => {
+      if (err) return;
+      let req: CheckRequest;
+      try {
+        req = msg.json<CheckRequest>();
+      } catch {
+        return;
+      }
+      const w = ownership.holds(req.repo) ? watchers.get(req.repo) : undefined;
+      if (!w) return;
+      void w.trigger('webhook', req.receivedAt);
+      msg.respond(JSON.stringify({ accepted: true, instance: config.instance }));
+    },
+  });
+
+  const dispatch = async (repo: WatchedRepo, receivedAt: number): Promise<{ handledBy: string | null }> => {
+    const local = ownership.holds(repo.name) ? watchers.get(repo.name) : undefined;
+    if (local) {
+      void local.trigger('webhook', receivedAt);
+      return { handledBy: config.instance };
+    }
+    try {
+      const reply = await bus.nc.request(
+        `${CHECK_SUBJECT_PREFIX}.${encodeToken(repo.name)}`,
+        JSON.stringify({ repo: repo.name, receivedAt } satisfies CheckRequest),
+        { timeout: config.webhooks.forwardTimeoutMs },
+      );
+      return { handledBy: reply.json<{ instance: string }>().instance };
+    } catch (err) {
+      // No owner right now (failover in progress): the next owner's first check picks the push up.
+      logger.warn({ repo: repo.name, err: messageOf(err) }, 'no owner took the forwarded webhook');
+      return { handledBy: null };
+    }
+  };
+
+  await registerWebhooks(server.app, {
+    config: config.webhooks,
+    repos: () => repos,
+    bus,
+    metrics,
+    logger,
+    dispatch,
+  });
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+  server.addReadinessCheck({ name: 'leases', check: () => ownership.started });
+
+  await ownership.start();
+  const url = await server.listen(config.http.port, config.http.host);
+  logger.info({ url, repos: repos.length, instance: config.instance }, 'git-watcher listening');
+
+  const stopWatchers = async () => {
+    const all = [...watchers.values()];
+    watchers.clear();
+    await Promise.allSettled([...all.map((w) => w.stop()), ...stopping]);
+  };
+
+  return {
+    url,
+    bus,
+    instance: config.instance,
+    processes,
+    owned: () => [...watchers.keys()].filter((r) => ownership.holds(r)),
+    watcher: (repo) => watchers.get(repo),
+    async stop() {
+      // Intake first (readiness off, no new checks), then finish in-flight checks, then hand the repos over.
+      server.setShuttingDown();
+      checkSub.unsubscribe();
+      await stopWatchers();
+      await ownership.stop();
+      await bus.close();
+      await server.close();
+    },
+    async crash() {
+      server.setShuttingDown();
+      for (const w of watchers.values()) void w.stop();
+      await bus.nc.close();
+      await ownership.abandon();
+      await stopWatchers();
+      await server.close();
+    },
+  };
+}
