@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Bus, JsonKv, LeaseSet } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import type { Logger } from '@flotilla/runtime';
@@ -6,6 +7,8 @@ import { preferredOwner } from './rendezvous.ts';
 interface Member {
   instance: string;
   expiresAt: number;
+  /** Digest of the member's repo list: only instances with the same list share by hashing. */
+  repos: string;
 }
 
 export interface OwnershipOptions {
@@ -76,11 +79,16 @@ export class Ownership {
     const kv = this.members;
     if (!kv) return;
     const now = Date.now();
-    await kv.put(this.o.instance, { instance: this.o.instance, expiresAt: now + this.o.ttlMs });
+    const repos = createHash('sha256')
+      .update([...this.o.repos()].sort().join('\n'))
+      .digest('hex');
+    await kv.put(this.o.instance, { instance: this.o.instance, expiresAt: now + this.o.ttlMs, repos });
+    // During a rolling config change, old and new instances form two groups that each spread their
+    // repos among themselves; leases still give every repo exactly one owner across both.
     const live: string[] = [];
     for (const key of await kv.keys()) {
       const m = await kv.get(key);
-      if (m && m.value.expiresAt > now) live.push(m.value.instance);
+      if (m && m.value.expiresAt > now && m.value.repos === repos) live.push(m.value.instance);
     }
     if (!live.includes(this.o.instance)) live.push(this.o.instance);
     live.sort();

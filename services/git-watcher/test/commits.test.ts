@@ -1,0 +1,231 @@
+import { GitWorkdir, generateSshSigningKey, type GitWorkdir as Workdir } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Env, metric, sleep, startEnv, uniq } from './harness.ts';
+
+let env: Env;
+
+beforeAll(async () => {
+  env = await startEnv();
+});
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+type Commit = {
+  sha: string;
+  paths: string[];
+  author: { name: string; email: string };
+  signature: { status: string; signer?: string };
+  trigger: string;
+};
+
+async function repoWithWorkdir(
+  files: Record<string, string>,
+): Promise<{ name: string; url: string; work: Workdir; head: string }> {
+  const name = uniq('repo');
+  const { url, head } = await env.git.createRepo(name, { files });
+  const work = await GitWorkdir.clone(url);
+  return { name, url, work, head: head! };
+}
+
+async function commit(
+  work: Workdir,
+  files: Record<string, string>,
+  message: string,
+  opts: { author?: { name: string; email: string }; sign?: boolean } = {},
+) {
+  for (const [p, c] of Object.entries(files)) await work.writeFile(p, c);
+  return await work.commit(message, opts);
+}
+
+describe('git-watcher commits', () => {
+  it('emits one event per new commit in order, filtered to the watched paths, and polls without fetching', async () => {
+    const r = await repoWithWorkdir({ 'apps/web.yaml': 'v: 0\n', 'docs/readme.md': 'hi\n' });
+    const w = await env.start({ repositories: [{ name: r.name, url: r.url, paths: ['apps/'] }] });
+    // First sight: the head stands for the current state.
+    await env.log.until('initial event', () => env.log.of('git.commit-detected', r.name).length === 1);
+    expect(env.log.of<Commit>('git.commit-detected', r.name)[0]!.data.sha).toBe(r.head);
+
+    const alice = { name: 'Alice', email: 'alice@example.test' };
+    const bob = { name: 'Bob', email: 'bob@example.test' };
+    const c1 = await commit(r.work, { 'apps/web.yaml': 'v: 1\n' }, 'web v1', { author: alice });
+    const docs = await commit(r.work, { 'docs/readme.md': 'more\n' }, 'docs only', { author: bob });
+    const c2 = await commit(r.work, { 'apps/api/deploy.yaml': 'v: 1\n' }, 'api', { author: bob });
+    const c3 = await commit(r.work, { 'apps/web.yaml': 'v: 2\n', 'docs/readme.md': 'x\n' }, 'both', {
+      author: alice,
+    });
+    await r.work.push();
+
+    await env.log.until('3 events', () => env.log.of('git.commit-detected', r.name).length === 4);
+    const events = env.log.of<Commit>('git.commit-detected', r.name).slice(1);
+    expect(events.map((e) => e.data.sha)).toEqual([c1, c2, c3]);
+    expect(events.map((e) => e.data.paths)).toEqual([
+      ['apps/web.yaml'],
+      ['apps/api/deploy.yaml'],
+      ['apps/web.yaml'],
+    ]);
+    expect(events.map((e) => e.data.author.name)).toEqual(['Alice', 'Bob', 'Alice']);
+    expect(events[0]!.actor).toBe('git:alice@example.test');
+    expect(events[0]!.id).toBe(`git-${r.name}-${c1}`);
+    expect(events.every((e) => e.data.signature.status === 'unchecked' && e.data.trigger === 'poll')).toBe(
+      true,
+    );
+    expect(events.some((e) => e.data.sha === docs)).toBe(false);
+
+    // A commit touching nothing watched: no event, but the cursor moves past it.
+    const onlyDocs = await commit(r.work, { 'docs/readme.md': 'later\n' }, 'docs again');
+    await r.work.push();
+    const check = w.watcher(r.name)!;
+    const deadline = Date.now() + 10_000;
+    let cursorSha: string | null | undefined;
+    while (Date.now() < deadline) {
+      const kv = await env.bus.kv<{ sha: string }>('git-watcher-cursors');
+      cursorSha = (await kv.get(`${r.name}@main`))?.value.sha;
+      if (cursorSha === onlyDocs) break;
+      await sleep(100);
+    }
+    expect(cursorSha).toBe(onlyDocs);
+    expect(env.log.of('git.commit-detected', r.name)).toHaveLength(4);
+
+    // An unchanged poll is one ls-remote: no fetch.
+    const fetchesBefore = await metric(w.url, 'git_watcher_fetches_total');
+    const unchanged = await check.check('poll');
+    expect(unchanged).toMatchObject({ result: 'unchanged', gitProcesses: 1, published: 0 });
+    expect(await metric(w.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
+    await r.work.remove();
+  });
+
+  it('misses nothing and repeats nothing across restarts', async () => {
+    const r = await repoWithWorkdir({ 'a.txt': '0' });
+    const repositories = [{ name: r.name, url: r.url }];
+    const a = await env.start({ repositories });
+    await env.log.until('initial', () => env.log.of('git.commit-detected', r.name).length === 1);
+    const c1 = await commit(r.work, { 'a.txt': '1' }, 'one');
+    await r.work.push();
+    await env.log.until('c1', () => env.log.of('git.commit-detected', r.name).length === 2);
+    await a.stop();
+
+    // Pushed while no watcher runs.
+    const c2 = await commit(r.work, { 'a.txt': '2' }, 'two');
+    const c3 = await commit(r.work, { 'a.txt': '3' }, 'three');
+    await r.work.push();
+
+    const b = await env.start({ repositories });
+    await env.log.until('c2, c3', () => env.log.of('git.commit-detected', r.name).length === 4);
+    expect(await metric(b.url, 'git_watcher_events_total', 'GitCommitDetected')).toBe(2);
+    const c4 = await commit(r.work, { 'a.txt': '4' }, 'four');
+    await r.work.push();
+    await env.log.until('c4', () => env.log.of('git.commit-detected', r.name).length === 5);
+    await b.stop();
+
+    // A restart with nothing new publishes nothing (the cursor, not only JetStream's dedupe window).
+    const c = await env.start({ repositories });
+    const polled = Date.now() + 10_000;
+    while ((await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')) < 2 && Date.now() < polled)
+      await sleep(100);
+    expect(await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')).toBeGreaterThanOrEqual(2);
+    expect(await metric(c.url, 'git_watcher_events_total')).toBe(0);
+    const shas = env.log.of<Commit>('git.commit-detected', r.name).map((e) => e.data.sha);
+    expect(shas).toEqual([r.head, c1, c2, c3, c4]);
+    await c.stop();
+    await r.work.remove();
+  });
+
+  it('reports a force-push and continues or halts per policy', async () => {
+    const cont = await repoWithWorkdir({ 'a.txt': '0' });
+    const halt = await repoWithWorkdir({ 'a.txt': '0' });
+    await env.start({
+      repositories: [
+        { name: cont.name, url: cont.url, historyRewrite: 'continue' },
+        { name: halt.name, url: halt.url, historyRewrite: 'halt' },
+      ],
+    });
+    const rewritten: Record<string, { old: string; next: string }> = {};
+    for (const r of [cont, halt]) {
+      await env.log.until('initial', () => env.log.of('git.commit-detected', r.name).length === 1);
+      const old = await commit(r.work, { 'a.txt': '1' }, 'to be rewritten');
+      await r.work.push();
+      await env.log.until('old', () => env.log.of('git.commit-detected', r.name).length === 2);
+      await r.work.resetHard(r.head);
+      const next = await commit(r.work, { 'a.txt': 'other' }, 'rewritten history');
+      await r.work.forcePush();
+      rewritten[r.name] = { old, next };
+    }
+    for (const [r, action] of [
+      [cont, 'continue'],
+      [halt, 'halt'],
+    ] as const) {
+      const ev = await env.log.until(
+        'rewrite',
+        () => env.log.of<Record<string, string>>('git.history-rewritten', r.name)[0],
+      );
+      expect(ev.data).toMatchObject({
+        previousSha: rewritten[r.name]!.old,
+        newSha: rewritten[r.name]!.next,
+        action,
+        branch: 'main',
+      });
+    }
+    await env.log.until('continued', () =>
+      env.log
+        .of<Commit>('git.commit-detected', cont.name)
+        .find((e) => e.data.sha === rewritten[cont.name]!.next),
+    );
+    // Halted: polls go on, but nothing of the new history is passed on.
+    await sleep(1000);
+    expect(env.log.of<Commit>('git.commit-detected', halt.name).map((e) => e.data.sha)).not.toContain(
+      rewritten[halt.name]!.next,
+    );
+    expect(env.log.of('git.history-rewritten', halt.name)).toHaveLength(1);
+    await cont.work.remove();
+    await halt.work.remove();
+  });
+
+  it('under `require` passes only signed commits and stops at the last good one', async () => {
+    const key = await generateSshSigningKey('release@example.test');
+    const r = await repoWithWorkdir({ 'a.txt': '0' });
+    await env.start({
+      repositories: [
+        {
+          name: r.name,
+          url: r.url,
+          signature: { policy: 'require', allowedSignersFile: key.allowedSignersFile },
+        },
+      ],
+    });
+    // The initial commit is unsigned: rejected, nothing passed on.
+    const first = await env.log.until(
+      'initial rejection',
+      () => env.log.of<Record<string, string>>('git.commit-rejected', r.name)[0],
+    );
+    expect(first.data).toMatchObject({ sha: r.head, code: 'git.signature-unsigned' });
+
+    await r.work.useSigningKey(key);
+    // Fix the history: a signed commit on a rewritten branch (the unsigned root cannot be passed).
+    await r.work.git('checkout', '--quiet', '--orphan', 'fresh');
+    const s1 = await commit(r.work, { 'a.txt': 'signed' }, 'signed root');
+    await r.work.git('push', '--quiet', '--force', 'origin', 'HEAD:refs/heads/main');
+    const good = await env.log.until(
+      'signed commit',
+      () => env.log.of<Commit>('git.commit-detected', r.name)[0],
+    );
+    expect(good.data).toMatchObject({
+      sha: s1,
+      signature: { status: 'good', signer: 'release@example.test' },
+    });
+
+    const u = await commit(r.work, { 'a.txt': 'sneaky' }, 'unsigned', { sign: false });
+    const s3 = await commit(r.work, { 'a.txt': 'signed again' }, 'signed after unsigned');
+    await r.work.git('push', '--quiet', '--force', 'origin', 'HEAD:refs/heads/main');
+    const rejected = await env.log.until('rejection', () =>
+      env.log.of<Record<string, string>>('git.commit-rejected', r.name).find((e) => e.data.sha === u),
+    );
+    expect(rejected.data).toMatchObject({ code: 'git.signature-unsigned', lastGoodSha: s1 });
+    await sleep(800);
+    const passed = env.log.of<Commit>('git.commit-detected', r.name).map((e) => e.data.sha);
+    expect(passed).toEqual([s1]);
+    expect(passed).not.toContain(s3);
+    await r.work.remove();
+  });
+});

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bus, EVENT_STREAM } from '@flotilla/bus';
+import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
+import { createLogger, loadConfig } from '@flotilla/runtime';
+import { type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
+import type { ConsumerMessages } from '@nats-io/jetstream';
+import { Config } from '../src/config.ts';
+import { type GitWatcherHandle, startGitWatcher } from '../src/service.ts';
+
+export const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every git and webhook event stored in the stream (after JetStream's dedupe), in order. */
+export class EventLog {
+  readonly events: FlotillaEvent[] = [];
+  private messages: ConsumerMessages | undefined;
+
+  static async start(bus: Bus): Promise<EventLog> {
+    const log = new EventLog();
+    const consumer = await bus.js.consumers.get(EVENT_STREAM, {
+      filter_subjects: ['flotilla.v1.git.>', 'flotilla.v1.webhook.>'],
+    });
+    log.messages = await consumer.consume();
+    void (async () => {
+      for await (const m of log.messages!) log.events.push(decodeEvent(m.data));
+    })();
+    return log;
+  }
+
+  of<D = Record<string, unknown>>(type: string, repo?: string): Array<FlotillaEvent<D>> {
+    return this.events.filter(
+      (e) =>
+        e.type === `io.flotilla.${type}.v1` &&
+        (repo === undefined || (e.data as { repo?: string }).repo === repo),
+    ) as Array<FlotillaEvent<D>>;
+  }
+
+  async until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = fn();
+      if (v) return v;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; ${this.events.length} events`);
+      await sleep(50);
+    }
+  }
+
+  stop(): void {
+    this.messages?.stop();
+  }
+}
+
+export interface Env {
+  nats: NatsServer;
+  git: GitServer;
+  bus: Bus;
+  log: EventLog;
+  tmp: string;
+  watchers: GitWatcherHandle[];
+  start(config: Partial<Record<string, unknown>> & { repositories: unknown[] }): Promise<GitWatcherHandle>;
+  stop(): Promise<void>;
+}
+
+/** One NATS, one git daemon, an event log, and a factory for watchers that are all stopped at the end. */
+export async function startEnv(): Promise<Env> {
+  const nats = await startNats();
+  const git = await startGitServer();
+  const bus = await Bus.connect({ servers: nats.url, service: 'cli', instance: 'test', ensureStream: true });
+  const log = await EventLog.start(bus);
+  const tmp = await mkdtemp(join(tmpdir(), 'gw-test-'));
+  const watchers: GitWatcherHandle[] = [];
+  return {
+    nats,
+    git,
+    bus,
+    log,
+    tmp,
+    watchers,
+    async start(overrides) {
+      const instance = (overrides.instance as string | undefined) ?? uniq('gw');
+      const file = join(tmp, `${instance}.json`);
+      await writeFile(
+        file,
+        JSON.stringify({
+          instance,
+          nats: { servers: [nats.url] },
+          http: { port: 0 },
+          cacheDir: join(tmp, `cache-${instance}`),
+          ...overrides,
+          poll: { intervalMs: 300, jitter: 0.2, ...(overrides.poll as object) },
+        }),
+      );
+      const config = loadConfig(Config, { file, env: {} });
+      const w = await startGitWatcher(config, createLogger({ service: 'git-watcher', level: 'silent' }));
+      watchers.push(w);
+      return w;
+    },
+    async stop() {
+      await Promise.allSettled(watchers.map((w) => w.stop()));
+      log.stop();
+      await bus.close();
+      await git.stop();
+      await nats.dispose();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A counter from /metrics (sum over label sets matching `labels`). */
+export async function metric(url: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (m && m[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
+  }
+  return sum;
+}

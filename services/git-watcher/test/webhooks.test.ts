@@ -1,0 +1,199 @@
+import { createHmac } from 'node:crypto';
+import { GitWorkdir } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { preferredOwner } from '../src/rendezvous.ts';
+import type { GitWatcherHandle } from '../src/service.ts';
+import { type Env, metric, sleep, startEnv, uniq } from './harness.ts';
+
+const secrets = {
+  githubSecret: 'gh-secret-123',
+  gitlabSecret: 'gl-secret-123',
+  giteaSecret: 'gt-secret-123',
+  genericSecret: 'gn-secret-123',
+};
+const hmac = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest('hex');
+
+let env: Env;
+let a: GitWatcherHandle;
+let b: GitWatcherHandle;
+/** Repos that A owns; webhooks go to B, which must forward them. */
+const repos: Array<{ name: string; url: string; work: GitWorkdir }> = [];
+
+beforeAll(async () => {
+  env = await startEnv();
+  const ia = uniq('a');
+  const ib = uniq('b');
+  const members = [ia, ib].sort();
+  while (repos.length < 4) {
+    const name = uniq('hook');
+    if (preferredOwner(name, members) !== ia) continue;
+    const { url } = await env.git.createRepo(name, { files: { 'a.txt': '0' } });
+    repos.push({ name, url, work: await GitWorkdir.clone(url) });
+  }
+  const config = {
+    repositories: repos.map((r) => ({ name: r.name, url: r.url, aliases: [`org/${r.name}`] })),
+    // Polls so rare that any event in these tests comes from a webhook.
+    poll: { intervalMs: 600_000 },
+    leases: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
+    webhooks: { ...secrets, bodyLimit: 4096 },
+  };
+  a = await env.start({ instance: ia, ...config });
+  b = await env.start({ instance: ib, ...config });
+  for (const r of repos)
+    await env.log.until('initial events', () => env.log.of('git.commit-detected', r.name).length === 1);
+  await env.log.until('A owns the repos', () => a.owned().length === repos.length);
+});
+
+afterAll(async () => {
+  for (const r of repos) await r.work.remove();
+  await env?.stop();
+});
+
+async function push(i: number, content: string): Promise<string> {
+  const r = repos[i]!;
+  await r.work.writeFile('a.txt', content);
+  const sha = await r.work.commit(content);
+  await r.work.push();
+  return sha;
+}
+
+async function post(path: string, body: string, headers: Record<string, string>) {
+  const res = await fetch(`${b.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const detected = (repo: string, sha: string) => () =>
+  env.log.of<{ sha: string; trigger: string }>('git.commit-detected', repo).find((e) => e.data.sha === sha);
+
+describe('git-watcher webhooks', () => {
+  it('accepts signed pushes from each forge and forwards them to the owning instance', async () => {
+    const cases: Array<{
+      path: string;
+      body: (i: number, sha: string) => object;
+      headers: (b: string) => Record<string, string>;
+    }> = [
+      {
+        path: '/hooks/github',
+        body: (i, sha) => ({
+          ref: 'refs/heads/main',
+          after: sha,
+          repository: { full_name: 'x/y', clone_url: repos[i]!.url },
+        }),
+        headers: (body) => ({
+          'x-github-event': 'push',
+          'x-hub-signature-256': `sha256=${hmac(secrets.githubSecret, body)}`,
+        }),
+      },
+      {
+        path: '/hooks/gitlab',
+        body: (i, sha) => ({
+          object_kind: 'push',
+          ref: 'refs/heads/main',
+          after: sha,
+          project: { path_with_namespace: `org/${repos[i]!.name}` },
+        }),
+        headers: () => ({ 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': secrets.gitlabSecret }),
+      },
+      {
+        path: '/hooks/gitea',
+        body: (i, sha) => ({
+          ref: 'refs/heads/main',
+          after: sha,
+          repository: { full_name: `org/${repos[i]!.name}` },
+        }),
+        headers: (body) => ({
+          'x-gitea-event': 'push',
+          'x-gitea-signature': hmac(secrets.giteaSecret, body),
+        }),
+      },
+      {
+        path: '/hooks/generic',
+        body: (i) => ({ repository: repos[i]!.name }),
+        headers: (body) => ({ 'x-flotilla-signature': hmac(secrets.genericSecret, body) }),
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const sha = await push(i, `${c.path}-1`);
+      const body = JSON.stringify(c.body(i, sha));
+      const res = await post(c.path, body, c.headers(body));
+      expect(res.status, c.path).toBe(202);
+      expect(res.body.accepted).toEqual([{ repo: repos[i]!.name, handledBy: a.instance }]);
+      const ev = await env.log.until(`event via ${c.path}`, detected(repos[i]!.name, sha), 10_000);
+      expect(ev.data.trigger).toBe('webhook');
+    }
+    expect(await metric(a.url, 'git_watcher_push_to_event_seconds_count')).toBeGreaterThanOrEqual(4);
+    // A ping is acknowledged and starts nothing.
+    const ping = JSON.stringify({ zen: 'hi', hook_id: 1 });
+    const pong = await post('/hooks/github', ping, {
+      'x-github-event': 'ping',
+      'x-hub-signature-256': `sha256=${hmac(secrets.githubSecret, ping)}`,
+    });
+    expect(pong).toEqual({ status: 200, body: { ignored: 'ping' } });
+  });
+
+  it('refuses bad, missing and oversized requests with an event and without fetching', async () => {
+    const sha = await push(0, 'refused');
+    const fetchesBefore = await metric(a.url, 'git_watcher_fetches_total');
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      after: sha,
+      repository: { clone_url: repos[0]!.url },
+    });
+    const bad = await post('/hooks/github', body, {
+      'x-github-event': 'push',
+      'x-hub-signature-256': `sha256=${hmac('wrong', body)}`,
+    });
+    expect(bad.status).toBe(401);
+    const missing = await post('/hooks/github', body, {
+      'x-github-event': 'push',
+      'x-github-delivery': 'd-42',
+    });
+    expect(missing.status).toBe(401);
+    const badToken = await post('/hooks/gitlab', body, { 'x-gitlab-token': 'nope' });
+    expect(badToken.status).toBe(401);
+    const big = JSON.stringify({ repository: repos[0]!.name, pad: 'x'.repeat(10_000) });
+    const tooLarge = await post('/hooks/generic', big, {
+      'x-flotilla-signature': hmac(secrets.genericSecret, big),
+    });
+    expect(tooLarge.status).toBe(413);
+    const notJson = '{"repository":';
+    const malformed = await post('/hooks/generic', notJson, {
+      'x-flotilla-signature': hmac(secrets.genericSecret, notJson),
+    });
+    expect(malformed.status).toBe(400);
+    const stranger = JSON.stringify({ repository: 'not-watched' });
+    const unknown = await post('/hooks/generic', stranger, {
+      'x-flotilla-signature': hmac(secrets.genericSecret, stranger),
+    });
+    expect(unknown.status).toBe(404);
+
+    const rejections = await env.log.until('6 rejections', () => {
+      const r = env.log.of<{ receiver: string; reason: string; deliveryId?: string }>('webhook.rejected');
+      return r.length >= 6 ? r : undefined;
+    });
+    expect(rejections.map((e) => `${e.data.receiver}:${e.data.reason}`)).toEqual([
+      'github:bad-signature',
+      'github:missing-signature',
+      'gitlab:bad-signature',
+      'generic:too-large',
+      'generic:malformed',
+      'generic:unknown-target',
+    ]);
+    expect(rejections[1]!.data.deliveryId).toBe('d-42');
+    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(6);
+    await sleep(500);
+    expect(detected(repos[0]!.name, sha)()).toBeUndefined();
+    expect(await metric(a.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
+    expect(await metric(a.url, 'git_watcher_repos_owned')).toBe(repos.length);
+    expect(await metric(a.url, 'git_watcher_git_processes_total')).toBeGreaterThan(0);
+  });
+});
