@@ -1,0 +1,98 @@
+import type { Bus } from '@flotilla/bus';
+import type { Identity } from '@flotilla/policy';
+import { safeEqual } from '@flotilla/runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiToken } from './config.ts';
+import { readHistory } from './history.ts';
+import type { Outcome, Planner } from './planner.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    identity?: Identity;
+  }
+}
+
+/** Bearer token → identity; compared in constant time so timing does not leak tokens. */
+export function identify(header: string | undefined, tokens: readonly ApiToken[]): Identity | null {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  if (!m) return null;
+  const presented = m[1] as string;
+  let found: ApiToken | null = null;
+  for (const t of tokens) if (safeEqual(presented, t.token)) found = t;
+  return found ? { name: found.name, groups: found.groups ?? [] } : null;
+}
+
+const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).send(o.body);
+
+type Body = { comment?: string; reason?: string; toRevision?: string } | undefined;
+
+/**
+ * The planner API under /api/v1. Every route needs a bearer token; the identity it maps to is
+ * the actor of the resulting events and the `Flotilla-Actor` / `Flotilla-Approved-By` trailers.
+ */
+export function registerApi(
+  app: FastifyInstance,
+  planner: Planner,
+  bus: Bus,
+  tokens: readonly ApiToken[],
+): void {
+  app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+        const identity = identify(req.headers.authorization, tokens);
+        if (!identity) {
+          reply.header('www-authenticate', 'Bearer');
+          return reply
+            .code(401)
+            .send({ error: 'unauthenticated', message: 'a valid bearer token is required' });
+        }
+        req.identity = identity;
+      });
+      const who = (req: FastifyRequest) => req.identity as Identity;
+      const body = (req: FastifyRequest) => (req.body ?? {}) as NonNullable<Body>;
+
+      api.get('/stages', async (_req, reply) => send(reply, await planner.status()));
+      api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
+        send(reply, await planner.promotion(req.params.id)),
+      );
+      api.post<{ Params: { id: string } }>('/promotions/:id/approve', async (req, reply) =>
+        send(reply, await planner.approve(req.params.id, who(req), body(req).comment)),
+      );
+      api.post<{ Params: { id: string } }>('/promotions/:id/reject', async (req, reply) =>
+        send(reply, await planner.reject(req.params.id, who(req), body(req).reason ?? body(req).comment)),
+      );
+      api.post<{ Params: { stage: string } }>('/stages/:stage/promote', async (req, reply) =>
+        send(reply, await planner.promoteNow(req.params.stage, who(req))),
+      );
+      api.post<{ Params: { stage: string } }>('/stages/:stage/lock', async (req, reply) =>
+        send(reply, await planner.lock(req.params.stage, who(req), body(req).reason)),
+      );
+      api.post<{ Params: { stage: string } }>('/stages/:stage/unlock', async (req, reply) =>
+        send(reply, await planner.unlock(req.params.stage, who(req), body(req).reason)),
+      );
+      api.post<{ Params: { stage: string } }>('/stages/:stage/rollback', async (req, reply) => {
+        const b = body(req);
+        return send(
+          reply,
+          await planner.rollback(req.params.stage, who(req), {
+            ...(b.toRevision ? { toRevision: b.toRevision } : {}),
+            ...(b.reason ? { reason: b.reason } : {}),
+          }),
+        );
+      });
+      api.get<{ Querystring: { limit?: string; stage?: string; since?: string } }>(
+        '/history',
+        async (req) => {
+          const limit = Math.min(Math.max(Number(req.query.limit ?? 200) || 200, 1), 5000);
+          const events = await readHistory(bus, {
+            limit,
+            ...(req.query.stage ? { stage: req.query.stage } : {}),
+            ...(req.query.since ? { since: req.query.since } : {}),
+          });
+          return { events };
+        },
+      );
+    },
+    { prefix: '/api/v1' },
+  );
+}

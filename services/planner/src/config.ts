@@ -1,0 +1,74 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+const ApiToken = Type.Object({
+  token: Type.String({ minLength: 16 }),
+  name: Type.String({ minLength: 1 }),
+  groups: Type.Optional(Type.Array(Type.String())),
+});
+export type ApiToken = Static<typeof ApiToken>;
+
+/**
+ * Planner configuration. Every leaf can come from the environment (`FLOTILLA_GIT_URL`,
+ * `FLOTILLA_SIGNING_KEY_FILE`, `FLOTILLA_API_TOKENS='[{"token":"…","name":"alice"}]'`, …) or
+ * from the YAML file named by `$FLOTILLA_CONFIG`.
+ */
+export const Config = Type.Object({
+  instance: Type.String({ default: `${process.pid}` }),
+  nats: Type.Object({
+    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ secret: true })),
+  }),
+  http: Type.Object({
+    port: Type.Integer({ default: 8083 }),
+    host: Type.String({ default: '127.0.0.1' }),
+  }),
+  git: Type.Object({
+    /** The config repository (https, ssh, git or file URL). */
+    url: Type.String({ minLength: 1 }),
+    branch: Type.String({ default: 'main' }),
+    /**
+     * The repository's name in `GitCommitDetected.repo` (the git-watcher's config) and in plans.
+     * Defaults to the last path segment of the URL without `.git`.
+     */
+    repo: Type.Optional(Type.String()),
+    token: Type.Optional(Type.String({ secret: true })),
+    tokenFile: Type.Optional(Type.String()),
+    username: Type.Optional(Type.String()),
+    sshKeyFile: Type.Optional(Type.String()),
+    authorName: Type.String({ default: 'Flotilla' }),
+    authorEmail: Type.String({ default: 'flotilla@flotilla.invalid' }),
+  }),
+  /** Mirror, work tree and render scratch space live here. */
+  workDir: Type.String({ default: '/var/lib/flotilla-planner' }),
+  pipelineFile: Type.String({ default: 'flotilla.yaml' }),
+  signing: Type.Object({
+    keyId: Type.String({ minLength: 1 }),
+    /** PKCS#8 PEM ed25519 private key file (a mounted Secret); wins over `key`. */
+    keyFile: Type.Optional(Type.String()),
+    key: Type.Optional(Type.String({ secret: true })),
+  }),
+  api: Type.Object({
+    /** Bearer tokens and the identities they stand for (JSON array in the environment). */
+    tokens: Type.Array(ApiToken, { default: [] }),
+    /** YAML/JSON file with the same array (a mounted Secret); merged with `tokens`. */
+    tokensFile: Type.Optional(Type.String()),
+  }),
+  leader: Type.Object({
+    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
+  }),
+  bundles: Type.Object({
+    bucket: Type.String({ default: 'flotilla-bundles' }),
+  }),
+  /** KV bucket for the planner's materialised view (per cluster, stage, promotion). */
+  stateBucket: Type.String({ default: 'planner-state' }),
+  /** Safety-net re-evaluation of promotions (soak timers are scheduled precisely as well). */
+  evaluateIntervalMs: Type.Integer({ default: 10_000, minimum: 100 }),
+  kubectl: Type.String({ default: 'kubectl' }),
+  /**
+   * Fault injection for crash tests only: `after-promotion-push` kills the process with SIGKILL
+   * right after a promotion commit was pushed, before anything else is recorded.
+   */
+  crashAt: Type.String({ default: '' }),
+});
+export type Config = Static<typeof Config>;

@@ -1,0 +1,58 @@
+import { type Bus, EVENT_STREAM } from '@flotilla/bus';
+import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
+import { DeliverPolicy } from '@nats-io/jetstream';
+
+/** What the history API lists: every decision the planner took, straight from the event stream. */
+export const HISTORY_SUBJECTS = [
+  'flotilla.v1.promotion.>',
+  'flotilla.v1.image.update-committed.*',
+  'flotilla.v1.plan.render-failed.*',
+];
+
+export interface HistoryQuery {
+  limit: number;
+  stage?: string;
+  /** RFC 3339; only events at or after this time. */
+  since?: string;
+}
+
+/**
+ * Reads the planner's decisions back from JetStream with an ordered consumer. The stream is the
+ * complete record (the audit repo keeps it for good); nothing is capped at N entries here except
+ * the page returned, newest last.
+ */
+export async function readHistory(bus: Bus, q: HistoryQuery): Promise<FlotillaEvent[]> {
+  const consumer = await bus.js.consumers.get(EVENT_STREAM, {
+    filter_subjects: HISTORY_SUBJECTS,
+    ...(q.since
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(q.since).toISOString() }
+      : { deliver_policy: DeliverPolicy.All }),
+  });
+  const info = await consumer.info();
+  let pending = info.num_pending;
+  const out: FlotillaEvent[] = [];
+  while (pending > 0) {
+    const batch = await consumer.fetch({ max_messages: Math.min(pending, 500), expires: 2000 });
+    let got = 0;
+    for await (const msg of batch) {
+      got++;
+      pending = msg.info.pending;
+      let event: FlotillaEvent;
+      try {
+        event = decodeEvent(msg.data, { subject: msg.subject });
+      } catch {
+        continue;
+      }
+      if (q.stage && !matchesStage(event, q.stage)) continue;
+      out.push(event);
+      if (out.length > q.limit) out.shift();
+    }
+    if (got === 0) break;
+  }
+  return out;
+}
+
+function matchesStage(e: FlotillaEvent, stage: string): boolean {
+  const d = e.data as Record<string, unknown>;
+  return d.stage === stage || d.toStage === stage || d.fromStage === stage;
+}

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import type { Subscription } from '@flotilla/bus';
+import { Bus } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import {
+  ApplyFailed,
+  ApplySucceeded,
+  GitCommitDetected,
+  HealthChanged,
+  ImageTagDetected,
+  subjectFilter,
+} from '@flotilla/events';
+import type { GitCredentials } from '@flotilla/git';
+import {
+  ConfigError,
+  createServiceServer,
+  type Logger,
+  readSecret,
+  registerSecret,
+  type ServiceHandle,
+} from '@flotilla/runtime';
+import { signingKeyFromPem } from '@flotilla/trust';
+import { parse as parseYaml } from 'yaml';
+import { registerApi } from './api.ts';
+import type { ApiToken, Config } from './config.ts';
+import { ConfigRepo } from './config-repo.ts';
+import { Planner } from './planner.ts';
+import { PlannerState } from './state.ts';
+
+export interface PlannerHandle extends ServiceHandle {
+  url: string;
+  bus: Bus;
+  planner: Planner;
+  /** True while this instance holds the leader lease and acts. */
+  readonly leader: boolean;
+}
+
+export const LEADER_BUCKET = 'planner-leader';
+const LEADER_KEY = 'planner';
+
+function loadTokens(config: Config): ApiToken[] {
+  const tokens = [...config.api.tokens];
+  if (config.api.tokensFile) {
+    const parsed = parseYaml(readFileSync(config.api.tokensFile, 'utf8'), { maxAliasCount: 10 }) as unknown;
+    if (!Array.isArray(parsed))
+      throw new ConfigError([`api.tokensFile ${config.api.tokensFile}: expected a list`]);
+    for (const t of parsed as ApiToken[]) {
+      if (typeof t?.token !== 'string' || t.token.length < 16 || typeof t.name !== 'string')
+        throw new ConfigError([`api.tokensFile: every entry needs token (16+ characters) and name`]);
+      tokens.push({
+        token: t.token,
+        name: t.name,
+        groups: Array.isArray(t.groups) ? t.groups.map(String) : [],
+      });
+    }
+  }
+  for (const t of tokens) registerSecret(t.token);
+  return tokens;
+}
+
+export function repoNameOf(config: Config): string {
+  return (
+    config.git.repo ??
+    config.git.url
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '')
+      .split(/[/:]/)
+      .pop() ??
+    'config'
+  );
+}
+
+/**
+ * Wires the planner: HTTP server with the API, NATS, the config repo, and a leader lease. Only
+ * the lease holder consumes events and acts; a standby keeps its HTTP server up (answering 503)
+ * and takes over when the lease expires or is released.
+ */
+export async function startPlanner(config: Config, logger: Logger): Promise<PlannerHandle> {
+  const pem = readSecret(config.signing.key, config.signing.keyFile);
+  if (!pem) throw new ConfigError(['signing.keyFile (FLOTILLA_SIGNING_KEY_FILE) or signing.key is required']);
+  const signingKey = signingKeyFromPem(config.signing.keyId, pem);
+  const tokens = loadTokens(config);
+  const token = readSecret(config.git.token, config.git.tokenFile);
+  const credentials: GitCredentials = {
+    ...(token ? { token } : {}),
+    ...(config.git.username ? { username: config.git.username } : {}),
+    ...(config.git.sshKeyFile ? { sshKeyFile: config.git.sshKeyFile } : {}),
+  };
+
+  const server = createServiceServer({ logger });
+  const bus = await Bus.connect({
+    servers: config.nats.servers,
+    user: config.nats.user,
+    pass: config.nats.password,
+    service: 'planner',
+    instance: config.instance,
+    ensureStream: true,
+    metrics: server.registry,
+    logger,
+  });
+  const repo = await ConfigRepo.open({
+    url: config.git.url,
+    branch: config.git.branch,
+    workDir: config.workDir,
+    credentials,
+    author: { name: config.git.authorName, email: config.git.authorEmail },
+  });
+  const blobs = await bus.blobs(config.bundles.bucket);
+  const state = new PlannerState(await bus.kv(config.stateBucket));
+  const planner = new Planner({
+    bus,
+    repo,
+    blobs,
+    bundleBucket: config.bundles.bucket,
+    state,
+    signingKey,
+    repoName: repoNameOf(config),
+    branch: config.git.branch,
+    pipelineFile: config.pipelineFile,
+    kubectl: config.kubectl,
+    evaluateIntervalMs: config.evaluateIntervalMs,
+    logger,
+    crashAt: config.crashAt,
+  });
+
+  let sub: Subscription | undefined;
+  let leader = false;
+  let transition: Promise<void> = Promise.resolve();
+  const becomeLeader = async () => {
+    if (leader) return;
+    leader = true;
+    logger.info({ instance: config.instance }, 'acquired planner leadership');
+    try {
+      await planner.activate();
+      sub = await bus.consume({
+        durable: 'planner',
+        filters: [GitCommitDetected, ImageTagDetected, ApplySucceeded, ApplyFailed, HealthChanged].map((d) =>
+          subjectFilter(d),
+        ),
+        handler: (event) => planner.handle(event),
+        ackWaitMs: 60_000,
+        backoffMs: [500, 2000, 5000, 15_000],
+        maxDeliver: 8,
+      });
+    } catch (err) {
+      logger.error({ err: messageOf(err) }, 'activation failed; will retry on the next lease cycle');
+      leader = false;
+      await planner.deactivate();
+      await lease.stop().catch(() => undefined);
+      lease.start();
+    }
+  };
+  const loseLeadership = async () => {
+    if (!leader) return;
+    leader = false;
+    logger.warn({ instance: config.instance }, 'lost planner leadership; standing by');
+    await sub?.stop();
+    sub = undefined;
+    await planner.deactivate();
+  };
+  const lease = await bus.leaseSet(LEADER_BUCKET, {
+    owner: config.instance,
+    ttlMs: config.leader.ttlMs,
+    keys: () => [LEADER_KEY],
+    onAcquired: () => {
+      transition = transition.then(becomeLeader);
+    },
+    onLost: () => {
+      transition = transition.then(loseLeadership);
+    },
+    onError: (err) => logger.warn({ err: messageOf(err) }, 'leader lease cycle failed'),
+  });
+
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+  server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
+  registerApi(server.app, planner, bus, tokens);
+  const url = await server.listen(config.http.port, config.http.host);
+  lease.start();
+
+  return {
+    url,
+    bus,
+    planner,
+    get leader() {
+      return leader && planner.isActive;
+    },
+    async stop() {
+      server.setShuttingDown();
+      await transition;
+      await sub?.stop();
+      await planner.deactivate();
+      await bus.close(); // releases the lease so a standby takes over at once
+      await server.close();
+    },
+  };
+}

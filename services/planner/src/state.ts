@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import type { JsonKv } from '@flotilla/bus';
+import type { ImageRef } from '@flotilla/events';
+import type { HealthStatus } from '@flotilla/policy';
+
+/** What the planner knows about one cluster: what it asked for, what was applied, how healthy. */
+export interface ClusterState {
+  cluster: string;
+  stage: string;
+  /** Last plan sequence issued (monotonic; never reused even when content repeats). */
+  sequence: number;
+  /** The last plan published for this cluster. */
+  desired?: {
+    planId: string;
+    revision: string;
+    sequence: number;
+    bundleDigest: string;
+    /** Hash of the rendered objects only: unchanged content at a new revision publishes no plan. */
+    contentDigest: string;
+    objects: number;
+    createdAt: string;
+  };
+  /** Newest revision rendered for this cluster (its content may equal `desired`'s). */
+  renderedRevision?: string;
+  applied?: { revision: string; bundleDigest?: string; planId?: string; at: string };
+  health?: {
+    status: HealthStatus;
+    revision: string;
+    bundleDigest?: string;
+    since: string;
+    /** When the cluster became healthy on this bundle; soak is counted from here. */
+    healthySince?: string;
+  };
+  lastError?: { code: string; message: string; at: string; revision?: string };
+  lastRenderError?: { file: string; line?: number; code: string; message: string; revision: string };
+}
+
+export interface HealthyRevision {
+  revision: string;
+  at: string;
+  /** cluster → content digest, to tell a real change from an unrelated commit. */
+  content: Record<string, string>;
+  images: ImageRef[];
+}
+
+export interface StageState {
+  stage: string;
+  locked?: { by: string; reason?: string; at: string; cause: 'manual' | 'rollback' };
+  /** Newest rendered revision and the images its marked fields hold there. */
+  revision?: string;
+  images: ImageRef[];
+  /** Distinct healthy states, newest first: where a rollback goes back to. */
+  healthy: HealthyRevision[];
+}
+
+export type PromotionStatus =
+  | 'proposed'
+  | 'awaiting'
+  | 'approved'
+  | 'committing'
+  | 'committed'
+  | 'rejected'
+  | 'noop'
+  | 'cancelled';
+
+export const OPEN_PROMOTION: ReadonlySet<PromotionStatus> = new Set([
+  'proposed',
+  'awaiting',
+  'approved',
+  'committing',
+]);
+
+export interface PromotionRecord {
+  id: string;
+  fromStage: string;
+  toStage: string;
+  /** Upstream revision whose images are promoted. */
+  revision: string;
+  images: ImageRef[];
+  rule: 'auto' | 'manual';
+  status: PromotionStatus;
+  /** Who started it: `service:planner` for automatic ones, `user:<name>` for promote-now. */
+  actor: string;
+  approvedBy: string[];
+  /** Refused decisions (unauthorised approvers), kept with the promotion. */
+  refusals: Array<{ by: string; at: string; reason: string }>;
+  rejectedBy?: string;
+  reason?: string;
+  commit?: string;
+  correlationId?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ImageTags {
+  image: string;
+  /** tag → digest, as reported by the registry-watcher. */
+  tags: Record<string, string>;
+}
+
+export interface Meta {
+  /** Newest revision rendered (successfully or not): older commits arriving late are skipped. */
+  lastRenderedRevision?: string;
+  /** Revision whose flotilla.yaml is in force. */
+  pipelineRevision?: string;
+}
+
+/** Stable id of promoting these images from → to: re-evaluation after a restart finds the same record. */
+export function promotionId(from: string, to: string, images: readonly ImageRef[]): string {
+  const canonical = images
+    .map((i) => `${i.name ?? ''}=${i.repository}@${i.digest}`)
+    .sort()
+    .join(',');
+  return `${to}-${createHash('sha256').update(`${from}>${to}:${canonical}`).digest('hex').slice(0, 16)}`;
+}
+
+type Entry = ClusterState | StageState | PromotionRecord | ImageTags | Meta;
+
+/**
+ * The materialised view, written through to NATS KV on every change (one key per cluster,
+ * stage, promotion and image) and loaded whole when this instance becomes leader. Only the
+ * leader writes, and it works through one queue, so plain puts suffice.
+ */
+export class PlannerState {
+  readonly clusters = new Map<string, ClusterState>();
+  readonly stages = new Map<string, StageState>();
+  readonly promotions = new Map<string, PromotionRecord>();
+  readonly tags = new Map<string, ImageTags>();
+  meta: Meta = {};
+
+  constructor(private readonly kv: JsonKv<Entry>) {}
+
+  async load(): Promise<void> {
+    this.clusters.clear();
+    this.stages.clear();
+    this.promotions.clear();
+    this.tags.clear();
+    this.meta = {};
+    for (const key of await this.kv.keys()) {
+      const entry = await this.kv.get(key);
+      if (!entry) continue;
+      const [kind, ...rest] = key.split('/');
+      const name = rest.join('/');
+      if (kind === 'cluster') this.clusters.set(name, entry.value as ClusterState);
+      else if (kind === 'stage') this.stages.set(name, entry.value as StageState);
+      else if (kind === 'promotion') this.promotions.set(name, entry.value as PromotionRecord);
+      else if (kind === 'tags') this.tags.set(name, entry.value as ImageTags);
+      else if (kind === 'meta') this.meta = entry.value as Meta;
+    }
+  }
+
+  cluster(name: string, stage: string): ClusterState {
+    let c = this.clusters.get(name);
+    if (!c) {
+      c = { cluster: name, stage, sequence: 0 };
+      this.clusters.set(name, c);
+    }
+    c.stage = stage;
+    return c;
+  }
+
+  stage(name: string): StageState {
+    let s = this.stages.get(name);
+    if (!s) {
+      s = { stage: name, images: [], healthy: [] };
+      this.stages.set(name, s);
+    }
+    return s;
+  }
+
+  async saveCluster(c: ClusterState): Promise<void> {
+    await this.kv.put(`cluster/${c.cluster}`, c);
+  }
+
+  async saveStage(s: StageState): Promise<void> {
+    await this.kv.put(`stage/${s.stage}`, s);
+  }
+
+  async savePromotion(p: PromotionRecord): Promise<void> {
+    p.updatedAt = new Date().toISOString();
+    this.promotions.set(p.id, p);
+    await this.kv.put(`promotion/${p.id}`, p);
+  }
+
+  async saveTags(t: ImageTags): Promise<void> {
+    this.tags.set(t.image, t);
+    await this.kv.put(`tags/${t.image}`, t);
+  }
+
+  async saveMeta(): Promise<void> {
+    await this.kv.put('meta', this.meta);
+  }
+}
