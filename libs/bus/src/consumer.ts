@@ -35,6 +35,12 @@ export interface ConsumeOptions {
   ackWaitMs?: number;
   /** Messages handled at once; 1 keeps per-consumer order. */
   concurrency?: number;
+  /**
+   * Wait for the server to confirm each ack (a round trip per message). Off by default: the
+   * handler has already run when we ack, so confirmation narrows no window for a crash of this
+   * process, and acks lost to a server restart are caught by the recently-acked id set below.
+   */
+  confirmAcks?: boolean;
   /** Where a new durable starts. Default: every stored message. */
   deliverFrom?: 'all' | 'new';
 }
@@ -123,7 +129,7 @@ export async function startConsumer(
   }
 
   const consumer = await js.consumers.get(EVENT_STREAM, opts.durable);
-  const messages = await consumer.consume({ max_messages: Math.max(concurrency * 2, 64) });
+  const messages = await consumer.consume({ max_messages: Math.max(512, concurrency * 4) });
   let bound = true;
   let stopping = false;
   const inFlight = new Set<Promise<void>>();
@@ -145,7 +151,7 @@ export async function startConsumer(
       return;
     }
     if (recentlyAcked.has(event.id)) {
-      await ackConfirmed(msg, ackWaitMs).catch(() => undefined);
+      msg.ack();
       metrics.consumed.inc({ consumer: opts.durable, outcome: 'duplicate' });
       return;
     }
@@ -161,18 +167,26 @@ export async function startConsumer(
       metrics.consumed.inc({ consumer: opts.durable, outcome: 'dead-letter' });
       return;
     }
-    const heartbeat = setInterval(() => msg.working(), Math.max(1000, Math.floor(ackWaitMs / 3)));
+    // Most handlers finish in milliseconds; start the heartbeat only if this one does not.
+    let heartbeat: NodeJS.Timeout | undefined = setTimeout(
+      function beat() {
+        msg.working();
+        heartbeat = setTimeout(beat, Math.max(1000, Math.floor(ackWaitMs / 3)));
+      },
+      Math.max(1000, Math.floor(ackWaitMs / 3)),
+    );
     const timer = metrics.handlerSeconds.startTimer({ consumer: opts.durable });
     let handled = false;
     try {
       await opts.handler(event, { deliveryCount, streamSequence: msg.seq, working: () => msg.working() });
       handled = true;
-      clearInterval(heartbeat);
+      clearTimeout(heartbeat);
       recentlyAcked.add(event.id);
-      await ackConfirmed(msg, ackWaitMs);
+      if (opts.confirmAcks) await ackConfirmed(msg, ackWaitMs);
+      else msg.ack();
       metrics.consumed.inc({ consumer: opts.durable, outcome: 'ack' });
     } catch (err) {
-      clearInterval(heartbeat);
+      clearTimeout(heartbeat);
       if (handled) {
         // The work is done but the server never confirmed the ack: JetStream will redeliver
         // after ack wait, and the handler must be idempotent for that case (at-least-once).
@@ -212,6 +226,7 @@ export async function startConsumer(
     }
   };
 
+  let slotFreed: (() => void) | undefined;
   const loop = (async () => {
     try {
       for await (const msg of messages) {
@@ -219,17 +234,25 @@ export async function startConsumer(
           msg.nak();
           continue;
         }
-        const p = handleOne(msg).catch((err) => {
-          // Dead-lettering itself failed (bus down): leave the message unacked for redelivery.
-          log(
-            'error',
-            { consumer: opts.durable, err: messageOf(err) },
-            'could not settle message; it will be redelivered',
-          );
-        });
+        const p: Promise<void> = handleOne(msg)
+          .catch((err) => {
+            // Dead-lettering itself failed (bus down): leave the message unacked for redelivery.
+            log(
+              'error',
+              { consumer: opts.durable, err: messageOf(err) },
+              'could not settle message; it will be redelivered',
+            );
+          })
+          .finally(() => {
+            inFlight.delete(p);
+            slotFreed?.();
+          });
         inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+        if (inFlight.size >= concurrency)
+          await new Promise<void>((r) => {
+            slotFreed = r;
+          });
+        slotFreed = undefined;
       }
     } finally {
       await Promise.allSettled([...inFlight]);
