@@ -1,0 +1,298 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Bus } from '@flotilla/bus';
+import {
+  ApplySucceeded,
+  decodeEvent,
+  type FlotillaEvent,
+  GitCommitDetected,
+  HealthChanged,
+  ImageTagDetected,
+  type PlanCreated,
+} from '@flotilla/events';
+import { createLogger } from '@flotilla/runtime';
+import { execGit, type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
+import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
+import type { Config } from '../src/config.ts';
+import { type PlannerHandle, startPlanner } from '../src/service.ts';
+
+export const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
+export const WEB = 'localhost:5000/shop/web';
+export const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
+export const TOKENS = {
+  alice: 'alice-token-0123456789abcdef',
+  bob: 'bob-token-0123456789abcdef',
+  carol: 'carol-token-0123456789abcdef',
+};
+
+export async function fixtureFiles(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string) => {
+    for (const name of await readdir(dir)) {
+      const full = join(dir, name);
+      if ((await stat(full)).isDirectory()) await walk(full);
+      else out[relative(FIXTURE, full)] = await readFile(full, 'utf8');
+    }
+  };
+  await walk(FIXTURE);
+  return out;
+}
+
+/** Events seen on `flotilla.v1.>` (core subscription: sees every publish, in order). */
+export class Collector {
+  readonly events: FlotillaEvent[] = [];
+  private waiters: Array<() => void> = [];
+
+  push(e: FlotillaEvent): void {
+    this.events.push(e);
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  of<D = Record<string, unknown>>(
+    type: { type: string },
+    pred: (d: D) => boolean = () => true,
+  ): FlotillaEvent<D>[] {
+    return this.events.filter((e) => e.type === type.type && pred(e.data as D)) as FlotillaEvent<D>[];
+  }
+
+  async wait<D = Record<string, unknown>>(
+    type: { type: string; name?: string },
+    pred: (d: D) => boolean = () => true,
+    timeoutMs = 30_000,
+  ): Promise<FlotillaEvent<D>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.of<D>(type, pred)[0];
+      if (found) return found;
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${type.name ?? type.type}; saw ${this.events.map((e) => e.type.split('.').slice(2, 4).join('.')).join(', ')}`,
+        );
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 250);
+      });
+    }
+  }
+}
+
+export type HealthFn = (plan: {
+  cluster: string;
+  revision: string;
+  bundleDigest: string;
+}) => 'Current' | 'Failed' | null;
+
+export interface Harness {
+  nats: NatsServer;
+  git: GitServer;
+  repoName: string;
+  repoUrl: string;
+  trusted: TrustedKey;
+  keyFile: string;
+  events: Collector;
+  /** Test-side buses, playing the other services. */
+  watcher: Bus;
+  registry: Bus;
+  applier: Bus;
+  config(overrides?: Partial<Config>): Config;
+  start(overrides?: Partial<Config>): Promise<PlannerHandle>;
+  /** Plays the cluster-applier: every plan is applied and reported with `health(plan)`. */
+  simulateAppliers(health?: HealthFn): void;
+  commitDetected(sha: string): Promise<void>;
+  tag(tag: string, digest: string, image?: string): Promise<FlotillaEvent>;
+  /** `git` in the bare repo on the server. */
+  gitRepo(...args: string[]): Promise<string>;
+  fileAtHead(path: string): Promise<string>;
+  api(
+    h: PlannerHandle,
+    method: 'GET' | 'POST',
+    path: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export async function createHarness(opts: { files?: Record<string, string> } = {}): Promise<Harness> {
+  const nats = await startNats();
+  const git = await startGitServer();
+  const repoName = `shop-${randomUUID().slice(0, 8)}`;
+  const { url: repoUrl } = await git.createRepo(repoName, { files: opts.files ?? (await fixtureFiles()) });
+  const tmp = await mkdtemp(join(tmpdir(), 'planner-test-'));
+  const key = generateSigningKey('planner-test');
+  const keyFile = join(tmp, 'signing.pem');
+  await writeFile(keyFile, key.privatePem, { mode: 0o600 });
+  const connect = (service: 'git-watcher' | 'registry-watcher' | 'cluster-applier') =>
+    Bus.connect({ servers: nats.url, service, instance: 'test', ensureStream: true });
+  const watcher = await connect('git-watcher');
+  const registry = await connect('registry-watcher');
+  const applier = await connect('cluster-applier');
+  const events = new Collector();
+  const sub = watcher.nc.subscribe('flotilla.v1.>');
+  void (async () => {
+    for await (const m of sub) {
+      try {
+        events.push(decodeEvent(m.data, { subject: m.subject }));
+      } catch {
+        // not an event (KV, object store traffic shares no prefix, but be safe)
+      }
+    }
+  })();
+  const handles: PlannerHandle[] = [];
+  let appliers = false;
+
+  const config = (overrides: Partial<Config> = {}): Config => ({
+    instance: `planner-${randomBytes(3).toString('hex')}`,
+    nats: { servers: [nats.url] },
+    http: { port: 0, host: '127.0.0.1' },
+    git: {
+      url: repoUrl,
+      branch: 'main',
+      repo: repoName,
+      authorName: 'Flotilla',
+      authorEmail: 'flotilla@flotilla.invalid',
+    },
+    workDir: join(tmp, `work-${randomBytes(3).toString('hex')}`),
+    pipelineFile: 'flotilla.yaml',
+    signing: { keyId: 'planner-test', keyFile },
+    api: {
+      tokens: [
+        { token: TOKENS.alice, name: 'alice' },
+        { token: TOKENS.bob, name: 'bob', groups: ['developers'] },
+        { token: TOKENS.carol, name: 'carol', groups: ['release-managers'] },
+      ],
+    },
+    leader: { ttlMs: 2000 },
+    bundles: { bucket: 'flotilla-bundles' },
+    stateBucket: 'planner-state',
+    evaluateIntervalMs: 500,
+    kubectl: 'kubectl',
+    crashAt: '',
+    ...overrides,
+  });
+
+  const h: Harness = {
+    nats,
+    git,
+    repoName,
+    repoUrl,
+    trusted: key.trusted,
+    keyFile,
+    events,
+    watcher,
+    registry,
+    applier,
+    config,
+    async start(overrides = {}) {
+      const handle = await startPlanner(
+        config(overrides),
+        createLogger({ service: 'planner', level: 'silent' }),
+      );
+      handles.push(handle);
+      return handle;
+    },
+    simulateAppliers(health = () => 'Current') {
+      if (appliers) return;
+      appliers = true;
+      const plans = applier.nc.subscribe('flotilla.v1.plan.created.*');
+      void (async () => {
+        for await (const m of plans) {
+          const e = decodeEvent(m.data, { subject: m.subject }) as FlotillaEvent<
+            typeof PlanCreated.data.static
+          >;
+          const p = e.data;
+          const status = health({ cluster: p.cluster, revision: p.revision, bundleDigest: p.bundle.digest });
+          if (status === null) continue;
+          const base = {
+            cluster: p.cluster,
+            planId: p.planId,
+            revision: p.revision,
+            bundleDigest: p.bundle.digest,
+          };
+          try {
+            await applier.publish(
+              ApplySucceeded,
+              {
+                ...base,
+                counts: { total: p.bundle.objects, applied: p.bundle.objects, unchanged: 0, pruned: 0 },
+                noop: false,
+                startedAt: new Date().toISOString(),
+                durationMs: 5,
+              },
+              { cause: e },
+            );
+            await applier.publish(HealthChanged, { ...base, status, objects: [] }, { cause: e });
+          } catch {
+            // the bus closes at the end of a test
+          }
+        }
+      })();
+    },
+    async commitDetected(sha) {
+      await watcher.publish(GitCommitDetected, {
+        repo: repoName,
+        url: repoUrl,
+        branch: 'main',
+        sha,
+        parents: [],
+        author: { name: 'Test', email: 'test@example.test' },
+        committer: { name: 'Test', email: 'test@example.test' },
+        authoredAt: new Date().toISOString(),
+        committedAt: new Date().toISOString(),
+        message: 'test commit',
+        paths: [],
+        signature: { status: 'unchecked' },
+        trigger: 'webhook',
+      });
+    },
+    async tag(tag, digest, image = WEB) {
+      return (await registry.publish(ImageTagDetected, { image, tag, digest, trigger: 'poll' })).event;
+    },
+    gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
+    fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),
+    async api(handle, method, path, token, body) {
+      const res = await fetch(`${handle.url}${path}`, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    async stop() {
+      for (const p of handles) await p.stop().catch(() => undefined);
+      sub.unsubscribe();
+      for (const b of [watcher, registry, applier]) await b.close().catch(() => undefined);
+      await git.stop();
+      await nats.dispose();
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** Values of trailer `key` on every commit of the branch, newest first, with the commit. */
+export async function trailers(h: Harness, key: string): Promise<Array<{ sha: string; value: string }>> {
+  const out = await h.gitRepo(
+    'log',
+    `--format=%H%x1f%(trailers:key=${key},valueonly,separator=%x1e)%x1d`,
+    'main',
+  );
+  return out
+    .split('\x1d')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .flatMap((r) => {
+      const [sha = '', values = ''] = r.split('\x1f');
+      return values
+        .split('\x1e')
+        .map((v) => v.trim())
+        .filter(Boolean)
+        .map((value) => ({ sha, value }));
+    });
+}
