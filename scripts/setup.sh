@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, idempotently: Debian packages, the Go-built servers
+# (nats-server, the Kubernetes test cluster, KWOK) and npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v kubectl >/dev/null || { echo "kubectl is required (v1.32 with kustomize)"; exit 1; }
+
+log "nats-server (pinned, from the Go module)"
+bash deploy/nats/build.sh
+log "Kubernetes test cluster + KWOK (from the Go modules; cached by source hash)"
+bash deploy/testcluster/build.sh
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+log "ready"
