@@ -1,3 +1,4 @@
 export {};
 export * from './registry.ts';
 export * from './git-server.ts';
+export * from './test-cluster.ts';
