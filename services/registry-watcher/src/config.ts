@@ -1,0 +1,95 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/** Floating tags conventionally re-pointed on every build; their digests are re-checked each cycle. */
+export const DEFAULT_MUTABLE_TAGS = '^(latest|main|master|stable|edge|nightly|dev|develop)$';
+
+const Credentials = Type.Object({
+  username: Type.Optional(Type.String()),
+  usernameFile: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String({ secret: true })),
+  /** Kubernetes Secret volume or similar; wins over `password`. */
+  passwordFile: Type.Optional(Type.String()),
+  /** Name of an environment variable holding the password (keeps it out of the config file). */
+  passwordEnv: Type.Optional(Type.String()),
+  /** A registry bearer token used as is (no token flow). */
+  token: Type.Optional(Type.String({ secret: true })),
+  tokenFile: Type.Optional(Type.String()),
+});
+
+export const WatchedImageConfig = Type.Object({
+  /** `registry/repository`, no tag (e.g. `ghcr.io/acme/web`, `127.0.0.1:5000/team/api`). */
+  image: Type.String({ minLength: 1 }),
+  /** Only tags matching this regex are considered (default: all). */
+  tagFilter: Type.Optional(Type.String()),
+  /** Poll interval for this image (default: poll.intervalMs). */
+  intervalMs: Type.Optional(Type.Integer({ minimum: 100 })),
+  /** Tags read from the registry at most; a longer list is truncated (and reported). */
+  maxTags: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  /** Tags whose digest is re-checked every cycle to detect moves (default: poll.mutableTags). */
+  mutableTags: Type.Optional(Type.String()),
+  credentials: Type.Optional(Credentials),
+  /** Allow plain http to a non-loopback registry. */
+  insecure: Type.Optional(Type.Boolean()),
+});
+export type WatchedImageConfig = Static<typeof WatchedImageConfig>;
+
+export const Config = Type.Object({
+  instance: Type.String({ default: `${process.pid}` }),
+  nats: Type.Object({
+    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ secret: true })),
+  }),
+  http: Type.Object({
+    port: Type.Integer({ default: 8080 }),
+    host: Type.String({ default: '127.0.0.1' }),
+  }),
+  /** FLOTILLA_IMAGES as JSON, or `images:` in the YAML config file. */
+  images: Type.Array(WatchedImageConfig, { default: [] }),
+  poll: Type.Object({
+    intervalMs: Type.Integer({ default: 60_000, minimum: 100 }),
+    /** Each wait is interval × (1 ± jitter/2), so many images never poll in lock step. */
+    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+    /** Image checks running at once against one registry host. */
+    registryConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+    maxTags: Type.Integer({ default: 5000, minimum: 1, maximum: 10_000 }),
+    /** Manifest HEADs for new tags per check; the rest wait for the next cycle (first scans of huge repos). */
+    maxNewTagsPerCheck: Type.Integer({ default: 200, minimum: 1 }),
+    mutableTags: Type.String({ default: DEFAULT_MUTABLE_TAGS }),
+    /** For an image index, GET it (one more request per new tag) to report its platforms. */
+    platforms: Type.Boolean({ default: true }),
+    /** Read the config blob for `createdAt` (costs requests; off by default). */
+    createdAt: Type.Boolean({ default: false }),
+    /** Upper bound for the failure backoff. */
+    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
+    /** Longest Retry-After slept inside one check; longer → ImageScanFailed and the next check waits. */
+    maxRetryAfterMs: Type.Integer({ default: 30_000, minimum: 0 }),
+    requestTimeoutMs: Type.Integer({ default: 30_000, minimum: 100 }),
+  }),
+  leases: Type.Object({
+    bucket: Type.String({ default: 'registry-watcher-leases' }),
+    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
+  }),
+  state: Type.Object({
+    bucket: Type.String({ default: 'registry-watcher-state' }),
+  }),
+  webhooks: Type.Object({
+    /** Largest webhook body accepted; bigger → 413. */
+    bodyLimit: Type.Integer({ default: 256 * 1024, minimum: 1024 }),
+    /** `Authorization: Bearer <token>` that Distribution sends (notifications.endpoints[].headers). */
+    distributionToken: Type.Optional(Type.String({ secret: true })),
+    distributionTokenFile: Type.Optional(Type.String()),
+    /** Unguessable path segment: `/hooks/dockerhub/<token>` (Docker Hub signs nothing). */
+    dockerhubPathToken: Type.Optional(Type.String({ secret: true })),
+    dockerhubPathTokenFile: Type.Optional(Type.String()),
+    /** Harbor's per-policy auth header value (`Authorization`). */
+    harborAuth: Type.Optional(Type.String({ secret: true })),
+    harborAuthFile: Type.Optional(Type.String()),
+    /** HMAC-SHA256 key for `/hooks/generic` (`X-Flotilla-Signature: <hex>`). */
+    genericSecret: Type.Optional(Type.String({ secret: true })),
+    genericSecretFile: Type.Optional(Type.String()),
+    /** WebhookRejected events per receiver and reason per minute (the 401 is always sent). */
+    rejectionEventsPerMinute: Type.Integer({ default: 20, minimum: 0 }),
+  }),
+});
+export type Config = Static<typeof Config>;

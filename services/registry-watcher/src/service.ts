@@ -1,0 +1,251 @@
+import { Bus, type LeaseSet } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import { encodeToken, ImageScanFailed, type ImageTagDetected, WebhookRejected } from '@flotilla/events';
+import { RegistryClient } from '@flotilla/oci';
+import { createServiceServer, type Logger, readSecret, type ServiceHandle } from '@flotilla/runtime';
+import type { Config } from './config.ts';
+import { type Emit, ImageChecker } from './image-checker.ts';
+import { ImageLoop } from './image-loop.ts';
+import { RegistryLimiter } from './limiter.ts';
+import { watcherMetrics } from './metrics.ts';
+import type { TagHint } from './tag-diff.ts';
+import { type ImageState, KvStateStore } from './tag-state.ts';
+import { resolveImages, type WatchedImage } from './watched-image.ts';
+import { type Receiver, type RejectReason, registerWebhookRoutes } from './webhook-routes.ts';
+
+/** Core NATS subject on which a webhook received by one instance reaches the image's owner. */
+export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.registry-watcher.check';
+
+/** How often an unchanged failure is reported again (a change of error code is reported at once). */
+const FAILURE_REPORT_INTERVAL_MS = 10 * 60_000;
+
+export interface RegistryWatcher extends ServiceHandle {
+  url: string;
+  bus: Bus;
+  /** Images this instance holds the lease for. */
+  owned(): string[];
+  /** Ask for an immediate check (as a webhook would). */
+  requestCheck(image: string, hints?: TagHint[]): Promise<void>;
+}
+
+export async function startRegistryWatcher(config: Config, logger: Logger): Promise<RegistryWatcher> {
+  const images = resolveImages(config);
+  const byName = new Map(images.map((w) => [w.image, w]));
+  const w = config.webhooks;
+  const secrets = {
+    distributionToken: readSecret(w.distributionToken, w.distributionTokenFile),
+    dockerhubPathToken: readSecret(w.dockerhubPathToken, w.dockerhubPathTokenFile),
+    harborAuth: readSecret(w.harborAuth, w.harborAuthFile),
+    genericSecret: readSecret(w.genericSecret, w.genericSecretFile),
+  };
+
+  const server = createServiceServer({ logger, bodyLimit: w.bodyLimit });
+  const metrics = watcherMetrics(server.registry);
+  const bus = await Bus.connect({
+    servers: config.nats.servers,
+    user: config.nats.user,
+    pass: config.nats.password,
+    service: 'registry-watcher',
+    instance: config.instance,
+    ensureStream: true,
+    metrics: server.registry,
+    logger,
+  });
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+
+  // One client per registry + credentials: token cache, learned auth scheme and ETags are shared.
+  const clients = new Map<string, RegistryClient>();
+  const clientFor = (img: WatchedImage): RegistryClient => {
+    const key = `${img.registry}|${img.credentialsId}|${img.insecure}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = new RegistryClient({
+        registry: img.registry,
+        ...(img.credentials ? { credentials: img.credentials } : {}),
+        insecure: img.insecure,
+        userAgent: 'flotilla-registry-watcher/0.1',
+        maxTags: img.maxTags,
+        timeoutMs: config.poll.requestTimeoutMs,
+        backoff: { maxRetryAfterMs: config.poll.maxRetryAfterMs },
+      });
+      metrics.trackClient(client);
+      clients.set(key, client);
+    }
+    return client;
+  };
+
+  const emit: Emit = async (def, data, id) => {
+    const published = await bus.publish(def as typeof ImageTagDetected, data as never, { id });
+    metrics.events.inc({ type: def.name, duplicate: String(published.duplicate) });
+    return { duplicate: published.duplicate };
+  };
+
+  const checker = new ImageChecker({
+    store: new KvStateStore(await bus.kv<ImageState>(config.state.bucket)),
+    emit,
+    logger: logger.child({ component: 'checker' }),
+    maxNewTagsPerCheck: config.poll.maxNewTagsPerCheck,
+    platforms: config.poll.platforms,
+    createdAt: config.poll.createdAt,
+  });
+  const limiter = new RegistryLimiter(config.poll.registryConcurrency);
+  const loops = new Map<string, ImageLoop>();
+  const lastReported = new Map<string, { code: string; at: number }>();
+
+  const startLoop = (img: WatchedImage) => {
+    const client = clientFor(img);
+    const log = logger.child({ image: img.image });
+    const loop = new ImageLoop({
+      image: img,
+      jitter: config.poll.jitter,
+      maxBackoffMs: config.poll.maxBackoffMs,
+      initialDelayMs: Math.min(1000, img.intervalMs * config.poll.jitter),
+      run: async (trigger, hints) => {
+        const release = await limiter.acquire(img.registry);
+        try {
+          return await checker.check(img, client, trigger, hints);
+        } finally {
+          release();
+        }
+      },
+      onSuccess: (result, trigger) => {
+        metrics.checks.inc({ trigger, result: result.tagsNotModified ? 'not-modified' : 'ok' });
+        if (result.truncated) metrics.truncated.inc();
+        if (lastReported.delete(img.image)) log.info('registry readable again');
+        if (result.detected || result.moved || result.removed)
+          log.info({ trigger, ...result }, 'image checked');
+      },
+      onFailure: async (failure, failures, trigger) => {
+        metrics.checks.inc({ trigger, result: 'error' });
+        metrics.failures.inc({ code: failure.code });
+        log.warn({ code: failure.code, failures, err: failure.message }, 'image check failed');
+        // One event per distinct problem (and a reminder now and then), not one per attempt.
+        const last = lastReported.get(img.image);
+        const now = Date.now();
+        if (last && last.code === failure.code && now - last.at < FAILURE_REPORT_INTERVAL_MS) return;
+        lastReported.set(img.image, { code: failure.code, at: now });
+        try {
+          await bus.publish(ImageScanFailed, {
+            image: img.image,
+            code: failure.code,
+            message: failure.message.slice(0, 16_000),
+            ...(failure.retryAfterMs !== undefined
+              ? { retryAfterSeconds: Math.ceil(failure.retryAfterMs / 1000) }
+              : {}),
+          });
+          metrics.events.inc({ type: ImageScanFailed.name, duplicate: 'false' });
+        } catch (err) {
+          lastReported.delete(img.image);
+          log.error({ err: messageOf(err) }, 'could not publish ImageScanFailed');
+        }
+      },
+    });
+    loops.set(img.image, loop);
+    metrics.owned.set(loops.size);
+    loop.start();
+  };
+
+  const stopLoop = async (image: string) => {
+    const loop = loops.get(image);
+    loops.delete(image);
+    metrics.owned.set(loops.size);
+    await loop?.stop();
+    checker.forget(image);
+    lastReported.delete(image);
+  };
+
+  let stopped = false;
+  const leases: LeaseSet = await bus.leaseSet(config.leases.bucket, {
+    owner: config.instance,
+    ttlMs: config.leases.ttlMs,
+    keys: () => [...byName.keys()],
+    onAcquired: (image) => {
+      const img = byName.get(image);
+      if (!img || loops.has(image) || stopped) return;
+      logger.info({ image }, 'lease acquired; watching');
+      startLoop(img);
+    },
+    onLost: async (image) => {
+      logger.info({ image }, 'lease lost; no longer watching');
+      await stopLoop(image);
+    },
+    onError: (err) => logger.warn({ err: messageOf(err) }, 'lease cycle failed'),
+  });
+
+  // Webhooks reach any instance; the owner of the image's lease runs the check.
+  const internal = bus.nc.subscribe(`${CHECK_SUBJECT_PREFIX}.*`, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const body = msg.json<{ image: string; hints: TagHint[] }>();
+        loops.get(body.image)?.trigger(Array.isArray(body.hints) ? body.hints : []);
+      } catch {
+        // not ours
+      }
+    },
+  });
+
+  const requestCheck = async (image: string, hints: TagHint[] = []) => {
+    const loop = loops.get(image);
+    logger.debug({ image, hints, owned: !!loop }, 'check requested');
+    if (loop) {
+      loop.trigger(hints);
+      return;
+    }
+    bus.nc.publish(`${CHECK_SUBJECT_PREFIX}.${encodeToken(image)}`, JSON.stringify({ image, hints }));
+  };
+
+  // WebhookRejected events are rate-limited per receiver and reason: refusing is free, publishing is not.
+  const rejectWindow = new Map<string, { start: number; count: number }>();
+  registerWebhookRoutes(server.app, {
+    secrets,
+    bodyLimit: w.bodyLimit,
+    images: () => images,
+    dispatch: requestCheck,
+    accepted: (receiver, result) => metrics.webhooks.inc({ receiver, result }),
+    reject: async (r: {
+      receiver: Receiver;
+      reason: RejectReason;
+      path: string;
+      remoteAddress: string;
+      message: string;
+    }) => {
+      metrics.webhookRejections.inc({ receiver: r.receiver, reason: r.reason });
+      logger.warn(
+        { receiver: r.receiver, reason: r.reason, path: r.path, remote: r.remoteAddress },
+        'webhook rejected',
+      );
+      const key = `${r.receiver}|${r.reason}`;
+      const now = Date.now();
+      const win = rejectWindow.get(key);
+      if (!win || now - win.start >= 60_000) rejectWindow.set(key, { start: now, count: 1 });
+      else if (++win.count > w.rejectionEventsPerMinute) return;
+      try {
+        await bus.publish(WebhookRejected, r, { actor: `webhook:${r.remoteAddress}`.slice(0, 256) });
+      } catch (err) {
+        logger.error({ err: messageOf(err) }, 'could not publish WebhookRejected');
+      }
+    },
+  });
+
+  leases.start();
+  const url = await server.listen(config.http.port, config.http.host);
+  logger.info({ url, images: images.length }, 'registry-watcher listening');
+
+  return {
+    url,
+    bus,
+    owned: () => [...loops.keys()],
+    requestCheck,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      server.setShuttingDown();
+      // Stop intake of webhooks first, then let in-flight checks finish before leases are released.
+      await server.close();
+      await Promise.allSettled([...loops.keys()].map((image) => stopLoop(image)));
+      internal.unsubscribe();
+      await bus.close();
+    },
+  };
+}
