@@ -65,6 +65,8 @@ export const Config = Type.Object({
   /** Safety-net re-evaluation of promotions (soak timers are scheduled precisely as well). */
   evaluateIntervalMs: Type.Integer({ default: 10_000, minimum: 100 }),
   kubectl: Type.String({ default: 'kubectl' }),
+  /** Clusters rendered at once (each a `kubectl kustomize` process). */
+  renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
   /**
    * Fault injection for crash tests only: `after-promotion-push` kills the process with SIGKILL
    * right after a promotion commit was pushed, before anything else is recorded.

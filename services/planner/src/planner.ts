@@ -21,7 +21,14 @@ import {
   RollbackCommitted,
   StageLockChanged,
 } from '@flotilla/events';
-import { createBundle, encodeBundle, isManifestError, objectHash, sortObjects } from '@flotilla/manifests';
+import {
+  createBundle,
+  encodeBundle,
+  isManifestError,
+  type KubeObject,
+  objectHash,
+  sortObjects,
+} from '@flotilla/manifests';
 import {
   type ClusterHealth,
   canApprove,
@@ -75,6 +82,8 @@ export interface PlannerOptions {
   evaluateIntervalMs: number;
   logger: Logger;
   crashAt?: string;
+  /** Clusters rendered at once (kubectl processes). */
+  renderConcurrency?: number;
 }
 
 /** An API outcome: HTTP status plus body; errors carry a stable code. */
@@ -112,6 +121,7 @@ export class Planner {
   private soakAt = Number.POSITIVE_INFINITY;
   private interval: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private readonly renderCache = new Map<string, { inputDigest: string; objects: KubeObject[] }>();
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
@@ -228,10 +238,13 @@ export class Planner {
     state.meta.pipelineRevision = revision;
     const tree = await this.o.repo.extract(revision);
     try {
+      const jobs = pipeline.spec.stages.flatMap((stage) =>
+        stage.clusters.map((cluster) => ({ stage, cluster })),
+      );
+      await inParallel(jobs, this.o.renderConcurrency ?? 4, (j) =>
+        this.renderOne(tree, revision, j.stage, j.cluster, cause),
+      );
       for (const stage of pipeline.spec.stages) {
-        for (const cluster of stage.clusters) {
-          await this.renderOne(tree, revision, stage, cluster, cause);
-        }
         const ss = state.stage(stage.name);
         ss.revision = revision;
         ss.images = this.toImageRefs(
@@ -294,7 +307,11 @@ export class Planner {
       );
       this.log.warn({ cluster: cluster.name, revision, ...p }, 'render failed; no plan published');
     };
-    const result = await renderCluster(tree, cluster.path, { kubectl: this.o.kubectl });
+    const result = await renderCluster(tree, cluster.path, {
+      kubectl: this.o.kubectl,
+      cache: this.renderCache,
+      cacheKey: cluster.name,
+    });
     if (!result.ok) return await failed(result.problem);
     const objects = sortObjects(result.objects);
     const contentDigest = objectHash({ path: cluster.path, objects });
@@ -664,7 +681,9 @@ export class Planner {
     actor: string,
   ): Promise<PromotionRecord | null> {
     const { state } = this.o;
-    const images = await this.imagesAt(upstream, revision);
+    const up = state.stage(upstream.name);
+    // The render already read the upstream's images at its newest revision; use them.
+    const images = up.revision === revision ? up.images : await this.imagesAt(upstream, revision);
     if (images.length === 0) return null;
     const current = state.stage(stage.name).images;
     if (
@@ -1149,4 +1168,20 @@ export class Planner {
 function sameContent(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   return [...keys].every((k) => a[k] === b[k]);
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time; the first failure rejects. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }

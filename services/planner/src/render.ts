@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
   formatRef,
@@ -21,14 +22,24 @@ export interface RenderProblem {
 }
 
 export type RenderResult =
-  | { ok: true; mode: 'plain' | 'kustomize'; objects: KubeObject[] }
+  | { ok: true; mode: 'plain' | 'kustomize'; objects: KubeObject[]; inputDigest?: string }
   | { ok: false; problem: RenderProblem };
+
+/** What a cluster's render reads, hashed: equal digests mean equal output, so kubectl can be skipped. */
+export interface RenderCache {
+  get(key: string): { inputDigest: string; objects: KubeObject[] } | undefined;
+  set(key: string, value: { inputDigest: string; objects: KubeObject[] }): void;
+}
 
 export interface RenderOptions {
   /** kubectl binary used for `kubectl kustomize`. */
   kubectl?: string;
   limits?: Partial<ManifestLimits>;
   timeoutMs?: number;
+  /** Remembers kustomize output by the digest of every file the kustomization reads. */
+  cache?: RenderCache;
+  /** Cache key, e.g. the cluster name. */
+  cacheKey?: string;
 }
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
@@ -175,8 +186,15 @@ async function renderKustomization(
   fileName: string,
   opts: RenderOptions,
 ): Promise<RenderResult> {
-  await checkKustomization(rootReal, dir, fileName, new Set(), opts);
+  const inputs = new Set<string>();
+  await checkKustomization(rootReal, dir, fileName, new Set(), opts, inputs);
   const clusterPath = rel(rootReal, dir);
+  const inputDigest = await digestInputs(rootReal, inputs);
+  const key = opts.cacheKey ?? clusterPath;
+  const cached = opts.cache?.get(key);
+  if (cached && cached.inputDigest === inputDigest) {
+    return { ok: true, mode: 'kustomize', objects: cached.objects, inputDigest };
+  }
   const { stdout, stderr, code } = await run(opts.kubectl ?? 'kubectl', ['kustomize', dir], {
     cwd: rootReal,
     timeoutMs: opts.timeoutMs ?? 120_000,
@@ -200,7 +218,9 @@ async function renderKustomization(
   });
   const first = result.errors[0];
   if (first) return fail(first.file ?? clusterPath, first.code, first.message, first.line, first.column);
-  return { ok: true, mode: 'kustomize', objects: result.objects.map((o) => o.object) };
+  const objects = result.objects.map((o) => o.object);
+  opts.cache?.set(key, { inputDigest, objects });
+  return { ok: true, mode: 'kustomize', objects, inputDigest };
 }
 
 /**
@@ -213,9 +233,11 @@ async function checkKustomization(
   fileName: string,
   visited: Set<string>,
   opts: RenderOptions,
+  inputs: Set<string>,
 ): Promise<void> {
   if (visited.has(dir)) return;
   visited.add(dir);
+  inputs.add(dir);
   const file = rel(rootReal, join(dir, fileName));
   const text = await readFile(join(dir, fileName), 'utf8');
   const lc = new LineCounter();
@@ -326,6 +348,7 @@ async function checkKustomization(
       );
     }
     const s = await stat(target).catch(() => null);
+    if (s?.isFile()) inputs.add(target);
     if (!s) {
       throw new RenderFailure(
         problem(file, 'render.path-missing', `${field} "${value}" does not exist`, line, column),
@@ -335,7 +358,7 @@ async function checkKustomization(
       let found = false;
       for (const name of KUSTOMIZATION_FILES) {
         if (await exists(join(target, name))) {
-          await checkKustomization(rootReal, target, name, visited, opts);
+          await checkKustomization(rootReal, target, name, visited, opts, inputs);
           found = true;
           break;
         }
@@ -400,4 +423,30 @@ function run(
       },
     );
   });
+}
+
+/** sha256 over path + content of every input file (directories: every file below them). */
+async function digestInputs(rootReal: string, inputs: Set<string>): Promise<string> {
+  const files = new Set<string>();
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const full = join(d, e.name);
+      // Symlinks are hashed by target, never followed (a link to /dev/zero must not hang us).
+      if (e.isDirectory()) await walk(full);
+      else if (e.isFile() || e.isSymbolicLink()) files.add(full);
+    }
+  };
+  for (const p of inputs) {
+    const s = await lstat(p).catch(() => null);
+    if (s?.isDirectory()) await walk(p);
+    else if (s?.isFile() || s?.isSymbolicLink()) files.add(p);
+  }
+  const hash = createHash('sha256');
+  for (const f of [...files].sort()) {
+    hash.update(`${rel(rootReal, f)}\0`);
+    const link = await readlink(f).catch(() => null);
+    hash.update(link !== null ? `link:${link}` : await readFile(f).catch(() => Buffer.alloc(0)));
+    hash.update('\0');
+  }
+  return `sha256:${hash.digest('hex')}`;
 }

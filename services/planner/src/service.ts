@@ -121,6 +121,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     evaluateIntervalMs: config.evaluateIntervalMs,
     logger,
     crashAt: config.crashAt,
+    renderConcurrency: config.renderConcurrency,
   });
 
   let sub: Subscription | undefined;

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Bus } from '@flotilla/bus';
+import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import {
   ApplySucceeded,
   decodeEvent,
@@ -103,6 +103,8 @@ export interface Harness {
   simulateAppliers(health?: HealthFn): void;
   commitDetected(sha: string): Promise<void>;
   tag(tag: string, digest: string, image?: string): Promise<FlotillaEvent>;
+  /** Resolves once the planner's durable consumer has handled (acked) everything published so far. */
+  drained(timeoutMs?: number): Promise<void>;
   /** `git` in the bare repo on the server. */
   gitRepo(...args: string[]): Promise<string>;
   fileAtHead(path: string): Promise<string>;
@@ -170,6 +172,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     stateBucket: 'planner-state',
     evaluateIntervalMs: 500,
     kubectl: 'kubectl',
+    renderConcurrency: 4,
     crashAt: '',
     ...overrides,
   });
@@ -250,6 +253,15 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     },
     async tag(tag, digest, image = WEB) {
       return (await registry.publish(ImageTagDetected, { image, tag, digest, trigger: 'poll' })).event;
+    },
+    async drained(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const info = await watcher.jsm.consumers.info(EVENT_STREAM, 'planner').catch(() => null);
+        if (info && info.num_pending === 0 && info.num_ack_pending === 0) return;
+        if (Date.now() > deadline) throw new Error('planner consumer did not drain');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),

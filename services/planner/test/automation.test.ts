@@ -1,0 +1,116 @@
+import { ImageUpdateCommitted, PlanCreated, RollbackCommitted, StageLockChanged } from '@flotilla/events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlannerHandle } from '../src/service.ts';
+import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
+
+type D = Record<string, unknown>;
+let h: Harness;
+let planner: PlannerHandle;
+const bad = digestOf('web-1.4.8-broken');
+
+beforeAll(async () => {
+  h = await createHarness();
+  // Only dev reports (keeps the machine quiet); 1.4.8 comes up Failed there.
+  h.simulateAppliers((p) =>
+    p.cluster !== 'dev' ? null : p.bundleDigest === badBundle.digest ? 'Failed' : 'Current',
+  );
+  planner = await h.start();
+  await h.events.wait(PlanCreated, (d: D) => d.cluster === 'dev');
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+const badBundle = { digest: '' };
+
+/** Waits until the planner has handled everything published so far (status reflects `sha`). */
+async function renderedAt(sha: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
+    if (s.body.revision === sha) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`planner never rendered ${sha}`);
+}
+
+describe('image automation, lock and rollback', () => {
+  it('semver ~1.4 ignores 2.0.0 and picks 1.4.7 over 1.4.10-rc1', async () => {
+    await h.tag('2.0.0', digestOf('web-2.0.0'));
+    await h.tag('1.4.7', digestOf('web-1.4.7'));
+    await h.tag('1.4.10-rc1', digestOf('web-1.4.10-rc1'));
+    const update = await h.events.wait<D>(ImageUpdateCommitted);
+    expect(update.data.tag).toBe('1.4.7');
+    // Let the other two events be handled too, then check nothing else was committed.
+    await h.tag('1.4.7', digestOf('web-1.4.7')); // same tag again (a re-scan): no second commit
+    await h.drained();
+    await renderedAt(update.data.commit as string);
+    const head = (await h.gitRepo('rev-parse', 'main')).trim();
+    expect(head).toBe(update.data.commit);
+    expect(h.events.of(ImageUpdateCommitted)).toHaveLength(1);
+    expect((await trailers(h, 'Flotilla-Image')).map((t) => t.value)).toEqual([
+      `${WEB}:1.4.7@${digestOf('web-1.4.7')}`,
+    ]);
+    expect(await h.fileAtHead('clusters/dev/web-image.yaml')).toContain(
+      `${WEB}:1.4.7@${digestOf('web-1.4.7')}`,
+    );
+  });
+
+  it('rolls dev back to its last healthy revision and keeps automation paused until unlocked', async () => {
+    const good = await h.fileAtHead('clusters/dev/web-image.yaml');
+    await h.events.wait<D>(PlanCreated, (d) => d.cluster === 'dev' && (d.sequence as number) === 2);
+    // Wait until 1.4.7 is healthy in dev, so it becomes the last healthy revision.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
+      const dev = (
+        s.body.stages as Array<{ name: string; lastHealthy: { images: Array<{ tag: string }> } | null }>
+      )[0];
+      if (dev?.lastHealthy?.images[0]?.tag === '1.4.7') break;
+      if (Date.now() > deadline) throw new Error('dev never healthy on 1.4.7');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const listener = h.applier.nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
+    await h.tag('1.4.8', bad);
+    for await (const m of listener)
+      badBundle.digest = JSON.parse(new TextDecoder().decode(m.data)).data.bundle.digest;
+    await h.events.wait<D>(PlanCreated, (d) => d.cluster === 'dev' && (d.sequence as number) === 3);
+
+    const res = await h.api(planner, 'POST', '/api/v1/stages/dev/rollback', TOKENS.carol, {
+      reason: '1.4.8 fails',
+    });
+    expect(res.status).toBe(200);
+    const rb = await h.events.wait<D>(RollbackCommitted);
+    expect(rb.data).toMatchObject({ stage: 'dev', by: 'user:carol', reason: '1.4.8 fails' });
+    expect(rb.actor).toBe('user:carol');
+    expect(await h.fileAtHead('clusters/dev/web-image.yaml')).toBe(good);
+    const msg = await h.gitRepo('log', '-1', '--format=%B', rb.data.commit as string);
+    expect(msg).toContain('Flotilla-Rollback: dev');
+    expect(msg).toContain('Flotilla-Actor: user:carol');
+    expect((await h.events.wait<D>(StageLockChanged, (d) => d.stage === 'dev')).data.locked).toBe(true);
+
+    // A newer image while rolled back: ignored, nothing committed.
+    await h.tag('1.4.9', digestOf('web-1.4.9'));
+    await h.drained();
+    expect(h.events.of(ImageUpdateCommitted, (d: D) => d.tag === '1.4.9')).toHaveLength(0);
+    expect((await h.gitRepo('rev-parse', 'main')).trim()).toBe(rb.data.commit);
+
+    const unlocked = await h.api(planner, 'POST', '/api/v1/stages/dev/unlock', TOKENS.alice);
+    expect(unlocked.status).toBe(200);
+    await h.events.wait<D>(StageLockChanged, (d) => d.stage === 'dev' && d.locked === false);
+    await h.tag('1.4.10', digestOf('web-1.4.10'));
+    expect((await h.events.wait<D>(ImageUpdateCommitted, (d) => d.tag === '1.4.10')).data.stage).toBe('dev');
+  });
+
+  it('a manually locked stage ignores new images; the API requires a token', async () => {
+    expect((await h.api(planner, 'POST', '/api/v1/stages/dev/lock')).status).toBe(401);
+    expect(
+      (await h.api(planner, 'POST', '/api/v1/stages/dev/lock', TOKENS.bob, { reason: 'freeze' })).status,
+    ).toBe(200);
+    const head = (await h.gitRepo('rev-parse', 'main')).trim();
+    await h.tag('1.4.11', digestOf('web-1.4.11'));
+    await h.drained();
+    expect(h.events.of(ImageUpdateCommitted, (d: D) => d.tag === '1.4.11')).toHaveLength(0);
+    expect((await h.gitRepo('rev-parse', 'main')).trim()).toBe(head);
+  });
+});
