@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { pushImage, type RegistryHandle, startRegistry } from '@flotilla/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { pushImage, type RegistryHandle, startRegistry } from '../../test-support/src/registry.ts';
 import { OciError, RegistryClient } from '../src/index.ts';
 import { forward, startServer, type TestServer } from './http-helpers.ts';
 

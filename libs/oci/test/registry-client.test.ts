@@ -1,11 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { pushImage, pushManyTags, type RegistryHandle, startRegistry } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  pushImage,
-  pushManyTags,
-  type RegistryHandle,
-  startRegistry,
-} from '../../test-support/src/registry.ts';
 import {
   isDistributionEventsContentType,
   OciError,
