@@ -21,6 +21,8 @@ export interface OwnershipOptions {
   repos: () => string[];
   onAcquired: (repo: string) => void;
   onLost: (repo: string) => void;
+  /** After every lease cycle: the place to reconcile what runs with what is held. */
+  onCycle?: () => void;
   logger: Logger;
 }
 
@@ -35,6 +37,9 @@ export class Ownership {
   private members: JsonKv<Member> | undefined;
   private live: string[];
   private timer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseCycle: Promise<void> = Promise.resolve();
+  private stopped = false;
   private refreshing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -65,8 +70,18 @@ export class Ownership {
       onLost: (repo) => this.o.onLost(repo),
       onError: (err) => this.o.logger.warn({ err: messageOf(err) }, 'lease cycle failed'),
     });
-    await this.leases.runCycle();
-    this.leases.start();
+    // Cycles are chained here rather than with LeaseSet.start(), whose fixed timer lets a slow cycle
+    // (many repos, a loaded server) overlap the next one and race its own renewals.
+    const leases = this.leases;
+    const cycle = async () => {
+      this.leaseCycle = leases
+        .runCycle()
+        .catch((err) => this.o.logger.warn({ err: messageOf(err) }, 'lease cycle failed'))
+        .then(() => this.o.onCycle?.());
+      await this.leaseCycle;
+      if (!this.stopped) this.leaseTimer = setTimeout(cycle, Math.max(200, Math.floor(this.o.ttlMs / 3)));
+    };
+    await cycle();
   }
 
   private wanted(): string[] {
@@ -111,7 +126,10 @@ export class Ownership {
 
   /** Graceful: leave the members list and release every lease, so others take over at once. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.leaseTimer);
+    await this.leaseCycle;
     await this.refreshing;
     await this.leases?.stop();
     if (this.members) await this.members.delete(this.o.instance).catch(() => {});
@@ -119,7 +137,10 @@ export class Ownership {
 
   /** Stops timers without releasing anything (what a crash leaves behind); the NATS connection must already be closed. */
   async abandon(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.leaseTimer);
+    await this.leaseCycle;
     await this.leases?.stop().catch(() => {});
   }
 }

@@ -76,6 +76,41 @@ export async function startGitWatcher(
     return m;
   };
 
+  const startWatcher = (name: string) => {
+    const repo = byName.get(name);
+    if (!repo) return;
+    const w = new RepoWatcher({
+      repo,
+      mirror: mirrorOf(repo),
+      bus,
+      cursors,
+      limiter,
+      metrics,
+      logger,
+      poll: config.poll,
+      processes,
+    });
+    watchers.set(name, w);
+    logger.info({ repo: name, url: repo.displayUrl }, 'watching repository');
+    w.start();
+  };
+  const stopWatcher = (name: string) => {
+    const w = watchers.get(name);
+    if (!w) return;
+    watchers.delete(name);
+    logger.info({ repo: name }, 'repository lease lost; another instance watches it');
+    const p = w.stop().finally(() => stopping.delete(p));
+    stopping.add(p);
+  };
+  let closing = false;
+  const reconcile = () => {
+    if (closing) return;
+    const held = new Set(ownership.held());
+    for (const name of held) if (!watchers.has(name)) startWatcher(name);
+    for (const name of [...watchers.keys()]) if (!held.has(name)) stopWatcher(name);
+    metrics.reposOwned.set(watchers.size);
+  };
+
   const ownership = new Ownership(bus, {
     instance: config.instance,
     ttlMs: config.leases.ttlMs,
@@ -83,34 +118,10 @@ export async function startGitWatcher(
     membersBucket: config.leases.membersBucket,
     balance: config.leases.balance,
     repos: () => repos.map((r) => r.name),
-    onAcquired: (name) => {
-      const repo = byName.get(name);
-      if (!repo || watchers.has(name)) return;
-      const w = new RepoWatcher({
-        repo,
-        mirror: mirrorOf(repo),
-        bus,
-        cursors,
-        limiter,
-        metrics,
-        logger,
-        poll: config.poll,
-        processes,
-      });
-      watchers.set(name, w);
-      metrics.reposOwned.set(watchers.size);
-      logger.info({ repo: name, url: repo.displayUrl }, 'watching repository');
-      w.start();
-    },
-    onLost: (name) => {
-      const w = watchers.get(name);
-      if (!w) return;
-      watchers.delete(name);
-      metrics.reposOwned.set(watchers.size);
-      logger.info({ repo: name }, 'repository lease lost; another instance watches it');
-      const p = w.stop().finally(() => stopping.delete(p));
-      stopping.add(p);
-    },
+    // Edges (acquired/lost) only prompt a reconcile: what runs always follows what is held.
+    onAcquired: () => reconcile(),
+    onLost: () => reconcile(),
+    onCycle: () => reconcile(),
     logger,
   });
 
@@ -182,6 +193,7 @@ export async function startGitWatcher(
     async stop() {
       // Intake first (readiness off, no new checks), then finish in-flight checks, then hand the repos over.
       server.setShuttingDown();
+      closing = true;
       checkSub.unsubscribe();
       await stopWatchers();
       await ownership.stop();
@@ -190,6 +202,7 @@ export async function startGitWatcher(
     },
     async crash() {
       server.setShuttingDown();
+      closing = true;
       for (const w of watchers.values()) void w.stop();
       await bus.nc.close();
       await ownership.abandon();

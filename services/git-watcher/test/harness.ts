@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
-import { createLogger, loadConfig } from '@flotilla/runtime';
+import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
 import { type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import { Config } from '../src/config.ts';
@@ -62,7 +62,10 @@ export interface Env {
   log: EventLog;
   tmp: string;
   watchers: GitWatcherHandle[];
-  start(config: Partial<Record<string, unknown>> & { repositories: unknown[] }): Promise<GitWatcherHandle>;
+  start(
+    config: Partial<Record<string, unknown>> & { repositories: unknown[] },
+    logger?: Logger,
+  ): Promise<GitWatcherHandle>;
   stop(): Promise<void>;
 }
 
@@ -81,7 +84,7 @@ export async function startEnv(): Promise<Env> {
     log,
     tmp,
     watchers,
-    async start(overrides) {
+    async start(overrides, logger) {
       const instance = (overrides.instance as string | undefined) ?? uniq('gw');
       const file = join(tmp, `${instance}.json`);
       await writeFile(
@@ -96,7 +99,10 @@ export async function startEnv(): Promise<Env> {
         }),
       );
       const config = loadConfig(Config, { file, env: {} });
-      const w = await startGitWatcher(config, createLogger({ service: 'git-watcher', level: 'silent' }));
+      const w = await startGitWatcher(
+        config,
+        logger ?? createLogger({ service: 'git-watcher', level: 'silent' }),
+      );
       watchers.push(w);
       return w;
     },

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeBody,
+  MalformedPayload,
+  matchRepos,
+  normaliseRemote,
+  parseWebhook,
+} from './webhook-payload.ts';
+
+const repo = (name: string, url: string, branch = 'main', aliases: string[] = []) => ({
+  name,
+  url,
+  branch,
+  aliases,
+});
+
+describe('normaliseRemote', () => {
+  it('makes https, ssh and scp-like forms of one repo equal', () => {
+    const forms = [
+      'https://GitHub.com/acme/config.git',
+      'https://token@github.com/acme/config/',
+      'ssh://git@github.com/acme/config.git',
+      'git@github.com:acme/config.git',
+      'git://github.com/acme/config',
+    ];
+    expect(new Set(forms.map(normaliseRemote))).toEqual(new Set(['github.com/acme/config']));
+    expect(normaliseRemote('git://127.0.0.1:9418/x.git')).toBe('127.0.0.1:9418/x');
+    expect(normaliseRemote('file:///srv/git/x.git')).toBe('/srv/git/x');
+  });
+});
+
+describe('parseWebhook', () => {
+  it('reads GitHub pushes, pings and other events', () => {
+    const body = {
+      ref: 'refs/heads/main',
+      after: 'a'.repeat(40),
+      repository: { full_name: 'acme/config', clone_url: 'https://github.com/acme/config.git' },
+    };
+    expect(parseWebhook('github', { 'x-github-event': 'push', 'x-github-delivery': 'd1' }, body)).toEqual({
+      kind: 'push',
+      identifiers: ['acme/config', 'https://github.com/acme/config.git'],
+      ref: 'refs/heads/main',
+      after: 'a'.repeat(40),
+      deliveryId: 'd1',
+    });
+    expect(parseWebhook('github', { 'x-github-event': 'ping' }, { zen: 'x' }).kind).toBe('ping');
+    expect(parseWebhook('github', { 'x-github-event': 'issues' }, { action: 'opened' }).kind).toBe('other');
+    expect(() => parseWebhook('github', { 'x-github-event': 'push' }, { ref: 'refs/heads/main' })).toThrow(
+      MalformedPayload,
+    );
+  });
+
+  it('reads GitLab push hooks by object_kind and Gitea/Forgejo pushes', () => {
+    const gl = parseWebhook(
+      'gitlab',
+      {},
+      {
+        object_kind: 'push',
+        ref: 'refs/heads/main',
+        project: { path_with_namespace: 'g/p', git_ssh_url: 'git@gitlab.com:g/p.git' },
+      },
+    );
+    expect(gl.identifiers).toEqual(['g/p', 'git@gitlab.com:g/p.git']);
+    expect(parseWebhook('gitlab', {}, { object_kind: 'tag_push', ref: 'refs/tags/v1' }).kind).toBe('other');
+    const fj = parseWebhook(
+      'gitea',
+      { 'x-forgejo-event': 'push' },
+      { ref: 'refs/heads/main', repository: { full_name: 'o/r' } },
+    );
+    expect(fj).toMatchObject({ kind: 'push', identifiers: ['o/r'] });
+  });
+
+  it('reads the generic form and refuses what is not an object', () => {
+    expect(parseWebhook('generic', {}, { repository: 'config' }).identifiers).toEqual(['config']);
+    expect(parseWebhook('generic', {}, { repository: { url: 'https://h/r.git' } }).identifiers).toEqual([
+      'https://h/r.git',
+    ]);
+    expect(() => parseWebhook('generic', {}, [1])).toThrow(MalformedPayload);
+    expect(() => parseWebhook('generic', {}, {})).toThrow(MalformedPayload);
+  });
+});
+
+describe('decodeBody', () => {
+  it('parses JSON and GitHub form-encoded payloads, and refuses the rest', () => {
+    expect(decodeBody(Buffer.from('{"a":1}'), 'application/json')).toEqual({ a: 1 });
+    const form = `payload=${encodeURIComponent('{"b":2}')}`;
+    expect(decodeBody(Buffer.from(form), 'application/x-www-form-urlencoded')).toEqual({ b: 2 });
+    expect(() => decodeBody(Buffer.from('{'), 'application/json')).toThrow(MalformedPayload);
+    expect(() => decodeBody(Buffer.from(''), undefined)).toThrow(MalformedPayload);
+  });
+});
+
+describe('matchRepos', () => {
+  const repos = [
+    repo('config', 'https://github.com/acme/config.git'),
+    repo('config-prod', 'https://github.com/acme/config.git', 'prod'),
+    repo('other', 'git@gitlab.example:team/other.git', 'main', ['team-other']),
+  ];
+  const push = (identifiers: string[], ref?: string) => ({
+    kind: 'push' as const,
+    identifiers,
+    ...(ref ? { ref } : {}),
+  });
+
+  it('matches by URL in any form, by owner/name, by name and by alias, on the pushed branch only', () => {
+    expect(
+      matchRepos(push(['git@github.com:acme/config.git'], 'refs/heads/main'), repos).map((r) => r.name),
+    ).toEqual(['config']);
+    expect(matchRepos(push(['acme/config'], 'refs/heads/prod'), repos).map((r) => r.name)).toEqual([
+      'config-prod',
+    ]);
+    expect(matchRepos(push(['acme/config']), repos).map((r) => r.name)).toEqual(['config', 'config-prod']);
+    expect(matchRepos(push(['team-other'], 'refs/heads/main'), repos).map((r) => r.name)).toEqual(['other']);
+    expect(matchRepos(push(['other']), repos).map((r) => r.name)).toEqual(['other']);
+  });
+
+  it('ignores tags, other branches and strangers', () => {
+    expect(matchRepos(push(['acme/config'], 'refs/tags/v1'), repos)).toEqual([]);
+    expect(matchRepos(push(['acme/config'], 'refs/heads/feature'), repos)).toEqual([]);
+    expect(matchRepos(push(['evil/config']), repos)).toEqual([]);
+    expect(matchRepos(push(['https://github.com/acme/config-fork.git']), repos)).toEqual([]);
+  });
+});
