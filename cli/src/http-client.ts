@@ -1,0 +1,170 @@
+import { CliError, EXIT } from './exit-codes.ts';
+
+/**
+ * Every HTTP call the CLI makes goes through here: the planner API (`/api/v1`, bearer token)
+ * and the audit-writer query API (no auth of its own; expose it on a trusted network). Errors
+ * become CliErrors with the exit code the status implies.
+ */
+export interface ApiOptions {
+  plannerUrl: string;
+  auditUrl: string;
+  token?: string | undefined;
+  /** Per request; the CLI should fail fast when something is down. */
+  timeoutMs?: number;
+}
+
+export interface TextResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+type Service = 'planner' | 'audit';
+
+const NAMES: Record<Service, string> = { planner: 'planner API', audit: 'audit API' };
+const ENV: Record<Service, string> = { planner: 'FLOTILLA_PLANNER_URL', audit: 'FLOTILLA_AUDIT_URL' };
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+/** Maps a non-2xx response to the CLI's exit codes; the server's `{error, message}` body is kept. */
+export function errorForResponse(service: Service, status: number, text: string): CliError {
+  let body: { error?: string; message?: string } | undefined;
+  try {
+    body = JSON.parse(text) as { error?: string; message?: string };
+  } catch {
+    body = undefined;
+  }
+  const reason = body?.message ?? (text.trim().slice(0, 300) || `HTTP ${status}`);
+  const code = body?.error ? ` (${body.error})` : '';
+  if (status === 401)
+    return new CliError(
+      `${NAMES[service]} refused the request: ${reason}${code}. Pass --token or set FLOTILLA_TOKEN.`,
+      EXIT.refused,
+      body,
+    );
+  if (status === 403) return new CliError(`${NAMES[service]} refused: ${reason}${code}`, EXIT.refused, body);
+  if (status === 503)
+    return new CliError(`${NAMES[service]} is not ready: ${reason}${code}`, EXIT.unreachable, body);
+  return new CliError(`${NAMES[service]}: ${reason}${code} [HTTP ${status}]`, EXIT.failure, body);
+}
+
+export class ApiClient {
+  private readonly timeoutMs: number;
+
+  constructor(private readonly o: ApiOptions) {
+    this.timeoutMs = o.timeoutMs ?? 15_000;
+  }
+
+  private async request(
+    service: Service,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+  ): Promise<TextResponse> {
+    const base = service === 'planner' ? this.o.plannerUrl : this.o.auditUrl;
+    const url = joinUrl(base, path);
+    const headers: Record<string, string> = { accept: 'application/json, text/csv;q=0.9' };
+    if (service === 'planner' && this.o.token) headers.authorization = `Bearer ${this.o.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why =
+        (err as Error).name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs} ms`
+          : (cause?.code ?? cause?.message ?? (err as Error).message);
+      throw new CliError(
+        `cannot reach the ${NAMES[service]} at ${base} (${why}). Is it running? Set --${service}-url or ${ENV[service]}.`,
+        EXIT.unreachable,
+      );
+    }
+    const text = await res.text();
+    if (!res.ok) throw errorForResponse(service, res.status, text);
+    return { status: res.status, headers: res.headers, text };
+  }
+
+  private async json<T>(service: Service, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const res = await this.request(service, method, path, body);
+    try {
+      return JSON.parse(res.text) as T;
+    } catch {
+      throw new CliError(`${NAMES[service]} answered ${path} with something that is not JSON`, EXIT.failure);
+    }
+  }
+
+  // ---- planner (/api/v1, services/planner/src/api.ts) ---------------------------------------
+
+  stages<T = unknown>(): Promise<T> {
+    return this.json<T>('planner', 'GET', '/api/v1/stages');
+  }
+
+  promotion<T = unknown>(id: string): Promise<T> {
+    return this.json<T>('planner', 'GET', `/api/v1/promotions/${encodeURIComponent(id)}`);
+  }
+
+  approve<T = unknown>(id: string, comment?: string): Promise<T> {
+    return this.json<T>(
+      'planner',
+      'POST',
+      `/api/v1/promotions/${encodeURIComponent(id)}/approve`,
+      comment ? { comment } : {},
+    );
+  }
+
+  reject<T = unknown>(id: string, reason: string): Promise<T> {
+    return this.json<T>('planner', 'POST', `/api/v1/promotions/${encodeURIComponent(id)}/reject`, {
+      reason,
+    });
+  }
+
+  stageAction<T = unknown>(
+    stage: string,
+    action: 'promote' | 'lock' | 'unlock' | 'rollback',
+    body: Record<string, string> = {},
+  ): Promise<T> {
+    return this.json<T>('planner', 'POST', `/api/v1/stages/${encodeURIComponent(stage)}/${action}`, body);
+  }
+
+  // ---- audit-writer (services/audit-writer/src/routes.ts) ------------------------------------
+
+  history<T = unknown>(query: Record<string, string | undefined>): Promise<T> {
+    return this.json<T>('audit', 'GET', `/history${queryString(query)}`);
+  }
+
+  /** `/verify` answers 409 with the problem when the chain is broken: that is a result, not an error. */
+  async verify<T = unknown>(): Promise<{ ok: boolean; body: T }> {
+    try {
+      const body = await this.json<T>('audit', 'GET', '/verify');
+      return { ok: true, body };
+    } catch (err) {
+      if (err instanceof CliError && err.exitCode === EXIT.failure && isVerifyResult(err.details))
+        return { ok: false, body: err.details as T };
+      throw err;
+    }
+  }
+
+  /** The export as the server wrote it (CSV bytes are hashed by the server; keep them intact). */
+  exportChanges(query: { since?: string; until?: string; format: 'csv' | 'json' }): Promise<TextResponse> {
+    return this.request('audit', 'GET', `/export${queryString(query)}`);
+  }
+}
+
+function isVerifyResult(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && 'ok' in x && 'records' in x;
+}
+
+export function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}

@@ -1,0 +1,447 @@
+import { writeFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  type AuditRecordWire,
+  type HistoryWire,
+  parseTime,
+  renderHistory,
+  renderVerify,
+  type VerifyWire,
+} from './audit-view.ts';
+import { resolveTypes } from './event-filter.ts';
+import { tailEvents } from './events-tail.ts';
+import { CliError, EXIT, usageError } from './exit-codes.ts';
+import { ApiClient } from './http-client.ts';
+import type { Io } from './io.ts';
+import { renderNatsAuthorization } from './nats-auth.ts';
+import { Progress } from './progress.ts';
+import {
+  type DriftByCluster,
+  type DriftRecord,
+  driftByCluster,
+  type PromotionWire,
+  renderStatus,
+  type StatusWire,
+} from './status-view.ts';
+import { parseDuration, waitForRollout } from './wait-rollout.ts';
+
+export const DEFAULTS = {
+  plannerUrl: 'http://127.0.0.1:8083',
+  auditUrl: 'http://127.0.0.1:8080',
+  natsUrl: 'nats://127.0.0.1:4222',
+};
+
+interface GlobalOptions {
+  plannerUrl: string;
+  auditUrl: string;
+  nats: string;
+  natsUser?: string;
+  natsPassword?: string;
+  token?: string;
+}
+
+const outputOption = () =>
+  new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function durationArg(name: string, value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw usageError(`${name}: "${value}" is not a duration (e.g. 90s, 10m)`);
+  return ms;
+}
+
+function timeArg(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const t = parseTime(value);
+  if (!t) throw usageError(`${name}: "${value}" is not a time (RFC 3339, a date, or 7d / 12h / 30m ago)`);
+  return t;
+}
+
+/**
+ * Builds the `flotilla` command. Everything it prints goes through `io`, and every failure is
+ * a CliError carrying its exit code, so tests can run it in-process or as a child process.
+ */
+export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
+  const program = new Command('flotilla');
+  program
+    .description(
+      'Flotilla: pull-based GitOps delivery. Status, approvals, promotion, live events and the audit log.',
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run flotilla --help for usage)')
+    .addOption(
+      new Option('--planner-url <url>', 'planner API')
+        .env('FLOTILLA_PLANNER_URL')
+        .default(DEFAULTS.plannerUrl),
+    )
+    .addOption(
+      new Option('--audit-url <url>', 'audit-writer API')
+        .env('FLOTILLA_AUDIT_URL')
+        .default(DEFAULTS.auditUrl),
+    )
+    .addOption(
+      new Option('--nats <url>', 'NATS server(s), comma-separated')
+        .env('FLOTILLA_NATS_URL')
+        .default(DEFAULTS.natsUrl),
+    )
+    .addOption(new Option('--nats-user <user>', 'NATS user (e.g. subscriber)').env('FLOTILLA_NATS_USER'))
+    .addOption(new Option('--nats-password <password>', 'NATS password').env('FLOTILLA_NATS_PASSWORD'))
+    .addOption(new Option('--token <token>', 'bearer token for the planner API').env('FLOTILLA_TOKEN'));
+
+  // commander reads env through process.env; make the given env authoritative for tests.
+  for (const opt of program.options) {
+    if (opt.envVar && env[opt.envVar] === undefined) delete process.env[opt.envVar];
+    else if (opt.envVar) process.env[opt.envVar] = env[opt.envVar];
+  }
+
+  const globals = () => program.opts<GlobalOptions>();
+  const api = () => {
+    const g = globals();
+    return new ApiClient({ plannerUrl: g.plannerUrl, auditUrl: g.auditUrl, token: g.token });
+  };
+  const json = (value: unknown) => io.out(JSON.stringify(value, null, 2));
+
+  program
+    .command('status')
+    .description('per stage and cluster: revision, images, sync, health, drift, pending approvals')
+    .addOption(outputOption())
+    .option('--no-drift', 'do not ask the audit API for drift')
+    .action(async (opts: { output: string; drift: boolean }) => {
+      const client = api();
+      const status = await client.stages<StatusWire>();
+      let drift: DriftByCluster;
+      if (opts.drift) {
+        try {
+          const [detected, corrected] = await Promise.all(
+            ['DriftDetected', 'DriftCorrected'].map((type) =>
+              client.history<{ records: DriftRecord[] }>({ type, limit: '10000' }),
+            ),
+          );
+          drift = driftByCluster([...(detected?.records ?? []), ...(corrected?.records ?? [])]);
+        } catch (err) {
+          if (!(err instanceof CliError)) throw err;
+          drift = undefined;
+        }
+      }
+      if (opts.output === 'json') {
+        json({ ...status, drift: drift ? Object.fromEntries(drift) : null });
+        return;
+      }
+      io.out(renderStatus(status, drift));
+    });
+
+  program
+    .command('history')
+    .description('audit log records (audit-writer /history), oldest first')
+    .option('--cluster <name>')
+    .option('--stage <name>')
+    .option('--type <event>', 'event name or CloudEvents type, e.g. PromotionApproved')
+    .option('--actor <actor>', 'e.g. user:alice')
+    .option('--app <name>')
+    .option('--revision <sha>')
+    .option('--since <time>', 'RFC 3339, a date, or 7d / 12h / 30m (ago)')
+    .option('--until <time>')
+    .option('--limit <n>', 'at most this many records', '200')
+    .addOption(outputOption())
+    .action(async (opts: Record<string, string>) => {
+      if (!/^\d+$/.test(opts.limit ?? '') || Number(opts.limit) < 1)
+        throw usageError(`--limit: "${opts.limit}" is not a positive integer`);
+      const h = await api().history<HistoryWire>({
+        cluster: opts.cluster,
+        stage: opts.stage,
+        type: opts.type,
+        actor: opts.actor,
+        app: opts.app,
+        revision: opts.revision,
+        since: timeArg('--since', opts.since),
+        until: timeArg('--until', opts.until),
+        limit: opts.limit,
+      });
+      if (opts.output === 'json') json(h);
+      else io.out(renderHistory(h));
+    });
+
+  program
+    .command('approve <promotionId>')
+    .description('approve a promotion awaiting approval (your token must map to an allowed approver)')
+    .option('-m, --comment <text>')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { comment?: string; output: string }) => {
+      const res = await api().approve<{ promotion: PromotionWire }>(id, opts.comment);
+      if (opts.output === 'json') json(res);
+      else io.out(`approved ${id}: promotion is ${res.promotion.status}`);
+    });
+
+  program
+    .command('reject <promotionId>')
+    .description('reject a promotion awaiting approval')
+    .requiredOption('-r, --reason <text>', 'why (recorded in the audit log)')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { reason: string; output: string }) => {
+      if (!opts.reason.trim()) throw usageError('--reason must not be empty');
+      const res = await api().reject<{ promotion: PromotionWire }>(id, opts.reason);
+      if (opts.output === 'json') json(res);
+      else io.out(`rejected ${id}: ${opts.reason}`);
+    });
+
+  const waitOptions = (cmd: Command) =>
+    cmd
+      .option('-w, --wait', 'wait until every cluster of the stage applied the change and is healthy')
+      .option('--timeout <duration>', 'give up waiting after this long', '10m')
+      .option('--interval <duration>', 'poll interval while waiting', '2s');
+
+  const stageRevision = async (client: ApiClient, stage: string) => {
+    const status = await client.stages<StatusWire>();
+    const s = status.stages.find((x) => x.name === stage);
+    if (!s)
+      throw new CliError(
+        `no stage ${stage}; stages: ${status.stages.map((x) => x.name).join(', ')}`,
+        EXIT.failure,
+      );
+    return s.revision;
+  };
+
+  const wait = async (
+    client: ApiClient,
+    stage: string,
+    before: string | null,
+    opts: { timeout: string; interval: string },
+    promotionId?: string,
+  ) => {
+    const progress = new Progress(io);
+    progress.start(`waiting for ${stage}`);
+    try {
+      const done = await waitForRollout({
+        api: client,
+        stage,
+        revisionBefore: before,
+        promotionId,
+        timeoutMs: durationArg('--timeout', opts.timeout),
+        intervalMs: durationArg('--interval', opts.interval),
+        progress,
+      });
+      progress.stop(
+        `✔ ${stage} is at ${done.revision?.slice(0, 12) ?? '-'}: every cluster applied and healthy`,
+      );
+    } catch (err) {
+      progress.stop();
+      throw err;
+    }
+  };
+
+  waitOptions(
+    program
+      .command('promote <stage>')
+      .description(
+        "promote the previous stage's images into <stage> now (skips soak; manual stages need an approver's token)",
+      ),
+  )
+    .addOption(outputOption())
+    .action(
+      async (stage: string, opts: { wait?: boolean; timeout: string; interval: string; output: string }) => {
+        const client = api();
+        if (opts.wait) durationArg('--timeout', opts.timeout);
+        const before = opts.wait ? await stageRevision(client, stage) : null;
+        const res = await client.stageAction<{ promotion: PromotionWire }>(stage, 'promote');
+        if (opts.output === 'json') json(res);
+        else
+          io.out(
+            `promotion ${res.promotion.id}: ${res.promotion.fromStage} → ${stage} is ${res.promotion.status}`,
+          );
+        if (opts.wait) await wait(client, stage, before, opts, res.promotion.id);
+      },
+    );
+
+  waitOptions(
+    program
+      .command('rollback <stage>')
+      .description('restore the last healthy revision of <stage> (or --to) and lock the stage'),
+  )
+    .option('--to <revision>', 'full commit sha to restore')
+    .option('-r, --reason <text>')
+    .addOption(outputOption())
+    .action(
+      async (
+        stage: string,
+        opts: {
+          to?: string;
+          reason?: string;
+          wait?: boolean;
+          timeout: string;
+          interval: string;
+          output: string;
+        },
+      ) => {
+        if (opts.to && !/^[0-9a-f]{40}$/.test(opts.to))
+          throw usageError('--to: a full 40-character commit sha');
+        const client = api();
+        const before = opts.wait ? await stageRevision(client, stage) : null;
+        const res = await client.stageAction<{ commit: string; toRevision: string }>(stage, 'rollback', {
+          ...(opts.to ? { toRevision: opts.to } : {}),
+          ...(opts.reason ? { reason: opts.reason } : {}),
+        });
+        if (opts.output === 'json') json(res);
+        else
+          io.out(
+            `rolled back ${stage} to ${res.toRevision.slice(0, 12)} in commit ${res.commit.slice(0, 12)}; ${stage} is locked until \`flotilla unlock ${stage}\``,
+          );
+        if (opts.wait) await wait(client, stage, before, opts);
+      },
+    );
+
+  for (const action of ['lock', 'unlock'] as const) {
+    program
+      .command(`${action} <stage>`)
+      .description(action === 'lock' ? 'stop automated changes to <stage>' : 'resume automation on <stage>')
+      .option('-r, --reason <text>')
+      .addOption(outputOption())
+      .action(async (stage: string, opts: { reason?: string; output: string }) => {
+        const res = await api().stageAction<{ stage: { locked?: unknown } }>(
+          stage,
+          action,
+          opts.reason ? { reason: opts.reason } : {},
+        );
+        if (opts.output === 'json') json(res);
+        else io.out(`${stage} is ${res.stage.locked ? 'locked' : 'unlocked'}`);
+      });
+  }
+
+  const events = program.command('events').description('live events from NATS');
+  events
+    .command('tail')
+    .description('print events as they happen (core subscription on flotilla.v1.>; needs only read access)')
+    .option('-t, --type <event>', 'event name, type or domain; repeatable or comma-separated', collect, [])
+    .option('-c, --cluster <name>', 'only events about this cluster; repeatable', collect, [])
+    .option('-s, --stage <name>', 'only events about this stage; repeatable', collect, [])
+    .option('-n, --count <n>', 'exit after this many events')
+    .addOption(outputOption())
+    .action(
+      async (opts: {
+        type: string[];
+        cluster: string[];
+        stage: string[];
+        count?: string;
+        output: string;
+      }) => {
+        if (opts.count !== undefined && (!/^\d+$/.test(opts.count) || Number(opts.count) < 1))
+          throw usageError(`--count: "${opts.count}" is not a positive integer`);
+        const g = globals();
+        const ac = new AbortController();
+        const onSignal = () => ac.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          await tailEvents(
+            {
+              nats: {
+                url: g.nats,
+                user: g.natsUser,
+                password: g.natsPassword,
+                ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
+              },
+              types: resolveTypes(opts.type),
+              filter: { clusters: opts.cluster, stages: opts.stage },
+              json: opts.output === 'json',
+              count: opts.count === undefined ? undefined : Number(opts.count),
+              signal: ac.signal,
+            },
+            io,
+          );
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      },
+    );
+
+  const audit = program.command('audit').description('the hash-chained audit log');
+  audit
+    .command('verify')
+    .description('recompute the hash chain; exit 1 and name the first bad record if it was tampered with')
+    .addOption(outputOption())
+    .action(async (opts: { output: string }) => {
+      const res = await api().verify<VerifyWire>();
+      if (opts.output === 'json') json(res.body);
+      else io.out(renderVerify(res.body));
+      if (!res.ok || !res.body.ok) throw new CliError('', EXIT.failure);
+    });
+  audit
+    .command('export')
+    .description('production changes in a period: config commit, author, approver, plan digest, apply result')
+    .option('--since <time>', 'RFC 3339, a date, or 30d (ago)')
+    .option('--until <time>')
+    .addOption(new Option('-f, --format <format>').choices(['csv', 'json']).default('json'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(async (opts: { since?: string; until?: string; format: 'csv' | 'json'; out?: string }) => {
+      const since = timeArg('--since', opts.since);
+      const until = timeArg('--until', opts.until);
+      const res = await api().exportChanges({
+        ...(since ? { since } : {}),
+        ...(until ? { until } : {}),
+        format: opts.format,
+      });
+      const body = opts.format === 'json' ? `${JSON.stringify(JSON.parse(res.text), null, 2)}\n` : res.text;
+      if (opts.out) {
+        writeFileSync(opts.out, body);
+        const sha = res.headers.get('x-flotilla-export-sha256');
+        io.status(`wrote ${opts.out}${sha ? ` (${sha})` : ''}`);
+      } else process.stdout.write(body);
+    });
+
+  program
+    .command('nats-auth')
+    .description('print the nats-server authorization block for these clusters (deploy/nats/README.md)')
+    .requiredOption('--clusters <names>', 'comma-separated target clusters, e.g. dev,test,uat,prod')
+    .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
+    .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
+    .action((opts: { clusters: string; subscribers: string; bundleBucket: string }) => {
+      const split = (s: string) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+      try {
+        io.out(
+          renderNatsAuthorization({
+            clusters: split(opts.clusters),
+            subscribers: split(opts.subscribers),
+            bundleBucket: opts.bundleBucket,
+          }).trimEnd(),
+        );
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI and resolves to its exit code (never throws). */
+export async function runCli(args: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const program = buildProgram(io, env);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return EXIT.ok;
+      // commander already printed the message
+      return EXIT.usage;
+    }
+    if (err instanceof CliError) {
+      if (err.message) io.err(`flotilla: ${err.message}`);
+      return err.exitCode;
+    }
+    io.err(`flotilla: ${(err as Error).stack ?? String(err)}`);
+    return EXIT.failure;
+  }
+}
+
+export type { AuditRecordWire };
