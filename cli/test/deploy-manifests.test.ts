@@ -1,0 +1,246 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { startTestClusters, type TestCluster } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { renderNatsAuthorization } from '../src/nats-auth.ts';
+import { SERVICE_CONFIGS, schemaDefault, validEnvNames } from './schema-env.ts';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+const kustomize = join(root, 'deploy/kustomize');
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects, checked field by field.
+type Obj = Record<string, any>;
+
+async function render(dir: string): Promise<Obj[]> {
+  const { stdout } = await run('kubectl', ['kustomize', join(kustomize, dir)], { maxBuffer: 32 << 20 });
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Obj)
+    .filter(Boolean);
+}
+
+const kinds = (objs: Obj[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+const find = (objs: Obj[], kind: string, name: string, namespace?: string) =>
+  objs.find(
+    (o) =>
+      o.kind === kind &&
+      o.metadata.name === name &&
+      (namespace === undefined || o.metadata.namespace === namespace),
+  ) as Obj;
+
+const rendered: Record<string, Obj[]> = {};
+
+beforeAll(async () => {
+  for (const dir of ['base', 'applier', 'overlays/hub', 'overlays/cluster-dev'])
+    rendered[dir] = await render(dir);
+});
+
+describe('deploy/kustomize renders', () => {
+  it('base: NATS (3 replicas, JetStream, sync always, auth) and the four hub services', () => {
+    const objs = rendered.base as Obj[];
+    expect(kinds(objs)).toEqual(
+      expect.arrayContaining([
+        'StatefulSet/nats',
+        'Service/nats',
+        'Service/nats-headless',
+        'Deployment/planner',
+        'Deployment/git-watcher',
+        'Deployment/registry-watcher',
+        'Deployment/audit-writer',
+        'Namespace/flotilla',
+      ]),
+    );
+    expect(find(objs, 'StatefulSet', 'nats').spec.replicas).toBe(3);
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('nats-config')) as Obj;
+    expect(cm.data['nats.conf']).toMatch(/jetstream \{[^}]*sync_interval: always/s);
+    expect(cm.data['nats.conf']).toContain('include ./auth.conf');
+    expect(cm.data['auth.conf']).toBe(renderNatsAuthorization({ clusters: ['dev', 'test', 'uat', 'prod'] }));
+  });
+
+  it('deploy/nats/nats-auth.conf is the same rendering (one source)', () => {
+    expect(readFileSync(join(root, 'deploy/nats/nats-auth.conf'), 'utf8')).toBe(
+      renderNatsAuthorization({ clusters: ['dev', 'test', 'uat', 'prod'] }),
+    );
+  });
+
+  it('every Deployment: probes, non-root, resources, and only env vars its config schema knows', () => {
+    const deployments = [...(rendered.base as Obj[]), ...(rendered.applier as Obj[])].filter(
+      (o) => o.kind === 'Deployment',
+    );
+    expect(deployments).toHaveLength(5);
+    for (const d of deployments) {
+      const service = d.metadata.labels['app.kubernetes.io/name'] as string;
+      const schema = SERVICE_CONFIGS[service];
+      expect(schema, service).toBeDefined();
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext.runAsNonRoot, service).toBe(true);
+      const [c] = pod.containers as Obj[];
+      expect(c?.readinessProbe.httpGet.path, service).toBe('/readyz');
+      expect(c?.livenessProbe.httpGet.path, service).toBe('/healthz');
+      expect(c?.securityContext.allowPrivilegeEscalation, service).toBe(false);
+      expect(c?.resources.requests.memory, service).toBeDefined();
+      const valid = validEnvNames(schema as never);
+      const env = (c?.env as Obj[]).map((e) => e.name as string);
+      expect(
+        env.filter((n) => !valid.has(n)),
+        service,
+      ).toEqual([]);
+      const port = Number((c?.env as Obj[]).find((e) => e.name === 'FLOTILLA_HTTP_PORT')?.value);
+      expect(c?.ports[0].containerPort, service).toBe(port);
+      expect(port, service).toBe(schemaDefault(schema as never, ['http', 'port']));
+    }
+  });
+
+  it('applier: namespace, service account, 2 replicas, least-privilege RBAC, secrets for NATS and plan keys', () => {
+    const objs = rendered.applier as Obj[];
+    expect(find(objs, 'Namespace', 'flotilla-system')).toBeDefined();
+    const dep = find(objs, 'Deployment', 'flotilla-applier');
+    expect(dep.spec.replicas).toBe(2);
+    expect(dep.spec.template.spec.serviceAccountName).toBe('flotilla-applier');
+    const refs = JSON.stringify(dep.spec.template.spec);
+    expect(refs).toContain('flotilla-applier-nats');
+    expect(refs).toContain('flotilla-trusted-plan-keys');
+    const deploy = find(objs, 'ClusterRole', 'flotilla-applier-deploy');
+    const resources = (deploy.rules as Obj[]).flatMap((r) => r.resources as string[]);
+    for (const forbidden of [
+      'roles',
+      'rolebindings',
+      'clusterroles',
+      'clusterrolebindings',
+      'customresourcedefinitions',
+      'namespaces',
+      '*',
+    ])
+      expect(resources).not.toContain(forbidden);
+    for (const r of deploy.rules as Obj[]) expect(r.verbs).not.toContain('*');
+    // bound per namespace only, never cluster-wide
+    const bindings = objs.filter((o) => o.roleRef?.name === 'flotilla-applier-deploy');
+    expect(bindings.map((b) => b.kind)).toEqual(['RoleBinding']);
+    const read = find(objs, 'ClusterRole', 'flotilla-applier-read');
+    expect((read.rules as Obj[]).flatMap((r) => r.verbs as string[]).sort()).toEqual([
+      'get',
+      'list',
+      'watch',
+    ]);
+  });
+
+  it('overlays: hub generates its secrets; cluster-dev targets dev and namespaces shop and shop-jobs', () => {
+    const hub = rendered['overlays/hub'] as Obj[];
+    expect(
+      hub.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name.replace(/-[a-z0-9]{10}$/, '')),
+    ).toEqual(
+      expect.arrayContaining([
+        'flotilla-nats-passwords',
+        'flotilla-api-tokens',
+        'flotilla-planner-signing-key',
+      ]),
+    );
+    const passwords = hub.find(
+      (o) => o.kind === 'Secret' && o.metadata.name.startsWith('flotilla-nats-passwords'),
+    );
+    const users = [
+      ...readFileSync(join(root, 'deploy/nats/nats-auth.conf'), 'utf8').matchAll(/user: "([^"]+)"/g),
+    ].map((m) => `FLOTILLA_NATS_PASSWORD_${(m[1] as string).toUpperCase().replace(/-/g, '_')}`);
+    expect(Object.keys(passwords?.data ?? {}).sort()).toEqual(users.sort());
+    const dev = rendered['overlays/cluster-dev'] as Obj[];
+    const env = find(dev, 'Deployment', 'flotilla-applier').spec.template.spec.containers[0].env as Obj[];
+    expect(env.find((e) => e.name === 'FLOTILLA_CLUSTER')?.value).toBe('dev');
+    expect(
+      dev
+        .filter((o) => o.kind === 'RoleBinding' && o.roleRef.name === 'flotilla-applier-deploy')
+        .map((o) => o.metadata.namespace)
+        .sort(),
+    ).toEqual(['shop', 'shop-jobs']);
+  });
+});
+
+describe('applier RBAC on a real apiserver', () => {
+  let cluster: TestCluster;
+  let saKubeconfig: string;
+  const kubectl = (args: string[], kubeconfig = cluster.kubeconfigPath) =>
+    run('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+
+  beforeAll(async () => {
+    [cluster] = (await startTestClusters(['rbac'], { kwok: false })) as [TestCluster];
+    for (const ns of ['shop', 'shop-jobs', 'other']) await kubectl(['create', 'namespace', ns]);
+    // The overlay minus its Deployment (no nodes here): namespace, SA, RBAC, secrets.
+    const objs = (rendered['overlays/cluster-dev'] as Obj[]).filter((o) => o.kind !== 'Deployment');
+    const file = join(cluster.dataDir, 'applier-rbac.json');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }));
+    await kubectl(['apply', '--server-side', '--field-manager=flotilla-install', '-f', file]);
+    const { stdout: token } = await kubectl(['create', 'token', 'flotilla-applier', '-n', 'flotilla-system']);
+    const ca = cluster.kubeConfig.getCurrentCluster()?.caData ?? '';
+    saKubeconfig = join(cluster.dataDir, 'kubeconfig-flotilla-applier');
+    writeFileSync(
+      saKubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'rbac', cluster: { server: cluster.server, 'certificate-authority-data': ca } }],
+        users: [{ name: 'applier', user: { token: token.trim() } }],
+        contexts: [{ name: 'applier', context: { cluster: 'rbac', user: 'applier' } }],
+        'current-context': 'applier',
+      }),
+      { mode: 0o600 },
+    );
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const configMap = (ns: string) =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'probe', namespace: ns },
+      data: { a: 'b' },
+    });
+
+  async function applyAsApplier(ns: string): Promise<string> {
+    const file = join(cluster.dataDir, `cm-${ns}.json`);
+    writeFileSync(file, configMap(ns));
+    try {
+      const { stdout } = await kubectl(
+        ['apply', '--server-side', '--field-manager=flotilla', '-f', file],
+        saKubeconfig,
+      );
+      return stdout;
+    } catch (err) {
+      return `ERROR ${(err as { stderr?: string }).stderr ?? String(err)}`;
+    }
+  }
+
+  it('the applier ServiceAccount can server-side apply into allowed namespaces', async () => {
+    expect(await applyAsApplier('shop')).toContain('configmap/probe serverside-applied');
+    expect(await applyAsApplier('shop-jobs')).toContain('configmap/probe serverside-applied');
+  });
+
+  it('and is forbidden everywhere else', async () => {
+    for (const ns of ['other', 'kube-system', 'default'])
+      expect(await applyAsApplier(ns)).toMatch(/ERROR.*forbidden/is);
+  });
+
+  it('can-i: bookkeeping yes, escalation no', async () => {
+    const can = async (...args: string[]) => {
+      try {
+        return (await kubectl(['auth', 'can-i', ...args], saKubeconfig)).stdout.trim();
+      } catch (err) {
+        return ((err as { stdout?: string }).stdout ?? '').trim();
+      }
+    };
+    expect(await can('patch', 'deployments.apps', '-n', 'shop')).toBe('yes');
+    expect(await can('delete', 'deployments.apps', '-n', 'shop')).toBe('yes');
+    expect(await can('patch', 'deployments.apps', '-n', 'other')).toBe('no');
+    expect(await can('update', 'leases.coordination.k8s.io', '-n', 'flotilla-system')).toBe('yes');
+    expect(await can('create', 'configmaps', '-n', 'flotilla-system')).toBe('yes');
+    expect(await can('get', 'namespaces')).toBe('yes');
+    expect(await can('create', 'namespaces')).toBe('no');
+    expect(await can('create', 'rolebindings.rbac.authorization.k8s.io', '-n', 'shop')).toBe('no');
+    expect(await can('create', 'clusterroles.rbac.authorization.k8s.io')).toBe('no');
+    expect(await can('get', 'secrets', '-n', 'kube-system')).toBe('no');
+  });
+});
