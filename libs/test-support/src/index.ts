@@ -12,3 +12,4 @@ export {
 export * from './registry.ts';
 export * from './git-server.ts';
 export * from './test-cluster.ts';
+export * from './flotilla-stack.ts';

@@ -1,0 +1,325 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { freePort } from './free-port.ts';
+import { type GitServer, GitWorkdir, startGitServer } from './git-server.ts';
+import { type NatsServer, startNats } from './nats-server.ts';
+import { type RegistryHandle, startRegistry } from './registry.ts';
+import { startTestClusters, type TestCluster } from './test-cluster.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../../..');
+/** The sample config repo: a small app with dev/test/uat/prod overlays and a flotilla.yaml. */
+export const SHOP_CONFIG_FIXTURE = join(repoRoot, 'examples/shop-config');
+
+export type ServiceName =
+  | 'planner'
+  | 'git-watcher'
+  | 'registry-watcher'
+  | 'audit-writer'
+  | `applier-${string}`;
+
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly url: string;
+  readonly logFile: string;
+  readonly configFile: string;
+  readonly running: boolean;
+  /** SIGKILL: a crash, no graceful shutdown. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait (graceful shutdown). */
+  stop(): Promise<void>;
+  /** Start again with the same config, state dirs and port. */
+  start(): Promise<void>;
+}
+
+export interface StackOptions {
+  clusters?: string[];
+  /** Where service logs go (kept after stop); default a temp dir. */
+  logDir?: string;
+  /** KWOK + binder so Deployments become Available (default true). */
+  kwok?: boolean;
+  /** Console progress lines (the demo sets this). */
+  onProgress?: (line: string) => void;
+}
+
+export interface FlotillaStack {
+  nats: NatsServer;
+  git: GitServer;
+  registry: RegistryHandle;
+  clusters: TestCluster[];
+  services: Map<ServiceName, ServiceProcess>;
+  /** `127.0.0.1:<port>/shop/web` */
+  image: string;
+  configRepoUrl: string;
+  auditRepoUrl: string;
+  plannerUrl: string;
+  auditUrl: string;
+  tokens: { approver: string; viewer: string };
+  logDir: string;
+  workDir: string;
+  /** Stop everything started, in reverse order, and remove temp state (logs stay). */
+  stop(): Promise<void>;
+}
+
+function serviceProcess(
+  name: ServiceName,
+  port: number,
+  config: Record<string, unknown>,
+  dirs: { logDir: string; workDir: string },
+): ServiceProcess {
+  const configFile = join(dirs.workDir, `${name}.yaml`);
+  writeFileSync(configFile, toYaml(config));
+  const logFile = join(dirs.logDir, `${name}.log`);
+  const service = name.startsWith('applier-') ? 'cluster-applier' : name;
+  const entry = join(repoRoot, 'services', service, 'src/main.ts');
+  const url = `http://127.0.0.1:${port}`;
+  let proc: Spawned | undefined;
+  const running = () => !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
+  return {
+    name,
+    url,
+    logFile,
+    configFile,
+    get running() {
+      return running();
+    },
+    async start() {
+      const spawned = spawnTracked(process.execPath, ['--import', 'tsx', entry], {
+        cwd: repoRoot,
+        logFile,
+        env: { ...process.env, FLOTILLA_CONFIG: configFile, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+      });
+      proc = spawned;
+      await waitFor(
+        `${name} /readyz (log: ${logFile})`,
+        async () => {
+          if (spawned.child.exitCode !== null)
+            throw new Error(`${name} exited with ${spawned.child.exitCode}; see ${logFile}`);
+          const res = await fetch(`${url}/readyz`).catch(() => undefined);
+          return res?.ok ? true : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+    },
+    async kill() {
+      if (proc && running()) {
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+      }
+    },
+    async stop() {
+      if (proc) await stopProcess(proc, 20_000);
+    },
+  };
+}
+
+function copyFixture(dir: string, registryHost: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(join(dir, rel))) {
+      const path = rel ? `${rel}/${entry}` : entry;
+      if (statSync(join(dir, path)).isDirectory()) walk(path);
+      else files[path] = readFileSync(join(dir, path), 'utf8').replaceAll('localhost:5000', registryHost);
+    }
+  };
+  walk('');
+  return files;
+}
+
+/**
+ * Everything Flotilla needs, real and local: NATS, a git daemon with the sample config repo and an
+ * empty audit repo, a docker-registry that notifies the registry-watcher, N Kubernetes clusters,
+ * and the five services as separate processes (one applier per cluster) with logs in `logDir`.
+ */
+export async function startFlotillaStack(opts: StackOptions = {}): Promise<FlotillaStack> {
+  const say = opts.onProgress ?? (() => {});
+  const clusterNames = opts.clusters ?? ['dev', 'test', 'uat', 'prod'];
+  const workDir = mkdtempSync(join(tmpdir(), 'flotilla-stack-'));
+  const logDir = opts.logDir ?? join(workDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    say('starting NATS (JetStream, sync_interval: always)');
+    const nats = await startNats();
+    cleanups.push(() => nats.dispose());
+
+    const ports = {
+      planner: await freePort(),
+      gitWatcher: await freePort(),
+      registryWatcher: await freePort(),
+      audit: await freePort(),
+    };
+    const registryToken = randomBytes(16).toString('hex');
+    say('starting git daemon and docker-registry');
+    const [git, registry] = await Promise.all([
+      startGitServer(),
+      startRegistry({
+        notifications: {
+          url: `http://127.0.0.1:${ports.registryWatcher}/hooks/distribution`,
+          headers: { Authorization: `Bearer ${registryToken}` },
+        },
+      }),
+    ]);
+    cleanups.push(
+      () => git.stop(),
+      () => registry.stop(),
+    );
+    const image = `${registry.host}/shop/web`;
+    const configRepo = await git.createRepo('shop-config', {
+      files: copyFixture(SHOP_CONFIG_FIXTURE, registry.host),
+    });
+    const auditRepo = await git.createRepo('audit');
+
+    say(`starting ${clusterNames.length} Kubernetes clusters (${clusterNames.join(', ')})`);
+    const clusters = await startTestClusters(clusterNames, { kwok: opts.kwok ?? true });
+    cleanups.push(async () => {
+      await Promise.all(clusters.map((c) => c.stop()));
+    });
+
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const keyFile = join(workDir, 'planner-signing.pem');
+    const pubFile = join(workDir, 'planner-signing.pub.pem');
+    writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(pubFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const tokens = { approver: randomBytes(24).toString('hex'), viewer: randomBytes(24).toString('hex') };
+    const nats_ = { servers: [nats.url] };
+    const dirs = { logDir, workDir };
+
+    const services = new Map<ServiceName, ServiceProcess>();
+    const add = (s: ServiceProcess) => {
+      services.set(s.name, s);
+      cleanups.push(() => s.stop());
+      return s;
+    };
+
+    const audit = add(
+      serviceProcess(
+        'audit-writer',
+        ports.audit,
+        {
+          instance: 'audit-1',
+          nats: nats_,
+          http: { port: ports.audit },
+          audit: { url: auditRepo.url, dir: join(workDir, 'audit'), batchMaxDelayMs: 200 },
+          configRepo: { url: configRepo.url, dir: join(workDir, 'audit-config'), debounceMs: 200 },
+          productionStages: ['prod'],
+        },
+        dirs,
+      ),
+    );
+    const planner = add(
+      serviceProcess(
+        'planner',
+        ports.planner,
+        {
+          instance: 'planner-1',
+          nats: nats_,
+          http: { port: ports.planner },
+          git: { url: configRepo.url, repo: 'shop-config' },
+          workDir: join(workDir, 'planner'),
+          signing: { keyId: 'planner-demo', keyFile },
+          api: {
+            tokens: [
+              { token: tokens.approver, name: 'alice', groups: ['release-managers'] },
+              { token: tokens.viewer, name: 'bob', groups: ['developers'] },
+            ],
+          },
+          leader: { ttlMs: 3000 },
+          evaluateIntervalMs: 500,
+        },
+        dirs,
+      ),
+    );
+    const gitWatcher = add(
+      serviceProcess(
+        'git-watcher',
+        ports.gitWatcher,
+        {
+          instance: 'git-watcher-1',
+          nats: nats_,
+          http: { port: ports.gitWatcher },
+          cacheDir: join(workDir, 'git-watcher'),
+          poll: { intervalMs: 1000, jitter: 0.1 },
+          leases: { ttlMs: 3000 },
+          repositories: [{ name: 'shop-config', url: configRepo.url, branch: 'main' }],
+        },
+        dirs,
+      ),
+    );
+    const registryWatcher = add(
+      serviceProcess(
+        'registry-watcher',
+        ports.registryWatcher,
+        {
+          instance: 'registry-watcher-1',
+          nats: nats_,
+          http: { port: ports.registryWatcher },
+          images: [{ image, insecure: true, tagFilter: '^\\d+\\.\\d+\\.\\d+$' }],
+          poll: { intervalMs: 5000 },
+          leases: { ttlMs: 3000 },
+          webhooks: { distributionToken: registryToken },
+        },
+        dirs,
+      ),
+    );
+    const appliers = await Promise.all(
+      clusters.map(async (c) =>
+        add(
+          serviceProcess(
+            `applier-${c.name}`,
+            await freePort(),
+            {
+              instance: `applier-${c.name}-1`,
+              cluster: c.name,
+              nats: nats_,
+              kube: { kubeconfig: c.kubeconfigPath },
+              trustedKeys: `planner-demo=${pubFile}`,
+              health: { timeoutMs: 120_000, pollMs: 500 },
+              drift: { intervalMs: 5000 },
+              lease: { durationSeconds: 5 },
+            },
+            dirs,
+          ),
+        ),
+      ),
+    );
+
+    // The audit-writer first, so it sees every event from the start; the rest in parallel.
+    say(`starting services (logs: ${logDir})`);
+    await audit.start();
+    await Promise.all([planner, gitWatcher, registryWatcher, ...appliers].map((s) => s.start()));
+
+    return {
+      nats,
+      git,
+      registry,
+      clusters,
+      services,
+      image,
+      configRepoUrl: configRepo.url,
+      auditRepoUrl: auditRepo.url,
+      plannerUrl: planner.url,
+      auditUrl: audit.url,
+      tokens,
+      logDir,
+      workDir,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Clones the config repo into a temp dir, e.g. to read commits and trailers. */
+export async function cloneConfigRepo(stack: FlotillaStack): Promise<GitWorkdir> {
+  return await GitWorkdir.clone(stack.configRepoUrl);
+}

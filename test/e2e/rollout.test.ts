@@ -1,0 +1,98 @@
+import { execFileSync } from 'node:child_process';
+import { type FlotillaStack, startFlotillaStack } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approve, plannerApi, pushRelease, waitForAwaitingApproval, waitForDigest } from './story.ts';
+
+// The whole product, real and local: NATS, git daemon, docker-registry, four kube control planes,
+// the five services as separate processes. One image goes dev → test → uat → (approval) → prod.
+let stack: FlotillaStack;
+
+beforeAll(async () => {
+  stack = await startFlotillaStack({ clusters: ['dev', 'test', 'uat', 'prod'] });
+}, 600_000);
+
+afterAll(async () => {
+  await stack?.stop();
+}, 120_000);
+
+const git = (dir: string, ...args: string[]) =>
+  execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+
+describe('rollout dev → test → uat → prod', () => {
+  let digest: string;
+
+  it('a new image reaches dev, test and uat by itself and stops before prod', async () => {
+    digest = await pushRelease(stack, '1.4.7');
+    for (const cluster of ['dev', 'test', 'uat']) {
+      const image = await waitForDigest(stack, cluster, digest);
+      expect(image).toBe(`${stack.image}:1.4.7@${digest}`);
+    }
+    const promotion = await waitForAwaitingApproval(stack, 'prod', digest);
+    expect(promotion.status).toBe('awaiting');
+  }, 600_000);
+
+  it('refuses an unauthorised approver, then prod converges after an allowed one approves', async () => {
+    const promotion = await waitForAwaitingApproval(stack, 'prod', digest);
+    const refused = await approve(stack, promotion.id, stack.tokens.viewer);
+    expect(refused.status).toBe(403);
+    const approved = await approve(stack, promotion.id, stack.tokens.approver);
+    expect(approved.status).toBeLessThan(300);
+    const image = await waitForDigest(stack, 'prod', digest);
+    expect(image).toBe(`${stack.image}:1.4.7@${digest}`);
+  }, 300_000);
+
+  it('recorded every step in Git: commits with trailers, the approver, notes', async () => {
+    const dir = `${stack.workDir}/verify-config`;
+    execFileSync('git', ['clone', '-q', stack.configRepoUrl, dir]);
+    git(dir, 'fetch', '-q', 'origin', 'refs/notes/*:refs/notes/*');
+    const log = git(dir, 'log', '--format=%H%x00%an%x00%(trailers:only,unfold)%x1e');
+    const commits = log
+      .split('\x1e')
+      .map((c) => c.trim())
+      .filter(Boolean)
+      .map((c) => {
+        const [sha, author, trailers] = c.split('\x00') as [string, string, string];
+        return { sha, author, trailers };
+      });
+    const imageUpdate = commits.find((c) => c.trailers.includes('Flotilla-Image:'));
+    expect(imageUpdate?.trailers).toContain(digest);
+    expect(imageUpdate?.trailers).toMatch(/Flotilla-Event: /);
+    const prodPromotion = commits.find((c) => /Flotilla-Approved-By: .*alice/.test(c.trailers));
+    expect(prodPromotion).toBeDefined();
+    // The same digest is pinned in every stage's overlay: promoted by config, never rebuilt.
+    for (const stage of ['dev', 'test', 'uat', 'prod']) {
+      expect(git(dir, 'show', `HEAD:clusters/${stage}/web-image.yaml`)).toContain(`1.4.7@${digest}`);
+    }
+    const notes = await waitForNote(dir, prodPromotion!.sha);
+    expect(notes).toMatch(/prod/);
+  }, 120_000);
+
+  it('the audit log has the prod change with author and approver, and its chain verifies', async () => {
+    const verify = (await (await fetch(`${stack.auditUrl}/verify`)).json()) as {
+      ok: boolean;
+      records: number;
+    };
+    expect(verify.ok).toBe(true);
+    expect(verify.records).toBeGreaterThan(10);
+    const exported = (await (await fetch(`${stack.auditUrl}/export?format=json`)).json()) as {
+      changes: Array<Record<string, unknown>>;
+    };
+    const prod = exported.changes.find((c) => JSON.stringify(c).includes(digest));
+    expect(JSON.stringify(prod)).toMatch(/alice/);
+    const history = await plannerApi<{ events: unknown[] }>(stack, '/history?stage=prod');
+    expect(history.status).toBe(200);
+  }, 120_000);
+});
+
+async function waitForNote(dir: string, sha: string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      git(dir, 'fetch', '-q', 'origin', '+refs/notes/*:refs/notes/*');
+      const note = git(dir, 'notes', '--ref=flotilla', 'show', sha);
+      if (note.includes('prod')) return note;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`no git note for ${sha}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
