@@ -71,15 +71,16 @@ try {
   sub.unsubscribe();
   await nc.drain();
 
+  const urls = stack;
   const cli = (...args: string[]) =>
     execFileSync(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', ...args], {
       encoding: 'utf8',
       env: {
         ...process.env,
-        FLOTILLA_PLANNER_URL: stack.plannerUrl,
-        FLOTILLA_AUDIT_URL: stack.auditUrl,
-        FLOTILLA_NATS_URL: stack.nats.url,
-        FLOTILLA_TOKEN: stack.tokens.approver,
+        FLOTILLA_PLANNER_URL: urls.plannerUrl,
+        FLOTILLA_AUDIT_URL: urls.auditUrl,
+        FLOTILLA_NATS_URL: urls.nats.url,
+        FLOTILLA_TOKEN: urls.tokens.approver,
       },
     });
   console.log(`\n$ flotilla status\n${cli('status')}`);
