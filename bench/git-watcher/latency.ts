@@ -95,7 +95,9 @@ try {
   const w = await startWatcher('latency', [{ name: 'latency', url, paths: ['apps'] }]);
   const arrived = new Map<string, number>();
   const sub = w.bus.nc.subscribe('flotilla.v1.git.commit-detected.>', {
-    callback: (_err, msg) => arrived.set(msg.json<{ data: { sha: string } }>().data.sha, performance.now()),
+    callback: (_err, msg) => {
+      arrived.set(msg.json<{ data: { sha: string } }>().data.sha, performance.now());
+    },
   });
   await waitFor('initial event', () => (arrived.size > 0 ? true : undefined), 60_000);
   const work = await GitWorkdir.clone(url);

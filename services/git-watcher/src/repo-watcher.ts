@@ -241,6 +241,17 @@ export class RepoWatcher {
         .catch(() => mirror.commitsBetween(null, `${head}^!`, { paths: repo.paths }));
     }
 
+    // A head that moved always brings at least one commit; an empty answer means git's output was
+    // lost, and advancing the cursor on it would silently skip commits. Try again next time.
+    if (commits.length === 0)
+      throw new FlotillaError(
+        'git-watcher.empty-range',
+        `no commits read between ${base ?? 'start'} and ${head}`,
+        {
+          disposition: 'retry',
+        },
+      );
+
     // 5. Emit, oldest first, moving the cursor as we go.
     const limited = commits.slice(0, this.d.poll.maxCommitsPerCheck);
     const reachedHead = limited.length === commits.length;
