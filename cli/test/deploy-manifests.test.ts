@@ -77,19 +77,19 @@ describe('deploy/kustomize renders', () => {
       expect(schema, service).toBeDefined();
       const pod = d.spec.template.spec;
       expect(pod.securityContext.runAsNonRoot, service).toBe(true);
-      const [c] = pod.containers as Obj[];
-      expect(c?.readinessProbe.httpGet.path, service).toBe('/readyz');
-      expect(c?.livenessProbe.httpGet.path, service).toBe('/healthz');
-      expect(c?.securityContext.allowPrivilegeEscalation, service).toBe(false);
-      expect(c?.resources.requests.memory, service).toBeDefined();
+      const c = (pod.containers as Obj[])[0] as Obj;
+      expect(c.readinessProbe.httpGet.path, service).toBe('/readyz');
+      expect(c.livenessProbe.httpGet.path, service).toBe('/healthz');
+      expect(c.securityContext.allowPrivilegeEscalation, service).toBe(false);
+      expect(c.resources.requests.memory, service).toBeDefined();
       const valid = validEnvNames(schema as never);
-      const env = (c?.env as Obj[]).map((e) => e.name as string);
+      const env = (c.env as Obj[]).map((e) => e.name as string);
       expect(
         env.filter((n) => !valid.has(n)),
         service,
       ).toEqual([]);
-      const port = Number((c?.env as Obj[]).find((e) => e.name === 'FLOTILLA_HTTP_PORT')?.value);
-      expect(c?.ports[0].containerPort, service).toBe(port);
+      const port = Number((c.env as Obj[]).find((e) => e.name === 'FLOTILLA_HTTP_PORT')?.value);
+      expect(c.ports[0].containerPort, service).toBe(port);
       expect(port, service).toBe(schemaDefault(schema as never, ['http', 'port']));
     }
   });
