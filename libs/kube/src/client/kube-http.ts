@@ -1,0 +1,107 @@
+import { Pool } from 'undici';
+import type { KubeAccess } from './kube-access.ts';
+import { type KubeRequestContext, kubeErrorFromResponse, kubeNetworkError } from './kube-errors.ts';
+
+export interface KubeHttpOptions {
+  /** Keep-alive connections to the apiserver, i.e. requests in flight at once. Default 16. */
+  connections?: number;
+  /** Per-request timeout. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  ctx: KubeRequestContext;
+}
+
+export interface KubeResponse<T> {
+  status: number;
+  body: T;
+}
+
+/**
+ * Raw JSON over HTTPS to one apiserver, with keep-alive connections and a bound on requests in
+ * flight. Bodies go out as the JSON we built, never through generated typed models (which drop
+ * fields they do not know, and under server-side apply that silently disowns them).
+ */
+export class KubeHttp {
+  private readonly pool: Pool;
+  private readonly prefix: string;
+  readonly requests = { total: 0 };
+
+  constructor(
+    readonly access: KubeAccess,
+    opts: KubeHttpOptions = {},
+  ) {
+    const url = new URL(access.server);
+    this.prefix = url.pathname.replace(/\/+$/, '');
+    const timeout = opts.timeoutMs ?? 30_000;
+    this.pool = new Pool(url.origin, {
+      connections: opts.connections ?? 16,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      connect: {
+        ...(access.ca ? { ca: access.ca } : {}),
+        ...(access.cert ? { cert: access.cert } : {}),
+        ...(access.key ? { key: access.key } : {}),
+        ...(access.tlsServerName ? { servername: access.tlsServerName } : {}),
+        rejectUnauthorized: !access.insecureSkipTlsVerify,
+        timeout: 10_000,
+      },
+    });
+  }
+
+  get identity(): string {
+    return this.access.identity;
+  }
+
+  /** Returns the parsed body for 2xx; throws a {@link KubeApiError} otherwise. */
+  async request<T = unknown>(req: KubeRequest): Promise<KubeResponse<T>> {
+    const qs = req.query
+      ? Object.entries(req.query)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v as string)}`)
+          .join('&')
+      : '';
+    const path = `${this.prefix}${req.path}${qs ? `?${qs}` : ''}`;
+    const headers: Record<string, string> = {
+      accept: req.accept ?? 'application/json',
+      'user-agent': 'flotilla-cluster-applier',
+      ...(await this.access.headers()),
+    };
+    let payload: string | undefined;
+    if (req.body !== undefined) {
+      payload = typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
+      headers['content-type'] = req.contentType ?? 'application/json';
+    }
+    this.requests.total++;
+    let status: number;
+    let text: string;
+    try {
+      const res = await this.pool.request({
+        method: req.method,
+        path,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw kubeNetworkError(err, this.access.server, { identity: this.identity, ...req.ctx });
+    }
+    if (status < 200 || status > 299)
+      throw kubeErrorFromResponse(status, text, { identity: this.identity, ...req.ctx });
+    return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => {});
+  }
+}

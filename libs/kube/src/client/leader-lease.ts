@@ -1,0 +1,164 @@
+import { messageOf } from '@flotilla/errors';
+import type { KubeObject } from '@flotilla/manifests';
+import { CORE_RESOURCES, type KubeClient } from './kube-client.ts';
+import { isKubeApiError } from './kube-errors.ts';
+
+export interface LeaderLeaseOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  /** How long a holder's claim lasts without renewal. Default 15 s. */
+  durationSeconds?: number;
+  /** Renew / retry period. Default a third of the duration. */
+  renewEveryMs?: number;
+  onAcquired?: () => void | Promise<void>;
+  onLost?: () => void | Promise<void>;
+  onError?: (err: unknown) => void;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+/** RFC 3339 with microseconds, as `MicroTime` fields expect. */
+const microTime = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * Leader election on a `coordination.k8s.io/v1` Lease (client-go's scheme): the holder renews
+ * `renewTime`; anyone may take over a lease not renewed within its duration. Every write carries
+ * the resourceVersion it read, so two candidates can never both win.
+ */
+export class LeaderLease {
+  private timer: NodeJS.Timeout | undefined;
+  private leader = false;
+  private stopped = false;
+  private running: Promise<void> = Promise.resolve();
+  private renewedAt = 0;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly opts: LeaderLeaseOptions,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  private get duration(): number {
+    return this.opts.durationSeconds ?? 15;
+  }
+
+  start(): void {
+    const period = this.opts.renewEveryMs ?? Math.floor((this.duration * 1000) / 3);
+    const tick = () => {
+      this.running = this.tryOnce()
+        .then(() => undefined)
+        .catch((err) => this.opts.onError?.(err))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, period);
+        });
+    };
+    tick();
+  }
+
+  /** Stops renewing and releases the lease if we hold it, so a standby takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    if (this.leader) {
+      try {
+        const lease = await this.read();
+        if (lease && (lease.spec as LeaseSpec | undefined)?.holderIdentity === this.opts.identity) {
+          const spec = lease.spec as LeaseSpec;
+          lease.spec = {
+            ...spec,
+            holderIdentity: undefined,
+            leaseDurationSeconds: 1,
+            renewTime: microTime(new Date(0)),
+          };
+          await this.client.replace(CORE_RESOURCES.lease, lease);
+        }
+      } catch (err) {
+        this.opts.onError?.(err);
+      }
+      await this.setLeader(false);
+    }
+  }
+
+  private async read(): Promise<KubeObject | undefined> {
+    return await this.client.get(CORE_RESOURCES.lease, {
+      group: 'coordination.k8s.io',
+      kind: 'Lease',
+      namespace: this.opts.namespace,
+      name: this.opts.name,
+    });
+  }
+
+  private async setLeader(value: boolean): Promise<void> {
+    if (value === this.leader) return;
+    this.leader = value;
+    if (value) await this.opts.onAcquired?.();
+    else await this.opts.onLost?.();
+  }
+
+  /** One round: create, renew, take over an expired lease, or observe another holder. */
+  async tryOnce(): Promise<boolean> {
+    const now = new Date();
+    const me = this.opts.identity;
+    try {
+      const lease = await this.read();
+      if (!lease) {
+        await this.client.create(CORE_RESOURCES.lease, {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.opts.name, namespace: this.opts.namespace },
+          spec: {
+            holderIdentity: me,
+            leaseDurationSeconds: this.duration,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
+          },
+        });
+        this.renewedAt = now.getTime();
+        await this.setLeader(true);
+        return true;
+      }
+      const spec = (lease.spec ?? {}) as LeaseSpec;
+      const renewed = Date.parse(spec.renewTime ?? '') || 0;
+      const expired = renewed + (spec.leaseDurationSeconds ?? this.duration) * 1000 < now.getTime();
+      if (spec.holderIdentity && spec.holderIdentity !== me && !expired) {
+        await this.setLeader(false);
+        return false;
+      }
+      const takeover = spec.holderIdentity !== me;
+      lease.spec = {
+        ...spec,
+        holderIdentity: me,
+        leaseDurationSeconds: this.duration,
+        renewTime: microTime(now),
+        ...(takeover
+          ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+          : {}),
+      };
+      await this.client.replace(CORE_RESOURCES.lease, lease);
+      this.renewedAt = now.getTime();
+      await this.setLeader(true);
+      return true;
+    } catch (err) {
+      // Lost a race (someone else wrote first): not the leader this round.
+      if (isKubeApiError(err, 'kube.conflict') || isKubeApiError(err, 'kube.already-exists')) {
+        await this.setLeader(false);
+        return false;
+      }
+      // Could not renew: once our claim has run out, another replica may act; so must we stop.
+      if (this.leader && this.renewedAt + this.duration * 1000 < Date.now()) await this.setLeader(false);
+      throw new Error(`lease ${this.opts.namespace}/${this.opts.name}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,456 @@
+import type { BlobStore, Bus, HandlerContext } from '@flotilla/bus';
+import { FlotillaError, messageOf, retryable } from '@flotilla/errors';
+import {
+  ApplyFailed,
+  ApplyStarted,
+  ApplySucceeded,
+  DriftCorrected,
+  DriftDetected,
+  type FlotillaEvent,
+  HealthChanged,
+} from '@flotilla/events';
+import {
+  type AggregateHealth,
+  computeDrift,
+  type Inventory,
+  type InventoryEntry,
+  type InventoryStore,
+  type KubeClient,
+  mapSettled,
+} from '@flotilla/kube';
+import { formatRef } from '@flotilla/manifests';
+import type { Logger } from '@flotilla/runtime';
+import type { PlanData, TrustedKey } from '@flotilla/trust';
+import { ApplyError } from './apply-error.ts';
+import type { Config } from './config.ts';
+import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
+import { LiveState, liveMarker } from './live-state.ts';
+import { checkReplay, verifyPlan } from './plan-checks.ts';
+import {
+  applyInStages,
+  dryRun,
+  evaluateHealth,
+  findChanges,
+  prune,
+  type StepContext,
+  waitForHealth,
+} from './steps.ts';
+
+export interface ApplierDeps {
+  config: Config;
+  client: KubeClient;
+  bus: Bus;
+  inventory: InventoryStore;
+  inventoryName: string;
+  trustedKeys: readonly TrustedKey[];
+  logger: Logger;
+}
+
+/** What was applied last, kept for drift detection. */
+interface Current {
+  plan: Pick<PlanData, 'planId' | 'revision' | 'sequence'> & { digest: string };
+  desired: DesiredObject[];
+}
+
+export interface DriftReport {
+  checked: number;
+  drifted: string[];
+  corrected: string[];
+}
+
+/**
+ * Applies plans for one cluster as a list of small steps that stop at the first error, and checks
+ * drift in between. One plan or drift check at a time (a promise chain serialises them).
+ */
+export class Applier {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly blobStores = new Map<string, Promise<BlobStore>>();
+  private readonly live: LiveState;
+  private current: Current | undefined;
+  private readonly ctx: StepContext;
+  readonly stats = { plans: 0, noops: 0, failures: 0 };
+
+  constructor(private readonly d: ApplierDeps) {
+    this.live = new LiveState(d.client, d.inventoryName, d.config.kube.parallelism);
+    this.ctx = {
+      client: d.client,
+      parallelism: d.config.kube.parallelism,
+      conflictPolicy: d.config.conflictPolicy,
+      immutablePolicy: d.config.immutablePolicy,
+    };
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private blobs(bucket: string): Promise<BlobStore> {
+    let p = this.blobStores.get(bucket);
+    if (!p) {
+      p = this.d.bus.blobs(bucket);
+      p.catch(() => this.blobStores.delete(bucket));
+      this.blobStores.set(bucket, p);
+    }
+    return p;
+  }
+
+  /** Consumer handler: returns (ack) once the outcome is published; throws to be redelivered. */
+  handlePlan(event: FlotillaEvent, ctx: HandlerContext): Promise<void> {
+    return this.serial(() => this.runPlan(event as FlotillaEvent<PlanData>, ctx));
+  }
+
+  private async runPlan(event: FlotillaEvent<PlanData>, hctx: HandlerContext): Promise<void> {
+    const plan = event.data;
+    const { config, logger } = this.d;
+    const startedAt = new Date();
+    const log = logger.child({ planId: plan.planId, sequence: plan.sequence, digest: plan.bundle.digest });
+    this.stats.plans++;
+    let written = false;
+    try {
+      // 0. signature, cluster, replay
+      verifyPlan(plan, {
+        cluster: config.cluster,
+        trustedKeys: this.d.trustedKeys,
+        requireSigned: config.requireSignedPlans,
+      });
+      const inv = await this.d.inventory.read(this.d.inventoryName);
+      const verdict = checkReplay(plan, inv);
+      // 1. bundle: fetch, digest, decode, resolve kinds
+      const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan);
+      const desired = await resolveDesired(
+        this.d.client,
+        bundle,
+        this.d.inventoryName,
+        config.kube.parallelism,
+      );
+      hctx.working();
+      await this.d.bus.publish(
+        ApplyStarted,
+        {
+          cluster: config.cluster,
+          planId: plan.planId,
+          revision: plan.revision,
+          bundleDigest: plan.bundle.digest,
+          objects: desired.length,
+        },
+        { cause: event, id: `${plan.planId}-started` },
+      );
+      // 2. what changed since the inventory (+ a cheap live check)
+      const entries = inv?.entries ?? {};
+      const changes = await findChanges(desired, entries, this.live);
+      const staleToPrune = config.prune ? changes.stale : [];
+      const base = {
+        name: this.d.inventoryName,
+        cluster: config.cluster,
+        sequence: plan.sequence,
+        digest: plan.bundle.digest,
+        revision: plan.revision,
+        planId: plan.planId,
+      };
+      if (changes.changed.length === 0 && staleToPrune.length === 0) {
+        // Fast no-op: nothing to send. Record the plan as applied (replay protection).
+        if (verdict === 'new' || inv?.applying)
+          await this.d.inventory.write({
+            ...base,
+            appliedAt: new Date().toISOString(),
+            entries: this.entriesFor(desired, changes.markers, []),
+          });
+        this.current = { plan: { ...base }, desired };
+        this.stats.noops++;
+        await this.publishSucceeded(
+          event,
+          plan,
+          startedAt,
+          { total: desired.length, applied: 0, unchanged: desired.length, pruned: 0 },
+          true,
+        );
+        if (inv?.digest !== plan.bundle.digest) {
+          const h = await evaluateHealth(desired, this.live);
+          await this.publishHealth(event, plan, h, undefined);
+        }
+        log.info({ objects: desired.length }, 'plan unchanged: no-op');
+        return;
+      }
+      // 3. dry-run everything that will be written
+      const bundleNamespaces = new Set(
+        desired.filter((d) => d.ref.group === '' && d.ref.kind === 'Namespace').map((d) => d.ref.name),
+      );
+      const dry = await dryRun(this.ctx, changes.changed, { bundleNamespaces, stageLevel: false });
+      hctx.working();
+      // Before writing: the inventory holds old ∪ new, so a crash leaves nothing we created unowned.
+      const applying: Inventory = {
+        ...(inv ?? { ...base, sequence: 0 }),
+        name: this.d.inventoryName,
+        cluster: config.cluster,
+        applying: { planId: plan.planId, sequence: plan.sequence },
+        entries: { ...entries },
+      };
+      for (const d of changes.changed) {
+        const old = entries[d.key];
+        applying.entries[d.key] = old ? { ...old, h: '' } : { v: d.body.apiVersion, h: '' };
+      }
+      written = true;
+      await this.d.inventory.write(applying);
+      // 4. server-side apply in stages
+      const applied = await applyInStages(this.ctx, changes.changed, dry, {
+        crdTimeoutMs: 60_000,
+        onStage: (stage, count) => {
+          hctx.working();
+          log.debug({ stage, count }, 'applying stage');
+        },
+      });
+      for (const a of applied) {
+        const m = liveMarker(a.live);
+        if (m) changes.markers.set(a.d.key, m);
+      }
+      // 5. prune
+      const pruned = await prune(this.ctx, staleToPrune, this.d.inventoryName);
+      await this.d.inventory.write({
+        ...base,
+        appliedAt: new Date().toISOString(),
+        entries: this.entriesFor(desired, changes.markers, pruned.failed),
+      });
+      this.current = { plan: { ...base }, desired };
+      if (pruned.failed.length > 0)
+        throw new ApplyError(
+          'prune.failed',
+          `applied, but ${pruned.failed.length} stale object(s) could not be deleted (kept in the inventory, retried next plan)`,
+          pruned.failed.map((f) => f.problem),
+          false,
+        );
+      await this.publishSucceeded(
+        event,
+        plan,
+        startedAt,
+        {
+          total: desired.length,
+          applied: applied.length,
+          unchanged: changes.unchanged.length,
+          pruned: pruned.pruned.length,
+        },
+        false,
+      );
+      log.info(
+        {
+          applied: applied.length,
+          unchanged: changes.unchanged.length,
+          pruned: pruned.pruned.length,
+          kept: pruned.kept.length,
+        },
+        'plan applied',
+      );
+      // 6. health
+      await waitForHealth(desired, this.live, {
+        timeoutMs: config.health.timeoutMs,
+        pollMs: config.health.pollMs,
+        onChange: async (h, prev) => {
+          hctx.working();
+          await this.publishHealth(event, plan, h, prev);
+        },
+      });
+    } catch (err) {
+      this.stats.failures++;
+      const e = toApplyError(err, !written);
+      log.warn(
+        { code: e.code, disposition: e.disposition, objects: e.objects.length, err: e.message },
+        'plan failed',
+      );
+      await this.d.bus.publish(
+        ApplyFailed,
+        {
+          cluster: config.cluster,
+          planId: plan.planId,
+          revision: plan.revision,
+          bundleDigest: plan.bundle.digest,
+          code: e.code,
+          message: e.message.slice(0, 16_000),
+          disposition: e.disposition,
+          nothingApplied: e.nothingApplied,
+          objects: e.objects.slice(0, 1000).map((o) => ({ ...o, reason: o.reason.slice(0, 4000) })),
+        },
+        // Same failure redelivered → same id (deduped); each retry attempt is its own event.
+        {
+          cause: event,
+          id: `${plan.planId}-failed-${e.code}${e.disposition === 'retry' ? `-${hctx.deliveryCount}` : ''}`,
+        },
+      );
+      // Not acked: JetStream redelivers with backoff; nothing is lost while the apiserver is down.
+      if (e.disposition !== 'stall') throw retryable(e.code, e.message, { cause: e });
+    }
+  }
+
+  private entriesFor(
+    desired: readonly DesiredObject[],
+    markers: Map<string, string>,
+    failedPrunes: { key: string; entry: InventoryEntry }[],
+  ): Record<string, InventoryEntry> {
+    const entries: Record<string, InventoryEntry> = {};
+    for (const d of desired) {
+      const m = markers.get(d.key);
+      entries[d.key] = { v: d.body.apiVersion, h: d.hash, ...(m ? { m } : {}) };
+    }
+    for (const f of failedPrunes) entries[f.key] = f.entry;
+    return entries;
+  }
+
+  private async publishSucceeded(
+    event: FlotillaEvent<PlanData>,
+    plan: PlanData,
+    startedAt: Date,
+    counts: { total: number; applied: number; unchanged: number; pruned: number },
+    noop: boolean,
+  ) {
+    await this.d.bus.publish(
+      ApplySucceeded,
+      {
+        cluster: this.d.config.cluster,
+        planId: plan.planId,
+        revision: plan.revision,
+        bundleDigest: plan.bundle.digest,
+        counts,
+        noop,
+        startedAt: startedAt.toISOString(),
+        durationMs: Date.now() - startedAt.getTime(),
+      },
+      { cause: event, id: `${plan.planId}-succeeded` },
+    );
+  }
+
+  private async publishHealth(
+    event: FlotillaEvent<PlanData> | undefined,
+    plan: Pick<PlanData, 'planId' | 'revision'> & { digest?: string },
+    h: AggregateHealth,
+    prev: AggregateHealth | undefined,
+  ) {
+    const digest = 'bundle' in plan ? (plan as PlanData).bundle.digest : plan.digest;
+    await this.d.bus.publish(
+      HealthChanged,
+      {
+        cluster: this.d.config.cluster,
+        planId: plan.planId,
+        revision: plan.revision,
+        ...(digest ? { bundleDigest: digest } : {}),
+        status: h.status,
+        ...(prev ? { previous: prev.status } : {}),
+        objects: h.notCurrent.slice(0, 200).map((o) => ({
+          object: formatRef(o.ref),
+          status: o.health.status,
+          message: o.health.message.slice(0, 4000),
+        })),
+      },
+      event ? { cause: event } : {},
+    );
+    this.d.logger.info(
+      { planId: plan.planId, status: h.status, previous: prev?.status, message: h.message },
+      'health changed',
+    );
+  }
+
+  /**
+   * Drift: compares each applied object with what Git says, by field ownership (computeDrift):
+   * a field we set that someone else changed (kubectl edit) is drift; fields only others own
+   * (HPA replicas) are not. Missing objects are drift too. Corrects by re-applying, per policy.
+   */
+  checkDrift(): Promise<DriftReport> {
+    return this.serial(() => this.runDriftCheck());
+  }
+
+  private async runDriftCheck(): Promise<DriftReport> {
+    const report: DriftReport = { checked: 0, drifted: [], corrected: [] };
+    const current = this.current ?? (await this.loadCurrent());
+    if (!current) return report;
+    const { config } = this.d;
+    const liveObjs = await this.live.read(current.desired, { metadataOnly: false });
+    const drifted: {
+      d: DesiredObject;
+      diffs: { path: string; expected?: unknown; actual?: unknown; manager?: string }[];
+    }[] = [];
+    for (const d of current.desired) {
+      report.checked++;
+      const live = liveObjs.get(d.key);
+      if (!live) {
+        drifted.push({ d, diffs: [{ path: '.', expected: 'present', actual: 'deleted' }] });
+        continue;
+      }
+      const diffs = computeDrift(d.body, live, { fieldManager: config.fieldManager });
+      if (diffs.length > 0) drifted.push({ d, diffs });
+    }
+    const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs }) => {
+      report.drifted.push(d.key);
+      await this.d.bus.publish(DriftDetected, {
+        cluster: config.cluster,
+        revision: current.plan.revision,
+        object: d.label,
+        diffs: diffs.slice(0, 200).map((x) => ({
+          path: x.path,
+          ...(x.expected === undefined ? {} : { expected: x.expected }),
+          ...(x.actual === undefined ? {} : { actual: x.actual }),
+          ...(x.manager ? { manager: x.manager } : {}),
+        })),
+        policy: config.drift.policy,
+      });
+      if (config.drift.policy !== 'correct') return;
+      await this.d.client.apply(d.body, d.info, { force: true });
+      report.corrected.push(d.key);
+      await this.d.bus.publish(DriftCorrected, {
+        cluster: config.cluster,
+        revision: current.plan.revision,
+        object: d.label,
+        paths: diffs.map((x) => x.path),
+      });
+    });
+    for (const r of results)
+      if (r.status === 'rejected')
+        this.d.logger.warn({ err: messageOf(r.reason) }, 'drift correction failed');
+    if (drifted.length > 0)
+      this.d.logger.info(
+        { drifted: report.drifted.length, corrected: report.corrected.length },
+        'drift checked',
+      );
+    return report;
+  }
+
+  /** After a restart: what the inventory says we applied, from the bundle in the object store. */
+  private async loadCurrent(): Promise<Current | undefined> {
+    const inv = await this.d.inventory.read(this.d.inventoryName);
+    if (!inv?.digest || !inv.revision || !inv.planId || inv.applying) return undefined;
+    const bundle = await fetchBundle(await this.blobs(this.d.config.bundles.bucket), {
+      planId: inv.planId,
+      cluster: this.d.config.cluster,
+      revision: inv.revision,
+      bundle: { digest: inv.digest, bucket: this.d.config.bundles.bucket, size: 0, objects: 0 },
+    } as PlanData);
+    const desired = await resolveDesired(
+      this.d.client,
+      bundle,
+      this.d.inventoryName,
+      this.d.config.kube.parallelism,
+    );
+    this.current = {
+      plan: { planId: inv.planId, revision: inv.revision, sequence: inv.sequence, digest: inv.digest },
+      desired,
+    };
+    return this.current;
+  }
+
+  /** Objects of the inventory, for tests and the API: key → entry. */
+  async inventoryEntries(): Promise<Record<string, InventoryEntry>> {
+    return (await this.d.inventory.read(this.d.inventoryName))?.entries ?? {};
+  }
+}
+
+export function toApplyError(err: unknown, nothingWritten: boolean): ApplyError {
+  if (err instanceof ApplyError) return err;
+  if (err instanceof FlotillaError)
+    return new ApplyError(
+      err.code,
+      err.message,
+      [],
+      nothingWritten,
+      err.disposition === 'stall' ? 'stall' : 'retry',
+      err,
+    );
+  return new ApplyError('apply.error', messageOf(err), [], nothingWritten, 'retry', err);
+}

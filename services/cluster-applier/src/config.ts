@@ -1,0 +1,62 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * Cluster-applier configuration. Every leaf can come from the environment, e.g.
+ * `FLOTILLA_CLUSTER=prod-eu FLOTILLA_KUBE_IN_CLUSTER=true FLOTILLA_TRUSTED_KEYS=planner-1=/keys/p1.pem`,
+ * or from the YAML file named by `$FLOTILLA_CONFIG`.
+ */
+export const Config = Type.Object({
+  instance: Type.String({ default: `${process.pid}` }),
+  /** The cluster this applier serves: it consumes only this cluster's plans. */
+  cluster: Type.String({ minLength: 1, maxLength: 253 }),
+  nats: Type.Object({
+    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ secret: true })),
+    token: Type.Optional(Type.String({ secret: true })),
+  }),
+  http: Type.Object({
+    port: Type.Integer({ default: 8084 }),
+    host: Type.String({ default: '127.0.0.1' }),
+  }),
+  kube: Type.Object({
+    /** A kubeconfig file; without it (and with inCluster) the pod's ServiceAccount is used. */
+    kubeconfig: Type.Optional(Type.String()),
+    inCluster: Type.Boolean({ default: false }),
+    context: Type.Optional(Type.String()),
+    /** Requests in flight to the apiserver (dry-run, apply, delete) inside one stage. */
+    parallelism: Type.Integer({ default: 16, minimum: 1, maximum: 256 }),
+    timeoutMs: Type.Integer({ default: 30_000, minimum: 1000 }),
+  }),
+  /** Server-side apply field manager: must stay the same forever, it is how ownership is tracked. */
+  fieldManager: Type.String({ default: 'flotilla', minLength: 1 }),
+  /** Delete objects that left the bundle (those in our inventory only). */
+  prune: Type.Boolean({ default: true }),
+  drift: Type.Object({
+    policy: Type.Union([Type.Literal('correct'), Type.Literal('report')], { default: 'correct' }),
+    /** How often applied objects are compared with Git; 0 turns drift detection off. */
+    intervalMs: Type.Integer({ default: 60_000, minimum: 0 }),
+  }),
+  health: Type.Object({
+    timeoutMs: Type.Integer({ default: 300_000, minimum: 0 }),
+    pollMs: Type.Integer({ default: 2000, minimum: 50 }),
+  }),
+  /** A changed immutable field (Job template, Service clusterIP, selector): fail, or delete and recreate. */
+  immutablePolicy: Type.Union([Type.Literal('fail'), Type.Literal('recreate')], { default: 'fail' }),
+  /** A field another manager owns: take it over (force), or fail and say who owns it. */
+  conflictPolicy: Type.Union([Type.Literal('fail'), Type.Literal('force')], { default: 'force' }),
+  /** `keyId=/path/to/public.pem,keyId2=/path2.pem`: the planner keys whose plans we accept. */
+  trustedKeys: Type.String({ default: '' }),
+  requireSignedPlans: Type.Boolean({ default: true }),
+  bundles: Type.Object({ bucket: Type.String({ default: 'flotilla-bundles' }) }),
+  /** Where the inventory ConfigMap and the leader Lease live. */
+  inventoryNamespace: Type.String({ default: 'flotilla-system' }),
+  lease: Type.Object({
+    /** Default `flotilla-applier-<cluster>`. */
+    name: Type.Optional(Type.String()),
+    durationSeconds: Type.Integer({ default: 15, minimum: 2 }),
+  }),
+  /** JetStream ack wait for a plan; the handler heartbeats, so this only bounds a hung process. */
+  ackWaitMs: Type.Integer({ default: 60_000, minimum: 1000 }),
+});
+export type Config = Static<typeof Config>;

@@ -1,0 +1,52 @@
+import { FlotillaError } from '@flotilla/errors';
+import type { Inventory } from '@flotilla/kube';
+import { type PlanData, type TrustedKey, verifyPlanSignature } from '@flotilla/trust';
+import { ApplyError } from './apply-error.ts';
+
+/**
+ * Step 0a: the plan is for this cluster and signed by a key we trust. Checked before the bundle is
+ * even fetched: a forged plan must not make us read or write anything.
+ */
+export function verifyPlan(
+  plan: PlanData,
+  opts: { cluster: string; trustedKeys: readonly TrustedKey[]; requireSigned: boolean },
+): void {
+  if (plan.cluster !== opts.cluster)
+    throw new ApplyError(
+      'plan.wrong-cluster',
+      `plan ${plan.planId} is for cluster "${plan.cluster}", this applier serves "${opts.cluster}"`,
+      [],
+      true,
+    );
+  if (!opts.requireSigned && !plan.signature) return;
+  try {
+    verifyPlanSignature(plan, opts.trustedKeys);
+  } catch (err) {
+    if (err instanceof FlotillaError) throw new ApplyError(err.code, err.message, [], true, 'stall', err);
+    throw err;
+  }
+}
+
+export type ReplayVerdict = 'new' | 'redelivery';
+
+/**
+ * Step 0b: refuse plans older than the last one applied (kept in the in-cluster inventory, so a
+ * restarted applier remembers). The same plan again (same sequence, id and digest) is a
+ * redelivery and is re-run idempotently; anything else at or below the last sequence is a replay.
+ */
+export function checkReplay(plan: PlanData, inventory: Inventory | undefined): ReplayVerdict {
+  if (!inventory || inventory.sequence === 0) return 'new';
+  if (plan.sequence > inventory.sequence) return 'new';
+  if (
+    plan.sequence === inventory.sequence &&
+    plan.planId === inventory.planId &&
+    plan.bundle.digest === inventory.digest
+  )
+    return 'redelivery';
+  throw new ApplyError(
+    'plan.replayed',
+    `plan ${plan.planId} has sequence ${plan.sequence}, but plan ${inventory.planId ?? '?'} with sequence ${inventory.sequence} (revision ${inventory.revision ?? '?'}) is already applied; refusing an older or replayed plan`,
+    [],
+    true,
+  );
+}

@@ -1,0 +1,173 @@
+import { Bus, type Subscription } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import { PlanCreated, subjectFilter } from '@flotilla/events';
+import {
+  CORE_RESOURCES,
+  InventoryStore,
+  inventoryName,
+  isKubeApiError,
+  KubeClient,
+  LeaderLease,
+} from '@flotilla/kube';
+import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
+import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
+import { Applier } from './applier.ts';
+import type { Config } from './config.ts';
+
+export interface ApplierHandle extends ServiceHandle {
+  url: string;
+  bus: Bus;
+  client: KubeClient;
+  applier: Applier;
+  /** True while this replica holds the Lease and applies. */
+  readonly leader: boolean;
+}
+
+export interface StartOptions {
+  /** Trusted keys given directly (tests); otherwise loaded from `config.trustedKeys`. */
+  trustedKeys?: TrustedKey[];
+}
+
+/**
+ * Wires the applier: kube client (kubeconfig or in-cluster ServiceAccount), NATS, a Lease that
+ * elects the one replica that acts, and while leader: the plan consumer (`applier-<cluster>`,
+ * only this cluster's PlanCreated, one at a time) and the periodic drift check.
+ */
+export async function startApplier(
+  config: Config,
+  logger: Logger,
+  opts: StartOptions = {},
+): Promise<ApplierHandle> {
+  const trustedKeys = opts.trustedKeys ?? loadTrustedKeys(config.trustedKeys);
+  if (config.requireSignedPlans && trustedKeys.length === 0)
+    logger.warn('requireSignedPlans is on but no trusted keys are configured: every plan will be refused');
+  const server = createServiceServer({ logger });
+  const client = await KubeClient.connect(
+    {
+      ...(config.kube.kubeconfig ? { kubeconfigPath: config.kube.kubeconfig } : {}),
+      inCluster: config.kube.inCluster,
+      ...(config.kube.context ? { context: config.kube.context } : {}),
+    },
+    {
+      connections: config.kube.parallelism,
+      timeoutMs: config.kube.timeoutMs,
+      fieldManager: config.fieldManager,
+    },
+  );
+  const bus = await Bus.connect({
+    servers: config.nats.servers,
+    ...(config.nats.user ? { user: config.nats.user } : {}),
+    ...(config.nats.password ? { pass: config.nats.password } : {}),
+    ...(config.nats.token ? { token: config.nats.token } : {}),
+    service: 'cluster-applier',
+    instance: config.instance,
+    metrics: server.registry,
+    logger,
+  });
+  const name = inventoryName(config.cluster);
+  await ensureNamespace(client, config.inventoryNamespace, logger);
+  const applier = new Applier({
+    config,
+    client,
+    bus,
+    inventory: new InventoryStore(client, config.inventoryNamespace),
+    inventoryName: name,
+    trustedKeys,
+    logger,
+  });
+
+  let sub: Subscription | undefined;
+  let driftTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
+  const startConsuming = async () => {
+    if (sub || stopping) return;
+    sub = await bus.consume({
+      durable: `applier-${config.cluster}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+      filters: [subjectFilter(PlanCreated, config.cluster)],
+      concurrency: 1,
+      confirmAcks: true,
+      ackWaitMs: config.ackWaitMs,
+      // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
+      maxDeliver: 1000,
+      backoffMs: [2000, 5000, 15_000, 30_000, 60_000],
+      handler: (event, ctx) => applier.handlePlan(event, ctx),
+    });
+    if (config.drift.intervalMs > 0) {
+      const tick = () => {
+        driftTimer = setTimeout(async () => {
+          try {
+            await applier.checkDrift();
+          } catch (err) {
+            logger.warn({ err: messageOf(err) }, 'drift check failed');
+          }
+          if (sub) tick();
+        }, config.drift.intervalMs);
+      };
+      tick();
+    }
+    logger.info({ cluster: config.cluster }, 'leader: consuming plans');
+  };
+  const stopConsuming = async () => {
+    clearTimeout(driftTimer);
+    const s = sub;
+    sub = undefined;
+    await s?.stop();
+  };
+
+  const lease = new LeaderLease(client, {
+    namespace: config.inventoryNamespace,
+    name: config.lease.name ?? `flotilla-applier-${name.slice('flotilla-inventory-'.length)}`,
+    identity: `${config.instance}`,
+    durationSeconds: config.lease.durationSeconds,
+    onAcquired: startConsuming,
+    onLost: async () => {
+      logger.warn('lost the leader lease: stopping plan intake');
+      await stopConsuming();
+    },
+    onError: (err) => logger.warn({ err: messageOf(err) }, 'lease renewal failed'),
+  });
+  await lease.tryOnce().catch((err) => logger.warn({ err: messageOf(err) }, 'first lease attempt failed'));
+  lease.start();
+
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+  server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
+  const url = await server.listen(config.http.port, config.http.host);
+  return {
+    url,
+    bus,
+    client,
+    applier,
+    get leader() {
+      return lease.isLeader;
+    },
+    async stop() {
+      stopping = true;
+      server.setShuttingDown();
+      await stopConsuming();
+      await lease.stop();
+      await bus.close();
+      await client.close();
+      await server.close();
+    },
+  };
+}
+
+/** The inventory namespace must exist; create it when allowed, otherwise say so clearly. */
+async function ensureNamespace(client: KubeClient, namespace: string, logger: Logger): Promise<void> {
+  try {
+    const ns = await client.get(CORE_RESOURCES.namespace, { group: '', kind: 'Namespace', name: namespace });
+    if (ns) return;
+  } catch (err) {
+    if (!isKubeApiError(err, 'kube.forbidden')) throw err;
+    return; // cannot read namespaces: assume it exists (writes will tell otherwise)
+  }
+  try {
+    await client.apply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+      CORE_RESOURCES.namespace,
+      { force: true },
+    );
+  } catch (err) {
+    logger.warn({ namespace, err: messageOf(err) }, 'inventory namespace missing and cannot be created');
+  }
+}

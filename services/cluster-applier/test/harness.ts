@@ -1,0 +1,219 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { type BlobStore, Bus } from '@flotilla/bus';
+import { decodeEvent, type FlotillaEvent, PlanCreated } from '@flotilla/events';
+import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
+import { createLogger } from '@flotilla/runtime';
+import { type NatsServer, startNats, startTestClusters, type TestCluster } from '@flotilla/test-support';
+import {
+  generateSigningKey,
+  type PlanData,
+  type SigningKey,
+  signPlan,
+  type TrustedKey,
+} from '@flotilla/trust';
+import type { Config } from '../src/config.ts';
+import { type ApplierHandle, startApplier } from '../src/service.ts';
+
+const execFileP = promisify(execFile);
+export const BUCKET = 'flotilla-bundles';
+export const rand = () => randomBytes(3).toString('hex');
+export const revisionOf = (n: number) => n.toString(16).padStart(40, 'a');
+
+/** Every event published on `flotilla.v1.>`, seen through a core subscription. */
+export class Collector {
+  readonly events: FlotillaEvent[] = [];
+
+  of<D = Record<string, unknown>>(
+    type: { type: string },
+    pred: (d: D) => boolean = () => true,
+  ): FlotillaEvent<D>[] {
+    return this.events.filter((e) => e.type === type.type && pred(e.data as D)) as FlotillaEvent<D>[];
+  }
+
+  async wait<D = Record<string, unknown>>(
+    type: { type: string; name?: string },
+    pred: (d: D) => boolean = () => true,
+    timeoutMs = 60_000,
+  ): Promise<FlotillaEvent<D>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.of<D>(type, pred)[0];
+      if (found) return found;
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${type.name ?? type.type}; saw ${this.events.map((e) => `${e.type.split('.').slice(2, 4).join('.')}(${String((e.data as { code?: string }).code ?? (e.data as { status?: string }).status ?? '')})`).join(', ')}`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export interface Harness {
+  nats: NatsServer;
+  cluster: TestCluster;
+  planner: Bus;
+  blobs: BlobStore;
+  signing: SigningKey;
+  trusted: TrustedKey;
+  events: Collector;
+  config(cluster: string, overrides?: Partial<Config>): Config;
+  start(cluster: string, overrides?: Partial<Config>, kubeconfig?: string): Promise<ApplierHandle>;
+  /** Renders, stores and publishes a signed plan, as the planner does. */
+  publishPlan(
+    cluster: string,
+    objects: KubeObject[],
+    opts: { sequence: number; signWith?: SigningKey | null; mutate?: (p: PlanData) => PlanData },
+  ): Promise<PlanData>;
+  kubectl(...args: string[]): Promise<string>;
+  /** Live object via kubectl, or undefined when NotFound. */
+  get(kind: string, name: string, namespace?: string): Promise<Record<string, any> | undefined>;
+  stop(): Promise<void>;
+}
+
+export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harness> {
+  const [nats, [cluster]] = await Promise.all([
+    startNats(),
+    startTestClusters([`applier-${rand()}`], { kwok: opts.kwok ?? false }),
+  ]);
+  if (!cluster) throw new Error('no cluster');
+  const planner = await Bus.connect({
+    servers: nats.url,
+    service: 'planner',
+    instance: 'test',
+    ensureStream: true,
+  });
+  const blobs = await planner.blobs(BUCKET);
+  const key = generateSigningKey('planner-test');
+  const events = new Collector();
+  const sub = planner.nc.subscribe('flotilla.v1.>');
+  void (async () => {
+    for await (const m of sub) {
+      try {
+        events.events.push(decodeEvent(m.data, { subject: m.subject }));
+      } catch {}
+    }
+  })();
+  const handles: ApplierHandle[] = [];
+  const config = (name: string, overrides: Partial<Config> = {}): Config => ({
+    instance: `applier-${rand()}`,
+    cluster: name,
+    nats: { servers: [nats.url] },
+    http: { port: 0, host: '127.0.0.1' },
+    kube: { kubeconfig: cluster.kubeconfigPath, inCluster: false, parallelism: 8, timeoutMs: 30_000 },
+    fieldManager: 'flotilla',
+    prune: true,
+    drift: { policy: 'correct', intervalMs: 0 },
+    health: { timeoutMs: 20_000, pollMs: 300 },
+    immutablePolicy: 'fail',
+    conflictPolicy: 'force',
+    trustedKeys: '',
+    requireSignedPlans: true,
+    bundles: { bucket: BUCKET },
+    inventoryNamespace: 'flotilla-system',
+    lease: { durationSeconds: 15 },
+    ackWaitMs: 30_000,
+    ...overrides,
+  });
+  const kubectl = async (...args: string[]) =>
+    (await execFileP('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }))
+      .stdout;
+  return {
+    nats,
+    cluster,
+    planner,
+    blobs,
+    signing: key.signing,
+    trusted: key.trusted,
+    events,
+    config,
+    async start(name, overrides = {}, kubeconfig) {
+      const c = config(name, overrides);
+      if (kubeconfig) c.kube.kubeconfig = kubeconfig;
+      const h = await startApplier(
+        c,
+        createLogger({ service: 'cluster-applier', level: process.env.TEST_LOG ? 'debug' : 'silent' }),
+        {
+          trustedKeys: [key.trusted],
+        },
+      );
+      handles.push(h);
+      return h;
+    },
+    async publishPlan(name, objects, o) {
+      const revision = revisionOf(o.sequence);
+      const bytes = encodeBundle(
+        createBundle({
+          cluster: name,
+          revision,
+          source: { repo: 'config', path: `clusters/${name}` },
+          objects,
+        }),
+      );
+      const digest = await blobs.put(bytes);
+      const unsigned = {
+        planId: `${name}-${o.sequence}-${digest.slice(7, 15)}`,
+        cluster: name,
+        stage: 'dev',
+        repo: 'config',
+        revision,
+        path: `clusters/${name}`,
+        sequence: o.sequence,
+        bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
+        createdAt: new Date().toISOString(),
+      };
+      let plan: PlanData = o.signWith === null ? unsigned : signPlan(unsigned, o.signWith ?? key.signing);
+      if (o.mutate) plan = o.mutate(plan);
+      await planner.publish(PlanCreated, plan, { id: `${plan.planId}-${rand()}` });
+      return plan;
+    },
+    kubectl,
+    async get(kind, name, namespace) {
+      try {
+        return JSON.parse(
+          await kubectl('get', kind, name, ...(namespace ? ['-n', namespace] : []), '-o', 'json'),
+        );
+      } catch (err) {
+        if (String((err as { stderr?: string }).stderr).includes('NotFound')) return undefined;
+        throw err;
+      }
+    },
+    async stop() {
+      await Promise.allSettled(handles.map((h) => h.stop()));
+      await planner.close().catch(() => {});
+      await Promise.allSettled([nats.dispose(), cluster.stop()]);
+    },
+  };
+}
+
+export const ns = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+export const cm = (
+  namespace: string,
+  name: string,
+  data: Record<string, string> = { a: '1' },
+  annotations?: Record<string, string>,
+): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace, ...(annotations ? { annotations } : {}) },
+  data,
+});
+export const deployment = (
+  namespace: string,
+  name: string,
+  extra: { replicas?: number; image?: string; probe?: boolean } = {},
+): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, namespace },
+  spec: {
+    ...(extra.replicas === undefined ? {} : { replicas: extra.replicas }),
+    progressDeadlineSeconds: 600,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name } },
+      spec: { containers: [{ name: 'app', image: extra.image ?? 'registry.local/app:1.0' }] },
+    },
+  },
+});
