@@ -127,6 +127,9 @@ export class Planner {
     this.log = o.logger.child({ component: 'planner' });
   }
 
+  /** Timings of the last render, for benchmarks and logs: wall time of the kubectl phase vs all. */
+  lastRender: { revision: string; renderMs: number; totalMs: number; plans: number } | null = null;
+
   get isActive(): boolean {
     return this.active;
   }
@@ -233,6 +236,9 @@ export class Planner {
       await state.saveMeta();
       return;
     }
+    const started = performance.now();
+    let renderMs = 0;
+    let plans = 0;
     const pipeline = parsed.pipeline;
     this.pipeline = pipeline;
     state.meta.pipelineRevision = revision;
@@ -241,9 +247,15 @@ export class Planner {
       const jobs = pipeline.spec.stages.flatMap((stage) =>
         stage.clusters.map((cluster) => ({ stage, cluster })),
       );
-      await inParallel(jobs, this.o.renderConcurrency ?? 4, (j) =>
-        this.renderOne(tree, revision, j.stage, j.cluster, cause),
-      );
+      const renderStart = performance.now();
+      await inParallel(jobs, this.o.renderConcurrency ?? 4, async (j) => {
+        const t = performance.now();
+        const published = await this.renderOne(tree, revision, j.stage, j.cluster, cause, (ms) => {
+          // Wall time from the first render starting to the last one finishing (they overlap).
+          renderMs = Math.max(renderMs, t - renderStart + ms);
+        });
+        if (published) plans++;
+      });
       for (const stage of pipeline.spec.stages) {
         const ss = state.stage(stage.name);
         ss.revision = revision;
@@ -263,6 +275,7 @@ export class Planner {
     }
     state.meta.lastRenderedRevision = revision;
     await state.saveMeta();
+    this.lastRender = { revision, renderMs, totalMs: performance.now() - started, plans };
     await this.evaluate();
   }
 
@@ -272,7 +285,8 @@ export class Planner {
     stage: Stage,
     cluster: { name: string; path: string },
     cause?: FlotillaEvent,
-  ): Promise<void> {
+    onRendered?: (ms: number) => void,
+  ): Promise<boolean> {
     const { state, bus } = this.o;
     const c = state.cluster(cluster.name, stage.name);
     const failed = async (p: {
@@ -307,19 +321,24 @@ export class Planner {
       );
       this.log.warn({ cluster: cluster.name, revision, ...p }, 'render failed; no plan published');
     };
+    const t = performance.now();
     const result = await renderCluster(tree, cluster.path, {
       kubectl: this.o.kubectl,
       cache: this.renderCache,
       cacheKey: cluster.name,
     });
-    if (!result.ok) return await failed(result.problem);
+    onRendered?.(performance.now() - t);
+    if (!result.ok) {
+      await failed(result.problem);
+      return false;
+    }
     const objects = sortObjects(result.objects);
     const contentDigest = objectHash({ path: cluster.path, objects });
     delete c.lastRenderError;
     c.renderedRevision = revision;
     if (c.desired?.contentDigest === contentDigest) {
       await state.saveCluster(c);
-      return;
+      return false;
     }
     let bytes: Uint8Array;
     try {
@@ -333,7 +352,8 @@ export class Planner {
       );
     } catch (e) {
       if (!isManifestError(e)) throw e;
-      return await failed({ file: e.file ?? cluster.path, code: e.code, message: e.message });
+      await failed({ file: e.file ?? cluster.path, code: e.code, message: e.message });
+      return false;
     }
     const digest = await this.o.blobs.put(bytes);
     const sequence = c.sequence + 1;
@@ -369,6 +389,7 @@ export class Planner {
     };
     await state.saveCluster(c);
     this.log.info({ cluster: cluster.name, revision, planId, digest }, 'plan created');
+    return true;
   }
 
   /** After our own push: fetch and render the new head without waiting for the git-watcher. */
