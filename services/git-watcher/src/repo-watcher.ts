@@ -210,6 +210,7 @@ export class RepoWatcher {
 
     // 3. Which commits are new.
     let commits: CommitInfo[];
+    let rewritten = false;
     const base = current?.value.sha ?? null;
     if (base === null) {
       // First sight: the head alone stands for the current state (the whole history is not news).
@@ -235,7 +236,9 @@ export class RepoWatcher {
         );
         return { result: 'blocked', head, published: 1 };
       }
-      // Continue from the new head: the commits of the new line since the fork point.
+      // Continue from the new head: the commits of the new line since the fork point. None when the
+      // branch was reset to an older commit: the rewrite event itself says where the head is now.
+      rewritten = true;
       commits = await mirror
         .commitsBetween(base, head, { paths: repo.paths })
         .catch(() => mirror.commitsBetween(null, `${head}^!`, { paths: repo.paths }));
@@ -243,7 +246,7 @@ export class RepoWatcher {
 
     // A head that moved always brings at least one commit; an empty answer means git's output was
     // lost, and advancing the cursor on it would silently skip commits. Try again next time.
-    if (commits.length === 0)
+    if (commits.length === 0 && !rewritten)
       throw new FlotillaError(
         'git-watcher.empty-range',
         `no commits read between ${base ?? 'start'} and ${head}`,

@@ -172,6 +172,14 @@ describe('git-watcher commits', () => {
         .of<Commit>('git.commit-detected', cont.name)
         .find((e) => e.data.sha === rewritten[cont.name]!.next),
     );
+    // A reset to an older commit is a rewrite with no new commits: reported, no error, cursor follows.
+    await cont.work.resetHard(cont.head);
+    await cont.work.forcePush();
+    await env.log.until('reset back', () =>
+      env.log
+        .of<Record<string, string>>('git.history-rewritten', cont.name)
+        .find((e) => e.data.newSha === cont.head && e.data.previousSha === rewritten[cont.name]!.next),
+    );
     // Halted: polls go on, but nothing of the new history is passed on.
     await sleep(1000);
     expect(env.log.of<Commit>('git.commit-detected', halt.name).map((e) => e.data.sha)).not.toContain(
