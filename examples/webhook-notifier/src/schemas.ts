@@ -3,9 +3,10 @@ import { join, resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
-// ajv-formats is CommonJS; under ESM its default export arrives wrapped.
-const addFormats =
-  (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+// ajv-formats is CommonJS; under ESM its default export may arrive wrapped in `.default`.
+type AddFormats = (ajv: Ajv2020) => unknown;
+const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).default ??
+  addFormatsModule) as unknown as AddFormats;
 
 /** Where the published schemas live in this repository; point SCHEMAS_DIR elsewhere in your own project. */
 export const DEFAULT_SCHEMAS_DIR = resolve(import.meta.dirname, '../../../libs/events/schemas');
