@@ -288,8 +288,9 @@ export async function pushBlob(
     method: 'PUT',
     headers: {
       ...headers,
+      // No explicit content-length: fetch derives it from the body, and an explicit one is
+      // refused when @kubernetes/client-node's undici has become the global dispatcher (Node 20).
       'content-type': 'application/octet-stream',
-      'content-length': String(data.length),
     },
     body: data,
   });
