@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { SERVICE_CONFIGS, schemaDefault, validEnvNames } from './schema-env.ts';
+
+// docker-compose.yml and the Dockerfiles cannot run here (no Docker); this keeps them honest:
+// every service, variable and port they use must exist in that service's config schema.
+
+const root = resolve(import.meta.dirname, '../..');
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  environment?: Record<string, string>;
+  ports?: string[];
+  command?: string[];
+  volumes?: string[];
+}
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
+const flotilla = Object.entries(compose.services).filter(([, s]) => s.build);
+
+describe('docker-compose.yml', () => {
+  it('builds every Flotilla service from its own Dockerfile', () => {
+    expect(flotilla.map(([name]) => name).sort()).toEqual(Object.keys(SERVICE_CONFIGS).sort());
+    for (const [name, s] of flotilla) {
+      expect(s.build?.dockerfile).toBe(`services/${name}/Dockerfile`);
+      expect(existsSync(join(root, s.build?.dockerfile ?? '')), name).toBe(true);
+    }
+  });
+
+  it("uses only environment variables the service's config schema defines", () => {
+    for (const [name, s] of flotilla) {
+      const valid = validEnvNames(SERVICE_CONFIGS[name] as never);
+      const unknown = Object.keys(s.environment ?? {}).filter((k) => !valid.has(k));
+      expect(unknown, name).toEqual([]);
+    }
+  });
+
+  it('publishes the port the service listens on, which is its config default', () => {
+    for (const [name, s] of flotilla) {
+      const schema = SERVICE_CONFIGS[name] as never;
+      const listen = Number(s.environment?.FLOTILLA_HTTP_PORT);
+      expect(listen, name).toBe(schemaDefault(schema, ['http', 'port']));
+      const containerPorts = (s.ports ?? []).map((p) => Number(p.split(':').pop()));
+      expect(containerPorts, name).toContain(listen);
+    }
+  });
+
+  it('runs NATS with JetStream and sync_interval always', () => {
+    const nats = compose.services.nats as ComposeService;
+    const mount = nats.volumes?.find((v) => v.endsWith(':/etc/nats/nats.conf:ro')) ?? '';
+    const conf = readFileSync(join(root, mount.split(':')[0] ?? ''), 'utf8');
+    expect(conf).toMatch(/jetstream \{[^}]*sync_interval: always/s);
+    for (const infra of ['git', 'registry']) expect(compose.services[infra], infra).toBeDefined();
+    expect(compose.services.registry?.image).toMatch(/^registry:2/);
+  });
+});
+
+describe('Dockerfiles', () => {
+  for (const name of Object.keys(SERVICE_CONFIGS)) {
+    it(`${name}: multi-stage on node:24-bookworm-slim, non-root, runs its own main with the default port`, () => {
+      const text = readFileSync(join(root, 'services', name, 'Dockerfile'), 'utf8');
+      expect(text).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
+      expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+      expect(text).toMatch(/^USER (?!root|0\b)\S+/m);
+      expect(text).toContain(`--workspace @flotilla/${name}`);
+      expect(text).toContain(`"services/${name}/src/main.ts"`);
+      expect(existsSync(join(root, 'services', name, 'src/main.ts'))).toBe(true);
+      const port = Number(/FLOTILLA_HTTP_PORT=(\d+)/.exec(text)?.[1]);
+      expect(port).toBe(schemaDefault(SERVICE_CONFIGS[name] as never, ['http', 'port']));
+      expect(text).toContain(`EXPOSE ${port}`);
+      const valid = validEnvNames(SERVICE_CONFIGS[name] as never);
+      const vars = [...text.matchAll(/\b(FLOTILLA_[A-Z_]+)=/g)].map((m) => m[1] as string);
+      expect(vars.filter((v) => !valid.has(v))).toEqual([]);
+    });
+  }
+});
