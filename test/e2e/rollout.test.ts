@@ -84,6 +84,18 @@ describe('rollout dev → test → uat → prod', () => {
   }, 120_000);
 });
 
+describe('secrets', () => {
+  it('never appear in any service log of the whole run', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const logs = readdirSync(stack.logDir).map((f) => readFileSync(`${stack.logDir}/${f}`, 'utf8'));
+    expect(logs.join('').length).toBeGreaterThan(1000);
+    const key = readFileSync(`${stack.workDir}/planner-signing.pem`, 'utf8').split('\n')[1] ?? 'missing';
+    for (const secret of [stack.tokens.approver, stack.tokens.viewer, stack.secrets.registryWebhookToken, key]) {
+      for (const log of logs) expect(log.includes(secret)).toBe(false);
+    }
+  });
+});
+
 async function waitForNote(dir: string, sha: string): Promise<string> {
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -58,6 +58,7 @@ export interface FlotillaStack {
   plannerUrl: string;
   auditUrl: string;
   tokens: { approver: string; viewer: string };
+  secrets: { registryWebhookToken: string };
   logDir: string;
   workDir: string;
   /** Stop everything started, in reverse order, and remove temp state (logs stay). */
@@ -309,6 +310,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
       plannerUrl: planner.url,
       auditUrl: audit.url,
       tokens,
+      secrets: { registryWebhookToken: registryToken },
       logDir,
       workDir,
       stop,
