@@ -97,11 +97,17 @@ export class Applier {
   }
 
   /** Consumer handler: returns (ack) once the outcome is published; throws to be redelivered. */
-  handlePlan(event: FlotillaEvent, ctx: HandlerContext): Promise<void> {
-    return this.serial(() => this.runPlan(event as FlotillaEvent<PlanData>, ctx));
+  async handlePlan(event: FlotillaEvent, ctx: HandlerContext): Promise<void> {
+    // The health wait runs outside the lock so drift checks continue meanwhile; the next plan
+    // still waits (the consumer takes one at a time and acks after health).
+    const health = await this.serial(() => this.runPlan(event as FlotillaEvent<PlanData>, ctx));
+    await health?.();
   }
 
-  private async runPlan(event: FlotillaEvent<PlanData>, hctx: HandlerContext): Promise<void> {
+  private async runPlan(
+    event: FlotillaEvent<PlanData>,
+    hctx: HandlerContext,
+  ): Promise<(() => Promise<void>) | undefined> {
     const plan = event.data;
     const { config, logger } = this.d;
     const startedAt = new Date();
@@ -171,7 +177,7 @@ export class Applier {
           await this.publishHealth(event, plan, h, undefined);
         }
         log.info({ objects: desired.length }, 'plan unchanged: no-op');
-        return;
+        return undefined;
       }
       // 3. dry-run everything that will be written
       const bundleNamespaces = new Set(
@@ -242,14 +248,16 @@ export class Applier {
         'plan applied',
       );
       // 6. health
-      await waitForHealth(desired, this.live, {
-        timeoutMs: config.health.timeoutMs,
-        pollMs: config.health.pollMs,
-        onChange: async (h, prev) => {
-          hctx.working();
-          await this.publishHealth(event, plan, h, prev);
-        },
-      });
+      return async () => {
+        await waitForHealth(desired, this.live, {
+          timeoutMs: config.health.timeoutMs,
+          pollMs: config.health.pollMs,
+          onChange: async (h, prev) => {
+            hctx.working();
+            await this.publishHealth(event, plan, h, prev);
+          },
+        });
+      };
     } catch (err) {
       this.stats.failures++;
       const e = toApplyError(err, !written);
@@ -278,6 +286,7 @@ export class Applier {
       );
       // Not acked: JetStream redelivers with backoff; nothing is lost while the apiserver is down.
       if (e.disposition !== 'stall') throw retryable(e.code, e.message, { cause: e });
+      return undefined;
     }
   }
 

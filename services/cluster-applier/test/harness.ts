@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { type BlobStore, Bus } from '@flotilla/bus';
+import { type BlobStore, Bus, sha256Digest } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent, PlanCreated } from '@flotilla/events';
 import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
 import { createLogger } from '@flotilla/runtime';
@@ -57,6 +57,8 @@ export interface Harness {
   blobs: BlobStore;
   signing: SigningKey;
   trusted: TrustedKey;
+  /** SPKI PEM of the trusted key, for appliers started as processes. */
+  publicPem: string;
   events: Collector;
   config(cluster: string, overrides?: Partial<Config>): Config;
   start(cluster: string, overrides?: Partial<Config>, kubeconfig?: string): Promise<ApplierHandle>;
@@ -64,7 +66,13 @@ export interface Harness {
   publishPlan(
     cluster: string,
     objects: KubeObject[],
-    opts: { sequence: number; signWith?: SigningKey | null; mutate?: (p: PlanData) => PlanData },
+    opts: {
+      sequence: number;
+      signWith?: SigningKey | null;
+      mutate?: (p: PlanData) => PlanData;
+      /** Tampering: other bytes stored under the digest of the real bundle. */
+      storeInstead?: Uint8Array;
+    },
   ): Promise<PlanData>;
   kubectl(...args: string[]): Promise<string>;
   /** Live object via kubectl, or undefined when NotFound. */
@@ -126,6 +134,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     blobs,
     signing: key.signing,
     trusted: key.trusted,
+    publicPem: key.publicPem,
     events,
     config,
     async start(name, overrides = {}, kubeconfig) {
@@ -151,7 +160,8 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
           objects,
         }),
       );
-      const digest = await blobs.put(bytes);
+      const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
+      if (o.storeInstead) await blobs.store.putBlob({ name: digest }, o.storeInstead);
       const unsigned = {
         planId: `${name}-${o.sequence}-${digest.slice(7, 15)}`,
         cluster: name,

@@ -1,0 +1,135 @@
+import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
+import { createBundle, encodeBundle } from '@flotilla/manifests';
+import { createServiceAccountKubeconfig } from '@flotilla/test-support';
+import { generateSigningKey } from '@flotilla/trust';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cm, createHarness, type Harness, ns, rand, revisionOf } from './harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness({ kwok: false });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+interface Failed {
+  planId: string;
+  code: string;
+  message: string;
+  nothingApplied: boolean;
+  objects: { object: string; code?: string; reason: string }[];
+}
+
+describe('cluster-applier: only verified plans, only what RBAC allows', () => {
+  it('refuses unsigned, unknown-key, wrongly signed and tampered plans without touching the cluster', async () => {
+    const cluster = `c-${rand()}`;
+    await h.start(cluster);
+    const cases: {
+      code: string;
+      space: string;
+      publish: (space: string, seq: number) => Promise<{ planId: string }>;
+    }[] = [
+      {
+        code: 'plan.unsigned',
+        space: `s-${rand()}`,
+        publish: (s, seq) => h.publishPlan(cluster, [ns(s)], { sequence: seq, signWith: null }),
+      },
+      {
+        code: 'plan.unknown-key',
+        space: `s-${rand()}`,
+        publish: (s, seq) =>
+          h.publishPlan(cluster, [ns(s)], {
+            sequence: seq,
+            signWith: generateSigningKey('intruder').signing,
+          }),
+      },
+      {
+        code: 'plan.bad-signature',
+        space: `s-${rand()}`,
+        // Same key id as the trusted one, different private key.
+        publish: (s, seq) =>
+          h.publishPlan(cluster, [ns(s)], {
+            sequence: seq,
+            signWith: generateSigningKey('planner-test').signing,
+          }),
+      },
+      {
+        code: 'plan.bad-signature',
+        space: `s-${rand()}`,
+        // Signed, then the revision is changed in flight.
+        publish: (s, seq) =>
+          h.publishPlan(cluster, [ns(s)], {
+            sequence: seq,
+            mutate: (p) => ({ ...p, revision: revisionOf(999) }),
+          }),
+      },
+    ];
+    let seq = 1;
+    for (const c of cases) {
+      const plan = await c.publish(c.space, seq++);
+      const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === plan.planId);
+      expect(failed.data).toMatchObject({ code: c.code, nothingApplied: true });
+      expect(await h.get('namespace', c.space)).toBeUndefined();
+    }
+  });
+
+  it('refuses a bundle whose bytes do not match the digest the plan names', async () => {
+    const cluster2 = `c-${rand()}`;
+    const space2 = `s-${rand()}`;
+    await h.start(cluster2);
+    const evil = encodeBundle(
+      createBundle({
+        cluster: cluster2,
+        revision: revisionOf(1),
+        source: { repo: 'config', path: `clusters/${cluster2}` },
+        objects: [ns(space2), ns(`${space2}-evil`)],
+      }),
+    );
+    // The planner signed the honest digest; the store serves other bytes under that name.
+    const tampered = await h.publishPlan(cluster2, [ns(space2)], { sequence: 1, storeInstead: evil });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === tampered.planId);
+    expect(failed.data).toMatchObject({ code: 'bundle.digest-mismatch', nothingApplied: true });
+    expect(await h.get('namespace', `${space2}-evil`)).toBeUndefined();
+  });
+
+  it('refuses a replayed older plan after a newer one was applied', async () => {
+    const cluster = `c-${rand()}`;
+    const space = `s-${rand()}`;
+    await h.start(cluster);
+    const p2 = await h.publishPlan(cluster, [ns(space), cm(space, 'v2')], { sequence: 2 });
+    await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === p2.planId);
+    const old = await h.publishPlan(cluster, [ns(space), cm(space, 'v1')], { sequence: 1 });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === old.planId);
+    expect(failed.data).toMatchObject({ code: 'plan.replayed', nothingApplied: true });
+    expect(await h.get('configmap', 'v1', space)).toBeUndefined();
+    expect(await h.get('configmap', 'v2', space)).toBeDefined();
+  });
+
+  it('an applier allowed only namespace team-a: a bundle touching kube-system fails with an RBAC error and writes nothing', async () => {
+    const cluster = `c-${rand()}`;
+    const teamA = `team-a-${rand()}`;
+    const sa = await createServiceAccountKubeconfig(h.cluster, {
+      namespace: teamA,
+      name: 'applier',
+      roles: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+    });
+    await h.start(cluster, { inventoryNamespace: teamA }, sa.kubeconfigPath);
+    const plan = await h.publishPlan(cluster, [cm(teamA, 'mine'), cm('kube-system', `not-mine-${rand()}`)], {
+      sequence: 1,
+    });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === plan.planId);
+    expect(failed.data).toMatchObject({ code: 'apply.forbidden', nothingApplied: true });
+    expect(failed.data.objects).toHaveLength(1);
+    expect(failed.data.objects[0]?.object).toMatch(/^ConfigMap kube-system\/not-mine-/);
+    expect(failed.data.objects[0]?.reason).toContain(
+      `RBAC: system:serviceaccount:${teamA}:applier may not patch`,
+    );
+    expect(await h.get('configmap', 'mine', teamA)).toBeUndefined();
+
+    // Within its namespace it works.
+    const ok = await h.publishPlan(cluster, [cm(teamA, 'mine')], { sequence: 2 });
+    await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === ok.planId);
+    expect(await h.get('configmap', 'mine', teamA)).toBeDefined();
+  });
+});
