@@ -18,7 +18,7 @@ function cut(s: string, max: number | undefined): string {
 }
 
 export function renderTable<R>(rows: readonly R[], columns: readonly Column<R>[]): string {
-  const cells = rows.map((r) => columns.map((c) => cut(c.value(r).replace(/\s+/g, ' '), c.max)));
+  const cells = rows.map((r) => columns.map((c) => cut(c.value(r).replace(/[\r\n\t]+/g, ' '), c.max)));
   const widths = columns.map((c, i) => Math.max(width(c.header), ...cells.map((row) => width(row[i] ?? ''))));
   const line = (values: string[]) =>
     values
