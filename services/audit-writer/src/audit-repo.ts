@@ -1,0 +1,262 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { messageOf, retryable } from '@flotilla/errors';
+import type { FlotillaEvent } from '@flotilla/events';
+import { formatCommitMessage, type GitAuthor, isGitError, Workspace } from '@flotilla/git';
+import {
+  type AuditFile,
+  type AuditRecord,
+  buildRecord,
+  type ChainAnchor,
+  DAY_FILE,
+  dayFile,
+  fileLines,
+  GENESIS_HASH,
+  recordLine,
+  type VerifyResult,
+  verifyChain,
+} from './chain.ts';
+import { commitFile, commitTrailers, discardUncommitted, removeStaleLocks } from './git-local.ts';
+
+export const TRAILER_FIRST = 'Audit-First-Seq';
+export const TRAILER_LAST = 'Audit-Last-Seq';
+export const TRAILER_HASH = 'Audit-Last-Hash';
+
+export interface AuditRepoOptions {
+  url: string;
+  branch: string;
+  dir: string;
+  author: GitAuthor;
+  timeoutMs?: number;
+  /**
+   * Fetch and rebase onto the remote branch before loading (a new leader whose clone is behind).
+   * An unreachable remote is tolerated: the local clone is then the most recent copy we can get.
+   */
+  syncWithRemote?: boolean;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+/** Day files of an audit work tree, relative paths in chain order. */
+export async function listDayFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, depth: number): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.name === '.git') continue;
+      const p = join(d, e.name);
+      if (e.isDirectory() && depth < 2) await walk(p, depth + 1);
+      else if (e.isFile()) {
+        const rel = relative(dir, p).split(sep).join('/');
+        if (DAY_FILE.test(rel)) out.push(rel);
+      }
+    }
+  };
+  if (existsSync(dir)) await walk(dir, 0);
+  return out.sort();
+}
+
+export async function readAuditFiles(dir: string): Promise<AuditFile[]> {
+  const files = await listDayFiles(dir);
+  return Promise.all(files.map(async (path) => ({ path, text: await readFile(join(dir, path), 'utf8') })));
+}
+
+/** Recomputes the chain of an audit clone; the HEAD commit's trailers anchor the newest record. */
+export async function verifyAuditDir(dir: string, rev = 'HEAD'): Promise<VerifyResult> {
+  const files = await readAuditFiles(dir);
+  const trailers = existsSync(join(dir, '.git')) ? await commitTrailers(dir, rev) : new Map<string, string>();
+  const seq = Number(trailers.get(TRAILER_LAST));
+  const hash = trailers.get(TRAILER_HASH);
+  const anchor: ChainAnchor | undefined =
+    Number.isInteger(seq) && seq > 0 && hash ? { seq, hash } : undefined;
+  return verifyChain(files, anchor);
+}
+
+/** `audit: 3 records (seq 10-12)` + counts by event type, for `git log` readers. */
+export function batchMessage(records: AuditRecord[]): string {
+  const first = records[0]!;
+  const last = records[records.length - 1]!;
+  const counts = new Map<string, number>();
+  for (const r of records) counts.set(r.event, (counts.get(r.event) ?? 0) + 1);
+  const lines = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([t, n]) => `${t}: ${n}`);
+  const noun = records.length === 1 ? 'record' : 'records';
+  const range = first.seq === last.seq ? `seq ${first.seq}` : `seq ${first.seq}-${last.seq}`;
+  return `audit: ${records.length} ${noun} (${range})\n\n${lines.join('\n')}`;
+}
+
+/**
+ * The audit log in its Git clone: the chain state (last seq and hash, the day file written to,
+ * every recorded event id for dedupe) and the only way records get in: `append`, which writes
+ * the lines, commits them (fsync'd by the Workspace) and only then updates the state.
+ */
+export class AuditRepo {
+  private seq = 0;
+  private lastHash = GENESIS_HASH;
+  private currentFile: string | undefined;
+  private readonly ids = new Set<string>();
+  private lock: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly ws: Workspace,
+    private readonly opts: AuditRepoOptions,
+  ) {}
+
+  /**
+   * Opens (cloning when needed) the audit repo, discards what a crash left uncommitted and
+   * replays the log. `onRecord` sees every recorded record in order (index rebuild).
+   */
+  static async open(opts: AuditRepoOptions, onRecords: (records: AuditRecord[]) => void): Promise<AuditRepo> {
+    if (existsSync(join(opts.dir, '.git'))) {
+      const locks = await removeStaleLocks(opts.dir);
+      if (locks.length) opts.log?.warn({ locks }, 'removed stale git locks left by a crash');
+    }
+    const ws = await Workspace.open({
+      url: opts.url,
+      branch: opts.branch,
+      dir: opts.dir,
+      author: opts.author,
+      fsync: true,
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    if (await discardUncommitted(opts.dir)) {
+      opts.log?.warn(
+        { dir: opts.dir },
+        'discarded uncommitted audit lines left by a crash (their events are redelivered)',
+      );
+    }
+    if (opts.syncWithRemote) {
+      try {
+        await ws.pull();
+      } catch (err) {
+        // A rebase conflict means two writers forked the log: refuse to write on top of it.
+        if (isGitError(err, 'git.rebase-conflict')) throw err;
+        opts.log?.warn(
+          { err: messageOf(err) },
+          'audit remote not reachable at start; continuing from the local clone',
+        );
+      }
+    }
+    const repo = new AuditRepo(ws, opts);
+    await repo.load(onRecords);
+    return repo;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get headHash(): string {
+    return this.lastHash;
+  }
+
+  get recordCount(): number {
+    return this.seq;
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  private async load(onRecords: (records: AuditRecord[]) => void): Promise<void> {
+    this.seq = 0;
+    this.lastHash = GENESIS_HASH;
+    this.ids.clear();
+    this.currentFile = undefined;
+    for (const path of await listDayFiles(this.opts.dir)) {
+      const text = await readFile(join(this.opts.dir, path), 'utf8');
+      const records: AuditRecord[] = [];
+      for (const line of fileLines(text)) {
+        const r = JSON.parse(line) as AuditRecord;
+        records.push(r);
+        this.ids.add(r.id);
+        this.seq = r.seq;
+        this.lastHash = r.hash;
+      }
+      this.currentFile = path;
+      onRecords(records);
+    }
+  }
+
+  /** Runs `fn` while no append is in progress (verify reads a consistent tree). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Records the events not recorded yet (dedupe by event id, also within the batch) as one
+   * commit. Resolves with the new records once the commit is on disk; on failure the work tree
+   * is put back to the last commit and the state reloaded, so a retry starts clean.
+   */
+  append(
+    events: FlotillaEvent[],
+    onReload: (records: AuditRecord[]) => void,
+    now: () => Date = () => new Date(),
+  ): Promise<{ records: AuditRecord[]; duplicates: number }> {
+    return this.exclusive(async () => {
+      const fresh: FlotillaEvent[] = [];
+      const batchIds = new Set<string>();
+      for (const e of events) {
+        if (this.ids.has(e.id) || batchIds.has(e.id)) continue;
+        batchIds.add(e.id);
+        fresh.push(e);
+      }
+      const duplicates = events.length - fresh.length;
+      if (fresh.length === 0) return { records: [], duplicates };
+
+      const recordedAt = now();
+      // Day files only move forward, so a clock stepping back cannot break the file order.
+      const today = dayFile(recordedAt);
+      const file = this.currentFile && this.currentFile > today ? this.currentFile : today;
+      let seq = this.seq;
+      let prevHash = this.lastHash;
+      const records = fresh.map((e) => {
+        const r = buildRecord(e, { seq: ++seq, prevHash, recordedAt });
+        prevHash = r.hash;
+        return r;
+      });
+      const full = join(this.opts.dir, file);
+      const sizeBefore = existsSync(full) ? (await stat(full)).size : -1;
+      try {
+        await this.ws.appendFile(file, records.map(recordLine).join(''));
+        const last = records[records.length - 1]!;
+        await commitFile(
+          this.opts.dir,
+          file,
+          formatCommitMessage(batchMessage(records), {
+            [TRAILER_FIRST]: String(records[0]!.seq),
+            [TRAILER_LAST]: String(last.seq),
+            [TRAILER_HASH]: last.hash,
+          }),
+          this.opts.author,
+        );
+        this.seq = last.seq;
+        this.lastHash = last.hash;
+        this.currentFile = file;
+        for (const r of records) this.ids.add(r.id);
+        return { records, duplicates };
+      } catch (err) {
+        await this.recover(full, sizeBefore, onReload);
+        throw retryable('audit.commit-failed', `committing ${records.length} audit records failed`, {
+          cause: err,
+        });
+      }
+    });
+  }
+
+  private async recover(full: string, sizeBefore: number, onReload: (records: AuditRecord[]) => void) {
+    try {
+      // The commit may or may not have happened: let git decide what is committed.
+      await removeStaleLocks(this.opts.dir);
+      await discardUncommitted(this.opts.dir);
+    } catch (err) {
+      this.opts.log?.warn({ err }, 'could not reset the audit work tree; truncating by hand');
+      if (sizeBefore < 0) await unlink(full).catch(() => undefined);
+      else await truncate(full, sizeBefore).catch(() => undefined);
+    }
+    const reloaded: AuditRecord[] = [];
+    const before = this.seq;
+    await this.load((rs) => reloaded.push(...rs));
+    onReload(reloaded.filter((r) => r.seq > before));
+  }
+}

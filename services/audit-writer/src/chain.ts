@@ -1,0 +1,291 @@
+import { createHash } from 'node:crypto';
+import type { FlotillaEvent } from '@flotilla/events';
+import { canonicalJson } from '@flotilla/manifests';
+import { eventName, type Summary, summarize } from './summary.ts';
+
+// Canonical JSON has one home (@flotilla/manifests: sorted keys, RFC 8785 for JSON data); the
+// audit chain depends on it byte for byte, so it is re-exported here for verifiers.
+export { canonicalJson };
+
+/** prevHash of the very first record. */
+export const GENESIS_HASH = `sha256:${'0'.repeat(64)}`;
+
+export interface AuditRecord extends Summary {
+  /** Position in the log, 1-based, contiguous across files. */
+  seq: number;
+  id: string;
+  type: string;
+  /** Short event name (`PlanCreated`), for people reading the file. */
+  event: string;
+  /** When the event happened (producer clock). */
+  time: string;
+  /** When the audit writer recorded it (decides the day file). */
+  recordedAt: string;
+  source: string;
+  actor: string;
+  subject?: string;
+  correlationid: string;
+  causationid?: string;
+  data: unknown;
+  prevHash: string;
+  /** sha256 over the canonical JSON of every other field (prevHash included). */
+  hash: string;
+}
+
+export type UnhashedRecord = Omit<AuditRecord, 'hash'>;
+
+export function sha256(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+export function hashRecord(record: UnhashedRecord | AuditRecord): string {
+  const { hash: _ignored, ...rest } = record as AuditRecord;
+  return sha256(canonicalJson(rest));
+}
+
+/** Builds the next record of the chain for an event. Pure: same inputs, same bytes. */
+export function buildRecord(
+  event: FlotillaEvent,
+  at: { seq: number; prevHash: string; recordedAt: Date },
+): AuditRecord {
+  const unhashed: UnhashedRecord = {
+    seq: at.seq,
+    id: event.id,
+    type: event.type,
+    event: eventName(event.type),
+    time: event.time,
+    recordedAt: at.recordedAt.toISOString(),
+    source: event.source,
+    actor: event.actor,
+    correlationid: event.correlationid,
+    ...summarize(event),
+    data: event.data ?? null,
+    prevHash: at.prevHash,
+  };
+  if (event.subject !== undefined) unhashed.subject = event.subject;
+  if (event.causationid !== undefined) unhashed.causationid = event.causationid;
+  return { ...unhashed, hash: hashRecord(unhashed) };
+}
+
+/** One record per line; the line is the record's own canonical JSON. */
+export function recordLine(record: AuditRecord): string {
+  return `${canonicalJson(record)}\n`;
+}
+
+/** `YYYY/MM/DD.jsonl` (UTC) of a moment. */
+export function dayFile(at: Date): string {
+  const iso = at.toISOString();
+  return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}.jsonl`;
+}
+
+export const DAY_FILE = /^\d{4}\/\d{2}\/\d{2}\.jsonl$/;
+
+/** Day files in chain order (the names sort chronologically). */
+export function sortDayFiles(paths: string[]): string[] {
+  return paths.filter((p) => DAY_FILE.test(p)).sort();
+}
+
+// ---- verification --------------------------------------------------------------------------
+
+export interface AuditFile {
+  /** Path relative to the audit repo, e.g. `2026/11/26.jsonl`. */
+  path: string;
+  text: string;
+}
+
+export type ProblemKind = 'malformed' | 'edited' | 'removed' | 'reordered' | 'truncated';
+
+export interface VerifyProblem {
+  kind: ProblemKind;
+  file: string;
+  /** 1-based line in `file`. */
+  line: number;
+  /** seq found on that line (absent when the line does not parse). */
+  seq?: number;
+  expectedSeq?: number;
+  message: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  files: number;
+  records: number;
+  /** Last record of an intact chain (or of the intact prefix). */
+  head?: { seq: number; hash: string };
+  problem?: VerifyProblem;
+}
+
+/** The last record a commit vouches for (commit trailers); catches removal of the newest lines. */
+export interface ChainAnchor {
+  seq: number;
+  hash: string;
+}
+
+interface Parsed {
+  file: string;
+  line: number;
+  record?: AuditRecord;
+  error?: string;
+}
+
+function parseLine(text: string): { record?: AuditRecord; error?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `not JSON: ${(err as Error).message}` };
+  }
+  const r = value as AuditRecord;
+  if (
+    !r ||
+    typeof r !== 'object' ||
+    !Number.isInteger(r.seq) ||
+    typeof r.hash !== 'string' ||
+    typeof r.prevHash !== 'string' ||
+    typeof r.id !== 'string'
+  ) {
+    return { error: 'not an audit record (seq, id, prevHash, hash required)' };
+  }
+  return { record: r };
+}
+
+/** Splits a day file into lines; a missing final newline still counts as a line. */
+export function fileLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/**
+ * Recomputes the chain over the day files in order and reports the first record that was
+ * edited (its hash no longer matches, or its link to the previous record is broken), removed
+ * (a seq is missing), or reordered (a seq appears out of place). Pure.
+ */
+export function verifyChain(files: AuditFile[], anchor?: ChainAnchor): VerifyResult {
+  const ordered = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const entries: Parsed[] = [];
+  for (const f of ordered) {
+    fileLines(f.text).forEach((text, i) => {
+      entries.push({ file: f.path, line: i + 1, ...parseLine(text) });
+    });
+  }
+  const positions = new Map<number, number>();
+  entries.forEach((e, i) => {
+    if (e.record && !positions.has(e.record.seq)) positions.set(e.record.seq, i);
+  });
+
+  const result = (problem?: VerifyProblem, head?: { seq: number; hash: string }): VerifyResult => ({
+    ok: !problem,
+    files: ordered.length,
+    records: entries.length,
+    ...(head ? { head } : {}),
+    ...(problem ? { problem } : {}),
+  });
+
+  let expectedSeq = 1;
+  let prevHash = GENESIS_HASH;
+  let head: { seq: number; hash: string } | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const at = { file: e.file, line: e.line };
+    if (!e.record) {
+      return result(
+        { kind: 'malformed', ...at, expectedSeq, message: `line is not a valid record: ${e.error}` },
+        head,
+      );
+    }
+    const r = e.record;
+    if (hashRecord(r) !== r.hash) {
+      return result(
+        {
+          kind: 'edited',
+          ...at,
+          seq: r.seq,
+          expectedSeq,
+          message: `record seq ${r.seq} was edited: its content no longer matches its hash`,
+        },
+        head,
+      );
+    }
+    if (r.seq !== expectedSeq) {
+      const laterAt = positions.get(expectedSeq);
+      const moved = laterAt !== undefined && laterAt !== i;
+      if (moved || r.seq < expectedSeq) {
+        const where = laterAt !== undefined ? entries[laterAt]! : undefined;
+        return result(
+          {
+            kind: 'reordered',
+            ...at,
+            seq: r.seq,
+            expectedSeq,
+            message: where
+              ? `record seq ${r.seq} is out of order: seq ${expectedSeq} belongs here but is at ${where.file}:${where.line}`
+              : `record seq ${r.seq} is out of order: expected seq ${expectedSeq}`,
+          },
+          head,
+        );
+      }
+      const missing = r.seq - expectedSeq;
+      return result(
+        {
+          kind: 'removed',
+          ...at,
+          seq: r.seq,
+          expectedSeq,
+          message:
+            missing === 1
+              ? `record seq ${expectedSeq} was removed (it belongs just before this line)`
+              : `records seq ${expectedSeq}..${r.seq - 1} were removed (they belong just before this line)`,
+        },
+        head,
+      );
+    }
+    if (r.prevHash !== prevHash) {
+      return result(
+        {
+          kind: 'edited',
+          ...at,
+          seq: r.seq,
+          expectedSeq,
+          message: `record seq ${r.seq} does not link to seq ${r.seq - 1}: one of them was rewritten and re-hashed`,
+        },
+        head,
+      );
+    }
+    prevHash = r.hash;
+    head = { seq: r.seq, hash: r.hash };
+    expectedSeq++;
+  }
+  if (anchor && anchor.seq > 0) {
+    const last = entries[entries.length - 1];
+    const lastSeq = head?.seq ?? 0;
+    if (lastSeq < anchor.seq) {
+      return result(
+        {
+          kind: 'truncated',
+          file: last?.file ?? '',
+          line: last ? last.line + 1 : 1,
+          expectedSeq: lastSeq + 1,
+          message: `the log ends at seq ${lastSeq} but the last commit records seq ${anchor.seq}: records ${lastSeq + 1}..${anchor.seq} were removed`,
+        },
+        head,
+      );
+    }
+    const anchored = entries[positions.get(anchor.seq) ?? -1]?.record;
+    if (anchored && anchored.hash !== anchor.hash) {
+      const e = entries[positions.get(anchor.seq)!]!;
+      return result(
+        {
+          kind: 'edited',
+          file: e.file,
+          line: e.line,
+          seq: anchor.seq,
+          expectedSeq: anchor.seq,
+          message: `record seq ${anchor.seq} differs from the one its commit recorded (hash ${anchor.hash})`,
+        },
+        head,
+      );
+    }
+  }
+  return result(undefined, head);
+}

@@ -1,0 +1,53 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+export const Config = Type.Object({
+  instance: Type.String({ default: `${process.pid}` }),
+  nats: Type.Object({
+    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ secret: true })),
+  }),
+  http: Type.Object({
+    port: Type.Integer({ default: 8080 }),
+    host: Type.String({ default: '127.0.0.1' }),
+  }),
+  audit: Type.Object({
+    /** Remote of the audit repository (credentials in the URL are split off and never logged). */
+    url: Type.String({ minLength: 1 }),
+    branch: Type.String({ default: 'main' }),
+    /** Local clone; keep it on a persistent volume (committed-but-unpushed records live here). */
+    dir: Type.String({ default: '/var/lib/flotilla/audit' }),
+    authorName: Type.String({ default: 'Flotilla Audit Writer' }),
+    authorEmail: Type.String({ default: 'audit-writer@flotilla.invalid' }),
+    /** Commit after this many records… */
+    batchMaxRecords: Type.Integer({ minimum: 1, default: 2000 }),
+    /** …or after the oldest waiting record has waited this long, whichever comes first. */
+    batchMaxDelayMs: Type.Integer({ minimum: 1, default: 200 }),
+    pushRetryMinMs: Type.Integer({ minimum: 10, default: 1000 }),
+    pushRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
+    gitTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
+  }),
+  consumer: Type.Object({
+    durable: Type.String({ default: 'audit-writer' }),
+    /** Events held at once; must exceed batchMaxRecords for batches to fill. */
+    concurrency: Type.Integer({ minimum: 1, default: 4096 }),
+    ackWaitMs: Type.Integer({ minimum: 1000, default: 30_000 }),
+    maxDeliver: Type.Integer({ minimum: 1, default: 20 }),
+  }),
+  lease: Type.Object({
+    bucket: Type.String({ default: 'flotilla-leases' }),
+    ttlMs: Type.Integer({ minimum: 1000, default: 15_000 }),
+  }),
+  configRepo: Type.Object({
+    /** Config repository whose commits get deployment notes; empty disables notes. */
+    url: Type.String({ default: '' }),
+    enabled: Type.Boolean({ default: true }),
+    branch: Type.String({ default: 'main' }),
+    dir: Type.String({ default: '/var/lib/flotilla/audit-config' }),
+    notesRef: Type.String({ default: 'refs/notes/flotilla' }),
+    debounceMs: Type.Integer({ minimum: 0, default: 500 }),
+  }),
+  /** Stages whose changes are production changes (export, approvals). */
+  productionStages: Type.Array(Type.String(), { default: ['prod'] }),
+});
+export type Config = Static<typeof Config>;

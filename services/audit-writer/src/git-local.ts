@@ -1,0 +1,114 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { simpleGit } from 'simple-git';
+
+// Local-only git operations @flotilla/git's Workspace does not offer (yet): throwing away what a
+// crashed writer left uncommitted, and reading a commit's trailers without a Workspace (the
+// verify CLI runs on any clone). simple-git directly, as the rest of the repo does.
+
+/** Ambient variables that would change what git runs (simple-git v4 refuses them too). */
+const DROPPED = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
+
+function git(dir: string, extraEnv: Record<string, string> = {}) {
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
+  for (const [k, v] of Object.entries(process.env)) {
+    const key = k.toLowerCase();
+    if (v !== undefined && !key.startsWith('git') && !DROPPED.has(key)) env[k] = v;
+  }
+  Object.assign(env, extraEnv);
+  return simpleGit({
+    baseDir: dir,
+    config: ['core.fsync=all', 'core.fsyncMethod=fsync', 'commit.gpgSign=false'],
+    allowEnvironment: Object.keys(env),
+  }).env(env);
+}
+
+/**
+ * Removes `*.lock` files under `.git` (except objects). A writer killed mid-commit leaves
+ * `index.lock` or a ref lock behind, which would block every later git command. Only call this
+ * while holding the writer lease: then no other git process can be using this clone.
+ */
+export async function removeStaleLocks(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'objects') await walk(p);
+      } else if (e.name.endsWith('.lock')) {
+        await rm(p, { force: true });
+        removed.push(p);
+      }
+    }
+  };
+  await walk(join(dir, '.git'));
+  return removed;
+}
+
+/**
+ * Makes the work tree equal to HEAD again: lines a crashed writer appended but never committed
+ * are dropped (their events were never acked, so JetStream delivers them again).
+ */
+export async function discardUncommitted(dir: string): Promise<boolean> {
+  const g = git(dir);
+  const status = await g.raw(['status', '--porcelain', '--untracked-files=all']);
+  if (!status.trim()) return false;
+  const hasHead = await g
+    .raw(['rev-parse', '--verify', '--quiet', 'HEAD'])
+    .then((s) => s.trim().length > 0)
+    .catch(() => false);
+  if (hasHead) await g.raw(['reset', '--quiet', '--hard', 'HEAD']);
+  else await g.raw(['read-tree', '--empty']);
+  await g.raw(['clean', '-fdq']);
+  return true;
+}
+
+/** Trailers of a commit (`Key: value`), or an empty map when the rev does not exist. */
+export async function commitTrailers(dir: string, rev: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let text: string;
+  try {
+    text = await git(dir).raw([
+      'log',
+      '-1',
+      '--format=%(trailers:only,unfold,separator=%x1e,key_value_separator=%x1f)',
+      rev,
+      '--',
+    ]);
+  } catch {
+    return out;
+  }
+  for (const kv of text.replace(/\n$/, '').split('\x1e')) {
+    const [k, v] = kv.split('\x1f');
+    if (k && v !== undefined) out.set(k.trim(), v.trim());
+  }
+  return out;
+}
+
+/**
+ * Commits one file as the given identity: `git add` + `git commit`, two processes where
+ * Workspace.commit (add --all, diff, rev-parse, commit, rev-parse) spends five; at thousands of
+ * events per second, process spawns are the audit writer's main cost. fsync'd like every
+ * command here (`core.fsync=all`), so the commit is on disk when this resolves.
+ */
+export async function commitFile(
+  dir: string,
+  file: string,
+  message: string,
+  author: { name: string; email: string },
+): Promise<void> {
+  const g = git(dir, {
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
+  });
+  await g.raw(['add', '--', file]);
+  await g.raw(['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message]);
+}

@@ -1,0 +1,29 @@
+export { AuditRepo, batchMessage, listDayFiles, readAuditFiles, verifyAuditDir } from './audit-repo.ts';
+export { Batcher, type BatcherOptions } from './batcher.ts';
+export {
+  type AuditFile,
+  type AuditRecord,
+  buildRecord,
+  type ChainAnchor,
+  canonicalJson,
+  dayFile,
+  GENESIS_HASH,
+  hashRecord,
+  type ProblemKind,
+  recordLine,
+  type VerifyProblem,
+  type VerifyResult,
+  verifyChain,
+} from './chain.ts';
+export { Config } from './config.ts';
+export { formatNote } from './config-notes.ts';
+export {
+  buildExport,
+  type ExportMetadata,
+  type ProductionChange,
+  toCsv,
+  verifyExportHash,
+} from './export.ts';
+export { AuditIndex, approverIsNotAuthor } from './projection.ts';
+export { type AuditWriter, type AuditWriterHooks, startAuditWriter } from './service.ts';
+export { type Summary, summarize } from './summary.ts';

@@ -1,0 +1,112 @@
+import type { Workspace } from '@flotilla/git';
+
+export interface PusherOptions {
+  /** A Workspace of its own on the audit clone, so a slow remote never queues behind commits. */
+  ws: Workspace;
+  retryMinMs: number;
+  retryMaxMs: number;
+  onPushed?: (seq: number) => void;
+  onFailed?: (err: unknown, attempt: number) => void;
+}
+
+/**
+ * Pushes the audit branch in the background, after every commit, with exponential backoff while
+ * the remote is unreachable. Records are safe once committed locally (events are acked then), so
+ * the push only bounds how long the remote copy lags; that lag is what `lag()` reports.
+ */
+export class Pusher {
+  /** Commits not known to be on the remote: (last seq of the commit, when it was committed). */
+  private unpushed: Array<{ seq: number; at: number }> = [];
+  private pushedSeq = 0;
+  private wake: (() => void) | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private attempt = 0;
+
+  constructor(private readonly opts: PusherOptions) {}
+
+  /** `pushedSeq`: the newest seq known to be on the remote (from the remote head's trailers). */
+  start(pushedSeq: number, committedSeq: number): void {
+    this.pushedSeq = pushedSeq;
+    if (committedSeq > pushedSeq) this.unpushed.push({ seq: committedSeq, at: Date.now() });
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  committed(seq: number, at = Date.now()): void {
+    this.unpushed.push({ seq, at });
+    this.kick();
+  }
+
+  kick(): void {
+    this.wake?.();
+  }
+
+  lag(now = Date.now()): { records: number; seconds: number } {
+    const last = this.unpushed[this.unpushed.length - 1];
+    const first = this.unpushed[0];
+    if (!last || !first) return { records: 0, seconds: 0 };
+    return { records: last.seq - this.pushedSeq, seconds: Math.max(0, (now - first.at) / 1000) };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (this.unpushed.length === 0) {
+        await this.sleep(60_000);
+        continue;
+      }
+      const ok = await this.pushOnce();
+      if (!ok) {
+        const delay = Math.min(
+          this.opts.retryMaxMs,
+          this.opts.retryMinMs * 2 ** Math.min(this.attempt - 1, 10),
+        );
+        await this.sleep(delay * (0.75 + Math.random() * 0.5));
+      }
+    }
+  }
+
+  /** One push of everything committed so far; true when the remote has it. */
+  async pushOnce(): Promise<boolean> {
+    const target = this.unpushed[this.unpushed.length - 1]?.seq;
+    if (target === undefined) return true;
+    try {
+      // retries: 0 — never rebase the audit chain onto someone else's commits: a rejected push
+      // means two writers forked the log, which needs a human, not an automatic merge.
+      await this.opts.ws.push({ retries: 0 });
+      this.attempt = 0;
+      // Anything committed while the push ran may or may not be in it: count only up to target.
+      this.pushedSeq = Math.max(this.pushedSeq, target);
+      this.unpushed = this.unpushed.filter((u) => u.seq > target);
+      this.opts.onPushed?.(target);
+      return true;
+    } catch (err) {
+      this.attempt++;
+      this.opts.onFailed?.(err, this.attempt);
+      return false;
+    }
+  }
+
+  /** Stops the loop; one last push attempt so a graceful shutdown leaves the remote current. */
+  async stop(finalPush = true): Promise<void> {
+    this.running = false;
+    this.kick();
+    await this.loop;
+    if (finalPush && this.unpushed.length > 0) await this.pushOnce().catch(() => false);
+  }
+
+  get lastError(): string | undefined {
+    return this.attempt > 0 ? `push failing (${this.attempt} attempts)` : undefined;
+  }
+}

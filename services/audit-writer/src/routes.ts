@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { VerifyResult } from './chain.ts';
+import { buildExport } from './export.ts';
+import type { AuditIndex, HistoryFilter } from './projection.ts';
+
+export interface QuerySource {
+  /** The index while this instance is the active writer; undefined on a standby. */
+  index(): AuditIndex | undefined;
+  head(): { records: number; headSeq: number; headHash: string | null };
+  verify(): Promise<VerifyResult>;
+  productionStages: string[];
+}
+
+class BadRequest extends Error {
+  readonly statusCode = 400;
+}
+
+function time(q: Record<string, string | undefined>, key: string): string | undefined {
+  const v = q[key];
+  if (v === undefined || v === '') return undefined;
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw new BadRequest(`${key}: "${v}" is not an RFC 3339 time`);
+  return new Date(ms).toISOString();
+}
+
+function str(q: Record<string, string | undefined>, key: string): string | undefined {
+  const v = q[key];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function unavailable(reply: FastifyReply) {
+  return reply.code(503).send({ error: 'standby', message: 'this instance is not the active audit writer' });
+}
+
+/** The audit query API: history, what is where, approvals, production-change export, verify. */
+export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
+  // A plugin scope, so the error handler covers only these routes.
+  void app.register(async (scope) => {
+    scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      const code = err.statusCode ?? 500;
+      void reply.code(code).send({ error: code === 400 ? 'bad-request' : 'internal', message: err.message });
+    });
+
+    scope.get('/history', async (req, reply) => {
+      const index = src.index();
+      if (!index) return unavailable(reply);
+      const q = req.query as Record<string, string | undefined>;
+      const filter: HistoryFilter = {};
+      for (const k of ['cluster', 'stage', 'type', 'actor', 'app', 'repo', 'revision'] as const) {
+        const v = str(q, k);
+        if (v) filter[k] = v;
+      }
+      const since = time(q, 'since');
+      const until = time(q, 'until');
+      if (since) filter.since = since;
+      if (until) filter.until = until;
+      if (q.limit) {
+        const n = Number(q.limit);
+        if (!Number.isInteger(n) || n < 1) throw new BadRequest('limit: a positive integer');
+        filter.limit = n;
+      }
+      const records = index.history(filter);
+      return { count: records.length, filter, records };
+    });
+
+    scope.get('/where', async (_req, reply) => {
+      const index = src.index();
+      if (!index) return unavailable(reply);
+      const clusters = [...index.where.values()].sort((a, b) => (a.cluster < b.cluster ? -1 : 1));
+      return { clusters };
+    });
+
+    scope.get('/approvals', async (req, reply) => {
+      const index = src.index();
+      if (!index) return unavailable(reply);
+      const q = req.query as Record<string, string | undefined>;
+      const stage = str(q, 'stage');
+      const stages = stage ? new Set(stage === '*' ? [] : [stage]) : new Set(src.productionStages);
+      const promotions = [...index.promotions.values()]
+        .filter((p) => stage === '*' || stages.has(p.toStage))
+        .map((p) => {
+          const commit = p.committed ? index.commits.get(p.committed.commit) : undefined;
+          return {
+            ...p,
+            ...(commit ? { commitAuthor: `${commit.author.name} <${commit.author.email}>` } : {}),
+            approvers: [
+              ...new Set([...(p.committed?.approvedBy ?? []), ...p.approvals.map((a) => a.approver)]),
+            ],
+          };
+        });
+      return { stages: stage === '*' ? 'all' : [...stages], count: promotions.length, promotions };
+    });
+
+    scope.get('/export', async (req, reply) => {
+      const index = src.index();
+      if (!index) return unavailable(reply);
+      const q = req.query as Record<string, string | undefined>;
+      const format = str(q, 'format') ?? 'json';
+      if (format !== 'json' && format !== 'csv') throw new BadRequest('format: json or csv');
+      const since = time(q, 'since');
+      const until = time(q, 'until');
+      const doc = buildExport(index, {
+        ...(since ? { since } : {}),
+        ...(until ? { until } : {}),
+        productionStages: src.productionStages,
+        auditLog: src.head(),
+      });
+      if (format === 'json') return { metadata: doc.metadata, changes: doc.changes };
+      const meta = doc.metadata;
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="flotilla-production-changes.csv"`)
+        .header('x-flotilla-export-period', `${meta.period.since ?? ''}/${meta.period.until ?? ''}`)
+        .header('x-flotilla-export-generated-at', meta.generatedAt)
+        .header('x-flotilla-export-record-count', String(meta.recordCount))
+        .header('x-flotilla-export-audit-head', `${meta.auditLog.headSeq} ${meta.auditLog.headHash ?? ''}`)
+        .header('x-flotilla-export-sha256', `sha256:${createHash('sha256').update(doc.csv).digest('hex')}`)
+        .send(doc.csv);
+    });
+
+    scope.get('/verify', async (_req, reply) => {
+      if (!src.index()) return unavailable(reply);
+      const result = await src.verify();
+      return reply.code(result.ok ? 200 : 409).send(result);
+    });
+  });
+}

@@ -1,0 +1,294 @@
+import { Bus } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
+import { type FlotillaEvent, SUBJECT_PREFIX } from '@flotilla/events';
+import { Workspace } from '@flotilla/git';
+import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
+import { AuditRepo, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
+import { Batcher } from './batcher.ts';
+import { type AuditRecord, sha256 } from './chain.ts';
+import type { Config } from './config.ts';
+import { ConfigNotes, formatNote } from './config-notes.ts';
+import { commitTrailers } from './git-local.ts';
+import { type AuditMetrics, auditMetrics } from './metrics.ts';
+import { AuditIndex } from './projection.ts';
+import { Pusher } from './pusher.ts';
+import { registerRoutes } from './routes.ts';
+
+export interface AuditWriterHooks {
+  /** Called after each batch commit (benchmarks measure end-to-end lag with it). */
+  onCommitted?: (records: AuditRecord[], committedAt: number) => void;
+}
+
+/** What runs while this instance holds the writer lease. */
+interface Active {
+  repo: AuditRepo;
+  index: AuditIndex;
+  batcher: Batcher<FlotillaEvent>;
+  pusher: Pusher;
+  notes: ConfigNotes | undefined;
+  stopConsumer: () => Promise<void>;
+}
+
+export interface AuditWriter extends ServiceHandle {
+  url: string;
+  bus: Bus;
+  metrics: AuditMetrics;
+  /** Resolves once this instance is the active writer and consuming. */
+  whenActive(): Promise<void>;
+  readonly active: Active | undefined;
+}
+
+/**
+ * One writer per audit repo. A JetStream durable alone would spread messages over every
+ * instance bound to it, and two clones appending to one hash chain would fork it; so instances
+ * compete for a NATS KV lease keyed by the audit repo, and only the holder binds the consumer.
+ * The others wait as standbys (not ready) and take over, from the remote's head, when the holder
+ * stops renewing. Pushes never rebase, so a fork (split brain) shows up as a failing push.
+ */
+export async function startAuditWriter(
+  config: Config,
+  logger: Logger,
+  hooks: AuditWriterHooks = {},
+): Promise<AuditWriter> {
+  const server = createServiceServer({ logger });
+  let active: Active | undefined;
+  const metrics = auditMetrics(server.registry, () => active?.pusher.lag() ?? { records: 0, seconds: 0 });
+  const bus = await Bus.connect({
+    servers: config.nats.servers,
+    user: config.nats.user,
+    pass: config.nats.password,
+    service: 'audit-writer',
+    instance: config.instance,
+    ensureStream: true,
+    metrics: server.registry,
+    logger,
+  });
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+  server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
+  server.addReadinessCheck({ name: 'writer', check: () => active !== undefined });
+
+  const author = { name: config.audit.authorName, email: config.audit.authorEmail };
+  let stopping = false;
+  let activating: Promise<void> | undefined;
+  let becameActive!: () => void;
+  const activeOnce = new Promise<void>((r) => {
+    becameActive = r;
+  });
+
+  const openNotes = async (index: AuditIndex): Promise<ConfigNotes | undefined> => {
+    if (!config.configRepo.enabled || !config.configRepo.url) return undefined;
+    try {
+      const notes = await ConfigNotes.open({
+        url: config.configRepo.url,
+        branch: config.configRepo.branch,
+        dir: config.configRepo.dir,
+        ref: config.configRepo.notesRef,
+        author,
+        debounceMs: config.configRepo.debounceMs,
+        retryMaxMs: config.audit.pushRetryMaxMs,
+        log: logger,
+        render: (rev) => {
+          const deployments = index.deployments.get(rev);
+          const promotion = index.promotionForCommit(rev);
+          if (!deployments && !promotion?.committed) return null;
+          return formatNote(rev, deployments?.values() ?? [], promotion);
+        },
+        onOutcome: (outcome, pending) => {
+          metrics.notes.inc({ outcome });
+          metrics.notesPending.set(pending);
+        },
+      });
+      // Revisions of recent records: notes a crash may have left unwritten.
+      const recent = new Set<string>();
+      for (const r of index.records.slice(-1000)) {
+        if (r.revision && index.deployments.has(r.revision)) recent.add(r.revision);
+        if (r.commit && index.deployments.has(r.commit)) recent.add(r.commit);
+      }
+      notes.touch(recent);
+      return notes;
+    } catch (err) {
+      logger.warn(
+        { err: messageOf(err) },
+        'config repo unavailable: git notes disabled until the next activation',
+      );
+      return undefined;
+    }
+  };
+
+  const activateOnce = async (): Promise<void> => {
+    const index = new AuditIndex();
+    const repo = await AuditRepo.open(
+      {
+        url: config.audit.url,
+        branch: config.audit.branch,
+        dir: config.audit.dir,
+        author,
+        timeoutMs: config.audit.gitTimeoutMs,
+        syncWithRemote: true,
+        log: logger,
+      },
+      (records) => index.apply(records),
+    );
+    // A second Workspace on the same clone, so pushes (network) never queue behind commits.
+    const pushWs = await Workspace.open({
+      url: config.audit.url,
+      branch: config.audit.branch,
+      dir: config.audit.dir,
+      author,
+      timeoutMs: config.audit.gitTimeoutMs,
+    });
+    const remoteSeq = Number(
+      (await commitTrailers(config.audit.dir, `refs/remotes/origin/${config.audit.branch}`)).get(
+        TRAILER_LAST,
+      ) ?? 0,
+    );
+    const pusher = new Pusher({
+      ws: pushWs,
+      retryMinMs: config.audit.pushRetryMinMs,
+      retryMaxMs: config.audit.pushRetryMaxMs,
+      onPushed: () => metrics.pushes.inc({ outcome: 'ok' }),
+      onFailed: (err, attempt) => {
+        metrics.pushes.inc({ outcome: 'failed' });
+        logger.warn(
+          { err: messageOf(err), attempt },
+          'audit push failed; records are committed locally, retrying',
+        );
+      },
+    });
+    pusher.start(Number.isInteger(remoteSeq) ? remoteSeq : 0, repo.lastSeq);
+    const notes = await openNotes(index);
+    metrics.lastSeq.set(repo.lastSeq);
+
+    const batcher = new Batcher<FlotillaEvent>({
+      maxItems: config.audit.batchMaxRecords,
+      maxDelayMs: config.audit.batchMaxDelayMs,
+      flush: async (events) => {
+        const end = metrics.commitSeconds.startTimer();
+        try {
+          const { records, duplicates } = await repo.append(events, (reloaded) => index.apply(reloaded));
+          end();
+          if (duplicates > 0) metrics.duplicates.inc(duplicates);
+          if (records.length === 0) return;
+          const touched = index.apply(records);
+          metrics.commits.inc();
+          metrics.batchRecords.observe(records.length);
+          for (const r of records) metrics.records.inc({ type: r.event });
+          metrics.lastSeq.set(repo.lastSeq);
+          pusher.committed(repo.lastSeq);
+          notes?.touch(touched);
+          hooks.onCommitted?.(records, Date.now());
+        } catch (err) {
+          metrics.commitFailures.inc();
+          logger.error(
+            { err: messageOf(err), events: events.length },
+            'audit commit failed; events will be redelivered',
+          );
+          throw err;
+        }
+      },
+    });
+    const sub = await bus.consume({
+      durable: config.consumer.durable,
+      filters: [`${SUBJECT_PREFIX}.>`],
+      concurrency: config.consumer.concurrency,
+      ackWaitMs: config.consumer.ackWaitMs,
+      maxDeliver: config.consumer.maxDeliver,
+      backoffMs: [500, 2000, 5000, 15_000],
+      // Acked only once the batch holding the event is committed: the handler awaits that commit.
+      handler: async (event) => {
+        if (repo.has(event.id)) {
+          metrics.duplicates.inc();
+          return;
+        }
+        await batcher.submit(event);
+      },
+    });
+    active = { repo, index, batcher, pusher, notes, stopConsumer: () => sub.stop() };
+    metrics.leader.set(1);
+    logger.info(
+      { records: repo.lastSeq, remoteSeq, dir: config.audit.dir, remote: repo.ws.displayUrl },
+      'active audit writer',
+    );
+    becameActive();
+  };
+
+  const activate = async (): Promise<void> => {
+    for (let attempt = 1; !stopping && leases.holds(leaseKey) && !active; attempt++) {
+      try {
+        await activateOnce();
+      } catch (err) {
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        logger.error(
+          { err: messageOf(err), attempt, delay },
+          'cannot become the active audit writer; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
+
+  const deactivate = async (reason: string): Promise<void> => {
+    await activating;
+    const a = active;
+    if (!a) return;
+    active = undefined;
+    metrics.leader.set(0);
+    logger.info({ reason }, 'stepping down as audit writer');
+    await a.stopConsumer();
+    await a.batcher.close();
+    await a.pusher.stop();
+    await a.notes?.stop();
+  };
+
+  const leaseKey = `audit-writer/${sha256(`${config.audit.url}#${config.audit.branch}`).slice(7, 23)}`;
+  const leases = await bus.leaseSet(config.lease.bucket, {
+    owner: config.instance,
+    ttlMs: config.lease.ttlMs,
+    keys: () => [leaseKey],
+    // Not awaited: opening a large log can take longer than a lease cycle, and renewals must go on.
+    onAcquired: () => {
+      activating = activate().finally(() => {
+        activating = undefined;
+      });
+    },
+    onLost: () => {
+      void deactivate('lease lost');
+    },
+    onError: (err) => logger.warn({ err: messageOf(err) }, 'lease renewal failed'),
+  });
+
+  registerRoutes(server.app, {
+    index: () => active?.index,
+    head: () => ({
+      records: active?.repo.recordCount ?? 0,
+      headSeq: active?.repo.lastSeq ?? 0,
+      headHash: active && active.repo.lastSeq > 0 ? active.repo.headHash : null,
+    }),
+    verify: async () => {
+      const a = active;
+      if (!a) throw new Error('not the active writer');
+      return a.repo.exclusive(() => verifyAuditDir(config.audit.dir));
+    },
+    productionStages: config.productionStages,
+  });
+  const url = await server.listen(config.http.port, config.http.host);
+  leases.start();
+
+  return {
+    url,
+    bus,
+    metrics,
+    get active() {
+      return active;
+    },
+    whenActive: () => activeOnce,
+    async stop() {
+      stopping = true;
+      server.setShuttingDown();
+      // Finish and push before the lease is released, so a successor starts from our last record.
+      await deactivate('shutdown');
+      await bus.close();
+      await server.close();
+    },
+  };
+}

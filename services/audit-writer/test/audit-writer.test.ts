@@ -1,0 +1,297 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Bus } from '@flotilla/bus';
+import { catalog, type FlotillaEvent } from '@flotilla/events';
+import { createLogger } from '@flotilla/runtime';
+import {
+  execGit,
+  type GitServer,
+  GitWorkdir,
+  type NatsServer,
+  startGitServer,
+  startNats,
+  waitFor,
+} from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAuditFiles, verifyAuditDir } from '../src/audit-repo.ts';
+import { type AuditRecord, fileLines } from '../src/chain.ts';
+import { promotionEvents, sampleEvents } from '../src/sample-events.ts';
+import { type AuditWriter, startAuditWriter } from '../src/service.ts';
+import { Daemon, metric, rand, republish, writerConfig } from './helpers.ts';
+
+const execFileP = promisify(execFile);
+const repoRoot = join(import.meta.dirname, '../../..');
+
+let nats: NatsServer;
+let git: GitServer;
+let daemon: Daemon;
+let scratch: string;
+let writer: AuditWriter;
+let publisher: Bus;
+let auditName: string;
+let configName: string;
+let configHead: string;
+
+async function recordsOnDisk(dir: string): Promise<AuditRecord[]> {
+  return (await readAuditFiles(dir)).flatMap((f) =>
+    fileLines(f.text).map((l) => JSON.parse(l) as AuditRecord),
+  );
+}
+
+async function publishAll(events: FlotillaEvent[]): Promise<void> {
+  for (const e of events) await publisher.publishEvent(e);
+}
+
+const get = async (path: string) => {
+  const res = await fetch(`${writer.url}${path}`);
+  return { status: res.status, headers: res.headers, text: await res.text() };
+};
+const getJson = async <T>(path: string): Promise<T> => JSON.parse((await get(path)).text) as T;
+const lastSeq = async () => metric((await get('/metrics')).text, 'flotilla_audit_last_seq');
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-test-'));
+  [nats, git] = await Promise.all([startNats(), startGitServer()]);
+  daemon = await Daemon.start(git.root);
+  auditName = rand('audit');
+  configName = rand('config');
+  await git.createRepo(auditName);
+  configHead = (
+    await git.createRepo(configName, { files: { 'clusters/prod-eu/web.yaml': 'image: web:1\n' } })
+  ).head as string;
+  const config = writerConfig({
+    natsUrl: nats.url,
+    auditUrl: daemon.url(auditName),
+    dir: join(scratch, 'audit'),
+    configUrl: git.url(configName),
+    configDir: join(scratch, 'config'),
+  });
+  writer = await startAuditWriter(config, createLogger({ service: 'audit-writer', level: 'silent' }));
+  await writer.whenActive();
+  publisher = await Bus.connect({ servers: nats.url, service: 'cli', instance: 'test' });
+});
+
+afterAll(async () => {
+  await publisher?.close();
+  await writer?.stop();
+  await daemon?.down();
+  await git?.stop();
+  await nats?.dispose();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('audit-writer against real NATS and git', () => {
+  it('records every event type exactly once, ignores redeliveries, and the chain verifies', async () => {
+    const events = sampleEvents(rand('all'));
+    await publishAll(events);
+    // Redeliveries: the same events under other message ids (the stream's dedupe does not catch them).
+    for (const e of events.slice(0, 5)) await republish(publisher, e);
+    await waitFor('records', async () => ((await lastSeq()) >= events.length ? true : undefined), {
+      timeoutMs: 20_000,
+    });
+    await waitFor('duplicates counted', async () =>
+      metric((await get('/metrics')).text, 'flotilla_audit_duplicates_total') >= 5 ? true : undefined,
+    );
+    const records = await recordsOnDisk(join(scratch, 'audit'));
+    const ids = events.map((e) => e.id);
+    for (const id of ids) expect(records.filter((r) => r.id === id)).toHaveLength(1);
+    expect(new Set(records.filter((r) => ids.includes(r.id)).map((r) => r.event))).toEqual(
+      new Set(catalog.map((d) => d.name)),
+    );
+    const verify = await get('/verify');
+    expect(verify.status).toBe(200);
+    expect(JSON.parse(verify.text)).toMatchObject({ ok: true, records: records.length });
+
+    // Commits: the writer's identity, a message counting the batch by type, trailers anchoring the chain.
+    const log = await execGit(['log', '-1', '--format=%an <%ae>%n%B'], { cwd: join(scratch, 'audit') });
+    expect(log).toMatch(/^Flotilla Audit Writer <audit-writer@flotilla\.invalid>\naudit: \d+ records? \(seq/);
+    expect(log).toMatch(/Audit-Last-Hash: sha256:[0-9a-f]{64}/);
+
+    // The remote receives the log and it verifies from a fresh clone, with the CLI.
+    await waitFor('pushed', async () =>
+      metric((await get('/metrics')).text, 'flotilla_audit_push_lag_records') === 0 ? true : undefined,
+    );
+    const clone = await GitWorkdir.clone(git.fileUrl(auditName));
+    const { stdout } = await execFileP(
+      'node',
+      ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', clone.dir],
+      {
+        cwd: repoRoot,
+      },
+    );
+    expect(stdout).toMatch(/^ok: \d+ records in \d+ files, chain intact/);
+    await clone.remove();
+  });
+
+  it('a promotion: export shows author and approver; approvals, where, history; git note on the config commit', async () => {
+    const tag = rand('t');
+    const sourceSha = 'b'.repeat(40);
+    await publishAll(promotionEvents({ tag, sourceSha, commitSha: configHead }));
+    await waitFor('promotion recorded', async () => {
+      const h = await getJson<{ count: number }>('/history?cluster=prod-eu&type=HealthChanged');
+      return h.count >= 1 ? true : undefined;
+    });
+    const exp = await getJson<{ metadata: Record<string, unknown>; changes: Array<Record<string, unknown>> }>(
+      '/export?format=json&since=2026-11-26T00:00:00Z&until=2026-11-27T00:00:00Z',
+    );
+    const change = exp.changes.find((c) => c.promotionId === `p-${tag}`);
+    expect(change).toMatchObject({
+      changeType: 'promotion',
+      cluster: 'prod-eu',
+      configCommit: configHead,
+      changeAuthor: 'Bob <bob@example.com>',
+      approvers: ['user:alice'],
+      approverIsNotAuthor: true,
+      approvedBeforeDeploy: true,
+      applyResult: 'succeeded',
+      health: 'Current',
+    });
+    expect(exp.metadata).toMatchObject({
+      period: { since: '2026-11-26T00:00:00.000Z', until: '2026-11-27T00:00:00.000Z' },
+      recordCount: exp.changes.length,
+    });
+    expect(exp.metadata.sha256).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const csv = await get('/export?format=csv');
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect(csv.headers.get('x-flotilla-export-sha256')).toMatch(/^sha256:/);
+    expect(csv.text).toContain('Bob <bob@example.com>');
+
+    const approvals = await getJson<{ promotions: Array<{ promotionId: string; approvers: string[] }> }>(
+      '/approvals',
+    );
+    expect(approvals.promotions.find((p) => p.promotionId === `p-${tag}`)?.approvers).toEqual(['user:alice']);
+    const where = await getJson<{ clusters: Array<Record<string, unknown>> }>('/where');
+    expect(where.clusters.find((c) => c.cluster === 'prod-eu')).toMatchObject({
+      stage: 'prod',
+      applied: { revision: configHead },
+      health: { status: 'Current' },
+    });
+    const hist = await getJson<{ records: AuditRecord[] }>(
+      `/history?stage=prod&actor=user:alice&type=PromotionApproved`,
+    );
+    expect(hist.records.some((r) => r.promotionId === `p-${tag}`)).toBe(true);
+    expect((await get('/history?since=yesterday')).status).toBe(400);
+
+    // The git note on the config commit, pushed to the config remote.
+    const probe = await GitWorkdir.clone(git.fileUrl(configName));
+    const note = await waitFor(
+      'note pushed',
+      async () => {
+        try {
+          await probe.git('fetch', '--quiet', 'origin', '+refs/notes/flotilla:refs/notes/flotilla');
+          const text = await probe.git('notes', '--ref=flotilla', 'show', configHead);
+          return text.includes('health=Current') ? text : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 20_000, intervalMs: 300 },
+    );
+    expect(note).toContain('cluster=prod-eu stage=prod');
+    expect(note).toContain('result=succeeded');
+    expect(note).toContain(`approved-by=user:alice`);
+    await probe.remove();
+  });
+
+  it('remote unreachable: records still committed locally, pushed when it returns; lag rises and falls', async () => {
+    await daemon.down();
+    const before = await lastSeq();
+    const events = sampleEvents(rand('offline'));
+    await publishAll(events);
+    await waitFor(
+      'committed locally',
+      async () => ((await lastSeq()) >= before + events.length ? true : undefined),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    const lagged = await waitFor('lag visible', async () => {
+      const m = (await get('/metrics')).text;
+      const records = metric(m, 'flotilla_audit_push_lag_records');
+      const seconds = metric(m, 'flotilla_audit_push_lag_seconds');
+      return records >= events.length && seconds > 0.5 ? { records, seconds } : undefined;
+    });
+    expect(lagged.records).toBeGreaterThanOrEqual(events.length);
+    const local = await recordsOnDisk(join(scratch, 'audit'));
+    expect(local.filter((r) => events.some((e) => e.id === r.id))).toHaveLength(events.length);
+
+    await daemon.up();
+    await waitFor(
+      'lag back to zero',
+      async () => {
+        const m = (await get('/metrics')).text;
+        return metric(m, 'flotilla_audit_push_lag_records') === 0 &&
+          metric(m, 'flotilla_audit_push_lag_seconds') === 0
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    const remoteLast = await execGit(
+      ['log', '-1', '--format=%(trailers:key=Audit-Last-Seq,valueonly)', 'main'],
+      {
+        cwd: git.path(auditName),
+      },
+    );
+    expect(Number(remoteLast.trim())).toBe(await lastSeq());
+  });
+
+  it('verify names the edited, removed or swapped line', async () => {
+    const clone = await GitWorkdir.clone(git.fileUrl(auditName));
+    try {
+      expect((await verifyAuditDir(clone.dir)).ok).toBe(true);
+      const [file] = (await readAuditFiles(clone.dir)).map((f) => f.path);
+      const path = join(clone.dir, file!);
+      const original = await readFile(path, 'utf8');
+      const lines = fileLines(original);
+      const seqAt = (i: number) => (JSON.parse(lines[i]!) as AuditRecord).seq;
+      const tamper = async (fn: (ls: string[]) => string[]) => {
+        await writeFile(path, `${fn([...lines]).join('\n')}\n`);
+        const result = await verifyAuditDir(clone.dir);
+        await writeFile(path, original);
+        return result.problem;
+      };
+
+      // Edit: through the CLI, as an auditor would run it.
+      await writeFile(path, original.replace(/"actor":"user:alice"/, '"actor":"user:mallory"'));
+      const edited = lines.findIndex((l) => l.includes('"actor":"user:alice"'));
+      const cli = await execFileP(
+        'node',
+        ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', clone.dir],
+        {
+          cwd: repoRoot,
+        },
+      ).then(
+        () => ({ code: 0, stdout: '' }),
+        (err: { code: number; stdout: string }) => err,
+      );
+      expect(cli.code).toBe(1);
+      expect(cli.stdout).toContain(`TAMPERED: edited at ${file}:${edited + 1} (seq ${seqAt(edited)})`);
+      await writeFile(path, original);
+
+      expect(await tamper((ls) => ls.filter((_, i) => i !== 3))).toMatchObject({
+        kind: 'removed',
+        file,
+        line: 4,
+        expectedSeq: seqAt(3),
+      });
+      expect(
+        await tamper((ls) => {
+          [ls[5], ls[6]] = [ls[6]!, ls[5]!];
+          return ls;
+        }),
+      ).toMatchObject({ kind: 'reordered', file, line: 6, seq: seqAt(6), expectedSeq: seqAt(5) });
+      // Removing the newest lines leaves a valid chain prefix; the commit trailers catch it.
+      const all = await readAuditFiles(clone.dir);
+      const lastFile = join(clone.dir, all[all.length - 1]!.path);
+      const lastText = await readFile(lastFile, 'utf8');
+      await writeFile(lastFile, `${fileLines(lastText).slice(0, -1).join('\n')}\n`);
+      expect((await verifyAuditDir(clone.dir)).problem).toMatchObject({ kind: 'truncated' });
+    } finally {
+      await clone.remove();
+    }
+  });
+});

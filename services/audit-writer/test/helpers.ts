@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Bus } from '@flotilla/bus';
+import { encodeEvent, type FlotillaEvent } from '@flotilla/events';
+import { freePort, type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
+import { Value } from '@sinclair/typebox/value';
+import { Config } from '../src/config.ts';
+
+export const rand = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
+
+/** A `git daemon` we can stop and start again on the same port (the remote going away). */
+export class Daemon {
+  private proc: Spawned | undefined;
+  private constructor(
+    readonly root: string,
+    readonly port: number,
+  ) {}
+
+  static async start(root: string): Promise<Daemon> {
+    const d = new Daemon(root, await freePort());
+    await d.up();
+    return d;
+  }
+
+  url(repo: string): string {
+    return `git://127.0.0.1:${this.port}/${repo}.git`;
+  }
+
+  async up(): Promise<void> {
+    this.proc = spawnTracked(
+      'git',
+      [
+        'daemon',
+        '--export-all',
+        '--enable=receive-pack',
+        '--reuseaddr',
+        '--listen=127.0.0.1',
+        `--port=${this.port}`,
+        `--base-path=${this.root}`,
+        this.root,
+      ],
+      { cwd: this.root, logFile: join(this.root, `.daemon-${this.port}.log`) },
+    );
+    const { createConnection } = await import('node:net');
+    await waitFor(
+      'git daemon',
+      () =>
+        new Promise<boolean | undefined>((resolve) => {
+          const s = createConnection({ host: '127.0.0.1', port: this.port });
+          s.once('connect', () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.once('error', () => resolve(undefined));
+        }),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+  }
+
+  async down(): Promise<void> {
+    if (this.proc) await stopProcess(this.proc, 2000);
+    this.proc = undefined;
+  }
+}
+
+export function writerConfig(over: {
+  natsUrl: string;
+  auditUrl: string;
+  dir: string;
+  configUrl?: string;
+  configDir?: string;
+  durable?: string;
+}): Config {
+  return Value.Default(Config, {
+    instance: rand('aw'),
+    nats: { servers: [over.natsUrl] },
+    http: { port: 0, host: '127.0.0.1' },
+    audit: {
+      url: over.auditUrl,
+      dir: over.dir,
+      batchMaxDelayMs: 100,
+      pushRetryMinMs: 200,
+      pushRetryMaxMs: 1000,
+      gitTimeoutMs: 20_000,
+    },
+    consumer: { durable: over.durable ?? rand('audit'), concurrency: 256 },
+    lease: { ttlMs: 3000 },
+    configRepo: {
+      url: over.configUrl ?? '',
+      dir: over.configDir ?? `${over.dir}-config`,
+      debounceMs: 100,
+    },
+    productionStages: ['prod'],
+  }) as Config;
+}
+
+/** Publishes an event again under another Nats-Msg-Id: what a redelivery looks like to us. */
+export async function republish(bus: Bus, event: FlotillaEvent): Promise<void> {
+  await bus.js.publish(event.subject ?? '', encodeEvent(event), { msgID: `again-${event.id}` });
+}
+
+/** Value of a Prometheus sample in a text exposition. */
+export function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
