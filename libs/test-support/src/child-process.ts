@@ -38,7 +38,11 @@ export interface Spawned {
   exited: Promise<void>;
 }
 
-export function spawnTracked(cmd: string, args: string[], opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Spawned {
+export function spawnTracked(
+  cmd: string,
+  args: string[],
+  opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Spawned {
   hookExit();
   const child = spawn(cmd, args, {
     detached: true,
@@ -74,6 +78,9 @@ export async function stopProcess(spawned: Spawned, graceMs = 5000): Promise<voi
   clearTimeout(timer);
 }
 
+/** Thrown from a waitFor probe to stop waiting at once (the thing waited for has died). */
+export class GiveUp extends Error {}
+
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
@@ -86,6 +93,7 @@ export async function waitFor<T>(
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, intervalMs));

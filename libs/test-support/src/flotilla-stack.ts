@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
 import { freePort } from './free-port.ts';
 import { type GitServer, GitWorkdir, startGitServer } from './git-server.ts';
 import { type NatsServer, startNats } from './nats-server.ts';
@@ -97,8 +97,12 @@ function serviceProcess(
       await waitFor(
         `${name} /readyz (log: ${logFile})`,
         async () => {
-          if (spawned.child.exitCode !== null)
-            throw new Error(`${name} exited with ${spawned.child.exitCode}; see ${logFile}`);
+          if (spawned.child.exitCode !== null) {
+            const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+            throw new GiveUp(
+              `${name} exited with ${spawned.child.exitCode}; last lines of ${logFile}:\n${tail}`,
+            );
+          }
           const res = await fetch(`${url}/readyz`).catch(() => undefined);
           return res?.ok ? true : undefined;
         },
@@ -139,7 +143,8 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
   const say = opts.onProgress ?? (() => {});
   const clusterNames = opts.clusters ?? ['dev', 'test', 'uat', 'prod'];
   const workDir = mkdtempSync(join(tmpdir(), 'flotilla-stack-'));
-  const logDir = opts.logDir ?? join(workDir, 'logs');
+  // Logs live outside the work dir so they survive stop() for a post-mortem.
+  const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'flotilla-logs-'));
   mkdirSync(logDir, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -271,16 +276,19 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
         dirs,
       ),
     );
-    const appliers = await Promise.all(
-      clusters.map(async (c) =>
+    const appliers = [];
+    for (const c of clusters) {
+      const port = await freePort();
+      appliers.push(
         add(
           serviceProcess(
             `applier-${c.name}`,
-            await freePort(),
+            port,
             {
               instance: `applier-${c.name}-1`,
               cluster: c.name,
               nats: nats_,
+              http: { port },
               kube: { kubeconfig: c.kubeconfigPath },
               trustedKeys: `planner-demo=${pubFile}`,
               health: { timeoutMs: 120_000, pollMs: 500 },
@@ -290,8 +298,8 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
             dirs,
           ),
         ),
-      ),
-    );
+      );
+    }
 
     // The audit-writer first, so it sees every event from the start; the rest in parallel.
     say(`starting services (logs: ${logDir})`);

@@ -1,5 +1,7 @@
-export { killGroup, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+export { GiveUp, killGroup, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+export * from './flotilla-stack.ts';
 export { freePort } from './free-port.ts';
+export * from './git-server.ts';
 export {
   NATS_VERSION,
   type NatsCluster,
@@ -10,6 +12,4 @@ export {
   startNatsCluster,
 } from './nats-server.ts';
 export * from './registry.ts';
-export * from './git-server.ts';
 export * from './test-cluster.ts';
-export * from './flotilla-stack.ts';
