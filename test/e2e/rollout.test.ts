@@ -54,11 +54,20 @@ describe('rollout dev → test → uat → prod', () => {
         const [sha, author, trailers] = c.split('\x00') as [string, string, string];
         return { sha, author, trailers };
       });
-    const imageUpdate = commits.find((c) => c.trailers.includes('Flotilla-Image:'));
+    const imageUpdate = commits.find((c) => c.trailers.includes('Flotilla-Policy:'));
     expect(imageUpdate?.trailers).toContain(digest);
     expect(imageUpdate?.trailers).toMatch(/Flotilla-Event: /);
     const prodPromotion = commits.find((c) => /Flotilla-Approved-By: .*alice/.test(c.trailers));
-    expect(prodPromotion).toBeDefined();
+    expect(prodPromotion?.trailers).toMatch(/Flotilla-To-Stage: prod/);
+    expect(prodPromotion?.trailers).toContain(digest);
+    // Automatic promotions to test and uat are commits too, without an approver.
+    for (const stage of ['test', 'uat']) {
+      expect(
+        commits.some(
+          (c) => c.trailers.includes(`Flotilla-To-Stage: ${stage}`) && c.trailers.includes(digest),
+        ),
+      ).toBe(true);
+    }
     // The same digest is pinned in every stage's overlay: promoted by config, never rebuilt.
     for (const stage of ['dev', 'test', 'uat', 'prod']) {
       expect(git(dir, 'show', `HEAD:clusters/${stage}/web-image.yaml`)).toContain(`1.4.7@${digest}`);
@@ -90,7 +99,12 @@ describe('secrets', () => {
     const logs = readdirSync(stack.logDir).map((f) => readFileSync(`${stack.logDir}/${f}`, 'utf8'));
     expect(logs.join('').length).toBeGreaterThan(1000);
     const key = readFileSync(`${stack.workDir}/planner-signing.pem`, 'utf8').split('\n')[1] ?? 'missing';
-    for (const secret of [stack.tokens.approver, stack.tokens.viewer, stack.secrets.registryWebhookToken, key]) {
+    for (const secret of [
+      stack.tokens.approver,
+      stack.tokens.viewer,
+      stack.secrets.registryWebhookToken,
+      key,
+    ]) {
       for (const log of logs) expect(log.includes(secret)).toBe(false);
     }
   });

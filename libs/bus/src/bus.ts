@@ -46,6 +46,11 @@ export interface BusOptions {
   logger?: BusLogger;
   /** Timeout for a publish to be acknowledged by JetStream. */
   publishTimeoutMs?: number;
+  /**
+   * Private reply inbox (e.g. `_INBOX_applier-dev`). With NATS authorization on, an applier may
+   * subscribe only to its own inbox, so it cannot read plans pulled by another cluster's applier.
+   */
+  inboxPrefix?: string;
 }
 
 export interface PublishContext extends Partial<Omit<EventContext, 'source'>> {
@@ -92,6 +97,7 @@ export class Bus {
         user: opts.user,
         pass: opts.pass,
         token: opts.token,
+        ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: true,

@@ -108,7 +108,10 @@ export async function startConsumer(
     durable_name: opts.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: opts.deliverFrom === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
-    filter_subjects: opts.filters,
+    // One filter uses `filter_subject`, which nats.js sends on the filtered create subject
+    // (`$JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>`): NATS permissions can then pin
+    // what a restricted identity (an applier) may consume.
+    ...(opts.filters.length === 1 ? { filter_subject: opts.filters[0] } : { filter_subjects: opts.filters }),
     ack_wait: nanos(ackWaitMs),
     // The server redelivers without limit; we count attempts ourselves so that the last one
     // always ends on the dead-letter subject, even when it timed out instead of failing.
@@ -118,7 +121,9 @@ export async function startConsumer(
   try {
     await jsm.consumers.info(EVENT_STREAM, opts.durable);
     await jsm.consumers.update(EVENT_STREAM, opts.durable, {
-      filter_subjects: config.filter_subjects,
+      ...(opts.filters.length === 1
+        ? { filter_subject: opts.filters[0] }
+        : { filter_subjects: opts.filters }),
       ack_wait: config.ack_wait,
       max_deliver: config.max_deliver,
       max_ack_pending: config.max_ack_pending,
