@@ -98,6 +98,7 @@ export class LeaseSet {
   private readonly leases = new Map<string, Lease>();
   private timer: NodeJS.Timeout | undefined;
   private cycle: Promise<void> = Promise.resolve();
+  private stopped = true;
 
   constructor(
     private readonly kv: JsonKv<LeaseRecord>,
@@ -119,10 +120,16 @@ export class LeaseSet {
   }
 
   start(): void {
+    // The next cycle is scheduled only after this one finished: a slow cycle (many keys, a
+    // loaded machine) must not overlap the next one and race its own renewals.
     const tick = () => {
-      this.cycle = this.runCycle().catch((err) => this.opts.onError?.(err));
-      this.timer = setTimeout(tick, Math.max(200, Math.floor(this.opts.ttlMs / 3)));
+      this.cycle = this.runCycle()
+        .catch((err) => this.opts.onError?.(err))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, Math.max(200, Math.floor(this.opts.ttlMs / 3)));
+        });
     };
+    this.stopped = false;
     tick();
   }
 
@@ -150,6 +157,7 @@ export class LeaseSet {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     await this.cycle;
     for (const lease of this.leases.values()) await lease.release();
