@@ -97,10 +97,11 @@ async function runOnce(url: string, round: number) {
   return { plainPub, typedPub, plainSub, typedSub };
 }
 
+type Run = Awaited<ReturnType<typeof runOnce>>;
 const rows: string[] = [];
 for (const syncAlways of [true, false]) {
   const server = await startNats({ syncAlways });
-  const results = [];
+  const results: Run[] = [];
   for (let r = 0; r < RUNS; r++) results.push(await runOnce(server.url, r));
   await server.dispose();
   const m = (k: keyof (typeof results)[number]) => median(results.map((x) => x[k]));

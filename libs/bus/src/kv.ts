@@ -28,7 +28,7 @@ export class JsonKv<T> {
 
   async get(key: string): Promise<Versioned<T> | undefined> {
     const entry = await this.kv.get(encodeKey(key));
-    if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
+    if (entry?.operation !== 'PUT' || entry.length === 0) return undefined;
     return { value: entry.json<T>(), revision: entry.revision };
   }
 

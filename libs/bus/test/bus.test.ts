@@ -201,7 +201,7 @@ describe('typed publish and consume', () => {
     await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster });
     await seen.until(() => seen.events.length === 1);
     expect(attempts).toBe(1);
-    expect((seen.events[0]?.data as { code: string }).code).toBe('test.forbidden');
+    expect(seen.events[0]?.data).toMatchObject({ code: 'test.forbidden' });
     await sub.stop();
     await dlSub.stop();
   });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   catalog,
-  type EventDefinition,
   createEvent,
   decodeEvent,
+  type EventDefinition,
   encodeEvent,
   PlanCreated,
   subjectOf,

@@ -53,8 +53,8 @@ export interface NatsServer {
 function configText(port: number, monitorPort: number, storeDir: string, opts: NatsServerOptions): string {
   const lines = [
     `server_name: ${JSON.stringify(opts.serverName ?? `flotilla-test-${port}`)}`,
-    'listen: "127.0.0.1:' + port + '"',
-    'http: "127.0.0.1:' + monitorPort + '"',
+    `listen: "127.0.0.1:${port}"`,
+    `http: "127.0.0.1:${monitorPort}"`,
     'max_payload: 8MB',
     'jetstream {',
     `  store_dir: ${JSON.stringify(storeDir)}`,
@@ -94,7 +94,8 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
     proc = spawnTracked(bin, ['-c', confFile], { logFile });
     const current = proc;
     await waitFor(`nats-server on ${port} (log: ${logFile})`, async () => {
-      if (current.child.exitCode !== null) throw new Error(`nats-server exited with ${current.child.exitCode}`);
+      if (current.child.exitCode !== null)
+        throw new Error(`nats-server exited with ${current.child.exitCode}`);
       const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`);
       return res.ok ? true : undefined;
     });
@@ -141,7 +142,10 @@ export interface NatsCluster {
 }
 
 /** N routed nats-server processes (JetStream clustered), each with its own store. */
-export async function startNatsCluster(size = 3, opts: Omit<NatsServerOptions, 'cluster' | 'port'> = {}): Promise<NatsCluster> {
+export async function startNatsCluster(
+  size = 3,
+  opts: Omit<NatsServerOptions, 'cluster' | 'port'> = {},
+): Promise<NatsCluster> {
   const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
   const routePorts = await Promise.all(Array.from({ length: size }, freePort));
   const name = `flotilla-${process.pid}-${Date.now().toString(36)}`;
