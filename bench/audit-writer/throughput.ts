@@ -41,7 +41,12 @@ const pct = (xs: number[], p: number) => {
 const nats = await startNats();
 const git = await startGitServer();
 const scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-bench-'));
-const publisher = await Bus.connect({ servers: nats.url, service: 'cli', instance: 'bench' });
+const publisher = await Bus.connect({
+  servers: nats.url,
+  service: 'cli',
+  instance: 'bench',
+  ensureStream: true,
+});
 const logger = createLogger({ service: 'audit-writer', level: 'silent' });
 let runId = 0;
 
@@ -73,9 +78,10 @@ interface Measured {
   commits: number;
 }
 
-/** Starts a writer on a fresh repo and durable filtered to this scenario's events. */
+/** Starts a writer on a fresh repo and durable, on an emptied stream (each scenario starts clean). */
 async function writer(batchMaxRecords: number, concurrency: number) {
   const tag = `r${++runId}`;
+  await publisher.jsm.streams.purge('FLOTILLA_EVENTS');
   await git.createRepo(`audit-${tag}`);
   const config = writerConfig({
     natsUrl: nats.url,
@@ -166,9 +172,7 @@ async function drain(n: number, batchMaxRecords: number, concurrency: number): P
   await w.w.stop();
   // Publish first, then measure how fast a (re)started writer records the backlog.
   for (let i = 0; i < n; i += 500) {
-    await Promise.all(
-      Array.from({ length: Math.min(500, n - i) }, (_, k) => publish(event(w.tag, i + k))),
-    );
+    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, k) => publish(event(w.tag, i + k))));
   }
   const config = writerConfig({
     natsUrl: nats.url,
