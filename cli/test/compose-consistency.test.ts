@@ -11,7 +11,7 @@ const root = resolve(import.meta.dirname, '../..');
 
 interface ComposeService {
   image?: string;
-  build?: { context: string; dockerfile: string };
+  build?: { context: string; target?: string };
   environment?: Record<string, string>;
   ports?: string[];
   command?: string[];
@@ -23,12 +23,9 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
 const flotilla = Object.entries(compose.services).filter(([, s]) => s.build);
 
 describe('docker-compose.yml', () => {
-  it('builds every Flotilla service from its own Dockerfile', () => {
+  it('builds every Flotilla service from its target of the one Dockerfile', () => {
     expect(flotilla.map(([name]) => name).sort()).toEqual(Object.keys(SERVICE_CONFIGS).sort());
-    for (const [name, s] of flotilla) {
-      expect(s.build?.dockerfile).toBe(`services/${name}/Dockerfile`);
-      expect(existsSync(join(root, s.build?.dockerfile ?? '')), name).toBe(true);
-    }
+    for (const [name, s] of flotilla) expect(s.build?.target).toBe(name);
   });
 
   it("uses only environment variables the service's config schema defines", () => {
@@ -59,19 +56,22 @@ describe('docker-compose.yml', () => {
   });
 });
 
-describe('Dockerfiles', () => {
+describe('Dockerfile', () => {
+  const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  it('is multi-stage on node:24-bookworm-slim and non-root', () => {
+    expect(text).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
+    expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(text).toMatch(/^USER (?!root|0\b)\S+/m);
+  });
   for (const name of Object.keys(SERVICE_CONFIGS)) {
-    it(`${name}: multi-stage on node:24-bookworm-slim, non-root, runs its own main with the default port`, () => {
-      const text = readFileSync(join(root, 'services', name, 'Dockerfile'), 'utf8');
-      expect(text).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
-      expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
-      expect(text).toMatch(/^USER (?!root|0\b)\S+/m);
-      expect(text).toContain(`--workspace @flotilla/${name}`);
-      expect(text).toContain(`"services/${name}/src/main.ts"`);
+    it(`${name}: a target that runs its own main with the default port`, () => {
+      const stage = text.split(/^FROM /m).find((s) => new RegExp(`AS ${name}\\n`).test(s));
+      expect(stage, `no target ${name}`).toBeDefined();
+      expect(stage).toContain(`SERVICE=${name}`);
       expect(existsSync(join(root, 'services', name, 'src/main.ts'))).toBe(true);
-      const port = Number(/FLOTILLA_HTTP_PORT=(\d+)/.exec(text)?.[1]);
+      const port = Number(/FLOTILLA_HTTP_PORT=(\d+)/.exec(stage ?? '')?.[1]);
       expect(port).toBe(schemaDefault(SERVICE_CONFIGS[name] as never, ['http', 'port']));
-      expect(text).toContain(`EXPOSE ${port}`);
+      expect(stage).toContain(`EXPOSE ${port}`);
       const valid = validEnvNames(SERVICE_CONFIGS[name] as never);
       const vars = [...text.matchAll(/\b(FLOTILLA_[A-Z_]+)=/g)].map((m) => m[1] as string);
       expect(vars.filter((v) => !valid.has(v))).toEqual([]);
