@@ -266,3 +266,20 @@ export class Bus {
 }
 
 export { subjectOf };
+
+/** Maps the shared `nats` config block (runtime's serviceConfigFields) to connection options. */
+export function natsOptions(nats: {
+  servers: string[];
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  inboxPrefix?: string | undefined;
+}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix'> {
+  return {
+    servers: nats.servers,
+    ...(nats.user ? { user: nats.user } : {}),
+    ...(nats.password ? { pass: nats.password } : {}),
+    ...(nats.token ? { token: nats.token } : {}),
+    ...(nats.inboxPrefix ? { inboxPrefix: nats.inboxPrefix } : {}),
+  };
+}

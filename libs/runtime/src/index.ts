@@ -8,6 +8,7 @@ export {
 export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.ts';
 export { type RunServiceOptions, runService, type ServiceHandle } from './run-service.ts';
 export { registerSecret, scrubSecrets } from './secrets.ts';
+export { serviceConfigFields } from './service-config.ts';
 export {
   hmacSha256Hex,
   type SignatureCheck,

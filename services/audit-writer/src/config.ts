@@ -1,16 +1,8 @@
+import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 export const Config = Type.Object({
-  instance: Type.String({ default: `${process.pid}` }),
-  nats: Type.Object({
-    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String({ secret: true })),
-  }),
-  http: Type.Object({
-    port: Type.Integer({ default: 8080 }),
-    host: Type.String({ default: '127.0.0.1' }),
-  }),
+  ...serviceConfigFields(8080),
   audit: Type.Object({
     /** Remote of the audit repository (credentials in the URL are split off and never logged). */
     url: Type.String({ minLength: 1 }),

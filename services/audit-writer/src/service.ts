@@ -1,4 +1,4 @@
-import { Bus } from '@flotilla/bus';
+import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { type FlotillaEvent, SUBJECT_PREFIX } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
@@ -54,9 +54,7 @@ export async function startAuditWriter(
   let active: Active | undefined;
   const metrics = auditMetrics(server.registry, () => active?.pusher.lag() ?? { records: 0, seconds: 0 });
   const bus = await Bus.connect({
-    servers: config.nats.servers,
-    user: config.nats.user,
-    pass: config.nats.password,
+    ...natsOptions(config.nats),
     service: 'audit-writer',
     instance: config.instance,
     ensureStream: true,

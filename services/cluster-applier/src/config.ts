@@ -1,3 +1,4 @@
+import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
@@ -6,19 +7,9 @@ import { type Static, Type } from '@sinclair/typebox';
  * or from the YAML file named by `$FLOTILLA_CONFIG`.
  */
 export const Config = Type.Object({
-  instance: Type.String({ default: `${process.pid}` }),
+  ...serviceConfigFields(8084),
   /** The cluster this applier serves: it consumes only this cluster's plans. */
   cluster: Type.String({ minLength: 1, maxLength: 253 }),
-  nats: Type.Object({
-    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String({ secret: true })),
-    token: Type.Optional(Type.String({ secret: true })),
-  }),
-  http: Type.Object({
-    port: Type.Integer({ default: 8084 }),
-    host: Type.String({ default: '127.0.0.1' }),
-  }),
   kube: Type.Object({
     /** A kubeconfig file; without it (and with inCluster) the pod's ServiceAccount is used. */
     kubeconfig: Type.Optional(Type.String()),

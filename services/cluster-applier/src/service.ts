@@ -1,4 +1,4 @@
-import { Bus, type Subscription } from '@flotilla/bus';
+import { Bus, natsOptions, type Subscription } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 import {
@@ -55,10 +55,7 @@ export async function startApplier(
     },
   );
   const bus = await Bus.connect({
-    servers: config.nats.servers,
-    ...(config.nats.user ? { user: config.nats.user } : {}),
-    ...(config.nats.password ? { pass: config.nats.password } : {}),
-    ...(config.nats.token ? { token: config.nats.token } : {}),
+    ...natsOptions(config.nats),
     service: 'cluster-applier',
     instance: config.instance,
     metrics: server.registry,

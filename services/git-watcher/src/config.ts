@@ -1,3 +1,4 @@
+import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 const Credentials = Type.Object({
@@ -50,16 +51,7 @@ export type RepositoryConfig = Static<typeof RepositoryConfig>;
 const Secret = Type.Optional(Type.String({ secret: true }));
 
 export const Config = Type.Object({
-  instance: Type.String({ default: `${process.pid}` }),
-  nats: Type.Object({
-    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String({ secret: true })),
-  }),
-  http: Type.Object({
-    port: Type.Integer({ default: 8080 }),
-    host: Type.String({ default: '127.0.0.1' }),
-  }),
+  ...serviceConfigFields(8080),
   /** FLOTILLA_REPOSITORIES as JSON, or `repositories:` in the YAML config file. */
   repositories: Type.Array(RepositoryConfig, { default: [] }),
   /** Bare mirrors live here, one directory per remote URL. */

@@ -1,4 +1,4 @@
-import { Bus } from '@flotilla/bus';
+import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { encodeToken } from '@flotilla/events';
 import { Mirror } from '@flotilla/git';
@@ -46,9 +46,7 @@ export async function startGitWatcher(
   const server = createServiceServer({ logger, bodyLimit: config.webhooks.bodyLimit });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({
-    servers: config.nats.servers,
-    user: config.nats.user,
-    pass: config.nats.password,
+    ...natsOptions(config.nats),
     service: 'git-watcher',
     instance: config.instance,
     ensureStream: true,

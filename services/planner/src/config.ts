@@ -1,3 +1,4 @@
+import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 const ApiToken = Type.Object({
@@ -13,16 +14,7 @@ export type ApiToken = Static<typeof ApiToken>;
  * from the YAML file named by `$FLOTILLA_CONFIG`.
  */
 export const Config = Type.Object({
-  instance: Type.String({ default: `${process.pid}` }),
-  nats: Type.Object({
-    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String({ secret: true })),
-  }),
-  http: Type.Object({
-    port: Type.Integer({ default: 8083 }),
-    host: Type.String({ default: '127.0.0.1' }),
-  }),
+  ...serviceConfigFields(8083),
   git: Type.Object({
     /** The config repository (https, ssh, git or file URL). */
     url: Type.String({ minLength: 1 }),

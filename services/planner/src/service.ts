@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Subscription } from '@flotilla/bus';
-import { Bus } from '@flotilla/bus';
+import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import {
   ApplyFailed,
@@ -89,9 +89,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
 
   const server = createServiceServer({ logger });
   const bus = await Bus.connect({
-    servers: config.nats.servers,
-    user: config.nats.user,
-    pass: config.nats.password,
+    ...natsOptions(config.nats),
     service: 'planner',
     instance: config.instance,
     ensureStream: true,

@@ -1,3 +1,4 @@
+import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /** Floating tags conventionally re-pointed on every build; their digests are re-checked each cycle. */
@@ -34,16 +35,7 @@ export const WatchedImageConfig = Type.Object({
 export type WatchedImageConfig = Static<typeof WatchedImageConfig>;
 
 export const Config = Type.Object({
-  instance: Type.String({ default: `${process.pid}` }),
-  nats: Type.Object({
-    servers: Type.Array(Type.String(), { default: ['nats://127.0.0.1:4222'] }),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String({ secret: true })),
-  }),
-  http: Type.Object({
-    port: Type.Integer({ default: 8080 }),
-    host: Type.String({ default: '127.0.0.1' }),
-  }),
+  ...serviceConfigFields(8080),
   /** FLOTILLA_IMAGES as JSON, or `images:` in the YAML config file. */
   images: Type.Array(WatchedImageConfig, { default: [] }),
   poll: Type.Object({

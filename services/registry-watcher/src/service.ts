@@ -1,4 +1,4 @@
-import { Bus, type LeaseSet } from '@flotilla/bus';
+import { Bus, type LeaseSet, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { encodeToken, ImageScanFailed, type ImageTagDetected, WebhookRejected } from '@flotilla/events';
 import { RegistryClient } from '@flotilla/oci';
@@ -42,9 +42,7 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
   const server = createServiceServer({ logger, bodyLimit: w.bodyLimit });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({
-    servers: config.nats.servers,
-    user: config.nats.user,
-    pass: config.nats.password,
+    ...natsOptions(config.nats),
     service: 'registry-watcher',
     instance: config.instance,
     ensureStream: true,
