@@ -1,4 +1,3 @@
-export { canonicalJson } from './canonical.ts';
 export {
   generateSigningKey,
   loadTrustedKeys,

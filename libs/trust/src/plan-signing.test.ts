@@ -1,6 +1,6 @@
 import { samples } from '@flotilla/events/samples';
+import { canonicalJson } from '@flotilla/manifests';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical.ts';
 import { generateSigningKey, signPlan, type UnsignedPlan, verifyPlanSignature } from './plan-signing.ts';
 
 const { signature: _s, ...plan } = samples.PlanCreated;
@@ -39,8 +39,14 @@ describe('plan signatures', () => {
     );
   });
 
-  it('canonical JSON ignores key order and undefined fields', () => {
-    expect(canonicalJson({ b: 1, a: [1, { d: 2, c: undefined }] })).toBe('{"a":[1,{"d":2}],"b":1}');
-    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  it('signs the same bytes whatever the key order of the plan', () => {
+    const reordered = Object.fromEntries(Object.entries(unsigned).reverse()) as UnsignedPlan;
+    const signed = signPlan(reordered, current.signing);
+    expect(() =>
+      verifyPlanSignature({ ...signPlan(unsigned, current.signing), signature: signed.signature }, [
+        current.trusted,
+      ]),
+    ).not.toThrow();
+    expect(canonicalJson(reordered)).toBe(canonicalJson(unsigned));
   });
 });

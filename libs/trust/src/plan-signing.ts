@@ -9,8 +9,8 @@ import {
 import { readFileSync } from 'node:fs';
 import { FlotillaError } from '@flotilla/errors';
 import type { PlanCreated } from '@flotilla/events';
+import { canonicalJson } from '@flotilla/manifests';
 import type { Static } from '@sinclair/typebox';
-import { canonicalJson } from './canonical.ts';
 
 export type PlanData = Static<typeof PlanCreated.data>;
 export type UnsignedPlan = Omit<PlanData, 'signature'>;
