@@ -24,7 +24,7 @@ import type { PlanData, TrustedKey } from '@flotilla/trust';
 import { ApplyError } from './apply-error.ts';
 import type { Config } from './config.ts';
 import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
-import { LiveState, liveMarker } from './live-state.ts';
+import { LiveState } from './live-state.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
 import {
   applyInStages,
@@ -207,10 +207,7 @@ export class Applier {
           log.debug({ stage, count }, 'applying stage');
         },
       });
-      for (const a of applied) {
-        const m = liveMarker(a.live);
-        if (m) changes.markers.set(a.d.key, m);
-      }
+      for (const a of applied) if (a.marker) changes.markers.set(a.d.key, a.marker);
       // 5. prune
       const pruned = await prune(this.ctx, staleToPrune, this.d.inventoryName);
       await this.d.inventory.write({

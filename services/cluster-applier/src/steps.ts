@@ -152,7 +152,8 @@ export async function dryRun(
 
 export interface AppliedObject {
   d: DesiredObject;
-  live: KubeObject;
+  /** Live generation/resourceVersion after our apply (the response itself is not kept). */
+  marker: string | undefined;
 }
 
 /**
@@ -186,13 +187,13 @@ export async function applyInStages(
     opts.onStage?.(stage, objects.length);
     const results = await mapSettled(objects, ctx.parallelism, async (d) => {
       if (dry.recreate.has(d.key)) await deleteAndWait(ctx.client, d, 60_000);
-      return await ctx.client.apply(d.body, d.info, { force: ctx.conflictPolicy === 'force' });
+      return liveMarker(await ctx.client.apply(d.body, d.info, { force: ctx.conflictPolicy === 'force' }));
     });
     const problems: ObjectProblem[] = [];
     let retry: unknown;
     results.forEach((r, i) => {
       const d = objects[i] as DesiredObject;
-      if (r.status === 'fulfilled') applied.push({ d, live: r.value });
+      if (r.status === 'fulfilled') applied.push({ d, marker: r.value });
       else if (isKubeApiError(r.reason) && r.reason.disposition === 'retry') retry ??= r.reason;
       else problems.push(problemOf(d, r.reason));
     });
