@@ -1,5 +1,12 @@
 export { BlobStore, sha256Digest } from './blobs.ts';
-export { Bus, type BusLogger, type BusOptions, natsOptions, type PublishContext, type Published } from './bus.ts';
+export {
+  Bus,
+  type BusLogger,
+  type BusOptions,
+  natsOptions,
+  type PublishContext,
+  type Published,
+} from './bus.ts';
 export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from './consumer.ts';
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
 export { Lease, LeaseSet, type LeaseSetOptions } from './lease.ts';

@@ -30,7 +30,10 @@ export class LiveState {
     for (const o of objects) {
       const id = `${o.info.group}/${o.info.version}/${o.info.resource}`;
       let g = groups.get(id);
-      if (!g) groups.set(id, (g = { info: o.info, namespaces: new Set() }));
+      if (!g) {
+        g = { info: o.info, namespaces: new Set() };
+        groups.set(id, g);
+      }
       if (o.info.namespaced && o.ref.namespace) g.namespaces.add(o.ref.namespace);
     }
     const labelSelector = `${INVENTORY_LABEL}=${this.inventoryName}`;

@@ -13,7 +13,6 @@ import {
 import {
   APPLY_STAGE_NAMES,
   compareApplyOrder,
-  type KubeObject,
   parseRefKey,
   pruneOrder,
   splitApiVersion,
