@@ -25,7 +25,7 @@ const badBundle = { digest: '' };
 
 /** Waits until the planner has handled everything published so far (status reflects `sha`). */
 async function renderedAt(sha: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
     if (s.body.revision === sha) return;
