@@ -67,6 +67,8 @@ export class Applier {
   private readonly blobStores = new Map<string, Promise<BlobStore>>();
   private readonly live: LiveState;
   private current: Current | undefined;
+  /** Drift already reported, by object key → live resourceVersion: report policy must not repeat itself. */
+  private readonly reported = new Map<string, string>();
   private readonly ctx: StepContext;
   readonly stats = { plans: 0, noops: 0, failures: 0 };
 
@@ -377,11 +379,19 @@ export class Applier {
       report.checked++;
       const live = liveObjs.get(d.key);
       if (!live) {
-        drifted.push({ d, diffs: [{ path: '.', expected: 'present', actual: 'deleted' }] });
+        if (this.reported.get(d.key) !== 'deleted') {
+          this.reported.set(d.key, 'deleted');
+          drifted.push({ d, diffs: [{ path: '.', expected: 'present', actual: 'deleted' }] });
+        }
         continue;
       }
       const diffs = computeDrift(d.body, live, { fieldManager: config.fieldManager });
-      if (diffs.length > 0) drifted.push({ d, diffs });
+      const rv = String(live.metadata.resourceVersion ?? '');
+      if (diffs.length === 0) this.reported.delete(d.key);
+      else if (this.reported.get(d.key) !== rv) {
+        this.reported.set(d.key, rv);
+        drifted.push({ d, diffs });
+      }
     }
     const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs }) => {
       report.drifted.push(d.key);
