@@ -174,7 +174,8 @@ export class Applier {
           { total: desired.length, applied: 0, unchanged: desired.length, pruned: 0 },
           true,
         );
-        if (inv?.digest !== plan.bundle.digest) {
+        // A new bundle, or a redelivery whose health report may have been cut short: report health once.
+        if (inv?.digest !== plan.bundle.digest || verdict === 'redelivery') {
           const h = await evaluateHealth(desired, this.live);
           await this.publishHealth(event, plan, h, undefined);
         }
