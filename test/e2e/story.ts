@@ -97,14 +97,23 @@ export async function pushRelease(stack: FlotillaStack, tag: string): Promise<st
   return pushed.digest;
 }
 
+/**
+ * Approves as a client would: a 5xx means the planner is failing over (leader lease moving after a
+ * crash or a NATS restart), so try again for a while; 2xx and 4xx are answers.
+ */
 export async function approve(stack: FlotillaStack, promotionId: string, token: string) {
-  return await plannerApi<Record<string, unknown>>(
-    stack,
-    `/promotions/${encodeURIComponent(promotionId)}/approve`,
-    {
-      method: 'POST',
-      token,
-      body: { comment: 'release checklist done' },
-    },
-  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await plannerApi<Record<string, unknown>>(
+      stack,
+      `/promotions/${encodeURIComponent(promotionId)}/approve`,
+      {
+        method: 'POST',
+        token,
+        body: { comment: 'release checklist done' },
+      },
+    ).catch(() => ({ status: 599, body: {} as Record<string, unknown> }));
+    if (res.status < 500 || Date.now() > deadline) return res;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
