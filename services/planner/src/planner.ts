@@ -880,6 +880,12 @@ export class Planner {
       const actor = actorOf(identity);
       if (!canApprove(stage, identity))
         return await this.refuse(p, actor, `may not approve promotions into ${p.toStage}`);
+      if (p.approvedBy.includes(actor) && p.status !== 'awaiting') {
+        // A retried approval whose first answer was lost (failover, timeout): same decision,
+        // same result. Advancing is idempotent (the commit is found by its trailer).
+        if (p.status === 'approved') await this.advance(p);
+        return ok({ promotion: p });
+      }
       if (p.status !== 'awaiting') return err(409, 'not-awaiting', `promotion ${id} is ${p.status}`);
       if (this.o.state.stage(p.toStage).locked) return err(409, 'locked', `stage ${p.toStage} is locked`);
       p.approvedBy.push(actor);
