@@ -66,6 +66,27 @@ export interface Published<D> {
 
 const silent: BusLogger = { info() {}, warn() {}, error() {} };
 
+/**
+ * A clustered JetStream is briefly unavailable while it elects a meta leader (after a node
+ * restart, at cluster start). Services should wait that out rather than crash-loop.
+ */
+async function jetStreamWhenReady(
+  nc: NatsConnection,
+  logger: BusLogger,
+  withinMs = 60_000,
+): Promise<JetStreamManager> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await jetstreamManager(nc, { timeout: 10_000 });
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      logger.warn({ err: messageOf(err) }, 'JetStream not ready yet; retrying');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 export class Bus {
   readonly source: string;
   readonly metrics: BusMetrics;
@@ -119,7 +140,7 @@ export class Bus {
           logger.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, `nats ${s.type}`);
       }
     })();
-    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const jsm = await jetStreamWhenReady(nc, logger);
     if (opts.ensureStream) await ensureEventStream(jsm, opts.ensureStream === true ? {} : opts.ensureStream);
     const js = jetstream(nc, { timeout: opts.publishTimeoutMs ?? 10_000 });
     return new Bus(
