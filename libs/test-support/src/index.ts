@@ -1,4 +1,5 @@
 export { GiveUp, killGroup, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+export * from './event-collector.ts';
 export * from './flotilla-stack.ts';
 export { freePort } from './free-port.ts';
 export * from './git-server.ts';

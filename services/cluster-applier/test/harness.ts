@@ -2,10 +2,16 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { type BlobStore, Bus, sha256Digest } from '@flotilla/bus';
-import { decodeEvent, type FlotillaEvent, PlanCreated } from '@flotilla/events';
+import { decodeEvent, PlanCreated } from '@flotilla/events';
 import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
 import { createLogger } from '@flotilla/runtime';
-import { type NatsServer, startNats, startTestClusters, type TestCluster } from '@flotilla/test-support';
+import {
+  EventCollector,
+  type NatsServer,
+  startNats,
+  startTestClusters,
+  type TestCluster,
+} from '@flotilla/test-support';
 import {
   generateSigningKey,
   type PlanData,
@@ -21,35 +27,6 @@ export const BUCKET = 'flotilla-bundles';
 export const rand = () => randomBytes(3).toString('hex');
 export const revisionOf = (n: number) => n.toString(16).padStart(40, 'a');
 
-/** Every event published on `flotilla.v1.>`, seen through a core subscription. */
-export class Collector {
-  readonly events: FlotillaEvent[] = [];
-
-  of<D = Record<string, unknown>>(
-    type: { type: string },
-    pred: (d: D) => boolean = () => true,
-  ): FlotillaEvent<D>[] {
-    return this.events.filter((e) => e.type === type.type && pred(e.data as D)) as FlotillaEvent<D>[];
-  }
-
-  async wait<D = Record<string, unknown>>(
-    type: { type: string; name?: string },
-    pred: (d: D) => boolean = () => true,
-    timeoutMs = 60_000,
-  ): Promise<FlotillaEvent<D>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.of<D>(type, pred)[0];
-      if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${type.name ?? type.type}; saw ${this.events.map((e) => `${e.type.split('.').slice(2, 4).join('.')}(${String((e.data as { code?: string }).code ?? (e.data as { status?: string }).status ?? '')})`).join(', ')}`,
-        );
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 export interface Harness {
   nats: NatsServer;
   cluster: TestCluster;
@@ -59,7 +36,7 @@ export interface Harness {
   trusted: TrustedKey;
   /** SPKI PEM of the trusted key, for appliers started as processes. */
   publicPem: string;
-  events: Collector;
+  events: EventCollector;
   config(cluster: string, overrides?: Partial<Config>): Config;
   start(cluster: string, overrides?: Partial<Config>, kubeconfig?: string): Promise<ApplierHandle>;
   /** Renders, stores and publishes a signed plan, as the planner does. */
@@ -94,12 +71,12 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
   });
   const blobs = await planner.blobs(BUCKET);
   const key = generateSigningKey('planner-test');
-  const events = new Collector();
+  const events = new EventCollector();
   const sub = planner.nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
       try {
-        events.events.push(decodeEvent(m.data, { subject: m.subject }));
+        events.push(decodeEvent(m.data, { subject: m.subject }));
       } catch {}
     }
   })();

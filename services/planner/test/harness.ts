@@ -13,7 +13,14 @@ import {
   type PlanCreated,
 } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
-import { execGit, type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
+import {
+  EventCollector,
+  execGit,
+  type GitServer,
+  type NatsServer,
+  startGitServer,
+  startNats,
+} from '@flotilla/test-support';
 import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
 import type { Config } from '../src/config.ts';
 import { type PlannerHandle, startPlanner } from '../src/service.ts';
@@ -41,44 +48,6 @@ export async function fixtureFiles(): Promise<Record<string, string>> {
   return out;
 }
 
-/** Events seen on `flotilla.v1.>` (core subscription: sees every publish, in order). */
-export class Collector {
-  readonly events: FlotillaEvent[] = [];
-  private waiters: Array<() => void> = [];
-
-  push(e: FlotillaEvent): void {
-    this.events.push(e);
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  of<D = Record<string, unknown>>(
-    type: { type: string },
-    pred: (d: D) => boolean = () => true,
-  ): FlotillaEvent<D>[] {
-    return this.events.filter((e) => e.type === type.type && pred(e.data as D)) as FlotillaEvent<D>[];
-  }
-
-  async wait<D = Record<string, unknown>>(
-    type: { type: string; name?: string },
-    pred: (d: D) => boolean = () => true,
-    timeoutMs = 30_000,
-  ): Promise<FlotillaEvent<D>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.of<D>(type, pred)[0];
-      if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${type.name ?? type.type}; saw ${this.events.map((e) => e.type.split('.').slice(2, 4).join('.')).join(', ')}`,
-        );
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 250);
-      });
-    }
-  }
-}
-
 export type HealthFn = (plan: {
   cluster: string;
   revision: string;
@@ -92,7 +61,7 @@ export interface Harness {
   repoUrl: string;
   trusted: TrustedKey;
   keyFile: string;
-  events: Collector;
+  events: EventCollector;
   /** Test-side buses, playing the other services. */
   watcher: Bus;
   registry: Bus;
@@ -132,7 +101,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const watcher = await connect('git-watcher');
   const registry = await connect('registry-watcher');
   const applier = await connect('cluster-applier');
-  const events = new Collector();
+  const events = new EventCollector();
   const sub = watcher.nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
