@@ -173,6 +173,20 @@ describe('registry webhook payload properties', () => {
     ),
   }));
 
+  it('ignores a Harbor occur_at outside the date range instead of throwing', () => {
+    const body = {
+      type: 'PUSH_ARTIFACT',
+      occur_at: -8640000000000.001,
+      event_data: {
+        resources: [{ tag: '1.0.0', digest: `sha256:${'a'.repeat(64)}` }],
+        repository: { repo_full_name: 'shop/web' },
+      },
+    };
+    const events = parseRegistryWebhook('harbor', body);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.timestamp).toBeUndefined();
+  });
+
   it('never throw on arbitrary JSON values, parsed or as bytes; every event names a repository', () => {
     fc.assert(
       fc.property(fc.constantFrom(...sources), fc.oneof(tree, fc.jsonValue()), (source, body) => {

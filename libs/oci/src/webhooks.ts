@@ -149,7 +149,9 @@ export function parseHarborEvent(
     type = str(root.type);
     data = obj(root.event_data);
     const occur = root.occur_at;
-    time = typeof occur === 'number' ? new Date(occur * 1000).toISOString() : undefined;
+    // A timestamp outside Date's range is ignored rather than thrown (found by fast-check).
+    const when = typeof occur === 'number' ? new Date(occur * 1000) : undefined;
+    time = when && !Number.isNaN(when.getTime()) ? when.toISOString() : undefined;
   }
   if (!type || !HARBOR_PUSH_TYPES.has(type) || !data) return [];
   const repo = obj(data.repository);
