@@ -871,15 +871,9 @@ export class Planner {
 
   approve(id: string, identity: Identity, comment?: string): Promise<Outcome> {
     return this.queue.run(async () => {
-      const g = this.guard();
-      if (g) return g;
-      const p = this.o.state.promotions.get(id);
-      if (!p) return err(404, 'not-found', `no promotion ${id}`);
-      const stage = findStage(this.pipeline as Pipeline, p.toStage);
-      if (!stage) return err(409, 'stage-gone', `stage ${p.toStage} is no longer in the pipeline`);
-      const actor = actorOf(identity);
-      if (!canApprove(stage, identity))
-        return await this.refuse(p, actor, `may not approve promotions into ${p.toStage}`);
+      const d = await this.decider(id, identity, 'approve');
+      if ('status' in d) return d;
+      const { p, actor } = d;
       if (p.approvedBy.includes(actor) && p.status !== 'awaiting') {
         // A retried approval whose first answer was lost (failover, timeout): same decision,
         // same result. Advancing is idempotent (the commit is found by its trailer).
@@ -903,14 +897,9 @@ export class Planner {
 
   reject(id: string, identity: Identity, reason?: string): Promise<Outcome> {
     return this.queue.run(async () => {
-      const g = this.guard();
-      if (g) return g;
-      const p = this.o.state.promotions.get(id);
-      if (!p) return err(404, 'not-found', `no promotion ${id}`);
-      const stage = findStage(this.pipeline as Pipeline, p.toStage);
-      const actor = actorOf(identity);
-      if (!stage || !canApprove(stage, identity))
-        return await this.refuse(p, actor, `may not decide on promotions into ${p.toStage}`);
+      const d = await this.decider(id, identity, 'reject');
+      if ('status' in d) return d;
+      const { p, actor } = d;
       if (p.status !== 'awaiting') return err(409, 'not-awaiting', `promotion ${id} is ${p.status}`);
       p.status = 'rejected';
       p.rejectedBy = actor;
@@ -923,6 +912,27 @@ export class Planner {
       );
       return ok({ promotion: p });
     });
+  }
+
+  /**
+   * What approve and reject share: an active planner, a known promotion into a stage that still
+   * exists, and an identity allowed to decide on it (a refusal is recorded, then 403).
+   */
+  private async decider(
+    id: string,
+    identity: Identity,
+    verb: 'approve' | 'reject',
+  ): Promise<Outcome | { p: PromotionRecord; actor: string }> {
+    const g = this.guard();
+    if (g) return g;
+    const p = this.o.state.promotions.get(id);
+    if (!p) return err(404, 'not-found', `no promotion ${id}`);
+    const stage = findStage(this.pipeline as Pipeline, p.toStage);
+    if (!stage) return err(409, 'stage-gone', `stage ${p.toStage} is no longer in the pipeline`);
+    const actor = actorOf(identity);
+    if (!canApprove(stage, identity))
+      return await this.refuse(p, actor, `may not ${verb} promotions into ${p.toStage}`);
+    return { p, actor };
   }
 
   /** An unauthorised decision: recorded on the promotion and as an event, then 403. */
