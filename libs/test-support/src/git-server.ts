@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
 import { freePort } from './free-port.ts';
 
 /** Environment for test git processes: no user/system config, no prompts, a fixed identity. */
@@ -86,12 +85,19 @@ export async function startGitServer(opts: { dir?: string } = {}): Promise<GitSe
   const ownsRoot = opts.dir === undefined;
   let daemon: Spawned | undefined;
   let port = 0;
+  const logFile = join(root, '.daemon.log');
+  // git daemon cannot report a port it was given as 0, so: pick one, bind it, and on a lost race
+  // ("Address already in use", the daemon dies) pick again. Readiness is the daemon's own
+  // "Ready to rumble" line (after its bind succeeded), not a connect that another process's
+  // listener on the same port would answer too.
   for (let attempt = 0; attempt < 5 && !daemon; attempt++) {
     port = await freePort();
+    await writeFile(logFile, '');
     const spawned = spawnTracked(
       'git',
       [
         'daemon',
+        '--verbose',
         '--export-all',
         '--enable=receive-pack',
         '--reuseaddr',
@@ -101,27 +107,26 @@ export async function startGitServer(opts: { dir?: string } = {}): Promise<GitSe
         `--pid-file=${join(root, '.daemon.pid')}`,
         root,
       ],
-      { env: testGitEnv(), cwd: root, logFile: join(root, '.daemon.log') },
+      { env: testGitEnv(), cwd: root, logFile },
     );
-    let exited = false;
-    spawned.exited.then(() => {
-      exited = true;
-    });
     try {
       await waitFor(
         `git daemon on ${port}`,
         async () => {
-          if (exited) throw new Error('git daemon exited');
-          return (await canConnect(port)) ? true : undefined;
+          const log = await readFile(logFile, 'utf8');
+          if (log.includes('Ready to rumble')) return true;
+          if (spawned.child.exitCode !== null || spawned.child.signalCode !== null)
+            throw new GiveUp(`git daemon exited: ${log.trim()}`);
+          return undefined;
         },
-        { timeoutMs: 10_000, intervalMs: 50 },
+        { timeoutMs: 30_000, intervalMs: 50 },
       );
       daemon = spawned;
     } catch {
       await stopProcess(spawned, 1000);
     }
   }
-  if (!daemon) throw new Error(`git daemon did not start; see ${join(root, '.daemon.log')}`);
+  if (!daemon) throw new Error(`git daemon did not start; see ${logFile}`);
   const running = daemon;
 
   const path = (repo: string) => join(root, `${repo}.git`);
@@ -153,17 +158,6 @@ export async function startGitServer(opts: { dir?: string } = {}): Promise<GitSe
       if (ownsRoot) await rm(root, { recursive: true, force: true });
     },
   };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
 }
 
 export interface SshSigningKey {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
 import { freePort } from './free-port.ts';
 
 export const NATS_VERSION = 'v2.15.2';
@@ -29,13 +29,14 @@ export interface NatsServerOptions {
   /** Cluster block for multi-node setups, filled by startNatsCluster. */
   cluster?: { name: string; port: number; routes: number[] };
   serverName?: string;
-  port?: number;
   storeDir?: string;
 }
 
 export interface NatsServer {
   readonly url: string;
   readonly port: number;
+  /** The route (cluster) port, when the server is part of a cluster. */
+  readonly clusterPort: number | undefined;
   readonly storeDir: string;
   readonly logFile: string;
   readonly name: string;
@@ -43,18 +44,27 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** SIGKILL: what a crash looks like to JetStream. */
   kill(): Promise<void>;
-  /** Start again on the same port and store dir. */
+  /** Start again on the same ports and store dir. */
   restart(): Promise<void>;
   readonly running: boolean;
   /** Stop and delete the store. */
   dispose(): Promise<void>;
 }
 
-function configText(port: number, monitorPort: number, storeDir: string, opts: NatsServerOptions): string {
+/** Ports a server listens on; -1 asks nats-server to bind port 0 and report what it got. */
+interface Ports {
+  client: number;
+  monitor: number;
+  cluster: number;
+}
+
+function configText(ports: Ports, storeDir: string, portsDir: string, opts: NatsServerOptions): string {
   const lines = [
-    `server_name: ${JSON.stringify(opts.serverName ?? `flotilla-test-${port}`)}`,
-    `listen: "127.0.0.1:${port}"`,
-    `http: "127.0.0.1:${monitorPort}"`,
+    `server_name: ${JSON.stringify(opts.serverName ?? `flotilla-test-${process.pid}-${randomName()}`)}`,
+    `listen: "127.0.0.1:${ports.client}"`,
+    `http: "127.0.0.1:${ports.monitor}"`,
+    // nats-server writes the ports it actually bound here (<exe>_<pid>.ports) once it listens.
+    `ports_file_dir: ${JSON.stringify(portsDir)}`,
     'max_payload: 8MB',
     'jetstream {',
     `  store_dir: ${JSON.stringify(storeDir)}`,
@@ -68,7 +78,7 @@ function configText(port: number, monitorPort: number, storeDir: string, opts: N
     lines.push(
       'cluster {',
       `  name: ${opts.cluster.name}`,
-      `  listen: "127.0.0.1:${opts.cluster.port}"`,
+      `  listen: "127.0.0.1:${ports.cluster}"`,
       `  routes: [${opts.cluster.routes.map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ')}]`,
       '}',
     );
@@ -77,26 +87,59 @@ function configText(port: number, monitorPort: number, storeDir: string, opts: N
   return `${lines.filter(Boolean).join('\n')}\n`;
 }
 
+function randomName(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
+
+function portOf(urls: string[] | undefined, what: string): number {
+  const port = Number(new URL(urls?.[0] ?? 'x:').port);
+  if (!port) throw new Error(`nats-server reported no ${what} port`);
+  return port;
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Starts nats-server with every listener on port 0 and reads back the ports it bound, so two
+ * test processes never race for a port. A restart binds the same ports again (clients keep
+ * their URL), which is the one moment another process could have taken one.
+ */
 export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = natsServerBinary();
-  const port = opts.port ?? (await freePort());
-  const monitorPort = await freePort();
-  const ownStore = !opts.storeDir;
   const workDir = mkdtempSync(join(tmpdir(), 'flotilla-nats-'));
   const storeDir = opts.storeDir ?? join(workDir, 'js');
   mkdirSync(storeDir, { recursive: true });
   const confFile = join(workDir, 'nats.conf');
   const logFile = join(workDir, 'nats.log');
-  writeFileSync(confFile, configText(port, monitorPort, storeDir, opts));
+  const name = opts.serverName ?? `flotilla-test-${process.pid}-${randomName()}`;
+  const ports: Ports = { client: -1, monitor: -1, cluster: opts.cluster?.port ?? -1 };
 
   let proc: Spawned | undefined;
   const launch = async () => {
+    writeFileSync(confFile, configText(ports, storeDir, workDir, { ...opts, serverName: name }));
     proc = spawnTracked(bin, ['-c', confFile], { logFile });
     const current = proc;
-    await waitFor(`nats-server on ${port} (log: ${logFile})`, async () => {
+    const portsFile = join(workDir, `nats-server_${current.child.pid}.ports`);
+    const bound = await waitFor(`nats-server ${name} to listen (log: ${logFile})`, async () => {
+      if (current.child.exitCode !== null || current.child.signalCode !== null)
+        throw new GiveUp(
+          `nats-server exited (${current.child.exitCode ?? current.child.signalCode}):\n${logTail(logFile)}`,
+        );
+      if (!existsSync(portsFile)) return undefined;
+      return JSON.parse(readFileSync(portsFile, 'utf8')) as Record<string, string[] | undefined>;
+    });
+    ports.client = portOf(bound.nats, 'client');
+    ports.monitor = portOf(bound.monitoring, 'monitoring');
+    await waitFor(`nats-server ${name} JetStream (log: ${logFile})`, async () => {
       if (current.child.exitCode !== null)
-        throw new Error(`nats-server exited with ${current.child.exitCode}`);
-      const res = await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`);
+        throw new GiveUp(`nats-server exited with ${current.child.exitCode}:\n${logTail(logFile)}`);
+      const res = await fetch(`http://127.0.0.1:${ports.monitor}/healthz?js-enabled-only=true`);
       return res.ok ? true : undefined;
     });
   };
@@ -104,11 +147,12 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
 
   const isRunning = () => !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
   const server: NatsServer = {
-    url: `nats://127.0.0.1:${port}`,
-    port,
+    url: `nats://127.0.0.1:${ports.client}`,
+    port: ports.client,
+    clusterPort: opts.cluster ? ports.cluster : undefined,
     storeDir,
     logFile,
-    name: opts.serverName ?? `flotilla-test-${port}`,
+    name,
     get running() {
       return isRunning();
     },
@@ -127,8 +171,8 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
     },
     async dispose() {
       await server.stop();
+      // A caller's storeDir lives outside workDir and is left to the caller.
       rmSync(workDir, { recursive: true, force: true });
-      if (!ownStore) return;
     },
   };
   return server;
@@ -141,29 +185,40 @@ export interface NatsCluster {
   dispose(): Promise<void>;
 }
 
-/** N routed nats-server processes (JetStream clustered), each with its own store. */
+/**
+ * N routed nats-server processes (JetStream clustered), each with its own store. Client and
+ * monitoring ports are bound as port 0, but route ports must be known before any node starts
+ * (JetStream refuses a cluster without configured routes), so those are picked up front and the
+ * whole cluster is started again on new ones if another process took one in the meantime.
+ */
 export async function startNatsCluster(
   size = 3,
-  opts: Omit<NatsServerOptions, 'cluster' | 'port'> = {},
+  opts: Omit<NatsServerOptions, 'cluster'> = {},
 ): Promise<NatsCluster> {
-  const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
-  const routePorts = await Promise.all(Array.from({ length: size }, freePort));
-  const name = `flotilla-${process.pid}-${Date.now().toString(36)}`;
-  const servers = await Promise.all(
-    clientPorts.map((port, i) =>
-      startNats({
-        ...opts,
-        port,
-        serverName: `n${i + 1}-${port}`,
-        cluster: { name, port: routePorts[i]!, routes: routePorts.filter((_, j) => j !== i) },
-      }),
-    ),
-  );
-  return {
-    servers,
-    urls: servers.map((s) => s.url),
-    async dispose() {
-      await Promise.all(servers.map((s) => s.dispose()));
-    },
-  };
+  for (let attempt = 1; ; attempt++) {
+    const routePorts = await Promise.all(Array.from({ length: size }, freePort));
+    const name = `flotilla-${process.pid}-${Date.now().toString(36)}`;
+    const results = await Promise.allSettled(
+      routePorts.map((port, i) =>
+        startNats({
+          ...opts,
+          serverName: `n${i + 1}-${name}`,
+          cluster: { name, port, routes: routePorts.filter((_, j) => j !== i) },
+        }),
+      ),
+    );
+    const servers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) {
+      return {
+        servers,
+        urls: servers.map((s) => s.url),
+        async dispose() {
+          await Promise.all(servers.map((s) => s.dispose()));
+        },
+      };
+    }
+    await Promise.all(servers.map((s) => s.dispose()));
+    if (attempt >= 5 || !String(failed.reason).includes('address already in use')) throw failed.reason;
+  }
 }

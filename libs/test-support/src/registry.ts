@@ -1,7 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,19 +44,6 @@ export interface RegistryAuth {
 
 const DEFAULT_BINARY = '/usr/bin/docker-registry';
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function htpasswdLine(user: string, password: string): Promise<string> {
   // Distribution only accepts bcrypt entries; apache2-utils' htpasswd makes them (-B), cost 5 keeps tests fast.
   const { stdout } = await execFileAsync('htpasswd', ['-nbB', '-C', '5', user, password]);
@@ -69,7 +55,6 @@ function yamlString(s: string): string {
 }
 
 function renderConfig(opts: {
-  port: number;
   dataDir: string;
   htpasswdPath?: string;
   notifications?: StartRegistryOptions['notifications'];
@@ -77,7 +62,8 @@ function renderConfig(opts: {
   const lines = [
     'version: 0.1',
     'log:',
-    '  level: error',
+    // info, for the one line that says which port it bound ("listening on 127.0.0.1:<port>").
+    '  level: info',
     '  accesslog:',
     '    disabled: true',
     'storage:',
@@ -91,7 +77,8 @@ function renderConfig(opts: {
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${opts.port}`,
+    // Port 0: the kernel picks a free port as the registry binds, so no other process can race for it.
+    '  addr: 127.0.0.1:0',
     `  secret: ${randomBytes(16).toString('hex')}`,
     'health:',
     '  storagedriver:',
@@ -130,22 +117,30 @@ function renderConfig(opts: {
   return `${lines.join('\n')}\n`;
 }
 
-async function waitReady(url: string, child: ChildProcess, stderr: () => string, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
-    }
-    try {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`docker-registry did not become ready within ${timeoutMs} ms: ${stderr()}`);
+/** Resolves with the port once the registry logs that it listens (it binds port 0, so we must ask). */
+async function waitListening(child: ChildProcess, stderr: () => string, timeoutMs: number): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const done = (err?: Error, port?: number) => {
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(port!);
+    };
+    const onData = () => {
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr());
+      if (m) done(undefined, Number(m[1]));
+    };
+    const onExit = (code: number | null) =>
+      done(new Error(`docker-registry exited with ${code}: ${stderr()}`));
+    const timer = setTimeout(
+      () => done(new Error(`docker-registry did not listen within ${timeoutMs} ms: ${stderr()}`)),
+      timeoutMs,
+    );
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+    onData();
+  });
 }
 
 /** Start a registry; always `stop()` it in afterAll. */
@@ -159,55 +154,45 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       mode: 0o600,
     });
   }
-  let lastError: unknown;
-  // A free port can be taken between probing and binding: retry a couple of times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const configPath = join(dir, 'config.yml');
-    await writeFile(
-      configPath,
-      renderConfig({ port, dataDir, htpasswdPath, notifications: options.notifications }),
-    );
-    const child = spawn(options.binary ?? DEFAULT_BINARY, ['serve', configPath], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-    });
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = `http://127.0.0.1:${port}`;
-    try {
-      await waitReady(url, child, () => stderr, 15_000);
-    } catch (err) {
-      lastError = err;
-      child.kill('SIGKILL');
-      await exited;
-      continue;
-    }
-    let stopped = false;
-    return {
-      url,
-      host: `127.0.0.1:${port}`,
-      ...(options.htpasswd
-        ? { auth: { username: options.htpasswd.user, password: options.htpasswd.password } }
-        : {}),
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await exited;
-          clearTimeout(timer);
-        }
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
+  const configPath = join(dir, 'config.yml');
+  await writeFile(configPath, renderConfig({ dataDir, htpasswdPath, notifications: options.notifications }));
+  const child = spawn(options.binary ?? DEFAULT_BINARY, ['serve', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let port: number;
+  try {
+    port = await waitListening(child, () => stderr, 15_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  await rm(dir, { recursive: true, force: true });
-  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+  let stopped = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    ...(options.htpasswd
+      ? { auth: { username: options.htpasswd.user, password: options.htpasswd.password } }
+      : {}),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
