@@ -14,8 +14,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PlanCreated } from '@flotilla/events';
+import { renderCluster } from '@flotilla/render';
 import { GitWorkdir } from '@flotilla/test-support';
-import { renderCluster } from '../../services/planner/src/render.ts';
 import { createHarness } from '../../services/planner/test/harness.ts';
 
 const arg = (name: string, dflt: number) => {

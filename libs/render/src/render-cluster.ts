@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import {
+  formatRef,
+  isSafeRepoPath,
+  type KubeObject,
+  type ManifestLimits,
+  parseManifests,
+  refKey,
+} from '@flotilla/manifests';
+import { BudgetMeter, formatBytes, type RenderBudgets, resolveBudgets } from './budgets.ts';
+import { KUSTOMIZATION_FILES, walkKustomization } from './kustomization-walk.ts';
+import { listPlainYaml } from './plain-walk.ts';
+import { RenderFailure, type RenderProblem, refuse } from './render-problem.ts';
+import { isInside, type RepoScope, readCounted, repoRelative } from './repo-files.ts';
+import { type Isolation, runSandboxed } from './sandbox.ts';
+
+export type RenderResult =
+  | {
+      ok: true;
+      mode: 'plain' | 'kustomize';
+      objects: KubeObject[];
+      inputDigest?: string;
+      /** What the render cost, for logs and benchmarks. */
+      stats: RenderStats;
+    }
+  | { ok: false; problem: RenderProblem; stats: RenderStats };
+
+export interface RenderStats {
+  files: number;
+  bytes: number;
+  ms: number;
+  /** Peak resident memory of the renderer child, when one ran. */
+  rendererPeakRssBytes?: number;
+  isolation?: Isolation;
+  cached?: boolean;
+}
+
+/** What a cluster's render reads, hashed: equal digests mean equal output, so the renderer can be skipped. */
+export interface RenderCache {
+  get(key: string): { inputDigest: string; objects: KubeObject[] } | undefined;
+  set(key: string, value: { inputDigest: string; objects: KubeObject[] }): void;
+}
+
+export interface RenderOptions {
+  /** kubectl binary used for `kubectl kustomize`, looked up on the caller's PATH. */
+  kubectl?: string;
+  limits?: Partial<ManifestLimits>;
+  budgets?: Partial<RenderBudgets>;
+  /** Remembers kustomize output by the digest of every file the kustomization reads. */
+  cache?: RenderCache;
+  /** Cache key, e.g. the cluster name. */
+  cacheKey?: string;
+  /** `proxy` forces the no-namespace fallback (tests of it); default `auto`. */
+  isolation?: 'auto' | 'proxy';
+}
+
+/**
+ * Renders one cluster's directory of a checked-out revision (`root`), treating the tree as
+ * hostile. A kustomization is first walked in full (every field that names a path; remote
+ * forms, plugins, Helm, absolute and escaping paths and symlinks refused with file and line),
+ * then built by `kubectl kustomize` in the sandbox (scrubbed environment, empty HOME, no
+ * network, no helpers on PATH, killed past its time, memory or output budget). A directory
+ * without a kustomization is every `*.yaml`/`*.yml` below it, sorted. Either way the output
+ * goes through the safe manifest parser and the object budget. Never throws for bad input.
+ */
+export async function renderCluster(
+  root: string,
+  path: string,
+  opts: RenderOptions = {},
+): Promise<RenderResult> {
+  const started = performance.now();
+  const meter = new BudgetMeter(resolveBudgets(opts.budgets));
+  const stats = (extra: Partial<RenderStats> = {}): RenderStats => ({
+    files: meter.files,
+    bytes: meter.bytes,
+    ms: Math.round(performance.now() - started),
+    ...extra,
+  });
+  const extra: Partial<RenderStats> = {};
+  try {
+    const rootReal = await realpath(root);
+    const scope: RepoScope = { rootReal, meter };
+    if (!isSafeRepoPath(path))
+      refuse(path, 'render.path-traversal', `cluster path "${path}" must stay inside the config repo`);
+    const lexical = resolve(rootReal, path);
+    const dir = await realpath(lexical).catch(() => null);
+    if (dir === null || !(await stat(dir)).isDirectory())
+      refuse(path, 'render.path-missing', `cluster path "${path}" is not a directory at this revision`);
+    if (!isInside(rootReal, dir))
+      refuse(path, 'render.path-traversal', `cluster path "${path}" resolves outside the repo`);
+    for (const name of KUSTOMIZATION_FILES) {
+      if ((await lstat(join(dir, name)).catch(() => null)) !== null) {
+        const r = await renderKustomization(scope, dir, name, opts, extra);
+        return { ...r, stats: stats(extra) };
+      }
+    }
+    return { ...(await renderPlain(scope, dir, opts)), stats: stats() };
+  } catch (err) {
+    if (err instanceof RenderFailure) return { ok: false, problem: err.problem, stats: stats(extra) };
+    throw err;
+  }
+}
+
+async function renderPlain(scope: RepoScope, dir: string, opts: RenderOptions) {
+  const objects: KubeObject[] = [];
+  const seen = new Map<string, string>();
+  for (const f of await listPlainYaml(scope, dir)) {
+    const text = await readCounted(scope, f.real, f.size);
+    const result = parseManifests(text, { file: f.file, ...(opts.limits ? { limits: opts.limits } : {}) });
+    const first = result.errors[0];
+    if (first) refuse(f.file, first.code, first.message, first.line, first.column);
+    for (const o of result.objects) {
+      const key = refKey(o.ref);
+      const prev = seen.get(key);
+      if (prev)
+        refuse(
+          f.file,
+          'manifest.duplicate-object',
+          `duplicate object ${formatRef(o.ref)}: first defined in ${prev}`,
+          o.source.line,
+          o.source.column,
+        );
+      seen.set(key, `${f.file}:${o.source.line}`);
+      objects.push(o.object);
+    }
+    scope.meter.checkObjects(f.file, objects.length);
+  }
+  return { ok: true as const, mode: 'plain' as const, objects };
+}
+
+async function renderKustomization(
+  scope: RepoScope,
+  dir: string,
+  fileName: string,
+  opts: RenderOptions,
+  extra: Partial<RenderStats>,
+) {
+  const { rootReal, meter } = scope;
+  const walk = await walkKustomization(scope, dir, opts.limits);
+  const clusterPath = repoRelative(rootReal, dir);
+  const inputDigest = await digestInputs(rootReal, walk.inputs);
+  const key = opts.cacheKey ?? clusterPath;
+  const cached = opts.cache?.get(key);
+  if (cached && cached.inputDigest === inputDigest) {
+    extra.cached = true;
+    return { ok: true as const, mode: 'kustomize' as const, objects: cached.objects, inputDigest };
+  }
+  meter.checkTime(`${clusterPath}/${fileName}`);
+  const b = meter.budgets;
+  const run = await runSandboxed(
+    opts.kubectl ?? 'kubectl',
+    [
+      'kustomize',
+      dir,
+      // The defaults today, spelled out so a future default cannot widen what a commit can do.
+      '--load-restrictor=LoadRestrictionsRootOnly',
+      '--enable-helm=false',
+      '--enable-alpha-plugins=false',
+      '--network=false',
+    ],
+    {
+      timeoutMs: meter.remainingMs(),
+      maxMemoryBytes: b.maxMemoryBytes,
+      maxOutputBytes: b.maxOutputBytes,
+      ...(opts.isolation ? { isolation: opts.isolation } : {}),
+    },
+  );
+  extra.rendererPeakRssBytes = run.peakRssBytes;
+  extra.isolation = run.isolation;
+  const at = `${clusterPath}/${fileName}`;
+  if (run.exceeded === 'time')
+    refuse(
+      at,
+      'render.budget-time',
+      `render exceeded its wall-time budget of ${b.timeoutMs} ms; kubectl was stopped`,
+    );
+  if (run.exceeded === 'memory')
+    refuse(
+      at,
+      'render.budget-memory',
+      `kubectl kustomize used more than ${formatBytes(b.maxMemoryBytes)} of memory and was stopped`,
+    );
+  if (run.exceeded === 'output')
+    refuse(at, 'render.budget-output', `kubectl kustomize wrote more than ${formatBytes(b.maxOutputBytes)}`);
+  if (run.code !== 0) {
+    const stderr = run.stderr.trim();
+    const raw = /err="(.*)"\s*$/s.exec(stderr)?.[1] ?? stderr;
+    const message = raw.replaceAll(rootReal + sep, '').replaceAll(rootReal, '.');
+    const line = /line (\d+)/.exec(message)?.[1];
+    const inFile = /in File: (\S+)/.exec(message)?.[1];
+    refuse(
+      inFile ? `${clusterPath}/${inFile}` : at,
+      'render.kustomize-failed',
+      `kubectl kustomize failed: ${message}`,
+      line ? Number(line) : undefined,
+    );
+  }
+  const result = parseManifests(run.stdout, {
+    file: `${clusterPath} (kustomize build)`,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+  const first = result.errors[0];
+  if (first) refuse(first.file ?? clusterPath, first.code, first.message, first.line, first.column);
+  meter.checkObjects(at, result.objects.length);
+  const objects = result.objects.map((o) => o.object);
+  opts.cache?.set(key, { inputDigest, objects });
+  return { ok: true as const, mode: 'kustomize' as const, objects, inputDigest };
+}
+
+/** sha256 over path + content of every file the walk found the renderer will read. */
+async function digestInputs(rootReal: string, inputs: readonly string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const f of inputs) {
+    hash.update(`${repoRelative(rootReal, f)}\0`);
+    hash.update(await readFile(f));
+    hash.update('\0');
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
