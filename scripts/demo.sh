@@ -5,5 +5,7 @@
 #   bash scripts/demo.sh --ci     # unattended: exits 0 when the story completes
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/node.sh
+flotilla_use_node
 bash scripts/setup.sh
 exec node --import tsx scripts/demo.ts "$@"

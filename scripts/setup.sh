@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks, idempotently: Debian packages, the Go-built servers
-# (nats-server, the Kubernetes test cluster, KWOK) and npm dependencies. Safe to run again.
+# Installs what a fresh machine lacks, idempotently: Node 24 LTS (when the machine's node is
+# older), Debian packages, the Go-built servers (nats-server, the Kubernetes test cluster, KWOK)
+# and npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/node.sh
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -17,6 +19,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+flotilla_use_node
+log "node $(node --version) ($(command -v node))"
 
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
 command -v kubectl >/dev/null || { echo "kubectl is required (v1.32 with kustomize)"; exit 1; }
