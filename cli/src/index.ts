@@ -10,4 +10,15 @@ export {
   renderNatsAuthorization,
 } from './nats-auth.ts';
 export { buildProgram, DEFAULTS, runCli } from './program.ts';
+export {
+  type ClusterWire,
+  type DriftRecord,
+  driftByCluster,
+  type ImageRefWire,
+  type PromotionWire,
+  rolloutState,
+  type StageWire,
+  type StatusWire,
+  syncText,
+} from './status-view.ts';
 export { renderTable } from './table.ts';

@@ -19,6 +19,7 @@ export type ServiceName =
   | 'git-watcher'
   | 'registry-watcher'
   | 'audit-writer'
+  | 'console'
   | `applier-${string}`;
 
 export interface ServiceProcess {
@@ -43,6 +44,8 @@ export interface StackOptions {
   kwok?: boolean;
   /** Console progress lines (the demo sets this). */
   onProgress?: (line: string) => void;
+  /** Also start the web console (services/console); its URL is `consoleUrl`. */
+  console?: boolean;
 }
 
 export interface FlotillaStack {
@@ -57,6 +60,8 @@ export interface FlotillaStack {
   auditRepoUrl: string;
   plannerUrl: string;
   auditUrl: string;
+  /** Set when started with `console: true`. */
+  consoleUrl?: string;
   tokens: { approver: string; viewer: string };
   secrets: { registryWebhookToken: string };
   logDir: string;
@@ -301,10 +306,33 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
       );
     }
 
+    const consolePort = opts.console ? await freePort() : 0;
+    const webConsole = opts.console
+      ? add(
+          serviceProcess(
+            'console',
+            consolePort,
+            {
+              instance: 'console-1',
+              nats: nats_,
+              http: { port: consolePort },
+              planner: { url: planner.url },
+              audit: { url: audit.url },
+              session: { secret: randomBytes(32).toString('hex') },
+            },
+            dirs,
+          ),
+        )
+      : undefined;
+
     // The audit-writer first, so it sees every event from the start; the rest in parallel.
     say(`starting services (logs: ${logDir})`);
     await audit.start();
-    await Promise.all([planner, gitWatcher, registryWatcher, ...appliers].map((s) => s.start()));
+    await Promise.all(
+      [planner, gitWatcher, registryWatcher, ...appliers, ...(webConsole ? [webConsole] : [])].map((s) =>
+        s.start(),
+      ),
+    );
 
     return {
       nats,
@@ -317,6 +345,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
       auditRepoUrl: auditRepo.url,
       plannerUrl: planner.url,
       auditUrl: audit.url,
+      ...(webConsole ? { consoleUrl: webConsole.url } : {}),
       tokens,
       secrets: { registryWebhookToken: registryToken },
       logDir,

@@ -51,6 +51,8 @@ export function registerApi(
       const who = (req: FastifyRequest) => req.identity as Identity;
       const body = (req: FastifyRequest) => (req.body ?? {}) as NonNullable<Body>;
 
+      // Who the token belongs to: the console signs people in with the same tokens as the CLI.
+      api.get('/whoami', async (req) => ({ name: who(req).name, groups: who(req).groups }));
       api.get('/stages', async (_req, reply) => send(reply, await planner.status()));
       api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
         send(reply, await planner.promotion(req.params.id)),

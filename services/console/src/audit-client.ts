@@ -1,0 +1,64 @@
+import { callUpstream, type UpstreamResponse } from './upstream.ts';
+
+/** One record of the audit log as `GET /history` returns it (services/audit-writer chain.ts). */
+export interface AuditRecordWire {
+  seq: number;
+  id: string;
+  type: string;
+  event: string;
+  time: string;
+  recordedAt: string;
+  source: string;
+  actor: string;
+  subject?: string;
+  correlationid: string;
+  cluster?: string;
+  stage?: string;
+  fromStage?: string;
+  revision?: string;
+  commit?: string;
+  promotionId?: string;
+  digest?: string;
+  code?: string;
+  reason?: string;
+  data: unknown;
+  hash: string;
+}
+
+export type VerifyWire =
+  | { ok: true; files: number; records: number; head: unknown }
+  | { ok: false; kind: string; file?: string; line?: number; seq?: number; message: string };
+
+export const HISTORY_FILTERS = ['cluster', 'stage', 'type', 'actor', 'revision', 'since', 'until'] as const;
+export type HistoryFilter = Partial<Record<(typeof HISTORY_FILTERS)[number] | 'limit', string>>;
+
+/**
+ * The audit-writer's query API. It has no authentication of its own (a trusted network); the
+ * console only forwards to it for signed-in people, and only reads.
+ */
+export interface AuditApi {
+  history(filter: HistoryFilter): Promise<UpstreamResponse<{ records: AuditRecordWire[] }>>;
+  verify(): Promise<UpstreamResponse<VerifyWire>>;
+  /** The production-change export, passed through (JSON or CSV). */
+  exportUrl(query: { since?: string; until?: string; format: 'json' | 'csv' }): string;
+}
+
+export function auditApi(opts: { url: string; timeoutMs: number }): AuditApi {
+  const base = opts.url.replace(/\/+$/, '');
+  return {
+    async history(filter) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+      return await callUpstream('audit', `${base}/history?${q}`, { timeoutMs: opts.timeoutMs });
+    },
+    async verify() {
+      return await callUpstream('audit', `${base}/verify`, { timeoutMs: opts.timeoutMs });
+    },
+    exportUrl(query) {
+      const q = new URLSearchParams({ format: query.format });
+      if (query.since) q.set('since', query.since);
+      if (query.until) q.set('until', query.until);
+      return `${base}/export?${q}`;
+    },
+  };
+}

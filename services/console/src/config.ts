@@ -1,0 +1,33 @@
+import { serviceConfigFields } from '@flotilla/runtime';
+import { type Static, Type } from '@sinclair/typebox';
+
+export const Config = Type.Object({
+  ...serviceConfigFields(8085),
+  planner: Type.Object({
+    /** Base URL of the planner API (`/api/v1` is appended). */
+    url: Type.String({ minLength: 1, default: 'http://127.0.0.1:8083' }),
+    timeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+  }),
+  audit: Type.Object({
+    /** Base URL of the audit-writer query API. */
+    url: Type.String({ minLength: 1, default: 'http://127.0.0.1:8080' }),
+    timeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+  }),
+  session: Type.Object({
+    /**
+     * Seals the session cookie (AES-256-GCM). Give every instance behind one load balancer the
+     * same secret; without one, a random key per process means a restart signs everyone out.
+     */
+    secret: Type.Optional(Type.String({ minLength: 32, secret: true })),
+    ttlMinutes: Type.Integer({ minimum: 1, default: 480 }),
+    /** Mark the cookie `Secure` (set it when the console is served over https). */
+    secureCookie: Type.Boolean({ default: false }),
+  }),
+  /** Keep-alive comment on idle event streams, so proxies do not cut them. */
+  heartbeatMs: Type.Integer({ minimum: 1000, default: 15_000 }),
+  /** Link to a config commit, `{sha}` replaced, e.g. `https://git.example.com/org/config/commit/{sha}`. */
+  commitUrl: Type.Optional(Type.String()),
+  /** Where the built single-page app lives; built on start when missing (development). */
+  assetsDir: Type.Optional(Type.String()),
+});
+export type Config = Static<typeof Config>;

@@ -1,0 +1,87 @@
+// The one module that knows the planner's API. Everything else in the console works on the
+// console's own `PipelineStatus`, so when the planner's API changes shape (pipelines as a
+// dimension, a split planner) only this file changes.
+
+import type { StatusWire } from '@flotilla/cli';
+import { callUpstream, type UpstreamResponse } from './upstream.ts';
+
+/** One pipeline as the planner reports it (today's `GET /api/v1/stages` answer). */
+export type PipelineStatus = StatusWire;
+
+/** Who a bearer token belongs to, as the planner sees it. */
+export interface PlannerIdentity {
+  name: string;
+  groups: string[];
+}
+
+/** A planner answer to a decision: passed to the page as is, refusals included. */
+export interface DecisionResult {
+  status: number;
+  body: { error?: string; message?: string; [k: string]: unknown };
+}
+
+export interface PlannerApi {
+  /** Every pipeline the planner serves, as seen with this token. */
+  pipelines(token: string): Promise<UpstreamResponse<{ pipelines: PipelineStatus[] } | ErrorBody>>;
+  promotion(token: string, id: string): Promise<UpstreamResponse<{ promotion: unknown } | ErrorBody>>;
+  decide(
+    token: string,
+    id: string,
+    verb: 'approve' | 'reject',
+    text: string | undefined,
+  ): Promise<DecisionResult>;
+  /** null when the planner does not accept the token. */
+  whoami(token: string): Promise<PlannerIdentity | null>;
+}
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+export function plannerApi(opts: { url: string; timeoutMs: number }): PlannerApi {
+  const base = `${opts.url.replace(/\/+$/, '')}/api/v1`;
+  const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+  return {
+    async pipelines(token) {
+      const res = await callUpstream<StatusWire | ErrorBody>('planner', `${base}/stages`, {
+        headers: auth(token),
+        timeoutMs: opts.timeoutMs,
+      });
+      if (res.status !== 200) return res as UpstreamResponse<ErrorBody>;
+      // Today one planner serves one pipeline; the list is the console's shape.
+      return { ...res, body: { pipelines: [res.body as StatusWire] } };
+    },
+    async promotion(token, id) {
+      return await callUpstream('planner', `${base}/promotions/${encodeURIComponent(id)}`, {
+        headers: auth(token),
+        timeoutMs: opts.timeoutMs,
+      });
+    },
+    async decide(token, id, verb, text) {
+      const res = await callUpstream<DecisionResult['body']>(
+        'planner',
+        `${base}/promotions/${encodeURIComponent(id)}/${verb}`,
+        {
+          method: 'POST',
+          headers: auth(token),
+          body:
+            verb === 'approve'
+              ? { ...(text ? { comment: text } : {}) }
+              : { ...(text ? { reason: text } : {}) },
+          timeoutMs: opts.timeoutMs,
+        },
+      );
+      return { status: res.status, body: res.body };
+    },
+    async whoami(token) {
+      const res = await callUpstream<PlannerIdentity>('planner', `${base}/whoami`, {
+        headers: auth(token),
+        timeoutMs: opts.timeoutMs,
+      });
+      if (res.status === 401 || res.status === 403) return null;
+      if (res.status !== 200) throw new Error(`planner /whoami answered ${res.status}`);
+      return { name: res.body.name, groups: res.body.groups ?? [] };
+    },
+  };
+}

@@ -1,0 +1,209 @@
+import { useState } from 'preact/hooks';
+import type { ImageView, StageView } from '../../src/overview.ts';
+import { type ApiError, ago, call } from '../api.ts';
+import type { Identity, Live } from '../main.tsx';
+import { useData } from '../use-data.ts';
+import { Badge, Commit, Digest, Problem, Section } from './common.tsx';
+
+interface PromotionRecord {
+  id: string;
+  fromStage: string;
+  toStage: string;
+  revision: string;
+  status: string;
+  rule: string;
+  actor: string;
+  images: Array<{ name?: string; repository: string; tag?: string; digest: string }>;
+  approvedBy: string[];
+  refusals?: Array<{ by: string; at: string; reason: string }>;
+  rejectedBy?: string;
+  reason?: string;
+  commit?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface PromotionData {
+  promotion: PromotionRecord;
+  toStage: StageView | null;
+  current: ImageView[];
+  approvers: string[];
+  youMayApprove: boolean;
+  commitUrl: string | null;
+}
+
+type Outcome = { kind: 'ok' | 'refused' | 'error'; text: string };
+
+export function PromotionPage(props: { id: string; live: Live; onUnauthorised: () => void; me: Identity }) {
+  const { data, error, at, reload } = useData<PromotionData>(
+    `/api/promotions/${encodeURIComponent(props.id)}`,
+    props.live.tick,
+    { onUnauthorised: props.onUnauthorised },
+  );
+  const [comment, setComment] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+
+  const decide = async (verb: 'approve' | 'reject') => {
+    setBusy(true);
+    setOutcome(null);
+    try {
+      await call('POST', `/api/promotions/${encodeURIComponent(props.id)}/${verb}`, {
+        [verb === 'approve' ? 'comment' : 'reason']: comment || undefined,
+      });
+      setOutcome({
+        kind: 'ok',
+        text: verb === 'approve' ? 'Approved. The planner is committing the promotion.' : 'Rejected.',
+      });
+      setComment('');
+    } catch (err) {
+      const e = err as ApiError;
+      if (e.status === 401) return props.onUnauthorised();
+      setOutcome(
+        e.status === 403
+          ? { kind: 'refused', text: `Refused by the planner: ${e.message}` }
+          : { kind: 'error', text: `${verb === 'approve' ? 'Approval' : 'Rejection'} failed: ${e.message}` },
+      );
+    } finally {
+      setBusy(false);
+      reload();
+    }
+  };
+
+  const p = data?.promotion;
+  const byName = new Map((data?.current ?? []).map((i) => [i.repository, i]));
+  return (
+    <div>
+      <p class="crumbs">
+        <a href="#/">Pipelines</a> › promotion
+      </p>
+      <h1 tabIndex={-1}>{p ? `Promote ${p.fromStage} → ${p.toStage}` : `Promotion ${props.id}`}</h1>
+      <Problem error={error} at={at} what={`promotion ${props.id}`} />
+      {p && data && (
+        <div class="grid2">
+          <Section title="What changes">
+            <table>
+              <caption class="sr">Images promoted into {p.toStage}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">image</th>
+                  <th scope="col">{p.toStage} runs now</th>
+                  <th scope="col">promoted</th>
+                </tr>
+              </thead>
+              <tbody>
+                {p.images.map((i) => {
+                  const cur = byName.get(i.repository);
+                  return (
+                    <tr>
+                      <td>{i.name ?? i.repository}</td>
+                      <td>
+                        {cur ? (
+                          <>
+                            {cur.tag ?? '?'} <Digest value={cur.digest} />
+                          </>
+                        ) : (
+                          '–'
+                        )}
+                      </td>
+                      <td class={cur?.digest === i.digest ? '' : 'changed'}>
+                        {i.tag ?? '?'} <Digest value={i.digest} />
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+            <p>
+              Source revision <Commit sha={p.revision} url={data.commitUrl} /> of {p.fromStage}. The same
+              digests are copied into {p.toStage}'s config; nothing is rebuilt.
+            </p>
+            <p class="muted">Rendered object changes are not exposed by the planner API yet.</p>
+          </Section>
+          <Section title="Decision">
+            <dl>
+              <dt>status</dt>
+              <dd data-testid="promotion-status">
+                <Badge value={p.status} />
+              </dd>
+              <dt>proposed by</dt>
+              <dd>
+                {p.actor} · {ago(p.createdAt)}
+              </dd>
+              <dt>who may approve</dt>
+              <dd>{data.approvers.length > 0 ? data.approvers.join(', ') : 'nobody (automatic stage)'}</dd>
+              <dt>approved by</dt>
+              <dd>{p.approvedBy.length > 0 ? p.approvedBy.join(', ') : '–'}</dd>
+              {p.rejectedBy && (
+                <>
+                  <dt>rejected by</dt>
+                  <dd>
+                    {p.rejectedBy}: {p.reason}
+                  </dd>
+                </>
+              )}
+              {p.commit && (
+                <>
+                  <dt>commit</dt>
+                  <dd>
+                    <Commit sha={p.commit} url={data.commitUrl} />
+                  </dd>
+                </>
+              )}
+            </dl>
+            {(p.refusals ?? []).length > 0 && (
+              <>
+                <h3>Refused attempts</h3>
+                <ul>
+                  {(p.refusals ?? []).map((r) => (
+                    <li>
+                      {r.by} · {ago(r.at)}: {r.reason}
+                    </li>
+                  ))}
+                </ul>
+              </>
+            )}
+            {p.status === 'awaiting' && (
+              <form class="decide" onSubmit={(e) => e.preventDefault()}>
+                <p class="hint">
+                  You are <strong>{props.me.name}</strong>
+                  {data.youMayApprove
+                    ? ', one of the approvers.'
+                    : '. You are not among the approvers; the planner will refuse a decision from you.'}
+                </p>
+                <label for="comment">Comment (recorded in the commit and the audit log)</label>
+                <textarea
+                  id="comment"
+                  rows={2}
+                  maxLength={1000}
+                  value={comment}
+                  onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)}
+                />
+                <div class="buttons">
+                  <button type="button" class="primary" disabled={busy} onClick={() => decide('approve')}>
+                    Approve
+                  </button>
+                  <button type="button" class="danger" disabled={busy} onClick={() => decide('reject')}>
+                    Reject
+                  </button>
+                </div>
+              </form>
+            )}
+            {outcome && (
+              <p
+                class={`banner ${outcome.kind === 'ok' ? 'ok' : 'error'}`}
+                role={outcome.kind === 'ok' ? 'status' : 'alert'}
+                data-testid="decision-outcome"
+              >
+                {outcome.text}
+              </p>
+            )}
+          </Section>
+          <p>
+            <a href={`#/timeline?stage=${encodeURIComponent(p.toStage)}`}>Audit timeline of {p.toStage}</a>
+          </p>
+        </div>
+      )}
+    </div>
+  );
+}
