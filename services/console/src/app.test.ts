@@ -245,13 +245,14 @@ describe('console API', () => {
     const alice = await login('alice-token-123');
     const res = await app.inject({ url: '/api/pipelines', headers: { cookie: alice.cookie } });
     expect(res.statusCode).toBe(200);
-    const body = res.json() as { pipelines: Array<{ name: string; stages: Array<Record<string, unknown>> }> };
-    const [dev, test, prod] = body.pipelines[0]?.stages as Array<{
+    type Stage = {
       name: string;
       clusters: Array<{ sync: string; health: string; drift: number | null }>;
       promotions: Array<{ youMayApprove: boolean }>;
       soakUntil: string | null;
-    }>;
+    };
+    const body = res.json() as { pipelines: Array<{ name: string; stages: Stage[] }> };
+    const [dev, test, prod] = body.pipelines[0]?.stages ?? [];
     expect(dev?.clusters[0]).toMatchObject({ sync: 'synced', health: 'healthy', drift: 1 });
     expect(test?.soakUntil).toBe('2026-11-26T10:00:39.000Z');
     expect(prod?.clusters[0]).toMatchObject({
@@ -264,10 +265,7 @@ describe('console API', () => {
     const asBob = (
       await app.inject({ url: '/api/pipelines', headers: { cookie: bob.cookie } })
     ).json() as typeof body;
-    expect(
-      (asBob.pipelines[0]?.stages[2] as { promotions: Array<{ youMayApprove: boolean }> }).promotions[0]
-        ?.youMayApprove,
-    ).toBe(false);
+    expect(asBob.pipelines[0]?.stages[2]?.promotions[0]?.youMayApprove).toBe(false);
   });
 
   it('forwards approvals with the signed-in person’s own token, and passes refusals through', async () => {
