@@ -15,7 +15,6 @@ import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
 import { renderNatsAuthorization } from './nats-auth.ts';
 import { Progress } from './progress.ts';
-import { type RenderCommandOptions, runRender } from './render-command.ts';
 import {
   type DriftByCluster,
   type DriftRecord,
@@ -389,22 +388,6 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         const sha = res.headers.get('x-flotilla-export-sha256');
         io.status(`wrote ${opts.out}${sha ? ` (${sha})` : ''}`);
       } else process.stdout.write(body);
-    });
-
-  program
-    .command('render <repo-dir>')
-    .description(
-      "render a cluster of a local checkout with the planner's sandboxed renderer; prints the objects, or the refusal with file and line (exit 1)",
-    )
-    .option('--cluster <name>', 'a cluster named in the pipeline file')
-    .option('--path <dir>', 'a directory of the checkout instead of a cluster')
-    .option('--pipeline-file <file>', 'pipeline file inside the checkout', 'flotilla.yaml')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
-    .action(async (repoDir: string, opts: RenderCommandOptions) => {
-      const { result, text, path } = await runRender(repoDir, opts);
-      if (!result.ok) throw new CliError(`refused to render ${path}: ${text}`, EXIT.failure);
-      io.out(text);
-      io.status(`${result.objects.length} objects from ${path} (${result.mode})`);
     });
 
   program

@@ -49,6 +49,19 @@ export {
   type WaitCode,
 } from './promotion.ts';
 export {
+  isOpenPromotion,
+  next as nextPromotion,
+  OPEN_PROMOTION,
+  type PromotedImage,
+  type PromotionEffect,
+  type PromotionInput as PromotionStepInput,
+  type PromotionRecord,
+  type PromotionRefusal,
+  type PromotionStatus,
+  type PromotionStep,
+  UNDECIDED_PROMOTION,
+} from './promotion-state.ts';
+export {
   type Comparator,
   parseSemverRange,
   parseTagVersion,

@@ -7,8 +7,8 @@
  */
 export function remoteReason(value: string): string | null {
   const v = value.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || v.includes('://')) return 'a URL';
   if (/^[a-z0-9+.-]+::/i.test(v)) return 'a go-getter source (`git::`, `s3::`, …)';
-  if (v.includes('://')) return 'a URL';
   if (v.includes('?')) return 'a repository spec with a query (`?ref=`, `?version=`, …)';
   // scp-like `user@host:path`, `github.com:org/repo`, `gh:org/repo`, also `C:\…`: a colon
   // before the first slash. No plain relative path needs one.

@@ -4,7 +4,8 @@ import { safeEqual } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiToken } from './config.ts';
 import { readHistory } from './history.ts';
-import type { Outcome, Planner } from './planner.ts';
+import { isOperationError, type OperationFailure } from './operation-error.ts';
+import type { PlannerOperations } from './operations.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,7 +23,24 @@ export function identify(header: string | undefined, tokens: readonly ApiToken[]
   return found ? { name: found.name, groups: found.groups ?? [] } : null;
 }
 
-const send = (reply: FastifyReply, o: Outcome) => reply.code(o.status).send(o.body);
+/** The one place refusals become HTTP: each class of OperationError has one status. */
+const HTTP_STATUS: Record<OperationFailure, number> = {
+  'bad-request': 400,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  unavailable: 503,
+};
+
+/** Answers 200 with the operation's body, or the status of its refusal with `{ error, message }`. */
+async function send(reply: FastifyReply, operation: Promise<object>): Promise<FastifyReply> {
+  try {
+    return reply.code(200).send(await operation);
+  } catch (e) {
+    if (!isOperationError(e)) throw e;
+    return reply.code(HTTP_STATUS[e.failure]).send({ error: e.reason, message: e.message });
+  }
+}
 
 type Body = { comment?: string; reason?: string; toRevision?: string } | undefined;
 
@@ -32,7 +50,7 @@ type Body = { comment?: string; reason?: string; toRevision?: string } | undefin
  */
 export function registerApi(
   app: FastifyInstance,
-  planner: Planner,
+  planner: PlannerOperations,
   bus: Bus,
   tokens: readonly ApiToken[],
 ): void {
@@ -53,30 +71,30 @@ export function registerApi(
 
       // Who the token belongs to: the console signs people in with the same tokens as the CLI.
       api.get('/whoami', async (req) => ({ name: who(req).name, groups: who(req).groups }));
-      api.get('/stages', async (_req, reply) => send(reply, await planner.status()));
+      api.get('/stages', async (_req, reply) => send(reply, planner.status()));
       api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
-        send(reply, await planner.promotion(req.params.id)),
+        send(reply, planner.promotion(req.params.id)),
       );
       api.post<{ Params: { id: string } }>('/promotions/:id/approve', async (req, reply) =>
-        send(reply, await planner.approve(req.params.id, who(req), body(req).comment)),
+        send(reply, planner.approve(req.params.id, who(req), body(req).comment)),
       );
       api.post<{ Params: { id: string } }>('/promotions/:id/reject', async (req, reply) =>
-        send(reply, await planner.reject(req.params.id, who(req), body(req).reason ?? body(req).comment)),
+        send(reply, planner.reject(req.params.id, who(req), body(req).reason ?? body(req).comment)),
       );
       api.post<{ Params: { stage: string } }>('/stages/:stage/promote', async (req, reply) =>
-        send(reply, await planner.promoteNow(req.params.stage, who(req))),
+        send(reply, planner.promoteNow(req.params.stage, who(req))),
       );
       api.post<{ Params: { stage: string } }>('/stages/:stage/lock', async (req, reply) =>
-        send(reply, await planner.lock(req.params.stage, who(req), body(req).reason)),
+        send(reply, planner.lock(req.params.stage, who(req), body(req).reason)),
       );
       api.post<{ Params: { stage: string } }>('/stages/:stage/unlock', async (req, reply) =>
-        send(reply, await planner.unlock(req.params.stage, who(req), body(req).reason)),
+        send(reply, planner.unlock(req.params.stage, who(req), body(req).reason)),
       );
       api.post<{ Params: { stage: string } }>('/stages/:stage/rollback', async (req, reply) => {
         const b = body(req);
         return send(
           reply,
-          await planner.rollback(req.params.stage, who(req), {
+          planner.rollback(req.params.stage, who(req), {
             ...(b.toRevision ? { toRevision: b.toRevision } : {}),
             ...(b.reason ? { reason: b.reason } : {}),
           }),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { JsonKv } from '@flotilla/bus';
 import type { ImageRef } from '@flotilla/events';
-import type { HealthStatus } from '@flotilla/policy';
+import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
 
 /** What the planner knows about one cluster: what it asked for, what was applied, how healthy. */
 export interface ClusterState {
@@ -53,44 +53,8 @@ export interface StageState {
   healthy: HealthyRevision[];
 }
 
-export type PromotionStatus =
-  | 'proposed'
-  | 'awaiting'
-  | 'approved'
-  | 'committing'
-  | 'committed'
-  | 'rejected'
-  | 'noop'
-  | 'cancelled';
-
-export const OPEN_PROMOTION: ReadonlySet<PromotionStatus> = new Set([
-  'proposed',
-  'awaiting',
-  'approved',
-  'committing',
-]);
-
-export interface PromotionRecord {
-  id: string;
-  fromStage: string;
-  toStage: string;
-  /** Upstream revision whose images are promoted. */
-  revision: string;
-  images: ImageRef[];
-  rule: 'auto' | 'manual';
-  status: PromotionStatus;
-  /** Who started it: `service:planner` for automatic ones, `user:<name>` for promote-now. */
-  actor: string;
-  approvedBy: string[];
-  /** Refused decisions (unauthorised approvers), kept with the promotion. */
-  refusals: Array<{ by: string; at: string; reason: string }>;
-  rejectedBy?: string;
-  reason?: string;
-  commit?: string;
-  correlationId?: string;
-  createdAt: string;
-  updatedAt: string;
-}
+// A promotion's record and its transitions live in @flotilla/policy (promotion-state.ts).
+export { OPEN_PROMOTION, type PromotionRecord, type PromotionStatus } from '@flotilla/policy';
 
 export interface ImageTags {
   image: string;

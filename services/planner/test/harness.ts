@@ -161,7 +161,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     async start(overrides = {}) {
       const handle = await startPlanner(
         config(overrides),
-        createLogger({ service: 'planner', level: 'silent' }),
+        createLogger({ service: 'planner', level: (process.env.PLANNER_TEST_LOG as 'info') ?? 'silent' }),
       );
       handles.push(handle);
       return handle;

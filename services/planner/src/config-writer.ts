@@ -1,0 +1,69 @@
+import { FlotillaError } from '@flotilla/errors';
+import type { ConfigRepo } from './config-repo.ts';
+import type { SourceFile } from './image-refs.ts';
+import { listFilesUnder, readYamlFilesUnder } from './tree-files.ts';
+
+/** Trailer that makes a commit findable again: the idempotency key of the change it carries. */
+export type CommitKey = [trailer: string, value: string];
+
+export interface ConfigChange {
+  message: string;
+  trailers: Record<string, string>;
+  /** Looked up before writing (already pushed by an earlier attempt?) and after a rebase. */
+  key: CommitKey;
+}
+
+/**
+ * The one writer of the config repo. Every change of desired state (image update, promotion,
+ * rollback) is a commit with trailers pushed here: start from the remote head, find an earlier
+ * attempt by its key trailer, write files, commit, push (rebasing past other writers), and
+ * answer the sha as it is on the remote.
+ */
+export class ConfigWriter {
+  constructor(private readonly repo: ConfigRepo) {}
+
+  /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
+  async begin(key: CommitKey): Promise<string | null> {
+    const ws = this.repo.workspace;
+    await ws.resetToRemote();
+    return await ws.findCommitByTrailer(key[0], key[1]);
+  }
+
+  /** The YAML files below the given cluster paths in the work tree (what a change rewrites). */
+  yamlFilesUnder(paths: readonly string[]): Promise<SourceFile[]> {
+    return readYamlFilesUnder(this.repo.workspace.dir, paths);
+  }
+
+  filesUnder(path: string): Promise<string[]> {
+    return listFilesUnder(this.repo.workspace.dir, path);
+  }
+
+  writeFile(path: string, text: string): Promise<void> {
+    return this.repo.workspace.writeFile(path, text);
+  }
+
+  removeFile(path: string): Promise<void> {
+    return this.repo.workspace.removeFile(path);
+  }
+
+  /**
+   * Commits the work tree and pushes; returns the sha as it is on the remote (after rebases), or
+   * null when the work tree has no change.
+   */
+  async commitAndPush(change: ConfigChange): Promise<string | null> {
+    const ws = this.repo.workspace;
+    const local = await ws.commit({ message: change.message, trailers: change.trailers });
+    if (!local) return null;
+    const pushed = await ws.push();
+    const sha = pushed.rebases === 0 ? local : await ws.findCommitByTrailer(...change.key);
+    if (!sha)
+      throw new FlotillaError('planner.commit-lost', `pushed commit ${change.key.join(': ')} not found`, {
+        disposition: 'retry',
+      });
+    return sha;
+  }
+}
+
+/** Files were rewritten but git saw no change: a bug in the rewrite, not worth retrying. */
+export const nothingToCommit = () =>
+  new FlotillaError('planner.nothing-to-commit', 'nothing to commit', { disposition: 'stall' });

@@ -1,0 +1,145 @@
+import { messageOf } from '@flotilla/errors';
+import type { ApplyFailed, ApplySucceeded, EventOf, HealthChanged } from '@flotilla/events';
+import type { ClusterHealth, HealthStatus, Stage } from '@flotilla/policy';
+import type { Logger } from '@flotilla/runtime';
+import type { ClusterState, PlannerState } from './state.ts';
+
+const HEALTH: Record<string, HealthStatus> = {
+  Current: 'healthy',
+  InProgress: 'progressing',
+  Terminating: 'progressing',
+  Failed: 'degraded',
+  Unknown: 'unknown',
+};
+
+/**
+ * What the clusters report, folded into the planner's view: applied plans, apply failures and
+ * health per cluster, and the healthy states per stage that rollbacks go back to. Each `on*`
+ * answers whether it changed the view (so promotions are worth re-evaluating).
+ */
+export class HealthView {
+  constructor(
+    private readonly state: PlannerState,
+    private readonly log: Logger,
+  ) {}
+
+  known(cluster: string): ClusterState | undefined {
+    return this.state.clusters.get(cluster);
+  }
+
+  async onApplySucceeded(e: EventOf<typeof ApplySucceeded>): Promise<boolean> {
+    const c = this.known(e.data.cluster);
+    if (!c) return false;
+    c.applied = {
+      revision: e.data.revision,
+      bundleDigest: e.data.bundleDigest,
+      planId: e.data.planId,
+      at: e.time,
+    };
+    delete c.lastError;
+    await this.state.saveCluster(c);
+    return true;
+  }
+
+  async onApplyFailed(e: EventOf<typeof ApplyFailed>): Promise<boolean> {
+    const c = this.known(e.data.cluster);
+    if (!c) return false;
+    c.lastError = {
+      code: e.data.code,
+      message: e.data.message,
+      at: e.time,
+      ...(e.data.revision ? { revision: e.data.revision } : {}),
+    };
+    if (e.data.bundleDigest && e.data.bundleDigest === c.desired?.bundleDigest) {
+      c.health = {
+        status: 'degraded',
+        revision: c.desired.revision,
+        bundleDigest: e.data.bundleDigest,
+        since: e.time,
+      };
+    }
+    await this.state.saveCluster(c);
+    return true;
+  }
+
+  async onHealth(e: EventOf<typeof HealthChanged>): Promise<boolean> {
+    const c = this.known(e.data.cluster);
+    if (!c) return false;
+    const status = HEALTH[e.data.status] ?? 'unknown';
+    const bundleDigest =
+      e.data.bundleDigest ?? (c.applied?.revision === e.data.revision ? c.applied.bundleDigest : undefined);
+    const prev = c.health;
+    const sameBundle = prev?.bundleDigest === bundleDigest && prev?.revision === e.data.revision;
+    c.health = {
+      status,
+      revision: e.data.revision,
+      since: e.time,
+      ...(bundleDigest ? { bundleDigest } : {}),
+    };
+    if (status === 'healthy') {
+      c.health.healthySince =
+        prev?.status === 'healthy' && sameBundle && prev.healthySince ? prev.healthySince : e.time;
+    }
+    await this.state.saveCluster(c);
+    return true;
+  }
+
+  /**
+   * What promotion logic sees for a cluster. Health of anything but the last published plan is
+   * "progressing" (the new plan is rolling out). A cluster on its last plan counts as being on
+   * the newest rendered revision, since later commits did not change what it runs.
+   */
+  report(clusterName: string): ClusterHealth | undefined {
+    const c = this.known(clusterName);
+    const h = c?.health;
+    if (!c || !h) return undefined;
+    const onDesired = c.desired
+      ? h.bundleDigest
+        ? h.bundleDigest === c.desired.bundleDigest
+        : h.revision === c.desired.revision
+      : false;
+    if (!onDesired)
+      return {
+        cluster: clusterName,
+        revision: h.revision,
+        status: h.status === 'degraded' ? 'degraded' : 'progressing',
+      };
+    const out: ClusterHealth = {
+      cluster: clusterName,
+      revision: c.renderedRevision ?? h.revision,
+      status: h.status,
+    };
+    if (h.healthySince) out.healthySince = new Date(h.healthySince);
+    return out;
+  }
+
+  /** cluster → content digest of its last plan: tells a real change from an unrelated commit. */
+  contentOf(stage: Stage): Record<string, string> {
+    const content: Record<string, string> = {};
+    for (const c of stage.clusters) content[c.name] = this.known(c.name)?.desired?.contentDigest ?? '';
+    return content;
+  }
+
+  /** Remembers a stage's state whenever all its clusters are healthy on their last plans. */
+  recordHealthy(stage: Stage): void {
+    const reports = stage.clusters.map((c) => this.report(c.name));
+    if (reports.some((r) => r?.status !== 'healthy')) return;
+    const content = this.contentOf(stage);
+    const ss = this.state.stage(stage.name);
+    const newest = ss.healthy[0];
+    if (newest && sameContent(newest.content, content)) return;
+    ss.healthy.unshift({
+      revision: reports[0]?.revision ?? ss.revision ?? '',
+      at: new Date().toISOString(),
+      content,
+      images: ss.images,
+    });
+    ss.healthy = ss.healthy.slice(0, 20);
+    void this.state.saveStage(ss).catch((e) => this.log.warn({ err: messageOf(e) }, 'saving stage failed'));
+  }
+}
+
+export function sameContent(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => a[k] === b[k]);
+}

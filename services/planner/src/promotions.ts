@@ -1,0 +1,300 @@
+import type { Bus } from '@flotilla/bus';
+import {
+  PromotionApproved,
+  PromotionAwaitingApproval,
+  PromotionCommitted,
+  PromotionProposed,
+  PromotionRejected,
+} from '@flotilla/events';
+import {
+  evaluatePromotion,
+  findStage,
+  nextPromotion,
+  OPEN_PROMOTION,
+  type Pipeline,
+  type PromotionEffect,
+  type PromotionStep,
+  type PromotionStepInput,
+  previousStage,
+  type Stage,
+} from '@flotilla/policy';
+import type { Logger } from '@flotilla/runtime';
+import type { ConfigRepo } from './config-repo.ts';
+import { type ConfigWriter, nothingToCommit } from './config-writer.ts';
+import type { HealthView } from './health-view.ts';
+import { formatImageRef, rewriteImages } from './image-refs.ts';
+import { imagesAt, runsAll } from './stage-images.ts';
+import { type PlannerState, type PromotionRecord, promotionId } from './state.ts';
+
+export interface PromotionsDeps {
+  bus: Bus;
+  repo: ConfigRepo;
+  state: PlannerState;
+  writer: ConfigWriter;
+  health: HealthView;
+  logger: Logger;
+  crashAt?: string;
+  /** After a commit was pushed: render it without waiting for the git-watcher. */
+  afterPush(): Promise<void>;
+}
+
+/**
+ * Moves images from stage to stage: evaluates the promotion rules on the health view, proposes,
+ * and carries each promotion through `nextPromotion` (@flotilla/policy), executing the effects it
+ * names (save, publish, commit). Nothing here decides a status on its own.
+ */
+export class Promotions {
+  private readonly log: Logger;
+
+  constructor(private readonly d: PromotionsDeps) {
+    this.log = d.logger.child({ component: 'promotions' });
+  }
+
+  get(id: string): PromotionRecord | undefined {
+    return this.d.state.promotions.get(id);
+  }
+
+  /** Open promotions, optionally only those into `stage`. */
+  open(stage?: string): PromotionRecord[] {
+    return [...this.d.state.promotions.values()].filter(
+      (p) => OPEN_PROMOTION.has(p.status) && (stage === undefined || p.toStage === stage),
+    );
+  }
+
+  /**
+   * Re-runs the promotion rules for every stage and proposes what is due; `onWait` hears when a
+   * soak or window ends, to evaluate again then.
+   */
+  async evaluate(pipeline: Pipeline, onWait: (at: Date) => void): Promise<void> {
+    const now = new Date();
+    for (const stage of pipeline.spec.stages) this.d.health.recordHealthy(stage);
+    for (const stage of pipeline.spec.stages.slice(1)) {
+      const upstream = previousStage(pipeline, stage) as Stage;
+      const upstreamHealth = upstream.clusters.flatMap((c) => this.d.health.report(c.name) ?? []);
+      const decision = evaluatePromotion({
+        pipeline,
+        stage: stage.name,
+        upstreamHealth,
+        now,
+        locked: this.d.state.stage(stage.name).locked !== undefined,
+      });
+      if (decision.action === 'wait' && decision.retryAt) onWait(decision.retryAt);
+      if (decision.action === 'propose')
+        await this.propose(pipeline, upstream, stage, decision.revision, decision.rule);
+    }
+  }
+
+  private async propose(
+    pipeline: Pipeline,
+    upstream: Stage,
+    stage: Stage,
+    revision: string,
+    rule: 'auto' | 'manual',
+  ): Promise<void> {
+    const { state } = this.d;
+    const up = state.stage(upstream.name);
+    // The render already read the upstream's images at its newest revision; use them.
+    const images =
+      up.revision === revision
+        ? up.images
+        : await imagesAt(this.d.repo, state, pipeline.spec.images ?? [], upstream, revision);
+    if (images.length === 0) return;
+    if (runsAll(state.stage(stage.name).images, images)) return;
+    const id = promotionId(upstream.name, stage.name, images);
+    if (state.promotions.has(id)) return; // open, done, or rejected: never proposed twice
+    for (const p of this.open(stage.name)) await this.step(pipeline, p, { type: 'supersede', by: id });
+    const record = this.create({ id, fromStage: upstream.name, toStage: stage.name, revision, images, rule });
+    await state.savePromotion(record);
+    this.log.info({ id, from: upstream.name, to: stage.name, rule }, 'promotion proposed');
+    await this.step(pipeline, record, { type: 'advance' });
+  }
+
+  /** A new promotion record in status `proposed`. */
+  create(
+    p: Pick<PromotionRecord, 'id' | 'fromStage' | 'toStage' | 'revision' | 'images' | 'rule'> & {
+      actor?: string;
+      approvedBy?: string[];
+    },
+  ): PromotionRecord {
+    const now = new Date().toISOString();
+    return {
+      ...p,
+      status: 'proposed',
+      actor: p.actor ?? 'service:planner',
+      approvedBy: p.approvedBy ?? [],
+      refusals: [],
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  /** Cancels every open promotion into `stage` (a lock: nothing queued may land later and fight it). */
+  async cancelOpen(pipeline: Pipeline, stage: string, reason: string): Promise<void> {
+    for (const p of this.open(stage)) await this.step(pipeline, p, { type: 'cancel', reason });
+  }
+
+  /** Resumes every open promotion from the state it was recorded in (after a restart or failover). */
+  async resumeOpen(pipeline: Pipeline | null): Promise<void> {
+    if (!pipeline) return;
+    for (const p of this.open()) await this.step(pipeline, p, { type: 'advance' });
+  }
+
+  /**
+   * Applies `input` to the promotion and carries out the effects `nextPromotion` names, in order.
+   * Answers the step (with `refused` set when the input was not allowed; nothing was done then).
+   */
+  async step(pipeline: Pipeline, p: PromotionRecord, input: PromotionStepInput): Promise<PromotionStep> {
+    const stage = findStage(pipeline, p.toStage);
+    // A stage that left the pipeline is not advanced; the promotion waits for it to return.
+    if (!stage && input.type === 'advance') return { record: p, effects: [] };
+    const step = nextPromotion(p, input);
+    if (step.refused) return step;
+    // The record is the one in the state map (and the API's answer): update it in place.
+    Object.assign(p, step.record);
+    for (const effect of step.effects) {
+      if (effect.type === 'commit') {
+        if (stage) await this.commit(pipeline, p, stage);
+      } else await this.execute(p, effect, stage);
+    }
+    return step;
+  }
+
+  private async execute(p: PromotionRecord, effect: PromotionEffect, stage: Stage | null): Promise<void> {
+    const { bus, state } = this.d;
+    const correlationid = p.correlationId ?? p.id;
+    switch (effect.type) {
+      case 'save':
+        await state.savePromotion(p);
+        return;
+      case 'publish-proposed':
+        await bus.publish(
+          PromotionProposed,
+          {
+            promotionId: p.id,
+            fromStage: p.fromStage,
+            toStage: p.toStage,
+            revision: p.revision,
+            images: p.images,
+            rule: p.rule,
+          },
+          { actor: p.actor, correlationid: effect.correlationId, id: `${p.id}-proposed` },
+        );
+        return;
+      case 'publish-awaiting':
+        await bus.publish(
+          PromotionAwaitingApproval,
+          {
+            promotionId: p.id,
+            fromStage: p.fromStage,
+            toStage: p.toStage,
+            approvers: stage?.promotion?.approvers ?? [],
+            images: p.images,
+          },
+          { actor: p.actor, correlationid, id: `${p.id}-awaiting` },
+        );
+        return;
+      case 'publish-approved':
+        await bus.publish(
+          PromotionApproved,
+          {
+            promotionId: p.id,
+            toStage: p.toStage,
+            approver: effect.approver,
+            ...(effect.comment ? { comment: effect.comment } : {}),
+          },
+          { actor: effect.approver, correlationid, id: `${p.id}-approved` },
+        );
+        return;
+      case 'publish-rejected':
+        await bus.publish(
+          PromotionRejected,
+          { promotionId: p.id, toStage: p.toStage, by: effect.by, reason: effect.reason, kind: effect.kind },
+          // Refusals are not deduplicated: each unauthorised attempt is its own event.
+          {
+            actor: effect.by,
+            correlationid,
+            ...(effect.kind === 'rejected' ? { id: `${p.id}-rejected` } : {}),
+          },
+        );
+        if (effect.kind === 'unauthorised')
+          this.log.warn({ id: p.id, actor: effect.by }, 'unauthorised promotion decision refused');
+        return;
+      case 'publish-committed':
+        await bus.publish(
+          PromotionCommitted,
+          {
+            promotionId: p.id,
+            fromStage: p.fromStage,
+            toStage: p.toStage,
+            commit: p.commit as string,
+            sourceRevision: p.revision,
+            images: p.images,
+            approvedBy: p.approvedBy,
+          },
+          { actor: p.approvedBy[0] ?? p.actor, correlationid, id: `${p.id}-committed` },
+        );
+        this.log.info({ id: p.id, to: p.toStage, commit: p.commit }, 'promotion committed');
+        await this.d.afterPush();
+        return;
+      case 'commit':
+        return;
+    }
+  }
+
+  /** Writes the promotion's images into the stage's files and pushes (or finds the earlier push). */
+  private async commit(pipeline: Pipeline, p: PromotionRecord, stage: Stage): Promise<void> {
+    const { writer } = this.d;
+    const key: [string, string] = ['Flotilla-Promotion', p.id];
+    let sha = await writer.begin(key);
+    if (!sha) {
+      const specs = pipeline.spec.images ?? [];
+      const changes = rewriteImages(
+        await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)),
+        p.images.map((i) => ({
+          policy: i.name ?? '',
+          repository: i.repository,
+          tag: i.tag ?? '',
+          digest: i.digest,
+          pin: specs.find((s) => s.name === i.name)?.digestPin ?? true,
+        })),
+      );
+      if (changes.length === 0) {
+        await this.step(pipeline, p, {
+          type: 'nothing-to-commit',
+          reason: `${p.toStage} already runs these images`,
+        });
+        return;
+      }
+      for (const c of changes) await writer.writeFile(c.path, c.text);
+      const trailers: Record<string, string> = {
+        'Flotilla-Promotion': p.id,
+        'Flotilla-From-Stage': p.fromStage,
+        'Flotilla-To-Stage': p.toStage,
+        'Flotilla-Source-Revision': p.revision,
+        'Flotilla-Image': p.images.map(formatImageRef).join(', '),
+      };
+      if (p.approvedBy.length > 0) trailers['Flotilla-Approved-By'] = p.approvedBy.join(', ');
+      trailers['Flotilla-Actor'] = p.actor;
+      sha = await writer.commitAndPush({
+        message: [
+          `flotilla: promote ${p.images.map((i) => `${i.name}:${i.tag ?? i.digest.slice(7, 19)}`).join(', ')} from ${p.fromStage} to ${p.toStage}`,
+          '',
+          p.rule === 'manual'
+            ? `Approved by ${p.approvedBy.join(', ')}; ${p.fromStage} was healthy on ${p.revision}.`
+            : `${p.fromStage} was healthy on ${p.revision} for its soak time (rule auto).`,
+          '',
+          ...changes.flatMap((c) => c.changes.map((x) => `- ${c.path}:${x.line}: ${x.old} -> ${x.new}`)),
+        ].join('\n'),
+        trailers,
+        key,
+      });
+      if (!sha) throw nothingToCommit();
+      if (this.d.crashAt === 'after-promotion-push') {
+        this.log.fatal({ id: p.id, commit: sha }, 'fault injection: crashing after promotion push');
+        process.kill(process.pid, 'SIGKILL');
+        await new Promise(() => {});
+      }
+    }
+    await this.step(pipeline, p, { type: 'committed', commit: sha });
+  }
+}
