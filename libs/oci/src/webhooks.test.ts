@@ -10,8 +10,9 @@ import {
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 
+// Fixture provenance: src/fixtures/SOURCES.md.
 describe('parseDistributionNotification', () => {
-  it('keeps manifest pushes and drops layers, pulls and deletes', () => {
+  it('keeps manifest pushes and deletes, drops layers and pulls', () => {
     const events = parseDistributionNotification(fixture('distribution-events.json'));
     expect(events).toEqual([
       {
@@ -31,13 +32,20 @@ describe('parseDistributionNotification', () => {
         id: '5a5a5a5a-0000-4000-8000-5a5a5a5a5a5a',
         timestamp: '2026-11-20T10:15:05Z',
       },
+      {
+        action: 'delete',
+        repository: 'team/api',
+        digest: 'sha256:2222222222222222222222222222222222222222222222222222222222222222',
+        id: 'dddddddd-0000-4000-8000-dddddddddddd',
+        timestamp: '2026-11-20T10:16:00Z',
+      },
     ]);
   });
 
   it('accepts parsed objects and bytes, and tolerates junk', () => {
     const obj = JSON.parse(fixture('distribution-events.json'));
-    expect(parseDistributionNotification(obj)).toHaveLength(2);
-    expect(parseDistributionNotification(Buffer.from(fixture('distribution-events.json')))).toHaveLength(2);
+    expect(parseDistributionNotification(obj)).toHaveLength(3);
+    expect(parseDistributionNotification(Buffer.from(fixture('distribution-events.json')))).toHaveLength(3);
     expect(parseDistributionNotification({})).toEqual([]);
     expect(parseDistributionNotification({ events: [null, 1, { action: 'push' }] })).toEqual([]);
     expect(() => parseDistributionNotification('{not json')).toThrow();
@@ -100,17 +108,39 @@ describe('parseHarborEvent', () => {
     expect(events[0]).toMatchObject({ repository: 'payments/ledger', tag: 'latest', id: 'abc' });
   });
 
-  it('ignores other event types', () => {
+  it('keeps the digest but no tag for an untagged push (Harbor puts the digest in `tag`)', () => {
+    const digest = 'sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c';
+    expect(parseHarborEvent(fixture('harbor-untagged-cloudevents.json'))).toEqual([
+      {
+        repository: 'library/busybox',
+        digest,
+        registry: 'harbor.dev',
+        id: '4b2f89a6-548d-4c12-9993-a1f5790b97d2',
+        timestamp: '2023-03-06T06:08:43Z',
+      },
+    ]);
+    const untagged = JSON.parse(fixture('harbor-default.json'));
+    untagged.event_data.resources[0].tag = untagged.event_data.resources[0].digest;
+    expect(parseHarborEvent(untagged)[0]).not.toHaveProperty('tag');
+  });
+
+  it('reports deletes without a tag, and ignores other event types', () => {
     const pulled = { ...JSON.parse(fixture('harbor-default.json')), type: 'PULL_ARTIFACT' };
     expect(parseHarborEvent(pulled)).toEqual([]);
+    expect(parseHarborEvent({ ...pulled, type: 'constructor' })).toEqual([]);
     const deleted = { ...JSON.parse(fixture('harbor-cloudevents.json')), type: 'harbor.artifact.deleted' };
-    expect(parseHarborEvent(deleted)).toEqual([]);
+    expect(parseHarborEvent(deleted)).toEqual([
+      expect.objectContaining({ action: 'delete', repository: 'payments/ledger' }),
+    ]);
+    expect(parseHarborEvent(deleted)[0]).not.toHaveProperty('tag');
+    const deletedDefault = { ...JSON.parse(fixture('harbor-default.json')), type: 'DELETE_ARTIFACT' };
+    expect(parseHarborEvent(deletedDefault)[0]).toMatchObject({ action: 'delete' });
   });
 });
 
 describe('parseRegistryWebhook', () => {
   it('dispatches by source', () => {
-    expect(parseRegistryWebhook('distribution', fixture('distribution-events.json'))).toHaveLength(2);
+    expect(parseRegistryWebhook('distribution', fixture('distribution-events.json'))).toHaveLength(3);
     expect(parseRegistryWebhook('dockerhub', fixture('dockerhub-push.json'))).toHaveLength(1);
     expect(parseRegistryWebhook('harbor', fixture('harbor-default.json'))).toHaveLength(1);
   });

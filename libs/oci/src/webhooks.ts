@@ -1,3 +1,4 @@
+import { isValidTag } from './image-ref.ts';
 import { MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
 /**
@@ -7,7 +8,13 @@ import { MANIFEST_MEDIA_TYPES } from './media-types.ts';
  * to the same endpoint.
  */
 export interface RegistryPushEvent {
+  /**
+   * `push` (default when absent) or `delete`. A delete names no tag the watcher could trust: it is
+   * only a reason to look at the registry again, so forgotten tags are noticed before the next poll.
+   */
+  action?: 'push' | 'delete';
   repository: string;
+  /** Only a valid tag: pushes by digest carry none (Harbor fills its tag field with the digest). */
   tag?: string;
   digest?: string;
   /** Registry host as the sender names it, when it does. */
@@ -38,6 +45,12 @@ function parseBody(body: unknown): unknown {
   return body;
 }
 
+/** A sender's tag only when it is one: Harbor puts the digest there for an untagged push. */
+function tagOf(v: unknown): string | undefined {
+  const t = str(v);
+  return t && isValidTag(t) ? t : undefined;
+}
+
 function compact(e: RegistryPushEvent): RegistryPushEvent {
   return Object.fromEntries(
     Object.entries(e).filter(([, v]) => v !== undefined),
@@ -61,7 +74,9 @@ function hostOf(url: string | undefined): string | undefined {
 
 /**
  * CNCF Distribution notifications `{events:[…]}`: keeps `push` events whose target is a manifest
- * (layer and config blob pushes arrive as separate events and are dropped), one entry per event.
+ * (layer and config blob pushes arrive as separate events and are dropped), one entry per event,
+ * and `delete` events (which carry only repository and digest). A push by digest (each platform
+ * manifest of a multi-arch push) has no tag.
  */
 export function parseDistributionNotification(body: unknown): RegistryPushEvent[] {
   const root = obj(parseBody(body));
@@ -69,16 +84,30 @@ export function parseDistributionNotification(body: unknown): RegistryPushEvent[
   const out: RegistryPushEvent[] = [];
   for (const raw of events) {
     const e = obj(raw);
-    if (e?.action !== 'push') continue;
-    const target = obj(e.target);
-    const mediaType = str(target?.mediaType);
+    const target = obj(e?.target);
     const repository = str(target?.repository);
-    if (!target || !repository || !mediaType || !MANIFEST_MEDIA_TYPES.has(mediaType)) continue;
+    if (!e || !target || !repository) continue;
     const request = obj(e.request);
+    if (e.action === 'delete') {
+      out.push(
+        compact({
+          action: 'delete',
+          repository,
+          digest: str(target.digest),
+          registry: str(request?.host),
+          id: str(e.id),
+          timestamp: str(e.timestamp),
+        }),
+      );
+      continue;
+    }
+    if (e.action !== 'push') continue;
+    const mediaType = str(target.mediaType);
+    if (!mediaType || !MANIFEST_MEDIA_TYPES.has(mediaType)) continue;
     out.push(
       compact({
         repository,
-        tag: str(target.tag),
+        tag: tagOf(target.tag),
         digest: str(target.digest),
         registry: str(request?.host) ?? hostOf(str(target.url)),
         mediaType,
@@ -107,19 +136,28 @@ export function parseDockerHubPush(body: unknown): RegistryPushEvent[] {
   return [
     compact({
       repository,
-      tag: str(push.tag),
+      tag: tagOf(push.tag),
       registry: 'docker.io',
       timestamp: typeof pushedAt === 'number' ? new Date(pushedAt * 1000).toISOString() : undefined,
     }),
   ];
 }
 
-const HARBOR_PUSH_TYPES = new Set(['PUSH_ARTIFACT', 'harbor.artifact.pushed']);
+// A Map, not an object literal: a payload `type` of `constructor` must not find a prototype member.
+const HARBOR_TYPES = new Map<string, 'push' | 'delete'>([
+  ['PUSH_ARTIFACT', 'push'],
+  ['harbor.artifact.pushed', 'push'],
+  ['DELETE_ARTIFACT', 'delete'],
+  ['harbor.artifact.deleted', 'delete'],
+]);
 
 /**
  * Harbor, Default form (`type: PUSH_ARTIFACT`, `event_data`) or CloudEvents form (structured JSON
  * with `specversion`, `type: harbor.artifact.pushed`, `data`). For CloudEvents in binary mode pass
- * the `ce-*` headers and the body is taken as the data.
+ * the `ce-*` headers and the body is taken as the data. Harbor sends one PUSH_ARTIFACT per
+ * manifest PUT, including each platform manifest of a multi-arch push pushed by digest; then the
+ * resource's `tag` is the digest itself (goharbor/harbor artifact webhook handler), which is no
+ * tag and is dropped here.
  */
 export function parseHarborEvent(
   body: unknown,
@@ -153,7 +191,8 @@ export function parseHarborEvent(
     const when = typeof occur === 'number' ? new Date(occur * 1000) : undefined;
     time = when && !Number.isNaN(when.getTime()) ? when.toISOString() : undefined;
   }
-  if (!type || !HARBOR_PUSH_TYPES.has(type) || !data) return [];
+  const action = type ? HARBOR_TYPES.get(type) : undefined;
+  if (!action || !data) return [];
   const repo = obj(data.repository);
   const fullName =
     str(repo?.repo_full_name) ??
@@ -171,7 +210,18 @@ export function parseHarborEvent(
       repository = resourceUrl.slice(registry.length + 1).replace(/[@:][^/]*$/, '');
     }
     if (!repository) continue;
-    out.push(compact({ repository, tag: str(r.tag), digest: str(r.digest), registry, id, timestamp: time }));
+    out.push(
+      compact({
+        ...(action === 'delete' ? { action } : {}),
+        repository,
+        // A deleted artifact's tag is gone: the check that follows must not look for it.
+        tag: action === 'push' ? tagOf(r.tag) : undefined,
+        digest: str(r.digest),
+        registry,
+        id,
+        timestamp: time,
+      }),
+    );
   }
   return out;
 }

@@ -42,6 +42,8 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
       'application/json',
       'application/vnd.docker.distribution.events.v1+json',
       'application/vnd.docker.distribution.events.v2+json',
+      // Structured CloudEvents (Harbor's CloudEvents payload format).
+      'application/cloudevents+json',
     ],
     { parseAs: 'buffer' },
     (req, body, done) => {

@@ -101,6 +101,12 @@ export class ImageChecker {
       hints,
       maxNew: this.opts.maxNewTagsPerCheck,
     });
+    if (diff.invalid.length > 0) {
+      this.opts.logger.warn(
+        { image: image.image, names: diff.invalid.slice(0, 5).map((n) => n.slice(0, 200)) },
+        'ignoring names that are not valid tags',
+      );
+    }
     if (list.truncated) {
       this.opts.logger.warn(
         { image: image.image, maxTags: image.maxTags },

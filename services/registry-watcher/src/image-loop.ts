@@ -159,8 +159,14 @@ export class ImageLoop {
         const failure = toFailure(err);
         this.retryAfterMs = failure.retryAfterMs;
         await this.opts.onFailure(failure, this.failures, trigger);
-        // Keep the hints of a failed webhook check for the next attempt, not retried at once.
-        this.carried.push(...hints);
+        // Keep the hints of a failed webhook check for the next attempt, a bounded number of
+        // times: whatever made this check fail must not make every later one fail too (the poll
+        // still finds the tag once the registry shows it).
+        this.carried.push(
+          ...hints
+            .filter((h) => (h.attempt ?? 0) < MAX_HINT_ATTEMPTS)
+            .map((h) => ({ ...h, attempt: (h.attempt ?? 0) + 1 })),
+        );
         break;
       }
     }

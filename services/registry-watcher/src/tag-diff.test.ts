@@ -18,7 +18,7 @@ describe('diffTags', () => {
       mutableTags: mutable,
       maxNew: 10,
     });
-    expect(diff).toEqual({ added: [], recheck: [], removed: [], deferred: 0 });
+    expect(diff).toEqual({ added: [], recheck: [], removed: [], deferred: 0, invalid: [] });
   });
 
   it('adds new tags (bounded), rechecks mutable ones and forgets deleted ones', () => {
@@ -30,7 +30,13 @@ describe('diffTags', () => {
       mutableTags: mutable,
       maxNew: 2,
     });
-    expect(diff).toEqual({ added: ['v3', 'v4'], recheck: ['latest'], removed: ['v2'], deferred: 1 });
+    expect(diff).toEqual({
+      added: ['v3', 'v4'],
+      recheck: ['latest'],
+      removed: ['v2'],
+      deferred: 1,
+      invalid: [],
+    });
   });
 
   it('applies the tag filter, and keeps tags beyond a truncated list', () => {
@@ -42,7 +48,7 @@ describe('diffTags', () => {
       mutableTags: undefined,
       maxNew: 10,
     });
-    expect(diff).toEqual({ added: ['v1'], recheck: [], removed: [], deferred: 0 });
+    expect(diff).toEqual({ added: ['v1'], recheck: [], removed: [], deferred: 0, invalid: [] });
   });
 
   it('rechecks a hinted tag unless the hint names the digest we know; adds hinted tags not yet listed', () => {
@@ -55,7 +61,28 @@ describe('diffTags', () => {
       hints: [{ tag: 'v1', digest: D2 }, { tag: 'v2', digest: D2 }, { tag: 'v9' }],
       maxNew: 10,
     });
-    expect(diff).toEqual({ added: ['v9'], recheck: ['v1'], removed: [], deferred: 0 });
+    expect(diff).toEqual({ added: ['v9'], recheck: ['v1'], removed: [], deferred: 0, invalid: [] });
+  });
+});
+
+describe('diffTags and names that are not tags', () => {
+  it('drops a digest in a hint (Harbor untagged push) and junk in the list, and reports them', () => {
+    const diff = diffTags({
+      listed: ['v1', '-bad', 'x'.repeat(200)],
+      truncated: false,
+      known: { v1: D1 },
+      tagFilter: undefined,
+      mutableTags: undefined,
+      hints: [{ tag: D2, digest: D2 }, { digest: D2 }, { tag: 'v2', digest: D2 }],
+      maxNew: 10,
+    });
+    expect(diff).toEqual({
+      added: ['v2'],
+      recheck: [],
+      removed: [],
+      deferred: 0,
+      invalid: ['-bad', 'x'.repeat(200), D2],
+    });
   });
 });
 

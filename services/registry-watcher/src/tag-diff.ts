@@ -1,3 +1,5 @@
+import { isValidTag } from '@flotilla/oci';
+
 /**
  * What one check must do, decided from the listed tags and what we already know. Pure, so the
  * request budget of a cycle is unit-tested: when nothing changed, the only requests are the tag
@@ -34,6 +36,11 @@ export interface TagDiff {
   removed: string[];
   /** New tags left for a later cycle because of maxNew. */
   deferred: number;
+  /**
+   * Listed or hinted names that are not tags (a digest in a webhook's tag field, junk from a
+   * registry): never reported, so one bad name cannot fail every later check of the image.
+   */
+  invalid: string[];
 }
 
 export function matchesFilter(tag: string, filter: RegExp | undefined): boolean {
@@ -41,10 +48,16 @@ export function matchesFilter(tag: string, filter: RegExp | undefined): boolean 
 }
 
 export function diffTags(input: DiffInput): TagDiff {
-  const listed = new Set(input.listed.filter((t) => matchesFilter(t, input.tagFilter)));
+  const invalid = new Set<string>();
+  const valid = (tag: string) => {
+    if (isValidTag(tag)) return true;
+    invalid.add(tag);
+    return false;
+  };
+  const listed = new Set(input.listed.filter((t) => valid(t) && matchesFilter(t, input.tagFilter)));
   const hinted = new Map<string, string | undefined>();
   for (const h of input.hints ?? []) {
-    if (h.tag && matchesFilter(h.tag, input.tagFilter)) hinted.set(h.tag, h.digest);
+    if (h.tag && valid(h.tag) && matchesFilter(h.tag, input.tagFilter)) hinted.set(h.tag, h.digest);
   }
   // Registries list eventually: a webhook may name a tag the list does not show yet.
   for (const tag of hinted.keys()) listed.add(tag);
@@ -69,5 +82,5 @@ export function diffTags(input: DiffInput): TagDiff {
   const removed = input.truncated
     ? []
     : Object.keys(input.known).filter((t) => !listed.has(t) || !matchesFilter(t, input.tagFilter));
-  return { added, recheck, removed, deferred };
+  return { added, recheck, removed, deferred, invalid: [...invalid] };
 }

@@ -1,6 +1,7 @@
 import type { DataOf, WebhookRejected } from '@flotilla/events';
 import {
   isValidDigest,
+  isValidTag,
   normalizeRegistry,
   parseImageRef,
   parseRegistryWebhook,
@@ -122,13 +123,22 @@ function parsePayload(receiver: Receiver, body: unknown, req: FastifyRequest): R
   }
 }
 
-/** Which watched image a pushed repository is; registries behind proxies may name themselves differently. */
-export function matchImage(event: RegistryPushEvent, images: WatchedImage[]): WatchedImage | undefined {
+/**
+ * Which watched image a pushed repository is. Registries behind proxies may name themselves
+ * differently (Distribution's `request.host` is whatever Host the client used), so a sole image
+ * with that repository path is taken, except when the sender can only be one registry: a Docker
+ * Hub hook never triggers a check of a same-named repository elsewhere.
+ */
+export function matchImage(
+  event: RegistryPushEvent,
+  images: WatchedImage[],
+  opts: { exactHost?: boolean } = {},
+): WatchedImage | undefined {
   const candidates = images.filter((w) => w.repository === event.repository);
   if (event.registry) {
     const host = normalizeRegistry(event.registry);
-    const exact = candidates.find((w) => w.registry === host);
-    if (exact) return exact;
+    const exact = candidates.find((w) => normalizeRegistry(w.registry) === host);
+    if (exact || opts.exactHost) return exact;
   }
   return candidates.length === 1 ? candidates[0] : undefined;
 }
@@ -205,16 +215,17 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookDeps): 
           const images = deps.images();
           let ignored = 0;
           for (const e of events) {
-            const image = matchImage(e, images);
+            const image = matchImage(e, images, { exactHost: receiver === 'dockerhub' });
             if (!image) {
               ignored++;
               continue;
             }
             const hints = byImage.get(image.image) ?? [];
-            hints.push({
-              ...(e.tag ? { tag: e.tag } : {}),
-              ...(e.digest && isValidDigest(e.digest) ? { digest: e.digest } : {}),
-            });
+            // A delete or a push by digest (each platform manifest of a multi-arch push) names no
+            // tag: the image is checked, and only what its tag list shows is reported.
+            const tag = e.action !== 'delete' && e.tag && isValidTag(e.tag) ? e.tag : undefined;
+            if (tag)
+              hints.push({ tag, ...(e.digest && isValidDigest(e.digest) ? { digest: e.digest } : {}) });
             byImage.set(image.image, hints);
           }
           // Not-watched repositories are answered 202 too: a non-2xx makes Distribution retry forever.
