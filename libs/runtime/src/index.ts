@@ -12,9 +12,12 @@ export { serviceConfigFields } from './service-config.ts';
 export {
   hmacSha256Hex,
   type SignatureCheck,
+  STANDARD_WEBHOOK_TOLERANCE_MS,
+  type StandardWebhookHeaders,
   safeEqual,
   verifyBearer,
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyStandardWebhook,
 } from './webhook-signatures.ts';

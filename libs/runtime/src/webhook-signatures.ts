@@ -47,3 +47,41 @@ export function verifyBearer(token: string, header: string | undefined): Signatu
     ? { ok: true }
     : { ok: false, reason: 'bad-signature' };
 }
+
+export interface StandardWebhookHeaders {
+  id: string | undefined;
+  timestamp: string | undefined;
+  signature: string | undefined;
+}
+
+/** How far a signed timestamp may be from our clock (Standard Webhooks recommends 5 minutes). */
+export const STANDARD_WEBHOOK_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * Standard Webhooks signatures, as GitLab sends them for a hook with a signing token:
+ * `webhook-signature: v1,<base64 HMAC-SHA256>` (space-separated when several keys sign) over
+ * `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64 after `whsec_`. The
+ * timestamp is signed, so a delivery older than the tolerance is refused (replay).
+ */
+export function verifyStandardWebhook(
+  secret: string,
+  body: Uint8Array,
+  headers: StandardWebhookHeaders,
+  nowMs: number = Date.now(),
+): SignatureCheck {
+  const { id, timestamp, signature } = headers;
+  if (!id || !timestamp || !signature) return { ok: false, reason: 'missing-signature' };
+  const seconds = /^\d{1,12}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  if (!Number.isFinite(seconds) || Math.abs(nowMs - seconds * 1000) > STANDARD_WEBHOOK_TOLERANCE_MS)
+    return { ok: false, reason: 'bad-signature' };
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  const given = signature
+    .split(' ')
+    .filter((s) => s.startsWith('v1,'))
+    .map((s) => s.slice(3));
+  // Every candidate is compared, so the time taken does not depend on which one matched.
+  let ok = false;
+  for (const g of given) ok = safeEqual(g, expected) || ok;
+  return ok ? { ok: true } : { ok: false, reason: 'bad-signature' };
+}

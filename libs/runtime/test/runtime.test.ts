@@ -15,6 +15,7 @@ import {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyStandardWebhook,
 } from '../src/index.ts';
 
 const Schema = Type.Object({
@@ -187,5 +188,33 @@ describe('webhook signatures', () => {
     ).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok')).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok2')).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
+  // The test vector of the Standard Webhooks reference libraries (standard-webhooks/standard-webhooks),
+  // the scheme GitLab's signing token follows (gitlab-org/gitlab MR 230944: HMAC-SHA256 over
+  // `{webhook-id}.{timestamp}.{body}`, sent as `webhook-signature: v1,<base64>`).
+  it('verifies Standard Webhooks signatures (GitLab signing token), with a replay window', () => {
+    const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const body = new TextEncoder().encode('{"test": 2432232314}');
+    const headers = {
+      id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      timestamp: '1614265330',
+      signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    };
+    const at = 1614265330 * 1000;
+    expect(verifyStandardWebhook(secret, body, headers, at)).toEqual({ ok: true });
+    // Several signatures (key rotation): one match is enough.
+    expect(
+      verifyStandardWebhook(secret, body, { ...headers, signature: `v1,AAAA ${headers.signature}` }, at),
+    ).toEqual({ ok: true });
+    const bad = { ok: false, reason: 'bad-signature' };
+    expect(verifyStandardWebhook(secret, new TextEncoder().encode('{}'), headers, at)).toEqual(bad);
+    expect(verifyStandardWebhook(secret, body, { ...headers, id: 'msg_other' }, at)).toEqual(bad);
+    expect(verifyStandardWebhook(secret, body, headers, at + 6 * 60_000)).toEqual(bad);
+    expect(verifyStandardWebhook(secret, body, { ...headers, timestamp: '1e9' }, at)).toEqual(bad);
+    expect(verifyStandardWebhook(secret, body, { ...headers, signature: undefined }, at)).toEqual({
+      ok: false,
+      reason: 'missing-signature',
+    });
   });
 });

@@ -89,6 +89,12 @@ export const Config = Type.Object({
     /** A receiver without a secret is not served (404): unsigned hooks are never accepted. */
     githubSecret: Secret,
     gitlabSecret: Secret,
+    /**
+     * GitLab's signing token (`whsec_<base64>`): HMAC of id, timestamp and body in
+     * `webhook-signature`. When set it is required; `gitlabSecret` (`X-Gitlab-Token`) is then
+     * checked too if also set. Either one alone serves `/hooks/gitlab`.
+     */
+    gitlabSigningToken: Secret,
     giteaSecret: Secret,
     genericSecret: Secret,
     /** How long a non-owner waits for the owner to accept a forwarded check. */

@@ -5,6 +5,8 @@ import {
   matchRepos,
   normaliseRemote,
   parseWebhook,
+  remoteHost,
+  signedBytes,
 } from './webhook-payload.ts';
 
 const repo = (name: string, url: string, branch = 'main', aliases: string[] = []) => ({
@@ -62,6 +64,26 @@ describe('parseWebhook', () => {
     );
     expect(gl.identifiers).toEqual(['g/p', 'git@gitlab.com:g/p.git']);
     expect(parseWebhook('gitlab', {}, { object_kind: 'tag_push', ref: 'refs/tags/v1' }).kind).toBe('other');
+    // System hooks name the event only in event_name.
+    const sys = parseWebhook(
+      'gitlab',
+      { 'x-gitlab-event': 'System Hook' },
+      { event_name: 'push', ref: 'refs/heads/main', project: { path_with_namespace: 'g/p' } },
+    );
+    expect(sys).toMatchObject({ kind: 'push', identifiers: ['g/p'], ref: 'refs/heads/main' });
+    expect(parseWebhook('gitlab', {}, { event_name: 'project_create' }).kind).toBe('other');
+    // A deleted branch is checked like a push to it.
+    expect(
+      parseWebhook(
+        'github',
+        { 'x-github-event': 'delete' },
+        { ref: 'main', ref_type: 'branch', repository: { full_name: 'o/r' } },
+      ),
+    ).toEqual({ kind: 'push', identifiers: ['o/r'], ref: 'refs/heads/main' });
+    expect(
+      parseWebhook('gitea', { 'x-gitea-event': 'delete' }, { ref: 'v1', ref_type: 'tag', repository: {} })
+        .kind,
+    ).toBe('other');
     const fj = parseWebhook(
       'gitea',
       { 'x-forgejo-event': 'push' },
@@ -119,5 +141,42 @@ describe('matchRepos', () => {
     expect(matchRepos(push(['acme/config'], 'refs/heads/feature'), repos)).toEqual([]);
     expect(matchRepos(push(['evil/config']), repos)).toEqual([]);
     expect(matchRepos(push(['https://github.com/acme/config-fork.git']), repos)).toEqual([]);
+  });
+
+  it('matches owner/name only on the host the payload names (github.com vs GitHub Enterprise)', () => {
+    const two = [
+      repo('dotcom', 'https://github.com/acme/app.git', 'main', ['acme/app']),
+      repo('ghe', 'git@ghe.acme.internal:acme/app.git', 'main', ['acme/app']),
+    ];
+    const fromGhe = push(
+      ['acme/app', 'https://ghe.acme.internal/acme/app.git', 'https://ghe.acme.internal/acme/app'],
+      'refs/heads/main',
+    );
+    expect(matchRepos(fromGhe, two).map((r) => r.name)).toEqual(['ghe']);
+    const fromDotcom = push(['acme/app', 'git://github.com/acme/app.git'], 'refs/heads/main');
+    expect(matchRepos(fromDotcom, two).map((r) => r.name)).toEqual(['dotcom']);
+    // Without any URL in the payload nothing tells the hosts apart: both are checked.
+    expect(matchRepos(push(['acme/app'], 'refs/heads/main'), two).map((r) => r.name)).toEqual([
+      'dotcom',
+      'ghe',
+    ]);
+  });
+
+  it('reads hosts from URLs and scp addresses, not from bare names', () => {
+    expect(remoteHost('https://GHE.acme.internal:8443/a/b')).toBe('ghe.acme.internal');
+    expect(remoteHost('git@gitlab.example:team/other.git')).toBe('gitlab.example');
+    expect(remoteHost('acme/app')).toBeUndefined();
+    expect(remoteHost('file:///srv/x.git')).toBeUndefined();
+  });
+});
+
+describe('signedBytes', () => {
+  const json = '{"ref":"refs/heads/main","note":"a+b & c=d"}';
+  const form = Buffer.from(new URLSearchParams({ payload: json }).toString());
+  it('is the JSON payload for Gitea/Forgejo form deliveries, the raw body otherwise', () => {
+    expect(signedBytes('gitea', form, 'application/x-www-form-urlencoded')?.toString()).toBe(json);
+    expect(signedBytes('github', form, 'application/x-www-form-urlencoded')).toBe(form);
+    expect(signedBytes('gitea', Buffer.from(json), 'application/json')?.toString()).toBe(json);
+    expect(signedBytes('gitea', Buffer.from('x=1'), 'application/x-www-form-urlencoded')).toBeUndefined();
   });
 });

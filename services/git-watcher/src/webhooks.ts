@@ -7,12 +7,20 @@ import {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyStandardWebhook,
 } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import type { WatchedRepo } from './repo.ts';
-import { decodeBody, MalformedPayload, matchRepos, parseWebhook, type Receiver } from './webhook-payload.ts';
+import {
+  decodeBody,
+  MalformedPayload,
+  matchRepos,
+  parseWebhook,
+  type Receiver,
+  signedBytes,
+} from './webhook-payload.ts';
 
 type RejectReason = 'bad-signature' | 'missing-signature' | 'too-large' | 'malformed' | 'unknown-target';
 
@@ -33,44 +41,63 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
 
 interface ReceiverSpec {
   receiver: Receiver;
-  secret: string | undefined;
-  verify: (secret: string, body: Buffer, req: FastifyRequest) => SignatureCheck;
+  /** A receiver without any configured secret is not served. */
+  enabled: boolean;
+  verify: (body: Buffer, req: FastifyRequest) => SignatureCheck;
+}
+
+/** Every configured GitLab scheme must pass: the signing token when set, the secret token when set. */
+function verifyGitlab(config: Config['webhooks'], body: Buffer, req: FastifyRequest): SignatureCheck {
+  const { gitlabSecret, gitlabSigningToken } = config;
+  if (gitlabSigningToken) {
+    const signed = verifyStandardWebhook(gitlabSigningToken, body, {
+      id: header(req, 'webhook-id'),
+      timestamp: header(req, 'webhook-timestamp'),
+      signature: header(req, 'webhook-signature'),
+    });
+    if (!signed.ok) return signed;
+  }
+  return gitlabSecret ? verifyGitlabToken(gitlabSecret, header(req, 'x-gitlab-token')) : { ok: true };
 }
 
 /**
  * POST /hooks/{github,gitlab,gitea,generic}. Order of checks: size (413, before the body is read
- * whole), signature over the raw bytes (401), payload (400), repository (404). Only then is a
+ * whole), signature over the signed bytes (401), payload (400), repository (404). Only then is a
  * check started, so an unsigned request never causes a fetch. A receiver without a secret is not served.
  */
 export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Promise<void> {
+  const c = d.config;
   const specs: ReceiverSpec[] = [
     {
       receiver: 'github',
-      secret: d.config.githubSecret,
-      verify: (s, body, req) => verifyGithubSignature(s, body, header(req, 'x-hub-signature-256')),
+      enabled: !!c.githubSecret,
+      // GitHub signs the body as sent, JSON or form-encoded.
+      verify: (body, req) => verifyGithubSignature(c.githubSecret!, body, header(req, 'x-hub-signature-256')),
     },
     {
       receiver: 'gitlab',
-      secret: d.config.gitlabSecret,
-      verify: (s, _body, req) => verifyGitlabToken(s, header(req, 'x-gitlab-token')),
+      enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
+      verify: (body, req) => verifyGitlab(c, body, req),
     },
     {
       receiver: 'gitea',
-      secret: d.config.giteaSecret,
-      // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare hex.
-      verify: (s, body, req) =>
-        verifyHexHmac(
-          s,
-          body,
+      enabled: !!c.giteaSecret,
+      // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
+      // hex over the JSON payload, which the form content type wraps in `payload=`.
+      verify: (body, req) => {
+        const signed = signedBytes('gitea', body, header(req, 'content-type'));
+        const sig =
+          header(req, 'x-forgejo-signature') ??
           header(req, 'x-gitea-signature') ??
-            header(req, 'x-forgejo-signature') ??
-            header(req, 'x-hub-signature-256'),
-        ),
+          header(req, 'x-hub-signature-256');
+        if (!signed) return { ok: false, reason: sig ? 'bad-signature' : 'missing-signature' };
+        return verifyHexHmac(c.giteaSecret!, signed, sig);
+      },
     },
     {
       receiver: 'generic',
-      secret: d.config.genericSecret,
-      verify: (s, body, req) => verifyHexHmac(s, body, header(req, 'x-flotilla-signature')),
+      enabled: !!c.genericSecret,
+      verify: (body, req) => verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),
     },
   ];
 
@@ -124,12 +151,11 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
     });
 
     for (const spec of specs) {
-      const secret = spec.secret;
-      if (!secret) continue;
+      if (!spec.enabled) continue;
       scope.post(`/hooks/${spec.receiver}`, { bodyLimit: d.config.bodyLimit }, async (req, reply) => {
         const receivedAt = Date.now();
         const body = req.rawBody ?? Buffer.alloc(0);
-        const sig = spec.verify(secret, body, req);
+        const sig = spec.verify(body, req);
         if (!sig.ok)
           return reject(
             spec.receiver,

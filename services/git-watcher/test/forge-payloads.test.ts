@@ -1,0 +1,370 @@
+/**
+ * What real forges send, through the real HTTP routes of a running watcher, against a real git
+ * server. Payloads keep the documented shape; only names, hosts and shas point at the test repos.
+ * Where each one comes from:
+ *
+ * - GitHub: docs.github.com "Webhook events and payloads" (`push`, `delete`, `ping`) and "Validating
+ *   webhook deliveries" (`X-Hub-Signature-256: sha256=<hex>` over the body as sent; with the
+ *   `application/x-www-form-urlencoded` content type the body is `payload=<urlencoded JSON>` and
+ *   that whole body is signed).
+ * - GitLab: docs.gitlab.com "Webhook events" (Push Hook, Tag Push Hook payloads) and "System hooks"
+ *   (push without `object_kind`, `event_name: push`, `X-Gitlab-Event: System Hook`); the signing
+ *   token from gitlab-org/gitlab MR 230944 (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
+ *   `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, key `whsec_<base64>`).
+ * - Gitea: docs.gitea.com "Webhooks" (push payload, `X-Gitea-*` headers) and go-gitea/gitea
+ *   `services/webhook/deliver.go` (form content type: `payload=` + the JSON, signatures computed
+ *   over the JSON; `X-Gitea-Signature`, `X-Gogs-Signature`, `X-Hub-Signature-256` all sent).
+ * - Forgejo: forgejo.org/docs/latest/user/webhooks (`X-Forgejo-*` headers besides the Gitea ones,
+ *   same payload and signature).
+ * Neither GitLab nor Gitea/Forgejo has a ping event (their "Test" button sends a sample push).
+ */
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { GitWorkdir } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GitWatcherHandle } from '../src/service.ts';
+import { type Env, startEnv, uniq } from './harness.ts';
+
+const secrets = {
+  githubSecret: `gh-${randomUUID()}`,
+  // Only the signing token: the case that used to answer 401.
+  gitlabSigningToken: `whsec_${randomBytes(32).toString('base64')}`,
+  giteaSecret: `gt-${randomUUID()}`,
+};
+const hex = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest('hex');
+const ZERO = '0'.repeat(40);
+
+let env: Env;
+let w: GitWatcherHandle;
+let path: string;
+/** The repo the payloads are about, on 127.0.0.1. */
+let local: { name: string; url: string; work: GitWorkdir };
+/** The same path on another host name of the same server (github.com vs a GitHub Enterprise host). */
+let other: { name: string; url: string };
+let base: string;
+
+beforeAll(async () => {
+  env = await startEnv();
+  path = `org-${randomUUID().slice(0, 6)}/app`;
+  const { url } = await env.git.createRepo(path, { files: { 'a.txt': '0' } });
+  local = { name: uniq('app-local'), url, work: await GitWorkdir.clone(url) };
+  other = { name: uniq('app-other'), url: url.replace('127.0.0.1', 'localhost') };
+  base = `http://127.0.0.1:${env.git.port}`;
+  w = await env.start({
+    repositories: [
+      { name: local.name, url: local.url },
+      { name: other.name, url: other.url },
+    ],
+    poll: { intervalMs: 600_000 },
+    leases: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
+    webhooks: secrets,
+  });
+  for (const r of [local.name, other.name])
+    await env.log.until('initial events', () => env.log.of('git.commit-detected', r).length === 1);
+});
+
+afterAll(async () => {
+  await local?.work.remove();
+  await env?.stop();
+});
+
+async function commit(content: string): Promise<string> {
+  await local.work.writeFile('a.txt', content);
+  const sha = await local.work.commit(content);
+  await local.work.push();
+  return sha;
+}
+
+async function post(route: string, body: string, headers: Record<string, string>) {
+  const res = await fetch(`${w.url}${route}`, { method: 'POST', headers, body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const detected = (sha: string) => () =>
+  env.log
+    .of<{ sha: string; trigger: string }>('git.commit-detected', local.name)
+    .find((e) => e.data.sha === sha);
+/** Accepted for the repo on the payload's host only, never for the same path on the other host. */
+const acceptedLocal = () => ({
+  status: 202,
+  body: { accepted: [{ repo: local.name, handledBy: w.instance }] },
+});
+
+/** GitHub push (docs example, trimmed to the repository and ref fields plus a few of the rest). */
+function githubPush(ref: string, after: string, opts: { deleted?: boolean } = {}) {
+  return {
+    ref,
+    before: 'a'.repeat(40),
+    after,
+    created: false,
+    deleted: opts.deleted ?? false,
+    forced: false,
+    base_ref: null,
+    compare: `${base}/${path}/compare/aaaaaaaaaaaa...${after.slice(0, 12)}`,
+    commits: [],
+    head_commit: opts.deleted ? null : { id: after, message: 'change', timestamp: new Date().toISOString() },
+    repository: {
+      id: 1296269,
+      node_id: 'MDEwOlJlcG9zaXRvcnkxMjk2MjY5',
+      name: 'app',
+      full_name: path,
+      private: false,
+      owner: { name: path.split('/')[0], login: path.split('/')[0] },
+      html_url: `${base}/${path}`,
+      url: `${base}/${path}`,
+      git_url: `git://127.0.0.1/${path}.git`,
+      ssh_url: `git@127.0.0.1:${path}.git`,
+      clone_url: `${base}/${path}.git`,
+      default_branch: 'main',
+    },
+    pusher: { name: 'octocat', email: 'octocat@github.com' },
+    sender: { login: 'octocat', id: 1 },
+  };
+}
+
+function githubHeaders(event: string, body: string, contentType = 'application/json') {
+  return {
+    'content-type': contentType,
+    'x-github-event': event,
+    'x-github-delivery': randomUUID(),
+    'x-github-hook-id': '292430182',
+    'x-hub-signature-256': `sha256=${hex(secrets.githubSecret, body)}`,
+  };
+}
+
+/** GitLab Push Hook (docs example, trimmed); `system` drops object_kind like a system hook. */
+function gitlabPush(ref: string, after: string, kind: 'push' | 'tag_push' = 'push', system = false) {
+  const project = {
+    id: 15,
+    name: 'app',
+    web_url: `${base}/${path}`,
+    git_ssh_url: `git@127.0.0.1:${path}.git`,
+    git_http_url: `${base}/${path}.git`,
+    namespace: path.split('/')[0],
+    path_with_namespace: path,
+    default_branch: 'main',
+  };
+  return {
+    ...(system ? {} : { object_kind: kind }),
+    event_name: kind,
+    before: ZERO,
+    after,
+    ref,
+    ref_protected: true,
+    checkout_sha: after,
+    user_id: 4,
+    user_name: 'John Smith',
+    user_username: 'jsmith',
+    project_id: 15,
+    project,
+    commits: [],
+    total_commits_count: 0,
+    repository: {
+      name: 'app',
+      url: `git@127.0.0.1:${path}.git`,
+      homepage: `${base}/${path}`,
+      git_http_url: `${base}/${path}.git`,
+      git_ssh_url: `git@127.0.0.1:${path}.git`,
+    },
+  };
+}
+
+function gitlabHeaders(body: string, event: string, opts: { ageMs?: number; key?: string } = {}) {
+  const id = randomUUID();
+  const timestamp = String(Math.floor((Date.now() - (opts.ageMs ?? 0)) / 1000));
+  const key = Buffer.from((opts.key ?? secrets.gitlabSigningToken).replace(/^whsec_/, ''), 'base64');
+  const sig = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
+  return {
+    'content-type': 'application/json',
+    'x-gitlab-event': event,
+    'x-gitlab-event-uuid': randomUUID(),
+    'x-gitlab-instance': base,
+    'idempotency-key': id,
+    'webhook-id': id,
+    'webhook-timestamp': timestamp,
+    'webhook-signature': `v1,${sig}`,
+  };
+}
+
+/** Gitea/Forgejo push (docs example, trimmed). */
+function giteaPush(ref: string, after: string) {
+  return {
+    ref,
+    before: 'b'.repeat(40),
+    after,
+    compare_url: `${base}/${path}/compare/bbbbbbbbbbbb...${after.slice(0, 12)}`,
+    commits: [],
+    repository: {
+      id: 140,
+      name: 'app',
+      full_name: path,
+      html_url: `${base}/${path}`,
+      ssh_url: `git@127.0.0.1:${path}.git`,
+      clone_url: `${base}/${path}.git`,
+      default_branch: 'main',
+    },
+    pusher: { login: 'gitea', username: 'gitea' },
+    sender: { login: 'gitea', username: 'gitea' },
+  };
+}
+
+/** As go-gitea/gitea deliver.go sends it: JSON or `payload=` form, every signature over the JSON. */
+function giteaRequest(json: string, event: string, opts: { form?: boolean; forgejo?: boolean } = {}) {
+  const sig = hex(secrets.giteaSecret, json);
+  const delivery = randomUUID();
+  const headers: Record<string, string> = {
+    'content-type': opts.form ? 'application/x-www-form-urlencoded' : 'application/json',
+    'x-gitea-delivery': delivery,
+    'x-gitea-event': event,
+    'x-gitea-event-type': event,
+    'x-gitea-signature': sig,
+    'x-gogs-delivery': delivery,
+    'x-gogs-event': event,
+    'x-gogs-signature': sig,
+    'x-hub-signature-256': `sha256=${sig}`,
+    'x-github-delivery': delivery,
+    'x-github-event': event,
+    ...(opts.forgejo
+      ? { 'x-forgejo-delivery': delivery, 'x-forgejo-event': event, 'x-forgejo-signature': sig }
+      : {}),
+  };
+  return { body: opts.form ? new URLSearchParams({ payload: json }).toString() : json, headers };
+}
+
+describe('GitHub', () => {
+  it('push (JSON and form), tag push, branch delete and ping; only the repo on the pushed host', async () => {
+    const sha = await commit('github-json');
+    const json = JSON.stringify(githubPush('refs/heads/main', sha));
+    expect(await post('/hooks/github', json, githubHeaders('push', json))).toEqual(acceptedLocal());
+    const ev = await env.log.until('github push detected', detected(sha), 10_000);
+    expect(ev.data.trigger).toBe('webhook');
+
+    const sha2 = await commit('github-form');
+    const form = new URLSearchParams({
+      payload: JSON.stringify(githubPush('refs/heads/main', sha2)),
+    }).toString();
+    const viaForm = await post(
+      '/hooks/github',
+      form,
+      githubHeaders('push', form, 'application/x-www-form-urlencoded'),
+    );
+    expect(viaForm).toEqual(acceptedLocal());
+    await env.log.until('github form push detected', detected(sha2), 10_000);
+
+    const tag = JSON.stringify(githubPush('refs/tags/v1.0.0', sha2));
+    expect(await post('/hooks/github', tag, githubHeaders('push', tag))).toEqual({
+      status: 202,
+      body: { ignored: 'ref', ref: 'refs/tags/v1.0.0' },
+    });
+    const gone = JSON.stringify(githubPush('refs/heads/feature', ZERO, { deleted: true }));
+    expect(await post('/hooks/github', gone, githubHeaders('push', gone))).toEqual({
+      status: 202,
+      body: { ignored: 'ref', ref: 'refs/heads/feature' },
+    });
+    const deleteEvent = JSON.stringify({
+      ref: 'feature',
+      ref_type: 'branch',
+      pusher_type: 'user',
+      repository: githubPush('refs/heads/main', sha2).repository,
+    });
+    expect(await post('/hooks/github', deleteEvent, githubHeaders('delete', deleteEvent))).toMatchObject({
+      status: 202,
+      body: { ignored: 'ref' },
+    });
+    const ping = JSON.stringify({
+      zen: 'Keep it logically awesome.',
+      hook_id: 292430182,
+      hook: { type: 'Repository' },
+    });
+    expect(await post('/hooks/github', ping, githubHeaders('ping', ping))).toEqual({
+      status: 200,
+      body: { ignored: 'ping' },
+    });
+    const forged = await post('/hooks/github', json, {
+      ...githubHeaders('push', json),
+      'x-hub-signature-256': `sha256=${hex('x', json)}`,
+    });
+    expect(forged.status).toBe(401);
+  });
+});
+
+describe('GitLab with only a signing token', () => {
+  it('push hook, system hook and tag push hook are read; stale, forged and token-only requests refused', async () => {
+    const sha = await commit('gitlab');
+    const body = JSON.stringify(gitlabPush('refs/heads/main', sha));
+    expect(await post('/hooks/gitlab', body, gitlabHeaders(body, 'Push Hook'))).toEqual(acceptedLocal());
+    await env.log.until('gitlab push detected', detected(sha), 10_000);
+
+    const sha2 = await commit('gitlab-system');
+    const system = JSON.stringify(gitlabPush('refs/heads/main', sha2, 'push', true));
+    expect(await post('/hooks/gitlab', system, gitlabHeaders(system, 'System Hook'))).toEqual(
+      acceptedLocal(),
+    );
+    await env.log.until('gitlab system hook push detected', detected(sha2), 10_000);
+
+    const tag = JSON.stringify(gitlabPush('refs/tags/v1.0.0', sha2, 'tag_push'));
+    expect(await post('/hooks/gitlab', tag, gitlabHeaders(tag, 'Tag Push Hook'))).toEqual({
+      status: 200,
+      body: { ignored: 'other' },
+    });
+    const branchGone = JSON.stringify(gitlabPush('refs/heads/feature', ZERO));
+    expect(await post('/hooks/gitlab', branchGone, gitlabHeaders(branchGone, 'Push Hook'))).toMatchObject({
+      status: 202,
+      body: { ignored: 'ref' },
+    });
+
+    const stale = await post('/hooks/gitlab', body, gitlabHeaders(body, 'Push Hook', { ageMs: 10 * 60_000 }));
+    expect(stale).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+    const otherKey = `whsec_${randomBytes(32).toString('base64')}`;
+    const forged = await post('/hooks/gitlab', body, gitlabHeaders(body, 'Push Hook', { key: otherKey }));
+    expect(forged).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+    const tokenOnly = await post('/hooks/gitlab', body, {
+      'content-type': 'application/json',
+      'x-gitlab-event': 'Push Hook',
+      'x-gitlab-token': secrets.gitlabSigningToken,
+    });
+    expect(tokenOnly).toMatchObject({ status: 401, body: { error: 'missing-signature' } });
+  });
+});
+
+describe('Gitea and Forgejo', () => {
+  it('push as JSON and as the form content type, from Gitea and from Forgejo; tag push ignored', async () => {
+    for (const [i, opts] of [
+      {},
+      { form: true },
+      { forgejo: true },
+      { forgejo: true, form: true },
+    ].entries()) {
+      const sha = await commit(`gitea-${i}`);
+      const { body, headers } = giteaRequest(JSON.stringify(giteaPush('refs/heads/main', sha)), 'push', opts);
+      expect(await post('/hooks/gitea', body, headers), JSON.stringify(opts)).toEqual(acceptedLocal());
+      await env.log.until(`gitea push ${i} detected`, detected(sha), 10_000);
+    }
+    const tag = giteaRequest(JSON.stringify(giteaPush('refs/tags/v1', ZERO)), 'push', { form: true });
+    expect(await post('/hooks/gitea', tag.body, tag.headers)).toMatchObject({
+      status: 202,
+      body: { ignored: 'ref' },
+    });
+    const deleted = giteaRequest(
+      JSON.stringify({
+        ref: 'feature',
+        ref_type: 'branch',
+        pusher_type: 'user',
+        repository: giteaPush('', ZERO).repository,
+      }),
+      'delete',
+    );
+    expect(await post('/hooks/gitea', deleted.body, deleted.headers)).toMatchObject({
+      status: 202,
+      body: { ignored: 'ref' },
+    });
+    // A form body signed over its own bytes (not the JSON inside) is not what Gitea sends.
+    const json = JSON.stringify(giteaPush('refs/heads/main', ZERO));
+    const form = new URLSearchParams({ payload: json }).toString();
+    const wrong = await post('/hooks/gitea', form, {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-gitea-event': 'push',
+      'x-gitea-signature': hex(secrets.giteaSecret, form),
+    });
+    expect(wrong).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+  });
+});
