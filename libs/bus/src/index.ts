@@ -11,4 +11,13 @@ export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from 
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
 export { Lease, LeaseSet, type LeaseSetOptions } from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
-export { EVENT_STREAM, ensureEventStream, eventStreamConfig, type StreamOptions } from './stream.ts';
+export {
+  CHECKPOINT_STREAM,
+  CHECKPOINT_SUBJECT_PREFIX,
+  checkpointStreamConfig,
+  EVENT_STREAM,
+  ensureCheckpointStream,
+  ensureEventStream,
+  eventStreamConfig,
+  type StreamOptions,
+} from './stream.ts';

@@ -46,3 +46,42 @@ export async function ensureEventStream(jsm: JetStreamManager, opts: StreamOptio
     await jsm.streams.add(config);
   }
 }
+
+/**
+ * The audit writer's signed checkpoints, kept outside the audit repo so that someone who can
+ * rewrite that repo cannot also rewrite what it was vouched to be. Deny-delete and deny-purge
+ * (NATS refuses to turn them off again), no age or size limit: a checkpoint is a few hundred
+ * bytes plus 32 per record, and an auditor may ask for one from years ago.
+ */
+export const CHECKPOINT_STREAM = 'FLOTILLA_AUDIT_CHECKPOINTS';
+export const CHECKPOINT_SUBJECT_PREFIX = 'flotilla.audit.checkpoint';
+
+export function checkpointStreamConfig(opts: { replicas?: number } = {}): Partial<StreamConfig> & {
+  name: string;
+} {
+  return {
+    name: CHECKPOINT_STREAM,
+    subjects: [`${CHECKPOINT_SUBJECT_PREFIX}.>`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.New,
+    deny_delete: true,
+    deny_purge: true,
+    allow_rollup_hdrs: false,
+    max_msg_size: 4 * 1024 * 1024,
+    duplicate_window: nanos(10 * 60_000),
+    num_replicas: opts.replicas ?? 1,
+  };
+}
+
+export async function ensureCheckpointStream(
+  jsm: JetStreamManager,
+  opts: { replicas?: number } = {},
+): Promise<void> {
+  try {
+    await jsm.streams.info(CHECKPOINT_STREAM);
+  } catch (err) {
+    if (!String((err as Error).message).includes('not found')) throw err;
+    await jsm.streams.add(checkpointStreamConfig(opts));
+  }
+}

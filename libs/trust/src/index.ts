@@ -11,3 +11,17 @@ export {
   type UnsignedPlan,
   verifyPlanSignature,
 } from './plan-signing.ts';
+export {
+  generateNoteSigner,
+  type Note,
+  type NoteSignature,
+  type NoteSigner,
+  type NoteVerifier,
+  noteKeyHash,
+  noteSignerFromPem,
+  parseNote,
+  parseVerifierKey,
+  signNote,
+  verifierKeyString,
+  verifyNote,
+} from './signed-note.ts';

@@ -4,6 +4,7 @@ import { join, relative, sep } from 'node:path';
 import { messageOf, retryable } from '@flotilla/errors';
 import type { FlotillaEvent } from '@flotilla/events';
 import { formatCommitMessage, type GitAuthor, isGitError, Workspace } from '@flotilla/git';
+import type { NoteSigner, NoteVerifier } from '@flotilla/trust';
 import {
   type AuditFile,
   type AuditRecord,
@@ -17,11 +18,24 @@ import {
   type VerifyResult,
   verifyChain,
 } from './chain.ts';
-import { commitFile, commitTrailers, discardUncommitted, removeStaleLocks } from './git-local.ts';
+import { type CheckpointEntry, checkpointLine, signCheckpoint } from './checkpoint.ts';
+import { commitFiles, commitTrailers, discardUncommitted, removeStaleLocks } from './git-local.ts';
+import { type KeptCheckpoint, type SignedVerifyResult, verifyLog } from './verify-log.ts';
 
 export const TRAILER_FIRST = 'Audit-First-Seq';
 export const TRAILER_LAST = 'Audit-Last-Seq';
 export const TRAILER_HASH = 'Audit-Last-Hash';
+
+/** The newest signed checkpoint (a signed note), rewritten by every commit. */
+export const CHECKPOINT_FILE = 'checkpoint';
+/** Every checkpoint with its batch's record hashes, one JSON line per commit, by UTC day. */
+export const CHECKPOINT_DIR = 'checkpoints';
+
+/** An event and where it sits in the event stream. */
+export interface Incoming {
+  event: FlotillaEvent;
+  streamSeq?: number | undefined;
+}
 
 export interface AuditRepoOptions {
   url: string;
@@ -35,6 +49,8 @@ export interface AuditRepoOptions {
    */
   syncWithRemote?: boolean;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Sign a checkpoint with every commit (off only to measure what signing costs). */
+  checkpoint?: { signer: NoteSigner; origin: string };
 }
 
 /** Day files of an audit work tree, relative paths in chain order. */
@@ -60,15 +76,59 @@ export async function readAuditFiles(dir: string): Promise<AuditFile[]> {
   return Promise.all(files.map(async (path) => ({ path, text: await readFile(join(dir, path), 'utf8') })));
 }
 
-/** Recomputes the chain of an audit clone; the HEAD commit's trailers anchor the newest record. */
-export async function verifyAuditDir(dir: string, rev = 'HEAD'): Promise<VerifyResult> {
+/** The checkpoints kept in an audit work tree (`checkpoints/YYYY/MM/DD.jsonl`), oldest first. */
+export async function readRepoCheckpoints(dir: string): Promise<KeptCheckpoint[]> {
+  const root = join(dir, CHECKPOINT_DIR);
+  const out: KeptCheckpoint[] = [];
+  for (const path of await listDayFiles(root)) {
+    const text = await readFile(join(root, path), 'utf8');
+    fileLines(text).forEach((line, i) => {
+      const source = `repo:${CHECKPOINT_DIR}/${path}:${i + 1}`;
+      try {
+        out.push({ source, entry: JSON.parse(line) as CheckpointEntry });
+      } catch {
+        // Kept as is: verification reports it as a malformed checkpoint.
+        out.push({ source, entry: { note: line } });
+      }
+    });
+  }
+  return out;
+}
+
+export interface VerifyDirOptions {
+  rev?: string;
+  /** Trusted checkpoint keys. Without them only the unkeyed chain is checked (legacy). */
+  verifiers?: readonly NoteVerifier[];
+  /** Checkpoints kept outside the repo (the checkpoint stream, an auditor's earlier copy). */
+  kept?: KeptCheckpoint[];
+  origin?: string;
+}
+
+/**
+ * Verifies an audit clone. With keys: against every signed checkpoint (repo and kept), which
+ * catches a rewrite an insider re-hashed. Without: the chain alone, anchored by the HEAD
+ * commit's trailers (which such an insider can rewrite too).
+ */
+export async function verifyAuditDir(
+  dir: string,
+  opts: VerifyDirOptions = {},
+): Promise<SignedVerifyResult | VerifyResult> {
   const files = await readAuditFiles(dir);
-  const trailers = existsSync(join(dir, '.git')) ? await commitTrailers(dir, rev) : new Map<string, string>();
+  const trailers = existsSync(join(dir, '.git'))
+    ? await commitTrailers(dir, opts.rev ?? 'HEAD')
+    : new Map<string, string>();
   const seq = Number(trailers.get(TRAILER_LAST));
   const hash = trailers.get(TRAILER_HASH);
   const anchor: ChainAnchor | undefined =
     Number.isInteger(seq) && seq > 0 && hash ? { seq, hash } : undefined;
-  return verifyChain(files, anchor);
+  if (!opts.verifiers) return verifyChain(files, anchor);
+  return verifyLog({
+    files,
+    checkpoints: [...(await readRepoCheckpoints(dir)), ...(opts.kept ?? [])],
+    verifiers: opts.verifiers,
+    ...(opts.origin ? { origin: opts.origin } : {}),
+    ...(anchor ? { anchor } : {}),
+  });
 }
 
 /** `audit: 3 records (seq 10-12)` + counts by event type, for `git log` readers. */
@@ -94,11 +154,20 @@ export class AuditRepo {
   private currentFile: string | undefined;
   private readonly ids = new Set<string>();
   private lock: Promise<unknown> = Promise.resolve();
+  private checkpointNote: string | undefined;
+  private signing: AuditRepoOptions['checkpoint'];
 
   private constructor(
     readonly ws: Workspace,
     private readonly opts: AuditRepoOptions,
-  ) {}
+  ) {
+    this.signing = opts.checkpoint;
+  }
+
+  /** Signs a checkpoint with every later commit (the key may live in the clone, so after open). */
+  signWith(checkpoint: { signer: NoteSigner; origin: string }): void {
+    this.signing = checkpoint;
+  }
 
   /**
    * Opens (cloning when needed) the audit repo, discards what a crash left uncommitted and
@@ -156,6 +225,11 @@ export class AuditRepo {
     return this.ids.has(id);
   }
 
+  /** The newest signed checkpoint (signed note text), if the log has one. */
+  get checkpoint(): string | undefined {
+    return this.checkpointNote;
+  }
+
   private async load(onRecords: (records: AuditRecord[]) => void): Promise<void> {
     this.seq = 0;
     this.lastHash = GENESIS_HASH;
@@ -174,6 +248,8 @@ export class AuditRepo {
       this.currentFile = path;
       onRecords(records);
     }
+    const note = join(this.opts.dir, CHECKPOINT_FILE);
+    this.checkpointNote = existsSync(note) ? await readFile(note, 'utf8') : undefined;
   }
 
   /** Runs `fn` while no append is in progress (verify reads a consistent tree). */
@@ -189,16 +265,16 @@ export class AuditRepo {
    * is put back to the last commit and the state reloaded, so a retry starts clean.
    */
   append(
-    events: FlotillaEvent[],
+    events: Incoming[],
     onReload: (records: AuditRecord[]) => void,
     now: () => Date = () => new Date(),
-  ): Promise<{ records: AuditRecord[]; duplicates: number }> {
+  ): Promise<{ records: AuditRecord[]; duplicates: number; checkpoint?: CheckpointEntry }> {
     return this.exclusive(async () => {
-      const fresh: FlotillaEvent[] = [];
+      const fresh: Incoming[] = [];
       const batchIds = new Set<string>();
       for (const e of events) {
-        if (this.ids.has(e.id) || batchIds.has(e.id)) continue;
-        batchIds.add(e.id);
+        if (this.ids.has(e.event.id) || batchIds.has(e.event.id)) continue;
+        batchIds.add(e.event.id);
         fresh.push(e);
       }
       const duplicates = events.length - fresh.length;
@@ -211,7 +287,7 @@ export class AuditRepo {
       let seq = this.seq;
       let prevHash = this.lastHash;
       const records = fresh.map((e) => {
-        const r = buildRecord(e, { seq: ++seq, prevHash, recordedAt });
+        const r = buildRecord(e.event, { seq: ++seq, prevHash, recordedAt, streamSeq: e.streamSeq });
         prevHash = r.hash;
         return r;
       });
@@ -220,9 +296,27 @@ export class AuditRepo {
       try {
         await this.ws.appendFile(file, records.map(recordLine).join(''));
         const last = records[records.length - 1]!;
-        await commitFile(
+        const files = [file];
+        let checkpoint: CheckpointEntry | undefined;
+        if (this.signing) {
+          // Signed in the same commit as its records: no moment where the repo holds unsigned ones.
+          ({ entry: checkpoint } = signCheckpoint(
+            {
+              origin: this.signing.origin,
+              time: recordedAt,
+              hashes: records.map((r) => r.hash),
+              firstSeq: records[0]!.seq,
+            },
+            this.signing.signer,
+          ));
+          const kept = `${CHECKPOINT_DIR}/${file}`;
+          await this.ws.appendFile(kept, checkpointLine(checkpoint));
+          await this.ws.writeFile(CHECKPOINT_FILE, checkpoint.note);
+          files.push(kept, CHECKPOINT_FILE);
+        }
+        await commitFiles(
           this.opts.dir,
-          file,
+          files,
           formatCommitMessage(batchMessage(records), {
             [TRAILER_FIRST]: String(records[0]!.seq),
             [TRAILER_LAST]: String(last.seq),
@@ -233,8 +327,9 @@ export class AuditRepo {
         this.seq = last.seq;
         this.lastHash = last.hash;
         this.currentFile = file;
+        if (checkpoint) this.checkpointNote = checkpoint.note;
         for (const r of records) this.ids.add(r.id);
-        return { records, duplicates };
+        return { records, duplicates, ...(checkpoint ? { checkpoint } : {}) };
       } catch (err) {
         await this.recover(full, sizeBefore, onReload);
         throw retryable('audit.commit-failed', `committing ${records.length} audit records failed`, {

@@ -27,6 +27,11 @@ export interface AuditRecord extends Summary {
   correlationid: string;
   causationid?: string;
   data: unknown;
+  /**
+   * Sequence of the event in the JetStream event stream (absent in logs written before it was
+   * recorded). Lets gaps be found: a stream sequence that never became a record.
+   */
+  streamSeq?: number;
   prevHash: string;
   /** sha256 over the canonical JSON of every other field (prevHash included). */
   hash: string;
@@ -46,7 +51,7 @@ export function hashRecord(record: UnhashedRecord | AuditRecord): string {
 /** Builds the next record of the chain for an event. Pure: same inputs, same bytes. */
 export function buildRecord(
   event: FlotillaEvent,
-  at: { seq: number; prevHash: string; recordedAt: Date },
+  at: { seq: number; prevHash: string; recordedAt: Date; streamSeq?: number | undefined },
 ): AuditRecord {
   const unhashed: UnhashedRecord = {
     seq: at.seq,
@@ -64,6 +69,7 @@ export function buildRecord(
   };
   if (event.subject !== undefined) unhashed.subject = event.subject;
   if (event.causationid !== undefined) unhashed.causationid = event.causationid;
+  if (at.streamSeq !== undefined) unhashed.streamSeq = at.streamSeq;
   return { ...unhashed, hash: hashRecord(unhashed) };
 }
 
@@ -93,7 +99,18 @@ export interface AuditFile {
   text: string;
 }
 
-export type ProblemKind = 'malformed' | 'edited' | 'removed' | 'reordered' | 'truncated';
+export type ProblemKind =
+  | 'malformed'
+  | 'edited'
+  | 'removed'
+  | 'reordered'
+  | 'truncated'
+  /** Consistent chain, but not the one a signed checkpoint vouched for (rewritten and re-hashed). */
+  | 'rewritten'
+  /** Records no signed checkpoint covers (or no checkpoint at all). */
+  | 'unsigned'
+  /** A kept checkpoint is forged, malformed, for another log, or two checkpoints disagree. */
+  | 'bad-checkpoint';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -121,7 +138,7 @@ export interface ChainAnchor {
   hash: string;
 }
 
-interface Parsed {
+export interface Parsed {
   file: string;
   line: number;
   record?: AuditRecord;
@@ -161,7 +178,12 @@ export function fileLines(text: string): string[] {
  * edited (its hash no longer matches, or its link to the previous record is broken), removed
  * (a seq is missing), or reordered (a seq appears out of place). Pure.
  */
-export function verifyChain(files: AuditFile[], anchor?: ChainAnchor): VerifyResult {
+export function verifyChain(
+  files: AuditFile[],
+  anchor?: ChainAnchor,
+  /** Receives the parsed lines, in chain order (the checkpoint check reuses them). */
+  out?: { entries?: Parsed[] },
+): VerifyResult {
   const ordered = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const entries: Parsed[] = [];
   for (const f of ordered) {
@@ -169,6 +191,7 @@ export function verifyChain(files: AuditFile[], anchor?: ChainAnchor): VerifyRes
       entries.push({ file: f.path, line: i + 1, ...parseLine(text) });
     });
   }
+  if (out) out.entries = entries;
   const positions = new Map<number, number>();
   entries.forEach((e, i) => {
     if (e.record && !positions.has(e.record.seq)) positions.set(e.record.seq, i);

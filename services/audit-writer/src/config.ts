@@ -19,6 +19,21 @@ export const Config = Type.Object({
     pushRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
     gitTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
   }),
+  checkpoint: Type.Object({
+    /** Sign a checkpoint with every commit. Turn off only to measure what signing costs. */
+    enabled: Type.Boolean({ default: true }),
+    /**
+     * PKCS#8 PEM Ed25519 private key (mount it from a Secret). Empty: one is generated on first
+     * start and kept in the clone's `.git` directory, which is never pushed.
+     */
+    keyFile: Type.String({ default: '' }),
+    /** Key name in signature lines and verifier keys. */
+    keyName: Type.String({ default: 'flotilla-audit', pattern: '^[^\\s+]+$' }),
+    /** First line of every checkpoint, naming this log. Empty: host/path of the audit repo + branch. */
+    origin: Type.String({ default: '' }),
+    /** Also publish every checkpoint to the deny-delete, deny-purge checkpoint stream. */
+    publish: Type.Boolean({ default: true }),
+  }),
   consumer: Type.Object({
     durable: Type.String({ default: 'audit-writer' }),
     /** Events held at once; must exceed batchMaxRecords for batches to fill. */

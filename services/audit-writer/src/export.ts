@@ -49,8 +49,11 @@ export interface ExportMetadata {
   recordCount: number;
   /** How the population was selected, for the auditor's completeness check. */
   query: string;
-  /** The audit log the export was derived from: its length and head hash at the time. */
-  auditLog: { records: number; headSeq: number; headHash: string | null };
+  /**
+   * The audit log the export was derived from: its length and head hash at the time, and the
+   * writer's signed checkpoint at that head (verifiable with the writer's public key alone).
+   */
+  auditLog: { records: number; headSeq: number; headHash: string | null; checkpoint?: string };
   /** sha256 over the canonical JSON of `{ metadata (without sha256), changes }`, or of the CSV body. */
   sha256: string;
 }

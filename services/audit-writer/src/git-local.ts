@@ -92,14 +92,14 @@ export async function commitTrailers(dir: string, rev: string): Promise<Map<stri
 }
 
 /**
- * Commits one file as the given identity: `git add` + `git commit`, two processes where
+ * Commits files as the given identity: `git add` + `git commit`, two processes where
  * Workspace.commit (add --all, diff, rev-parse, commit, rev-parse) spends five; at thousands of
  * events per second, process spawns are the audit writer's main cost. fsync'd like every
  * command here (`core.fsync=all`), so the commit is on disk when this resolves.
  */
-export async function commitFile(
+export async function commitFiles(
   dir: string,
-  file: string,
+  files: string[],
   message: string,
   author: { name: string; email: string },
 ): Promise<void> {
@@ -109,6 +109,6 @@ export async function commitFile(
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   });
-  await g.raw(['add', '--', file]);
+  await g.raw(['add', '--', ...files]);
   await g.raw(['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message]);
 }

@@ -14,6 +14,7 @@ export interface AuditMetrics {
   pushes: Counter<'outcome'>;
   notesPending: Gauge;
   notes: Counter<'outcome'>;
+  checkpointPublishes: Counter<'outcome'>;
 }
 
 export function auditMetrics(
@@ -94,6 +95,12 @@ export function auditMetrics(
     notes: new Counter({
       name: 'flotilla_audit_notes_total',
       help: 'Git note updates on the config repo, by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    checkpointPublishes: new Counter({
+      name: 'flotilla_audit_checkpoint_publishes_total',
+      help: 'Signed checkpoints published to the checkpoint stream, by outcome',
       labelNames: ['outcome'],
       registers: [registry],
     }),

@@ -7,7 +7,9 @@ import type { AuditIndex, HistoryFilter } from './projection.ts';
 export interface QuerySource {
   /** The index while this instance is the active writer; undefined on a standby. */
   index(): AuditIndex | undefined;
-  head(): { records: number; headSeq: number; headHash: string | null };
+  head(): { records: number; headSeq: number; headHash: string | null; checkpoint?: string };
+  /** The newest signed checkpoint and the key that verifies it; undefined on a standby. */
+  checkpoint(): object | undefined;
   verify(): Promise<VerifyResult>;
   productionStages: string[];
 }
@@ -117,6 +119,12 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
         .header('x-flotilla-export-audit-head', `${meta.auditLog.headSeq} ${meta.auditLog.headHash ?? ''}`)
         .header('x-flotilla-export-sha256', `sha256:${createHash('sha256').update(doc.csv).digest('hex')}`)
         .send(doc.csv);
+    });
+
+    scope.get('/checkpoint', async (_req, reply) => {
+      const cp = src.checkpoint();
+      if (!cp) return unavailable(reply);
+      return cp;
     });
 
     scope.get('/verify', async (_req, reply) => {

@@ -1,11 +1,14 @@
-import { Bus, natsOptions } from '@flotilla/bus';
+import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { type FlotillaEvent, SUBJECT_PREFIX } from '@flotilla/events';
+import { SUBJECT_PREFIX } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
-import { AuditRepo, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
+import { verifierKeyString } from '@flotilla/trust';
+import { AuditRepo, type Incoming, readRepoCheckpoints, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
 import { Batcher } from './batcher.ts';
 import { type AuditRecord, sha256 } from './chain.ts';
+import { defaultOrigin, loadCheckpointSigner } from './checkpoint-key.ts';
+import { CheckpointPublisher } from './checkpoint-publisher.ts';
 import type { Config } from './config.ts';
 import { ConfigNotes, formatNote } from './config-notes.ts';
 import { commitTrailers } from './git-local.ts';
@@ -23,8 +26,11 @@ export interface AuditWriterHooks {
 interface Active {
   repo: AuditRepo;
   index: AuditIndex;
-  batcher: Batcher<FlotillaEvent>;
+  batcher: Batcher<Incoming>;
   pusher: Pusher;
+  checkpoints: CheckpointPublisher | undefined;
+  /** `<name>+<hash>+<key>`: what an auditor needs to verify this log's checkpoints. */
+  verifierKey: string | undefined;
   notes: ConfigNotes | undefined;
   stopConsumer: () => Promise<void>;
 }
@@ -66,6 +72,8 @@ export async function startAuditWriter(
   server.addReadinessCheck({ name: 'writer', check: () => active !== undefined });
 
   const author = { name: config.audit.authorName, email: config.audit.authorEmail };
+  const origin = config.checkpoint.origin || defaultOrigin(config.audit.url, config.audit.branch);
+  if (config.checkpoint.enabled && config.checkpoint.publish) await ensureCheckpointStream(bus.jsm);
   let stopping = false;
   let activating: Promise<void> | undefined;
   let becameActive!: () => void;
@@ -153,17 +161,50 @@ export async function startAuditWriter(
         );
       },
     });
+    let verifierKey: string | undefined;
+    let checkpoints: CheckpointPublisher | undefined;
+    if (config.checkpoint.enabled) {
+      const { signer, generated } = await loadCheckpointSigner({
+        keyFile: config.checkpoint.keyFile,
+        keyName: config.checkpoint.keyName,
+        auditDir: config.audit.dir,
+      });
+      repo.signWith({ signer, origin });
+      verifierKey = verifierKeyString(signer.name, signer.publicKey);
+      // The public key only; give it to auditors through another channel than the audit repo.
+      logger.info({ verifierKey, origin, generated }, 'signing audit checkpoints');
+      if (config.checkpoint.publish) {
+        checkpoints = new CheckpointPublisher({
+          js: bus.js,
+          jsm: bus.jsm,
+          origin,
+          retryMinMs: config.audit.pushRetryMinMs,
+          retryMaxMs: config.audit.pushRetryMaxMs,
+          onPublished: () => metrics.checkpointPublishes.inc({ outcome: 'ok' }),
+          onFailed: (err, attempt) => {
+            metrics.checkpointPublishes.inc({ outcome: 'failed' });
+            logger.warn({ err: messageOf(err), attempt }, 'publishing an audit checkpoint failed; retrying');
+          },
+        });
+        const published = await checkpoints.publishedSize();
+        const missing =
+          published < repo.lastSeq ? (await readRepoCheckpoints(config.audit.dir)).map((k) => k.entry) : [];
+        checkpoints.start(published, missing);
+      }
+    }
     pusher.start(Number.isInteger(remoteSeq) ? remoteSeq : 0, repo.lastSeq);
     const notes = await openNotes(index);
     metrics.lastSeq.set(repo.lastSeq);
 
-    const batcher = new Batcher<FlotillaEvent>({
+    const batcher = new Batcher<Incoming>({
       maxItems: config.audit.batchMaxRecords,
       maxDelayMs: config.audit.batchMaxDelayMs,
       flush: async (events) => {
         const end = metrics.commitSeconds.startTimer();
         try {
-          const { records, duplicates } = await repo.append(events, (reloaded) => index.apply(reloaded));
+          const { records, duplicates, checkpoint } = await repo.append(events, (reloaded) =>
+            index.apply(reloaded),
+          );
           end();
           if (duplicates > 0) metrics.duplicates.inc(duplicates);
           if (records.length === 0) return;
@@ -173,6 +214,7 @@ export async function startAuditWriter(
           for (const r of records) metrics.records.inc({ type: r.event });
           metrics.lastSeq.set(repo.lastSeq);
           pusher.committed(repo.lastSeq);
+          if (checkpoint) checkpoints?.enqueue(checkpoint);
           notes?.touch(touched);
           hooks.onCommitted?.(records, Date.now());
         } catch (err) {
@@ -193,15 +235,24 @@ export async function startAuditWriter(
       maxDeliver: config.consumer.maxDeliver,
       backoffMs: [500, 2000, 5000, 15_000],
       // Acked only once the batch holding the event is committed: the handler awaits that commit.
-      handler: async (event) => {
+      handler: async (event, ctx) => {
         if (repo.has(event.id)) {
           metrics.duplicates.inc();
           return;
         }
-        await batcher.submit(event);
+        await batcher.submit({ event, streamSeq: ctx.streamSequence });
       },
     });
-    active = { repo, index, batcher, pusher, notes, stopConsumer: () => sub.stop() };
+    active = {
+      repo,
+      index,
+      batcher,
+      pusher,
+      checkpoints,
+      verifierKey,
+      notes,
+      stopConsumer: () => sub.stop(),
+    };
     metrics.leader.set(1);
     logger.info(
       { records: repo.lastSeq, remoteSeq, dir: config.audit.dir, remote: repo.ws.displayUrl },
@@ -235,6 +286,7 @@ export async function startAuditWriter(
     await a.stopConsumer();
     await a.batcher.close();
     await a.pusher.stop();
+    await a.checkpoints?.stop();
     await a.notes?.stop();
   };
 
@@ -261,7 +313,18 @@ export async function startAuditWriter(
       records: active?.repo.recordCount ?? 0,
       headSeq: active?.repo.lastSeq ?? 0,
       headHash: active && active.repo.lastSeq > 0 ? active.repo.headHash : null,
+      ...(active?.repo.checkpoint ? { checkpoint: active.repo.checkpoint } : {}),
     }),
+    checkpoint: () =>
+      active
+        ? {
+            origin,
+            note: active.repo.checkpoint ?? null,
+            verifierKey: active.verifierKey ?? null,
+            published: active.checkpoints?.published ?? null,
+            pending: active.checkpoints?.pending ?? 0,
+          }
+        : undefined,
     verify: async () => {
       const a = active;
       if (!a) throw new Error('not the active writer');

@@ -1,5 +1,6 @@
 // Regenerates src/fixtures/chain (the golden audit log every later version must still verify).
 // Run only when the record format changes on purpose: npx tsx services/audit-writer/src/write-fixture.ts
+// (it writes every catalog event; the golden test replays as many as the fixture holds).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildRecord, dayFile, GENESIS_HASH, recordLine } from './chain.ts';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Bus } from '@flotilla/bus';
+import { Bus, CHECKPOINT_STREAM } from '@flotilla/bus';
 import { catalog, type FlotillaEvent } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
 import {
@@ -17,7 +17,8 @@ import {
 } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAuditFiles, verifyAuditDir } from '../src/audit-repo.ts';
-import { type AuditRecord, fileLines } from '../src/chain.ts';
+import { type AuditRecord, fileLines, GENESIS_HASH, hashRecord, recordLine } from '../src/chain.ts';
+import { readStreamCheckpoints } from '../src/checkpoint-publisher.ts';
 import { promotionEvents, sampleEvents } from '../src/sample-events.ts';
 import { type AuditWriter, startAuditWriter } from '../src/service.ts';
 import { Daemon, metric, rand, republish, writerConfig } from './helpers.ts';
@@ -51,6 +52,49 @@ const get = async (path: string) => {
 };
 const getJson = async <T>(path: string): Promise<T> => JSON.parse((await get(path)).text) as T;
 const lastSeq = async () => metric((await get('/metrics')).text, 'flotilla_audit_last_seq');
+
+/** Runs the verify CLI; resolves with its exit code and output instead of throwing. */
+const verifyCli = (args: string[]) =>
+  execFileP('node', ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', ...args], {
+    cwd: repoRoot,
+  }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (err: { code: number; stdout: string; stderr: string }) => ({
+      code: err.code,
+      stdout: err.stdout + err.stderr,
+    }),
+  );
+
+/**
+ * The insider of issue #15: edits one record's actor, drops another, renumbers and re-hashes
+ * the whole chain and commits it with fresh trailers, so the unkeyed chain verifies again.
+ */
+async function rewriteLikeAnInsider(dir: string, editId: string, dropId: string): Promise<void> {
+  let seq = 0;
+  let prevHash = GENESIS_HASH;
+  for (const f of await readAuditFiles(dir)) {
+    const out: string[] = [];
+    for (const line of fileLines(f.text)) {
+      const r = JSON.parse(line) as AuditRecord;
+      if (r.id === dropId) continue;
+      const { hash: _h, ...rest } = {
+        ...r,
+        seq: ++seq,
+        prevHash,
+        ...(r.id === editId ? { actor: 'user:mallory' } : {}),
+      };
+      const hash = hashRecord(rest);
+      prevHash = hash;
+      out.push(recordLine({ ...rest, hash }));
+    }
+    await writeFile(join(dir, f.path), out.join(''));
+  }
+  await execGit(['add', '-A'], { cwd: dir });
+  await execGit(
+    ['commit', '-q', '-m', `audit: tidy\n\nAudit-Last-Seq: ${seq}\nAudit-Last-Hash: ${prevHash}`],
+    { cwd: dir },
+  );
+}
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-test-'));
@@ -237,6 +281,96 @@ describe('audit-writer against real NATS and git', () => {
       },
     );
     expect(Number(remoteLast.trim())).toBe(await lastSeq());
+  });
+
+  it('signs a checkpoint per commit, in the repo and the deny-delete stream; a re-hashed rewrite fails naming its first record', async () => {
+    const events = promotionEvents({ tag: rand('cp'), sourceSha: 'c'.repeat(40), commitSha: configHead });
+    const settled = () =>
+      waitFor(
+        'recorded, pushed and published',
+        async () => {
+          const n = await lastSeq();
+          const cp = await getJson<{ published: number | null }>('/checkpoint');
+          const m = (await get('/metrics')).text;
+          return cp.published === n && metric(m, 'flotilla_audit_push_lag_records') === 0 ? n : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+    // Two commits at least, so there are two checkpoints.
+    const before = await lastSeq();
+    await publishAll(events.slice(0, 3));
+    await waitFor('first part', async () => ((await lastSeq()) >= before + 3 ? true : undefined));
+    await publishAll(events.slice(3));
+    await waitFor('second part', async () =>
+      (await lastSeq()) >= before + events.length ? true : undefined,
+    );
+    const seq = await settled();
+    const cp = await getJson<{ origin: string; note: string; verifierKey: string }>('/checkpoint');
+    expect(cp.note.split('\n').slice(0, 2)).toEqual([cp.origin, String(seq)]);
+    expect(cp.verifierKey).toMatch(/^flotilla-audit\+[0-9a-f]{8}\+/);
+    // The export embeds the checkpoint it was cut at.
+    const exp = await getJson<{ metadata: { auditLog: { headSeq: number; checkpoint: string } } }>('/export');
+    expect(exp.metadata.auditLog).toMatchObject({ headSeq: seq, checkpoint: cp.note });
+    const keptFile = join(scratch, 'kept-checkpoint.json');
+    await writeFile(keptFile, JSON.stringify(exp));
+
+    // Published outside the repo too, and that stream refuses purge and delete.
+    const fromStream = await readStreamCheckpoints(publisher.js, cp.origin);
+    expect(fromStream.length).toBeGreaterThan(1);
+    await expect(publisher.jsm.streams.purge(CHECKPOINT_STREAM)).rejects.toThrow();
+    await expect(
+      publisher.jsm.streams.deleteMessage(CHECKPOINT_STREAM, fromStream[0]!.seq),
+    ).rejects.toThrow();
+
+    const clone = await GitWorkdir.clone(git.fileUrl(auditName));
+    try {
+      const ok = await verifyCli([clone.dir, '--key', cp.verifierKey, '--checkpoint', keptFile]);
+      expect(ok.stdout).toMatch(
+        new RegExp(`^ok: ${seq} records .* checkpoints verified, signed checkpoint ${seq}`),
+      );
+      expect(ok.code).toBe(0);
+
+      const records = await recordsOnDisk(clone.dir);
+      const approval = records.find(
+        (r) => r.event === 'PromotionApproved' && events.some((e) => e.id === r.id),
+      )!;
+      const dropped = records.find((r) => r.seq === approval.seq + 2)!;
+      await rewriteLikeAnInsider(clone.dir, approval.id, dropped.id);
+      // What the issue found: the bare chain and its trailer say all is well.
+      expect((await verifyCli([clone.dir])).code).toBe(0);
+      // With the writer's public key it fails and names the first record that differs.
+      const line = fileLines(
+        (await readAuditFiles(clone.dir)).find((f) => f.text.includes(approval.id))!.text,
+      ).findIndex((l) => l.includes(approval.id));
+      const bad = await verifyCli([clone.dir, '--key', cp.verifierKey]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toContain(`TAMPERED: rewritten at `);
+      expect(bad.stdout).toContain(`:${line + 1} (seq ${approval.seq}): record seq ${approval.seq}`);
+      expect(bad.stdout).toContain(`event ${approval.id}) is not the record the writer signed`);
+      // The insider also deletes the repo's checkpoints: the stream's copy still names the record.
+      await rm(join(clone.dir, 'checkpoints'), { recursive: true });
+      await rm(join(clone.dir, 'checkpoint'));
+      expect((await verifyCli([clone.dir, '--key', cp.verifierKey])).stdout).toContain('TAMPERED: unsigned');
+      const viaStream = await verifyCli([
+        clone.dir,
+        '--key',
+        cp.verifierKey,
+        '--nats',
+        nats.url,
+        '--origin',
+        cp.origin,
+      ]);
+      expect(viaStream.code).toBe(1);
+      expect(viaStream.stdout).toContain(`(seq ${approval.seq}): record seq ${approval.seq}`);
+      expect(viaStream.stdout).toMatch(/checkpoint \d+ of \S+ \(stream:\d+\)/);
+      // Against only the export an auditor kept (a head, no record list): the log lost a record it signed.
+      const viaExport = await verifyCli([clone.dir, '--key', cp.verifierKey, '--checkpoint', keptFile]);
+      expect(viaExport.code).toBe(1);
+      expect(viaExport.stdout).toContain(`TAMPERED: truncated`);
+      expect(viaExport.stdout).toContain(`kept:${keptFile}`);
+    } finally {
+      await clone.remove();
+    }
   });
 
   it('verify names the edited, removed or swapped line', async () => {

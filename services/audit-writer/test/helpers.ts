@@ -70,6 +70,8 @@ export function writerConfig(over: {
   configUrl?: string;
   configDir?: string;
   durable?: string;
+  /** Sign checkpoints (default on, as in production). */
+  checkpoint?: boolean;
 }): Config {
   return Value.Default(Config, {
     instance: rand('aw'),
@@ -83,6 +85,7 @@ export function writerConfig(over: {
       pushRetryMaxMs: 1000,
       gitTimeoutMs: 20_000,
     },
+    checkpoint: { enabled: over.checkpoint ?? true },
     consumer: { durable: over.durable ?? rand('audit'), concurrency: 256 },
     lease: { ttlMs: 3000 },
     configRepo: {

@@ -1,0 +1,147 @@
+import { CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX } from '@flotilla/bus';
+import { encodeToken } from '@flotilla/events';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { canonicalJson } from './chain.ts';
+import { type CheckpointEntry, checkpointSize } from './checkpoint.ts';
+
+export function checkpointSubject(origin: string): string {
+  return `${CHECKPOINT_SUBJECT_PREFIX}.${encodeToken(origin)}`;
+}
+
+/** Reads every checkpoint of a log back from the checkpoint stream (what an auditor fetches). */
+export async function readStreamCheckpoints(
+  js: JetStreamClient,
+  origin: string,
+): Promise<Array<{ seq: number; entry: CheckpointEntry }>> {
+  const out: Array<{ seq: number; entry: CheckpointEntry }> = [];
+  // An ordered consumer: ephemeral, read-only, nothing to clean up afterwards.
+  const consumer = await js.consumers.get(CHECKPOINT_STREAM, {
+    filter_subjects: [checkpointSubject(origin)],
+  });
+  if ((await consumer.info()).num_pending === 0) return out;
+  const messages = await consumer.consume();
+  for await (const m of messages) {
+    out.push({ seq: m.seq, entry: JSON.parse(new TextDecoder().decode(m.data)) as CheckpointEntry });
+    if (m.info.pending === 0) break;
+  }
+  await messages.close();
+  return out;
+}
+
+export interface CheckpointPublisherOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  origin: string;
+  retryMinMs: number;
+  retryMaxMs: number;
+  onPublished?: (size: number) => void;
+  onFailed?: (err: unknown, attempt: number) => void;
+}
+
+/**
+ * Publishes each signed checkpoint to the checkpoint stream, in order, retrying with backoff
+ * while NATS is away. The message id is origin + size, so a retry or a new leader republishing
+ * after a crash stores each checkpoint once. At start it catches up with what the stream lacks.
+ */
+export class CheckpointPublisher {
+  private queue: CheckpointEntry[] = [];
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private attempt = 0;
+  private lastPublished = 0;
+
+  constructor(private readonly opts: CheckpointPublisherOptions) {}
+
+  /** Size of the newest checkpoint the stream holds for this log (0: none). */
+  async publishedSize(): Promise<number> {
+    try {
+      const m = await this.opts.jsm.streams.getMessage(CHECKPOINT_STREAM, {
+        last_by_subj: checkpointSubject(this.opts.origin),
+      });
+      if (!m) return 0;
+      return checkpointSize(JSON.parse(new TextDecoder().decode(m.data)) as CheckpointEntry);
+    } catch (err) {
+      if (/no message found|not found/i.test(String((err as Error).message))) return 0;
+      throw err;
+    }
+  }
+
+  /** Starts the loop; `missing` are the repo's checkpoints, oldest first, some maybe already published. */
+  start(published: number, missing: CheckpointEntry[]): void {
+    this.lastPublished = published;
+    this.queue.push(...missing.filter((e) => checkpointSize(e) > published));
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  enqueue(entry: CheckpointEntry): void {
+    this.queue.push(entry);
+    this.wake?.();
+  }
+
+  /** Checkpoints signed but not yet in the stream. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  get published(): number {
+    return this.lastPublished;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (this.queue.length === 0) {
+        await this.sleep(60_000);
+        continue;
+      }
+      if (!(await this.publishOne())) {
+        const delay = Math.min(
+          this.opts.retryMaxMs,
+          this.opts.retryMinMs * 2 ** Math.min(this.attempt - 1, 10),
+        );
+        await this.sleep(delay * (0.75 + Math.random() * 0.5));
+      }
+    }
+  }
+
+  private async publishOne(): Promise<boolean> {
+    const entry = this.queue[0];
+    if (!entry) return true;
+    const size = checkpointSize(entry);
+    try {
+      await this.opts.js.publish(checkpointSubject(this.opts.origin), canonicalJson(entry), {
+        msgID: `${this.opts.origin}#${size}`,
+        timeout: 10_000,
+      });
+      this.queue.shift();
+      this.attempt = 0;
+      this.lastPublished = size;
+      this.opts.onPublished?.(size);
+      return true;
+    } catch (err) {
+      this.attempt++;
+      this.opts.onFailed?.(err, this.attempt);
+      return false;
+    }
+  }
+
+  /** Stops the loop after one last attempt to publish what waits. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    while (this.queue.length > 0 && (await this.publishOne()));
+  }
+}
