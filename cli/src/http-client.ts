@@ -152,6 +152,10 @@ export class ApiClient {
     }
   }
 
+  checkpoint<T = unknown>(): Promise<T> {
+    return this.json<T>('audit', 'GET', '/checkpoint');
+  }
+
   /** The export as the server wrote it (CSV bytes are hashed by the server; keep them intact). */
   exportChanges(query: { since?: string; until?: string; format: 'csv' | 'json' }): Promise<TextResponse> {
     return this.request('audit', 'GET', `/export${queryString(query)}`);

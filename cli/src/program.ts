@@ -1,4 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import {
+  type KeptCheckpoint,
+  readStreamCheckpoints,
+  renderVerifyResult,
+  verifyCommand,
+} from '@flotilla/audit-writer';
+import { jetstream } from '@nats-io/jetstream';
 import { Command, CommanderError, Option } from 'commander';
 import {
   type AuditRecordWire,
@@ -9,7 +16,7 @@ import {
   type VerifyWire,
 } from './audit-view.ts';
 import { resolveTypes } from './event-filter.ts';
-import { tailEvents } from './events-tail.ts';
+import { connectNats, tailEvents } from './events-tail.ts';
 import { CliError, EXIT, usageError } from './exit-codes.ts';
 import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
@@ -359,13 +366,102 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   const audit = program.command('audit').description('the hash-chained audit log');
   audit
     .command('verify')
-    .description('recompute the hash chain; exit 1 and name the first bad record if it was tampered with')
+    .description(
+      'verify the audit log; exit 1 and name the first bad record. With --dir and --key: offline, against ' +
+        "the writer's signed checkpoints (catches a rewrite that was re-hashed); else asks the audit-writer",
+    )
+    .option('--dir <clone>', 'a clone of the audit repo to verify here, trusting nothing in it')
+    .option(
+      '--key <verifier-key>',
+      "the audit-writer's verifier key (name+hash+key) or a file holding it or a PEM",
+      collect,
+      [],
+    )
+    .option(
+      '--checkpoint <file>',
+      'a checkpoint kept earlier (note, checkpoints/ line, or an export); repeatable',
+      collect,
+      [],
+    )
+    .option('--origin <origin>', 'the log origin (first checkpoint line); required with --stream')
+    .option('--stream', 'also check every checkpoint kept in the NATS checkpoint stream (--nats)')
     .addOption(outputOption())
-    .action(async (opts: { output: string }) => {
-      const res = await api().verify<VerifyWire>();
-      if (opts.output === 'json') json(res.body);
-      else io.out(renderVerify(res.body));
-      if (!res.ok || !res.body.ok) throw new CliError('', EXIT.failure);
+    .action(
+      async (opts: {
+        dir?: string;
+        key: string[];
+        checkpoint: string[];
+        origin?: string;
+        stream?: boolean;
+        output: string;
+      }) => {
+        if (!opts.dir) {
+          if (opts.key.length || opts.checkpoint.length || opts.stream)
+            throw usageError('--key, --checkpoint and --stream verify a clone: give it with --dir');
+          const res = await api().verify<VerifyWire>();
+          if (opts.output === 'json') json(res.body);
+          else io.out(renderVerify(res.body));
+          if (!res.ok || !res.body.ok) throw new CliError('', EXIT.failure);
+          return;
+        }
+        if (!existsSync(opts.dir)) throw usageError(`--dir: ${opts.dir} does not exist`);
+        if (opts.stream && !opts.origin)
+          throw usageError('--stream needs --origin (GET /checkpoint shows it)');
+        const extra: KeptCheckpoint[] = [];
+        if (opts.stream && opts.origin) {
+          const g = globals();
+          const nc = await connectNats({ url: g.nats, user: g.natsUser, password: g.natsPassword });
+          try {
+            for (const { seq, entry } of await readStreamCheckpoints(jetstream(nc), opts.origin))
+              extra.push({ source: `stream:${seq}`, entry });
+          } finally {
+            await nc.close();
+          }
+        }
+        let result: Awaited<ReturnType<typeof verifyCommand>>;
+        try {
+          result = await verifyCommand({
+            dir: opts.dir,
+            keys: opts.key,
+            kept: opts.checkpoint,
+            extra,
+            ...(opts.origin ? { origin: opts.origin } : {}),
+          });
+        } catch (err) {
+          throw usageError((err as Error).message);
+        }
+        if (opts.output === 'json') json(result);
+        else io.out(renderVerifyResult(result));
+        if (opts.key.length === 0)
+          io.err(
+            'warning: no --key: only the unkeyed hash chain was checked; a re-hashed rewrite goes unnoticed',
+          );
+        if (!result.ok) throw new CliError('', EXIT.failure);
+      },
+    );
+  audit
+    .command('checkpoint')
+    .description(
+      "the audit log's newest signed checkpoint and the key that verifies it (keep a copy: later logs must extend it)",
+    )
+    .option('--out <file>', 'write the signed checkpoint to a file')
+    .addOption(outputOption())
+    .action(async (opts: { out?: string; output: string }) => {
+      const cp = await api().checkpoint<{
+        origin: string;
+        note: string | null;
+        verifierKey: string | null;
+      }>();
+      if (opts.out) {
+        if (!cp.note) throw new CliError('the audit log has no signed checkpoint yet', EXIT.failure);
+        writeFileSync(opts.out, cp.note);
+        io.status(`wrote ${opts.out}`);
+      }
+      if (opts.output === 'json') json(cp);
+      else
+        io.out(
+          `origin: ${cp.origin}\nverifier key: ${cp.verifierKey ?? '(signing off)'}\n\n${cp.note ?? '(no checkpoint yet)'}`.trimEnd(),
+        );
     });
   audit
     .command('export')

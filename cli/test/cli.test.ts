@@ -225,6 +225,31 @@ describe('flotilla against the real planner and audit-writer', () => {
     expect(csv.stdout.split('\n')[0]).toContain('changeId');
     const json = JSON.parse((await cli(['audit', 'export', '--format', 'json'], env)).stdout);
     expect(json.metadata.kind).toBe('flotilla.production-changes.v1');
+
+    // Offline, as an auditor: the clone, the writer's public key, the checkpoint stream.
+    const kept = join(tmp, 'kept.checkpoint');
+    const cp = await cli(['audit', 'checkpoint', '--out', kept, '-o', 'json'], env);
+    expect(cp.code).toBe(0);
+    const { verifierKey, origin } = JSON.parse(cp.stdout) as { verifierKey: string; origin: string };
+    const offline = await cli(
+      [
+        'audit',
+        'verify',
+        '--dir',
+        join(tmp, 'audit'),
+        '--key',
+        verifierKey,
+        '--checkpoint',
+        kept,
+        '--stream',
+        '--origin',
+        origin,
+      ],
+      { ...env, FLOTILLA_NATS_URL: nats.url },
+    );
+    expect(offline.stdout).toMatch(/^ok: \d+ records in \d+ files, chain intact .*checkpoints verified/);
+    expect(offline.code).toBe(0);
+    expect((await cli(['audit', 'verify', '--key', verifierKey], env)).code).toBe(2);
   });
 });
 

@@ -15,6 +15,14 @@ export {
   type VerifyResult,
   verifyChain,
 } from './chain.ts';
+export {
+  type Checkpoint,
+  type CheckpointEntry,
+  checkpointSize,
+  parseCheckpoint,
+  verifyCheckpoint,
+} from './checkpoint.ts';
+export { checkpointSubject, readStreamCheckpoints } from './checkpoint-publisher.ts';
 export { Config } from './config.ts';
 export { formatNote } from './config-notes.ts';
 export {
@@ -27,3 +35,11 @@ export {
 export { AuditIndex, approverIsNotAuthor } from './projection.ts';
 export { type AuditWriter, type AuditWriterHooks, startAuditWriter } from './service.ts';
 export { type Summary, summarize } from './summary.ts';
+export {
+  loadVerifier,
+  parseKeptCheckpoint,
+  renderVerifyResult,
+  type VerifyCommandOptions,
+  verifyCommand,
+} from './verify-command.ts';
+export { type KeptCheckpoint, type SignedVerifyResult, verifyLog } from './verify-log.ts';

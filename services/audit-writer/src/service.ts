@@ -4,12 +4,13 @@ import { SUBJECT_PREFIX } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
+import { Value } from '@sinclair/typebox/value';
 import { AuditRepo, type Incoming, readRepoCheckpoints, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
 import { Batcher } from './batcher.ts';
 import { type AuditRecord, sha256 } from './chain.ts';
 import { defaultOrigin, loadCheckpointSigner } from './checkpoint-key.ts';
 import { CheckpointPublisher } from './checkpoint-publisher.ts';
-import type { Config } from './config.ts';
+import { Config } from './config.ts';
 import { ConfigNotes, formatNote } from './config-notes.ts';
 import { commitTrailers } from './git-local.ts';
 import { type AuditMetrics, auditMetrics } from './metrics.ts';
@@ -72,8 +73,12 @@ export async function startAuditWriter(
   server.addReadinessCheck({ name: 'writer', check: () => active !== undefined });
 
   const author = { name: config.audit.authorName, email: config.audit.authorEmail };
-  const origin = config.checkpoint.origin || defaultOrigin(config.audit.url, config.audit.branch);
-  if (config.checkpoint.enabled && config.checkpoint.publish) await ensureCheckpointStream(bus.jsm);
+  // Callers that build the config by hand (tests, benches) may leave the block out: its defaults apply.
+  const cpConfig = Value.Default(Config.properties.checkpoint, {
+    ...config.checkpoint,
+  }) as Config['checkpoint'];
+  const origin = cpConfig.origin || defaultOrigin(config.audit.url, config.audit.branch);
+  if (cpConfig.enabled && cpConfig.publish) await ensureCheckpointStream(bus.jsm);
   let stopping = false;
   let activating: Promise<void> | undefined;
   let becameActive!: () => void;
@@ -163,17 +168,17 @@ export async function startAuditWriter(
     });
     let verifierKey: string | undefined;
     let checkpoints: CheckpointPublisher | undefined;
-    if (config.checkpoint.enabled) {
+    if (cpConfig.enabled) {
       const { signer, generated } = await loadCheckpointSigner({
-        keyFile: config.checkpoint.keyFile,
-        keyName: config.checkpoint.keyName,
+        keyFile: cpConfig.keyFile,
+        keyName: cpConfig.keyName,
         auditDir: config.audit.dir,
       });
       repo.signWith({ signer, origin });
       verifierKey = verifierKeyString(signer.name, signer.publicKey);
       // The public key only; give it to auditors through another channel than the audit repo.
       logger.info({ verifierKey, origin, generated }, 'signing audit checkpoints');
-      if (config.checkpoint.publish) {
+      if (cpConfig.publish) {
         checkpoints = new CheckpointPublisher({
           js: bus.js,
           jsm: bus.jsm,
