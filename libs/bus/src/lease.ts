@@ -96,6 +96,12 @@ export interface LeaseSetOptions {
  */
 export class LeaseSet {
   private readonly leases = new Map<string, Lease>();
+  /**
+   * Keys reported to onAcquired and not yet to onLost. Kept apart from `Lease.held`: a lease that
+   * ran out locally before its renewal (a slow cycle) is no longer held, yet its owner still acts
+   * on it until it is told, and must be told if someone else took it meanwhile.
+   */
+  private readonly announced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private cycle: Promise<void> = Promise.resolve();
   private stopped = true;
@@ -142,17 +148,18 @@ export class LeaseSet {
         lease = new Lease(this.kv, key, this.opts.owner, this.opts.ttlMs);
         this.leases.set(key, lease);
       }
-      const had = lease.held;
-      const has = had ? await lease.renew() : await lease.acquire();
-      if (has && !had) await this.opts.onAcquired?.(key);
-      if (!has && had) await this.opts.onLost?.(key);
+      const has = lease.held ? await lease.renew() : await lease.acquire();
+      if (has && !this.announced.has(key)) {
+        this.announced.add(key);
+        await this.opts.onAcquired?.(key);
+      }
+      if (!has && this.announced.delete(key)) await this.opts.onLost?.(key);
     }
     for (const [key, lease] of this.leases) {
       if (wanted.has(key)) continue;
-      const had = lease.held;
       await lease.release();
       this.leases.delete(key);
-      if (had) await this.opts.onLost?.(key);
+      if (this.announced.delete(key)) await this.opts.onLost?.(key);
     }
   }
 
@@ -162,6 +169,7 @@ export class LeaseSet {
     await this.cycle;
     for (const lease of this.leases.values()) await lease.release();
     this.leases.clear();
+    this.announced.clear();
   }
 }
 

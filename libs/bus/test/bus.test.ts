@@ -10,7 +10,7 @@ import {
   subjectFilter,
 } from '@flotilla/events';
 import { sampleSource, samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats } from '@flotilla/test-support';
+import { type NatsServer, startNats, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
 
@@ -220,12 +220,35 @@ describe('leases', () => {
     // The winner "dies": it stops renewing. Within the TTL the loser still cannot take it.
     await loser.runCycle();
     expect(loser.holds(key)).toBe(false);
-    await new Promise((r) => setTimeout(r, 1700));
+    await waitFor('the lease to expire', async () => ((await loser.ownerOf(key)) ? undefined : true));
     await loser.runCycle();
     expect(loser.holds(key)).toBe(true);
     expect(winner.holds(key)).toBe(false);
     await a.stop();
     await b.stop();
+  });
+
+  it('tells a holder whose lease ran out before its renewal that another instance took it', async () => {
+    const bucket = uniq('leases');
+    const key = 'oci://example.com/app';
+    const calls: string[] = [];
+    const set = (owner: string) =>
+      bus.leaseSet(bucket, {
+        owner,
+        ttlMs: 1000,
+        keys: () => [key],
+        onAcquired: () => void calls.push(`${owner} acquired`),
+        onLost: () => void calls.push(`${owner} lost`),
+      });
+    const [slow, other] = await Promise.all([set('slow'), set('other')]);
+    await slow.runCycle();
+    // The slow holder misses its renewals for longer than the TTL; the other instance takes over.
+    await waitFor('the lease to expire', async () => ((await other.ownerOf(key)) ? undefined : true));
+    await other.runCycle();
+    await slow.runCycle();
+    expect(calls).toEqual(['slow acquired', 'other acquired', 'slow lost']);
+    await slow.stop();
+    await other.stop();
   });
 });
 
