@@ -114,15 +114,14 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
           log.info({ trigger, ...result }, 'image checked');
       },
       onFailure: async (failure, failures, trigger) => {
-        metrics.checks.inc({ trigger, result: 'error' });
         metrics.failures.inc({ code: failure.code });
         log.warn({ code: failure.code, failures, err: failure.message }, 'image check failed');
         // One event per distinct problem (and a reminder now and then), not one per attempt.
         const last = lastReported.get(img.image);
         const now = Date.now();
-        if (last && last.code === failure.code && now - last.at < FAILURE_REPORT_INTERVAL_MS) return;
-        lastReported.set(img.image, { code: failure.code, at: now });
         try {
+          if (last && last.code === failure.code && now - last.at < FAILURE_REPORT_INTERVAL_MS) return;
+          lastReported.set(img.image, { code: failure.code, at: now });
           await bus.publish(ImageScanFailed, {
             image: img.image,
             code: failure.code,
@@ -135,6 +134,9 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
         } catch (err) {
           lastReported.delete(img.image);
           log.error({ err: messageOf(err) }, 'could not publish ImageScanFailed');
+        } finally {
+          // Counted once it is reported, like a successful check after its events.
+          metrics.checks.inc({ trigger, result: 'error' });
         }
       },
     });

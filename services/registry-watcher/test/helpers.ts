@@ -2,28 +2,31 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import type { Bus, Subscription } from '@flotilla/bus';
+import { type Bus, EVENT_STREAM, type Subscription } from '@flotilla/bus';
 import { buildSubject, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
 import { Config, type RegistryWatcher, startRegistryWatcher, type WatchedImageConfig } from '../src/index.ts';
 
 export const rand = () => randomBytes(4).toString('hex');
 
-export async function until(what: string, pred: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function until(
+  what: string,
+  pred: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
+  while (!(await pred())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Every event stored in the stream for the image(s), read back through a JetStream consumer. */
 export async function collect(bus: Bus, scopes: string[], domain = 'image') {
   const events: FlotillaEvent[] = [];
+  const durable = `t-${rand()}`;
   const sub: Subscription = await bus.consume({
-    durable: `t-${rand()}`,
+    durable,
     filters: scopes.map((s) => buildSubject(domain, '*', s)),
     handler: async (e) => {
       events.push(e);
@@ -32,8 +35,38 @@ export async function collect(bus: Bus, scopes: string[], domain = 'image') {
   return {
     events,
     of: (type: string) => events.filter((e) => e.type === type),
+    /** Resolves once every event stored so far for these scopes has been handled here. */
+    caughtUp: () =>
+      until('collector caught up with the stream', async () => {
+        const info = await bus.jsm.consumers.info(EVENT_STREAM, durable);
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      }),
     stop: () => sub.stop(),
   };
+}
+
+/**
+ * Resolves once the watcher has finished `n` more image checks than `since` (a check is counted
+ * when it is done, its events published), so whatever those checks would report is in the
+ * stream: the condition to wait on before asserting that nothing more was reported.
+ */
+export async function checksDone(
+  w: { url: string },
+  since: number,
+  n: number,
+  labels: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<number> {
+  let now = since;
+  await until(
+    `${n} more image checks`,
+    async () => {
+      now = await metric(w.url, 'registry_watcher_polls_total', labels);
+      return now - since >= n;
+    },
+    timeoutMs,
+  );
+  return now;
 }
 
 /** A logger whose output the test can search (for leaked secrets). */
