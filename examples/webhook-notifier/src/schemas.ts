@@ -23,7 +23,9 @@ export interface EventSchemas {
  * Flotilla's TypeScript code is needed: the schemas are the contract.
  */
 export function loadSchemas(dir = DEFAULT_SCHEMAS_DIR): EventSchemas {
-  const ajv = new Ajv2020({ allErrors: false, strict: false });
+  // Default strict mode: the schemas use only standard keywords (subjects and producers live in
+  // catalog.json); `format` needs ajv-formats, as with any JSON Schema validator.
+  const ajv = new Ajv2020({ allErrors: false });
   addFormats(ajv);
   const validators = new Map<string, ValidateFunction>();
   const typesByName = new Map<string, string>();

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
+  CLOUDEVENTS_JSON,
   createEvent,
   DeadLettered,
   type EventContext,
@@ -14,7 +15,7 @@ import {
 } from '@flotilla/events';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { type NatsConnection, headers as natsHeaders } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import type { Static, TObject } from '@sinclair/typebox';
@@ -189,9 +190,14 @@ export class Bus {
     validateEvent(event);
     const subject = event.subject ?? '';
     try {
+      // The CloudEvents NATS binding (draft for NATS >= 2.2) reads a message as a structured-mode
+      // event by this header; the released binding ignores headers, so it costs nothing there.
+      const h = natsHeaders();
+      h.set('Content-Type', CLOUDEVENTS_JSON);
       const ack = await this.js.publish(subject, encodeEvent(event), {
         msgID: event.id,
         timeout: this.publishTimeoutMs,
+        headers: h,
       });
       this.metrics.published.inc({ type: event.type });
       return { event, seq: ack.seq, duplicate: ack.duplicate };

@@ -1,6 +1,6 @@
 // Writes (or with --check, verifies) libs/events/schemas/*.json from the TypeBox catalog.
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { jsonSchemas } from '../src/json-schema.ts';
 
 const dir = join(import.meta.dirname, '..', 'schemas');
@@ -16,10 +16,14 @@ for (const [file, schema] of Object.entries(wanted)) {
   } catch {}
   if (current !== text) {
     stale.push(file);
-    if (!check) writeFileSync(path, text);
+    if (!check) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    }
   }
 }
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.json') && !(f in wanted))) {
+const present = readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => f.split('\\').join('/'));
+for (const file of present.filter((f) => f.endsWith('.json') && !(f in wanted))) {
   stale.push(file);
   if (!check) rmSync(join(dir, file));
 }
@@ -30,5 +34,5 @@ if (check && stale.length > 0) {
   process.exit(1);
 }
 console.log(
-  check ? `schemas up to date (${Object.keys(wanted).length})` : `wrote ${stale.length} schema file(s)`,
+  check ? `schemas up to date (${Object.keys(wanted).length} files)` : `wrote ${stale.length} file(s)`,
 );

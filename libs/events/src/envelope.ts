@@ -27,6 +27,15 @@ export const EnvelopeAttributes = {
   }),
 };
 
+/** The media type of a structured-mode CloudEvent in JSON: the NATS `Content-Type` header. */
+export const CLOUDEVENTS_JSON = 'application/cloudevents+json';
+
+/** Where the schema of an event's `data` is published: what `dataschema` names (CloudEvents 1.0). */
+export const SCHEMA_BASE = 'https://flotilla.io/schemas';
+export const dataSchemaUri = (type: string): string => `${SCHEMA_BASE}/data/${type}.json`;
+/** The schema of the whole structured event (envelope and data), for validating what arrives. */
+export const eventSchemaUri = (type: string): string => `${SCHEMA_BASE}/${type}.json`;
+
 export const Envelope = Type.Object({ ...EnvelopeAttributes, data: Type.Unknown() });
 export type Envelope = Static<typeof Envelope>;
 
@@ -71,7 +80,7 @@ export function createEvent<S extends TObject>(
     time: (ctx.time ?? new Date()).toISOString(),
     subject: ctx.subject ?? subjectOf(def, data),
     datacontenttype: 'application/json',
-    dataschema: `https://flotilla.io/schemas/${def.type}.json`,
+    dataschema: dataSchemaUri(def.type),
     correlationid: ctx.correlationid ?? id,
     actor: ctx.actor,
     data,

@@ -8,16 +8,20 @@ export {
   subjectOf,
 } from './define-event.ts';
 export {
+  CLOUDEVENTS_JSON,
   causedBy,
   createEvent,
+  dataSchemaUri,
   Envelope,
   type EventContext,
   type EventOf,
+  eventSchemaUri,
   type FlotillaEvent,
   isEventOf,
+  SCHEMA_BASE,
   sourceFor,
 } from './envelope.ts';
-export { jsonSchemas } from './json-schema.ts';
+export { type CatalogEntry, jsonSchemas } from './json-schema.ts';
 export type { HealthStatus, ImageRef } from './shared-schemas.ts';
 export {
   buildSubject,
