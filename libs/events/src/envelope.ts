@@ -58,14 +58,6 @@ export function sourceFor(service: Producer, instance: string): string {
   return `flotilla://${service}/${instance}`;
 }
 
-/** Context for an event caused by another: same correlation, causation = the cause's id. */
-export function causedBy(
-  cause: FlotillaEvent,
-  ctx: Omit<EventContext, 'correlationid' | 'causationid'>,
-): EventContext {
-  return { ...ctx, correlationid: cause.correlationid, causationid: cause.id };
-}
-
 export function createEvent<S extends TObject>(
   def: EventDefinition<string, S>,
   data: Static<S>,

@@ -9,7 +9,6 @@ export {
 } from './define-event.ts';
 export {
   CLOUDEVENTS_JSON,
-  causedBy,
   createEvent,
   dataSchemaUri,
   Envelope,

@@ -13,7 +13,3 @@ export function scrubSecrets(text: string): string {
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
   return out;
 }
-
-export function knownSecretCount(): number {
-  return secrets.size;
-}
