@@ -1,0 +1,99 @@
+/**
+ * Fails when a package imports another package it does not declare in its own package.json.
+ * npm hoists everything into the root node_modules, so an undeclared import works here and breaks
+ * the day the package is installed, built or deployed on its own (a container image, a second
+ * lockfile). The root's devDependencies are the shared toolchain (vitest, fast-check, …) and
+ * count as declared everywhere; bench/, test/ and scripts/ belong to the root package.
+ *
+ *   npx tsx scripts/check-deps.ts
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, relative } from 'node:path';
+
+interface Manifest {
+  name: string;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  workspaces?: string[];
+}
+
+const root = join(import.meta.dirname, '..');
+const readManifest = (dir: string) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
+const declared = (m: Manifest) =>
+  new Set(
+    [m.dependencies, m.devDependencies, m.peerDependencies, m.optionalDependencies].flatMap((d) =>
+      Object.keys(d ?? {}),
+    ),
+  );
+
+const rootManifest = readManifest(root);
+const toolchain = new Set(Object.keys(rootManifest.devDependencies ?? {}));
+const builtins = new Set(builtinModules);
+const SOURCE = /\.(ts|tsx|mts|js|mjs)$/;
+const SKIP = new Set(['node_modules', 'dist', '.git', 'fixtures', 'schemas']);
+
+/** Workspace directories, from the root's `workspaces` globs (only `dir/*` and plain dirs). */
+function workspaces(): string[] {
+  return (rootManifest.workspaces ?? []).flatMap((pattern) => {
+    if (!pattern.endsWith('/*')) return [join(root, pattern)];
+    const parent = join(root, pattern.slice(0, -2));
+    return readdirSync(parent)
+      .map((d) => join(parent, d))
+      .filter((d) => statSync(join(d, 'package.json'), { throwIfNoEntry: false })?.isFile());
+  });
+}
+
+function sourceFiles(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (SKIP.has(entry.name)) continue;
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) sourceFiles(full, out);
+    else if (SOURCE.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(full);
+  }
+  return out;
+}
+
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
+
+/** The package a bare specifier names (`@scope/name/sub` → `@scope/name`), or null for relative/builtin. */
+export function packageOf(spec: string): string | null {
+  // Relative paths, node: builtins, and code-in-strings that merely looks like an import.
+  if (!/^(@[\w.-]+\/)?[\w.-]+(\/[^\s]*)?$/.test(spec) || spec.startsWith('.')) return null;
+  const parts = spec.split('/');
+  const name = spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? spec);
+  return builtins.has(name) ? null : name;
+}
+
+const problems: string[] = [];
+function check(dir: string, files: string[], manifest: Manifest): void {
+  const ok = declared(manifest);
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(IMPORT)) {
+      const pkg = packageOf(m[1] ?? m[2] ?? m[3] ?? '');
+      if (!pkg || pkg === manifest.name || ok.has(pkg) || toolchain.has(pkg)) continue;
+      problems.push(
+        `${relative(root, file)}: imports ${pkg}, not declared in ${relative(root, dir) || '.'}/package.json`,
+      );
+    }
+  }
+}
+
+for (const dir of workspaces()) check(dir, sourceFiles(dir), readManifest(dir));
+check(
+  root,
+  ['bench', 'test', 'scripts'].flatMap((d) =>
+    statSync(join(root, d), { throwIfNoEntry: false })?.isDirectory() ? sourceFiles(join(root, d)) : [],
+  ),
+  rootManifest,
+);
+
+if (problems.length > 0) {
+  console.error(`${problems.length} undeclared import(s):\n${[...new Set(problems)].join('\n')}`);
+  process.exit(1);
+}
+console.log('every import is declared by its package');
