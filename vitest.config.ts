@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Services and the CLI run in tests as in production: built bundles (scripts/build.ts).
+    globalSetup: ['./test/build-programs.ts'],
     teardownTimeout: 60_000,
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     projects: [

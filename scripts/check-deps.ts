@@ -5,7 +5,7 @@
  * lockfile). The root's devDependencies are the shared toolchain (vitest, fast-check, …) and
  * count as declared everywhere; bench/, test/ and scripts/ belong to the root package.
  *
- *   npx tsx scripts/check-deps.ts
+ *   node scripts/check-deps.ts
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';

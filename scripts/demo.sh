@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib/node.sh
 flotilla_use_node
 bash scripts/setup.sh
-exec node --import tsx scripts/demo.ts "$@"
+# The harness runs on Node's type stripping; the services and CLI it starts run from the bundles
+# setup just built (the production path).
+exec node scripts/demo.ts "$@"

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FlotillaStack, startFlotillaStack } from '@flotilla/test-support';
+import { type FlotillaStack, programArgs, startFlotillaStack } from '@flotilla/test-support';
 import { connect } from '@nats-io/transport-node';
 import { approve, pushRelease, waitForAwaitingApproval, waitForDigest } from '../test/e2e/story.ts';
 
@@ -73,7 +73,7 @@ try {
 
   const urls = stack;
   const cli = (...args: string[]) =>
-    execFileSync(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', ...args], {
+    execFileSync(process.execPath, programArgs('cli', ...args), {
       encoding: 'utf8',
       env: {
         ...process.env,

@@ -35,4 +35,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+log "build (bundles of the services and the CLI: what production runs)"
+node scripts/build.ts
 log "ready"

@@ -8,17 +8,23 @@ import { Bus } from '@flotilla/bus';
 import { ApplySucceeded, HealthChanged } from '@flotilla/events';
 import { Config as PlannerConfig, type PlannerHandle, startPlanner } from '@flotilla/planner';
 import { createLogger } from '@flotilla/runtime';
-import { freePort, type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
+import {
+  freePort,
+  type GitServer,
+  type NatsServer,
+  programArgs,
+  startGitServer,
+  startNats,
+} from '@flotilla/test-support';
 import { generateSigningKey } from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsAuthorization } from '../src/nats-auth.ts';
 
-// The CLI as a user runs it (a child process through tsx), against the real planner and
+// The CLI as a user runs it (a child process: plain node on the built bundle), against the real planner and
 // audit-writer started in-process on real NATS and Git, and real nats-servers for `events tail`.
 
 const root = resolve(import.meta.dirname, '../..');
-const main = join(root, 'cli/src/main.ts');
 const FIXTURE = join(root, 'services/planner/test/fixtures/shop-config');
 const ALICE = `alice-${randomBytes(8).toString('hex')}`;
 const BOB = `bob-${randomBytes(8).toString('hex')}`;
@@ -33,7 +39,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Result> 
   return new Promise((done) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', main, ...args],
+      programArgs('cli', ...args),
       {
         cwd: root,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },

@@ -7,6 +7,7 @@ import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './chil
 import { freePort } from './free-port.ts';
 import { type GitServer, GitWorkdir, startGitServer } from './git-server.ts';
 import { type NatsServer, startNats } from './nats-server.ts';
+import { programArgs } from './programs.ts';
 import { type RegistryHandle, startRegistry } from './registry.ts';
 import { startTestClusters, type TestCluster } from './test-cluster.ts';
 
@@ -79,8 +80,9 @@ function serviceProcess(
   const configFile = join(dirs.workDir, `${name}.yaml`);
   writeFileSync(configFile, toYaml(config));
   const logFile = join(dirs.logDir, `${name}.log`);
-  const service = name.startsWith('applier-') ? 'cluster-applier' : name;
-  const entry = join(repoRoot, 'services', service, 'src/main.ts');
+  const service = name.startsWith('applier-')
+    ? 'cluster-applier'
+    : (name as Exclude<ServiceName, `applier-${string}`>);
   const url = `http://127.0.0.1:${port}`;
   let proc: Spawned | undefined;
   const running = () => !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
@@ -93,7 +95,7 @@ function serviceProcess(
       return running();
     },
     async start() {
-      const spawned = spawnTracked(process.execPath, ['--import', 'tsx', entry], {
+      const spawned = spawnTracked(process.execPath, programArgs(service), {
         cwd: repoRoot,
         logFile,
         env: { ...process.env, FLOTILLA_CONFIG: configFile, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },

@@ -211,11 +211,13 @@ export interface WorkdirCommitOptions {
  */
 export class GitWorkdir {
   private signingKey: SshSigningKey | undefined;
+  readonly dir: string;
+  readonly branch: string;
 
-  private constructor(
-    readonly dir: string,
-    readonly branch: string,
-  ) {}
+  private constructor(dir: string, branch: string) {
+    this.dir = dir;
+    this.branch = branch;
+  }
 
   /** Clones `url` (an empty repository is fine) and checks out `branch`. */
   static async clone(url: string, opts: { branch?: string; dir?: string } = {}): Promise<GitWorkdir> {

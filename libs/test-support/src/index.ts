@@ -12,5 +12,6 @@ export {
   startNats,
   startNatsCluster,
 } from './nats-server.ts';
+export { type Program, programArgs, programPath } from './programs.ts';
 export * from './registry.ts';
 export * from './test-cluster.ts';

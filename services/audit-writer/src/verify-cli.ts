@@ -1,7 +1,7 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 // Verifies an audit repo clone and names the first record that was edited, removed, reordered
-// or (with the writer's public key) rewritten and re-hashed.
-// Usage: tsx src/verify-cli.ts <audit-repo-dir> [--key <vkey|file>]... [--checkpoint <file>]...
+// or (with the writer's public key) rewritten and re-hashed. Built by `npm run build`:
+// Usage: node dist/verify-cli.js <audit-repo-dir> [--key <vkey|file>]... [--checkpoint <file>]...
 //        [--origin <origin>] [--nats <url> (read the checkpoint stream too)] [--json]
 // Exit 0: intact; 1: tampered; 2: usage or I/O error.
 import { existsSync } from 'node:fs';

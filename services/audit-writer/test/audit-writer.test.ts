@@ -11,6 +11,7 @@ import {
   type GitServer,
   GitWorkdir,
   type NatsServer,
+  programArgs,
   startGitServer,
   startNats,
   waitFor,
@@ -159,13 +160,9 @@ describe('audit-writer against real NATS and git', () => {
       metric((await get('/metrics')).text, 'flotilla_audit_push_lag_records') === 0 ? true : undefined,
     );
     const clone = await GitWorkdir.clone(git.fileUrl(auditName));
-    const { stdout } = await execFileP(
-      'node',
-      ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', clone.dir],
-      {
-        cwd: repoRoot,
-      },
-    );
+    const { stdout } = await execFileP(process.execPath, programArgs('audit-verify', clone.dir), {
+      cwd: repoRoot,
+    });
     expect(stdout).toMatch(/^ok: \d+ records in \d+ files, chain intact/);
     await clone.remove();
   });
@@ -392,13 +389,9 @@ describe('audit-writer against real NATS and git', () => {
       // Edit: through the CLI, as an auditor would run it.
       await writeFile(path, original.replace(/"actor":"user:alice"/, '"actor":"user:mallory"'));
       const edited = lines.findIndex((l) => l.includes('"actor":"user:alice"'));
-      const cli = await execFileP(
-        'node',
-        ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', clone.dir],
-        {
-          cwd: repoRoot,
-        },
-      ).then(
+      const cli = await execFileP(process.execPath, programArgs('audit-verify', clone.dir), {
+        cwd: repoRoot,
+      }).then(
         () => ({ code: 0, stdout: '' }),
         (err: { code: number; stdout: string }) => err,
       );

@@ -8,6 +8,7 @@ import {
   type GitServer,
   killGroup,
   type NatsServer,
+  programArgs,
   type Spawned,
   spawnTracked,
   startGitServer,
@@ -62,7 +63,7 @@ it('kill -9 in the middle of a batch, restart: every event recorded exactly once
     LOG_LEVEL: 'warn',
   };
   const start = () =>
-    spawnTracked('node', ['--import', 'tsx', 'services/audit-writer/src/main.ts'], {
+    spawnTracked(process.execPath, programArgs('audit-writer'), {
       cwd: repoRoot,
       env,
       logFile: join(scratch, 'writer.log'),

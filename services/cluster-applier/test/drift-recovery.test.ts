@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplyFailed, ApplySucceeded, DriftCorrected, DriftDetected } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
-import { killGroup, spawnTracked } from '@flotilla/test-support';
+import { killGroup, programArgs, spawnTracked } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cm, createHarness, deployment, type Harness, ns, rand } from './harness.ts';
 
@@ -138,8 +138,7 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
       FLOTILLA_DRIFT_INTERVAL_MS: '0',
       FLOTILLA_HEALTH_TIMEOUT_MS: '20000',
     };
-    const main = join(import.meta.dirname, '../src/main.ts');
-    const first = spawnTracked(process.execPath, ['--import', 'tsx', main], {
+    const first = spawnTracked(process.execPath, programArgs('cluster-applier'), {
       env,
       logFile: join(h.cluster.dataDir, 'applier-1.log'),
     });

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { PromotionCommitted, PromotionProposed } from '@flotilla/events';
-import { type Spawned, spawnTracked, stopProcess } from '@flotilla/test-support';
+import { programArgs, type Spawned, spawnTracked, stopProcess } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, digestOf, fixtureFiles, type Harness, trailers, WEB } from './harness.ts';
 
@@ -29,7 +29,7 @@ afterAll(async () => {
 describe('planner killed mid-promotion', () => {
   it('leaves exactly one promotion commit after a restart, and finishes the promotion', async () => {
     const c = h.config({ crashAt: 'after-promotion-push' });
-    child = spawnTracked(join(ROOT, 'node_modules/.bin/tsx'), ['services/planner/src/main.ts'], {
+    child = spawnTracked(process.execPath, programArgs('planner'), {
       cwd: ROOT,
       logFile: join(c.workDir, '..', 'crashing-planner.log'),
       env: {
