@@ -9,7 +9,7 @@
 //
 // The build never reads the network and writes each output atomically (temp file + rename), so a
 // test run and a build in the same tree cannot see a half-written bundle.
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
@@ -40,15 +40,42 @@ export function entries(): Entry[] {
   return list;
 }
 
-/** The workspace's own packages are bundled; everything else stays an import of node_modules. */
-const thirdPartyExternal: Plugin = {
-  name: 'third-party-external',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) =>
-      args.path.startsWith('@flotilla/') ? undefined : { path: args.path, external: true },
-    );
-  },
-};
+const packageName = (specifier: string) =>
+  specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+
+/** The directory Node would load `pkg` from, starting at `dir` (node_modules lookup upwards). */
+function packageDir(pkg: string, dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, 'node_modules', pkg);
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * The workspace's own packages are bundled; everything else stays an import of node_modules.
+ * An external import is resolved again from the output's directory: when a workspace package has
+ * its own nested copy of a dependency, the bundle would silently load a different one, so that
+ * fails the build instead.
+ */
+function thirdPartyExternal(out: string, problems: string[]): Plugin {
+  return {
+    name: 'third-party-external',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('@flotilla/') || args.path.startsWith('node:')) return undefined;
+        const pkg = packageName(args.path);
+        const wanted = packageDir(pkg, args.resolveDir);
+        const got = packageDir(pkg, dirname(join(root, out)));
+        if (wanted !== got)
+          problems.push(
+            `${out}: ${pkg} would load from ${got ?? 'nowhere'}, but ${relative(root, args.importer)} uses ${wanted ?? 'nothing'}`,
+          );
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -76,6 +103,7 @@ export function stale(list = entries()): Entry[] {
 /** Builds the given entries (default: all) and returns how long it took in ms. */
 export async function buildAll(list = entries()): Promise<number> {
   const started = performance.now();
+  const problems: string[] = [];
   await Promise.all(
     list.map(async (e) => {
       const result = await build({
@@ -91,7 +119,7 @@ export async function buildAll(list = entries()): Promise<number> {
         sourcesContent: false,
         legalComments: 'none',
         logLevel: 'warning',
-        plugins: [thirdPartyExternal],
+        plugins: [thirdPartyExternal(e.out, problems)],
         write: false,
       });
       for (const file of result.outputFiles) {
@@ -102,6 +130,7 @@ export async function buildAll(list = entries()): Promise<number> {
       }
     }),
   );
+  if (problems.length > 0) throw new Error(`unsafe bundle:\n  ${[...new Set(problems)].join('\n  ')}`);
   return performance.now() - started;
 }
 
