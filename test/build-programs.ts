@@ -4,5 +4,5 @@ import { buildAll, stale } from '../scripts/build.ts';
 
 export default async function setup(): Promise<void> {
   const old = stale();
-  if (old.length > 0) await buildAll(old);
+  if (old.length > 0) await buildAll(old, true);
 }

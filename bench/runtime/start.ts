@@ -30,7 +30,8 @@ type Service = (typeof SERVICES)[number];
 function argv(mode: Mode, service: Service): string[] {
   const src = join(root, 'services', service, 'src/main.ts');
   if (mode === 'tsx') return ['--import', 'tsx', src];
-  if (mode === 'strip') return ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', src];
+  if (mode === 'strip')
+    return ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', src];
   return ['--enable-source-maps', programPath(service)];
 }
 
@@ -95,7 +96,13 @@ try {
       // Rotate which mode goes first so slow drift in machine load does not favour one.
       const order = MODES.map((_, i) => MODES[(i + run) % MODES.length] as Mode);
       for (const mode of order) {
-        const s = await startOnce(mode, service, svc.url, svc.configFile, join(stack.logDir, `${service}-${mode}.log`));
+        const s = await startOnce(
+          mode,
+          service,
+          svc.url,
+          svc.configFile,
+          join(stack.logDir, `${service}-${mode}.log`),
+        );
         const key = `${service}/${mode}`;
         results.set(key, [...(results.get(key) ?? []), s]);
         console.log(

@@ -10,6 +10,7 @@ const PROGRAMS = {
   'registry-watcher': 'services/registry-watcher/dist/main.js',
   'audit-writer': 'services/audit-writer/dist/main.js',
   'cluster-applier': 'services/cluster-applier/dist/main.js',
+  console: 'services/console/dist/main.js',
   'audit-verify': 'services/audit-writer/dist/verify-cli.js',
   cli: 'cli/dist/main.js',
   'webhook-notifier': 'examples/webhook-notifier/dist/main.js',
