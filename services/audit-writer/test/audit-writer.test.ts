@@ -56,7 +56,7 @@ const lastSeq = async () => metric((await get('/metrics')).text, 'flotilla_audit
 
 /** Runs the verify CLI; resolves with its exit code and output instead of throwing. */
 const verifyCli = (args: string[]) =>
-  execFileP('node', ['--import', 'tsx', 'services/audit-writer/src/verify-cli.ts', ...args], {
+  execFileP(process.execPath, programArgs('audit-verify', ...args), {
     cwd: repoRoot,
   }).then(
     ({ stdout }) => ({ code: 0, stdout }),
