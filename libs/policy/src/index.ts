@@ -13,6 +13,7 @@ export {
 } from './image-setters.ts';
 export {
   formatPipelineIssue,
+  issueAt,
   loadPipeline,
   type ParsePipelineResult,
   type PipelineIssue,
@@ -37,7 +38,19 @@ export {
   PipelineSchema,
   type Promotion,
   type Stage,
+  type Tenant,
 } from './pipeline-schema.ts';
+export {
+  type DeclaredPipeline,
+  isPipelineFile,
+  MAX_PIPELINES,
+  PIPELINES_DIR,
+  type PipelineFile,
+  type PipelineSet,
+  parsePipelineSet,
+  type RefusedPipeline,
+  ROOT_PIPELINE_FILE,
+} from './pipeline-set.ts';
 export { PolicyError, type PolicyErrorCode } from './policy-error.ts';
 export {
   type BlockedCode,

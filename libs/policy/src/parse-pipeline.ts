@@ -41,7 +41,11 @@ export type PipelineIssueCode =
   | 'timezone'
   | 'tag-policy'
   | 'semver-range'
-  | 'tag-filter';
+  | 'tag-filter'
+  /** Across files of one repo (pipeline-set.ts): a name or a cluster path claimed twice. */
+  | 'duplicate-pipeline'
+  | 'path-conflict'
+  | 'pipeline-limit';
 
 export type ParsePipelineResult = { ok: true; pipeline: Pipeline } | { ok: false; errors: PipelineIssue[] };
 
@@ -77,6 +81,24 @@ export function loadPipeline(text: string, file = 'flotilla.yaml'): Pipeline {
     `${file} is invalid:\n${result.errors.map(formatPipelineIssue).join('\n')}`,
     { file, issues: result.errors },
   );
+}
+
+/**
+ * An issue located at `path` (e.g. `['metadata', 'name']`) of a pipeline file that parsed: for
+ * checks across files, which know the field but not its line.
+ */
+export function issueAt(
+  text: string,
+  file: string,
+  path: ReadonlyArray<string | number>,
+  code: PipelineIssueCode,
+  message: string,
+): PipelineIssue {
+  const lineCounter = new LineCounter();
+  const doc = parseAllDocuments(text, { lineCounter, prettyErrors: false })[0];
+  const offset = doc && !Array.isArray(doc) ? findOffset(doc as Document, [...path], false) : 0;
+  const pos = lineCounter.linePos(Math.max(0, Math.min(offset, text.length)));
+  return issue(file, pos.line, pos.col, [...path], code, message);
 }
 
 function parseUnsafe(text: string, file: string): ParsePipelineResult {

@@ -107,6 +107,19 @@ export const ImageSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const TenantSchema = Type.Object(
+  {
+    /** Namespace of the tenant's ServiceAccount in every target cluster. */
+    namespace: DnsLabel,
+    serviceAccount: Type.String({
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      maxLength: 253,
+      'x-message': 'must be a Kubernetes object name (lowercase DNS subdomain)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const PipelineSchema = Type.Object(
   {
     apiVersion: Type.Literal('flotilla.io/v1'),
@@ -117,6 +130,10 @@ export const PipelineSchema = Type.Object(
       {
         stages: Type.Array(StageSchema, { minItems: 1 }),
         images: Type.Optional(Type.Array(ImageSchema)),
+        /** Who owns this pipeline (team, contact): shown in status, never used for authority. */
+        owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        /** Whose rights apply in the clusters: the applier impersonates this ServiceAccount. */
+        tenant: Type.Optional(TenantSchema),
       },
       { additionalProperties: false },
     ),
@@ -129,3 +146,4 @@ export type Stage = Static<typeof StageSchema>;
 export type Cluster = Static<typeof ClusterSchema>;
 export type Promotion = Static<typeof PromotionSchema>;
 export type ImageSpec = Static<typeof ImageSchema>;
+export type Tenant = Static<typeof TenantSchema>;
