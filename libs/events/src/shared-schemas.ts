@@ -7,6 +7,19 @@ export const GitSha = Type.String({
 });
 export const Digest = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'content digest' });
 export const Name = Type.String({ minLength: 1, maxLength: 253 });
+/**
+ * The pipeline (unit of delivery) an event belongs to: `metadata.name` of its pipeline file.
+ * Absent on events of a repo's root flotilla.yaml from before pipelines, and for producers that
+ * serve no pipeline.
+ */
+export const PipelineRef = Type.Optional(
+  Type.String({
+    minLength: 1,
+    maxLength: 63,
+    pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+    description: 'pipeline (metadata.name of its pipeline file) this event belongs to',
+  }),
+);
 export const Message = Type.String({ maxLength: 16_384 });
 export const Person = Type.Object({
   name: Type.String({ maxLength: 256 }),

@@ -8,6 +8,7 @@ import {
   Name,
   ObjectProblem,
   ObjectRefText,
+  PipelineRef,
 } from '../shared-schemas.ts';
 
 const PlanFields = {
@@ -24,7 +25,11 @@ export const ApplyStarted = defineEvent({
   description: 'The applier accepted a verified plan and started applying it.',
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
-  data: Type.Object({ ...PlanFields, objects: Type.Integer({ minimum: 0 }) }),
+  data: Type.Object({
+    pipeline: PipelineRef,
+    ...PlanFields,
+    objects: Type.Integer({ minimum: 0 }),
+  }),
 });
 
 export const ApplySucceeded = defineEvent({
@@ -35,6 +40,7 @@ export const ApplySucceeded = defineEvent({
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     ...PlanFields,
     counts: Type.Object({
       total: Type.Integer({ minimum: 0 }),
@@ -56,6 +62,7 @@ export const ApplyFailed = defineEvent({
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     cluster: Name,
     planId: Type.Optional(Name),
     revision: Type.Optional(GitSha),
@@ -77,6 +84,7 @@ export const HealthChanged = defineEvent({
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     cluster: Name,
     planId: Type.Optional(Name),
     revision: GitSha,
@@ -104,6 +112,7 @@ export const DriftDetected = defineEvent({
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     cluster: Name,
     revision: Type.Optional(GitSha),
     object: ObjectRefText,
@@ -120,6 +129,7 @@ export const DriftCorrected = defineEvent({
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     cluster: Name,
     revision: Type.Optional(GitSha),
     object: ObjectRefText,

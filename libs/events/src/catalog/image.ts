@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { DateTime, Digest, GitSha, Message, Name, Trigger } from '../shared-schemas.ts';
+import { DateTime, Digest, GitSha, Message, Name, PipelineRef, Trigger } from '../shared-schemas.ts';
 
 const Image = Type.String({ minLength: 1, maxLength: 512, description: 'registry/repository, no tag' });
 const Tag = Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$' });
@@ -62,6 +62,7 @@ export const ImageUpdateCommitted = defineEvent({
   producers: ['planner'],
   scope: (d) => d.stage,
   data: Type.Object({
+    pipeline: PipelineRef,
     stage: Name,
     policy: Name,
     image: Image,

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { DateTime, Digest, GitSha, Message, Name } from '../shared-schemas.ts';
+import { DateTime, Digest, GitSha, Message, Name, PipelineRef } from '../shared-schemas.ts';
 
 export const PlanSignature = Type.Object({
   alg: Type.Literal('ed25519'),
@@ -17,6 +17,7 @@ export const PlanCreated = defineEvent({
   producers: ['planner'],
   scope: (d) => d.cluster,
   data: Type.Object({
+    pipeline: PipelineRef,
     planId: Name,
     cluster: Name,
     stage: Name,
@@ -45,6 +46,7 @@ export const RenderFailed = defineEvent({
   producers: ['planner'],
   scope: (d) => d.cluster ?? d.repo,
   data: Type.Object({
+    pipeline: PipelineRef,
     repo: Name,
     revision: GitSha,
     stage: Type.Optional(Name),

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { GitSha, ImageRef, Message, Name } from '../shared-schemas.ts';
+import { GitSha, ImageRef, Message, Name, PipelineRef } from '../shared-schemas.ts';
 
 const Actor = Type.String({ minLength: 1, maxLength: 256 });
 const Rule = Type.Union([Type.Literal('auto'), Type.Literal('manual')]);
@@ -14,6 +14,7 @@ export const PromotionProposed = defineEvent({
   producers: ['planner'],
   scope: (d) => d.toStage,
   data: Type.Object({
+    pipeline: PipelineRef,
     promotionId: Name,
     fromStage: Name,
     toStage: Name,
@@ -31,6 +32,7 @@ export const PromotionAwaitingApproval = defineEvent({
   producers: ['planner'],
   scope: (d) => d.toStage,
   data: Type.Object({
+    pipeline: PipelineRef,
     promotionId: Name,
     fromStage: Name,
     toStage: Name,
@@ -46,7 +48,13 @@ export const PromotionApproved = defineEvent({
   description: 'An authorised approver approved a promotion.',
   producers: ['planner'],
   scope: (d) => d.toStage,
-  data: Type.Object({ promotionId: Name, toStage: Name, approver: Actor, comment: Type.Optional(Message) }),
+  data: Type.Object({
+    pipeline: PipelineRef,
+    promotionId: Name,
+    toStage: Name,
+    approver: Actor,
+    comment: Type.Optional(Message),
+  }),
 });
 
 export const PromotionRejected = defineEvent({
@@ -57,6 +65,7 @@ export const PromotionRejected = defineEvent({
   producers: ['planner'],
   scope: (d) => d.toStage,
   data: Type.Object({
+    pipeline: PipelineRef,
     promotionId: Name,
     toStage: Name,
     by: Actor,
@@ -74,6 +83,7 @@ export const PromotionCommitted = defineEvent({
   producers: ['planner'],
   scope: (d) => d.toStage,
   data: Type.Object({
+    pipeline: PipelineRef,
     promotionId: Name,
     fromStage: Name,
     toStage: Name,
@@ -93,6 +103,7 @@ export const RollbackCommitted = defineEvent({
   producers: ['planner'],
   scope: (d) => d.stage,
   data: Type.Object({
+    pipeline: PipelineRef,
     stage: Name,
     commit: GitSha,
     toRevision: GitSha,
@@ -109,5 +120,11 @@ export const StageLockChanged = defineEvent({
   description: 'A stage was locked (no automated commits) or unlocked.',
   producers: ['planner'],
   scope: (d) => d.stage,
-  data: Type.Object({ stage: Name, locked: Type.Boolean(), by: Actor, reason: Type.Optional(Message) }),
+  data: Type.Object({
+    pipeline: PipelineRef,
+    stage: Name,
+    locked: Type.Boolean(),
+    by: Actor,
+    reason: Type.Optional(Message),
+  }),
 });
