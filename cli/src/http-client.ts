@@ -9,6 +9,8 @@ export interface ApiOptions {
   plannerUrl: string;
   auditUrl: string;
   token?: string | undefined;
+  /** The pipeline the planner routes address; none: the repo's root (or only) pipeline. */
+  pipeline?: string | undefined;
   /** Per request; the CLI should fail fast when something is down. */
   timeoutMs?: number;
 }
@@ -103,8 +105,17 @@ export class ApiClient {
 
   // ---- planner (/api/v1, services/planner/src/api.ts) ---------------------------------------
 
+  /** `/api/v1`, or `/api/v1/pipelines/<name>` when a pipeline is named. */
+  private get pipelineBase(): string {
+    return this.o.pipeline ? `/api/v1/pipelines/${encodeURIComponent(this.o.pipeline)}` : '/api/v1';
+  }
+
+  pipelines<T = unknown>(): Promise<T> {
+    return this.json<T>('planner', 'GET', '/api/v1/pipelines');
+  }
+
   stages<T = unknown>(): Promise<T> {
-    return this.json<T>('planner', 'GET', '/api/v1/stages');
+    return this.json<T>('planner', 'GET', `${this.pipelineBase}/stages`);
   }
 
   promotion<T = unknown>(id: string): Promise<T> {
@@ -115,15 +126,20 @@ export class ApiClient {
     return this.json<T>(
       'planner',
       'POST',
-      `/api/v1/promotions/${encodeURIComponent(id)}/approve`,
+      `${this.pipelineBase}/promotions/${encodeURIComponent(id)}/approve`,
       comment ? { comment } : {},
     );
   }
 
   reject<T = unknown>(id: string, reason: string): Promise<T> {
-    return this.json<T>('planner', 'POST', `/api/v1/promotions/${encodeURIComponent(id)}/reject`, {
-      reason,
-    });
+    return this.json<T>(
+      'planner',
+      'POST',
+      `${this.pipelineBase}/promotions/${encodeURIComponent(id)}/reject`,
+      {
+        reason,
+      },
+    );
   }
 
   stageAction<T = unknown>(
@@ -131,7 +147,12 @@ export class ApiClient {
     action: 'promote' | 'lock' | 'unlock' | 'rollback',
     body: Record<string, string> = {},
   ): Promise<T> {
-    return this.json<T>('planner', 'POST', `/api/v1/stages/${encodeURIComponent(stage)}/${action}`, body);
+    return this.json<T>(
+      'planner',
+      'POST',
+      `${this.pipelineBase}/stages/${encodeURIComponent(stage)}/${action}`,
+      body,
+    );
   }
 
   // ---- audit-writer (services/audit-writer/src/routes.ts) ------------------------------------

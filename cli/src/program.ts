@@ -26,7 +26,9 @@ import {
   type DriftByCluster,
   type DriftRecord,
   driftByCluster,
+  type PipelinesWire,
   type PromotionWire,
+  renderPipelines,
   renderStatus,
   type StatusWire,
 } from './status-view.ts';
@@ -45,6 +47,7 @@ interface GlobalOptions {
   natsUser?: string;
   natsPassword?: string;
   token?: string;
+  pipeline?: string;
 }
 
 const outputOption = () =>
@@ -95,7 +98,13 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     )
     .addOption(new Option('--nats-user <user>', 'NATS user (e.g. subscriber)').env('FLOTILLA_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('FLOTILLA_NATS_PASSWORD'))
-    .addOption(new Option('--token <token>', 'bearer token for the planner API').env('FLOTILLA_TOKEN'));
+    .addOption(new Option('--token <token>', 'bearer token for the planner API').env('FLOTILLA_TOKEN'))
+    .addOption(
+      new Option(
+        '-p, --pipeline <name>',
+        "pipeline to act on (default: the repo's root or only pipeline)",
+      ).env('FLOTILLA_PIPELINE'),
+    );
 
   // commander reads env through process.env; make the given env authoritative for tests.
   for (const opt of program.options) {
@@ -104,20 +113,38 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
   }
 
   const globals = () => program.opts<GlobalOptions>();
-  const api = () => {
+  const api = (pipeline?: string) => {
     const g = globals();
-    return new ApiClient({ plannerUrl: g.plannerUrl, auditUrl: g.auditUrl, token: g.token });
+    return new ApiClient({
+      plannerUrl: g.plannerUrl,
+      auditUrl: g.auditUrl,
+      token: g.token,
+      pipeline: pipeline ?? g.pipeline,
+    });
   };
   const json = (value: unknown) => io.out(JSON.stringify(value, null, 2));
 
   program
-    .command('status')
-    .description('per stage and cluster: revision, images, sync, health, drift, pending approvals')
+    .command('status [pipeline]')
+    .description(
+      'the pipelines of the repo; with a pipeline (or a repo of one): per stage and cluster revision, images, sync, health, drift, pending approvals',
+    )
     .addOption(outputOption())
     .option('--no-drift', 'do not ask the audit API for drift')
-    .action(async (opts: { output: string; drift: boolean }) => {
-      const client = api();
-      const status = await client.stages<StatusWire>();
+    .action(async (pipeline: string | undefined, opts: { output: string; drift: boolean }) => {
+      const client = api(pipeline);
+      let status: StatusWire;
+      try {
+        status = await client.stages<StatusWire>();
+      } catch (err) {
+        // Several pipelines and none named: list them.
+        if (!(err instanceof CliError) || (err.details as { error?: string })?.error !== 'pipeline-required')
+          throw err;
+        const list = await client.pipelines<PipelinesWire>();
+        if (opts.output === 'json') json(list);
+        else io.out(renderPipelines(list));
+        return;
+      }
       let drift: DriftByCluster;
       if (opts.drift) {
         try {

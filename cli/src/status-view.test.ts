@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   driftByCluster,
+  renderPipelines,
   renderStatus,
   rolloutState,
   type StatusWire,
@@ -92,5 +93,32 @@ describe('status view', () => {
       d(4, 'DriftDetected', 'prod', 'v1/Service/shop/web'),
     ]);
     expect(Object.fromEntries(drift)).toEqual({ dev: 1, prod: 1 });
+  });
+});
+
+describe('pipelines view', () => {
+  it('lists each pipeline with owner, tenant, stages and file, and says how to see one', () => {
+    const text = renderPipelines({
+      revision: 'a'.repeat(40),
+      pipelines: [
+        {
+          name: 'payments',
+          file: 'pipelines/payments.yaml',
+          owner: 'team-payments',
+          tenant: { namespace: 'payments', serviceAccount: 'deployer' },
+          stages: ['dev', 'prod'],
+          clusters: ['dev', 'prod'],
+        },
+        { name: 'shop', file: 'pipelines/shop.yaml', stages: ['dev'], clusters: ['dev'] },
+      ],
+    });
+    const lines = text.split('\n');
+    expect(lines[0]).toBe(`2 pipelines at ${'a'.repeat(12)}`);
+    expect(lines[2]).toMatch(/^PIPELINE\s+OWNER\s+TENANT\s+STAGES\s+CLUSTERS\s+FILE$/);
+    expect(lines[3]).toMatch(
+      /^payments\s+team-payments\s+payments\/deployer\s+dev → prod\s+dev, prod\s+pipelines\/payments.yaml$/,
+    );
+    expect(lines[4]).toMatch(/^shop\s+-\s+-\s+dev\s+dev\s+pipelines\/shop.yaml$/);
+    expect(text).toContain('flotilla status <pipeline>');
   });
 });

@@ -222,3 +222,35 @@ export function rolloutState(stage: StageWire): { done: boolean; failed?: string
   const total = stage.clusters.length;
   return { done: total > 0 && ready === total, summary: `${ready}/${total} clusters applied and healthy` };
 }
+
+/** GET /api/v1/pipelines: the pipelines in force (services/planner/src/planner.ts). */
+export interface PipelinesWire {
+  revision: string | null;
+  pipelines: Array<{
+    name: string;
+    file: string;
+    owner?: string;
+    tenant?: { namespace: string; serviceAccount: string };
+    stages: string[];
+    clusters: string[];
+  }>;
+}
+
+/** `flotilla status` for a repo of several pipelines: one line each, then how to see one. */
+export function renderPipelines(list: PipelinesWire): string {
+  const table = renderTable(list.pipelines, [
+    { header: 'PIPELINE', value: (p) => p.name },
+    { header: 'OWNER', value: (p) => p.owner ?? '-', max: 30 },
+    { header: 'TENANT', value: (p) => (p.tenant ? `${p.tenant.namespace}/${p.tenant.serviceAccount}` : '-') },
+    { header: 'STAGES', value: (p) => p.stages.join(' → '), max: 50 },
+    { header: 'CLUSTERS', value: (p) => p.clusters.join(', '), max: 50 },
+    { header: 'FILE', value: (p) => p.file },
+  ]);
+  return [
+    `${list.pipelines.length} pipelines at ${short(list.revision, 12)}`,
+    '',
+    table,
+    '',
+    'flotilla status <pipeline> shows one; --pipeline <name> picks one for approve, promote, lock, rollback',
+  ].join('\n');
+}

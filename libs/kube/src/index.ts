@@ -43,4 +43,10 @@ export { type AggregateHealth, aggregateHealth, type ObjectHealth } from './heal
 export { computeHealth } from './health/compute-health.ts';
 export { UNSCHEDULABLE_GRACE_MS } from './health/pod.ts';
 export type { Health, HealthOptions, HealthStatus } from './health/types.ts';
-export { type Inventory, type InventoryEntry, InventoryStore, inventoryName } from './inventory/inventory.ts';
+export {
+  type Inventory,
+  type InventoryEntry,
+  InventoryStore,
+  inventoryName,
+  pipelineInventoryName,
+} from './inventory/inventory.ts';

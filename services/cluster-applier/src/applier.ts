@@ -21,10 +21,11 @@ import {
 import { formatRef } from '@flotilla/manifests';
 import type { Logger } from '@flotilla/runtime';
 import type { PlanData, TrustedKey } from '@flotilla/trust';
-import { ApplyError } from './apply-error.ts';
+import { ApplyError, summarize } from './apply-error.ts';
 import type { Config } from './config.ts';
 import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
 import { LiveState } from './live-state.ts';
+import { ownedElsewhere } from './ownership.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
 import {
   applyInStages,
@@ -42,6 +43,8 @@ export interface ApplierDeps {
   bus: Bus;
   inventory: InventoryStore;
   inventoryName: string;
+  /** The pipeline whose plans this applier takes; absent for a repo's root flotilla.yaml. */
+  pipeline?: string;
   trustedKeys: readonly TrustedKey[];
   logger: Logger;
 }
@@ -80,6 +83,11 @@ export class Applier {
       conflictPolicy: d.config.conflictPolicy,
       immutablePolicy: d.config.immutablePolicy,
     };
+  }
+
+  /** Every event of this applier names its pipeline (none for the root pipeline). */
+  private get pipelineField(): { pipeline?: string } {
+    return this.d.pipeline ? { pipeline: this.d.pipeline } : {};
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -132,11 +140,13 @@ export class Applier {
         bundle,
         this.d.inventoryName,
         config.kube.parallelism,
+        this.d.pipeline,
       );
       hctx.working();
       await this.d.bus.publish(
         ApplyStarted,
         {
+          ...this.pipelineField,
           cluster: config.cluster,
           planId: plan.planId,
           revision: plan.revision,
@@ -182,7 +192,21 @@ export class Applier {
         log.info({ objects: desired.length }, 'plan unchanged: no-op');
         return undefined;
       }
-      // 3. dry-run everything that will be written
+      // 3. nothing another pipeline owns: refused whole, before anything is written
+      const taken = await ownedElsewhere(
+        this.d.client,
+        changes.changed.filter((d) => !(d.key in entries)),
+        { inventory: this.d.inventoryName, ...(this.d.pipeline ? { pipeline: this.d.pipeline } : {}) },
+        config.kube.parallelism,
+      );
+      if (taken.length > 0)
+        throw new ApplyError(
+          'apply.owned-elsewhere',
+          `${taken.length} object(s) belong to another pipeline's inventory; nothing was written: ${summarize(taken)}`,
+          taken,
+          true,
+        );
+      // 4. dry-run everything that will be written
       const bundleNamespaces = new Set(
         desired.filter((d) => d.ref.group === '' && d.ref.kind === 'Namespace').map((d) => d.ref.name),
       );
@@ -202,7 +226,7 @@ export class Applier {
       }
       written = true;
       await this.d.inventory.write(applying);
-      // 4. server-side apply in stages
+      // 5. server-side apply in stages
       const applied = await applyInStages(this.ctx, changes.changed, dry, {
         crdTimeoutMs: 60_000,
         onStage: (stage, count) => {
@@ -211,7 +235,7 @@ export class Applier {
         },
       });
       for (const a of applied) if (a.marker) changes.markers.set(a.d.key, a.marker);
-      // 5. prune
+      // 6. prune
       const pruned = await prune(this.ctx, staleToPrune, this.d.inventoryName);
       await this.d.inventory.write({
         ...base,
@@ -247,7 +271,7 @@ export class Applier {
         },
         'plan applied',
       );
-      // 6. health
+      // 7. health
       return async () => {
         await waitForHealth(desired, this.live, {
           timeoutMs: config.health.timeoutMs,
@@ -268,6 +292,7 @@ export class Applier {
       await this.d.bus.publish(
         ApplyFailed,
         {
+          ...this.pipelineField,
           cluster: config.cluster,
           planId: plan.planId,
           revision: plan.revision,
@@ -314,6 +339,7 @@ export class Applier {
     await this.d.bus.publish(
       ApplySucceeded,
       {
+        ...this.pipelineField,
         cluster: this.d.config.cluster,
         planId: plan.planId,
         revision: plan.revision,
@@ -337,6 +363,7 @@ export class Applier {
     await this.d.bus.publish(
       HealthChanged,
       {
+        ...this.pipelineField,
         cluster: this.d.config.cluster,
         planId: plan.planId,
         revision: plan.revision,
@@ -397,6 +424,7 @@ export class Applier {
     const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs }) => {
       report.drifted.push(d.key);
       await this.d.bus.publish(DriftDetected, {
+        ...this.pipelineField,
         cluster: config.cluster,
         revision: current.plan.revision,
         object: d.label,
@@ -412,6 +440,7 @@ export class Applier {
       await this.d.client.apply(d.body, d.info, { force: true });
       report.corrected.push(d.key);
       await this.d.bus.publish(DriftCorrected, {
+        ...this.pipelineField,
         cluster: config.cluster,
         revision: current.plan.revision,
         object: d.label,
@@ -444,6 +473,7 @@ export class Applier {
       bundle,
       this.d.inventoryName,
       this.d.config.kube.parallelism,
+      this.d.pipeline,
     );
     this.current = {
       plan: { planId: inv.planId, revision: inv.revision, sequence: inv.sequence, digest: inv.digest },

@@ -19,6 +19,8 @@ import { ApplyError, type ObjectProblem, summarize } from './apply-error.ts';
 
 /** Label on every object we apply: whose inventory it is in (cheap listing, safe pruning). */
 export const INVENTORY_LABEL = 'flotilla.io/inventory';
+/** Label on objects applied for a pipeline: which one (the inventory name may be a hash). */
+export const PIPELINE_LABEL = 'flotilla.io/pipeline';
 /** `flotilla.io/prune: disabled` keeps an object in the cluster when it leaves the bundle. */
 export const PRUNE_ANNOTATION = 'flotilla.io/prune';
 
@@ -136,6 +138,7 @@ export async function resolveDesired(
   bundle: Bundle,
   inventoryName: string,
   parallelism: number,
+  pipeline?: string,
 ): Promise<DesiredObject[]> {
   const crds = crdsOf(bundle.objects);
   const problems: ObjectProblem[] = [];
@@ -176,7 +179,11 @@ export async function resolveDesired(
       return undefined;
     }
     if (!info.namespaced) delete metadata.namespace;
-    metadata.labels = { ...(metadata.labels ?? {}), [INVENTORY_LABEL]: inventoryName };
+    metadata.labels = {
+      ...(metadata.labels ?? {}),
+      [INVENTORY_LABEL]: inventoryName,
+      ...(pipeline ? { [PIPELINE_LABEL]: pipeline } : {}),
+    };
     const body: KubeObject = { ...manifest, metadata };
     const ref = refOf(body);
     if (!info.namespaced) delete ref.namespace;

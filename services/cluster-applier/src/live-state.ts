@@ -20,6 +20,8 @@ export class LiveState {
     private readonly client: KubeClient,
     private readonly inventoryName: string,
     private readonly parallelism: number,
+    /** Another selection than "ours" (ownership checks list what other inventories hold). */
+    private readonly selector?: string,
   ) {}
 
   async read(
@@ -36,7 +38,7 @@ export class LiveState {
       }
       if (o.info.namespaced && o.ref.namespace) g.namespaces.add(o.ref.namespace);
     }
-    const labelSelector = `${INVENTORY_LABEL}=${this.inventoryName}`;
+    const labelSelector = this.selector ?? `${INVENTORY_LABEL}=${this.inventoryName}`;
     const jobs: { info: ResourceInfo; namespace?: string }[] = [];
     for (const [id, g] of groups) {
       // One namespace: list just there (cheaper, and needs no cluster-wide permission).

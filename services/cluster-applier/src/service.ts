@@ -11,14 +11,18 @@ import {
 } from '@flotilla/kube';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
-import { Applier } from './applier.ts';
+import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
+import { PipelineAppliers } from './pipeline-appliers.ts';
 
 export interface ApplierHandle extends ServiceHandle {
   url: string;
   bus: Bus;
   client: KubeClient;
+  /** The root pipeline's applier (plans that name no pipeline). */
   applier: Applier;
+  /** Every pipeline's applier on this cluster. */
+  appliers: PipelineAppliers;
   /** True while this replica holds the Lease and applies. */
   readonly leader: boolean;
 }
@@ -63,15 +67,15 @@ export async function startApplier(
   });
   const name = inventoryName(config.cluster);
   await ensureNamespace(client, config.inventoryNamespace, logger);
-  const applier = new Applier({
+  const appliers = new PipelineAppliers({
     config,
     client,
     bus,
     inventory: new InventoryStore(client, config.inventoryNamespace),
-    inventoryName: name,
     trustedKeys,
     logger,
   });
+  const applier = appliers.get();
 
   let sub: Subscription | undefined;
   let driftTimer: NodeJS.Timeout | undefined;
@@ -81,19 +85,20 @@ export async function startApplier(
     sub = await bus.consume({
       durable: `applier-${config.cluster}`.replace(/[^A-Za-z0-9_-]/g, '_'),
       filters: [subjectFilter(PlanCreated, config.cluster)],
-      concurrency: 1,
+      // Plans of different pipelines apply side by side; one pipeline's plans stay in order.
+      concurrency: config.pipelineConcurrency,
       confirmAcks: true,
       ackWaitMs: config.ackWaitMs,
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
       maxDeliver: 1000,
       backoffMs: [2000, 5000, 15_000, 30_000, 60_000],
-      handler: (event, ctx) => applier.handlePlan(event, ctx),
+      handler: (event, ctx) => appliers.handlePlan(event, ctx),
     });
     if (config.drift.intervalMs > 0) {
       const tick = () => {
         driftTimer = setTimeout(async () => {
           try {
-            await applier.checkDrift();
+            await appliers.checkDrift();
           } catch (err) {
             logger.warn({ err: messageOf(err) }, 'drift check failed');
           }
@@ -134,6 +139,7 @@ export async function startApplier(
     bus,
     client,
     applier,
+    appliers,
     get leader() {
       return lease.isLeader;
     },

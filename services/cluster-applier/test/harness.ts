@@ -99,6 +99,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     inventoryNamespace: 'flotilla-system',
     lease: { durationSeconds: 15 },
     ackWaitMs: 30_000,
+    pipelineConcurrency: 4,
     ...overrides,
   });
   const kubectl = async (...args: string[]) =>

@@ -6,6 +6,7 @@ import type { ApiToken } from './config.ts';
 import { readHistory } from './history.ts';
 import { isOperationError, type OperationFailure } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
+import type { Planner } from './planner.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,9 +34,9 @@ const HTTP_STATUS: Record<OperationFailure, number> = {
 };
 
 /** Answers 200 with the operation's body, or the status of its refusal with `{ error, message }`. */
-async function send(reply: FastifyReply, operation: Promise<object>): Promise<FastifyReply> {
+async function send(reply: FastifyReply, operation: () => Promise<object>): Promise<FastifyReply> {
   try {
-    return reply.code(200).send(await operation);
+    return reply.code(200).send(await operation());
   } catch (e) {
     if (!isOperationError(e)) throw e;
     return reply.code(HTTP_STATUS[e.failure]).send({ error: e.reason, message: e.message });
@@ -50,7 +51,7 @@ type Body = { comment?: string; reason?: string; toRevision?: string } | undefin
  */
 export function registerApi(
   app: FastifyInstance,
-  planner: PlannerOperations,
+  planner: Planner,
   bus: Bus,
   tokens: readonly ApiToken[],
 ): void {
@@ -71,35 +72,55 @@ export function registerApi(
 
       // Who the token belongs to: the console signs people in with the same tokens as the CLI.
       api.get('/whoami', async (req) => ({ name: who(req).name, groups: who(req).groups }));
-      api.get('/stages', async (_req, reply) => send(reply, planner.status()));
+      api.get('/pipelines', async (_req, reply) => send(reply, () => planner.pipelines()));
       api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
-        send(reply, planner.promotion(req.params.id)),
+        send(reply, () => planner.promotion(req.params.id)),
       );
-      api.post<{ Params: { id: string } }>('/promotions/:id/approve', async (req, reply) =>
-        send(reply, planner.approve(req.params.id, who(req), body(req).comment)),
-      );
-      api.post<{ Params: { id: string } }>('/promotions/:id/reject', async (req, reply) =>
-        send(reply, planner.reject(req.params.id, who(req), body(req).reason ?? body(req).comment)),
-      );
-      api.post<{ Params: { stage: string } }>('/stages/:stage/promote', async (req, reply) =>
-        send(reply, planner.promoteNow(req.params.stage, who(req))),
-      );
-      api.post<{ Params: { stage: string } }>('/stages/:stage/lock', async (req, reply) =>
-        send(reply, planner.lock(req.params.stage, who(req), body(req).reason)),
-      );
-      api.post<{ Params: { stage: string } }>('/stages/:stage/unlock', async (req, reply) =>
-        send(reply, planner.unlock(req.params.stage, who(req), body(req).reason)),
-      );
-      api.post<{ Params: { stage: string } }>('/stages/:stage/rollback', async (req, reply) => {
-        const b = body(req);
-        return send(
-          reply,
-          planner.rollback(req.params.stage, who(req), {
-            ...(b.toRevision ? { toRevision: b.toRevision } : {}),
-            ...(b.reason ? { reason: b.reason } : {}),
-          }),
+      // Pipeline routes, twice: under /pipelines/<name>/…, and without it for the root pipeline
+      // (or a repo's only one), as before pipelines existed.
+      type P = { pipeline?: string };
+      const ops = (req: FastifyRequest<{ Params: P }>): PlannerOperations =>
+        planner.operations(req.params.pipeline);
+      for (const prefix of ['', '/pipelines/:pipeline']) {
+        api.get<{ Params: P }>(`${prefix}/stages`, async (req, reply) =>
+          send(reply, () => ops(req).status()),
         );
-      });
+        api.post<{ Params: P & { id: string } }>(`${prefix}/promotions/:id/approve`, async (req, reply) =>
+          send(reply, () =>
+            planner
+              .operationsForPromotion(req.params.id, req.params.pipeline)
+              .approve(req.params.id, who(req), body(req).comment),
+          ),
+        );
+        api.post<{ Params: P & { id: string } }>(`${prefix}/promotions/:id/reject`, async (req, reply) =>
+          send(reply, () =>
+            planner
+              .operationsForPromotion(req.params.id, req.params.pipeline)
+              .reject(req.params.id, who(req), body(req).reason ?? body(req).comment),
+          ),
+        );
+        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/promote`, async (req, reply) =>
+          send(reply, () => ops(req).promoteNow(req.params.stage, who(req))),
+        );
+        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/lock`, async (req, reply) =>
+          send(reply, () => ops(req).lock(req.params.stage, who(req), body(req).reason)),
+        );
+        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/unlock`, async (req, reply) =>
+          send(reply, () => ops(req).unlock(req.params.stage, who(req), body(req).reason)),
+        );
+        api.post<{ Params: P & { stage: string } }>(
+          `${prefix}/stages/:stage/rollback`,
+          async (req, reply) => {
+            const b = body(req);
+            return send(reply, () =>
+              ops(req).rollback(req.params.stage, who(req), {
+                ...(b.toRevision ? { toRevision: b.toRevision } : {}),
+                ...(b.reason ? { reason: b.reason } : {}),
+              }),
+            );
+          },
+        );
+      }
       api.get<{ Querystring: { limit?: string; stage?: string; since?: string } }>(
         '/history',
         async (req) => {

@@ -5,9 +5,11 @@ import { firstStage, type ImageSpec, type Pipeline, type Stage, selectLatestTag 
 import type { Logger } from '@flotilla/runtime';
 import { type ConfigWriter, nothingToCommit } from './config-writer.ts';
 import { rewriteImages } from './image-refs.ts';
+import type { PipelineScope } from './pipeline-scope.ts';
 import type { PlannerState } from './state.ts';
 
 export interface ImageAutomationDeps {
+  scope: PipelineScope;
   bus: Bus;
   state: PlannerState;
   writer: ConfigWriter;
@@ -66,7 +68,12 @@ export class ImageAutomation {
   ): Promise<void> {
     const { writer } = this.d;
     const ref = `${e.data.image}:${e.data.tag}@${e.data.digest}`;
-    const key: [string, string] = ['Flotilla-Event', e.id];
+    const { scope } = this.d;
+    // The same registry event may update several pipelines: outside the root pipeline the
+    // idempotency key names the pipeline too.
+    const key: [string, string] = scope.root
+      ? ['Flotilla-Event', e.id]
+      : ['Flotilla-Update', `${scope.name}/${e.id}`];
     let sha = await writer.begin(key);
     let files: string[] = [];
     if (!sha) {
@@ -98,6 +105,7 @@ export class ImageAutomation {
           'Flotilla-Image': ref,
           'Flotilla-Policy': policy.name,
           'Flotilla-Stage': stage.name,
+          ...(scope.root ? {} : { 'Flotilla-Pipeline': scope.name, 'Flotilla-Update': key[1] }),
           'Flotilla-Actor': e.actor,
         },
         key,
@@ -107,6 +115,7 @@ export class ImageAutomation {
     await this.d.bus.publish(
       ImageUpdateCommitted,
       {
+        ...scope.field,
         stage: stage.name,
         policy: policy.name,
         image: e.data.image,
@@ -115,7 +124,7 @@ export class ImageAutomation {
         commit: sha,
         files,
       },
-      { cause: e, id: `image-update-${e.id}-${policy.name}` },
+      { cause: e, id: `image-update-${scope.idPrefix}${e.id}-${policy.name}` },
     );
     this.log.info({ stage: stage.name, ref, commit: sha }, 'image update committed');
     await this.d.afterPush();

@@ -6,9 +6,10 @@ import type { ConfigWriter } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
 import { sameContent } from './health-view.ts';
 import { refused } from './operation-error.ts';
+import type { PipelineScope } from './pipeline-scope.ts';
 import type { Promotions } from './promotions.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
-import { type PlannerState, type PromotionRecord, promotionId, type StageState } from './state.ts';
+import type { PlannerState, PromotionRecord, StageState } from './state.ts';
 
 /** What operations need from the planner that runs them. */
 export interface OperationsHost {
@@ -27,6 +28,7 @@ export interface OperationsHost {
 }
 
 export interface OperationsDeps {
+  scope: PipelineScope;
   host: OperationsHost;
   bus: Bus;
   repo: ConfigRepo;
@@ -123,7 +125,8 @@ export class PlannerOperations {
         await bus.publish(
           PromotionRejected,
           {
-            promotionId: `${stageName}-now`,
+            ...this.d.scope.field,
+            promotionId: `${this.d.scope.idPrefix}${stageName}-now`,
             toStage: stageName,
             by: actor,
             reason: `${actor} may not promote into ${stageName}`,
@@ -140,7 +143,7 @@ export class PlannerOperations {
           'nothing-to-promote',
           `${stageName} already runs ${upstream.name}'s images`,
         );
-      let id = promotionId(upstream.name, stageName, images);
+      let id = promotions.idFor(upstream.name, stageName, images);
       const existing = promotions.get(id);
       if (existing)
         await promotions.step(pipeline, existing, {
@@ -163,7 +166,13 @@ export class PlannerOperations {
       if (rule === 'manual') {
         await bus.publish(
           PromotionApproved,
-          { promotionId: p.id, toStage: stageName, approver: actor, comment: 'promoted now' },
+          {
+            ...this.d.scope.field,
+            promotionId: p.id,
+            toStage: stageName,
+            approver: actor,
+            comment: 'promoted now',
+          },
           { actor, correlationid: p.correlationId ?? p.id, id: `${p.id}-approved` },
         );
       }
@@ -189,7 +198,13 @@ export class PlannerOperations {
         const actor = actorOf(identity);
         await this.d.bus.publish(
           StageLockChanged,
-          { stage: stageName, locked: false, by: actor, ...(reason ? { reason } : {}) },
+          {
+            ...this.d.scope.field,
+            stage: stageName,
+            locked: false,
+            by: actor,
+            ...(reason ? { reason } : {}),
+          },
           { actor },
         );
         await this.d.host.evaluate();
@@ -212,7 +227,7 @@ export class PlannerOperations {
     await this.d.promotions.cancelOpen(pipeline, stageName, `stage locked by ${actor}`);
     await this.d.bus.publish(
       StageLockChanged,
-      { stage: stageName, locked: true, by: actor, ...(reason ? { reason } : {}) },
+      { ...this.d.scope.field, stage: stageName, locked: true, by: actor, ...(reason ? { reason } : {}) },
       { actor },
     );
   }
@@ -243,7 +258,7 @@ export class PlannerOperations {
       if (!/^[0-9a-f]{40}$/.test(target) || !(await repo.has(target)))
         throw refused('bad-request', 'bad-revision', `revision ${target} is not in the config repo`);
       const actor = actorOf(identity);
-      const requestId = `rollback-${stageName}-${Date.now().toString(36)}`;
+      const requestId = `rollback-${this.d.scope.idPrefix}${stageName}-${Date.now().toString(36)}`;
       await writer.begin(['Flotilla-Request', requestId]);
       for (const c of stage.clusters) {
         const wanted = new Set(await repo.listFiles(target, c.path));
@@ -260,6 +275,7 @@ export class PlannerOperations {
           'Flotilla-Rollback': stageName,
           'Flotilla-Rollback-To': target,
           'Flotilla-Request': requestId,
+          ...(this.d.scope.root ? {} : { 'Flotilla-Pipeline': this.d.scope.name }),
           'Flotilla-Actor': actor,
         },
         key: ['Flotilla-Request', requestId],
@@ -275,6 +291,7 @@ export class PlannerOperations {
       await this.d.bus.publish(
         RollbackCommitted,
         {
+          ...this.d.scope.field,
           stage: stageName,
           commit: sha,
           toRevision: target,
@@ -321,17 +338,12 @@ export class PlannerOperations {
       });
       return {
         pipeline: pipeline.metadata.name,
+        file: this.d.scope.file,
+        ...(pipeline.spec.owner ? { owner: pipeline.spec.owner } : {}),
+        ...(pipeline.spec.tenant ? { tenant: pipeline.spec.tenant } : {}),
         revision: this.d.host.lastRenderedRevision(),
         stages,
       };
-    });
-  }
-
-  promotion(id: string): Promise<{ promotion: PromotionRecord }> {
-    return this.d.host.queued(async () => {
-      const p = this.d.promotions.get(id);
-      if (!p) throw refused('not-found', 'not-found', `no promotion ${id}`);
-      return { promotion: p };
     });
   }
 }

@@ -8,11 +8,22 @@ import {
   objectHash,
   sortObjects,
 } from '@flotilla/manifests';
-import { formatPipelineIssue, type Pipeline, parsePipeline, type Stage } from '@flotilla/policy';
+import {
+  type DeclaredPipeline,
+  formatPipelineIssue,
+  isPipelineFile,
+  PIPELINES_DIR,
+  type Pipeline,
+  type PipelineFile,
+  type PipelineSet,
+  parsePipelineSet,
+  type Stage,
+} from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { type SigningKey, signPlan } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
 import { readMarkedImages } from './image-refs.ts';
+import type { PipelineScope } from './pipeline-scope.ts';
 import { renderCluster } from './render.ts';
 import { toImageRefs } from './stage-images.ts';
 import type { PlannerState } from './state.ts';
@@ -33,12 +44,20 @@ export interface PlanRendererOptions {
   logger: Logger;
 }
 
+/** One pipeline to render, with the state it renders into. */
+export interface RenderTarget {
+  scope: PipelineScope;
+  pipeline: Pipeline;
+  state: PlannerState;
+}
+
 /** What a render of one revision came to. */
 export type RenderOutcome =
   | { kind: 'skipped' }
-  /** The pipeline file is missing or invalid: RenderFailed published, nothing rendered. */
+  /** No valid pipeline at all: RenderFailed published, nothing rendered. */
   | { kind: 'invalid' }
-  | { kind: 'rendered'; pipeline: Pipeline };
+  /** `set` as declared (refused ones were reported); `rendered` are the pipelines in force. */
+  | { kind: 'rendered'; set: PipelineSet; rendered: RenderTarget[] };
 
 /**
  * Turns a config revision into signed plans: reads the pipeline, renders every cluster (bounded
@@ -55,16 +74,29 @@ export class PlanRenderer {
     this.log = o.logger.child({ component: 'plan-renderer' });
   }
 
-  /** The pipeline as declared at `revision`, or null when it is missing or invalid there. */
-  async pipelineAt(revision: string): Promise<Pipeline | null> {
-    const text = await this.o.repo.readFile(revision, this.o.pipelineFile);
-    if (text === null) return null;
-    const parsed = parsePipeline(text, this.o.pipelineFile);
-    return parsed.ok ? parsed.pipeline : null;
+  /**
+   * The pipelines declared at `revision`: the root file and `pipelines/*.yaml`, parsed as a set
+   * (conflicts refuse only the pipelines involved).
+   */
+  async pipelinesAt(revision: string): Promise<{ files: number; set: PipelineSet }> {
+    const { repo, pipelineFile } = this.o;
+    const files: PipelineFile[] = [];
+    const root = await repo.readFile(revision, pipelineFile);
+    if (root !== null) files.push({ file: pipelineFile, text: root });
+    for (const file of await repo.listFiles(revision, PIPELINES_DIR)) {
+      if (!isPipelineFile(file, pipelineFile)) continue;
+      const text = await repo.readFile(revision, file);
+      if (text !== null) files.push({ file, text });
+    }
+    return { files: files.length, set: parsePipelineSet(files) };
   }
 
   /** Renders every cluster at `revision`; publishes signed plans for clusters whose content changed. */
-  async render(revision: string, cause?: FlotillaEvent): Promise<RenderOutcome> {
+  async render(
+    revision: string,
+    targetOf: (declared: DeclaredPipeline) => RenderTarget,
+    cause?: FlotillaEvent,
+  ): Promise<RenderOutcome> {
     const { state } = this.o;
     const last = state.meta.lastRenderedRevision;
     if (last === revision) return { kind: 'skipped' };
@@ -73,62 +105,81 @@ export class PlanRenderer {
       return { kind: 'skipped' };
     }
     const ctx = cause ? { cause } : {};
-    const text = await this.o.repo.readFile(revision, this.o.pipelineFile);
-    const parsed = text === null ? null : parsePipeline(text, this.o.pipelineFile);
-    if (!parsed?.ok) {
-      const first = parsed && !parsed.ok ? parsed.errors[0] : undefined;
+    const { files, set } = await this.pipelinesAt(revision);
+    if (files === 0) {
       await this.o.bus.publish(
         RenderFailed,
         {
           repo: this.o.repoName,
           revision,
           file: this.o.pipelineFile,
-          ...(first ? { line: first.line, column: first.column } : {}),
-          code: first ? `pipeline.${first.code}` : 'pipeline.missing',
-          message:
-            parsed && !parsed.ok
-              ? parsed.errors.map(formatPipelineIssue).join('\n').slice(0, 16_000)
-              : `${this.o.pipelineFile} does not exist at ${revision}`,
+          code: 'pipeline.missing',
+          message: `neither ${this.o.pipelineFile} nor ${PIPELINES_DIR}/*.yaml exists at ${revision}`,
         },
         { ...ctx, id: `render-failed-${revision}-pipeline` },
       );
+    }
+    // Each refused pipeline is reported on its own; the others render as usual.
+    for (const r of set.refused) {
+      const first = r.issues[0];
+      const root = r.file === this.o.pipelineFile;
+      await this.o.bus.publish(
+        RenderFailed,
+        {
+          ...(r.name && !root ? { pipeline: r.name } : {}),
+          repo: this.o.repoName,
+          revision,
+          file: r.file,
+          ...(first ? { line: first.line, column: first.column } : {}),
+          code: first ? `pipeline.${first.code}` : 'pipeline.invalid',
+          message: r.issues.map(formatPipelineIssue).join('\n').slice(0, 16_000),
+        },
+        { ...ctx, id: `render-failed-${revision}-${root ? 'pipeline' : r.file}` },
+      );
+      this.log.warn({ revision, file: r.file, issues: r.issues.length }, 'pipeline refused');
+    }
+    if (set.pipelines.length === 0) {
       state.meta.lastRenderedRevision = revision;
       await state.saveMeta();
       return { kind: 'invalid' };
     }
+    const targets = set.pipelines.map(targetOf);
     const started = performance.now();
     let renderMs = 0;
     let plans = 0;
-    const pipeline = parsed.pipeline;
     state.meta.pipelineRevision = revision;
     const tree = await this.o.repo.extract(revision);
     try {
-      const jobs = pipeline.spec.stages.flatMap((stage) =>
-        stage.clusters.map((cluster) => ({ stage, cluster })),
+      const jobs = targets.flatMap((target) =>
+        target.pipeline.spec.stages.flatMap((stage) =>
+          stage.clusters.map((cluster) => ({ target, stage, cluster })),
+        ),
       );
       const renderStart = performance.now();
       await inParallel(jobs, this.o.renderConcurrency ?? 4, async (j) => {
         const t = performance.now();
-        const published = await this.renderOne(tree, revision, j.stage, j.cluster, cause, (ms) => {
+        const published = await this.renderOne(j.target, tree, revision, j.stage, j.cluster, cause, (ms) => {
           // Wall time from the first render starting to the last one finishing (they overlap).
           renderMs = Math.max(renderMs, t - renderStart + ms);
         });
         if (published) plans++;
       });
-      for (const stage of pipeline.spec.stages) {
-        const ss = state.stage(stage.name);
-        ss.revision = revision;
-        ss.images = toImageRefs(
-          readMarkedImages(
-            await readYamlFilesUnder(
-              tree,
-              stage.clusters.map((c) => c.path),
+      for (const { pipeline, state: ps } of targets) {
+        for (const stage of pipeline.spec.stages) {
+          const ss = ps.stage(stage.name);
+          ss.revision = revision;
+          ss.images = toImageRefs(
+            readMarkedImages(
+              await readYamlFilesUnder(
+                tree,
+                stage.clusters.map((c) => c.path),
+              ),
+              pipeline.spec.images ?? [],
             ),
-            pipeline.spec.images ?? [],
-          ),
-          state,
-        );
-        await state.saveStage(ss);
+            ps,
+          );
+          await ps.saveStage(ss);
+        }
       }
     } finally {
       await this.o.repo.release(tree);
@@ -136,10 +187,11 @@ export class PlanRenderer {
     state.meta.lastRenderedRevision = revision;
     await state.saveMeta();
     this.lastRender = { revision, renderMs, totalMs: performance.now() - started, plans };
-    return { kind: 'rendered', pipeline };
+    return { kind: 'rendered', set, rendered: targets };
   }
 
   private async renderOne(
+    target: RenderTarget,
     tree: string,
     revision: string,
     stage: Stage,
@@ -147,7 +199,8 @@ export class PlanRenderer {
     cause?: FlotillaEvent,
     onRendered?: (ms: number) => void,
   ): Promise<boolean> {
-    const { state, bus } = this.o;
+    const { bus } = this.o;
+    const { state, scope } = target;
     const c = state.cluster(cluster.name, stage.name);
     const failed = async (p: {
       file: string;
@@ -167,6 +220,7 @@ export class PlanRenderer {
       await bus.publish(
         RenderFailed,
         {
+          ...scope.field,
           repo: this.o.repoName,
           revision,
           stage: stage.name,
@@ -177,15 +231,18 @@ export class PlanRenderer {
           code: p.code,
           message: p.message.slice(0, 16_000),
         },
-        { ...(cause ? { cause } : {}), id: `render-failed-${revision}-${cluster.name}` },
+        { ...(cause ? { cause } : {}), id: `render-failed-${revision}-${scope.idPrefix}${cluster.name}` },
       );
-      this.log.warn({ cluster: cluster.name, revision, ...p }, 'render failed; no plan published');
+      this.log.warn(
+        { pipeline: scope.name, cluster: cluster.name, revision, ...p },
+        'render failed; no plan published',
+      );
     };
     const t = performance.now();
     const result = await renderCluster(tree, cluster.path, {
       kubectl: this.o.kubectl,
       cache: this.cache,
-      cacheKey: cluster.name,
+      cacheKey: `${scope.idPrefix}${cluster.name}`,
     });
     onRendered?.(performance.now() - t);
     if (!result.ok) {
@@ -217,10 +274,11 @@ export class PlanRenderer {
     }
     const digest = await this.o.blobs.put(bytes);
     const sequence = c.sequence + 1;
-    const planId = `${cluster.name}-${sequence}-${digest.slice(7, 19)}`;
+    const planId = `${scope.idPrefix}${cluster.name}-${sequence}-${digest.slice(7, 19)}`;
     const createdAt = new Date().toISOString();
     const plan = signPlan(
       {
+        ...scope.field,
         planId,
         cluster: cluster.name,
         stage: stage.name,
@@ -248,7 +306,7 @@ export class PlanRenderer {
       createdAt,
     };
     await state.saveCluster(c);
-    this.log.info({ cluster: cluster.name, revision, planId, digest }, 'plan created');
+    this.log.info({ pipeline: scope.name, cluster: cluster.name, revision, planId, digest }, 'plan created');
     return true;
   }
 }

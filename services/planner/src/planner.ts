@@ -10,17 +10,16 @@ import {
   ImageTagDetected,
   isEventOf,
 } from '@flotilla/events';
-import type { Pipeline } from '@flotilla/policy';
+import type { DeclaredPipeline, Pipeline } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import type { SigningKey } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
 import { ConfigWriter } from './config-writer.ts';
-import { HealthView } from './health-view.ts';
-import { ImageAutomation } from './image-automation.ts';
 import { refused } from './operation-error.ts';
-import { PlannerOperations } from './operations.ts';
-import { PlanRenderer } from './plan-renderer.ts';
-import { Promotions } from './promotions.ts';
+import type { PlannerOperations } from './operations.ts';
+import { pipelineScope } from './pipeline-scope.ts';
+import { PipelineUnit } from './pipeline-unit.ts';
+import { PlanRenderer, type RenderTarget } from './plan-renderer.ts';
 import { SerialQueue } from './serial-queue.ts';
 import type { PlannerState } from './state.ts';
 
@@ -43,70 +42,40 @@ export interface PlannerOptions {
   renderConcurrency?: number;
 }
 
+/** A pipeline as listed by the API. */
+export interface PipelineSummary {
+  name: string;
+  file: string;
+  owner?: string;
+  tenant?: { namespace: string; serviceAccount: string };
+  stages: string[];
+  clusters: string[];
+}
+
 /**
  * The acting planner: one queue through which every decision passes (events, API operations,
- * timers), so state changes never interleave. It wires the components and owns activation, the
- * pipeline in force and the soak timer; the work is theirs:
- * - PlanRenderer: revision → signed plans;
- * - ImageAutomation: new tags → first-stage commits;
- * - HealthView: apply/health reports → per-cluster view;
- * - Promotions: rules → proposals → commits, through @flotilla/policy's `nextPromotion`;
- * - ConfigWriter: the only writer of the config repo;
- * - PlannerOperations: the API's operations (api.ts maps their refusals to HTTP).
+ * timers), so state changes never interleave. It owns activation, the pipelines in force (one
+ * PipelineUnit each) and the soak timer; the work is the components':
+ * - PlanRenderer: revision → pipelines → signed plans per (pipeline, cluster);
+ * - per pipeline (PipelineUnit): ImageAutomation, HealthView, Promotions (through
+ *   @flotilla/policy's `nextPromotion`), PlannerOperations (api.ts maps their refusals to HTTP);
+ * - ConfigWriter: the only writer of the config repo, shared.
  */
 export class Planner {
   private readonly queue = new SerialQueue();
-  private pipeline: Pipeline | null = null;
+  private readonly units = new Map<string, PipelineUnit>();
   private active = false;
   private soakTimer: NodeJS.Timeout | undefined;
   private soakAt = Number.POSITIVE_INFINITY;
   private interval: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly renderer: PlanRenderer;
-  private readonly images: ImageAutomation;
-  private readonly health: HealthView;
-  private readonly promotions: Promotions;
-  readonly operations: PlannerOperations;
+  private readonly writer: ConfigWriter;
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
-    const writer = new ConfigWriter(o.repo);
-    const afterPush = () => this.afterPush();
+    this.writer = new ConfigWriter(o.repo);
     this.renderer = new PlanRenderer(o);
-    this.health = new HealthView(o.state, this.log);
-    this.images = new ImageAutomation({ bus: o.bus, state: o.state, writer, logger: o.logger, afterPush });
-    this.promotions = new Promotions({
-      bus: o.bus,
-      repo: o.repo,
-      state: o.state,
-      writer,
-      health: this.health,
-      logger: o.logger,
-      afterPush,
-      ...(o.crashAt ? { crashAt: o.crashAt } : {}),
-    });
-    this.operations = new PlannerOperations({
-      host: {
-        exclusive: (fn) =>
-          this.queue.run(async () => {
-            if (!this.active)
-              throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
-            if (!this.pipeline)
-              throw refused('unavailable', 'no-pipeline', 'no valid pipeline has been rendered yet');
-            return await fn(this.pipeline);
-          }),
-        queued: (fn) => this.queue.run(fn),
-        evaluate: () => this.evaluate(),
-        afterPush,
-        lastRenderedRevision: () => o.state.meta.lastRenderedRevision ?? null,
-      },
-      bus: o.bus,
-      repo: o.repo,
-      state: o.state,
-      writer,
-      health: this.health,
-      promotions: this.promotions,
-    });
   }
 
   /** Timings of the last render, for benchmarks and logs: wall time of the kubectl phase vs all. */
@@ -118,8 +87,79 @@ export class Planner {
     return this.active;
   }
 
+  /** The root pipeline (flotilla.yaml), or the only pipeline; null when there are several. */
   get currentPipeline(): Pipeline | null {
-    return this.pipeline;
+    return this.defaultUnit()?.pipeline ?? null;
+  }
+
+  /** Names of the pipelines in force. */
+  pipelineNames(): string[] {
+    return [...this.units.keys()].sort();
+  }
+
+  private defaultUnit(): PipelineUnit | undefined {
+    const all = [...this.units.values()];
+    return all.find((u) => u.scope.root) ?? (all.length === 1 ? all[0] : undefined);
+  }
+
+  /**
+   * The operations of pipeline `name`; without a name, the root pipeline's (or the only one's).
+   * Refuses on a standby, before any pipeline was rendered, for an unknown pipeline, and when
+   * several pipelines leave the choice open.
+   */
+  operations(name?: string): PlannerOperations {
+    if (!this.active)
+      throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
+    if (this.units.size === 0)
+      throw refused('unavailable', 'no-pipeline', 'no valid pipeline has been rendered yet');
+    const unit = name === undefined ? this.defaultUnit() : this.units.get(name);
+    if (unit) return unit.operations;
+    if (name === undefined)
+      throw refused(
+        'bad-request',
+        'pipeline-required',
+        `this repo has ${this.units.size} pipelines (${this.pipelineNames().join(', ')}); name one`,
+      );
+    throw refused('not-found', 'not-found', `no pipeline ${name}`);
+  }
+
+  /** The operations of the pipeline holding promotion `id` (ids of pipelines/ name theirs). */
+  operationsForPromotion(id: string, name?: string): PlannerOperations {
+    if (name === undefined && this.active)
+      for (const u of this.units.values()) if (u.promotions.get(id)) return u.operations;
+    return this.operations(name);
+  }
+
+  /** The pipelines in force, for `flotilla status`. */
+  pipelines(): Promise<{ pipelines: PipelineSummary[]; revision: string | null }> {
+    return this.queue.run(async () => {
+      if (!this.active)
+        throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
+      const pipelines = this.pipelineNames().map((n) => {
+        const u = this.units.get(n) as PipelineUnit;
+        const spec = u.pipeline.spec;
+        return {
+          name: n,
+          file: u.scope.file,
+          ...(spec.owner ? { owner: spec.owner } : {}),
+          ...(spec.tenant ? { tenant: spec.tenant } : {}),
+          stages: spec.stages.map((s) => s.name),
+          clusters: spec.stages.flatMap((s) => s.clusters.map((c) => c.name)),
+        };
+      });
+      return { pipelines, revision: this.o.state.meta.lastRenderedRevision ?? null };
+    });
+  }
+
+  /** A promotion of any pipeline, by id (ids of pipelines/ carry the pipeline's name). */
+  promotion(id: string): Promise<{ promotion: unknown }> {
+    return this.queue.run(async () => {
+      for (const u of this.units.values()) {
+        const p = u.promotions.get(id);
+        if (p) return { promotion: p };
+      }
+      throw refused('not-found', 'not-found', `no promotion ${id}`);
+    });
   }
 
   /** Becomes the acting planner: load the view, catch up with the repo, resume open promotions. */
@@ -127,12 +167,16 @@ export class Planner {
     return this.queue.run(async () => {
       if (this.active) return;
       await this.o.state.load();
+      this.units.clear();
       this.active = true;
       const head = await this.o.repo.fetch();
       const inForce = this.o.state.meta.pipelineRevision;
-      if (inForce) this.pipeline = (await this.renderer.pipelineAt(inForce)) ?? this.pipeline;
+      if (inForce) {
+        const { set } = await this.renderer.pipelinesAt(inForce);
+        for (const d of set.pipelines) this.target(d);
+      }
       if (head) await this.render(head);
-      await this.promotions.resumeOpen(this.pipeline);
+      for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);
     });
@@ -159,15 +203,32 @@ export class Planner {
       if (!this.active)
         throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
       if (isEventOf(GitCommitDetected, event)) await this.onCommit(event);
-      else if (isEventOf(ImageTagDetected, event)) await this.images.onImageTag(event, this.pipeline);
-      else if (isEventOf(ApplySucceeded, event)) await this.reported(this.health.onApplySucceeded(event));
-      else if (isEventOf(ApplyFailed, event)) await this.reported(this.health.onApplyFailed(event));
-      else if (isEventOf(HealthChanged, event)) await this.reported(this.health.onHealth(event));
+      else if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
+      else if (isEventOf(ApplySucceeded, event))
+        await this.reported(event.data.pipeline, (u) => u.health.onApplySucceeded(event));
+      else if (isEventOf(ApplyFailed, event))
+        await this.reported(event.data.pipeline, (u) => u.health.onApplyFailed(event));
+      else if (isEventOf(HealthChanged, event))
+        await this.reported(event.data.pipeline, (u) => u.health.onHealth(event));
     });
   }
 
-  private async reported(changed: Promise<boolean>): Promise<void> {
-    if (await changed) await this.evaluate();
+  /** A cluster's report goes to the pipeline its plan was for (the root one when it names none). */
+  private async reported(
+    pipeline: string | undefined,
+    fold: (u: PipelineUnit) => Promise<boolean>,
+  ): Promise<void> {
+    const unit =
+      pipeline === undefined
+        ? [...this.units.values()].find((u) => u.scope.root)
+        : [...this.units.values()].find((u) => !u.scope.root && u.name === pipeline);
+    if (unit && (await fold(unit))) await this.evaluate(unit);
+  }
+
+  private async onImageTag(e: EventOf<typeof ImageTagDetected>): Promise<void> {
+    if (this.units.size === 0)
+      throw new FlotillaError('planner.no-pipeline', 'no valid pipeline yet', { disposition: 'retry' });
+    for (const u of [...this.units.values()]) await u.images.onImageTag(e, u.pipeline);
   }
 
   private async onCommit(e: EventOf<typeof GitCommitDetected>): Promise<void> {
@@ -179,11 +240,64 @@ export class Planner {
     await this.render(e.data.sha, e);
   }
 
-  /** Renders `revision` (see PlanRenderer) and, when it holds a valid pipeline, re-evaluates. */
+  /**
+   * The unit of a declared pipeline, created or updated (its state is kept by name). A pipeline
+   * that moved between flotilla.yaml and pipelines/ is a new unit: its keys and ids change.
+   */
+  private target(d: DeclaredPipeline): RenderTarget {
+    const name = d.pipeline.metadata.name;
+    let unit = this.units.get(name);
+    if (!unit || unit.scope.file !== d.file) {
+      const scope = pipelineScope(name, d.file, this.o.pipelineFile);
+      const state = scope.root ? this.o.state : this.o.state.scoped(name);
+      unit = new PipelineUnit(scope, d.pipeline, state, {
+        bus: this.o.bus,
+        repo: this.o.repo,
+        writer: this.writer,
+        logger: this.o.logger,
+        ...(this.o.crashAt ? { crashAt: this.o.crashAt } : {}),
+        afterPush: () => this.afterPush(),
+        host: (u) => this.hostFor(u),
+      });
+      this.units.set(name, unit);
+    }
+    unit.pipeline = d.pipeline;
+    return { scope: unit.scope, pipeline: d.pipeline, state: unit.state };
+  }
+
+  private hostFor(unit: PipelineUnit) {
+    return {
+      exclusive: <T>(fn: (pipeline: Pipeline) => Promise<T>) =>
+        this.queue.run(async () => {
+          if (!this.active)
+            throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
+          if (this.units.get(unit.name) !== unit)
+            throw refused('not-found', 'not-found', `pipeline ${unit.name} is no longer in the repo`);
+          return await fn(unit.pipeline);
+        }),
+      queued: <T>(fn: () => Promise<T>) => this.queue.run(fn),
+      evaluate: () => this.evaluate(unit),
+      afterPush: () => this.afterPush(),
+      lastRenderedRevision: () => this.o.state.meta.lastRenderedRevision ?? null,
+    };
+  }
+
+  /** Renders `revision` (see PlanRenderer) and re-evaluates the pipelines in force. */
   async render(revision: string, cause?: FlotillaEvent): Promise<void> {
-    const outcome = await this.renderer.render(revision, cause);
+    const outcome = await this.renderer.render(revision, (d) => this.target(d), cause);
     if (outcome.kind !== 'rendered') return;
-    this.pipeline = outcome.pipeline;
+    // A pipeline gone from the repo stops here (its objects stay: nothing prunes them); a
+    // refused one keeps its last valid definition in force.
+    const declared = new Set([
+      ...outcome.set.pipelines.map((p) => p.pipeline.metadata.name),
+      ...outcome.set.refused.flatMap((r) => (r.name ? [r.name] : [])),
+    ]);
+    const refusedFiles = new Set(outcome.set.refused.map((r) => r.file));
+    for (const [name, unit] of [...this.units]) {
+      if (declared.has(name) || refusedFiles.has(unit.scope.file)) continue;
+      this.units.delete(name);
+      this.log.info({ pipeline: name }, 'pipeline removed from the repo; no longer planned');
+    }
     await this.evaluate();
   }
 
@@ -193,10 +307,11 @@ export class Planner {
     if (head) await this.render(head);
   }
 
-  /** Re-runs the promotion rules for every stage; schedules the next soak check. */
-  private async evaluate(): Promise<void> {
-    if (!this.pipeline || !this.active) return;
-    await this.promotions.evaluate(this.pipeline, (at) => this.scheduleSoak(at));
+  /** Re-runs the promotion rules (of one pipeline, or all); schedules the next soak check. */
+  private async evaluate(only?: PipelineUnit): Promise<void> {
+    if (!this.active) return;
+    for (const u of only ? [only] : [...this.units.values()])
+      await u.promotions.evaluate(u.pipeline, (at) => this.scheduleSoak(at));
   }
 
   private scheduleSoak(at: Date): void {

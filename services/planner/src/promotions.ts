@@ -23,10 +23,12 @@ import type { ConfigRepo } from './config-repo.ts';
 import { type ConfigWriter, nothingToCommit } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
 import { formatImageRef, rewriteImages } from './image-refs.ts';
+import type { PipelineScope } from './pipeline-scope.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
 import { type PlannerState, type PromotionRecord, promotionId } from './state.ts';
 
 export interface PromotionsDeps {
+  scope: PipelineScope;
   bus: Bus;
   repo: ConfigRepo;
   state: PlannerState;
@@ -100,13 +102,18 @@ export class Promotions {
         : await imagesAt(this.d.repo, state, pipeline.spec.images ?? [], upstream, revision);
     if (images.length === 0) return;
     if (runsAll(state.stage(stage.name).images, images)) return;
-    const id = promotionId(upstream.name, stage.name, images);
+    const id = this.idFor(upstream.name, stage.name, images);
     if (state.promotions.has(id)) return; // open, done, or rejected: never proposed twice
     for (const p of this.open(stage.name)) await this.step(pipeline, p, { type: 'supersede', by: id });
     const record = this.create({ id, fromStage: upstream.name, toStage: stage.name, revision, images, rule });
     await state.savePromotion(record);
     this.log.info({ id, from: upstream.name, to: stage.name, rule }, 'promotion proposed');
     await this.step(pipeline, record, { type: 'advance' });
+  }
+
+  /** Stable id of promoting these images from → to in this pipeline. */
+  idFor(from: string, to: string, images: PromotionRecord['images']): string {
+    return `${this.d.scope.idPrefix}${promotionId(from, to, images)}`;
   }
 
   /** A new promotion record in status `proposed`. */
@@ -170,6 +177,7 @@ export class Promotions {
         await bus.publish(
           PromotionProposed,
           {
+            ...this.d.scope.field,
             promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
@@ -184,6 +192,7 @@ export class Promotions {
         await bus.publish(
           PromotionAwaitingApproval,
           {
+            ...this.d.scope.field,
             promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
@@ -197,6 +206,7 @@ export class Promotions {
         await bus.publish(
           PromotionApproved,
           {
+            ...this.d.scope.field,
             promotionId: p.id,
             toStage: p.toStage,
             approver: effect.approver,
@@ -208,7 +218,14 @@ export class Promotions {
       case 'publish-rejected':
         await bus.publish(
           PromotionRejected,
-          { promotionId: p.id, toStage: p.toStage, by: effect.by, reason: effect.reason, kind: effect.kind },
+          {
+            ...this.d.scope.field,
+            promotionId: p.id,
+            toStage: p.toStage,
+            by: effect.by,
+            reason: effect.reason,
+            kind: effect.kind,
+          },
           // Refusals are not deduplicated: each unauthorised attempt is its own event.
           {
             actor: effect.by,
@@ -223,6 +240,7 @@ export class Promotions {
         await bus.publish(
           PromotionCommitted,
           {
+            ...this.d.scope.field,
             promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
@@ -274,6 +292,7 @@ export class Promotions {
         'Flotilla-Image': p.images.map(formatImageRef).join(', '),
       };
       if (p.approvedBy.length > 0) trailers['Flotilla-Approved-By'] = p.approvedBy.join(', ');
+      if (!this.d.scope.root) trailers['Flotilla-Pipeline'] = this.d.scope.name;
       trailers['Flotilla-Actor'] = p.actor;
       sha = await writer.commitAndPush({
         message: [

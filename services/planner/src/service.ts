@@ -172,7 +172,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
 
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
   server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
-  registerApi(server.app, planner.operations, bus, tokens);
+  registerApi(server.app, planner, bus, tokens);
   const url = await server.listen(config.http.port, config.http.host);
   lease.start();
 

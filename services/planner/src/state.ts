@@ -80,37 +80,80 @@ export function promotionId(from: string, to: string, images: readonly ImageRef[
 
 type Entry = ClusterState | StageState | PromotionRecord | ImageTags | Meta;
 
+/** Key prefix of a pipeline's entries; the root flotilla.yaml pipeline keeps unprefixed keys. */
+const PIPELINE_PREFIX = 'pipeline/';
+
 /**
  * The materialised view, written through to NATS KV on every change (one key per cluster,
  * stage, promotion and image) and loaded whole when this instance becomes leader. Only the
  * leader writes, and it works through one queue, so plain puts suffice.
+ *
+ * State is kept per pipeline: the root state (a repo's flotilla.yaml, unprefixed keys as before
+ * pipelines existed) holds the repo's meta and the registry's tags; `scoped(name)` is a pipeline
+ * of `pipelines/` under `pipeline/<name>/`, sharing the root's tags.
  */
 export class PlannerState {
   readonly clusters = new Map<string, ClusterState>();
   readonly stages = new Map<string, StageState>();
   readonly promotions = new Map<string, PromotionRecord>();
-  readonly tags = new Map<string, ImageTags>();
+  readonly tags: Map<string, ImageTags>;
   meta: Meta = {};
+  private readonly children = new Map<string, PlannerState>();
 
-  constructor(private readonly kv: JsonKv<Entry>) {}
+  constructor(
+    private readonly kv: JsonKv<Entry>,
+    private readonly prefix = '',
+    private readonly root?: PlannerState,
+  ) {
+    this.tags = root ? root.tags : new Map();
+  }
 
+  /** The state of pipeline `name` (a file under pipelines/). */
+  scoped(name: string): PlannerState {
+    if (this.root) return this.root.scoped(name);
+    let c = this.children.get(name);
+    if (!c) {
+      c = new PlannerState(this.kv, `${PIPELINE_PREFIX}${name}/`, this);
+      this.children.set(name, c);
+    }
+    return c;
+  }
+
+  /** Loads the root and every pipeline's state in one pass over the bucket. */
   async load(): Promise<void> {
-    this.clusters.clear();
-    this.stages.clear();
-    this.promotions.clear();
-    this.tags.clear();
-    this.meta = {};
+    if (this.root) return await this.root.load();
+    this.reset();
+    for (const c of this.children.values()) c.reset();
     for (const key of await this.kv.keys()) {
       const entry = await this.kv.get(key);
       if (!entry) continue;
-      const [kind, ...rest] = key.split('/');
-      const name = rest.join('/');
-      if (kind === 'cluster') this.clusters.set(name, entry.value as ClusterState);
-      else if (kind === 'stage') this.stages.set(name, entry.value as StageState);
-      else if (kind === 'promotion') this.promotions.set(name, entry.value as PromotionRecord);
-      else if (kind === 'tags') this.tags.set(name, entry.value as ImageTags);
-      else if (kind === 'meta') this.meta = entry.value as Meta;
+      let target: PlannerState = this;
+      let rest = key;
+      if (key.startsWith(PIPELINE_PREFIX)) {
+        const [name = '', ...tail] = key.slice(PIPELINE_PREFIX.length).split('/');
+        target = this.scoped(name);
+        rest = tail.join('/');
+      }
+      target.take(rest, entry.value);
     }
+  }
+
+  private reset(): void {
+    this.clusters.clear();
+    this.stages.clear();
+    this.promotions.clear();
+    if (!this.root) this.tags.clear();
+    this.meta = {};
+  }
+
+  private take(key: string, value: Entry): void {
+    const [kind, ...rest] = key.split('/');
+    const name = rest.join('/');
+    if (kind === 'cluster') this.clusters.set(name, value as ClusterState);
+    else if (kind === 'stage') this.stages.set(name, value as StageState);
+    else if (kind === 'promotion') this.promotions.set(name, value as PromotionRecord);
+    else if (kind === 'tags' && !this.root) this.tags.set(name, value as ImageTags);
+    else if (kind === 'meta') this.meta = value as Meta;
   }
 
   cluster(name: string, stage: string): ClusterState {
@@ -133,25 +176,26 @@ export class PlannerState {
   }
 
   async saveCluster(c: ClusterState): Promise<void> {
-    await this.kv.put(`cluster/${c.cluster}`, c);
+    await this.kv.put(`${this.prefix}cluster/${c.cluster}`, c);
   }
 
   async saveStage(s: StageState): Promise<void> {
-    await this.kv.put(`stage/${s.stage}`, s);
+    await this.kv.put(`${this.prefix}stage/${s.stage}`, s);
   }
 
   async savePromotion(p: PromotionRecord): Promise<void> {
     p.updatedAt = new Date().toISOString();
     this.promotions.set(p.id, p);
-    await this.kv.put(`promotion/${p.id}`, p);
+    await this.kv.put(`${this.prefix}promotion/${p.id}`, p);
   }
 
   async saveTags(t: ImageTags): Promise<void> {
+    if (this.root) return await this.root.saveTags(t);
     this.tags.set(t.image, t);
     await this.kv.put(`tags/${t.image}`, t);
   }
 
   async saveMeta(): Promise<void> {
-    await this.kv.put('meta', this.meta);
+    await this.kv.put(`${this.prefix}meta`, this.meta);
   }
 }

@@ -179,6 +179,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
           const status = health({ cluster: p.cluster, revision: p.revision, bundleDigest: p.bundle.digest });
           if (status === null) continue;
           const base = {
+            ...(p.pipeline ? { pipeline: p.pipeline } : {}),
             cluster: p.cluster,
             planId: p.planId,
             revision: p.revision,

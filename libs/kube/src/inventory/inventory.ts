@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FlotillaError } from '@flotilla/errors';
 import type { KubeObject } from '@flotilla/manifests';
@@ -37,6 +38,19 @@ export interface Inventory {
 const ENTRIES_KEY = 'entries.json.gz';
 /** ConfigMaps are capped at 1 MiB; leave room for metadata. */
 const MAX_COMPRESSED = 900 * 1024;
+
+/**
+ * The inventory of one pipeline in a cluster: each pipeline prunes only what it applied and owns
+ * its objects (label value, so at most 63 characters; a long name ends in a hash instead).
+ * Without a pipeline (a repo's root flotilla.yaml) it is the cluster's inventory, as before.
+ */
+export function pipelineInventoryName(cluster: string, pipeline?: string): string {
+  const base = inventoryName(cluster);
+  if (!pipeline) return base;
+  const name = `${base}.${pipeline}`;
+  if (name.length <= 63) return name;
+  return `${base.slice(0, 49)}.${createHash('sha256').update(pipeline).digest('hex').slice(0, 12)}`;
+}
 
 export function inventoryName(cluster: string): string {
   const safe = cluster

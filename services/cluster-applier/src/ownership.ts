@@ -1,0 +1,42 @@
+import type { KubeClient } from '@flotilla/kube';
+import type { ObjectProblem } from './apply-error.ts';
+import { type DesiredObject, INVENTORY_LABEL, PIPELINE_LABEL } from './desired.ts';
+import { LiveState } from './live-state.ts';
+
+/** Who an inventory belongs to, as people read it: the pipeline when there is one. */
+export const ownerOf = (inventory: string, pipeline: string | undefined) =>
+  pipeline ? `pipeline "${pipeline}" (inventory ${inventory})` : `inventory ${inventory}`;
+
+/**
+ * Objects this plan would take from another inventory (another pipeline on the same cluster, or
+ * the cluster's root pipeline), like Flux's "already managed by". Only objects new to our own
+ * inventory are looked at (what we already own cannot be someone else's), with one LIST per kind
+ * and namespace selecting objects labelled with an inventory other than ours.
+ */
+export async function ownedElsewhere(
+  client: KubeClient,
+  candidates: readonly DesiredObject[],
+  ours: { inventory: string; pipeline?: string },
+  parallelism: number,
+): Promise<ObjectProblem[]> {
+  if (candidates.length === 0) return [];
+  const foreign = new LiveState(
+    client,
+    ours.inventory,
+    parallelism,
+    `${INVENTORY_LABEL},${INVENTORY_LABEL}!=${ours.inventory}`,
+  );
+  const live = await foreign.read(candidates, { metadataOnly: true });
+  const problems: ObjectProblem[] = [];
+  for (const d of candidates) {
+    const labels = live.get(d.key)?.metadata.labels;
+    const owner = labels?.[INVENTORY_LABEL];
+    if (!owner || owner === ours.inventory) continue;
+    problems.push({
+      object: d.label,
+      code: 'apply.owned-elsewhere',
+      reason: `already managed by ${ownerOf(owner, labels?.[PIPELINE_LABEL])}; this plan is ${ownerOf(ours.inventory, ours.pipeline)}`,
+    });
+  }
+  return problems;
+}
