@@ -37,8 +37,11 @@ function describe(subject: string, data: Record<string, unknown>): string {
 }
 
 try {
-  stack = await startFlotillaStack({ logDir, onProgress: say });
+  stack = await startFlotillaStack({ logDir, onProgress: say, console: true });
   say(`up: planner ${stack.plannerUrl}, audit ${stack.auditUrl}, NATS ${stack.nats.url}`);
+  say(
+    `web console: ${stack.consoleUrl}  (sign in with alice's token ${stack.tokens.approver} or bob's ${stack.tokens.viewer})`,
+  );
   for (const [name, s] of stack.services) say(`  ${name.padEnd(18)} log: ${s.logFile}`);
 
   const nc = await connect({ servers: stack.nats.url });
@@ -88,7 +91,14 @@ try {
   console.log(`$ flotilla audit export --format csv\n${cli('audit', 'export', '--format', 'csv')}`);
   say(`story complete in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (ci) await shutdown(0);
-  else say('everything keeps running; try the CLI against the URLs above. Ctrl-C stops and cleans up.');
+  else {
+    say(
+      `web console: ${stack.consoleUrl}  (approver token ${stack.tokens.approver}, viewer token ${stack.tokens.viewer})`,
+    );
+    say(
+      'everything keeps running; try the CLI and the console at the URLs above. Ctrl-C stops and cleans up.',
+    );
+  }
 } catch (err) {
   console.error(err);
   await shutdown(1);

@@ -13,6 +13,8 @@ command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# Headless Chromium for the console's browser test (driven by playwright-core; no browser download).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

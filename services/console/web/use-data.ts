@@ -12,12 +12,13 @@ export interface DataState<T> {
 
 /**
  * Fetches `path`, again whenever `tick` moves (debounced, so a burst of events costs one
- * request), and every `retryMs` while it fails, keeping the last good data on screen.
+ * request), every `retryMs` while it fails (keeping the last good data on screen) and, with
+ * `pollMs`, every `pollMs` while it works.
  */
 export function useData<T>(
   path: string | null,
   tick: number,
-  opts: { onUnauthorised: () => void; retryMs?: number; debounceMs?: number },
+  opts: { onUnauthorised: () => void; retryMs?: number; debounceMs?: number; pollMs?: number },
 ): DataState<T> {
   const [state, setState] = useState<Omit<DataState<T>, 'reload'>>({
     data: undefined,
@@ -27,7 +28,7 @@ export function useData<T>(
   });
   const [nonce, setNonce] = useState(0);
   const first = useRef(true);
-  const { onUnauthorised, retryMs = 3000, debounceMs = 150 } = opts;
+  const { onUnauthorised, retryMs = 3000, debounceMs = 150, pollMs } = opts;
 
   useEffect(() => {
     if (!path) return;
@@ -36,7 +37,10 @@ export function useData<T>(
     const load = async () => {
       try {
         const data = await call<T>('GET', path);
-        if (!cancelled) setState({ data, error: undefined, loading: false, at: Date.now() });
+        if (cancelled) return;
+        setState({ data, error: undefined, loading: false, at: Date.now() });
+        // A backend can go away without any event saying so: look again now and then.
+        if (pollMs) retry = setTimeout(load, pollMs);
       } catch (err) {
         if (cancelled) return;
         const e = err instanceof ApiError ? err : new ApiError(0, 'error', String(err));

@@ -110,7 +110,10 @@ export function Activity({ live }: { live: Live }) {
 }
 
 export function Overview({ live, onUnauthorised }: { live: Live; onUnauthorised: () => void; me: Identity }) {
-  const { data, error, loading, at } = useData<OverviewData>('/api/pipelines', live.tick, { onUnauthorised });
+  const { data, error, loading, at } = useData<OverviewData>('/api/pipelines', live.tick, {
+    onUnauthorised,
+    pollMs: 5000,
+  });
   const now = useNow();
   return (
     <div class="overview">
