@@ -11,7 +11,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs ./libs
 COPY services ./services
-COPY cli/package.json ./cli/package.json
+# The console uses the CLI's status rules (cli/src/status-view.ts).
+COPY cli ./cli
 COPY examples ./examples
 RUN npm ci --omit=dev --include-workspace-root --ignore-scripts \
  && npm install --no-save --ignore-scripts tsx@4 \
@@ -54,3 +55,12 @@ EXPOSE 8080
 FROM runtime AS cluster-applier
 ENV SERVICE=cluster-applier FLOTILLA_HTTP_PORT=8084
 EXPOSE 8084
+
+# The console's single-page app is built here (esbuild, Preact) and shipped built.
+FROM deps AS console-web
+RUN node --import tsx services/console/src/build-web.ts
+
+FROM runtime AS console
+COPY --from=console-web --chown=root:root /app/services/console/dist /app/services/console/dist
+ENV SERVICE=console FLOTILLA_HTTP_PORT=8085
+EXPOSE 8085

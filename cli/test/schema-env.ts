@@ -1,5 +1,6 @@
 import { Config as AuditWriterConfig } from '@flotilla/audit-writer';
 import { Config as ClusterApplierConfig } from '@flotilla/cluster-applier';
+import { Config as ConsoleConfig } from '@flotilla/console';
 import { Config as GitWatcherConfig } from '@flotilla/git-watcher';
 import { Config as PlannerConfig } from '@flotilla/planner';
 import { Config as RegistryWatcherConfig } from '@flotilla/registry-watcher';
@@ -13,6 +14,7 @@ export const SERVICE_CONFIGS: Record<string, TObject> = {
   'registry-watcher': RegistryWatcherConfig,
   'audit-writer': AuditWriterConfig,
   'cluster-applier': ClusterApplierConfig,
+  console: ConsoleConfig,
 };
 
 /** Variables loadConfig reads besides the schema's leaves. */
