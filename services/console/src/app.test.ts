@@ -173,6 +173,7 @@ describe('console API', () => {
   it('refuses the API without a session, and serves the page with a strict CSP', async () => {
     const res = await app.inject({ url: '/api/pipelines' });
     expect(res.statusCode).toBe(401);
+    expect((await app.inject({ url: '/auth/session' })).json()).toEqual({ identity: null });
     expect(res.json()).toMatchObject({ error: 'unauthenticated' });
     const page = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip, br' } });
     expect(page.statusCode).toBe(200);

@@ -149,9 +149,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     return { identity: { name: s.name, groups: s.groups, provider: s.provider }, csrfToken: s.csrf };
   });
 
-  app.get('/auth/session', async (req, reply) => {
+  // "Not signed in" is an answer here, not an error: the page asks this first on every load.
+  app.get('/auth/session', async (req) => {
     const s = session(req);
-    if (!s) return fail(reply, 401, 'unauthenticated', 'not signed in');
+    if (!s) return { identity: null };
     return { identity: { name: s.name, groups: s.groups, provider: s.provider }, csrfToken: s.csrf };
   });
 

@@ -72,8 +72,8 @@ function App() {
 
   const loadSession = useCallback(async () => {
     try {
-      const s = await call<{ identity: Identity; csrfToken: string }>('GET', '/auth/session');
-      setCsrf(s.csrfToken);
+      const s = await call<{ identity: Identity | null; csrfToken?: string }>('GET', '/auth/session');
+      setCsrf(s.csrfToken ?? '');
       setMe(s.identity);
       setFatal(null);
     } catch (err) {
@@ -165,4 +165,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app') as HTMLElement);
+const root = document.getElementById('app') as HTMLElement;
+root.textContent = '';
+render(<App />, root);
