@@ -134,8 +134,13 @@ try {
     if (i >= 5) sent.push({ id: p.event.id, at });
     await sleep(GAP);
   }
-  const ids = JSON.stringify(sent.map((s) => s.id));
-  await page.waitForFunction(`${ids}.every((id) => window.__seen[id])`, undefined, { timeout: 60_000 });
+  // A function, not a string: the page's CSP forbids eval.
+  await page.waitForFunction(
+    (ids: string[]) =>
+      ids.every((id) => (globalThis as unknown as { __seen: Record<string, number> }).__seen[id]),
+    sent.map((s) => s.id),
+    { timeout: 60_000, polling: 250 },
+  );
   const pageSeen = await page.evaluate<Record<string, number>>('window.__seen');
   const rssAfter = await rss(consoleUrl);
   const others = {

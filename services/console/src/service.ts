@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bus, natsOptions } from '@flotilla/bus';
 import type { Producer } from '@flotilla/events';
@@ -6,12 +6,24 @@ import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/
 import { registerConsole } from './app.ts';
 import { loadAssets } from './assets.ts';
 import { auditApi } from './audit-client.ts';
-import { buildWeb, DEFAULT_ASSETS_DIR } from './build-web.ts';
+import { buildWeb, DEFAULT_ASSETS_DIR, WEB_SRC } from './build-web.ts';
 import type { Config } from './config.ts';
 import { bearerTokenProvider } from './identity.ts';
 import { EventHub, startLiveFeed } from './live-feed.ts';
 import { plannerApi } from './planner-adapter.ts';
 import { SessionSealer } from './session.ts';
+
+/** True when `built` is missing or any file under web/ (sources not shipped: false) is newer. */
+function webSourcesNewer(built: string): boolean {
+  if (!existsSync(built)) return true;
+  if (!existsSync(WEB_SRC)) return false;
+  const builtAt = statSync(built).mtimeMs;
+  const newer = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((e) =>
+      e.isDirectory() ? newer(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs > builtAt,
+    );
+  return newer(WEB_SRC);
+}
 
 export interface ConsoleService extends ServiceHandle {
   url: string;
@@ -21,8 +33,8 @@ export interface ConsoleService extends ServiceHandle {
 /** Wires the console: bus subscription → hub → SSE; planner and audit clients → API; the page. */
 export async function startConsole(config: Config, logger: Logger): Promise<ConsoleService> {
   const assetsDir = config.assetsDir ?? DEFAULT_ASSETS_DIR;
-  if (!existsSync(join(assetsDir, 'index.html'))) {
-    // Images ship the built assets; a checkout builds them on first start (esbuild, ~1 s).
+  if (webSourcesNewer(join(assetsDir, 'index.html'))) {
+    // Images ship the built assets; a checkout builds them when missing or older than web/ (~1 s).
     logger.info({ assetsDir }, 'building the web assets');
     await buildWeb(assetsDir);
   }

@@ -21,7 +21,9 @@ export function summarize(name: string, data: unknown): string {
     case 'ImageUpdateCommitted':
       return `${s(d.stage)} updated to ${s(d.image)}:${s(d.tag)} in ${short(d.commit)}`;
     case 'GitCommitDetected':
-      return `commit ${short(d.revision ?? d.commit)} on ${s(d.repo)}`;
+      return `commit ${short(d.sha)} on ${s(d.repo)}/${s(d.branch)}`;
+    case 'ImageScanFailed':
+      return `registry scan of ${s(d.image)} failed: ${s(d.code)} ${s(d.message).split('\n')[0]}`;
     case 'PlanCreated':
       return `plan ${s(d.planId)} for ${s(d.cluster)} at ${short(d.revision)}`;
     case 'RenderFailed':

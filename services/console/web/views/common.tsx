@@ -32,6 +32,7 @@ const TONE: Record<string, string> = {
   synced: 'ok',
   healthy: 'ok',
   none: 'ok',
+  'no drift': 'ok',
   committed: 'ok',
   approved: 'ok',
   progressing: 'busy',

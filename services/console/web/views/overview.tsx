@@ -99,7 +99,7 @@ export function Activity({ live }: { live: Live }) {
       {live.events.length === 0 && <p class="muted">Events appear here as they happen.</p>}
       <ol aria-live="polite" aria-relevant="additions">
         {live.events.slice(0, 20).map((e) => (
-          <li data-event-id={e.id} data-event={e.name}>
+          <li key={e.id} data-event-id={e.id} data-event={e.name}>
             <time dateTime={e.time}>{new Date(e.time).toLocaleTimeString()}</time> <strong>{e.name}</strong>{' '}
             {e.summary}
           </li>

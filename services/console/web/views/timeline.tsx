@@ -108,7 +108,7 @@ export function TimelinePage(props: {
             </thead>
             <tbody>
               {data.records.map((r) => (
-                <tr data-event={r.event} data-seq={r.seq}>
+                <tr key={r.seq} data-event={r.event} data-seq={r.seq}>
                   <td>{r.seq}</td>
                   <td>
                     <time dateTime={r.time}>{new Date(r.time).toLocaleString()}</time>
