@@ -5,7 +5,7 @@
 import type { StatusWire } from '@flotilla/cli';
 import { callUpstream, type UpstreamResponse } from './upstream.ts';
 
-/** One pipeline as the planner reports it (today's `GET /api/v1/stages` answer). */
+/** One pipeline as the planner reports it (`GET /api/v1/pipelines/<name>/stages`). */
 export type PipelineStatus = StatusWire;
 
 /** Who a bearer token belongs to, as the planner sees it. */
@@ -44,13 +44,29 @@ export function plannerApi(opts: { url: string; timeoutMs: number }): PlannerApi
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
   return {
     async pipelines(token) {
-      const res = await callUpstream<StatusWire | ErrorBody>('planner', `${base}/stages`, {
-        headers: auth(token),
-        timeoutMs: opts.timeoutMs,
-      });
-      if (res.status !== 200) return res as UpstreamResponse<ErrorBody>;
-      // Today one planner serves one pipeline; the list is the console's shape.
-      return { ...res, body: { pipelines: [res.body as StatusWire] } };
+      // The pipelines in force, then each one's stages (GET /pipelines/<name>/stages).
+      const list = await callUpstream<{ pipelines: Array<{ name: string }> } | ErrorBody>(
+        'planner',
+        `${base}/pipelines`,
+        { headers: auth(token), timeoutMs: opts.timeoutMs },
+      );
+      if (list.status !== 200) return list as UpstreamResponse<ErrorBody>;
+      const names = (list.body as { pipelines: Array<{ name: string }> }).pipelines.map((p) => p.name);
+      const answers = await Promise.all(
+        names.map((name) =>
+          callUpstream<StatusWire | ErrorBody>(
+            'planner',
+            `${base}/pipelines/${encodeURIComponent(name)}/stages`,
+            {
+              headers: auth(token),
+              timeoutMs: opts.timeoutMs,
+            },
+          ),
+        ),
+      );
+      const failed = answers.find((a) => a.status !== 200);
+      if (failed) return failed as UpstreamResponse<ErrorBody>;
+      return { ...list, body: { pipelines: answers.map((a) => a.body as StatusWire) } };
     },
     async promotion(token, id) {
       return await callUpstream('planner', `${base}/promotions/${encodeURIComponent(id)}`, {
