@@ -144,6 +144,31 @@ describe('parseManifests', () => {
     ]);
   });
 
+  it('expands typed lists like kubectl (kube-prometheus RoleBindingList), lists in lists too', () => {
+    const result = parseManifests(fixture('kube-prometheus-rolebinding-list.yaml'), { file: 'rb.yaml' });
+    expect(result.errors.map((e) => e.format())).toEqual([]);
+    expect(result.objects.map((o) => `${o.ref.kind} ${o.ref.namespace}/${o.ref.name}`)).toEqual([
+      'RoleBinding default/prometheus-k8s',
+      'RoleBinding kube-system/prometheus-k8s',
+      'RoleBinding monitoring/prometheus-k8s',
+    ]);
+    expect(result.objects.map((o) => o.source.line)).toEqual([5, 24, 43]);
+    const nested =
+      'apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: inner}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: outer}}\n';
+    expect(parseManifests(nested).objects.map((o) => o.ref.name)).toEqual(['inner', 'outer']);
+    // An item without a kind is named by its path inside the list, not as a nameless list.
+    const broken = parseManifests('apiVersion: v1\nkind: RoleList\nitems:\n- metadata: {name: x}\n');
+    expect(broken.errors.map((e) => [e.code, e.path])).toContainEqual([
+      'manifest.missing-field',
+      '.items[0].kind',
+    ]);
+    // A CRD kind that merely ends in List, without items, stays an object.
+    const crd = parseManifests(
+      'apiVersion: net.example.com/v1\nkind: IPAllowList\nmetadata: {name: a, namespace: n}\nspec: {}\n',
+    );
+    expect(crd.objects.map((o) => o.ref.kind)).toEqual(['IPAllowList']);
+  });
+
   it('checks that a CRD is named <plural>.<group>', () => {
     const crd = (name: string) =>
       `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: ${name}}\nspec: {group: example.com, names: {plural: widgets, kind: Widget}}\n`;

@@ -10,7 +10,8 @@ export interface ParseOptions {
   file?: string;
   limits?: Partial<ManifestLimits>;
   /**
-   * Expand `kind: List` (apiVersion v1) into its items, as kubectl does. Default true.
+   * Expand list objects (`List` and typed lists such as `ConfigMapList`) into their items, as
+   * kubectl does. Default true.
    */
   expandLists?: boolean;
 }
@@ -40,6 +41,17 @@ export interface ParseResult {
 
 /** Deepest nesting accepted; deeper input is hostile or broken and would risk the stack. */
 const MAX_DEPTH = 256;
+/** Lists inside lists are flattened this deep; deeper ones are reported as objects. */
+const MAX_LIST_NESTING = 4;
+
+function isListObject(value: unknown): value is { kind: string; items: unknown[] } {
+  return (
+    isPlainObject(value) &&
+    typeof value.kind === 'string' &&
+    value.kind.endsWith('List') &&
+    Array.isArray(value.items)
+  );
+}
 
 /**
  * Parses multi-document YAML into Kubernetes objects, safely: YAML 1.2 core schema (no
@@ -137,19 +149,30 @@ export function parseManifests(text: string, options: ParseOptions = {}): ParseR
     // `null` / `~` documents are empty too.
     if (value === null) return;
 
-    if (
-      options.expandLists !== false &&
-      isPlainObject(value) &&
-      value.apiVersion === 'v1' &&
-      value.kind === 'List' &&
-      Array.isArray(value.items)
-    ) {
+    addOrExpand(value, doc, docIndex, [], 0);
+    return;
+  }
+
+  /**
+   * kubectl flattens every list object (any `…List` kind with an `items` array: `List`,
+   * `ConfigMapList`, `RoleBindingList`, as kube-prometheus ships them) into its items, lists
+   * inside lists included; so does this. A `…List` kind without `items` is an ordinary object
+   * (CRDs such as `IPAllowList` exist).
+   */
+  function addOrExpand(
+    value: unknown,
+    doc: Document.Parsed,
+    docIndex: number,
+    prefix: (string | number)[],
+    depth: number,
+  ): void {
+    if (options.expandLists !== false && isListObject(value) && depth < MAX_LIST_NESTING) {
       value.items.forEach((item, i) => {
-        addObject(item, doc, docIndex, ['items', i]);
+        addOrExpand(item, doc, docIndex, [...prefix, 'items', i], depth + 1);
       });
       return;
     }
-    addObject(value, doc, docIndex, []);
+    addObject(value, doc, docIndex, prefix);
   }
 
   function addObject(
