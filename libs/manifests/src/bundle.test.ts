@@ -48,6 +48,25 @@ describe('bundle', () => {
     expect(bundleDigest(decoded.bundle)).toBe(decoded.digest);
   });
 
+  it('carries a targetNamespace when set, and keeps the bytes of bundles without one', () => {
+    const plain = createBundle(init);
+    expect(createBundle({ ...init, targetNamespace: undefined })).toEqual(plain);
+    expect('targetNamespace' in plain).toBe(false);
+    const placed = createBundle({ ...init, targetNamespace: 'web' });
+    const decoded = decodeBundle(encodeBundle(placed));
+    if (!decoded.ok) throw new Error(decoded.errors.map((e) => e.format()).join('\n'));
+    expect(decoded.bundle.targetNamespace).toBe('web');
+    expect(bundleDigest(placed)).not.toBe(bundleDigest(plain));
+    const bad = decodeBundle(
+      JSON.stringify({
+        ...JSON.parse(new TextDecoder().decode(encodeBundle(plain))),
+        targetNamespace: 'Not_A/Name',
+      }),
+    );
+    expect(bad.ok).toBe(false);
+    expect(bad.errors.map((e) => e.path)).toEqual(['.targetNamespace']);
+  });
+
   it('rejects a digest mismatch before parsing', () => {
     const bytes = encodeBundle(createBundle(init));
     const tampered = new TextEncoder().encode(new TextDecoder().decode(bytes).replace('hunter2', 'hunter3'));

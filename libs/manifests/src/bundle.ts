@@ -22,6 +22,12 @@ export interface Bundle {
   cluster: string;
   revision: string;
   source: BundleSource;
+  /**
+   * The cluster entry's namespace for namespaced objects that name none (the applier decides,
+   * since only the cluster knows which kinds are namespaced). Absent when not configured, so
+   * bundles without it keep their bytes and digest.
+   */
+  targetNamespace?: string;
   objects: KubeObject[];
 }
 
@@ -29,6 +35,7 @@ export interface BundleInit {
   cluster: string;
   revision: string;
   source: BundleSource;
+  targetNamespace?: string | undefined;
   objects: KubeObject[];
 }
 
@@ -40,6 +47,7 @@ export function createBundle(init: BundleInit): Bundle {
     cluster: init.cluster,
     revision: init.revision,
     source: { repo: init.source.repo, path: init.source.path },
+    ...(init.targetNamespace ? { targetNamespace: init.targetNamespace } : {}),
     objects: sortObjects(init.objects),
   };
 }
@@ -162,7 +170,17 @@ function fail(errors: ManifestError[], digest?: string): DecodeBundleResult {
   return digest === undefined ? { ok: false, errors } : { ok: false, errors, digest };
 }
 
-const BUNDLE_FIELDS = new Set(['apiVersion', 'kind', 'cluster', 'revision', 'source', 'objects']);
+const BUNDLE_FIELDS = new Set([
+  'apiVersion',
+  'kind',
+  'cluster',
+  'revision',
+  'source',
+  'targetNamespace',
+  'objects',
+]);
+/** A namespace name: an RFC 1123 DNS label. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function validateBundleShape(value: unknown, limits: ManifestLimits, file: string): ManifestError[] {
   const errors: ManifestError[] = [];
@@ -198,6 +216,11 @@ function validateBundleShape(value: unknown, limits: ManifestLimits, file: strin
       '.source.path',
     );
   }
+  if (
+    'targetNamespace' in value &&
+    !(typeof value.targetNamespace === 'string' && DNS_LABEL.test(value.targetNamespace))
+  )
+    shape('targetNamespace must be a namespace name (DNS label)', '.targetNamespace');
   const objects = value.objects;
   if (!Array.isArray(objects)) {
     shape('objects must be an array', '.objects');

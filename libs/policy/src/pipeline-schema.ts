@@ -31,6 +31,11 @@ export const ClusterSchema = Type.Object(
     name: DnsLabel,
     /** Directory in the config repo rendered for this cluster (plain YAML or a kustomization). */
     path: Type.String({ minLength: 1 }),
+    /**
+     * Namespace for namespaced objects that name none (Flux's `targetNamespace`, Argo CD's
+     * destination namespace); objects that name one keep it.
+     */
+    targetNamespace: Type.Optional(DnsLabel),
   },
   { additionalProperties: false },
 );

@@ -128,10 +128,51 @@ function crdsOf(objects: readonly KubeObject[]): CrdServes[] {
   return out;
 }
 
+export type NamespacePlacement =
+  | { ok: true; namespace: string | undefined }
+  | { ok: false; problem: { code: string; reason: string } };
+
+/**
+ * The namespace an object is applied in. A namespaced object keeps its own, else takes the
+ * cluster entry's `targetNamespace` (Flux's `targetNamespace`, Argo CD's destination namespace),
+ * else is refused. A cluster-scoped object has none: a stray one is dropped as the apiserver
+ * would, except that with a `targetNamespace` a different namespace on a cluster-scoped object
+ * is refused, since its author evidently took it for namespaced and nothing would be where
+ * they meant it to be. Pure, so each case is unit-tested.
+ */
+export function placeNamespace(
+  manifest: KubeObject,
+  namespaced: boolean,
+  targetNamespace: string | undefined,
+): NamespacePlacement {
+  const own = manifest.metadata.namespace || undefined;
+  if (namespaced) {
+    const namespace = own ?? targetNamespace;
+    if (namespace) return { ok: true, namespace };
+    return {
+      ok: false,
+      problem: {
+        code: 'manifest.namespace-required',
+        reason: `${manifest.kind} is namespaced; set metadata.namespace in Git or targetNamespace on the cluster entry`,
+      },
+    };
+  }
+  if (own && targetNamespace && own !== targetNamespace)
+    return {
+      ok: false,
+      problem: {
+        code: 'manifest.cluster-scoped-namespace',
+        reason: `${manifest.kind} is cluster-scoped but sets metadata.namespace ${own} (targetNamespace is ${targetNamespace}); remove the namespace`,
+      },
+    };
+  return { ok: true, namespace: undefined };
+}
+
 /**
  * Step 1b: every object must be of a kind the cluster serves (or a CRD of this bundle defines),
- * namespaced objects need a namespace, and a cluster-scoped object's stray namespace is dropped
- * (as the apiserver would). Every problem is reported, not just the first.
+ * namespaced objects need a namespace (their own or the bundle's targetNamespace), and a
+ * cluster-scoped object's stray namespace is dropped (as the apiserver would). Every problem is
+ * reported, not just the first.
  */
 export async function resolveDesired(
   client: KubeClient,
@@ -169,16 +210,14 @@ export async function resolveDesired(
       info = { group, version, kind: manifest.kind, resource: crd.plural, namespaced: crd.namespaced };
       viaBundleCrd = true;
     }
-    const metadata = { ...manifest.metadata };
-    if (info.namespaced && !metadata.namespace) {
-      problems.push({
-        object: label,
-        code: 'manifest.namespace-required',
-        reason: `${manifest.kind} is namespaced; set metadata.namespace in Git`,
-      });
+    const placed = placeNamespace(manifest, info.namespaced, bundle.targetNamespace);
+    if (!placed.ok) {
+      problems.push({ object: label, ...placed.problem });
       return undefined;
     }
-    if (!info.namespaced) delete metadata.namespace;
+    const metadata = { ...manifest.metadata };
+    if (placed.namespace === undefined) delete metadata.namespace;
+    else metadata.namespace = placed.namespace;
     metadata.labels = {
       ...(metadata.labels ?? {}),
       [INVENTORY_LABEL]: inventoryName,

@@ -195,7 +195,7 @@ export class PlanRenderer {
     tree: string,
     revision: string,
     stage: Stage,
-    cluster: { name: string; path: string },
+    cluster: { name: string; path: string; targetNamespace?: string | undefined },
     cause?: FlotillaEvent,
     onRendered?: (ms: number) => void,
   ): Promise<boolean> {
@@ -250,7 +250,12 @@ export class PlanRenderer {
       return false;
     }
     const objects = sortObjects(result.objects);
-    const contentDigest = objectHash({ path: cluster.path, objects });
+    // targetNamespace is part of what the cluster runs: changing it alone makes a new plan.
+    const contentDigest = objectHash({
+      path: cluster.path,
+      objects,
+      ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
+    });
     delete c.lastRenderError;
     c.renderedRevision = revision;
     if (c.desired?.contentDigest === contentDigest) {
@@ -264,6 +269,7 @@ export class PlanRenderer {
           cluster: cluster.name,
           revision,
           source: { repo: this.o.repoName, path: cluster.path },
+          targetNamespace: cluster.targetNamespace,
           objects,
         }),
       );
