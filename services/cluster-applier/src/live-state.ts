@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isKubeApiError, type KubeClient, mapLimit, type ResourceInfo } from '@flotilla/kube';
 import { type KubeObject, refKey } from '@flotilla/manifests';
 import { INVENTORY_LABEL } from './desired.ts';
@@ -85,11 +86,42 @@ export class LiveState {
   }
 }
 
-/** What changes when someone edits an object's desired state: generation if it has one, else resourceVersion. */
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  apiVersion?: string;
+  time?: string;
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+/** A write to the status subresource: by its `subresource`, or (older servers) by owning only status. */
+function isStatusEntry(e: ManagedFieldsEntry): boolean {
+  if (e.subresource === 'status') return true;
+  const keys = Object.keys(e.fieldsV1 ?? {});
+  return e.subresource === undefined && keys.length === 1 && keys[0] === 'f:status';
+}
+
+/**
+ * What changes when someone edits an object's desired state, so an unchanged object is not sent
+ * again: `generation` where the kind has one. Kinds without it (APIService, ConfigMap, RBAC…)
+ * bump only resourceVersion, and so does every status update (an APIService's availability
+ * moves all the time), so for them the marker is a digest of the managedFields entries that are
+ * not status writes: any other writer, or any other change of a field, shows up there (manager,
+ * fields owned, time of the last change), a controller updating status does not.
+ * resourceVersion is the fallback when the server sends no managedFields.
+ */
 export function liveMarker(obj: KubeObject | undefined): string | undefined {
   if (!obj) return undefined;
   const g = obj.metadata.generation;
   if (typeof g === 'number') return `g${g}`;
+  const managed = obj.metadata.managedFields as ManagedFieldsEntry[] | undefined;
+  if (Array.isArray(managed) && managed.length > 0) {
+    const spec = managed
+      .filter((e) => !isStatusEntry(e))
+      .map((e) => [e.manager, e.operation, e.apiVersion, e.subresource ?? '', e.time, e.fieldsV1]);
+    return `m${createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32)}`;
+  }
   const rv = obj.metadata.resourceVersion;
   return typeof rv === 'string' ? `r${rv}` : undefined;
 }
