@@ -122,8 +122,10 @@ export async function startApplier(
     identity: `${config.instance}`,
     durationSeconds: config.lease.durationSeconds,
     onAcquired: startConsuming,
-    onLost: async () => {
-      logger.warn('lost the leader lease: stopping plan intake');
+    onLost: async (reason) => {
+      // Releasing it on a clean stop is the normal end, not a warning.
+      if (reason === 'released') logger.info('released the leader lease: stopped');
+      else logger.warn('lost the leader lease: stopping plan intake');
       await stopConsuming();
     },
     onError: (err) => logger.warn({ err: messageOf(err) }, 'lease renewal failed'),

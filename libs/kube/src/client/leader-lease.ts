@@ -12,7 +12,11 @@ export interface LeaderLeaseOptions {
   /** Renew / retry period. Default a third of the duration. */
   renewEveryMs?: number;
   onAcquired?: () => void | Promise<void>;
-  onLost?: () => void | Promise<void>;
+  /**
+   * `released`: we gave it up in {@link LeaderLease.stop} (a clean shutdown, nothing wrong);
+   * `lost`: another holder has it, or our claim ran out before we could renew it.
+   */
+  onLost?: (reason: 'lost' | 'released') => void | Promise<void>;
   onError?: (err: unknown) => void;
 }
 
@@ -86,7 +90,7 @@ export class LeaderLease {
       } catch (err) {
         this.opts.onError?.(err);
       }
-      await this.setLeader(false);
+      await this.setLeader(false, 'released');
     }
   }
 
@@ -99,11 +103,11 @@ export class LeaderLease {
     });
   }
 
-  private async setLeader(value: boolean): Promise<void> {
+  private async setLeader(value: boolean, reason: 'lost' | 'released' = 'lost'): Promise<void> {
     if (value === this.leader) return;
     this.leader = value;
     if (value) await this.opts.onAcquired?.();
-    else await this.opts.onLost?.();
+    else await this.opts.onLost?.(reason);
   }
 
   /** One round: create, renew, take over an expired lease, or observe another holder. */
