@@ -184,7 +184,9 @@ ${rows
   .join('\n')}
 
 Target p50 ≤ 250 ms (page): ${pageP50 <= 250 ? 'met' : 'not met'} (${fmt(pageP50)} ms). The console's own
-cost is the difference between the rows: NATS → console → SSE, then the browser's parse and render.
+cost is the difference between the rows: NATS → console → SSE, then the browser's parse and render
+(the page row is stamped by a MutationObserver when the row is inserted; paint follows within a frame).
+The p90/p99 of the page row are Chromium competing for the 2 cores with everything else (see load).
 
 ## Memory (RSS, from each service's /metrics)
 
