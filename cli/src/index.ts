@@ -2,6 +2,7 @@ export { CliError, EXIT, type ExitCode } from './exit-codes.ts';
 export { ApiClient, type ApiOptions, errorForResponse } from './http-client.ts';
 export { type Io, processIo } from './io.ts';
 export {
+  identitiesFrom,
   inboxPrefixFor,
   type NatsAuthOptions,
   type NatsIdentity,
@@ -9,6 +10,8 @@ export {
   passwordEnvVar,
   renderNatsAuthorization,
 } from './nats-auth.ts';
+export { type BootstrapOptions, bootstrapNats } from './nats-bootstrap.ts';
+export { flotillaDeclarations, type InstallShape, subscriberResources } from './nats-declarations.ts';
 export { buildProgram, DEFAULTS, runCli } from './program.ts';
 export {
   type ClusterWire,

@@ -1,27 +1,28 @@
 /**
- * The one source of Flotilla's NATS authorization (issue 10): one identity per service, one
- * per target cluster's applier, and read-only subscribers. `deploy/nats/nats-auth.conf`, the
+ * The one source of Flotilla's NATS authorization: each identity's allow-list is computed from
+ * what its service declares it uses (`natsResources`, see `@flotilla/bus` `NatsResources`), the
+ * same declarations `flotilla nats bootstrap` provisions from. `deploy/nats/nats-auth.conf`, the
  * kustomize ConfigMap and the tests are all rendered from here (`flotilla nats-auth`).
  *
- * Permissions are allow-lists: anything not listed is refused by the server. JetStream is used
- * through its API subjects (`$JS.API.…`), so those are scoped per stream and per consumer:
- * an identity may only create, read and pull from its own durable consumer, and may only touch
- * the KV buckets / object stores its service uses.
+ * What no identity but `admin` may do, whatever it declares (spelled out as deny rules, which
+ * win over any allow): create, update, delete, purge or restore the event stream or any other
+ * stream (so no sources, mirrors or republish that would inject events), create, delete, pause
+ * or pull from another identity's declared durable consumer, or publish events it does not
+ * produce. Services bind to consumers the bootstrap created; they never create their own.
  */
 
-export const EVENT_STREAM = 'FLOTILLA_EVENTS';
-export const EVENTS = 'flotilla.v1';
+import { type BucketSpec, inboxPrefixFor, type NatsResources } from '@flotilla/bus';
+import { flotillaDeclarations, type InstallShape } from './nats-declarations.ts';
 
-export interface NatsAuthOptions {
-  /** Target clusters; each gets an `applier-<cluster>` identity. */
-  clusters: readonly string[];
-  /** Read-only subscriber identities (each may own one durable consumer of the same name). */
-  subscribers?: readonly string[];
+export { inboxPrefixFor };
+
+export const EVENT_STREAM = 'FLOTILLA_EVENTS';
+const API = '$JS.API';
+
+export interface NatsAuthOptions extends InstallShape {
   /** Password for a user: a literal, or `$ENV_VAR` to let nats-server read the environment. */
   password?: (user: string) => string;
-  /** Object store holding the plan bundles (planner `bundles.bucket`). */
-  bundleBucket?: string;
-  /** An `admin` identity without limits (stream provisioning, `nats` CLI). Default true. */
+  /** An `admin` identity without limits (`flotilla nats bootstrap`, `nats` CLI). Default true. */
   admin?: boolean;
 }
 
@@ -46,222 +47,164 @@ export function passwordEnvVar(user: string): string {
   return `FLOTILLA_NATS_PASSWORD_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 // ---- building blocks ---------------------------------------------------------------------------
 
-/** Connecting a JetStream manager checks the account first. */
-const JS_INFO = '$JS.API.INFO';
-
-/** Create/update/inspect the event stream (hub services provision it at start). */
-const eventStreamAdmin = (): string[] => [
-  `$JS.API.STREAM.INFO.${EVENT_STREAM}`,
-  `$JS.API.STREAM.CREATE.${EVENT_STREAM}`,
-  `$JS.API.STREAM.UPDATE.${EVENT_STREAM}`,
-];
-
-/**
- * One durable consumer on the event stream. `filter` given: only the create form that carries
- * the filter subject is allowed (`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`), and the
- * server refuses a config whose filter differs from that subject, so the identity cannot
- * re-point its consumer at another cluster's plans.
- */
-function ownConsumer(name: string, filter?: string): string[] {
-  const base = `$JS.API.CONSUMER`;
+/** Binding to a durable the bootstrap created: read its info, pull, ack. Never create or delete. */
+function bindConsumer(name: string): string[] {
   return [
-    ...(filter
-      ? [`${base}.CREATE.${EVENT_STREAM}.${name}.${filter}`]
-      : [
-          `${base}.CREATE.${EVENT_STREAM}.${name}`,
-          `${base}.CREATE.${EVENT_STREAM}.${name}.>`,
-          `${base}.DURABLE.CREATE.${EVENT_STREAM}.${name}`,
-        ]),
-    `${base}.INFO.${EVENT_STREAM}.${name}`,
-    `${base}.MSG.NEXT.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.INFO.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.MSG.NEXT.${EVENT_STREAM}.${name}`,
     // Acks: v1 `$JS.ACK.<stream>.<consumer>.…` and v2 `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.…`.
     `$JS.ACK.${EVENT_STREAM}.${name}.>`,
     `$JS.ACK.*.*.${EVENT_STREAM}.${name}.>`,
   ];
 }
 
-/** Ephemeral/ordered consumers on the event stream (reading history back). */
-const eventStreamReader = (): string[] => [
-  `$JS.API.STREAM.INFO.${EVENT_STREAM}`,
-  `$JS.API.CONSUMER.CREATE.${EVENT_STREAM}`,
-  `$JS.API.CONSUMER.CREATE.${EVENT_STREAM}.>`,
-  `$JS.API.CONSUMER.INFO.${EVENT_STREAM}.*`,
-  `$JS.API.CONSUMER.DELETE.${EVENT_STREAM}.*`,
-  `$JS.API.CONSUMER.MSG.NEXT.${EVENT_STREAM}.*`,
-  `$JS.API.STREAM.MSG.GET.${EVENT_STREAM}`,
-  `$JS.API.DIRECT.GET.${EVENT_STREAM}`,
-];
-
-/** A KV bucket or object store (`KV_<b>` / `OBJ_<b>` streams), read-write or read-only. */
-function bucket(kind: 'kv' | 'obj', name: string, mode: 'rw' | 'ro'): string[] {
-  const stream = kind === 'kv' ? `KV_${name}` : `OBJ_${name}`;
-  const data = kind === 'kv' ? `$KV.${name}.>` : `$O.${name}.>`;
-  const read = [
-    `$JS.API.STREAM.INFO.${stream}`,
-    // Opening a bucket is "create with the same config": idempotent, cannot change an existing one.
-    `$JS.API.STREAM.CREATE.${stream}`,
-    `$JS.API.STREAM.MSG.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}`,
-    `$JS.API.DIRECT.GET.${stream}.>`,
-    // Ordered consumers for watch/keys/object chunks.
-    `$JS.API.CONSUMER.CREATE.${stream}`,
-    `$JS.API.CONSUMER.CREATE.${stream}.>`,
-    `$JS.API.CONSUMER.INFO.${stream}.*`,
-    `$JS.API.CONSUMER.DELETE.${stream}.*`,
-    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
-    `$JS.FC.${stream}.>`,
-  ];
-  if (mode === 'ro') return read;
+/** A subscriber's own durable, which it configures itself. */
+function manageOwnConsumer(name: string): string[] {
   return [
-    ...read,
-    `$JS.API.STREAM.UPDATE.${stream}`,
-    `$JS.API.STREAM.PURGE.${stream}`,
-    `$JS.API.STREAM.MSG.DELETE.${stream}`,
-    data,
+    `${API}.CONSUMER.CREATE.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.CREATE.${EVENT_STREAM}.${name}.>`,
+    `${API}.CONSUMER.DURABLE.CREATE.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.DELETE.${EVENT_STREAM}.${name}`,
+    ...bindConsumer(name),
   ];
 }
 
-/** Dead letters are published by the bus with the consumer as scope. */
-const deadLetter = (consumer: string) => `${EVENTS}.bus.dead-lettered.${consumer}`;
+/**
+ * Short-lived ordered consumers on the event stream (reading history back), one filter each.
+ * Their names are random, so the create subject needs a wildcard for the name, but it names the
+ * filter, which the server checks against the request; the deny rules below keep the wildcard
+ * off every declared durable. The unnamed create form (`CONSUMER.CREATE.<stream>`) is never
+ * allowed: a name in its body can overwrite any consumer.
+ */
+const historyReader = (filters: readonly string[]): string[] => [
+  ...filters.map((f) => `${API}.CONSUMER.CREATE.${EVENT_STREAM}.*.${f}`),
+  `${API}.CONSUMER.INFO.${EVENT_STREAM}.*`,
+  `${API}.CONSUMER.DELETE.${EVENT_STREAM}.*`,
+  `${API}.CONSUMER.MSG.NEXT.${EVENT_STREAM}.*`,
+  `$JS.FC.${EVENT_STREAM}.>`,
+];
 
 /**
- * Replies to JetStream requests arrive on the requester's inbox. Hub services use the default
- * `_INBOX.>`; identities that must not see each other's traffic (appliers, subscribers) get a
- * private prefix and must connect with `inboxPrefix: "_INBOX_<user>"`: otherwise one applier
- * could subscribe to `_INBOX.>` and read the plans pulled by another.
+ * A KV bucket or object store (`KV_<b>` / `OBJ_<b>` streams), read-write or read-only. Data
+ * only: the bootstrap created the bucket, so no stream create/update here (an update could add
+ * sources, mirrors or a republish into the event stream).
  */
-export const inboxPrefixFor = (user: string) => `_INBOX_${user}`;
+function bucket(kind: 'kv' | 'obj', b: BucketSpec): string[] {
+  const stream = kind === 'kv' ? `KV_${b.bucket}` : `OBJ_${b.bucket}`;
+  const data = kind === 'kv' ? `$KV.${b.bucket}.>` : `$O.${b.bucket}.>`;
+  const read = [
+    `${API}.STREAM.INFO.${stream}`,
+    `${API}.STREAM.MSG.GET.${stream}`,
+    `${API}.DIRECT.GET.${stream}`,
+    `${API}.DIRECT.GET.${stream}.>`,
+    // Ordered consumers for watch/keys/object chunks.
+    `${API}.CONSUMER.CREATE.${stream}`,
+    `${API}.CONSUMER.CREATE.${stream}.>`,
+    `${API}.CONSUMER.INFO.${stream}.*`,
+    `${API}.CONSUMER.DELETE.${stream}.*`,
+    `${API}.CONSUMER.MSG.NEXT.${stream}.*`,
+    `$JS.FC.${stream}.>`,
+  ];
+  if (b.access === 'ro') return read;
+  // Purge and message delete touch only this bucket's own data (an object replaced in place).
+  return [...read, `${API}.STREAM.PURGE.${stream}`, `${API}.STREAM.MSG.DELETE.${stream}`, data];
+}
+
+/** What only the admin may do, denied explicitly to everyone else. */
+const ADMIN_ONLY = [
+  `${API}.STREAM.CREATE.>`,
+  `${API}.STREAM.UPDATE.>`,
+  `${API}.STREAM.DELETE.>`,
+  `${API}.STREAM.RESTORE.>`,
+  `${API}.STREAM.SNAPSHOT.>`,
+  `${API}.STREAM.PEER.>`,
+  `${API}.STREAM.LEADER.>`,
+  `${API}.STREAM.PURGE.${EVENT_STREAM}`,
+  `${API}.STREAM.MSG.DELETE.${EVENT_STREAM}`,
+  // The unnamed create form: a `name` in its body creates or overwrites any consumer.
+  `${API}.CONSUMER.CREATE.${EVENT_STREAM}`,
+  `${API}.CONSUMER.PAUSE.>`,
+  `${API}.CONSUMER.UNPIN.>`,
+  `${API}.CONSUMER.LEADER.>`,
+  `${API}.META.>`,
+  `${API}.SERVER.>`,
+  `${API}.ACCOUNT.>`,
+];
+
+/** Every way to touch another identity's durable: create/update, delete, pull, ack, read. */
+function foreignConsumer(name: string): string[] {
+  return [
+    `${API}.CONSUMER.CREATE.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.CREATE.${EVENT_STREAM}.${name}.>`,
+    `${API}.CONSUMER.DURABLE.CREATE.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.DELETE.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.INFO.${EVENT_STREAM}.${name}`,
+    `${API}.CONSUMER.MSG.NEXT.${EVENT_STREAM}.${name}`,
+    `$JS.ACK.${EVENT_STREAM}.${name}.>`,
+    `$JS.ACK.*.*.${EVENT_STREAM}.${name}.>`,
+  ];
+}
+
+function roleOf(d: NatsResources): string {
+  if (!d.producer) return 'read-only: live events or its own durable consumer; publishes no events';
+  const binds = d.consumers.map((c) => c.durable).join(', ');
+  return `${d.producer}: publishes only its own events${binds ? `; binds consumer ${binds}` : ''}; no stream or consumer administration`;
+}
+
+const uniq = (xs: string[]) => [...new Set(xs)];
+
+/** One identity's permissions from its declaration, given every durable of the install. */
+export function identityFor(d: NatsResources, allDurables: ReadonlySet<string>): NatsIdentity {
+  const own = new Set(d.consumers.map((c) => c.durable));
+  const foreign = [...allDurables].filter((n) => !own.has(n)).sort();
+  const inbox = `${inboxPrefixFor(d.identity)}.>`;
+  const allow = uniq([
+    `${API}.INFO`,
+    `${API}.STREAM.INFO.${EVENT_STREAM}`,
+    ...d.publishes,
+    ...d.consumers.flatMap((c) =>
+      d.managesOwnConsumers ? manageOwnConsumer(c.durable) : bindConsumer(c.durable),
+    ),
+    ...(d.historyFilters?.length ? historyReader(d.historyFilters) : []),
+    ...d.kv.flatMap((b) => bucket('kv', b)),
+    ...d.objectStores.flatMap((b) => bucket('obj', b)),
+    ...(d.internal?.publish ?? []),
+  ]);
+  return {
+    user: d.identity,
+    role: roleOf(d),
+    publish: {
+      allow,
+      deny: uniq([
+        ...ADMIN_ONLY,
+        ...(d.managesOwnConsumers ? [] : [`${API}.CONSUMER.DURABLE.CREATE.>`]),
+        ...foreign.flatMap(foreignConsumer),
+      ]),
+    },
+    subscribe: {
+      allow: uniq([inbox, ...(d.internal?.subscribe ?? []), ...(d.liveSubscribe ?? [])]),
+      // Another identity's replies (pulled messages included) arrive on its inbox.
+      deny: ['_INBOX.>'],
+    },
+    ...(d.internal ? { allowResponses: true } : {}),
+  };
+}
 
 // ---- identities --------------------------------------------------------------------------------
 
-export function natsIdentities(o: NatsAuthOptions): NatsIdentity[] {
-  const bundles = o.bundleBucket ?? 'flotilla-bundles';
-  for (const c of o.clusters)
-    if (!CLUSTER_NAME.test(c)) throw new Error(`cluster name "${c}" must be a DNS label (a-z, 0-9, -)`);
-  const subscribers = o.subscribers ?? ['subscriber'];
-  const ids: NatsIdentity[] = [
-    {
-      user: 'planner',
-      role: 'renders and signs plans, promotes; consumes commits, tags, apply results and health',
-      publish: {
-        allow: [
-          JS_INFO,
-          `${EVENTS}.plan.>`,
-          `${EVENTS}.promotion.>`,
-          `${EVENTS}.image.update-committed.>`,
-          deadLetter('planner'),
-          ...eventStreamAdmin(),
-          ...ownConsumer('planner'),
-          ...eventStreamReader(),
-          ...bucket('kv', 'planner-state', 'rw'),
-          ...bucket('kv', 'planner-leader', 'rw'),
-          ...bucket('obj', bundles, 'rw'),
-        ],
-      },
-      subscribe: { allow: ['_INBOX.>'] },
-    },
-    {
-      user: 'git-watcher',
-      role: 'publishes commits seen in config repos; may not publish plans or promotions',
-      publish: {
-        allow: [
-          JS_INFO,
-          `${EVENTS}.git.>`,
-          `${EVENTS}.webhook.rejected.>`,
-          'flotilla.internal.git-watcher.>',
-          ...eventStreamAdmin(),
-          ...bucket('kv', 'git-watcher-leases', 'rw'),
-          ...bucket('kv', 'git-watcher-members', 'rw'),
-          ...bucket('kv', 'git-watcher-cursors', 'rw'),
-        ],
-      },
-      subscribe: { allow: ['_INBOX.>', 'flotilla.internal.git-watcher.>'] },
-      allowResponses: true,
-    },
-    {
-      user: 'registry-watcher',
-      role: 'publishes image tags seen in registries; may not publish plans or promotions',
-      publish: {
-        allow: [
-          JS_INFO,
-          `${EVENTS}.image.tag-detected.>`,
-          `${EVENTS}.image.tag-moved.>`,
-          `${EVENTS}.image.scan-failed.>`,
-          `${EVENTS}.webhook.rejected.>`,
-          'flotilla.internal.registry-watcher.>',
-          ...eventStreamAdmin(),
-          ...bucket('kv', 'registry-watcher-leases', 'rw'),
-          ...bucket('kv', 'registry-watcher-state', 'rw'),
-        ],
-      },
-      subscribe: { allow: ['_INBOX.>', 'flotilla.internal.registry-watcher.>'] },
-      allowResponses: true,
-    },
-    {
-      user: 'audit-writer',
-      role: 'records every event; publishes only its own dead letters',
-      publish: {
-        allow: [
-          JS_INFO,
-          deadLetter('audit-writer'),
-          ...eventStreamAdmin(),
-          ...ownConsumer('audit-writer'),
-          ...eventStreamReader(),
-          ...bucket('kv', 'flotilla-leases', 'rw'),
-        ],
-      },
-      subscribe: { allow: ['_INBOX.>'] },
-    },
-  ];
-  for (const cluster of o.clusters) {
-    const user = `applier-${cluster}`;
-    ids.push({
-      user,
-      role: `cluster-applier of ${cluster}: pulls only ${cluster}'s plans, reports only ${cluster}'s results`,
-      publish: {
-        allow: [
-          JS_INFO,
-          `${EVENTS}.apply.*.${cluster}`,
-          `${EVENTS}.health.changed.${cluster}`,
-          `${EVENTS}.drift.*.${cluster}`,
-          deadLetter(user),
-          `$JS.API.STREAM.INFO.${EVENT_STREAM}`,
-          ...ownConsumer(user, `${EVENTS}.plan.created.${cluster}`),
-          ...bucket('obj', bundles, 'ro'),
-        ],
-        // Redundant with the allow-list; spelled out because it is the point.
-        deny: [`${EVENTS}.plan.>`, `${EVENTS}.promotion.>`],
-      },
-      subscribe: { allow: [`${inboxPrefixFor(user)}.>`], deny: [`${EVENTS}.>`, '_INBOX.>'] },
-    });
-  }
-  for (const user of subscribers) {
-    ids.push({
-      user,
-      role: 'read-only: live events (core subscription) or its own durable consumer; publishes nothing',
-      publish: {
-        allow: [
-          JS_INFO,
-          `$JS.API.STREAM.INFO.${EVENT_STREAM}`,
-          ...ownConsumer(user),
-          `$JS.API.CONSUMER.DELETE.${EVENT_STREAM}.${user}`,
-        ],
-        deny: [`${EVENTS}.>`],
-      },
-      subscribe: { allow: [`${EVENTS}.>`, `${inboxPrefixFor(user)}.>`], deny: ['_INBOX.>'] },
-    });
-  }
-  if (o.admin ?? true)
-    ids.push({ user: 'admin', role: 'operators only: no limits (provisioning, nats CLI)' });
-  for (const id of ids) {
-    if (id.publish) id.publish.allow = [...new Set(id.publish.allow)];
-    if (id.subscribe) id.subscribe.allow = [...new Set(id.subscribe.allow)];
-  }
+/** The identities of an install: one per declaration, plus an unrestricted admin. */
+export function identitiesFrom(declarations: readonly NatsResources[], admin = true): NatsIdentity[] {
+  const durables = new Set(declarations.flatMap((d) => d.consumers.map((c) => c.durable)));
+  const ids = declarations.map((d) => identityFor(d, durables));
+  if (admin)
+    ids.push({ user: 'admin', role: 'operators only: no limits (flotilla nats bootstrap, nats CLI)' });
   return ids;
+}
+
+export function natsIdentities(o: NatsAuthOptions): NatsIdentity[] {
+  return identitiesFrom(flotillaDeclarations(o), o.admin ?? true);
 }
 
 function list(values: readonly string[], indent: string): string {

@@ -45,7 +45,14 @@ describe('argument parsing and exit codes', () => {
   it('nats-auth prints the authorization block; bad cluster names are usage errors', async () => {
     const io = capture();
     expect(await runCli(['nats-auth', '--clusters', 'dev,prod-eu'], io, {})).toBe(EXIT.ok);
-    expect(io.outText.join('\n')).toContain('"flotilla.v1.apply.*.prod-eu"');
+    expect(io.outText.join('\n')).toContain('"flotilla.v1.apply.succeeded.prod-eu"');
     expect(await runCli(['nats-auth', '--clusters', 'Prod.EU'], capture(), {})).toBe(EXIT.usage);
+  });
+
+  it('nats bootstrap checks its arguments before connecting', async () => {
+    expect(await runCli(['nats', 'bootstrap', '--clusters', 'Prod.EU'], capture(), {})).toBe(EXIT.usage);
+    expect(await runCli(['nats', 'bootstrap', '--clusters', 'dev', '--replicas', '9'], capture(), {})).toBe(
+      EXIT.usage,
+    );
   });
 });

@@ -21,6 +21,8 @@ import { CliError, EXIT, usageError } from './exit-codes.ts';
 import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
 import { renderNatsAuthorization } from './nats-auth.ts';
+import { bootstrapNats } from './nats-bootstrap.ts';
+import { flotillaDeclarations } from './nats-declarations.ts';
 import { Progress } from './progress.ts';
 import {
   type DriftByCluster,
@@ -513,6 +515,12 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       } else process.stdout.write(body);
     });
 
+  const split = (s: string) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+
   program
     .command('nats-auth')
     .description('print the nats-server authorization block for these clusters (deploy/nats/README.md)')
@@ -520,11 +528,6 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
     .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
     .action((opts: { clusters: string; subscribers: string; bundleBucket: string }) => {
-      const split = (s: string) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean);
       try {
         io.out(
           renderNatsAuthorization({
@@ -537,6 +540,48 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         throw usageError((err as Error).message);
       }
     });
+
+  program
+    .command('nats')
+    .description('NATS administration')
+    .command('bootstrap')
+    .description(
+      'create the event stream, buckets, object stores and durable consumers every service declares (admin identity; idempotent)',
+    )
+    .requiredOption('--clusters <names>', 'comma-separated target clusters, e.g. dev,test,uat,prod')
+    .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
+    .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
+    .option('--replicas <n>', 'JetStream replicas (3 on the shipped 3-node NATS)', '1')
+    .action(
+      async (opts: { clusters: string; subscribers: string; bundleBucket: string; replicas: string }) => {
+        if (!/^[1-5]$/.test(opts.replicas)) throw usageError(`--replicas: "${opts.replicas}" must be 1..5`);
+        let shape: { clusters: string[]; subscribers: string[]; bundleBucket: string };
+        try {
+          shape = {
+            clusters: split(opts.clusters),
+            subscribers: split(opts.subscribers),
+            bundleBucket: opts.bundleBucket,
+          };
+          flotillaDeclarations(shape); // names are checked before connecting
+        } catch (err) {
+          throw usageError((err as Error).message);
+        }
+        const g = globals();
+        await bootstrapNats(
+          {
+            ...shape,
+            replicas: Number(opts.replicas),
+            nats: {
+              url: g.nats,
+              user: g.natsUser,
+              password: g.natsPassword,
+              ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
+            },
+          },
+          io,
+        );
+      },
+    );
 
   return program;
 }

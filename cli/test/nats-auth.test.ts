@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { Bus, eventStreamConfig } from '@flotilla/bus';
+import { Bus, EVENT_STREAM, provisionNats } from '@flotilla/bus';
+import { applierConsumer } from '@flotilla/cluster-applier/nats-resources';
 import {
   createEvent,
   encodeEvent,
   GitCommitDetected,
+  HealthChanged,
+  ImageTagDetected,
   PlanCreated,
+  PromotionProposed,
   sourceFor,
-  subjectFilter,
 } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
+import { readHistory } from '@flotilla/planner';
+import { plannerConsumer } from '@flotilla/planner/nats-resources';
 import { type NatsServer, startNats } from '@flotilla/test-support';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -16,34 +21,48 @@ import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inboxPrefixFor, renderNatsAuthorization } from '../src/nats-auth.ts';
+import { flotillaDeclarations } from '../src/nats-declarations.ts';
 
-// Real nats-server with the rendered authorization for clusters dev and prod: every forbidden
-// action must be refused by the server, and every allowed one must work.
+// A real nats-server with the rendered authorization for clusters dev and prod, provisioned by
+// the admin from the services' own declarations. Each abuse from issue 14 is attempted with the
+// real identity and must be refused by the server; each service's normal work must go through.
 
 const secret = randomBytes(6).toString('hex');
 const pw = (user: string) => `${user}-${secret}`;
+const shape = { clusters: ['dev', 'prod'] };
 let nats: NatsServer;
 const open: NatsConnection[] = [];
 const buses: Bus[] = [];
 
-async function as(user: string, opts: { privateInbox?: boolean } = {}): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: nats.url,
-    user,
-    pass: pw(user),
-    ...(opts.privateInbox ? { inboxPrefix: inboxPrefixFor(user) } : {}),
-  });
+async function as(user: string): Promise<NatsConnection> {
+  const nc = await connect({ servers: nats.url, user, pass: pw(user), inboxPrefix: inboxPrefixFor(user) });
   open.push(nc);
   return nc;
 }
 
-async function busAs(service: 'planner' | 'git-watcher' | 'audit-writer'): Promise<Bus> {
+/** A service's bus exactly as the shipped install connects it: its identity, bind only. */
+async function busAs(service: 'planner' | 'git-watcher' | 'registry-watcher' | 'audit-writer'): Promise<Bus> {
   const bus = await Bus.connect({
     servers: nats.url,
     service,
     user: service,
     pass: pw(service),
-    ensureStream: true,
+    inboxPrefix: inboxPrefixFor(service),
+    provision: false,
+  });
+  buses.push(bus);
+  return bus;
+}
+
+async function applierBus(cluster: string): Promise<Bus> {
+  const user = `applier-${cluster}`;
+  const bus = await Bus.connect({
+    servers: nats.url,
+    service: 'cluster-applier',
+    user,
+    pass: pw(user),
+    inboxPrefix: inboxPrefixFor(user),
+    provision: false,
   });
   buses.push(bus);
   return bus;
@@ -75,17 +94,25 @@ function subscriptionRefused(nc: NatsConnection, subject: string): Promise<strin
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const VIOLATION = /Permissions Violation/;
+
+let adminJsm: Awaited<ReturnType<typeof jetstreamManager>>;
 
 beforeAll(async () => {
-  nats = await startNats({
-    extraConfig: renderNatsAuthorization({ clusters: ['dev', 'prod'], password: pw }),
-  });
-  // The operator provisions the stream (hub services may also do it themselves, see below).
-  const admin = await as('admin');
-  await (await jetstreamManager(admin)).streams.add(eventStreamConfig());
-  const js = jetstream(admin);
-  await js.publish('flotilla.v1.plan.created.dev', 'plan for dev');
-  await js.publish('flotilla.v1.plan.created.prod', 'plan for prod');
+  nats = await startNats({ extraConfig: renderNatsAuthorization({ ...shape, password: pw }) });
+  adminJsm = await jetstreamManager(await as('admin'));
+  await provisionNats(adminJsm, flotillaDeclarations(shape));
+  const js = adminJsm.jetstream();
+  const plan = (cluster: string) =>
+    createEvent(
+      PlanCreated,
+      { ...samples.PlanCreated, cluster },
+      { source: sourceFor('planner', 'test'), actor: 'service:planner' },
+    );
+  for (const c of ['dev', 'prod']) {
+    const e = plan(c);
+    await js.publish(e.subject ?? '', encodeEvent(e), { msgID: e.id });
+  }
 });
 
 afterAll(async () => {
@@ -94,111 +121,205 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
-describe('nats authorization: applier-dev', () => {
-  it('refuses a wrong password', async () => {
-    const msg = await refused(() => connect({ servers: nats.url, user: 'applier-dev', pass: 'wrong' }));
-    expect(msg).toMatch(/authorization/i);
-  });
-
-  it('creates its own consumer on dev plans, pulls the dev plan and acks it', async () => {
-    const nc = await as('applier-dev', { privateInbox: true });
-    const jsm = await jetstreamManager(nc);
-    await jsm.consumers.add('FLOTILLA_EVENTS', {
-      durable_name: 'applier-dev',
-      filter_subject: 'flotilla.v1.plan.created.dev',
-      ack_policy: AckPolicy.Explicit,
-    });
-    const consumer = await jetstream(nc).consumers.get('FLOTILLA_EVENTS', 'applier-dev');
-    const m = await consumer.next({ expires: 3000 });
-    expect(m?.subject).toBe('flotilla.v1.plan.created.dev');
-    expect(text(m?.data ?? new Uint8Array())).toBe('plan for dev');
-    expect(await m?.ackAck()).toBe(true);
-    expect(await consumer.next({ expires: 1000 })).toBeNull(); // prod's plan never reaches it
-  });
-
-  it("cannot point its consumer at prod's plans, nor use the filter-less create forms", async () => {
-    const nc = await as('applier-dev', { privateInbox: true });
-    const jsm = await jetstreamManager(nc);
-    const base = { durable_name: 'applier-dev', ack_policy: AckPolicy.Explicit };
-    expect(
-      await refused(() =>
-        jsm.consumers.add('FLOTILLA_EVENTS', { ...base, filter_subject: 'flotilla.v1.plan.created.prod' }),
-      ),
-    ).toContain(
-      'Permissions Violation for Publish to "$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS.applier-dev.flotilla.v1.plan.created.prod"',
-    );
-    expect(
-      await refused(() =>
-        jsm.consumers.add('FLOTILLA_EVENTS', { ...base, filter_subjects: ['flotilla.v1.plan.created.prod'] }),
-      ),
-    ).toContain(
-      'Permissions Violation for Publish to "$JS.API.CONSUMER.DURABLE.CREATE.FLOTILLA_EVENTS.applier-dev"',
-    );
-    // The allowed create subject names dev; a body asking for prod is refused by the server itself.
-    const reply = await nc.request(
-      '$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS.applier-dev.flotilla.v1.plan.created.dev',
-      JSON.stringify({
-        stream_name: 'FLOTILLA_EVENTS',
-        config: { ...base, filter_subject: 'flotilla.v1.plan.created.prod' },
-      }),
-      { timeout: 3000 },
-    );
-    const body = JSON.parse(text(reply.data)) as { error?: { description: string } };
-    expect(body.error?.description).toMatch(/did not match filtered subject/i);
-    const info = await jsm.consumers.info('FLOTILLA_EVENTS', 'applier-dev');
-    expect(info.config.filter_subject).toBe('flotilla.v1.plan.created.dev');
-  });
-
-  it("cannot read prod's consumer or subscribe to prod's plans or other inboxes", async () => {
-    const nc = await as('applier-dev', { privateInbox: true });
-    expect(await refused(() => jetstream(nc).consumers.get('FLOTILLA_EVENTS', 'applier-prod'))).toContain(
-      'Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.FLOTILLA_EVENTS.applier-prod"',
-    );
-    expect(await subscriptionRefused(nc, 'flotilla.v1.plan.created.prod')).toContain(
-      'Permissions Violation for Subscription',
-    );
-    expect(await subscriptionRefused(nc, '_INBOX.>')).toContain('Permissions Violation for Subscription');
-    expect(await subscriptionRefused(nc, '_INBOX_applier-prod.>')).toContain(
-      'Permissions Violation for Subscription',
-    );
-    // Without the private inbox prefix, JetStream requests cannot get their replies.
-    const plain = await as('applier-dev');
-    expect(await refused(() => jetstreamManager(plain, { timeout: 2000 }))).toMatch(
-      /Permissions Violation|timeout/i,
+describe('bootstrap (admin)', () => {
+  it('is idempotent: a second run changes nothing', async () => {
+    const steps = await provisionNats(adminJsm, flotillaDeclarations(shape));
+    expect(steps.filter((s) => s.outcome !== 'unchanged')).toEqual([]);
+    expect(steps.map((s) => `${s.kind}:${s.name}`)).toEqual(
+      expect.arrayContaining([
+        `stream:${EVENT_STREAM}`,
+        'consumer:applier-dev',
+        'consumer:applier-prod',
+        'consumer:planner',
+        'consumer:audit-writer',
+        'kv:planner-state',
+        'object-store:flotilla-bundles',
+      ]),
     );
   });
 
-  it("publishes dev's results only; never plans or prod's results", async () => {
-    const nc = await as('applier-dev', { privateInbox: true });
-    const js = jetstream(nc, { timeout: 3000 });
-    for (const s of ['apply.succeeded.dev', 'apply.failed.dev', 'health.changed.dev', 'drift.detected.dev'])
-      expect((await js.publish(`flotilla.v1.${s}`, 'ok')).stream).toBe('FLOTILLA_EVENTS');
-    for (const s of [
-      'plan.created.dev',
-      'plan.created.prod',
-      'apply.succeeded.prod',
-      'promotion.approved.prod',
-    ])
-      expect(await refused(() => js.publish(`flotilla.v1.${s}`, 'forged'))).toContain(
-        `Permissions Violation for Publish to "flotilla.v1.${s}"`,
-      );
-  });
-
-  it('reads plan bundles from the object store but cannot write them', async () => {
-    const planner = await busAs('planner');
-    const blobs = await planner.blobs('flotilla-bundles');
-    const digest = await blobs.put(new TextEncoder().encode(`bundle ${secret}`));
-    const nc = await as('applier-dev', { privateInbox: true });
-    const store = await new Objm(jetstream(nc)).open('flotilla-bundles');
-    expect(text((await store.getBlob(digest)) ?? new Uint8Array())).toBe(`bundle ${secret}`);
-    expect(await refused(() => store.putBlob({ name: 'forged' }, new Uint8Array([1])))).toMatch(
-      /Permissions Violation/,
-    );
+  it('puts a consumer someone changed back to its declaration', async () => {
+    await adminJsm.consumers.update(EVENT_STREAM, 'planner', { ack_wait: 5_000_000_000 });
+    const steps = await provisionNats(adminJsm, flotillaDeclarations(shape));
+    expect(steps.find((s) => s.name === 'planner')).toMatchObject({ outcome: 'updated', detail: 'ack_wait' });
   });
 });
 
-describe('nats authorization: hub services', () => {
-  it('planner: provisions the stream, consumes, uses its KV buckets, leases and bundles, publishes plans', async () => {
+describe('issue 14 abuses, each with the real identity', () => {
+  it('git-watcher cannot cut the event stream (update max_msgs), delete or purge it', async () => {
+    const bus = await busAs('git-watcher');
+    const info = await adminJsm.streams.info(EVENT_STREAM);
+    expect(
+      await refused(() => bus.jsm.streams.update(EVENT_STREAM, { ...info.config, max_msgs: 1 })),
+    ).toMatch(VIOLATION);
+    expect(await refused(() => bus.jsm.streams.delete(EVENT_STREAM))).toMatch(VIOLATION);
+    expect(await refused(() => bus.jsm.streams.purge(EVENT_STREAM))).toMatch(VIOLATION);
+    expect((await adminJsm.streams.info(EVENT_STREAM)).config.max_msgs).toBe(info.config.max_msgs);
+  });
+
+  it('git-watcher cannot add a source (with a subject transform) from its own bucket into the stream, nor a republish', async () => {
+    const bus = await busAs('git-watcher');
+    const info = await adminJsm.streams.info(EVENT_STREAM);
+    const sources = [
+      {
+        name: 'KV_git-watcher-cursors',
+        subject_transforms: [{ src: '$KV.git-watcher-cursors.>', dest: 'flotilla.v1.health.changed.prod' }],
+      },
+    ];
+    expect(await refused(() => bus.jsm.streams.update(EVENT_STREAM, { ...info.config, sources }))).toMatch(
+      VIOLATION,
+    );
+    // Its own bucket's stream cannot be re-configured either (republish into the event subjects).
+    const kv = await adminJsm.streams.info('KV_git-watcher-cursors');
+    expect(
+      await refused(() =>
+        bus.jsm.streams.update('KV_git-watcher-cursors', {
+          ...kv.config,
+          republish: { src: '>', dest: 'flotilla.v1.health.changed.prod' },
+        }),
+      ),
+    ).toMatch(VIOLATION);
+    // Nor can it create a new stream that mirrors the events.
+    expect(
+      await refused(() => bus.jsm.streams.add({ name: 'COPY', mirror: { name: EVENT_STREAM } })),
+    ).toMatch(VIOLATION);
+  });
+
+  it("audit-writer cannot delete, re-create or drain applier-prod's consumer", async () => {
+    const bus = await busAs('audit-writer');
+    expect(await refused(() => bus.jsm.consumers.delete(EVENT_STREAM, 'applier-prod'))).toMatch(VIOLATION);
+    expect(
+      await refused(() =>
+        bus.jsm.consumers.add(EVENT_STREAM, {
+          durable_name: 'applier-prod',
+          filter_subject: 'flotilla.v1.plan.created.prod',
+          ack_policy: AckPolicy.Explicit,
+        }),
+      ),
+    ).toMatch(VIOLATION);
+    expect(await refused(() => bus.js.consumers.get(EVENT_STREAM, 'applier-prod'))).toMatch(VIOLATION);
+    expect((await adminJsm.consumers.info(EVENT_STREAM, 'applier-prod')).num_pending).toBe(1);
+  });
+
+  it('the planner (which may read history with ephemeral consumers) cannot touch a declared durable', async () => {
+    const bus = await busAs('planner');
+    for (const name of ['applier-prod', 'audit-writer'])
+      expect(await refused(() => bus.jsm.consumers.delete(EVENT_STREAM, name))).toMatch(VIOLATION);
+    expect(
+      await refused(() =>
+        bus.jsm.consumers.update(EVENT_STREAM, 'applier-prod', {
+          filter_subject: 'flotilla.v1.plan.created.dev',
+        }),
+      ),
+    ).toMatch(VIOLATION);
+    expect(
+      await refused(() =>
+        bus.jsm.consumers.pause(EVENT_STREAM, 'applier-prod', new Date(Date.now() + 3600_000)),
+      ),
+    ).toMatch(VIOLATION);
+    // The unnamed create form would take a consumer name from the body and overwrite it.
+    expect(
+      await refused(() =>
+        bus.nc.request(
+          `$JS.API.CONSUMER.CREATE.${EVENT_STREAM}`,
+          JSON.stringify({
+            stream_name: EVENT_STREAM,
+            config: {
+              name: 'applier-prod',
+              filter_subject: 'flotilla.v1.plan.created.dev',
+              ack_policy: 'explicit',
+            },
+          }),
+        ),
+      ),
+    ).toMatch(VIOLATION);
+    // A history read with a filter it did not declare is refused; its own history reads work.
+    expect(
+      await refused(() =>
+        bus.js.consumers.get(EVENT_STREAM, { filter_subjects: 'flotilla.v1.plan.created.prod' }),
+      ),
+    ).toMatch(VIOLATION);
+    const promotions = await bus.publish(PromotionProposed, samples.PromotionProposed);
+    const history = await readHistory(bus, { limit: 10 });
+    expect(history.map((e) => e.id)).toContain(promotions.event.id);
+    expect((await adminJsm.consumers.info(EVENT_STREAM, 'applier-prod')).config.filter_subject).toBe(
+      'flotilla.v1.plan.created.prod',
+    );
+  });
+
+  it('no service may create its own durable consumer: it binds to what the bootstrap made', async () => {
+    const bus = await busAs('planner');
+    expect(
+      await refused(() =>
+        bus.jsm.consumers.add(EVENT_STREAM, { durable_name: 'planner-2', ack_policy: AckPolicy.Explicit }),
+      ),
+    ).toMatch(VIOLATION);
+    const applier = await applierBus('dev');
+    expect(
+      await refused(() =>
+        applier.jsm.consumers.add(EVENT_STREAM, {
+          durable_name: 'applier-dev',
+          filter_subject: 'flotilla.v1.plan.created.prod',
+          ack_policy: AckPolicy.Explicit,
+        }),
+      ),
+    ).toMatch(VIOLATION);
+    expect((await adminJsm.consumers.info(EVENT_STREAM, 'applier-dev')).config.filter_subject).toBe(
+      'flotilla.v1.plan.created.dev',
+    );
+  });
+
+  it("an identity cannot publish another producer's events (forged source impossible on the wire)", async () => {
+    const cases: Array<[Bus, string]> = [
+      [await busAs('git-watcher'), 'flotilla.v1.health.changed.prod'],
+      [await busAs('git-watcher'), 'flotilla.v1.plan.created.prod'],
+      [await busAs('git-watcher'), 'flotilla.v1.image.tag-detected.x'],
+      [await busAs('registry-watcher'), 'flotilla.v1.git.commit-detected.x'],
+      [await busAs('audit-writer'), 'flotilla.v1.apply.succeeded.prod'],
+      [await busAs('planner'), 'flotilla.v1.health.changed.prod'],
+      [await applierBus('dev'), 'flotilla.v1.health.changed.prod'],
+      [await applierBus('dev'), 'flotilla.v1.apply.succeeded.prod'],
+      [await applierBus('dev'), 'flotilla.v1.bus.dead-lettered.planner'],
+    ];
+    for (const [bus, subject] of cases)
+      expect(await refused(() => bus.js.publish(subject, 'forged', { timeout: 3000 })), subject).toContain(
+        `Permissions Violation for Publish to "${subject}"`,
+      );
+  });
+
+  it("no identity reads another's replies (shared inbox) or another cluster's plans", async () => {
+    const watcher = await as('git-watcher');
+    expect(await subscriptionRefused(watcher, '_INBOX.>')).toMatch(VIOLATION);
+    expect(await subscriptionRefused(watcher, '_INBOX_planner.>')).toMatch(VIOLATION);
+    const dev = await as('applier-dev');
+    expect(await subscriptionRefused(dev, 'flotilla.v1.plan.created.prod')).toMatch(VIOLATION);
+    expect(await subscriptionRefused(dev, '_INBOX_applier-prod.>')).toMatch(VIOLATION);
+  });
+});
+
+describe('each service works as installed: bind only, publish its own events', () => {
+  it('applier-dev pulls its plan through the bootstrap-made consumer, reports, and reads bundles read-only', async () => {
+    const planner = await busAs('planner');
+    const digest = await (await planner.blobs('flotilla-bundles')).put(
+      new TextEncoder().encode(`bundle ${secret}`),
+    );
+    const bus = await applierBus('dev');
+    const got: string[] = [];
+    const sub = await bus.consume({
+      ...applierConsumer('dev'),
+      handler: async (e) => {
+        got.push(e.subject ?? '');
+      },
+    });
+    await expect.poll(() => got, { timeout: 10_000 }).toEqual(['flotilla.v1.plan.created.dev']);
+    await sub.stop();
+    await bus.publish(HealthChanged, { ...samples.HealthChanged, cluster: 'dev' });
+    expect(text(await (await bus.blobs('flotilla-bundles')).get(digest))).toBe(`bundle ${secret}`);
+    const store = await new Objm(bus.js).open('flotilla-bundles');
+    expect(await refused(() => store.putBlob({ name: 'forged' }, new Uint8Array([1])))).toMatch(VIOLATION);
+  });
+
+  it('planner: binds its consumer, uses its KV buckets and lease, publishes plans', async () => {
     const bus = await busAs('planner');
     const kv = await bus.kv<{ n: number }>('planner-state');
     await kv.put('meta', { n: 1 });
@@ -214,97 +335,94 @@ describe('nats authorization: hub services', () => {
     await leases.stop();
     const seen: string[] = [];
     const sub = await bus.consume({
-      durable: 'planner',
-      filters: [subjectFilter(GitCommitDetected)],
+      ...plannerConsumer,
       handler: async (e) => {
         seen.push(e.id);
       },
     });
     const watcher = await busAs('git-watcher');
     const { event } = await watcher.publish(GitCommitDetected, samples.GitCommitDetected);
-    await expect.poll(() => seen, { timeout: 10_000 }).toContain(event.id);
+    const registry = await busAs('registry-watcher');
+    const tag = await registry.publish(ImageTagDetected, samples.ImageTagDetected);
+    await expect
+      .poll(() => seen, { timeout: 10_000 })
+      .toEqual(expect.arrayContaining([event.id, tag.event.id]));
     await sub.stop();
-    const plan = await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster: 'dev' });
-    expect(plan.seq).toBeGreaterThan(0);
+    expect((await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster: 'dev' })).seq).toBeGreaterThan(
+      0,
+    );
+    expect(await refused(() => bus.kv('git-watcher-cursors'))).toMatch(VIOLATION);
   });
 
-  it('git-watcher: cannot publish plans or promotions, nor touch the planner state', async () => {
-    const bus = await busAs('git-watcher');
-    // A well-formed plan event claiming to come from the planner: the bus would refuse it for
-    // its source, so it is sent raw; the server refuses the subject.
-    const forged = createEvent(
-      PlanCreated,
-      { ...samples.PlanCreated, cluster: 'prod' },
-      {
-        source: sourceFor('planner', 'forged'),
-        actor: 'service:planner',
-      },
+  it('a bind-only service names what is missing instead of creating it; the bootstrap restores it', async () => {
+    await adminJsm.streams.delete('KV_registry-watcher-state');
+    const registry = await busAs('registry-watcher');
+    expect(await refused(() => registry.kv('registry-watcher-state'))).toMatch(
+      /KV bucket "registry-watcher-state" does not exist .*flotilla nats bootstrap/,
     );
-    expect(
-      await refused(() => bus.js.publish(forged.subject ?? '', encodeEvent(forged), { msgID: forged.id })),
-    ).toContain('Permissions Violation for Publish to "flotilla.v1.plan.created.prod"');
-    expect(await refused(() => bus.js.publish('flotilla.v1.promotion.approved.prod', 'forged'))).toContain(
-      'Permissions Violation',
+    await adminJsm.consumers.delete(EVENT_STREAM, 'audit-writer');
+    const audit = await busAs('audit-writer');
+    const { auditConsumer } = await import('@flotilla/audit-writer/nats-resources');
+    expect(await refused(() => audit.consume({ ...auditConsumer(), handler: async () => {} }))).toMatch(
+      /durable consumer "audit-writer" on FLOTILLA_EVENTS does not exist/,
     );
-    expect(await refused(() => bus.kv('planner-state'))).toContain('Permissions Violation');
-    const cursors = await bus.kv<string>('git-watcher-cursors');
-    await cursors.put('shop/main', 'a'.repeat(40));
+    const steps = await provisionNats(adminJsm, flotillaDeclarations(shape));
+    expect(steps.filter((s) => s.outcome === 'created').map((s) => s.name)).toEqual([
+      'registry-watcher-state',
+      'audit-writer',
+    ]);
+    await registry.kv('registry-watcher-state');
   });
 
-  it('audit-writer: consumes every event but publishes none', async () => {
+  it('audit-writer consumes every event but publishes none', async () => {
     const bus = await busAs('audit-writer');
     const seen: string[] = [];
+    const { auditConsumer } = await import('@flotilla/audit-writer/nats-resources');
     const sub = await bus.consume({
-      durable: 'audit-writer',
-      filters: ['flotilla.v1.>'],
+      ...auditConsumer(),
       handler: async (e) => {
         seen.push(e.type);
       },
     });
     await expect.poll(() => seen, { timeout: 10_000 }).toContain(GitCommitDetected.type);
     await sub.stop();
-    expect(await refused(() => bus.js.publish('flotilla.v1.plan.created.dev', 'forged'))).toContain(
-      'Permissions Violation',
-    );
+    expect(await refused(() => bus.js.publish('flotilla.v1.plan.created.dev', 'forged'))).toMatch(VIOLATION);
   });
 });
 
 describe('nats authorization: subscriber (read-only)', () => {
   it('receives live events and may own a durable consumer', async () => {
-    const nc = await as('subscriber', { privateInbox: true });
+    const nc = await as('subscriber');
     const got = new Promise<string>((resolve) => {
       nc.subscribe('flotilla.v1.>', { callback: (_e, m) => resolve(m.subject) });
     });
     await nc.flush();
-    const admin = await as('admin');
-    await jetstream(admin).publish('flotilla.v1.apply.succeeded.prod', 'live');
+    await jetstream(await as('admin')).publish('flotilla.v1.apply.succeeded.prod', 'live');
     expect(await got).toBe('flotilla.v1.apply.succeeded.prod');
     const jsm = await jetstreamManager(nc);
-    await jsm.consumers.add('FLOTILLA_EVENTS', {
+    await jsm.consumers.add(EVENT_STREAM, {
       durable_name: 'subscriber',
       filter_subject: 'flotilla.v1.apply.>',
       ack_policy: AckPolicy.Explicit,
     });
-    const m = await (await jetstream(nc).consumers.get('FLOTILLA_EVENTS', 'subscriber')).next({
-      expires: 3000,
-    });
+    const m = await (await jetstream(nc).consumers.get(EVENT_STREAM, 'subscriber')).next({ expires: 3000 });
     expect(m?.subject).toMatch(/^flotilla\.v1\.apply\./);
     m?.ack();
   });
 
   it("cannot publish events, touch another identity's consumer, or read inboxes", async () => {
-    const nc = await as('subscriber', { privateInbox: true });
+    const nc = await as('subscriber');
     const js = jetstream(nc, { timeout: 3000 });
     expect(await refused(() => js.publish('flotilla.v1.apply.succeeded.prod', 'forged'))).toContain(
       'Permissions Violation for Publish to "flotilla.v1.apply.succeeded.prod"',
     );
-    expect(await refused(() => js.publish('flotilla.v1.plan.created.dev', 'forged'))).toContain(
-      'Permissions Violation',
-    );
     const jsm = await jetstreamManager(nc);
-    expect(await refused(() => jsm.consumers.delete('FLOTILLA_EVENTS', 'planner'))).toContain(
-      'Permissions Violation',
-    );
-    expect(await subscriptionRefused(nc, '_INBOX.>')).toContain('Permissions Violation for Subscription');
+    expect(await refused(() => jsm.consumers.delete(EVENT_STREAM, 'planner'))).toMatch(VIOLATION);
+    expect(await subscriptionRefused(nc, '_INBOX.>')).toMatch(VIOLATION);
+  });
+
+  it('refuses a wrong password', async () => {
+    const msg = await refused(() => connect({ servers: nats.url, user: 'applier-dev', pass: 'wrong' }));
+    expect(msg).toMatch(/authorization/i);
   });
 });

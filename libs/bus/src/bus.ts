@@ -13,7 +13,13 @@ import {
   subjectOf,
   validateEvent,
 } from '@flotilla/events';
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type StreamInfo,
+} from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { type NatsConnection, headers as natsHeaders } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
@@ -25,7 +31,8 @@ import { type ConsumeOptions, type DeadLetterSink, type Subscription, startConsu
 import { JsonKv } from './kv.ts';
 import { LeaseSet, type LeaseSetOptions } from './lease.ts';
 import { type BusMetrics, busMetrics } from './metrics.ts';
-import { ensureEventStream, type StreamOptions } from './stream.ts';
+import { inboxPrefixFor, notProvisioned } from './resources.ts';
+import { EVENT_STREAM, ensureEventStream, eventStreamConfig, type StreamOptions } from './stream.ts';
 
 export interface BusLogger {
   info(obj: object, msg?: string): void;
@@ -41,8 +48,16 @@ export interface BusOptions {
   user?: string;
   pass?: string;
   token?: string;
-  /** Provision or update the event stream on connect (hub services do; appliers may not be allowed). */
+  /** Create or update the event stream on connect (tests and benches; services use `provision`). */
   ensureStream?: boolean | StreamOptions;
+  /**
+   * May this bus create what is missing: the event stream, a KV bucket or object store it opens,
+   * a durable consumer it binds to (default true: a service started alone against a dev NATS
+   * just works). Never alters what exists beyond a consumer's declared config. With `false`
+   * (every shipped install) it only binds, and a missing resource is a `bus.not-provisioned`
+   * error naming it: `flotilla nats bootstrap` creates them with the admin identity.
+   */
+  provision?: boolean;
   metrics?: Registry;
   logger?: BusLogger;
   /** Timeout for a publish to be acknowledged by JetStream. */
@@ -103,6 +118,7 @@ export class Bus {
     private readonly logger: BusLogger,
     registry: Registry,
     private readonly publishTimeoutMs: number,
+    readonly provision: boolean,
   ) {
     this.source = sourceFor(service, instance);
     this.metrics = busMetrics(registry);
@@ -142,7 +158,18 @@ export class Bus {
       }
     })();
     const jsm = await jetStreamWhenReady(nc, logger);
+    const provision = opts.provision ?? true;
     if (opts.ensureStream) await ensureEventStream(jsm, opts.ensureStream === true ? {} : opts.ensureStream);
+    else if (!(await streamExists(jsm, EVENT_STREAM))) {
+      if (!provision) {
+        await nc.close();
+        throw notProvisioned(`the event stream ${EVENT_STREAM}`);
+      }
+      // Two services starting at once may race to create it; the loser binds to the winner's.
+      await jsm.streams.add(eventStreamConfig()).catch((err) => {
+        if (!/already in use/i.test(messageOf(err))) throw err;
+      });
+    }
     const js = jetstream(nc, { timeout: opts.publishTimeoutMs ?? 10_000 });
     return new Bus(
       nc,
@@ -153,6 +180,7 @@ export class Bus {
       logger,
       opts.metrics ?? new Registry(),
       opts.publishTimeoutMs ?? 10_000,
+      provision,
     );
   }
 
@@ -218,6 +246,7 @@ export class Bus {
       this.js,
       this.jsm,
       opts,
+      this.provision,
       this.deadLetterSink,
       this.metrics,
       (level, obj, msg) => this.logger[level](obj, msg),
@@ -259,11 +288,16 @@ export class Bus {
     );
   };
 
+  /** Opens a KV bucket (binding to the existing one; creating it only when `provision` is on). */
   async kv<T>(
     bucket: string,
     opts: { history?: number; ttlMs?: number; replicas?: number } = {},
   ): Promise<JsonKv<T>> {
     const kvm = new Kvm(this.js);
+    const info = await streamInfo(this.jsm, `KV_${bucket}`);
+    if (info)
+      return new JsonKv<T>(await kvm.open(bucket, { allow_direct: info.config.allow_direct === true }));
+    if (!this.provision) throw notProvisioned(`KV bucket "${bucket}"`);
     const kv = await kvm.create(bucket, {
       history: opts.history ?? 1,
       ...(opts.ttlMs ? { ttl: opts.ttlMs } : {}),
@@ -278,10 +312,12 @@ export class Bus {
     return set;
   }
 
+  /** Opens an object store (binding to the existing one; creating it only when `provision` is on). */
   async blobs(bucket: string, opts: { replicas?: number } = {}): Promise<BlobStore> {
     const objm = new Objm(this.js);
-    const store = await objm.create(bucket, { replicas: opts.replicas ?? 1 });
-    return new BlobStore(store);
+    if (await streamInfo(this.jsm, `OBJ_${bucket}`)) return new BlobStore(await objm.open(bucket, false));
+    if (!this.provision) throw notProvisioned(`object store "${bucket}"`);
+    return new BlobStore(await objm.create(bucket, { replicas: opts.replicas ?? 1 }));
   }
 
   /** Graceful: stop intake, let handlers finish, release leases, flush and close the connection. */
@@ -294,19 +330,40 @@ export class Bus {
 
 export { subjectOf };
 
-/** Maps the shared `nats` config block (runtime's serviceConfigFields) to connection options. */
+async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
+  try {
+    return await jsm.streams.info(name);
+  } catch (err) {
+    if (/not found/i.test(messageOf(err))) return undefined;
+    throw err;
+  }
+}
+
+async function streamExists(jsm: JetStreamManager, name: string): Promise<boolean> {
+  return (await streamInfo(jsm, name)) !== undefined;
+}
+
+/**
+ * Maps the shared `nats` config block (runtime's serviceConfigFields) to connection options.
+ * A named user gets the private reply inbox `_INBOX_<user>` unless one is given: under the
+ * shipped authorization every identity may subscribe only to its own inbox, so without it
+ * every JetStream request would go unanswered (a permissions violation at start).
+ */
 export function natsOptions(nats: {
   servers: string[];
   user?: string | undefined;
   password?: string | undefined;
   token?: string | undefined;
   inboxPrefix?: string | undefined;
-}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix'> {
+  provision?: boolean | undefined;
+}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix' | 'provision'> {
+  const inboxPrefix = nats.inboxPrefix || (nats.user ? inboxPrefixFor(nats.user) : undefined);
   return {
     servers: nats.servers,
     ...(nats.user ? { user: nats.user } : {}),
     ...(nats.password ? { pass: nats.password } : {}),
     ...(nats.token ? { token: nats.token } : {}),
-    ...(nats.inboxPrefix ? { inboxPrefix: nats.inboxPrefix } : {}),
+    ...(inboxPrefix ? { inboxPrefix } : {}),
+    ...(nats.provision !== undefined ? { provision: nats.provision } : {}),
   };
 }

@@ -1,14 +1,8 @@
 import { dispositionOf, FlotillaError, messageOf } from '@flotilla/errors';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
+import type { ConsumerInfo, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { BusMetrics } from './metrics.ts';
+import { type ConsumerSpec, consumerConfig, consumerDrift, notProvisioned } from './resources.ts';
 import { EVENT_STREAM } from './stream.ts';
 
 export interface HandlerContext {
@@ -21,28 +15,18 @@ export interface HandlerContext {
 
 export type EventHandler = (event: FlotillaEvent, ctx: HandlerContext) => Promise<void>;
 
-export interface ConsumeOptions {
-  /** Durable name; one per service role (e.g. `applier-prod-eu`). */
-  durable: string;
-  /** Subject filters, e.g. `subjectFilter(PlanCreated, 'dev')`. */
-  filters: string[];
+export interface ConsumeOptions extends ConsumerSpec {
   handler: EventHandler;
   /** Attempts before a failing message is dead-lettered. Default 5. */
   maxDeliver?: number;
   /** Delay before attempt n+1 (ms); the last value repeats. Default 1 s, 5 s, 15 s, 30 s. */
   backoffMs?: number[];
-  /** How long JetStream waits for an ack before redelivering. Default 30 s. */
-  ackWaitMs?: number;
-  /** Messages handled at once; 1 keeps per-consumer order. */
-  concurrency?: number;
   /**
    * Wait for the server to confirm each ack (a round trip per message). Off by default: the
    * handler has already run when we ack, so confirmation narrows no window for a crash of this
    * process, and acks lost to a server restart are caught by the recently-acked id set below.
    */
   confirmAcks?: boolean;
-  /** Where a new durable starts. Default: every stored message. */
-  deliverFrom?: 'all' | 'new';
 }
 
 class RecentIds {
@@ -92,10 +76,43 @@ export interface Subscription {
   readonly closed: Promise<void>;
 }
 
+/**
+ * Binds to the durable consumer. A service never administers consumers under the shipped
+ * authorization: the bootstrap created it from the same spec. Only a `provision` bus (a dev
+ * NATS without authorization) creates a missing one or brings a changed one to its spec.
+ */
+async function bindOrCreate(jsm: JetStreamManager, spec: ConsumerSpec, provision: boolean): Promise<void> {
+  let existing: ConsumerInfo | undefined;
+  try {
+    existing = await jsm.consumers.info(EVENT_STREAM, spec.durable);
+  } catch (err) {
+    if (!messageOf(err).includes('not found')) throw err;
+  }
+  const config = consumerConfig(spec);
+  if (!existing) {
+    if (!provision) throw notProvisioned(`durable consumer "${spec.durable}" on ${EVENT_STREAM}`);
+    await jsm.consumers.add(EVENT_STREAM, config);
+    return;
+  }
+  const drift = consumerDrift(existing.config, spec);
+  if (drift.length === 0) return;
+  if (!provision)
+    throw new FlotillaError(
+      'bus.consumer-mismatch',
+      `durable consumer "${spec.durable}" differs from what this service declares (${drift
+        .map((d) => `${d.field}: have ${JSON.stringify(d.have)}, want ${JSON.stringify(d.want)}`)
+        .join('; ')}); run \`flotilla nats bootstrap\` to update it`,
+      { disposition: 'wait' },
+    );
+  const { durable_name: _d, ack_policy: _a, deliver_policy: _p, ...update } = config;
+  await jsm.consumers.update(EVENT_STREAM, spec.durable, update);
+}
+
 export async function startConsumer(
   js: JetStreamClient,
   jsm: JetStreamManager,
   opts: ConsumeOptions,
+  provision: boolean,
   deadLetter: DeadLetterSink,
   metrics: BusMetrics,
   log: (level: 'warn' | 'error', obj: object, msg: string) => void,
@@ -104,34 +121,7 @@ export async function startConsumer(
   const backoff = opts.backoffMs ?? [1000, 5000, 15_000, 30_000];
   const ackWaitMs = opts.ackWaitMs ?? 30_000;
   const concurrency = Math.max(1, opts.concurrency ?? 1);
-  const config = {
-    durable_name: opts.durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: opts.deliverFrom === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
-    // One filter uses `filter_subject`, which nats.js sends on the filtered create subject
-    // (`$JS.API.CONSUMER.CREATE.<stream>.<durable>.<filter>`): NATS permissions can then pin
-    // what a restricted identity (an applier) may consume.
-    ...(opts.filters.length === 1 ? { filter_subject: opts.filters[0] } : { filter_subjects: opts.filters }),
-    ack_wait: nanos(ackWaitMs),
-    // The server redelivers without limit; we count attempts ourselves so that the last one
-    // always ends on the dead-letter subject, even when it timed out instead of failing.
-    max_deliver: -1,
-    max_ack_pending: Math.max(1000, concurrency * 4),
-  };
-  try {
-    await jsm.consumers.info(EVENT_STREAM, opts.durable);
-    await jsm.consumers.update(EVENT_STREAM, opts.durable, {
-      ...(opts.filters.length === 1
-        ? { filter_subject: opts.filters[0] }
-        : { filter_subjects: opts.filters }),
-      ack_wait: config.ack_wait,
-      max_deliver: config.max_deliver,
-      max_ack_pending: config.max_ack_pending,
-    });
-  } catch (err) {
-    if (!messageOf(err).includes('not found')) throw err;
-    await jsm.consumers.add(EVENT_STREAM, config);
-  }
+  await bindOrCreate(jsm, opts, provision);
 
   const consumer = await js.consumers.get(EVENT_STREAM, opts.durable);
   const messages = await consumer.consume({ max_messages: Math.max(512, concurrency * 4) });

@@ -11,6 +11,18 @@ export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from 
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
 export { Lease, LeaseSet, type LeaseSetOptions } from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
+export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
+export {
+  type BucketSpec,
+  type ConsumerSpec,
+  consumerConfig,
+  consumerDrift,
+  deadLetterSubject,
+  eventSubjectsOf,
+  inboxPrefixFor,
+  type NatsResources,
+  notProvisioned,
+} from './resources.ts';
 export {
   CHECKPOINT_STREAM,
   CHECKPOINT_SUBJECT_PREFIX,

@@ -13,8 +13,14 @@ export function serviceConfigFields(defaultPort: number) {
       user: Type.Optional(Type.String()),
       password: Type.Optional(Type.String({ secret: true })),
       token: Type.Optional(Type.String({ secret: true })),
-      /** Private reply inbox (`_INBOX_<user>`), required for identities restricted by NATS permissions. */
+      /** Private reply inbox; default `_INBOX_<user>` when a user is set (what the authorization allows). */
       inboxPrefix: Type.Optional(Type.String()),
+      /**
+       * Create the NATS resources this service declares when they are missing (a dev NATS
+       * without authorization). Installs set false: `flotilla nats bootstrap` provisions, and the
+       * service only binds (its identity may not administer JetStream anyway). Default true.
+       */
+      provision: Type.Optional(Type.Boolean()),
     }),
     http: Type.Object({
       port: Type.Integer({ default: defaultPort, minimum: 0, maximum: 65_535 }),

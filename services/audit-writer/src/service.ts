@@ -14,6 +14,7 @@ import { Config } from './config.ts';
 import { ConfigNotes, formatNote } from './config-notes.ts';
 import { commitTrailers } from './git-local.ts';
 import { type AuditMetrics, auditMetrics } from './metrics.ts';
+import { auditConsumer } from './nats-resources.ts';
 import { AuditIndex } from './projection.ts';
 import { Pusher } from './pusher.ts';
 import { registerRoutes } from './routes.ts';
@@ -64,7 +65,6 @@ export async function startAuditWriter(
     ...natsOptions(config.nats),
     service: 'audit-writer',
     instance: config.instance,
-    ensureStream: true,
     metrics: server.registry,
     logger,
   });
@@ -233,10 +233,7 @@ export async function startAuditWriter(
       },
     });
     const sub = await bus.consume({
-      durable: config.consumer.durable,
-      filters: [`${SUBJECT_PREFIX}.>`],
-      concurrency: config.consumer.concurrency,
-      ackWaitMs: config.consumer.ackWaitMs,
+      ...auditConsumer(config.consumer),
       maxDeliver: config.consumer.maxDeliver,
       backoffMs: [500, 2000, 5000, 15_000],
       // Acked only once the batch holding the event is committed: the handler awaits that commit.

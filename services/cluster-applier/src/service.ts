@@ -1,6 +1,5 @@
 import { Bus, natsOptions, type Subscription } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { PlanCreated, subjectFilter } from '@flotilla/events';
 import {
   CORE_RESOURCES,
   InventoryStore,
@@ -14,6 +13,7 @@ import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
 import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
+import { applierConsumer } from './nats-resources.ts';
 
 export interface ApplierHandle extends ServiceHandle {
   url: string;
@@ -83,12 +83,9 @@ export async function startApplier(
   const startConsuming = async () => {
     if (sub || stopping) return;
     sub = await bus.consume({
-      durable: `applier-${config.cluster}`.replace(/[^A-Za-z0-9_-]/g, '_'),
-      filters: [subjectFilter(PlanCreated, config.cluster)],
+      ...applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency),
       // Plans of different pipelines apply side by side; one pipeline's plans stay in order.
-      concurrency: config.pipelineConcurrency,
       confirmAcks: true,
-      ackWaitMs: config.ackWaitMs,
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
       maxDeliver: 1000,
       backoffMs: [2000, 5000, 15_000, 30_000, 60_000],

@@ -9,13 +9,14 @@ import { type Cursor, CursorStore } from './cursor.ts';
 import type { GitProcessCounter } from './git-processes.ts';
 import { HostLimiter } from './host-limiter.ts';
 import { watcherMetrics } from './metrics.ts';
+/** Core NATS (not JetStream): a forwarded webhook is only useful now; polling is the safety net. */
+import { CHECK_SUBJECT_PREFIX } from './nats-resources.ts';
 import { Ownership } from './ownership.ts';
 import { resolveRepos, type WatchedRepo } from './repo.ts';
 import { RepoWatcher } from './repo-watcher.ts';
 import { registerWebhooks } from './webhooks.ts';
 
-/** Core NATS (not JetStream): a forwarded webhook is only useful now; polling is the safety net. */
-export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.git-watcher.check';
+export { CHECK_SUBJECT_PREFIX };
 
 interface CheckRequest {
   repo: string;
@@ -49,7 +50,6 @@ export async function startGitWatcher(
     ...natsOptions(config.nats),
     service: 'git-watcher',
     instance: config.instance,
-    ensureStream: true,
     metrics: server.registry,
     logger,
   });

@@ -17,20 +17,38 @@ export interface HistoryQuery {
 }
 
 /**
- * Reads the planner's decisions back from JetStream with an ordered consumer. The stream is the
+ * Reads the planner's decisions back from JetStream with ordered consumers. The stream is the
  * complete record (the audit repo keeps it for good); nothing is capped at N entries here except
  * the page returned, newest last.
+ *
+ * One ordered consumer per subject, merged by stream sequence: with a single filter nats.js
+ * names the consumer and its filter in the create subject, which the NATS authorization can pin
+ * (several filters use the unnamed create form, which would let the caller name, and so
+ * overwrite, any durable on the stream).
  */
 export async function readHistory(bus: Bus, q: HistoryQuery): Promise<FlotillaEvent[]> {
+  const perSubject = await Promise.all(HISTORY_SUBJECTS.map((subject) => readSubject(bus, subject, q)));
+  return perSubject
+    .flat()
+    .sort((a, b) => a.seq - b.seq)
+    .map((e) => e.event)
+    .slice(-q.limit);
+}
+
+async function readSubject(
+  bus: Bus,
+  subject: string,
+  q: HistoryQuery,
+): Promise<Array<{ seq: number; event: FlotillaEvent }>> {
   const consumer = await bus.js.consumers.get(EVENT_STREAM, {
-    filter_subjects: HISTORY_SUBJECTS,
+    filter_subjects: subject,
     ...(q.since
       ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(q.since).toISOString() }
       : { deliver_policy: DeliverPolicy.All }),
   });
   const info = await consumer.info();
   let pending = info.num_pending;
-  const out: FlotillaEvent[] = [];
+  const out: Array<{ seq: number; event: FlotillaEvent }> = [];
   while (pending > 0) {
     const batch = await consumer.fetch({ max_messages: Math.min(pending, 500), expires: 2000 });
     let got = 0;
@@ -44,11 +62,12 @@ export async function readHistory(bus: Bus, q: HistoryQuery): Promise<FlotillaEv
         continue;
       }
       if (q.stage && !matchesStage(event, q.stage)) continue;
-      out.push(event);
+      out.push({ seq: msg.seq, event });
       if (out.length > q.limit) out.shift();
     }
     if (got === 0) break;
   }
+  await consumer.delete().catch(() => undefined);
   return out;
 }
 

@@ -8,13 +8,14 @@ import { type Emit, ImageChecker } from './image-checker.ts';
 import { ImageLoop } from './image-loop.ts';
 import { RegistryLimiter } from './limiter.ts';
 import { watcherMetrics } from './metrics.ts';
+/** Core NATS subject on which a webhook received by one instance reaches the image's owner. */
+import { CHECK_SUBJECT_PREFIX } from './nats-resources.ts';
 import type { TagHint } from './tag-diff.ts';
 import { type ImageState, KvStateStore } from './tag-state.ts';
 import { resolveImages, type WatchedImage } from './watched-image.ts';
 import { type Receiver, type RejectReason, registerWebhookRoutes } from './webhook-routes.ts';
 
-/** Core NATS subject on which a webhook received by one instance reaches the image's owner. */
-export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.registry-watcher.check';
+export { CHECK_SUBJECT_PREFIX };
 
 /** How often an unchanged failure is reported again (a change of error code is reported at once). */
 const FAILURE_REPORT_INTERVAL_MS = 10 * 60_000;
@@ -45,7 +46,6 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     ...natsOptions(config.nats),
     service: 'registry-watcher',
     instance: config.instance,
-    ensureStream: true,
     metrics: server.registry,
     logger,
   });

@@ -1,0 +1,32 @@
+import { type ConsumerSpec, deadLetterSubject, type NatsResources } from '@flotilla/bus';
+import { SUBJECT_PREFIX } from '@flotilla/events';
+
+/** The audit-writer's durable consumer: every event, dead letters included. */
+export function auditConsumer(
+  consumer: { durable?: string; concurrency?: number; ackWaitMs?: number } = {},
+): ConsumerSpec {
+  return {
+    durable: consumer.durable ?? 'audit-writer',
+    filters: [`${SUBJECT_PREFIX}.>`],
+    concurrency: consumer.concurrency ?? 4096,
+    ackWaitMs: consumer.ackWaitMs ?? 30_000,
+  };
+}
+
+/** Everything the audit-writer uses on NATS (see `NatsResources`): it publishes only its dead letters. */
+export function natsResources(
+  config: {
+    consumer?: { durable?: string; concurrency?: number; ackWaitMs?: number };
+    lease?: { bucket?: string };
+  } = {},
+): NatsResources {
+  const consumer = auditConsumer(config.consumer);
+  return {
+    identity: 'audit-writer',
+    producer: 'audit-writer',
+    consumers: [consumer],
+    kv: [{ bucket: config.lease?.bucket ?? 'flotilla-leases', access: 'rw' }],
+    objectStores: [],
+    publishes: [deadLetterSubject(consumer.durable)],
+  };
+}

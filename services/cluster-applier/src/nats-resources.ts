@@ -1,0 +1,36 @@
+import { type ConsumerSpec, deadLetterSubject, eventSubjectsOf, type NatsResources } from '@flotilla/bus';
+import { PlanCreated, subjectFilter } from '@flotilla/events';
+
+/** `applier-<cluster>`: the NATS user and the durable consumer of one cluster's applier. */
+export const applierIdentity = (cluster: string) => `applier-${cluster}`.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** Only this cluster's plans (several pipelines' plans side by side). */
+export function applierConsumer(cluster: string, ackWaitMs = 60_000, concurrency = 1): ConsumerSpec {
+  return {
+    durable: applierIdentity(cluster),
+    filters: [subjectFilter(PlanCreated, cluster)],
+    ackWaitMs,
+    concurrency,
+  };
+}
+
+/**
+ * Everything one cluster's applier uses on NATS (see `NatsResources`): its plan consumer, the
+ * bundle store read-only, and its own cluster's results.
+ */
+export function natsResources(config: {
+  cluster: string;
+  ackWaitMs?: number;
+  pipelineConcurrency?: number;
+  bundles?: { bucket?: string };
+}): NatsResources {
+  const consumer = applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency);
+  return {
+    identity: applierIdentity(config.cluster),
+    producer: 'cluster-applier',
+    consumers: [consumer],
+    kv: [],
+    objectStores: [{ bucket: config.bundles?.bucket ?? 'flotilla-bundles', access: 'ro' }],
+    publishes: [...eventSubjectsOf('cluster-applier', config.cluster), deadLetterSubject(consumer.durable)],
+  };
+}

@@ -1,0 +1,26 @@
+import { eventSubjectsOf, type NatsResources } from '@flotilla/bus';
+
+/** Core NATS request/reply between instances: a webhook is forwarded to the repo's lease owner. */
+export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.git-watcher.check';
+
+/**
+ * Everything the git-watcher uses on NATS (see `NatsResources`): no consumer, its lease,
+ * membership and cursor buckets, and the git events it produces.
+ */
+export function natsResources(
+  config: { leases?: { bucket?: string; membersBucket?: string }; state?: { bucket?: string } } = {},
+): NatsResources {
+  return {
+    identity: 'git-watcher',
+    producer: 'git-watcher',
+    consumers: [],
+    kv: [
+      { bucket: config.leases?.bucket ?? 'git-watcher-leases', access: 'rw' },
+      { bucket: config.leases?.membersBucket ?? 'git-watcher-members', access: 'rw' },
+      { bucket: config.state?.bucket ?? 'git-watcher-cursors', access: 'rw' },
+    ],
+    objectStores: [],
+    publishes: eventSubjectsOf('git-watcher'),
+    internal: { publish: [`${CHECK_SUBJECT_PREFIX}.*`], subscribe: [`${CHECK_SUBJECT_PREFIX}.*`] },
+  };
+}
