@@ -11,7 +11,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY libs ./libs
 COPY services ./services
-# The console uses the CLI's status rules (cli/src/status-view.ts).
+# The whole CLI: the console uses its status rules (cli/src/status-view.ts) and the
+# nats-bootstrap Job runs `flotilla nats bootstrap` from the planner image.
 COPY cli ./cli
 COPY examples ./examples
 RUN npm ci --omit=dev --include-workspace-root --ignore-scripts \
