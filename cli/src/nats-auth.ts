@@ -11,7 +11,7 @@
  * produce. Services bind to consumers the bootstrap created; they never create their own.
  */
 
-import { type BucketSpec, inboxPrefixFor, type NatsResources } from '@flotilla/bus';
+import { type BucketSpec, inboxPrefixFor, type NatsResources, type StreamSpec } from '@flotilla/bus';
 import { flotillaDeclarations, type InstallShape } from './nats-declarations.ts';
 
 export { inboxPrefixFor };
@@ -112,6 +112,28 @@ function bucket(kind: 'kv' | 'obj', b: BucketSpec): string[] {
   return [...read, `${API}.STREAM.PURGE.${stream}`, `${API}.STREAM.MSG.DELETE.${stream}`, data];
 }
 
+/**
+ * A stream of its own (e.g. the audit checkpoints): append to its subjects, read it back with
+ * ordered consumers. No durable of anyone else lives there, so any consumer form is harmless;
+ * the stream's own config (deny-delete, deny-purge) is out of reach like every stream's.
+ */
+function ownStream(s: StreamSpec): string[] {
+  const name = s.config.name;
+  return [
+    ...s.config.subjects,
+    `${API}.STREAM.INFO.${name}`,
+    `${API}.STREAM.MSG.GET.${name}`,
+    `${API}.DIRECT.GET.${name}`,
+    `${API}.DIRECT.GET.${name}.>`,
+    `${API}.CONSUMER.CREATE.${name}`,
+    `${API}.CONSUMER.CREATE.${name}.>`,
+    `${API}.CONSUMER.INFO.${name}.*`,
+    `${API}.CONSUMER.DELETE.${name}.*`,
+    `${API}.CONSUMER.MSG.NEXT.${name}.*`,
+    `$JS.FC.${name}.>`,
+  ];
+}
+
 /** What only the admin may do, denied explicitly to everyone else. */
 const ADMIN_ONLY = [
   `${API}.STREAM.CREATE.>`,
@@ -170,6 +192,7 @@ export function identityFor(d: NatsResources, allDurables: ReadonlySet<string>):
     ...(d.historyFilters?.length ? historyReader(d.historyFilters) : []),
     ...d.kv.flatMap((b) => bucket('kv', b)),
     ...d.objectStores.flatMap((b) => bucket('obj', b)),
+    ...(d.streams ?? []).flatMap(ownStream),
     ...(d.internal?.publish ?? []),
   ]);
   return {

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Bus, EVENT_STREAM, provisionNats } from '@flotilla/bus';
+import {
+  Bus,
+  CHECKPOINT_STREAM,
+  CHECKPOINT_SUBJECT_PREFIX,
+  EVENT_STREAM,
+  provisionNats,
+} from '@flotilla/bus';
 import { applierConsumer } from '@flotilla/cluster-applier/nats-resources';
 import {
   createEvent,
@@ -134,6 +140,7 @@ describe('bootstrap (admin)', () => {
         'consumer:audit-writer',
         'kv:planner-state',
         'object-store:flotilla-bundles',
+        `stream:${CHECKPOINT_STREAM}`,
       ]),
     );
   });
@@ -199,6 +206,19 @@ describe('issue 14 abuses, each with the real identity', () => {
     ).toMatch(VIOLATION);
     expect(await refused(() => bus.js.consumers.get(EVENT_STREAM, 'applier-prod'))).toMatch(VIOLATION);
     expect((await adminJsm.consumers.info(EVENT_STREAM, 'applier-prod')).num_pending).toBe(1);
+  });
+
+  it('audit-writer appends checkpoints but cannot lift deny-delete on their stream, delete or purge it', async () => {
+    const bus = await busAs('audit-writer');
+    const ack = await bus.js.publish(`${CHECKPOINT_SUBJECT_PREFIX}.audit-test`, 'checkpoint 1');
+    expect(ack.stream).toBe(CHECKPOINT_STREAM);
+    const info = await adminJsm.streams.info(CHECKPOINT_STREAM);
+    expect(
+      await refused(() => bus.jsm.streams.update(CHECKPOINT_STREAM, { ...info.config, deny_delete: false })),
+    ).toMatch(VIOLATION);
+    expect(await refused(() => bus.jsm.streams.delete(CHECKPOINT_STREAM))).toMatch(VIOLATION);
+    expect(await refused(() => bus.jsm.streams.deleteMessage(CHECKPOINT_STREAM, ack.seq))).toMatch(VIOLATION);
+    expect((await adminJsm.streams.info(CHECKPOINT_STREAM)).state.messages).toBe(1);
   });
 
   it('the planner (which may read history with ephemeral consumers) cannot touch a declared durable', async () => {

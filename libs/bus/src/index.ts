@@ -22,6 +22,7 @@ export {
   inboxPrefixFor,
   type NatsResources,
   notProvisioned,
+  type StreamSpec,
 } from './resources.ts';
 export {
   CHECKPOINT_STREAM,

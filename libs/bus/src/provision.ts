@@ -2,7 +2,13 @@ import { FlotillaError, messageOf } from '@flotilla/errors';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
-import { type ConsumerSpec, consumerConfig, consumerDrift, type NatsResources } from './resources.ts';
+import {
+  type ConsumerSpec,
+  consumerConfig,
+  consumerDrift,
+  type NatsResources,
+  type StreamSpec,
+} from './resources.ts';
 import { EVENT_STREAM, eventStreamConfig, type StreamOptions } from './stream.ts';
 
 export interface ProvisionOptions {
@@ -36,7 +42,9 @@ export async function provisionNats(
   const kv = new Set<string>();
   const obj = new Set<string>();
   const consumers = new Map<string, { spec: ConsumerSpec; identity: string }>();
+  const streams = new Map<string, StreamSpec['config']>();
   for (const d of declarations) {
+    for (const s of d.streams ?? []) streams.set(s.config.name, s.config);
     for (const b of d.kv) kv.add(b.bucket);
     for (const b of d.objectStores) obj.add(b.bucket);
     for (const c of d.managesOwnConsumers ? [] : d.consumers) {
@@ -48,6 +56,11 @@ export async function provisionNats(
         );
       consumers.set(c.durable, { spec: c, identity: d.identity });
     }
+  }
+  for (const [name, config] of [...streams].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const exists = await streamExists(jsm, name);
+    if (!exists) await jsm.streams.add({ ...config, num_replicas: replicas });
+    steps.push({ kind: 'stream', name, outcome: exists ? 'unchanged' : 'created' });
   }
   const js = jsm.jetstream();
   for (const bucket of [...kv].sort()) {

@@ -1,6 +1,6 @@
 import { FlotillaError } from '@flotilla/errors';
 import { catalog, DeadLettered, type Producer, subjectFilter } from '@flotilla/events';
-import { AckPolicy, type ConsumerConfig, DeliverPolicy } from '@nats-io/jetstream';
+import { AckPolicy, type ConsumerConfig, DeliverPolicy, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 
 /**
@@ -20,6 +20,8 @@ export interface NatsResources {
   consumers: ConsumerSpec[];
   kv: BucketSpec[];
   objectStores: BucketSpec[];
+  /** Streams of its own besides the event stream (e.g. the audit checkpoints), append and read. */
+  streams?: StreamSpec[];
   /** Event subjects it may publish (its own events, scoped; its own dead letters). */
   publishes: string[];
   /**
@@ -49,6 +51,11 @@ export interface ConsumerSpec {
   concurrency?: number;
   /** Where a new durable starts. Default: every stored message. */
   deliverFrom?: 'all' | 'new';
+}
+
+export interface StreamSpec {
+  /** The full config the bootstrap creates it with; its `subjects` are what the identity may publish. */
+  config: Partial<StreamConfig> & { name: string; subjects: string[] };
 }
 
 export interface BucketSpec {

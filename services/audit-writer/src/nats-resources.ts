@@ -1,4 +1,10 @@
-import { type ConsumerSpec, deadLetterSubject, type NatsResources } from '@flotilla/bus';
+import {
+  CHECKPOINT_SUBJECT_PREFIX,
+  type ConsumerSpec,
+  checkpointStreamConfig,
+  deadLetterSubject,
+  type NatsResources,
+} from '@flotilla/bus';
 import { SUBJECT_PREFIX } from '@flotilla/events';
 
 /** The audit-writer's durable consumer: every event, dead letters included. */
@@ -18,6 +24,7 @@ export function natsResources(
   config: {
     consumer?: { durable?: string; concurrency?: number; ackWaitMs?: number };
     lease?: { bucket?: string };
+    checkpoint?: { enabled?: boolean; publish?: boolean };
   } = {},
 ): NatsResources {
   const consumer = auditConsumer(config.consumer);
@@ -27,6 +34,11 @@ export function natsResources(
     consumers: [consumer],
     kv: [{ bucket: config.lease?.bucket ?? 'flotilla-leases', access: 'rw' }],
     objectStores: [],
+    // Signed checkpoints go to a deny-delete stream outside the audit repo (kept for good).
+    streams:
+      (config.checkpoint?.enabled ?? true) && (config.checkpoint?.publish ?? true)
+        ? [{ config: { ...checkpointStreamConfig(), subjects: [`${CHECKPOINT_SUBJECT_PREFIX}.>`] } }]
+        : [],
     publishes: [deadLetterSubject(consumer.durable)],
   };
 }
