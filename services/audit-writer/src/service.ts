@@ -1,6 +1,5 @@
 import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { SUBJECT_PREFIX } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
