@@ -22,7 +22,7 @@ import { natsResources as plannerResources } from '@flotilla/planner/nats-resour
 import { Config as RegistryWatcherConfig } from '@flotilla/registry-watcher';
 import { natsResources as registryResources } from '@flotilla/registry-watcher/nats-resources';
 import { loadConfig } from '@flotilla/runtime';
-import { type NatsServer, startNats } from '@flotilla/test-support';
+import { type NatsServer, programArgs, startNats } from '@flotilla/test-support';
 import type { TObject } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -150,15 +150,18 @@ describe('the shipped install, run under its own authorization', () => {
   it('the nats-bootstrap Job provisions everything with the admin identity (and again, idempotently)', async () => {
     const job = hub.find((o) => o.kind === 'Job' && o.metadata.name === 'nats-bootstrap') as Obj;
     const c = job.spec.template.spec.containers[0] as Obj;
-    expect(c.command.slice(-1)).toEqual(['cli/src/main.ts']);
+    expect(c.args.slice(0, 2)).toEqual(['nats', 'bootstrap']);
     const env = { ...resolveEnv(c, hub, 'nats-bootstrap-x'), FLOTILLA_NATS_URL: nats.url };
     // One replica here (a single test server) instead of the three the Job asks for.
     const args = (c.args as string[]).map((a, i, all) => (all[i - 1] === '--replicas' ? '1' : a));
-    const bin = join(root, 'cli/bin/flotilla');
-    const first = await run(bin, args, { env: { ...process.env, ...env } });
+    const first = await run(process.execPath, programArgs('cli', ...args), {
+      env: { ...process.env, ...env },
+    });
     expect(first.stdout).toMatch(/created\s+consumer\s+applier-dev/);
     expect(first.stdout).toMatch(/created\s+stream\s+FLOTILLA_EVENTS/);
-    const second = await run(bin, args, { env: { ...process.env, ...env } });
+    const second = await run(process.execPath, programArgs('cli', ...args), {
+      env: { ...process.env, ...env },
+    });
     expect(second.stdout).not.toMatch(/created|updated/);
   }, 120_000);
 

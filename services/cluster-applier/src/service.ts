@@ -12,8 +12,8 @@ import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/
 import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
 import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
-import { PipelineAppliers } from './pipeline-appliers.ts';
 import { applierConsumer } from './nats-resources.ts';
+import { PipelineAppliers } from './pipeline-appliers.ts';
 
 export interface ApplierHandle extends ServiceHandle {
   url: string;
