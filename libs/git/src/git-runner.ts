@@ -18,6 +18,8 @@ export interface RunOptions {
   input?: string;
   /** Operation name for error messages. */
   op?: string;
+  /** Called once for every git process started (a mirror counts its processes with it). */
+  onProcess?: () => void;
 }
 
 /** Ambient variables that would change what git runs or where it looks (an editor, GIT_DIR from a hook...). */
@@ -76,6 +78,7 @@ export async function runGitStatus(
  */
 async function runGitRaw(args: string[], opts: RunOptions): Promise<string> {
   const env = { ...baseEnv(), ...credentialEnv(opts.url, opts.credentials), ...opts.env };
+  opts.onProcess?.();
   return simpleGit({
     baseDir: opts.cwd,
     config: opts.config ?? [],

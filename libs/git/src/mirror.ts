@@ -2,12 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SerialQueue } from '@flotilla/async';
 import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-log.ts';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 import { redactUrl } from './redact.ts';
-import { SerialQueue } from './serial-queue.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
 
 export interface MirrorOptions {
@@ -53,6 +53,11 @@ export class Mirror {
   private readonly timeoutMs: number;
   private readonly queue = new SerialQueue();
   private verified = false;
+  /** Git processes this mirror has started: what a check costs, for metrics and benchmarks. */
+  readonly stats = { processes: 0 };
+  private readonly counted = () => {
+    this.stats.processes++;
+  };
 
   constructor(private readonly options: MirrorOptions) {
     const { url, credentials } = splitUrlCredentials(options.url, options.credentials);
@@ -68,11 +73,26 @@ export class Mirror {
   }
 
   private local(op: string, extra: Partial<RunOptions> = {}): RunOptions {
-    return { cwd: this.dir, env: { GIT_DIR: this.dir }, timeoutMs: this.timeoutMs, op, ...extra };
+    return {
+      cwd: this.dir,
+      env: { GIT_DIR: this.dir },
+      timeoutMs: this.timeoutMs,
+      op,
+      onProcess: this.counted,
+      ...extra,
+    };
   }
 
   private remote(op: string, cwd: string, env: Record<string, string> = {}): RunOptions {
-    return { cwd, env, url: this.url, credentials: this.credentials, timeoutMs: this.timeoutMs, op };
+    return {
+      cwd,
+      env,
+      url: this.url,
+      credentials: this.credentials,
+      timeoutMs: this.timeoutMs,
+      op,
+      onProcess: this.counted,
+    };
   }
 
   /**

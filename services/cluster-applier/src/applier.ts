@@ -1,3 +1,4 @@
+import { SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus, HandlerContext } from '@flotilla/bus';
 import { FlotillaError, messageOf, retryable } from '@flotilla/errors';
 import {
@@ -63,10 +64,10 @@ export interface DriftReport {
 
 /**
  * Applies plans for one cluster as a list of small steps that stop at the first error, and checks
- * drift in between. One plan or drift check at a time (a promise chain serialises them).
+ * drift in between. One plan or drift check at a time (a serial queue).
  */
 export class Applier {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly blobStores = new Map<string, Promise<BlobStore>>();
   private readonly live: LiveState;
   private current: Current | undefined;
@@ -91,9 +92,7 @@ export class Applier {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(fn);
   }
 
   private blobs(bucket: string): Promise<BlobStore> {

@@ -1,3 +1,4 @@
+import { SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
@@ -20,7 +21,6 @@ import type { PlannerOperations } from './operations.ts';
 import { pipelineScope } from './pipeline-scope.ts';
 import { PipelineUnit } from './pipeline-unit.ts';
 import { PlanRenderer, type RenderTarget } from './plan-renderer.ts';
-import { SerialQueue } from './serial-queue.ts';
 import type { PlannerState } from './state.ts';
 
 export interface PlannerOptions {
