@@ -1,6 +1,5 @@
 export { Config, RepositoryConfig } from './config.ts';
 export { type Cursor, CursorStore, cursorKey } from './cursor.ts';
-export { countGitProcesses, type GitProcessCounter } from './git-processes.ts';
 export { HostLimiter, remoteHost } from './host-limiter.ts';
 export { preferredOwner } from './rendezvous.ts';
 export { resolveRepos, type WatchedRepo } from './repo.ts';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SerialQueue } from '@flotilla/async';
 import type { Bus, Versioned } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
@@ -12,7 +13,6 @@ import { type CommitInfo, GitError, type Mirror, type SignatureVerification } fr
 import type { Logger } from '@flotilla/runtime';
 import type { Static, TObject } from '@sinclair/typebox';
 import type { Cursor, CursorStore } from './cursor.ts';
-import { countGitProcesses, type GitProcessCounter } from './git-processes.ts';
 import type { HostLimiter } from './host-limiter.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import type { WatchedRepo } from './repo.ts';
@@ -36,8 +36,6 @@ export interface RepoWatcherDeps {
   metrics: WatcherMetrics;
   logger: Logger;
   poll: PollSettings;
-  /** Counts every git process of this instance (metrics, bench). */
-  processes: GitProcessCounter;
 }
 
 export interface CheckResult {
@@ -69,6 +67,7 @@ export class RepoWatcher {
   private stopped = false;
   private failures = 0;
   private lastReportedCode: string | undefined;
+  private readonly checks = new SerialQueue();
 
   constructor(private readonly d: RepoWatcherDeps) {}
 
@@ -179,17 +178,21 @@ export class RepoWatcher {
     }
   }
 
-  /** One check, its git processes counted. Exposed for tests and the benchmark. */
-  async check(trigger: Trigger, receivedAt?: number): Promise<CheckResult> {
-    const counter: GitProcessCounter = { count: 0 };
-    try {
-      const r = await countGitProcesses(counter, () =>
-        countGitProcesses(this.d.processes, () => this.steps(trigger, receivedAt)),
-      );
-      return { ...r, gitProcesses: counter.count };
-    } finally {
-      this.d.metrics.gitProcesses.inc(counter.count);
-    }
+  /**
+   * One check, its git processes counted. Checks of a repo run one at a time (also one a test or
+   * the benchmark calls directly) and only checks use its mirror, so the mirror's count grows by
+   * exactly this check's processes.
+   */
+  check(trigger: Trigger, receivedAt?: number): Promise<CheckResult> {
+    return this.checks.run(async () => {
+      const before = this.d.mirror.stats.processes;
+      const spent = () => this.d.mirror.stats.processes - before;
+      try {
+        return { ...(await this.steps(trigger, receivedAt)), gitProcesses: spent() };
+      } finally {
+        this.d.metrics.gitProcesses.inc(spent());
+      }
+    });
   }
 
   private async steps(trigger: Trigger, receivedAt?: number): Promise<Omit<CheckResult, 'gitProcesses'>> {

@@ -6,7 +6,6 @@ import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/
 import type { Subscription } from '@nats-io/nats-core';
 import type { Config } from './config.ts';
 import { type Cursor, CursorStore } from './cursor.ts';
-import type { GitProcessCounter } from './git-processes.ts';
 import { HostLimiter } from './host-limiter.ts';
 import { watcherMetrics } from './metrics.ts';
 /** Core NATS (not JetStream): a forwarded webhook is only useful now; polling is the safety net. */
@@ -31,8 +30,6 @@ export interface GitWatcherHandle extends ServiceHandle {
   owned(): string[];
   /** The running watcher of an owned repo. */
   watcher(repo: string): RepoWatcher | undefined;
-  /** Git processes this instance spawned so far. */
-  processes: GitProcessCounter;
   /** Dies without releasing anything (tests: what SIGKILL leaves behind). */
   crash(): Promise<void>;
 }
@@ -55,7 +52,6 @@ export async function startGitWatcher(
   });
   const cursors = new CursorStore(await bus.kv<Cursor>(config.state.bucket));
   const limiter = new HostLimiter(config.poll.hostConcurrency);
-  const processes: GitProcessCounter = { count: 0 };
   const watchers = new Map<string, RepoWatcher>();
   const stopping = new Set<Promise<void>>();
   const mirrors = new Map<string, Mirror>();
@@ -86,7 +82,6 @@ export async function startGitWatcher(
       metrics,
       logger,
       poll: config.poll,
-      processes,
     });
     watchers.set(name, w);
     logger.info({ repo: name, url: repo.displayUrl }, 'watching repository');
@@ -185,7 +180,6 @@ export async function startGitWatcher(
     url,
     bus,
     instance: config.instance,
-    processes,
     owned: () => [...watchers.keys()].filter((r) => ownership.holds(r)),
     watcher: (repo) => watchers.get(repo),
     async stop() {
