@@ -2,14 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import {
-  ApplyFailed,
-  ApplySucceeded,
-  GitCommitDetected,
-  HealthChanged,
-  ImageTagDetected,
-  subjectFilter,
-} from '@flotilla/events';
 import type { GitCredentials } from '@flotilla/git';
 import {
   ConfigError,
@@ -24,6 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { registerApi } from './api.ts';
 import type { ApiToken, Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
+import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
 import { PlannerState } from './state.ts';
 
@@ -35,7 +28,8 @@ export interface PlannerHandle extends ServiceHandle {
   readonly leader: boolean;
 }
 
-export const LEADER_BUCKET = 'planner-leader';
+export { LEADER_BUCKET };
+
 const LEADER_KEY = 'planner';
 
 function loadTokens(config: Config): ApiToken[] {
@@ -92,7 +86,6 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     ...natsOptions(config.nats),
     service: 'planner',
     instance: config.instance,
-    ensureStream: true,
     metrics: server.registry,
     logger,
   });
@@ -132,12 +125,8 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     try {
       await planner.activate();
       sub = await bus.consume({
-        durable: 'planner',
-        filters: [GitCommitDetected, ImageTagDetected, ApplySucceeded, ApplyFailed, HealthChanged].map((d) =>
-          subjectFilter(d),
-        ),
+        ...plannerConsumer,
         handler: (event) => planner.handle(event),
-        ackWaitMs: 60_000,
         backoffMs: [500, 2000, 5000, 15_000],
         maxDeliver: 8,
       });
