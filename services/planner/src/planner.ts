@@ -63,6 +63,7 @@ export interface PipelineSummary {
  */
 export class Planner {
   private readonly queue = new SerialQueue();
+  private evaluationQueued = false;
   private readonly units = new Map<string, PipelineUnit>();
   private active = false;
   private soakTimer: NodeJS.Timeout | undefined;
@@ -190,10 +191,18 @@ export class Planner {
     await this.queue.idle();
   }
 
+  /**
+   * Queues one evaluation unless one is already waiting: the interval keeps firing while a long
+   * render holds the queue, and a waiting evaluation will see everything the skipped ones would.
+   */
   private tick(): void {
-    if (!this.active) return;
+    if (!this.active || this.evaluationQueued) return;
+    this.evaluationQueued = true;
     void this.queue
-      .run(() => this.evaluate())
+      .run(() => {
+        this.evaluationQueued = false;
+        return this.evaluate();
+      })
       .catch((e) => this.log.warn({ err: messageOf(e) }, 'promotion evaluation failed'));
   }
 
