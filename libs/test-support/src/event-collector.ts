@@ -3,10 +3,18 @@ import type { FlotillaEvent } from '@flotilla/events';
 /** Events seen on the bus during a test, with waiting by type and predicate. */
 export class EventCollector {
   readonly events: FlotillaEvent[] = [];
+  /** Messages on event subjects that did not decode: a bug in whoever sent them, never skipped. */
+  readonly undecodable: Array<{ subject: string; error: string }> = [];
   private waiters: Array<() => void> = [];
 
   push(e: FlotillaEvent): void {
     this.events.push(e);
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Records a message that is not a valid event; every later wait() fails with it. */
+  reject(subject: string, err: unknown): void {
+    this.undecodable.push({ subject, error: err instanceof Error ? err.message : String(err) });
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -24,6 +32,8 @@ export class EventCollector {
   ): Promise<FlotillaEvent<D>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (this.undecodable.length > 0)
+        throw new Error(`undecodable messages on the bus: ${JSON.stringify(this.undecodable)}`);
       const found = this.of<D>(type, pred)[0];
       if (found) return found;
       if (Date.now() > deadline)

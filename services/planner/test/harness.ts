@@ -105,10 +105,11 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const sub = watcher.nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
+      // Only events travel under flotilla.v1.> (KV and object store use their own subjects).
       try {
         events.push(decodeEvent(m.data, { subject: m.subject }));
-      } catch {
-        // not an event (KV, object store traffic shares no prefix, but be safe)
+      } catch (err) {
+        events.reject(m.subject, err);
       }
     }
   })();

@@ -7,6 +7,7 @@ import {
   PromotionProposed,
   PromotionRejected,
 } from '@flotilla/events';
+import { type PlanData, verifyPlanSignature } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
@@ -30,8 +31,11 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
   const ref = `${WEB}:1.4.7@${digest}`;
 
   it('renders every cluster at startup into a signed plan', async () => {
-    for (const c of ['dev', 'test', 'uat', 'prod'])
-      await h.events.wait(PlanCreated, (d: D) => d.cluster === c);
+    for (const c of ['dev', 'test', 'uat', 'prod']) {
+      const plan = await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === c);
+      expect(plan.data).toMatchObject({ cluster: c, sequence: 1, path: `clusters/${c}` });
+      expect(() => verifyPlanSignature(plan.data, [h.trusted])).not.toThrow();
+    }
   });
 
   it('commits a new image into dev only, with trailers, and promotes it on by digest', async () => {
