@@ -18,14 +18,21 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { programPath, spawnTracked, startFlotillaStack, stopProcess } from '@flotilla/test-support';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    /** `--applier=false`: no test cluster, so no applier row (when the cluster is not built yet). */
+    applier: { type: 'string', default: 'true' },
+  },
+});
 const RUNS = Number(args.runs);
 const root = resolve(import.meta.dirname, '../..');
 
 type Mode = 'tsx' | 'bundle' | 'strip';
 const MODES: Mode[] = ['tsx', 'bundle', 'strip'];
-const SERVICES = ['audit-writer', 'planner', 'git-watcher', 'registry-watcher', 'cluster-applier'] as const;
-type Service = (typeof SERVICES)[number];
+const ALL = ['audit-writer', 'planner', 'git-watcher', 'registry-watcher', 'cluster-applier'] as const;
+type Service = (typeof ALL)[number];
+const SERVICES = ALL.filter((s) => args.applier !== 'false' || s !== 'cluster-applier');
 
 function argv(mode: Mode, service: Service): string[] {
   const src = join(root, 'services', service, 'src/main.ts');
@@ -84,7 +91,11 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-const stack = await startFlotillaStack({ clusters: ['dev'], kwok: false, onProgress: (l) => console.log(l) });
+const stack = await startFlotillaStack({
+  clusters: args.applier === 'false' ? [] : ['dev'],
+  kwok: false,
+  onProgress: (l) => console.log(l),
+});
 const results = new Map<string, Sample[]>();
 try {
   for (const service of SERVICES) {
@@ -124,7 +135,7 @@ const rows = SERVICES.map((s) => {
 });
 const md = `# Service start-up: tsx vs the production bundle (vs Node's own TypeScript loader)
 
-\`node bench/runtime/start.ts --runs ${RUNS}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, node ${process.version}; medians of ${RUNS} starts per service and mode, modes rotated per run.
+\`node bench/runtime/start.ts --runs ${RUNS}${args.applier === 'false' ? ' --applier=false' : ''}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, node ${process.version}; medians of ${RUNS} starts per service and mode, modes rotated per run.
 
 Each start: spawn → first \`200\` from \`/readyz\` (polled every 10 ms) against real NATS, git, registry
 and a test cluster; then RSS, peak RSS (VmHWM) and CPU time (user + system) of the process.

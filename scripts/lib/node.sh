@@ -9,7 +9,15 @@ flotilla_use_node() {
   local have
   have=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
   if [ "$have" -ge "$FLOTILLA_NODE_MAJOR" ]; then return 0; fi
+  flotilla_node_install || return 1
+  export PATH="$FLOTILLA_NODE_DIR/bin:$PATH"
+}
+
+# Unpacks the pinned Node (whatever the machine has) and sets FLOTILLA_NODE_DIR; the image base
+# (scripts/images.sh) takes its node binary from here too.
+flotilla_node_install() {
   local dir="${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/node-v$FLOTILLA_NODE_VERSION"
+  FLOTILLA_NODE_DIR="$dir"
   if [ ! -x "$dir/bin/node" ]; then
     case "$(uname -sm)" in
       "Linux x86_64") ;;
@@ -32,5 +40,4 @@ flotilla_use_node() {
     mv -T "$tmp/node" "$dir" 2>/dev/null || true
     rm -rf "$tmp"
   fi
-  export PATH="$dir/bin:$PATH"
 }
