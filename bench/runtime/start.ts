@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     /** `--applier=false`: no test cluster, so no applier row (when the cluster is not built yet). */
     applier: { type: 'string', default: 'true' },
+    /** Only these services (comma-separated). */
+    services: { type: 'string' },
   },
 });
 const RUNS = Number(args.runs);
@@ -32,7 +34,10 @@ type Mode = 'tsx' | 'bundle' | 'strip';
 const MODES: Mode[] = ['tsx', 'bundle', 'strip'];
 const ALL = ['audit-writer', 'planner', 'git-watcher', 'registry-watcher', 'cluster-applier'] as const;
 type Service = (typeof ALL)[number];
-const SERVICES = ALL.filter((s) => args.applier !== 'false' || s !== 'cluster-applier');
+const only = args.services?.split(',');
+const SERVICES = ALL.filter(
+  (s) => (args.applier !== 'false' || s !== 'cluster-applier') && (!only || only.includes(s)),
+);
 
 function argv(mode: Mode, service: Service): string[] {
   const src = join(root, 'services', service, 'src/main.ts');
@@ -135,7 +140,7 @@ const rows = SERVICES.map((s) => {
 });
 const md = `# Service start-up: tsx vs the production bundle (vs Node's own TypeScript loader)
 
-\`node bench/runtime/start.ts --runs ${RUNS}${args.applier === 'false' ? ' --applier=false' : ''}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, node ${process.version}; medians of ${RUNS} starts per service and mode, modes rotated per run.
+\`node bench/runtime/start.ts --runs ${RUNS}${args.applier === 'false' ? ' --applier=false' : ''}${only ? ` --services ${only.join(',')}` : ''}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, node ${process.version}; medians of ${RUNS} starts per service and mode, modes rotated per run.
 
 Each start: spawn → first \`200\` from \`/readyz\` (polled every 10 ms) against real NATS, git, registry
 and a test cluster; then RSS, peak RSS (VmHWM) and CPU time (user + system) of the process.
@@ -153,5 +158,5 @@ ${rows.join('\n')}
 This machine is shared (2 cores, other engineers' builds and tests): wall-clock start times swing with
 load; CPU time and RSS are the steadier figures.
 `;
-writeFileSync(join(root, 'bench/results/runtime.md'), md);
+writeFileSync(join(root, `bench/results/runtime${only ? `-${only.join('-')}` : ''}.md`), md);
 console.log(md);
