@@ -51,7 +51,6 @@ PACKAGES=ca-certificates,tini,git,openssh-client
 # No manuals, translations or docs in a container (copyright files stay): about 60 MiB less.
 DPKG_OPTS=(--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*'
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright')
-BASE="localhost/flotilla-base:$SUITE-node$FLOTILLA_NODE_VERSION-npm$NPM_VERSION"
 
 # 1. Debian rootfs (about 3 min cold; cached by suite and package list).
 rootfs="$CACHE/images/$SUITE-minbase-$(echo "$PACKAGES ${DPKG_OPTS[*]}" | sha256sum | cut -c1-12).tar"
@@ -61,6 +60,7 @@ if [ ! -s "$rootfs" ]; then
   mv "$rootfs.tmp" "$rootfs"
 fi
 debian="localhost/debian-minbase:$SUITE-$(basename "$rootfs" .tar | sed 's/.*-//')"
+BASE="localhost/flotilla-base:${debian##*:}-node$FLOTILLA_NODE_VERSION-npm$NPM_VERSION"
 if ! podman image exists "$debian"; then
   log "import $debian"
   podman import --quiet "$rootfs" "$debian" >/dev/null
