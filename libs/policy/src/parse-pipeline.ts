@@ -45,7 +45,9 @@ export type PipelineIssueCode =
   /** Across files of one repo (pipeline-set.ts): a name or a cluster path claimed twice. */
   | 'duplicate-pipeline'
   | 'path-conflict'
-  | 'pipeline-limit';
+  | 'pipeline-limit'
+  /** A pipeline file that is a symlink or not a regular file: never followed. */
+  | 'not-a-file';
 
 export type ParsePipelineResult = { ok: true; pipeline: Pipeline } | { ok: false; errors: PipelineIssue[] };
 

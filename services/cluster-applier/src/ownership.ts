@@ -1,4 +1,5 @@
-import type { KubeClient } from '@flotilla/kube';
+import { isKubeApiError, type KubeClient } from '@flotilla/kube';
+import type { KubeObject } from '@flotilla/manifests';
 import type { ObjectProblem } from './apply-error.ts';
 import { type DesiredObject, INVENTORY_LABEL, PIPELINE_LABEL } from './desired.ts';
 import { LiveState } from './live-state.ts';
@@ -26,7 +27,21 @@ export async function ownedElsewhere(
     parallelism,
     `${INVENTORY_LABEL},${INVENTORY_LABEL}!=${ours.inventory}`,
   );
-  const live = await foreign.read(candidates, { metadataOnly: true });
+  // Per namespace, so a namespace we may not list (a tenant's plan reaching outside its
+  // namespaces) is left to the dry-run, which reports it per object.
+  const byNamespace = new Map<string, DesiredObject[]>();
+  for (const d of candidates) {
+    const k = d.info.namespaced ? (d.ref.namespace ?? '') : '';
+    byNamespace.set(k, [...(byNamespace.get(k) ?? []), d]);
+  }
+  const live = new Map<string, KubeObject>();
+  for (const group of byNamespace.values()) {
+    try {
+      for (const [k, v] of await foreign.read(group, { metadataOnly: true })) live.set(k, v);
+    } catch (err) {
+      if (!isKubeApiError(err, 'kube.forbidden')) throw err;
+    }
+  }
   const problems: ObjectProblem[] = [];
   for (const d of candidates) {
     const labels = live.get(d.key)?.metadata.labels;

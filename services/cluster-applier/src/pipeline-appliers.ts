@@ -2,6 +2,9 @@ import type { HandlerContext } from '@flotilla/bus';
 import type { FlotillaEvent } from '@flotilla/events';
 import { pipelineInventoryName } from '@flotilla/kube';
 import type { PlanData } from '@flotilla/trust';
+
+type Tenant = NonNullable<PlanData['tenant']>;
+
 import { Applier, type ApplierDeps, type DriftReport } from './applier.ts';
 
 /**
@@ -10,25 +13,31 @@ import { Applier, type ApplierDeps, type DriftReport } from './applier.ts';
  * Pipelines apply side by side, each one plan at a time; the consumer bounds how many at once.
  */
 export class PipelineAppliers {
-  private readonly byPipeline = new Map<string, Applier>();
+  private readonly byPipeline = new Map<string, { applier: Applier; as: string | undefined }>();
   /** Per pipeline, the plan in hand (apply and health): the next one waits for it. */
   private readonly inHand = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: Omit<ApplierDeps, 'inventoryName' | 'pipeline'>) {}
 
-  /** The applier of `pipeline` (undefined: the repo's root flotilla.yaml), created on first use. */
-  get(pipeline?: string): Applier {
+  /**
+   * The applier of `pipeline` (undefined: the repo's root flotilla.yaml), created on first use.
+   * With a tenant it talks to the cluster as the tenant's ServiceAccount (impersonation), so
+   * the tenant's RBAC decides what it may write; its inventory stays the applier's own.
+   */
+  get(pipeline?: string, tenant?: Tenant): Applier {
     const key = pipeline ?? '';
-    let a = this.byPipeline.get(key);
-    if (!a) {
-      a = new Applier({
-        ...this.deps,
-        inventoryName: pipelineInventoryName(this.deps.config.cluster, pipeline),
-        ...(pipeline ? { pipeline } : {}),
-      });
-      this.byPipeline.set(key, a);
-    }
-    return a;
+    const as = tenant ? `system:serviceaccount:${tenant.namespace}:${tenant.serviceAccount}` : undefined;
+    const known = this.byPipeline.get(key);
+    if (known && known.as === as) return known.applier;
+    const { client } = this.deps;
+    const applier = new Applier({
+      ...this.deps,
+      client: as ? client.impersonating(as, { connections: this.deps.config.kube.parallelism }) : client,
+      inventoryName: pipelineInventoryName(this.deps.config.cluster, pipeline),
+      ...(pipeline ? { pipeline } : {}),
+    });
+    this.byPipeline.set(key, { applier, as });
+    return applier;
   }
 
   /**
@@ -37,12 +46,12 @@ export class PipelineAppliers {
    * consumer heartbeats a waiting plan, so it is not redelivered while it waits its turn.
    */
   handlePlan(event: FlotillaEvent, ctx: HandlerContext): Promise<void> {
-    const pipeline = (event.data as PlanData).pipeline;
+    const { pipeline, tenant } = event.data as PlanData;
     const key = pipeline ?? '';
     const previous = this.inHand.get(key) ?? Promise.resolve();
     const run = previous.then(
-      () => this.get(pipeline).handlePlan(event, ctx),
-      () => this.get(pipeline).handlePlan(event, ctx),
+      () => this.get(pipeline, tenant).handlePlan(event, ctx),
+      () => this.get(pipeline, tenant).handlePlan(event, ctx),
     );
     const settled = run.catch(() => undefined);
     this.inHand.set(key, settled);
@@ -55,7 +64,7 @@ export class PipelineAppliers {
   /** Drift of every pipeline seen since start, one after another. */
   async checkDrift(): Promise<Map<string, DriftReport>> {
     const out = new Map<string, DriftReport>();
-    for (const [key, a] of this.byPipeline) out.set(key, await a.checkDrift());
+    for (const [key, { applier }] of this.byPipeline) out.set(key, await applier.checkDrift());
     return out;
   }
 }

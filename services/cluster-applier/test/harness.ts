@@ -49,6 +49,9 @@ export interface Harness {
       mutate?: (p: PlanData) => PlanData;
       /** Tampering: other bytes stored under the digest of the real bundle. */
       storeInstead?: Uint8Array;
+      /** A pipeline's plan (signed with it), optionally applied as its tenant. */
+      pipeline?: string;
+      tenant?: { namespace: string; serviceAccount: string };
     },
   ): Promise<PlanData>;
   kubectl(...args: string[]): Promise<string>;
@@ -141,7 +144,9 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
       if (o.storeInstead) await blobs.store.putBlob({ name: digest }, o.storeInstead);
       const unsigned = {
-        planId: `${name}-${o.sequence}-${digest.slice(7, 15)}`,
+        ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+        ...(o.tenant ? { tenant: o.tenant } : {}),
+        planId: `${o.pipeline ? `${o.pipeline}.` : ''}${name}-${o.sequence}-${digest.slice(7, 15)}`,
         cluster: name,
         stage: 'dev',
         repo: 'config',

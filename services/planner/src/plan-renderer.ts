@@ -1,5 +1,13 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BlobStore, Bus } from '@flotilla/bus';
-import { type FlotillaEvent, PlanCreated, RenderFailed } from '@flotilla/events';
+import {
+  type FlotillaEvent,
+  GitCommitDetected,
+  isEventOf,
+  PlanCreated,
+  RenderFailed,
+} from '@flotilla/events';
 import {
   createBundle,
   encodeBundle,
@@ -51,6 +59,9 @@ export interface RenderTarget {
   state: PlannerState;
 }
 
+/** A pipeline file larger than this is refused unread (a pipeline is a few KiB). */
+const MAX_PIPELINE_BYTES = 256 * 1024;
+
 /** What a render of one revision came to. */
 export type RenderOutcome =
   | { kind: 'skipped' }
@@ -79,16 +90,53 @@ export class PlanRenderer {
    * (conflicts refuse only the pipelines involved).
    */
   async pipelinesAt(revision: string): Promise<{ files: number; set: PipelineSet }> {
-    const { repo, pipelineFile } = this.o;
-    const files: PipelineFile[] = [];
-    const root = await repo.readFile(revision, pipelineFile);
-    if (root !== null) files.push({ file: pipelineFile, text: root });
-    for (const file of await repo.listFiles(revision, PIPELINES_DIR)) {
-      if (!isPipelineFile(file, pipelineFile)) continue;
-      const text = await repo.readFile(revision, file);
-      if (text !== null) files.push({ file, text });
+    const tree = await this.o.repo.extract(revision);
+    try {
+      return await this.pipelinesIn(tree);
+    } finally {
+      await this.o.repo.release(tree);
     }
-    return { files: files.length, set: parsePipelineSet(files) };
+  }
+
+  /**
+   * The pipeline files of an extracted tree, read from disk (one git process per file would
+   * cost seconds for hundreds of pipelines). Only regular files: a symlink is never followed
+   * out of the repo, and an oversized file is refused, not read.
+   */
+  private async pipelinesIn(tree: string): Promise<{ files: number; set: PipelineSet }> {
+    const { pipelineFile } = this.o;
+    const files: PipelineFile[] = [];
+    const unread: Array<{ file: string; code: 'pipeline-limit' | 'not-a-file'; message: string }> = [];
+    const read = async (file: string) => {
+      const st = await lstat(join(tree, file)).catch(() => null);
+      if (!st) return;
+      if (!st.isFile())
+        unread.push({ file, code: 'not-a-file', message: 'is a symlink or not a regular file; not read' });
+      else if (st.size > MAX_PIPELINE_BYTES)
+        unread.push({
+          file,
+          code: 'pipeline-limit',
+          message: `larger than ${MAX_PIPELINE_BYTES} bytes; not read`,
+        });
+      else files.push({ file, text: await readFile(join(tree, file), 'utf8') });
+    };
+    await read(pipelineFile);
+    const dir = await lstat(join(tree, PIPELINES_DIR)).catch(() => null);
+    if (dir?.isDirectory()) {
+      for (const name of (await readdir(join(tree, PIPELINES_DIR))).sort()) {
+        const file = `${PIPELINES_DIR}/${name}`;
+        if (isPipelineFile(file, pipelineFile)) await read(file);
+      }
+    }
+    const set = parsePipelineSet(files);
+    for (const u of unread)
+      set.refused.push({
+        file: u.file,
+        issues: [
+          { file: u.file, line: 1, column: 1, path: '', pointer: '', code: u.code, message: u.message },
+        ],
+      });
+    return { files: files.length + unread.length, set };
   }
 
   /** Renders every cluster at `revision`; publishes signed plans for clusters whose content changed. */
@@ -105,7 +153,23 @@ export class PlanRenderer {
       return { kind: 'skipped' };
     }
     const ctx = cause ? { cause } : {};
-    const { files, set } = await this.pipelinesAt(revision);
+    const tree = await this.o.repo.extract(revision);
+    try {
+      return await this.renderTree(tree, revision, targetOf, cause, ctx);
+    } finally {
+      await this.o.repo.release(tree);
+    }
+  }
+
+  private async renderTree(
+    tree: string,
+    revision: string,
+    targetOf: (declared: DeclaredPipeline) => RenderTarget,
+    cause: FlotillaEvent | undefined,
+    ctx: { cause?: FlotillaEvent },
+  ): Promise<RenderOutcome> {
+    const { state } = this.o;
+    const { files, set } = await this.pipelinesIn(tree);
     if (files === 0) {
       await this.o.bus.publish(
         RenderFailed,
@@ -148,13 +212,23 @@ export class PlanRenderer {
     let renderMs = 0;
     let plans = 0;
     state.meta.pipelineRevision = revision;
-    const tree = await this.o.repo.extract(revision);
-    try {
+    {
       const jobs = targets.flatMap((target) =>
         target.pipeline.spec.stages.flatMap((stage) =>
           stage.clusters.map((cluster) => ({ target, stage, cluster })),
         ),
       );
+      // Every cluster is rendered (bases may be shared), but those whose own directory the
+      // commit touched go first: a commit to one of many pipelines gets its plans out without
+      // waiting behind the others.
+      const touched = touchedPaths(cause);
+      if (touched.length > 0) {
+        const hit = (path: string) => {
+          const dir = `${path.replace(/^(\.\/)+/, '').replace(/\/+$/, '')}/`;
+          return touched.some((f) => f.startsWith(dir));
+        };
+        jobs.sort((a, b) => Number(hit(b.cluster.path)) - Number(hit(a.cluster.path)));
+      }
       const renderStart = performance.now();
       await inParallel(jobs, this.o.renderConcurrency ?? 4, async (j) => {
         const t = performance.now();
@@ -164,7 +238,8 @@ export class PlanRenderer {
         });
         if (published) plans++;
       });
-      for (const { pipeline, state: ps } of targets) {
+      // Each pipeline's stages record what images their files hold now (pipelines side by side).
+      await inParallel(targets, 8, async ({ pipeline, state: ps }) => {
         for (const stage of pipeline.spec.stages) {
           const ss = ps.stage(stage.name);
           ss.revision = revision;
@@ -180,9 +255,7 @@ export class PlanRenderer {
           );
           await ps.saveStage(ss);
         }
-      }
-    } finally {
-      await this.o.repo.release(tree);
+      });
     }
     state.meta.lastRenderedRevision = revision;
     await state.saveMeta();
@@ -294,6 +367,7 @@ export class PlanRenderer {
         sequence,
         bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: this.o.bundleBucket },
         ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
+        ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
         createdAt,
       },
       this.o.signingKey,
@@ -315,6 +389,11 @@ export class PlanRenderer {
     this.log.info({ pipeline: scope.name, cluster: cluster.name, revision, planId, digest }, 'plan created');
     return true;
   }
+}
+
+/** Files a commit event says it changed (empty when the render has another cause). */
+function touchedPaths(cause: FlotillaEvent | undefined): string[] {
+  return cause && isEventOf(GitCommitDetected, cause) ? cause.data.paths : [];
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time; the first failure rejects. */

@@ -70,7 +70,8 @@ export interface Harness {
   start(overrides?: Partial<Config>): Promise<PlannerHandle>;
   /** Plays the cluster-applier: every plan is applied and reported with `health(plan)`. */
   simulateAppliers(health?: HealthFn): void;
-  commitDetected(sha: string): Promise<void>;
+  /** Plays the git-watcher; `paths` are the files the commit changed. */
+  commitDetected(sha: string, paths?: string[]): Promise<void>;
   tag(tag: string, digest: string, image?: string): Promise<FlotillaEvent>;
   /** Resolves once the planner's durable consumer has handled (acked) everything published so far. */
   drained(timeoutMs?: number): Promise<void>;
@@ -205,7 +206,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
         }
       })();
     },
-    async commitDetected(sha) {
+    async commitDetected(sha, paths = []) {
       await watcher.publish(GitCommitDetected, {
         repo: repoName,
         url: repoUrl,
@@ -217,7 +218,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
         authoredAt: new Date().toISOString(),
         committedAt: new Date().toISOString(),
         message: 'test commit',
-        paths: [],
+        paths,
         signature: { status: 'unchecked' },
         trigger: 'webhook',
       });

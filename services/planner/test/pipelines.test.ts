@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -191,6 +191,29 @@ describe('pipelines: many per repo, sharing clusters, each on its own', () => {
       (d: D) => d.pipeline === 'shop' && d.cluster === 'dev' && d.revision === sha,
     );
     expect(h.events.of(PlanCreated).some((e) => (e.data as D).pipeline === 'copy')).toBe(false);
+
+    // A symlinked pipeline file is never followed out of the repo; an oversized one is not read.
+    await rm(`${work}/pipelines/copy.yaml`);
+    await symlink('/etc/hostname', `${work}/pipelines/link.yaml`);
+    await writeFile(`${work}/pipelines/huge.yaml`, `# ${'x'.repeat(300 * 1024)}\n`);
+    await git('add', '-A');
+    await git('-c', 'user.name=T', '-c', 'user.email=t@t', 'commit', '-qm', 'link and huge');
+    await git('push', '-q', 'origin', 'HEAD:main');
+    const sha2 = (await git('rev-parse', 'HEAD')).trim();
+    await h.commitDetected(sha2);
+    const link = await h.events.wait<D>(
+      RenderFailed,
+      (d) => d.revision === sha2 && d.file === 'pipelines/link.yaml',
+    );
+    expect(link.data).toMatchObject({ code: 'pipeline.not-a-file', line: 1 });
+    const huge = await h.events.wait<D>(
+      RenderFailed,
+      (d) => d.revision === sha2 && d.file === 'pipelines/huge.yaml',
+    );
+    expect(huge.data).toMatchObject({ code: 'pipeline.pipeline-limit' });
+    // Neither bad file takes a valid pipeline out of force.
+    const list = await h.api(planner, 'GET', '/api/v1/pipelines', TOKENS.bob);
+    expect((list.body.pipelines as D[]).map((p) => p.name)).toEqual(['payments', 'shop']);
     await rm(work, { recursive: true, force: true });
   });
 });

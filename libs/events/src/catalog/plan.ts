@@ -33,6 +33,17 @@ export const PlanCreated = defineEvent({
       bucket: Type.String(),
     }),
     previousDigest: Type.Optional(Digest),
+    /**
+     * The pipeline's tenant: the applier applies this plan as that ServiceAccount
+     * (Impersonate-User system:serviceaccount:<namespace>:<serviceAccount>), so it can write
+     * only where the tenant may.
+     */
+    tenant: Type.Optional(
+      Type.Object({
+        namespace: Type.String({ minLength: 1, maxLength: 63 }),
+        serviceAccount: Type.String({ minLength: 1, maxLength: 253 }),
+      }),
+    ),
     createdAt: DateTime,
     signature: Type.Optional(PlanSignature),
   }),

@@ -1,6 +1,6 @@
 import { formatRef, type KubeObject, type ObjectRef, refOf } from '@flotilla/manifests';
 import { Discovery, type ResourceInfo } from './discovery.ts';
-import { type KubeAccessOptions, loadKubeAccess } from './kube-access.ts';
+import { type KubeAccess, type KubeAccessOptions, loadKubeAccess } from './kube-access.ts';
 import { isKubeApiError, KubeApiError } from './kube-errors.ts';
 import { KubeHttp, type KubeHttpOptions } from './kube-http.ts';
 
@@ -52,6 +52,21 @@ export class KubeClient {
 
   get identity(): string {
     return this.http.identity;
+  }
+
+  /**
+   * The same apiserver, every request authorised as `user` (`Impersonate-User`): a tenant's
+   * pipeline writes only where its ServiceAccount may. Our own identity needs the `impersonate`
+   * verb on that user (for a ServiceAccount: on `serviceaccounts`, by resourceName).
+   */
+  impersonating(user: string, opts: KubeHttpOptions = {}): KubeClient {
+    const access = this.http.access;
+    const as: KubeAccess = {
+      ...access,
+      identity: `${access.identity} as ${user}`,
+      headers: async () => ({ ...(await access.headers()), 'impersonate-user': user }),
+    };
+    return new KubeClient(new KubeHttp(as, opts), this.fieldManager);
   }
 
   /** Discovery for an object's kind, or a `kube.unknown-kind` error naming the object. */
