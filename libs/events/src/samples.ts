@@ -194,6 +194,15 @@ export const samples: {
     reason: 'boom',
     payload: '{}',
   },
+  AuditGapDetected: {
+    stream: 'FLOTILLA_EVENTS',
+    fromSeq: 12,
+    toSeq: 40,
+    count: 29,
+    reason: 'discarded',
+    consumer: 'audit-writer',
+    message: 'stream sequences 12..40 were discarded by the stream before the audit writer recorded them',
+  },
 };
 
 export function sampleSource(def: { producers: readonly string[] }): string {

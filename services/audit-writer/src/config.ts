@@ -18,6 +18,10 @@ export const Config = Type.Object({
     pushRetryMinMs: Type.Integer({ minimum: 10, default: 1000 }),
     pushRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
     gitTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),
+    /** A commit that fails is retried with backoff up to this delay, for as long as it takes. */
+    commitRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
+    /** How often the stream is compared with the log for events it will never hold (gaps). */
+    gapScanMs: Type.Integer({ minimum: 100, default: 10_000 }),
   }),
   checkpoint: Type.Object({
     /** Sign a checkpoint with every commit. Turn off only to measure what signing costs. */
@@ -39,7 +43,6 @@ export const Config = Type.Object({
     /** Events held at once; must exceed batchMaxRecords for batches to fill. */
     concurrency: Type.Integer({ minimum: 1, default: 4096 }),
     ackWaitMs: Type.Integer({ minimum: 1000, default: 30_000 }),
-    maxDeliver: Type.Integer({ minimum: 1, default: 20 }),
   }),
   lease: Type.Object({
     bucket: Type.String({ default: 'flotilla-leases' }),

@@ -15,6 +15,11 @@ export interface AuditMetrics {
   notesPending: Gauge;
   notes: Counter<'outcome'>;
   checkpointPublishes: Counter<'outcome'>;
+  stalled: Gauge;
+  gaps: Counter<'reason'>;
+  backlogMessages: Gauge;
+  streamUsageRatio: Gauge;
+  backlogAgeRatio: Gauge;
 }
 
 export function auditMetrics(
@@ -102,6 +107,32 @@ export function auditMetrics(
       name: 'flotilla_audit_checkpoint_publishes_total',
       help: 'Signed checkpoints published to the checkpoint stream, by outcome',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    stalled: new Gauge({
+      name: 'flotilla_audit_write_stalled',
+      help: '1 while the writer cannot commit (disk full, git failing): it holds its events unacked and takes no more',
+      registers: [registry],
+    }),
+    gaps: new Counter({
+      name: 'flotilla_audit_gap_events_total',
+      help: 'Stream sequences the audit log will never hold (each range also becomes an AuditGapDetected record)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    backlogMessages: new Gauge({
+      name: 'flotilla_audit_backlog_messages',
+      help: 'Events in the stream the writer has not recorded yet (pending + in flight)',
+      registers: [registry],
+    }),
+    streamUsageRatio: new Gauge({
+      name: 'flotilla_audit_stream_usage_ratio',
+      help: 'Share of the event stream byte/message limit in use; past 1 the stream discards the oldest events',
+      registers: [registry],
+    }),
+    backlogAgeRatio: new Gauge({
+      name: 'flotilla_audit_backlog_age_ratio',
+      help: "Age of the oldest unrecorded event as a share of the stream's max age; at 1 it is discarded",
       registers: [registry],
     }),
   };

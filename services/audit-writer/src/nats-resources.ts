@@ -3,6 +3,7 @@ import {
   type ConsumerSpec,
   checkpointStreamConfig,
   deadLetterSubject,
+  eventSubjectsOf,
   type NatsResources,
 } from '@flotilla/bus';
 import { SUBJECT_PREFIX } from '@flotilla/events';
@@ -19,7 +20,10 @@ export function auditConsumer(
   };
 }
 
-/** Everything the audit-writer uses on NATS (see `NatsResources`): it publishes only its dead letters. */
+/**
+ * Everything the audit-writer uses on NATS (see `NatsResources`): it publishes its own events
+ * (AuditGapDetected), its dead letters, and its signed checkpoints to a stream of its own.
+ */
 export function natsResources(
   config: {
     consumer?: { durable?: string; concurrency?: number; ackWaitMs?: number };
@@ -39,6 +43,6 @@ export function natsResources(
       (config.checkpoint?.enabled ?? true) && (config.checkpoint?.publish ?? true)
         ? [{ config: { ...checkpointStreamConfig(), subjects: [`${CHECKPOINT_SUBJECT_PREFIX}.>`] } }]
         : [],
-    publishes: [deadLetterSubject(consumer.durable)],
+    publishes: [...eventSubjectsOf('audit-writer'), deadLetterSubject(consumer.durable)],
   };
 }

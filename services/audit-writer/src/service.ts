@@ -1,5 +1,5 @@
 import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
-import { messageOf } from '@flotilla/errors';
+import { messageOf, retryable } from '@flotilla/errors';
 import { Workspace } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
@@ -11,6 +11,8 @@ import { defaultOrigin, loadCheckpointSigner } from './checkpoint-key.ts';
 import { CheckpointPublisher } from './checkpoint-publisher.ts';
 import { Config } from './config.ts';
 import { ConfigNotes, formatNote } from './config-notes.ts';
+import { GapScanner } from './gap-scanner.ts';
+import { GapTracker, initialFloor } from './gaps.ts';
 import { commitTrailers } from './git-local.ts';
 import { type AuditMetrics, auditMetrics } from './metrics.ts';
 import { auditConsumer } from './nats-resources.ts';
@@ -33,6 +35,7 @@ interface Active {
   /** `<name>+<hash>+<key>`: what an auditor needs to verify this log's checkpoints. */
   verifierKey: string | undefined;
   notes: ConfigNotes | undefined;
+  gaps: GapScanner;
   stopConsumer: () => Promise<void>;
 }
 
@@ -70,6 +73,9 @@ export async function startAuditWriter(
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
   server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
   server.addReadinessCheck({ name: 'writer', check: () => active !== undefined });
+  // Set while commits fail: the writer holds what it has, takes nothing more, and says so.
+  let stalledSince: number | undefined;
+  server.addReadinessCheck({ name: 'writing', check: () => stalledSince === undefined });
 
   const author = { name: config.audit.authorName, email: config.audit.authorEmail };
   // Callers that build the config by hand (tests, benches) may leave the block out: its defaults apply.
@@ -200,50 +206,103 @@ export async function startAuditWriter(
     const notes = await openNotes(index);
     metrics.lastSeq.set(repo.lastSeq);
 
+    /**
+     * Commits a batch, retrying for as long as it takes: an event the writer could not persist is
+     * never given up (no nak towards a dead letter, no term). Its handler keeps it in progress
+     * meanwhile, and once `concurrency` events wait, the consumer stops fetching. Only a
+     * shutdown ends the wait; the events then go back unacked and are delivered again.
+     */
+    const commit = async (events: Incoming[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await repo.append(events, (reloaded) => index.apply(reloaded));
+          if (stalledSince !== undefined) {
+            logger.info({ stalledSeconds: (Date.now() - stalledSince) / 1000 }, 'audit commits work again');
+            stalledSince = undefined;
+            metrics.stalled.set(0);
+          }
+          return result;
+        } catch (err) {
+          metrics.commitFailures.inc();
+          if (stopping || !active) throw err;
+          if (stalledSince === undefined) {
+            stalledSince = Date.now();
+            metrics.stalled.set(1);
+          }
+          const delay = Math.min(config.audit.commitRetryMaxMs, 200 * 2 ** Math.min(attempt - 1, 10));
+          logger.error(
+            { err: messageOf(err), events: events.length, attempt, retryInMs: delay },
+            'audit commit failed; holding the events (not acked) and retrying',
+          );
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    };
+    const inBatch = new Set<number>();
     const batcher = new Batcher<Incoming>({
       maxItems: config.audit.batchMaxRecords,
       maxDelayMs: config.audit.batchMaxDelayMs,
       flush: async (events) => {
         const end = metrics.commitSeconds.startTimer();
-        try {
-          const { records, duplicates, checkpoint } = await repo.append(events, (reloaded) =>
-            index.apply(reloaded),
-          );
-          end();
-          if (duplicates > 0) metrics.duplicates.inc(duplicates);
-          if (records.length === 0) return;
-          const touched = index.apply(records);
-          metrics.commits.inc();
-          metrics.batchRecords.observe(records.length);
-          for (const r of records) metrics.records.inc({ type: r.event });
-          metrics.lastSeq.set(repo.lastSeq);
-          pusher.committed(repo.lastSeq);
-          if (checkpoint) checkpoints?.enqueue(checkpoint);
-          notes?.touch(touched);
-          hooks.onCommitted?.(records, Date.now());
-        } catch (err) {
-          metrics.commitFailures.inc();
-          logger.error(
-            { err: messageOf(err), events: events.length },
-            'audit commit failed; events will be redelivered',
-          );
-          throw err;
-        }
+        const { records, duplicates, checkpoint } = await commit(events);
+        end();
+        if (duplicates > 0) metrics.duplicates.inc(duplicates);
+        if (records.length === 0) return;
+        const touched = index.apply(records);
+        gaps.current?.apply(records);
+        metrics.commits.inc();
+        metrics.batchRecords.observe(records.length);
+        for (const r of records) metrics.records.inc({ type: r.event });
+        metrics.lastSeq.set(repo.lastSeq);
+        pusher.committed(repo.lastSeq);
+        if (checkpoint) checkpoints?.enqueue(checkpoint);
+        notes?.touch(touched);
+        hooks.onCommitted?.(records, Date.now());
       },
+    });
+    const floor = initialFloor(index.records);
+    const tracker = floor === undefined ? undefined : new GapTracker(floor, config.consumer.durable);
+    tracker?.apply(index.records);
+    const gaps = new GapScanner({
+      bus,
+      durable: config.consumer.durable,
+      tracker,
+      recorded: (id) => repo.has(id),
+      inFlight: () => inBatch,
+      onGap: (gap) => metrics.gaps.inc({ reason: gap.reason }, gap.count),
+      onBacklog: (b) => {
+        metrics.backlogMessages.set(b.messages);
+        metrics.streamUsageRatio.set(b.usageRatio);
+        metrics.backlogAgeRatio.set(b.ageRatio);
+      },
+      log: logger,
     });
     const sub = await bus.consume({
       ...auditConsumer(config.consumer),
-      maxDeliver: config.consumer.maxDeliver,
+      // Never dead-letter a valid event for taking long: commits are retried in place (see commit).
+      maxDeliver: Number.MAX_SAFE_INTEGER,
       backoffMs: [500, 2000, 5000, 15_000],
       // Acked only once the batch holding the event is committed: the handler awaits that commit.
       handler: async (event, ctx) => {
         if (repo.has(event.id)) {
           metrics.duplicates.inc();
+          gaps.duplicate(ctx.streamSequence);
           return;
         }
-        await batcher.submit({ event, streamSeq: ctx.streamSequence });
+        inBatch.add(ctx.streamSequence);
+        try {
+          await batcher.submit({ event, streamSeq: ctx.streamSequence });
+        } catch (err) {
+          // Only a shutdown gets here: the event goes back to the stream, never to a dead letter.
+          throw retryable('audit.stopping', `not recorded, writer stopping: ${messageOf(err)}`, {
+            cause: err,
+          });
+        } finally {
+          inBatch.delete(ctx.streamSequence);
+        }
       },
     });
+    gaps.start(config.audit.gapScanMs);
     active = {
       repo,
       index,
@@ -252,6 +311,7 @@ export async function startAuditWriter(
       checkpoints,
       verifierKey,
       notes,
+      gaps,
       stopConsumer: () => sub.stop(),
     };
     metrics.leader.set(1);
@@ -284,6 +344,7 @@ export async function startAuditWriter(
     active = undefined;
     metrics.leader.set(0);
     logger.info({ reason }, 'stepping down as audit writer');
+    await a.gaps.stop();
     await a.stopConsumer();
     await a.batcher.close();
     await a.pusher.stop();

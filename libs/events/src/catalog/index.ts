@@ -19,7 +19,7 @@ import {
   RollbackCommitted,
   StageLockChanged,
 } from './promotion.ts';
-import { DeadLettered, WebhookRejected } from './system.ts';
+import { AuditGapDetected, DeadLettered, WebhookRejected } from './system.ts';
 
 export * from './apply.ts';
 export * from './git.ts';
@@ -55,6 +55,7 @@ export const catalog = [
   StageLockChanged,
   WebhookRejected,
   DeadLettered,
+  AuditGapDetected,
 ] as const satisfies readonly EventDefinition[];
 
 export type CatalogEvent = (typeof catalog)[number];

@@ -54,3 +54,31 @@ export const DeadLettered = defineEvent({
     payload: Type.String({ maxLength: 65_536 }),
   }),
 });
+
+export const AuditGapDetected = defineEvent({
+  name: 'AuditGapDetected',
+  domain: 'audit',
+  event: 'gap-detected',
+  description:
+    'Events of the event stream will never be in the audit log (the stream discarded or lost them before they were recorded): one event per contiguous range, so the log says what it is missing.',
+  producers: ['audit-writer'],
+  scope: (d) => d.stream,
+  data: Type.Object({
+    stream: Name,
+    /** First and last stream sequence of the missing range (inclusive). */
+    fromSeq: Type.Integer({ minimum: 1 }),
+    toSeq: Type.Integer({ minimum: 1 }),
+    count: Type.Integer({ minimum: 1 }),
+    reason: Type.Union([
+      /** Older than the stream's first message: dropped by its limits (age, bytes, count) or purged. */
+      Type.Literal('discarded'),
+      /** Deleted from inside the stream. */
+      Type.Literal('deleted'),
+      /** Still in the stream, acknowledged, yet not recorded (a bug: should never happen). */
+      Type.Literal('not-recorded'),
+    ]),
+    /** The audit writer's durable consumer that should have recorded them. */
+    consumer: Name,
+    message: Message,
+  }),
+});
