@@ -132,14 +132,14 @@ for svc in "${SERVICES[@]}"; do
 done
 
 # --smoke: each image runs as users run it (read-only root filesystem, its own non-root user,
-# tini as PID 1). Without config it must stop at once with the config error (exit 78); the
+# tini as PID 1). With a bad setting it must stop at once with the config error (exit 78); the
 # git-watcher must then become ready against a real NATS. Times are `podman run` to that point.
 declare -A smoke
 if [ -n "$SMOKE" ]; then
   for svc in "${SERVICES[@]}"; do
     start=$(date +%s.%N)
     set +e
-    out=$(podman run --rm --read-only --network none "localhost/flotilla/$svc:$VERSION" 2>&1)
+    out=$(podman run --rm --read-only --network none -e FLOTILLA_HTTP_PORT=eighty "localhost/flotilla/$svc:$VERSION" 2>&1)
     code=$?
     set -e
     took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
