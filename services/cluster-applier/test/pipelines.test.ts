@@ -1,0 +1,114 @@
+import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
+import { createServiceAccountKubeconfig } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cm, createHarness, type Harness, ns, rand } from './harness.ts';
+
+// Many pipelines on one cluster: one inventory each, prune only within it, no taking another's
+// objects, and a tenant's pipeline writes only where the tenant's ServiceAccount may.
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness({ kwok: false });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+interface Failed {
+  planId: string;
+  pipeline?: string;
+  code: string;
+  nothingApplied: boolean;
+  objects: { object: string; code?: string; reason: string }[];
+}
+type Id = { planId: string; pipeline?: string };
+
+describe('cluster-applier: pipelines sharing a cluster', () => {
+  it('keeps an inventory per pipeline, refuses an object another pipeline owns, prunes only its own', async () => {
+    const cluster = `c-${rand()}`;
+    const space = `s-${rand()}`;
+    await h.start(cluster);
+    const shop1 = await h.publishPlan(cluster, [ns(space), cm(space, 'shared')], {
+      sequence: 1,
+      pipeline: 'shop',
+    });
+    await h.events.wait<Id>(ApplySucceeded, (d) => d.planId === shop1.planId && d.pipeline === 'shop');
+    const shared = await h.get('configmap', 'shared', space);
+    expect(shared?.metadata.labels).toMatchObject({
+      'flotilla.io/inventory': `flotilla-inventory-${cluster}.shop`,
+      'flotilla.io/pipeline': 'shop',
+    });
+
+    // payments starts at sequence 1 too (its own), and may not take shop's ConfigMap.
+    const pay1 = await h.publishPlan(cluster, [cm(space, 'pay'), cm(space, 'shared')], {
+      sequence: 1,
+      pipeline: 'payments',
+    });
+    const refused = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === pay1.planId);
+    expect(refused.data).toMatchObject({
+      pipeline: 'payments',
+      code: 'apply.owned-elsewhere',
+      nothingApplied: true,
+    });
+    expect(refused.data.objects).toEqual([
+      {
+        object: `ConfigMap ${space}/shared`,
+        code: 'apply.owned-elsewhere',
+        reason: `already managed by pipeline "shop" (inventory flotilla-inventory-${cluster}.shop); this plan is pipeline "payments" (inventory flotilla-inventory-${cluster}.payments)`,
+      },
+    ]);
+    expect(await h.get('configmap', 'pay', space)).toBeUndefined();
+
+    const pay2 = await h.publishPlan(cluster, [cm(space, 'pay')], { sequence: 2, pipeline: 'payments' });
+    await h.events.wait<Id>(ApplySucceeded, (d) => d.planId === pay2.planId);
+    // shop drops its ConfigMap: pruned; payments' object in the same namespace stays.
+    const shop2 = await h.publishPlan(cluster, [ns(space)], { sequence: 2, pipeline: 'shop' });
+    await h.events.wait<Id>(ApplySucceeded, (d) => d.planId === shop2.planId);
+    expect(await h.get('configmap', 'shared', space)).toBeUndefined();
+    expect(await h.get('configmap', 'pay', space)).toBeDefined();
+  });
+
+  it("applies a tenant's plan as the tenant: another tenant's namespace is a per-object 403, nothing written", async () => {
+    const cluster = `c-${rand()}`;
+    const a = `tenant-a-${rand()}`;
+    const b = `tenant-b-${rand()}`;
+    // Each tenant's ServiceAccount may do anything in its own namespace, nothing elsewhere. The
+    // applier itself (cluster admin here) only lends them its connection.
+    for (const namespace of [a, b])
+      await createServiceAccountKubeconfig(h.cluster, {
+        namespace,
+        name: 'deployer',
+        roles: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+      });
+    await h.start(cluster);
+    const tenant = (namespace: string) => ({ namespace, serviceAccount: 'deployer' });
+
+    const intrusion = await h.publishPlan(cluster, [cm(a, 'mine'), cm(b, `not-mine-${rand()}`)], {
+      sequence: 1,
+      pipeline: 'team-a',
+      tenant: tenant(a),
+    });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === intrusion.planId);
+    expect(failed.data).toMatchObject({ code: 'apply.forbidden', nothingApplied: true, pipeline: 'team-a' });
+    expect(failed.data.objects).toHaveLength(1);
+    expect(failed.data.objects[0]?.object).toMatch(new RegExp(`^ConfigMap ${b}/not-mine-`));
+    expect(failed.data.objects[0]?.reason).toContain(`system:serviceaccount:${a}:deployer`);
+    expect(await h.get('configmap', 'mine', a)).toBeUndefined();
+
+    const okA = await h.publishPlan(cluster, [cm(a, 'mine')], {
+      sequence: 2,
+      pipeline: 'team-a',
+      tenant: tenant(a),
+    });
+    const okB = await h.publishPlan(cluster, [cm(b, 'theirs')], {
+      sequence: 1,
+      pipeline: 'team-b',
+      tenant: tenant(b),
+    });
+    for (const p of [okA, okB]) await h.events.wait<Id>(ApplySucceeded, (d) => d.planId === p.planId);
+    expect(await h.get('configmap', 'mine', a)).toBeDefined();
+    expect(await h.get('configmap', 'theirs', b)).toBeDefined();
+    // The managed fields name the applier's field manager; the writes were the tenant's.
+    const mine = await h.get('configmap', 'mine', a);
+    expect(mine?.metadata.labels['flotilla.io/pipeline']).toBe('team-a');
+  });
+});
