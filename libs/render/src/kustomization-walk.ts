@@ -1,4 +1,5 @@
-import { lstat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ManifestLimits, parseManifests } from '@flotilla/manifests';
 import {
@@ -14,7 +15,14 @@ import {
 } from 'yaml';
 import { remoteReason } from './remote-reference.ts';
 import { refuse } from './render-problem.ts';
-import { type RepoScope, readCounted, repoRelative, resolveReference, type Site } from './repo-files.ts';
+import {
+  breathe,
+  type RepoScope,
+  readCounted,
+  repoRelative,
+  resolveReference,
+  type Site,
+} from './repo-files.ts';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -77,6 +85,8 @@ const YAML_LEVEL = new Set([
 export interface KustomizationWalk {
   /** Real paths of every file the renderer will read (kustomizations and what they name). */
   inputs: string[];
+  /** sha256 over the repo-relative path and bytes of every input: equal digests, equal output. */
+  inputDigest: string;
   /** Kustomizations loaded, counted once per path through the graph (what kustomize will do). */
   loads: number;
 }
@@ -84,7 +94,8 @@ export interface KustomizationWalk {
 interface Walker {
   scope: RepoScope;
   limits: Partial<ManifestLimits> | undefined;
-  inputs: Set<string>;
+  /** Real path → sha256 of the bytes read. */
+  inputs: Map<string, string>;
   /** Per kustomization directory: how many files and loads its subtree costs, once checked. */
   cost: Map<string, number>;
   loads: number;
@@ -103,15 +114,16 @@ export async function walkKustomization(
   dir: string,
   limits?: Partial<ManifestLimits>,
 ): Promise<KustomizationWalk> {
-  const w: Walker = { scope, limits, inputs: new Set(), cost: new Map(), loads: 0 };
+  const w: Walker = { scope, limits, inputs: new Map(), cost: new Map(), loads: 0 };
   await visit(w, dir, [], { file: repoRelative(scope.rootReal, dir) });
-  return { inputs: [...w.inputs].sort(), loads: w.loads };
+  const inputs = [...w.inputs.keys()].sort();
+  const hash = createHash('sha256');
+  for (const f of inputs) hash.update(`${repoRelative(scope.rootReal, f)}\0${w.inputs.get(f)}\n`);
+  return { inputs, inputDigest: `sha256:${hash.digest('hex')}`, loads: w.loads };
 }
 
-async function kustomizationFileIn(w: Walker, dir: string): Promise<string | null> {
-  const found: string[] = [];
-  for (const name of KUSTOMIZATION_FILES)
-    if ((await lstat(join(dir, name)).catch(() => null)) !== null) found.push(name);
+function kustomizationFileIn(w: Walker, dir: string): string | null {
+  const found = KUSTOMIZATION_FILES.filter((name) => lstatSync(join(dir, name), { throwIfNoEntry: false }));
   if (found.length > 1)
     refuse(
       repoRelative(w.scope.rootReal, dir),
@@ -122,6 +134,7 @@ async function kustomizationFileIn(w: Walker, dir: string): Promise<string | nul
 }
 
 async function visit(w: Walker, dir: string, stack: string[], site: Site): Promise<void> {
+  await breathe();
   const { meter, rootReal } = w.scope;
   if (stack.includes(dir))
     refuse(
@@ -141,7 +154,7 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
   }
   const before = meter.files;
   w.loads++;
-  const name = await kustomizationFileIn(w, dir);
+  const name = kustomizationFileIn(w, dir);
   if (name === null)
     refuse(
       site.file,
@@ -150,12 +163,11 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
       site.line,
       site.column,
     );
-  const ref = await resolveReference(w.scope, dir, name, 'kustomization', site);
+  const ref = resolveReference(w.scope, dir, name, 'kustomization', site);
   if (ref.kind !== 'file')
     refuse(repoRelative(rootReal, join(dir, name)), 'render.kustomization-invalid', 'not a file');
   const file = repoRelative(rootReal, join(dir, name));
-  w.inputs.add(ref.real);
-  const text = await readCounted(w.scope, ref.real, ref.size, site);
+  const text = read(w, ref.real, ref.size, site);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const at = (node: unknown): Site => {
@@ -259,14 +271,14 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
   for (const field of ['resources', 'bases']) {
     for (const { value, node } of list(field)) {
       const s = at(node);
-      const r = await resolveReference(w.scope, dir, value, field, s);
+      const r = resolveReference(w.scope, dir, value, field, s);
       if (r.kind === 'dir') await visit(w, r.real, inner, s);
       else await checkObjectsFile(w, r.real, r.size, s, 'objects');
     }
   }
   for (const { value, node } of list('components')) {
     const s = at(node);
-    const r = await resolveReference(w.scope, dir, value, 'components', s);
+    const r = resolveReference(w.scope, dir, value, 'components', s);
     if (r.kind !== 'dir')
       refuse(
         file,
@@ -289,7 +301,7 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
         checkPluginConfigs(value, field, s, true);
         continue;
       }
-      const r = await resolveReference(w.scope, dir, value, field, s);
+      const r = resolveReference(w.scope, dir, value, field, s);
       if (r.kind !== 'file')
         refuse(
           file,
@@ -298,15 +310,14 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
           s.line,
           s.column,
         );
-      w.inputs.add(r.real);
-      const text = await readCounted(w.scope, r.real, r.size, s);
+      const text = read(w, r.real, r.size, s);
       checkPluginConfigs(text, field, { file: repoRelative(rootReal, r.real) }, false);
     }
   }
   for (const { value, node } of list('patchesStrategicMerge')) {
     if (isInline(value)) continue;
     const s = at(node);
-    const r = await resolveReference(w.scope, dir, value, 'patchesStrategicMerge', s);
+    const r = resolveReference(w.scope, dir, value, 'patchesStrategicMerge', s);
     if (r.kind !== 'file')
       refuse(
         file,
@@ -322,7 +333,7 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
       const p = pathOf(m, 'path', field);
       if (!p) continue;
       const s = at(p.node);
-      const r = await resolveReference(w.scope, dir, p.value, `${field}.path`, s);
+      const r = resolveReference(w.scope, dir, p.value, `${field}.path`, s);
       if (r.kind !== 'file')
         refuse(
           file,
@@ -391,12 +402,17 @@ async function visit(w: Walker, dir: string, stack: string[], site: Site): Promi
 }
 
 async function plainFile(w: Walker, dir: string, value: string, field: string, s: Site): Promise<void> {
-  const r = await resolveReference(w.scope, dir, value, field, s);
+  const r = resolveReference(w.scope, dir, value, field, s);
   if (r.kind !== 'file')
     refuse(s.file, 'render.kustomization-invalid', `${field} "${value}" must be a file`, s.line, s.column);
-  w.inputs.add(r.real);
-  w.scope.meter.countFile(s.file, s.line, s.column);
-  w.scope.meter.countBytes(repoRelative(w.scope.rootReal, r.real), r.size);
+  read(w, r.real, r.size, s);
+}
+
+/** Reads an input through the budgets and remembers its digest. */
+function read(w: Walker, real: string, size: number, s: Site): string {
+  const { text, digest } = readCounted(w.scope, real, size, s);
+  w.inputs.set(real, digest);
+  return text;
 }
 
 /** Resource and patch files: read by size first, parsed with the safe parser, function configs refused. */
@@ -407,15 +423,11 @@ async function checkObjectsFile(
   s: Site,
   as: 'objects' | 'patch',
 ): Promise<void> {
-  w.inputs.add(real);
   const file = repoRelative(w.scope.rootReal, real);
-  if (!/\.(ya?ml|json)$/i.test(real)) {
-    // kustomize parses any resource file as YAML; still only counted, it reaches no tool.
-    w.scope.meter.countFile(s.file, s.line, s.column);
-    w.scope.meter.countBytes(file, size);
-    return;
-  }
-  const text = await readCounted(w.scope, real, size, s);
+  const text = read(w, real, size, s);
+  await breathe();
+  // kustomize parses a resource file of any name as YAML; only YAML and JSON are checked here.
+  if (!/\.(ya?ml|json)$/i.test(real)) return;
   const parsed = parseManifests(text, { file, ...(w.limits ? { limits: w.limits } : {}) });
   // Patches are partial objects: only YAML-level problems count for them.
   const first = parsed.errors.find((e) => as === 'objects' || YAML_LEVEL.has(e.code));

@@ -1,7 +1,7 @@
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { refuse } from './render-problem.ts';
-import { isInside, type RepoScope, repoRelative } from './repo-files.ts';
+import { breathe, isInside, type RepoScope, repoRelative } from './repo-files.ts';
 
 const YAML_FILE = /\.ya?ml$/i;
 
@@ -24,7 +24,7 @@ export async function listPlainYaml(scope: RepoScope, dir: string): Promise<Plai
   const out: PlainFile[] = [];
   const entered = new Map<string, string>();
   const walk = async (d: string, shown: string, stack: Set<string>) => {
-    const real = await realpath(d);
+    const real = realpathSync.native(d);
     const first = entered.get(real);
     if (first !== undefined) {
       refuse(
@@ -37,7 +37,7 @@ export async function listPlainYaml(scope: RepoScope, dir: string): Promise<Plai
     }
     entered.set(real, shown);
     const inner = new Set(stack).add(real);
-    const entries = await readdir(d, { withFileTypes: true });
+    const entries = readdirSync(d, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const full = join(d, e.name);
@@ -45,16 +45,21 @@ export async function listPlainYaml(scope: RepoScope, dir: string): Promise<Plai
       meter.countFile(name);
       let target = full;
       if (e.isSymbolicLink()) {
-        const r = await realpath(full).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ELOOP') refuse(name, 'render.symlink-cycle', 'symbolic link loop');
-          return null; // dangling: nothing to render
-        });
+        let r: string | null = null;
+        try {
+          r = realpathSync.native(full);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+            refuse(name, 'render.symlink-cycle', 'symbolic link loop');
+          // dangling: nothing to render
+        }
         if (r === null) continue;
         if (!isInside(rootReal, r))
           refuse(name, 'render.path-traversal', 'symbolic link points outside the config repo');
         target = r;
       }
-      const s = e.isSymbolicLink() ? await stat(target) : await lstat(target);
+      const s = e.isSymbolicLink() ? statSync(target) : lstatSync(target);
+      await breathe();
       if (s.isDirectory()) {
         if (!e.name.startsWith('.')) await walk(full, name, inner);
       } else if (s.isFile() && YAML_FILE.test(e.name)) {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import {
   formatRef,
@@ -58,12 +57,14 @@ export interface RenderOptions {
 
 /**
  * Renders one cluster's directory of a checked-out revision (`root`), treating the tree as
- * hostile. A kustomization is first walked in full (every field that names a path; remote
- * forms, plugins, Helm, absolute and escaping paths and symlinks refused with file and line),
- * then built by `kubectl kustomize` in the sandbox (scrubbed environment, empty HOME, no
- * network, no helpers on PATH, killed past its time, memory or output budget). A directory
- * without a kustomization is every `*.yaml`/`*.yml` below it, sorted. Either way the output
- * goes through the safe manifest parser and the object budget. Never throws for bad input.
+ * hostile. A kustomization is walked in full (every field that names a path; remote forms,
+ * plugins, Helm, absolute and escaping paths and symlinks refused with file and line) and built
+ * by `kubectl kustomize` in the sandbox (scrubbed environment, empty HOME, no network, no
+ * helpers on PATH, killed past its time, memory or output budget). The two run side by side:
+ * the sandbox makes the build harmless by construction, and its output is used only when the
+ * walk accepts the tree. A directory without a kustomization is every `*.yaml`/`*.yml` below
+ * it, sorted. Either way the output goes through the safe manifest parser and the object
+ * budget. Never throws for bad input.
  */
 export async function renderCluster(
   root: string,
@@ -107,7 +108,7 @@ async function renderPlain(scope: RepoScope, dir: string, opts: RenderOptions) {
   const objects: KubeObject[] = [];
   const seen = new Map<string, string>();
   for (const f of await listPlainYaml(scope, dir)) {
-    const text = await readCounted(scope, f.real, f.size);
+    const { text } = readCounted(scope, f.real, f.size);
     const result = parseManifests(text, { file: f.file, ...(opts.limits ? { limits: opts.limits } : {}) });
     const first = result.errors[0];
     if (first) refuse(f.file, first.code, first.message, first.line, first.column);
@@ -138,38 +139,53 @@ async function renderKustomization(
   extra: Partial<RenderStats>,
 ) {
   const { rootReal, meter } = scope;
-  const walk = await walkKustomization(scope, dir, opts.limits);
   const clusterPath = repoRelative(rootReal, dir);
-  const inputDigest = await digestInputs(rootReal, walk.inputs);
+  const at = `${clusterPath}/${fileName}`;
   const key = opts.cacheKey ?? clusterPath;
   const cached = opts.cache?.get(key);
+  const b = meter.budgets;
+  // The renderer holds nothing and reaches nothing, so it may start while the walk runs: the
+  // walk decides whether its output is used (a refusal kills it). Only with a cached result is
+  // it worth waiting for the walk's digest, which may make the renderer unnecessary.
+  const stop = new AbortController();
+  const build = () =>
+    runSandboxed(
+      opts.kubectl ?? 'kubectl',
+      [
+        'kustomize',
+        dir,
+        // The defaults today, spelled out so a future default cannot widen what a commit can do.
+        '--load-restrictor=LoadRestrictionsRootOnly',
+        '--enable-helm=false',
+        '--enable-alpha-plugins=false',
+        '--network=false',
+      ],
+      {
+        timeoutMs: meter.remainingMs(),
+        maxMemoryBytes: b.maxMemoryBytes,
+        maxOutputBytes: b.maxOutputBytes,
+        signal: stop.signal,
+        ...(opts.isolation ? { isolation: opts.isolation } : {}),
+      },
+    );
+  const early = cached ? null : build();
+  let walk: Awaited<ReturnType<typeof walkKustomization>>;
+  try {
+    walk = await walkKustomization(scope, dir, opts.limits);
+  } catch (e) {
+    stop.abort();
+    await early?.catch(() => undefined);
+    throw e;
+  }
+  const inputDigest = walk.inputDigest;
   if (cached && cached.inputDigest === inputDigest) {
     extra.cached = true;
     return { ok: true as const, mode: 'kustomize' as const, objects: cached.objects, inputDigest };
   }
-  meter.checkTime(`${clusterPath}/${fileName}`);
-  const b = meter.budgets;
-  const run = await runSandboxed(
-    opts.kubectl ?? 'kubectl',
-    [
-      'kustomize',
-      dir,
-      // The defaults today, spelled out so a future default cannot widen what a commit can do.
-      '--load-restrictor=LoadRestrictionsRootOnly',
-      '--enable-helm=false',
-      '--enable-alpha-plugins=false',
-      '--network=false',
-    ],
-    {
-      timeoutMs: meter.remainingMs(),
-      maxMemoryBytes: b.maxMemoryBytes,
-      maxOutputBytes: b.maxOutputBytes,
-      ...(opts.isolation ? { isolation: opts.isolation } : {}),
-    },
-  );
+  meter.checkTime(at);
+  const run = await (early ?? build());
   extra.rendererPeakRssBytes = run.peakRssBytes;
   extra.isolation = run.isolation;
-  const at = `${clusterPath}/${fileName}`;
   if (run.exceeded === 'time')
     refuse(
       at,
@@ -207,15 +223,4 @@ async function renderKustomization(
   const objects = result.objects.map((o) => o.object);
   opts.cache?.set(key, { inputDigest, objects });
   return { ok: true as const, mode: 'kustomize' as const, objects, inputDigest };
-}
-
-/** sha256 over path + content of every file the walk found the renderer will read. */
-async function digestInputs(rootReal: string, inputs: readonly string[]): Promise<string> {
-  const hash = createHash('sha256');
-  for (const f of inputs) {
-    hash.update(`${repoRelative(rootReal, f)}\0`);
-    hash.update(await readFile(f));
-    hash.update('\0');
-  }
-  return `sha256:${hash.digest('hex')}`;
 }

@@ -1,5 +1,7 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BudgetMeter } from './budgets.ts';
 import { remoteReason } from './remote-reference.ts';
 import { refuse } from './render-problem.ts';
@@ -31,18 +33,35 @@ export interface ResolvedReference {
 }
 
 /**
+ * File system calls in the walk are synchronous on purpose: a walk is thousands of tiny stat,
+ * realpath and read calls, and on a loaded machine each asynchronous one waits for the thread
+ * pool and the event loop (measured: 16 s against 0.6 s for a 1000-app repo). The walk hands the
+ * event loop back every {@link YIELD_EVERY} files so the planner's API keeps answering.
+ */
+export const YIELD_EVERY = 64;
+let sinceYield = 0;
+export async function breathe(): Promise<void> {
+  if (++sinceYield < YIELD_EVERY) return;
+  sinceYield = 0;
+  await nextTurn();
+}
+
+/** sha256 of a file's bytes, as `path\0digest` lines are combined into a render's input digest. */
+export const contentDigest = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
+
+/**
  * Resolves a path written in a kustomization (or a cluster path) against `fromDir`, refusing
  * every form that could reach outside the checked-out tree: remote forms, absolute paths, `..`
  * past the root, and symlinks whose target (after every hop) is outside. Only regular files and
  * directories are accepted: a FIFO or device would hang or flood a read.
  */
-export async function resolveReference(
+export function resolveReference(
   scope: RepoScope,
   fromDir: string,
   value: string,
   field: string,
   site: Site,
-): Promise<ResolvedReference> {
+): ResolvedReference {
   const { rootReal } = scope;
   const remote = remoteReason(value);
   if (remote)
@@ -72,7 +91,7 @@ export async function resolveReference(
     );
   let real: string;
   try {
-    real = await realpath(lexical);
+    real = realpathSync.native(lexical);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ELOOP')
@@ -93,7 +112,7 @@ export async function resolveReference(
       site.line,
       site.column,
     );
-  const s = await stat(real);
+  const s = statSync(real);
   if (s.isDirectory()) return { real, kind: 'dir', size: 0 };
   if (!s.isFile())
     refuse(
@@ -108,19 +127,20 @@ export async function resolveReference(
 
 /**
  * Reads a file of the repo after counting it against the budgets: its size is checked with
- * stat first, so an oversized file is refused before a byte of it is read or parsed.
+ * stat first, so an oversized file is refused before a byte of it is read or parsed. Returns the
+ * text and the sha256 of the bytes read.
  */
-export async function readCounted(
+export function readCounted(
   scope: RepoScope,
   real: string,
   size: number,
   site?: Site,
-): Promise<string> {
+): { text: string; digest: string } {
   const file = repoRelative(scope.rootReal, real);
   scope.meter.countFile(site?.file ?? file, site?.line, site?.column);
   scope.meter.countBytes(file, size);
-  const text = await readFile(real, 'utf8');
+  const bytes = readFileSync(real);
   // The file may have grown between stat and read; the bytes actually read count.
-  if (text.length > size) scope.meter.countBytes(file, Buffer.byteLength(text) - size);
-  return text;
+  if (bytes.length > size) scope.meter.countBytes(file, bytes.length - size);
+  return { text: bytes.toString('utf8'), digest: contentDigest(bytes) };
 }

@@ -20,6 +20,8 @@ export interface SandboxOptions {
   maxOutputBytes: number;
   /** `auto` (default) uses a network namespace when one can be made; `proxy` forces the fallback. */
   isolation?: 'auto' | 'proxy';
+  /** Aborting kills the child (its result then reads `exceeded: 'aborted'`). */
+  signal?: AbortSignal;
 }
 
 export interface SandboxResult {
@@ -32,7 +34,7 @@ export interface SandboxResult {
   peakRssBytes: number;
   isolation: Isolation;
   /** The budget that made the sandbox kill the child. */
-  exceeded?: 'time' | 'memory' | 'output';
+  exceeded?: 'time' | 'memory' | 'output' | 'aborted';
 }
 
 /** A port nothing listens on (tcpmux; unprivileged processes cannot bind it). */
@@ -177,6 +179,9 @@ export async function runSandboxed(
         err = (err + chunk.toString('utf8')).slice(-STDERR_KEEP);
       });
       const timer = setTimeout(() => kill('time'), Math.max(1, opts.timeoutMs));
+      const onAbort = () => kill('aborted');
+      if (opts.signal?.aborted) onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       let polling = false;
       const watch = setInterval(() => {
         if (polling || !child.pid) return;
@@ -195,6 +200,7 @@ export async function runSandboxed(
       child.on('close', (code) => {
         clearTimeout(timer);
         clearInterval(watch);
+        opts.signal?.removeEventListener('abort', onAbort);
         const result: SandboxResult = {
           code: exceeded ? null : code,
           stdout: exceeded ? '' : Buffer.concat(out).toString('utf8'),
