@@ -10,6 +10,12 @@ export { classifyGitFailure, GitError, type GitErrorCode, isGitError } from './e
 export { type FetchResult, Mirror, type MirrorOptions, mirrorDirName } from './mirror.ts';
 export { redactText, redactUrl } from './redact.ts';
 export type { SignatureStatus, SignatureVerification, VerifyOptions } from './signature.ts';
+export {
+  firstRefusedCommit,
+  type SignaturePolicy,
+  type SignatureRefusal,
+  signatureRejectionMessage,
+} from './signature-policy.ts';
 export { formatCommitMessage } from './trailers.ts';
 export {
   type CommitOptions,

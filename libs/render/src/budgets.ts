@@ -27,7 +27,7 @@ export const DEFAULT_BUDGETS: Readonly<RenderBudgets> = Object.freeze({
   maxFileBytes: 8 * 1024 * 1024,
   maxObjects: 20_000,
   maxOutputBytes: 128 * 1024 * 1024,
-  timeoutMs: 120_000,
+  timeoutMs: 300_000,
   maxMemoryBytes: 1024 * 1024 * 1024,
 });
 

@@ -20,7 +20,11 @@ export interface ConfigChange {
  * answer the sha as it is on the remote.
  */
 export class ConfigWriter {
-  constructor(private readonly repo: ConfigRepo) {}
+  constructor(
+    private readonly repo: ConfigRepo,
+    /** Told the sha of every commit this writer pushed, before anything renders it. */
+    private readonly pushed: (sha: string) => Promise<void> = async () => {},
+  ) {}
 
   /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
   async begin(key: CommitKey): Promise<string | null> {
@@ -60,6 +64,7 @@ export class ConfigWriter {
       throw new FlotillaError('planner.commit-lost', `pushed commit ${change.key.join(': ')} not found`, {
         disposition: 'retry',
       });
+    await this.pushed(sha);
     return sha;
   }
 }

@@ -30,6 +30,21 @@ export const Config = Type.Object({
     sshKeyFile: Type.Optional(Type.String()),
     authorName: Type.String({ default: 'Flotilla' }),
     authorEmail: Type.String({ default: 'flotilla@flotilla.invalid' }),
+    /**
+     * The same signature policy as the git-watcher's for this repository. Under `require` the
+     * planner verifies every commit since its last render before rendering (its own commits
+     * excepted), so an unsigned commit is not rendered after a restart or one of its own pushes.
+     */
+    signature: Type.Object(
+      {
+        policy: Type.Union([Type.Literal('off'), Type.Literal('report'), Type.Literal('require')], {
+          default: 'off',
+        }),
+        allowedSignersFile: Type.Optional(Type.String()),
+        gpgHome: Type.Optional(Type.String()),
+      },
+      { default: { policy: 'off' } },
+    ),
   }),
   /** Mirror, work tree and render scratch space live here. */
   workDir: Type.String({ default: '/var/lib/flotilla-planner' }),
@@ -59,6 +74,19 @@ export const Config = Type.Object({
   kubectl: Type.String({ default: 'kubectl' }),
   /** Clusters rendered at once (each a `kubectl kustomize` process). */
   renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+  /** Budgets of each cluster's render; unset ones keep @flotilla/render's defaults (docs/security.md). */
+  render: Type.Object(
+    {
+      timeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+      maxMemoryBytes: Type.Optional(Type.Integer({ minimum: 16 * 1024 * 1024 })),
+      maxFiles: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxFileBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxObjects: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxOutputBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    },
+    { default: {} },
+  ),
   /**
    * Fault injection for crash tests only: `after-promotion-push` kills the process with SIGKILL
    * right after a promotion commit was pushed, before anything else is recorded.

@@ -8,6 +8,7 @@ import {
   PlanCreated,
   RenderFailed,
 } from '@flotilla/events';
+import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
   createBundle,
   encodeBundle,
@@ -32,7 +33,7 @@ import { type SigningKey, signPlan } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
 import { readMarkedImages } from './image-refs.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
-import { renderCluster } from './render.ts';
+import { type RenderBudgets, renderCluster } from './render.ts';
 import { toImageRefs } from './stage-images.ts';
 import type { PlannerState } from './state.ts';
 import { readYamlFilesUnder } from './tree-files.ts';
@@ -49,6 +50,10 @@ export interface PlanRendererOptions {
   kubectl: string;
   /** Clusters rendered at once (kubectl processes). */
   renderConcurrency?: number;
+  /** The repository's signature policy (the git-watcher's, applied again before every render). */
+  signature?: SignaturePolicy;
+  /** Budgets of each cluster's render (defaults in @flotilla/render). */
+  budgets?: Partial<RenderBudgets>;
   logger: Logger;
 }
 
@@ -67,6 +72,8 @@ export type RenderOutcome =
   | { kind: 'skipped' }
   /** No valid pipeline at all: RenderFailed published, nothing rendered. */
   | { kind: 'invalid' }
+  /** A commit since the last rendered revision fails the signature policy: nothing rendered. */
+  | { kind: 'refused' }
   /** `set` as declared (refused ones were reported); `rendered` are the pipelines in force. */
   | { kind: 'rendered'; set: PipelineSet; rendered: RenderTarget[] };
 
@@ -153,6 +160,32 @@ export class PlanRenderer {
       return { kind: 'skipped' };
     }
     const ctx = cause ? { cause } : {};
+    // Under `signatures: require` every commit since the last rendered revision (merged branches
+    // and commits a push of ours rebased onto included; our own commits excepted) must verify, as
+    // in the git-watcher; otherwise nothing is rendered, now or after a restart.
+    if (this.o.signature?.policy === 'require') {
+      const refusal = await firstRefusedCommit(this.o.repo.mirror, last ?? null, revision, this.o.signature, {
+        trusted: new Set(this.o.state.meta.ownCommits ?? []),
+      });
+      if (refusal) {
+        await this.o.bus.publish(
+          RenderFailed,
+          {
+            repo: this.o.repoName,
+            revision,
+            file: '',
+            code: refusal.code,
+            message: `not rendered: commit ${refusal.sha} fails the signature policy (require): ${refusal.message}${refusal.lastGoodSha ? `; last good commit ${refusal.lastGoodSha}` : ''}`,
+          },
+          { ...ctx, id: `render-failed-${revision}-signature` },
+        );
+        this.log.warn(
+          { revision, sha: refusal.sha, code: refusal.code },
+          'commit fails the signature policy; not rendered',
+        );
+        return { kind: 'refused' };
+      }
+    }
     const tree = await this.o.repo.extract(revision);
     try {
       return await this.renderTree(tree, revision, targetOf, cause, ctx);
@@ -316,6 +349,7 @@ export class PlanRenderer {
       kubectl: this.o.kubectl,
       cache: this.cache,
       cacheKey: `${scope.idPrefix}${cluster.name}`,
+      ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
     });
     onRendered?.(performance.now() - t);
     if (!result.ok) {

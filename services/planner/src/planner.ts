@@ -11,6 +11,7 @@ import {
   ImageTagDetected,
   isEventOf,
 } from '@flotilla/events';
+import type { SignaturePolicy } from '@flotilla/git';
 import type { DeclaredPipeline, Pipeline } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import type { SigningKey } from '@flotilla/trust';
@@ -21,6 +22,7 @@ import type { PlannerOperations } from './operations.ts';
 import { pipelineScope } from './pipeline-scope.ts';
 import { PipelineUnit } from './pipeline-unit.ts';
 import { PlanRenderer, type RenderTarget } from './plan-renderer.ts';
+import type { RenderBudgets } from './render.ts';
 import type { PlannerState } from './state.ts';
 
 export interface PlannerOptions {
@@ -40,7 +42,14 @@ export interface PlannerOptions {
   crashAt?: string;
   /** Clusters rendered at once (kubectl processes). */
   renderConcurrency?: number;
+  /** The repository's signature policy, checked again before every render. */
+  signature?: SignaturePolicy;
+  /** Budgets of each cluster's render. */
+  renderBudgets?: Partial<RenderBudgets>;
 }
+
+/** How many of its own pushed commits the planner remembers (trusted under `require`). */
+const OWN_COMMITS_KEPT = 1000;
 
 /** A pipeline as listed by the API. */
 export interface PipelineSummary {
@@ -75,8 +84,8 @@ export class Planner {
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
-    this.writer = new ConfigWriter(o.repo);
-    this.renderer = new PlanRenderer(o);
+    this.writer = new ConfigWriter(o.repo, (sha) => this.recordOwnCommit(sha));
+    this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
   }
 
   /** Timings of the last render, for benchmarks and logs: wall time of the kubectl phase vs all. */
@@ -311,6 +320,13 @@ export class Planner {
   }
 
   /** After our own push: fetch and render the new head without waiting for the git-watcher. */
+  /** Remembers a commit this planner pushed (in the queue, before any render of it). */
+  private async recordOwnCommit(sha: string): Promise<void> {
+    const meta = this.o.state.meta;
+    meta.ownCommits = [...(meta.ownCommits ?? []).filter((s) => s !== sha), sha].slice(-OWN_COMMITS_KEPT);
+    await this.o.state.saveMeta();
+  }
+
   private async afterPush(): Promise<void> {
     const head = await this.o.repo.fetch();
     if (head) await this.render(head);

@@ -113,6 +113,8 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     logger,
     crashAt: config.crashAt,
     renderConcurrency: config.renderConcurrency,
+    signature: config.git.signature,
+    renderBudgets: config.render,
   });
 
   let sub: Subscription | undefined;

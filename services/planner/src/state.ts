@@ -67,6 +67,11 @@ export interface Meta {
   lastRenderedRevision?: string;
   /** Revision whose flotilla.yaml is in force. */
   pipelineRevision?: string;
+  /**
+   * Commits this planner pushed itself (newest last, bounded). Under `signatures: require` they
+   * are the only unsigned commits it renders: it knows their content because it wrote them.
+   */
+  ownCommits?: string[];
 }
 
 /** Stable id of promoting these images from → to: re-evaluation after a restart finds the same record. */

@@ -127,6 +127,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       repo: repoName,
       authorName: 'Flotilla',
       authorEmail: 'flotilla@flotilla.invalid',
+      signature: { policy: 'off' },
     },
     workDir: join(tmp, `work-${randomBytes(3).toString('hex')}`),
     pipelineFile: 'flotilla.yaml',
@@ -144,6 +145,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     evaluateIntervalMs: 500,
     kubectl: 'kubectl',
     renderConcurrency: 4,
+    render: {},
     crashAt: '',
     ...overrides,
   });
