@@ -156,7 +156,7 @@ describe('a config-repo writer attacks the planner', () => {
       const sha = await push({ [K]: fields.resources?.(form) as string });
       await refused(sha, 'dev', 'render.remote-reference');
     }
-  });
+  }, 600_000);
 
   it('committed dotfiles (.gitconfig, .ssh/config, .kube/kuberc, .config/kustomize/plugin) change nothing', async () => {
     const dotfiles: Record<string, Entry> = {
@@ -191,7 +191,7 @@ describe('a config-repo writer attacks the planner', () => {
     const ok = await push({ ...dotfiles, [K]: `${KEEP}commonLabels:\n  redteam: dotfiles\n` });
     await h.events.wait(PlanCreated, (d: D) => d.revision === ok && d.cluster === 'dev');
     expect(existsSync(marker)).toBe(false);
-  });
+  }, 300_000);
 
   it('paths and symlinks that leave the repo: absolute, .., a link to /etc', async () => {
     const abs = await push({ [K]: `resources:\n  - ../../apps/web\n  - /etc/passwd\n` });
@@ -256,7 +256,7 @@ describe('a config-repo writer attacks the planner', () => {
     // kubectl ran for the whole 20 s budget; the API kept answering meanwhile.
     expect(answered).toBeGreaterThan(10);
     expect(slowest).toBeLessThan(5_000);
-  });
+  }, 300_000);
 
   it('the local HTTP server received no request in the whole suite', () => {
     expect(requests).toBe(0);
