@@ -69,6 +69,9 @@ export class LiveState {
           await this.client.list(job.info, { ...job, labelSelector, metadataOnly: opts.metadataOnly }),
         );
       } catch (err) {
+        // A LIST answered 404 means the kind is not served (yet): a CRD arriving in this very
+        // bundle has no objects anywhere, so nothing of it is ours or anyone else's.
+        if (isKubeApiError(err, 'kube.not-found')) return;
         if (!(isKubeApiError(err, 'kube.forbidden') && job.namespace === undefined && job.info.namespaced))
           throw err;
         const id = `${job.info.group}/${job.info.version}/${job.info.resource}`;
