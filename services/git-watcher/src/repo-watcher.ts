@@ -9,7 +9,13 @@ import {
   GitHistoryRewritten,
   GitSourceFailed,
 } from '@flotilla/events';
-import { type CommitInfo, GitError, type Mirror, type SignatureVerification } from '@flotilla/git';
+import {
+  type CommitInfo,
+  GitError,
+  type Mirror,
+  type SignatureVerification,
+  signatureRejectionMessage,
+} from '@flotilla/git';
 import type { Logger } from '@flotilla/runtime';
 import type { Static, TObject } from '@sinclair/typebox';
 import type { Cursor, CursorStore } from './cursor.ts';
@@ -275,7 +281,7 @@ export class RepoWatcher {
               branch: repo.branch,
               sha: c.sha,
               code: `git.signature-${signature.status}`,
-              message: rejectionMessage(signature),
+              message: signatureRejectionMessage(signature),
               ...(sha ? { lastGoodSha: sha } : {}),
             },
             eventId('git-reject', repo.name, c.sha),
@@ -347,19 +353,6 @@ export class RepoWatcher {
   ): Promise<void> {
     await this.d.bus.publish(def, data, { id, ...(actor ? { actor } : {}) });
     this.d.metrics.events.inc({ type: def.name });
-  }
-}
-
-function rejectionMessage(s: { status: string; signer?: string | undefined }): string {
-  switch (s.status) {
-    case 'unsigned':
-      return 'commit is not signed';
-    case 'bad':
-      return 'commit signature does not verify (content changed or key revoked)';
-    case 'untrusted':
-      return `commit is signed${s.signer ? ` by ${s.signer}` : ''} with a key that is not in the allowed signers`;
-    default:
-      return `commit signature status ${s.status}`;
   }
 }
 
