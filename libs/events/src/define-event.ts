@@ -24,6 +24,11 @@ export interface EventDefinition<N extends string = string, S extends TObject = 
   /** The raw (unencoded) last subject token for a payload: cluster, repo, image, stage… */
   // Method syntax keeps this bivariant, so any definition is an `EventDefinition`.
   scope(data: Static<S>): string;
+  /**
+   * Rules a JSON Schema cannot say (one field constraining another), checked after the schema:
+   * answers the problems, empty when the data is acceptable.
+   */
+  check?(data: Static<S>): string[];
 }
 
 export type DataOf<D> = D extends EventDefinition<string, infer S> ? Static<S> : never;
@@ -36,6 +41,7 @@ export function defineEvent<N extends string, S extends TObject>(def: {
   data: S;
   producers: readonly Producer[];
   scope: (data: Static<S>) => string;
+  check?: (data: Static<S>) => string[];
 }): EventDefinition<N, S> {
   const type = `io.flotilla.${def.domain}.${def.event}.v1`;
   return Object.freeze({ ...def, type });

@@ -21,6 +21,7 @@ export {
   sourceFor,
 } from './envelope.ts';
 export { type CatalogEntry, jsonSchemas } from './json-schema.ts';
+export { isSecretObject, isSensitiveField } from './sensitive-fields.ts';
 export type { HealthStatus, ImageRef } from './shared-schemas.ts';
 export {
   buildSubject,

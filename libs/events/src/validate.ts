@@ -51,6 +51,14 @@ function validateData(def: EventDefinition, event: FlotillaEvent, subject?: stri
       { details: { type: def.type, id: event.id } },
     );
   }
+  const violations = def.check?.(event.data as never) ?? [];
+  if (violations.length > 0) {
+    throw new FlotillaError(
+      'event.invalid-data',
+      `invalid ${def.name} data: ${violations.slice(0, 10).join('; ')}`,
+      { details: { type: def.type, id: event.id } },
+    );
+  }
   const service = /^flotilla:\/\/([a-z-]+)/.exec(event.source)?.[1];
   if (!service || !(def.producers as readonly string[]).includes(service)) {
     throw new FlotillaError(

@@ -38,6 +38,12 @@ export {
   type PathElement,
   parsePathElement,
 } from './drift/fields-v1.ts';
+export {
+  type ProtectOptions,
+  protectDrift,
+  type ReportedDrift,
+  valueHash,
+} from './drift/protect-values.ts';
 export type { DriftEntry, DriftOptions, ManagedFieldsEntry } from './drift/types.ts';
 export { type AggregateHealth, aggregateHealth, type ObjectHealth } from './health/aggregate.ts';
 export { computeHealth } from './health/compute-health.ts';

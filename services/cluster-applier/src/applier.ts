@@ -13,11 +13,13 @@ import {
 import {
   type AggregateHealth,
   computeDrift,
+  type DriftEntry,
   type Inventory,
   type InventoryEntry,
   type InventoryStore,
   type KubeClient,
   mapSettled,
+  protectDrift,
 } from '@flotilla/kube';
 import { formatRef } from '@flotilla/manifests';
 import type { Logger } from '@flotilla/runtime';
@@ -25,6 +27,7 @@ import type { PlanData, TrustedKey } from '@flotilla/trust';
 import { ApplyError, summarize } from './apply-error.ts';
 import type { Config } from './config.ts';
 import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
+import type { DriftProtection } from './drift-protection.ts';
 import { LiveState } from './live-state.ts';
 import { ownedElsewhere } from './ownership.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
@@ -47,6 +50,8 @@ export interface ApplierDeps {
   /** The pipeline whose plans this applier takes; absent for a repo's root flotilla.yaml. */
   pipeline?: string;
   trustedKeys: readonly TrustedKey[];
+  /** Secret values in drift reports become keyed hashes; the key never leaves the cluster. */
+  driftProtection: DriftProtection;
   logger: Logger;
 }
 
@@ -398,10 +403,7 @@ export class Applier {
     if (!current) return report;
     const { config } = this.d;
     const liveObjs = await this.live.read(current.desired, { metadataOnly: false });
-    const drifted: {
-      d: DesiredObject;
-      diffs: { path: string; expected?: unknown; actual?: unknown; manager?: string }[];
-    }[] = [];
+    const drifted: { d: DesiredObject; diffs: DriftEntry[] }[] = [];
     for (const d of current.desired) {
       report.checked++;
       const live = liveObjs.get(d.key);
@@ -420,6 +422,7 @@ export class Applier {
         drifted.push({ d, diffs });
       }
     }
+    const protection = this.d.driftProtection;
     const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs }) => {
       report.drifted.push(d.key);
       await this.d.bus.publish(DriftDetected, {
@@ -427,12 +430,10 @@ export class Applier {
         cluster: config.cluster,
         revision: current.plan.revision,
         object: d.label,
-        diffs: diffs.slice(0, 200).map((x) => ({
-          path: x.path,
-          ...(x.expected === undefined ? {} : { expected: x.expected }),
-          ...(x.actual === undefined ? {} : { actual: x.actual }),
-          ...(x.manager ? { manager: x.manager } : {}),
-        })),
+        diffs: protectDrift(diffs.slice(0, 200), {
+          key: protection.key,
+          sensitive: (path) => protection.sensitive({ kind: d.ref.kind, label: d.label }, path),
+        }),
         policy: config.drift.policy,
       });
       if (config.drift.policy !== 'correct') return;

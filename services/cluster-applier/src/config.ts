@@ -27,6 +27,18 @@ export const Config = Type.Object({
     policy: Type.Union([Type.Literal('correct'), Type.Literal('report')], { default: 'correct' }),
     /** How often applied objects are compared with Git; 0 turns drift detection off. */
     intervalMs: Type.Integer({ default: 60_000, minimum: 0 }),
+    /**
+     * HMAC key for the hashes that stand in for secret values in drift events (at least 32
+     * characters; keep it in a Secret). Unset: a random key per process, so hashes compare
+     * only within one run of the applier.
+     */
+    hashKey: Type.Optional(Type.String({ minLength: 32 })),
+    /**
+     * More fields whose values never leave the cluster, beyond Secrets and credential-named
+     * fields: comma-separated `Kind:.path` (or `*:.path`), each covering the path and below,
+     * e.g. `ConfigMap:.data.DATABASE_URL,*:.spec.template.metadata.annotations`.
+     */
+    sensitivePaths: Type.Optional(Type.String()),
   }),
   health: Type.Object({
     timeoutMs: Type.Integer({ default: 300_000, minimum: 0 }),

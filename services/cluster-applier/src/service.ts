@@ -12,6 +12,7 @@ import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/
 import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
 import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
+import { driftProtection } from './drift-protection.ts';
 import { applierConsumer } from './nats-resources.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
 
@@ -73,6 +74,7 @@ export async function startApplier(
     bus,
     inventory: new InventoryStore(client, config.inventoryNamespace),
     trustedKeys,
+    driftProtection: driftProtection(config.drift, logger),
     logger,
   });
   const applier = appliers.get();

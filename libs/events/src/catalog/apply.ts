@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
+import { isSensitiveField } from '../sensitive-fields.ts';
 import {
   Digest,
   GitSha,
@@ -97,18 +98,48 @@ export const HealthChanged = defineEvent({
   }),
 });
 
-const FieldDiff = Type.Object({
-  path: Type.String(),
-  expected: Type.Optional(Type.Unknown()),
-  actual: Type.Optional(Type.Unknown()),
-  manager: Type.Optional(Type.String()),
+/** A keyed hash of a value (HMAC-SHA256 under a key that stays in the cluster), never the value. */
+const ValueHash = Type.String({
+  pattern: '^hmac-sha256:[0-9a-f]{64}$',
+  description: 'HMAC-SHA256 of the canonical JSON of a value, keyed by the cluster; equal values hash alike',
 });
+
+/** A drifted field whose values may be shown: expected (Git) and actual (live). */
+const ValueDiff = Type.Object(
+  {
+    path: Type.String(),
+    expected: Type.Optional(Type.Unknown()),
+    actual: Type.Optional(Type.Unknown()),
+    manager: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * A drifted field holding a secret (Secret data, a credential-named field): its path and keyed
+ * hashes only. `additionalProperties: false` on both shapes means a diff marked sensitive can
+ * never also carry a value.
+ */
+const HashedDiff = Type.Object(
+  {
+    path: Type.String(),
+    sensitive: Type.Literal(true),
+    /** Absent when the field is absent on that side. */
+    expectedHash: Type.Optional(ValueHash),
+    actualHash: Type.Optional(ValueHash),
+    manager: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const FieldDiff = Type.Union([ValueDiff, HashedDiff]);
 
 export const DriftDetected = defineEvent({
   name: 'DriftDetected',
   domain: 'drift',
   event: 'detected',
-  description: 'A field Flotilla manages was changed outside Git.',
+  description:
+    'A field Flotilla manages was changed outside Git. Secret values travel as keyed hashes, never as values.',
   producers: ['cluster-applier'],
   scope: (d) => d.cluster,
   data: Type.Object({
@@ -119,6 +150,14 @@ export const DriftDetected = defineEvent({
     diffs: Type.Array(FieldDiff, { maxItems: 200 }),
     policy: Type.Union([Type.Literal('correct'), Type.Literal('report')]),
   }),
+  // Secret values never leave the cluster: a diff of a sensitive field that carries a value is
+  // an invalid event, refused when published and when received (so never stored).
+  check: (d) =>
+    d.diffs.flatMap((x) =>
+      isSensitiveField(d.object, x.path) && ('expected' in x || 'actual' in x)
+        ? [`/data/diffs ${x.path} of ${d.object} is sensitive: send hashes (sensitive: true), not values`]
+        : [],
+    ),
 });
 
 export const DriftCorrected = defineEvent({

@@ -1,0 +1,38 @@
+// Which values may never travel in an event. Part of the event contract (a DriftDetected that
+// breaks it is invalid, refused at publish and at receipt), so it lives beside the schemas.
+
+/**
+ * Names that say "credential": an env var `DB_PASSWORD`, a ConfigMap key `api-token`. Values
+ * under such a name are treated as secret wherever they appear. Anchored at the end so field
+ * names like `secretName` or `imagePullSecrets` (references, not values) stay readable.
+ */
+const CREDENTIAL_NAME =
+  /((passw(or)?d|passphrase|secret|token|api[-_]?key|private[-_]?key|credentials?|dsn|connection[-_]?string)$|^key$|\.(key|pem)$)/i;
+
+/** Paths of a Secret whose values are not secret: its type and whether it is immutable. */
+const SECRET_PLAIN_PATHS = /^\.(type|immutable|metadata\.labels(\..*|\[.*)?)$/;
+
+/**
+ * Is `objectText` (as events name objects: `Secret ns/name`, `apps/Deployment ns/web`) a core
+ * Secret? A CRD kind named Secret in another group would read `group/Secret`, and is not.
+ */
+export function isSecretObject(objectText: string): boolean {
+  return /^(v1\/)?Secret\s/.test(objectText);
+}
+
+/**
+ * Must the value at `path` of `objectText` be hashed, never sent? Every field of a Secret except
+ * its type, immutability and labels (data, stringData and annotations, which can hold the
+ * last-applied copy of the data); and, in any object, a field or env var whose name reads like a
+ * credential. `.` (the object's presence) is never a value.
+ */
+export function isSensitiveField(objectText: string, path: string): boolean {
+  if (path === '.' || path === '') return false;
+  if (isSecretObject(objectText)) return !SECRET_PLAIN_PATHS.test(path);
+  for (const m of path.matchAll(/\[name=([^\]]+)\]/g)) if (CREDENTIAL_NAME.test(m[1] as string)) return true;
+  // `.volumes[name=x].secret` is a reference to a Secret (names only), not a value.
+  return path
+    .split(/[.[\]]/)
+    .filter(Boolean)
+    .some((s) => s !== 'secret' && CREDENTIAL_NAME.test(s));
+}
