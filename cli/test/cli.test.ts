@@ -130,8 +130,8 @@ describe('flotilla against the real planner and audit-writer', () => {
         signing: { keyId: 'cli-test', keyFile },
         api: {
           tokens: [
-            { token: ALICE, name: 'alice' },
-            { token: BOB, name: 'bob', groups: ['developers'] },
+            { token: ALICE, name: 'alice', roles: ['read', 'operate', 'approve'] },
+            { token: BOB, name: 'bob', groups: ['developers'], roles: ['read'] },
           ],
         },
         leader: { ttlMs: 2000 },
@@ -204,6 +204,16 @@ describe('flotilla against the real planner and audit-writer', () => {
     const first = await cli(['promote', 'dev'], env);
     expect(first.code).toBe(1);
     expect(first.stderr).toContain('first stage');
+  });
+
+  it('refused (4) with the role it lacks; a rollback target the stage never ran exits 1 with its code', async () => {
+    const reader = await cli(['lock', 'uat'], { ...env, FLOTILLA_TOKEN: BOB });
+    expect(reader.code).toBe(4);
+    expect(reader.stderr).toContain('user:bob has no operate role for shop/uat');
+    expect(reader.stderr).toContain('role-missing');
+    const target = await cli(['rollback', 'dev', '--to', '0123456789abcdef0123456789abcdef01234567'], env);
+    expect(target.code).toBe(1);
+    expect(target.stderr).toContain('revision-never-healthy');
   });
 
   it('lock and unlock a stage', async () => {

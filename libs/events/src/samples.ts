@@ -179,6 +179,13 @@ export const samples: {
     reason: 'errors up',
   },
   StageLockChanged: { stage: 'prod', locked: true, by: 'user:alice' },
+  OperationRefused: {
+    stage: 'prod',
+    operation: 'rollback',
+    by: 'user:bob',
+    code: 'role-missing',
+    reason: 'user:bob has no operate role for shop/prod',
+  },
   WebhookRejected: {
     receiver: 'github',
     reason: 'bad-signature',

@@ -271,6 +271,22 @@ export class Mirror {
     return r.code === 0;
   }
 
+  /**
+   * Whether `sha` is on the first-parent chain of `branch` in the cache. The walk goes from the
+   * branch head along first parents and stops at `sha`'s parents, so it costs the commits since
+   * `sha`, not the whole history.
+   */
+  async onFirstParentHistory(sha: string, branch: string): Promise<boolean> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) return false;
+    const head = await this.localHead(branch);
+    if (!head || !(await this.isAncestor(sha, head))) return false;
+    const out = await runGit(
+      ['rev-list', '--first-parent', `refs/heads/${branch}`, '--not', `${sha}^@`],
+      this.local('rev-list'),
+    );
+    return out.split('\n').includes(sha);
+  }
+
   verifyCommitSignature(sha: string, opts: VerifyOptions = {}): Promise<SignatureVerification> {
     return verifyCommitSignature(sha, this.local('verify-commit'), opts);
   }

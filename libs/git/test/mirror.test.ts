@@ -136,6 +136,37 @@ describe('Mirror against git daemon', () => {
     expect(await mirror.isAncestor('0123456789abcdef0123456789abcdef01234567', rewritten)).toBe(false);
   });
 
+  it('tells first-parent history from merged side-branch commits and rewritten ones', async () => {
+    const { url, work, initial } = await repoWithClone();
+    const mirror = new Mirror({ url, cacheDir });
+    await work.git('checkout', '-q', '-b', 'feature');
+    await work.writeFile('side.txt', 'side\n');
+    const side = await work.commit('side');
+    await work.git('checkout', '-q', 'main');
+    await work.writeFile('main.txt', 'main\n');
+    const onMain = await work.commit('on main');
+    await work.git('merge', '-q', '--no-ff', '-m', 'merge feature', 'feature');
+    const merge = await work.head();
+    await work.push();
+    await mirror.fetch('main');
+    for (const sha of [initial, onMain, merge])
+      expect(await mirror.onFirstParentHistory(sha, 'main')).toBe(true);
+    // Reachable from main, but only through the merge's second parent.
+    expect(await mirror.isAncestor(side, merge)).toBe(true);
+    expect(await mirror.onFirstParentHistory(side, 'main')).toBe(false);
+
+    await work.resetHard(initial);
+    await work.writeFile('a.txt', 'rewritten\n');
+    await work.commit('rewritten');
+    await work.forcePush();
+    await mirror.fetch('main');
+    // Still in the cache's objects, no longer on the branch.
+    expect(await mirror.onFirstParentHistory(onMain, 'main')).toBe(false);
+    expect(await mirror.onFirstParentHistory(initial, 'main')).toBe(true);
+    expect(await mirror.onFirstParentHistory('main', 'main')).toBe(false);
+    expect(await mirror.onFirstParentHistory('0123456789abcdef0123456789abcdef01234567', 'main')).toBe(false);
+  });
+
   it('verifies ssh-signed, unsigned, untrusted and tampered commits', async () => {
     const { url, work } = await repoWithClone();
     const trusted = await generateSshSigningKey('release@example.test');

@@ -75,6 +75,17 @@ export {
   UNDECIDED_PROMOTION,
 } from './promotion-state.ts';
 export {
+  formatRoleGrant,
+  hasRole,
+  hasRoleIn,
+  isStageOperator,
+  parseRoleGrant,
+  ROLES,
+  type Role,
+  type RoleGrant,
+  type RoleScope,
+} from './roles.ts';
+export {
   type Comparator,
   parseSemverRange,
   parseTagVersion,

@@ -37,6 +37,7 @@ export type PipelineIssueCode =
   | 'promotion-missing'
   | 'approvers-missing'
   | 'approver-invalid'
+  | 'operator-invalid'
   | 'window'
   | 'timezone'
   | 'tag-policy'
@@ -229,6 +230,15 @@ function checkSemantics(doc: unknown, report: Report, lineOf: (path: Segment[]) 
       const path = str(obj(c).path);
       const problem = path === undefined ? null : checkRepoPath(path);
       if (problem) report([...base, 'clusters', j, 'path'], problem.code, problem.message);
+    });
+    arr(stage.operators).forEach((a, k) => {
+      if (typeof a === 'string' && a !== '' && (a.trim() !== a || a === 'group:')) {
+        report(
+          [...base, 'operators', k],
+          'operator-invalid',
+          `operator "${a}" is not a name or group:<name>`,
+        );
+      }
     });
     if (stage.promotion === undefined) {
       if (i > 0) {

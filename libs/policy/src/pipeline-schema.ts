@@ -70,6 +70,11 @@ export const StageSchema = Type.Object(
     clusters: Type.Array(ClusterSchema, { minItems: 1 }),
     /** Optional on the first stage only (it receives image updates directly). */
     promotion: Type.Optional(PromotionSchema),
+    /**
+     * Who may lock, unlock, roll back and promote now (names or `group:<name>`). Narrows the
+     * token's `operate` role for this stage; absent, the role alone decides.
+     */
+    operators: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
   },
   { additionalProperties: false },
 );

@@ -1,9 +1,12 @@
 import type { Cluster, Pipeline, Stage } from './pipeline-schema.ts';
+import type { RoleGrant } from './roles.ts';
 
 /** Who is asking: a user name and the groups the API's token mapping gives them. */
 export interface Identity {
   name: string;
   groups?: readonly string[];
+  /** What the token file grants (roles.ts); none means no role at all. */
+  roles?: readonly RoleGrant[];
 }
 
 type StageRef = string | Pick<Stage, 'name'>;

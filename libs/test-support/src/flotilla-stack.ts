@@ -243,8 +243,13 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
           signing: { keyId: 'planner-demo', keyFile },
           api: {
             tokens: [
-              { token: tokens.approver, name: 'alice', groups: ['release-managers'] },
-              { token: tokens.viewer, name: 'bob', groups: ['developers'] },
+              {
+                token: tokens.approver,
+                name: 'alice',
+                groups: ['release-managers'],
+                roles: ['read', 'operate', 'approve'],
+              },
+              { token: tokens.viewer, name: 'bob', groups: ['developers'], roles: ['read'] },
             ],
           },
           leader: { ttlMs: 3000 },

@@ -232,6 +232,16 @@ export function summarize(event: FlotillaEvent): Summary {
         result: d.locked ? 'locked' : 'unlocked',
       });
       break;
+    case 'OperationRefused':
+      Object.assign(s, {
+        stage: d.stage,
+        by: d.by,
+        code: d.code,
+        reason: d.reason,
+        revision: d.revision,
+        result: 'refused',
+      });
+      break;
     case 'WebhookRejected':
       Object.assign(s, { code: d.reason, reason: d.message, result: 'rejected' });
       break;

@@ -58,6 +58,8 @@ export function summarize(name: string, data: unknown): string {
       return `${s(d.stage)} rolled back to ${short(d.toRevision)} by ${s(d.by)}`;
     case 'StageLockChanged':
       return `${s(d.stage)} ${d.locked ? 'locked' : 'unlocked'} by ${s(d.by)}`;
+    case 'OperationRefused':
+      return `refused ${s(d.operation)}${d.stage ? ` on ${s(d.stage)}` : ''} for ${s(d.by)}: ${s(d.code)}`;
     default:
       return name;
   }

@@ -1,8 +1,9 @@
 import type { Bus } from '@flotilla/bus';
-import type { Identity } from '@flotilla/policy';
+import type { FlotillaEvent } from '@flotilla/events';
+import { formatRoleGrant, hasRoleIn, type Identity } from '@flotilla/policy';
 import { safeEqual } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiToken } from './config.ts';
+import type { AuthorisedToken } from './config.ts';
 import { readHistory } from './history.ts';
 import { isOperationError, type OperationFailure } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
@@ -15,13 +16,27 @@ declare module 'fastify' {
 }
 
 /** Bearer token → identity; compared in constant time so timing does not leak tokens. */
-export function identify(header: string | undefined, tokens: readonly ApiToken[]): Identity | null {
+export function identify(header: string | undefined, tokens: readonly AuthorisedToken[]): Identity | null {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
   if (!m) return null;
   const presented = m[1] as string;
-  let found: ApiToken | null = null;
+  let found: AuthorisedToken | null = null;
   for (const t of tokens) if (safeEqual(presented, t.token)) found = t;
-  return found ? { name: found.name, groups: found.groups ?? [] } : null;
+  return found ? { name: found.name, groups: found.groups ?? [], roles: found.grants } : null;
+}
+
+/**
+ * Which history events `identity` may see: those of pipelines it can read. Events of the root
+ * pipeline carry no `pipeline` field; before the planner knows the root's name (standby) only a
+ * read grant on every pipeline shows them.
+ */
+function historyFilter(identity: Identity, root: string | null): (e: FlotillaEvent) => boolean {
+  const grants = identity.roles ?? [];
+  return (e) => {
+    const named = (e.data as { pipeline?: unknown }).pipeline;
+    const pipeline = typeof named === 'string' ? named : root;
+    return pipeline === null ? hasRoleIn(grants, 'read', '*') : hasRoleIn(grants, 'read', pipeline);
+  };
 }
 
 /** The one place refusals become HTTP: each class of OperationError has one status. */
@@ -30,6 +45,7 @@ const HTTP_STATUS: Record<OperationFailure, number> = {
   forbidden: 403,
   'not-found': 404,
   conflict: 409,
+  unprocessable: 422,
   unavailable: 503,
 };
 
@@ -46,14 +62,16 @@ async function send(reply: FastifyReply, operation: () => Promise<object>): Prom
 type Body = { comment?: string; reason?: string; toRevision?: string } | undefined;
 
 /**
- * The planner API under /api/v1. Every route needs a bearer token; the identity it maps to is
- * the actor of the resulting events and the `Flotilla-Actor` / `Flotilla-Approved-By` trailers.
+ * The planner API under /api/v1. Every route needs a bearer token (401 without); the identity it
+ * maps to is the actor of the resulting events and the `Flotilla-Actor` / `Flotilla-Approved-By`
+ * trailers. What the token may do is its roles (docs/security.md): a valid token without the role
+ * gets 403 `role-missing`, decided in the operations so each refusal is also an event.
  */
 export function registerApi(
   app: FastifyInstance,
   planner: Planner,
   bus: Bus,
-  tokens: readonly ApiToken[],
+  tokens: readonly AuthorisedToken[],
 ): void {
   app.register(
     async (api) => {
@@ -70,11 +88,25 @@ export function registerApi(
       const who = (req: FastifyRequest) => req.identity as Identity;
       const body = (req: FastifyRequest) => (req.body ?? {}) as NonNullable<Body>;
 
-      // Who the token belongs to: the console signs people in with the same tokens as the CLI.
-      api.get('/whoami', async (req) => ({ name: who(req).name, groups: who(req).groups }));
-      api.get('/pipelines', async (_req, reply) => send(reply, () => planner.pipelines()));
+      const mayRead = (req: FastifyRequest) => (pipeline: string) =>
+        hasRoleIn(who(req).roles ?? [], 'read', pipeline);
+
+      // Who the token belongs to and what it may do: the console signs people in with the same
+      // tokens as the CLI. Any valid token may ask; no role is needed to learn one's own.
+      api.get('/whoami', async (req) => ({
+        name: who(req).name,
+        groups: who(req).groups,
+        roles: (who(req).roles ?? []).map(formatRoleGrant),
+      }));
+      // Only the pipelines the token can read are listed.
+      api.get('/pipelines', async (req, reply) =>
+        send(reply, async () => {
+          const all = await planner.pipelines();
+          return { ...all, pipelines: all.pipelines.filter((p) => mayRead(req)(p.name)) };
+        }),
+      );
       api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
-        send(reply, () => planner.promotion(req.params.id)),
+        send(reply, () => planner.promotion(req.params.id, mayRead(req))),
       );
       // Pipeline routes, twice: under /pipelines/<name>/…, and without it for the root pipeline
       // (or a repo's only one), as before pipelines existed.
@@ -83,7 +115,7 @@ export function registerApi(
         planner.operations(req.params.pipeline);
       for (const prefix of ['', '/pipelines/:pipeline']) {
         api.get<{ Params: P }>(`${prefix}/stages`, async (req, reply) =>
-          send(reply, () => ops(req).status()),
+          send(reply, () => ops(req).status(who(req))),
         );
         api.post<{ Params: P & { id: string } }>(`${prefix}/promotions/:id/approve`, async (req, reply) =>
           send(reply, () =>
@@ -127,6 +159,7 @@ export function registerApi(
           const limit = Math.min(Math.max(Number(req.query.limit ?? 200) || 200, 1), 5000);
           const events = await readHistory(bus, {
             limit,
+            visible: historyFilter(who(req), planner.rootPipeline()),
             ...(req.query.stage ? { stage: req.query.stage } : {}),
             ...(req.query.since ? { since: req.query.since } : {}),
           });

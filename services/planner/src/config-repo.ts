@@ -59,6 +59,14 @@ export class ConfigRepo {
     return await this.mirror.isAncestor(rev, rev);
   }
 
+  /**
+   * True when `rev` is on the first-parent history of the branch as fetched: the commits the
+   * branch itself pointed at, not ones merged in from side branches or force-pushed away.
+   */
+  onFirstParentHistory(rev: string): Promise<boolean> {
+    return this.mirror.onFirstParentHistory(rev, this.branch);
+  }
+
   readFile(rev: string, path: string): Promise<string | null> {
     return this.mirror.readFile(rev, path);
   }

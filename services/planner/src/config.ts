@@ -1,3 +1,4 @@
+import type { RoleGrant } from '@flotilla/policy';
 import { serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -5,8 +6,15 @@ const ApiToken = Type.Object({
   token: Type.String({ minLength: 16 }),
   name: Type.String({ minLength: 1 }),
   groups: Type.Optional(Type.Array(Type.String())),
+  /**
+   * Roles: `read`, `operate`, `approve`, each optionally scoped as `role:pipeline` or
+   * `role:pipeline/stage` (`*` for any). A token without roles can only say who it is.
+   */
+  roles: Type.Optional(Type.Array(Type.String())),
 });
 export type ApiToken = Static<typeof ApiToken>;
+/** A token with its roles parsed (service.ts refuses to start on a malformed one). */
+export type AuthorisedToken = ApiToken & { grants: RoleGrant[] };
 
 /**
  * Planner configuration. Every leaf can come from the environment (`FLOTILLA_GIT_URL`,

@@ -14,6 +14,8 @@ export interface HistoryQuery {
   stage?: string;
   /** RFC 3339; only events at or after this time. */
   since?: string;
+  /** Which events the caller may see (its read roles), applied before the page is cut. */
+  visible?: (e: FlotillaEvent) => boolean;
 }
 
 /**
@@ -62,6 +64,7 @@ async function readSubject(
         continue;
       }
       if (q.stage && !matchesStage(event, q.stage)) continue;
+      if (q.visible && !q.visible(event)) continue;
       out.push({ seq: msg.seq, event });
       if (out.length > q.limit) out.shift();
     }

@@ -1,7 +1,14 @@
 import { FlotillaError } from '@flotilla/errors';
 
 /** Why an API operation was refused; the API maps each to one HTTP status (api.ts). */
-export type OperationFailure = 'bad-request' | 'forbidden' | 'not-found' | 'conflict' | 'unavailable';
+export type OperationFailure =
+  | 'bad-request'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  /** Well-formed but not acceptable, e.g. a rollback target the stage never ran (422). */
+  | 'unprocessable'
+  | 'unavailable';
 
 /**
  * A refused operation: `reason` is the stable short code clients see (`not-awaiting`, `locked`,

@@ -1,11 +1,28 @@
 import type { Bus } from '@flotilla/bus';
-import { PromotionApproved, PromotionRejected, RollbackCommitted, StageLockChanged } from '@flotilla/events';
-import { canApprove, findStage, type Identity, type Pipeline, previousStage } from '@flotilla/policy';
+import {
+  OperationRefused,
+  PromotionApproved,
+  PromotionRejected,
+  RollbackCommitted,
+  StageLockChanged,
+} from '@flotilla/events';
+import {
+  canApprove,
+  findStage,
+  hasRole,
+  hasRoleIn,
+  type Identity,
+  isStageOperator,
+  type Pipeline,
+  previousStage,
+  type Role,
+  type Stage,
+} from '@flotilla/policy';
 import type { ConfigRepo } from './config-repo.ts';
 import type { ConfigWriter } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
 import { sameContent } from './health-view.ts';
-import { refused } from './operation-error.ts';
+import { type OperationFailure, refused } from './operation-error.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import type { Promotions } from './promotions.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
@@ -39,6 +56,11 @@ export interface OperationsDeps {
 }
 
 const actorOf = (identity: Identity) => `user:${identity.name}`;
+
+/** What OperationRefused names as the refused operation. */
+type Operation = 'lock' | 'unlock' | 'rollback' | 'promote' | 'approve' | 'reject' | 'read';
+
+const GIT_SHA = /^[0-9a-f]{40}$/;
 
 /**
  * The planner's API operations, each run through the planner's queue: decide on promotions,
@@ -90,15 +112,19 @@ export class PlannerOperations {
     const stage = findStage(pipeline, p.toStage);
     if (!stage) throw refused('conflict', 'stage-gone', `stage ${p.toStage} is no longer in the pipeline`);
     const actor = actorOf(identity);
-    if (!canApprove(stage, identity)) {
-      const why = `may not ${verb} promotions into ${p.toStage}`;
+    const roleMissing = !hasRole(identity.roles ?? [], 'approve', this.at(p.toStage));
+    if (roleMissing || !canApprove(stage, identity)) {
+      const why = roleMissing
+        ? `has no approve role for ${this.where(p.toStage)}, so may not ${verb} promotions into ${p.toStage}`
+        : `is not an approver of ${p.toStage}, so may not ${verb} promotions into it`;
+      // Recorded on the promotion, which publishes PromotionRejected (kind unauthorised).
       await this.d.promotions.step(pipeline, p, {
         type: 'refuse',
         actor,
         reason: why,
         at: new Date().toISOString(),
       });
-      throw refused('forbidden', 'forbidden', `${actor} ${why}`);
+      throw refused('forbidden', roleMissing ? 'role-missing' : 'not-approver', `${actor} ${why}`);
     }
     return { p, actor };
   }
@@ -109,6 +135,11 @@ export class PlannerOperations {
       const { state, promotions, bus } = this.d;
       const stage = findStage(pipeline, stageName);
       if (!stage) throw refused('not-found', 'not-found', `no stage ${stageName}`);
+      // Into a manual stage it is an approval (checked below, against the approvers too);
+      // into an auto stage it is skipping the soak: an operator's call.
+      if ((stage.promotion?.rule ?? 'auto') === 'auto')
+        await this.requireOperator(identity, stage, 'promote');
+      else await this.requireRole(identity, 'approve', 'promote', stageName);
       const upstream = previousStage(pipeline, stage);
       if (!upstream)
         throw refused(
@@ -182,7 +213,7 @@ export class PlannerOperations {
 
   lock(stageName: string, identity: Identity, reason?: string): Promise<{ stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
-      if (!findStage(pipeline, stageName)) throw refused('not-found', 'not-found', `no stage ${stageName}`);
+      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'lock');
       await this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason);
       return { stage: this.d.state.stage(stageName) };
     });
@@ -190,7 +221,7 @@ export class PlannerOperations {
 
   unlock(stageName: string, identity: Identity, reason?: string): Promise<{ stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
-      if (!findStage(pipeline, stageName)) throw refused('not-found', 'not-found', `no stage ${stageName}`);
+      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'unlock');
       const ss = this.d.state.stage(stageName);
       if (ss.locked) {
         delete ss.locked;
@@ -234,7 +265,10 @@ export class PlannerOperations {
 
   /**
    * Restores the stage's cluster paths from its last healthy revision (or `toRevision`) in one
-   * revert-style commit, then locks the stage so automation does not undo the rollback.
+   * revert-style commit, then locks the stage so automation does not undo the rollback. The
+   * target must be a revision this stage ran healthy (the planner's record of it) and still on
+   * the branch's first-parent history: not any commit the mirror happens to hold (a side branch,
+   * or one force-pushed away), which would put unreviewed content into the stage.
    */
   rollback(
     stageName: string,
@@ -243,8 +277,8 @@ export class PlannerOperations {
   ): Promise<{ commit: string; toRevision: string; stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
       const { repo, writer } = this.d;
-      const stage = findStage(pipeline, stageName);
-      if (!stage) throw refused('not-found', 'not-found', `no stage ${stageName}`);
+      const stage = this.stageOf(pipeline, stageName);
+      await this.requireOperator(identity, stage, 'rollback');
       const ss = this.d.state.stage(stageName);
       const currentContent = this.d.health.contentOf(stage);
       const target =
@@ -255,8 +289,24 @@ export class PlannerOperations {
           'no-healthy-revision',
           `no earlier healthy revision of ${stageName} is known`,
         );
-      if (!/^[0-9a-f]{40}$/.test(target) || !(await repo.has(target)))
-        throw refused('bad-request', 'bad-revision', `revision ${target} is not in the config repo`);
+      const badTarget = (code: string, message: string): Promise<never> =>
+        this.refuse(identity, 'rollback', stageName, 'unprocessable', code, message, target);
+      if (!GIT_SHA.test(target))
+        await badTarget('revision-malformed', `rollback target must be a full 40-hex commit id`);
+      if (!ss.healthy.some((h) => h.revision === target))
+        await badTarget(
+          'revision-never-healthy',
+          `${target} is not a revision ${stageName} ran healthy (known: the last ${ss.healthy.length})`,
+        );
+      // Fetch first: a commit force-pushed away since the last fetch must not pass.
+      await repo.fetch();
+      if (!(await repo.has(target)))
+        await badTarget('revision-unknown', `revision ${target} is not in the config repo`);
+      if (!(await repo.onFirstParentHistory(target)))
+        await badTarget(
+          'revision-not-on-branch',
+          `${target} is not on the first-parent history of ${repo.branch} (merged from a side branch, or rewritten away)`,
+        );
       const actor = actorOf(identity);
       const requestId = `rollback-${this.d.scope.idPrefix}${stageName}-${Date.now().toString(36)}`;
       await writer.begin(['Flotilla-Request', requestId]);
@@ -307,8 +357,17 @@ export class PlannerOperations {
   }
 
   /** "What is where": per stage its lock, images, clusters' plans and health, open promotions. */
-  status(): Promise<Record<string, unknown>> {
+  status(identity: Identity): Promise<Record<string, unknown>> {
     return this.d.host.exclusive(async (pipeline) => {
+      if (!hasRoleIn(identity.roles ?? [], 'read', this.d.scope.name))
+        await this.refuse(
+          identity,
+          'read',
+          undefined,
+          'forbidden',
+          'role-missing',
+          `${actorOf(identity)} has no read role for ${this.d.scope.name}`,
+        );
       const stages = pipeline.spec.stages.map((s) => {
         const ss: StageState = this.d.state.stage(s.name);
         return {
@@ -345,5 +404,74 @@ export class PlannerOperations {
         stages,
       };
     });
+  }
+
+  /** The stage by name, or a 404. */
+  private stageOf(pipeline: Pipeline, name: string): Stage {
+    const stage = findStage(pipeline, name);
+    if (!stage) throw refused('not-found', 'not-found', `no stage ${name}`);
+    return stage;
+  }
+
+  private at(stage?: string) {
+    return { pipeline: this.d.scope.name, ...(stage ? { stage } : {}) };
+  }
+
+  private where(stage?: string): string {
+    return `${this.d.scope.name}${stage ? `/${stage}` : ''}`;
+  }
+
+  /** Refuses unless the token grants `role` for this pipeline's `stage`. */
+  private async requireRole(identity: Identity, role: Role, operation: Operation, stage?: string) {
+    if (hasRole(identity.roles ?? [], role, this.at(stage))) return;
+    await this.refuse(
+      identity,
+      operation,
+      stage,
+      'forbidden',
+      'role-missing',
+      `${actorOf(identity)} has no ${role} role for ${this.where(stage)}`,
+    );
+  }
+
+  /** The token's `operate` role for the stage, then the stage's own `operators` list, if any. */
+  private async requireOperator(identity: Identity, stage: Stage, operation: Operation) {
+    await this.requireRole(identity, 'operate', operation, stage.name);
+    if (!isStageOperator(stage, identity))
+      await this.refuse(
+        identity,
+        operation,
+        stage.name,
+        'forbidden',
+        'not-operator',
+        `${actorOf(identity)} is not among the operators of ${stage.name} (${(stage.operators ?? []).join(', ')})`,
+      );
+  }
+
+  /** Publishes OperationRefused, then throws the refusal the API answers with. */
+  private async refuse(
+    identity: Identity,
+    operation: Operation,
+    stage: string | undefined,
+    failure: OperationFailure,
+    code: string,
+    message: string,
+    revision?: string,
+  ): Promise<never> {
+    const actor = actorOf(identity);
+    await this.d.bus.publish(
+      OperationRefused,
+      {
+        ...this.d.scope.field,
+        ...(stage ? { stage } : {}),
+        operation,
+        by: actor,
+        code,
+        reason: message,
+        ...(revision !== undefined ? { revision: revision.slice(0, 256) } : {}),
+      },
+      { actor },
+    );
+    throw refused(failure, code, message);
   }
 }

@@ -162,14 +162,24 @@ export class Planner {
   }
 
   /** A promotion of any pipeline, by id (ids of pipelines/ carry the pipeline's name). */
-  promotion(id: string): Promise<{ promotion: unknown }> {
+  /** A promotion by id, from whichever pipeline has it; `mayRead` decides by pipeline name. */
+  promotion(id: string, mayRead: (pipeline: string) => boolean): Promise<{ promotion: unknown }> {
     return this.queue.run(async () => {
       for (const u of this.units.values()) {
         const p = u.promotions.get(id);
-        if (p) return { promotion: p };
+        if (!p) continue;
+        if (!mayRead(u.scope.name))
+          throw refused('forbidden', 'role-missing', `no read role for pipeline ${u.scope.name}`);
+        return { promotion: p };
       }
       throw refused('not-found', 'not-found', `no promotion ${id}`);
     });
+  }
+
+  /** The name of the repo's root pipeline (flotilla.yaml), once one was rendered. */
+  rootPipeline(): string | null {
+    for (const u of this.units.values()) if (u.scope.root) return u.scope.name;
+    return null;
   }
 
   /** Becomes the acting planner: load the view, catch up with the repo, resume open promotions. */

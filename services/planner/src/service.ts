@@ -3,6 +3,7 @@ import type { Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import type { GitCredentials } from '@flotilla/git';
+import { parseRoleGrant, type RoleGrant } from '@flotilla/policy';
 import {
   ConfigError,
   createServiceServer,
@@ -14,7 +15,7 @@ import {
 import { signingKeyFromPem } from '@flotilla/trust';
 import { parse as parseYaml } from 'yaml';
 import { registerApi } from './api.ts';
-import type { ApiToken, Config } from './config.ts';
+import type { ApiToken, AuthorisedToken, Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
@@ -32,7 +33,7 @@ export { LEADER_BUCKET };
 
 const LEADER_KEY = 'planner';
 
-function loadTokens(config: Config): ApiToken[] {
+function loadTokens(config: Config): AuthorisedToken[] {
   const tokens = [...config.api.tokens];
   if (config.api.tokensFile) {
     const parsed = parseYaml(readFileSync(config.api.tokensFile, 'utf8'), { maxAliasCount: 10 }) as unknown;
@@ -45,11 +46,25 @@ function loadTokens(config: Config): ApiToken[] {
         token: t.token,
         name: t.name,
         groups: Array.isArray(t.groups) ? t.groups.map(String) : [],
+        roles: Array.isArray(t.roles) ? t.roles.map(String) : [],
       });
     }
   }
   for (const t of tokens) registerSecret(t.token);
-  return tokens;
+  return tokens.map((t) => ({ ...t, grants: grantsOf(t) }));
+}
+
+/** A token's roles, parsed; a malformed one stops the start with the entry named, never widens. */
+function grantsOf(t: ApiToken): RoleGrant[] {
+  const problems: string[] = [];
+  const grants: RoleGrant[] = [];
+  for (const text of t.roles ?? []) {
+    const g = parseRoleGrant(text);
+    if ('error' in g) problems.push(`api token of ${t.name}: role ${g.error}`);
+    else grants.push(g);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return grants;
 }
 
 export function repoNameOf(config: Config): string {

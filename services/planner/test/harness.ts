@@ -33,6 +33,10 @@ export const TOKENS = {
   alice: 'alice-token-0123456789abcdef',
   bob: 'bob-token-0123456789abcdef',
   carol: 'carol-token-0123456789abcdef',
+  /** Reads everything, may change nothing. */
+  dave: 'dave-token-0123456789abcdef',
+  /** A valid token with no role at all. */
+  eve: 'eve-token-0123456789abcdef',
 };
 
 export async function fixtureFiles(): Promise<Record<string, string>> {
@@ -134,9 +138,21 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     signing: { keyId: 'planner-test', keyFile },
     api: {
       tokens: [
-        { token: TOKENS.alice, name: 'alice' },
-        { token: TOKENS.bob, name: 'bob', groups: ['developers'] },
-        { token: TOKENS.carol, name: 'carol', groups: ['release-managers'] },
+        { token: TOKENS.alice, name: 'alice', roles: ['read', 'operate', 'approve'] },
+        {
+          token: TOKENS.bob,
+          name: 'bob',
+          groups: ['developers'],
+          roles: ['read', 'operate:*/dev', 'approve:payments'],
+        },
+        {
+          token: TOKENS.carol,
+          name: 'carol',
+          groups: ['release-managers'],
+          roles: ['read', 'operate', 'approve'],
+        },
+        { token: TOKENS.dave, name: 'dave', groups: ['release-managers'], roles: ['read'] },
+        { token: TOKENS.eve, name: 'eve' },
       ],
     },
     leader: { ttlMs: 2000 },

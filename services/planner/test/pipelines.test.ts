@@ -139,7 +139,7 @@ describe('pipelines: many per repo, sharing clusters, each on its own', () => {
     expect(prod.promotions.map((p) => p.id)).toEqual([id]);
     // carol approves for shop's release managers elsewhere, not for payments.
     const denied = await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.carol);
-    expect(denied).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+    expect(denied).toMatchObject({ status: 403, body: { error: 'not-approver' } });
     await h.events.wait(PromotionRejected, (d: D) => d.pipeline === 'payments' && d.kind === 'unauthorised');
     const shopStatus = await h.api(planner, 'GET', '/api/v1/pipelines/shop/stages', TOKENS.bob);
     expect((shopStatus.body.stages as Array<{ promotions: D[] }>)[1]?.promotions).toEqual([]);

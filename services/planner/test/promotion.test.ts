@@ -74,13 +74,21 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
     expect(await h.fileAtHead('clusters/prod/web-image.yaml')).not.toContain(digest);
 
     const refused = await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.bob);
-    expect(refused.status).toBe(403);
+    expect(refused).toMatchObject({ status: 403, body: { error: 'role-missing' } });
+    // dave is in release-managers, which flotilla.yaml lists as approvers, but his token only
+    // reads: the config repo can narrow who approves, never grant the role.
+    const listed = await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.dave);
+    expect(listed).toMatchObject({ status: 403, body: { error: 'role-missing' } });
+    expect(String(listed.body.message)).toContain('no approve role for shop/prod');
     const rejected = await h.events.wait<D>(PromotionRejected, (d) => d.promotionId === id);
     expect(rejected.data).toMatchObject({ kind: 'unauthorised', by: 'user:bob' });
     expect(rejected.actor).toBe('user:bob');
     expect((await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`)).status).toBe(401);
     const rec = await h.api(planner, 'GET', `/api/v1/promotions/${id}`, TOKENS.bob);
-    expect(rec.body.promotion).toMatchObject({ status: 'awaiting', refusals: [{ by: 'user:bob' }] });
+    expect(rec.body.promotion).toMatchObject({
+      status: 'awaiting',
+      refusals: [{ by: 'user:bob' }, { by: 'user:dave' }],
+    });
     expect(await h.fileAtHead('clusters/prod/web-image.yaml')).not.toContain(digest);
 
     const approved = await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.alice, {

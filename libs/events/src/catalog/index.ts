@@ -11,6 +11,7 @@ import { GitCommitDetected, GitCommitRejected, GitHistoryRewritten, GitSourceFai
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved, ImageUpdateCommitted } from './image.ts';
 import { PlanCreated, RenderFailed } from './plan.ts';
 import {
+  OperationRefused,
   PromotionApproved,
   PromotionAwaitingApproval,
   PromotionCommitted,
@@ -56,6 +57,8 @@ export const catalog = [
   WebhookRejected,
   DeadLettered,
   AuditGapDetected,
+  // New events go last: the audit-writer's golden fixture walks this list in order.
+  OperationRefused,
 ] as const satisfies readonly EventDefinition[];
 
 export type CatalogEvent = (typeof catalog)[number];

@@ -128,3 +128,33 @@ export const StageLockChanged = defineEvent({
     reason: Type.Optional(Message),
   }),
 });
+
+export const OperationRefused = defineEvent({
+  name: 'OperationRefused',
+  domain: 'promotion',
+  event: 'operation-refused',
+  description:
+    'An API operation (lock, unlock, rollback, promote, approve, reject, read) was refused: the caller lacks the role, or the rollback target is not one the stage ran.',
+  producers: ['planner'],
+  scope: (d) => d.stage ?? 'pipeline',
+  data: Type.Object({
+    pipeline: PipelineRef,
+    /** The stage operated on; absent for pipeline-wide reads. */
+    stage: Type.Optional(Name),
+    operation: Type.Union([
+      Type.Literal('lock'),
+      Type.Literal('unlock'),
+      Type.Literal('rollback'),
+      Type.Literal('promote'),
+      Type.Literal('approve'),
+      Type.Literal('reject'),
+      Type.Literal('read'),
+    ]),
+    by: Actor,
+    /** Stable code, the same the API answers: `role-missing`, `not-operator`, `revision-not-on-branch`, … */
+    code: Name,
+    reason: Message,
+    /** The rollback target asked for, when that was what was refused. */
+    revision: Type.Optional(Type.String({ maxLength: 256 })),
+  }),
+});
