@@ -9,7 +9,7 @@ export {
 } from './bus.ts';
 export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from './consumer.ts';
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
-export { Lease, LeaseSet, type LeaseSetOptions } from './lease.ts';
+export { Lease, LeaseSet, type LeaseSetOptions, leaseLost, type MonotonicClock } from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
 export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
 export {

@@ -167,6 +167,7 @@ export class Applier {
         name: this.d.inventoryName,
         cluster: config.cluster,
         sequence: plan.sequence,
+        ...(plan.epoch === undefined ? {} : { epoch: plan.epoch }),
         digest: plan.bundle.digest,
         revision: plan.revision,
         planId: plan.planId,

@@ -5,9 +5,10 @@ import { ApplyError } from './apply-error.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
 
 const key = generateSigningKey('k1');
-const plan = (sequence: number, digest = `sha256:${'a'.repeat(64)}`): PlanData =>
+const plan = (sequence: number, digest = `sha256:${'a'.repeat(64)}`, epoch?: number): PlanData =>
   signPlan(
     {
+      ...(epoch === undefined ? {} : { epoch }),
       planId: `dev-${sequence}`,
       cluster: 'dev',
       stage: 'dev',
@@ -20,10 +21,11 @@ const plan = (sequence: number, digest = `sha256:${'a'.repeat(64)}`): PlanData =
     },
     key.signing,
   );
-const inv = (sequence: number, planId: string, digest: string): Inventory => ({
+const inv = (sequence: number, planId: string, digest: string, epoch?: number): Inventory => ({
   name: 'i',
   cluster: 'dev',
   sequence,
+  ...(epoch === undefined ? {} : { epoch }),
   planId,
   digest,
   entries: {},
@@ -60,5 +62,23 @@ describe('plan checks', () => {
     expect(
       codeOf(() => checkReplay(plan(5, `sha256:${'c'.repeat(64)}`), inv(5, 'dev-5', p.bundle.digest))),
     ).toBe('plan.replayed:true');
+  });
+
+  it('orders plans by (epoch, sequence): a new leader or a planner that lost its state is not refused forever', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    // The planner lost its KV state: sequences restart at 1 under a higher epoch.
+    expect(checkReplay(plan(1, digest, 42), inv(57, 'dev-57', digest, 7))).toBe('new');
+    // Inventories written before epochs count as epoch 0.
+    expect(checkReplay(plan(1, digest, 3), inv(57, 'dev-57', digest))).toBe('new');
+    expect(checkReplay(plan(1, digest, 42), inv(1, 'dev-1', digest, 42))).toBe('redelivery');
+    // A paused old leader resumes and publishes under its stale epoch: refused, whatever its sequence.
+    expect(codeOf(() => checkReplay(plan(900, digest, 7), inv(1, 'dev-1', digest, 42)))).toBe(
+      'plan.replayed:true',
+    );
+    // An epoch is part of the signed plan: changing it breaks the signature.
+    const opts = { cluster: 'dev', trustedKeys: [key.trusted], requireSigned: true };
+    expect(codeOf(() => verifyPlan({ ...plan(1, digest, 7), epoch: 99 }, opts))).toBe(
+      'plan.bad-signature:true',
+    );
   });
 });

@@ -31,13 +31,20 @@ export type ReplayVerdict = 'new' | 'redelivery';
 
 /**
  * Step 0b: refuse plans older than the last one applied (kept in the in-cluster inventory, so a
- * restarted applier remembers). The same plan again (same sequence, id and digest) is a
- * redelivery and is re-run idempotently; anything else at or below the last sequence is a replay.
+ * restarted applier remembers). Plans order by (epoch, sequence): the epoch is the planner's
+ * leader fencing token, so a new leader's plans (or a planner's after its state was lost and its
+ * sequences restarted) are new, and a paused old leader's are replays. The same plan again (same
+ * epoch, sequence, id and digest) is a redelivery and is re-run idempotently; anything else at
+ * or below the last (epoch, sequence) is a replay.
  */
 export function checkReplay(plan: PlanData, inventory: Inventory | undefined): ReplayVerdict {
-  if (!inventory || inventory.sequence === 0) return 'new';
-  if (plan.sequence > inventory.sequence) return 'new';
+  if (!inventory || (inventory.sequence === 0 && inventory.epoch === undefined)) return 'new';
+  const planEpoch = plan.epoch ?? 0;
+  const seenEpoch = inventory.epoch ?? 0;
+  if (planEpoch > seenEpoch) return 'new';
+  if (planEpoch === seenEpoch && plan.sequence > inventory.sequence) return 'new';
   if (
+    planEpoch === seenEpoch &&
     plan.sequence === inventory.sequence &&
     plan.planId === inventory.planId &&
     plan.bundle.digest === inventory.digest
@@ -45,7 +52,7 @@ export function checkReplay(plan: PlanData, inventory: Inventory | undefined): R
     return 'redelivery';
   throw new ApplyError(
     'plan.replayed',
-    `plan ${plan.planId} has sequence ${plan.sequence}, but plan ${inventory.planId ?? '?'} with sequence ${inventory.sequence} (revision ${inventory.revision ?? '?'}) is already applied; refusing an older or replayed plan`,
+    `plan ${plan.planId} has epoch ${planEpoch} sequence ${plan.sequence}, but plan ${inventory.planId ?? '?'} with epoch ${seenEpoch} sequence ${inventory.sequence} (revision ${inventory.revision ?? '?'}) is already applied; refusing an older or replayed plan`,
     [],
     true,
   );

@@ -24,6 +24,8 @@ export class ConfigWriter {
     private readonly repo: ConfigRepo,
     /** Told the sha of every commit this writer pushed, before anything renders it. */
     private readonly pushed: (sha: string) => Promise<void> = async () => {},
+    /** The leader lease's fencing token, checked right before the commit (throws when not held). */
+    private readonly fence: () => number = () => 0,
   ) {}
 
   /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
@@ -56,7 +58,13 @@ export class ConfigWriter {
    */
   async commitAndPush(change: ConfigChange): Promise<string | null> {
     const ws = this.repo.workspace;
-    const local = await ws.commit({ message: change.message, trailers: change.trailers });
+    // A planner paused past its lease must not push when it resumes; the epoch trailer says which
+    // leader tenure wrote the commit.
+    const epoch = this.fence();
+    const local = await ws.commit({
+      message: change.message,
+      trailers: { ...change.trailers, 'Flotilla-Epoch': String(epoch) },
+    });
     if (!local) return null;
     const pushed = await ws.push();
     const sha = pushed.rebases === 0 ? local : await ws.findCommitByTrailer(...change.key);

@@ -16,11 +16,17 @@ const HEALTH: Record<string, HealthStatus> = {
  * What the clusters report, folded into the planner's view: applied plans, apply failures and
  * health per cluster, and the healthy states per stage that rollbacks go back to. Each `on*`
  * answers whether it changed the view (so promotions are worth re-evaluating).
+ *
+ * Times that soak is counted from are the planner's receive times, never the event's `time`:
+ * soak ends by the planner's clock, and an applier whose clock is skewed (or an event redelivered
+ * late) must not shorten it. Redelivery after a restart can only lengthen it.
  */
 export class HealthView {
   constructor(
     private readonly state: PlannerState,
     private readonly log: Logger,
+    /** The planner's clock (injectable for fixture tests). */
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   known(cluster: string): ClusterState | undefined {
@@ -55,7 +61,7 @@ export class HealthView {
         status: 'degraded',
         revision: c.desired.revision,
         bundleDigest: e.data.bundleDigest,
-        since: e.time,
+        since: this.now().toISOString(),
       };
     }
     await this.state.saveCluster(c);
@@ -70,15 +76,16 @@ export class HealthView {
       e.data.bundleDigest ?? (c.applied?.revision === e.data.revision ? c.applied.bundleDigest : undefined);
     const prev = c.health;
     const sameBundle = prev?.bundleDigest === bundleDigest && prev?.revision === e.data.revision;
+    const received = this.now().toISOString();
     c.health = {
       status,
       revision: e.data.revision,
-      since: e.time,
+      since: received,
       ...(bundleDigest ? { bundleDigest } : {}),
     };
     if (status === 'healthy') {
       c.health.healthySince =
-        prev?.status === 'healthy' && sameBundle && prev.healthySince ? prev.healthySince : e.time;
+        prev?.status === 'healthy' && sameBundle && prev.healthySince ? prev.healthySince : received;
     }
     await this.state.saveCluster(c);
     return true;
@@ -130,7 +137,7 @@ export class HealthView {
     if (newest && sameContent(newest.content, content)) return;
     ss.healthy.unshift({
       revision: reports[0]?.revision ?? ss.revision ?? '',
-      at: new Date().toISOString(),
+      at: this.now().toISOString(),
       content,
       images: ss.images,
     });

@@ -54,6 +54,13 @@ export interface PlanRendererOptions {
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render (defaults in @flotilla/render). */
   budgets?: Partial<RenderBudgets>;
+  /**
+   * The fencing token of our leader lease, read right before a plan is published; throws
+   * `bus.lease-lost` once our claim ran out (a planner paused past its TTL must not publish).
+   * It goes into the signed plan as `epoch`: a new leader's plans outrank every older one, also
+   * when its KV state was lost and its sequences start again.
+   */
+  fence: () => number;
   logger: Logger;
 }
 
@@ -386,7 +393,9 @@ export class PlanRenderer {
       return false;
     }
     const digest = await this.o.blobs.put(bytes);
-    const sequence = c.sequence + 1;
+    const epoch = this.o.fence();
+    // A new epoch starts its own sequence: after a state loss the counter restarts, the epoch does not.
+    const sequence = (c.epoch ?? epoch) === epoch ? c.sequence + 1 : 1;
     const planId = `${scope.idPrefix}${cluster.name}-${sequence}-${digest.slice(7, 19)}`;
     const createdAt = new Date().toISOString();
     const plan = signPlan(
@@ -399,6 +408,7 @@ export class PlanRenderer {
         revision,
         path: cluster.path,
         sequence,
+        epoch,
         bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: this.o.bundleBucket },
         ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
         ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
@@ -410,6 +420,7 @@ export class PlanRenderer {
     // plan id, which the stream's dedupe window swallows.
     await bus.publish(PlanCreated, plan, { ...(cause ? { cause } : {}), id: planId });
     c.sequence = sequence;
+    c.epoch = epoch;
     c.desired = {
       planId,
       revision,

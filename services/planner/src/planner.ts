@@ -46,6 +46,8 @@ export interface PlannerOptions {
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render. */
   renderBudgets?: Partial<RenderBudgets>;
+  /** The leader lease's fencing token for the next action (throws when no longer held). */
+  fence: () => number;
 }
 
 /** How many of its own pushed commits the planner remembers (trusted under `require`). */
@@ -84,7 +86,7 @@ export class Planner {
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
-    this.writer = new ConfigWriter(o.repo, (sha) => this.recordOwnCommit(sha));
+    this.writer = new ConfigWriter(o.repo, (sha) => this.recordOwnCommit(sha), o.fence);
     this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
   }
 

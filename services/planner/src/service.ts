@@ -130,6 +130,8 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     renderConcurrency: config.renderConcurrency,
     signature: config.git.signature,
     renderBudgets: config.render,
+    // Read at the moment of each leader action; `lease` exists before anything can render.
+    fence: () => lease.fence(LEADER_KEY),
   });
 
   let sub: Subscription | undefined;

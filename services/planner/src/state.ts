@@ -7,8 +7,10 @@ import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
 export interface ClusterState {
   cluster: string;
   stage: string;
-  /** Last plan sequence issued (monotonic; never reused even when content repeats). */
+  /** Last plan sequence issued within `epoch` (monotonic; never reused even when content repeats). */
   sequence: number;
+  /** The leader-lease fencing token `sequence` counts under; plans order by (epoch, sequence). */
+  epoch?: number;
   /** The last plan published for this cluster. */
   desired?: {
     planId: string;

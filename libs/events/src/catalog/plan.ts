@@ -24,8 +24,14 @@ export const PlanCreated = defineEvent({
     repo: Name,
     revision: GitSha,
     path: Type.String(),
-    /** Monotonic per cluster: an applier refuses a plan older than the last one it applied. */
+    /** Monotonic per cluster within an epoch: an applier refuses a plan older than the last one it applied. */
     sequence: Type.Integer({ minimum: 1 }),
+    /**
+     * The planner's leader-lease fencing token. Plans order by (epoch, sequence): a new leader's
+     * plans outrank a paused old leader's, and a planner whose state was lost (sequences restart)
+     * is not refused forever. Absent in plans from planners before epochs (counts as 0).
+     */
+    epoch: Type.Optional(Type.Integer({ minimum: 0 })),
     bundle: Type.Object({
       digest: Digest,
       size: Type.Integer({ minimum: 0 }),

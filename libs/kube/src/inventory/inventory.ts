@@ -21,8 +21,10 @@ export interface InventoryEntry {
 export interface Inventory {
   name: string;
   cluster: string;
-  /** Sequence of the last plan applied completely; plans at or below it are replays. */
+  /** Sequence of the last plan applied completely; plans at or below (epoch, sequence) are replays. */
   sequence: number;
+  /** The planner epoch (leader fencing token) of that plan; absent in inventories from before epochs. */
+  epoch?: number;
   digest?: string;
   revision?: string;
   planId?: string;
@@ -98,6 +100,7 @@ export class InventoryStore {
       sequence: Number(data.sequence ?? 0) || 0,
       entries,
     };
+    if (data.epoch !== undefined && Number.isSafeInteger(Number(data.epoch))) inv.epoch = Number(data.epoch);
     for (const k of ['digest', 'revision', 'planId', 'appliedAt'] as const) if (data[k]) inv[k] = data[k];
     if (data.applyingPlanId)
       inv.applying = { planId: data.applyingPlanId, sequence: Number(data.applyingSequence ?? 0) };
@@ -114,6 +117,7 @@ export class InventoryStore {
     const data: Record<string, string> = {
       cluster: inv.cluster,
       sequence: String(inv.sequence),
+      ...(inv.epoch === undefined ? {} : { epoch: String(inv.epoch) }),
       count: String(Object.keys(inv.entries).length),
     };
     for (const k of ['digest', 'revision', 'planId', 'appliedAt'] as const) {
