@@ -10,6 +10,15 @@ export { type RunServiceOptions, runService, type ServiceHandle } from './run-se
 export { registerSecret, scrubSecrets } from './secrets.ts';
 export { serviceConfigFields } from './service-config.ts';
 export {
+  header,
+  registerWebhookReceiver,
+  type WebhookEndpoint,
+  type WebhookReceiverOptions,
+  WebhookRefusal,
+  type WebhookRejection,
+  type WebhookRejectReason,
+} from './webhook-receiver.ts';
+export {
   hmacSha256Hex,
   type SignatureCheck,
   STANDARD_WEBHOOK_TOLERANCE_MS,

@@ -99,6 +99,8 @@ export const Config = Type.Object({
     genericSecret: Secret,
     /** How long a non-owner waits for the owner to accept a forwarded check. */
     forwardTimeoutMs: Type.Integer({ default: 2000, minimum: 100 }),
+    /** WebhookRejected events per receiver and reason per minute (the 401 is always sent). */
+    rejectionEventsPerMinute: Type.Integer({ default: 20, minimum: 0 }),
   }),
 });
 export type Config = Static<typeof Config>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SerialQueue } from '@flotilla/async';
+import { PollLoop, SerialQueue, type Trigger } from '@flotilla/async';
 import type { Bus, Versioned } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
@@ -22,9 +22,8 @@ import type { Cursor, CursorStore } from './cursor.ts';
 import type { HostLimiter } from './host-limiter.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import type { WatchedRepo } from './repo.ts';
-import { initialDelayMs, nextDelayMs } from './schedule.ts';
 
-export type Trigger = 'poll' | 'webhook';
+export type { Trigger };
 
 export interface PollSettings {
   jitter: number;
@@ -62,126 +61,82 @@ export function eventId(kind: string, repo: string, ...parts: string[]): string 
 }
 
 /**
- * One owned repo/branch: polls on a jittered interval (or at once on a webhook), and turns new
- * commits into events. A check is a list of small steps that stop at the first error: ls-remote
- * (an unchanged head ends it: no fetch), fetch, ancestry, commits, signatures, publish, cursor.
+ * One owned repo/branch: the shared poll loop (jittered interval, a webhook checks at once, failures
+ * back off and are reported) around this watcher's check. A check is a list of small steps that
+ * stop at the first error: ls-remote (an unchanged head ends it: no fetch), fetch, ancestry,
+ * commits, signatures, publish, cursor.
  */
 export class RepoWatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private pending: { trigger: Trigger; receivedAt?: number } | undefined;
-  private stopped = false;
-  private failures = 0;
-  private lastReportedCode: string | undefined;
   private readonly checks = new SerialQueue();
+  /** Hints are the times webhooks arrived (push-to-event latency is measured from the first). */
+  private readonly loop: PollLoop<number>;
 
-  constructor(private readonly d: RepoWatcherDeps) {}
+  constructor(private readonly d: RepoWatcherDeps) {
+    const { repo, poll, metrics, logger } = d;
+    this.loop = new PollLoop<number>({
+      intervalMs: repo.intervalMs,
+      jitter: poll.jitter,
+      maxBackoffMs: poll.maxBackoffMs,
+      initialDelayMs: Math.min(repo.intervalMs, 1000),
+      unknownCode: 'git-watcher.check-failed',
+      check: async (trigger, receivedAt) => {
+        const r = await this.check(trigger, receivedAt.length > 0 ? Math.min(...receivedAt) : undefined);
+        metrics.checks.inc({ trigger, result: r.result });
+      },
+      // Another instance took the repo over mid-check; its lease decides, nothing failed.
+      ignore: (err) => {
+        if (!(err instanceof FlotillaError && err.code === 'git-watcher.cursor-conflict')) return false;
+        logger.info({ repo: repo.name }, 'cursor moved by another instance; leaving the repo to it');
+        return true;
+      },
+      onFailure: (f, failures, trigger) => {
+        metrics.checks.inc({ trigger, result: 'failed' });
+        metrics.failures.inc({ code: f.code });
+        logger.warn(
+          { repo: repo.name, url: repo.displayUrl, code: f.code, failures, err: f.message },
+          'check failed',
+        );
+      },
+      onRecovered: (after) => logger.info({ repo: repo.name, after }, 'repository reachable again'),
+      reportAfter: poll.failureThreshold,
+      report: async (f, failures) => {
+        try {
+          await d.bus.publish(GitSourceFailed, {
+            repo: repo.name,
+            url: repo.displayUrl,
+            code: f.code,
+            message: f.message.slice(0, 4000),
+            consecutiveFailures: failures,
+          });
+          metrics.events.inc({ type: 'GitSourceFailed' });
+        } catch (err) {
+          logger.error({ repo: repo.name, err: messageOf(err) }, 'could not publish GitSourceFailed');
+          throw err;
+        }
+      },
+    });
+  }
 
   get name(): string {
     return this.d.repo.name;
   }
 
   get consecutiveFailures(): number {
-    return this.failures;
+    return this.loop.consecutiveFailures;
   }
 
   start(): void {
-    this.schedule(initialDelayMs(this.d.repo.intervalMs));
+    this.loop.start();
   }
 
   /** Stops polling; resolves when a check in flight has finished. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Checks now (a webhook); a check already running is followed by one more, never run twice at once. */
-  trigger(trigger: Trigger, receivedAt?: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      if (!this.pending || trigger === 'webhook')
-        this.pending = { trigger, ...(receivedAt !== undefined ? { receivedAt } : {}) };
-      return this.running;
-    }
-    clearTimeout(this.timer);
-    this.running = this.runOnce(trigger, receivedAt).finally(() => {
-      this.running = undefined;
-      const next = this.pending;
-      this.pending = undefined;
-      if (this.stopped) return;
-      if (next) void this.trigger(next.trigger, next.receivedAt);
-      else
-        this.schedule(
-          nextDelayMs({
-            intervalMs: this.d.repo.intervalMs,
-            jitter: this.d.poll.jitter,
-            maxBackoffMs: this.d.poll.maxBackoffMs,
-            consecutiveFailures: this.failures,
-          }),
-        );
-    });
-    return this.running;
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.trigger('poll'), ms);
-    this.timer.unref?.();
-  }
-
-  private async runOnce(trigger: Trigger, receivedAt?: number): Promise<void> {
-    const { metrics, logger, repo } = this.d;
-    try {
-      const r = await this.check(trigger, receivedAt);
-      metrics.checks.inc({ trigger, result: r.result });
-      if (this.failures > 0)
-        logger.info({ repo: repo.name, after: this.failures }, 'repository reachable again');
-      this.failures = 0;
-      this.lastReportedCode = undefined;
-    } catch (err) {
-      if (err instanceof FlotillaError && err.code === 'git-watcher.cursor-conflict') {
-        // Another instance took the repo over mid-check; its lease decides, nothing failed.
-        logger.info({ repo: repo.name }, 'cursor moved by another instance; leaving the repo to it');
-        return;
-      }
-      metrics.checks.inc({ trigger, result: 'failed' });
-      await this.recordFailure(err);
-    }
-  }
-
-  private async recordFailure(err: unknown): Promise<void> {
-    const { metrics, logger, repo, bus, poll } = this.d;
-    this.failures++;
-    const code = err instanceof FlotillaError ? err.code : 'git-watcher.check-failed';
-    const message = messageOf(err).slice(0, 4000);
-    metrics.failures.inc({ code });
-    logger.warn(
-      { repo: repo.name, url: repo.displayUrl, code, failures: this.failures, err: message },
-      'check failed',
-    );
-    // Retrying cannot fix a stalled error (bad credentials): say so at once. Otherwise after a few
-    // attempts, again when the cause changes, and every tenth failure while it lasts.
-    const stalled = err instanceof FlotillaError && err.disposition === 'stall';
-    const report =
-      code !== this.lastReportedCode
-        ? stalled || this.failures >= poll.failureThreshold
-        : this.failures % (poll.failureThreshold * 10) === 0;
-    if (!report) return;
-    try {
-      await bus.publish(GitSourceFailed, {
-        repo: repo.name,
-        url: repo.displayUrl,
-        code,
-        message,
-        consecutiveFailures: this.failures,
-      });
-      metrics.events.inc({ type: 'GitSourceFailed' });
-      this.lastReportedCode = code;
-    } catch (pubErr) {
-      logger.error({ repo: repo.name, err: messageOf(pubErr) }, 'could not publish GitSourceFailed');
-    }
+  trigger(receivedAt?: number): Promise<void> {
+    return this.loop.trigger(receivedAt !== undefined ? [receivedAt] : []);
   }
 
   /**

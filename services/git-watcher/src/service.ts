@@ -1,6 +1,6 @@
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { encodeToken } from '@flotilla/events';
+import { encodeToken, WebhookRejected } from '@flotilla/events';
 import { Mirror } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import type { Subscription } from '@nats-io/nats-core';
@@ -130,7 +130,7 @@ export async function startGitWatcher(
       }
       const w = ownership.holds(req.repo) ? watchers.get(req.repo) : undefined;
       if (!w) return;
-      void w.trigger('webhook', req.receivedAt);
+      void w.trigger(req.receivedAt);
       msg.respond(JSON.stringify({ accepted: true, instance: config.instance }));
     },
   });
@@ -138,7 +138,7 @@ export async function startGitWatcher(
   const dispatch = async (repo: WatchedRepo, receivedAt: number): Promise<{ handledBy: string | null }> => {
     const local = ownership.holds(repo.name) ? watchers.get(repo.name) : undefined;
     if (local) {
-      void local.trigger('webhook', receivedAt);
+      void local.trigger(receivedAt);
       return { handledBy: config.instance };
     }
     try {
@@ -158,9 +158,13 @@ export async function startGitWatcher(
   await registerWebhooks(server.app, {
     config: config.webhooks,
     repos: () => repos,
-    bus,
     metrics,
     logger,
+    publishRejection: async (r) => {
+      await bus.publish(WebhookRejected, r, {
+        actor: `webhook:${r.remoteAddress}`.slice(0, 256),
+      });
+    },
     dispatch,
   });
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });

@@ -1,15 +1,16 @@
-import type { Bus } from '@flotilla/bus';
-import { messageOf } from '@flotilla/errors';
-import { WebhookRejected } from '@flotilla/events';
 import {
+  header,
   type Logger,
+  registerWebhookReceiver,
   type SignatureCheck,
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
   verifyStandardWebhook,
+  WebhookRefusal,
+  type WebhookRejection,
 } from '@flotilla/runtime';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from './config.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import type { WatchedRepo } from './repo.ts';
@@ -22,34 +23,25 @@ import {
   signedBytes,
 } from './webhook-payload.ts';
 
-type RejectReason = 'bad-signature' | 'missing-signature' | 'too-large' | 'malformed' | 'unknown-target';
-
 export interface WebhookDeps {
   config: Config['webhooks'];
   repos: () => readonly WatchedRepo[];
-  bus: Bus;
   metrics: WatcherMetrics;
   logger: Logger;
+  /** Publishes WebhookRejected (the receiver rate-limits the calls). */
+  publishRejection: (rejection: WebhookRejection<Receiver>) => Promise<void>;
   /** Starts a check of `repo` here or on its owner; says who took it. */
   dispatch: (repo: WatchedRepo, receivedAt: number) => Promise<{ handledBy: string | null }>;
 }
 
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-};
-
-interface ReceiverSpec {
-  receiver: Receiver;
-  /** A receiver without any configured secret is not served. */
-  enabled: boolean;
-  verify: (body: Buffer, req: FastifyRequest) => SignatureCheck;
-}
-
-/** Every configured GitLab scheme must pass: the signing token when set, the secret token when set. */
-function verifyGitlab(config: Config['webhooks'], body: Buffer, req: FastifyRequest): SignatureCheck {
+/**
+ * Every configured GitLab scheme must pass: the signing token when set (over the body), the secret
+ * token when set (a header).
+ */
+function verifyGitlab(config: Config['webhooks'], req: FastifyRequest, body: Buffer | undefined) {
   const { gitlabSecret, gitlabSigningToken } = config;
   if (gitlabSigningToken) {
+    if (!body) return undefined;
     const signed = verifyStandardWebhook(gitlabSigningToken, body, {
       id: header(req, 'webhook-id'),
       timestamp: header(req, 'webhook-timestamp'),
@@ -57,151 +49,103 @@ function verifyGitlab(config: Config['webhooks'], body: Buffer, req: FastifyRequ
     });
     if (!signed.ok) return signed;
   }
-  return gitlabSecret ? verifyGitlabToken(gitlabSecret, header(req, 'x-gitlab-token')) : { ok: true };
+  return gitlabSecret
+    ? verifyGitlabToken(gitlabSecret, header(req, 'x-gitlab-token'))
+    : { ok: true as const };
 }
 
 /**
- * POST /hooks/{github,gitlab,gitea,generic}. Order of checks: size (413, before the body is read
- * whole), signature over the signed bytes (401), payload (400), repository (404). Only then is a
- * check started, so an unsigned request never causes a fetch. A receiver without a secret is not served.
+ * POST /hooks/{github,gitlab,gitea,generic} through the shared receiver: signature (401), payload
+ * (400), repository (404), then a check here or on the repo's owner. Only that last step does work,
+ * so an unsigned request never causes a fetch.
  */
 export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Promise<void> {
   const c = d.config;
-  const specs: ReceiverSpec[] = [
-    {
-      receiver: 'github',
-      enabled: !!c.githubSecret,
-      // GitHub signs the body as sent, JSON or form-encoded.
-      verify: (body, req) => verifyGithubSignature(c.githubSecret!, body, header(req, 'x-hub-signature-256')),
-    },
-    {
-      receiver: 'gitlab',
-      enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
-      verify: (body, req) => verifyGitlab(c, body, req),
-    },
-    {
-      receiver: 'gitea',
-      enabled: !!c.giteaSecret,
-      // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
-      // hex over the JSON payload, which the form content type wraps in `payload=`.
-      verify: (body, req) => {
-        const signed = signedBytes('gitea', body, header(req, 'content-type'));
-        const sig =
-          header(req, 'x-forgejo-signature') ??
-          header(req, 'x-gitea-signature') ??
-          header(req, 'x-hub-signature-256');
-        if (!signed) return { ok: false, reason: sig ? 'bad-signature' : 'missing-signature' };
-        return verifyHexHmac(c.giteaSecret!, signed, sig);
+  const bodySigned =
+    (verify: (body: Buffer, req: FastifyRequest) => SignatureCheck) =>
+    (req: FastifyRequest, body: Buffer | undefined) =>
+      body ? verify(body, req) : undefined;
+
+  await registerWebhookReceiver<Receiver>(app, {
+    bodyLimit: c.bodyLimit,
+    rejectionEventsPerMinute: c.rejectionEventsPerMinute,
+    metrics: d.metrics,
+    logger: d.logger,
+    publish: d.publishRejection,
+    endpoints: [
+      {
+        receiver: 'github',
+        path: '/github',
+        enabled: !!c.githubSecret,
+        // GitHub signs the body as sent, JSON or form-encoded.
+        verify: bodySigned((body, req) =>
+          verifyGithubSignature(c.githubSecret!, body, header(req, 'x-hub-signature-256')),
+        ),
       },
-    },
-    {
-      receiver: 'generic',
-      enabled: !!c.genericSecret,
-      verify: (body, req) => verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),
-    },
-  ];
-
-  const reject = async (
-    receiver: Receiver,
-    req: FastifyRequest,
-    reply: FastifyReply,
-    status: number,
-    reason: RejectReason,
-    message: string,
-  ) => {
-    d.metrics.webhookRejections.inc({ receiver, reason });
-    d.metrics.webhooks.inc({ receiver, result: 'rejected' });
-    d.logger.warn({ receiver, reason, remote: req.ip, path: req.url }, `webhook rejected: ${message}`);
-    const deliveryId =
-      header(req, 'x-github-delivery') ??
-      header(req, 'x-gitlab-event-uuid') ??
-      header(req, 'x-gitea-delivery') ??
-      header(req, 'x-forgejo-delivery') ??
-      header(req, 'x-flotilla-delivery');
-    try {
-      await d.bus.publish(WebhookRejected, {
-        receiver,
-        reason,
-        path: req.url.slice(0, 2048),
-        remoteAddress: req.ip,
-        ...(deliveryId ? { deliveryId: deliveryId.slice(0, 256) } : {}),
-        message,
-      });
-    } catch (err) {
-      d.logger.error({ err: messageOf(err) }, 'could not publish WebhookRejected');
-    }
-    return reply.code(status).send({ error: reason, message });
-  };
-
-  await app.register(async (scope) => {
-    // Signatures are over the exact bytes: take every content type as a raw buffer, parse later.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
-      req.rawBody = body as Buffer;
-      done(null, body);
-    });
-    scope.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
-      const receiver = (/^\/hooks\/([a-z]+)/.exec(req.url)?.[1] ?? 'generic') as Receiver;
-      if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-        return reject(receiver, req, reply, 413, 'too-large', `body larger than ${d.config.bodyLimit} bytes`);
-      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
-        return reject(receiver, req, reply, err.statusCode, 'malformed', err.message);
-      d.logger.error({ err: messageOf(err), path: req.url }, 'webhook handler failed');
-      return reply.code(500).send({ error: 'internal' });
-    });
-
-    for (const spec of specs) {
-      if (!spec.enabled) continue;
-      scope.post(`/hooks/${spec.receiver}`, { bodyLimit: d.config.bodyLimit }, async (req, reply) => {
-        const receivedAt = Date.now();
-        const body = req.rawBody ?? Buffer.alloc(0);
-        const sig = spec.verify(body, req);
-        if (!sig.ok)
-          return reject(
-            spec.receiver,
-            req,
-            reply,
-            401,
-            sig.reason,
-            sig.reason === 'missing-signature' ? 'no signature header' : 'signature does not match',
-          );
-        let notice: ReturnType<typeof parseWebhook>;
-        try {
-          notice = parseWebhook(spec.receiver, req.headers, decodeBody(body, header(req, 'content-type')));
-        } catch (err) {
-          if (err instanceof MalformedPayload)
-            return reject(spec.receiver, req, reply, 400, 'malformed', err.message);
-          throw err;
+      {
+        receiver: 'gitlab',
+        path: '/gitlab',
+        enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
+        verify: (req, body) => verifyGitlab(c, req, body),
+      },
+      {
+        receiver: 'gitea',
+        path: '/gitea',
+        enabled: !!c.giteaSecret,
+        // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
+        // hex over the JSON payload, which the form content type wraps in `payload=`.
+        verify: bodySigned((body, req) => {
+          const signed = signedBytes('gitea', body, header(req, 'content-type'));
+          const sig =
+            header(req, 'x-forgejo-signature') ??
+            header(req, 'x-gitea-signature') ??
+            header(req, 'x-hub-signature-256');
+          if (!signed) return { ok: false, reason: sig ? 'bad-signature' : 'missing-signature' };
+          return verifyHexHmac(c.giteaSecret!, signed, sig);
+        }),
+      },
+      {
+        receiver: 'generic',
+        path: '/generic',
+        enabled: !!c.genericSecret,
+        verify: bodySigned((body, req) =>
+          verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),
+        ),
+      },
+    ],
+    handle: async (receiver, req, body) => {
+      const receivedAt = Date.now();
+      let notice: ReturnType<typeof parseWebhook>;
+      try {
+        notice = parseWebhook(receiver, req.headers, decodeBody(body, header(req, 'content-type')));
+      } catch (err) {
+        if (err instanceof MalformedPayload) throw new WebhookRefusal(400, 'malformed', err.message);
+        throw err;
+      }
+      if (notice.kind !== 'push') {
+        d.metrics.webhooks.inc({ receiver, result: notice.kind });
+        return { status: 200, body: { ignored: notice.kind } };
+      }
+      const repos = d.repos();
+      const matched = matchRepos(notice, repos);
+      if (matched.length === 0) {
+        // The repository is watched, but not this ref (another branch, a tag): nothing to do.
+        const { ref: _ref, ...anyRef } = notice;
+        if (matchRepos(anyRef, repos).length > 0) {
+          d.metrics.webhooks.inc({ receiver, result: 'other-ref' });
+          return { status: 202, body: { ignored: 'ref', ref: notice.ref } };
         }
-        if (notice.kind !== 'push') {
-          d.metrics.webhooks.inc({ receiver: spec.receiver, result: notice.kind });
-          return reply.code(200).send({ ignored: notice.kind });
-        }
-        const repos = d.repos();
-        const matched = matchRepos(notice, repos);
-        if (matched.length === 0) {
-          // The repository is watched, but not this ref (another branch, a tag): nothing to do.
-          const { ref: _ref, ...anyRef } = notice;
-          const other = matchRepos(anyRef, repos);
-          if (other.length > 0) {
-            d.metrics.webhooks.inc({ receiver: spec.receiver, result: 'other-ref' });
-            return reply.code(202).send({ ignored: 'ref', ref: notice.ref });
-          }
-          return reject(
-            spec.receiver,
-            req,
-            reply,
-            404,
-            'unknown-target',
-            `no watched repository matches ${notice.identifiers.slice(0, 3).join(', ')}`.slice(0, 1000),
-          );
-        }
-        const results = await Promise.all(
-          matched.map(async (repo) => ({ repo: repo.name, ...(await d.dispatch(repo, receivedAt)) })),
+        throw new WebhookRefusal(
+          404,
+          'unknown-target',
+          `no watched repository matches ${notice.identifiers.slice(0, 3).join(', ')}`,
         );
-        d.metrics.webhooks.inc({ receiver: spec.receiver, result: 'accepted' });
-        return reply.code(202).send({ accepted: results });
-      });
-    }
+      }
+      const accepted = await Promise.all(
+        matched.map(async (repo) => ({ repo: repo.name, ...(await d.dispatch(repo, receivedAt)) })),
+      );
+      d.metrics.webhooks.inc({ receiver, result: 'accepted' });
+      return { status: 202, body: { accepted } };
+    },
   });
 }

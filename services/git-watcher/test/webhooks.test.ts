@@ -3,7 +3,7 @@ import { GitWorkdir } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preferredOwner } from '../src/rendezvous.ts';
 import type { GitWatcherHandle } from '../src/service.ts';
-import { type Env, metric, sleep, startEnv, uniq } from './harness.ts';
+import { type Env, metric, startEnv, uniq } from './harness.ts';
 
 const secrets = {
   githubSecret: 'gh-secret-123',
@@ -12,6 +12,8 @@ const secrets = {
   genericSecret: 'gn-secret-123',
 };
 const hmac = (secret: string, body: string) => createHmac('sha256', secret).update(body).digest('hex');
+
+const REJECTION_EVENTS_PER_MINUTE = 5;
 
 let env: Env;
 let a: GitWatcherHandle;
@@ -35,7 +37,7 @@ beforeAll(async () => {
     // Polls so rare that any event in these tests comes from a webhook.
     poll: { intervalMs: 600_000 },
     leases: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
-    webhooks: { ...secrets, bodyLimit: 4096 },
+    webhooks: { ...secrets, bodyLimit: 4096, rejectionEventsPerMinute: REJECTION_EVENTS_PER_MINUTE },
   };
   a = await env.start({ instance: ia, ...config });
   b = await env.start({ instance: ib, ...config });
@@ -185,9 +187,47 @@ describe('git-watcher webhooks', () => {
     ]);
     expect(rejections[1]!.data.deliveryId).toBe('d-42');
     expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(6);
-    await sleep(500);
+    // No wait needed: a check is only ever started before the reply, and every reply is in.
     expect(detected(repos[0]!.name, sha)()).toBeUndefined();
     expect(await metric(a.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
+  });
+
+  it('answers every request of a flood of bad webhooks with 401 but publishes a bounded number of events', async () => {
+    const flood = 60;
+    const rejectedBefore = await metric(b.url, 'git_watcher_webhook_rejections_total');
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      repository: { full_name: `org/${repos[1]!.name}` },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < flood; i += 10) {
+      const batch = await Promise.all(
+        Array.from({ length: 10 }, (_, j) =>
+          post('/hooks/gitea', body, {
+            'x-gitea-event': 'push',
+            'x-gitea-signature': hmac(`wrong-${i + j}`, body),
+          }),
+        ),
+      );
+      statuses.push(...batch.map((r) => r.status));
+      for (const r of batch) expect(r.body).toEqual({ error: 'bad-signature', message: expect.any(String) });
+    }
+    expect(statuses).toEqual(Array(flood).fill(401));
+    // A marker with its own budget: each reply is sent after its event was stored, so once the
+    // marker is in the stream every event the flood caused is there too.
+    const marker = await post('/hooks/gitea', body, { 'x-gitea-event': 'push' });
+    expect(marker.status).toBe(401);
+    const rejected = (reason: string) =>
+      env.log
+        .of<{ receiver: string; reason: string }>('webhook.rejected')
+        .filter((e) => e.data.receiver === 'gitea' && e.data.reason === reason);
+    await env.log.until('the marker rejection', () => rejected('missing-signature').length === 1);
+    // One window's budget, or two if the flood straddled a minute boundary; never one per request.
+    const published = rejected('bad-signature').length;
+    expect(published).toBeGreaterThanOrEqual(REJECTION_EVENTS_PER_MINUTE);
+    expect(published).toBeLessThanOrEqual(2 * REJECTION_EVENTS_PER_MINUTE);
+    // Every refusal is still counted.
+    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(rejectedBefore + flood + 1);
   });
 
   it('serves health, readiness and metrics', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckResult } from './image-checker.ts';
-import { ImageLoop } from './image-loop.ts';
+import { imageLoop } from './image-loop.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
 
@@ -39,7 +39,7 @@ async function until(what: string, cond: () => boolean, ms = 5000): Promise<void
 describe('ImageLoop', () => {
   it('does not let a hint that fails its check poison every later check', async () => {
     const calls: TagHint[][] = [];
-    const loop = new ImageLoop({
+    const loop = imageLoop({
       image,
       jitter: 0,
       maxBackoffMs: 10,
@@ -53,14 +53,15 @@ describe('ImageLoop', () => {
       },
       onSuccess: () => {},
       onFailure: () => {},
+      report: async () => {},
     });
-    loop.trigger([{ tag: 'bad' }]);
+    void loop.trigger([{ tag: 'bad' }]);
     await until('a check without the bad hint succeeds', () =>
       calls.some((h) => !h.some((x) => x.tag === 'bad')),
     );
     // Later webhook checks run without it.
     const before = calls.length;
-    loop.trigger([{ tag: 'good' }]);
+    void loop.trigger([{ tag: 'good' }]);
     await until(
       'the next webhook check',
       () => calls.length > before && calls.some((h) => h[0]?.tag === 'good'),

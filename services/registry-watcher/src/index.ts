@@ -1,7 +1,7 @@
 export { Config, DEFAULT_MUTABLE_TAGS, WatchedImageConfig } from './config.ts';
 export { tagDetectedId, tagMovedId } from './event-ids.ts';
 export { type CheckResult, type Emit, ImageChecker, type Trigger } from './image-checker.ts';
-export { type CheckFailure, ImageLoop, nextDelay, toFailure } from './image-loop.ts';
+export { type ImageLoopOptions, imageLoop } from './image-loop.ts';
 export { RegistryLimiter, Semaphore } from './limiter.ts';
 export { CHECK_SUBJECT_PREFIX, type RegistryWatcher, startRegistryWatcher } from './service.ts';
 export { diffTags, type TagDiff, type TagHint } from './tag-diff.ts';

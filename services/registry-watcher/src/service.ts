@@ -1,3 +1,4 @@
+import type { PollLoop } from '@flotilla/async';
 import { Bus, type LeaseSet, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { encodeToken, ImageScanFailed, type ImageTagDetected, WebhookRejected } from '@flotilla/events';
@@ -5,7 +6,7 @@ import { RegistryClient } from '@flotilla/oci';
 import { createServiceServer, type Logger, readSecret, type ServiceHandle } from '@flotilla/runtime';
 import type { Config } from './config.ts';
 import { type Emit, ImageChecker } from './image-checker.ts';
-import { ImageLoop } from './image-loop.ts';
+import { imageLoop } from './image-loop.ts';
 import { RegistryLimiter } from './limiter.ts';
 import { watcherMetrics } from './metrics.ts';
 /** Core NATS subject on which a webhook received by one instance reaches the image's owner. */
@@ -13,12 +14,9 @@ import { CHECK_SUBJECT_PREFIX } from './nats-resources.ts';
 import type { TagHint } from './tag-diff.ts';
 import { type ImageState, KvStateStore } from './tag-state.ts';
 import { resolveImages, type WatchedImage } from './watched-image.ts';
-import { type Receiver, type RejectReason, registerWebhookRoutes } from './webhook-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 export { CHECK_SUBJECT_PREFIX };
-
-/** How often an unchanged failure is reported again (a change of error code is reported at once). */
-const FAILURE_REPORT_INTERVAL_MS = 10 * 60_000;
 
 export interface RegistryWatcher extends ServiceHandle {
   url: string;
@@ -87,13 +85,12 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     createdAt: config.poll.createdAt,
   });
   const limiter = new RegistryLimiter(config.poll.registryConcurrency);
-  const loops = new Map<string, ImageLoop>();
-  const lastReported = new Map<string, { code: string; at: number }>();
+  const loops = new Map<string, PollLoop<TagHint>>();
 
   const startLoop = (img: WatchedImage) => {
     const client = clientFor(img);
     const log = logger.child({ image: img.image });
-    const loop = new ImageLoop({
+    const loop = imageLoop({
       image: img,
       jitter: config.poll.jitter,
       maxBackoffMs: config.poll.maxBackoffMs,
@@ -109,19 +106,17 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
       onSuccess: (result, trigger) => {
         metrics.checks.inc({ trigger, result: result.tagsNotModified ? 'not-modified' : 'ok' });
         if (result.truncated) metrics.truncated.inc();
-        if (lastReported.delete(img.image)) log.info('registry readable again');
         if (result.detected || result.moved || result.removed)
           log.info({ trigger, ...result }, 'image checked');
       },
-      onFailure: async (failure, failures, trigger) => {
+      // Counted after its report, like a successful check after its events.
+      onFailure: (failure, failures, trigger) => {
         metrics.failures.inc({ code: failure.code });
         log.warn({ code: failure.code, failures, err: failure.message }, 'image check failed');
-        // One event per distinct problem (and a reminder now and then), not one per attempt.
-        const last = lastReported.get(img.image);
-        const now = Date.now();
+        metrics.checks.inc({ trigger, result: 'error' });
+      },
+      report: async (failure) => {
         try {
-          if (last && last.code === failure.code && now - last.at < FAILURE_REPORT_INTERVAL_MS) return;
-          lastReported.set(img.image, { code: failure.code, at: now });
           await bus.publish(ImageScanFailed, {
             image: img.image,
             code: failure.code,
@@ -132,11 +127,8 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
           });
           metrics.events.inc({ type: ImageScanFailed.name, duplicate: 'false' });
         } catch (err) {
-          lastReported.delete(img.image);
           log.error({ err: messageOf(err) }, 'could not publish ImageScanFailed');
-        } finally {
-          // Counted once it is reported, like a successful check after its events.
-          metrics.checks.inc({ trigger, result: 'error' });
+          throw err;
         }
       },
     });
@@ -151,7 +143,6 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     metrics.owned.set(loops.size);
     await loop?.stop();
     checker.forget(image);
-    lastReported.delete(image);
   };
 
   let stopped = false;
@@ -178,7 +169,7 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
       if (err) return;
       try {
         const body = msg.json<{ image: string; hints: TagHint[] }>();
-        loops.get(body.image)?.trigger(Array.isArray(body.hints) ? body.hints : []);
+        void loops.get(body.image)?.trigger(Array.isArray(body.hints) ? body.hints : []);
       } catch {
         // not ours
       }
@@ -189,42 +180,22 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     const loop = loops.get(image);
     logger.debug({ image, hints, owned: !!loop }, 'check requested');
     if (loop) {
-      loop.trigger(hints);
+      void loop.trigger(hints);
       return;
     }
     bus.nc.publish(`${CHECK_SUBJECT_PREFIX}.${encodeToken(image)}`, JSON.stringify({ image, hints }));
   };
 
-  // WebhookRejected events are rate-limited per receiver and reason: refusing is free, publishing is not.
-  const rejectWindow = new Map<string, { start: number; count: number }>();
-  registerWebhookRoutes(server.app, {
+  await registerWebhookRoutes(server.app, {
     secrets,
     bodyLimit: w.bodyLimit,
+    rejectionEventsPerMinute: w.rejectionEventsPerMinute,
     images: () => images,
     dispatch: requestCheck,
-    accepted: (receiver, result) => metrics.webhooks.inc({ receiver, result }),
-    reject: async (r: {
-      receiver: Receiver;
-      reason: RejectReason;
-      path: string;
-      remoteAddress: string;
-      message: string;
-    }) => {
-      metrics.webhookRejections.inc({ receiver: r.receiver, reason: r.reason });
-      logger.warn(
-        { receiver: r.receiver, reason: r.reason, path: r.path, remote: r.remoteAddress },
-        'webhook rejected',
-      );
-      const key = `${r.receiver}|${r.reason}`;
-      const now = Date.now();
-      const win = rejectWindow.get(key);
-      if (!win || now - win.start >= 60_000) rejectWindow.set(key, { start: now, count: 1 });
-      else if (++win.count > w.rejectionEventsPerMinute) return;
-      try {
-        await bus.publish(WebhookRejected, r, { actor: `webhook:${r.remoteAddress}`.slice(0, 256) });
-      } catch (err) {
-        logger.error({ err: messageOf(err) }, 'could not publish WebhookRejected');
-      }
+    metrics,
+    logger,
+    publishRejection: async (r) => {
+      await bus.publish(WebhookRejected, r, { actor: `webhook:${r.remoteAddress}`.slice(0, 256) });
     },
   });
 

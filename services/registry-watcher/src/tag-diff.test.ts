@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MUTABLE_TAGS } from './config.ts';
 import { tagDetectedId, tagMovedId } from './event-ids.ts';
-import { nextDelay } from './image-loop.ts';
 import { diffTags } from './tag-diff.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -92,18 +91,5 @@ describe('event ids', () => {
     expect(tagDetectedId('r/x', 'v1', D1)).not.toBe(tagDetectedId('r/x', 'v1', D2));
     expect(tagMovedId('r/x', 'v1', D1, D2, 1)).not.toBe(tagMovedId('r/x', 'v1', D1, D2, 3));
     expect(tagDetectedId('r/x', 'v1', D1).length).toBeLessThanOrEqual(128);
-  });
-});
-
-describe('nextDelay', () => {
-  const opts = { jitter: 0.2, maxBackoffMs: 60_000 };
-  it('jitters the interval within ±jitter/2', () => {
-    expect(nextDelay(10_000, 0, opts, () => 0)).toBe(9000);
-    expect(nextDelay(10_000, 0, opts, () => 1)).toBe(11_000);
-  });
-  it('backs off exponentially, capped, never below Retry-After', () => {
-    expect(nextDelay(1000, 3, opts, () => 0.5)).toBe(4000);
-    expect(nextDelay(1000, 30, opts, () => 0.5)).toBe(60_000);
-    expect(nextDelay(1000, 1, { ...opts, retryAfterMs: 5000 }, () => 0.5)).toBe(5000);
   });
 });

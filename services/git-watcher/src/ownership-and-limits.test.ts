@@ -2,18 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { HostLimiter, remoteHost } from './host-limiter.ts';
 import { preferredOwner } from './rendezvous.ts';
 import { eventId } from './repo-watcher.ts';
-import { nextDelayMs } from './schedule.ts';
-
-describe('nextDelayMs', () => {
-  const base = { intervalMs: 1000, jitter: 0.2, maxBackoffMs: 10_000 };
-  it('jitters the interval by ±jitter/2 and backs off exponentially up to the cap', () => {
-    expect(nextDelayMs({ ...base, consecutiveFailures: 0 }, () => 0)).toBe(900);
-    expect(nextDelayMs({ ...base, consecutiveFailures: 0 }, () => 1)).toBe(1100);
-    expect(nextDelayMs({ ...base, consecutiveFailures: 1 }, () => 0.5)).toBe(1000);
-    expect(nextDelayMs({ ...base, consecutiveFailures: 3 }, () => 0.5)).toBe(4000);
-    expect(nextDelayMs({ ...base, consecutiveFailures: 50 }, () => 0.5)).toBe(10_000);
-  });
-});
 
 describe('remoteHost', () => {
   it('finds the host of every URL form', () => {
