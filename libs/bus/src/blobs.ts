@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FlotillaError } from '@flotilla/errors';
+import { withSpan } from '@flotilla/telemetry';
 import type { ObjectStore } from '@nats-io/obj';
 
 export function sha256Digest(bytes: Uint8Array): string {
@@ -13,16 +14,36 @@ export class BlobStore {
   constructor(readonly store: ObjectStore) {}
 
   /** Stores bytes under their digest; storing the same bytes again is a no-op. */
-  async put(bytes: Uint8Array): Promise<string> {
+  put(bytes: Uint8Array): Promise<string> {
     const digest = sha256Digest(bytes);
-    const info = await this.store.info(digest);
-    if (info && !info.deleted && info.size === bytes.byteLength) return digest;
-    await this.store.putBlob({ name: digest }, bytes);
-    return digest;
+    return withSpan(
+      'object-store put',
+      {
+        kind: 'client',
+        attributes: { 'flotilla.blob.digest': digest, 'flotilla.blob.bytes': bytes.byteLength },
+      },
+      async (span) => {
+        const info = await this.store.info(digest);
+        if (info && !info.deleted && info.size === bytes.byteLength) {
+          span?.setAttribute('flotilla.blob.existed', true);
+          return digest;
+        }
+        await this.store.putBlob({ name: digest }, bytes);
+        return digest;
+      },
+    );
   }
 
   /** Reads and verifies; a missing blob or one whose bytes do not hash to `digest` is a stalled error. */
-  async get(digest: string): Promise<Uint8Array> {
+  get(digest: string): Promise<Uint8Array> {
+    return withSpan(
+      'object-store get',
+      { kind: 'client', attributes: { 'flotilla.blob.digest': digest } },
+      () => this.read(digest),
+    );
+  }
+
+  private async read(digest: string): Promise<Uint8Array> {
     if (!DIGEST.test(digest))
       throw new FlotillaError('bus.blob-bad-digest', `"${digest}" is not a sha256 digest`);
     let bytes: Uint8Array | null;

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
   CLOUDEVENTS_JSON,
+  childTraceparent,
   createEvent,
   DeadLettered,
   type EventContext,
@@ -13,6 +14,7 @@ import {
   subjectOf,
   validateEvent,
 } from '@flotilla/events';
+import { activeTraceContext } from '@flotilla/telemetry';
 import {
   type JetStreamClient,
   type JetStreamManager,
@@ -70,7 +72,10 @@ export interface BusOptions {
 }
 
 export interface PublishContext extends Partial<Omit<EventContext, 'source'>> {
-  /** Sets correlation and causation from the event that led to this one. */
+  /**
+   * Sets correlation and causation from the event that led to this one, and continues its trace
+   * (the active span's when tracing is on, else the cause's trace with a new span id).
+   */
   cause?: FlotillaEvent;
 }
 
@@ -202,6 +207,7 @@ export class Bus {
     const { cause, ...rest } = ctx;
     const event = createEvent(def, data, {
       actor: rest.actor ?? cause?.actor ?? `service:${this.service}`,
+      ...traceContextFor(rest, cause),
       ...rest,
       source: this.source,
       ...(cause ? { correlationid: cause.correlationid, causationid: cause.id } : {}),
@@ -329,6 +335,28 @@ export class Bus {
 }
 
 export { subjectOf };
+
+/**
+ * The trace an event continues: one given explicitly (a promotion's stored context), the active
+ * span's, or its cause's; none of them starts a new trace (createEvent).
+ */
+function traceContextFor(
+  given: Pick<EventContext, 'traceparent' | 'tracestate'>,
+  cause: FlotillaEvent | undefined,
+): Pick<EventContext, 'traceparent' | 'tracestate'> {
+  if (given.traceparent) return {};
+  const active = activeTraceContext();
+  if (active?.traceparent)
+    return {
+      traceparent: active.traceparent,
+      ...(active.tracestate ? { tracestate: active.tracestate } : {}),
+    };
+  if (!cause?.traceparent) return {};
+  return {
+    traceparent: childTraceparent(cause.traceparent),
+    ...(cause.tracestate ? { tracestate: cause.tracestate } : {}),
+  };
+}
 
 async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
   try {

@@ -1,5 +1,6 @@
 import { dispositionOf, FlotillaError, messageOf } from '@flotilla/errors';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
+import { withSpan } from '@flotilla/telemetry';
 import type { ConsumerInfo, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { BusMetrics } from './metrics.ts';
 import { type ConsumerSpec, consumerConfig, consumerDrift, notProvisioned } from './resources.ts';
@@ -173,7 +174,22 @@ export async function startConsumer(
     const timer = metrics.handlerSeconds.startTimer({ consumer: opts.durable });
     let handled = false;
     try {
-      await opts.handler(event, { deliveryCount, streamSequence: msg.seq, working: () => msg.working() });
+      await withSpan(
+        `handle ${event.type}`,
+        {
+          kind: 'consumer',
+          parent: event,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.consumer.group.name': opts.durable,
+            'messaging.message.id': event.id,
+            'cloudevents.event_type': event.type,
+            'flotilla.correlationid': event.correlationid,
+            'flotilla.delivery': deliveryCount,
+          },
+        },
+        () => opts.handler(event, { deliveryCount, streamSequence: msg.seq, working: () => msg.working() }),
+      );
       handled = true;
       clearTimeout(heartbeat);
       recentlyAcked.add(event.id);

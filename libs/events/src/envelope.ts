@@ -3,6 +3,7 @@ import { type Static, type TObject, Type } from '@sinclair/typebox';
 import type { EventDefinition, Producer } from './define-event.ts';
 import { subjectOf } from './define-event.ts';
 import { DateTime } from './shared-schemas.ts';
+import { MAX_TRACESTATE_LENGTH, newTraceparent, TRACEPARENT_PATTERN } from './trace-context.ts';
 import './formats.ts';
 
 /**
@@ -25,6 +26,21 @@ export const EnvelopeAttributes = {
     maxLength: 256,
     description: 'who caused it: user:<name>, git:<email>, service:<name>',
   }),
+  // CloudEvents Distributed Tracing extension (W3C Trace Context). Optional in the schema only
+  // because events stored before it existed must still validate; every event built here has one.
+  traceparent: Type.Optional(
+    Type.String({
+      pattern: TRACEPARENT_PATTERN,
+      description: 'W3C traceparent of the operation that produced this event',
+    }),
+  ),
+  tracestate: Type.Optional(
+    Type.String({
+      maxLength: MAX_TRACESTATE_LENGTH,
+      pattern: '^[\\x20-\\x7e]*$',
+      description: 'W3C tracestate (vendor trace data), passed on unchanged',
+    }),
+  ),
 };
 
 /** The media type of a structured-mode CloudEvent in JSON: the NATS `Content-Type` header. */
@@ -49,6 +65,9 @@ export interface EventContext {
   /** Propagated from the event that caused this one; a new chain starts with this event's id. */
   correlationid?: string;
   causationid?: string;
+  /** W3C trace context; a new trace starts when absent. */
+  traceparent?: string;
+  tracestate?: string;
   subject?: string;
   id?: string;
   time?: Date;
@@ -75,9 +94,11 @@ export function createEvent<S extends TObject>(
     dataschema: dataSchemaUri(def.type),
     correlationid: ctx.correlationid ?? id,
     actor: ctx.actor,
+    traceparent: ctx.traceparent ?? newTraceparent(),
     data,
   };
   if (ctx.causationid !== undefined) event.causationid = ctx.causationid;
+  if (ctx.tracestate) event.tracestate = ctx.tracestate;
   return event;
 }
 

@@ -31,4 +31,14 @@ export {
   parseSubject,
   SUBJECT_PREFIX,
 } from './subject.ts';
+export {
+  childTraceparent,
+  formatTraceparent,
+  MAX_TRACESTATE_LENGTH,
+  newTraceparent,
+  parseTraceparent,
+  TRACEPARENT_PATTERN,
+  type TraceParent,
+  traceIdOf,
+} from './trace-context.ts';
 export { decodeEvent, encodeEvent, MAX_EVENT_BYTES, validateEvent } from './validate.ts';
