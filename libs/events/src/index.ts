@@ -34,6 +34,7 @@ export {
 export {
   childTraceparent,
   formatTraceparent,
+  keyedTraceparent,
   MAX_TRACESTATE_LENGTH,
   newTraceparent,
   parseTraceparent,

@@ -5,6 +5,7 @@ import { samples } from './samples.ts';
 import {
   childTraceparent,
   formatTraceparent,
+  keyedTraceparent,
   newTraceparent,
   parseTraceparent,
   traceIdOf,
@@ -45,6 +46,16 @@ describe('trace context', () => {
     expect(parseTraceparent(childTraceparent(undefined))).not.toBeNull();
     expect(parseTraceparent(childTraceparent('garbage'))).not.toBeNull();
     expect(traceIdOf(newTraceparent())).not.toBe(traceIdOf(newTraceparent()));
+  });
+});
+
+describe('keyed traces', () => {
+  it('one key is one trace (distinct spans), another key another trace', () => {
+    const a = keyedTraceparent('promotion-1-proposed');
+    const b = keyedTraceparent('promotion-1-proposed');
+    expect(traceIdOf(a)).toBe(traceIdOf(b));
+    expect(a).not.toBe(b);
+    expect(traceIdOf(keyedTraceparent('promotion-2-proposed'))).not.toBe(traceIdOf(a));
   });
 });
 

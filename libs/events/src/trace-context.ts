@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * W3C Trace Context (Level 1) as the CloudEvents Distributed Tracing extension carries it:
@@ -54,4 +54,16 @@ export function childTraceparent(parent: string | undefined): string {
 /** The trace id of a `traceparent`, or undefined when it is absent or malformed. */
 export function traceIdOf(traceparent: string | undefined): string | undefined {
   return parseTraceparent(traceparent)?.traceId;
+}
+
+/**
+ * A trace named by a stable key (a promotion's correlation id): every event of that chain lands
+ * in the same trace across soak timers, restarts and instances without storing a context.
+ */
+export function keyedTraceparent(key: string): string {
+  return formatTraceparent({
+    traceId: createHash('sha256').update(`flotilla-trace:${key}`).digest('hex').slice(0, 32),
+    spanId: randomBytes(8).toString('hex'),
+    sampled: true,
+  });
 }

@@ -1,3 +1,4 @@
+import { withSpan } from '@flotilla/telemetry';
 import { simpleGit } from 'simple-git';
 import { credentialEnv, type GitCredentials, secretsOf } from './credentials.ts';
 import { classifyGitFailure, GitCommandError } from './errors.ts';
@@ -76,7 +77,16 @@ export async function runGitStatus(
  * One git process through simple-git; raw GitCommandError on any non-zero exit (simple-git alone
  * only fails when stderr is non-empty).
  */
-async function runGitRaw(args: string[], opts: RunOptions): Promise<string> {
+function runGitRaw(args: string[], opts: RunOptions): Promise<string> {
+  // The span names the subcommand only: arguments can hold URLs and paths of untrusted repos.
+  return withSpan(
+    `git ${opts.op ?? args[0] ?? 'command'}`,
+    { kind: 'client', attributes: { 'flotilla.git.command': args[0] ?? '' } },
+    () => runGitProcess(args, opts),
+  );
+}
+
+async function runGitProcess(args: string[], opts: RunOptions): Promise<string> {
   const env = { ...baseEnv(), ...credentialEnv(opts.url, opts.credentials), ...opts.env };
   opts.onProcess?.();
   return simpleGit({

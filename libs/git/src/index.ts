@@ -16,7 +16,7 @@ export {
   type SignatureRefusal,
   signatureRejectionMessage,
 } from './signature-policy.ts';
-export { formatCommitMessage } from './trailers.ts';
+export { formatCommitMessage, TRACEPARENT_TRAILER, trailerValue } from './trailers.ts';
 export {
   type CommitOptions,
   DEFAULT_NOTES_REF,

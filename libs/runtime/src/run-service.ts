@@ -1,4 +1,5 @@
 import { messageOf } from '@flotilla/errors';
+import { startTracing, tracingExporterFromEnv } from '@flotilla/telemetry';
 import { ConfigError } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -20,6 +21,9 @@ export interface RunServiceOptions {
  */
 export async function runService(opts: RunServiceOptions): Promise<void> {
   const logger = createLogger({ service: opts.name });
+  // OpenTelemetry only when the standard OTEL_* variables ask for it (off by default).
+  const tracing = startTracing({ service: opts.name });
+  if (tracing) logger.info({ exporter: tracingExporterFromEnv(process.env) }, 'tracing on');
   let handle: ServiceHandle;
   try {
     handle = await opts.start(logger);
@@ -43,6 +47,8 @@ export async function runService(opts: RunServiceOptions): Promise<void> {
     }, opts.shutdownTimeoutMs ?? 25_000);
     try {
       await handle.stop();
+      // Spans of the last work are exported before the process goes.
+      await tracing?.shutdown().catch((err) => logger.warn({ err: messageOf(err) }, 'trace export failed'));
       logger.info('stopped');
       clearTimeout(timer);
       logger.flush?.();

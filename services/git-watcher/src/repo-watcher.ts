@@ -3,11 +3,13 @@ import { PollLoop, SerialQueue, type Trigger } from '@flotilla/async';
 import type { Bus, Versioned } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
+  childTraceparent,
   type EventDefinition,
   GitCommitDetected,
   GitCommitRejected,
   GitHistoryRewritten,
   GitSourceFailed,
+  parseTraceparent,
 } from '@flotilla/events';
 import {
   type CommitInfo,
@@ -15,6 +17,8 @@ import {
   type Mirror,
   type SignatureVerification,
   signatureRejectionMessage,
+  TRACEPARENT_TRAILER,
+  trailerValue,
 } from '@flotilla/git';
 import type { Logger } from '@flotilla/runtime';
 import type { Static, TObject } from '@sinclair/typebox';
@@ -274,6 +278,7 @@ export class RepoWatcher {
           },
           eventId('git', repo.name, c.sha),
           `git:${c.author.email || c.author.name}`,
+          traceOfCommit(c.message),
         );
         published++;
         if (trigger === 'webhook' && receivedAt !== undefined)
@@ -305,10 +310,25 @@ export class RepoWatcher {
     data: Static<S>,
     id: string,
     actor?: string,
+    traceparent?: string,
   ): Promise<void> {
-    await this.d.bus.publish(def, data, { id, ...(actor ? { actor } : {}) });
+    await this.d.bus.publish(def, data, {
+      id,
+      ...(actor ? { actor } : {}),
+      ...(traceparent ? { traceparent } : {}),
+    });
     this.d.metrics.events.inc({ type: def.name });
   }
+}
+
+/**
+ * A commit the planner wrote names the trace of the operation behind it; its GitCommitDetected
+ * continues that trace. The trailer is untrusted text (anyone can write one): only a well-formed
+ * traceparent is used, and it grants nothing beyond joining a trace.
+ */
+function traceOfCommit(message: string): string | undefined {
+  const value = trailerValue(message, TRACEPARENT_TRAILER);
+  return parseTraceparent(value) ? childTraceparent(value) : undefined;
 }
 
 /** Cursor writes with compare-and-set on the revision read at the start of the check. */

@@ -1,4 +1,6 @@
 import { FlotillaError } from '@flotilla/errors';
+import { TRACEPARENT_TRAILER } from '@flotilla/git';
+import { activeTraceContext } from '@flotilla/telemetry';
 import type { ConfigRepo } from './config-repo.ts';
 import type { SourceFile } from './image-refs.ts';
 import { listFilesUnder, readYamlFilesUnder } from './tree-files.ts';
@@ -11,6 +13,11 @@ export interface ConfigChange {
   trailers: Record<string, string>;
   /** Looked up before writing (already pushed by an earlier attempt?) and after a rebase. */
   key: CommitKey;
+  /**
+   * The trace this change belongs to (the triggering event's), written as a trailer so the
+   * commit's GitCommitDetected continues it; the active span's wins when tracing is on.
+   */
+  traceparent?: string | undefined;
 }
 
 /**
@@ -61,9 +68,14 @@ export class ConfigWriter {
     // A planner paused past its lease must not push when it resumes; the epoch trailer says which
     // leader tenure wrote the commit.
     const epoch = this.fence();
+    const traceparent = activeTraceContext()?.traceparent ?? change.traceparent;
     const local = await ws.commit({
       message: change.message,
-      trailers: { ...change.trailers, 'Flotilla-Epoch': String(epoch) },
+      trailers: {
+        ...change.trailers,
+        'Flotilla-Epoch': String(epoch),
+        ...(traceparent ? { [TRACEPARENT_TRAILER]: traceparent } : {}),
+      },
     });
     if (!local) return null;
     const pushed = await ws.push();

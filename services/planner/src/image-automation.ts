@@ -1,6 +1,11 @@
 import type { Bus } from '@flotilla/bus';
 import { FlotillaError } from '@flotilla/errors';
-import { type EventOf, type ImageTagDetected, ImageUpdateCommitted } from '@flotilla/events';
+import {
+  type EventOf,
+  type FlotillaEvent,
+  type ImageTagDetected,
+  ImageUpdateCommitted,
+} from '@flotilla/events';
 import { firstStage, type ImageSpec, type Pipeline, type Stage, selectLatestTag } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { type ConfigWriter, nothingToCommit } from './config-writer.ts';
@@ -14,8 +19,8 @@ export interface ImageAutomationDeps {
   state: PlannerState;
   writer: ConfigWriter;
   logger: Logger;
-  /** After a commit was pushed: render it without waiting for the git-watcher. */
-  afterPush(): Promise<void>;
+  /** After a commit was pushed, renders it without waiting for the git-watcher; its plans continue `cause`'s correlation and trace. */
+  afterPush(cause?: FlotillaEvent): Promise<void>;
 }
 
 /**
@@ -109,10 +114,11 @@ export class ImageAutomation {
           'Flotilla-Actor': e.actor,
         },
         key,
+        traceparent: e.traceparent,
       });
       if (!sha) throw nothingToCommit();
     }
-    await this.d.bus.publish(
+    const { event: committed } = await this.d.bus.publish(
       ImageUpdateCommitted,
       {
         ...scope.field,
@@ -127,6 +133,6 @@ export class ImageAutomation {
       { cause: e, id: `image-update-${scope.idPrefix}${e.id}-${policy.name}` },
     );
     this.log.info({ stage: stage.name, ref, commit: sha }, 'image update committed');
-    await this.d.afterPush();
+    await this.d.afterPush(committed);
   }
 }

@@ -1,5 +1,7 @@
 import type { Bus } from '@flotilla/bus';
 import {
+  type FlotillaEvent,
+  keyedTraceparent,
   OperationRefused,
   PromotionApproved,
   PromotionRejected,
@@ -39,8 +41,8 @@ export interface OperationsHost {
   queued<T>(fn: () => Promise<T>): Promise<T>;
   /** Re-runs promotion rules (after an unlock). */
   evaluate(): Promise<void>;
-  /** After a commit was pushed: render it without waiting for the git-watcher. */
-  afterPush(): Promise<void>;
+  /** After a commit was pushed: render it without waiting for the git-watcher (continuing `cause`). */
+  afterPush(cause?: FlotillaEvent): Promise<void>;
   lastRenderedRevision(): string | null;
 }
 
@@ -204,7 +206,12 @@ export class PlannerOperations {
             approver: actor,
             comment: 'promoted now',
           },
-          { actor, correlationid: p.correlationId ?? p.id, id: `${p.id}-approved` },
+          {
+            actor,
+            correlationid: p.correlationId ?? p.id,
+            traceparent: keyedTraceparent(p.correlationId ?? p.id),
+            id: `${p.id}-approved`,
+          },
         );
       }
       return { promotion: p };
@@ -309,6 +316,8 @@ export class PlannerOperations {
         );
       const actor = actorOf(identity);
       const requestId = `rollback-${this.d.scope.idPrefix}${stageName}-${Date.now().toString(36)}`;
+      // One trace for the rollback: its commit (trailer), its event and the plans rendered from it.
+      const traceparent = keyedTraceparent(requestId);
       await writer.begin(['Flotilla-Request', requestId]);
       for (const c of stage.clusters) {
         const wanted = new Set(await repo.listFiles(target, c.path));
@@ -329,6 +338,7 @@ export class PlannerOperations {
           'Flotilla-Actor': actor,
         },
         key: ['Flotilla-Request', requestId],
+        traceparent,
       });
       if (!sha) throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
       await this.setLock(
@@ -338,7 +348,7 @@ export class PlannerOperations {
         'rollback',
         `rolled back to ${target.slice(0, 12)}: ${reason}`,
       );
-      await this.d.bus.publish(
+      const { event: committed } = await this.d.bus.publish(
         RollbackCommitted,
         {
           ...this.d.scope.field,
@@ -349,9 +359,9 @@ export class PlannerOperations {
           by: actor,
           reason,
         },
-        { actor },
+        { actor, traceparent },
       );
-      await this.d.host.afterPush();
+      await this.d.host.afterPush(committed);
       return { commit: sha, toRevision: target, stage: ss };
     });
   }

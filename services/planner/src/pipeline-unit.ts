@@ -1,4 +1,5 @@
 import type { Bus } from '@flotilla/bus';
+import type { FlotillaEvent } from '@flotilla/events';
 import type { Pipeline } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import type { ConfigRepo } from './config-repo.ts';
@@ -16,7 +17,7 @@ export interface PipelineUnitDeps {
   writer: ConfigWriter;
   logger: Logger;
   crashAt?: string;
-  afterPush(): Promise<void>;
+  afterPush(cause?: FlotillaEvent): Promise<void>;
   /** Runs work for this pipeline in the planner's queue (see OperationsHost). */
   host(unit: PipelineUnit): OperationsHost;
 }

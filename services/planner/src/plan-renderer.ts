@@ -29,6 +29,7 @@ import {
   type Stage,
 } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
+import { withSpan } from '@flotilla/telemetry';
 import { type SigningKey, signPlan } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
 import { readMarkedImages } from './image-refs.ts';
@@ -193,7 +194,9 @@ export class PlanRenderer {
         return { kind: 'refused' };
       }
     }
-    const tree = await this.o.repo.extract(revision);
+    const tree = await withSpan('extract tree', { attributes: { 'flotilla.revision': revision } }, () =>
+      this.o.repo.extract(revision),
+    );
     try {
       return await this.renderTree(tree, revision, targetOf, cause, ctx);
     } finally {
@@ -352,12 +355,22 @@ export class PlanRenderer {
       );
     };
     const t = performance.now();
-    const result = await renderCluster(tree, cluster.path, {
-      kubectl: this.o.kubectl,
-      cache: this.cache,
-      cacheKey: `${scope.idPrefix}${cluster.name}`,
-      ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
-    });
+    const spanAttrs = {
+      'flotilla.pipeline': scope.name,
+      'flotilla.cluster': cluster.name,
+      'flotilla.revision': revision,
+    };
+    const result = await withSpan(
+      'render',
+      { attributes: { ...spanAttrs, 'flotilla.path': cluster.path } },
+      () =>
+        renderCluster(tree, cluster.path, {
+          kubectl: this.o.kubectl,
+          cache: this.cache,
+          cacheKey: `${scope.idPrefix}${cluster.name}`,
+          ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
+        }),
+    );
     onRendered?.(performance.now() - t);
     if (!result.ok) {
       await failed(result.problem);
@@ -398,23 +411,25 @@ export class PlanRenderer {
     const sequence = (c.epoch ?? epoch) === epoch ? c.sequence + 1 : 1;
     const planId = `${scope.idPrefix}${cluster.name}-${sequence}-${digest.slice(7, 19)}`;
     const createdAt = new Date().toISOString();
-    const plan = signPlan(
-      {
-        ...scope.field,
-        planId,
-        cluster: cluster.name,
-        stage: stage.name,
-        repo: this.o.repoName,
-        revision,
-        path: cluster.path,
-        sequence,
-        epoch,
-        bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: this.o.bundleBucket },
-        ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
-        ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
-        createdAt,
-      },
-      this.o.signingKey,
+    const plan = await withSpan('sign', { attributes: { ...spanAttrs, 'flotilla.plan': planId } }, async () =>
+      signPlan(
+        {
+          ...scope.field,
+          planId,
+          cluster: cluster.name,
+          stage: stage.name,
+          repo: this.o.repoName,
+          revision,
+          path: cluster.path,
+          sequence,
+          epoch,
+          bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: this.o.bundleBucket },
+          ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
+          ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
+          createdAt,
+        },
+        this.o.signingKey,
+      ),
     );
     // Publish first, record after: a crash in between re-renders the same revision into the same
     // plan id, which the stream's dedupe window swallows.

@@ -14,6 +14,7 @@ import {
 import type { SignaturePolicy } from '@flotilla/git';
 import type { DeclaredPipeline, Pipeline } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
+import { withSpan } from '@flotilla/telemetry';
 import type { SigningKey } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
 import { ConfigWriter } from './config-writer.ts';
@@ -286,7 +287,7 @@ export class Planner {
         writer: this.writer,
         logger: this.o.logger,
         ...(this.o.crashAt ? { crashAt: this.o.crashAt } : {}),
-        afterPush: () => this.afterPush(),
+        afterPush: (cause) => this.afterPush(cause),
         host: (u) => this.hostFor(u),
       });
       this.units.set(name, unit);
@@ -307,14 +308,16 @@ export class Planner {
         }),
       queued: <T>(fn: () => Promise<T>) => this.queue.run(fn),
       evaluate: () => this.evaluate(unit),
-      afterPush: () => this.afterPush(),
+      afterPush: (cause?: FlotillaEvent) => this.afterPush(cause),
       lastRenderedRevision: () => this.o.state.meta.lastRenderedRevision ?? null,
     };
   }
 
   /** Renders `revision` (see PlanRenderer) and re-evaluates the pipelines in force. */
   async render(revision: string, cause?: FlotillaEvent): Promise<void> {
-    const outcome = await this.renderer.render(revision, (d) => this.target(d), cause);
+    const outcome = await withSpan('plan revision', { attributes: { 'flotilla.revision': revision } }, () =>
+      this.renderer.render(revision, (d) => this.target(d), cause),
+    );
     if (outcome.kind !== 'rendered') return;
     // A pipeline gone from the repo stops here (its objects stay: nothing prunes them); a
     // refused one keeps its last valid definition in force.
@@ -331,7 +334,6 @@ export class Planner {
     await this.evaluate();
   }
 
-  /** After our own push: fetch and render the new head without waiting for the git-watcher. */
   /** Remembers a commit this planner pushed (in the queue, before any render of it). */
   private async recordOwnCommit(sha: string): Promise<void> {
     const meta = this.o.state.meta;
@@ -339,9 +341,14 @@ export class Planner {
     await this.o.state.saveMeta();
   }
 
-  private async afterPush(): Promise<void> {
+  /**
+   * After our own push: fetch and render the new head without waiting for the git-watcher (its
+   * GitCommitDetected for the same sha is then skipped as already rendered). The plans continue
+   * the correlation and trace of `cause`, the event that announced the commit.
+   */
+  private async afterPush(cause?: FlotillaEvent): Promise<void> {
     const head = await this.o.repo.fetch();
-    if (head) await this.render(head);
+    if (head) await this.render(head, cause);
   }
 
   /** Re-runs the promotion rules (of one pipeline, or all); schedules the next soak check. */

@@ -1,5 +1,7 @@
 import type { Bus } from '@flotilla/bus';
 import {
+  type FlotillaEvent,
+  keyedTraceparent,
   PromotionApproved,
   PromotionAwaitingApproval,
   PromotionCommitted,
@@ -37,7 +39,8 @@ export interface PromotionsDeps {
   logger: Logger;
   crashAt?: string;
   /** After a commit was pushed: render it without waiting for the git-watcher. */
-  afterPush(): Promise<void>;
+  /** Renders the pushed commit now (continuing `cause`'s correlation and trace). */
+  afterPush(cause?: FlotillaEvent): Promise<void>;
 }
 
 /**
@@ -169,6 +172,9 @@ export class Promotions {
   private async execute(p: PromotionRecord, effect: PromotionEffect, stage: Stage | null): Promise<void> {
     const { bus, state } = this.d;
     const correlationid = p.correlationId ?? p.id;
+    // A promotion's events (and its commit) share one trace named by its correlation id, so the
+    // chain holds across soak timers and planner restarts without storing a context.
+    const traceparent = keyedTraceparent(correlationid);
     switch (effect.type) {
       case 'save':
         await state.savePromotion(p);
@@ -185,7 +191,12 @@ export class Promotions {
             images: p.images,
             rule: p.rule,
           },
-          { actor: p.actor, correlationid: effect.correlationId, id: `${p.id}-proposed` },
+          {
+            actor: p.actor,
+            correlationid: effect.correlationId,
+            traceparent: keyedTraceparent(effect.correlationId),
+            id: `${p.id}-proposed`,
+          },
         );
         return;
       case 'publish-awaiting':
@@ -199,7 +210,7 @@ export class Promotions {
             approvers: stage?.promotion?.approvers ?? [],
             images: p.images,
           },
-          { actor: p.actor, correlationid, id: `${p.id}-awaiting` },
+          { actor: p.actor, correlationid, traceparent, id: `${p.id}-awaiting` },
         );
         return;
       case 'publish-approved':
@@ -212,7 +223,7 @@ export class Promotions {
             approver: effect.approver,
             ...(effect.comment ? { comment: effect.comment } : {}),
           },
-          { actor: effect.approver, correlationid, id: `${p.id}-approved` },
+          { actor: effect.approver, correlationid, traceparent, id: `${p.id}-approved` },
         );
         return;
       case 'publish-rejected':
@@ -230,14 +241,15 @@ export class Promotions {
           {
             actor: effect.by,
             correlationid,
+            traceparent,
             ...(effect.kind === 'rejected' ? { id: `${p.id}-rejected` } : {}),
           },
         );
         if (effect.kind === 'unauthorised')
           this.log.warn({ id: p.id, actor: effect.by }, 'unauthorised promotion decision refused');
         return;
-      case 'publish-committed':
-        await bus.publish(
+      case 'publish-committed': {
+        const { event: committed } = await bus.publish(
           PromotionCommitted,
           {
             ...this.d.scope.field,
@@ -249,11 +261,12 @@ export class Promotions {
             images: p.images,
             approvedBy: p.approvedBy,
           },
-          { actor: p.approvedBy[0] ?? p.actor, correlationid, id: `${p.id}-committed` },
+          { actor: p.approvedBy[0] ?? p.actor, correlationid, traceparent, id: `${p.id}-committed` },
         );
         this.log.info({ id: p.id, to: p.toStage, commit: p.commit }, 'promotion committed');
-        await this.d.afterPush();
+        await this.d.afterPush(committed);
         return;
+      }
       case 'commit':
         return;
     }
@@ -306,6 +319,7 @@ export class Promotions {
         ].join('\n'),
         trailers,
         key,
+        traceparent: keyedTraceparent(p.correlationId ?? p.id),
       });
       if (!sha) throw nothingToCommit();
       if (this.d.crashAt === 'after-promotion-push') {
