@@ -23,6 +23,7 @@ import {
 } from '@flotilla/kube';
 import { formatRef } from '@flotilla/manifests';
 import type { Logger } from '@flotilla/runtime';
+import { withSpan } from '@flotilla/telemetry';
 import type { PlanData, TrustedKey } from '@flotilla/trust';
 import { ApplyError, summarize } from './apply-error.ts';
 import type { Config } from './config.ts';
@@ -139,12 +140,8 @@ export class Applier {
       const verdict = checkReplay(plan, inv);
       // 1. bundle: fetch, digest, decode, resolve kinds
       const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan);
-      const desired = await resolveDesired(
-        this.d.client,
-        bundle,
-        this.d.inventoryName,
-        config.kube.parallelism,
-        this.d.pipeline,
+      const desired = await withSpan('apply resolve', {}, () =>
+        resolveDesired(this.d.client, bundle, this.d.inventoryName, config.kube.parallelism, this.d.pipeline),
       );
       hctx.working();
       await this.d.bus.publish(
@@ -161,7 +158,9 @@ export class Applier {
       );
       // 2. what changed since the inventory (+ a cheap live check)
       const entries = inv?.entries ?? {};
-      const changes = await findChanges(desired, entries, this.live);
+      const changes = await withSpan('apply find-changes', {}, () =>
+        findChanges(desired, entries, this.live),
+      );
       const staleToPrune = config.prune ? changes.stale : [];
       const base = {
         name: this.d.inventoryName,
@@ -215,7 +214,11 @@ export class Applier {
       const bundleNamespaces = new Set(
         desired.filter((d) => d.ref.group === '' && d.ref.kind === 'Namespace').map((d) => d.ref.name),
       );
-      const dry = await dryRun(this.ctx, changes.changed, { bundleNamespaces, stageLevel: false });
+      const dry = await withSpan(
+        'apply dry-run',
+        { attributes: { 'flotilla.objects': changes.changed.length } },
+        () => dryRun(this.ctx, changes.changed, { bundleNamespaces, stageLevel: false }),
+      );
       hctx.working();
       // Before writing: the inventory holds old ∪ new, so a crash leaves nothing we created unowned.
       const applying: Inventory = {
@@ -232,16 +235,25 @@ export class Applier {
       written = true;
       await this.d.inventory.write(applying);
       // 5. server-side apply in stages
-      const applied = await applyInStages(this.ctx, changes.changed, dry, {
-        crdTimeoutMs: 60_000,
-        onStage: (stage, count) => {
-          hctx.working();
-          log.debug({ stage, count }, 'applying stage');
-        },
-      });
+      const applied = await withSpan(
+        'apply server-side',
+        { attributes: { 'flotilla.objects': changes.changed.length } },
+        () =>
+          applyInStages(this.ctx, changes.changed, dry, {
+            crdTimeoutMs: 60_000,
+            onStage: (stage, count) => {
+              hctx.working();
+              log.debug({ stage, count }, 'applying stage');
+            },
+          }),
+      );
       for (const a of applied) if (a.marker) changes.markers.set(a.d.key, a.marker);
       // 6. prune
-      const pruned = await prune(this.ctx, staleToPrune, this.d.inventoryName);
+      const pruned = await withSpan(
+        'apply prune',
+        { attributes: { 'flotilla.objects': staleToPrune.length } },
+        () => prune(this.ctx, staleToPrune, this.d.inventoryName),
+      );
       await this.d.inventory.write({
         ...base,
         appliedAt: new Date().toISOString(),
@@ -278,14 +290,16 @@ export class Applier {
       );
       // 7. health
       return async () => {
-        await waitForHealth(desired, this.live, {
-          timeoutMs: config.health.timeoutMs,
-          pollMs: config.health.pollMs,
-          onChange: async (h, prev) => {
-            hctx.working();
-            await this.publishHealth(event, plan, h, prev);
-          },
-        });
+        await withSpan('health wait', {}, () =>
+          waitForHealth(desired, this.live, {
+            timeoutMs: config.health.timeoutMs,
+            pollMs: config.health.pollMs,
+            onChange: async (h, prev) => {
+              hctx.working();
+              await this.publishHealth(event, plan, h, prev);
+            },
+          }),
+        );
       };
     } catch (err) {
       this.stats.failures++;

@@ -1,3 +1,4 @@
+import { traceIdOf } from '@flotilla/events';
 import { GitWorkdir, generateSshSigningKey, type GitWorkdir as Workdir } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, metric, sleep, startEnv, uniq } from './harness.ts';
@@ -94,6 +95,31 @@ describe('git-watcher commits', () => {
     expect(unchanged).toMatchObject({ result: 'unchanged', gitProcesses: 1, published: 0 });
     expect(await metric(w.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
     await r.work.remove();
+  });
+
+  it('continues the trace named by a commit trailer; a malformed trailer starts a new trace', async () => {
+    const r = await repoWithWorkdir({ 'apps/web.yaml': 'v: 0\n' });
+    await env.start({ repositories: [{ name: r.name, url: r.url, paths: ['apps/'] }] });
+    await env.log.until('initial event', () => env.log.of('git.commit-detected', r.name).length === 1);
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traced = await commit(
+      r.work,
+      { 'apps/web.yaml': 'v: 1\n' },
+      `flotilla: update web\n\nFlotilla-Actor: service:planner\nFlotilla-Traceparent: 00-${trace}-00f067aa0ba902b7-01`,
+    );
+    const forged = await commit(
+      r.work,
+      { 'apps/web.yaml': 'v: 2\n' },
+      `update web\n\nFlotilla-Traceparent: 00-${trace}-zz-01; rm -rf /`,
+    );
+    await r.work.push();
+    await env.log.until('2 events', () => env.log.of('git.commit-detected', r.name).length === 3);
+    const [a, b] = env.log.of<Commit>('git.commit-detected', r.name).slice(1);
+    expect([a?.data.sha, b?.data.sha]).toEqual([traced, forged]);
+    expect(traceIdOf(a?.traceparent)).toBe(trace);
+    expect(a?.traceparent).not.toBe(`00-${trace}-00f067aa0ba902b7-01`);
+    expect(traceIdOf(b?.traceparent)).toBeDefined();
+    expect(traceIdOf(b?.traceparent)).not.toBe(trace);
   });
 
   it('misses nothing and repeats nothing across restarts', async () => {

@@ -6,6 +6,8 @@ import {
   PromotionCommitted,
   PromotionProposed,
   PromotionRejected,
+  parseTraceparent,
+  traceIdOf,
 } from '@flotilla/events';
 import { type PlanData, verifyPlanSignature } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +58,18 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
     const changed = await h.gitRepo('show', '--name-only', '--format=', commit);
     expect(changed.trim()).toBe('clusters/dev/web-image.yaml');
 
+    // One trace from the registry event to dev's plan: the update event, the commit's trailer and
+    // the plan rendered from the planner's own push all continue the tag event's trace.
+    const trace = traceIdOf(tagEvent.traceparent);
+    expect(trace).toBeDefined();
+    expect(traceIdOf(update.traceparent)).toBe(trace);
+    const trailer = /^Flotilla-Traceparent: (\S+)$/m.exec(msg)?.[1];
+    expect(parseTraceparent(trailer)?.traceId).toBe(trace);
+    const devPlan = await h.events.wait<D>(PlanCreated, (d) => d.cluster === 'dev' && d.revision === commit);
+    expect(devPlan.correlationid).toBe(tagEvent.correlationid);
+    expect(devPlan.causationid).toBe(update.id);
+    expect(traceIdOf(devPlan.traceparent)).toBe(trace);
+
     const toTest = await h.events.wait<D>(PromotionCommitted, (d) => d.toStage === 'test');
     expect(toTest.data).toMatchObject({ fromStage: 'dev', approvedBy: [] });
     const toUat = await h.events.wait<D>(PromotionCommitted, (d) => d.toStage === 'uat');
@@ -64,6 +78,13 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
       const body = await h.gitRepo('log', '-1', '--format=%B', e.data.commit as string);
       expect(body).toContain(`Flotilla-Promotion: ${e.data.promotionId}`);
       expect(body).toContain(`Flotilla-Image: ${ref}`);
+      // A promotion is one trace: proposal, commit (trailer), committed event and the plan.
+      const proposed = h.events.of<D>(PromotionProposed, (d) => d.promotionId === e.data.promotionId)[0];
+      expect(traceIdOf(e.traceparent)).toBe(traceIdOf(proposed?.traceparent));
+      expect(traceIdOf(/^Flotilla-Traceparent: (\S+)$/m.exec(body)?.[1])).toBe(traceIdOf(e.traceparent));
+      const plan = await h.events.wait<D>(PlanCreated, (d) => d.revision === e.data.commit);
+      expect(plan.correlationid).toBe(e.correlationid);
+      expect(traceIdOf(plan.traceparent)).toBe(traceIdOf(e.traceparent));
     }
   });
 
