@@ -28,6 +28,13 @@ export interface ConsumeOptions extends ConsumerSpec {
    * process, and acks lost to a server restart are caught by the recently-acked id set below.
    */
   confirmAcks?: boolean;
+  /**
+   * Hold failures whose disposition is `wait` (a refusal that only someone else can lift, such as a
+   * protected branch): redeliver them at the last backoff step for as long as it takes instead of
+   * dead-lettering after `maxDeliver`. The handler must say so with an event of its own while it
+   * waits; nothing is dropped.
+   */
+  holdWaiting?: boolean;
 }
 
 class RecentIds {
@@ -151,7 +158,10 @@ export async function startConsumer(
       metrics.consumed.inc({ consumer: opts.durable, outcome: 'duplicate' });
       return;
     }
-    if (deliveryCount > maxDeliver) {
+    // Past maxDeliver without our own nak means acks never came (a handler that hung or a process
+    // that died on it). A held message gets there by our naks, so under `holdWaiting` the handler
+    // decides again instead: a `wait` is held, anything else is dead-lettered below.
+    if (deliveryCount > maxDeliver && opts.holdWaiting !== true) {
       await deadLetter({
         consumer: opts.durable,
         msg,
@@ -210,7 +220,8 @@ export async function startConsumer(
       }
       const disposition = dispositionOf(err);
       const code = err instanceof FlotillaError ? err.code : 'handler.failed';
-      if (disposition === 'stall' || deliveryCount >= maxDeliver) {
+      const held = opts.holdWaiting === true && disposition === 'wait';
+      if (disposition === 'stall' || (deliveryCount >= maxDeliver && !held)) {
         await deadLetter({ consumer: opts.durable, msg, event, code, message: messageOf(err) });
         msg.term(code);
         metrics.consumed.inc({ consumer: opts.durable, outcome: 'dead-letter' });
@@ -227,7 +238,7 @@ export async function startConsumer(
             delay,
             err: messageOf(err),
           },
-          'handler failed; will retry',
+          held ? 'handler waiting; message held' : 'handler failed; will retry',
         );
         msg.nak(delay);
         metrics.consumed.inc({ consumer: opts.durable, outcome: 'retry' });

@@ -49,6 +49,14 @@ export const samples: {
     message: 'connection refused',
     consecutiveFailures: 3,
   },
+  GitPushRejected: {
+    repo: 'shop-config',
+    branch: 'main',
+    code: 'git.push-rejected',
+    message: 'git push failed: ! [remote rejected] HEAD -> main (pre-receive hook declined)',
+    change: 'Flotilla-Event: 6f1c2d1e-0000-4000-8000-000000000001',
+    attempts: 2,
+  },
   ImageTagDetected: { image: '127.0.0.1:5000/shop/web', tag: '1.4.7', digest: digest('a'), trigger: 'poll' },
   ImageTagMoved: {
     image: '127.0.0.1:5000/shop/web',

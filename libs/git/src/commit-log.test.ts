@@ -68,6 +68,16 @@ describe('classifyGitFailure', () => {
     ['fetch', "fatal: couldn't find remote ref refs/heads/nope", 'git.ref-not-found'],
     ['fetch', 'fatal: remote error: access denied or repository not exported: /x.git', 'git.repo-not-found'],
     ['fsck', 'broken link from commit abc\nmissing tree def', 'git.corrupt-cache'],
+    [
+      'push',
+      'remote: main is protected\n ! [remote rejected] HEAD -> main (pre-receive hook declined)\nerror: failed to push some refs',
+      'git.push-rejected',
+    ],
+    [
+      'push',
+      'remote: error: GH006: Protected branch update failed for refs/heads/main.\n ! [remote rejected] main -> main (protected branch hook declined)',
+      'git.push-rejected',
+    ],
     ['commit', 'fatal: something unexpected', 'git.command-failed'],
   ];
   it.each(cases)('%s: %s → %s', (op, stderr, code) => {

@@ -9,6 +9,7 @@ export type GitErrorCode =
   | 'git.repo-not-found'
   | 'git.ref-not-found'
   | 'git.non-fast-forward'
+  | 'git.push-rejected'
   | 'git.rebase-conflict'
   | 'git.corrupt-cache'
   | 'git.timeout'
@@ -20,6 +21,9 @@ const DISPOSITIONS: Record<GitErrorCode, Disposition> = {
   'git.unreachable': 'retry',
   'git.timeout': 'retry',
   'git.non-fast-forward': 'retry',
+  // The remote refused the push by policy (pre-receive hook, branch protection): retrying at once
+  // cannot help, but the policy may be lifted; hold the change and retry later.
+  'git.push-rejected': 'wait',
   // A corrupt cache is repaired by re-cloning, which the next attempt does.
   'git.corrupt-cache': 'retry',
   // A branch or repository that does not exist yet may be created later.
@@ -68,6 +72,10 @@ const PATTERNS: Array<[RegExp, GitErrorCode]> = [
   [
     /\[rejected\].*\((fetch first|non-fast-forward)\)|Updates were rejected because|failed to update ref|cannot lock ref|incorrect old value provided/i,
     'git.non-fast-forward',
+  ],
+  [
+    /\[remote rejected\]|pre-receive hook declined|protected branch|GH006|pushing to this branch is not allowed/i,
+    'git.push-rejected',
   ],
   [
     /Authentication failed|could not read (Username|Password)|Permission denied \(|terminal prompts disabled|HTTP (Basic: )?Access denied|The requested URL returned error: 40[13]|Host key verification failed|invalid credentials/i,

@@ -1,5 +1,5 @@
-import { FlotillaError } from '@flotilla/errors';
-import { TRACEPARENT_TRAILER } from '@flotilla/git';
+import { FlotillaError, messageOf } from '@flotilla/errors';
+import { isGitError, TRACEPARENT_TRAILER } from '@flotilla/git';
 import { activeTraceContext } from '@flotilla/telemetry';
 import type { ConfigRepo } from './config-repo.ts';
 import type { SourceFile } from './image-refs.ts';
@@ -7,6 +7,16 @@ import { listFilesUnder, readYamlFilesUnder } from './tree-files.ts';
 
 /** Trailer that makes a commit findable again: the idempotency key of the change it carries. */
 export type CommitKey = [trailer: string, value: string];
+
+/** A push the remote refused, told to whoever raises the event for it. */
+export interface PushRejection {
+  /** The change's idempotency trailer, `Trailer: value`. */
+  change: string;
+  code: string;
+  message: string;
+  /** Consecutive refusals of this change, this one included. */
+  attempts: number;
+}
 
 export interface ConfigChange {
   message: string;
@@ -33,7 +43,12 @@ export class ConfigWriter {
     private readonly pushed: (sha: string) => Promise<void> = async () => {},
     /** The leader lease's fencing token, checked right before the commit (throws when not held). */
     private readonly fence: () => number = () => 0,
+    /** Told every refused push: the caller raises an event, so a held change is never silent. */
+    private readonly rejected: (r: PushRejection) => Promise<void> = async () => {},
   ) {}
+
+  /** Consecutive refusals per change key, reset by a successful push. */
+  private readonly refusals = new Map<string, number>();
 
   /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
   async begin(key: CommitKey): Promise<string | null> {
@@ -78,7 +93,25 @@ export class ConfigWriter {
       },
     });
     if (!local) return null;
-    const pushed = await ws.push();
+    const change_ = change.key.join(': ');
+    let pushed: Awaited<ReturnType<typeof ws.push>>;
+    try {
+      pushed = await ws.push();
+    } catch (err) {
+      // Branch protection, a pre-receive hook, or losing every rebase race: the change is held (the
+      // caller's `wait` keeps the triggering message) and retried with backoff until it lands.
+      if (!isGitError(err, 'git.push-rejected') && !isGitError(err, 'git.non-fast-forward')) throw err;
+      const attempts = (this.refusals.get(change_) ?? 0) + 1;
+      this.refusals.set(change_, attempts);
+      if (this.refusals.size > 1000) this.refusals.delete(this.refusals.keys().next().value as string);
+      await this.rejected({ change: change_, code: err.code, message: messageOf(err), attempts });
+      throw new FlotillaError(
+        'planner.push-held',
+        `push of ${change_} refused (${err.code}, attempt ${attempts}); the change is held and retried`,
+        { disposition: 'wait', cause: err },
+      );
+    }
+    this.refusals.delete(change_);
     const sha = pushed.rebases === 0 ? local : await ws.findCommitByTrailer(...change.key);
     if (!sha)
       throw new FlotillaError('planner.commit-lost', `pushed commit ${change.key.join(': ')} not found`, {

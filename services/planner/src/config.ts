@@ -72,6 +72,20 @@ export const Config = Type.Object({
   leader: Type.Object({
     ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
   }),
+  /**
+   * Redelivery of the planner's event consumer: attempts before a failing event is dead-lettered,
+   * and the delays between them (the last repeats). A change the config repo refuses to take
+   * (branch protection, hooks) is held at the last delay instead, with `GitPushRejected` events.
+   */
+  consumer: Type.Optional(
+    Type.Object({
+      maxDeliver: Type.Integer({ default: 8, minimum: 1 }),
+      backoffMs: Type.Array(Type.Integer({ minimum: 10 }), {
+        default: [500, 2000, 5000, 15_000],
+        minItems: 1,
+      }),
+    }),
+  ),
   bundles: Type.Object({
     bucket: Type.String({ default: 'flotilla-bundles' }),
   }),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
@@ -7,6 +8,7 @@ import {
   type EventOf,
   type FlotillaEvent,
   GitCommitDetected,
+  GitPushRejected,
   HealthChanged,
   ImageTagDetected,
   isEventOf,
@@ -17,7 +19,7 @@ import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import type { SigningKey } from '@flotilla/trust';
 import type { ConfigRepo } from './config-repo.ts';
-import { ConfigWriter } from './config-writer.ts';
+import { ConfigWriter, type PushRejection } from './config-writer.ts';
 import { refused } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
 import { pipelineScope } from './pipeline-scope.ts';
@@ -87,7 +89,12 @@ export class Planner {
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
-    this.writer = new ConfigWriter(o.repo, (sha) => this.recordOwnCommit(sha), o.fence);
+    this.writer = new ConfigWriter(
+      o.repo,
+      (sha) => this.recordOwnCommit(sha),
+      o.fence,
+      (r) => this.pushRejected(r),
+    );
     this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
   }
 
@@ -332,6 +339,25 @@ export class Planner {
       this.log.info({ pipeline: name }, 'pipeline removed from the repo; no longer planned');
     }
     await this.evaluate();
+  }
+
+  /**
+   * A held change: raise `GitPushRejected` on the 1st, 2nd, 4th, 8th… refusal, so a remote that
+   * refuses for hours is visible without writing an event per retry into the stream and audit log.
+   */
+  private async pushRejected(r: PushRejection): Promise<void> {
+    this.log.warn(
+      { change: r.change, code: r.code, attempts: r.attempts, err: r.message },
+      'push refused; held',
+    );
+    if ((r.attempts & (r.attempts - 1)) !== 0) return;
+    await this.o.bus.publish(
+      GitPushRejected,
+      { repo: this.o.repoName, branch: this.o.branch, ...r, message: r.message.slice(0, 2000) },
+      {
+        id: `push-rejected-${createHash('sha256').update(r.change).digest('hex').slice(0, 16)}-${r.attempts}`,
+      },
+    );
   }
 
   /** Remembers a commit this planner pushed (in the queue, before any render of it). */

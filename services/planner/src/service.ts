@@ -146,8 +146,10 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
       sub = await bus.consume({
         ...plannerConsumer,
         handler: (event) => planner.handle(event),
-        backoffMs: [500, 2000, 5000, 15_000],
-        maxDeliver: 8,
+        backoffMs: config.consumer?.backoffMs ?? [500, 2000, 5000, 15_000],
+        maxDeliver: config.consumer?.maxDeliver ?? 8,
+        // A refused push is held (GitPushRejected raised), never dead-lettered.
+        holdWaiting: true,
       });
     } catch (err) {
       logger.error({ err: messageOf(err) }, 'activation failed; will retry on the next lease cycle');

@@ -90,3 +90,23 @@ export const GitSourceFailed = defineEvent({
     consecutiveFailures: Type.Integer({ minimum: 1 }),
   }),
 });
+
+export const GitPushRejected = defineEvent({
+  name: 'GitPushRejected',
+  domain: 'git',
+  event: 'push-rejected',
+  description:
+    'The config repo refused a push (branch protection, a pre-receive hook, or losing every rebase race); the change is held and retried until the push succeeds, never dropped.',
+  producers: ['planner'],
+  scope: (d) => d.repo,
+  data: Type.Object({
+    repo: Repo,
+    branch: Name,
+    code: Type.String(),
+    message: Message,
+    /** What is held: the idempotency trailer of the change (e.g. `Flotilla-Event: <id>`). */
+    change: Type.String({ maxLength: 512 }),
+    /** Attempts so far, including this one. */
+    attempts: Type.Integer({ minimum: 1 }),
+  }),
+});

@@ -7,7 +7,13 @@ import {
   DriftDetected,
   HealthChanged,
 } from './apply.ts';
-import { GitCommitDetected, GitCommitRejected, GitHistoryRewritten, GitSourceFailed } from './git.ts';
+import {
+  GitCommitDetected,
+  GitCommitRejected,
+  GitHistoryRewritten,
+  GitPushRejected,
+  GitSourceFailed,
+} from './git.ts';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved, ImageUpdateCommitted } from './image.ts';
 import { PlanCreated, RenderFailed } from './plan.ts';
 import {
@@ -59,6 +65,7 @@ export const catalog = [
   AuditGapDetected,
   // New events go last: the audit-writer's golden fixture walks this list in order.
   OperationRefused,
+  GitPushRejected,
 ] as const satisfies readonly EventDefinition[];
 
 export type CatalogEvent = (typeof catalog)[number];
