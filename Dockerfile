@@ -23,7 +23,6 @@ COPY . .
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
  && node scripts/build.ts \
- && node services/console/src/build-web.ts services/console/dist/web \
  && mkdir -p /out/services /out/cli \
  && npm sbom --omit=dev --sbom-format=spdx --sbom-type=application > /out/sbom.spdx.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \

@@ -1,6 +1,7 @@
 // Builds what runs in production: one ES module per entry point (every service, the CLI, the
 // audit verifier, the example subscriber) with the workspace's own TypeScript bundled in and
-// third-party packages left as imports of node_modules. Plain `node <pkg>/dist/<entry>.js` runs
+// third-party packages left as imports of node_modules, plus the console's page
+// (services/console/dist/web). Plain `node <pkg>/dist/<entry>.js` runs
 // it; services, the CLI, the demo, the tests and the images all use these files. Why a bundle
 // and not tsx or Node's type stripping: docs/conventions.md ("Runtime") and bench/runtime/.
 //
@@ -20,6 +21,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { buildWeb, DEFAULT_ASSETS_DIR } from '../services/console/src/build-web.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -144,6 +146,8 @@ export async function buildAll(list = entries(), quiet = false): Promise<number>
       }
     }),
   );
+  // The console's page (services/console/dist/web): images ship it built, the bundle serves it.
+  await buildWeb(DEFAULT_ASSETS_DIR);
   if (inlined.size > 0 && !quiet) console.log(`bundled in (not hoisted): ${[...inlined].join('; ')}`);
   return performance.now() - started;
 }

@@ -3,6 +3,8 @@
 # pushes them to a registry:
 #   bash scripts/images.sh                            # build localhost/flotilla/<service>:<tags>
 #   bash scripts/images.sh --push 127.0.0.1:5000      # … and push (plain HTTP), writing digests
+#   bash scripts/images.sh --push 127.0.0.1:5000 --pin  # … and pin those digests in the install
+#                                                      # (deploy/kustomize/images, used by every overlay)
 # The base is made here: Debian bookworm minbase from mmdebstrap (cached as a tarball under
 # ~/.cache/flotilla/images) plus the pinned Node 24 (scripts/lib/node.sh) and npm; the Dockerfile
 # takes it as BASE, and KUBECTL_IMAGE as a one-file image of this machine's kubectl. Elsewhere
@@ -15,15 +17,20 @@ cd "$(dirname "$0")/.."
 
 PUSH=""
 SMOKE=""
+PIN=""
+INFRA=""
 SERVICES=(planner git-watcher registry-watcher audit-writer cluster-applier console)
 while [ $# -gt 0 ]; do
   case "$1" in
     --push) PUSH="$2"; shift 2 ;;
     --only) IFS=, read -r -a SERVICES <<<"$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
-    *) echo "usage: $0 [--push host:port] [--only svc,svc] [--smoke]" >&2; exit 2 ;;
+    --pin) PIN=1; shift ;;
+    --compose-infra) INFRA=1; shift ;;
+    *) echo "usage: $0 [--push host:port [--pin]] [--only svc,svc] [--smoke] [--compose-infra]" >&2; exit 2 ;;
   esac
 done
+if [ -n "$PIN" ] && [ -z "$PUSH" ]; then echo "--pin needs --push (digests come from the registry)" >&2; exit 2; fi
 
 log() { printf '\033[1m[images]\033[0m %s\n' "$*"; }
 CACHE="${FLOTILLA_CACHE:-$HOME/.cache/flotilla}"
@@ -97,12 +104,46 @@ if ! podman image exists "$KUBECTL_IMAGE"; then
   buildah commit --quiet --rm "$ctr" "$KUBECTL_IMAGE" >/dev/null
 fi
 
-# 4. The service images.
+# 4. --compose-infra: the images docker-compose.yml takes for NATS, the Git server and the
+# registry, made here because no public registry is reachable (elsewhere compose pulls
+# nats:2.15.2-alpine, alpine/git and registry:2): the pinned nats-server (with wget for the
+# compose healthcheck), git daemon on the base, and Debian's CNCF Distribution registry.
+# The compose test runs with FLOTILLA_{NATS,GIT,REGISTRY}_IMAGE pointing at them.
+if [ -n "$INFRA" ]; then
+  nats_bin="$(ls "$CACHE"/bin/nats-*/nats-server | sort -V | tail -1)"
+  nats_version="$(basename "$(dirname "$nats_bin")" | sed 's/^nats-//')"
+  if ! podman image exists "localhost/flotilla/nats:$nats_version"; then
+    log "compose infra: localhost/flotilla/nats:$nats_version"
+    ctr=$(buildah from --quiet "$debian")
+    trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
+    buildah run --network host "$ctr" -- sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends wget >/dev/null && rm -rf /var/lib/apt/lists/*'
+    buildah copy --quiet --chmod 755 "$ctr" "$nats_bin" /usr/local/bin/nats-server >/dev/null
+    buildah config --entrypoint '["/usr/local/bin/nats-server"]' --cmd '' --port 4222 --port 8222 "$ctr"
+    buildah commit --quiet --rm "$ctr" "localhost/flotilla/nats:$nats_version" >/dev/null
+    trap - EXIT
+  fi
+  if ! podman image exists localhost/flotilla/git-daemon:latest; then
+    log "compose infra: localhost/flotilla/git-daemon"
+    ctr=$(buildah from --quiet "$BASE")
+    buildah config --entrypoint '["git"]' --cmd '' --port 9418 "$ctr"
+    buildah commit --quiet --rm "$ctr" localhost/flotilla/git-daemon:latest >/dev/null
+  fi
+  if ! podman image exists localhost/flotilla/registry:2; then
+    log "compose infra: localhost/flotilla/registry:2 (Debian docker-registry)"
+    ctr=$(buildah from --quiet "$debian")
+    buildah copy --quiet --chmod 755 "$ctr" /usr/bin/docker-registry /usr/local/bin/registry >/dev/null
+    buildah run "$ctr" -- sh -c 'mkdir -p /etc/docker/registry /var/lib/registry && printf "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n" > /etc/docker/registry/config.yml'
+    buildah config --entrypoint '["/usr/local/bin/registry"]' --cmd '["serve","/etc/docker/registry/config.yml"]' --port 5000 "$ctr"
+    buildah commit --quiet --rm "$ctr" localhost/flotilla/registry:2 >/dev/null
+  fi
+fi
+
+# 5. The service images.
 VERSION="$(node -p "require('./package.json').version")"
 REV="$(git rev-parse --short=12 HEAD)"
 [ -z "$(git status --porcelain --untracked-files=no)" ] || REV="$REV-dirty"
 SOURCE="$(git config --get remote.origin.url || true)"
-declare -A refs sizes
+declare -A refs sizes digests
 # Behind a TLS-intercepting proxy the build's npm needs the host's CA bundle.
 ca_args=()
 ca="${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}"
@@ -126,7 +167,8 @@ for svc in "${SERVICES[@]}"; do
     for tag in "$VERSION" "$VERSION-$REV"; do
       podman push --quiet --tls-verify=false --digestfile "$TMPDIR/$svc.digest" "$image:$tag" "docker://$remote:$tag"
     done
-    refs[$svc]="$remote:$VERSION-$REV@$(cat "$TMPDIR/$svc.digest")"
+    digests[$svc]="$(cat "$TMPDIR/$svc.digest")"
+    refs[$svc]="$remote:$VERSION-$REV@${digests[$svc]}"
     log "  pushed ${refs[$svc]}"
   fi
 done
@@ -191,3 +233,26 @@ fi
   echo "}"
 } >.flotilla/images.json
 log "wrote .flotilla/images.json"
+
+# --pin: the install references exactly these builds, by digest (a tag can be moved; a digest
+# cannot). One file, a kustomize Component every overlay includes; the manifests keep the public
+# names (ghcr.io/flotilla/<service>): the digest is the same in any registry the image is copied to.
+if [ -n "$PIN" ]; then
+  pin=deploy/kustomize/images/kustomization.yaml
+  {
+    echo "# Written by \`scripts/images.sh --push <registry> --pin\` ($VERSION, revision $(git rev-parse --short=12 HEAD))."
+    echo "# Every overlay includes this Component, so each Flotilla image is pulled by the digest of"
+    echo "# that build; cli/test/deploy-manifests.test.ts checks every container is pinned."
+    echo "apiVersion: kustomize.config.k8s.io/v1alpha1"
+    echo "kind: Component"
+    echo "images:"
+    for svc in planner git-watcher registry-watcher audit-writer cluster-applier console; do
+      # A service not built this time keeps the digest pinned before.
+      d="${digests[$svc]:-$(grep -A1 "^  - name: ghcr.io/flotilla/$svc\$" "$pin" 2>/dev/null | sed -n 's/^    digest: //p')}"
+      [ -n "$d" ] || { echo "no digest for $svc: build and push it too" >&2; exit 1; }
+      printf '  - name: ghcr.io/flotilla/%s\n    digest: %s\n' "$svc" "$d"
+    done
+  } >"$pin.tmp"
+  mv "$pin.tmp" "$pin"
+  log "pinned digests in $pin"
+fi

@@ -33,9 +33,11 @@ const find = (objs: Obj[], kind: string, name: string, namespace?: string) =>
 
 const rendered: Record<string, Obj[]> = {};
 
+/** Every install a user runs `kubectl apply -k` on. */
+const OVERLAYS = ['overlays/hub', 'overlays/cluster-dev'];
+
 beforeAll(async () => {
-  for (const dir of ['base', 'applier', 'overlays/hub', 'overlays/cluster-dev'])
-    rendered[dir] = await render(dir);
+  for (const dir of ['base', 'applier', ...OVERLAYS]) rendered[dir] = await render(dir);
 });
 
 describe('deploy/kustomize renders', () => {
@@ -50,6 +52,7 @@ describe('deploy/kustomize renders', () => {
         'Deployment/git-watcher',
         'Deployment/registry-watcher',
         'Deployment/audit-writer',
+        'Deployment/console',
         'Namespace/flotilla',
       ]),
     );
@@ -70,7 +73,7 @@ describe('deploy/kustomize renders', () => {
     const deployments = [...(rendered.base as Obj[]), ...(rendered.applier as Obj[])].filter(
       (o) => o.kind === 'Deployment',
     );
-    expect(deployments).toHaveLength(5);
+    expect(deployments).toHaveLength(6);
     for (const d of deployments) {
       const service = d.metadata.labels['app.kubernetes.io/name'] as string;
       const schema = SERVICE_CONFIGS[service];
@@ -157,11 +160,43 @@ describe('deploy/kustomize renders', () => {
   });
 });
 
-describe('applier RBAC on a real apiserver', () => {
+describe('images', () => {
+  const pinned = /^ghcr\.io\/flotilla\/[a-z-]+@sha256:[0-9a-f]{64}$/;
+  const images = (objs: Obj[]) =>
+    objs.flatMap((o) => {
+      const pod = o.spec?.template?.spec;
+      return pod ? [...(pod.initContainers ?? []), ...pod.containers].map((c: Obj) => c.image as string) : [];
+    });
+
+  it('every overlay pulls each Flotilla image by digest, one digest per image across overlays', () => {
+    const byName = new Map<string, Set<string>>();
+    for (const overlay of OVERLAYS) {
+      const flotilla = images(rendered[overlay] as Obj[]).filter((i) => i.startsWith('ghcr.io/flotilla/'));
+      expect(flotilla.length, overlay).toBeGreaterThan(0);
+      for (const image of flotilla) {
+        expect(image, overlay).toMatch(pinned);
+        const [name, digest] = image.split('@') as [string, string];
+        byName.set(name, (byName.get(name) ?? new Set()).add(digest));
+      }
+    }
+    for (const [name, digests] of byName) expect([...digests], name).toHaveLength(1);
+    // The hub runs every hub service and the console; a cluster overlay runs the applier.
+    expect([...byName.keys()].sort()).toEqual(
+      ['audit-writer', 'cluster-applier', 'console', 'git-watcher', 'planner', 'registry-watcher'].map(
+        (s) => `ghcr.io/flotilla/${s}`,
+      ),
+    );
+  });
+});
+
+describe('on a real apiserver', () => {
   let cluster: TestCluster;
   let saKubeconfig: string;
-  const kubectl = (args: string[], kubeconfig = cluster.kubeconfigPath) =>
-    run('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+  const kubectl = (args: string[], kubeconfig = cluster.kubeconfigPath, stdin?: Obj) => {
+    const child = run('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+    if (stdin) child.child.stdin?.end(JSON.stringify(stdin));
+    return child;
+  };
 
   beforeAll(async () => {
     [cluster] = (await startTestClusters(['rbac'], { kwok: false })) as [TestCluster];
@@ -213,6 +248,35 @@ describe('applier RBAC on a real apiserver', () => {
       return `ERROR ${(err as { stderr?: string }).stderr ?? String(err)}`;
     }
   }
+
+  // Install order (README): namespaces first (a server-side dry run of an object in a namespace
+  // that does not exist yet is refused), then the overlay. The apiserver runs every admission
+  // and validation step of a real apply, schema and immutable fields included, without storing.
+  it.each(OVERLAYS)(
+    'kubectl apply --server-side --dry-run=server -k %s is accepted by the apiserver',
+    async (overlay) => {
+      const objs = rendered[overlay] as Obj[];
+      for (const ns of objs.filter((o) => o.kind === 'Namespace'))
+        await kubectl(
+          ['apply', '--server-side', '--field-manager=flotilla-install', '-f', '-'],
+          undefined,
+          ns,
+        );
+      const { stdout } = await kubectl([
+        'apply',
+        '--server-side',
+        '--field-manager=flotilla-install',
+        '--dry-run=server',
+        '-k',
+        join(kustomize, overlay),
+      ]);
+      const lines = stdout.trim().split('\n');
+      expect(lines).toHaveLength(objs.length);
+      for (const line of lines) expect(line).toMatch(/ serverside-applied \(server dry run\)$/);
+      for (const d of objs.filter((o) => o.kind === 'Deployment'))
+        expect(stdout).toContain(`deployment.apps/${d.metadata.name} serverside-applied`);
+    },
+  );
 
   it('the applier ServiceAccount can server-side apply into allowed namespaces', async () => {
     expect(await applyAsApplier('shop')).toContain('configmap/probe serverside-applied');

@@ -6,6 +6,7 @@ import { natsResources as auditResources } from '@flotilla/audit-writer/nats-res
 import { Bus, type NatsResources, natsOptions } from '@flotilla/bus';
 import { Config as ApplierConfig } from '@flotilla/cluster-applier';
 import { natsResources as applierResources } from '@flotilla/cluster-applier/nats-resources';
+import { Config as ConsoleConfig, EventHub, startLiveFeed } from '@flotilla/console';
 import {
   type EventDefinition,
   GitCommitDetected,
@@ -197,4 +198,37 @@ describe('the shipped install, run under its own authorization', () => {
       }
     }, 60_000);
   }
+
+  it("console: starts with its manifest's read-only identity and sees events live", async () => {
+    const dep = hub.find((o) => o.kind === 'Deployment' && o.metadata.name === 'console') as Obj;
+    const env = resolveEnv(dep.spec.template.spec.containers[0] as Obj, hub, 'console-0');
+    env.FLOTILLA_NATS_SERVERS = nats.url;
+    const config = loadConfig(ConsoleConfig, { env }) as Obj;
+    expect(config.nats.user).toBe('subscriber');
+    const bus = await Bus.connect({
+      ...natsOptions(config.nats),
+      service: 'console' as Producer,
+      instance: env.FLOTILLA_INSTANCE,
+    });
+    buses.push(bus);
+    const liveHub = new EventHub();
+    const seen = new Promise<string>((resolve) => liveHub.subscribe((e) => resolve(e.name)));
+    const feed = startLiveFeed(bus.nc, liveHub, { debug: () => undefined } as never);
+    await bus.nc.flush();
+    // The git-watcher (its own manifest identity) publishes; the console's core subscription on
+    // flotilla.v1.> receives it.
+    const gw = hub.find((o) => o.kind === 'Deployment' && o.metadata.name === 'git-watcher') as Obj;
+    const gwEnv = resolveEnv(gw.spec.template.spec.containers[0] as Obj, hub, 'git-watcher-0');
+    gwEnv.FLOTILLA_NATS_SERVERS = nats.url;
+    delete gwEnv.FLOTILLA_CONFIG;
+    const publisher = await Bus.connect({
+      ...natsOptions((loadConfig(GitWatcherConfig, { env: gwEnv }) as Obj).nats),
+      service: 'git-watcher',
+      instance: 'git-watcher-0',
+    });
+    buses.push(publisher);
+    await publisher.publish(GitCommitDetected, samples.GitCommitDetected);
+    expect(await seen).toBe('GitCommitDetected');
+    await feed.stop();
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ export {
   startNats,
   startNatsCluster,
 } from './nats-server.ts';
+export * from './podman.ts';
 export { type Program, programArgs, programPath } from './programs.ts';
 export * from './registry.ts';
 export * from './test-cluster.ts';

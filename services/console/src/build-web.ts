@@ -1,9 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 export const WEB_SRC = resolve(import.meta.dirname, '../web');
 export const DEFAULT_ASSETS_DIR = resolve(import.meta.dirname, '../dist/web');
+
+// No command-line entry here: this module is bundled into the console's dist/main.js, where an
+// "am I the main module?" check is true for the bundle itself (it ran a build of the missing
+// sources at start in the image). scripts/build.ts builds the page with the services.
 
 /**
  * Bundles the single-page app (Preact, TSX) into `outDir`: index.html, assets/app.js,
@@ -29,11 +33,4 @@ export async function buildWeb(outDir = DEFAULT_ASSETS_DIR): Promise<{ outDir: s
   writeFileSync(join(outDir, 'index.html'), readFileSync(join(WEB_SRC, 'index.html')));
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   return { outDir, bytes };
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const out = process.argv[2] ? resolve(process.argv[2]) : DEFAULT_ASSETS_DIR;
-  const { bytes } = await buildWeb(out);
-  process.stdout.write(`built ${out} (${bytes} bytes before compression)\n`);
-  void dirname;
 }
