@@ -34,6 +34,8 @@ import {
   renderStatus,
   type StatusWire,
 } from './status-view.ts';
+import { readStoredEvents } from './trace-read.ts';
+import { formatTimeline, selectTrace } from './trace-timeline.ts';
 import { parseDuration, waitForRollout } from './wait-rollout.ts';
 
 export const DEFAULTS = {
@@ -391,6 +393,43 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         }
       },
     );
+
+  program
+    .command('trace <id>')
+    .description(
+      'the timeline of one delivery from the event stream (no tracing backend needed): <id> is a correlation id, ' +
+        'an event id, a trace id, or a commit (7+ hex digits); events sharing its correlation or trace are included',
+    )
+    .option('--since <time>', 'read events stored since (RFC 3339, a date, or 7d / 12h / 30m ago)', '24h')
+    .option('--max-events <n>', 'read at most this many events from the stream', '200000')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { since: string; maxEvents: string; output: string }) => {
+      if (!/^[\w.:@-]{1,128}$/.test(id))
+        throw usageError(`"${id}" is not a correlation id, event id or commit`);
+      if (!/^\d+$/.test(opts.maxEvents) || Number(opts.maxEvents) < 1)
+        throw usageError(`--max-events: "${opts.maxEvents}" is not a positive integer`);
+      const g = globals();
+      const { events, truncated } = await readStoredEvents({
+        nats: {
+          url: g.nats,
+          user: g.natsUser,
+          password: g.natsPassword,
+          ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
+        },
+        since: timeArg('--since', opts.since) as string,
+        maxEvents: Number(opts.maxEvents),
+      });
+      if (truncated)
+        io.err(`read the first ${opts.maxEvents} events only; narrow --since or raise --max-events`);
+      const selected = selectTrace(events, id);
+      if (selected.length === 0)
+        throw new CliError(
+          `no event names ${id} since ${opts.since} (${events.length} events read)`,
+          EXIT.failure,
+        );
+      if (opts.output === 'json') json(selected.map((s) => s.event));
+      else for (const line of formatTimeline(selected)) io.out(line);
+    });
 
   const audit = program.command('audit').description('the hash-chained audit log');
   audit
