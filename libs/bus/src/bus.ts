@@ -10,9 +10,13 @@ import {
   encodeEvent,
   type FlotillaEvent,
   type Producer,
+  type RequestDefinition,
+  requestSubject,
+  requestSubjects,
   sourceFor,
   subjectOf,
   validateEvent,
+  validateMessage,
 } from '@flotilla/events';
 import { activeTraceContext } from '@flotilla/telemetry';
 import {
@@ -33,6 +37,7 @@ import { type ConsumeOptions, type DeadLetterSink, type Subscription, startConsu
 import { JsonKv } from './kv.ts';
 import { LeaseSet, type LeaseSetOptions } from './lease.ts';
 import { type BusMetrics, busMetrics } from './metrics.ts';
+import { isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
 import { inboxPrefixFor, notProvisioned } from './resources.ts';
 import { EVENT_STREAM, ensureEventStream, eventStreamConfig, type StreamOptions } from './stream.ts';
 
@@ -294,6 +299,84 @@ export class Bus {
     );
   };
 
+  /**
+   * Asks whoever serves `def` for this request's scope (the source's owner) and resolves with its
+   * validated reply. Typed failures: `bus.no-responders` (nobody owns it now: wait),
+   * `bus.request-timeout` (retry), `bus.invalid-request`/`bus.invalid-reply` (stall).
+   */
+  async request<Q extends TObject, R extends TObject>(
+    def: RequestDefinition<string, Q, R>,
+    request: Static<Q>,
+    opts: { timeoutMs: number },
+  ): Promise<Static<R>> {
+    validateMessage(def, 'request', request);
+    const subject = requestSubject(def, request);
+    let data: Uint8Array;
+    try {
+      data = (await this.nc.request(subject, JSON.stringify(request), { timeout: opts.timeoutMs })).data;
+    } catch (err) {
+      if (isNoResponders(err))
+        throw new FlotillaError('bus.no-responders', `nobody answers ${def.name} on ${subject}`, {
+          disposition: 'wait',
+          cause: err,
+        });
+      if (isTimeout(err))
+        throw new FlotillaError(
+          'bus.request-timeout',
+          `${def.name} on ${subject}: no reply in ${opts.timeoutMs} ms`,
+          {
+            disposition: 'retry',
+            cause: err,
+          },
+        );
+      throw new FlotillaError('bus.request-failed', `${def.name} on ${subject}: ${messageOf(err)}`, {
+        disposition: 'retry',
+        cause: err,
+      });
+    }
+    return validateMessage<R>(def, 'reply', parseJson(data, def.name, 'reply'));
+  }
+
+  /**
+   * Serves `def` on every scope: the handler answers, or returns undefined to stay silent (another
+   * instance owns that scope and answers). A request that does not fit the schema is logged with
+   * its problems and answered by nobody. Resolves once the server has the subscription, so a
+   * request sent after it is served.
+   */
+  async serve<Q extends TObject, R extends TObject>(
+    def: RequestDefinition<string, Q, R>,
+    handler: (request: Static<Q>) => Static<R> | undefined | Promise<Static<R> | undefined>,
+  ): Promise<{ stop(): void }> {
+    const sub = this.nc.subscribe(requestSubjects(def), {
+      callback: (err, msg) => {
+        if (err) {
+          this.logger.error({ request: def.name, err: messageOf(err) }, 'request subscription failed');
+          return;
+        }
+        void (async () => {
+          let request: Static<Q>;
+          try {
+            request = validateMessage<Q>(def, 'request', parseJson(msg.data, def.name, 'request'));
+          } catch (e) {
+            this.logger.warn(
+              { request: def.name, subject: msg.subject, err: messageOf(e) },
+              'request refused',
+            );
+            return;
+          }
+          try {
+            const reply = await handler(request);
+            if (reply !== undefined) msg.respond(JSON.stringify(validateMessage<R>(def, 'reply', reply)));
+          } catch (e) {
+            this.logger.error({ request: def.name, err: messageOf(e) }, 'request handler failed');
+          }
+        })();
+      },
+    });
+    await this.nc.flush();
+    return { stop: () => sub.unsubscribe() };
+  }
+
   /** Opens a KV bucket (binding to the existing one; creating it only when `provision` is on). */
   async kv<T>(
     bucket: string,
@@ -324,6 +407,11 @@ export class Bus {
     if (await streamInfo(this.jsm, `OBJ_${bucket}`)) return new BlobStore(await objm.open(bucket, false));
     if (!this.provision) throw notProvisioned(`object store "${bucket}"`);
     return new BlobStore(await objm.create(bucket, { replicas: opts.replicas ?? 1 }));
+  }
+
+  /** Drops the connection at once: nothing flushed, no lease released (what SIGKILL leaves behind). */
+  async abandon(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.close();
   }
 
   /** Graceful: stop intake, let handlers finish, release leases, flush and close the connection. */
@@ -358,11 +446,19 @@ function traceContextFor(
   };
 }
 
+function parseJson(data: Uint8Array, name: string, part: 'request' | 'reply'): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    throw new FlotillaError(`bus.invalid-${part}`, `${name} ${part} is not JSON`);
+  }
+}
+
 async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
   try {
     return await jsm.streams.info(name);
   } catch (err) {
-    if (/not found/i.test(messageOf(err))) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
 }

@@ -3,6 +3,7 @@ import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import { withSpan } from '@flotilla/telemetry';
 import type { ConsumerInfo, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { BusMetrics } from './metrics.ts';
+import { isConsumerNotFound } from './nats-errors.ts';
 import { type ConsumerSpec, consumerConfig, consumerDrift, notProvisioned } from './resources.ts';
 import { EVENT_STREAM } from './stream.ts';
 
@@ -94,7 +95,7 @@ async function bindOrCreate(jsm: JetStreamManager, spec: ConsumerSpec, provision
   try {
     existing = await jsm.consumers.info(EVENT_STREAM, spec.durable);
   } catch (err) {
-    if (!messageOf(err).includes('not found')) throw err;
+    if (!isConsumerNotFound(err)) throw err;
   }
   const config = consumerConfig(spec);
   if (!existing) {

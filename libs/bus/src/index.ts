@@ -11,6 +11,8 @@ export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from 
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
 export { Lease, LeaseSet, type LeaseSetOptions, leaseLost, type MonotonicClock } from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
+export { isConsumerNotFound, isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
+export { type OwnerRequests, ownerRequests } from './owner-requests.ts';
 export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
 export {
   type BucketSpec,

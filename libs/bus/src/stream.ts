@@ -7,6 +7,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
+import { isStreamNotFound } from './nats-errors.ts';
 
 export const EVENT_STREAM = 'FLOTILLA_EVENTS';
 
@@ -42,7 +43,7 @@ export async function ensureEventStream(jsm: JetStreamManager, opts: StreamOptio
     const { name: _n, ...update } = config;
     await jsm.streams.update(EVENT_STREAM, update);
   } catch (err) {
-    if (!String((err as Error).message).includes('not found')) throw err;
+    if (!isStreamNotFound(err)) throw err;
     await jsm.streams.add(config);
   }
 }
@@ -81,7 +82,7 @@ export async function ensureCheckpointStream(
   try {
     await jsm.streams.info(CHECKPOINT_STREAM);
   } catch (err) {
-    if (!String((err as Error).message).includes('not found')) throw err;
+    if (!isStreamNotFound(err)) throw err;
     await jsm.streams.add(checkpointStreamConfig(opts));
   }
 }

@@ -8,6 +8,15 @@ export {
   subjectOf,
 } from './define-event.ts';
 export {
+  defineRequest,
+  type ReplyOf,
+  type RequestDefinition,
+  type RequestOf,
+  requestSubject,
+  requestSubjects,
+  validateMessage,
+} from './define-request.ts';
+export {
   CLOUDEVENTS_JSON,
   createEvent,
   dataSchemaUri,
@@ -21,6 +30,7 @@ export {
   sourceFor,
 } from './envelope.ts';
 export { type CatalogEntry, jsonSchemas } from './json-schema.ts';
+export { GitCheckRequest, ImageCheckRequest, OwnerReply } from './requests.ts';
 export { isSecretObject, isSensitiveField } from './sensitive-fields.ts';
 export type { HealthStatus, ImageRef } from './shared-schemas.ts';
 export {

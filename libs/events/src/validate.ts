@@ -17,6 +17,12 @@ function checker(schema: TSchema): TypeCheck<TSchema> {
   return c;
 }
 
+/** The first problems of a value against a schema (empty when it fits). */
+export function schemaProblems(schema: TSchema, value: unknown, prefix: string): string[] {
+  if (checker(schema).Check(value)) return [];
+  return problems(schema, value, prefix);
+}
+
 function problems(schema: TSchema, value: unknown, prefix: string): string[] {
   return [...checker(schema).Errors(value)]
     .slice(0, 10)

@@ -4,5 +4,5 @@ export { HostLimiter, remoteHost } from './host-limiter.ts';
 export { preferredOwner } from './rendezvous.ts';
 export { resolveRepos, type WatchedRepo } from './repo.ts';
 export { type CheckResult, eventId, RepoWatcher, type Trigger } from './repo-watcher.ts';
-export { CHECK_SUBJECT_PREFIX, type GitWatcherHandle, startGitWatcher } from './service.ts';
+export { type GitWatcherHandle, startGitWatcher } from './service.ts';
 export { decodeBody, matchRepos, normaliseRemote, type PushNotice, parseWebhook } from './webhook-payload.ts';

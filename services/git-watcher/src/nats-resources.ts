@@ -1,7 +1,5 @@
 import { eventSubjectsOf, type NatsResources } from '@flotilla/bus';
-
-/** Core NATS request/reply between instances: a webhook is forwarded to the repo's lease owner. */
-export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.git-watcher.check';
+import { GitCheckRequest, requestSubjects } from '@flotilla/events';
 
 /**
  * Everything the git-watcher uses on NATS (see `NatsResources`): no consumer, its lease,
@@ -21,6 +19,7 @@ export function natsResources(
     ],
     objectStores: [],
     publishes: eventSubjectsOf('git-watcher'),
-    internal: { publish: [`${CHECK_SUBJECT_PREFIX}.*`], subscribe: [`${CHECK_SUBJECT_PREFIX}.*`] },
+    // A webhook is forwarded to the repo's lease owner (GitCheckRequest).
+    internal: { publish: [requestSubjects(GitCheckRequest)], subscribe: [requestSubjects(GitCheckRequest)] },
   };
 }

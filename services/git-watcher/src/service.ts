@@ -1,26 +1,16 @@
-import { Bus, natsOptions } from '@flotilla/bus';
+import { Bus, natsOptions, ownerRequests } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { encodeToken, WebhookRejected } from '@flotilla/events';
+import { GitCheckRequest, WebhookRejected } from '@flotilla/events';
 import { Mirror } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
-import type { Subscription } from '@nats-io/nats-core';
 import type { Config } from './config.ts';
 import { type Cursor, CursorStore } from './cursor.ts';
 import { HostLimiter } from './host-limiter.ts';
 import { watcherMetrics } from './metrics.ts';
-/** Core NATS (not JetStream): a forwarded webhook is only useful now; polling is the safety net. */
-import { CHECK_SUBJECT_PREFIX } from './nats-resources.ts';
 import { Ownership } from './ownership.ts';
 import { resolveRepos, type WatchedRepo } from './repo.ts';
 import { RepoWatcher } from './repo-watcher.ts';
 import { registerWebhooks } from './webhooks.ts';
-
-export { CHECK_SUBJECT_PREFIX };
-
-interface CheckRequest {
-  repo: string;
-  receivedAt: number;
-}
 
 export interface GitWatcherHandle extends ServiceHandle {
   url: string;
@@ -118,42 +108,20 @@ export async function startGitWatcher(
     logger,
   });
 
-  // Every instance listens; only the lease owner acts and answers, so a request reaches the owner.
-  const checkSub: Subscription = bus.nc.subscribe(`${CHECK_SUBJECT_PREFIX}.*`, {
-    callback: (err, msg) => {
-      if (err) return;
-      let req: CheckRequest;
-      try {
-        req = msg.json<CheckRequest>();
-      } catch {
-        return;
-      }
-      const w = ownership.holds(req.repo) ? watchers.get(req.repo) : undefined;
-      if (!w) return;
-      void w.trigger(req.receivedAt);
-      msg.respond(JSON.stringify({ accepted: true, instance: config.instance }));
+  // Every instance serves; only the lease owner starts the check and answers.
+  const checks = await ownerRequests(bus, GitCheckRequest, {
+    instance: config.instance,
+    timeoutMs: config.webhooks.forwardTimeoutMs,
+    logger,
+    runIfOwned: ({ repo, receivedAt }) => {
+      const w = ownership.holds(repo) ? watchers.get(repo) : undefined;
+      if (w) void w.trigger(receivedAt);
+      return w !== undefined;
     },
   });
-
-  const dispatch = async (repo: WatchedRepo, receivedAt: number): Promise<{ handledBy: string | null }> => {
-    const local = ownership.holds(repo.name) ? watchers.get(repo.name) : undefined;
-    if (local) {
-      void local.trigger(receivedAt);
-      return { handledBy: config.instance };
-    }
-    try {
-      const reply = await bus.nc.request(
-        `${CHECK_SUBJECT_PREFIX}.${encodeToken(repo.name)}`,
-        JSON.stringify({ repo: repo.name, receivedAt } satisfies CheckRequest),
-        { timeout: config.webhooks.forwardTimeoutMs },
-      );
-      return { handledBy: reply.json<{ instance: string }>().instance };
-    } catch (err) {
-      // No owner right now (failover in progress): the next owner's first check picks the push up.
-      logger.warn({ repo: repo.name, err: messageOf(err) }, 'no owner took the forwarded webhook');
-      return { handledBy: null };
-    }
-  };
+  const dispatch = async (repo: WatchedRepo, receivedAt: number) => ({
+    handledBy: await checks.dispatch({ repo: repo.name, receivedAt }),
+  });
 
   await registerWebhooks(server.app, {
     config: config.webhooks,
@@ -190,7 +158,7 @@ export async function startGitWatcher(
       // Intake first (readiness off, no new checks), then finish in-flight checks, then hand the repos over.
       server.setShuttingDown();
       closing = true;
-      checkSub.unsubscribe();
+      checks.stop();
       await stopWatchers();
       await ownership.stop();
       await bus.close();
@@ -200,7 +168,7 @@ export async function startGitWatcher(
       server.setShuttingDown();
       closing = true;
       for (const w of watchers.values()) void w.stop();
-      await bus.nc.close();
+      await bus.abandon();
       await ownership.abandon();
       await stopWatchers();
       await server.close();

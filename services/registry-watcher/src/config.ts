@@ -82,6 +82,8 @@ export const Config = Type.Object({
     genericSecretFile: Type.Optional(Type.String()),
     /** WebhookRejected events per receiver and reason per minute (the 401 is always sent). */
     rejectionEventsPerMinute: Type.Integer({ default: 20, minimum: 0 }),
+    /** How long a non-owner waits for the owner to accept a forwarded check. */
+    forwardTimeoutMs: Type.Integer({ default: 2000, minimum: 100 }),
   }),
 });
 export type Config = Static<typeof Config>;

@@ -3,7 +3,7 @@ export { tagDetectedId, tagMovedId } from './event-ids.ts';
 export { type CheckResult, type Emit, ImageChecker, type Trigger } from './image-checker.ts';
 export { type ImageLoopOptions, imageLoop } from './image-loop.ts';
 export { RegistryLimiter, Semaphore } from './limiter.ts';
-export { CHECK_SUBJECT_PREFIX, type RegistryWatcher, startRegistryWatcher } from './service.ts';
+export { type RegistryWatcher, startRegistryWatcher } from './service.ts';
 export { diffTags, type TagDiff, type TagHint } from './tag-diff.ts';
 export { emptyState, type ImageState, KvStateStore, MemoryStateStore, type StateStore } from './tag-state.ts';
 export { resolveImage, resolveImages, type WatchedImage } from './watched-image.ts';

@@ -1,7 +1,5 @@
 import { eventSubjectsOf, type NatsResources } from '@flotilla/bus';
-
-/** Core NATS request/reply between instances: a webhook is forwarded to the image's lease owner. */
-export const CHECK_SUBJECT_PREFIX = 'flotilla.internal.registry-watcher.check';
+import { ImageCheckRequest, requestSubjects } from '@flotilla/events';
 
 /** Everything the registry-watcher uses on NATS (see `NatsResources`). */
 export function natsResources(
@@ -17,6 +15,10 @@ export function natsResources(
     ],
     objectStores: [],
     publishes: eventSubjectsOf('registry-watcher'),
-    internal: { publish: [`${CHECK_SUBJECT_PREFIX}.*`], subscribe: [`${CHECK_SUBJECT_PREFIX}.*`] },
+    // A webhook is forwarded to the image's lease owner (ImageCheckRequest).
+    internal: {
+      publish: [requestSubjects(ImageCheckRequest)],
+      subscribe: [requestSubjects(ImageCheckRequest)],
+    },
   };
 }

@@ -1,7 +1,7 @@
 import type { PollLoop } from '@flotilla/async';
-import { Bus, type LeaseSet, natsOptions } from '@flotilla/bus';
+import { Bus, type LeaseSet, natsOptions, ownerRequests } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { encodeToken, ImageScanFailed, type ImageTagDetected, WebhookRejected } from '@flotilla/events';
+import { ImageCheckRequest, ImageScanFailed, type ImageTagDetected, WebhookRejected } from '@flotilla/events';
 import { RegistryClient } from '@flotilla/oci';
 import { createServiceServer, type Logger, readSecret, type ServiceHandle } from '@flotilla/runtime';
 import type { Config } from './config.ts';
@@ -9,22 +9,18 @@ import { type Emit, ImageChecker } from './image-checker.ts';
 import { imageLoop } from './image-loop.ts';
 import { RegistryLimiter } from './limiter.ts';
 import { watcherMetrics } from './metrics.ts';
-/** Core NATS subject on which a webhook received by one instance reaches the image's owner. */
-import { CHECK_SUBJECT_PREFIX } from './nats-resources.ts';
 import type { TagHint } from './tag-diff.ts';
 import { type ImageState, KvStateStore } from './tag-state.ts';
 import { resolveImages, type WatchedImage } from './watched-image.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
-
-export { CHECK_SUBJECT_PREFIX };
 
 export interface RegistryWatcher extends ServiceHandle {
   url: string;
   bus: Bus;
   /** Images this instance holds the lease for. */
   owned(): string[];
-  /** Ask for an immediate check (as a webhook would). */
-  requestCheck(image: string, hints?: TagHint[]): Promise<void>;
+  /** Ask for an immediate check (as a webhook would); says which instance took it (null: no owner now). */
+  requestCheck(image: string, hints?: TagHint[]): Promise<string | null>;
 }
 
 export async function startRegistryWatcher(config: Config, logger: Logger): Promise<RegistryWatcher> {
@@ -163,28 +159,18 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     onError: (err) => logger.warn({ err: messageOf(err) }, 'lease cycle failed'),
   });
 
-  // Webhooks reach any instance; the owner of the image's lease runs the check.
-  const internal = bus.nc.subscribe(`${CHECK_SUBJECT_PREFIX}.*`, {
-    callback: (err, msg) => {
-      if (err) return;
-      try {
-        const body = msg.json<{ image: string; hints: TagHint[] }>();
-        void loops.get(body.image)?.trigger(Array.isArray(body.hints) ? body.hints : []);
-      } catch {
-        // not ours
-      }
+  // Webhooks reach any instance; the owner of the image's lease runs the check and answers.
+  const checks = await ownerRequests(bus, ImageCheckRequest, {
+    instance: config.instance,
+    timeoutMs: w.forwardTimeoutMs,
+    logger,
+    runIfOwned: ({ image, hints }) => {
+      const loop = loops.get(image);
+      if (loop) void loop.trigger(hints);
+      return loop !== undefined;
     },
   });
-
-  const requestCheck = async (image: string, hints: TagHint[] = []) => {
-    const loop = loops.get(image);
-    logger.debug({ image, hints, owned: !!loop }, 'check requested');
-    if (loop) {
-      void loop.trigger(hints);
-      return;
-    }
-    bus.nc.publish(`${CHECK_SUBJECT_PREFIX}.${encodeToken(image)}`, JSON.stringify({ image, hints }));
-  };
+  const requestCheck = (image: string, hints: TagHint[] = []) => checks.dispatch({ image, hints });
 
   await registerWebhookRoutes(server.app, {
     secrets,
@@ -215,7 +201,7 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
       // Stop intake of webhooks first, then let in-flight checks finish before leases are released.
       await server.close();
       await Promise.allSettled([...loops.keys()].map((image) => stopLoop(image)));
-      internal.unsubscribe();
+      checks.stop();
       await bus.close();
     },
   };

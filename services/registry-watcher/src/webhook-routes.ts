@@ -37,7 +37,7 @@ export interface WebhookDeps {
   rejectionEventsPerMinute: number;
   images: () => WatchedImage[];
   /** Check these images now (here if owned, else forwarded to the owner). */
-  dispatch(image: string, hints: TagHint[]): Promise<void>;
+  dispatch(image: string, hints: TagHint[]): Promise<string | null>;
   /** Publishes WebhookRejected (the receiver rate-limits the calls). */
   publishRejection(rejection: WebhookRejection<Receiver>): Promise<void>;
   metrics: WatcherMetrics;
