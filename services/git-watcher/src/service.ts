@@ -1,5 +1,4 @@
 import { Bus, natsOptions, ownerRequests } from '@flotilla/bus';
-import { messageOf } from '@flotilla/errors';
 import { GitCheckRequest, WebhookRejected } from '@flotilla/events';
 import { Mirror } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
