@@ -94,6 +94,13 @@ export {
   satisfiesRange,
 } from './semver-range.ts';
 export {
+  type ChangeCommit,
+  changePeople,
+  commitsBy,
+  type GitPerson,
+  isSamePerson,
+} from './separation-of-duties.ts';
+export {
   compileTagPattern,
   compileTagPolicy,
   expandTemplate,

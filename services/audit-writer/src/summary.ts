@@ -242,6 +242,38 @@ export function summarize(event: FlotillaEvent): Summary {
         result: 'refused',
       });
       break;
+    case 'ChangeAwaitingApproval':
+      Object.assign(s, {
+        stage: d.stage,
+        cluster: d.cluster,
+        revision: d.revision,
+        digest: d.bundleDigest,
+        result: 'awaiting-approval',
+      });
+      break;
+    case 'ChangeApproved':
+      // `emergency` shows in the result itself, so no reader of the log can miss a break-glass.
+      Object.assign(s, {
+        stage: d.stage,
+        cluster: d.cluster,
+        revision: d.revision,
+        digest: d.bundleDigest,
+        approvers: [d.approver],
+        reason: d.reason,
+        result: d.kind === 'emergency' ? 'approved-emergency' : 'approved',
+      });
+      break;
+    case 'ChangeApprovalRefused':
+      Object.assign(s, {
+        stage: d.stage,
+        cluster: d.cluster,
+        revision: d.revision,
+        by: d.by,
+        code: d.code,
+        reason: d.reason,
+        result: 'refused',
+      });
+      break;
     case 'WebhookRejected':
       Object.assign(s, { code: d.reason, reason: d.message, result: 'rejected' });
       break;

@@ -59,7 +59,7 @@ async function send(reply: FastifyReply, operation: () => Promise<object>): Prom
   }
 }
 
-type Body = { comment?: string; reason?: string; toRevision?: string } | undefined;
+type Body = { comment?: string; reason?: string; toRevision?: string; emergency?: boolean } | undefined;
 
 /**
  * The planner API under /api/v1. Every route needs a bearer token (401 without); the identity it
@@ -130,6 +130,19 @@ export function registerApi(
               .operationsForPromotion(req.params.id, req.params.pipeline)
               .reject(req.params.id, who(req), body(req).reason ?? body(req).comment),
           ),
+        );
+        // A held change to a gated stage; `{ emergency: true, reason }` is the recorded break-glass.
+        api.post<{ Params: P & { id: string } }>(`${prefix}/changes/:id/approve`, async (req, reply) =>
+          send(reply, () => {
+            const b = body(req);
+            const reason = b.reason ?? b.comment;
+            return planner
+              .operationsForChange(req.params.id, req.params.pipeline)
+              .approveChange(req.params.id, who(req), {
+                emergency: b.emergency === true,
+                ...(reason ? { reason } : {}),
+              });
+          }),
         );
         api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/promote`, async (req, reply) =>
           send(reply, () => ops(req).promoteNow(req.params.stage, who(req))),

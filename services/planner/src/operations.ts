@@ -1,15 +1,19 @@
 import type { Bus } from '@flotilla/bus';
 import {
+  ChangeApprovalRefused,
+  ChangeApproved,
   type FlotillaEvent,
   keyedTraceparent,
   OperationRefused,
-  PromotionApproved,
   PromotionRejected,
   RollbackCommitted,
   StageLockChanged,
 } from '@flotilla/events';
 import {
+  type ChangeCommit,
   canApprove,
+  changePeople,
+  commitsBy,
   findStage,
   hasRole,
   hasRoleIn,
@@ -20,6 +24,7 @@ import {
   type Role,
   type Stage,
 } from '@flotilla/policy';
+import { type HeldChange, touchesStage } from './change-gate.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import type { ConfigWriter } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
@@ -28,7 +33,7 @@ import { type OperationFailure, refused } from './operation-error.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import type { Promotions } from './promotions.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
-import type { PlannerState, PromotionRecord, StageState } from './state.ts';
+import type { ClusterState, PlannerState, PromotionRecord, StageState } from './state.ts';
 
 /** What operations need from the planner that runs them. */
 export interface OperationsHost {
@@ -44,6 +49,10 @@ export interface OperationsHost {
   /** After a commit was pushed: render it without waiting for the git-watcher (continuing `cause`). */
   afterPush(cause?: FlotillaEvent): Promise<void>;
   lastRenderedRevision(): string | null;
+  /** Commits the planner pushed itself (promotions, rollbacks, image updates). */
+  ownCommits(): ReadonlySet<string>;
+  /** Issues the held plan of `cluster` (after its approval was recorded and announced). */
+  issueHeld(stage: Stage, cluster: Stage['clusters'][number]): Promise<void>;
 }
 
 export interface OperationsDeps {
@@ -128,10 +137,137 @@ export class PlannerOperations {
       });
       throw refused('forbidden', roleMissing ? 'role-missing' : 'not-approver', `${actor} ${why}`);
     }
+    if (verb === 'approve') {
+      // Separation of duties: whoever started the promotion or wrote what it carries may not
+      // approve it (a rejection stays open to them: saying no needs no second person).
+      const mine =
+        p.actor === actor
+          ? ['(started this promotion)']
+          : commitsBy(actor, await this.commitsOf(pipeline, p));
+      if (mine.length > 0) {
+        const why = `may not approve a promotion they authored: ${mine.map((c) => c.slice(0, 12)).join(', ')}; another approver must`;
+        await this.d.promotions.step(pipeline, p, {
+          type: 'refuse',
+          actor,
+          reason: why,
+          at: new Date().toISOString(),
+        });
+        throw refused('forbidden', 'separation-of-duties', `${actor} ${why}`);
+      }
+    }
     return { p, actor };
   }
 
-  /** Promote into `stageName` now from its upstream's current images, without waiting for soak. */
+  /**
+   * The commits a promotion carries: those since what the target stage runs that could change
+   * what the upstream stage renders, except the planner's own (image updates, promotions).
+   */
+  private async commitsOf(pipeline: Pipeline, p: PromotionRecord): Promise<ChangeCommit[]> {
+    const upstream = findStage(pipeline, p.fromStage);
+    const target = findStage(pipeline, p.toStage);
+    if (!upstream || !target) return [];
+    const bases = target.clusters.map((c) => this.d.health.known(c.name)?.desired?.revision);
+    const base = bases.every((b): b is string => b !== undefined) && bases.length > 0 ? bases[0] : null;
+    const own = this.d.host.ownCommits();
+    const commits = await this.d.repo.mirror.commitsBetween(base ?? null, p.revision);
+    return commits
+      .filter(
+        (c) =>
+          !own.has(c.sha) && upstream.clusters.some((u) => touchesStage(c.changedPaths, u.path, pipeline)),
+      )
+      .map((c) => ({
+        commit: c.sha,
+        author: { name: c.author.name, email: c.author.email },
+        committer: { name: c.committer.name, email: c.committer.email },
+      }));
+  }
+
+  /**
+   * Approves a change held at a gated stage (ChangeAwaitingApproval) and issues its plan. The
+   * approver must be allowed to approve the stage and be none of the change's authors or
+   * committers; `emergency` waives the latter (break-glass) but needs a reason, and is recorded
+   * as such in the event, the audit log and every evidence export.
+   */
+  approveChange(
+    id: string,
+    identity: Identity,
+    opts: { emergency?: boolean; reason?: string } = {},
+  ): Promise<{ change: HeldChange; approved: NonNullable<ClusterState['approvedChange']>; planId?: string }> {
+    return this.d.host.exclusive(async (pipeline) => {
+      const found = this.heldChange(pipeline, id);
+      if (!found) throw refused('not-found', 'not-found', `no change ${id} is waiting for approval`);
+      const { stage, cluster, c, held } = found;
+      const actor = actorOf(identity);
+      const fields = {
+        ...this.d.scope.field,
+        changeId: id,
+        stage: stage.name,
+        cluster: cluster.name,
+        revision: held.revision,
+      };
+      const refuse = async (
+        code: 'unauthorised' | 'separation-of-duties' | 'reason-required',
+        reason: string,
+      ): Promise<never> => {
+        await this.d.bus.publish(ChangeApprovalRefused, { ...fields, by: actor, code, reason }, { actor });
+        throw refused(code === 'reason-required' ? 'bad-request' : 'forbidden', code, reason);
+      };
+      if (!hasRole(identity.roles ?? [], 'approve', this.at(stage.name)) || !canApprove(stage, identity))
+        return await refuse('unauthorised', `${actor} may not approve changes to ${stage.name}`);
+      const kind = opts.emergency ? 'emergency' : 'standard';
+      const reason = opts.reason?.trim();
+      if (kind === 'emergency' && !reason)
+        return await refuse('reason-required', 'an emergency approval needs a reason (it is reviewed later)');
+      const mine = commitsBy(actor, held.commits);
+      if (kind === 'standard' && mine.length > 0)
+        return await refuse(
+          'separation-of-duties',
+          `${actor} authored or committed ${mine.map((c) => c.slice(0, 12)).join(', ')} of this change; another approver must approve it (or approve it as an emergency, with a reason)`,
+        );
+      const approved = {
+        changeId: id,
+        contentDigest: held.contentDigest,
+        kind,
+        by: actor,
+        at: new Date().toISOString(),
+      } as const;
+      c.approvedChange = approved;
+      await this.d.state.saveCluster(c);
+      // The approval is on record before the plan it releases.
+      await this.d.bus.publish(
+        ChangeApproved,
+        {
+          ...fields,
+          bundleDigest: held.bundleDigest,
+          approver: actor,
+          kind,
+          ...(reason ? { reason } : {}),
+          authors: changePeople(held.commits),
+        },
+        { actor, id: `${id}-approved` },
+      );
+      await this.d.host.issueHeld(stage, cluster);
+      return { change: held, approved, ...(c.desired ? { planId: c.desired.planId } : {}) };
+    });
+  }
+
+  /** The held change `id` of this pipeline, with its stage and cluster. */
+  private heldChange(
+    pipeline: Pipeline,
+    id: string,
+  ): { stage: Stage; cluster: Stage['clusters'][number]; c: ClusterState; held: HeldChange } | null {
+    for (const stage of pipeline.spec.stages)
+      for (const cluster of stage.clusters) {
+        const c = this.d.health.known(cluster.name);
+        if (c?.held?.changeId === id) return { stage, cluster, c, held: c.held };
+      }
+    return null;
+  }
+
+  /**
+   * Promote into `stageName` now from its upstream's current images, without waiting for soak.
+   * Into a manual stage the promotion waits for another approver.
+   */
   promoteNow(stageName: string, identity: Identity): Promise<{ promotion: PromotionRecord }> {
     return this.d.host.exclusive(async (pipeline) => {
       const { state, promotions, bus } = this.d;
@@ -192,28 +328,11 @@ export class PlannerOperations {
         images,
         rule,
         actor,
-        approvedBy: rule === 'manual' ? [actor] : [],
       });
       await state.savePromotion(p);
+      // Into a manual stage this only proposes: a second person approves (never the one who
+      // asked), and the approval is published before the commit it causes.
       await promotions.step(pipeline, p, { type: 'advance' });
-      if (rule === 'manual') {
-        await bus.publish(
-          PromotionApproved,
-          {
-            ...this.d.scope.field,
-            promotionId: p.id,
-            toStage: stageName,
-            approver: actor,
-            comment: 'promoted now',
-          },
-          {
-            actor,
-            correlationid: p.correlationId ?? p.id,
-            traceparent: keyedTraceparent(p.correlationId ?? p.id),
-            id: `${p.id}-approved`,
-          },
-        );
-      }
       return { promotion: p };
     });
   }
@@ -400,6 +519,7 @@ export class PlannerOperations {
               health: cs?.health ?? null,
               lastError: cs?.lastError ?? null,
               lastRenderError: cs?.lastRenderError ?? null,
+              held: cs?.held ?? null,
             };
           }),
           promotions: this.d.promotions.open(s.name),

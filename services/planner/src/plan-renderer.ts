@@ -2,6 +2,7 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore, Bus } from '@flotilla/bus';
 import {
+  ChangeAwaitingApproval,
   type FlotillaEvent,
   GitCommitDetected,
   isEventOf,
@@ -11,6 +12,7 @@ import {
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
   createBundle,
+  decodeBundle,
   encodeBundle,
   isManifestError,
   type KubeObject,
@@ -31,12 +33,13 @@ import {
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import { type SigningKey, signPlan } from '@flotilla/trust';
+import { changeId, isGated, objectDiff, unexplainedCommits } from './change-gate.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import { readMarkedImages } from './image-refs.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import { type RenderBudgets, renderCluster } from './render.ts';
 import { toImageRefs } from './stage-images.ts';
-import type { PlannerState } from './state.ts';
+import type { ClusterState, PlannerState } from './state.ts';
 import { readYamlFilesUnder } from './tree-files.ts';
 
 export interface PlanRendererOptions {
@@ -386,6 +389,8 @@ export class PlanRenderer {
     delete c.lastRenderError;
     c.renderedRevision = revision;
     if (c.desired?.contentDigest === contentDigest) {
+      // Back to what runs (a held edit reverted): nothing is waiting any more.
+      delete c.held;
       await state.saveCluster(c);
       return false;
     }
@@ -406,30 +411,158 @@ export class PlanRenderer {
       return false;
     }
     const digest = await this.o.blobs.put(bytes);
+    const content = { revision, digest, size: bytes.byteLength, objects, contentDigest };
+    if (await this.holdIfUngated(target, stage, cluster, c, content, cause)) return false;
+    await this.issuePlan(target, stage, cluster, c, { ...content, objects: objects.length }, cause);
+    return true;
+  }
+
+  /**
+   * A gated stage (manual promotion rule) changes only through the planner's own commits
+   * (approved promotions, rollbacks) or an approved change: content reached by any other commit
+   * is held, announced with ChangeAwaitingApproval, and issued by `issueHeld` after approval.
+   * Answers whether the plan was held.
+   */
+  private async holdIfUngated(
+    target: RenderTarget,
+    stage: Stage,
+    cluster: { name: string; path: string },
+    c: ClusterState,
+    content: { revision: string; digest: string; size: number; objects: KubeObject[]; contentDigest: string },
+    cause?: FlotillaEvent,
+  ): Promise<boolean> {
+    const { state, scope, pipeline } = target;
+    // The first plan of a cluster has nothing running to compare with; it is the baseline.
+    if (!c.desired || !isGated(stage)) return false;
+    if (c.approvedChange?.contentDigest === content.contentDigest) return false;
+    const own = new Set(this.o.state.meta.ownCommits ?? []);
+    const commits = await unexplainedCommits(
+      this.o.repo,
+      own,
+      c.desired.revision,
+      content.revision,
+      cluster.path,
+      pipeline,
+    );
+    if (commits.length === 0) return false;
+    const id = changeId(scope.idPrefix, cluster.name, content.revision, content.contentDigest);
+    if (c.held?.changeId === id) {
+      await state.saveCluster(c);
+      return true;
+    }
+    const running = await this.objectsOf(c.desired.bundleDigest);
+    c.held = {
+      changeId: id,
+      revision: content.revision,
+      fromRevision: c.desired.revision,
+      contentDigest: content.contentDigest,
+      bundleDigest: content.digest,
+      bundleSize: content.size,
+      objects: content.objects.length,
+      commits,
+      heldAt: new Date().toISOString(),
+    };
+    await state.saveCluster(c);
+    await this.o.bus.publish(
+      ChangeAwaitingApproval,
+      {
+        ...scope.field,
+        changeId: id,
+        stage: stage.name,
+        cluster: cluster.name,
+        revision: content.revision,
+        fromRevision: c.desired.revision,
+        bundleDigest: content.digest,
+        diff: objectDiff(running, content.objects),
+        commits,
+        approvers: stage.promotion?.approvers ?? [],
+      },
+      { ...(cause ? { cause } : {}), id: `${id}-awaiting` },
+    );
+    this.log.warn(
+      { pipeline: scope.name, cluster: cluster.name, revision: content.revision, changeId: id },
+      'change to a gated stage without a promotion: plan held for approval',
+    );
+    return true;
+  }
+
+  /** The objects of a bundle already issued (empty when it is gone from the store). */
+  private async objectsOf(digest: string): Promise<KubeObject[]> {
+    try {
+      const decoded = decodeBundle(await this.o.blobs.get(digest), { expectedDigest: digest });
+      return decoded.ok ? decoded.bundle.objects : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Issues the plan of a held change after its approval (recorded by the caller, whose
+   * ChangeApproved event precedes this plan).
+   */
+  async issueHeld(
+    target: RenderTarget,
+    stage: Stage,
+    cluster: { name: string; path: string; targetNamespace?: string | undefined },
+  ): Promise<void> {
+    const c = target.state.cluster(cluster.name, stage.name);
+    const held = c.held;
+    if (!held) return;
+    await this.issuePlan(target, stage, cluster, c, {
+      revision: held.revision,
+      digest: held.bundleDigest,
+      size: held.bundleSize,
+      objects: held.objects,
+      contentDigest: held.contentDigest,
+    });
+  }
+
+  /** Signs and publishes the plan of `content` for `cluster`, and records it as desired. */
+  private async issuePlan(
+    target: RenderTarget,
+    stage: Stage,
+    cluster: { name: string; path: string; targetNamespace?: string | undefined },
+    c: ClusterState,
+    content: { revision: string; digest: string; size: number; objects: number; contentDigest: string },
+    cause?: FlotillaEvent,
+  ): Promise<void> {
+    const { bus } = this.o;
+    const { state, scope } = target;
+    const { revision, digest } = content;
     const epoch = this.o.fence();
     // A new epoch starts its own sequence: after a state loss the counter restarts, the epoch does not.
     const sequence = (c.epoch ?? epoch) === epoch ? c.sequence + 1 : 1;
     const planId = `${scope.idPrefix}${cluster.name}-${sequence}-${digest.slice(7, 19)}`;
     const createdAt = new Date().toISOString();
-    const plan = await withSpan('sign', { attributes: { ...spanAttrs, 'flotilla.plan': planId } }, async () =>
-      signPlan(
-        {
-          ...scope.field,
-          planId,
-          cluster: cluster.name,
-          stage: stage.name,
-          repo: this.o.repoName,
-          revision,
-          path: cluster.path,
-          sequence,
-          epoch,
-          bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: this.o.bundleBucket },
-          ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
-          ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
-          createdAt,
+    const plan = await withSpan(
+      'sign',
+      {
+        attributes: {
+          'flotilla.pipeline': scope.name,
+          'flotilla.cluster': cluster.name,
+          'flotilla.revision': revision,
+          'flotilla.plan': planId,
         },
-        this.o.signingKey,
-      ),
+      },
+      async () =>
+        signPlan(
+          {
+            ...scope.field,
+            planId,
+            cluster: cluster.name,
+            stage: stage.name,
+            repo: this.o.repoName,
+            revision,
+            path: cluster.path,
+            sequence,
+            epoch,
+            bundle: { digest, size: content.size, objects: content.objects, bucket: this.o.bundleBucket },
+            ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
+            ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
+            createdAt,
+          },
+          this.o.signingKey,
+        ),
     );
     // Publish first, record after: a crash in between re-renders the same revision into the same
     // plan id, which the stream's dedupe window swallows.
@@ -441,13 +574,13 @@ export class PlanRenderer {
       revision,
       sequence,
       bundleDigest: digest,
-      contentDigest,
-      objects: objects.length,
+      contentDigest: content.contentDigest,
+      objects: content.objects,
       createdAt,
     };
+    delete c.held;
     await state.saveCluster(c);
     this.log.info({ pipeline: scope.name, cluster: cluster.name, revision, planId, digest }, 'plan created');
-    return true;
   }
 }
 

@@ -14,7 +14,7 @@ import {
   isEventOf,
 } from '@flotilla/events';
 import type { SignaturePolicy } from '@flotilla/git';
-import type { DeclaredPipeline, Pipeline } from '@flotilla/policy';
+import type { DeclaredPipeline, Pipeline, Stage } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import type { SigningKey } from '@flotilla/trust';
@@ -147,6 +147,14 @@ export class Planner {
   operationsForPromotion(id: string, name?: string): PlannerOperations {
     if (name === undefined && this.active)
       for (const u of this.units.values()) if (u.promotions.get(id)) return u.operations;
+    return this.operations(name);
+  }
+
+  /** The operations of the pipeline holding change `id` at one of its clusters. */
+  operationsForChange(id: string, name?: string): PlannerOperations {
+    if (name === undefined && this.active)
+      for (const u of this.units.values())
+        for (const c of u.state.clusters.values()) if (c.held?.changeId === id) return u.operations;
     return this.operations(name);
   }
 
@@ -317,6 +325,13 @@ export class Planner {
       evaluate: () => this.evaluate(unit),
       afterPush: (cause?: FlotillaEvent) => this.afterPush(cause),
       lastRenderedRevision: () => this.o.state.meta.lastRenderedRevision ?? null,
+      ownCommits: () => new Set(this.o.state.meta.ownCommits ?? []),
+      issueHeld: (stage: Stage, cluster: Stage['clusters'][number]) =>
+        this.renderer.issueHeld(
+          { scope: unit.scope, pipeline: unit.pipeline, state: unit.state },
+          stage,
+          cluster,
+        ),
     };
   }
 

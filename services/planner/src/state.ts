@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JsonKv } from '@flotilla/bus';
 import type { ImageRef } from '@flotilla/events';
 import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
+import type { ApprovedChange, HeldChange } from './change-gate.ts';
 
 /** What the planner knows about one cluster: what it asked for, what was applied, how healthy. */
 export interface ClusterState {
@@ -35,6 +36,10 @@ export interface ClusterState {
   };
   lastError?: { code: string; message: string; at: string; revision?: string };
   lastRenderError?: { file: string; line?: number; code: string; message: string; revision: string };
+  /** A change to a gated stage waiting for approval (its plan is not issued). */
+  held?: HeldChange;
+  /** The last approved change: a re-render of the same content issues its plan. */
+  approvedChange?: ApprovedChange;
 }
 
 export interface HealthyRevision {

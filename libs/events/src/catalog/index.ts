@@ -7,6 +7,7 @@ import {
   DriftDetected,
   HealthChanged,
 } from './apply.ts';
+import { ChangeApprovalRefused, ChangeApproved, ChangeAwaitingApproval } from './change.ts';
 import {
   GitCommitDetected,
   GitCommitRejected,
@@ -29,6 +30,7 @@ import {
 import { AuditGapDetected, DeadLettered, WebhookRejected } from './system.ts';
 
 export * from './apply.ts';
+export * from './change.ts';
 export * from './git.ts';
 export * from './image.ts';
 export * from './plan.ts';
@@ -60,6 +62,9 @@ export const catalog = [
   PromotionCommitted,
   RollbackCommitted,
   StageLockChanged,
+  ChangeAwaitingApproval,
+  ChangeApproved,
+  ChangeApprovalRefused,
   WebhookRejected,
   DeadLettered,
   AuditGapDetected,

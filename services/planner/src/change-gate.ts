@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { matchesPaths } from '@flotilla/git';
+import { formatRef, type KubeObject, objectHash, refKey, refOf } from '@flotilla/manifests';
+import type { ChangeCommit, Pipeline, Stage } from '@flotilla/policy';
+import type { ConfigRepo } from './config-repo.ts';
+
+// A manual stage changes only through an approved promotion: the planner's own commits
+// (promotions, rollbacks) are approved or operated by someone it recorded. Any other commit that
+// changes what such a stage renders (an edit of clusters/prod, or of a base it shares) is held
+// until someone other than its authors approves it.
+
+/** A change held for approval, kept on the cluster's state until decided or replaced. */
+export interface HeldChange {
+  changeId: string;
+  revision: string;
+  /** What runs: the revision of the last plan issued. */
+  fromRevision: string;
+  contentDigest: string;
+  bundleDigest: string;
+  bundleSize: number;
+  objects: number;
+  commits: ChangeCommit[];
+  heldAt: string;
+}
+
+/** An approval of a held change, kept so that a re-render of the same content issues the plan. */
+export interface ApprovedChange {
+  changeId: string;
+  contentDigest: string;
+  kind: 'standard' | 'emergency';
+  by: string;
+  at: string;
+}
+
+/** A stage needs approval for every change: its promotion rule is manual. */
+export const isGated = (stage: Stage): boolean => stage.promotion?.rule === 'manual';
+
+/** Stable id of a held change: the same content at the same revision is the same change. */
+export function changeId(idPrefix: string, cluster: string, revision: string, contentDigest: string): string {
+  const h = createHash('sha256').update(`${cluster}\n${revision}\n${contentDigest}`).digest('hex');
+  return `${idPrefix}${cluster}-change-${h.slice(0, 16)}`;
+}
+
+/**
+ * Could a commit touching `changed` alter what `clusterPath` renders? Yes when it touches that
+ * path, or a path outside every stage's clusters (bases, components, the pipeline file); a
+ * commit confined to other stages' directories cannot.
+ */
+export function touchesStage(changed: readonly string[], clusterPath: string, pipeline: Pipeline): boolean {
+  const norm = (p: string) => p.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  const mine = [norm(clusterPath)];
+  const stagePaths = pipeline.spec.stages.flatMap((s) => s.clusters.map((c) => norm(c.path)));
+  return changed.some((f) => matchesPaths(f, mine) || !matchesPaths(f, stagePaths));
+}
+
+/**
+ * Commits in `from..to` that are not the planner's own and could change what `clusterPath`
+ * renders: the authors of an ungated change.
+ */
+export async function unexplainedCommits(
+  repo: ConfigRepo,
+  own: ReadonlySet<string>,
+  from: string,
+  to: string,
+  clusterPath: string,
+  pipeline: Pipeline,
+): Promise<ChangeCommit[]> {
+  const commits = await repo.mirror.commitsBetween(from, to);
+  return commits
+    .filter((c) => !own.has(c.sha) && touchesStage(c.changedPaths, clusterPath, pipeline))
+    .slice(-200)
+    .map((c) => ({
+      commit: c.sha,
+      author: { name: c.author.name, email: c.author.email },
+      committer: { name: c.committer.name, email: c.committer.email },
+    }));
+}
+
+/** Object-level diff (names only, never content) between what runs and what would run. */
+export function objectDiff(
+  running: readonly KubeObject[],
+  next: readonly KubeObject[],
+): { added: string[]; removed: string[]; changed: string[] } {
+  const index = (objs: readonly KubeObject[]) =>
+    new Map(objs.map((o) => [refKey(refOf(o)), { label: formatRef(refOf(o)), hash: objectHash(o) }]));
+  const before = index(running);
+  const after = index(next);
+  const added: string[] = [];
+  const changed: string[] = [];
+  const removed: string[] = [];
+  for (const [k, v] of after) {
+    const was = before.get(k);
+    if (!was) added.push(v.label);
+    else if (was.hash !== v.hash) changed.push(v.label);
+  }
+  for (const [k, v] of before) if (!after.has(k)) removed.push(v.label);
+  return { added: added.slice(0, 500), removed: removed.slice(0, 500), changed: changed.slice(0, 500) };
+}
