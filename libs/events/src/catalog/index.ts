@@ -62,15 +62,15 @@ export const catalog = [
   PromotionCommitted,
   RollbackCommitted,
   StageLockChanged,
-  ChangeAwaitingApproval,
-  ChangeApproved,
-  ChangeApprovalRefused,
   WebhookRejected,
   DeadLettered,
   AuditGapDetected,
   // New events go last: the audit-writer's golden fixture walks this list in order.
   OperationRefused,
   GitPushRejected,
+  ChangeAwaitingApproval,
+  ChangeApproved,
+  ChangeApprovalRefused,
 ] as const satisfies readonly EventDefinition[];
 
 export type CatalogEvent = (typeof catalog)[number];
