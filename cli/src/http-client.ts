@@ -1,8 +1,9 @@
 import { CliError, EXIT } from './exit-codes.ts';
 
 /**
- * Every HTTP call the CLI makes goes through here: the planner API (`/api/v1`, bearer token)
- * and the audit-writer query API (no auth of its own; expose it on a trusted network). Errors
+ * Every HTTP call the CLI makes goes through here: the planner API (`/api/v1`) and the
+ * audit-writer query API, both with the same bearer token (the audit API needs `read` on every
+ * pipeline). Errors
  * become CliErrors with the exit code the status implies.
  */
 export interface ApiOptions {
@@ -68,7 +69,8 @@ export class ApiClient {
     const base = service === 'planner' ? this.o.plannerUrl : this.o.auditUrl;
     const url = joinUrl(base, path);
     const headers: Record<string, string> = { accept: 'application/json, text/csv;q=0.9' };
-    if (service === 'planner' && this.o.token) headers.authorization = `Bearer ${this.o.token}`;
+    // One token for both APIs: the audit-writer reads the planner's token file.
+    if (this.o.token) headers.authorization = `Bearer ${this.o.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {

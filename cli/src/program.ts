@@ -102,7 +102,9 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     )
     .addOption(new Option('--nats-user <user>', 'NATS user (e.g. subscriber)').env('FLOTILLA_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('FLOTILLA_NATS_PASSWORD'))
-    .addOption(new Option('--token <token>', 'bearer token for the planner API').env('FLOTILLA_TOKEN'))
+    .addOption(
+      new Option('--token <token>', 'bearer token for the planner and audit APIs').env('FLOTILLA_TOKEN'),
+    )
     .addOption(
       new Option(
         '-p, --pipeline <name>',

@@ -109,6 +109,13 @@ describe('flotilla against the real planner and audit-writer', () => {
         consumer: {},
         lease: { ttlMs: 3000 },
         configRepo: { enabled: false },
+        // The planner's token file, as in the install.
+        api: {
+          tokens: [
+            { token: ALICE, name: 'alice', roles: ['read', 'operate', 'approve'] },
+            { token: BOB, name: 'bob', groups: ['developers'], roles: ['read:shop'] },
+          ],
+        },
       }) as AuditConfig,
       silent,
     );
@@ -131,7 +138,7 @@ describe('flotilla against the real planner and audit-writer', () => {
         api: {
           tokens: [
             { token: ALICE, name: 'alice', roles: ['read', 'operate', 'approve'] },
-            { token: BOB, name: 'bob', groups: ['developers'], roles: ['read'] },
+            { token: BOB, name: 'bob', groups: ['developers'], roles: ['read:shop'] },
           ],
         },
         leader: { ttlMs: 2000 },
@@ -233,6 +240,12 @@ describe('flotilla against the real planner and audit-writer', () => {
     const h = await cli(['history', '--type', 'StageLockChanged'], env);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/StageLockChanged\s+user:alice\s+uat/);
+    // The audit API needs a token that reads every pipeline; bob reads only shop.
+    const anonymous = await cli(['history'], { ...env, FLOTILLA_TOKEN: '' });
+    expect(anonymous.code).toBe(4);
+    const scoped = await cli(['audit', 'verify'], { ...env, FLOTILLA_TOKEN: BOB });
+    expect(scoped.code).toBe(4);
+    expect(scoped.stderr).toContain('role-missing');
     const v = await cli(['audit', 'verify'], env);
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/audit chain intact: \d+ records/);

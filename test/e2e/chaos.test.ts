@@ -7,6 +7,8 @@ import { approve, pushRelease, waitForAwaitingApproval, waitForDigest } from './
 // must run the intended digest, the audit log must hold each event exactly once and verify.
 // FLOTILLA_CHAOS_ROUNDS=N runs N kill rounds (default 1; larger values for a longer soak).
 let stack: FlotillaStack;
+/** The audit API needs a token that reads every pipeline: alice's. */
+const auditAuth = () => ({ headers: { authorization: `Bearer ${stack.tokens.approver}` } });
 const rounds = Number(process.env.FLOTILLA_CHAOS_ROUNDS ?? 1);
 
 beforeAll(async () => {
@@ -45,6 +47,7 @@ it('converges after kill -9 of each service and of NATS during a promotion', asy
     async () => {
       const res = await fetch(
         `${stack.auditUrl}/history?type=io.flotilla.apply.succeeded.v1&cluster=prod&limit=1000`,
+        auditAuth(),
       );
       if (!res.ok) return undefined;
       const body = (await res.json()) as { records: Array<{ id: string }> };
@@ -53,11 +56,11 @@ it('converges after kill -9 of each service and of NATS during a promotion', asy
     { timeoutMs: 60_000, intervalMs: 1000 },
   );
   expect(history.records.length).toBeGreaterThan(0);
-  const all = (await (await fetch(`${stack.auditUrl}/history?limit=100000`)).json()) as {
+  const all = (await (await fetch(`${stack.auditUrl}/history?limit=100000`, auditAuth())).json()) as {
     records: Array<{ id: string }>;
   };
   const ids = all.records.map((r) => r.id);
   expect(new Set(ids).size).toBe(ids.length);
-  const verify = (await (await fetch(`${stack.auditUrl}/verify`)).json()) as { ok: boolean };
+  const verify = (await (await fetch(`${stack.auditUrl}/verify`, auditAuth())).json()) as { ok: boolean };
   expect(verify.ok).toBe(true);
 }, 1_200_000);

@@ -6,6 +6,8 @@ import { approve, plannerApi, pushRelease, waitForAwaitingApproval, waitForDiges
 // The whole product, real and local: NATS, git daemon, docker-registry, four kube control planes,
 // the five services as separate processes. One image goes dev → test → uat → (approval) → prod.
 let stack: FlotillaStack;
+/** The audit API needs a token that reads every pipeline: alice's. */
+const auditAuth = () => ({ headers: { authorization: `Bearer ${stack.tokens.approver}` } });
 
 beforeAll(async () => {
   stack = await startFlotillaStack({ clusters: ['dev', 'test', 'uat', 'prod'] });
@@ -77,13 +79,13 @@ describe('rollout dev → test → uat → prod', () => {
   }, 120_000);
 
   it('the audit log has the prod change with author and approver, and its chain verifies', async () => {
-    const verify = (await (await fetch(`${stack.auditUrl}/verify`)).json()) as {
+    const verify = (await (await fetch(`${stack.auditUrl}/verify`, auditAuth())).json()) as {
       ok: boolean;
       records: number;
     };
     expect(verify.ok).toBe(true);
     expect(verify.records).toBeGreaterThan(10);
-    const exported = (await (await fetch(`${stack.auditUrl}/export?format=json`)).json()) as {
+    const exported = (await (await fetch(`${stack.auditUrl}/export?format=json`, auditAuth())).json()) as {
       changes: Array<Record<string, unknown>>;
     };
     const prod = exported.changes.find((c) => JSON.stringify(c).includes(digest));

@@ -1,3 +1,11 @@
+export {
+  type ApiToken,
+  ApiTokenSchema,
+  type AuthorisedToken,
+  apiTokensConfig,
+  identifyBearer,
+  loadApiTokens,
+} from './api-tokens.ts';
 export { ConfigError, envName, type LoadConfigOptions, loadConfig, readSecret } from './config.ts';
 export {
   createServiceServer,

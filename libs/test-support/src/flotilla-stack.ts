@@ -205,6 +205,15 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(pubFile, publicKey.export({ type: 'spki', format: 'pem' }));
     const tokens = { approver: randomBytes(24).toString('hex'), viewer: randomBytes(24).toString('hex') };
+    const apiTokens = [
+      {
+        token: tokens.approver,
+        name: 'alice',
+        groups: ['release-managers'],
+        roles: ['read', 'operate', 'approve'],
+      },
+      { token: tokens.viewer, name: 'bob', groups: ['developers'], roles: ['read'] },
+    ];
     const nats_ = { servers: [nats.url] };
     const dirs = { logDir, workDir };
 
@@ -225,6 +234,8 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
           http: { port: ports.audit },
           audit: { url: auditRepo.url, dir: join(workDir, 'audit'), batchMaxDelayMs: 200 },
           configRepo: { url: configRepo.url, dir: join(workDir, 'audit-config'), debounceMs: 200 },
+          // The same token file as the planner's, as in the install.
+          api: { tokens: apiTokens },
           productionStages: ['prod'],
         },
         dirs,
@@ -241,17 +252,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
           git: { url: configRepo.url, repo: 'shop-config' },
           workDir: join(workDir, 'planner'),
           signing: { keyId: 'planner-demo', keyFile },
-          api: {
-            tokens: [
-              {
-                token: tokens.approver,
-                name: 'alice',
-                groups: ['release-managers'],
-                roles: ['read', 'operate', 'approve'],
-              },
-              { token: tokens.viewer, name: 'bob', groups: ['developers'], roles: ['read'] },
-            ],
-          },
+          api: { tokens: apiTokens },
           leader: { ttlMs: 3000 },
           evaluateIntervalMs: 500,
         },

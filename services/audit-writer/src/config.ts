@@ -1,4 +1,4 @@
-import { serviceConfigFields } from '@flotilla/runtime';
+import { apiTokensConfig, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 export const Config = Type.Object({
@@ -23,6 +23,20 @@ export const Config = Type.Object({
     /** How often the stream is compared with the log for events it will never hold (gaps). */
     gapScanMs: Type.Integer({ minimum: 100, default: 10_000 }),
   }),
+  /**
+   * Who may query the log: the planner's token file format. Every query route needs a token
+   * with `read` on every pipeline (`read` or `read:*`); `/checkpoint` stays public (auditors
+   * verify it with the public key alone).
+   */
+  api: apiTokensConfig(),
+  /** `/verify` walks the whole log: one walk at most this often; a result reused while the head holds. */
+  verify: Type.Object(
+    {
+      minIntervalMs: Type.Integer({ minimum: 0, default: 5_000 }),
+      maxAgeMs: Type.Integer({ minimum: 0, default: 60_000 }),
+    },
+    { default: {} },
+  ),
   checkpoint: Type.Object({
     /** Sign a checkpoint with every commit. Turn off only to measure what signing costs. */
     enabled: Type.Boolean({ default: true }),

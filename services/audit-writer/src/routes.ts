@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { VerifyResult } from './chain.ts';
+import { hasRole, type Identity } from '@flotilla/policy';
+import { type AuthorisedToken, identifyBearer } from '@flotilla/runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildExport } from './export.ts';
 import type { AuditIndex, HistoryFilter } from './projection.ts';
+import type { VerifyGate } from './verify-gate.ts';
 
 export interface QuerySource {
   /** The index while this instance is the active writer; undefined on a standby. */
@@ -10,9 +12,20 @@ export interface QuerySource {
   head(): { records: number; headSeq: number; headHash: string | null; checkpoint?: string };
   /** The newest signed checkpoint and the key that verifies it; undefined on a standby. */
   checkpoint(): object | undefined;
-  verify(): Promise<VerifyResult>;
+  verify: VerifyGate;
   productionStages: string[];
+  /** Tokens that may be presented; query routes need `read` on every pipeline. */
+  tokens: readonly AuthorisedToken[];
+  /** Told of each refused request (logged; the audit-writer publishes no event for its own API). */
+  onRefused?: (refusal: { status: 401 | 403; route: string; who?: string }) => void;
 }
+
+/**
+ * The log holds every pipeline's events, so reading it takes `read` on all of them: `read`,
+ * `read:*` (or operate/approve unscoped, which include read). A scoped reader uses the planner's
+ * history, which is filtered by pipeline.
+ */
+const mayReadAudit = (identity: Identity) => hasRole(identity.roles ?? [], 'read', { pipeline: '*' });
 
 class BadRequest extends Error {
   readonly statusCode = 400;
@@ -42,6 +55,27 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
     scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
       const code = err.statusCode ?? 500;
       void reply.code(code).send({ error: code === 400 ? 'bad-request' : 'internal', message: err.message });
+    });
+
+    // Every route here reads the log, except the checkpoint, which is published for anyone.
+    scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      const route = req.routeOptions.url ?? req.url;
+      if (route === '/checkpoint') return;
+      const identity = identifyBearer(req.headers.authorization, src.tokens);
+      if (!identity) {
+        src.onRefused?.({ status: 401, route });
+        reply.header('www-authenticate', 'Bearer');
+        return reply
+          .code(401)
+          .send({ error: 'unauthenticated', message: 'a valid bearer token is required' });
+      }
+      if (!mayReadAudit(identity)) {
+        src.onRefused?.({ status: 403, route, who: identity.name });
+        return reply.code(403).send({
+          error: 'role-missing',
+          message: `user:${identity.name} has no read role on every pipeline, which the audit log needs`,
+        });
+      }
     });
 
     scope.get('/history', async (req, reply) => {
@@ -127,10 +161,23 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
       return cp;
     });
 
+    // Cached by chain head and rate-limited (verify-gate.ts): a walk reads the whole log.
     scope.get('/verify', async (_req, reply) => {
       if (!src.index()) return unavailable(reply);
-      const result = await src.verify();
-      return reply.code(result.ok ? 200 : 409).send(result);
+      const answer = await src.verify.answer();
+      if (answer.kind === 'rate-limited') {
+        const seconds = Math.max(1, Math.ceil(answer.retryAfterMs / 1000));
+        return reply
+          .code(429)
+          .header('retry-after', String(seconds))
+          .send({ error: 'rate-limited', message: `verify ran moments ago; try again in ${seconds} s` });
+      }
+      return reply
+        .code(answer.result.ok ? 200 : 409)
+        .header('x-flotilla-verify-cached', String(answer.cached))
+        .header('x-flotilla-verify-head', answer.head)
+        .header('x-flotilla-verified-at', new Date(answer.verifiedAt).toISOString())
+        .send(answer.result);
     });
   });
 }

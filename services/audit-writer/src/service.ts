@@ -1,7 +1,7 @@
 import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
 import { messageOf, retryable } from '@flotilla/errors';
 import { Workspace } from '@flotilla/git';
-import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
+import { createServiceServer, type Logger, loadApiTokens, type ServiceHandle } from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
 import { AuditRepo, type Incoming, readRepoCheckpoints, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
@@ -19,6 +19,7 @@ import { auditConsumer } from './nats-resources.ts';
 import { AuditIndex } from './projection.ts';
 import { Pusher } from './pusher.ts';
 import { registerRoutes } from './routes.ts';
+import { VerifyGate } from './verify-gate.ts';
 
 export interface AuditWriterHooks {
   /** Called after each batch commit (benchmarks measure end-to-end lag with it). */
@@ -60,6 +61,8 @@ export async function startAuditWriter(
   logger: Logger,
   hooks: AuditWriterHooks = {},
 ): Promise<AuditWriter> {
+  // Read first: a malformed token file stops the start before anything is opened.
+  const tokens = loadApiTokens(config.api);
   const server = createServiceServer({ logger });
   let active: Active | undefined;
   const metrics = auditMetrics(server.registry, () => active?.pusher.lag() ?? { records: 0, seconds: 0 });
@@ -387,12 +390,19 @@ export async function startAuditWriter(
             pending: active.checkpoints?.pending ?? 0,
           }
         : undefined,
-    verify: async () => {
-      const a = active;
-      if (!a) throw new Error('not the active writer');
-      return a.repo.exclusive(() => verifyAuditDir(config.audit.dir));
-    },
+    verify: new VerifyGate({
+      verify: async () => {
+        const a = active;
+        if (!a) throw new Error('not the active writer');
+        return a.repo.exclusive(() => verifyAuditDir(config.audit.dir));
+      },
+      head: () => (active ? `${active.repo.lastSeq} ${active.repo.headHash}` : 'standby'),
+      minIntervalMs: config.verify.minIntervalMs,
+      maxAgeMs: config.verify.maxAgeMs,
+    }),
     productionStages: config.productionStages,
+    tokens,
+    onRefused: (r) => logger.warn(r, 'audit API request refused'),
   });
   const url = await server.listen(config.http.port, config.http.host);
   leases.start();

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Bus, CHECKPOINT_STREAM } from '@flotilla/bus';
+import { Bus, CHECKPOINT_STREAM, EVENT_STREAM } from '@flotilla/bus';
 import { catalog, type FlotillaEvent } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
 import {
@@ -22,7 +22,7 @@ import { type AuditRecord, fileLines, GENESIS_HASH, hashRecord, recordLine } fro
 import { readStreamCheckpoints } from '../src/checkpoint-publisher.ts';
 import { promotionEvents, sampleEvents } from '../src/sample-events.ts';
 import { type AuditWriter, startAuditWriter } from '../src/service.ts';
-import { Daemon, metric, rand, republish, writerConfig } from './helpers.ts';
+import { AUDIT_TOKENS, Daemon, metric, rand, republish, writerConfig } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 const repoRoot = join(import.meta.dirname, '../../..');
@@ -48,7 +48,9 @@ async function publishAll(events: FlotillaEvent[]): Promise<void> {
 }
 
 const get = async (path: string) => {
-  const res = await fetch(`${writer.url}${path}`);
+  const res = await fetch(`${writer.url}${path}`, {
+    headers: { authorization: `Bearer ${AUDIT_TOKENS.auditor}` },
+  });
   return { status: res.status, headers: res.headers, text: await res.text() };
 };
 const getJson = async <T>(path: string): Promise<T> => JSON.parse((await get(path)).text) as T;
@@ -420,5 +422,83 @@ describe('audit-writer against real NATS and git', () => {
     } finally {
       await clone.remove();
     }
+  });
+});
+
+describe('audit API: who may read, and /verify rationed', () => {
+  let guarded: AuditWriter;
+  const durable = rand('audit-api');
+  /** Until the guarded writer has recorded everything in the stream: its head then holds still. */
+  const caughtUp = () =>
+    waitFor(
+      'the writer to catch up',
+      async () => {
+        const info = await publisher.jsm.consumers.info(EVENT_STREAM, durable).catch(() => null);
+        return info && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+  beforeAll(async () => {
+    const name = rand('audit-api');
+    await git.createRepo(name);
+    // A walk at most every 10 minutes: a second walk within this test is always refused.
+    guarded = await startAuditWriter(
+      writerConfig({
+        natsUrl: nats.url,
+        auditUrl: daemon.url(name),
+        dir: join(scratch, 'audit-api'),
+        durable,
+        verify: { minIntervalMs: 600_000, maxAgeMs: 600_000 },
+      }),
+      createLogger({ service: 'audit-writer', level: 'silent' }),
+    );
+    await guarded.whenActive();
+  });
+  afterAll(async () => {
+    await guarded?.stop();
+  });
+
+  const call = async (path: string, token?: string) => {
+    const res = await fetch(`${guarded.url}${path}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('history, export, verify, where and approvals need a token with read on every pipeline', async () => {
+    for (const path of ['/history', '/export', '/verify', '/where', '/approvals']) {
+      const none = await call(path);
+      expect(none).toMatchObject({ status: 401, body: { error: 'unauthenticated' } });
+      expect(none.headers.get('www-authenticate')).toBe('Bearer');
+      expect((await call(path, 'not-a-token-of-anyone-at-all')).status).toBe(401);
+      expect(await call(path, AUDIT_TOKENS.nobody)).toMatchObject({
+        status: 403,
+        body: { error: 'role-missing' },
+      });
+      // read:shop is a pipeline's reader; the log holds every pipeline's events.
+      expect((await call(path, AUDIT_TOKENS.scoped)).status).toBe(403);
+    }
+    expect((await call('/history', AUDIT_TOKENS.auditor)).status).toBe(200);
+    expect((await call('/export', AUDIT_TOKENS.auditor)).status).toBe(200);
+    // Checkpoints are published for anyone: verifying them needs only the public key.
+    expect((await call('/checkpoint')).status).toBe(200);
+  });
+
+  it('/verify answers from its last walk while the head holds, and rations new walks', async () => {
+    await caughtUp();
+    const first = await call('/verify', AUDIT_TOKENS.auditor);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-flotilla-verify-cached')).toBe('false');
+    const again = await call('/verify', AUDIT_TOKENS.auditor);
+    expect(again).toMatchObject({ status: 200, body: first.body });
+    expect(again.headers.get('x-flotilla-verify-cached')).toBe('true');
+    expect(again.headers.get('x-flotilla-verify-head')).toBe(first.headers.get('x-flotilla-verify-head'));
+
+    // The head moves: the cached answer no longer applies, and a new walk must wait.
+    await publishAll(sampleEvents(rand('head')).slice(0, 1));
+    await caughtUp();
+    const limited = await call('/verify', AUDIT_TOKENS.auditor);
+    expect(limited).toMatchObject({ status: 429, body: { error: 'rate-limited' } });
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

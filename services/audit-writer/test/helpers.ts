@@ -63,6 +63,13 @@ export class Daemon {
   }
 }
 
+/** API tokens every test writer accepts: an auditor (read on all), a scoped reader, no role. */
+export const AUDIT_TOKENS = {
+  auditor: 'auditor-token-0123456789abcdef',
+  scoped: 'scoped-token-0123456789abcdef',
+  nobody: 'nobody-token-0123456789abcdef',
+};
+
 export function writerConfig(over: {
   natsUrl: string;
   auditUrl: string;
@@ -72,6 +79,7 @@ export function writerConfig(over: {
   durable?: string;
   /** Sign checkpoints (default on, as in production). */
   checkpoint?: boolean;
+  verify?: { minIntervalMs?: number; maxAgeMs?: number };
 }): Config {
   return Value.Default(Config, {
     instance: rand('aw'),
@@ -94,6 +102,14 @@ export function writerConfig(over: {
       debounceMs: 100,
     },
     productionStages: ['prod'],
+    api: {
+      tokens: [
+        { token: AUDIT_TOKENS.auditor, name: 'auditor', roles: ['read'] },
+        { token: AUDIT_TOKENS.scoped, name: 'shop-dev', roles: ['read:shop'] },
+        { token: AUDIT_TOKENS.nobody, name: 'nobody' },
+      ],
+    },
+    ...(over.verify ? { verify: over.verify } : {}),
   }) as Config;
 }
 

@@ -102,13 +102,13 @@ function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Ca
     },
   };
   const audit: AuditApi = {
-    async history(filter) {
+    async history(_bearer, filter) {
       const records = AUDIT_RECORDS.filter((r) => !filter.type || r.event === filter.type).filter(
         (r) => !filter.cluster || (r.data as { cluster?: string }).cluster === filter.cluster,
       );
       return { status: 200, body: { records }, headers: new Headers() };
     },
-    async verify() {
+    async verify(_bearer) {
       return { status: 200, body: { ok: true, files: 1, records: 3, head: null }, headers: new Headers() };
     },
     exportUrl: () => 'http://127.0.0.1:9/export',

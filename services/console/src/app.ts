@@ -201,7 +201,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         let drift: AuditRecordWire[] | undefined;
         try {
           const [det, cor] = await Promise.all(
-            ['DriftDetected', 'DriftCorrected'].map((type) => deps.audit.history({ type, limit: '10000' })),
+            ['DriftDetected', 'DriftCorrected'].map((type) =>
+              deps.audit.history(me(req).bearer, { type, limit: '10000' }),
+            ),
           );
           if (det?.status === 200 && cor?.status === 200) drift = [...det.body.records, ...cor.body.records];
         } catch {
@@ -223,7 +225,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const cluster = req.params.cluster;
         const stage = stageOfClusters(p.list).get(cluster);
         if (!stage) return fail(reply, 404, 'not-found', `no cluster ${cluster} in any pipeline`);
-        const res = await deps.audit.history({ cluster, limit: '10000' });
+        const res = await deps.audit.history(me(req).bearer, { cluster, limit: '10000' });
         if (res.status !== 200)
           return fail(reply, 502, 'audit-error', `audit history answered ${res.status}`);
         return { stage, ...clusterDetail(cluster, res.body.records) };
@@ -280,7 +282,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const filter: HistoryFilter = { limit: '10000' };
         for (const k of HISTORY_FILTERS) if (q[k]) filter[k] = q[k];
         const limit = Math.min(Math.max(Number(q.limit ?? 200) || 200, 1), 2000);
-        const [hist, verify] = await Promise.all([deps.audit.history(filter), deps.audit.verify()]);
+        const [hist, verify] = await Promise.all([
+          deps.audit.history(me(req).bearer, filter),
+          deps.audit.verify(me(req).bearer),
+        ]);
         if (hist.status !== 200) {
           const b = hist.body as unknown as { error?: string; message?: string };
           return fail(reply, hist.status, b.error ?? 'audit-error', b.message ?? `HTTP ${hist.status}`);
@@ -304,7 +309,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         });
         let res: Response;
         try {
-          res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+          res = await fetch(url, {
+            headers: { authorization: `Bearer ${me(req).bearer}` },
+            signal: AbortSignal.timeout(30_000),
+          });
         } catch (err) {
           throw new FlotillaError(
             'console.audit-unavailable',
@@ -326,7 +334,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         const p = await pipelines(req, reply);
         if (!p.list) return p.reply;
         const results = await Promise.all(
-          LEAD_TIME_EVENTS.map((type) => deps.audit.history({ type, limit: '10000' })),
+          LEAD_TIME_EVENTS.map((type) => deps.audit.history(me(req).bearer, { type, limit: '10000' })),
         );
         const records = results.flatMap((r) => (r.status === 200 ? r.body.records : []));
         const order = p.list.flatMap((x) => x.stages.map((s) => s.name));

@@ -33,12 +33,13 @@ export const HISTORY_FILTERS = ['cluster', 'stage', 'type', 'actor', 'revision',
 export type HistoryFilter = Partial<Record<(typeof HISTORY_FILTERS)[number] | 'limit', string>>;
 
 /**
- * The audit-writer's query API. It has no authentication of its own (a trusted network); the
- * console only forwards to it for signed-in people, and only reads.
+ * The audit-writer's query API. The console only reads, and with the signed-in person's own
+ * token (the audit-writer reads the planner's token file): someone whose token may not read the
+ * whole log sees the audit-writer's 403, not the log.
  */
 export interface AuditApi {
-  history(filter: HistoryFilter): Promise<UpstreamResponse<{ records: AuditRecordWire[] }>>;
-  verify(): Promise<UpstreamResponse<VerifyWire>>;
+  history(bearer: string, filter: HistoryFilter): Promise<UpstreamResponse<{ records: AuditRecordWire[] }>>;
+  verify(bearer: string): Promise<UpstreamResponse<VerifyWire>>;
   /** The production-change export, passed through (JSON or CSV). */
   exportUrl(query: { since?: string; until?: string; format: 'json' | 'csv' }): string;
 }
@@ -46,13 +47,19 @@ export interface AuditApi {
 export function auditApi(opts: { url: string; timeoutMs: number }): AuditApi {
   const base = opts.url.replace(/\/+$/, '');
   return {
-    async history(filter) {
+    async history(bearer, filter) {
       const q = new URLSearchParams();
       for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
-      return await callUpstream('audit', `${base}/history?${q}`, { timeoutMs: opts.timeoutMs });
+      return await callUpstream('audit', `${base}/history?${q}`, {
+        timeoutMs: opts.timeoutMs,
+        headers: { authorization: `Bearer ${bearer}` },
+      });
     },
-    async verify() {
-      return await callUpstream('audit', `${base}/verify`, { timeoutMs: opts.timeoutMs });
+    async verify(bearer) {
+      return await callUpstream('audit', `${base}/verify`, {
+        timeoutMs: opts.timeoutMs,
+        headers: { authorization: `Bearer ${bearer}` },
+      });
     },
     exportUrl(query) {
       const q = new URLSearchParams({ format: query.format });

@@ -1,9 +1,8 @@
 import type { Bus } from '@flotilla/bus';
 import type { FlotillaEvent } from '@flotilla/events';
 import { formatRoleGrant, hasRoleIn, type Identity } from '@flotilla/policy';
-import { safeEqual } from '@flotilla/runtime';
+import { type AuthorisedToken, identifyBearer } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthorisedToken } from './config.ts';
 import { readHistory } from './history.ts';
 import { isOperationError, type OperationFailure } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
@@ -13,16 +12,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     identity?: Identity;
   }
-}
-
-/** Bearer token → identity; compared in constant time so timing does not leak tokens. */
-export function identify(header: string | undefined, tokens: readonly AuthorisedToken[]): Identity | null {
-  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!m) return null;
-  const presented = m[1] as string;
-  let found: AuthorisedToken | null = null;
-  for (const t of tokens) if (safeEqual(presented, t.token)) found = t;
-  return found ? { name: found.name, groups: found.groups ?? [], roles: found.grants } : null;
 }
 
 /**
@@ -76,7 +65,7 @@ export function registerApi(
   app.register(
     async (api) => {
       api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-        const identity = identify(req.headers.authorization, tokens);
+        const identity = identifyBearer(req.headers.authorization, tokens);
         if (!identity) {
           reply.header('www-authenticate', 'Bearer');
           return reply

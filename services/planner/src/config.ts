@@ -1,20 +1,5 @@
-import type { RoleGrant } from '@flotilla/policy';
-import { serviceConfigFields } from '@flotilla/runtime';
+import { apiTokensConfig, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
-
-const ApiToken = Type.Object({
-  token: Type.String({ minLength: 16 }),
-  name: Type.String({ minLength: 1 }),
-  groups: Type.Optional(Type.Array(Type.String())),
-  /**
-   * Roles: `read`, `operate`, `approve`, each optionally scoped as `role:pipeline` or
-   * `role:pipeline/stage` (`*` for any). A token without roles can only say who it is.
-   */
-  roles: Type.Optional(Type.Array(Type.String())),
-});
-export type ApiToken = Static<typeof ApiToken>;
-/** A token with its roles parsed (service.ts refuses to start on a malformed one). */
-export type AuthorisedToken = ApiToken & { grants: RoleGrant[] };
 
 /**
  * Planner configuration. Every leaf can come from the environment (`FLOTILLA_GIT_URL`,
@@ -63,12 +48,7 @@ export const Config = Type.Object({
     keyFile: Type.Optional(Type.String()),
     key: Type.Optional(Type.String({ secret: true })),
   }),
-  api: Type.Object({
-    /** Bearer tokens and the identities they stand for (JSON array in the environment). */
-    tokens: Type.Array(ApiToken, { default: [] }),
-    /** YAML/JSON file with the same array (a mounted Secret); merged with `tokens`. */
-    tokensFile: Type.Optional(Type.String()),
-  }),
+  api: apiTokensConfig(),
   leader: Type.Object({
     ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
   }),

@@ -1,5 +1,5 @@
-export { identify, registerApi } from './api.ts';
-export { type ApiToken, Config } from './config.ts';
+export { registerApi } from './api.ts';
+export { Config } from './config.ts';
 export { ConfigRepo } from './config-repo.ts';
 export { HISTORY_SUBJECTS, readHistory } from './history.ts';
 export { type FoundImage, parseImageReference, readMarkedImages, rewriteImages } from './image-refs.ts';

@@ -1,21 +1,18 @@
-import { readFileSync } from 'node:fs';
 import type { Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import type { GitCredentials } from '@flotilla/git';
-import { parseRoleGrant, type RoleGrant } from '@flotilla/policy';
 import {
   ConfigError,
   createServiceServer,
   type Logger,
+  loadApiTokens,
   readSecret,
-  registerSecret,
   type ServiceHandle,
 } from '@flotilla/runtime';
 import { signingKeyFromPem } from '@flotilla/trust';
-import { parse as parseYaml } from 'yaml';
 import { registerApi } from './api.ts';
-import type { ApiToken, AuthorisedToken, Config } from './config.ts';
+import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
@@ -32,40 +29,6 @@ export interface PlannerHandle extends ServiceHandle {
 export { LEADER_BUCKET };
 
 const LEADER_KEY = 'planner';
-
-function loadTokens(config: Config): AuthorisedToken[] {
-  const tokens = [...config.api.tokens];
-  if (config.api.tokensFile) {
-    const parsed = parseYaml(readFileSync(config.api.tokensFile, 'utf8'), { maxAliasCount: 10 }) as unknown;
-    if (!Array.isArray(parsed))
-      throw new ConfigError([`api.tokensFile ${config.api.tokensFile}: expected a list`]);
-    for (const t of parsed as ApiToken[]) {
-      if (typeof t?.token !== 'string' || t.token.length < 16 || typeof t.name !== 'string')
-        throw new ConfigError([`api.tokensFile: every entry needs token (16+ characters) and name`]);
-      tokens.push({
-        token: t.token,
-        name: t.name,
-        groups: Array.isArray(t.groups) ? t.groups.map(String) : [],
-        roles: Array.isArray(t.roles) ? t.roles.map(String) : [],
-      });
-    }
-  }
-  for (const t of tokens) registerSecret(t.token);
-  return tokens.map((t) => ({ ...t, grants: grantsOf(t) }));
-}
-
-/** A token's roles, parsed; a malformed one stops the start with the entry named, never widens. */
-function grantsOf(t: ApiToken): RoleGrant[] {
-  const problems: string[] = [];
-  const grants: RoleGrant[] = [];
-  for (const text of t.roles ?? []) {
-    const g = parseRoleGrant(text);
-    if ('error' in g) problems.push(`api token of ${t.name}: role ${g.error}`);
-    else grants.push(g);
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return grants;
-}
 
 export function repoNameOf(config: Config): string {
   return (
@@ -88,7 +51,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
   const pem = readSecret(config.signing.key, config.signing.keyFile);
   if (!pem) throw new ConfigError(['signing.keyFile (FLOTILLA_SIGNING_KEY_FILE) or signing.key is required']);
   const signingKey = signingKeyFromPem(config.signing.keyId, pem);
-  const tokens = loadTokens(config);
+  const tokens = loadApiTokens(config.api);
   const token = readSecret(config.git.token, config.git.tokenFile);
   const credentials: GitCredentials = {
     ...(token ? { token } : {}),
