@@ -1,4 +1,12 @@
 export {
+  Backoff,
+  type BackoffPolicy,
+  backoffDelay,
+  backoffStep,
+  parseRetryAfter,
+  retryDelay,
+} from './backoff.ts';
+export {
   type CheckFailure,
   PollLoop,
   type PollLoopOptions,
@@ -6,4 +14,5 @@ export {
   type Trigger,
   toCheckFailure,
 } from './poll-loop.ts';
+export { RetryLoop, type RetryLoopOptions } from './retry-loop.ts';
 export { SerialQueue } from './serial-queue.ts';

@@ -1,4 +1,5 @@
 import { FlotillaError, messageOf } from '@flotilla/errors';
+import { backoffStep } from './backoff.ts';
 
 export type Trigger = 'poll' | 'webhook';
 
@@ -55,7 +56,7 @@ export function pollDelayMs(
   const base =
     o.failures === 0
       ? o.intervalMs
-      : Math.min(o.maxBackoffMs, o.intervalMs * 2 ** Math.min(o.failures - 1, 30));
+      : backoffStep(o.failures - 1, { baseMs: o.intervalMs, maxMs: o.maxBackoffMs });
   const jittered = base * (1 + (random() - 0.5) * o.jitter);
   return Math.round(Math.max(jittered, o.retryAfterMs ?? 0));
 }

@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { type BackoffPolicy, DEFAULT_BACKOFF, parseRetryAfter, retryDelay } from './backoff.ts';
+import { type BackoffPolicy, parseRetryAfter, retryDelay } from '@flotilla/async';
+
+/** How the client retries 429/502/503/504 and network errors (the shared backoff of @flotilla/async). */
+export interface RetryPolicy extends BackoffPolicy {
+  /** Total attempts including the first (default 4). */
+  attempts: number;
+  /** Longest Retry-After we are willing to sleep inside one call (default 30 s); longer → error with `wait`. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 250, maxMs: 8000, maxRetryAfterMs: 30_000 };
+
 import { codeForStatus, OciError, parseErrorBody } from './errors.ts';
 import { DOCKER_HUB, DOCKER_HUB_API, isValidDigest, normalizeRegistry } from './image-ref.ts';
 import { parseNextLink } from './link-header.ts';
@@ -23,7 +34,7 @@ export interface RegistryClientOptions {
   /** Upper bound on tag-list pages per listTags call (default: enough for maxTags plus slack, at most 1000). */
   maxPages?: number;
   /** Retry policy for 429/502/503/504 and network errors. */
-  backoff?: Partial<BackoffPolicy>;
+  backoff?: Partial<RetryPolicy>;
   /** Per-request timeout (default 30 s). */
   timeoutMs?: number;
   /** Send If-None-Match from remembered ETags/digests (default true). */
@@ -180,7 +191,7 @@ export class RegistryClient {
   private readonly maxTags: number;
   private readonly pageSize: number;
   private readonly maxPages: number | undefined;
-  private readonly policy: BackoffPolicy;
+  private readonly policy: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly conditional: boolean;
 
@@ -202,7 +213,7 @@ export class RegistryClient {
     this.maxTags = options.maxTags ?? 10_000;
     this.pageSize = options.pageSize ?? 1000;
     this.maxPages = options.maxPages;
-    this.policy = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.policy = { ...DEFAULT_RETRY, ...options.backoff };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.conditional = options.conditional ?? true;
     const size = options.cacheSize ?? 5000;

@@ -1,4 +1,3 @@
-export { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF, parseRetryAfter, retryDelay } from './backoff.ts';
 export {
   type ClientStats,
   type Descriptor,

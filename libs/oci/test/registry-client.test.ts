@@ -251,7 +251,7 @@ describe('RegistryClient against docker-registry', () => {
       res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'limit' }] }));
     });
     try {
-      const client = new RegistryClient({ registry: proxy.host, backoff: { attempts: 3, baseDelayMs: 20 } });
+      const client = new RegistryClient({ registry: proxy.host, backoff: { attempts: 3, baseMs: 20 } });
       const err = await client.listTags('any/repo').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OciError);
       expect(err).toMatchObject({ code: 'TOOMANYREQUESTS', disposition: 'wait', status: 429 });

@@ -1,3 +1,4 @@
+import { RetryLoop } from '@flotilla/async';
 import { CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX } from '@flotilla/bus';
 import { encodeToken } from '@flotilla/events';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
@@ -45,13 +46,17 @@ export interface CheckpointPublisherOptions {
  */
 export class CheckpointPublisher {
   private queue: CheckpointEntry[] = [];
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
   private attempt = 0;
   private lastPublished = 0;
+  private readonly loop: RetryLoop;
 
-  constructor(private readonly opts: CheckpointPublisherOptions) {}
+  constructor(private readonly opts: CheckpointPublisherOptions) {
+    this.loop = new RetryLoop({
+      hasWork: () => this.queue.length > 0,
+      step: () => this.publishOne(),
+      backoff: { baseMs: opts.retryMinMs, maxMs: opts.retryMaxMs },
+    });
+  }
 
   /** Size of the newest checkpoint the stream holds for this log (0: none). */
   async publishedSize(): Promise<number> {
@@ -71,13 +76,12 @@ export class CheckpointPublisher {
   start(published: number, missing: CheckpointEntry[]): void {
     this.lastPublished = published;
     this.queue.push(...missing.filter((e) => checkpointSize(e) > published));
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   enqueue(entry: CheckpointEntry): void {
     this.queue.push(entry);
-    this.wake?.();
+    this.loop.kick();
   }
 
   /** Checkpoints signed but not yet in the stream. */
@@ -87,33 +91,6 @@ export class CheckpointPublisher {
 
   get published(): number {
     return this.lastPublished;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      if (this.queue.length === 0) {
-        await this.sleep(60_000);
-        continue;
-      }
-      if (!(await this.publishOne())) {
-        const delay = Math.min(
-          this.opts.retryMaxMs,
-          this.opts.retryMinMs * 2 ** Math.min(this.attempt - 1, 10),
-        );
-        await this.sleep(delay * (0.75 + Math.random() * 0.5));
-      }
-    }
   }
 
   private async publishOne(): Promise<boolean> {
@@ -139,9 +116,7 @@ export class CheckpointPublisher {
 
   /** Stops the loop after one last attempt to publish what waits. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
+    await this.loop.stop();
     while (this.queue.length > 0 && (await this.publishOne()));
   }
 }

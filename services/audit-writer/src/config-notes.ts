@@ -1,3 +1,4 @@
+import { backoffDelay } from '@flotilla/async';
 import { messageOf } from '@flotilla/errors';
 import { type GitAuthor, Workspace } from '@flotilla/git';
 import type { Deployment, PromotionView } from './projection.ts';
@@ -155,7 +156,12 @@ export class ConfigNotes {
       } else this.misses.delete(rev);
     }
     if (this.dirty.size > 0)
-      this.schedule(Math.min(this.opts.retryMaxMs, this.opts.debounceMs * 2 ** Math.max(this.failures, 1)));
+      this.schedule(
+        backoffDelay(Math.max(this.failures, 1), {
+          baseMs: this.opts.debounceMs,
+          maxMs: this.opts.retryMaxMs,
+        }),
+      );
   }
 
   async readNote(revision: string): Promise<string | null> {

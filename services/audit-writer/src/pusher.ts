@@ -1,3 +1,4 @@
+import { RetryLoop } from '@flotilla/async';
 import type { Workspace } from '@flotilla/git';
 
 export interface PusherOptions {
@@ -18,19 +19,22 @@ export class Pusher {
   /** Commits not known to be on the remote: (last seq of the commit, when it was committed). */
   private unpushed: Array<{ seq: number; at: number }> = [];
   private pushedSeq = 0;
-  private wake: (() => void) | undefined;
-  private running = false;
-  private loop: Promise<void> | undefined;
   private attempt = 0;
+  private readonly loop: RetryLoop;
 
-  constructor(private readonly opts: PusherOptions) {}
+  constructor(private readonly opts: PusherOptions) {
+    this.loop = new RetryLoop({
+      hasWork: () => this.unpushed.length > 0,
+      step: () => this.pushOnce(),
+      backoff: { baseMs: opts.retryMinMs, maxMs: opts.retryMaxMs },
+    });
+  }
 
   /** `pushedSeq`: the newest seq known to be on the remote (from the remote head's trailers). */
   start(pushedSeq: number, committedSeq: number): void {
     this.pushedSeq = pushedSeq;
     if (committedSeq > pushedSeq) this.unpushed.push({ seq: committedSeq, at: Date.now() });
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   committed(seq: number, at = Date.now()): void {
@@ -39,7 +43,7 @@ export class Pusher {
   }
 
   kick(): void {
-    this.wake?.();
+    this.loop.kick();
   }
 
   lag(now = Date.now()): { records: number; seconds: number } {
@@ -47,34 +51,6 @@ export class Pusher {
     const first = this.unpushed[0];
     if (!last || !first) return { records: 0, seconds: 0 };
     return { records: last.seq - this.pushedSeq, seconds: Math.max(0, (now - first.at) / 1000) };
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      if (this.unpushed.length === 0) {
-        await this.sleep(60_000);
-        continue;
-      }
-      const ok = await this.pushOnce();
-      if (!ok) {
-        const delay = Math.min(
-          this.opts.retryMaxMs,
-          this.opts.retryMinMs * 2 ** Math.min(this.attempt - 1, 10),
-        );
-        await this.sleep(delay * (0.75 + Math.random() * 0.5));
-      }
-    }
   }
 
   /** One push of everything committed so far; true when the remote has it. */
@@ -100,9 +76,7 @@ export class Pusher {
 
   /** Stops the loop; one last push attempt so a graceful shutdown leaves the remote current. */
   async stop(finalPush = true): Promise<void> {
-    this.running = false;
-    this.kick();
-    await this.loop;
+    await this.loop.stop();
     if (finalPush && this.unpushed.length > 0) await this.pushOnce().catch(() => false);
   }
 

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@flotilla/async';
 import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
 import { messageOf, retryable } from '@flotilla/errors';
 import { Workspace } from '@flotilla/git';
@@ -232,7 +233,7 @@ export async function startAuditWriter(
             stalledSince = Date.now();
             metrics.stalled.set(1);
           }
-          const delay = Math.min(config.audit.commitRetryMaxMs, 200 * 2 ** Math.min(attempt - 1, 10));
+          const delay = backoffDelay(attempt - 1, { baseMs: 200, maxMs: config.audit.commitRetryMaxMs });
           logger.error(
             { err: messageOf(err), events: events.length, attempt, retryInMs: delay },
             'audit commit failed; holding the events (not acked) and retrying',
@@ -330,7 +331,7 @@ export async function startAuditWriter(
       try {
         await activateOnce();
       } catch (err) {
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        const delay = backoffDelay(attempt, { baseMs: 500, maxMs: 30_000 });
         logger.error(
           { err: messageOf(err), attempt, delay },
           'cannot become the active audit writer; retrying',

@@ -1,4 +1,4 @@
-import { type CheckFailure, PollLoop, type Trigger } from '@flotilla/async';
+import { backoffDelay, type CheckFailure, PollLoop, type Trigger } from '@flotilla/async';
 import type { CheckResult } from './image-checker.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
@@ -46,7 +46,10 @@ export function imageLoop(o: ImageLoopOptions): PollLoop<TagHint> {
       const unsettled = again(result.unsettled);
       if (unsettled.length === 0) return;
       const attempt = Math.max(...unsettled.map((h) => h.attempt ?? 1)) - 1;
-      setTimeout(() => void loop.trigger(unsettled), 250 * 2 ** attempt).unref?.();
+      setTimeout(
+        () => void loop.trigger(unsettled),
+        backoffDelay(attempt, { baseMs: 250, maxMs: 30_000 }, o.random),
+      ).unref?.();
     },
     carry: again,
     onFailure: o.onFailure,
