@@ -1,9 +1,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import {
+  evidenceCommand,
   type KeptCheckpoint,
   readStreamCheckpoints,
+  renderEvidenceSummary,
   renderVerifyResult,
   verifyCommand,
+  verifyEvidenceFile,
 } from '@flotilla/audit-writer';
 import { jetstream } from '@nats-io/jetstream';
 import { Command, CommanderError, Option } from 'commander';
@@ -554,6 +557,90 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         const sha = res.headers.get('x-flotilla-export-sha256');
         io.status(`wrote ${opts.out}${sha ? ` (${sha})` : ''}`);
       } else process.stdout.write(body);
+    });
+
+  audit
+    .command('evidence [change]')
+    .description(
+      'chain of custody of production changes (one, by commit, promotion, plan or change id; or all in a period): ' +
+        'commit, author, approvals, plan digest and signature, apply result, classification standard/emergency/rollback, ' +
+        'with the audit records and signed checkpoints that prove them. Cut offline from a verified clone.',
+    )
+    .requiredOption('--dir <clone>', 'a clone of the audit repo (verified against --key first)')
+    .option(
+      '--key <verifier-key>',
+      "the audit-writer's verifier key (name+hash+key), a file, or a PEM",
+      collect,
+      [],
+    )
+    .option('--stage <stage>', 'production stage (repeatable; default prod)', collect, [])
+    .option('--since <time>', 'RFC 3339, a date, or 30d (ago)')
+    .option('--until <time>')
+    .option('--out <file>', 'write the package to a file instead of stdout')
+    .action(
+      async (
+        change: string | undefined,
+        opts: { dir: string; key: string[]; stage: string[]; since?: string; until?: string; out?: string },
+      ) => {
+        if (!existsSync(opts.dir)) throw usageError(`--dir: ${opts.dir} does not exist`);
+        if (opts.key.length === 0) throw usageError("--key: the audit-writer's verifier key is required");
+        const since = timeArg('--since', opts.since);
+        const until = timeArg('--until', opts.until);
+        let res: Awaited<ReturnType<typeof evidenceCommand>>;
+        try {
+          res = await evidenceCommand({
+            dir: opts.dir,
+            keys: opts.key,
+            stages: opts.stage.length > 0 ? opts.stage : ['prod'],
+            ...(since ? { since } : {}),
+            ...(until ? { until } : {}),
+            ...(change ? { selector: change } : {}),
+          });
+        } catch (err) {
+          throw usageError((err as Error).message);
+        }
+        if (!res.evidence) {
+          io.err(renderVerifyResult(res.verify));
+          throw new CliError('the audit log does not verify; no evidence cut from it', EXIT.failure);
+        }
+        if (change && res.evidence.changes.length === 0)
+          throw new CliError(`no production change matches ${change}`, EXIT.failure);
+        const body = `${JSON.stringify(res.evidence, null, 2)}\n`;
+        if (opts.out) {
+          writeFileSync(opts.out, body);
+          io.status(`wrote ${opts.out}`);
+        } else process.stdout.write(body);
+        io.err(renderEvidenceSummary(res.evidence));
+      },
+    );
+  audit
+    .command('verify-evidence <file>')
+    .description(
+      'check an evidence package offline with the audit-writer public key alone: self-hash, checkpoint signatures, every record',
+    )
+    .option(
+      '--key <verifier-key>',
+      "the audit-writer's verifier key (name+hash+key), a file, or a PEM",
+      collect,
+      [],
+    )
+    .addOption(outputOption())
+    .action(async (file: string, opts: { key: string[]; output: string }) => {
+      if (opts.key.length === 0) throw usageError("--key: the audit-writer's verifier key is required");
+      if (!existsSync(file)) throw usageError(`${file} does not exist`);
+      let result: Awaited<ReturnType<typeof verifyEvidenceFile>>;
+      try {
+        result = await verifyEvidenceFile(file, opts.key);
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      if (opts.output === 'json') json(result);
+      else if (result.ok)
+        io.out(
+          `ok: ${result.changes} changes, ${result.records} records proven by ${result.checkpoints} signed checkpoints`,
+        );
+      else io.out(`INVALID:\n${result.problems.map((p) => `- ${p}`).join('\n')}`);
+      if (!result.ok) throw new CliError('', EXIT.failure);
     });
 
   const split = (s: string) =>

@@ -1,4 +1,11 @@
-export { AuditRepo, batchMessage, listDayFiles, readAuditFiles, verifyAuditDir } from './audit-repo.ts';
+export {
+  AuditRepo,
+  batchMessage,
+  listDayFiles,
+  readAuditFiles,
+  readRepoCheckpoints,
+  verifyAuditDir,
+} from './audit-repo.ts';
 export { Batcher, type BatcherOptions } from './batcher.ts';
 export {
   type AuditFile,
@@ -20,11 +27,27 @@ export {
   type CheckpointEntry,
   checkpointSize,
   parseCheckpoint,
+  signCheckpoint,
   verifyCheckpoint,
 } from './checkpoint.ts';
 export { checkpointSubject, readStreamCheckpoints } from './checkpoint-publisher.ts';
 export { Config } from './config.ts';
 export { formatNote } from './config-notes.ts';
+export {
+  buildEvidence,
+  type ChangeClass,
+  type EvidenceChange,
+  type EvidencePackage,
+  type EvidenceVerification,
+  FIELD_CLASSES,
+  verifyEvidence,
+} from './evidence.ts';
+export {
+  type EvidenceCommandOptions,
+  evidenceCommand,
+  renderEvidenceSummary,
+  verifyEvidenceFile,
+} from './evidence-command.ts';
 export {
   buildExport,
   type ExportMetadata,
