@@ -99,8 +99,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
-    if (isFlotillaError(err) && err.code.endsWith('-unavailable')) {
-      return reply.code(503).send({
+    if (isFlotillaError(err) && (err.code.endsWith('-unavailable') || err.code.endsWith('-timeout'))) {
+      return reply.code(err.code.endsWith('-timeout') ? 504 : 503).send({
         error: err.code,
         message: err.message,
         upstream: (err.details as { upstream?: string }).upstream,

@@ -7,6 +7,12 @@ export const Config = Type.Object({
     /** Base URL of the planner API (`/api/v1` is appended). */
     url: Type.String({ minLength: 1, default: 'http://127.0.0.1:8083' }),
     timeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+    /**
+     * Approve / reject. The planner answers a decision only after it is carried out: its turn in
+     * the planner's queue (behind renders), then for an approval the promotion commit, the push
+     * and the render of the promoted revision. Seconds under load, so not the read timeout.
+     */
+    decisionTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000 }),
   }),
   audit: Type.Object({
     /** Base URL of the audit-writer query API. */

@@ -39,7 +39,7 @@ export interface ErrorBody {
   message: string;
 }
 
-export function plannerApi(opts: { url: string; timeoutMs: number }): PlannerApi {
+export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeoutMs?: number }): PlannerApi {
   const base = `${opts.url.replace(/\/+$/, '')}/api/v1`;
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
   return {
@@ -85,7 +85,10 @@ export function plannerApi(opts: { url: string; timeoutMs: number }): PlannerApi
             verb === 'approve'
               ? { ...(text ? { comment: text } : {}) }
               : { ...(text ? { reason: text } : {}) },
-          timeoutMs: opts.timeoutMs,
+          // Not the read timeout: the planner answers once the decision is carried out (commit,
+          // push, render), which takes seconds; cutting it short reported a recorded approval
+          // as "the planner is unreachable".
+          timeoutMs: opts.decisionTimeoutMs ?? Math.max(opts.timeoutMs, 120_000),
         },
       );
       return { status: res.status, body: res.body };

@@ -24,6 +24,18 @@ export function unavailable(upstream: UpstreamName, cause: unknown): FlotillaErr
   );
 }
 
+/**
+ * The backend took the request but did not answer in time. Unlike `unavailable`, the request may
+ * still take effect (a decision the planner is carrying out): the page says so, not "failed".
+ */
+export function timedOut(upstream: UpstreamName, timeoutMs: number): FlotillaError {
+  return new FlotillaError(
+    `console.${upstream}-timeout`,
+    `the ${LABEL[upstream]} has not answered within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`,
+    { disposition: 'wait', details: { upstream } },
+  );
+}
+
 /** One HTTP call to a backend, JSON in and out, bounded in time. Never throws for an HTTP status. */
 export async function callUpstream<T>(
   upstream: UpstreamName,
@@ -43,6 +55,7 @@ export async function callUpstream<T>(
       signal: AbortSignal.timeout(init.timeoutMs),
     });
   } catch (err) {
+    if ((err as Error).name === 'TimeoutError') throw timedOut(upstream, init.timeoutMs);
     const cause = (err as { cause?: unknown }).cause ?? err;
     throw unavailable(upstream, cause);
   }

@@ -32,7 +32,7 @@ interface PromotionData {
   commitUrl: string | null;
 }
 
-type Outcome = { kind: 'ok' | 'refused' | 'error'; text: string };
+type Outcome = { kind: 'ok' | 'refused' | 'error' | 'pending'; text: string };
 
 export function PromotionPage(props: { id: string; live: Live; onUnauthorised: () => void; me: Identity }) {
   const { data, error, at, reload } = useData<PromotionData>(
@@ -53,7 +53,9 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
       });
       setOutcome({
         kind: 'ok',
-        text: verb === 'approve' ? 'Approved. The planner is committing the promotion.' : 'Rejected.',
+        // The planner answers once the decision is carried out; the record it returns (reloaded
+        // below) then says how far the promotion got.
+        text: verb === 'approve' ? 'Approved.' : 'Rejected.',
       });
       setComment('');
     } catch (err) {
@@ -62,7 +64,17 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
       setOutcome(
         e.status === 403
           ? { kind: 'refused', text: `Refused by the planner: ${e.message}` }
-          : { kind: 'error', text: `${verb === 'approve' ? 'Approval' : 'Rejection'} failed: ${e.message}` },
+          : e.status === 504
+            ? {
+                // Taken but not answered yet: the decision may well be carried out (the planner
+                // answers only after the commit, push and render). The record below will say.
+                kind: 'pending',
+                text: `${e.message}. Your decision may still be carried out: this page shows it when it is.`,
+              }
+            : {
+                kind: 'error',
+                text: `${verb === 'approve' ? 'Approval' : 'Rejection'} failed: ${e.message}`,
+              },
       );
     } finally {
       setBusy(false);
@@ -71,6 +83,20 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
   };
 
   const p = data?.promotion;
+  // What the planner recorded outranks what the request said: an answer that came too late
+  // (pending) or a decision made in another tab still shows as made.
+  const me = `user:${props.me.name}`;
+  const recorded: Outcome | null = !p
+    ? null
+    : p.approvedBy.includes(me)
+      ? {
+          kind: 'ok',
+          text: `Approved by you. ${p.commit ? 'The promotion is committed.' : 'The planner is committing the promotion.'}`,
+        }
+      : p.rejectedBy === me
+        ? { kind: 'ok', text: 'Rejected by you.' }
+        : null;
+  const shown = recorded ?? outcome;
   const byName = new Map((data?.current ?? []).map((i) => [i.repository, i]));
   return (
     <div>
@@ -189,13 +215,13 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
                 </div>
               </form>
             )}
-            {outcome && (
+            {shown && (
               <p
-                class={`banner ${outcome.kind === 'ok' ? 'ok' : 'error'}`}
-                role={outcome.kind === 'ok' ? 'status' : 'alert'}
+                class={`banner ${shown.kind === 'ok' ? 'ok' : shown.kind === 'pending' ? 'warn' : 'error'}`}
+                role={shown.kind === 'ok' || shown.kind === 'pending' ? 'status' : 'alert'}
                 data-testid="decision-outcome"
               >
-                {outcome.text}
+                {shown.text}
               </p>
             )}
           </Section>
