@@ -133,7 +133,7 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
       // Keyboard only: the comment, Tab to Approve (the next control), Enter.
       await alice.getByLabel('Comment').fill('release checklist done');
       await alice.keyboard.press('Tab');
-      expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe('Approve');
+      expect(await alice.evaluate('document.activeElement?.textContent')).toBe('Approve');
       await alice.keyboard.press('Enter');
       // The planner answers once the promotion is committed, pushed and rendered: seconds.
       await alice
