@@ -38,7 +38,13 @@ export interface Harness {
   publicPem: string;
   events: EventCollector;
   config(cluster: string, overrides?: Partial<Config>): Config;
-  start(cluster: string, overrides?: Partial<Config>, kubeconfig?: string): Promise<ApplierHandle>;
+  start(
+    cluster: string,
+    overrides?: Partial<Config>,
+    kubeconfig?: string,
+    /** Every log line the applier writes (at debug), to check what it says. */
+    logLines?: string[],
+  ): Promise<ApplierHandle>;
   /** Renders, stores and publishes a signed plan, as the planner does. */
   publishPlan(
     cluster: string,
@@ -118,16 +124,19 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     publicPem: key.publicPem,
     events,
     config,
-    async start(name, overrides = {}, kubeconfig) {
+    async start(name, overrides = {}, kubeconfig, logLines) {
       const c = config(name, overrides);
       if (kubeconfig) c.kube.kubeconfig = kubeconfig;
-      const h = await startApplier(
-        c,
-        createLogger({ service: 'cluster-applier', level: process.env.TEST_LOG ? 'debug' : 'silent' }),
-        {
-          trustedKeys: [key.trusted],
-        },
-      );
+      const logger = logLines
+        ? createLogger({
+            service: 'cluster-applier',
+            level: 'debug',
+            destination: { write: (line: string) => void logLines.push(line) },
+          })
+        : createLogger({ service: 'cluster-applier', level: process.env.TEST_LOG ? 'debug' : 'silent' });
+      const h = await startApplier(c, logger, {
+        trustedKeys: [key.trusted],
+      });
       handles.push(h);
       return h;
     },
