@@ -15,4 +15,5 @@ export {
   toCheckFailure,
 } from './poll-loop.ts';
 export { RetryLoop, type RetryLoopOptions } from './retry-loop.ts';
+export { Semaphore } from './semaphore.ts';
 export { SerialQueue } from './serial-queue.ts';

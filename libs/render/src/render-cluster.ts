@@ -21,6 +21,11 @@ export type RenderResult =
       mode: 'plain' | 'kustomize';
       objects: KubeObject[];
       inputDigest?: string;
+      /**
+       * Repo-relative files the output was made from (a kustomization's inputs, or every YAML
+       * file of a plain directory): a change to none of them cannot change the output.
+       */
+      inputs: string[];
       /** What the render cost, for logs and benchmarks. */
       stats: RenderStats;
     }
@@ -107,7 +112,9 @@ export async function renderCluster(
 async function renderPlain(scope: RepoScope, dir: string, opts: RenderOptions) {
   const objects: KubeObject[] = [];
   const seen = new Map<string, string>();
+  const inputs: string[] = [];
   for (const f of await listPlainYaml(scope, dir)) {
+    inputs.push(f.file);
     const { text } = readCounted(scope, f.real, f.size);
     const result = parseManifests(text, { file: f.file, ...(opts.limits ? { limits: opts.limits } : {}) });
     const first = result.errors[0];
@@ -128,7 +135,7 @@ async function renderPlain(scope: RepoScope, dir: string, opts: RenderOptions) {
     }
     scope.meter.checkObjects(f.file, objects.length);
   }
-  return { ok: true as const, mode: 'plain' as const, objects };
+  return { ok: true as const, mode: 'plain' as const, objects, inputs };
 }
 
 async function renderKustomization(
@@ -178,9 +185,10 @@ async function renderKustomization(
     throw e;
   }
   const inputDigest = walk.inputDigest;
+  const inputs = walk.inputs.map((f) => repoRelative(rootReal, f));
   if (cached && cached.inputDigest === inputDigest) {
     extra.cached = true;
-    return { ok: true as const, mode: 'kustomize' as const, objects: cached.objects, inputDigest };
+    return { ok: true as const, mode: 'kustomize' as const, objects: cached.objects, inputDigest, inputs };
   }
   meter.checkTime(at);
   const run = await (early ?? build());
@@ -222,5 +230,5 @@ async function renderKustomization(
   meter.checkObjects(at, result.objects.length);
   const objects = result.objects.map((o) => o.object);
   opts.cache?.set(key, { inputDigest, objects });
-  return { ok: true as const, mode: 'kustomize' as const, objects, inputDigest };
+  return { ok: true as const, mode: 'kustomize' as const, objects, inputDigest, inputs };
 }

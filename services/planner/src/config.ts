@@ -76,6 +76,12 @@ export const Config = Type.Object({
   kubectl: Type.String({ default: 'kubectl' }),
   /** Clusters rendered at once (each a `kubectl kustomize` process). */
   renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+  /**
+   * Which pipelines a new revision renders: `touched` (those whose definition, or a file their
+   * last render read, it changed; everything when that is unknown) or `all` (every pipeline at
+   * every revision: slower, a safety valve if source tracking is ever in doubt).
+   */
+  renderScope: Type.Union([Type.Literal('touched'), Type.Literal('all')], { default: 'touched' }),
   /** Budgets of each cluster's render; unset ones keep @flotilla/render's defaults (docs/security.md). */
   render: Type.Object(
     {

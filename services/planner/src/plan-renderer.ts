@@ -1,14 +1,8 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Semaphore } from '@flotilla/async';
 import type { BlobStore, Bus } from '@flotilla/bus';
-import {
-  ChangeAwaitingApproval,
-  type FlotillaEvent,
-  GitCommitDetected,
-  isEventOf,
-  PlanCreated,
-  RenderFailed,
-} from '@flotilla/events';
+import { ChangeAwaitingApproval, type FlotillaEvent, PlanCreated, RenderFailed } from '@flotilla/events';
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
   createBundle,
@@ -20,7 +14,6 @@ import {
   sortObjects,
 } from '@flotilla/manifests';
 import {
-  type DeclaredPipeline,
   formatPipelineIssue,
   isPipelineFile,
   PIPELINES_DIR,
@@ -35,9 +28,9 @@ import { withSpan } from '@flotilla/telemetry';
 import { type SigningKey, signPlan } from '@flotilla/trust';
 import { changeId, isGated, objectDiff, unexplainedCommits } from './change-gate.ts';
 import type { ConfigRepo } from './config-repo.ts';
-import { readMarkedImages } from './image-refs.ts';
+import { type FoundImage, readMarkedImages } from './image-refs.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
-import { type RenderBudgets, renderCluster } from './render.ts';
+import { type RenderBudgets, type RenderProblem, renderCluster } from './render.ts';
 import { toImageRefs } from './stage-images.ts';
 import type { ClusterState, PlannerState } from './state.ts';
 import { readYamlFilesUnder } from './tree-files.ts';
@@ -78,29 +71,46 @@ export interface RenderTarget {
 /** A pipeline file larger than this is refused unread (a pipeline is a few KiB). */
 const MAX_PIPELINE_BYTES = 256 * 1024;
 
-/** What a render of one revision came to. */
-export type RenderOutcome =
-  | { kind: 'skipped' }
-  /** No valid pipeline at all: RenderFailed published, nothing rendered. */
-  | { kind: 'invalid' }
-  /** A commit since the last rendered revision fails the signature policy: nothing rendered. */
-  | { kind: 'refused' }
-  /** `set` as declared (refused ones were reported); `rendered` are the pipelines in force. */
-  | { kind: 'rendered'; set: PipelineSet; rendered: RenderTarget[] };
+/** A revision extracted, with its pipelines parsed: what its pipelines render from. */
+export interface OpenedRevision {
+  revision: string;
+  tree: string;
+  /** Pipeline files found (0: neither the root file nor pipelines/ exists). */
+  files: number;
+  set: PipelineSet;
+}
+
+/** Runs `fn` as one of the planner's decisions (its serial queue). */
+export type Decide = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** What rendering one pipeline at one revision came to. */
+export interface PipelineRenderResult {
+  plans: number;
+  /** Wall time of the render phase (renderers overlap). */
+  renderMs: number;
+  /**
+   * Repo-relative files and directories (ending in `/`) whose content made the output: a commit
+   * touching none of them leaves this pipeline's plans as they are. Null when a cluster was
+   * refused (what it would read is unknown).
+   */
+  sources: string[] | null;
+}
 
 /**
- * Turns a config revision into signed plans: reads the pipeline, renders every cluster (bounded
- * concurrency), and publishes a plan for each cluster whose content changed, recording per
- * cluster what was asked for and per stage which images its files hold.
+ * Turns a config revision into signed plans, in steps the planner schedules: the signature
+ * policy, opening a revision (extract, parse the pipeline set, report refused pipelines), and
+ * rendering one pipeline, whose clusters render outside the planner's decisions and whose
+ * results (plan, state) are recorded through `decide`. Clusters are rendered at most
+ * `renderConcurrency` at once across all pipelines.
  */
 export class PlanRenderer {
   private readonly log: Logger;
   private readonly cache = new Map<string, { inputDigest: string; objects: KubeObject[] }>();
-  /** Timings of the last render, for benchmarks and logs: wall time of the kubectl phase vs all. */
-  lastRender: { revision: string; renderMs: number; totalMs: number; plans: number } | null = null;
+  private readonly slots: Semaphore;
 
   constructor(private readonly o: PlanRendererOptions) {
     this.log = o.logger.child({ component: 'plan-renderer' });
+    this.slots = new Semaphore(Math.max(1, o.renderConcurrency ?? 4));
   }
 
   /**
@@ -157,65 +167,65 @@ export class PlanRenderer {
     return { files: files.length + unread.length, set };
   }
 
-  /** Renders every cluster at `revision`; publishes signed plans for clusters whose content changed. */
-  async render(
-    revision: string,
-    targetOf: (declared: DeclaredPipeline) => RenderTarget,
-    cause?: FlotillaEvent,
-  ): Promise<RenderOutcome> {
-    const { state } = this.o;
-    const last = state.meta.lastRenderedRevision;
-    if (last === revision) return { kind: 'skipped' };
-    if (last && (await this.o.repo.isAncestor(revision, last))) {
-      this.log.info({ revision, last }, 'older than the last rendered revision; skipped');
-      return { kind: 'skipped' };
-    }
-    const ctx = cause ? { cause } : {};
-    // Under `signatures: require` every commit since the last rendered revision (merged branches
-    // and commits a push of ours rebased onto included; our own commits excepted) must verify, as
-    // in the git-watcher; otherwise nothing is rendered, now or after a restart.
-    if (this.o.signature?.policy === 'require') {
-      const refusal = await firstRefusedCommit(this.o.repo.mirror, last ?? null, revision, this.o.signature, {
-        trusted: new Set(this.o.state.meta.ownCommits ?? []),
-      });
-      if (refusal) {
-        await this.o.bus.publish(
-          RenderFailed,
-          {
-            repo: this.o.repoName,
-            revision,
-            file: '',
-            code: refusal.code,
-            message: `not rendered: commit ${refusal.sha} fails the signature policy (require): ${refusal.message}${refusal.lastGoodSha ? `; last good commit ${refusal.lastGoodSha}` : ''}`,
-          },
-          { ...ctx, id: `render-failed-${revision}-signature` },
-        );
-        this.log.warn(
-          { revision, sha: refusal.sha, code: refusal.code },
-          'commit fails the signature policy; not rendered',
-        );
-        return { kind: 'refused' };
-      }
-    }
+  /**
+   * Under `signatures: require` every commit in `since..revision` (merged branches and commits a
+   * push of ours rebased onto included; our own commits excepted) must verify, as in the
+   * git-watcher; otherwise nothing is rendered, now or after a restart (RenderFailed says why).
+   */
+  async signatureAllows(revision: string, since: string | null, cause?: FlotillaEvent): Promise<boolean> {
+    if (this.o.signature?.policy !== 'require') return true;
+    const refusal = await firstRefusedCommit(this.o.repo.mirror, since, revision, this.o.signature, {
+      trusted: new Set(this.o.state.meta.ownCommits ?? []),
+    });
+    if (!refusal) return true;
+    await this.o.bus.publish(
+      RenderFailed,
+      {
+        repo: this.o.repoName,
+        revision,
+        file: '',
+        code: refusal.code,
+        message: `not rendered: commit ${refusal.sha} fails the signature policy (require): ${refusal.message}${refusal.lastGoodSha ? `; last good commit ${refusal.lastGoodSha}` : ''}`,
+      },
+      { ...(cause ? { cause } : {}), id: `render-failed-${revision}-signature` },
+    );
+    this.log.warn(
+      { revision, sha: refusal.sha, code: refusal.code },
+      'commit fails the signature policy; not rendered',
+    );
+    return false;
+  }
+
+  /**
+   * Extracts `revision` and parses its pipelines; every refused pipeline file (and a revision
+   * with none at all) is reported on its own, the others render as usual. The caller releases
+   * the tree once every pipeline rendered from it.
+   */
+  async open(revision: string, cause?: FlotillaEvent): Promise<OpenedRevision> {
     const tree = await withSpan('extract tree', { attributes: { 'flotilla.revision': revision } }, () =>
       this.o.repo.extract(revision),
     );
     try {
-      return await this.renderTree(tree, revision, targetOf, cause, ctx);
-    } finally {
+      const { files, set } = await this.pipelinesIn(tree);
+      await this.reportRefusals(revision, files, set, cause);
+      return { revision, tree, files, set };
+    } catch (e) {
       await this.o.repo.release(tree);
+      throw e;
     }
   }
 
-  private async renderTree(
-    tree: string,
+  async release(opened: OpenedRevision): Promise<void> {
+    await this.o.repo.release(opened.tree);
+  }
+
+  private async reportRefusals(
     revision: string,
-    targetOf: (declared: DeclaredPipeline) => RenderTarget,
+    files: number,
+    set: PipelineSet,
     cause: FlotillaEvent | undefined,
-    ctx: { cause?: FlotillaEvent },
-  ): Promise<RenderOutcome> {
-    const { state } = this.o;
-    const { files, set } = await this.pipelinesIn(tree);
+  ): Promise<void> {
+    const ctx = cause ? { cause } : {};
     if (files === 0) {
       await this.o.bus.publish(
         RenderFailed,
@@ -229,7 +239,6 @@ export class PlanRenderer {
         { ...ctx, id: `render-failed-${revision}-pipeline` },
       );
     }
-    // Each refused pipeline is reported on its own; the others render as usual.
     for (const r of set.refused) {
       const first = r.issues[0];
       const root = r.file === this.o.pipelineFile;
@@ -248,86 +257,164 @@ export class PlanRenderer {
       );
       this.log.warn({ revision, file: r.file, issues: r.issues.length }, 'pipeline refused');
     }
-    if (set.pipelines.length === 0) {
-      state.meta.lastRenderedRevision = revision;
-      await state.saveMeta();
-      return { kind: 'invalid' };
-    }
-    const targets = set.pipelines.map(targetOf);
-    const started = performance.now();
-    let renderMs = 0;
-    let plans = 0;
-    state.meta.pipelineRevision = revision;
-    {
-      const jobs = targets.flatMap((target) =>
-        target.pipeline.spec.stages.flatMap((stage) =>
-          stage.clusters.map((cluster) => ({ target, stage, cluster })),
-        ),
-      );
-      // Every cluster is rendered (bases may be shared), but those whose own directory the
-      // commit touched go first: a commit to one of many pipelines gets its plans out without
-      // waiting behind the others.
-      const touched = touchedPaths(cause);
-      if (touched.length > 0) {
-        const hit = (path: string) => {
-          const dir = `${path.replace(/^(\.\/)+/, '').replace(/\/+$/, '')}/`;
-          return touched.some((f) => f.startsWith(dir));
-        };
-        jobs.sort((a, b) => Number(hit(b.cluster.path)) - Number(hit(a.cluster.path)));
-      }
-      const renderStart = performance.now();
-      await inParallel(jobs, this.o.renderConcurrency ?? 4, async (j) => {
-        const t = performance.now();
-        const published = await this.renderOne(j.target, tree, revision, j.stage, j.cluster, cause, (ms) => {
-          // Wall time from the first render starting to the last one finishing (they overlap).
-          renderMs = Math.max(renderMs, t - renderStart + ms);
-        });
-        if (published) plans++;
-      });
-      // Each pipeline's stages record what images their files hold now (pipelines side by side).
-      await inParallel(targets, 8, async ({ pipeline, state: ps }) => {
-        for (const stage of pipeline.spec.stages) {
-          const ss = ps.stage(stage.name);
-          ss.revision = revision;
-          ss.images = toImageRefs(
-            readMarkedImages(
-              await readYamlFilesUnder(
-                tree,
-                stage.clusters.map((c) => c.path),
-              ),
-              pipeline.spec.images ?? [],
-            ),
-            ps,
-          );
-          await ps.saveStage(ss);
-        }
-      });
-    }
-    state.meta.lastRenderedRevision = revision;
-    await state.saveMeta();
-    this.lastRender = { revision, renderMs, totalMs: performance.now() - started, plans };
-    return { kind: 'rendered', set, rendered: targets };
   }
 
+  /**
+   * Renders every cluster of one pipeline at an opened revision and publishes a signed plan for
+   * each whose content changed; then records which images each stage's files hold. Renders run
+   * outside the planner's decisions (they may take seconds); only what reads or writes the
+   * pipeline's state runs through `decide`.
+   */
+  async renderPipeline(
+    target: RenderTarget,
+    opened: OpenedRevision,
+    decide: Decide,
+    cause?: FlotillaEvent,
+  ): Promise<PipelineRenderResult> {
+    const { tree, revision } = opened;
+    const { pipeline, state: ps } = target;
+    const jobs = pipeline.spec.stages.flatMap((stage) =>
+      stage.clusters.map((cluster) => ({ stage, cluster })),
+    );
+    const sources = new Set<string>();
+    let known = true;
+    let plans = 0;
+    let renderMs = 0;
+    const renderStart = performance.now();
+    const rendered = new Array<Rendered>(jobs.length);
+    await inParallel(
+      jobs.map((j, i) => ({ ...j, i })),
+      this.o.renderConcurrency ?? 4,
+      async ({ cluster, i }) => {
+        const r = await this.slots.run(async () => {
+          const t = performance.now();
+          const r = await this.renderOne(target, tree, revision, cluster);
+          // Wall time from the first render starting to the last one finishing (they overlap).
+          renderMs = Math.max(renderMs, t - renderStart + (performance.now() - t));
+          return r;
+        });
+        rendered[i] = r;
+        if (!r.ok) known = false;
+        for (const s of r.sources) sources.add(s);
+      },
+    );
+    // The stages' images: files read here, digests looked up when recorded.
+    const found = new Map<string, FoundImage[]>();
+    for (const stage of pipeline.spec.stages)
+      found.set(
+        stage.name,
+        readMarkedImages(
+          await readYamlFilesUnder(
+            tree,
+            stage.clusters.map((c) => c.path),
+          ),
+          pipeline.spec.images ?? [],
+        ),
+      );
+    // One decision records the pipeline at this revision: what each stage's files hold, then its
+    // plans, so a health report for a new plan always finds the images it runs.
+    await decide(async () => {
+      for (const stage of pipeline.spec.stages) {
+        const ss = ps.stage(stage.name);
+        ss.revision = revision;
+        ss.images = toImageRefs(found.get(stage.name) ?? [], ps);
+        await ps.saveStage(ss);
+      }
+      for (const [i, { stage, cluster }] of jobs.entries())
+        if (await this.record(target, revision, stage, cluster, rendered[i] as Rendered, cause)) plans++;
+    });
+    return { plans, renderMs, sources: known ? [...sources].sort() : null };
+  }
+
+  /**
+   * Renders one cluster, outside the planner's decisions. When its content differs from the
+   * last plan's, the bundle is encoded and stored already (content-addressed, so an unused one
+   * costs nothing); `record` decides.
+   */
   private async renderOne(
     target: RenderTarget,
     tree: string,
     revision: string,
-    stage: Stage,
     cluster: { name: string; path: string; targetNamespace?: string | undefined },
+  ): Promise<Rendered> {
+    const { scope, state } = target;
+    const clusterDir = `${cluster.path.replace(/^(\.\/)+/, '').replace(/\/+$/, '')}/`;
+    const result = await withSpan(
+      'render',
+      {
+        attributes: {
+          'flotilla.pipeline': scope.name,
+          'flotilla.cluster': cluster.name,
+          'flotilla.revision': revision,
+          'flotilla.path': cluster.path,
+        },
+      },
+      () =>
+        renderCluster(tree, cluster.path, {
+          kubectl: this.o.kubectl,
+          cache: this.cache,
+          cacheKey: `${scope.idPrefix}${cluster.name}`,
+          ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
+        }),
+    );
+    // A refused render has no known inputs: the pipeline renders again at the next commit.
+    if (!result.ok) return { ok: false, problem: result.problem, sources: [] };
+    // The whole cluster directory (new files there count, image markers are read there) and the
+    // directory of every other input (a base's kustomization and what sits beside it).
+    const sources = [clusterDir, ...new Set(result.inputs.map((f) => `${dirname(f)}/`))];
+    const objects = sortObjects(result.objects);
+    // targetNamespace is part of what the cluster runs: changing it alone makes a new plan.
+    const contentDigest = objectHash({
+      path: cluster.path,
+      objects,
+      ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
+    });
+    if (state.clusters.get(cluster.name)?.desired?.contentDigest === contentDigest)
+      return { ok: true, contentDigest, objects: objects.length, objectList: objects, sources };
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeBundle(
+        createBundle({
+          cluster: cluster.name,
+          revision,
+          source: { repo: this.o.repoName, path: cluster.path },
+          targetNamespace: cluster.targetNamespace,
+          objects,
+        }),
+      );
+    } catch (e) {
+      if (!isManifestError(e)) throw e;
+      return {
+        ok: false,
+        problem: { file: e.file ?? cluster.path, code: e.code, message: e.message },
+        sources: [],
+      };
+    }
+    const digest = await this.o.blobs.put(bytes);
+    return {
+      ok: true,
+      contentDigest,
+      objects: objects.length,
+      objectList: objects,
+      bundle: { digest, size: bytes.byteLength },
+      sources,
+    };
+  }
+
+  /** Records a cluster's render: a signed plan when its content changed, or the refusal. */
+  private async record(
+    target: RenderTarget,
+    revision: string,
+    stage: Stage,
+    cluster: { name: string; path: string },
+    r: Rendered,
     cause?: FlotillaEvent,
-    onRendered?: (ms: number) => void,
   ): Promise<boolean> {
     const { bus } = this.o;
     const { state, scope } = target;
     const c = state.cluster(cluster.name, stage.name);
-    const failed = async (p: {
-      file: string;
-      line?: number;
-      column?: number;
-      code: string;
-      message: string;
-    }) => {
+    if (!r.ok) {
+      const p = r.problem;
       c.lastRenderError = {
         file: p.file,
         code: p.code,
@@ -356,64 +443,20 @@ export class PlanRenderer {
         { pipeline: scope.name, cluster: cluster.name, revision, ...p },
         'render failed; no plan published',
       );
-    };
-    const t = performance.now();
-    const spanAttrs = {
-      'flotilla.pipeline': scope.name,
-      'flotilla.cluster': cluster.name,
-      'flotilla.revision': revision,
-    };
-    const result = await withSpan(
-      'render',
-      { attributes: { ...spanAttrs, 'flotilla.path': cluster.path } },
-      () =>
-        renderCluster(tree, cluster.path, {
-          kubectl: this.o.kubectl,
-          cache: this.cache,
-          cacheKey: `${scope.idPrefix}${cluster.name}`,
-          ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
-        }),
-    );
-    onRendered?.(performance.now() - t);
-    if (!result.ok) {
-      await failed(result.problem);
       return false;
     }
-    const objects = sortObjects(result.objects);
-    // targetNamespace is part of what the cluster runs: changing it alone makes a new plan.
-    const contentDigest = objectHash({
-      path: cluster.path,
-      objects,
-      ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
-    });
     delete c.lastRenderError;
     c.renderedRevision = revision;
-    if (c.desired?.contentDigest === contentDigest) {
+    if (c.desired?.contentDigest === r.contentDigest || !r.bundle) {
       // Back to what runs (a held edit reverted): nothing is waiting any more.
-      delete c.held;
+      if (c.desired?.contentDigest === r.contentDigest) delete c.held;
       await state.saveCluster(c);
       return false;
     }
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeBundle(
-        createBundle({
-          cluster: cluster.name,
-          revision,
-          source: { repo: this.o.repoName, path: cluster.path },
-          targetNamespace: cluster.targetNamespace,
-          objects,
-        }),
-      );
-    } catch (e) {
-      if (!isManifestError(e)) throw e;
-      await failed({ file: e.file ?? cluster.path, code: e.code, message: e.message });
-      return false;
-    }
-    const digest = await this.o.blobs.put(bytes);
-    const content = { revision, digest, size: bytes.byteLength, objects, contentDigest };
+    const { digest, size } = r.bundle;
+    const content = { revision, digest, size, objects: r.objectList, contentDigest: r.contentDigest };
     if (await this.holdIfUngated(target, stage, cluster, c, content, cause)) return false;
-    await this.issuePlan(target, stage, cluster, c, { ...content, objects: objects.length }, cause);
+    await this.issuePlan(target, stage, cluster, c, { ...content, objects: r.objects }, cause);
     return true;
   }
 
@@ -584,10 +627,20 @@ export class PlanRenderer {
   }
 }
 
-/** Files a commit event says it changed (empty when the render has another cause). */
-function touchedPaths(cause: FlotillaEvent | undefined): string[] {
-  return cause && isEventOf(GitCommitDetected, cause) ? cause.data.paths : [];
-}
+/** One cluster rendered, before the planner recorded it. */
+type Rendered =
+  | { ok: false; problem: RenderProblem; sources: string[] }
+  | {
+      ok: true;
+      contentDigest: string;
+      objects: number;
+      /** The objects themselves (what a held change's diff shows). */
+      objectList: KubeObject[];
+      /** Set when the content differs from the last plan's (the bundle is stored). */
+      bundle?: { digest: string; size: number };
+      /** Repo-relative files and directories (ending in `/`) the output was made from. */
+      sources: string[];
+    };
 
 /** Runs `fn` over `items`, at most `limit` at a time; the first failure rejects. */
 async function inParallel<T>(

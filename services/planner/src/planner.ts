@@ -24,8 +24,14 @@ import { refused } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
 import { pipelineScope } from './pipeline-scope.ts';
 import { PipelineUnit } from './pipeline-unit.ts';
-import { PlanRenderer, type RenderTarget } from './plan-renderer.ts';
+import {
+  type OpenedRevision,
+  type PipelineRenderResult,
+  PlanRenderer,
+  type RenderTarget,
+} from './plan-renderer.ts';
 import type { RenderBudgets } from './render.ts';
+import { pipelinesToRender } from './render-selection.ts';
 import type { PlannerState } from './state.ts';
 
 export interface PlannerOptions {
@@ -45,6 +51,8 @@ export interface PlannerOptions {
   crashAt?: string;
   /** Clusters rendered at once (kubectl processes). */
   renderConcurrency?: number;
+  /** `all`: every pipeline renders at every revision (see render-selection.ts for `touched`). */
+  renderScope?: 'touched' | 'all';
   /** The repository's signature policy, checked again before every render. */
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render. */
@@ -76,7 +84,26 @@ export interface PipelineSummary {
  * - ConfigWriter: the only writer of the config repo, shared.
  */
 export class Planner {
+  /** The planner's decisions: short steps that read or write state, never a render. */
   private readonly queue = new SerialQueue();
+  /** Revisions in order: signature check, extract, parse, hand each pipeline to its lane. */
+  private readonly revisions = new SerialQueue();
+  /** Per pipeline: its renders, one revision after another, beside every other pipeline's. */
+  private readonly lanes = new Map<string, SerialQueue>();
+  /** The newest revision handed to the lanes (later commits diff against it). */
+  private dispatched: string | undefined;
+  /** Resolves when every revision dispatched so far has rendered in all its lanes. */
+  private settled: Promise<void> = Promise.resolve();
+  /** What each pipeline's last render read (see render-selection.ts); absent: render it. */
+  private readonly sources = new Map<string, string[]>();
+  /** Pipelines whose render failed for a reason other than their content: rendered again. */
+  private readonly retry = new Set<string>();
+  /** Pipeline → renders handed to its lane and not finished. */
+  private readonly laneLoad = new Map<string, number>();
+  /** Our own pushes whose render has not been handed to the lanes yet. */
+  private pushesPending = 0;
+  /** Pipeline → revision its lane is rendering now. */
+  private readonly inFlight = new Map<string, string>();
   private evaluationQueued = false;
   private readonly units = new Map<string, PipelineUnit>();
   private active = false;
@@ -98,9 +125,28 @@ export class Planner {
     this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
   }
 
-  /** Timings of the last render, for benchmarks and logs: wall time of the kubectl phase vs all. */
-  get lastRender(): PlanRenderer['lastRender'] {
-    return this.renderer.lastRender;
+  /** Timings of the last revision rendered, for benchmarks and logs. */
+  lastRender: {
+    revision: string;
+    /** Wall time of the render phase (kubectl, walks) of the slowest pipeline. */
+    renderMs: number;
+    /** From the revision's dispatch to its last pipeline recorded. */
+    totalMs: number;
+    plans: number;
+    /** Pipelines rendered (the others were untouched by the commit). */
+    pipelines: number;
+  } | null = null;
+
+  /** The renders running now, for /metrics and tests: which pipeline, at which revision. */
+  rendering(): Array<{ pipeline: string; revision: string }> {
+    return [...this.inFlight].map(([pipeline, revision]) => ({ pipeline, revision }));
+  }
+
+  /** Resolves once every revision received so far has been rendered by every pipeline lane. */
+  async idle(): Promise<void> {
+    await this.revisions.idle();
+    await this.settled;
+    await this.queue.idle();
   }
 
   get isActive(): boolean {
@@ -179,7 +225,6 @@ export class Planner {
     });
   }
 
-  /** A promotion of any pipeline, by id (ids of pipelines/ carry the pipeline's name). */
   /** A promotion by id, from whichever pipeline has it; `mayRead` decides by pipeline name. */
   promotion(id: string, mayRead: (pipeline: string) => boolean): Promise<{ promotion: unknown }> {
     return this.queue.run(async () => {
@@ -201,11 +246,14 @@ export class Planner {
   }
 
   /** Becomes the acting planner: load the view, catch up with the repo, resume open promotions. */
-  activate(): Promise<void> {
-    return this.queue.run(async () => {
-      if (this.active) return;
+  async activate(): Promise<void> {
+    const head = await this.queue.run(async () => {
+      if (this.active) return undefined;
       await this.o.state.load();
       this.units.clear();
+      this.sources.clear();
+      this.retry.clear();
+      this.dispatched = undefined;
       this.active = true;
       const head = await this.o.repo.fetch();
       const inForce = this.o.state.meta.pipelineRevision;
@@ -213,7 +261,15 @@ export class Planner {
         const { set } = await this.renderer.pipelinesAt(inForce);
         for (const d of set.pipelines) this.target(d);
       }
-      if (head) await this.render(head);
+      return head;
+    });
+    if (head === undefined) return;
+    // The head renders in full (what each pipeline reads is not known yet); decisions and the
+    // API go on meanwhile.
+    if (head) await this.render(head);
+    await this.settled;
+    await this.queue.run(async () => {
+      if (!this.active) return;
       for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);
@@ -225,7 +281,7 @@ export class Planner {
     clearInterval(this.interval);
     clearTimeout(this.soakTimer);
     this.soakAt = Number.POSITIVE_INFINITY;
-    await this.queue.idle();
+    await this.idle();
   }
 
   /**
@@ -233,7 +289,13 @@ export class Planner {
    * render holds the queue, and a waiting evaluation will see everything the skipped ones would.
    */
   private tick(): void {
-    if (!this.active || this.evaluationQueued) return;
+    if (!this.active) return;
+    // A pipeline whose render failed (NATS, the object store) renders again once nothing else does.
+    if (this.retry.size > 0 && this.revisions.size === 0 && this.dispatched)
+      void this.render(this.dispatched).catch((e) =>
+        this.log.warn({ err: messageOf(e) }, 'rendering again failed'),
+      );
+    if (this.evaluationQueued) return;
     this.evaluationQueued = true;
     void this.queue
       .run(() => {
@@ -244,12 +306,17 @@ export class Planner {
   }
 
   /** Consumer entry point. Throwing makes the bus retry (then dead-letter). */
-  handle(event: FlotillaEvent): Promise<void> {
-    return this.queue.run(async () => {
+  async handle(event: FlotillaEvent): Promise<void> {
+    // A commit is only handed to the render lanes here: its renders never hold the decisions.
+    if (isEventOf(GitCommitDetected, event)) {
       if (!this.active)
         throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
-      if (isEventOf(GitCommitDetected, event)) await this.onCommit(event);
-      else if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
+      return await this.onCommit(event);
+    }
+    return await this.queue.run(async () => {
+      if (!this.active)
+        throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
+      if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
       else if (isEventOf(ApplySucceeded, event))
         await this.reported(event.data.pipeline, (u) => u.health.onApplySucceeded(event));
       else if (isEventOf(ApplyFailed, event))
@@ -335,25 +402,177 @@ export class Planner {
     };
   }
 
-  /** Renders `revision` (see PlanRenderer) and re-evaluates the pipelines in force. */
-  async render(revision: string, cause?: FlotillaEvent): Promise<void> {
-    const outcome = await withSpan('plan revision', { attributes: { 'flotilla.revision': revision } }, () =>
-      this.renderer.render(revision, (d) => this.target(d), cause),
+  /**
+   * Renders `revision`: in the revision queue, checks its signatures, opens it and hands each
+   * pipeline it touches to that pipeline's lane (see render-selection.ts); resolves once handed
+   * over. Lanes render side by side (a slow render holds only its own pipeline) and record
+   * their plans as short decisions. The revision counts as rendered (`lastRenderedRevision`,
+   * what a restart starts from) only when it and every earlier one finished in every lane.
+   */
+  render(revision: string, cause?: FlotillaEvent): Promise<void> {
+    return this.revisions.run(() =>
+      withSpan('plan revision', { attributes: { 'flotilla.revision': revision } }, () =>
+        this.dispatch(revision, cause),
+      ),
     );
-    if (outcome.kind !== 'rendered') return;
+  }
+
+  private async dispatch(revision: string, cause?: FlotillaEvent): Promise<void> {
+    if (!this.active) return;
+    const started = performance.now();
+    const { state } = this.o;
+    const since = this.dispatched ?? state.meta.lastRenderedRevision ?? null;
+    if (since === revision && this.retry.size === 0) return;
+    if (since && since !== revision && (await this.o.repo.isAncestor(revision, since))) {
+      this.log.info({ revision, last: since }, 'older than the last rendered revision; skipped');
+      return;
+    }
+    if (!(await this.renderer.signatureAllows(revision, since, cause))) return;
+    const changed = since && since !== revision ? await this.changedPaths(since, revision) : null;
+    const opened = await this.renderer.open(revision, cause);
+    let lanes: Array<Promise<PipelineRenderResult | null>>;
+    try {
+      lanes = await this.queue.run(() => this.handOver(opened, since, changed, cause));
+    } catch (e) {
+      await this.renderer.release(opened);
+      throw e;
+    }
+    if (!this.active) return;
+    this.dispatched = revision;
+    const all = Promise.all(lanes).finally(() => this.renderer.release(opened));
+    const previous = this.settled;
+    this.settled = (async () => {
+      await previous;
+      const results = await all;
+      if (!this.active) return;
+      await this.queue.run(async () => {
+        // While a pipeline waits to render again, no revision counts as rendered: a restart
+        // renders the head again.
+        if (results.some((r) => r === null) || this.retry.size > 0) return;
+        state.meta.lastRenderedRevision = revision;
+        await state.saveMeta();
+        const done = results.filter((r): r is PipelineRenderResult => r !== null);
+        this.lastRender = {
+          revision,
+          renderMs: Math.max(0, ...done.map((r) => r.renderMs)),
+          totalMs: performance.now() - started,
+          plans: done.reduce((n, r) => n + r.plans, 0),
+          pipelines: done.length,
+        };
+      });
+    })().catch((e) => this.log.error({ err: messageOf(e), revision }, 'recording a render failed'));
+  }
+
+  /**
+   * The decision step of a revision: drops pipelines gone from the repo, updates the ones in
+   * force, and starts the render of each that the change may affect in its lane.
+   */
+  private async handOver(
+    opened: OpenedRevision,
+    since: string | null,
+    changed: string[] | null,
+    cause: FlotillaEvent | undefined,
+  ): Promise<Array<Promise<PipelineRenderResult | null>>> {
+    if (!this.active) return [];
+    const { set, revision } = opened;
+    const { state } = this.o;
     // A pipeline gone from the repo stops here (its objects stay: nothing prunes them); a
     // refused one keeps its last valid definition in force.
     const declared = new Set([
-      ...outcome.set.pipelines.map((p) => p.pipeline.metadata.name),
-      ...outcome.set.refused.flatMap((r) => (r.name ? [r.name] : [])),
+      ...set.pipelines.map((p) => p.pipeline.metadata.name),
+      ...set.refused.flatMap((r) => (r.name ? [r.name] : [])),
     ]);
-    const refusedFiles = new Set(outcome.set.refused.map((r) => r.file));
+    const refusedFiles = new Set(set.refused.map((r) => r.file));
     for (const [name, unit] of [...this.units]) {
       if (declared.has(name) || refusedFiles.has(unit.scope.file)) continue;
       this.units.delete(name);
+      this.sources.delete(name);
+      this.retry.delete(name);
+      this.lanes.delete(name);
       this.log.info({ pipeline: name }, 'pipeline removed from the repo; no longer planned');
     }
-    await this.evaluate();
+    if (set.pipelines.length === 0) return [];
+    const before = new Map([...this.units].map(([n, u]) => [n, JSON.stringify(u.pipeline)]));
+    const targets = set.pipelines.map((d) => this.target(d));
+    state.meta.pipelineRevision = revision;
+    await state.saveMeta();
+    const chosen = new Set(
+      since === revision
+        ? this.retry
+        : pipelinesToRender({
+            pipelines: targets.map((t) => ({
+              name: t.scope.name,
+              file: t.scope.file,
+              definitionChanged: before.get(t.scope.name) !== JSON.stringify(t.pipeline),
+            })),
+            changed: this.o.renderScope === 'all' ? null : changed,
+            sources: this.sources,
+            retry: this.retry,
+          }),
+    );
+    return targets.filter((t) => chosen.has(t.scope.name)).map((t) => this.inLane(t, opened, cause));
+  }
+
+  /** Renders one pipeline at an opened revision in its lane; null (and a retry) on failure. */
+  private inLane(
+    target: RenderTarget,
+    opened: OpenedRevision,
+    cause: FlotillaEvent | undefined,
+  ): Promise<PipelineRenderResult | null> {
+    const name = target.scope.name;
+    let lane = this.lanes.get(name);
+    if (!lane) {
+      lane = new SerialQueue();
+      this.lanes.set(name, lane);
+    }
+    this.retry.delete(name);
+    this.laneLoad.set(name, (this.laneLoad.get(name) ?? 0) + 1);
+    let counted = true;
+    // Called as a decision, right before the pipeline's promotions are evaluated again.
+    const finished = () => {
+      if (!counted) return;
+      counted = false;
+      const left = (this.laneLoad.get(name) ?? 1) - 1;
+      if (left > 0) this.laneLoad.set(name, left);
+      else this.laneLoad.delete(name);
+    };
+    return lane.run(async () => {
+      try {
+        if (!this.active) return null;
+        this.inFlight.set(name, opened.revision);
+        const r = await this.renderer.renderPipeline(target, opened, (fn) => this.queue.run(fn), cause);
+        await this.queue.run(async () => {
+          if (r.sources) this.sources.set(name, r.sources);
+          else this.sources.delete(name);
+          finished();
+          const unit = this.units.get(name);
+          if (unit) await this.evaluate(unit);
+        });
+        return r;
+      } catch (e) {
+        this.retry.add(name);
+        this.sources.delete(name);
+        this.log.error(
+          { err: messageOf(e), pipeline: name, revision: opened.revision },
+          'render failed; the pipeline renders again at the next revision',
+        );
+        return null;
+      } finally {
+        finished();
+        this.inFlight.delete(name);
+      }
+    });
+  }
+
+  /** Paths changed in `since..revision` (every commit, merges against their first parent). */
+  private async changedPaths(since: string, revision: string): Promise<string[] | null> {
+    try {
+      const commits = await this.o.repo.mirror.commitsBetween(since, revision);
+      return [...new Set(commits.flatMap((c) => c.changedPaths))];
+    } catch (e) {
+      this.log.warn({ err: messageOf(e), since, revision }, 'changed paths unknown; rendering everything');
+      return null;
+    }
   }
 
   /**
@@ -385,18 +604,30 @@ export class Planner {
   /**
    * After our own push: fetch and render the new head without waiting for the git-watcher (its
    * GitCommitDetected for the same sha is then skipped as already rendered). The plans continue
-   * the correlation and trace of `cause`, the event that announced the commit.
+   * the correlation and trace of `cause`, the event that announced the commit. Called from
+   * inside a decision, so the render is only started here (it needs the queue).
    */
   private async afterPush(cause?: FlotillaEvent): Promise<void> {
     const head = await this.o.repo.fetch();
-    if (head) await this.render(head, cause);
+    if (!head) return;
+    // Until the lanes have it, every pipeline's view may be about to change: no promotion is
+    // decided on the view from before our own commit (a rollback must not be promoted past).
+    this.pushesPending++;
+    void this.render(head, cause)
+      .catch((e) => this.log.warn({ err: messageOf(e), head }, 'rendering our own push failed'))
+      .finally(() => {
+        this.pushesPending--;
+      });
   }
 
   /** Re-runs the promotion rules (of one pipeline, or all); schedules the next soak check. */
   private async evaluate(only?: PipelineUnit): Promise<void> {
-    if (!this.active) return;
-    for (const u of only ? [only] : [...this.units.values()])
+    if (!this.active || this.pushesPending > 0) return;
+    for (const u of only ? [only] : [...this.units.values()]) {
+      // A pipeline with a render to come decides once it is recorded (its lane evaluates then).
+      if (this.laneLoad.has(u.name)) continue;
       await u.promotions.evaluate(u.pipeline, (at) => this.scheduleSoak(at));
+    }
   }
 
   private scheduleSoak(at: Date): void {

@@ -91,6 +91,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     logger,
     crashAt: config.crashAt,
     renderConcurrency: config.renderConcurrency,
+    renderScope: config.renderScope,
     signature: config.git.signature,
     renderBudgets: config.render,
     // Read at the moment of each leader action; `lease` exists before anything can render.

@@ -77,7 +77,10 @@ export interface Harness {
   /** Plays the git-watcher; `paths` are the files the commit changed. */
   commitDetected(sha: string, paths?: string[]): Promise<void>;
   tag(tag: string, digest: string, image?: string): Promise<FlotillaEvent>;
-  /** Resolves once the planner's durable consumer has handled (acked) everything published so far. */
+  /**
+   * Resolves once the planner's durable consumer has handled (acked) everything published so far
+   * and every planner started here has rendered what it was handed (renders run after the ack).
+   */
   drained(timeoutMs?: number): Promise<void>;
   /** `git` in the bare repo on the server. */
   gitRepo(...args: string[]): Promise<string>;
@@ -161,6 +164,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     evaluateIntervalMs: 500,
     kubectl: 'kubectl',
     renderConcurrency: 4,
+    renderScope: 'touched',
     render: {},
     crashAt: '',
     ...overrides,
@@ -248,7 +252,10 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const info = await watcher.jsm.consumers.info(EVENT_STREAM, 'planner').catch(() => null);
-        if (info && info.num_pending === 0 && info.num_ack_pending === 0) return;
+        if (info && info.num_pending === 0 && info.num_ack_pending === 0) {
+          for (const p of handles) await p.planner.idle();
+          return;
+        }
         if (Date.now() > deadline) throw new Error('planner consumer did not drain');
         await new Promise((r) => setTimeout(r, 100));
       }
