@@ -1,34 +1,9 @@
+import type { AuditRecord, History, Verify } from '@flotilla/api';
 import { renderTable, short } from './table.ts';
 
-/** A record of the audit log as `/history` returns it (services/audit-writer/src/chain.ts). */
-export interface AuditRecordWire {
-  seq: number;
-  id: string;
-  type: string;
-  event: string;
-  time: string;
-  actor: string;
-  cluster?: string;
-  stage?: string;
-  fromStage?: string;
-  revision?: string;
-  commit?: string;
-  planId?: string;
-  promotionId?: string;
-  digest?: string;
-  images?: string[];
-  approvers?: string[];
-  by?: string;
-  result?: string;
-  code?: string;
-  reason?: string;
-  data?: unknown;
-}
-
-export interface HistoryWire {
-  count: number;
-  records: AuditRecordWire[];
-}
+/** The audit-writer's `/history` answer: the contract in @flotilla/api, which the audit-writer registers. */
+export type AuditRecordWire = AuditRecord;
+export type HistoryWire = History;
 
 function details(r: AuditRecordWire): string {
   const parts: string[] = [];
@@ -58,14 +33,8 @@ export function renderHistory(h: HistoryWire): string {
   ]);
 }
 
-/** `/verify` (services/audit-writer/src/chain.ts VerifyResult). */
-export interface VerifyWire {
-  ok: boolean;
-  files: number;
-  records: number;
-  head?: { seq: number; hash: string };
-  problem?: { kind: string; file: string; line: number; seq?: number; expectedSeq?: number; message: string };
-}
+/** `/verify` (@flotilla/api). */
+export type VerifyWire = Verify;
 
 export function renderVerify(v: VerifyWire): string {
   if (v.ok)

@@ -1,71 +1,19 @@
+import type {
+  ClusterStatus,
+  ImageRef,
+  PipelineList,
+  PipelineStatus,
+  PromotionStatus,
+  StageStatus,
+} from '@flotilla/api';
 import { ago, renderTable, short } from './table.ts';
 
-/**
- * The planner's `GET /api/v1/stages` answer (services/planner/src/planner.ts `status()`), typed
- * here as a wire contract so the CLI does not depend on the planner's code.
- */
-export interface ImageRefWire {
-  name?: string;
-  repository: string;
-  tag?: string;
-  digest: string;
-}
-
-export interface ClusterWire {
-  name: string;
-  path: string;
-  desired: {
-    planId: string;
-    revision: string;
-    bundleDigest: string;
-    sequence: number;
-    createdAt: string;
-  } | null;
-  renderedRevision: string | null;
-  applied: { revision: string; bundleDigest?: string; planId?: string; at: string } | null;
-  health: {
-    status: string;
-    revision: string;
-    bundleDigest?: string;
-    since: string;
-    healthySince?: string;
-  } | null;
-  lastError: { code: string; message: string; at: string; revision?: string } | null;
-  lastRenderError: { file: string; line?: number; code: string; message: string; revision: string } | null;
-}
-
-export interface PromotionWire {
-  id: string;
-  fromStage: string;
-  toStage: string;
-  revision: string;
-  images: ImageRefWire[];
-  rule: 'auto' | 'manual';
-  status: string;
-  actor: string;
-  approvedBy: string[];
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface StageWire {
-  name: string;
-  rule: 'auto' | 'manual';
-  soak?: string;
-  approvers?: unknown;
-  locked: { by: string; reason?: string; at: string; cause: string } | null;
-  revision: string | null;
-  images: ImageRefWire[];
-  lastHealthy: { revision: string; at: string } | null;
-  clusters: ClusterWire[];
-  promotions: PromotionWire[];
-}
-
-export interface StatusWire {
-  pipeline: string;
-  revision: string | null;
-  stages: StageWire[];
-}
+/** The planner's `GET /api/v1/stages` answer: the contract in @flotilla/api, which the planner registers. */
+export type ImageRefWire = ImageRef;
+export type ClusterWire = ClusterStatus;
+export type PromotionWire = PromotionStatus;
+export type StageWire = StageStatus;
+export type StatusWire = PipelineStatus;
 
 /** Per cluster: objects whose drift is not (yet) corrected, from the audit log; undefined = unknown. */
 export type DriftByCluster = Map<string, number> | undefined;
@@ -223,18 +171,8 @@ export function rolloutState(stage: StageWire): { done: boolean; failed?: string
   return { done: total > 0 && ready === total, summary: `${ready}/${total} clusters applied and healthy` };
 }
 
-/** GET /api/v1/pipelines: the pipelines in force (services/planner/src/planner.ts). */
-export interface PipelinesWire {
-  revision: string | null;
-  pipelines: Array<{
-    name: string;
-    file: string;
-    owner?: string;
-    tenant?: { namespace: string; serviceAccount: string };
-    stages: string[];
-    clusters: string[];
-  }>;
-}
+/** GET /api/v1/pipelines: the pipelines in force (@flotilla/api). */
+export type PipelinesWire = PipelineList;
 
 /** `flotilla status` for a repo of several pipelines: one line each, then how to see one. */
 export function renderPipelines(list: PipelinesWire): string {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { auditRoutes, routeSchema } from '@flotilla/api';
 import { hasRole, type Identity } from '@flotilla/policy';
 import { type AuthorisedToken, identifyBearer } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -78,7 +79,7 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
       }
     });
 
-    scope.get('/history', async (req, reply) => {
+    scope.get(auditRoutes.history.url, { schema: routeSchema(auditRoutes.history) }, async (req, reply) => {
       const index = src.index();
       if (!index) return unavailable(reply);
       const q = req.query as Record<string, string | undefined>;
@@ -100,35 +101,39 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
       return { count: records.length, filter, records };
     });
 
-    scope.get('/where', async (_req, reply) => {
+    scope.get(auditRoutes.where.url, { schema: routeSchema(auditRoutes.where) }, async (_req, reply) => {
       const index = src.index();
       if (!index) return unavailable(reply);
       const clusters = [...index.where.values()].sort((a, b) => (a.cluster < b.cluster ? -1 : 1));
       return { clusters };
     });
 
-    scope.get('/approvals', async (req, reply) => {
-      const index = src.index();
-      if (!index) return unavailable(reply);
-      const q = req.query as Record<string, string | undefined>;
-      const stage = str(q, 'stage');
-      const stages = stage ? new Set(stage === '*' ? [] : [stage]) : new Set(src.productionStages);
-      const promotions = [...index.promotions.values()]
-        .filter((p) => stage === '*' || stages.has(p.toStage))
-        .map((p) => {
-          const commit = p.committed ? index.commits.get(p.committed.commit) : undefined;
-          return {
-            ...p,
-            ...(commit ? { commitAuthor: `${commit.author.name} <${commit.author.email}>` } : {}),
-            approvers: [
-              ...new Set([...(p.committed?.approvedBy ?? []), ...p.approvals.map((a) => a.approver)]),
-            ],
-          };
-        });
-      return { stages: stage === '*' ? 'all' : [...stages], count: promotions.length, promotions };
-    });
+    scope.get(
+      auditRoutes.approvals.url,
+      { schema: routeSchema(auditRoutes.approvals) },
+      async (req, reply) => {
+        const index = src.index();
+        if (!index) return unavailable(reply);
+        const q = req.query as Record<string, string | undefined>;
+        const stage = str(q, 'stage');
+        const stages = stage ? new Set(stage === '*' ? [] : [stage]) : new Set(src.productionStages);
+        const promotions = [...index.promotions.values()]
+          .filter((p) => stage === '*' || stages.has(p.toStage))
+          .map((p) => {
+            const commit = p.committed ? index.commits.get(p.committed.commit) : undefined;
+            return {
+              ...p,
+              ...(commit ? { commitAuthor: `${commit.author.name} <${commit.author.email}>` } : {}),
+              approvers: [
+                ...new Set([...(p.committed?.approvedBy ?? []), ...p.approvals.map((a) => a.approver)]),
+              ],
+            };
+          });
+        return { stages: stage === '*' ? 'all' : [...stages], count: promotions.length, promotions };
+      },
+    );
 
-    scope.get('/export', async (req, reply) => {
+    scope.get(auditRoutes.export.url, { schema: routeSchema(auditRoutes.export) }, async (req, reply) => {
       const index = src.index();
       if (!index) return unavailable(reply);
       const q = req.query as Record<string, string | undefined>;
@@ -155,14 +160,18 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
         .send(doc.csv);
     });
 
-    scope.get('/checkpoint', async (_req, reply) => {
-      const cp = src.checkpoint();
-      if (!cp) return unavailable(reply);
-      return cp;
-    });
+    scope.get(
+      auditRoutes.checkpoint.url,
+      { schema: routeSchema(auditRoutes.checkpoint) },
+      async (_req, reply) => {
+        const cp = src.checkpoint();
+        if (!cp) return unavailable(reply);
+        return cp;
+      },
+    );
 
     // Cached by chain head and rate-limited (verify-gate.ts): a walk reads the whole log.
-    scope.get('/verify', async (_req, reply) => {
+    scope.get(auditRoutes.verify.url, { schema: routeSchema(auditRoutes.verify) }, async (_req, reply) => {
       if (!src.index()) return unavailable(reply);
       const answer = await src.verify.answer();
       if (answer.kind === 'rate-limited') {

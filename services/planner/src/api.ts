@@ -1,3 +1,14 @@
+import {
+  type ApproveBody,
+  type ChangeApprovalBody,
+  type HistoryQuery,
+  PLANNER_PREFIX,
+  plannerRoutes,
+  type ReasonBody,
+  type RejectBody,
+  type RollbackBody,
+  routeSchema,
+} from '@flotilla/api';
 import type { Bus } from '@flotilla/bus';
 import type { FlotillaEvent } from '@flotilla/events';
 import { formatRoleGrant, hasRoleIn, type Identity } from '@flotilla/policy';
@@ -48,8 +59,6 @@ async function send(reply: FastifyReply, operation: () => Promise<object>): Prom
   }
 }
 
-type Body = { comment?: string; reason?: string; toRevision?: string; emergency?: boolean } | undefined;
-
 /**
  * The planner API under /api/v1. Every route needs a bearer token (401 without); the identity it
  * maps to is the actor of the resulting events and the `Flotilla-Actor` / `Flotilla-Approved-By`
@@ -74,78 +83,106 @@ export function registerApi(
         }
         req.identity = identity;
       });
+      // A POST without a body is an empty one: every body field is optional.
+      api.addHook('preValidation', async (req) => {
+        if (req.method === 'POST' && (req.body === undefined || req.body === null)) req.body = {};
+      });
+      // Requests that do not fit the route's schema (libs/api) are refused in the API's own shape.
+      api.setErrorHandler(async (err: Error & { validation?: unknown }, _req, reply) => {
+        if (err.validation) return reply.code(400).send({ error: 'bad-request', message: err.message });
+        throw err;
+      });
       const who = (req: FastifyRequest) => req.identity as Identity;
-      const body = (req: FastifyRequest) => (req.body ?? {}) as NonNullable<Body>;
 
       const mayRead = (req: FastifyRequest) => (pipeline: string) =>
         hasRoleIn(who(req).roles ?? [], 'read', pipeline);
 
       // Who the token belongs to and what it may do: the console signs people in with the same
       // tokens as the CLI. Any valid token may ask; no role is needed to learn one's own.
-      api.get('/whoami', async (req) => ({
+      api.get(plannerRoutes.whoami.url, async (req) => ({
         name: who(req).name,
         groups: who(req).groups,
         roles: (who(req).roles ?? []).map(formatRoleGrant),
       }));
       // Only the pipelines the token can read are listed.
-      api.get('/pipelines', async (req, reply) =>
+      api.get(plannerRoutes.pipelines.url, async (req, reply) =>
         send(reply, async () => {
           const all = await planner.pipelines();
           return { ...all, pipelines: all.pipelines.filter((p) => mayRead(req)(p.name)) };
         }),
       );
-      api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) =>
-        send(reply, () => planner.promotion(req.params.id, mayRead(req))),
+      api.get<{ Params: { id: string } }>(
+        plannerRoutes.promotion.url,
+        { schema: routeSchema(plannerRoutes.promotion) },
+        async (req, reply) => send(reply, () => planner.promotion(req.params.id, mayRead(req))),
       );
       // Pipeline routes, twice: under /pipelines/<name>/…, and without it for the root pipeline
       // (or a repo's only one), as before pipelines existed.
       type P = { pipeline?: string };
       const ops = (req: FastifyRequest<{ Params: P }>): PlannerOperations =>
         planner.operations(req.params.pipeline);
-      for (const prefix of ['', '/pipelines/:pipeline']) {
-        api.get<{ Params: P }>(`${prefix}/stages`, async (req, reply) =>
+      const R = plannerRoutes;
+      for (const at of [0, 1] as const) {
+        api.get<{ Params: P }>(R.stages[at].url, { schema: routeSchema(R.stages[at]) }, async (req, reply) =>
           send(reply, () => ops(req).status(who(req))),
         );
-        api.post<{ Params: P & { id: string } }>(`${prefix}/promotions/:id/approve`, async (req, reply) =>
-          send(reply, () =>
-            planner
-              .operationsForPromotion(req.params.id, req.params.pipeline)
-              .approve(req.params.id, who(req), body(req).comment),
-          ),
+        api.post<{ Params: P & { id: string }; Body: ApproveBody }>(
+          R.approve[at].url,
+          { schema: routeSchema(R.approve[at]) },
+          async (req, reply) =>
+            send(reply, () =>
+              planner
+                .operationsForPromotion(req.params.id, req.params.pipeline)
+                .approve(req.params.id, who(req), req.body.comment),
+            ),
         );
-        api.post<{ Params: P & { id: string } }>(`${prefix}/promotions/:id/reject`, async (req, reply) =>
-          send(reply, () =>
-            planner
-              .operationsForPromotion(req.params.id, req.params.pipeline)
-              .reject(req.params.id, who(req), body(req).reason ?? body(req).comment),
-          ),
+        api.post<{ Params: P & { id: string }; Body: RejectBody }>(
+          R.reject[at].url,
+          { schema: routeSchema(R.reject[at]) },
+          async (req, reply) =>
+            send(reply, () =>
+              planner
+                .operationsForPromotion(req.params.id, req.params.pipeline)
+                .reject(req.params.id, who(req), req.body.reason ?? req.body.comment),
+            ),
         );
         // A held change to a gated stage; `{ emergency: true, reason }` is the recorded break-glass.
-        api.post<{ Params: P & { id: string } }>(`${prefix}/changes/:id/approve`, async (req, reply) =>
-          send(reply, () => {
-            const b = body(req);
-            const reason = b.reason ?? b.comment;
-            return planner
-              .operationsForChange(req.params.id, req.params.pipeline)
-              .approveChange(req.params.id, who(req), {
-                emergency: b.emergency === true,
-                ...(reason ? { reason } : {}),
-              });
-          }),
-        );
-        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/promote`, async (req, reply) =>
-          send(reply, () => ops(req).promoteNow(req.params.stage, who(req))),
-        );
-        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/lock`, async (req, reply) =>
-          send(reply, () => ops(req).lock(req.params.stage, who(req), body(req).reason)),
-        );
-        api.post<{ Params: P & { stage: string } }>(`${prefix}/stages/:stage/unlock`, async (req, reply) =>
-          send(reply, () => ops(req).unlock(req.params.stage, who(req), body(req).reason)),
+        api.post<{ Params: P & { id: string }; Body: ChangeApprovalBody }>(
+          R.approveChange[at].url,
+          { schema: routeSchema(R.approveChange[at]) },
+          async (req, reply) =>
+            send(reply, () => {
+              const b = req.body;
+              const reason = b.reason ?? b.comment;
+              return planner
+                .operationsForChange(req.params.id, req.params.pipeline)
+                .approveChange(req.params.id, who(req), {
+                  emergency: b.emergency === true,
+                  ...(reason ? { reason } : {}),
+                });
+            }),
         );
         api.post<{ Params: P & { stage: string } }>(
-          `${prefix}/stages/:stage/rollback`,
+          R.promote[at].url,
+          { schema: routeSchema(R.promote[at]) },
+          async (req, reply) => send(reply, () => ops(req).promoteNow(req.params.stage, who(req))),
+        );
+        api.post<{ Params: P & { stage: string }; Body: ReasonBody }>(
+          R.lock[at].url,
+          { schema: routeSchema(R.lock[at]) },
+          async (req, reply) => send(reply, () => ops(req).lock(req.params.stage, who(req), req.body.reason)),
+        );
+        api.post<{ Params: P & { stage: string }; Body: ReasonBody }>(
+          R.unlock[at].url,
+          { schema: routeSchema(R.unlock[at]) },
+          async (req, reply) =>
+            send(reply, () => ops(req).unlock(req.params.stage, who(req), req.body.reason)),
+        );
+        api.post<{ Params: P & { stage: string }; Body: RollbackBody }>(
+          R.rollback[at].url,
+          { schema: routeSchema(R.rollback[at]) },
           async (req, reply) => {
-            const b = body(req);
+            const b = req.body;
             return send(reply, () =>
               ops(req).rollback(req.params.stage, who(req), {
                 ...(b.toRevision ? { toRevision: b.toRevision } : {}),
@@ -155,8 +192,9 @@ export function registerApi(
           },
         );
       }
-      api.get<{ Querystring: { limit?: string; stage?: string; since?: string } }>(
-        '/history',
+      api.get<{ Querystring: HistoryQuery }>(
+        plannerRoutes.history.url,
+        { schema: routeSchema(plannerRoutes.history) },
         async (req) => {
           const limit = Math.min(Math.max(Number(req.query.limit ?? 200) || 200, 1), 5000);
           const events = await readHistory(bus, {
@@ -169,6 +207,6 @@ export function registerApi(
         },
       );
     },
-    { prefix: '/api/v1' },
+    { prefix: PLANNER_PREFIX },
   );
 }

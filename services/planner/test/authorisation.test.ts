@@ -97,6 +97,21 @@ describe('roles on the planner API', () => {
     expect(h.events.of(RollbackCommitted)).toHaveLength(0);
   });
 
+  it('a request that breaks the API contract (libs/api) is refused with 400 before any operation', async () => {
+    const res = await h.api(planner, 'POST', '/api/v1/stages/dev/lock', TOKENS.bob, {
+      reason: 'x'.repeat(5000),
+    });
+    expect(res).toMatchObject({
+      status: 400,
+      body: { error: 'bad-request', message: expect.stringMatching(/reason/) },
+    });
+    // Refused before the operation ran: the answer above came after any lock would have been taken.
+    const status = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.dave);
+    expect(
+      (status.body.stages as Array<{ name: string; locked: unknown }>).find((s) => s.name === 'dev')?.locked,
+    ).toBeNull();
+  });
+
   it("a stage's operators in flotilla.yaml narrow the role, never widen it", async () => {
     // alice may operate every stage by her token, but test lists only group:sre.
     expect(await h.api(planner, 'POST', '/api/v1/stages/test/lock', TOKENS.alice)).toMatchObject({

@@ -1,0 +1,29 @@
+export {
+  type AuditHistoryQuery,
+  AuditRecord,
+  allAuditRoutes,
+  auditRoutes,
+  History,
+  Verify,
+} from './audit.ts';
+export { ErrorBody } from './common.ts';
+export { defineRoute, type Method, type RouteDefinition, routeSchema } from './define-route.ts';
+export { openApiDocument } from './openapi.ts';
+export {
+  ApproveBody,
+  allPlannerRoutes,
+  ChangeApprovalBody,
+  ClusterStatus,
+  HistoryQuery,
+  ImageRef,
+  PipelineList,
+  PipelineStatus,
+  PLANNER_PREFIX,
+  PromotionStatus,
+  plannerRoutes,
+  ReasonBody,
+  RejectBody,
+  RollbackBody,
+  StageStatus,
+  Whoami,
+} from './planner.ts';

@@ -1,0 +1,39 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { describe, expect, it } from 'vitest';
+import { allAuditRoutes } from './audit.ts';
+import { openApiDocument } from './openapi.ts';
+import { allPlannerRoutes, plannerRoutes } from './planner.ts';
+
+type Doc = { paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>> };
+
+describe('the OpenAPI document', () => {
+  const doc = openApiDocument() as Doc;
+
+  it('has one operation per route, pipeline routes both with and without /pipelines/{pipeline}', () => {
+    const ops = Object.values(doc.paths).flatMap((p) => Object.keys(p));
+    expect(ops).toHaveLength(allPlannerRoutes().length + allAuditRoutes().length);
+    expect(doc.paths['/api/v1/stages/{stage}/lock']?.post).toBeDefined();
+    expect(doc.paths['/api/v1/pipelines/{pipeline}/stages/{stage}/lock']?.post).toBeDefined();
+    expect(doc.paths['/history']?.get).toBeDefined();
+  });
+
+  it('declares every path placeholder as a path parameter', () => {
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      const placeholders = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+      for (const op of Object.values(methods)) {
+        const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
+        expect({ path, declared: declared.sort() }).toEqual({ path, declared: [...placeholders].sort() });
+      }
+    }
+  });
+});
+
+describe('request schemas', () => {
+  it('accept what the CLI sends and refuse what no handler could use', () => {
+    const rollback = TypeCompiler.Compile(plannerRoutes.rollback[0].body);
+    expect(rollback.Check({ toRevision: 'abc123', reason: 'bad deploy' })).toBe(true);
+    expect(rollback.Check({})).toBe(true);
+    expect(rollback.Check({ reason: 'x'.repeat(5000) })).toBe(false);
+    expect(rollback.Check({ toRevision: 42 })).toBe(false);
+  });
+});

@@ -1,0 +1,296 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { ErrorBody, Name, TimeQuery } from './common.ts';
+import { defineRoute, type RouteDefinition } from './define-route.ts';
+
+/** The planner API under `/api/v1` (services/planner/src/api.ts). Every route needs a bearer token. */
+export const PLANNER_PREFIX = '/api/v1';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const ImageRef = Type.Object({
+  name: Type.Optional(Type.String()),
+  repository: Type.String(),
+  tag: Type.Optional(Type.String()),
+  digest: Type.String(),
+});
+
+export const ClusterStatus = Type.Object({
+  name: Type.String(),
+  path: Type.String(),
+  desired: Nullable(
+    Type.Object({
+      planId: Type.String(),
+      revision: Type.String(),
+      bundleDigest: Type.String(),
+      sequence: Type.Integer(),
+      createdAt: Type.String(),
+    }),
+  ),
+  renderedRevision: Nullable(Type.String()),
+  applied: Nullable(
+    Type.Object({
+      revision: Type.String(),
+      bundleDigest: Type.Optional(Type.String()),
+      planId: Type.Optional(Type.String()),
+      at: Type.String(),
+    }),
+  ),
+  health: Nullable(
+    Type.Object({
+      status: Type.String(),
+      revision: Type.String(),
+      bundleDigest: Type.Optional(Type.String()),
+      since: Type.String(),
+      healthySince: Type.Optional(Type.String()),
+    }),
+  ),
+  lastError: Nullable(
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      at: Type.String(),
+      revision: Type.Optional(Type.String()),
+    }),
+  ),
+  lastRenderError: Nullable(
+    Type.Object({
+      file: Type.String(),
+      line: Type.Optional(Type.Integer()),
+      code: Type.String(),
+      message: Type.String(),
+      revision: Type.String(),
+    }),
+  ),
+});
+
+export const PromotionStatus = Type.Object({
+  id: Type.String(),
+  fromStage: Type.String(),
+  toStage: Type.String(),
+  revision: Type.String(),
+  images: Type.Array(ImageRef),
+  rule: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
+  status: Type.String(),
+  actor: Type.String(),
+  approvedBy: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+export const StageStatus = Type.Object({
+  name: Type.String(),
+  rule: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
+  soak: Type.Optional(Type.String()),
+  approvers: Type.Optional(Type.Unknown()),
+  locked: Nullable(
+    Type.Object({
+      by: Type.String(),
+      reason: Type.Optional(Type.String()),
+      at: Type.String(),
+      cause: Type.String(),
+    }),
+  ),
+  revision: Nullable(Type.String()),
+  images: Type.Array(ImageRef),
+  lastHealthy: Nullable(Type.Object({ revision: Type.String(), at: Type.String() })),
+  clusters: Type.Array(ClusterStatus),
+  promotions: Type.Array(PromotionStatus),
+});
+
+/** `GET /stages`: where each stage of a pipeline stands. */
+export const PipelineStatus = Type.Object({
+  pipeline: Type.String(),
+  revision: Nullable(Type.String()),
+  stages: Type.Array(StageStatus),
+});
+
+export const PipelineList = Type.Object({
+  revision: Nullable(Type.String()),
+  pipelines: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      file: Type.String(),
+      owner: Type.Optional(Type.String()),
+      tenant: Type.Optional(Type.Object({ namespace: Type.String(), serviceAccount: Type.String() })),
+      stages: Type.Array(Type.String()),
+      clusters: Type.Array(Type.String()),
+    }),
+  ),
+});
+
+export const Whoami = Type.Object({
+  name: Type.String(),
+  groups: Type.Array(Type.String()),
+  roles: Type.Array(Type.String({ description: 'role grants, e.g. `approve:shop/prod`' })),
+});
+
+export const ApproveBody = Type.Object({ comment: Type.Optional(Type.String({ maxLength: 4096 })) });
+export const RejectBody = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 4096 })),
+  comment: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export const ChangeApprovalBody = Type.Object({
+  /** The recorded break-glass: approves a held change outside the gate, `reason` required by policy. */
+  emergency: Type.Optional(Type.Boolean()),
+  reason: Type.Optional(Type.String({ maxLength: 4096 })),
+  comment: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export const ReasonBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 4096 })) });
+export const RollbackBody = Type.Object({
+  toRevision: Type.Optional(Type.String({ maxLength: 256, description: 'a commit the stage ran healthy' })),
+  reason: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export const HistoryQuery = Type.Object({
+  limit: Type.Optional(Type.String({ description: '1 to 5000, default 200' })),
+  stage: Type.Optional(Name),
+  since: Type.Optional(TimeQuery),
+});
+
+/** What an operation (approve, lock, promote…) answers: its own result object. */
+const OperationResult = Type.Object({}, { additionalProperties: true });
+const Event = Type.Object({}, { additionalProperties: true, description: 'a CloudEvent (libs/events)' });
+
+const refusals = {
+  400: { description: 'bad request', schema: ErrorBody },
+  401: { description: 'no valid bearer token', schema: ErrorBody },
+  403: { description: 'the token lacks the role', schema: ErrorBody },
+  404: { description: 'no such pipeline, stage or promotion', schema: ErrorBody },
+} as const;
+const changing = {
+  ...refusals,
+  409: { description: 'conflicts with the current state', schema: ErrorBody },
+  422: { description: 'not possible as asked', schema: ErrorBody },
+  503: { description: 'not the leader, or the config is not loaded yet', schema: ErrorBody },
+} as const;
+
+const PipelineParam = { pipeline: Name };
+
+/** A pipeline route, under `/pipelines/:pipeline/…` and (root pipeline) without it. */
+function pipelineRoutes<
+  P extends Record<string, typeof Name>,
+  B extends ReturnType<typeof Type.Object> | undefined,
+>(r: Omit<Parameters<typeof defineRoute>[0], 'params' | 'body'> & { params?: P; body?: B }) {
+  return [
+    defineRoute({ ...r, params: Type.Object({ ...(r.params ?? {}) }), ...(r.body ? { body: r.body } : {}) }),
+    defineRoute({
+      ...r,
+      url: `/pipelines/:pipeline${r.url}`,
+      params: Type.Object({ ...PipelineParam, ...(r.params ?? {}) }),
+      ...(r.body ? { body: r.body } : {}),
+    }),
+  ] as const;
+}
+
+export const plannerRoutes = {
+  whoami: defineRoute({
+    method: 'GET',
+    url: '/whoami',
+    summary: 'Who the token belongs to and its role grants',
+    responses: { 200: { description: 'the identity', schema: Whoami }, 401: refusals[401] },
+  }),
+  pipelines: defineRoute({
+    method: 'GET',
+    url: '/pipelines',
+    summary: 'The pipelines in force that the token may read',
+    responses: { 200: { description: 'pipelines', schema: PipelineList }, ...refusals },
+  }),
+  promotion: defineRoute({
+    method: 'GET',
+    url: '/promotions/:id',
+    summary: 'One promotion, of any pipeline the token may read',
+    params: Type.Object({ id: Name }),
+    responses: {
+      200: { description: 'the promotion', schema: Type.Object({ promotion: PromotionStatus }) },
+      ...refusals,
+    },
+  }),
+  stages: pipelineRoutes({
+    method: 'GET',
+    url: '/stages',
+    summary: "A pipeline's stages, clusters and open promotions",
+    responses: { 200: { description: 'status', schema: PipelineStatus }, ...refusals },
+  }),
+  approve: pipelineRoutes({
+    method: 'POST',
+    url: '/promotions/:id/approve',
+    summary: 'Approve a promotion (approver ≠ author)',
+    params: { id: Name },
+    body: ApproveBody,
+    responses: { 200: { description: 'approved', schema: OperationResult }, ...changing },
+  }),
+  reject: pipelineRoutes({
+    method: 'POST',
+    url: '/promotions/:id/reject',
+    summary: 'Reject a promotion',
+    params: { id: Name },
+    body: RejectBody,
+    responses: { 200: { description: 'rejected', schema: OperationResult }, ...changing },
+  }),
+  approveChange: pipelineRoutes({
+    method: 'POST',
+    url: '/changes/:id/approve',
+    summary: 'Approve a change held at a gated stage (`emergency: true` with a reason: break-glass)',
+    params: { id: Name },
+    body: ChangeApprovalBody,
+    responses: { 200: { description: 'approved', schema: OperationResult }, ...changing },
+  }),
+  promote: pipelineRoutes({
+    method: 'POST',
+    url: '/stages/:stage/promote',
+    summary: 'Promote into a stage now (soak skipped, approvals still required)',
+    params: { stage: Name },
+    responses: { 200: { description: 'promotion started', schema: OperationResult }, ...changing },
+  }),
+  lock: pipelineRoutes({
+    method: 'POST',
+    url: '/stages/:stage/lock',
+    summary: 'Lock a stage: no promotion into it until unlocked',
+    params: { stage: Name },
+    body: ReasonBody,
+    responses: { 200: { description: 'locked', schema: OperationResult }, ...changing },
+  }),
+  unlock: pipelineRoutes({
+    method: 'POST',
+    url: '/stages/:stage/unlock',
+    summary: 'Unlock a stage',
+    params: { stage: Name },
+    body: ReasonBody,
+    responses: { 200: { description: 'unlocked', schema: OperationResult }, ...changing },
+  }),
+  rollback: pipelineRoutes({
+    method: 'POST',
+    url: '/stages/:stage/rollback',
+    summary: 'Roll a stage back to a revision it ran healthy',
+    params: { stage: Name },
+    body: RollbackBody,
+    responses: { 200: { description: 'rollback committed', schema: OperationResult }, ...changing },
+  }),
+  history: defineRoute({
+    method: 'GET',
+    url: '/history',
+    summary: 'Recent events of the pipelines the token may read',
+    querystring: HistoryQuery,
+    responses: {
+      200: { description: 'events, oldest first', schema: Type.Object({ events: Type.Array(Event) }) },
+      401: refusals[401],
+    },
+  }),
+} as const;
+
+export function allPlannerRoutes(): RouteDefinition[] {
+  return Object.values(plannerRoutes).flatMap((r) => (Array.isArray(r) ? [...r] : [r as RouteDefinition]));
+}
+
+export type PipelineStatus = Static<typeof PipelineStatus>;
+export type StageStatus = Static<typeof StageStatus>;
+export type ClusterStatus = Static<typeof ClusterStatus>;
+export type PromotionStatus = Static<typeof PromotionStatus>;
+export type ImageRef = Static<typeof ImageRef>;
+export type PipelineList = Static<typeof PipelineList>;
+export type Whoami = Static<typeof Whoami>;
+export type ApproveBody = Static<typeof ApproveBody>;
+export type RejectBody = Static<typeof RejectBody>;
+export type ReasonBody = Static<typeof ReasonBody>;
+export type ChangeApprovalBody = Static<typeof ChangeApprovalBody>;
+export type RollbackBody = Static<typeof RollbackBody>;
+export type HistoryQuery = Static<typeof HistoryQuery>;
