@@ -45,7 +45,11 @@ RUN if ! command -v tini >/dev/null || ! command -v git >/dev/null || ! command 
     fi \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
            /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /opt/yarn* /usr/local/bin/yarn* \
- && useradd --uid 10001 --user-group --home-dir /home/flotilla --create-home --shell /usr/sbin/nologin flotilla
+ && useradd --uid 10001 --user-group --home-dir /home/flotilla --create-home --shell /usr/sbin/nologin flotilla \
+ && mkdir -p /var/lib/flotilla /var/lib/flotilla-planner /var/cache/flotilla \
+ && chown 10001:10001 /var/lib/flotilla /var/lib/flotilla-planner /var/cache/flotilla
+# ^ The data directories exist, owned by the service user: a named volume mounted there (compose)
+#   starts with that ownership, so the read-only-root service can write its clone and state.
 WORKDIR /app
 COPY --from=build /out /app
 ARG VERSION=0.0.0-dev

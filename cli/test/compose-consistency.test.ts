@@ -21,7 +21,10 @@ interface ComposeService {
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
 };
-const flotilla = Object.entries(compose.services).filter(([, s]) => s.build);
+// Services built from the Dockerfile, except the one-shot NATS bootstrap (the CLI in the planner image).
+const flotilla = Object.entries(compose.services).filter(([name, s]) => s.build && name !== 'nats-bootstrap');
+/** Set by Kubernetes in every pod; the applier's in-cluster path reads them. */
+const KUBE_ENV = new Set(['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']);
 
 describe('docker-compose.yml', () => {
   it('builds every Flotilla service from its target of the one Dockerfile', () => {
@@ -32,7 +35,7 @@ describe('docker-compose.yml', () => {
   it("uses only environment variables the service's config schema defines", () => {
     for (const [name, s] of flotilla) {
       const valid = validEnvNames(SERVICE_CONFIGS[name] as never);
-      const unknown = Object.keys(s.environment ?? {}).filter((k) => !valid.has(k));
+      const unknown = Object.keys(s.environment ?? {}).filter((k) => !valid.has(k) && !KUBE_ENV.has(k));
       expect(unknown, name).toEqual([]);
     }
   });
@@ -53,7 +56,43 @@ describe('docker-compose.yml', () => {
     const conf = readFileSync(join(root, mount.split(':')[0] ?? ''), 'utf8');
     expect(conf).toMatch(/jetstream \{[^}]*sync_interval: always/s);
     for (const infra of ['git', 'registry']) expect(compose.services[infra], infra).toBeDefined();
-    expect(compose.services.registry?.image).toMatch(/^registry:2/);
+    expect(compose.services.registry?.image).toMatch(/:-registry:2\}$/);
+  });
+
+  it('runs NATS under the generated authorization, every service with its own identity, bind only', () => {
+    const nats = compose.services.nats as ComposeService;
+    const conf = readFileSync(join(root, 'deploy/nats/compose-nats.conf'), 'utf8');
+    expect(conf).toMatch(/^include \.\/auth\.conf$/m);
+    expect(nats.volumes).toContain('./deploy/nats/nats-auth.conf:/etc/nats/auth.conf:ro');
+    const passwords = nats.environment ?? {};
+    const identity: Record<string, string> = {
+      planner: 'planner',
+      'git-watcher': 'git-watcher',
+      'registry-watcher': 'registry-watcher',
+      'audit-writer': 'audit-writer',
+      'cluster-applier': 'applier-dev',
+      console: 'subscriber',
+    };
+    for (const [name, s] of flotilla) {
+      const user = s.environment?.FLOTILLA_NATS_USER;
+      expect(user, name).toBe(identity[name]);
+      expect(s.environment?.FLOTILLA_NATS_PROVISION, name).toBe('false');
+      const key = `FLOTILLA_NATS_PASSWORD_${String(user).toUpperCase().replace(/-/g, '_')}`;
+      expect(s.environment?.FLOTILLA_NATS_PASSWORD, name).toBe(passwords[key]);
+    }
+    const bootstrap = compose.services['nats-bootstrap'] as ComposeService;
+    expect(bootstrap.command?.slice(0, 2)).toEqual(['nats', 'bootstrap']);
+    expect(bootstrap.environment?.FLOTILLA_NATS_PASSWORD).toBe(passwords.FLOTILLA_NATS_PASSWORD_ADMIN);
+  });
+
+  it("mounts the applier's ServiceAccount where Kubernetes does and uses the in-cluster path", () => {
+    const applier = compose.services['cluster-applier'] as ComposeService;
+    expect(applier.environment?.FLOTILLA_KUBE_IN_CLUSTER).toBe('true');
+    expect(applier.environment?.FLOTILLA_KUBE_KUBECONFIG).toBeUndefined();
+    expect(Object.keys(applier.environment ?? {})).toEqual(expect.arrayContaining([...KUBE_ENV]));
+    expect(
+      applier.volumes?.some((v) => v.endsWith(':/var/run/secrets/kubernetes.io/serviceaccount:ro')),
+    ).toBe(true);
   });
 });
 

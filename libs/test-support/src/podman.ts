@@ -74,6 +74,13 @@ export const FLOTILLA_SERVICES = [
 ] as const;
 export type FlotillaService = (typeof FLOTILLA_SERVICES)[number];
 
+/** The images `scripts/images.sh --compose-infra` makes for docker-compose.yml's infrastructure. */
+export const COMPOSE_INFRA_IMAGES = {
+  FLOTILLA_NATS_IMAGE: 'localhost/flotilla/nats:2.15.2',
+  FLOTILLA_GIT_IMAGE: 'localhost/flotilla/git-daemon:latest',
+  FLOTILLA_REGISTRY_IMAGE: 'localhost/flotilla/registry:2',
+};
+
 /**
  * Builds (or finds cached) every service image with scripts/images.sh, exactly as a release
  * does, and returns `localhost/flotilla/<service>:<version>` per service. Layers are cached, so
@@ -81,8 +88,10 @@ export type FlotillaService = (typeof FLOTILLA_SERVICES)[number];
  */
 export async function buildImages(
   services: readonly FlotillaService[] = FLOTILLA_SERVICES,
+  opts: { composeInfra?: boolean } = {},
 ): Promise<Record<FlotillaService, string>> {
-  await podman(['scripts/images.sh', '--only', services.join(',')], {
+  const infra = opts.composeInfra ? ['--compose-infra'] : [];
+  await podman(['scripts/images.sh', '--only', services.join(','), ...infra], {
     bin: 'bash',
     timeoutMs: 30 * 60_000,
   });
