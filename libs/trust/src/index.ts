@@ -12,6 +12,17 @@ export {
   verifyPlanSignature,
 } from './plan-signing.ts';
 export {
+  generateSealingKey,
+  isSealed,
+  openBundle,
+  SealError,
+  type SealErrorCode,
+  type SealingKeyPair,
+  sealBundle,
+  sealingPrivateKey,
+  sealingPublicKey,
+} from './sealed-bundle.ts';
+export {
   generateNoteSigner,
   type Note,
   type NoteSignature,
