@@ -1,5 +1,5 @@
 import { natsResources as auditWriter } from '@flotilla/audit-writer/nats-resources';
-import type { NatsResources } from '@flotilla/bus';
+import { clusterBundleBucket, type NatsResources } from '@flotilla/bus';
 import { natsResources as applier } from '@flotilla/cluster-applier/nats-resources';
 import { SUBJECT_PREFIX } from '@flotilla/events';
 import { natsResources as gitWatcher } from '@flotilla/git-watcher/nats-resources';
@@ -11,7 +11,7 @@ export interface InstallShape {
   clusters: readonly string[];
   /** Read-only subscriber identities (each may own one durable consumer of the same name). */
   subscribers?: readonly string[];
-  /** Object store holding the plan bundles (planner and applier `bundles.bucket`). */
+  /** Base name of the bundle stores (the planner's `bundles.bucket`); each cluster gets `<base>-<cluster>`. */
   bundleBucket?: string;
 }
 
@@ -39,11 +39,13 @@ export function flotillaDeclarations(o: InstallShape): NatsResources[] {
     if (!CLUSTER_NAME.test(c)) throw new Error(`cluster name "${c}" must be a DNS label (a-z, 0-9, -)`);
   const bundles = { bucket: o.bundleBucket ?? 'flotilla-bundles' };
   return [
-    planner({ bundles }),
+    planner({ bundles, clusters: o.clusters }),
     gitWatcher(),
     registryWatcher(),
     auditWriter(),
-    ...o.clusters.map((cluster) => applier({ cluster, bundles })),
+    ...o.clusters.map((cluster) =>
+      applier({ cluster, bundles: { bucket: clusterBundleBucket(bundles.bucket, cluster) } }),
+    ),
     ...(o.subscribers ?? ['subscriber']).map(subscriberResources),
   ];
 }

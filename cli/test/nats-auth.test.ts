@@ -139,7 +139,8 @@ describe('bootstrap (admin)', () => {
         'consumer:planner',
         'consumer:audit-writer',
         'kv:planner-state',
-        'object-store:flotilla-bundles',
+        'object-store:flotilla-bundles-dev',
+        'object-store:flotilla-bundles-prod',
         `stream:${CHECKPOINT_STREAM}`,
       ]),
     );
@@ -318,9 +319,9 @@ describe('issue 14 abuses, each with the real identity', () => {
 });
 
 describe('each service works as installed: bind only, publish its own events', () => {
-  it('applier-dev pulls its plan through the bootstrap-made consumer, reports, and reads bundles read-only', async () => {
+  it('applier-dev pulls its plan through the bootstrap-made consumer, reports, and reads its own bundles read-only', async () => {
     const planner = await busAs('planner');
-    const digest = await (await planner.blobs('flotilla-bundles')).put(
+    const digest = await (await planner.blobs('flotilla-bundles-dev')).put(
       new TextEncoder().encode(`bundle ${secret}`),
     );
     const bus = await applierBus('dev');
@@ -334,9 +335,31 @@ describe('each service works as installed: bind only, publish its own events', (
     await expect.poll(() => got, { timeout: 10_000 }).toEqual(['flotilla.v1.plan.created.dev']);
     await sub.stop();
     await bus.publish(HealthChanged, { ...samples.HealthChanged, cluster: 'dev' });
-    expect(text(await (await bus.blobs('flotilla-bundles')).get(digest))).toBe(`bundle ${secret}`);
-    const store = await new Objm(bus.js).open('flotilla-bundles');
+    expect(text(await (await bus.blobs('flotilla-bundles-dev')).get(digest))).toBe(`bundle ${secret}`);
+    const store = await new Objm(bus.js).open('flotilla-bundles-dev');
     expect(await refused(() => store.putBlob({ name: 'forged' }, new Uint8Array([1])))).toMatch(VIOLATION);
+  });
+
+  it("an applier cannot read, list or even open another cluster's bundle store", async () => {
+    const planner = await busAs('planner');
+    const prodSecret = `prod-only-${secret}`;
+    const digest = await (await planner.blobs('flotilla-bundles-prod')).put(
+      new TextEncoder().encode(prodSecret),
+    );
+    // applier-prod reads it; applier-dev is refused at every step a copy would need.
+    const prod = await applierBus('prod');
+    expect(text(await (await prod.blobs('flotilla-bundles-prod')).get(digest))).toBe(prodSecret);
+    const dev = await applierBus('dev');
+    expect(await refused(() => dev.jsm.streams.info('OBJ_flotilla-bundles-prod'))).toMatch(VIOLATION);
+    expect(await refused(() => dev.jsm.streams.getMessage('OBJ_flotilla-bundles-prod', { seq: 1 }))).toMatch(
+      VIOLATION,
+    );
+    await expect(async () => (await dev.blobs('flotilla-bundles-prod')).get(digest)).rejects.toThrow();
+    const raw = await as('applier-dev');
+    expect(await subscriptionRefused(raw, '$O.flotilla-bundles-prod.>')).toMatch(VIOLATION);
+    // Nor may the planner's object stores be read by a watcher.
+    const watcher = await busAs('git-watcher');
+    expect(await refused(() => watcher.jsm.streams.info('OBJ_flotilla-bundles-dev'))).toMatch(VIOLATION);
   });
 
   it('planner: binds its consumer, uses its KV buckets and lease, publishes plans', async () => {

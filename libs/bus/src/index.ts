@@ -17,6 +17,7 @@ export { type ProvisionOptions, type ProvisionStep, provisionNats } from './prov
 export {
   type BucketSpec,
   type ConsumerSpec,
+  clusterBundleBucket,
   consumerConfig,
   consumerDrift,
   deadLetterSubject,

@@ -115,6 +115,13 @@ export function eventSubjectsOf(producer: Producer, scope?: string): string[] {
  * included) arrive on the requester's inbox: with one shared `_INBOX.>` any identity could read
  * what another pulls, so each may subscribe only to `_INBOX_<user>.>`.
  */
+/**
+ * The object store of one cluster's plan bundles: `<base>-<cluster>`. One bucket per cluster, so
+ * the NATS authorization can give each applier its own bucket and no other (object store chunks
+ * are named by random ids, so one shared bucket cannot be split by subject).
+ */
+export const clusterBundleBucket = (base: string, cluster: string) => `${base}-${cluster}`;
+
 export const inboxPrefixFor = (user: string) => `_INBOX_${user}`;
 
 /** Dead letters are published by the bus with the consumer's durable name as scope. */

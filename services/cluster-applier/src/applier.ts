@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus, HandlerContext } from '@flotilla/bus';
 import { FlotillaError, messageOf, retryable } from '@flotilla/errors';
@@ -30,6 +31,7 @@ import type { Config } from './config.ts';
 import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
 import type { DriftProtection } from './drift-protection.ts';
 import { LiveState } from './live-state.ts';
+import { applierBundleBucket } from './nats-resources.ts';
 import { ownedElsewhere } from './ownership.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
 import {
@@ -51,6 +53,8 @@ export interface ApplierDeps {
   /** The pipeline whose plans this applier takes; absent for a repo's root flotilla.yaml. */
   pipeline?: string;
   trustedKeys: readonly TrustedKey[];
+  /** This cluster's sealing key: sealed bundles open with it, unsealed ones are then refused. */
+  sealingKey?: KeyObject | undefined;
   /** Secret values in drift reports become keyed hashes; the key never leaves the cluster. */
   driftProtection: DriftProtection;
   logger: Logger;
@@ -139,7 +143,7 @@ export class Applier {
       const inv = await this.d.inventory.read(this.d.inventoryName);
       const verdict = checkReplay(plan, inv);
       // 1. bundle: fetch, digest, decode, resolve kinds
-      const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan);
+      const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
       const desired = await withSpan('apply resolve', {}, () =>
         resolveDesired(this.d.client, bundle, this.d.inventoryName, config.kube.parallelism, this.d.pipeline),
       );
@@ -477,12 +481,17 @@ export class Applier {
   private async loadCurrent(): Promise<Current | undefined> {
     const inv = await this.d.inventory.read(this.d.inventoryName);
     if (!inv?.digest || !inv.revision || !inv.planId || inv.applying) return undefined;
-    const bundle = await fetchBundle(await this.blobs(this.d.config.bundles.bucket), {
-      planId: inv.planId,
-      cluster: this.d.config.cluster,
-      revision: inv.revision,
-      bundle: { digest: inv.digest, bucket: this.d.config.bundles.bucket, size: 0, objects: 0 },
-    } as PlanData);
+    const bucket = applierBundleBucket(this.d.config);
+    const bundle = await fetchBundle(
+      await this.blobs(bucket),
+      {
+        planId: inv.planId,
+        cluster: this.d.config.cluster,
+        revision: inv.revision,
+        bundle: { digest: inv.digest, bucket, size: 0, objects: 0 },
+      } as PlanData,
+      this.d.sealingKey,
+    );
     const desired = await resolveDesired(
       this.d.client,
       bundle,

@@ -51,7 +51,29 @@ export const Config = Type.Object({
   /** `keyId=/path/to/public.pem,keyId2=/path2.pem`: the planner keys whose plans we accept. */
   trustedKeys: Type.String({ default: '' }),
   requireSignedPlans: Type.Boolean({ default: true }),
-  bundles: Type.Object({ bucket: Type.String({ default: 'flotilla-bundles' }) }),
+  bundles: Type.Object(
+    {
+      /**
+       * This cluster's bundle store; default `flotilla-bundles-<cluster>` (the planner writes each
+       * cluster's bundles to `<its bundles.bucket>-<cluster>`, and the NATS authorization lets
+       * this applier read that bucket and no other).
+       */
+      bucket: Type.Optional(Type.String({ minLength: 1 })),
+    },
+    { default: {} },
+  ),
+  /**
+   * This cluster's X25519 private key (PKCS#8 PEM, a Secret): bundles sealed to its public key
+   * open with it. With a key, unsealed bundles are refused (`bundle.unsealed`): nobody can
+   * downgrade this cluster to plaintext.
+   */
+  sealing: Type.Object(
+    {
+      keyFile: Type.Optional(Type.String()),
+      key: Type.Optional(Type.String({ secret: true })),
+    },
+    { default: {} },
+  ),
   /** Where the inventory ConfigMap and the leader Lease live. */
   inventoryNamespace: Type.String({ default: 'flotilla-system' }),
   lease: Type.Object({

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { BlobStore } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import { isKubeApiError, type KubeClient, mapLimit, type ResourceInfo } from '@flotilla/kube';
@@ -14,7 +15,7 @@ import {
   splitApiVersion,
   stageOf,
 } from '@flotilla/manifests';
-import type { PlanData } from '@flotilla/trust';
+import { isSealed, openBundle, type PlanData } from '@flotilla/trust';
 import { ApplyError, type ObjectProblem, summarize } from './apply-error.ts';
 
 /** Label on every object we apply: whose inventory it is in (cheap listing, safe pruning). */
@@ -39,11 +40,16 @@ export interface DesiredObject {
   viaBundleCrd: boolean;
 }
 
-/** Step 1a: fetch the bundle by digest from the Object Store and check its sha256. */
-export async function fetchBundle(blobs: BlobStore, plan: PlanData): Promise<Bundle> {
-  let bytes: Uint8Array;
+/**
+ * Step 1a: fetch the bundle by digest from the Object Store and check its sha256 (the signed
+ * plan names it, so this covers the ciphertext of a sealed bundle), then open it with this
+ * cluster's key: a sealed bundle that does not authenticate, one this applier has no key for,
+ * or a plaintext one where a key is configured (a downgrade) is refused before anything is read.
+ */
+export async function fetchBundle(blobs: BlobStore, plan: PlanData, sealingKey?: KeyObject): Promise<Bundle> {
+  let stored: Uint8Array;
   try {
-    bytes = await blobs.get(plan.bundle.digest);
+    stored = await blobs.get(plan.bundle.digest);
   } catch (err) {
     const code = err instanceof FlotillaError ? err.code : 'bundle.unreadable';
     if (code === 'bus.blob-digest-mismatch')
@@ -69,7 +75,11 @@ export async function fetchBundle(blobs: BlobStore, plan: PlanData): Promise<Bun
       err,
     );
   }
-  const decoded = decodeBundle(bytes, { expectedDigest: plan.bundle.digest, file: plan.bundle.digest });
+  const bytes = openIfSealed(stored, plan, sealingKey);
+  const decoded = decodeBundle(bytes, {
+    ...(bytes === stored ? { expectedDigest: plan.bundle.digest } : {}),
+    file: plan.bundle.digest,
+  });
   if (!decoded.ok) {
     const first = decoded.errors[0];
     const code = first?.code === 'bundle.digest-mismatch' ? 'bundle.digest-mismatch' : 'bundle.invalid';
@@ -94,6 +104,31 @@ export async function fetchBundle(blobs: BlobStore, plan: PlanData): Promise<Bun
       true,
     );
   return bundle;
+}
+
+function openIfSealed(stored: Uint8Array, plan: PlanData, sealingKey: KeyObject | undefined): Uint8Array {
+  if (!isSealed(stored)) {
+    if (sealingKey)
+      throw new ApplyError(
+        'bundle.unsealed',
+        `bundle ${plan.bundle.digest} is not sealed, and this applier accepts only bundles sealed to its key`,
+        [],
+        true,
+      );
+    return stored;
+  }
+  if (!sealingKey)
+    throw new ApplyError(
+      'bundle.sealed-no-key',
+      `bundle ${plan.bundle.digest} is sealed, and this applier has no sealing key (sealing.keyFile)`,
+      [],
+      true,
+    );
+  try {
+    return openBundle(stored, sealingKey, plan.cluster);
+  } catch (err) {
+    throw new ApplyError('bundle.seal-invalid', `bundle ${plan.bundle.digest}: ${messageOf(err)}`, [], true);
+  }
 }
 
 interface CrdServes {

@@ -1,4 +1,10 @@
-import { type ConsumerSpec, deadLetterSubject, eventSubjectsOf, type NatsResources } from '@flotilla/bus';
+import {
+  type ConsumerSpec,
+  clusterBundleBucket,
+  deadLetterSubject,
+  eventSubjectsOf,
+  type NatsResources,
+} from '@flotilla/bus';
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 
 /** `applier-<cluster>`: the NATS user and the durable consumer of one cluster's applier. */
@@ -14,15 +20,19 @@ export function applierConsumer(cluster: string, ackWaitMs = 60_000, concurrency
   };
 }
 
+/** The bundle store an applier reads: its configured one, or `flotilla-bundles-<cluster>`. */
+export const applierBundleBucket = (config: { cluster: string; bundles?: { bucket?: string | undefined } }) =>
+  config.bundles?.bucket ?? clusterBundleBucket('flotilla-bundles', config.cluster);
+
 /**
- * Everything one cluster's applier uses on NATS (see `NatsResources`): its plan consumer, the
- * bundle store read-only, and its own cluster's results.
+ * Everything one cluster's applier uses on NATS (see `NatsResources`): its plan consumer, its
+ * own cluster's bundle store read-only (no other cluster's), and its own cluster's results.
  */
 export function natsResources(config: {
   cluster: string;
   ackWaitMs?: number;
   pipelineConcurrency?: number;
-  bundles?: { bucket?: string };
+  bundles?: { bucket?: string | undefined };
 }): NatsResources {
   const consumer = applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency);
   return {
@@ -30,7 +40,7 @@ export function natsResources(config: {
     producer: 'cluster-applier',
     consumers: [consumer],
     kv: [],
-    objectStores: [{ bucket: config.bundles?.bucket ?? 'flotilla-bundles', access: 'ro' }],
+    objectStores: [{ bucket: applierBundleBucket(config), access: 'ro' }],
     publishes: [...eventSubjectsOf('cluster-applier', config.cluster), deadLetterSubject(consumer.durable)],
   };
 }

@@ -8,8 +8,8 @@ import {
   KubeClient,
   LeaderLease,
 } from '@flotilla/kube';
-import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
-import { loadTrustedKeys, type TrustedKey } from '@flotilla/trust';
+import { createServiceServer, type Logger, readSecret, type ServiceHandle } from '@flotilla/runtime';
+import { loadTrustedKeys, sealingPrivateKey, type TrustedKey } from '@flotilla/trust';
 import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
 import { driftProtection } from './drift-protection.ts';
@@ -44,6 +44,8 @@ export async function startApplier(
   opts: StartOptions = {},
 ): Promise<ApplierHandle> {
   const trustedKeys = opts.trustedKeys ?? loadTrustedKeys(config.trustedKeys);
+  const sealingPem = readSecret(config.sealing.key, config.sealing.keyFile);
+  const sealingKey = sealingPem ? sealingPrivateKey(sealingPem) : undefined;
   if (config.requireSignedPlans && trustedKeys.length === 0)
     logger.warn('requireSignedPlans is on but no trusted keys are configured: every plan will be refused');
   const server = createServiceServer({ logger });
@@ -74,6 +76,7 @@ export async function startApplier(
     bus,
     inventory: new InventoryStore(client, config.inventoryNamespace),
     trustedKeys,
+    sealingKey,
     driftProtection: driftProtection(config.drift, logger),
     logger,
   });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { type BlobStore, Bus, sha256Digest } from '@flotilla/bus';
 import { decodeEvent, PlanCreated } from '@flotilla/events';
@@ -16,6 +16,7 @@ import {
   generateSigningKey,
   type PlanData,
   type SigningKey,
+  sealBundle,
   signPlan,
   type TrustedKey,
 } from '@flotilla/trust';
@@ -55,6 +56,10 @@ export interface Harness {
       mutate?: (p: PlanData) => PlanData;
       /** Tampering: other bytes stored under the digest of the real bundle. */
       storeInstead?: Uint8Array;
+      /** Seal the bundle to this cluster key (as the planner does with `bundles.recipients`). */
+      sealTo?: KeyObject;
+      /** Changes the sealed bytes before they are stored and signed (a corrupt seal, signed). */
+      alterSealed?: (sealed: Uint8Array) => Uint8Array;
       /** A pipeline's plan (signed with it), optionally applied as its tenant. */
       pipeline?: string;
       tenant?: { namespace: string; serviceAccount: string };
@@ -105,6 +110,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     trustedKeys: '',
     requireSignedPlans: true,
     bundles: { bucket: BUCKET },
+    sealing: {},
     inventoryNamespace: 'flotilla-system',
     lease: { durationSeconds: 15 },
     ackWaitMs: 30_000,
@@ -142,7 +148,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     },
     async publishPlan(name, objects, o) {
       const revision = revisionOf(o.sequence);
-      const bytes = encodeBundle(
+      const plain = encodeBundle(
         createBundle({
           cluster: name,
           revision,
@@ -150,6 +156,8 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
           objects,
         }),
       );
+      const sealed = o.sealTo ? sealBundle(plain, o.sealTo, name) : plain;
+      const bytes = o.alterSealed ? o.alterSealed(sealed) : sealed;
       const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
       if (o.storeInstead) await blobs.store.putBlob({ name: digest }, o.storeInstead);
       const unsigned = {

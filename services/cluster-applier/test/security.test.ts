@@ -1,7 +1,7 @@
 import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
 import { createBundle, encodeBundle } from '@flotilla/manifests';
 import { createServiceAccountKubeconfig } from '@flotilla/test-support';
-import { generateSigningKey } from '@flotilla/trust';
+import { generateSealingKey, generateSigningKey, sealingPublicKey } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cm, createHarness, type Harness, ns, rand, revisionOf } from './harness.ts';
 
@@ -91,6 +91,62 @@ describe('cluster-applier: only verified plans, only what RBAC allows', () => {
     const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === tampered.planId);
     expect(failed.data).toMatchObject({ code: 'bundle.digest-mismatch', nothingApplied: true });
     expect(await h.get('namespace', `${space2}-evil`)).toBeUndefined();
+  });
+
+  it('sealed bundles: applied with the cluster key; a corrupt seal, another key, a plaintext downgrade refused', async () => {
+    const cluster = `c-${rand()}`;
+    const own = generateSealingKey();
+    const other = generateSealingKey();
+    await h.start(cluster, { sealing: { key: own.privatePem } });
+    const space = `s-${rand()}`;
+    const ok = await h.publishPlan(cluster, [ns(space), cm(space, 'sealed')], {
+      sequence: 1,
+      sealTo: sealingPublicKey(own.publicKey),
+    });
+    await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === ok.planId);
+    expect(await h.get('configmap', 'sealed', space)).toBeDefined();
+
+    const cases: Array<{ code: string; opts: Parameters<Harness['publishPlan']>[2]; reason: RegExp }> = [
+      {
+        // Signed over the altered bytes, so only the seal itself can tell.
+        code: 'bundle.seal-invalid',
+        opts: {
+          sequence: 2,
+          sealTo: sealingPublicKey(own.publicKey),
+          alterSealed: (b) => {
+            const bad = Uint8Array.from(b);
+            bad[bad.length - 20] = (bad[bad.length - 20] as number) ^ 1;
+            return bad;
+          },
+        },
+        reason: /does not open for cluster .*tampered, or sealed to another key/,
+      },
+      {
+        code: 'bundle.seal-invalid',
+        opts: { sequence: 3, sealTo: sealingPublicKey(other.publicKey) },
+        reason: /does not open/,
+      },
+      { code: 'bundle.unsealed', opts: { sequence: 4 }, reason: /accepts only bundles sealed to its key/ },
+    ];
+    for (const c of cases) {
+      const evil = `evil-${rand()}`;
+      const plan = await h.publishPlan(cluster, [ns(space), cm(space, evil)], c.opts);
+      const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === plan.planId);
+      expect(failed.data).toMatchObject({ code: c.code, nothingApplied: true });
+      expect(failed.data.message).toMatch(c.reason);
+      expect(await h.get('configmap', evil, space)).toBeUndefined();
+    }
+  });
+
+  it('an applier without a key refuses a sealed bundle by name', async () => {
+    const cluster = `c-${rand()}`;
+    await h.start(cluster);
+    const plan = await h.publishPlan(cluster, [ns(`s-${rand()}`)], {
+      sequence: 1,
+      sealTo: sealingPublicKey(generateSealingKey().publicKey),
+    });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === plan.planId);
+    expect(failed.data).toMatchObject({ code: 'bundle.sealed-no-key', nothingApplied: true });
   });
 
   it('refuses a replayed older plan after a newer one was applied', async () => {

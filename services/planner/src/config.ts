@@ -67,7 +67,13 @@ export const Config = Type.Object({
     }),
   ),
   bundles: Type.Object({
+    /** Each cluster's bundles go to `<bucket>-<cluster>`, readable by that cluster's applier only. */
     bucket: Type.String({ default: 'flotilla-bundles' }),
+    /**
+     * Clusters whose bundles are sealed, and to which key: `dev=<base64 X25519 public key>,
+     * prod=/path/to/prod.pub` (base64 or PEM). The appliers hold the private keys.
+     */
+    recipients: Type.String({ default: '' }),
   }),
   /** KV bucket for the planner's materialised view (per cluster, stage, promotion). */
   stateBucket: Type.String({ default: 'planner-state' }),

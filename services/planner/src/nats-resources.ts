@@ -1,4 +1,4 @@
-import { deadLetterSubject, eventSubjectsOf, type NatsResources } from '@flotilla/bus';
+import { clusterBundleBucket, deadLetterSubject, eventSubjectsOf, type NatsResources } from '@flotilla/bus';
 import {
   ApplyFailed,
   ApplySucceeded,
@@ -26,8 +26,14 @@ export const plannerConsumer = {
  * it, `flotilla nats-auth` allows exactly it.
  */
 export function natsResources(
-  config: { stateBucket?: string; bundles?: { bucket?: string } } = {},
+  config: {
+    stateBucket?: string;
+    bundles?: { bucket?: string };
+    /** The install's target clusters: the planner writes each one's bundle store. */
+    clusters?: readonly string[];
+  } = {},
 ): NatsResources {
+  const base = config.bundles?.bucket ?? 'flotilla-bundles';
   return {
     identity: 'planner',
     producer: 'planner',
@@ -36,7 +42,10 @@ export function natsResources(
       { bucket: config.stateBucket ?? 'planner-state', access: 'rw' },
       { bucket: LEADER_BUCKET, access: 'rw' },
     ],
-    objectStores: [{ bucket: config.bundles?.bucket ?? 'flotilla-bundles', access: 'rw' }],
+    objectStores: (config.clusters ?? []).map((c) => ({
+      bucket: clusterBundleBucket(base, c),
+      access: 'rw',
+    })),
     publishes: [...eventSubjectsOf('planner'), deadLetterSubject(plannerConsumer.durable)],
     historyFilters: HISTORY_SUBJECTS,
   };

@@ -1,7 +1,7 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
-import type { BlobStore, Bus } from '@flotilla/bus';
+import type { Bus } from '@flotilla/bus';
 import { ChangeAwaitingApproval, type FlotillaEvent, PlanCreated, RenderFailed } from '@flotilla/events';
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
@@ -27,6 +27,7 @@ import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import { type SigningKey, signPlan } from '@flotilla/trust';
 import { changeId, isGated, objectDiff, unexplainedCommits } from './change-gate.ts';
+import type { ClusterBundles } from './cluster-bundles.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import { type FoundImage, readMarkedImages } from './image-refs.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
@@ -38,8 +39,7 @@ import { readYamlFilesUnder } from './tree-files.ts';
 export interface PlanRendererOptions {
   bus: Bus;
   repo: ConfigRepo;
-  blobs: BlobStore;
-  bundleBucket: string;
+  bundles: ClusterBundles;
   state: PlannerState;
   signingKey: SigningKey;
   repoName: string;
@@ -390,13 +390,15 @@ export class PlanRenderer {
         sources: [],
       };
     }
-    const digest = await this.o.blobs.put(bytes);
+    // Into the cluster's own store, sealed to its key when it has one: size and digest are of
+    // what is stored (the ciphertext), which is what the plan signs.
+    const stored = await this.o.bundles.put(cluster.name, bytes);
     return {
       ok: true,
       contentDigest,
       objects: objects.length,
       objectList: objects,
-      bundle: { digest, size: bytes.byteLength },
+      bundle: { digest: stored.digest, size: stored.size },
       sources,
     };
   }
@@ -493,7 +495,7 @@ export class PlanRenderer {
       await state.saveCluster(c);
       return true;
     }
-    const running = await this.objectsOf(c.desired.bundleDigest);
+    const running = await this.objectsOf(cluster.name, c.desired.bundleDigest);
     c.held = {
       changeId: id,
       revision: content.revision,
@@ -529,10 +531,15 @@ export class PlanRenderer {
     return true;
   }
 
-  /** The objects of a bundle already issued (empty when it is gone from the store). */
-  private async objectsOf(digest: string): Promise<KubeObject[]> {
+  /**
+   * The objects of a bundle already issued (empty when it is gone from the store, or sealed: the
+   * planner cannot open a sealed bundle, so a held change's diff then lists every object as new).
+   */
+  private async objectsOf(cluster: string, digest: string): Promise<KubeObject[]> {
     try {
-      const decoded = decodeBundle(await this.o.blobs.get(digest), { expectedDigest: digest });
+      const plain = await this.o.bundles.read(cluster, digest);
+      if (!plain) return [];
+      const decoded = decodeBundle(plain, { expectedDigest: digest });
       return decoded.ok ? decoded.bundle.objects : [];
     } catch {
       return [];
@@ -599,7 +606,12 @@ export class PlanRenderer {
             path: cluster.path,
             sequence,
             epoch,
-            bundle: { digest, size: content.size, objects: content.objects, bucket: this.o.bundleBucket },
+            bundle: {
+              digest,
+              size: content.size,
+              objects: content.objects,
+              bucket: this.o.bundles.bucketOf(cluster.name),
+            },
             ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
             ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),
             createdAt,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
-import type { BlobStore, Bus } from '@flotilla/bus';
+import type { Bus } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
   ApplyFailed,
@@ -18,6 +18,7 @@ import type { DeclaredPipeline, Pipeline, Stage } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import type { SigningKey } from '@flotilla/trust';
+import type { ClusterBundles } from './cluster-bundles.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import { ConfigWriter, type PushRejection } from './config-writer.ts';
 import { refused } from './operation-error.ts';
@@ -37,8 +38,7 @@ import type { PlannerState } from './state.ts';
 export interface PlannerOptions {
   bus: Bus;
   repo: ConfigRepo;
-  blobs: BlobStore;
-  bundleBucket: string;
+  bundles: ClusterBundles;
   state: PlannerState;
   signingKey: SigningKey;
   /** Repository name used in events and plans. */

@@ -12,6 +12,7 @@ import {
 } from '@flotilla/runtime';
 import { signingKeyFromPem } from '@flotilla/trust';
 import { registerApi } from './api.ts';
+import { ClusterBundles, parseRecipients } from './cluster-bundles.ts';
 import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
@@ -74,13 +75,12 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     credentials,
     author: { name: config.git.authorName, email: config.git.authorEmail },
   });
-  const blobs = await bus.blobs(config.bundles.bucket);
+  const bundles = new ClusterBundles(bus, config.bundles.bucket, parseRecipients(config.bundles.recipients));
   const state = new PlannerState(await bus.kv(config.stateBucket));
   const planner = new Planner({
     bus,
     repo,
-    blobs,
-    bundleBucket: config.bundles.bucket,
+    bundles,
     state,
     signingKey,
     repoName: repoNameOf(config),

@@ -159,7 +159,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       ],
     },
     leader: { ttlMs: 2000 },
-    bundles: { bucket: 'flotilla-bundles' },
+    bundles: { bucket: 'flotilla-bundles', recipients: '' },
     stateBucket: 'planner-state',
     evaluateIntervalMs: 500,
     kubectl: 'kubectl',

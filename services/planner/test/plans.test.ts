@@ -33,9 +33,11 @@ async function pushChange(files: Record<string, string>, message: string): Promi
 
 describe('plans: signed, content-addressed, only for changed clusters; render errors', () => {
   it('publishes one signed plan per cluster whose bundle is in the object store', async () => {
-    const blobs = await h.watcher.blobs('flotilla-bundles');
     for (const cluster of ['dev', 'test', 'uat', 'prod']) {
       const e = await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === cluster);
+      // Each cluster's bundles in its own store, the only one its applier may read.
+      expect(e.data.bundle.bucket).toBe(`flotilla-bundles-${cluster}`);
+      const blobs = await h.watcher.blobs(e.data.bundle.bucket);
       expect(() => verifyPlanSignature(e.data, [h.trusted])).not.toThrow();
       expect(() => verifyPlanSignature({ ...e.data, path: 'clusters/tampered' }, [h.trusted])).toThrow(
         /signature/,
