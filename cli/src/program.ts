@@ -8,6 +8,7 @@ import {
   verifyCommand,
   verifyEvidenceFile,
 } from '@flotilla/audit-writer';
+import { generateSealingKey } from '@flotilla/trust';
 import { jetstream } from '@nats-io/jetstream';
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -648,6 +649,21 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       .split(',')
       .map((x) => x.trim())
       .filter(Boolean);
+
+  program
+    .command('seal-key <cluster>')
+    .description(
+      "make a cluster's bundle sealing key pair: the private key for its applier (sealing.keyFile), the recipient entry for the planner (bundles.recipients)",
+    )
+    .requiredOption('--out <file>', 'where to write the private key (PKCS#8 PEM, mode 0600); must not exist')
+    .action((cluster: string, opts: { out: string }) => {
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(cluster))
+        throw usageError(`cluster "${cluster}" must be a DNS label`);
+      if (existsSync(opts.out)) throw usageError(`${opts.out} exists; a key is never overwritten`);
+      const pair = generateSealingKey();
+      writeFileSync(opts.out, pair.privatePem, { mode: 0o600, flag: 'wx' });
+      io.out(`${cluster}=${pair.publicKey}`);
+    });
 
   program
     .command('nats-auth')

@@ -16,7 +16,13 @@ import {
   startGitServer,
   startNats,
 } from '@flotilla/test-support';
-import { generateSigningKey } from '@flotilla/trust';
+import {
+  generateSigningKey,
+  openBundle,
+  sealBundle,
+  sealingPrivateKey,
+  sealingPublicKey,
+} from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderNatsAuthorization } from '../src/nats-auth.ts';
@@ -354,5 +360,28 @@ describe('flotilla events tail against a real nats-server with authorization', (
     });
     expect(r.code).toBe(4);
     expect(r.stderr).toContain('Permissions Violation');
+  });
+});
+
+describe('flotilla seal-key', () => {
+  it("writes a cluster's private key (0600, never over an existing file) and prints its recipient entry", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-seal-'));
+    try {
+      const out = join(dir, 'prod.key');
+      const r = await cli(['seal-key', 'prod', '--out', out]);
+      expect(r.code).toBe(0);
+      const m = /^prod=([A-Za-z0-9+/]{43}=)\n$/.exec(r.stdout);
+      expect(m).not.toBeNull();
+      expect((await stat(out)).mode & 0o777).toBe(0o600);
+      const sealed = sealBundle(new TextEncoder().encode('bundle'), sealingPublicKey(m?.[1] ?? ''), 'prod');
+      const opened = openBundle(sealed, sealingPrivateKey(await readFile(out, 'utf8')), 'prod');
+      expect(new TextDecoder().decode(opened)).toBe('bundle');
+      const again = await cli(['seal-key', 'prod', '--out', out]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain('never overwritten');
+      expect((await cli(['seal-key', 'Prod_EU', '--out', join(dir, 'x.key')])).code).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
