@@ -20,6 +20,7 @@ import {
   type SpanExporter,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { OtlpJsonSpanExporter, otlpProtocolFromEnv, otlpTracesUrlFromEnv } from './otlp-json-exporter.ts';
 
 /** The W3C trace context of an event or commit: what crosses a process boundary. */
 export interface TraceCarrier {
@@ -84,7 +85,12 @@ export function startTracing(opts: TracingOptions): Tracing | null {
   if (!kind) return null;
   if (provider) throw new Error('tracing already started in this process');
   const exporter: SpanExporter =
-    opts.exporter ?? (kind === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter());
+    opts.exporter ??
+    (kind === 'console'
+      ? new ConsoleSpanExporter()
+      : otlpProtocolFromEnv(env) === 'http/json'
+        ? new OtlpJsonSpanExporter(otlpTracesUrlFromEnv(env))
+        : new OTLPTraceExporter());
   const resource = resourceFromAttributes({
     'service.name': opts.service,
     'service.namespace': 'flotilla',
