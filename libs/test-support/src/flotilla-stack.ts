@@ -47,6 +47,20 @@ export interface StackOptions {
   onProgress?: (line: string) => void;
   /** Also start the web console (services/console); its URL is `consoleUrl`. */
   console?: boolean;
+  /**
+   * Top-level config keys replaced per service (`applier` for every applier): benchmarks run the
+   * same stack with other intervals, e.g. poll-only like Flux or Argo CD defaults.
+   */
+  overrides?: Partial<
+    Record<
+      'planner' | 'git-watcher' | 'registry-watcher' | 'audit-writer' | 'applier',
+      Record<string, unknown>
+    >
+  >;
+  /** The registry notifies the registry-watcher (default true); false leaves it to polling. */
+  registryWebhooks?: boolean;
+  /** Extra environment of every service process (OTEL_* for the benchmark's span receiver). */
+  env?: Record<string, string>;
 }
 
 export interface FlotillaStack {
@@ -75,10 +89,18 @@ function serviceProcess(
   name: ServiceName,
   port: number,
   config: Record<string, unknown>,
-  dirs: { logDir: string; workDir: string },
+  dirs: {
+    logDir: string;
+    workDir: string;
+    env?: Record<string, string> | undefined;
+    overrides?: StackOptions['overrides'];
+  },
 ): ServiceProcess {
   const configFile = join(dirs.workDir, `${name}.yaml`);
-  writeFileSync(configFile, toYaml(config));
+  const overrideKey = name.startsWith('applier-')
+    ? 'applier'
+    : (name as keyof NonNullable<StackOptions['overrides']>);
+  writeFileSync(configFile, toYaml({ ...config, ...(dirs.overrides?.[overrideKey] ?? {}) }));
   const logFile = join(dirs.logDir, `${name}.log`);
   const service = name.startsWith('applier-')
     ? 'cluster-applier'
@@ -98,7 +120,12 @@ function serviceProcess(
       const spawned = spawnTracked(process.execPath, programArgs(service), {
         cwd: repoRoot,
         logFile,
-        env: { ...process.env, FLOTILLA_CONFIG: configFile, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+        env: {
+          ...process.env,
+          ...dirs.env,
+          FLOTILLA_CONFIG: configFile,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        },
       });
       proc = spawned;
       await waitFor(
@@ -174,12 +201,16 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
     say('starting git daemon and docker-registry');
     const [git, registry] = await Promise.all([
       startGitServer(),
-      startRegistry({
-        notifications: {
-          url: `http://127.0.0.1:${ports.registryWatcher}/hooks/distribution`,
-          headers: { Authorization: `Bearer ${registryToken}` },
-        },
-      }),
+      startRegistry(
+        opts.registryWebhooks === false
+          ? {}
+          : {
+              notifications: {
+                url: `http://127.0.0.1:${ports.registryWatcher}/hooks/distribution`,
+                headers: { Authorization: `Bearer ${registryToken}` },
+              },
+            },
+      ),
     ]);
     cleanups.push(
       () => git.stop(),
@@ -215,7 +246,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
       { token: tokens.viewer, name: 'bob', groups: ['developers'], roles: ['read'] },
     ];
     const nats_ = { servers: [nats.url] };
-    const dirs = { logDir, workDir };
+    const dirs = { logDir, workDir, env: opts.env, overrides: opts.overrides };
 
     const services = new Map<ServiceName, ServiceProcess>();
     const add = (s: ServiceProcess) => {

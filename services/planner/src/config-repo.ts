@@ -52,6 +52,11 @@ export class ConfigRepo {
     return (await this.mirror.fetch(this.branch)).head;
   }
 
+  /** Fetches a branch known to exist (one we just pushed to) and returns its head: one git round trip. */
+  async fetchBranch(): Promise<string> {
+    return (await this.mirror.fetch(this.branch)).head;
+  }
+
   /** True when `rev` is in the mirror (fetching once if it is not). */
   async has(rev: string): Promise<boolean> {
     if (await this.mirror.isAncestor(rev, rev)) return true;

@@ -80,6 +80,12 @@ export const Config = Type.Object({
   /** Safety-net re-evaluation of promotions (soak timers are scheduled precisely as well). */
   evaluateIntervalMs: Type.Integer({ default: 10_000, minimum: 100 }),
   kubectl: Type.String({ default: 'kubectl' }),
+  /**
+   * Render a commit of our own as soon as it is pushed (unset or true). False, the planner waits for the
+   * git-watcher to report it, as a poll-based GitOps tool would: only the latency benchmark's
+   * Flux/Argo-like baseline turns it off.
+   */
+  renderOwnPush: Type.Optional(Type.Boolean()),
   /** Clusters rendered at once (each a `kubectl kustomize` process). */
   renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
   /**

@@ -53,6 +53,8 @@ export interface PlannerOptions {
   renderConcurrency?: number;
   /** `all`: every pipeline renders at every revision (see render-selection.ts for `touched`). */
   renderScope?: 'touched' | 'all';
+  /** Render our own pushes at once (default) or wait for the git-watcher (the bench baseline). */
+  renderOwnPush?: boolean;
   /** The repository's signature policy, checked again before every render. */
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render. */
@@ -608,8 +610,9 @@ export class Planner {
    * inside a decision, so the render is only started here (it needs the queue).
    */
   private async afterPush(cause?: FlotillaEvent): Promise<void> {
-    const head = await this.o.repo.fetch();
-    if (!head) return;
+    if (this.o.renderOwnPush === false) return;
+    // The branch exists (we just pushed to it): fetch without asking the remote for its head first.
+    const head = await this.o.repo.fetchBranch();
     // Until the lanes have it, every pipeline's view may be about to change: no promotion is
     // decided on the view from before our own commit (a rollback must not be promoted past).
     this.pushesPending++;

@@ -92,6 +92,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     crashAt: config.crashAt,
     renderConcurrency: config.renderConcurrency,
     renderScope: config.renderScope,
+    ...(config.renderOwnPush === false ? { renderOwnPush: false } : {}),
     signature: config.git.signature,
     renderBudgets: config.render,
     // Read at the moment of each leader action; `lease` exists before anything can render.
