@@ -348,11 +348,27 @@ export class Planner {
 
   private async onCommit(e: EventOf<typeof GitCommitDetected>): Promise<void> {
     if (e.data.repo !== this.o.repoName || e.data.branch !== this.o.branch) return;
+    if (this.isRenderedEcho(e.data.sha)) return;
     if (!(await this.o.repo.has(e.data.sha))) {
       this.log.warn({ sha: e.data.sha }, 'commit not found in the config repo; skipped');
       return;
     }
     await this.render(e.data.sha, e);
+  }
+
+  /**
+   * The git-watcher's report of a commit already rendered: the last rendered revision itself, or
+   * one of our own pushes followed by a later own push that was rendered (our pushes go on top of
+   * each other, so that render contained it). Answered from state alone: no git process holds
+   * the queue for an echo of our own work. Anything else takes the full path.
+   */
+  private isRenderedEcho(sha: string): boolean {
+    const meta = this.o.state.meta;
+    if (meta.lastRenderedRevision === sha) return true;
+    const own = meta.ownCommits ?? [];
+    const at = own.indexOf(sha);
+    const last = meta.lastRenderedRevision ? own.indexOf(meta.lastRenderedRevision) : -1;
+    return at >= 0 && last > at;
   }
 
   /**
