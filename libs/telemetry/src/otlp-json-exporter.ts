@@ -42,7 +42,7 @@ export class OtlpJsonSpanExporter implements SpanExporter {
     const p = fetch(this.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body,
+      body: new TextDecoder().decode(body),
       signal: AbortSignal.timeout(this.timeoutMs),
     })
       .then((res) =>

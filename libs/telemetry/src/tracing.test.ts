@@ -79,7 +79,7 @@ describe('OTLP http/json export', () => {
     expect(byName.get('outer')?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(byName.get('outer')?.parentSpanId).toBe('00f067aa0ba902b7');
     expect(byName.get('inner')?.parentSpanId).toBe(byName.get('outer')?.spanId);
-    expect((byName.get('inner')?.status as { code: number }).code).toBe(2);
+    expect(byName.get('inner')?.status).toMatchObject({ code: 2 });
     expect(bodies[0]).toContain('json-test');
   });
 });
