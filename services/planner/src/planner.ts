@@ -357,18 +357,21 @@ export class Planner {
   }
 
   /**
-   * The git-watcher's report of a commit already rendered: the last rendered revision itself, or
+   * The git-watcher's report of a commit already rendered (handed to the lanes): that revision, or
    * one of our own pushes followed by a later own push that was rendered (our pushes go on top of
    * each other, so that render contained it). Answered from state alone: no git process holds
    * the queue for an echo of our own work. Anything else takes the full path.
    */
   private isRenderedEcho(sha: string): boolean {
+    // A pipeline waiting to render again takes the full path (dispatch retries it).
+    if (this.retry.size > 0) return false;
     const meta = this.o.state.meta;
-    if (meta.lastRenderedRevision === sha) return true;
+    const rendered = this.dispatched ?? meta.lastRenderedRevision;
+    if (!rendered) return false;
+    if (rendered === sha) return true;
     const own = meta.ownCommits ?? [];
     const at = own.indexOf(sha);
-    const last = meta.lastRenderedRevision ? own.indexOf(meta.lastRenderedRevision) : -1;
-    return at >= 0 && last > at;
+    return at >= 0 && own.indexOf(rendered) > at;
   }
 
   /**
