@@ -94,7 +94,12 @@ export async function startApplier(
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
       maxDeliver: 1000,
       backoffMs: [2000, 5000, 15_000, 30_000, 60_000],
-      handler: (event, ctx) => appliers.handlePlan(event, ctx),
+      handler: (event, ctx) => {
+        // A replica paused past its Lease (SIGSTOP, a long GC) must not apply when it resumes,
+        // even before its next lease round stops this consumer: `kube.lease-lost` redelivers.
+        lease.fence();
+        return appliers.handlePlan(event, ctx);
+      },
     });
     if (config.drift.intervalMs > 0) {
       const tick = () => {
