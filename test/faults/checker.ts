@@ -1,0 +1,120 @@
+import type { History } from './history.ts';
+
+/** The checker's findings for one nemesis run: figures, not a verdict alone. */
+export interface Verdict {
+  nemesis: string;
+  faults: number;
+  attempted: number;
+  acknowledged: number;
+  /** Acknowledged operations whose effect was never seen (nor carried by a later op's, when cumulative). */
+  lost: string[];
+  /** Extra stored copies of one operation (two stream entries, two commits). */
+  duplicates: number;
+  /** Leader actions that carried a fencing token lower than one already acted on. */
+  staleLeaderActions: number;
+  deadLettered: number;
+  /** ms from invocation to the first observation, acknowledged ops that were seen. */
+  convergence: { p50: number; p99: number; max: number; samples: number };
+  ok: boolean;
+}
+
+/** Nearest-rank percentile of sorted values (0 for none). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? 0;
+}
+
+/**
+ * Decides a history. Pure: the same history always gives the same verdict, so the checker is
+ * fixture-tested on its own (checker.test.ts).
+ */
+export function check(h: History): Verdict {
+  const seen = new Map<string, { first: number; keys: Set<string> }>();
+  for (const o of h.observations) {
+    const s = seen.get(o.opId) ?? { first: o.at, keys: new Set<string>() };
+    s.first = Math.min(s.first, o.at);
+    s.keys.add(o.key);
+    seen.set(o.opId, s);
+  }
+  const acked = h.ops.filter((o) => o.outcome === 'ok');
+  const byInvocation = [...h.ops].sort((a, b) => a.invokedAt - b.invokedAt);
+  const lost: string[] = [];
+  const convergence: number[] = [];
+  for (const op of acked) {
+    const s = seen.get(op.id);
+    if (s) {
+      convergence.push(s.first - op.invokedAt);
+      continue;
+    }
+    if (h.cumulative) {
+      // Converged when a later op's effect (which carries this one's) was seen.
+      const later = byInvocation.filter((o) => o.invokedAt > op.invokedAt).map((o) => seen.get(o.id));
+      const carrier = later.find((s2) => s2 !== undefined);
+      if (carrier) {
+        convergence.push(carrier.first - op.invokedAt);
+        continue;
+      }
+    }
+    lost.push(op.id);
+  }
+  let duplicates = 0;
+  for (const s of seen.values()) duplicates += s.keys.size - 1;
+
+  let stale = 0;
+  let highest = Number.NEGATIVE_INFINITY;
+  for (const a of [...h.leaderActions].sort((x, y) => x.order - y.order)) {
+    if (a.token < highest) stale++;
+    highest = Math.max(highest, a.token);
+  }
+  const sorted = convergence.sort((a, b) => a - b);
+  const deadLettered = h.deadLettered ?? 0;
+  return {
+    nemesis: h.nemesis,
+    faults: h.faults,
+    attempted: h.ops.length,
+    acknowledged: acked.length,
+    lost,
+    duplicates,
+    staleLeaderActions: stale,
+    deadLettered,
+    convergence: {
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      max: sorted[sorted.length - 1] ?? 0,
+      samples: sorted.length,
+    },
+    ok: lost.length === 0 && duplicates === 0 && stale === 0 && deadLettered === 0,
+  };
+}
+
+/** The table the suite prints and docs/reliability.md quotes. */
+export function formatTable(verdicts: readonly Verdict[]): string {
+  const s = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`);
+  const rows = [
+    [
+      'nemesis',
+      'faults',
+      'ops attempted',
+      'ops acked',
+      'events lost',
+      'duplicates',
+      'stale leader actions',
+      'convergence p50',
+      'convergence p99',
+    ],
+    ...verdicts.map((v) => [
+      v.nemesis,
+      String(v.faults),
+      String(v.attempted),
+      String(v.acknowledged),
+      String(v.lost.length + v.deadLettered),
+      String(v.duplicates),
+      String(v.staleLeaderActions),
+      s(v.convergence.p50),
+      s(v.convergence.p99),
+    ]),
+  ];
+  const line = (r: string[]) => `| ${r.join(' | ')} |`;
+  return [line(rows[0] ?? []), line(rows[0]?.map(() => '---') ?? []), ...rows.slice(1).map(line)].join('\n');
+}

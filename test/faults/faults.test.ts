@@ -1,0 +1,57 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { check, formatTable, type Verdict } from './checker.ts';
+import { gitPushRejection } from './scenarios/git-push-rejection.ts';
+import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
+import { plannerPause } from './scenarios/planner-pause.ts';
+
+// Faults survived, counted: each nemesis runs against real servers while a workload records a
+// history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
+// for CI; FLOTILLA_FAULT_MINUTES=N runs every nemesis for N minutes. The table is printed and
+// written to test/faults/results/latest.md (docs/reliability.md quotes a run).
+const minutes = Number(process.env.FLOTILLA_FAULT_MINUTES ?? 0);
+const durationMs = (defaultMs: number) => (minutes > 0 ? minutes * 60_000 : defaultMs);
+const verdicts: Verdict[] = [];
+
+afterAll(() => {
+  const table = formatTable(verdicts);
+  console.log(
+    `\nfault-injection results (${minutes > 0 ? `${minutes} min` : 'default'} per nemesis)\n${table}\n`,
+  );
+  writeFileSync(
+    join(import.meta.dirname, 'results', 'latest.md'),
+    `<!-- npx vitest run test/faults/faults.test.ts (FLOTILLA_FAULT_MINUTES=${minutes || 'default'}) -->\n${table}\n`,
+  );
+});
+
+function expectSurvived(v: Verdict): void {
+  verdicts.push(v);
+  expect(v.faults).toBeGreaterThan(0);
+  expect(v.acknowledged).toBeGreaterThan(0);
+  expect({ lost: v.lost, deadLettered: v.deadLettered }).toEqual({ lost: [], deadLettered: 0 });
+  expect(v.duplicates).toBe(0);
+  expect(v.staleLeaderActions).toBe(0);
+}
+
+const timeout = (ms: number) => ms + 240_000;
+
+describe('faults survived, counted', () => {
+  it('NATS: the stream leader of a 3-node cluster is killed again and again', {
+    timeout: timeout(durationMs(20_000)),
+  }, async () => {
+    expectSurvived(check(await natsLeaderKill(durationMs(20_000))));
+  });
+
+  it('planner: the leader is paused (SIGSTOP) beyond its lease TTL, then resumed', {
+    timeout: timeout(durationMs(40_000)),
+  }, async () => {
+    expectSurvived(check(await plannerPause(durationMs(40_000))));
+  });
+
+  it('Git: the config repo refuses pushes for a while, then accepts them', {
+    timeout: timeout(durationMs(30_000)),
+  }, async () => {
+    expectSurvived(check(await gitPushRejection(durationMs(30_000))));
+  });
+});

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import {
+  programArgs,
+  SHOP_CONFIG_FIXTURE,
+  type Spawned,
+  spawnTracked,
+  stopProcess,
+} from '@flotilla/test-support';
+import { generateSigningKey } from '@flotilla/trust';
+import { stringify as toYaml } from 'yaml';
+
+/** The sample config repo's files (what a config repo holds at the start of a run). */
+export function shopConfigFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const full = join(dir, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else out[relative(SHOP_CONFIG_FIXTURE, full)] = readFileSync(full, 'utf8');
+    }
+  };
+  walk(SHOP_CONFIG_FIXTURE);
+  return out;
+}
+
+export interface PlannerProcess {
+  readonly instance: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** SIGSTOP / SIGCONT the whole process group (kubectl children too): a pause, not a crash. */
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+export interface PlannerSetup {
+  natsUrl: string;
+  repoUrl: string;
+  repoName: string;
+  dir: string;
+  ttlMs: number;
+  consumer?: { maxDeliver: number; backoffMs: number[] };
+}
+
+/** A signing key shared by the planners of one run. */
+export function signingKeyFile(dir: string): string {
+  const file = join(dir, 'signing.pem');
+  writeFileSync(file, generateSigningKey('faults').privatePem, { mode: 0o600 });
+  return file;
+}
+
+/** Starts the built planner bundle as its own process with a config file, as in an install. */
+export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: string): PlannerProcess {
+  const work = join(s.dir, instance);
+  mkdirSync(work, { recursive: true });
+  const configFile = join(s.dir, `${instance}.yaml`);
+  writeFileSync(
+    configFile,
+    toYaml({
+      instance,
+      nats: { servers: [s.natsUrl] },
+      http: { port: 0, host: '127.0.0.1' },
+      git: {
+        url: s.repoUrl,
+        branch: 'main',
+        repo: s.repoName,
+        authorName: 'Flotilla',
+        authorEmail: 'flotilla@flotilla.invalid',
+        signature: { policy: 'off' },
+      },
+      workDir: join(work, `w-${randomBytes(3).toString('hex')}`),
+      pipelineFile: 'flotilla.yaml',
+      signing: { keyId: 'faults', keyFile },
+      api: { tokens: [] },
+      leader: { ttlMs: s.ttlMs },
+      bundles: { bucket: 'flotilla-bundles' },
+      stateBucket: 'planner-state',
+      evaluateIntervalMs: 1000,
+      kubectl: 'kubectl',
+      renderConcurrency: 2,
+      ...(s.consumer ? { consumer: s.consumer } : {}),
+    }),
+  );
+  const logFile = join(s.dir, `${instance}.log`);
+  const spawned: Spawned = spawnTracked(process.execPath, programArgs('planner'), {
+    env: { ...process.env, FLOTILLA_CONFIG: configFile, LOG_LEVEL: 'info' },
+    logFile,
+  });
+  const pid = spawned.child.pid ?? 0;
+  let paused = false;
+  return {
+    instance,
+    pid,
+    logFile,
+    pause() {
+      process.kill(-pid, 'SIGSTOP');
+      paused = true;
+    },
+    resume() {
+      process.kill(-pid, 'SIGCONT');
+      paused = false;
+    },
+    async stop() {
+      if (paused) process.kill(-pid, 'SIGCONT');
+      await stopProcess(spawned);
+    },
+  };
+}
