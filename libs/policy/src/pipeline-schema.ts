@@ -144,6 +144,12 @@ export const PipelineSchema = Type.Object(
         owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         /** Whose rights apply in the clusters: the applier impersonates this ServiceAccount. */
         tenant: Type.Optional(TenantSchema),
+        /**
+         * What happens to the pipeline's objects when its file leaves the repo: `orphan` (the
+         * default) leaves them running and unmanaged; `prune` sends every cluster an empty plan,
+         * so the applier deletes what the pipeline's inventory holds (and nothing else).
+         */
+        deletionPolicy: Type.Optional(Type.Union([Type.Literal('orphan'), Type.Literal('prune')])),
       },
       { additionalProperties: false },
     ),

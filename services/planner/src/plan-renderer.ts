@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
@@ -107,6 +108,8 @@ export class PlanRenderer {
   private readonly log: Logger;
   private readonly cache = new Map<string, { inputDigest: string; objects: KubeObject[] }>();
   private readonly slots: Semaphore;
+  /** The pipeline set parsed last, by a digest of every file it was parsed from. */
+  private lastParse: { digest: string; set: PipelineSet } | undefined;
 
   constructor(private readonly o: PlanRendererOptions) {
     this.log = o.logger.child({ component: 'plan-renderer' });
@@ -156,7 +159,14 @@ export class PlanRenderer {
         if (isPipelineFile(file, pipelineFile)) await read(file);
       }
     }
-    const set = parsePipelineSet(files);
+    // Most commits change no pipeline file: the set parsed last time is the same (parsing and
+    // checking hundreds of pipelines against each other is the costly part, not reading them).
+    const key = createHash('sha256');
+    for (const f of files) key.update(`${f.file}\0${f.text}\0`);
+    const digest = key.digest('hex');
+    const parsed = this.lastParse?.digest === digest ? this.lastParse.set : parsePipelineSet(files);
+    this.lastParse = { digest, set: parsed };
+    const set: PipelineSet = { pipelines: parsed.pipelines, refused: [...parsed.refused] };
     for (const u of unread)
       set.refused.push({
         file: u.file,
@@ -403,6 +413,50 @@ export class PlanRenderer {
     };
   }
 
+  /**
+   * A pipeline removed from the repo under `deletionPolicy: prune`: each of its clusters gets a
+   * signed plan with no objects, and the applier prunes that pipeline's inventory (only it). The
+   * removal was declared in the pipeline's own file, so no change gate applies. Answers how many
+   * plans were published (none for a cluster already empty).
+   */
+  async retirePipeline(
+    target: RenderTarget,
+    revision: string,
+    decide: Decide,
+    cause?: FlotillaEvent,
+  ): Promise<number> {
+    let plans = 0;
+    for (const stage of target.pipeline.spec.stages)
+      for (const cluster of stage.clusters) {
+        const bytes = encodeBundle(
+          createBundle({
+            cluster: cluster.name,
+            revision,
+            source: { repo: this.o.repoName, path: cluster.path },
+            targetNamespace: cluster.targetNamespace,
+            objects: [],
+          }),
+        );
+        const digest = await this.o.blobs.put(bytes);
+        const contentDigest = objectHash({
+          path: cluster.path,
+          objects: [],
+          ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
+        });
+        const empty: Rendered = {
+          ok: true,
+          contentDigest,
+          objects: 0,
+          objectList: [],
+          bundle: { digest, size: bytes.byteLength },
+          sources: [],
+        };
+        if (await decide(() => this.record(target, revision, stage, cluster, empty, cause, { gate: false })))
+          plans++;
+      }
+    return plans;
+  }
+
   /** Records a cluster's render: a signed plan when its content changed, or the refusal. */
   private async record(
     target: RenderTarget,
@@ -411,6 +465,7 @@ export class PlanRenderer {
     cluster: { name: string; path: string },
     r: Rendered,
     cause?: FlotillaEvent,
+    opts: { gate?: boolean } = {},
   ): Promise<boolean> {
     const { bus } = this.o;
     const { state, scope } = target;
@@ -457,7 +512,8 @@ export class PlanRenderer {
     }
     const { digest, size } = r.bundle;
     const content = { revision, digest, size, objects: r.objectList, contentDigest: r.contentDigest };
-    if (await this.holdIfUngated(target, stage, cluster, c, content, cause)) return false;
+    if (opts.gate !== false && (await this.holdIfUngated(target, stage, cluster, c, content, cause)))
+      return false;
     await this.issuePlan(target, stage, cluster, c, { ...content, objects: r.objects }, cause);
     return true;
   }

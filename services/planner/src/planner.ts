@@ -470,6 +470,8 @@ export class Planner {
         // While a pipeline waits to render again, no revision counts as rendered: a restart
         // renders the head again.
         if (results.some((r) => r === null) || this.retry.size > 0) return;
+        // The definitions in force on a restart: a removal not finished yet is seen again.
+        if (opened.set.pipelines.length > 0) state.meta.pipelineRevision = revision;
         state.meta.lastRenderedRevision = revision;
         await state.saveMeta();
         const done = results.filter((r): r is PipelineRenderResult => r !== null);
@@ -496,27 +498,27 @@ export class Planner {
   ): Promise<Array<Promise<PipelineRenderResult | null>>> {
     if (!this.active) return [];
     const { set, revision } = opened;
-    const { state } = this.o;
-    // A pipeline gone from the repo stops here (its objects stay: nothing prunes them); a
-    // refused one keeps its last valid definition in force.
+    // A pipeline gone from the repo stops here; its objects stay unless its deletionPolicy is
+    // prune. A refused one keeps its last valid definition in force.
     const declared = new Set([
       ...set.pipelines.map((p) => p.pipeline.metadata.name),
       ...set.refused.flatMap((r) => (r.name ? [r.name] : [])),
     ]);
     const refusedFiles = new Set(set.refused.map((r) => r.file));
+    const retiring: Array<Promise<PipelineRenderResult | null>> = [];
     for (const [name, unit] of [...this.units]) {
       if (declared.has(name) || refusedFiles.has(unit.scope.file)) continue;
       this.units.delete(name);
       this.sources.delete(name);
       this.retry.delete(name);
-      this.lanes.delete(name);
-      this.log.info({ pipeline: name }, 'pipeline removed from the repo; no longer planned');
+      const policy = unit.pipeline.spec.deletionPolicy ?? 'orphan';
+      this.log.info({ pipeline: name, deletionPolicy: policy }, 'pipeline removed from the repo');
+      if (policy === 'prune') retiring.push(this.retireInLane(unit, revision, cause));
+      else this.lanes.delete(name);
     }
-    if (set.pipelines.length === 0) return [];
+    if (set.pipelines.length === 0) return retiring;
     const before = new Map([...this.units].map(([n, u]) => [n, JSON.stringify(u.pipeline)]));
     const targets = set.pipelines.map((d) => this.target(d));
-    state.meta.pipelineRevision = revision;
-    await state.saveMeta();
     const chosen = new Set(
       since === revision
         ? this.retry
@@ -531,7 +533,36 @@ export class Planner {
             retry: this.retry,
           }),
     );
-    return targets.filter((t) => chosen.has(t.scope.name)).map((t) => this.inLane(t, opened, cause));
+    return [
+      ...retiring,
+      ...targets.filter((t) => chosen.has(t.scope.name)).map((t) => this.inLane(t, opened, cause)),
+    ];
+  }
+
+  /**
+   * After its pending renders, a removed pipeline under `deletionPolicy: prune` gets an empty
+   * plan per cluster (see PlanRenderer.retirePipeline); then its lane is gone.
+   */
+  private retireInLane(
+    unit: PipelineUnit,
+    revision: string,
+    cause: FlotillaEvent | undefined,
+  ): Promise<PipelineRenderResult | null> {
+    const name = unit.name;
+    const lane = this.lanes.get(name) ?? new SerialQueue();
+    this.lanes.delete(name);
+    const target: RenderTarget = { scope: unit.scope, pipeline: unit.pipeline, state: unit.state };
+    return lane.run(async () => {
+      if (!this.active) return null;
+      try {
+        const plans = await this.renderer.retirePipeline(target, revision, (fn) => this.queue.run(fn), cause);
+        this.log.info({ pipeline: name, plans }, 'removed pipeline pruned: empty plans published');
+        return { plans, renderMs: 0, sources: [] };
+      } catch (e) {
+        this.log.error({ err: messageOf(e), pipeline: name, revision }, 'pruning a removed pipeline failed');
+        return null;
+      }
+    });
   }
 
   /** Renders one pipeline at an opened revision in its lane; null (and a retry) on failure. */
