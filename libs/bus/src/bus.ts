@@ -268,7 +268,12 @@ export class Bus {
   }
 
   private readonly deadLetterSink: DeadLetterSink = async ({ consumer, msg, code, message, event }) => {
-    const payload = new TextDecoder().decode(msg.data.subarray(0, 60_000));
+    // An event refused for what it carries (a secret value) is not copied into the dead letter,
+    // which every subscriber and the audit log would keep.
+    const payload =
+      code === 'event.forbidden-content'
+        ? '(withheld: the event carried content it may not, e.g. a secret value)'
+        : new TextDecoder().decode(msg.data.subarray(0, 60_000));
     const data: Static<typeof DeadLettered.data> = {
       consumer,
       subject: msg.subject,

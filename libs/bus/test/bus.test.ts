@@ -4,6 +4,7 @@ import {
   catalog,
   createEvent,
   DeadLettered,
+  DriftDetected,
   type EventDefinition,
   type FlotillaEvent,
   PlanCreated,
@@ -132,6 +133,44 @@ describe('typed publish and consume', () => {
     expect(dl.data.code).toBe('event.invalid-envelope');
     expect(dl.data.reason).toMatch(/invalid event envelope/);
     expect(dl.data.payload).toBe('{"specversion":"1.0"}');
+    expect(calls).toBe(0);
+    await sub.stop();
+    await dlSub.stop();
+  });
+
+  it('dead-letters an event carrying a Secret value without copying it (published around validation)', async () => {
+    const cluster = uniq('leak');
+    const durable = uniq('leak');
+    const { seen, sub: dlSub } = await deadLetters(durable);
+    let calls = 0;
+    const sub = await bus.consume({
+      durable,
+      filters: [subjectFilter(DriftDetected, cluster)],
+      handler: async () => {
+        calls++;
+      },
+    });
+    const leaky = createEvent(
+      DriftDetected,
+      {
+        cluster,
+        object: 'Secret shop/db',
+        diffs: [{ path: '.data.password', expected: 'czNjcjN0LXZhbHVl', actual: 'aHVudGVyMg==' }],
+        policy: 'report',
+      },
+      { source: 'flotilla://cluster-applier/old', actor: 'service:cluster-applier' },
+    );
+    // A raw publish, as an old or hostile producer would send it: the bus's own publish refuses it.
+    await expect(bus.publishEvent(leaky)).rejects.toThrow(/sensitive/);
+    await bus.js.publish(
+      `flotilla.v1.drift.detected.${cluster}`,
+      new TextEncoder().encode(JSON.stringify(leaky)),
+    );
+    await seen.until(() => seen.events.length === 1);
+    const dl = seen.events[0] as FlotillaEvent<typeof samples.DeadLettered>;
+    expect(dl.data.code).toBe('event.forbidden-content');
+    expect(dl.data.reason).toMatch(/\.data\.password of Secret shop\/db is sensitive/);
+    expect(JSON.stringify(dl)).not.toMatch(/czNjcjN0LXZhbHVl|aHVudGVyMg==/);
     expect(calls).toBe(0);
     await sub.stop();
     await dlSub.stop();

@@ -25,8 +25,9 @@ export interface EventDefinition<N extends string = string, S extends TObject = 
   // Method syntax keeps this bivariant, so any definition is an `EventDefinition`.
   scope(data: Static<S>): string;
   /**
-   * Rules a JSON Schema cannot say (one field constraining another), checked after the schema:
-   * answers the problems, empty when the data is acceptable.
+   * What the data may not carry that a JSON Schema cannot say (one field constraining another,
+   * e.g. no value on a Secret's path), checked after the schema: answers the problems, empty when
+   * the data is acceptable. A violation is `event.forbidden-content`, whose payload is never copied.
    */
   check?(data: Static<S>): string[];
 }

@@ -38,6 +38,7 @@ describe('sensitive fields', () => {
       { path: '.data.password', expected: 'czNjcjN0', actual: 'aHVudGVy' },
     ]);
     expect(() => validateEvent(leaky)).toThrow(/\.data\.password of Secret shop\/db is sensitive/);
+    expect(() => validateEvent(leaky)).toThrow(expect.objectContaining({ code: 'event.forbidden-content' }));
     const envLeak = drift('apps/Deployment shop/web', [
       { path: '.spec.template.spec.containers[name=web].env[name=DB_PASSWORD].value', actual: 'hunter2' },
     ]);

@@ -59,8 +59,10 @@ function validateData(def: EventDefinition, event: FlotillaEvent, subject?: stri
   }
   const violations = def.check?.(event.data as never) ?? [];
   if (violations.length > 0) {
+    // Its own code: whoever handles the refusal (the bus's dead-letter sink) must not copy
+    // the payload, which holds what may not travel.
     throw new FlotillaError(
-      'event.invalid-data',
+      'event.forbidden-content',
       `invalid ${def.name} data: ${violations.slice(0, 10).join('; ')}`,
       { details: { type: def.type, id: event.id } },
     );
