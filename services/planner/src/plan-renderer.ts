@@ -437,7 +437,7 @@ export class PlanRenderer {
             objects: [],
           }),
         );
-        const digest = await this.o.blobs.put(bytes);
+        const stored = await this.o.bundles.put(cluster.name, bytes);
         const contentDigest = objectHash({
           path: cluster.path,
           objects: [],
@@ -448,7 +448,7 @@ export class PlanRenderer {
           contentDigest,
           objects: 0,
           objectList: [],
-          bundle: { digest, size: bytes.byteLength },
+          bundle: { digest: stored.digest, size: stored.size },
           sources: [],
         };
         if (await decide(() => this.record(target, revision, stage, cluster, empty, cause, { gate: false })))

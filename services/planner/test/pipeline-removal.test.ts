@@ -69,7 +69,7 @@ describe('a pipeline removed from the repo', () => {
         const data = plan.data as { sequence: number; bundle: { digest: string; objects: number } };
         expect(data.sequence).toBe(2);
         expect(data.bundle.objects).toBe(0);
-        const blobs = await h.watcher.blobs('flotilla-bundles');
+        const blobs = await h.watcher.blobs(`flotilla-bundles-${c}`);
         const decoded = decodeBundle(await blobs.get(data.bundle.digest), {
           expectedDigest: data.bundle.digest,
         });
