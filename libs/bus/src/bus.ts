@@ -74,6 +74,8 @@ export interface BusOptions {
    * subscribe only to its own inbox, so it cannot read plans pulled by another cluster's applier.
    */
   inboxPrefix?: string;
+  /** TLS: the CA that signed the server's certificate (always verified), and a client certificate for mTLS. */
+  tls?: { caFile: string; certFile?: string; keyFile?: string };
 }
 
 export interface PublishContext extends Partial<Omit<EventContext, 'source'>> {
@@ -146,6 +148,7 @@ export class Bus {
         pass: opts.pass,
         token: opts.token,
         ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+        ...(opts.tls ? { tls: opts.tls } : {}),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: true,
@@ -485,7 +488,8 @@ export function natsOptions(nats: {
   token?: string | undefined;
   inboxPrefix?: string | undefined;
   provision?: boolean | undefined;
-}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix' | 'provision'> {
+  tls?: { caFile: string; certFile?: string | undefined; keyFile?: string | undefined } | undefined;
+}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix' | 'provision' | 'tls'> {
   const inboxPrefix = nats.inboxPrefix || (nats.user ? inboxPrefixFor(nats.user) : undefined);
   return {
     servers: nats.servers,
@@ -494,5 +498,14 @@ export function natsOptions(nats: {
     ...(nats.token ? { token: nats.token } : {}),
     ...(inboxPrefix ? { inboxPrefix } : {}),
     ...(nats.provision !== undefined ? { provision: nats.provision } : {}),
+    ...(nats.tls
+      ? {
+          tls: {
+            caFile: nats.tls.caFile,
+            ...(nats.tls.certFile ? { certFile: nats.tls.certFile } : {}),
+            ...(nats.tls.keyFile ? { keyFile: nats.tls.keyFile } : {}),
+          },
+        }
+      : {}),
   };
 }

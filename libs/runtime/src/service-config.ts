@@ -21,6 +21,17 @@ export function serviceConfigFields(defaultPort: number) {
        * service only binds (its identity may not administer JetStream anyway). Default true.
        */
       provision: Type.Optional(Type.Boolean()),
+      /**
+       * TLS to NATS: the CA that signed the server's certificate (verified; no opt-out), and a
+       * client certificate when the server asks for one (`verify: true`, mutual TLS).
+       */
+      tls: Type.Optional(
+        Type.Object({
+          caFile: Type.String({ minLength: 1 }),
+          certFile: Type.Optional(Type.String()),
+          keyFile: Type.Optional(Type.String()),
+        }),
+      ),
     }),
     http: Type.Object({
       port: Type.Integer({ default: defaultPort, minimum: 0, maximum: 65_535 }),

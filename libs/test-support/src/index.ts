@@ -15,4 +15,5 @@ export {
 export * from './podman.ts';
 export { type Program, programArgs, programPath } from './programs.ts';
 export * from './registry.ts';
+export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';
 export * from './test-cluster.ts';
