@@ -161,7 +161,7 @@ describe('git-watcher commits', () => {
   it('reports a force-push and continues or halts per policy', async () => {
     const cont = await repoWithWorkdir({ 'a.txt': '0' });
     const halt = await repoWithWorkdir({ 'a.txt': '0' });
-    await env.start({
+    const w = await env.start({
       repositories: [
         { name: cont.name, url: cont.url, historyRewrite: 'continue' },
         { name: halt.name, url: halt.url, historyRewrite: 'halt' },
@@ -206,8 +206,11 @@ describe('git-watcher commits', () => {
         .of<Record<string, string>>('git.history-rewritten', cont.name)
         .find((e) => e.data.newSha === cont.head && e.data.previousSha === rewritten[cont.name]!.next),
     );
-    // Halted: polls go on, but nothing of the new history is passed on.
-    await sleep(1000);
+    // Halted: polls go on, but nothing of the new history is passed on. Checks of a repo run one at
+    // a time, so once this one (started after the rewrite was reported) is done, so is every check
+    // before it, and what they published is in the log once it has caught up.
+    expect(await w.watcher(halt.name)!.check('poll')).toMatchObject({ published: 0 });
+    await env.log.caughtUp();
     expect(env.log.of<Commit>('git.commit-detected', halt.name).map((e) => e.data.sha)).not.toContain(
       rewritten[halt.name]!.next,
     );
@@ -219,7 +222,7 @@ describe('git-watcher commits', () => {
   it('under `require` passes only signed commits and stops at the last good one', async () => {
     const key = await generateSshSigningKey('release@example.test');
     const r = await repoWithWorkdir({ 'a.txt': '0' });
-    await env.start({
+    const w = await env.start({
       repositories: [
         {
           name: r.name,
@@ -256,7 +259,10 @@ describe('git-watcher commits', () => {
       env.log.of<Record<string, string>>('git.commit-rejected', r.name).find((e) => e.data.sha === u),
     );
     expect(rejected.data).toMatchObject({ code: 'git.signature-unsigned', lastGoodSha: s1 });
-    await sleep(800);
+    // Blocked at the unsigned commit: a check after the rejection passes nothing on (checks run one at
+    // a time, so every earlier check is done too), and the log has everything they published.
+    expect(await w.watcher(r.name)!.check('poll')).toMatchObject({ published: 0 });
+    await env.log.caughtUp();
     const passed = env.log.of<Commit>('git.commit-detected', r.name).map((e) => e.data.sha);
     expect(passed).toEqual([s1]);
     expect(passed).not.toContain(s3);

@@ -6,7 +6,7 @@ import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
 import { type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
-import type { ConsumerMessages } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
 import { Config } from '../src/config.ts';
 import { type GitWatcherHandle, startGitWatcher } from '../src/service.ts';
 
@@ -18,17 +18,46 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class EventLog {
   readonly events: FlotillaEvent[] = [];
   private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
+  /** Stream sequence of the last message handled here. */
+  private handledSeq = 0;
 
   static async start(bus: Bus): Promise<EventLog> {
     const log = new EventLog();
     const consumer = await bus.js.consumers.get(EVENT_STREAM, {
       filter_subjects: ['flotilla.v1.git.>', 'flotilla.v1.webhook.>'],
     });
+    log.consumer = consumer;
     log.messages = await consumer.consume();
     void (async () => {
-      for await (const m of log.messages!) log.events.push(decodeEvent(m.data));
+      for await (const m of log.messages!) {
+        log.events.push(decodeEvent(m.data));
+        log.handledSeq = m.seq;
+      }
     })();
     return log;
+  }
+
+  /**
+   * Resolves once every event stored so far has been handled here: the condition to wait on before
+   * asserting that something was not published (after the check that would have published it).
+   */
+  async caughtUp(timeoutMs = 20_000): Promise<void> {
+    const consumer = this.consumer!;
+    let last = { pending: -1, delivered: -1 };
+    await this.until(
+      'the event log caught up with the stream',
+      async () => {
+        const info = await consumer.info();
+        last = { pending: info.num_pending, delivered: info.delivered.stream_seq };
+        return info.num_pending === 0 && this.handledSeq >= info.delivered.stream_seq;
+      },
+      timeoutMs,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message} (pending ${last.pending}, delivered ${last.delivered}, handled ${this.handledSeq})`,
+      );
+    });
   }
 
   of<D = Record<string, unknown>>(type: string, repo?: string): Array<FlotillaEvent<D>> {
@@ -39,10 +68,14 @@ export class EventLog {
     ) as Array<FlotillaEvent<D>>;
   }
 
-  async until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  async until<T>(
+    what: string,
+    fn: () => T | undefined | false | Promise<T | undefined | false>,
+    timeoutMs = 20_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const v = fn();
+      const v = await fn();
       if (v) return v;
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${what}; ${this.events.length} events`);

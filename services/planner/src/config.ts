@@ -107,10 +107,5 @@ export const Config = Type.Object({
     },
     { default: {} },
   ),
-  /**
-   * Fault injection for crash tests only: `after-promotion-push` kills the process with SIGKILL
-   * right after a promotion commit was pushed, before anything else is recorded.
-   */
-  crashAt: Type.String({ default: '' }),
 });
 export type Config = Static<typeof Config>;

@@ -8,7 +8,7 @@ import { HealthView } from './health-view.ts';
 import { ImageAutomation } from './image-automation.ts';
 import { type OperationsHost, PlannerOperations } from './operations.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
-import { Promotions } from './promotions.ts';
+import { type PlannerFaults, Promotions } from './promotions.ts';
 import type { PlannerState } from './state.ts';
 
 export interface PipelineUnitDeps {
@@ -16,7 +16,7 @@ export interface PipelineUnitDeps {
   repo: ConfigRepo;
   writer: ConfigWriter;
   logger: Logger;
-  crashAt?: string;
+  faults?: PlannerFaults;
   afterPush(cause?: FlotillaEvent): Promise<void>;
   /** Runs work for this pipeline in the planner's queue (see OperationsHost). */
   host(unit: PipelineUnit): OperationsHost;
@@ -58,7 +58,7 @@ export class PipelineUnit {
       health: this.health,
       logger,
       afterPush: d.afterPush,
-      ...(d.crashAt ? { crashAt: d.crashAt } : {}),
+      ...(d.faults ? { faults: d.faults } : {}),
     });
     this.operations = new PlannerOperations({
       scope,

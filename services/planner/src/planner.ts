@@ -31,6 +31,7 @@ import {
   PlanRenderer,
   type RenderTarget,
 } from './plan-renderer.ts';
+import type { PlannerFaults } from './promotions.ts';
 import type { RenderBudgets } from './render.ts';
 import { pipelinesToRender } from './render-selection.ts';
 import type { PlannerState } from './state.ts';
@@ -48,7 +49,7 @@ export interface PlannerOptions {
   kubectl: string;
   evaluateIntervalMs: number;
   logger: Logger;
-  crashAt?: string;
+  faults?: PlannerFaults;
   /** Clusters rendered at once (kubectl processes). */
   renderConcurrency?: number;
   /** `all`: every pipeline renders at every revision (see render-selection.ts for `touched`). */
@@ -389,7 +390,7 @@ export class Planner {
         repo: this.o.repo,
         writer: this.writer,
         logger: this.o.logger,
-        ...(this.o.crashAt ? { crashAt: this.o.crashAt } : {}),
+        ...(this.o.faults ? { faults: this.o.faults } : {}),
         afterPush: (cause) => this.afterPush(cause),
         host: (u) => this.hostFor(u),
       });

@@ -29,6 +29,15 @@ import type { PipelineScope } from './pipeline-scope.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
 import { type PlannerState, type PromotionRecord, promotionId } from './state.ts';
 
+/**
+ * Faults a crash test injects through startPlanner's options (never configuration): each runs at
+ * the named point and may kill the process there.
+ */
+export interface PlannerFaults {
+  /** A promotion commit was pushed; nothing else about it is recorded yet. */
+  afterPromotionPush?(promotion: string, commit: string): void | Promise<void>;
+}
+
 export interface PromotionsDeps {
   scope: PipelineScope;
   bus: Bus;
@@ -37,7 +46,7 @@ export interface PromotionsDeps {
   writer: ConfigWriter;
   health: HealthView;
   logger: Logger;
-  crashAt?: string;
+  faults?: PlannerFaults;
   /** After a commit was pushed: render it without waiting for the git-watcher. */
   /** Renders the pushed commit now (continuing `cause`'s correlation and trace). */
   afterPush(cause?: FlotillaEvent): Promise<void>;
@@ -322,11 +331,7 @@ export class Promotions {
         traceparent: keyedTraceparent(p.correlationId ?? p.id),
       });
       if (!sha) throw nothingToCommit();
-      if (this.d.crashAt === 'after-promotion-push') {
-        this.log.fatal({ id: p.id, commit: sha }, 'fault injection: crashing after promotion push');
-        process.kill(process.pid, 'SIGKILL');
-        await new Promise(() => {});
-      }
+      await this.d.faults?.afterPromotionPush?.(p.id, sha);
     }
     await this.step(pipeline, p, { type: 'committed', commit: sha });
   }

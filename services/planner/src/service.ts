@@ -17,6 +17,7 @@ import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
+import type { PlannerFaults } from './promotions.ts';
 import { PlannerState } from './state.ts';
 
 export interface PlannerHandle extends ServiceHandle {
@@ -48,7 +49,12 @@ export function repoNameOf(config: Config): string {
  * the lease holder consumes events and acts; a standby keeps its HTTP server up (answering 503)
  * and takes over when the lease expires or is released.
  */
-export async function startPlanner(config: Config, logger: Logger): Promise<PlannerHandle> {
+export async function startPlanner(
+  config: Config,
+  logger: Logger,
+  /** Test hooks, never configuration: a shipped planner cannot be told to crash. */
+  opts: { faults?: PlannerFaults } = {},
+): Promise<PlannerHandle> {
   const pem = readSecret(config.signing.key, config.signing.keyFile);
   if (!pem) throw new ConfigError(['signing.keyFile (FLOTILLA_SIGNING_KEY_FILE) or signing.key is required']);
   const signingKey = signingKeyFromPem(config.signing.keyId, pem);
@@ -89,7 +95,7 @@ export async function startPlanner(config: Config, logger: Logger): Promise<Plan
     kubectl: config.kubectl,
     evaluateIntervalMs: config.evaluateIntervalMs,
     logger,
-    crashAt: config.crashAt,
+    ...(opts.faults ? { faults: opts.faults } : {}),
     renderConcurrency: config.renderConcurrency,
     renderScope: config.renderScope,
     ...(config.renderOwnPush === false ? { renderOwnPush: false } : {}),

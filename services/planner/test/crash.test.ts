@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { PromotionCommitted, PromotionProposed } from '@flotilla/events';
-import { programArgs, type Spawned, spawnTracked, stopProcess } from '@flotilla/test-support';
+import { type Spawned, spawnTracked, stopProcess } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, digestOf, fixtureFiles, type Harness, trailers, WEB } from './harness.ts';
 
@@ -28,27 +28,30 @@ afterAll(async () => {
 
 describe('planner killed mid-promotion', () => {
   it('leaves exactly one promotion commit after a restart, and finishes the promotion', async () => {
-    const c = h.config({ crashAt: 'after-promotion-push' });
-    child = spawnTracked(process.execPath, programArgs('planner'), {
-      cwd: ROOT,
-      logFile: join(c.workDir, '..', 'crashing-planner.log'),
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'warn',
-        FLOTILLA_INSTANCE: 'crashing',
-        FLOTILLA_NATS_SERVERS: h.nats.url,
-        FLOTILLA_HTTP_PORT: '0',
-        FLOTILLA_GIT_URL: h.repoUrl,
-        FLOTILLA_GIT_REPO: h.repoName,
-        FLOTILLA_WORK_DIR: c.workDir,
-        FLOTILLA_SIGNING_KEY_ID: 'planner-test',
-        FLOTILLA_SIGNING_KEY_FILE: h.keyFile,
-        FLOTILLA_API_TOKENS: JSON.stringify(c.api.tokens),
-        FLOTILLA_LEADER_TTL_MS: '2000',
-        FLOTILLA_EVALUATE_INTERVAL_MS: '500',
-        FLOTILLA_CRASH_AT: 'after-promotion-push',
+    const c = h.config();
+    child = spawnTracked(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'crashing-planner.ts')],
+      {
+        cwd: ROOT,
+        logFile: join(c.workDir, '..', 'crashing-planner.log'),
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'warn',
+          FLOTILLA_INSTANCE: 'crashing',
+          FLOTILLA_NATS_SERVERS: h.nats.url,
+          FLOTILLA_HTTP_PORT: '0',
+          FLOTILLA_GIT_URL: h.repoUrl,
+          FLOTILLA_GIT_REPO: h.repoName,
+          FLOTILLA_WORK_DIR: c.workDir,
+          FLOTILLA_SIGNING_KEY_ID: 'planner-test',
+          FLOTILLA_SIGNING_KEY_FILE: h.keyFile,
+          FLOTILLA_API_TOKENS: JSON.stringify(c.api.tokens),
+          FLOTILLA_LEADER_TTL_MS: '2000',
+          FLOTILLA_EVALUATE_INTERVAL_MS: '500',
+        },
       },
-    });
+    );
     const proposed = await h.events.wait<D>(PromotionProposed, (d) => d.toStage === 'test', 90_000);
     const id = proposed.data.promotionId as string;
     await Promise.race([

@@ -166,7 +166,6 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     renderConcurrency: 4,
     renderScope: 'touched',
     render: {},
-    crashAt: '',
     ...overrides,
   });
 
