@@ -118,8 +118,16 @@ it('kill -9 in the middle of a batch, restart: every event recorded exactly once
     timeoutMs: 90_000,
     intervalMs: 250,
   });
-  // Give redeliveries of already-recorded events time to arrive: they must not add records.
-  await new Promise((r) => setTimeout(r, 4000));
+  // Redeliveries of already-recorded events must not add records. Once the writer's consumer has
+  // nothing left to deliver and nothing awaiting an ack, every redelivery has been handled.
+  await waitFor(
+    "the writer's consumer drained",
+    async () => {
+      const c = await publisher.jsm.consumers.info(EVENT_STREAM, durable);
+      return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 250 },
+  );
 
   const records = (await readAuditFiles(dir)).flatMap((f) =>
     fileLines(f.text).map((l) => JSON.parse(l) as AuditRecord),
