@@ -61,6 +61,11 @@ export interface StackOptions {
   registryWebhooks?: boolean;
   /** Extra environment of every service process (OTEL_* for the benchmark's span receiver). */
   env?: Record<string, string>;
+  /**
+   * The config repo's files instead of examples/shop-config (`localhost:5000` becomes the
+   * registry's address, as in the fixture): e.g. several teams' pipelines.
+   */
+  configFiles?: Record<string, string>;
 }
 
 export interface FlotillaStack {
@@ -218,7 +223,14 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
     );
     const image = `${registry.host}/shop/web`;
     const configRepo = await git.createRepo('shop-config', {
-      files: copyFixture(SHOP_CONFIG_FIXTURE, registry.host),
+      files: opts.configFiles
+        ? Object.fromEntries(
+            Object.entries(opts.configFiles).map(([path, text]) => [
+              path,
+              text.replaceAll('localhost:5000', registry.host),
+            ]),
+          )
+        : copyFixture(SHOP_CONFIG_FIXTURE, registry.host),
     });
     const auditRepo = await git.createRepo('audit');
 
