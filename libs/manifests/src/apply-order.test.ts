@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { fixture } from '../test/fixture.ts';
 import { applyStages, pruneOrder, sortForApply, stageOf } from './apply-order.ts';
 import { formatRef, refOf } from './object-ref.ts';
 import { parseManifests } from './parse.ts';
-import { fixture } from './test-fixtures.ts';
 
 describe('apply ordering', () => {
   const objects = parseManifests(fixture('app-valid.yaml')).objects.map((p) => p.object);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fixture } from '../test/fixture.ts';
 import {
   type Bundle,
   bundleDigest,
@@ -13,7 +14,6 @@ import { sha256Digest } from './canonical-json.ts';
 import { ManifestError } from './errors.ts';
 import type { KubeObject } from './kube-object.ts';
 import { parseManifests } from './parse.ts';
-import { fixture } from './test-fixtures.ts';
 
 const objects = parseManifests(fixture('app-valid.yaml')).objects.map((p) => p.object);
 const init = {

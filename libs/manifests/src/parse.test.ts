@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { fixture } from '../test/fixture.ts';
 import { ManifestError } from './errors.ts';
 import { parseManifests } from './parse.ts';
-import { fixture } from './test-fixtures.ts';
 
 const codes = (text: string, file = 'x.yaml') => parseManifests(text, { file }).errors.map((e) => e.code);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadObject } from '../test-fixtures.ts';
+import { loadObject } from '../../test/load-object.ts';
 import { computeDrift } from './compute-drift.ts';
 import { protectDrift, valueHash } from './protect-values.ts';
 

@@ -1,6 +1,6 @@
 import { refOf } from '@flotilla/manifests';
 import { describe, expect, it } from 'vitest';
-import { loadObject } from '../test-fixtures.ts';
+import { loadObject } from '../../test/load-object.ts';
 import { aggregateHealth } from './aggregate.ts';
 import { computeHealth } from './compute-health.ts';
 import type { HealthStatus } from './types.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type KubeObject, parseManifests } from '@flotilla/manifests';
 
-/** Loads a single-object YAML fixture relative to `base` (a module URL). Test-only helper. */
+/** Loads a single-object YAML fixture relative to `base` (the calling test's module URL). */
 export function loadObject(base: string, path: string): KubeObject {
   const text = readFileSync(new URL(path, base), 'utf8');
   const result = parseManifests(text, { file: path });

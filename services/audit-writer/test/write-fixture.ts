@@ -1,12 +1,12 @@
 // Regenerates src/fixtures/chain (the golden audit log every later version must still verify).
-// Run only when the record format changes on purpose: npx tsx services/audit-writer/src/write-fixture.ts
+// Run only when the record format changes on purpose: npx tsx services/audit-writer/test/write-fixture.ts
 // (it writes every catalog event; the golden test replays as many as the fixture holds).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildRecord, dayFile, GENESIS_HASH, recordLine } from './chain.ts';
-import { sampleEvents } from './sample-events.ts';
+import { buildRecord, dayFile, GENESIS_HASH, recordLine } from '../src/chain.ts';
+import { sampleEvents } from '../src/sample-events.ts';
 
-const root = join(import.meta.dirname, 'fixtures', 'chain');
+const root = join(import.meta.dirname, '..', 'src', 'fixtures', 'chain');
 let prevHash = GENESIS_HASH;
 const files = new Map<string, string>();
 sampleEvents().forEach((event, i) => {
