@@ -27,3 +27,10 @@ export {
   StageStatus,
   Whoami,
 } from './planner.ts';
+export {
+  allGitWatcherRoutes,
+  allRegistryWatcherRoutes,
+  gitWatcherRoutes,
+  HOOKS_PREFIX,
+  registryWatcherRoutes,
+} from './watchers.ts';

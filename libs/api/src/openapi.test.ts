@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { allAuditRoutes } from './audit.ts';
 import { openApiDocument } from './openapi.ts';
 import { allPlannerRoutes, plannerRoutes } from './planner.ts';
+import { allGitWatcherRoutes, allRegistryWatcherRoutes } from './watchers.ts';
 
 type Doc = { paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>> };
 
@@ -11,7 +12,13 @@ describe('the OpenAPI document', () => {
 
   it('has one operation per route, pipeline routes both with and without /pipelines/{pipeline}', () => {
     const ops = Object.values(doc.paths).flatMap((p) => Object.keys(p));
-    expect(ops).toHaveLength(allPlannerRoutes().length + allAuditRoutes().length);
+    expect(ops).toHaveLength(
+      allPlannerRoutes().length +
+        allAuditRoutes().length +
+        allGitWatcherRoutes().length +
+        allRegistryWatcherRoutes().length,
+    );
+    expect(doc.paths['/registry-watcher/hooks/dockerhub/{token}']?.post).toBeDefined();
     expect(doc.paths['/api/v1/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/api/v1/pipelines/{pipeline}/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/history']?.get).toBeDefined();

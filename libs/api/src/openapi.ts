@@ -3,6 +3,7 @@ import { allAuditRoutes, auditSecured } from './audit.ts';
 import { ErrorBody } from './common.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { allPlannerRoutes, PLANNER_PREFIX } from './planner.ts';
+import { allGitWatcherRoutes, allRegistryWatcherRoutes, HOOKS_PREFIX } from './watchers.ts';
 
 /** TypeBox adds symbol keys only; JSON drops them. A plain copy is what OpenAPI readers see. */
 const plain = (s: TSchema): object => JSON.parse(JSON.stringify(s));
@@ -67,6 +68,16 @@ export function openApiDocument(): object {
   const paths: Record<string, Record<string, object>> = {};
   addRoutes(paths, allPlannerRoutes(), PLANNER_PREFIX, 'planner', () => true);
   addRoutes(paths, allAuditRoutes(), '', 'audit-writer', auditSecured);
+  // The two watchers both serve /hooks/generic: one document cannot hold both, so it is tagged by
+  // watcher under a path that names it (the real path drops the watcher segment).
+  addRoutes(paths, allGitWatcherRoutes(), `/git-watcher${HOOKS_PREFIX}`, 'git-watcher', () => false);
+  addRoutes(
+    paths,
+    allRegistryWatcherRoutes(),
+    `/registry-watcher${HOOKS_PREFIX}`,
+    'registry-watcher',
+    () => false,
+  );
   return {
     openapi: '3.1.0',
     info: {
@@ -74,7 +85,8 @@ export function openApiDocument(): object {
       version: '1',
       description:
         'The planner API (`/api/v1`) and the audit-writer query API, both with bearer tokens and roles. ' +
-        'Every service also serves /healthz, /readyz and /metrics; webhooks are under /hooks on the watchers.',
+        'Every service also serves /healthz, /readyz and /metrics. Webhook receivers are listed under ' +
+        '/git-watcher/hooks/… and /registry-watcher/hooks/…; each watcher serves them at /hooks/….',
     },
     tags: [
       { name: 'planner', description: 'services/planner: status, approvals, locks, rollbacks, history' },

@@ -1,3 +1,4 @@
+import { gitWatcherRoutes } from '@flotilla/api';
 import {
   header,
   type Logger,
@@ -75,7 +76,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
     endpoints: [
       {
         receiver: 'github',
-        path: '/github',
+        path: gitWatcherRoutes.github.url,
         enabled: !!c.githubSecret,
         // GitHub signs the body as sent, JSON or form-encoded.
         verify: bodySigned((body, req) =>
@@ -84,13 +85,13 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
       },
       {
         receiver: 'gitlab',
-        path: '/gitlab',
+        path: gitWatcherRoutes.gitlab.url,
         enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
         verify: (req, body) => verifyGitlab(c, req, body),
       },
       {
         receiver: 'gitea',
-        path: '/gitea',
+        path: gitWatcherRoutes.gitea.url,
         enabled: !!c.giteaSecret,
         // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
         // hex over the JSON payload, which the form content type wraps in `payload=`.
@@ -106,7 +107,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
       },
       {
         receiver: 'generic',
-        path: '/generic',
+        path: gitWatcherRoutes.generic.url,
         enabled: !!c.genericSecret,
         verify: bodySigned((body, req) =>
           verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),

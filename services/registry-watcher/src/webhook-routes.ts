@@ -1,3 +1,4 @@
+import { registryWatcherRoutes } from '@flotilla/api';
 import {
   isValidDigest,
   isValidTag,
@@ -168,10 +169,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
     logger: deps.logger,
     publish: deps.publishRejection,
     endpoints: [
-      endpoint('distribution', '/distribution', !!secrets.distributionToken),
-      endpoint('dockerhub', '/dockerhub/:token', !!secrets.dockerhubPathToken),
-      endpoint('harbor', '/harbor', !!secrets.harborAuth),
-      endpoint('generic', '/generic', !!secrets.genericSecret),
+      endpoint('distribution', registryWatcherRoutes.distribution.url, !!secrets.distributionToken),
+      endpoint('dockerhub', registryWatcherRoutes.dockerhub.url, !!secrets.dockerhubPathToken),
+      endpoint('harbor', registryWatcherRoutes.harbor.url, !!secrets.harborAuth),
+      endpoint('generic', registryWatcherRoutes.generic.url, !!secrets.genericSecret),
     ],
     handle: async (receiver, req, body) => {
       const events = parsePayload(receiver, body, req);
