@@ -30,6 +30,28 @@ describe('drift redaction', () => {
     expect(out[0]?.expected).toMatch(/^«redacted sha256:[0-9a-f]{12}»$/);
   });
 
+  it('shows drift the applier already hashed as short keyed hashes, absent sides as absent', () => {
+    const out = redactDiffs('Secret shop/db', [
+      {
+        path: '.data.password',
+        sensitive: true,
+        expectedHash: `hmac-sha256:${'a'.repeat(64)}`,
+        actualHash: `hmac-sha256:${'b'.repeat(64)}`,
+        manager: 'kubectl-edit',
+      },
+      { path: '.data.gone', sensitive: true, expectedHash: `hmac-sha256:${'c'.repeat(64)}` },
+    ]);
+    expect(out).toEqual([
+      {
+        path: '.data.password',
+        expected: '«secret hmac:aaaaaaaaaaaa»',
+        actual: '«secret hmac:bbbbbbbbbbbb»',
+        manager: 'kubectl-edit',
+      },
+      { path: '.data.gone', expected: '«secret hmac:cccccccccccc»', actual: '(absent)' },
+    ]);
+  });
+
   it('redacts DriftDetected payloads and leaves other events alone', () => {
     const drift = redactEventData('DriftDetected', {
       object: 'Secret a/b',

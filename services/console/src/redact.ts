@@ -28,10 +28,27 @@ export interface FieldDiff {
   expected?: unknown;
   actual?: unknown;
   manager?: string;
+  /** Set by appliers that hash secret values in the cluster: then only the hashes travel. */
+  sensitive?: true;
+  expectedHash?: string;
+  actualHash?: string;
 }
+
+/** `hmac-sha256:<hex>` as the page shows it: short, still enough to tell two values apart. */
+const hashed = (h: string | undefined) =>
+  h === undefined ? '(absent)' : `«secret ${h.replace(/^hmac-sha256:/, 'hmac:').slice(0, 17)}»`;
 
 export function redactDiffs(object: string, diffs: readonly FieldDiff[]): FieldDiff[] {
   return diffs.map((d) => {
+    // Already hashed in the cluster (the applier's keyed hashes): shown as such, nothing to hide.
+    if (d.sensitive)
+      return {
+        path: d.path,
+        expected: hashed(d.expectedHash),
+        actual: hashed(d.actualHash),
+        ...(d.manager ? { manager: d.manager } : {}),
+      };
+    // Older appliers sent values: hidden here before they reach the page.
     if (!isSecretPath(object, d.path)) return d;
     return {
       ...d,
