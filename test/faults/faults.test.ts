@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { check, formatTable, type Verdict } from './checker.ts';
@@ -9,7 +9,7 @@ import { plannerPause } from './scenarios/planner-pause.ts';
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
 // history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
 // for CI; FLOTILLA_FAULT_MINUTES=N runs every nemesis for N minutes. The table is printed and
-// written to test/faults/results/latest.md (docs/reliability.md quotes a run).
+// written to test/faults/results/latest.md (not tracked; docs/reliability.md quotes a run).
 const minutes = Number(process.env.FLOTILLA_FAULT_MINUTES ?? 0);
 const durationMs = (defaultMs: number) => (minutes > 0 ? minutes * 60_000 : defaultMs);
 const verdicts: Verdict[] = [];
@@ -19,6 +19,7 @@ afterAll(() => {
   console.log(
     `\nfault-injection results (${minutes > 0 ? `${minutes} min` : 'default'} per nemesis)\n${table}\n`,
   );
+  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
   writeFileSync(
     join(import.meta.dirname, 'results', 'latest.md'),
     `<!-- npx vitest run test/faults/faults.test.ts (FLOTILLA_FAULT_MINUTES=${minutes || 'default'}) -->\n${table}\n`,

@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { SerialQueue } from '@flotilla/async';
+import { backoffDelay, SerialQueue } from '@flotilla/async';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 import { redactUrl } from './redact.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
 import { formatCommitMessage } from './trailers.ts';
+
+/** Between rebases after a lost push race: short and fully jittered, so racing writers fall out of step. */
+const REBASE_BACKOFF = { baseMs: 50, maxMs: 800, jitter: 1 };
 
 export interface GitAuthor {
   name: string;
@@ -308,7 +311,7 @@ export class Workspace {
           }
           rebases++;
           // Jitter so writers racing each other do not collide again in lockstep.
-          await new Promise((r) => setTimeout(r, Math.random() * 50 * rebases));
+          await new Promise((r) => setTimeout(r, backoffDelay(rebases - 1, REBASE_BACKOFF)));
           await this.pullUnlocked();
         }
       }
@@ -441,7 +444,7 @@ export class Workspace {
           return;
         } catch (err) {
           if (!isGitError(err, 'git.non-fast-forward') || attempt >= retries) throw err;
-          await new Promise((r) => setTimeout(r, Math.random() * 50 * (attempt + 1)));
+          await new Promise((r) => setTimeout(r, backoffDelay(attempt, REBASE_BACKOFF)));
           await this.fetchNotesUnlocked(ref, opts.strategy);
         }
       }
