@@ -24,7 +24,15 @@ export interface NatsAuthOptions extends InstallShape {
   password?: (user: string) => string;
   /** An `admin` identity without limits (`flotilla nats bootstrap`, `nats` CLI). Default true. */
   admin?: boolean;
+  /**
+   * identity → its nkey public key (`U…`): that identity authenticates by signing the server's
+   * nonce with its seed instead of a password (no shared secret on the server). Identities not
+   * listed keep their password.
+   */
+  nkeys?: Readonly<Record<string, string>>;
 }
+
+const NKEY_USER = /^U[A-Z2-7]{55}$/;
 
 export interface Permissions {
   allow: string[];
@@ -247,14 +255,22 @@ function permissionsBlock(p: Permissions, indent: string): string {
  */
 export function renderNatsAuthorization(o: NatsAuthOptions): string {
   const password = o.password ?? ((u: string) => `$${passwordEnvVar(u)}`);
-  const users = natsIdentities(o).map((id) => {
+  const identities = natsIdentities(o);
+  for (const [user, key] of Object.entries(o.nkeys ?? {})) {
+    if (!identities.some((id) => id.user === user))
+      throw new Error(`nkeys: "${user}" is not an identity of this install`);
+    if (!NKEY_USER.test(key)) throw new Error(`nkeys: ${user}: "${key}" is not a user nkey public key (U…)`);
+  }
+  const users = identities.map((id) => {
+    const nkey = o.nkeys?.[id.user];
     const pw = password(id.user);
     const pwText = pw.startsWith('$') ? pw : JSON.stringify(pw);
     const lines = [
       `    # ${id.role}`,
       '    {',
-      `      user: ${JSON.stringify(id.user)}`,
-      `      password: ${pwText}`,
+      ...(nkey
+        ? [`      nkey: ${JSON.stringify(nkey)} # ${id.user}`]
+        : [`      user: ${JSON.stringify(id.user)}`, `      password: ${pwText}`]),
     ];
     if (id.publish || id.subscribe || id.allowResponses) {
       lines.push('      permissions: {');

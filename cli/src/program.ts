@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   evidenceCommand,
   type KeptCheckpoint,
@@ -10,6 +11,7 @@ import {
 } from '@flotilla/audit-writer';
 import { generateSealingKey } from '@flotilla/trust';
 import { jetstream } from '@nats-io/jetstream';
+import { nkeys } from '@nats-io/nats-core';
 import { Command, CommanderError, Option } from 'commander';
 import {
   type AuditRecordWire,
@@ -24,7 +26,7 @@ import { connectNats, tailEvents } from './events-tail.ts';
 import { CliError, EXIT, usageError } from './exit-codes.ts';
 import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
-import { renderNatsAuthorization } from './nats-auth.ts';
+import { natsIdentities, renderNatsAuthorization } from './nats-auth.ts';
 import { bootstrapNats } from './nats-bootstrap.ts';
 import { flotillaDeclarations } from './nats-declarations.ts';
 import { Progress } from './progress.ts';
@@ -671,13 +673,20 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .requiredOption('--clusters <names>', 'comma-separated target clusters, e.g. dev,test,uat,prod')
     .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
     .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
-    .action((opts: { clusters: string; subscribers: string; bundleBucket: string }) => {
+    .option(
+      '--nkeys <file>',
+      'JSON map identity → nkey public key (`flotilla nats nkeys`): those sign in by key',
+    )
+    .action((opts: { clusters: string; subscribers: string; bundleBucket: string; nkeys?: string }) => {
       try {
         io.out(
           renderNatsAuthorization({
             clusters: split(opts.clusters),
             subscribers: split(opts.subscribers),
             bundleBucket: opts.bundleBucket,
+            ...(opts.nkeys
+              ? { nkeys: JSON.parse(readFileSync(opts.nkeys, 'utf8')) as Record<string, string> }
+              : {}),
           }).trimEnd(),
         );
       } catch (err) {
@@ -685,9 +694,8 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       }
     });
 
-  program
-    .command('nats')
-    .description('NATS administration')
+  const natsCommand = program.command('nats').description('NATS administration');
+  natsCommand
     .command('bootstrap')
     .description(
       'create the event stream, buckets, object stores and durable consumers every service declares (admin identity; idempotent)',
@@ -726,6 +734,39 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         );
       },
     );
+
+  natsCommand
+    .command('nkeys')
+    .description(
+      "make an nkey per identity of the install: seeds into --out (0600, never overwritten; mount each as its service's nats.nkeySeedFile), the public keys as JSON on stdout (for `nats-auth --nkeys`)",
+    )
+    .requiredOption('--clusters <names>', 'comma-separated target clusters, e.g. dev,test,uat,prod')
+    .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
+    .requiredOption('--out <dir>', 'directory for the seed files (<identity>.nk)')
+    .action((opts: { clusters: string; subscribers: string; out: string }) => {
+      let users: string[];
+      try {
+        users = natsIdentities({ clusters: split(opts.clusters), subscribers: split(opts.subscribers) }).map(
+          (id) => id.user,
+        );
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      mkdirSync(opts.out, { recursive: true, mode: 0o700 });
+      const existing = users.filter((u) => existsSync(join(opts.out, `${u}.nk`)));
+      if (existing.length)
+        throw usageError(`seeds exist for ${existing.join(', ')}; a seed is never overwritten`);
+      const publicKeys: Record<string, string> = {};
+      for (const user of users) {
+        const pair = nkeys.createUser();
+        writeFileSync(join(opts.out, `${user}.nk`), `${new TextDecoder().decode(pair.getSeed())}\n`, {
+          mode: 0o600,
+          flag: 'wx',
+        });
+        publicKeys[user] = pair.getPublicKey();
+      }
+      io.out(JSON.stringify(publicKeys, null, 2));
+    });
 
   return program;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
@@ -27,7 +28,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { type NatsConnection, headers as natsHeaders } from '@nats-io/nats-core';
+import { type NatsConnection, headers as natsHeaders, nkeyAuthenticator } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 import type { Static, TObject } from '@sinclair/typebox';
@@ -74,6 +75,8 @@ export interface BusOptions {
    * subscribe only to its own inbox, so it cannot read plans pulled by another cluster's applier.
    */
   inboxPrefix?: string;
+  /** nkey seed (`SU…`): sign the server's nonce instead of sending a password. */
+  nkeySeed?: string;
   /** TLS: the CA that signed the server's certificate (always verified), and a client certificate for mTLS. */
   tls?: { caFile: string; certFile?: string; keyFile?: string };
 }
@@ -149,6 +152,9 @@ export class Bus {
         token: opts.token,
         ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
         ...(opts.tls ? { tls: opts.tls } : {}),
+        ...(opts.nkeySeed
+          ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed)) }
+          : {}),
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: true,
@@ -489,12 +495,19 @@ export function natsOptions(nats: {
   inboxPrefix?: string | undefined;
   provision?: boolean | undefined;
   tls?: { caFile: string; certFile?: string | undefined; keyFile?: string | undefined } | undefined;
-}): Pick<BusOptions, 'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix' | 'provision' | 'tls'> {
+  nkeySeedFile?: string | undefined;
+}): Pick<
+  BusOptions,
+  'servers' | 'user' | 'pass' | 'token' | 'inboxPrefix' | 'provision' | 'tls' | 'nkeySeed'
+> {
   const inboxPrefix = nats.inboxPrefix || (nats.user ? inboxPrefixFor(nats.user) : undefined);
+  // With an nkey the identity signs in by key: `user` only names its inbox, no password is sent.
+  const nkeySeed = nats.nkeySeedFile ? readFileSync(nats.nkeySeedFile, 'utf8').trim() : undefined;
   return {
     servers: nats.servers,
-    ...(nats.user ? { user: nats.user } : {}),
-    ...(nats.password ? { pass: nats.password } : {}),
+    ...(nkeySeed ? { nkeySeed } : {}),
+    ...(nats.user && !nkeySeed ? { user: nats.user } : {}),
+    ...(nats.password && !nkeySeed ? { pass: nats.password } : {}),
     ...(nats.token ? { token: nats.token } : {}),
     ...(inboxPrefix ? { inboxPrefix } : {}),
     ...(nats.provision !== undefined ? { provision: nats.provision } : {}),

@@ -22,6 +22,11 @@ export function serviceConfigFields(defaultPort: number) {
        */
       provision: Type.Optional(Type.Boolean()),
       /**
+       * nkey seed file (a Secret): authenticate by signing the server's nonce instead of a
+       * password. `user` still names the identity (its private inbox `_INBOX_<user>`).
+       */
+      nkeySeedFile: Type.Optional(Type.String()),
+      /**
        * TLS to NATS: the CA that signed the server's certificate (verified; no opt-out), and a
        * client certificate when the server asks for one (`verify: true`, mutual TLS).
        */
