@@ -145,6 +145,13 @@ export class Planner {
     return [...this.inFlight].map(([pipeline, revision]) => ({ pipeline, revision }));
   }
 
+  /** Renders handed to the lanes and not recorded yet (running or waiting), for /metrics. */
+  pendingRenders(): number {
+    let n = 0;
+    for (const v of this.laneLoad.values()) n += v;
+    return n;
+  }
+
   /** Resolves once every revision received so far has been rendered by every pipeline lane. */
   async idle(): Promise<void> {
     await this.revisions.idle();

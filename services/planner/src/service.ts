@@ -15,6 +15,7 @@ import { registerApi } from './api.ts';
 import { ClusterBundles, parseRecipients } from './cluster-bundles.ts';
 import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
+import { registerPlannerMetrics } from './metrics.ts';
 import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
 import type { PlannerFaults } from './promotions.ts';
@@ -153,6 +154,7 @@ export async function startPlanner(
 
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
   server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
+  registerPlannerMetrics(server.registry, planner);
   registerApi(server.app, planner, bus, tokens);
   const url = await server.listen(config.http.port, config.http.host);
   lease.start();

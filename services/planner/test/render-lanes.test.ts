@@ -115,6 +115,10 @@ describe('renders run beside the decisions, one lane per pipeline', () => {
     expect([rendering(), shopDone()]).toEqual([true, false]);
     const unlock = await h.api(planner, 'POST', '/api/v1/pipelines/shop/stages/prod/unlock', TOKENS.alice);
     expect(unlock.status).toBe(200);
+    // /metrics shows the render in flight (and answers during it too).
+    const metrics = await (await fetch(`${planner.url}/metrics`)).text();
+    expect(metrics).toMatch(/^planner_renders_in_flight 1$/m);
+    expect(metrics).toMatch(/^planner_renders_pending 1$/m);
     const list = await h.api(planner, 'GET', '/api/v1/pipelines', TOKENS.bob);
     expect((list.body.pipelines as D[]).map((p) => p.name)).toEqual(['payments', 'shop']);
     expect([rendering(), shopDone()]).toEqual([true, false]);
