@@ -39,6 +39,7 @@ import { JsonKv } from './kv.ts';
 import { LeaseSet, type LeaseSetOptions } from './lease.ts';
 import { type BusMetrics, busMetrics } from './metrics.ts';
 import { isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
+import { type Replayed, type ReplayOptions, replayEvents } from './replay.ts';
 import { inboxPrefixFor, notProvisioned } from './resources.ts';
 import { EVENT_STREAM, ensureEventStream, eventStreamConfig, type StreamOptions } from './stream.ts';
 
@@ -421,6 +422,11 @@ export class Bus {
     if (await streamInfo(this.jsm, `OBJ_${bucket}`)) return new BlobStore(await objm.open(bucket, false));
     if (!this.provision) throw notProvisioned(`object store "${bucket}"`);
     return new BlobStore(await objm.create(bucket, { replicas: opts.replicas ?? 1 }));
+  }
+
+  /** The stored events of one subject filter, oldest first (see replay.ts); bad ones are logged and skipped. */
+  replay(filter: string, opts: ReplayOptions = {}): AsyncGenerator<Replayed> {
+    return replayEvents(this.js, this.logger, filter, opts);
   }
 
   /** Drops the connection at once: nothing flushed, no lease released (what SIGKILL leaves behind). */

@@ -14,6 +14,7 @@ export { type BusMetrics, busMetrics } from './metrics.ts';
 export { isConsumerNotFound, isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
 export { type OwnerRequests, ownerRequests } from './owner-requests.ts';
 export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
+export type { Replayed, ReplayOptions } from './replay.ts';
 export {
   type BucketSpec,
   type ConsumerSpec,
