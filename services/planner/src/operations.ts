@@ -212,7 +212,12 @@ export class PlannerOperations {
         await this.d.bus.publish(ChangeApprovalRefused, { ...fields, by: actor, code, reason }, { actor });
         throw refused(code === 'reason-required' ? 'bad-request' : 'forbidden', code, reason);
       };
-      if (!hasRole(identity.roles ?? [], 'approve', this.at(stage.name)) || !canApprove(stage, identity))
+      // A stage made `auto` by the held change itself is approved by the approvers in force before.
+      const gate: Stage =
+        stage.promotion?.rule === 'manual'
+          ? stage
+          : { ...stage, promotion: { ...stage.promotion, rule: 'manual', approvers: c.gatedBy ?? [] } };
+      if (!hasRole(identity.roles ?? [], 'approve', this.at(stage.name)) || !canApprove(gate, identity))
         return await refuse('unauthorised', `${actor} may not approve changes to ${stage.name}`);
       const kind = opts.emergency ? 'emergency' : 'standard';
       const reason = opts.reason?.trim();

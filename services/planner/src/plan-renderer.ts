@@ -533,8 +533,9 @@ export class PlanRenderer {
     cause?: FlotillaEvent,
   ): Promise<boolean> {
     const { state, scope, pipeline } = target;
-    // The first plan of a cluster has nothing running to compare with; it is the baseline.
-    if (!c.desired || !isGated(stage)) return false;
+    // The first plan of a cluster has nothing running to compare with; it is the baseline. A
+    // stage whose last plan was issued under a manual rule stays gated until one approval.
+    if (!c.desired || !(isGated(stage) || c.gatedBy)) return false;
     if (c.approvedChange?.contentDigest === content.contentDigest) return false;
     const own = new Set(this.o.state.meta.ownCommits ?? []);
     const commits = await unexplainedCommits(
@@ -576,7 +577,7 @@ export class PlanRenderer {
         bundleDigest: content.digest,
         diff: objectDiff(running, content.objects),
         commits,
-        approvers: stage.promotion?.approvers ?? [],
+        approvers: isGated(stage) ? (stage.promotion?.approvers ?? []) : (c.gatedBy ?? []),
       },
       { ...(cause ? { cause } : {}), id: `${id}-awaiting` },
     );
@@ -680,6 +681,10 @@ export class PlanRenderer {
     await bus.publish(PlanCreated, plan, { ...(cause ? { cause } : {}), id: planId });
     c.sequence = sequence;
     c.epoch = epoch;
+    // Remembered so that loosening the gate (manual → auto in the same or a later commit) is
+    // itself a change that needs one approval by the approvers in force until then.
+    if (isGated(stage)) c.gatedBy = stage.promotion?.approvers ?? [];
+    else delete c.gatedBy;
     c.desired = {
       planId,
       revision,

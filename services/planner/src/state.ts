@@ -40,6 +40,8 @@ export interface ClusterState {
   held?: HeldChange;
   /** The last approved change: a re-render of the same content issues its plan. */
   approvedChange?: ApprovedChange;
+  /** Approvers of the stage when the last plan was issued under a manual rule (still gated). */
+  gatedBy?: string[];
 }
 
 export interface HealthyRevision {

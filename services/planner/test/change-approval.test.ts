@@ -177,4 +177,36 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     );
     expect(h.events.of<D>(ChangeAwaitingApproval, (d) => d.revision === committed.data.commit)).toEqual([]);
   });
+
+  it('a commit that makes prod automatic and edits it in one go is held for the approvers in force before', async () => {
+    await work.pull();
+    await work.writeFile(
+      'flotilla.yaml',
+      (await h.fileAtHead('flotilla.yaml')).replace(
+        /promotion:\n {8}rule: manual\n {8}approvers: \[alice, "group:release-managers"\]/,
+        'promotion: { rule: auto, soak: 1s }',
+      ),
+    );
+    await work.writeFile(
+      'clusters/prod/kustomization.yaml',
+      annotate('three')(await h.fileAtHead('clusters/prod/kustomization.yaml')),
+    );
+    const sha = await work.commit('prod: auto from now on, and a tweak', {
+      author: { name: 'Bob', email: 'bob@example.com' },
+    });
+    await work.push();
+    await h.commitDetected(sha, ['flotilla.yaml', 'clusters/prod/kustomization.yaml']);
+    await h.drained();
+    expect(await h.fileAtHead('flotilla.yaml')).toContain('rule: auto, soak: 1s }\n  images');
+    const held = await h.events.wait<D>(ChangeAwaitingApproval, (d) => d.revision === sha);
+    expect(held.data.approvers).toEqual(['alice', 'group:release-managers']);
+    expect(h.events.of<PlanData>(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha)).toEqual([]);
+    const res = await h.api(planner, 'POST', `/api/v1/changes/${held.data.changeId}/approve`, TOKENS.carol);
+    expect(res.status).toBe(200);
+    await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha);
+    // Approved once: prod is automatic now, and the next edit goes straight through.
+    const next = await pushEdit('clusters/prod/kustomization.yaml', annotate('four'), 'prod: another tweak');
+    await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === 'prod' && d.revision === next);
+    expect(h.events.of<D>(ChangeAwaitingApproval, (d) => d.revision === next)).toEqual([]);
+  });
 });
