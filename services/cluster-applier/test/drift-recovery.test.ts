@@ -1,9 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApplyFailed, ApplySucceeded, DriftCorrected, DriftDetected } from '@flotilla/events';
+import { EVENT_STREAM } from '@flotilla/bus';
+import { ApplyFailed, ApplySucceeded, DriftCorrected, DriftDetected, subjectFilter } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
-import { killGroup, programArgs, spawnTracked } from '@flotilla/test-support';
+import { killGroup, programArgs, spawnTracked, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applierIdentity } from '../src/nats-resources.ts';
 import { cm, createHarness, deployment, type Harness, ns, rand } from './harness.ts';
 
 let h: Harness;
@@ -169,7 +171,19 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
       .filter((l) => l.startsWith('configmap/cm-'));
     expect(all).toHaveLength(200);
     expect(Object.keys(await second.applier.inventoryEntries())).toHaveLength(201);
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(h.events.of(ApplySucceeded, (d: { planId: string }) => d.planId === plan.planId)).toHaveLength(1);
+    // One outcome. Once the applier's consumer has nothing pending and nothing awaiting an ack, no
+    // redelivery of the plan can follow; the stream itself then holds every ApplySucceeded.
+    await waitFor(
+      "the applier's consumer drained",
+      async () => {
+        const c = await h.planner.jsm.consumers.info(EVENT_STREAM, applierIdentity(cluster));
+        return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    const outcomes: string[] = [];
+    for await (const r of h.planner.replay(subjectFilter(ApplySucceeded, cluster)))
+      if ((r.event.data as { planId: string }).planId === plan.planId) outcomes.push(r.event.id);
+    expect(outcomes).toHaveLength(1);
   });
 });
