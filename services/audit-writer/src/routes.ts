@@ -184,6 +184,7 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
       return reply
         .code(answer.result.ok ? 200 : 409)
         .header('x-flotilla-verify-cached', String(answer.cached))
+        .header('x-flotilla-verify-stale', String(answer.stale))
         .header('x-flotilla-verify-head', answer.head)
         .header('x-flotilla-verified-at', new Date(answer.verifiedAt).toISOString())
         .send(answer.result);

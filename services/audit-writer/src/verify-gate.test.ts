@@ -42,14 +42,15 @@ describe('VerifyGate', () => {
     expect(state.walks).toBe(1);
   });
 
-  it('a moved head walks again, but not sooner than the interval; then says when to come back', async () => {
+  it('a moved head walks again, but not sooner than the interval; meanwhile the last result, marked stale', async () => {
     const { g, state, settle } = gate({ minIntervalMs: 5_000 });
     const first = g.answer();
     settle();
     await first;
     state.head = '2 sha256:b';
     state.now += 1_000;
-    expect(await g.answer()).toEqual({ kind: 'rate-limited', retryAfterMs: 4_000 });
+    expect(await g.answer()).toMatchObject({ kind: 'result', cached: true, stale: true, head: '1 sha256:a' });
+    expect(state.walks).toBe(1);
     state.now += 4_000;
     const second = g.answer();
     settle();
@@ -83,5 +84,21 @@ describe('VerifyGate', () => {
     });
     await expect(g.answer()).rejects.toThrow('disk gone');
     expect(await g.answer()).toMatchObject({ kind: 'result', cached: false });
+  });
+
+  it('with no result to fall back on, a caller inside the interval is told when to come back', async () => {
+    let now = 1_000_000;
+    const g = new VerifyGate({
+      head: () => 'h',
+      now: () => now,
+      minIntervalMs: 5_000,
+      maxAgeMs: 60_000,
+      verify: async () => {
+        throw new Error('disk gone');
+      },
+    });
+    await expect(g.answer()).rejects.toThrow('disk gone');
+    now += 1_000;
+    expect(await g.answer()).toEqual({ kind: 'rate-limited', retryAfterMs: 4_000 });
   });
 });

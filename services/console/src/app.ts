@@ -3,7 +3,13 @@ import { FlotillaError, isFlotillaError } from '@flotilla/errors';
 import type { Logger } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Asset } from './assets.ts';
-import { type AuditApi, type AuditRecordWire, HISTORY_FILTERS, type HistoryFilter } from './audit-client.ts';
+import {
+  type AuditApi,
+  type AuditRecordWire,
+  chainStatus,
+  HISTORY_FILTERS,
+  type HistoryFilter,
+} from './audit-client.ts';
 import { clusterDetail } from './cluster-detail.ts';
 import type { IdentityProvider } from './identity.ts';
 import { LEAD_TIME_EVENTS, leadTimes } from './lead-time.ts';
@@ -294,7 +300,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         return {
           records,
           total: hist.body.records.length,
-          verify: verify.body,
+          verify: chainStatus(verify),
           commitUrl: deps.commitUrl ?? null,
         };
       });

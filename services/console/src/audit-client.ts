@@ -29,6 +29,28 @@ export type VerifyWire =
   | { ok: true; files: number; records: number; head: unknown }
   | { ok: false; kind: string; file?: string; line?: number; seq?: number; message: string };
 
+/** What the timeline shows about the chain: a walk's result, or why there is none right now. */
+export type ChainStatus =
+  | (Extract<VerifyWire, { ok: true }> & { stale: boolean })
+  | (Extract<VerifyWire, { ok: false }> & { stale: boolean })
+  | { ok: null; kind: 'unverified'; message: string };
+
+/**
+ * Only a 200 (intact) or a 409 (broken) is a verdict about the chain. A 429 (a walk ran moments
+ * ago and there is no earlier result), a 401/403 or an outage says nothing about it, and must
+ * not be shown as "broken".
+ */
+export function chainStatus(res: UpstreamResponse<VerifyWire>): ChainStatus {
+  const stale = res.headers.get('x-flotilla-verify-stale') === 'true';
+  if (res.status === 200 || res.status === 409) return { ...res.body, stale };
+  const message = (res.body as { message?: unknown } | null)?.message;
+  return {
+    ok: null,
+    kind: 'unverified',
+    message: typeof message === 'string' ? message : `the audit API answered HTTP ${res.status}`,
+  };
+}
+
 export const HISTORY_FILTERS = ['cluster', 'stage', 'type', 'actor', 'revision', 'since', 'until'] as const;
 export type HistoryFilter = Partial<Record<(typeof HISTORY_FILTERS)[number] | 'limit', string>>;
 

@@ -19,18 +19,32 @@ interface TimelineData {
   records: TimelineRecord[];
   total: number;
   verify:
-    | { ok: true; files: number; records: number; head?: { seq?: number; hash?: string } | null }
-    | { ok: false; kind: string; file?: string; line?: number; seq?: number; message: string };
+    | {
+        ok: true;
+        files: number;
+        records: number;
+        head?: { seq?: number; hash?: string } | null;
+        stale: boolean;
+      }
+    | { ok: false; kind: string; file?: string; line?: number; seq?: number; message: string; stale: boolean }
+    | { ok: null; kind: 'unverified'; message: string };
   commitUrl: string | null;
 }
 
 const FILTERS = ['stage', 'cluster', 'type', 'actor', 'revision'] as const;
 
 function Verify({ v }: { v: TimelineData['verify'] }) {
+  if (v.ok === null)
+    return (
+      <p class="banner" role="status" data-testid="chain">
+        Audit chain not verified just now: {v.message}
+      </p>
+    );
   if (v.ok)
     return (
       <p class="banner ok" role="status" data-testid="chain">
-        ✔ Audit chain intact: {v.records} records in {v.files} files.
+        ✔ Audit chain intact: {v.records} records in {v.files} files
+        {v.stale ? ' (as of the last check; newer records are checked shortly)' : ''}.
       </p>
     );
   return (
