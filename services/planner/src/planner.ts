@@ -466,9 +466,10 @@ export class Planner {
       await this.renderer.release(opened);
       throw e;
     }
+    // The tree goes once every lane is done with it, also when this planner stood down meanwhile.
+    const all = Promise.all(lanes).finally(() => this.renderer.release(opened));
     if (!this.active) return;
     this.dispatched = revision;
-    const all = Promise.all(lanes).finally(() => this.renderer.release(opened));
     const previous = this.settled;
     this.settled = (async () => {
       await previous;
