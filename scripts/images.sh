@@ -37,6 +37,10 @@ CACHE="${FLOTILLA_CACHE:-$HOME/.cache/flotilla}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/deploy/containers/containers.conf}"
 export TMPDIR="${TMPDIR:-$CACHE/tmp}"
 mkdir -p "$CACHE/images" "$TMPDIR" .flotilla
+# One build at a time per machine: two test files (or two engineers) building the same tags at
+# once only race each other for the same cores and layers.
+exec 8>"$CACHE/images/.build.lock"
+flock 8
 
 # Debian packages (the same list the compose test needs); installed once.
 need=()

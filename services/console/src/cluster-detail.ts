@@ -31,16 +31,56 @@ export interface ClusterDetail {
   } | null;
   /** Objects whose newest drift record is a detection, with their (redacted) field changes. */
   drift: Array<{ object: string; at: string; policy: string; diffs: FieldDiff[] }>;
+  /**
+   * Changes the planner holds at a gated stage until someone approves them: per object, whether it
+   * would be added, removed or changed against what runs (names only: the planner never puts
+   * content in events), who authored them, who may approve, refused attempts.
+   */
+  held: HeldChange[];
   /** Newest first: apply and render failures with their codes. */
   errors: Array<{ event: string; code: string; message: string; at: string; file?: string; line?: number }>;
 }
 
+export interface HeldChange {
+  changeId: string;
+  stage: string;
+  revision: string;
+  fromRevision: string | null;
+  bundleDigest: string;
+  at: string;
+  /** One row per object, sorted by object: what approving would do to it. */
+  objects: Array<{ object: string; change: 'added' | 'removed' | 'changed' }>;
+  authors: string[];
+  approvers: string[];
+  refusals: Array<{ by: string; code: string; reason: string; at: string }>;
+}
+
 type Data = Record<string, unknown>;
+
+/** The object-level diff of a held change, one row per object. */
+export function heldObjects(diff: unknown): HeldChange['objects'] {
+  const d = (diff ?? {}) as Partial<Record<'added' | 'removed' | 'changed', unknown>>;
+  const rows: HeldChange['objects'] = [];
+  for (const change of ['added', 'removed', 'changed'] as const) {
+    const list = d[change];
+    if (Array.isArray(list)) for (const object of list) rows.push({ object: String(object), change });
+  }
+  return rows.sort((a, b) => a.object.localeCompare(b.object) || a.change.localeCompare(b.change));
+}
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /** One cluster's page, from its audit records (oldest first, as `/history?cluster=` returns them). */
 export function clusterDetail(cluster: string, records: readonly AuditRecordWire[]): ClusterDetail {
-  const detail: ClusterDetail = { cluster, plan: null, apply: null, health: null, drift: [], errors: [] };
+  const detail: ClusterDetail = {
+    cluster,
+    plan: null,
+    apply: null,
+    health: null,
+    drift: [],
+    held: [],
+    errors: [],
+  };
+  const held = new Map<string, HeldChange>();
   const drift = new Map<string, ClusterDetail['drift'][number] | null>();
   for (const r of [...records].sort((a, b) => a.seq - b.seq)) {
     const d = (r.data ?? {}) as Data;
@@ -116,9 +156,37 @@ export function clusterDetail(cluster: string, records: readonly AuditRecordWire
       case 'DriftCorrected':
         drift.set(String(d.object), null);
         break;
+      case 'ChangeAwaitingApproval': {
+        const commits = (d.commits as Array<{ author?: { name?: string; email?: string } }>) ?? [];
+        held.set(String(d.changeId), {
+          changeId: String(d.changeId),
+          stage: String(d.stage),
+          revision: String(d.revision),
+          fromRevision: str(d.fromRevision) ?? null,
+          bundleDigest: String(d.bundleDigest ?? ''),
+          at: r.time,
+          objects: heldObjects(d.diff),
+          authors: [...new Set(commits.map((c) => c.author?.email ?? c.author?.name ?? '?'))],
+          approvers: ((d.approvers as unknown[]) ?? []).map(String),
+          refusals: [],
+        });
+        break;
+      }
+      case 'ChangeApprovalRefused':
+        held.get(String(d.changeId))?.refusals.push({
+          by: String(d.by),
+          code: String(d.code),
+          reason: String(d.reason),
+          at: r.time,
+        });
+        break;
+      case 'ChangeApproved':
+        held.delete(String(d.changeId));
+        break;
     }
   }
   detail.drift = [...drift.values()].filter((x) => x !== null);
+  detail.held = [...held.values()].reverse();
   detail.errors = detail.errors.slice(0, 20);
   return detail;
 }

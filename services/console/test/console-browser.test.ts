@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type FlotillaStack, pushImage, startFlotillaStack } from '@flotilla/test-support';
+import { type FlotillaStack, GitWorkdir, pushImage, startFlotillaStack } from '@flotilla/test-support';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium } from './browser.ts';
@@ -172,6 +173,35 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
     await alice.getByText('Every applied object is current.').waitFor({ timeout: 60_000 });
     await shot(alice, 'cluster-prod');
   }, 90_000);
+
+  it(
+    'shows a hand edit of prod held for approval, object by object',
+    async () => {
+      // Someone edits prod's config directly: the planner holds it (prod is a gated stage) and the
+      // cluster page lists what approving would do to each object.
+      const work = await GitWorkdir.clone(stack.configRepoUrl);
+      try {
+        const path = 'clusters/prod/kustomization.yaml';
+        const text = await readFile(join(work.dir, path), 'utf8');
+        await work.writeFile(
+          path,
+          text.replace('flotilla.io/cluster: prod', 'flotilla.io/cluster: prod\n  hotfix: "by hand"'),
+        );
+        await work.commit('prod: hand edit', { author: { name: 'Mallory', email: 'mallory@example.com' } });
+        await work.push();
+      } finally {
+        await work.remove();
+      }
+      await alice.goto(`${stack.consoleUrl}/#/cluster/prod`);
+      const held = alice.locator('[data-testid=held-change]').first();
+      await held.waitFor({ timeout: LIVE_MS });
+      expect(await held.textContent()).toContain('mallory@example.com');
+      const row = held.locator('tr[data-object="apps/Deployment shop/web"]');
+      expect(await row.locator('.badge').textContent()).toBe('change');
+      await shot(alice, 'cluster-prod-held-change');
+    },
+    LIVE_MS + 60_000,
+  );
 
   it('charts lead time from push to every stage', async () => {
     await alice.goto(`${stack.consoleUrl}/#/lead-time`);

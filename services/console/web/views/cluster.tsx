@@ -15,7 +15,13 @@ export function ClusterPage(props: {
   const { data, error, at } = useData<ClusterDetail & { stage: string }>(
     `/api/clusters/${encodeURIComponent(props.cluster)}`,
     props.live.tick,
-    { onUnauthorised: props.onUnauthorised },
+    {
+      onUnauthorised: props.onUnauthorised,
+      // This page is read from the audit log, which records an event a moment after the live
+      // stream delivers it: the refetch an event triggers can still see the state before it (a
+      // health change stayed "InProgress" on screen). Looking again every few seconds settles it.
+      pollMs: 3000,
+    },
   );
   return (
     <div>
@@ -122,6 +128,63 @@ export function ClusterPage(props: {
               </div>
             ) : (
               <p class="muted">No health reported yet.</p>
+            )}
+          </Section>
+          <Section title="Held for approval">
+            {data.held.length === 0 ? (
+              <p class="muted">Nothing held: every rendered change has gone to the cluster.</p>
+            ) : (
+              data.held.map((h) => (
+                <div class="held" data-testid="held-change" data-change={h.changeId}>
+                  <p>
+                    Revision <code>{short(h.revision)}</code>
+                    {h.fromRevision && (
+                      <>
+                        {' '}
+                        against running <code>{short(h.fromRevision)}</code>
+                      </>
+                    )}{' '}
+                    · {ago(h.at)} · by {h.authors.join(', ') || '?'} · may approve:{' '}
+                    {h.approvers.join(', ') || '–'}
+                  </p>
+                  <table>
+                    <caption class="sr">
+                      Objects change {h.changeId} would add, remove or change in {props.cluster}
+                    </caption>
+                    <thead>
+                      <tr>
+                        <th scope="col">object</th>
+                        <th scope="col">approving would</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {h.objects.map((o) => (
+                        <tr data-object={o.object}>
+                          <td>
+                            <code>{o.object}</code>
+                          </td>
+                          <td>
+                            <Badge
+                              value={
+                                o.change === 'added' ? 'add' : o.change === 'removed' ? 'remove' : 'change'
+                              }
+                            />
+                          </td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                  {h.refusals.length > 0 && (
+                    <ul>
+                      {h.refusals.map((r) => (
+                        <li>
+                          refused {r.by} · {ago(r.at)}: {r.reason}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </div>
+              ))
             )}
           </Section>
           <Section title="Drift">

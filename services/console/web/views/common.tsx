@@ -40,6 +40,14 @@ const TONE: Record<string, string> = {
   proposed: 'busy',
   committing: 'busy',
   awaiting: 'wait',
+  // kstatus words the applier reports for health.
+  Current: 'ok',
+  InProgress: 'busy',
+  Failed: 'bad',
+  // What approving a held change would do to an object.
+  add: 'ok',
+  change: 'wait',
+  remove: 'bad',
   'out-of-sync': 'wait',
   locked: 'wait',
   unknown: 'muted',
