@@ -67,6 +67,9 @@ export function TimelinePage(props: {
   const { data, error, at } = useData<TimelineData>(`/api/timeline?${q}`, props.live.tick, {
     onUnauthorised: props.onUnauthorised,
     debounceMs: 400,
+    // The audit log records an event a moment after the live stream shows it, and a chain not
+    // verified just now gets a verdict on a later look: look again now and then.
+    pollMs: 10_000,
   });
   const apply = (e: Event) => {
     e.preventDefault();
