@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FlotillaStack, programArgs, startFlotillaStack } from '@flotilla/test-support';
+import { type FlotillaStack, programArgs, startFlotillaStack, waitFor } from '@flotilla/test-support';
 import { connect } from '@nats-io/transport-node';
 import { approve, pushRelease, waitForAwaitingApproval, waitForDigest } from '../test/e2e/story.ts';
 
@@ -26,6 +26,38 @@ async function shutdown(code: number) {
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
+function cli(s: FlotillaStack, ...args: string[]): string {
+  return execFileSync(process.execPath, programArgs('cli', ...args), {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      FLOTILLA_PLANNER_URL: s.plannerUrl,
+      FLOTILLA_AUDIT_URL: s.auditUrl,
+      FLOTILLA_NATS_URL: s.nats.url,
+      FLOTILLA_TOKEN: s.tokens.approver,
+    },
+  });
+}
+
+/** A row of the production-change export (the fields the summary shows). */
+interface ChangeRow {
+  changeId: string;
+  changeType: string;
+  configCommit: string;
+  images?: string[];
+  approvers?: string[];
+  approverIsNotAuthor?: boolean;
+  applyResult?: string;
+  health?: string;
+}
+const prodChanges = (s: FlotillaStack) =>
+  (JSON.parse(cli(s, 'audit', 'export')) as { changes: ChangeRow[] }).changes;
+const isProdPromotionDone = (digest: string) => (r: ChangeRow) =>
+  r.changeType === 'promotion' &&
+  r.applyResult === 'succeeded' &&
+  r.health === 'Current' &&
+  (r.images ?? []).some((i) => i.endsWith(digest));
+
 function describe(subject: string, data: Record<string, unknown>): string {
   const [, , domain, event] = subject.split('.');
   const bits = ['cluster', 'stage', 'toStage', 'tag', 'status', 'approver', 'by', 'code']
@@ -37,7 +69,7 @@ function describe(subject: string, data: Record<string, unknown>): string {
 }
 
 try {
-  stack = await startFlotillaStack({ logDir, onProgress: say, console: true });
+  stack = await startFlotillaStack({ logDir, onProgress: say, console: true, sealBundles: true });
   say(`up: planner ${stack.plannerUrl}, audit ${stack.auditUrl}, NATS ${stack.nats.url}`);
   say(
     `web console: ${stack.consoleUrl}  (sign in with alice's token ${stack.tokens.approver} or bob's ${stack.tokens.viewer})`,
@@ -56,39 +88,64 @@ try {
   })();
 
   say('pushing shop/web:1.4.7 to the registry (built once; promoted by digest from here on)');
+  const pushedAt = Date.now();
   const digest = await pushRelease(stack, '1.4.7');
+  const short = digest.slice(7, 19);
   say(`pushed ${digest}`);
-  for (const cluster of ['dev', 'test', 'uat']) {
+  const running: Array<{ stage: string; after: number; how: string }> = [];
+  const how = {
+    dev: 'image update committed by the planner',
+    test: 'auto, dev healthy 1 s',
+    uat: 'auto, test healthy 1 s',
+  };
+  for (const cluster of ['dev', 'test', 'uat'] as const) {
     await waitForDigest(stack, cluster, digest);
-    say(`✔ ${cluster} runs web 1.4.7@${digest.slice(7, 19)} and is Available`);
+    running.push({ stage: cluster, after: Date.now() - pushedAt, how: how[cluster] });
+    say(`✔ ${cluster} runs web 1.4.7@${short} and is Available`);
   }
   const promotion = await waitForAwaitingApproval(stack, 'prod', digest);
   say(`⏸ prod waits for approval: promotion ${promotion.id}`);
   const refused = await approve(stack, promotion.id, stack.tokens.viewer);
-  say(`  bob (not an approver) tries to approve → HTTP ${refused.status}, recorded`);
+  const refusal = (refused.body as { message?: string }).message ?? '';
+  say(`  bob (read-only) tries to approve → HTTP ${refused.status}: ${refusal}`);
+  if (refused.status !== 403) throw new Error(`bob's approval should be refused, got HTTP ${refused.status}`);
+  // alice wrote none of what the promotion carries (the planner committed the image update), so
+  // separation of duties lets her approve it.
   const approved = await approve(stack, promotion.id, stack.tokens.approver);
-  say(`  alice (release-managers) approves → HTTP ${approved.status}`);
+  say(`  alice (release-managers, not an author of the change) approves → HTTP ${approved.status}`);
+  if (approved.status !== 200)
+    throw new Error(
+      `alice's approval should be accepted, got HTTP ${approved.status}: ${JSON.stringify(approved.body)}`,
+    );
   await waitForDigest(stack, 'prod', digest);
-  say(`✔ prod runs web 1.4.7@${digest.slice(7, 19)} and is Available`);
-  await new Promise((r) => setTimeout(r, 2000));
+  running.push({ stage: 'prod', after: Date.now() - pushedAt, how: 'approved by alice; bob was refused' });
+  say(`✔ prod runs web 1.4.7@${short} and is Available`);
+  // Let the audit-writer take in the last health events before the CLI reads the log.
+  const up = stack;
+  await waitFor(
+    'the audit log to record prod healthy on the new image',
+    async () => (prodChanges(up).some(isProdPromotionDone(digest)) ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
   sub.unsubscribe();
   await nc.drain();
 
-  const urls = stack;
-  const cli = (...args: string[]) =>
-    execFileSync(process.execPath, programArgs('cli', ...args), {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        FLOTILLA_PLANNER_URL: urls.plannerUrl,
-        FLOTILLA_AUDIT_URL: urls.auditUrl,
-        FLOTILLA_NATS_URL: urls.nats.url,
-        FLOTILLA_TOKEN: urls.tokens.approver,
-      },
-    });
-  console.log(`\n$ flotilla status\n${cli('status')}`);
-  console.log(`$ flotilla audit verify\n${cli('audit', 'verify')}`);
-  console.log(`$ flotilla audit export --format csv\n${cli('audit', 'export', '--format', 'csv')}`);
+  console.log(`\n$ flotilla status\n${cli(stack, 'status')}`);
+  console.log(`$ flotilla audit verify\n${cli(stack, 'audit', 'verify')}`);
+  console.log('$ flotilla audit export   (production changes, abridged)');
+  for (const row of prodChanges(stack))
+    console.log(
+      `  ${row.changeId}  ${row.changeType.padEnd(9)} commit ${row.configCommit.slice(0, 12)}  approvers ${row.approvers?.join(',') || '-'}  approver≠author ${row.approverIsNotAuthor ?? '-'}  apply ${row.applyResult ?? '-'}  health ${row.health ?? '-'}`,
+    );
+
+  console.log(
+    `\nRollout of web 1.4.7 (sha256:${short}…), one digest from dev to prod, bundles sealed per cluster:`,
+  );
+  for (const r of running)
+    console.log(
+      `  ${r.stage.padEnd(5)} running ${(r.after / 1000).toFixed(1).padStart(5)} s after the push  (${r.how})`,
+    );
+  console.log('');
   say(`story complete in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (ci) await shutdown(0);
   else {

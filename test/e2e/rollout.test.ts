@@ -10,7 +10,7 @@ let stack: FlotillaStack;
 const auditAuth = () => ({ headers: { authorization: `Bearer ${stack.tokens.approver}` } });
 
 beforeAll(async () => {
-  stack = await startFlotillaStack({ clusters: ['dev', 'test', 'uat', 'prod'] });
+  stack = await startFlotillaStack({ clusters: ['dev', 'test', 'uat', 'prod'], sealBundles: true });
 }, 600_000);
 
 afterAll(async () => {

@@ -66,6 +66,12 @@ export interface StackOptions {
    * registry's address, as in the fixture): e.g. several teams' pipelines.
    */
   configFiles?: Record<string, string>;
+  /**
+   * Seal each cluster's bundles to its own X25519 key, as an install does (`flotilla seal-key`):
+   * the planner gets every cluster's public key, each applier only its own private key and then
+   * refuses unsealed bundles, so a plan applied at all proves its bundle was sealed.
+   */
+  sealBundles?: boolean;
 }
 
 export interface FlotillaStack {
@@ -247,6 +253,17 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
     const pubFile = join(workDir, 'planner-signing.pub.pem');
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(pubFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    // Raw base64 X25519 public keys for the planner (bundles.recipients), PEM private keys per applier.
+    const sealingKeys = new Map<string, string>();
+    const recipients: string[] = [];
+    for (const name of opts.sealBundles ? clusterNames : []) {
+      const pair = generateKeyPairSync('x25519');
+      const file = join(workDir, `sealing-${name}.pem`);
+      writeFileSync(file, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      sealingKeys.set(name, file);
+      const der = pair.publicKey.export({ type: 'spki', format: 'der' });
+      recipients.push(`${name}=${der.subarray(der.length - 32).toString('base64')}`);
+    }
     const tokens = { approver: randomBytes(24).toString('hex'), viewer: randomBytes(24).toString('hex') };
     const apiTokens = [
       {
@@ -295,6 +312,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
           git: { url: configRepo.url, repo: 'shop-config' },
           workDir: join(workDir, 'planner'),
           signing: { keyId: 'planner-demo', keyFile },
+          ...(recipients.length > 0 ? { bundles: { recipients: recipients.join(',') } } : {}),
           api: { tokens: apiTokens },
           leader: { ttlMs: 3000 },
           evaluateIntervalMs: 500,
@@ -352,6 +370,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
               health: { timeoutMs: 120_000, pollMs: 500 },
               drift: { intervalMs: 5000 },
               lease: { durationSeconds: 5 },
+              ...(sealingKeys.has(c.name) ? { sealing: { keyFile: sealingKeys.get(c.name) } } : {}),
             },
             dirs,
           ),
