@@ -66,6 +66,7 @@ describe('fault checker (fixtures)', () => {
       ],
     });
     expect(v.staleLeaderActions).toBe(1);
+    expect(v.leaderTenures).toBe(2);
     expect(v.ok).toBe(false);
   });
 
@@ -90,6 +91,6 @@ describe('fault checker (fixtures)', () => {
   it('dead-lettered items fail the run and show as lost events in the table', () => {
     const v = check({ ...base, deadLettered: 2 });
     expect(v.ok).toBe(false);
-    expect(formatTable([v])).toContain('| fixture | 2 | 0 | 0 | 2 | 0 | 0 | 0 ms | 0 ms |');
+    expect(formatTable([v])).toContain('| fixture | 2 | 0 | 0 | 2 | 0 | – | 0 | 0 ms | 0 ms |');
   });
 });

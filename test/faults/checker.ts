@@ -12,6 +12,8 @@ export interface Verdict {
   duplicates: number;
   /** Leader actions that carried a fencing token lower than one already acted on. */
   staleLeaderActions: number;
+  /** Distinct fencing tokens that acted: leader tenures seen (failovers + 1). */
+  leaderTenures: number;
   deadLettered: number;
   /** ms from invocation to the first observation, acknowledged ops that were seen. */
   convergence: { p50: number; p99: number; max: number; samples: number };
@@ -77,6 +79,7 @@ export function check(h: History): Verdict {
     lost,
     duplicates,
     staleLeaderActions: stale,
+    leaderTenures: new Set(h.leaderActions.map((a) => a.token)).size,
     deadLettered,
     convergence: {
       p50: percentile(sorted, 50),
@@ -99,6 +102,7 @@ export function formatTable(verdicts: readonly Verdict[]): string {
       'ops acked',
       'events lost',
       'duplicates',
+      'leader tenures',
       'stale leader actions',
       'convergence p50',
       'convergence p99',
@@ -110,6 +114,7 @@ export function formatTable(verdicts: readonly Verdict[]): string {
       String(v.acknowledged),
       String(v.lost.length + v.deadLettered),
       String(v.duplicates),
+      v.leaderTenures > 0 ? String(v.leaderTenures) : '–',
       String(v.staleLeaderActions),
       s(v.convergence.p50),
       s(v.convergence.p99),

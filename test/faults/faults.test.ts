@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { check, formatTable, type Verdict } from './checker.ts';
 import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
-import { plannerPause } from './scenarios/planner-pause.ts';
+import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
 
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
 // history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
@@ -47,7 +47,17 @@ describe('faults survived, counted', () => {
   it('planner: the leader is paused (SIGSTOP) beyond its lease TTL, then resumed', {
     timeout: timeout(durationMs(40_000)),
   }, async () => {
-    expectSurvived(check(await plannerPause(durationMs(40_000))));
+    const v = check(await plannerPause(durationMs(40_000)));
+    expectSurvived(v);
+    expect(v.leaderTenures).toBeGreaterThan(1); // the standby did take over
+  });
+
+  it('planner: the leader is cut off from NATS beyond its lease TTL, then healed', {
+    timeout: timeout(durationMs(40_000)),
+  }, async () => {
+    const v = check(await plannerPartition(durationMs(40_000)));
+    expectSurvived(v);
+    expect(v.leaderTenures).toBeGreaterThan(1); // the standby did take over
   });
 
   it('Git: the config repo refuses pushes for a while, then accepts them', {

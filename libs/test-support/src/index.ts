@@ -15,5 +15,6 @@ export {
 export * from './podman.ts';
 export { type Program, programArgs, programPath } from './programs.ts';
 export * from './registry.ts';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';
 export * from './test-cluster.ts';

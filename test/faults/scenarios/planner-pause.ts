@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { GitCommitDetected, PlanCreated, subjectFilter } from '@flotilla/events';
-import { execGit, GitWorkdir, startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import {
+  execGit,
+  GitWorkdir,
+  startGitServer,
+  startNats,
+  startTcpProxy,
+  type TcpProxy,
+  waitFor,
+} from '@flotilla/test-support';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
@@ -16,18 +24,31 @@ import {
 
 const TTL_MS = 3000;
 
+export type PlannerFault = 'pause' | 'partition';
+
+/** SIGSTOP the leader for 2.5 × its lease TTL, then SIGCONT. */
+export const plannerPause = (durationMs: number) => plannerFault('pause', durationMs);
+/** Cut the leader off from NATS (its own TCP proxy holds every byte) for 2.5 × its TTL, then heal. */
+export const plannerPartition = (durationMs: number) => plannerFault('partition', durationMs);
+
 /**
- * Two planner processes share one leader lease. On a schedule the leader is paused with SIGSTOP
- * for 2.5 × its lease TTL (the standby takes over), then resumed: it must not publish a plan under
- * its old fencing token. The workload commits to the dev overlay and announces each commit (as the
+ * Two planner processes share one leader lease, each reaching NATS through its own TCP proxy. On a
+ * schedule the leader is paused with SIGSTOP, or partitioned from NATS, for 2.5 × its lease TTL
+ * (the standby takes over), then resumed or healed: it must not publish a plan under its old
+ * fencing token. The workload commits to the dev overlay and announces each commit (as the
  * git-watcher does); each commit must end in a plan for dev.
  */
-export async function plannerPause(durationMs: number): Promise<History> {
-  const rec = new HistoryRecorder('planner paused beyond its lease TTL (SIGSTOP)');
+async function plannerFault(kind: PlannerFault, durationMs: number): Promise<History> {
+  const rec = new HistoryRecorder(
+    kind === 'pause'
+      ? 'planner paused beyond its lease TTL (SIGSTOP)'
+      : 'planner cut off from NATS beyond its lease TTL (partition)',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'faults-planner-'));
   const nats = await startNats();
   const git = await startGitServer();
   const planners: PlannerProcess[] = [];
+  const proxies = new Map<string, TcpProxy>();
   let bus: Bus | undefined;
   let work: GitWorkdir | undefined;
   try {
@@ -41,9 +62,13 @@ export async function plannerPause(durationMs: number): Promise<History> {
     });
     const b = bus;
     const keyFile = signingKeyFile(dir);
-    const setup = { natsUrl: nats.url, repoUrl, repoName, dir, ttlMs: TTL_MS };
-    for (const instance of ['planner-a', 'planner-b'])
-      planners.push(startPlannerProcess(setup, keyFile, instance));
+    for (const instance of ['planner-a', 'planner-b']) {
+      const proxy = await startTcpProxy({ port: nats.port });
+      proxies.set(instance, proxy);
+      planners.push(
+        startPlannerProcess({ natsUrl: proxy.url, repoUrl, repoName, dir, ttlMs: TTL_MS }, keyFile, instance),
+      );
+    }
 
     const revisionToOp = new Map<string, string>();
     const consumer = await b.js.consumers.get(EVENT_STREAM, {
@@ -71,10 +96,13 @@ export async function plannerPause(durationMs: number): Promise<History> {
 
     const nemesis = new Nemesis(async () => {
       const victim = await waitFor('a planner to lead', leader, { timeoutMs: 60_000 });
-      victim.pause();
+      const proxy = proxies.get(victim.instance);
+      if (kind === 'pause') victim.pause();
+      else proxy?.partition();
       rec.fault();
       await new Promise((r) => setTimeout(r, TTL_MS * 2.5));
-      victim.resume();
+      if (kind === 'pause') victim.resume();
+      else proxy?.heal();
     }, 5000);
 
     work = await GitWorkdir.clone(git.fileUrl(repoName));
@@ -131,9 +159,12 @@ export async function plannerPause(durationMs: number): Promise<History> {
   } finally {
     await work?.remove().catch(() => undefined);
     for (const p of planners) await p.stop().catch(() => undefined);
+    for (const p of proxies.values()) await p.close().catch(() => undefined);
     await bus?.close().catch(() => undefined);
     await git.stop();
     await nats.dispose();
-    rmSync(dir, { recursive: true, force: true });
+    // FLOTILLA_FAULTS_KEEP=1 keeps the planners' logs and configs for a look afterwards.
+    if (process.env.FLOTILLA_FAULTS_KEEP) console.log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
