@@ -72,8 +72,10 @@ describe('typed request/reply', () => {
   });
 
   it('names the failure: no responders, an invalid request, an invalid reply', async () => {
+    // The server answers "no responders" at once; the long timeout only keeps a loaded machine
+    // (CI saw a 2 s timeout win the race at load 24) from turning that answer into a timeout.
     const err = await rejection(
-      a.request(GitCheckRequest, { repo: uniq('none'), receivedAt: 1 }, { timeoutMs: 2000 }),
+      a.request(GitCheckRequest, { repo: uniq('none'), receivedAt: 1 }, { timeoutMs: 30_000 }),
     );
     expect(err.code).toBe('bus.no-responders');
     expect(err.disposition).toBe('wait');
@@ -95,7 +97,7 @@ describe('typed request/reply', () => {
     await raw.flush();
     try {
       const lie = await rejection(
-        a.request(GitCheckRequest, { repo: subject.split('.').pop()!, receivedAt: 1 }, { timeoutMs: 2000 }),
+        a.request(GitCheckRequest, { repo: subject.split('.').pop()!, receivedAt: 1 }, { timeoutMs: 30_000 }),
       );
       expect(lie.code).toBe('bus.invalid-reply');
       expect(lie.message).toMatch(/instance/);
