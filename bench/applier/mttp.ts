@@ -546,7 +546,7 @@ const ratio = med((r) => r.applier / (2 * bestC(r)));
 const peak = Math.max(...rows.map((r) => r.rss));
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 const pct = (us: number) => (profile ? `${((100 * us) / profile.total).toFixed(1)} %` : '');
-const cmd = `npx tsx bench/applier/mttp.ts --apps=${APPS} --runs=${RUNS} --parallel=${PARALLEL} --ceiling=${CEILING.join(',')}${args.profile === 'true' ? ' --profile=true' : ''}`;
+const cmd = `npx tsx bench/applier/mttp.ts --apps=${APPS} --runs=${RUNS} --parallel=${PARALLEL} --ceiling=${CEILING.join(',')}${args.profile === 'true' ? ' --profile=true' : ''}${args.out === 'bench/results/applier.md' ? '' : ` --out=${args.out}`}`;
 const md = `# cluster-applier: MTTP apply benchmark, side by side with kubectl and the apiserver's SSA ceiling
 
 \`${cmd}\`

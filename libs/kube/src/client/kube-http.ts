@@ -3,7 +3,11 @@ import type { KubeAccess } from './kube-access.ts';
 import { type KubeRequestContext, kubeErrorFromResponse, kubeNetworkError } from './kube-errors.ts';
 
 export interface KubeHttpOptions {
-  /** Keep-alive connections to the apiserver, i.e. requests in flight at once. Default 16. */
+  /**
+   * Keep-alive connections to the apiserver. Over HTTP/1.1 this bounds requests in flight; the
+   * apiserver normally negotiates HTTP/2, where undici multiplexes every request over one
+   * connection and callers bound concurrency themselves (mapSettled). Default 16.
+   */
   connections?: number;
   /** Per-request timeout. Default 30 s. */
   timeoutMs?: number;
