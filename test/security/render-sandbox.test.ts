@@ -106,8 +106,7 @@ const K = 'clusters/dev/kustomization.yaml';
 const KEEP = 'resources:\n  - ../../apps/web\npatches:\n  - path: web-image.yaml\n';
 
 describe('a config-repo writer attacks the planner', () => {
-  // Every field that names a path, each with a remote form; the full cross product of forms and
-  // fields is covered by libs/render's walker unit test.
+  // Every field that names a path, and every remote form kustomize accepts.
   const forms = () => [
     'git::https://github.com/org/repo//base?ref=v1',
     'git::ssh://git@github.com/org/repo',
@@ -140,24 +139,30 @@ describe('a config-repo writer attacks the planner', () => {
     'secretGenerator[].files': (v) => `${KEEP}secretGenerator:\n  - name: s\n    files:\n      - ${v}\n`,
   };
 
-  it('every remote form kustomize understands: render.remote-reference, in every field', async () => {
-    const all = forms();
-    let i = 0;
-    for (const [field, make] of Object.entries(fields)) {
-      const form = all[i++ % all.length] as string;
-      const text = make(form);
-      const sha = await push({ [K]: text });
-      const d = await refused(sha, 'dev', 'render.remote-reference');
-      expect(d, field).toMatchObject({
-        file: K,
-        line: text.split('\n').findIndex((l) => l.includes(form)) + 1,
-      });
+  it('every remote form kustomize understands, in every field: render.remote-reference with file and line', async () => {
+    // The whole cross product, against the real planner. Four attacks per commit, one in each
+    // cluster's kustomization: each cluster renders (and is refused) on its own.
+    const pairs = Object.entries(fields).flatMap(([field, make]) =>
+      forms().map((form) => ({ field, form, text: make(form) })),
+    );
+    const clusters = ['dev', 'test', 'uat', 'prod'];
+    for (let i = 0; i < pairs.length; i += clusters.length) {
+      const batch = pairs
+        .slice(i, i + clusters.length)
+        .map((p, j) => ({ ...p, cluster: clusters[j] as string }));
+      const sha = await push(
+        Object.fromEntries(batch.map((b) => [`clusters/${b.cluster}/kustomization.yaml`, b.text])),
+      );
+      for (const b of batch) {
+        const d = await refused(sha, b.cluster, 'render.remote-reference');
+        expect(d, `${b.field} ← ${b.form}`).toMatchObject({
+          file: `clusters/${b.cluster}/kustomization.yaml`,
+          line: b.text.split('\n').findIndex((l) => l.includes(b.form)) + 1,
+        });
+      }
     }
-    for (const form of all.slice(i)) {
-      const sha = await push({ [K]: fields.resources?.(form) as string });
-      await refused(sha, 'dev', 'render.remote-reference');
-    }
-  }, 600_000);
+    expect(pairs.length).toBe(Object.keys(fields).length * forms().length);
+  }, 900_000);
 
   it('committed dotfiles (.gitconfig, .ssh/config, .kube/kuberc, .config/kustomize/plugin) change nothing', async () => {
     const dotfiles: Record<string, Entry> = {
