@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import {
   cloneConfigRepo,
   createServiceAccountKubeconfig,
@@ -16,6 +17,8 @@ import { plannerApi } from './story.ts';
 // Each pipeline names its team's tenant; the applier writes as that tenant's ServiceAccount,
 // which may touch ConfigMaps in its own namespace only. The platform team (this test, as
 // cluster admin) creates the namespaces, ServiceAccounts and Roles before the teams commit.
+// NATS runs with mutual TLS (a test CA): every service verifies the server and presents a client
+// certificate, so the whole story below also proves the stack works with TLS on.
 
 const TEAMS = ['shop', 'payments'] as const;
 
@@ -47,6 +50,7 @@ beforeAll(async () => {
   stack = await startFlotillaStack({
     clusters: ['dev'],
     kwok: false,
+    tls: true,
     configFiles: { 'README.md': '# config of two teams\n' },
   });
   cluster = stack.clusters[0] as TestCluster;
@@ -85,6 +89,24 @@ const waitLive = (namespace: string, name: string, value: string) =>
     { timeoutMs: 180_000, intervalMs: 500 },
   );
 
+/** The INFO line nats-server greets every client with, before any TLS handshake. */
+function natsGreeting(url: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(new URL(url).port), '127.0.0.1');
+    let text = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no INFO; got ${JSON.stringify(text)}`)));
+    socket.on('data', (d) => {
+      text += String(d);
+      const end = text.indexOf('\r\n');
+      if (text.startsWith('INFO ') && end > 0) {
+        socket.destroy();
+        resolve(JSON.parse(text.slice(5, end)) as Record<string, unknown>);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
 async function commit(message: string): Promise<string> {
   const sha = await work.commit(message);
   await work.push();
@@ -92,6 +114,15 @@ async function commit(message: string): Promise<string> {
 }
 
 describe('two teams share one cluster, each within its own namespaces', () => {
+  it('NATS requires TLS and a client certificate; every service connected that way', async () => {
+    const info = await natsGreeting(stack.nats.url);
+    expect(info.tls_required).toBe(true);
+    expect(info.tls_verify).toBe(true);
+    // Ready services: each one holds a verified mutual-TLS connection (there is no other way in).
+    expect(stack.natsTls?.certFile).toBeTruthy();
+    for (const s of stack.services.values()) expect(s.running).toBe(true);
+  });
+
   it("each team's pipeline delivers into its namespace, as its tenant, into its own inventory", async () => {
     for (const team of TEAMS) {
       await work.writeFile(`pipelines/${team}.yaml`, pipeline(team));

@@ -9,6 +9,7 @@ import { type GitServer, GitWorkdir, startGitServer } from './git-server.ts';
 import { type NatsServer, startNats } from './nats-server.ts';
 import { programArgs } from './programs.ts';
 import { type RegistryHandle, startRegistry } from './registry.ts';
+import { createTestCa, natsTlsConfig } from './test-ca.ts';
 import { startTestClusters, type TestCluster } from './test-cluster.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
@@ -72,10 +73,25 @@ export interface StackOptions {
    * refuses unsealed bundles, so a plan applied at all proves its bundle was sealed.
    */
   sealBundles?: boolean;
+  /**
+   * NATS over mutual TLS, as an install should run it: nats-server presents a certificate from a
+   * throwaway test CA and requires one from every client; each service verifies the server against
+   * that CA and presents its own client certificate (`nats.tls`). A plaintext client is refused.
+   */
+  tls?: boolean;
+}
+
+/** What a client of the stack's NATS needs when it runs with `tls: true` (the bus's `nats.tls`). */
+export interface StackNatsTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 export interface FlotillaStack {
   nats: NatsServer;
+  /** Set when started with `tls: true`: the CA and a client certificate for NATS connections. */
+  natsTls?: StackNatsTls;
   git: GitServer;
   registry: RegistryHandle;
   clusters: TestCluster[];
@@ -198,8 +214,21 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
   };
 
   try {
+    let natsTls: StackNatsTls | undefined;
+    let natsExtraConfig: string | undefined;
+    if (opts.tls) {
+      say('creating a test CA; NATS requires TLS with client certificates');
+      const ca = await createTestCa('flotilla-stack');
+      cleanups.push(async () => rmSync(ca.dir, { recursive: true, force: true }));
+      const [server, client] = await Promise.all([
+        ca.issue('nats', 'server'),
+        ca.issue('flotilla-services', 'client'),
+      ]);
+      natsExtraConfig = natsTlsConfig({ cert: server, caFile: ca.caFile, verify: true });
+      natsTls = { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile };
+    }
     say('starting NATS (JetStream, sync_interval: always)');
-    const nats = await startNats();
+    const nats = await startNats(natsExtraConfig ? { extraConfig: natsExtraConfig } : {});
     cleanups.push(() => nats.dispose());
 
     const ports = {
@@ -274,7 +303,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
       },
       { token: tokens.viewer, name: 'bob', groups: ['developers'], roles: ['read'] },
     ];
-    const nats_ = { servers: [nats.url] };
+    const nats_ = { servers: [nats.url], ...(natsTls ? { tls: natsTls } : {}) };
     const dirs = { logDir, workDir, env: opts.env, overrides: opts.overrides };
 
     const services = new Map<ServiceName, ServiceProcess>();
@@ -408,6 +437,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
 
     return {
       nats,
+      ...(natsTls ? { natsTls } : {}),
       git,
       registry,
       clusters,
