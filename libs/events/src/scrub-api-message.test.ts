@@ -8,8 +8,8 @@ describe('scrubApiMessage', () => {
   it.each([
     [
       'a Secret data key (the key can be the value)',
-      'Secret "db" is invalid: data[pass word]: Invalid value: "pass word": a valid config key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'',
-      'Secret "db" is invalid: data[pass word]: Invalid value: [REDACTED]: a valid config key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'',
+      "Secret \"db\" is invalid: data[pass word]: Invalid value: \"pass word\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+      "Secret \"db\" is invalid: data[[REDACTED]]: Invalid value: [REDACTED]: a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
     ],
     [
       'a Secret annotation (can hold the last-applied data)',
@@ -19,7 +19,7 @@ describe('scrubApiMessage', () => {
     [
       'several errors in one StatusError, quotes escaped inside the value',
       'Secret "db" is invalid: [data[a b]: Invalid value: "s3\\"cr3t": must be valid, stringData[x y]: Duplicate value: "x y"]',
-      'Secret "db" is invalid: [data[a b]: Invalid value: [REDACTED]: must be valid, stringData[x y]: Duplicate value: [REDACTED]]',
+      'Secret "db" is invalid: [data[a b]: Invalid value: [REDACTED]: must be valid, stringData[[REDACTED]]: Duplicate value: [REDACTED]]',
     ],
     [
       'a Go literal value (%#v)',
@@ -29,7 +29,17 @@ describe('scrubApiMessage', () => {
   ])('redacts %s', (_, message, want) => {
     const got = scrubApiMessage(message, 'Secret shop/db');
     expect(got).toBe(want);
-    expect(got).not.toMatch(/s3|czNjcjN0|pass word"|0x73/);
+    expect(got).not.toMatch(/s3|czNjcjN0|pass word|x y|0x73/);
+  });
+
+  it('redacts the refused Secret key from the path too, as a real apiserver words it', () => {
+    // Verbatim from the test kube-apiserver (services/cluster-applier/test/apply.test.ts).
+    const real =
+      "dry-run apply Secret leak-c1e1e3/db: invalid: Secret \"db\" is invalid: data[s3cr3t 4c2a3e!]: Invalid value: \"s3cr3t 4c2a3e!\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+    const got = scrubApiMessage(real, 'Secret leak-c1e1e3/db');
+    expect(got).toBe(
+      "dry-run apply Secret leak-c1e1e3/db: invalid: Secret \"db\" is invalid: data[[REDACTED]]: Invalid value: [REDACTED]: a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+    );
   });
 
   it("keeps a Secret's type, its supported values and its labels: they are not secret", () => {
@@ -73,6 +83,8 @@ describe('scrubApiMessage', () => {
 
   it('finds the field error after a long run of path characters', () => {
     const long = `${'a'.repeat(200_000)}: Invalid value: "s3cr3t": bad`;
-    expect(scrubApiMessage(long, 'Secret shop/db').endsWith(`: Invalid value: ${REDACTED_VALUE}: bad`)).toBe(true);
+    expect(scrubApiMessage(long, 'Secret shop/db').endsWith(`: Invalid value: ${REDACTED_VALUE}: bad`)).toBe(
+      true,
+    );
   });
 });

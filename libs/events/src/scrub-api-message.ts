@@ -46,8 +46,27 @@ const asPath = (field: string) => (field.startsWith('.') ? field : `.${field}`);
 export function scrubApiMessage(message: string, objectText?: string): string {
   const secretLike = objectText === undefined || isSecretObject(objectText);
   const subject = objectText === undefined ? 'Secret ?' : objectText;
-  return message.replace(FIELD_ERROR, (whole, field: string | undefined, sep: string, type: string) => {
-    const sensitive = field ? isSensitiveField(subject, asPath(field)) : secretLike;
-    return sensitive ? `${field ?? ''}${sep}${type}: ${REDACTED_VALUE}` : whole;
-  });
+  return message.replace(
+    FIELD_ERROR,
+    (whole, field: string | undefined, sep: string, type: string, value: string) => {
+      const sensitive = field ? isSensitiveField(subject, asPath(field)) : secretLike;
+      if (!sensitive) return whole;
+      // A refused map key is both the value and the last step of the path (`data[k]: Invalid
+      // value: "k"`), so it goes from the path too; the rest of the path stays.
+      const key = unquote(value);
+      const path = field && key ? field.split(`[${key}]`).join(`[${REDACTED_VALUE}]`) : (field ?? '');
+      return `${path}${sep}${type}: ${REDACTED_VALUE}`;
+    },
+  );
+}
+
+/** The text of a Go `%q` string; undefined for other values (numbers, Go literals). */
+function unquote(value: string): string | undefined {
+  if (!value.startsWith('"')) return undefined;
+  try {
+    return JSON.parse(value) as string;
+  } catch {
+    // `%q` escapes JSON does not read (`\x00`, `\a`): the raw inner text is close enough.
+    return value.slice(1, -1);
+  }
 }

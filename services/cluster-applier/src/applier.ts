@@ -10,6 +10,7 @@ import {
   DriftDetected,
   type FlotillaEvent,
   HealthChanged,
+  scrubApiMessage,
 } from '@flotilla/events';
 import {
   type AggregateHealth,
@@ -466,9 +467,14 @@ export class Applier {
         paths: diffs.map((x) => x.path),
       });
     });
-    for (const r of results)
-      if (r.status === 'rejected')
-        this.d.logger.warn({ err: messageOf(r.reason) }, 'drift correction failed');
+    results.forEach((r, i) => {
+      if (r.status !== 'rejected') return;
+      const object = drifted[i]?.d.label;
+      this.d.logger.warn(
+        { object, err: scrubApiMessage(messageOf(r.reason), object) },
+        'drift correction failed',
+      );
+    });
     if (drifted.length > 0)
       this.d.logger.info(
         { drifted: report.drifted.length, corrected: report.corrected.length },
@@ -514,14 +520,15 @@ export class Applier {
 
 export function toApplyError(err: unknown, nothingWritten: boolean): ApplyError {
   if (err instanceof ApplyError) return err;
+  // Not tied to one object: apiserver values are scrubbed as if they were a Secret's (#15).
   if (err instanceof FlotillaError)
     return new ApplyError(
       err.code,
-      err.message,
+      scrubApiMessage(err.message),
       [],
       nothingWritten,
       err.disposition === 'stall' ? 'stall' : 'retry',
       err,
     );
-  return new ApplyError('apply.error', messageOf(err), [], nothingWritten, 'retry', err);
+  return new ApplyError('apply.error', scrubApiMessage(messageOf(err)), [], nothingWritten, 'retry', err);
 }

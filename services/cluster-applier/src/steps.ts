@@ -1,4 +1,5 @@
 import { messageOf } from '@flotilla/errors';
+import { scrubApiMessage } from '@flotilla/events';
 import {
   type AggregateHealth,
   aggregateHealth,
@@ -13,6 +14,7 @@ import {
 import {
   APPLY_STAGE_NAMES,
   compareApplyOrder,
+  formatRef,
   parseRefKey,
   pruneOrder,
   splitApiVersion,
@@ -32,17 +34,22 @@ export interface StepContext {
 const retryError = (err: unknown, nothingApplied: boolean) =>
   new ApplyError(
     isKubeApiError(err) ? err.code : 'kube.unavailable',
-    `apiserver unavailable, the plan will be retried: ${messageOf(err)}`,
+    // Not tied to one object here, so scrubbed as if it were a Secret's (#15).
+    `apiserver unavailable, the plan will be retried: ${scrubApiMessage(messageOf(err))}`,
     [],
     nothingApplied,
     'retry',
     err,
   );
 
+/**
+ * The apiserver's refusal quotes the value it refused; for a Secret (or a credential-named field)
+ * that value must not reach ApplyFailed or the logs (#15), so it is scrubbed here, at the source.
+ */
 const problemOf = (d: DesiredObject, err: unknown): ObjectProblem => ({
   object: d.label,
   code: isKubeApiError(err) ? err.code : 'apply.error',
-  reason: messageOf(err),
+  reason: scrubApiMessage(messageOf(err), d.label),
 });
 
 // ---- step 2: what changed ---------------------------------------------------------------------
@@ -314,12 +321,18 @@ export async function prune(
           problem: {
             object: i.key,
             code: isKubeApiError(r.reason) ? r.reason.code : 'prune.error',
-            reason: messageOf(r.reason),
+            reason: scrubApiMessage(messageOf(r.reason), labelOfKey(i.key)),
           },
         });
     });
   }
   return result;
+}
+
+/** The event label of an inventory key; undefined (scrubbed as a Secret) if it cannot be read. */
+function labelOfKey(key: string): string | undefined {
+  const ref = parseRefKey(key);
+  return ref ? formatRef(ref) : undefined;
 }
 
 // ---- step 6: health ---------------------------------------------------------------------------

@@ -106,6 +106,32 @@ describe('cluster-applier: apply, order, dry-run, prune, no-op, health', () => {
     );
   });
 
+  it('a Secret the apiserver refuses: ApplyFailed keeps the field path and reason, never the quoted value (#15)', async () => {
+    const cluster = `c-${rand()}`;
+    const space = `leak-${rand()}`;
+    await h.kubectl('create', 'namespace', space);
+    // A data key the apiserver refuses; its refusal quotes the key (`Invalid value: "…"`), and a
+    // key can carry a secret as well as a value can.
+    const token = `s3cr3t ${rand()}!`;
+    const secret: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'db', namespace: space },
+      stringData: { [token]: 'hunter2' },
+    } as unknown as KubeObject;
+    await h.start(cluster);
+    const plan = await h.publishPlan(cluster, [secret], { sequence: 1 });
+    const failed = await h.events.wait<{
+      planId: string;
+      message: string;
+      objects: { object: string; reason: string }[];
+    }>(ApplyFailed, (d) => d.planId === plan.planId);
+    expect(failed.data.objects.map((o) => o.object)).toEqual([`Secret ${space}/db`]);
+    expect(failed.data.objects[0]?.reason).toMatch(/\[REDACTED\]: a valid config key must consist of/);
+    expect(failed.data.message).toContain('[REDACTED]');
+    expect(JSON.stringify(failed)).not.toContain(token.slice(0, 12));
+  });
+
   it('prunes what left the bundle, keeps opted-out objects and never touches foreign ones; re-sending is a no-op', async () => {
     const cluster = `c-${rand()}`;
     const space = `prune-${rand()}`;
