@@ -130,6 +130,133 @@ describe('deploy/kustomize renders', () => {
     ]);
   });
 
+  it('Flotilla namespaces enforce, warn and audit Pod Security `restricted`', () => {
+    const namespaces = [...(rendered.base as Obj[]), ...(rendered.applier as Obj[])].filter(
+      (o) => o.kind === 'Namespace',
+    );
+    expect(namespaces.map((n) => n.metadata.name).sort()).toEqual(['flotilla', 'flotilla-system']);
+    for (const ns of namespaces)
+      for (const mode of ['enforce', 'warn', 'audit'])
+        expect(ns.metadata.labels[`pod-security.kubernetes.io/${mode}`], `${ns.metadata.name} ${mode}`).toBe(
+          'restricted',
+        );
+  });
+
+  it('every pod template satisfies `restricted`: non-root, RuntimeDefault seccomp, no caps, read-only root', () => {
+    const workloads = [...(rendered.base as Obj[]), ...(rendered.applier as Obj[])].filter(
+      (o) => o.spec?.template?.spec,
+    );
+    expect(kinds(workloads)).toEqual(
+      expect.arrayContaining(['Job/nats-bootstrap', 'StatefulSet/nats', 'Deployment/flotilla-applier']),
+    );
+    for (const w of workloads) {
+      const name = `${w.kind}/${w.metadata.name}`;
+      const pod = w.spec.template.spec;
+      expect(pod.securityContext.runAsNonRoot, name).toBe(true);
+      expect(pod.securityContext.runAsUser, name).toBeGreaterThan(0);
+      expect(pod.securityContext.seccompProfile, name).toEqual({ type: 'RuntimeDefault' });
+      for (const host of ['hostNetwork', 'hostPID', 'hostIPC']) expect(pod[host], name).toBeUndefined();
+      expect(
+        (pod.volumes ?? []).filter((v: Obj) => v.hostPath),
+        name,
+      ).toEqual([]);
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers] as Obj[]) {
+        expect(c.securityContext, `${name} ${c.name}`).toEqual({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
+      }
+    }
+  });
+
+  it('network policies: default-deny ingress per namespace, each pod reachable only on the ports it serves', () => {
+    for (const [dir, namespace] of [
+      ['base', 'flotilla'],
+      ['applier', 'flotilla-system'],
+    ] as const) {
+      const objs = rendered[dir] as Obj[];
+      const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
+      for (const p of policies) expect(p.metadata.namespace, p.metadata.name).toBe(namespace);
+      const denyAll = policies.filter(
+        (p) => Object.keys(p.spec.podSelector).length === 0 && !p.spec.ingress && !p.spec.egress,
+      );
+      expect(denyAll, dir).toHaveLength(1);
+      expect(denyAll[0]?.spec.policyTypes, dir).toContain('Ingress');
+      for (const w of objs.filter((o) => o.spec?.template?.spec?.containers?.some((c: Obj) => c.ports))) {
+        const app = w.spec.template.metadata.labels['app.kubernetes.io/name'] as string;
+        const served = (w.spec.template.spec.containers as Obj[]).flatMap((c) =>
+          (c.ports as Obj[]).map((p) => p.containerPort as number),
+        );
+        const allow = policies.filter(
+          (p) => p.spec.podSelector.matchLabels?.['app.kubernetes.io/name'] === app,
+        );
+        expect(allow, app).toHaveLength(1);
+        const opened = ((allow[0] as Obj).spec.ingress as Obj[]).flatMap((r) =>
+          (r.ports as Obj[]).map((p) => p.port),
+        );
+        expect([...new Set(opened)].sort(), app).toEqual([...new Set(served)].sort());
+      }
+    }
+    // NATS routes only between NATS pods.
+    const nats = find(rendered.base as Obj[], 'NetworkPolicy', 'nats-ingress');
+    const routes = (nats.spec.ingress as Obj[]).find((r) => r.ports.some((p: Obj) => p.port === 6222)) as Obj;
+    expect(routes.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'nats' } } }]);
+    // The applier's namespace also denies egress; the applier may reach DNS, NATS and the apiserver only.
+    const applier = rendered.applier as Obj[];
+    expect(find(applier, 'NetworkPolicy', 'default-deny').spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const egress = find(applier, 'NetworkPolicy', 'flotilla-applier').spec.egress as Obj[];
+    expect(egress.flatMap((r) => (r.ports as Obj[]).map((p) => `${p.protocol}/${p.port}`)).sort()).toEqual(
+      ['TCP/443', 'TCP/4222', 'TCP/53', 'TCP/6443', 'UDP/53'].sort(),
+    );
+    const dns = egress.find((r) => r.ports.some((p: Obj) => p.port === 53)) as Obj;
+    expect(dns.to).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+    ]);
+  });
+
+  it('applier RBAC: no wildcards anywhere; impersonate only on named tenant ServiceAccounts, per namespace', () => {
+    const dev = rendered['overlays/cluster-dev'] as Obj[];
+    const isApplier = (s: Obj) => s.kind === 'ServiceAccount' && s.name === 'flotilla-applier';
+    const roleRefs = dev
+      .filter(
+        (o) => (o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') && o.subjects.some(isApplier),
+      )
+      .map((b) => ({
+        kind: b.roleRef.kind as string,
+        name: b.roleRef.name as string,
+        ns: b.metadata.namespace,
+      }));
+    const roles = dev.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+    expect(roles.length).toBeGreaterThan(0);
+    for (const role of roles)
+      for (const r of role.rules as Obj[])
+        for (const field of ['apiGroups', 'resources', 'verbs', 'resourceNames'])
+          expect(r[field] ?? [], `${role.metadata.name} ${field}`).not.toContainEqual(
+            expect.stringMatching(/\*/),
+          );
+    const impersonating = roleRefs.flatMap((ref) => {
+      const role = find(roles, ref.kind, ref.name, ref.kind === 'Role' ? ref.ns : undefined);
+      return (role.rules as Obj[])
+        .filter((r) => r.verbs.includes('impersonate'))
+        .map((r) => ({ kind: role.kind, ns: role.metadata.namespace, ...r }));
+    });
+    expect(impersonating).toEqual([
+      {
+        kind: 'Role',
+        ns: 'payments',
+        apiGroups: [''],
+        resources: ['serviceaccounts'],
+        resourceNames: ['payments-deployer'],
+        verbs: ['impersonate'],
+      },
+    ]);
+    // Nothing in the tenant's namespace but the impersonation.
+    expect(roleRefs.filter((r) => r.ns === 'payments')).toEqual([
+      { kind: 'Role', name: 'flotilla-applier-impersonate', ns: 'payments' },
+    ]);
+  });
+
   it('overlays: hub generates its secrets; cluster-dev targets dev and namespaces shop and shop-jobs', () => {
     const hub = rendered['overlays/hub'] as Obj[];
     expect(
@@ -153,7 +280,12 @@ describe('deploy/kustomize renders', () => {
     expect(env.find((e) => e.name === 'FLOTILLA_CLUSTER')?.value).toBe('dev');
     expect(
       dev
-        .filter((o) => o.kind === 'RoleBinding' && o.roleRef.name === 'flotilla-applier-deploy')
+        .filter(
+          (o) =>
+            o.kind === 'RoleBinding' &&
+            o.roleRef.name === 'flotilla-applier-deploy' &&
+            o.subjects.some((s: Obj) => s.name === 'flotilla-applier'),
+        )
         .map((o) => o.metadata.namespace)
         .sort(),
     ).toEqual(['shop', 'shop-jobs']);
@@ -200,7 +332,7 @@ describe('on a real apiserver', () => {
 
   beforeAll(async () => {
     [cluster] = (await startTestClusters(['rbac'], { kwok: false })) as [TestCluster];
-    for (const ns of ['shop', 'shop-jobs', 'other']) await kubectl(['create', 'namespace', ns]);
+    for (const ns of ['shop', 'shop-jobs', 'payments', 'other']) await kubectl(['create', 'namespace', ns]);
     // The overlay minus its Deployment (no nodes here): namespace, SA, RBAC, secrets.
     const objs = (rendered['overlays/cluster-dev'] as Obj[]).filter((o) => o.kind !== 'Deployment');
     const file = join(cluster.dataDir, 'applier-rbac.json');
@@ -262,7 +394,7 @@ describe('on a real apiserver', () => {
           undefined,
           ns,
         );
-      const { stdout } = await kubectl([
+      const { stdout, stderr } = await kubectl([
         'apply',
         '--server-side',
         '--field-manager=flotilla-install',
@@ -270,6 +402,8 @@ describe('on a real apiserver', () => {
         '-k',
         join(kustomize, overlay),
       ]);
+      // The namespaces warn at `restricted`: a pod template that would be refused shows up here.
+      expect(stderr).not.toMatch(/PodSecurity/);
       const lines = stdout.trim().split('\n');
       expect(lines).toHaveLength(objs.length);
       for (const line of lines) expect(line).toMatch(/ serverside-applied \(server dry run\)$/);
@@ -277,6 +411,26 @@ describe('on a real apiserver', () => {
         expect(stdout).toContain(`deployment.apps/${d.metadata.name} serverside-applied`);
     },
   );
+
+  it('Pod Security admission is live: a root pod is refused in both Flotilla namespaces', async () => {
+    for (const namespace of ['flotilla', 'flotilla-system']) {
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'root', namespace },
+        spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      };
+      const err = await kubectl(
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        undefined,
+        pod,
+      ).then(
+        () => 'accepted',
+        (e: { stderr?: string }) => e.stderr ?? '',
+      );
+      expect(err, namespace).toMatch(/violates PodSecurity "restricted:latest"/);
+    }
+  });
 
   it('the applier ServiceAccount can server-side apply into allowed namespaces', async () => {
     expect(await applyAsApplier('shop')).toContain('configmap/probe serverside-applied');
@@ -306,5 +460,28 @@ describe('on a real apiserver', () => {
     expect(await can('create', 'rolebindings.rbac.authorization.k8s.io', '-n', 'shop')).toBe('no');
     expect(await can('create', 'clusterroles.rbac.authorization.k8s.io')).toBe('no');
     expect(await can('get', 'secrets', '-n', 'kube-system')).toBe('no');
+  });
+
+  it('tenant: the applier may only impersonate its ServiceAccount, whose RBAC then decides', async () => {
+    const can = async (...args: string[]) => {
+      try {
+        return (await kubectl(['auth', 'can-i', ...args], saKubeconfig)).stdout.trim();
+      } catch (err) {
+        return ((err as { stdout?: string }).stdout ?? '').trim();
+      }
+    };
+    const tenant = 'system:serviceaccount:payments:payments-deployer';
+    expect(await can('impersonate', 'serviceaccounts/payments-deployer', '-n', 'payments')).toBe('yes');
+    expect(await can('impersonate', 'serviceaccounts/default', '-n', 'payments')).toBe('no');
+    expect(await can('impersonate', 'serviceaccounts/flotilla-applier', '-n', 'flotilla-system')).toBe('no');
+    expect(await can('impersonate', 'users/admin')).toBe('no');
+    expect(await can('impersonate', 'groups/system:masters')).toBe('no');
+    // Its own identity has no rights in the tenant's namespace; the tenant's has, there only.
+    expect(await can('patch', 'deployments.apps', '-n', 'payments')).toBe('no');
+    expect(await can('patch', 'deployments.apps', '-n', 'payments', `--as=${tenant}`)).toBe('yes');
+    expect(await can('patch', 'deployments.apps', '-n', 'shop', `--as=${tenant}`)).toBe('no');
+    expect(
+      await can('create', 'rolebindings.rbac.authorization.k8s.io', '-n', 'payments', `--as=${tenant}`),
+    ).toBe('no');
   });
 });
