@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { Agent, fetch, type Headers, type Response } from 'undici';
 import { CliError, EXIT } from './exit-codes.ts';
 
 /**
@@ -14,6 +16,11 @@ export interface ApiOptions {
   pipeline?: string | undefined;
   /** Per request; the CLI should fail fast when something is down. */
   timeoutMs?: number;
+  /**
+   * PEM file of the CA that signed the APIs' HTTPS certificates (`--cacert`): trusted instead
+   * of the system roots. Verification is never turned off.
+   */
+  caFile?: string | undefined;
 }
 
 export interface TextResponse {
@@ -23,6 +30,19 @@ export interface TextResponse {
 }
 
 type Service = 'planner' | 'audit';
+
+/** Node's (OpenSSL's) codes for a certificate the client could not verify. */
+const UNTRUSTED_CERT = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 const NAMES: Record<Service, string> = { planner: 'planner API', audit: 'audit API' };
 const ENV: Record<Service, string> = { planner: 'FLOTILLA_PLANNER_URL', audit: 'FLOTILLA_AUDIT_URL' };
@@ -55,9 +75,19 @@ export function errorForResponse(service: Service, status: number, text: string)
 
 export class ApiClient {
   private readonly timeoutMs: number;
+  private readonly dispatcher: Agent | undefined;
 
   constructor(private readonly o: ApiOptions) {
     this.timeoutMs = o.timeoutMs ?? 15_000;
+    if (o.caFile) {
+      let ca: string;
+      try {
+        ca = readFileSync(o.caFile, 'utf8');
+      } catch (err) {
+        throw new CliError(`cannot read --cacert ${o.caFile}: ${(err as Error).message}`, EXIT.usage);
+      }
+      this.dispatcher = new Agent({ connect: { ca } });
+    }
   }
 
   private async request(
@@ -79,9 +109,18 @@ export class ApiClient {
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code && UNTRUSTED_CERT.has(cause.code))
+        throw new CliError(
+          `refusing the ${NAMES[service]} at ${base}: its TLS certificate is not trusted (${cause.code}: ${cause.message}). ` +
+            (this.o.caFile
+              ? `It was not issued by the CA in ${this.o.caFile} for this host.`
+              : 'Pass --cacert <file> or set FLOTILLA_CACERT to the CA that issued it.'),
+          EXIT.refused,
+        );
       const why =
         (err as Error).name === 'TimeoutError'
           ? `no answer within ${this.timeoutMs} ms`

@@ -58,6 +58,7 @@ interface GlobalOptions {
   natsPassword?: string;
   token?: string;
   pipeline?: string;
+  cacert?: string;
 }
 
 const outputOption = () =>
@@ -109,6 +110,12 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .addOption(new Option('--nats-user <user>', 'NATS user (e.g. subscriber)').env('FLOTILLA_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('FLOTILLA_NATS_PASSWORD'))
     .addOption(
+      new Option(
+        '--cacert <file>',
+        'CA certificate (PEM) that signed the planner and audit APIs’ HTTPS certificates',
+      ).env('FLOTILLA_CACERT'),
+    )
+    .addOption(
       new Option('--token <token>', 'bearer token for the planner and audit APIs').env('FLOTILLA_TOKEN'),
     )
     .addOption(
@@ -132,6 +139,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       auditUrl: g.auditUrl,
       token: g.token,
       pipeline: pipeline ?? g.pipeline,
+      caFile: g.cacert,
     });
   };
   const json = (value: unknown) => io.out(JSON.stringify(value, null, 2));

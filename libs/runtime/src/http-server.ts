@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
@@ -12,6 +13,8 @@ export interface ServerOptions {
   registry?: Registry;
   /** Largest request body accepted (webhooks); bigger ones get 413 before any handler runs. */
   bodyLimit?: number;
+  /** Serve HTTPS with this certificate and key (PEM files, read once at start). */
+  tls?: { certFile: string; keyFile: string } | undefined;
 }
 
 export interface ServiceServer {
@@ -31,12 +34,17 @@ export interface ServiceServer {
 export function createServiceServer(opts: ServerOptions): ServiceServer {
   const registry = opts.registry ?? new Registry();
   collectDefaultMetrics({ register: registry });
+  // Fastify's HTTPS instance differs from the HTTP one only in its raw server type; the routes,
+  // hooks and inject() every service uses are the same, so one FastifyInstance type serves both.
   const app = Fastify({
+    ...(opts.tls
+      ? { https: { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) } }
+      : {}),
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Per-request lines would be mostly probe noise (/readyz every few seconds).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-  });
+  }) as unknown as FastifyInstance;
   app.addContentTypeParser(
     [
       'application/json',

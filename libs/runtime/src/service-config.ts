@@ -41,6 +41,16 @@ export function serviceConfigFields(defaultPort: number) {
     http: Type.Object({
       port: Type.Integer({ default: defaultPort, minimum: 0, maximum: 65_535 }),
       host: Type.String({ default: '127.0.0.1' }),
+      /**
+       * Serve the API over HTTPS with this certificate and key (PEM files, e.g. a cert-manager
+       * Secret). Clients verify it against the CA that issued it (`flotilla --cacert`).
+       */
+      tls: Type.Optional(
+        Type.Object({
+          certFile: Type.String({ minLength: 1 }),
+          keyFile: Type.String({ minLength: 1 }),
+        }),
+      ),
     }),
   };
 }

@@ -67,7 +67,7 @@ export async function startPlanner(
     ...(config.git.sshKeyFile ? { sshKeyFile: config.git.sshKeyFile } : {}),
   };
 
-  const server = createServiceServer({ logger });
+  const server = createServiceServer({ logger, tls: config.http.tls });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),
     service: 'planner',
