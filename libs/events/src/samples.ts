@@ -236,6 +236,13 @@ export const samples: {
     path: '/hooks/github',
     message: 'signature mismatch',
   },
+  ApiRequestRefused: {
+    service: 'audit-writer',
+    status: 403,
+    code: 'role-missing',
+    route: '/history',
+    by: 'user:alice',
+  },
   DeadLettered: {
     consumer: 'planner',
     subject: 'flotilla.v1.plan.created.dev',

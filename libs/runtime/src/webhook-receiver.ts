@@ -2,6 +2,7 @@ import { messageOf } from '@flotilla/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Counter } from 'prom-client';
 import type { Logger } from './logger.ts';
+import { RejectionBudget } from './rejection-budget.ts';
 import type { SignatureCheck } from './webhook-signatures.ts';
 
 export type WebhookRejectReason =
@@ -89,29 +90,6 @@ export function header(req: FastifyRequest, name: string): string | undefined {
 
 const unauthenticated = (reason: 'missing-signature' | 'bad-signature') =>
   reason === 'missing-signature' ? 'no signature or token' : 'signature or token does not match';
-
-/** Fixed one-minute windows per key: at most `limit` admitted in each. */
-class RejectionBudget {
-  private readonly windows = new Map<string, { start: number; count: number; suppressed: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly now: () => number,
-  ) {}
-
-  /** Admits one; says how many were suppressed in the key's previous window when a new one opens. */
-  take(key: string): { admitted: boolean; suppressedBefore: number } {
-    const now = this.now();
-    const w = this.windows.get(key);
-    if (!w || now - w.start >= 60_000) {
-      this.windows.set(key, { start: now, count: 1, suppressed: 0 });
-      return { admitted: this.limit > 0, suppressedBefore: w?.suppressed ?? 0 };
-    }
-    if (++w.count <= this.limit) return { admitted: true, suppressedBefore: 0 };
-    w.suppressed++;
-    return { admitted: false, suppressedBefore: 0 };
-  }
-}
 
 /**
  * POST `<prefix><endpoint.path>` for every enabled endpoint: verify → reject (status, reason, a

@@ -29,6 +29,11 @@ export const Config = Type.Object({
    * verify it with the public key alone).
    */
   api: apiTokensConfig(),
+  /**
+   * ApiRequestRefused events per status and route per minute. Refusing is free, an event is not:
+   * a flood of bad tokens must not flood the stream and the audit log (every refusal is logged).
+   */
+  apiRefusalEventsPerMinute: Type.Integer({ minimum: 0, default: 10 }),
   /** `/verify` walks the whole log: one walk at most this often; a result reused while the head holds. */
   verify: Type.Object(
     {

@@ -17,8 +17,16 @@ export interface QuerySource {
   productionStages: string[];
   /** Tokens that may be presented; query routes need `read` on every pipeline. */
   tokens: readonly AuthorisedToken[];
-  /** Told of each refused request (logged; the audit-writer publishes no event for its own API). */
-  onRefused?: (refusal: { status: 401 | 403; route: string; who?: string }) => void;
+  /** Told of each refused request: logged, and published (rationed) as ApiRequestRefused. */
+  onRefused?: (refusal: ApiRefusal) => void;
+}
+
+export interface ApiRefusal {
+  status: 401 | 403;
+  code: 'unauthenticated' | 'role-missing';
+  route: string;
+  who?: string;
+  remoteAddress: string;
 }
 
 /**
@@ -64,14 +72,20 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
       if (route === '/checkpoint') return;
       const identity = identifyBearer(req.headers.authorization, src.tokens);
       if (!identity) {
-        src.onRefused?.({ status: 401, route });
+        src.onRefused?.({ status: 401, code: 'unauthenticated', route, remoteAddress: req.ip });
         reply.header('www-authenticate', 'Bearer');
         return reply
           .code(401)
           .send({ error: 'unauthenticated', message: 'a valid bearer token is required' });
       }
       if (!mayReadAudit(identity)) {
-        src.onRefused?.({ status: 403, route, who: identity.name });
+        src.onRefused?.({
+          status: 403,
+          code: 'role-missing',
+          route,
+          who: identity.name,
+          remoteAddress: req.ip,
+        });
         return reply.code(403).send({
           error: 'role-missing',
           message: `user:${identity.name} has no read role on every pipeline, which the audit log needs`,

@@ -1,8 +1,15 @@
 import { backoffDelay } from '@flotilla/async';
 import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
 import { messageOf, retryable } from '@flotilla/errors';
+import { ApiRequestRefused } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
-import { createServiceServer, type Logger, loadApiTokens, type ServiceHandle } from '@flotilla/runtime';
+import {
+  createServiceServer,
+  type Logger,
+  loadApiTokens,
+  RejectionBudget,
+  type ServiceHandle,
+} from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
 import { AuditRepo, type Incoming, readRepoCheckpoints, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
@@ -373,6 +380,7 @@ export async function startAuditWriter(
     onError: (err) => logger.warn({ err: messageOf(err) }, 'lease renewal failed'),
   });
 
+  const refusals = new RejectionBudget(config.apiRefusalEventsPerMinute);
   registerRoutes(server.app, {
     index: () => active?.index,
     head: () => ({
@@ -403,7 +411,28 @@ export async function startAuditWriter(
     }),
     productionStages: config.productionStages,
     tokens,
-    onRefused: (r) => logger.warn(r, 'audit API request refused'),
+    onRefused: (r) => {
+      const { admitted, suppressedBefore } = refusals.take(`${r.status}|${r.route}`);
+      // Logged at warn only when published: the log must not grow with a flood either.
+      logger[admitted ? 'warn' : 'debug'](r, 'audit API request refused');
+      if (!admitted) return;
+      const by = r.who ? `user:${r.who}`.slice(0, 256) : undefined;
+      bus
+        .publish(
+          ApiRequestRefused,
+          {
+            service: 'audit-writer',
+            status: r.status,
+            code: r.code,
+            route: r.route.slice(0, 256),
+            ...(by ? { by } : {}),
+            remoteAddress: r.remoteAddress.slice(0, 64),
+            ...(suppressedBefore > 0 ? { suppressedBefore } : {}),
+          },
+          { actor: by ?? `api:${r.remoteAddress}`.slice(0, 256) },
+        )
+        .catch((err) => logger.error({ err: messageOf(err) }, 'could not publish ApiRequestRefused'));
+    },
   });
   const url = await server.listen(config.http.port, config.http.host);
   leases.start();

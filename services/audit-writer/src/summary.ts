@@ -277,6 +277,14 @@ export function summarize(event: FlotillaEvent): Summary {
     case 'WebhookRejected':
       Object.assign(s, { code: d.reason, reason: d.message, result: 'rejected' });
       break;
+    case 'ApiRequestRefused':
+      Object.assign(s, {
+        by: d.by,
+        code: d.code,
+        reason: `${d.status} ${d.route}${d.suppressedBefore ? ` (${d.suppressedBefore} more held back)` : ''}`,
+        result: 'refused',
+      });
+      break;
     case 'DeadLettered':
       Object.assign(s, { code: d.code, reason: d.reason, result: 'dead-lettered' });
       break;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Bus, CHECKPOINT_STREAM, EVENT_STREAM } from '@flotilla/bus';
-import { catalog, type FlotillaEvent } from '@flotilla/events';
+import { ApiRequestRefused, catalog, decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
 import {
   execGit,
@@ -482,6 +482,40 @@ describe('audit API: who may read, and /verify rationed', () => {
     expect((await call('/export', AUDIT_TOKENS.auditor)).status).toBe(200);
     // Checkpoints are published for anyone: verifying them needs only the public key.
     expect((await call('/checkpoint')).status).toBe(200);
+  });
+
+  it('a refused call publishes ApiRequestRefused: status, code, route and who, never the token', async () => {
+    const seen: FlotillaEvent[] = [];
+    const sub = publisher.nc.subscribe(`flotilla.v1.api.refused.>`);
+    void (async () => {
+      for await (const m of sub) seen.push(decodeEvent(m.data, { subject: m.subject }));
+    })();
+    await publisher.nc.flush();
+    try {
+      expect((await call('/approvals', 'not-a-token-of-anyone-at-all')).status).toBe(401);
+      expect((await call('/approvals', AUDIT_TOKENS.nobody)).status).toBe(403);
+      const found = await waitFor(
+        'ApiRequestRefused for the 401 and the 403',
+        async () => {
+          const of = (status: number) =>
+            seen.find(
+              (e) => e.type === ApiRequestRefused.type && (e.data as { status: number }).status === status,
+            );
+          const [u, f] = [of(401), of(403)];
+          return u && f ? { u, f } : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+      expect(found.u.data).toMatchObject({
+        service: 'audit-writer',
+        code: 'unauthenticated',
+        route: '/approvals',
+      });
+      expect(found.f.data).toMatchObject({ code: 'role-missing', route: '/approvals', by: 'user:nobody' });
+      expect(JSON.stringify(seen)).not.toMatch(/token-0123456789|not-a-token/);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 
   it('/verify answers from its last walk while the head holds, and rations new walks', async () => {

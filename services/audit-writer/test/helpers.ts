@@ -109,6 +109,7 @@ export function writerConfig(over: {
         { token: AUDIT_TOKENS.nobody, name: 'nobody' },
       ],
     },
+    apiRefusalEventsPerMinute: 10,
     ...(over.verify ? { verify: over.verify } : {}),
   }) as Config;
 }

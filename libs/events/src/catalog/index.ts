@@ -27,7 +27,7 @@ import {
   RollbackCommitted,
   StageLockChanged,
 } from './promotion.ts';
-import { AuditGapDetected, DeadLettered, WebhookRejected } from './system.ts';
+import { ApiRequestRefused, AuditGapDetected, DeadLettered, WebhookRejected } from './system.ts';
 
 export * from './apply.ts';
 export * from './change.ts';
@@ -71,6 +71,7 @@ export const catalog = [
   ChangeAwaitingApproval,
   ChangeApproved,
   ChangeApprovalRefused,
+  ApiRequestRefused,
 ] as const satisfies readonly EventDefinition[];
 
 export type CatalogEvent = (typeof catalog)[number];

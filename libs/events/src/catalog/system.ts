@@ -33,6 +33,29 @@ export const WebhookRejected = defineEvent({
   }),
 });
 
+export const ApiRequestRefused = defineEvent({
+  name: 'ApiRequestRefused',
+  domain: 'api',
+  event: 'refused',
+  description:
+    "A service's HTTP API refused a caller: no valid token (401) or a token without the role (403). Rationed per service, status and route: a flood of refused calls is counted, not published one by one.",
+  producers: ['audit-writer'],
+  scope: (d) => d.service,
+  data: Type.Object({
+    service: Name,
+    status: Type.Union([Type.Literal(401), Type.Literal(403)]),
+    /** The code the API answered: `unauthenticated`, `role-missing`. */
+    code: Name,
+    /** The route pattern (`/history`), never the query string. */
+    route: Type.String({ maxLength: 256 }),
+    /** The token's owner (`user:alice`), when the token was valid (403); never the token. */
+    by: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    remoteAddress: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Refusals of this kind held back (not published) in the previous minute. */
+    suppressedBefore: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+});
+
 export const DeadLettered = defineEvent({
   name: 'DeadLettered',
   domain: 'bus',
