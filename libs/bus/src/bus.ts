@@ -219,16 +219,27 @@ export class Bus {
     data: Static<S>,
     ctx: PublishContext = {},
   ): Promise<Published<Static<S>>> {
+    const published = await this.publishEvent(this.event(def, data, ctx));
+    return published as Published<Static<S>>;
+  }
+
+  /**
+   * Builds the event `publish` would, without publishing it: an outbox stores it with the state
+   * change it announces and publishes it (by `publishEvent`, under the same id) once that is saved.
+   */
+  event<S extends TObject>(
+    def: EventDefinition<string, S>,
+    data: Static<S>,
+    ctx: PublishContext = {},
+  ): FlotillaEvent<Static<S>> {
     const { cause, ...rest } = ctx;
-    const event = createEvent(def, data, {
+    return createEvent(def, data, {
       actor: rest.actor ?? cause?.actor ?? `service:${this.service}`,
       ...traceContextFor(rest, cause),
       ...rest,
       source: this.source,
       ...(cause ? { correlationid: cause.correlationid, causationid: cause.id } : {}),
     });
-    const published = await this.publishEvent(event);
-    return published as Published<Static<S>>;
   }
 
   /**

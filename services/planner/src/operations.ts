@@ -356,9 +356,8 @@ export class PlannerOperations {
       const ss = this.d.state.stage(stageName);
       if (ss.locked) {
         delete ss.locked;
-        await this.d.state.saveStage(ss);
         const actor = actorOf(identity);
-        await this.d.bus.publish(
+        const changed = this.d.bus.event(
           StageLockChanged,
           {
             ...this.d.scope.field,
@@ -369,6 +368,9 @@ export class PlannerOperations {
           },
           { actor },
         );
+        // The unlock and its event are one KV write; the outbox publishes the event.
+        await this.d.state.saveStage(ss, [changed]);
+        await this.d.promotions.flush();
         await this.d.host.evaluate();
       }
       return { stage: ss };
@@ -381,17 +383,20 @@ export class PlannerOperations {
     actor: string,
     cause: 'manual' | 'rollback',
     reason?: string,
+    also: FlotillaEvent[] = [],
   ): Promise<void> {
     const ss = this.d.state.stage(stageName);
     ss.locked = { by: actor, at: new Date().toISOString(), cause, ...(reason ? { reason } : {}) };
-    await this.d.state.saveStage(ss);
-    // Nothing queued for a locked stage may land later and fight the lock.
-    await this.d.promotions.cancelOpen(pipeline, stageName, `stage locked by ${actor}`);
-    await this.d.bus.publish(
+    const changed = this.d.bus.event(
       StageLockChanged,
       { ...this.d.scope.field, stage: stageName, locked: true, by: actor, ...(reason ? { reason } : {}) },
       { actor },
     );
+    // The lock and its events are one KV write (its outbox), published once it is saved.
+    await this.d.state.saveStage(ss, [changed, ...also]);
+    // Nothing queued for a locked stage may land later and fight the lock.
+    await this.d.promotions.cancelOpen(pipeline, stageName, `stage locked by ${actor}`);
+    await this.d.promotions.flush();
   }
 
   /**
@@ -465,14 +470,7 @@ export class PlannerOperations {
         traceparent,
       });
       if (!sha) throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
-      await this.setLock(
-        pipeline,
-        stageName,
-        actor,
-        'rollback',
-        `rolled back to ${target.slice(0, 12)}: ${reason}`,
-      );
-      const { event: committed } = await this.d.bus.publish(
+      const committed = this.d.bus.event(
         RollbackCommitted,
         {
           ...this.d.scope.field,
@@ -483,7 +481,15 @@ export class PlannerOperations {
           by: actor,
           reason,
         },
-        { actor, traceparent },
+        { actor, traceparent, id: `${requestId}-committed` },
+      );
+      await this.setLock(
+        pipeline,
+        stageName,
+        actor,
+        'rollback',
+        `rolled back to ${target.slice(0, 12)}: ${reason}`,
+        [committed],
       );
       await this.d.host.afterPush(committed);
       return { commit: sha, toRevision: target, stage: ss };

@@ -280,6 +280,9 @@ export class Planner {
     await this.settled;
     await this.queue.run(async () => {
       if (!this.active) return;
+      // Decisions saved before a crash or an outage publish their events first (same ids: a copy
+      // JetStream already stored is dropped as a duplicate).
+      await this.publishOutbox();
       for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);
@@ -308,11 +311,24 @@ export class Planner {
     if (this.evaluationQueued) return;
     this.evaluationQueued = true;
     void this.queue
-      .run(() => {
+      .run(async () => {
         this.evaluationQueued = false;
-        return this.evaluate();
+        await this.publishOutbox();
+        return await this.evaluate();
       })
       .catch((e) => this.log.warn({ err: messageOf(e) }, 'promotion evaluation failed'));
+  }
+
+  /** Publishes the events of saved decisions still owed (in the queue); a failure waits for the next tick. */
+  private async publishOutbox(): Promise<void> {
+    if (this.o.state.pendingEvents().length === 0) return;
+    const [unit] = this.units.values();
+    try {
+      if (unit) await unit.promotions.flush();
+      else await this.o.state.publishOutbox((e) => this.o.bus.publishEvent(e));
+    } catch (e) {
+      this.log.warn({ err: messageOf(e) }, 'publishing saved decisions failed; retrying on the next tick');
+    }
   }
 
   /** Consumer entry point. Throwing makes the bus retry (then dead-letter). */

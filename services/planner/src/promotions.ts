@@ -1,6 +1,7 @@
 import type { Bus } from '@flotilla/bus';
 import {
   type FlotillaEvent,
+  isEventOf,
   keyedTraceparent,
   PromotionApproved,
   PromotionAwaitingApproval,
@@ -36,6 +37,8 @@ import { type PlannerState, type PromotionRecord, promotionId } from './state.ts
 export interface PlannerFaults {
   /** A promotion commit was pushed; nothing else about it is recorded yet. */
   afterPromotionPush?(promotion: string, commit: string): void | Promise<void>;
+  /** A decision was saved with these events in its outbox; none is published yet. */
+  afterOutboxSave?(events: FlotillaEvent[]): void | Promise<void>;
 }
 
 export interface PromotionsDeps {
@@ -170,26 +173,54 @@ export class Promotions {
     if (step.refused) return step;
     // The record is the one in the state map (and the API's answer): update it in place.
     Object.assign(p, step.record);
-    for (const effect of step.effects) {
+    const { effects } = step;
+    let owed: FlotillaEvent[] = [];
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i] as PromotionEffect;
       if (effect.type === 'commit') {
+        // Approval events precede the commits they cause: the outbox is empty before a push.
+        await this.flush();
         if (stage) await this.commit(pipeline, p, stage);
-      } else await this.execute(p, effect, stage);
+      } else if (effect.type === 'save') {
+        // The events announcing this save are written with it (one KV value), then published.
+        for (let next = effects[i + 1]; next?.type.startsWith('publish-'); next = effects[i + 1]) {
+          owed.push(this.eventFor(p, next, stage));
+          i++;
+        }
+        await this.d.state.savePromotion(p, owed);
+        if (owed.length > 0) await this.d.faults?.afterOutboxSave?.(owed);
+        owed = [];
+        await this.flush();
+      } else owed.push(this.eventFor(p, effect, stage));
     }
+    // Events with no state change of their own (an awaiting promotion announcing itself again).
+    for (const event of owed) await this.d.bus.publishEvent(event);
     return step;
   }
 
-  private async execute(p: PromotionRecord, effect: PromotionEffect, stage: Stage | null): Promise<void> {
-    const { bus, state } = this.d;
+  /**
+   * Publishes what the outbox owes (every pipeline's: they share it). A failure propagates: the
+   * decision stays saved with its events, which the planner publishes again until acknowledged.
+   */
+  async flush(): Promise<void> {
+    const done = await this.d.state.publishOutbox((e) => this.d.bus.publishEvent(e));
+    for (const event of done)
+      if (isEventOf(PromotionCommitted, event)) {
+        this.log.info({ id: event.data.promotionId, commit: event.data.commit }, 'promotion committed');
+        await this.d.afterPush(event);
+      }
+  }
+
+  /** The event a publish effect announces, with the id a republish reuses. */
+  private eventFor(p: PromotionRecord, effect: PromotionEffect, stage: Stage | null): FlotillaEvent {
+    const { bus } = this.d;
     const correlationid = p.correlationId ?? p.id;
     // A promotion's events (and its commit) share one trace named by its correlation id, so the
     // chain holds across soak timers and planner restarts without storing a context.
     const traceparent = keyedTraceparent(correlationid);
     switch (effect.type) {
-      case 'save':
-        await state.savePromotion(p);
-        return;
       case 'publish-proposed':
-        await bus.publish(
+        return bus.event(
           PromotionProposed,
           {
             ...this.d.scope.field,
@@ -207,9 +238,8 @@ export class Promotions {
             id: `${p.id}-proposed`,
           },
         );
-        return;
       case 'publish-awaiting':
-        await bus.publish(
+        return bus.event(
           PromotionAwaitingApproval,
           {
             ...this.d.scope.field,
@@ -221,9 +251,8 @@ export class Promotions {
           },
           { actor: p.actor, correlationid, traceparent, id: `${p.id}-awaiting` },
         );
-        return;
       case 'publish-approved':
-        await bus.publish(
+        return bus.event(
           PromotionApproved,
           {
             ...this.d.scope.field,
@@ -234,9 +263,10 @@ export class Promotions {
           },
           { actor: effect.approver, correlationid, traceparent, id: `${p.id}-approved` },
         );
-        return;
       case 'publish-rejected':
-        await bus.publish(
+        if (effect.kind === 'unauthorised')
+          this.log.warn({ id: p.id, actor: effect.by }, 'unauthorised promotion decision refused');
+        return bus.event(
           PromotionRejected,
           {
             ...this.d.scope.field,
@@ -246,7 +276,7 @@ export class Promotions {
             reason: effect.reason,
             kind: effect.kind,
           },
-          // Refusals are not deduplicated: each unauthorised attempt is its own event.
+          // Each unauthorised attempt is its own event (a random id, fixed once it is saved).
           {
             actor: effect.by,
             correlationid,
@@ -254,11 +284,8 @@ export class Promotions {
             ...(effect.kind === 'rejected' ? { id: `${p.id}-rejected` } : {}),
           },
         );
-        if (effect.kind === 'unauthorised')
-          this.log.warn({ id: p.id, actor: effect.by }, 'unauthorised promotion decision refused');
-        return;
-      case 'publish-committed': {
-        const { event: committed } = await bus.publish(
+      case 'publish-committed':
+        return bus.event(
           PromotionCommitted,
           {
             ...this.d.scope.field,
@@ -272,12 +299,8 @@ export class Promotions {
           },
           { actor: p.approvedBy[0] ?? p.actor, correlationid, traceparent, id: `${p.id}-committed` },
         );
-        this.log.info({ id: p.id, to: p.toStage, commit: p.commit }, 'promotion committed');
-        await this.d.afterPush(committed);
-        return;
-      }
-      case 'commit':
-        return;
+      default:
+        throw new Error(`promotion effect ${effect.type} is not an event`);
     }
   }
 

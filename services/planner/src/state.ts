@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JsonKv } from '@flotilla/bus';
-import type { ImageRef } from '@flotilla/events';
+import type { FlotillaEvent, ImageRef } from '@flotilla/events';
 import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
 import type { ApprovedChange, HeldChange } from './change-gate.ts';
 
@@ -94,6 +94,20 @@ export function promotionId(from: string, to: string, images: readonly ImageRef[
 
 type Entry = ClusterState | StageState | PromotionRecord | ImageTags | Meta;
 
+/**
+ * An entry as stored: the decision and the events announcing it that are not yet acknowledged by
+ * JetStream, in one KV value, so a crash or a NATS outage between the save and the publish
+ * cannot lose the event (it is published again, under the same id, until acknowledged).
+ */
+type Stored = Entry & { outbox?: FlotillaEvent[] };
+
+/** Events saved with an entry and not yet acknowledged, by the entry's full key. */
+export interface OutboxEntry {
+  key: string;
+  entry: Entry;
+  events: FlotillaEvent[];
+}
+
 /** Key prefix of a pipeline's entries; the root flotilla.yaml pipeline keeps unprefixed keys. */
 const PIPELINE_PREFIX = 'pipeline/';
 
@@ -113,13 +127,16 @@ export class PlannerState {
   readonly tags: Map<string, ImageTags>;
   meta: Meta = {};
   private readonly children = new Map<string, PlannerState>();
+  /** Shared by the root and its pipelines (full keys): what `publishOutbox` still owes. */
+  private readonly outbox: Map<string, OutboxEntry>;
 
   constructor(
-    private readonly kv: JsonKv<Entry>,
+    private readonly kv: JsonKv<Stored>,
     private readonly prefix = '',
     private readonly root?: PlannerState,
   ) {
     this.tags = root ? root.tags : new Map();
+    this.outbox = root ? root.outbox : new Map();
   }
 
   /** The state of pipeline `name` (a file under pipelines/). */
@@ -137,10 +154,14 @@ export class PlannerState {
   async load(): Promise<void> {
     if (this.root) return await this.root.load();
     this.reset();
+    this.outbox.clear();
     for (const c of this.children.values()) c.reset();
     for (const key of await this.kv.keys()) {
       const entry = await this.kv.get(key);
       if (!entry) continue;
+      const { outbox, ...value } = entry.value;
+      if (outbox && outbox.length > 0) this.outbox.set(key, { key, entry: value, events: outbox });
+      entry.value = value;
       let target: PlannerState = this;
       let rest = key;
       if (key.startsWith(PIPELINE_PREFIX)) {
@@ -190,26 +211,61 @@ export class PlannerState {
   }
 
   async saveCluster(c: ClusterState): Promise<void> {
-    await this.kv.put(`${this.prefix}cluster/${c.cluster}`, c);
+    await this.write(`${this.prefix}cluster/${c.cluster}`, c);
   }
 
-  async saveStage(s: StageState): Promise<void> {
-    await this.kv.put(`${this.prefix}stage/${s.stage}`, s);
+  /** Saves the stage with `events` in its outbox (published afterwards by `publishOutbox`). */
+  async saveStage(s: StageState, events: FlotillaEvent[] = []): Promise<void> {
+    await this.write(`${this.prefix}stage/${s.stage}`, s, events);
   }
 
-  async savePromotion(p: PromotionRecord): Promise<void> {
+  /** Saves the promotion with `events` in its outbox (published afterwards by `publishOutbox`). */
+  async savePromotion(p: PromotionRecord, events: FlotillaEvent[] = []): Promise<void> {
     p.updatedAt = new Date().toISOString();
     this.promotions.set(p.id, p);
-    await this.kv.put(`${this.prefix}promotion/${p.id}`, p);
+    await this.write(`${this.prefix}promotion/${p.id}`, p, events);
+  }
+
+  /** Events saved and not yet acknowledged, oldest entry first. */
+  pendingEvents(): OutboxEntry[] {
+    return [...this.outbox.values()];
+  }
+
+  /**
+   * Publishes every pending event (each under its own id: JetStream drops a copy already stored
+   * within its duplicate window), then saves the entry without it. Stops at the first failure,
+   * leaving that event and the rest pending; answers the events acknowledged.
+   */
+  async publishOutbox(publish: (event: FlotillaEvent) => Promise<unknown>): Promise<FlotillaEvent[]> {
+    const done: FlotillaEvent[] = [];
+    for (const pending of [...this.outbox.values()]) {
+      while (pending.events.length > 0) {
+        const event = pending.events[0] as FlotillaEvent;
+        await publish(event);
+        done.push(event);
+        pending.events.shift();
+      }
+      this.outbox.delete(pending.key);
+      await this.kv.put(pending.key, pending.entry);
+    }
+    return done;
+  }
+
+  /** One KV write of the entry and its outbox (events still pending for the key are kept). */
+  private async write(key: string, entry: Entry, events: FlotillaEvent[] = []): Promise<void> {
+    const owed = [...(this.outbox.get(key)?.events ?? []), ...events];
+    await this.kv.put(key, owed.length > 0 ? { ...entry, outbox: owed } : entry);
+    if (owed.length > 0) this.outbox.set(key, { key, entry, events: owed });
+    else this.outbox.delete(key);
   }
 
   async saveTags(t: ImageTags): Promise<void> {
     if (this.root) return await this.root.saveTags(t);
     this.tags.set(t.image, t);
-    await this.kv.put(`tags/${t.image}`, t);
+    await this.write(`tags/${t.image}`, t);
   }
 
   async saveMeta(): Promise<void> {
-    await this.kv.put(`${this.prefix}meta`, this.meta);
+    await this.write(`${this.prefix}meta`, this.meta);
   }
 }

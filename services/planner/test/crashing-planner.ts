@@ -1,20 +1,38 @@
 // The planner exactly as src/main.ts starts it, plus one fault injected through startPlanner's
-// options: SIGKILL right after a promotion commit was pushed, before anything else is recorded.
+// options. CRASH_AT picks it: `promotion-push` (default) is SIGKILL right after a promotion commit
+// was pushed, before anything else is recorded; `outbox:<event type>` is SIGKILL right after a
+// decision was saved with that event in its outbox, before it is published.
 // Lives in test/, so no shipped planner can be configured to crash.
-import { loadConfig, runService } from '@flotilla/runtime';
+import type { FlotillaEvent } from '@flotilla/events';
+import { type Logger, loadConfig, runService } from '@flotilla/runtime';
 import { Config } from '../src/config.ts';
+import type { PlannerFaults } from '../src/promotions.ts';
 import { startPlanner } from '../src/service.ts';
+
+const crashAt = process.env.CRASH_AT ?? 'promotion-push';
+
+async function crash(logger: Logger, what: Record<string, unknown>, msg: string): Promise<never> {
+  logger.fatal(what, `fault injection: ${msg}`);
+  process.kill(process.pid, 'SIGKILL');
+  return await new Promise<never>(() => {});
+}
+
+function faultsFor(logger: Logger): PlannerFaults {
+  if (crashAt === 'promotion-push')
+    return {
+      afterPromotionPush: async (promotion, commit) =>
+        await crash(logger, { promotion, commit }, 'crashing after promotion push'),
+    };
+  const type = crashAt.replace(/^outbox:/, '');
+  return {
+    afterOutboxSave: async (events: FlotillaEvent[]) => {
+      if (events.some((e) => e.type === type))
+        await crash(logger, { events: events.map((e) => e.id) }, `crashing after saving ${type}`);
+    },
+  };
+}
 
 await runService({
   name: 'planner',
-  start: async (logger) =>
-    await startPlanner(loadConfig(Config), logger, {
-      faults: {
-        afterPromotionPush: async (promotion, commit) => {
-          logger.fatal({ promotion, commit }, 'fault injection: crashing after promotion push');
-          process.kill(process.pid, 'SIGKILL');
-          await new Promise(() => {});
-        },
-      },
-    }),
+  start: async (logger) => await startPlanner(loadConfig(Config), logger, { faults: faultsFor(logger) }),
 });

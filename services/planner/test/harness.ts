@@ -23,6 +23,7 @@ import {
 } from '@flotilla/test-support';
 import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
 import type { Config } from '../src/config.ts';
+import type { PlannerFaults } from '../src/promotions.ts';
 import { type PlannerHandle, startPlanner } from '../src/service.ts';
 
 export const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
@@ -71,7 +72,8 @@ export interface Harness {
   registry: Bus;
   applier: Bus;
   config(overrides?: Partial<Config>): Config;
-  start(overrides?: Partial<Config>): Promise<PlannerHandle>;
+  /** Starts a planner in this process; `faults` are crash-test injection points (promotions.ts). */
+  start(overrides?: Partial<Config>, faults?: PlannerFaults): Promise<PlannerHandle>;
   /** Plays the cluster-applier: every plan is applied and reported with `health(plan)`. */
   simulateAppliers(health?: HealthFn): void;
   /** Plays the git-watcher; `paths` are the files the commit changed. */
@@ -181,10 +183,11 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     registry,
     applier,
     config,
-    async start(overrides = {}) {
+    async start(overrides = {}, faults?: PlannerFaults) {
       const handle = await startPlanner(
         config(overrides),
         createLogger({ service: 'planner', level: (process.env.PLANNER_TEST_LOG as 'info') ?? 'silent' }),
+        faults ? { faults } : {},
       );
       handles.push(handle);
       return handle;

@@ -1,0 +1,151 @@
+// Outbox for decisions (issue 15): a promotion's decision and the events announcing it are one KV
+// write, published afterwards and again until acknowledged. Killing the planner between the save
+// and the publish, or losing NATS during the publish, still stores exactly one event per
+// decision in the stream (counted from the stream itself, not from a live subscription).
+import { join, resolve } from 'node:path';
+import { type FlotillaEvent, PromotionCommitted, PromotionProposed, SUBJECT_PREFIX } from '@flotilla/events';
+import { type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHarness, digestOf, fixtureFiles, type Harness, trailers, WEB } from './harness.ts';
+
+type D = Record<string, unknown>;
+const ROOT = resolve(import.meta.dirname, '../../..');
+const digest = digestOf('web-1.4.7');
+let h: Harness;
+let child: Spawned | undefined;
+
+beforeEach(async () => {
+  // dev already runs 1.4.7; test (auto) is due for it as soon as dev is healthy for the soak.
+  const files = await fixtureFiles();
+  const devImage = files['clusters/dev/web-image.yaml'] as string;
+  files['clusters/dev/web-image.yaml'] = devImage.replace(
+    /web:1\.4\.0@sha256:[0-9a-f]{64}/,
+    `web:1.4.7@${digest}`,
+  );
+  h = await createHarness({ files });
+  h.simulateAppliers((p) => (p.cluster === 'dev' ? 'Current' : null));
+});
+afterEach(async () => {
+  if (child) await stopProcess(child, 1000);
+  child = undefined;
+  await h?.stop();
+});
+
+/** The events of `def` the stream holds (read back from JetStream, not from a subscription). */
+async function stored(def: { type: string }, pred: (d: D) => boolean): Promise<FlotillaEvent<D>[]> {
+  const found: FlotillaEvent<D>[] = [];
+  for await (const { event } of h.watcher.replay(`${SUBJECT_PREFIX}.>`))
+    if (event.type === def.type && pred(event.data as D)) found.push(event as FlotillaEvent<D>);
+  return found;
+}
+
+/** Waits until the stream holds an event of `def` matching `pred`, and answers the first. */
+async function storedOne(def: { type: string }, pred: (d: D) => boolean): Promise<FlotillaEvent<D>> {
+  return await waitFor(`${def.type} in the stream`, async () => (await stored(def, pred))[0], {
+    timeoutMs: 90_000,
+    intervalMs: 250,
+  });
+}
+
+const intoTest = (d: D) => d.toStage === 'test';
+
+/** Starts the crashing planner, killed right after a decision carrying `type` was saved. */
+function crashingPlanner(type: string): Spawned {
+  const c = h.config();
+  return spawnTracked(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'crashing-planner.ts')],
+    {
+      cwd: ROOT,
+      logFile: join(c.workDir, '..', 'crashing-planner.log'),
+      env: {
+        ...process.env,
+        CRASH_AT: `outbox:${type}`,
+        LOG_LEVEL: 'warn',
+        FLOTILLA_INSTANCE: 'crashing',
+        FLOTILLA_NATS_SERVERS: h.nats.url,
+        FLOTILLA_HTTP_PORT: '0',
+        FLOTILLA_GIT_URL: h.repoUrl,
+        FLOTILLA_GIT_REPO: h.repoName,
+        FLOTILLA_WORK_DIR: c.workDir,
+        FLOTILLA_SIGNING_KEY_ID: 'planner-test',
+        FLOTILLA_SIGNING_KEY_FILE: h.keyFile,
+        FLOTILLA_API_TOKENS: JSON.stringify(c.api.tokens),
+        FLOTILLA_LEADER_TTL_MS: '2000',
+        FLOTILLA_EVALUATE_INTERVAL_MS: '500',
+      },
+    },
+  );
+}
+
+async function crashed(s: Spawned): Promise<void> {
+  await Promise.race([
+    s.exited,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('planner did not crash')), 90_000)),
+  ]);
+  expect(s.child.exitCode === 0).toBe(false);
+}
+
+/** The promotion into test: proposed once, committed once, its commit pushed once. */
+async function promotedOnce(id: string): Promise<void> {
+  const ofId = (d: D) => d.promotionId === id;
+  const committed = await storedOne(PromotionCommitted, ofId);
+  await h.drained();
+  const pushed = (await trailers(h, 'Flotilla-Promotion')).filter((t) => t.value === id);
+  expect(pushed).toHaveLength(1);
+  expect(committed.data.commit).toBe(pushed[0]?.sha);
+  expect(await stored(PromotionProposed, ofId)).toHaveLength(1);
+  expect(await stored(PromotionCommitted, ofId)).toHaveLength(1);
+  expect(await h.fileAtHead('clusters/test/web-image.yaml')).toContain(`${WEB}:1.4.7@${digest}`);
+}
+
+describe('planner killed between saving a decision and publishing its event', () => {
+  it('publishes the saved PromotionProposed once after a restart, then finishes the promotion', async () => {
+    child = crashingPlanner(PromotionProposed.type);
+    await crashed(child);
+    // Saved, never published: the proposal is only in the planner's state.
+    expect(await stored(PromotionProposed, intoTest)).toHaveLength(0);
+    await h.start();
+    const proposed = await storedOne(PromotionProposed, intoTest);
+    await promotedOnce(proposed.data.promotionId as string);
+  });
+
+  it('publishes the saved PromotionCommitted once after a restart (the promotion is no longer open)', async () => {
+    child = crashingPlanner(PromotionCommitted.type);
+    const proposed = await storedOne(PromotionProposed, intoTest);
+    const id = proposed.data.promotionId as string;
+    await crashed(child);
+    expect(await stored(PromotionCommitted, (d) => d.promotionId === id)).toHaveLength(0);
+    await h.start();
+    await promotedOnce(id);
+  });
+});
+
+describe('NATS down while a saved decision is published', () => {
+  it('publishes PromotionCommitted once NATS is back, and only once', async () => {
+    let fired = false;
+    const planner = await h.start(
+      {},
+      {
+        afterOutboxSave: async (events) => {
+          if (fired || !events.some((e) => e.type === PromotionCommitted.type)) return;
+          fired = true;
+          // The decision is saved; NATS goes away before its event is published.
+          await h.nats.stop();
+        },
+      },
+    );
+    const proposed = await storedOne(PromotionProposed, intoTest);
+    const id = proposed.data.promotionId as string;
+    await waitFor('the outage to start', async () => (fired ? true : undefined), { timeoutMs: 60_000 });
+    // The planner noticed: its lease could not be renewed while NATS was away.
+    await waitFor('the planner to lose its lease', async () => (planner.leader ? undefined : true), {
+      timeoutMs: 60_000,
+    });
+    await h.nats.restart();
+    await waitFor('the planner to lead again', async () => (planner.leader ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+    await promotedOnce(id);
+  });
+});
