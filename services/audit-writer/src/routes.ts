@@ -68,7 +68,9 @@ export function registerRoutes(app: FastifyInstance, src: QuerySource): void {
 
     // Every route here reads the log, except the checkpoint, which is published for anyone.
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      const route = req.routeOptions.url ?? req.url;
+      // The route pattern, never the raw URL: its query string is the caller's, and refusals are
+      // rationed per route, so the set of keys must stay small.
+      const route = req.routeOptions.url ?? '(no route)';
       if (route === '/checkpoint') return;
       const identity = identifyBearer(req.headers.authorization, src.tokens);
       if (!identity) {
