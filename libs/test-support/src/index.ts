@@ -9,6 +9,7 @@ export {
   type NatsServer,
   type NatsServerOptions,
   natsServerBinary,
+  type RouteSecurity,
   startNats,
   startNatsCluster,
 } from './nats-server.ts';

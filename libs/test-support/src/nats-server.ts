@@ -27,13 +27,24 @@ export interface NatsServerOptions {
   /** Extra nats-server config appended verbatim (accounts, authorization, …). */
   extraConfig?: string;
   /** Cluster block for multi-node setups, filled by startNatsCluster. */
-  cluster?: { name: string; port: number; routes: number[] };
+  cluster?: { name: string; port: number; routes: number[]; security?: RouteSecurity | undefined };
   serverName?: string;
   storeDir?: string;
 }
 
+/**
+ * What a route between cluster nodes must present: mutual TLS with a certificate from `caFile`
+ * (each node both accepts and dials routes, so a `peer` certificate), and the route credentials.
+ */
+export interface RouteSecurity {
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  auth?: { user: string; password: string };
+}
+
 export interface NatsServer {
   readonly url: string;
+  /** The monitoring endpoint (`/routez`, `/healthz`, …). */
+  readonly monitorUrl: string;
   readonly port: number;
   /** The route (cluster) port, when the server is part of a cluster. */
   readonly clusterPort: number | undefined;
@@ -75,11 +86,28 @@ function configText(ports: Ports, storeDir: string, portsDir: string, opts: Nats
     '}',
   ];
   if (opts.cluster) {
+    const { tls, auth } = opts.cluster.security ?? {};
+    // A node dials its routes with the same credentials it demands of incoming ones.
+    const userinfo = auth ? `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}@` : '';
     lines.push(
       'cluster {',
       `  name: ${opts.cluster.name}`,
       `  listen: "127.0.0.1:${ports.cluster}"`,
-      `  routes: [${opts.cluster.routes.map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ')}]`,
+      `  routes: [${opts.cluster.routes.map((p) => `"nats-route://${userinfo}127.0.0.1:${p}"`).join(', ')}]`,
+      auth
+        ? `  authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)}, timeout: 2 }`
+        : '',
+      tls
+        ? [
+            '  tls {',
+            `    cert_file: ${JSON.stringify(tls.certFile)}`,
+            `    key_file: ${JSON.stringify(tls.keyFile)}`,
+            `    ca_file: ${JSON.stringify(tls.caFile)}`,
+            '    verify: true',
+            '    timeout: 2',
+            '  }',
+          ].join('\n')
+        : '',
       '}',
     );
   }
@@ -148,6 +176,9 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
   const isRunning = () => !!proc && proc.child.exitCode === null && proc.child.signalCode === null;
   const server: NatsServer = {
     url: `nats://127.0.0.1:${ports.client}`,
+    get monitorUrl() {
+      return `http://127.0.0.1:${ports.monitor}`;
+    },
     port: ports.client,
     clusterPort: opts.cluster ? ports.cluster : undefined,
     storeDir,
@@ -193,17 +224,18 @@ export interface NatsCluster {
  */
 export async function startNatsCluster(
   size = 3,
-  opts: Omit<NatsServerOptions, 'cluster'> = {},
+  opts: Omit<NatsServerOptions, 'cluster'> & { routes?: RouteSecurity } = {},
 ): Promise<NatsCluster> {
+  const { routes: security, ...nodeOpts } = opts;
   for (let attempt = 1; ; attempt++) {
     const routePorts = await Promise.all(Array.from({ length: size }, freePort));
     const name = `flotilla-${process.pid}-${Date.now().toString(36)}`;
     const results = await Promise.allSettled(
       routePorts.map((port, i) =>
         startNats({
-          ...opts,
+          ...nodeOpts,
           serverName: `n${i + 1}-${name}`,
-          cluster: { name, port, routes: routePorts.filter((_, j) => j !== i) },
+          cluster: { name, port, routes: routePorts.filter((_, j) => j !== i), security },
         }),
       ),
     );

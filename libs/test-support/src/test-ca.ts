@@ -15,8 +15,11 @@ export interface TestCa {
   dir: string;
   /** The CA certificate clients and servers verify against. */
   caFile: string;
-  /** Issues a certificate signed by this CA: `server` for 127.0.0.1/localhost, or a client's. */
-  issue(name: string, kind: 'server' | 'client'): Promise<TestCertificate>;
+  /**
+   * Issues a certificate signed by this CA: `server` for 127.0.0.1/localhost, a `client`'s, or a
+   * `peer`'s (both: a NATS route node accepts routes and dials them, and `verify` checks both ends).
+   */
+  issue(name: string, kind: 'server' | 'client' | 'peer'): Promise<TestCertificate>;
 }
 
 /**
@@ -57,11 +60,14 @@ export async function createTestCa(label = 'flotilla-test'): Promise<TestCa> {
       const ext = join(dir, `${name}.ext`);
       await exec('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
       await exec('openssl', ['req', '-new', '-key', keyFile, '-subj', `/CN=${name}`, '-out', csr]);
+      const san = 'subjectAltName=IP:127.0.0.1,DNS:localhost\n';
       await writeFile(
         ext,
-        kind === 'server'
-          ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
-          : 'extendedKeyUsage=clientAuth\n',
+        {
+          server: `${san}extendedKeyUsage=serverAuth\n`,
+          client: 'extendedKeyUsage=clientAuth\n',
+          peer: `${san}extendedKeyUsage=serverAuth,clientAuth\n`,
+        }[kind],
       );
       await exec('openssl', [
         'x509',
