@@ -21,6 +21,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as connectH2 } from 'node:http2';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,7 +50,7 @@ const { values: args } = parseArgs({
     /** `--kubectl=false` skips the baseline (quick applier-only measurement; results file not written). */
     kubectl: { type: 'string', default: 'true' },
     /** Concurrencies tried for the raw parallel-SSA ceiling, comma-separated. */
-    ceiling: { type: 'string', default: '16,32,64' },
+    ceiling: { type: 'string', default: '16,32,h2:16,h2:32' },
     /** One extra, untimed applier run under `node --cpu-prof`. */
     profile: { type: 'string', default: 'false' },
     out: { type: 'string', default: 'bench/results/applier.md' },
@@ -61,7 +62,8 @@ const APPS = Number(args.apps);
 const RUNS = Number(args.runs);
 const PARALLEL = Number(args.parallel);
 const NAMESPACES = Number(args.namespaces);
-const CEILING = args.ceiling.split(',').map(Number);
+/** `16` = 16 HTTP/1.1 connections; `h2:16` = 16 streams in flight on one HTTP/2 connection. */
+const CEILING = args.ceiling.split(',');
 const ALT = args['parallel-alt'] ? Number(args['parallel-alt']) : undefined;
 const loadStart = loadavg();
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -332,9 +334,11 @@ const COLLECTIONS: Record<string, string> = {
  */
 async function ceilingRun(
   run: number,
-  concurrency: number,
+  spec: string,
 ): Promise<{ dry: number; s: number; apiserverCpu: number }> {
-  const prefix = `ce${run}c${concurrency}`;
+  const h2 = spec.startsWith('h2:');
+  const concurrency = Number(spec.replace('h2:', ''));
+  const prefix = `ce${run}${h2 ? 'h' : 'c'}${concurrency}`;
   await createNamespaces(prefix);
   const reqs = appObjects(prefix).map((o) => ({
     path: `${(COLLECTIONS[o.kind] as string).replace('NS', o.metadata.namespace as string)}/${o.metadata.name}?fieldManager=bench-ceiling&force=true`,
@@ -350,7 +354,34 @@ async function ceilingRun(
     key: b64(kc.getCurrentUser()?.keyData),
   });
   const url = new URL(cluster!.server);
+  const session = h2
+    ? connectH2(url.origin, {
+        ca: b64(kc.getCurrentCluster()?.caData),
+        cert: b64(kc.getCurrentUser()?.certData),
+        key: b64(kc.getCurrentUser()?.keyData),
+      })
+    : undefined;
+  const patchH2 = (r: { path: string; body: string }, dryRun: boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const stream = (session as NonNullable<typeof session>).request({
+        ':method': 'PATCH',
+        ':path': dryRun ? `${r.path}&dryRun=All` : r.path,
+        'content-type': 'application/apply-patch+yaml',
+      });
+      let status = 0;
+      stream.on('response', (h) => {
+        status = Number(h[':status']);
+      });
+      stream.on('error', reject);
+      stream.resume();
+      stream.on('end', () =>
+        status > 0 && status < 300 ? resolve() : reject(new Error(`HTTP ${status} for ${r.path}`)),
+      );
+      stream.end(r.body);
+    });
   const patch = (r: { path: string; body: string }, dryRun: boolean) =>
+    h2 ? patchH2(r, dryRun) : patchH1(r, dryRun);
+  const patchH1 = (r: { path: string; body: string }, dryRun: boolean) =>
     new Promise<void>((resolve, reject) => {
       const req = request(
         {
@@ -392,6 +423,7 @@ async function ceilingRun(
   const s = await pass(false);
   const apiserverCpu = cpuSeconds(cluster!.pid) - cpu0;
   agent.destroy();
+  session?.close();
   return { dry, s, apiserverCpu };
 }
 
@@ -479,9 +511,9 @@ interface Row {
   rss: number;
   applierCpu: number;
   apiserverCpu: number;
-  ceiling: Record<number, number>;
-  ceilingDry: Record<number, number>;
-  ceilingCpu: Record<number, number>;
+  ceiling: Record<string, number>;
+  ceilingDry: Record<string, number>;
+  ceilingCpu: Record<string, number>;
   alt: number;
 }
 const rows: Row[] = [];
@@ -492,9 +524,9 @@ try {
     let a: ApplierRun | undefined;
     let k = Number.NaN;
     let alt = Number.NaN;
-    const ceiling: Record<number, number> = {};
-    const ceilingDry: Record<number, number> = {};
-    const ceilingCpu: Record<number, number> = {};
+    const ceiling: Record<string, number> = {};
+    const ceilingDry: Record<string, number> = {};
+    const ceilingCpu: Record<string, number> = {};
     const sides = [
       async () => {
         a = await applierRun(run);
@@ -590,7 +622,8 @@ Services are headless (\`clusterIP: None\`): the test cluster's service CIDR is 
   object, staged server-side apply (${PARALLEL} requests in flight), in-cluster inventory write.
 - **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential requests).
 - **ceiling**: the same objects as raw SSA PATCH requests (\`application/apply-patch+yaml\`, keep-alive TLS,
-  client cert, bodies serialised before the clock starts) at ${CEILING.join(', ')} in flight; the best concurrency
+  client cert, bodies serialised before the clock starts) at ${CEILING.join(', ')} in flight (\`h2:N\`: N streams on one
+  HTTP/2 connection, as the applier's undici client does; plain N: N HTTP/1.1 connections); the best
   of each run is that run's ceiling. The applier sends every object twice (whole-bundle dry-run, then apply),
   so it is judged against **2× the ceiling**. Each ceiling also times a raw \`dryRun=All\` pass of the same
   objects first (the applier's own sequence, raw): **dry-run + write ceiling**.${
@@ -601,7 +634,7 @@ Services are headless (\`clusterIP: None\`): the test cluster's service CIDR is 
   }
 - **CPU**: utime + stime from /proc of the applier process and of the apiserver process over the initial apply.
 
-| run | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''} kubectl (s) | ${CEILING.map((c) => `ceiling ×${c}: dry-run + write (s)`).join(' | ')} | applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
+| run | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''} kubectl (s) | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
 | --- | --- | --- | --- |${ALT ? ' --- |' : ''} --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |
 ${rows
   .map(
