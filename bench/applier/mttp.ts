@@ -563,7 +563,7 @@ try {
       alt,
     });
     console.log(
-      `run ${run}: applier ${a.initial.toFixed(2)} s (cpu applier ${a.applierCpu.toFixed(1)} s, apiserver ${a.apiserverCpu.toFixed(1)} s), kubectl ${k.toFixed(2)} s, ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s, applier×${ALT} ${alt.toFixed(2)} s, applier/(2×ceiling) ${(a.initial / (2 * best)).toFixed(2)}, no-op ${a.noop.toFixed(3)} s, load ${loadavg()[0]?.toFixed(1)}`,
+      `run ${run}: applier ${a.initial.toFixed(2)} s (cpu applier ${a.applierCpu.toFixed(1)} s, apiserver ${a.apiserverCpu.toFixed(1)} s), kubectl ${k.toFixed(2)} s, ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s, ${ALT ? `applier×${ALT} ${alt.toFixed(2)} s, ` : ''}applier/(2×ceiling) ${(a.initial / (2 * best)).toFixed(2)}, no-op ${a.noop.toFixed(3)} s, load ${loadavg()[0]?.toFixed(1)}`,
     );
   }
   if (args.profile === 'true') {
