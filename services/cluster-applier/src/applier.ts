@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus, HandlerContext } from '@flotilla/bus';
 import { FlotillaError, messageOf, retryable } from '@flotilla/errors';
@@ -423,39 +423,47 @@ export class Applier {
     if (!current) return report;
     const { config } = this.d;
     const liveObjs = await this.live.read(current.desired, { metadataOnly: false });
-    const drifted: { d: DesiredObject; diffs: DriftEntry[] }[] = [];
+    // `seen` is what the report is about: the live resourceVersion, or 'deleted'.
+    const drifted: { d: DesiredObject; diffs: DriftEntry[]; seen: string }[] = [];
     for (const d of current.desired) {
       report.checked++;
       const live = liveObjs.get(d.key);
       if (!live) {
-        if (this.reported.get(d.key) !== 'deleted') {
-          this.reported.set(d.key, 'deleted');
-          drifted.push({ d, diffs: [{ path: '.', expected: 'present', actual: 'deleted' }] });
-        }
+        if (this.reported.get(d.key) !== 'deleted')
+          drifted.push({
+            d,
+            diffs: [{ path: '.', expected: 'present', actual: 'deleted' }],
+            seen: 'deleted',
+          });
         continue;
       }
       const diffs = computeDrift(d.body, live, { fieldManager: config.fieldManager });
       const rv = String(live.metadata.resourceVersion ?? '');
       if (diffs.length === 0) this.reported.delete(d.key);
-      else if (this.reported.get(d.key) !== rv) {
-        this.reported.set(d.key, rv);
-        drifted.push({ d, diffs });
-      }
+      else if (this.reported.get(d.key) !== rv) drifted.push({ d, diffs, seen: rv });
     }
     const protection = this.d.driftProtection;
-    const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs }) => {
+    const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs, seen }) => {
       report.drifted.push(d.key);
-      await this.d.bus.publish(DriftDetected, {
-        ...this.pipelineField,
-        cluster: config.cluster,
-        revision: current.plan.revision,
-        object: d.label,
-        diffs: protectDrift(diffs.slice(0, 200), {
-          key: protection.key,
-          sensitive: (path) => protection.sensitive({ kind: d.ref.kind, label: d.label }, path),
-        }),
-        policy: config.drift.policy,
-      });
+      await this.d.bus.publish(
+        DriftDetected,
+        {
+          ...this.pipelineField,
+          cluster: config.cluster,
+          revision: current.plan.revision,
+          object: d.label,
+          diffs: protectDrift(diffs.slice(0, 200), {
+            key: protection.key,
+            sensitive: (path) => protection.sensitive({ kind: d.ref.kind, label: d.label }, path),
+          }),
+          policy: config.drift.policy,
+        },
+        // A live edit is named by its resourceVersion: the report retried after a publish that
+        // timed out but was stored is dropped by JetStream as a duplicate.
+        seen === 'deleted' ? {} : { id: driftEventId(config.cluster, d.key, seen) },
+      );
+      // Marked reported only once JetStream acknowledged it: a failed publish is retried next check.
+      this.reported.set(d.key, seen);
       if (config.drift.policy !== 'correct') return;
       await this.d.client.apply(d.body, d.info, { force: true });
       report.corrected.push(d.key);
@@ -531,4 +539,9 @@ export function toApplyError(err: unknown, nothingWritten: boolean): ApplyError 
       err,
     );
   return new ApplyError('apply.error', scrubApiMessage(messageOf(err)), [], nothingWritten, 'retry', err);
+}
+
+/** The id of the drift report about one live edit (object key at a resourceVersion) of a cluster. */
+function driftEventId(cluster: string, key: string, resourceVersion: string): string {
+  return `drift-${createHash('sha256').update(`${cluster}\n${key}\n${resourceVersion}`).digest('hex').slice(0, 32)}`;
 }
