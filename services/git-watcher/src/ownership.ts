@@ -134,13 +134,4 @@ export class Ownership {
     await this.leases?.stop();
     if (this.members) await this.members.delete(this.o.instance).catch(() => {});
   }
-
-  /** Stops timers without releasing anything (what a crash leaves behind); the NATS connection must already be closed. */
-  async abandon(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.leaseTimer);
-    await this.leaseCycle;
-    await this.leases?.stop().catch(() => {});
-  }
 }

@@ -19,8 +19,6 @@ export interface GitWatcherHandle extends ServiceHandle {
   owned(): string[];
   /** The running watcher of an owned repo. */
   watcher(repo: string): RepoWatcher | undefined;
-  /** Dies without releasing anything (tests: what SIGKILL leaves behind). */
-  crash(): Promise<void>;
 }
 
 export async function startGitWatcher(
@@ -161,15 +159,6 @@ export async function startGitWatcher(
       await stopWatchers();
       await ownership.stop();
       await bus.close();
-      await server.close();
-    },
-    async crash() {
-      server.setShuttingDown();
-      closing = true;
-      for (const w of watchers.values()) void w.stop();
-      await bus.abandon();
-      await ownership.abandon();
-      await stopWatchers();
       await server.close();
     },
   };

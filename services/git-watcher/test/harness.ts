@@ -102,6 +102,15 @@ export interface Env {
   stop(): Promise<void>;
 }
 
+/**
+ * What SIGKILL leaves behind: the NATS connection drops first, so the shutdown that follows can
+ * release no lease and leave no members entry; the others take the repos over only after the TTL.
+ */
+export async function crash(w: GitWatcherHandle): Promise<void> {
+  await w.bus.abandon();
+  await w.stop();
+}
+
 /** One NATS, one git daemon, an event log, and a factory for watchers that are all stopped at the end. */
 export async function startEnv(): Promise<Env> {
   const nats = await startNats();

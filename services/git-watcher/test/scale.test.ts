@@ -4,7 +4,7 @@ import { encodeToken } from '@flotilla/events';
 import { execGit, GitWorkdir } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitWatcherHandle } from '../src/service.ts';
-import { type Env, startEnv, uniq } from './harness.ts';
+import { crash, type Env, startEnv, uniq } from './harness.ts';
 
 /**
  * 30 repos by default: on the shared two-core machine (load average 15+ from other suites) first
@@ -124,7 +124,7 @@ describe('git-watcher at scale', () => {
     // Lose the busiest instance without it releasing anything; its repos come back after the TTL.
     const victim = instances.reduce((a, b) => (b.owned().length > a.owned().length ? b : a));
     const victimRepos = victim.owned();
-    await victim.crash();
+    await crash(victim);
     const round2 = await pushAll('round2', round1);
     await env.log.until('round 2', () => env.log.of('git.commit-detected').length >= 3 * N, 90_000);
     const survivors = instances.filter((w) => w !== victim);
