@@ -2,28 +2,23 @@
 // write, published afterwards and again until acknowledged. Killing the planner between the save
 // and the publish, or losing NATS during the publish, still stores exactly one event per
 // decision in the stream (counted from the stream itself, not from a live subscription).
-import { join, resolve } from 'node:path';
 import { type FlotillaEvent, PromotionCommitted, PromotionProposed, SUBJECT_PREFIX } from '@flotilla/events';
-import { type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
+import { type Spawned, stopProcess, waitFor } from '@flotilla/test-support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHarness, digestOf, fixtureFiles, type Harness, trailers, WEB } from './harness.ts';
+import {
+  crashed,
+  createDevAheadHarness,
+  digest147 as digest,
+  spawnCrashingPlanner,
+} from './crash-support.ts';
+import { type Harness, trailers, WEB } from './harness.ts';
 
 type D = Record<string, unknown>;
-const ROOT = resolve(import.meta.dirname, '../../..');
-const digest = digestOf('web-1.4.7');
 let h: Harness;
 let child: Spawned | undefined;
 
 beforeEach(async () => {
-  // dev already runs 1.4.7; test (auto) is due for it as soon as dev is healthy for the soak.
-  const files = await fixtureFiles();
-  const devImage = files['clusters/dev/web-image.yaml'] as string;
-  files['clusters/dev/web-image.yaml'] = devImage.replace(
-    /web:1\.4\.0@sha256:[0-9a-f]{64}/,
-    `web:1.4.7@${digest}`,
-  );
-  h = await createHarness({ files });
-  h.simulateAppliers((p) => (p.cluster === 'dev' ? 'Current' : null));
+  h = await createDevAheadHarness();
 });
 afterEach(async () => {
   if (child) await stopProcess(child, 1000);
@@ -50,41 +45,7 @@ async function storedOne(def: { type: string }, pred: (d: D) => boolean): Promis
 const intoTest = (d: D) => d.toStage === 'test';
 
 /** Starts the crashing planner, killed right after a decision carrying `type` was saved. */
-function crashingPlanner(type: string): Spawned {
-  const c = h.config();
-  return spawnTracked(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'crashing-planner.ts')],
-    {
-      cwd: ROOT,
-      logFile: join(c.workDir, '..', 'crashing-planner.log'),
-      env: {
-        ...process.env,
-        CRASH_AT: `outbox:${type}`,
-        LOG_LEVEL: 'warn',
-        FLOTILLA_INSTANCE: 'crashing',
-        FLOTILLA_NATS_SERVERS: h.nats.url,
-        FLOTILLA_HTTP_PORT: '0',
-        FLOTILLA_GIT_URL: h.repoUrl,
-        FLOTILLA_GIT_REPO: h.repoName,
-        FLOTILLA_WORK_DIR: c.workDir,
-        FLOTILLA_SIGNING_KEY_ID: 'planner-test',
-        FLOTILLA_SIGNING_KEY_FILE: h.keyFile,
-        FLOTILLA_API_TOKENS: JSON.stringify(c.api.tokens),
-        FLOTILLA_LEADER_TTL_MS: '2000',
-        FLOTILLA_EVALUATE_INTERVAL_MS: '500',
-      },
-    },
-  );
-}
-
-async function crashed(s: Spawned): Promise<void> {
-  await Promise.race([
-    s.exited,
-    new Promise((_, reject) => setTimeout(() => reject(new Error('planner did not crash')), 90_000)),
-  ]);
-  expect(s.child.exitCode === 0).toBe(false);
-}
+const crashingPlanner = (type: string): Spawned => spawnCrashingPlanner(h, `outbox:${type}`);
 
 /** The promotion into test: proposed once, committed once, its commit pushed once. */
 async function promotedOnce(id: string): Promise<void> {
