@@ -1,16 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  type AuditRecord,
-  buildRecord,
-  canonicalJson,
-  dayFile,
-  GENESIS_HASH,
-  recordLine,
-  signCheckpoint,
-} from '@flotilla/audit-writer';
-import { promotionEvents } from '@flotilla/audit-writer/sample-events';
+import { type AuditRecord, canonicalJson, dayFile, recordLine, signCheckpoint } from '@flotilla/audit-writer';
+import { chainRecords, promotionEvents } from '@flotilla/audit-writer/sample-events';
 import { generateNoteSigner, verifierKeyString } from '@flotilla/trust';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT } from './exit-codes.ts';
@@ -49,17 +41,7 @@ function auditDir(name: string): { dir: string; records: AuditRecord[] } {
       start: Date.parse('2026-11-26T15:00:00.000Z'),
     }),
   ];
-  const records: AuditRecord[] = [];
-  let prevHash = GENESIS_HASH;
-  events.forEach((event, i) => {
-    const r = buildRecord(event, {
-      seq: i + 1,
-      prevHash,
-      recordedAt: new Date(Date.parse('2026-11-26T16:00:00Z') + i * 1000),
-    });
-    prevHash = r.hash;
-    records.push(r);
-  });
+  const records = chainRecords(events, Date.parse('2026-11-26T16:00:00Z'));
   const write = (path: string, text: string) => {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text, { flag: 'a' });

@@ -2,10 +2,10 @@ import { catalog, createEvent, type EventDefinition, type FlotillaEvent } from '
 import { samples } from '@flotilla/events/samples';
 import { generateNoteSigner, parseVerifierKey, verifierKeyString } from '@flotilla/trust';
 import { describe, expect, it } from 'vitest';
-import { type AuditRecord, buildRecord, GENESIS_HASH, hashRecord } from './chain.ts';
+import { type AuditRecord, hashRecord } from './chain.ts';
 import { type CheckpointEntry, signCheckpoint } from './checkpoint.ts';
 import { buildEvidence, type EvidencePackage, verifyEvidence } from './evidence.ts';
-import { promotionEvents } from './sample-events.ts';
+import { chainRecords, promotionEvents } from './sample-events.ts';
 
 const writer = generateNoteSigner('flotilla-audit').signer;
 const verifier = parseVerifierKey(verifierKeyString('flotilla-audit', writer.publicKey));
@@ -113,17 +113,7 @@ function signedLog(signer = writer): { records: AuditRecord[]; checkpoints: Chec
     ...promotionEvents({ tag: 't1', sourceSha: S, commitSha: P }),
     ...emergencyEvents(Date.parse('2026-11-26T13:00:00.000Z')),
   ];
-  const records: AuditRecord[] = [];
-  let prevHash = GENESIS_HASH;
-  events.forEach((event, i) => {
-    const r = buildRecord(event, {
-      seq: i + 1,
-      prevHash,
-      recordedAt: new Date(Date.parse('2026-11-26T14:00:00Z') + i * 1000),
-    });
-    prevHash = r.hash;
-    records.push(r);
-  });
+  const records = chainRecords(events, Date.parse('2026-11-26T14:00:00Z'));
   const checkpoints: CheckpointEntry[] = [];
   for (let first = 1; first <= records.length; first += 4) {
     const batch = records.slice(first - 1, first + 3);

@@ -1,5 +1,6 @@
 import { catalog, createEvent, type EventDefinition, type FlotillaEvent } from '@flotilla/events';
 import { sampleSource, samples } from '@flotilla/events/samples';
+import { type AuditRecord, buildRecord, GENESIS_HASH } from './chain.ts';
 
 /**
  * One event per catalog entry, from the catalog's samples, with deterministic ids and times
@@ -146,4 +147,26 @@ export function promotionEvents(opts: {
       ctx('user:alice', 'flotilla://cluster-applier/test'),
     ),
   ];
+}
+
+/**
+ * `events` as the writer records them from an empty log: seq from 1, each linked to the one
+ * before, recorded a second apart from `start` (and with `streamSeq` = seq when asked).
+ */
+export function chainRecords(
+  events: FlotillaEvent[],
+  start: number,
+  opts: { streamSeq?: boolean } = {},
+): AuditRecord[] {
+  let prevHash = GENESIS_HASH;
+  return events.map((event, i) => {
+    const r = buildRecord(event, {
+      seq: i + 1,
+      prevHash,
+      recordedAt: new Date(start + i * 1000),
+      ...(opts.streamSeq ? { streamSeq: i + 1 } : {}),
+    });
+    prevHash = r.hash;
+    return r;
+  });
 }

@@ -3,14 +3,13 @@ import { describe, expect, it } from 'vitest';
 import {
   type AuditFile,
   type AuditRecord,
-  buildRecord,
   GENESIS_HASH,
   hashRecord,
   recordLine,
   verifyChain,
 } from './chain.ts';
 import { type CheckpointEntry, checkpointSize, parseCheckpoint, signCheckpoint } from './checkpoint.ts';
-import { sampleEvents } from './sample-events.ts';
+import { chainRecords, sampleEvents } from './sample-events.ts';
 import { type KeptCheckpoint, verifyLog } from './verify-log.ts';
 
 const ORIGIN = 'git.example.com/audit.git#main';
@@ -20,18 +19,7 @@ const FILE = '2026/11/26.jsonl';
 
 /** A log of the sample events committed in batches of 4, with the checkpoint of each commit. */
 function signedLog(): { records: AuditRecord[]; checkpoints: KeptCheckpoint[] } {
-  const records: AuditRecord[] = [];
-  let prevHash = GENESIS_HASH;
-  sampleEvents('v').forEach((event, i) => {
-    const r = buildRecord(event, {
-      seq: i + 1,
-      prevHash,
-      recordedAt: new Date(Date.parse('2026-11-26T10:00:00Z') + i * 1000),
-      streamSeq: i + 1,
-    });
-    prevHash = r.hash;
-    records.push(r);
-  });
+  const records = chainRecords(sampleEvents('v'), Date.parse('2026-11-26T10:00:00Z'), { streamSeq: true });
   const checkpoints: KeptCheckpoint[] = [];
   for (let first = 1; first <= records.length; first += 4) {
     const batch = records.slice(first - 1, first + 3);
