@@ -5,24 +5,9 @@ import { type AuditRecord, canonicalJson, dayFile, recordLine, signCheckpoint } 
 import { chainRecords, promotionEvents } from '@flotilla/audit-writer/sample-events';
 import { generateNoteSigner, verifierKeyString } from '@flotilla/trust';
 import { afterAll, describe, expect, it } from 'vitest';
+import { capture } from '../test/capture-io.ts';
 import { EXIT } from './exit-codes.ts';
-import type { Io } from './io.ts';
 import { runCli } from './program.ts';
-
-function capture(): Io & { outText: string[]; errText: string[] } {
-  const outText: string[] = [];
-  const errText: string[] = [];
-  return {
-    outText,
-    errText,
-    interactive: false,
-    out: (l) => outText.push(l),
-    err: (l) => errText.push(l),
-    status: (l) => errText.push(l),
-    progress: () => undefined,
-    progressDone: () => undefined,
-  };
-}
 
 const writer = generateNoteSigner('flotilla-audit').signer;
 const KEY = verifierKeyString('flotilla-audit', writer.publicKey);

@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { capture } from '../test/capture-io.ts';
 import { EXIT } from './exit-codes.ts';
-import type { Io } from './io.ts';
 import { runCli } from './program.ts';
-
-function capture(): Io & { outText: string[]; errText: string[] } {
-  const outText: string[] = [];
-  const errText: string[] = [];
-  return {
-    outText,
-    errText,
-    interactive: false,
-    out: (l) => outText.push(l),
-    err: (l) => errText.push(l),
-    status: (l) => errText.push(l),
-    progress: () => undefined,
-    progressDone: () => undefined,
-  };
-}
 
 describe('argument parsing and exit codes', () => {
   it.each([
