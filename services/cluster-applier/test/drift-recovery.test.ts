@@ -147,11 +147,14 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
     const objects = [ns(space), ...Array.from({ length: 200 }, (_, i) => cm(space, `cm-${i}`))];
     const plan = await h.publishPlan(cluster, objects, { sequence: 1 });
     // Kill it once part of the bundle is in the cluster.
-    for (;;) {
-      const out = await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name').catch(() => '');
-      if (out.split('\n').filter((l) => l.startsWith('configmap/cm-')).length >= 10) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'part of the bundle in the cluster',
+      async () => {
+        const out = await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name').catch(() => '');
+        return out.split('\n').filter((l) => l.startsWith('configmap/cm-')).length >= 10 ? true : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
     killGroup(first.child, 'SIGKILL');
     await first.exited;
     const partial = (await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name'))
