@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Bus } from '@flotilla/bus';
 import {
   ChangeApprovalRefused,
@@ -67,6 +68,26 @@ export interface OperationsDeps {
 }
 
 const actorOf = (identity: Identity) => `user:${identity.name}`;
+
+/**
+ * A rollback request's id (its commit's Flotilla-Request trailer, its event's id): the same
+ * request (pipeline, stage, target, requester) within one lock period of the stage is the same
+ * decision, so a retry after a crash finds the commit already pushed and its event is stored once.
+ * The API has no idempotency key; the lock period stands in for it (a rollback locks the stage,
+ * so rolling back to the same target again needs an unlock first, which starts a new period).
+ */
+export function rollbackRequestId(
+  idPrefix: string,
+  stage: string,
+  target: string,
+  actor: string,
+  lockChangedAt = '',
+): string {
+  const h = createHash('sha256')
+    .update([idPrefix, stage, target, actor, lockChangedAt].join('\n'))
+    .digest('hex');
+  return `rollback-${idPrefix}${stage}-${h.slice(0, 16)}`;
+}
 
 /** What OperationRefused names as the refused operation. */
 type Operation = 'lock' | 'unlock' | 'rollback' | 'promote' | 'approve' | 'reject' | 'read';
@@ -237,9 +258,7 @@ export class PlannerOperations {
         at: new Date().toISOString(),
       } as const;
       c.approvedChange = approved;
-      await this.d.state.saveCluster(c);
-      // The approval is on record before the plan it releases.
-      await this.d.bus.publish(
+      const announced = this.d.bus.event(
         ChangeApproved,
         {
           ...fields,
@@ -251,6 +270,10 @@ export class PlannerOperations {
         },
         { actor, id: `${id}-approved` },
       );
+      // The approval and its event are one KV write (the outbox); the event is published, and
+      // so on record, before the plan it releases.
+      await this.d.state.saveCluster(c, [announced]);
+      await this.d.promotions.saved([announced]);
       await this.d.host.issueHeld(stage, cluster);
       return { change: held, approved, ...(c.desired ? { planId: c.desired.planId } : {}) };
     });
@@ -356,6 +379,7 @@ export class PlannerOperations {
       const ss = this.d.state.stage(stageName);
       if (ss.locked) {
         delete ss.locked;
+        ss.lockChangedAt = new Date().toISOString();
         const actor = actorOf(identity);
         const changed = this.d.bus.event(
           StageLockChanged,
@@ -370,7 +394,7 @@ export class PlannerOperations {
         );
         // The unlock and its event are one KV write; the outbox publishes the event.
         await this.d.state.saveStage(ss, [changed]);
-        await this.d.promotions.flush();
+        await this.d.promotions.saved([changed]);
         await this.d.host.evaluate();
       }
       return { stage: ss };
@@ -386,7 +410,9 @@ export class PlannerOperations {
     also: FlotillaEvent[] = [],
   ): Promise<void> {
     const ss = this.d.state.stage(stageName);
-    ss.locked = { by: actor, at: new Date().toISOString(), cause, ...(reason ? { reason } : {}) };
+    const at = new Date().toISOString();
+    ss.locked = { by: actor, at, cause, ...(reason ? { reason } : {}) };
+    ss.lockChangedAt = at;
     const changed = this.d.bus.event(
       StageLockChanged,
       { ...this.d.scope.field, stage: stageName, locked: true, by: actor, ...(reason ? { reason } : {}) },
@@ -394,9 +420,9 @@ export class PlannerOperations {
     );
     // The lock and its events are one KV write (its outbox), published once it is saved.
     await this.d.state.saveStage(ss, [changed, ...also]);
+    await this.d.promotions.saved([changed, ...also]);
     // Nothing queued for a locked stage may land later and fight the lock.
     await this.d.promotions.cancelOpen(pipeline, stageName, `stage locked by ${actor}`);
-    await this.d.promotions.flush();
   }
 
   /**
@@ -444,31 +470,15 @@ export class PlannerOperations {
           `${target} is not on the first-parent history of ${repo.branch} (merged from a side branch, or rewritten away)`,
         );
       const actor = actorOf(identity);
-      const requestId = `rollback-${this.d.scope.idPrefix}${stageName}-${Date.now().toString(36)}`;
+      const requestId = rollbackRequestId(this.d.scope.idPrefix, stageName, target, actor, ss.lockChangedAt);
       // One trace for the rollback: its commit (trailer), its event and the plans rendered from it.
       const traceparent = keyedTraceparent(requestId);
-      await writer.begin(['Flotilla-Request', requestId]);
-      for (const c of stage.clusters) {
-        const wanted = new Set(await repo.listFiles(target, c.path));
-        for (const f of await writer.filesUnder(c.path)) if (!wanted.has(f)) await writer.removeFile(f);
-        for (const f of wanted) {
-          const text = await repo.readFile(target, f);
-          if (text !== null) await writer.writeFile(f, text);
-        }
-      }
+      // The same request retried after a crash (its commit pushed, its lock and event not saved)
+      // finds that commit and records it, rather than answering "nothing to roll back".
+      const earlier = await writer.begin(['Flotilla-Request', requestId]);
       const reason = opts.reason ?? `roll back ${stageName} to its last healthy revision`;
-      const sha = await writer.commitAndPush({
-        message: `flotilla: roll back ${stageName} to ${target.slice(0, 12)}\n\n${reason}\n\nRestores ${stage.clusters.map((c) => c.path).join(', ')} as of ${target}; automation on ${stageName} stays paused until it is unlocked.`,
-        trailers: {
-          'Flotilla-Rollback': stageName,
-          'Flotilla-Rollback-To': target,
-          'Flotilla-Request': requestId,
-          ...(this.d.scope.root ? {} : { 'Flotilla-Pipeline': this.d.scope.name }),
-          'Flotilla-Actor': actor,
-        },
-        key: ['Flotilla-Request', requestId],
-        traceparent,
-      });
+      const sha =
+        earlier ?? (await this.commitRollback(stage, target, { actor, requestId, traceparent, reason }));
       if (!sha) throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
       const committed = this.d.bus.event(
         RollbackCommitted,
@@ -493,6 +503,35 @@ export class PlannerOperations {
       );
       await this.d.host.afterPush(committed);
       return { commit: sha, toRevision: target, stage: ss };
+    });
+  }
+
+  /** Restores the stage's cluster paths as of `target` in one commit; null when they already match. */
+  private async commitRollback(
+    stage: Stage,
+    target: string,
+    r: { actor: string; requestId: string; traceparent: string; reason: string },
+  ): Promise<string | null> {
+    const { repo, writer } = this.d;
+    for (const c of stage.clusters) {
+      const wanted = new Set(await repo.listFiles(target, c.path));
+      for (const f of await writer.filesUnder(c.path)) if (!wanted.has(f)) await writer.removeFile(f);
+      for (const f of wanted) {
+        const text = await repo.readFile(target, f);
+        if (text !== null) await writer.writeFile(f, text);
+      }
+    }
+    return await writer.commitAndPush({
+      message: `flotilla: roll back ${stage.name} to ${target.slice(0, 12)}\n\n${r.reason}\n\nRestores ${stage.clusters.map((c) => c.path).join(', ')} as of ${target}; automation on ${stage.name} stays paused until it is unlocked.`,
+      trailers: {
+        'Flotilla-Rollback': stage.name,
+        'Flotilla-Rollback-To': target,
+        'Flotilla-Request': r.requestId,
+        ...(this.d.scope.root ? {} : { 'Flotilla-Pipeline': this.d.scope.name }),
+        'Flotilla-Actor': r.actor,
+      },
+      key: ['Flotilla-Request', r.requestId],
+      traceparent: r.traceparent,
     });
   }
 

@@ -676,6 +676,8 @@ export class PlanRenderer {
           this.o.signingKey,
         ),
     );
+    // A saved approval's event (ChangeApproved) precedes the plan it releases.
+    await state.publishClusterOutbox(cluster.name, (e) => bus.publishEvent(e));
     // Publish first, record after: a crash in between re-renders the same revision into the same
     // plan id, which the stream's dedupe window swallows.
     await bus.publish(PlanCreated, plan, { ...(cause ? { cause } : {}), id: planId });

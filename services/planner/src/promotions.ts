@@ -188,14 +188,22 @@ export class Promotions {
           i++;
         }
         await this.d.state.savePromotion(p, owed);
-        if (owed.length > 0) await this.d.faults?.afterOutboxSave?.(owed);
+        await this.saved(owed);
         owed = [];
-        await this.flush();
       } else owed.push(this.eventFor(p, effect, stage));
     }
     // Events with no state change of their own (an awaiting promotion announcing itself again).
     for (const event of owed) await this.d.bus.publishEvent(event);
     return step;
+  }
+
+  /**
+   * After a decision was saved with `events` in its outbox (one KV write): publishes them, and
+   * anything else owed. The fault hook sits between the two, where a crash is hardest to survive.
+   */
+  async saved(events: FlotillaEvent[]): Promise<void> {
+    if (events.length > 0) await this.d.faults?.afterOutboxSave?.(events);
+    await this.flush();
   }
 
   /**

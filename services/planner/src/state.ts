@@ -60,6 +60,11 @@ export interface StageState {
   images: ImageRef[];
   /** Distinct healthy states, newest first: where a rollback goes back to. */
   healthy: HealthyRevision[];
+  /**
+   * When the stage was last locked or unlocked: names the lock period a rollback request belongs
+   * to, so a retried request is the same rollback and a later one (after an unlock) a new one.
+   */
+  lockChangedAt?: string;
 }
 
 // A promotion's record and its transitions live in @flotilla/policy (promotion-state.ts).
@@ -210,8 +215,9 @@ export class PlannerState {
     return s;
   }
 
-  async saveCluster(c: ClusterState): Promise<void> {
-    await this.write(`${this.prefix}cluster/${c.cluster}`, c);
+  /** Saves the cluster with `events` in its outbox (published afterwards by `publishOutbox`). */
+  async saveCluster(c: ClusterState, events: FlotillaEvent[] = []): Promise<void> {
+    await this.write(`${this.prefix}cluster/${c.cluster}`, c, events);
   }
 
   /** Saves the stage with `events` in its outbox (published afterwards by `publishOutbox`). */
@@ -238,17 +244,38 @@ export class PlannerState {
    */
   async publishOutbox(publish: (event: FlotillaEvent) => Promise<unknown>): Promise<FlotillaEvent[]> {
     const done: FlotillaEvent[] = [];
-    for (const pending of [...this.outbox.values()]) {
-      while (pending.events.length > 0) {
-        const event = pending.events[0] as FlotillaEvent;
-        await publish(event);
-        done.push(event);
-        pending.events.shift();
-      }
-      this.outbox.delete(pending.key);
-      await this.kv.put(pending.key, pending.entry);
-    }
+    for (const pending of [...this.outbox.values()]) await this.publishEntry(pending, publish, done);
     return done;
+  }
+
+  /**
+   * Publishes the events still owed for cluster `name` only: a plan is issued after the approval
+   * that released it is on record, even when the plan is rendered before the planner got round
+   * to its outbox (a restart renders before it activates).
+   */
+  async publishClusterOutbox(
+    name: string,
+    publish: (event: FlotillaEvent) => Promise<unknown>,
+  ): Promise<void> {
+    const pending = this.outbox.get(`${this.prefix}cluster/${name}`);
+    if (pending) await this.publishEntry(pending, publish, []);
+  }
+
+  private async publishEntry(
+    pending: OutboxEntry,
+    publish: (event: FlotillaEvent) => Promise<unknown>,
+    done: FlotillaEvent[],
+  ): Promise<void> {
+    while (pending.events.length > 0) {
+      const event = pending.events[0] as FlotillaEvent;
+      await publish(event);
+      done.push(event);
+      pending.events.shift();
+    }
+    // Only if nothing was saved for the key meanwhile (that save kept its own events).
+    if (this.outbox.get(pending.key) !== pending) return;
+    this.outbox.delete(pending.key);
+    await this.kv.put(pending.key, pending.entry);
   }
 
   /** One KV write of the entry and its outbox (events still pending for the key are kept). */

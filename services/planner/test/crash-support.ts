@@ -22,8 +22,11 @@ export async function createDevAheadHarness(): Promise<Harness> {
   return h;
 }
 
-/** Starts test/crashing-planner.ts against the harness; `crashAt` is its CRASH_AT (see there). */
-export function spawnCrashingPlanner(h: Harness, crashAt: string): Spawned {
+/**
+ * Starts test/crashing-planner.ts against the harness; `crashAt` is its CRASH_AT (see there). Its
+ * API listens on `port` (0: any free one, for tests that never call it).
+ */
+export function spawnCrashingPlanner(h: Harness, crashAt: string, port = 0): Spawned {
   const c = h.config();
   return spawnTracked(
     process.execPath,
@@ -37,7 +40,7 @@ export function spawnCrashingPlanner(h: Harness, crashAt: string): Spawned {
         LOG_LEVEL: 'warn',
         FLOTILLA_INSTANCE: 'crashing',
         FLOTILLA_NATS_SERVERS: h.nats.url,
-        FLOTILLA_HTTP_PORT: '0',
+        FLOTILLA_HTTP_PORT: String(port),
         FLOTILLA_GIT_URL: h.repoUrl,
         FLOTILLA_GIT_REPO: h.repoName,
         FLOTILLA_WORK_DIR: c.workDir,

@@ -2,16 +2,25 @@
 // write, published afterwards and again until acknowledged. Killing the planner between the save
 // and the publish, or losing NATS during the publish, still stores exactly one event per
 // decision in the stream (counted from the stream itself, not from a live subscription).
-import { type FlotillaEvent, PromotionCommitted, PromotionProposed, SUBJECT_PREFIX } from '@flotilla/events';
-import { type Spawned, stopProcess, waitFor } from '@flotilla/test-support';
+import {
+  ChangeApproved,
+  ChangeAwaitingApproval,
+  type FlotillaEvent,
+  PlanCreated,
+  PromotionCommitted,
+  PromotionProposed,
+  SUBJECT_PREFIX,
+} from '@flotilla/events';
+import { freePort, GitWorkdir, type Spawned, stopProcess, waitFor } from '@flotilla/test-support';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PlannerHandle } from '../src/service.ts';
 import {
   crashed,
   createDevAheadHarness,
   digest147 as digest,
   spawnCrashingPlanner,
 } from './crash-support.ts';
-import { type Harness, trailers, WEB } from './harness.ts';
+import { type Harness, TOKENS, trailers, WEB } from './harness.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;
@@ -79,6 +88,59 @@ describe('planner killed between saving a decision and publishing its event', ()
     expect(await stored(PromotionCommitted, (d) => d.promotionId === id)).toHaveLength(0);
     await h.start();
     await promotedOnce(id);
+  });
+});
+
+describe('planner killed between saving a change approval and publishing ChangeApproved', () => {
+  it('publishes the saved ChangeApproved once after a restart; then the plan it released', async () => {
+    const port = await freePort();
+    child = spawnCrashingPlanner(h, `outbox:${ChangeApproved.type}`, port);
+    const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
+    const first = await storedOne(PlanCreated, (d) => d.cluster === 'prod');
+    // Alice edits prod's files by hand: the change is held for another approver.
+    const path = 'clusters/prod/kustomization.yaml';
+    const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
+    try {
+      await work.writeFile(
+        path,
+        (await h.fileAtHead(path)).replace(
+          'flotilla.io/cluster: prod',
+          'flotilla.io/cluster: prod\n  hotfix: "x"',
+        ),
+      );
+      const sha = await work.commit('prod: hand edit', {
+        author: { name: 'Alice', email: 'alice@example.com' },
+      });
+      await work.push();
+      await h.commitDetected(sha, [path]);
+      const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
+      const id = held.data.changeId as string;
+      const ofChange = (d: D) => d.changeId === id;
+      const approve = (p: PlannerHandle) => h.api(p, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.carol);
+      // The planner dies inside the request: the client sees the connection drop, not an answer.
+      await expect(approve(crashing)).rejects.toThrow();
+      await crashed(child);
+      expect(await stored(ChangeApproved, ofChange)).toHaveLength(0);
+
+      await h.start();
+      // Republished from the outbox on activation; the restarted planner renders the approved
+      // content (at the head, which may be a later commit) and issues its plan: no retry needed.
+      const approved = await storedOne(ChangeApproved, ofChange);
+      expect(approved.data).toMatchObject({ approver: 'user:carol', kind: 'standard', revision: sha });
+      // Any later prod plan carries the held edit (it is in every revision since): released by it.
+      const plan = await storedOne(
+        PlanCreated,
+        (d) => d.cluster === 'prod' && d.revision !== first.data.revision,
+      );
+      await h.drained();
+      expect(await stored(ChangeApproved, ofChange)).toHaveLength(1);
+      // The approval is on record (earlier in the stream) before the plan it released.
+      const order: string[] = [];
+      for await (const { event } of h.watcher.replay(`${SUBJECT_PREFIX}.>`)) order.push(event.id);
+      expect(order.indexOf(approved.id)).toBeLessThan(order.indexOf(plan.id));
+    } finally {
+      await work.remove();
+    }
   });
 });
 
