@@ -84,6 +84,12 @@ export class Applier {
   private current: Current | undefined;
   /** Drift already reported, by object key → live resourceVersion: report policy must not repeat itself. */
   private readonly reported = new Map<string, string>();
+  /**
+   * The last resourceVersion seen of each desired object (by drift checks and corrections): names
+   * the deletion a report is about, so a retried report of one deletion is stored once while a
+   * later deletion (of the object re-created since) is a new report.
+   */
+  private lastSeen = new Map<string, string>();
   private readonly ctx: StepContext;
   readonly stats = { plans: 0, noops: 0, failures: 0 };
 
@@ -424,26 +430,36 @@ export class Applier {
     const { config } = this.d;
     const liveObjs = await this.live.read(current.desired, { metadataOnly: false });
     // `seen` is what the report is about: the live resourceVersion, or 'deleted'.
-    const drifted: { d: DesiredObject; diffs: DriftEntry[]; seen: string }[] = [];
+    const drifted: { d: DesiredObject; diffs: DriftEntry[]; seen: string; id: string }[] = [];
+    // Rebuilt each check: only objects of the current plan are remembered.
+    const lastSeen = new Map<string, string>();
     for (const d of current.desired) {
       report.checked++;
       const live = liveObjs.get(d.key);
       if (!live) {
+        // Never seen by this process (deleted before a check, or before a restart): the plan
+        // stands in for the version, so a restarted applier re-reporting it is still deduplicated.
+        const last = this.lastSeen.get(d.key);
+        if (last !== undefined) lastSeen.set(d.key, last);
         if (this.reported.get(d.key) !== 'deleted')
           drifted.push({
             d,
             diffs: [{ path: '.', expected: 'present', actual: 'deleted' }],
             seen: 'deleted',
+            id: driftEventId(config.cluster, d.key, `deleted@${last ?? `plan:${current.plan.planId}`}`),
           });
         continue;
       }
       const diffs = computeDrift(d.body, live, { fieldManager: config.fieldManager });
       const rv = String(live.metadata.resourceVersion ?? '');
+      lastSeen.set(d.key, rv);
       if (diffs.length === 0) this.reported.delete(d.key);
-      else if (this.reported.get(d.key) !== rv) drifted.push({ d, diffs, seen: rv });
+      else if (this.reported.get(d.key) !== rv)
+        drifted.push({ d, diffs, seen: rv, id: driftEventId(config.cluster, d.key, rv) });
     }
+    this.lastSeen = lastSeen;
     const protection = this.d.driftProtection;
-    const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs, seen }) => {
+    const results = await mapSettled(drifted, config.kube.parallelism, async ({ d, diffs, seen, id }) => {
       report.drifted.push(d.key);
       await this.d.bus.publish(
         DriftDetected,
@@ -458,14 +474,16 @@ export class Applier {
           }),
           policy: config.drift.policy,
         },
-        // A live edit is named by its resourceVersion: the report retried after a publish that
-        // timed out but was stored is dropped by JetStream as a duplicate.
-        seen === 'deleted' ? {} : { id: driftEventId(config.cluster, d.key, seen) },
+        // A live edit is named by its resourceVersion, a deletion by the last one seen: the report
+        // retried after a publish that timed out but was stored is dropped by JetStream.
+        { id },
       );
       // Marked reported only once JetStream acknowledged it: a failed publish is retried next check.
       this.reported.set(d.key, seen);
       if (config.drift.policy !== 'correct') return;
-      await this.d.client.apply(d.body, d.info, { force: true });
+      const applied = await this.d.client.apply(d.body, d.info, { force: true });
+      const rv = applied.metadata?.resourceVersion;
+      if (rv !== undefined) this.lastSeen.set(d.key, String(rv));
       report.corrected.push(d.key);
       await this.d.bus.publish(DriftCorrected, {
         ...this.pipelineField,
@@ -541,7 +559,10 @@ export function toApplyError(err: unknown, nothingWritten: boolean): ApplyError 
   return new ApplyError('apply.error', scrubApiMessage(messageOf(err)), [], nothingWritten, 'retry', err);
 }
 
-/** The id of the drift report about one live edit (object key at a resourceVersion) of a cluster. */
+/**
+ * The id of the drift report about one live edit (object key at a resourceVersion) of a cluster,
+ * or one deletion (`deleted@<last resourceVersion seen>`).
+ */
 function driftEventId(cluster: string, key: string, resourceVersion: string): string {
   return `drift-${createHash('sha256').update(`${cluster}\n${key}\n${resourceVersion}`).digest('hex').slice(0, 32)}`;
 }

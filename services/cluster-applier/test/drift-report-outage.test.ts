@@ -60,3 +60,37 @@ describe('cluster-applier: drift reported while NATS is down', () => {
     expect(await storedReports(cluster, object)).toBe(1);
   });
 });
+
+describe('cluster-applier: deletion reported while NATS is down', () => {
+  it('reports the deleted object once NATS is back, and exactly once', async () => {
+    const cluster = `c-${rand()}`;
+    const space = `drift-deleted-${rand()}`;
+    const object = `apps/Deployment ${space}/web`;
+    const app = await h.start(cluster, { drift: { policy: 'report', intervalMs: 3_600_000 } });
+    const plan = await h.publishPlan(
+      cluster,
+      [ns(space), deployment(space, 'web', { image: 'registry.local/app:1.0' })],
+      { sequence: 1 },
+    );
+    await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === plan.planId);
+    // Seen live once: the deletion is named by this last resourceVersion.
+    expect((await app.applier.checkDrift()).drifted).toEqual([]);
+    await h.kubectl('delete', 'deployment/web', '-n', space, '--wait=true');
+
+    await h.nats.stop();
+    const during = await app.applier.checkDrift();
+    expect(during.drifted).toHaveLength(1);
+    await h.nats.restart();
+
+    await waitFor(
+      'the deletion report in the stream',
+      async () => {
+        await app.applier.checkDrift();
+        return (await storedReports(cluster, object)) > 0 ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect((await app.applier.checkDrift()).drifted).toEqual([]);
+    expect(await storedReports(cluster, object)).toBe(1);
+  });
+});
