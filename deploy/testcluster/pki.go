@@ -64,6 +64,11 @@ func generatePKI(dir, name string) (*pki, error) {
 		AdminKey:    filepath.Join(dir, "admin.key"),
 		SAKey:       filepath.Join(dir, "sa.key"),
 	}
+	// A restart on the same data dir (a crash test kills the process and starts it again) keeps
+	// the CA and keys, so clients holding the old kubeconfig still trust and are trusted.
+	if loaded, err := p.load(); err == nil {
+		return loaded, nil
+	}
 	now := time.Now().Add(-time.Hour)
 	notAfter := now.Add(10 * 365 * 24 * time.Hour)
 
@@ -161,4 +166,26 @@ contexts:
 current-context: %[1]s
 `, name, server, b64(p.caPEM), b64(p.adminCertPEM), b64(p.adminKeyPEM))
 	return os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// load reads a complete PKI written by an earlier run; any file missing is an error (the
+// caller then generates everything anew). The SA key and serving cert are read by the
+// apiserver itself; they only need to exist.
+func (p *pki) load() (*pki, error) {
+	for _, f := range []string{p.ServingCert, p.ServingKey, p.SAKey} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if p.caPEM, err = os.ReadFile(p.CACert); err != nil {
+		return nil, err
+	}
+	if p.adminCertPEM, err = os.ReadFile(p.AdminCert); err != nil {
+		return nil, err
+	}
+	if p.adminKeyPEM, err = os.ReadFile(p.AdminKey); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

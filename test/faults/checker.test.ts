@@ -37,6 +37,17 @@ describe('fault checker (fixtures)', () => {
     expect(v.lost).toEqual([]);
   });
 
+  it('objects not in the last desired state at the end fail the run, even with every op seen', () => {
+    const v = check({
+      ...base,
+      ops: [{ id: 'a', invokedAt: 0, outcome: 'ok' }],
+      observations: [{ opId: 'a', at: 5, key: 'e-1' }],
+      diverged: ['ConfigMap ns/cm-7: missing'],
+    });
+    expect(v).toMatchObject({ lost: [], diverged: ['ConfigMap ns/cm-7: missing'], ok: false });
+    expect(check(base).diverged).toEqual([]);
+  });
+
   it('under a cumulative workload a later op seen carries an earlier one', () => {
     const h: History = {
       ...base,

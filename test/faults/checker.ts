@@ -15,6 +15,8 @@ export interface Verdict {
   /** Distinct fencing tokens that acted: leader tenures seen (failovers + 1). */
   leaderTenures: number;
   deadLettered: number;
+  /** Objects that did not end in the last desired state (see History.diverged). */
+  diverged: string[];
   /** ms from invocation to the first observation, acknowledged ops that were seen. */
   convergence: { p50: number; p99: number; max: number; samples: number };
   ok: boolean;
@@ -81,13 +83,19 @@ export function check(h: History): Verdict {
     staleLeaderActions: stale,
     leaderTenures: new Set(h.leaderActions.map((a) => a.token)).size,
     deadLettered,
+    diverged: [...(h.diverged ?? [])],
     convergence: {
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
       max: sorted[sorted.length - 1] ?? 0,
       samples: sorted.length,
     },
-    ok: lost.length === 0 && duplicates === 0 && stale === 0 && deadLettered === 0,
+    ok:
+      lost.length === 0 &&
+      duplicates === 0 &&
+      stale === 0 &&
+      deadLettered === 0 &&
+      (h.diverged ?? []).length === 0,
   };
 }
 

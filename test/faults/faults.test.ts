@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { check, formatTable, type Verdict } from './checker.ts';
+import { apiserverKill } from './scenarios/apiserver-kill.ts';
 import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
 import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
@@ -30,7 +31,11 @@ function expectSurvived(v: Verdict): void {
   verdicts.push(v);
   expect(v.faults).toBeGreaterThan(0);
   expect(v.acknowledged).toBeGreaterThan(0);
-  expect({ lost: v.lost, deadLettered: v.deadLettered }).toEqual({ lost: [], deadLettered: 0 });
+  expect({ lost: v.lost, deadLettered: v.deadLettered, diverged: v.diverged }).toEqual({
+    lost: [],
+    deadLettered: 0,
+    diverged: [],
+  });
   expect(v.duplicates).toBe(0);
   expect(v.staleLeaderActions).toBe(0);
 }
@@ -64,5 +69,11 @@ describe('faults survived, counted', () => {
     timeout: timeout(durationMs(30_000)),
   }, async () => {
     expectSurvived(check(await gitPushRejection(durationMs(30_000))));
+  });
+
+  it('apiserver: the control plane is killed (SIGKILL) mid-apply and restarted on its data dir', {
+    timeout: timeout(durationMs(30_000)),
+  }, async () => {
+    expectSurvived(check(await apiserverKill(durationMs(30_000))));
   });
 });

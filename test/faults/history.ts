@@ -44,6 +44,11 @@ export interface History {
   cumulative?: boolean;
   /** Items set aside (dead-lettered) during the run: each is a loss unless an op covers it. */
   deadLettered?: number;
+  /**
+   * Objects of the last desired state that the system did not hold at the end (missing, or with
+   * other content), as read back from it after the faults stopped: each one is a divergence.
+   */
+  diverged?: string[];
 }
 
 export class HistoryRecorder {
@@ -89,7 +94,7 @@ export class HistoryRecorder {
     this.faults++;
   }
 
-  history(extra: Pick<History, 'cumulative'> = {}): History {
+  history(extra: Pick<History, 'cumulative' | 'diverged'> = {}): History {
     return {
       nemesis: this.nemesis,
       faults: this.faults,

@@ -35,6 +35,13 @@ export interface TestCluster {
   startupMs: number;
   /** SIGTERM to the process group (SIGKILL after a grace period), then removes the data dir. */
   stop(): Promise<void>;
+  /** SIGKILL to the process group (apiserver, etcd, controllers at once); keeps the data dir. */
+  kill(): Promise<void>;
+  /**
+   * Starts the control plane again on the same data dir and port after kill(): etcd recovers
+   * its data and the PKI is reused, so clients holding the old kubeconfig reconnect.
+   */
+  restart(): Promise<void>;
 }
 
 export interface StartTestClustersOptions {
@@ -119,20 +126,30 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-async function startOne(bin: string, name: string, opts: StartTestClustersOptions): Promise<TestCluster> {
-  const dataDir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${name}-`));
-  writeFileSync(join(dataDir, 'owner.pid'), String(process.pid));
+interface Spawned {
+  child: ChildProcess;
+  exited: Promise<void>;
+  ready: { server: string; kubeconfig: string; pid: number };
+}
+
+/** Spawns testcluster on dataDir and waits for it to report ready; on failure nothing is left running. */
+async function spawnReady(
+  bin: string,
+  name: string,
+  dataDir: string,
+  port: number,
+  opts: StartTestClustersOptions,
+): Promise<Spawned> {
   const logPath = join(dataDir, 'testcluster.log');
   const logFd = openSync(logPath, 'a');
   const readyTimeoutMs = opts.readyTimeoutMs ?? 180_000;
-  const started = Date.now();
   hookExit();
   const child = spawn(
     bin,
     [
       `--name=${name}`,
       `--data-dir=${dataDir}`,
-      '--port=0',
+      `--port=${port}`,
       `--kwok=${opts.kwok ?? true}`,
       `--ready-timeout=${Math.ceil(readyTimeoutMs / 1000)}`,
     ],
@@ -179,17 +196,32 @@ async function startOne(bin: string, name: string, opts: StartTestClustersOption
     killGroup(child, 'SIGKILL');
     await exited;
     live.delete(child);
-    rmSync(dataDir, { recursive: true, force: true });
     throw new Error(
       `test cluster ${name}: ${(err as Error).message}\n--- testcluster.log (tail) ---\n${log}`,
     );
   }
   child.stdout?.resume();
+  return { child, exited, ready };
+}
+
+async function startOne(bin: string, name: string, opts: StartTestClustersOptions): Promise<TestCluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${name}-`));
+  writeFileSync(join(dataDir, 'owner.pid'), String(process.pid));
+  const started = Date.now();
+  let current: Spawned;
+  try {
+    current = await spawnReady(bin, name, dataDir, 0, opts);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const { ready } = current;
+  const port = Number(new URL(ready.server).port);
 
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(ready.kubeconfig);
   let stopping: Promise<void> | undefined;
-  return {
+  const handle: TestCluster = {
     name,
     server: ready.server,
     kubeconfigPath: ready.kubeconfig,
@@ -197,8 +229,20 @@ async function startOne(bin: string, name: string, opts: StartTestClustersOption
     dataDir,
     pid: ready.pid,
     startupMs: Date.now() - started,
+    async kill() {
+      const { child, exited } = current;
+      killGroup(child, 'SIGKILL');
+      await exited;
+      live.delete(child);
+    },
+    async restart() {
+      if (stopping) throw new Error(`test cluster ${name} is stopped`);
+      current = await spawnReady(bin, name, dataDir, port, opts);
+      handle.pid = current.ready.pid;
+    },
     stop() {
       stopping ??= (async () => {
+        const { child, exited } = current;
         killGroup(child, 'SIGTERM');
         const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 8_000);
         await exited;
@@ -214,6 +258,7 @@ async function startOne(bin: string, name: string, opts: StartTestClustersOption
       return stopping;
     },
   };
+  return handle;
 }
 
 /**
