@@ -6,7 +6,7 @@ import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
 
 /** Objects per plan: enough that an apply takes long enough to be cut in the middle. */
-const OBJECTS = 150;
+const OBJECTS = 200;
 
 /** Every plan rewrites every object (its sequence is in the data), so each apply writes them all. */
 function planObjects(space: string, sequence: number): KubeObject[] {
@@ -17,6 +17,10 @@ function planObjects(space: string, sequence: number): KubeObject[] {
     ),
   ];
 }
+
+/** Order-independent text of a ConfigMap's data (the apiserver returns keys sorted). */
+const canonical = (data: Record<string, string> | undefined) =>
+  JSON.stringify(Object.entries(data ?? {}).sort(([a], [b]) => a.localeCompare(b)));
 
 /**
  * A real cluster-applier applies plans of many objects to a real apiserver while the whole
@@ -53,7 +57,7 @@ export async function apiserverKill(durationMs: number): Promise<History> {
     await h.start(cluster, { kube: { ...h.config(cluster).kube, timeoutMs: 10_000 } });
 
     // Kill while an apply is in flight: after the latest plan's ApplyStarted and before its
-    // ApplySucceeded, a random moment into the write (the dry-run of 150 objects comes first).
+    // ApplySucceeded, a random moment (0–150 ms) into it; an apply of 200 objects takes a few hundred ms here.
     let latest = '';
     let midApply = 0;
     const nemesis = new Nemesis(async () => {
@@ -69,7 +73,7 @@ export async function apiserverKill(durationMs: number): Promise<History> {
         },
       ).catch(() => undefined);
       if (!planId) return;
-      await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
+      await new Promise((r) => setTimeout(r, Math.random() * 150));
       await h.cluster.kill();
       rec.fault();
       const op = opOf.get(planId);
@@ -113,13 +117,13 @@ export async function apiserverKill(durationMs: number): Promise<History> {
     const want = new Map(
       planObjects(space, sequence)
         .filter((o) => o.kind === 'ConfigMap')
-        .map((o) => [o.metadata.name, JSON.stringify((o as { data?: unknown }).data)]),
+        .map((o) => [o.metadata.name, canonical((o as { data?: Record<string, string> }).data)]),
     );
     const readBack = async () => {
       const live = JSON.parse(await h.kubectl('get', 'configmaps', '-n', space, '-o', 'json')) as {
-        items: { metadata: { name: string }; data?: unknown }[];
+        items: { metadata: { name: string }; data?: Record<string, string> }[];
       };
-      const have = new Map(live.items.map((i) => [i.metadata.name, JSON.stringify(i.data)]));
+      const have = new Map(live.items.map((i) => [i.metadata.name, canonical(i.data)]));
       const off: string[] = [];
       for (const [name, data] of want) {
         const got = have.get(name);
@@ -136,6 +140,13 @@ export async function apiserverKill(durationMs: number): Promise<History> {
       ).catch(async () => await readBack().catch((e: Error) => [`read back: ${e.message}`]))),
     );
     diverged = [...new Set(diverged)];
+    if (process.env.FAULTS_DEBUG)
+      console.log(
+        events
+          .filter((e) => e.type.includes('apply'))
+          .map((e) => `${e.type} ${JSON.stringify(e.data).slice(0, 300)}`)
+          .join('\n'),
+      );
     console.log(
       `apiserver kill: ${rec.faults} kills, ${midApply} while an apply was in flight, ${sequence} plans`,
     );
