@@ -60,8 +60,12 @@ export async function apiserverKill(durationMs: number): Promise<History> {
     // ApplySucceeded, a random moment (0–150 ms) into it; an apply of 200 objects takes a few hundred ms here.
     let latest = '';
     let midApply = 0;
+    // One kill per plan: killing every retry of one plan walks it up the consumer's backoff
+    // (2, 5, 15, 30, 60 s), and its next try then comes up to a minute after the apiserver is back.
+    const killed = new Set<string>();
     const nemesis = new Nemesis(async () => {
       const inFlight = (planId: string) =>
+        !killed.has(planId) &&
         !rec.seen(opOf.get(planId) ?? '') &&
         events.some((e) => e.type === ApplyStarted.type && (e.data as { planId: string }).planId === planId);
       const planId = await waitFor(
@@ -73,6 +77,7 @@ export async function apiserverKill(durationMs: number): Promise<History> {
         },
       ).catch(() => undefined);
       if (!planId) return;
+      killed.add(planId);
       await new Promise((r) => setTimeout(r, Math.random() * 150));
       await h.cluster.kill();
       rec.fault();
@@ -136,17 +141,10 @@ export async function apiserverKill(durationMs: number): Promise<History> {
       ...(await waitFor(
         'the cluster to hold the last plan',
         async () => ((await readBack()).length === 0 ? [] : undefined),
-        { timeoutMs: 60_000 },
+        { timeoutMs: 120_000 },
       ).catch(async () => await readBack().catch((e: Error) => [`read back: ${e.message}`]))),
     );
     diverged = [...new Set(diverged)];
-    if (process.env.FAULTS_DEBUG)
-      console.log(
-        events
-          .filter((e) => e.type.includes('apply'))
-          .map((e) => `${e.type} ${JSON.stringify(e.data).slice(0, 300)}`)
-          .join('\n'),
-      );
     console.log(
       `apiserver kill: ${rec.faults} kills, ${midApply} while an apply was in flight, ${sequence} plans`,
     );
