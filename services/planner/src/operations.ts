@@ -32,7 +32,7 @@ import type { HealthView } from './health-view.ts';
 import { sameContent } from './health-view.ts';
 import { type OperationFailure, refused } from './operation-error.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
-import type { Promotions } from './promotions.ts';
+import type { PlannerFaults, Promotions } from './promotions.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
 import type { ClusterState, PlannerState, PromotionRecord, StageState } from './state.ts';
 
@@ -65,6 +65,8 @@ export interface OperationsDeps {
   writer: ConfigWriter;
   health: HealthView;
   promotions: Promotions;
+  /** Crash-test injection points (test/crashing-planner.ts); never set in production. */
+  faults?: PlannerFaults;
 }
 
 const actorOf = (identity: Identity) => `user:${identity.name}`;
@@ -480,6 +482,7 @@ export class PlannerOperations {
       const sha =
         earlier ?? (await this.commitRollback(stage, target, { actor, requestId, traceparent, reason }));
       if (!sha) throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
+      if (!earlier) await this.d.faults?.afterRollbackPush?.(requestId, sha);
       const committed = this.d.bus.event(
         RollbackCommitted,
         {

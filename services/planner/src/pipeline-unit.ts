@@ -69,6 +69,7 @@ export class PipelineUnit {
       writer: d.writer,
       health: this.health,
       promotions: this.promotions,
+      ...(d.faults ? { faults: d.faults } : {}),
     });
   }
 

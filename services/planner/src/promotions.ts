@@ -37,6 +37,8 @@ import { type PlannerState, type PromotionRecord, promotionId } from './state.ts
 export interface PlannerFaults {
   /** A promotion commit was pushed; nothing else about it is recorded yet. */
   afterPromotionPush?(promotion: string, commit: string): void | Promise<void>;
+  /** A rollback commit was pushed; its lock and event are not saved yet. */
+  afterRollbackPush?(request: string, commit: string): void | Promise<void>;
   /** A decision was saved with these events in its outbox; none is published yet. */
   afterOutboxSave?(events: FlotillaEvent[]): void | Promise<void>;
 }

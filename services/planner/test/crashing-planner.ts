@@ -1,6 +1,7 @@
 // The planner exactly as src/main.ts starts it, plus one fault injected through startPlanner's
 // options. CRASH_AT picks it: `promotion-push` (default) is SIGKILL right after a promotion commit
-// was pushed, before anything else is recorded; `outbox:<event type>` is SIGKILL right after a
+// was pushed, before anything else is recorded; `rollback-push` the same for a rollback commit
+// (before its lock and event are saved); `outbox:<event type>` is SIGKILL right after a
 // decision was saved with that event in its outbox, before it is published.
 // Lives in test/, so no shipped planner can be configured to crash.
 import type { FlotillaEvent } from '@flotilla/events';
@@ -22,6 +23,11 @@ function faultsFor(logger: Logger): PlannerFaults {
     return {
       afterPromotionPush: async (promotion, commit) =>
         await crash(logger, { promotion, commit }, 'crashing after promotion push'),
+    };
+  if (crashAt === 'rollback-push')
+    return {
+      afterRollbackPush: async (request, commit) =>
+        await crash(logger, { request, commit }, 'crashing after rollback push'),
     };
   const type = crashAt.replace(/^outbox:/, '');
   return {

@@ -6,9 +6,12 @@ import {
   ChangeApproved,
   ChangeAwaitingApproval,
   type FlotillaEvent,
+  HealthChanged,
   PlanCreated,
   PromotionCommitted,
   PromotionProposed,
+  RollbackCommitted,
+  StageLockChanged,
   SUBJECT_PREFIX,
 } from '@flotilla/events';
 import { freePort, GitWorkdir, type Spawned, stopProcess, waitFor } from '@flotilla/test-support';
@@ -138,6 +141,62 @@ describe('planner killed between saving a change approval and publishing ChangeA
       const order: string[] = [];
       for await (const { event } of h.watcher.replay(`${SUBJECT_PREFIX}.>`)) order.push(event.id);
       expect(order.indexOf(approved.id)).toBeLessThan(order.indexOf(plan.id));
+    } finally {
+      await work.remove();
+    }
+  });
+});
+
+describe('planner killed between pushing a rollback commit and saving its lock', () => {
+  it('the retried rollback request is the same decision: one commit, one RollbackCommitted, the stage locked', async () => {
+    const port = await freePort();
+    child = spawnCrashingPlanner(h, 'rollback-push', port);
+    const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
+    // dev ran its first revision healthy: a rollback target.
+    const first = await storedOne(HealthChanged, (d) => d.cluster === 'dev' && d.status === 'Current');
+    const path = 'clusters/dev/kustomization.yaml';
+    const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
+    try {
+      await work.writeFile(
+        path,
+        (await h.fileAtHead(path)).replace(
+          'flotilla.io/cluster: dev',
+          'flotilla.io/cluster: dev\n  team: shop',
+        ),
+      );
+      const sha = await work.commit('dev: label');
+      await work.push();
+      await h.commitDetected(sha, [path]);
+      await storedOne(PlanCreated, (d) => d.cluster === 'dev' && d.revision === sha);
+      const body = { toRevision: first.data.revision, reason: 'label breaks dev' };
+      const rollback = (p: PlannerHandle) =>
+        h.api(p, 'POST', '/api/v1/stages/dev/rollback', TOKENS.carol, body);
+      // The planner dies inside the request, its commit pushed: the client sees no answer.
+      await expect(rollback(crashing)).rejects.toThrow();
+      await crashed(child);
+      const pushed = (await trailers(h, 'Flotilla-Rollback')).filter((t) => t.value === 'dev');
+      expect(pushed).toHaveLength(1);
+      expect(await stored(RollbackCommitted, (d) => d.stage === 'dev')).toHaveLength(0);
+
+      const planner = await h.start();
+      // The client retries: the same request finds its commit instead of "nothing to roll back".
+      // (A 503 while the new planner waits out the dead one's lease is retried too.)
+      const retried = await waitFor(
+        'the restarted planner to answer',
+        async () => {
+          const r = await rollback(planner);
+          return r.status === 503 ? undefined : r;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      expect(retried.status).toBe(200);
+      expect(retried.body.commit).toBe(pushed[0]?.sha);
+      const committed = await storedOne(RollbackCommitted, (d) => d.stage === 'dev');
+      expect(committed.data).toMatchObject({ commit: pushed[0]?.sha, by: 'user:carol' });
+      await storedOne(StageLockChanged, (d) => d.stage === 'dev' && d.locked === true);
+      await h.drained();
+      expect((await trailers(h, 'Flotilla-Rollback')).filter((t) => t.value === 'dev')).toHaveLength(1);
+      expect(await stored(RollbackCommitted, (d) => d.stage === 'dev')).toHaveLength(1);
     } finally {
       await work.remove();
     }
