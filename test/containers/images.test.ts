@@ -72,7 +72,7 @@ describe.skipIf(unavailable)(
       // its Deployment), and a token for it, mounted as the kubelet would.
       const kubectl = (args: string[]) =>
         run('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...args], { maxBuffer: 16 << 20 });
-      for (const ns of ['shop', 'shop-jobs']) await kubectl(['create', 'namespace', ns]);
+      for (const ns of ['shop', 'shop-jobs', 'payments']) await kubectl(['create', 'namespace', ns]);
       const { stdout: rendered } = await run(
         'kubectl',
         ['kustomize', join(REPO_ROOT, 'deploy/kustomize/overlays/cluster-dev')],
