@@ -4,6 +4,9 @@ import { type BlobStore, type Bus, clusterBundleBucket } from '@flotilla/bus';
 import { ConfigError } from '@flotilla/runtime';
 import { isSealed, sealBundle, sealingPublicKey } from '@flotilla/trust';
 
+/** 32 bytes in base64: 43 characters and one '=' of padding. */
+const RAW_KEY_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
 /**
  * `dev=<base64 X25519 public key>,prod=/etc/flotilla/recipients/prod.pub`: each cluster's
  * sealing key, inline or as a file (base64 or PEM). A malformed entry stops the start.
@@ -23,7 +26,10 @@ export function parseRecipients(text: string): Map<string, KeyObject> {
       continue;
     }
     try {
-      out.set(cluster, sealingPublicKey(value.startsWith('/') ? readFileSync(value, 'utf8') : value));
+      // Base64 may start with '/', so a value that is a whole raw key is one, whatever its first
+      // character; anything else starting with '/' is a file.
+      const inline = RAW_KEY_BASE64.test(value) || !value.startsWith('/');
+      out.set(cluster, sealingPublicKey(inline ? value : readFileSync(value, 'utf8')));
     } catch (err) {
       problems.push(`bundles.recipients: ${cluster}: ${(err as Error).message}`);
     }
