@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PlanCreated, RenderFailed } from '@flotilla/events';
 import type { PlannerHandle } from '@flotilla/planner';
-import { GitWorkdir } from '@flotilla/test-support';
+import { GitWorkdir, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, TOKENS } from '../../services/planner/test/harness.ts';
 
@@ -93,13 +93,12 @@ async function refused(sha: string, cluster: string, code: string): Promise<D> {
 
 /** Waits until the planner recorded `sha` as rendered (its publish step is over). */
 async function renderedThrough(sha: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
-    if (s.body.revision === sha) return;
-    if (Date.now() > deadline) throw new Error(`planner never finished rendering ${sha}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    `the planner to finish rendering ${sha}`,
+    async () =>
+      (await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob)).body.revision === sha ? true : undefined,
+    { timeoutMs: 60_000 },
+  );
 }
 
 const K = 'clusters/dev/kustomization.yaml';

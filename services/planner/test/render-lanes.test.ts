@@ -1,5 +1,5 @@
 import { PlanCreated, RenderFailed } from '@flotilla/events';
-import { GitWorkdir } from '@flotilla/test-support';
+import { GitWorkdir, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, type Harness, TOKENS } from './harness.ts';
@@ -63,14 +63,6 @@ afterAll(async () => {
 });
 
 /** Waits (bounded) until `cond` holds. */
-async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('renders run beside the decisions, one lane per pipeline', () => {
   it('a slow render holds neither the API (reads and writes) nor another pipeline', async () => {
     const DEPTH = 11;
@@ -97,7 +89,10 @@ describe('renders run beside the decisions, one lane per pipeline', () => {
     const shopDone = () =>
       h.events.of(PlanCreated, (d: D) => d.revision === slow).length > 0 ||
       h.events.of(RenderFailed, (d: D) => d.revision === slow).length > 0;
-    await until('shop renders the slow revision', rendering);
+    await waitFor('shop renders the slow revision', async () => (rendering() ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
 
     // A write, a read of the very pipeline being rendered, and another write: each answered
     // while that render was still running and before anything of it was published.
