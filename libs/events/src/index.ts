@@ -32,7 +32,12 @@ export {
 export { type CatalogEntry, jsonSchemas } from './json-schema.ts';
 export { GitCheckRequest, ImageCheckRequest, OwnerReply } from './requests.ts';
 export { REDACTED_VALUE, scrubApiMessage } from './scrub-api-message.ts';
-export { isSecretObject, isSensitiveField } from './sensitive-fields.ts';
+export {
+  isSecretObject,
+  isSensitiveField,
+  type SensitiveFieldRule,
+  sensitiveFieldRule,
+} from './sensitive-fields.ts';
 export type { HealthStatus, ImageRef } from './shared-schemas.ts';
 export {
   buildSubject,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEvent, DriftDetected, isSensitiveField, validateEvent } from './index.ts';
+import { createEvent, DriftDetected, isSensitiveField, sensitiveFieldRule, validateEvent } from './index.ts';
 
 const drift = (object: string, diffs: unknown[]) =>
   createEvent(DriftDetected, { cluster: 'prod', object, diffs, policy: 'report' } as never, {
@@ -71,5 +71,24 @@ describe('sensitive fields', () => {
     expect(validateEvent(ok).data).toMatchObject({ object: 'Secret shop/db' });
     const plain = drift('apps/Deployment shop/web', [{ path: '.spec.replicas', expected: 2, actual: 5 }]);
     expect(validateEvent(plain).data).toMatchObject({ diffs: [{ expected: 2, actual: 5 }] });
+  });
+
+  it('configured sensitive paths add to the contract, per kind or for every kind, never remove', () => {
+    const rule = sensitiveFieldRule('ConfigMap:.data.DATABASE_URL, *:.spec.dsnParts');
+    const cm = { kind: 'ConfigMap', label: 'ConfigMap shop/cfg' };
+    const web = { kind: 'Deployment', label: 'apps/Deployment shop/web' };
+    expect(rule(cm, '.data.DATABASE_URL')).toBe(true);
+    expect(rule(cm, '.data.DATABASE_URL_RO')).toBe(false); // a sibling, not below the path
+    expect(rule(web, '.data.DATABASE_URL')).toBe(false); // another kind
+    expect(rule(web, '.spec.dsnParts[0].host')).toBe(true);
+    expect(rule(cm, '.data.api-token')).toBe(true); // the contract still applies
+    expect(rule({ kind: 'Secret', label: 'Secret shop/db' }, '.data.password')).toBe(true);
+    expect(sensitiveFieldRule(undefined)(web, '.spec.replicas')).toBe(false);
+  });
+
+  it('a malformed configured path is refused, naming the setting', () => {
+    expect(() => sensitiveFieldRule('ConfigMap.data.x', 'diff.sensitivePaths')).toThrow(
+      /diff\.sensitivePaths: "ConfigMap\.data\.x" is not Kind:\.path/,
+    );
   });
 });

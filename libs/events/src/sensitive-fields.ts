@@ -36,3 +36,36 @@ export function isSensitiveField(objectText: string, path: string): boolean {
     .filter(Boolean)
     .some((s) => s !== 'secret' && CREDENTIAL_NAME.test(s));
 }
+
+/** Is `path` at or below `prefix` (`.data` covers `.data.x` and `.data["a.b"]`)? */
+const under = (path: string, prefix: string) =>
+  path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`);
+
+/** Which fields of an object are sensitive: the object as events name it and its kind. */
+export type SensitiveFieldRule = (object: { kind: string; label: string }, path: string) => boolean;
+
+/**
+ * The contract's rule (`isSensitiveField`) plus configured paths, `Kind:.path` or `*:.path`,
+ * comma-separated (`ConfigMap:.data.dsn,*:.spec.password`). Configuration only adds: what the
+ * contract hides stays hidden. Shared by every component that reports field values (the
+ * applier's drift reports, the planner's rendered diffs), so both hide the same fields.
+ * Throws on a malformed entry, naming `setting`.
+ */
+export function sensitiveFieldRule(
+  sensitivePaths: string | undefined,
+  setting = 'sensitivePaths',
+): SensitiveFieldRule {
+  const rules = (sensitivePaths ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map((r) => {
+      const i = r.indexOf(':');
+      if (i <= 0 || !r.slice(i + 1).startsWith('.'))
+        throw new Error(`${setting}: "${r}" is not Kind:.path (or *:.path)`);
+      return { kind: r.slice(0, i), path: r.slice(i + 1) };
+    });
+  return (object, path) =>
+    isSensitiveField(object.label, path) ||
+    rules.some((r) => (r.kind === '*' || r.kind === object.kind) && under(path, r.path));
+}

@@ -44,6 +44,13 @@ export {
   type ReportedDrift,
   valueHash,
 } from './drift/protect-values.ts';
+export {
+  type FieldChange,
+  type ObjectChange,
+  type RenderedDiff,
+  type RenderedDiffOptions,
+  renderedDiff,
+} from './drift/rendered-diff.ts';
 export type { DriftEntry, DriftOptions, ManagedFieldsEntry } from './drift/types.ts';
 export { type AggregateHealth, aggregateHealth, type ObjectHealth } from './health/aggregate.ts';
 export { computeHealth } from './health/compute-health.ts';
