@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { type FlotillaStack, startFlotillaStack } from '@flotilla/test-support';
+import { type FlotillaStack, startFlotillaStack, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approve, plannerApi, pushRelease, waitForAwaitingApproval, waitForDigest } from './story.ts';
 
@@ -113,14 +113,13 @@ describe('secrets', () => {
 });
 
 async function waitForNote(dir: string, sha: string): Promise<string> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
+  return await waitFor(
+    `a git note naming prod on ${sha}`,
+    async () => {
       git(dir, 'fetch', '-q', 'origin', '+refs/notes/*:refs/notes/*');
       const note = git(dir, 'notes', '--ref=flotilla', 'show', sha);
-      if (note.includes('prod')) return note;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`no git note for ${sha}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+      return note.includes('prod') ? note : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  );
 }

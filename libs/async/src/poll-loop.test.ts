@@ -1,14 +1,9 @@
 import { FlotillaError } from '@flotilla/errors';
+import { waitUntil } from '@flotilla/test-support/wait';
 import { describe, expect, it } from 'vitest';
 import { type CheckFailure, PollLoop, pollDelayMs, type Trigger } from './poll-loop.ts';
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, cond: () => boolean) => waitUntil(what, cond, { intervalMs: 5 });
 
 const base = { intervalMs: 1000, jitter: 0.2, maxBackoffMs: 10_000 };
 

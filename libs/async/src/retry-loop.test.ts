@@ -1,14 +1,8 @@
+import { waitUntil } from '@flotilla/test-support/wait';
 import { describe, expect, it } from 'vitest';
 import { RetryLoop } from './retry-loop.ts';
 
-/** Resolves when `cond` holds, checking on every macrotask, or fails after the deadline. */
-async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
+const until = (what: string, cond: () => boolean) => waitUntil(what, cond, { intervalMs: 1 });
 
 describe('RetryLoop', () => {
   it('backs off after failures, starts over after a success, and idles until kicked', async () => {

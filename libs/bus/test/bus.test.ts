@@ -11,7 +11,7 @@ import {
   subjectFilter,
 } from '@flotilla/events';
 import { sampleSource, samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats, waitFor } from '@flotilla/test-support';
+import { type NatsServer, startNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
 
@@ -189,8 +189,7 @@ describe('typed publish and consume', () => {
       },
     });
     await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster: flakyCluster });
-    const until = Date.now() + 10_000;
-    while (deliveries.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil('the retried delivery', () => deliveries.length >= 2, { intervalMs: 50 });
     expect(deliveries).toEqual([1, 2]);
     await flaky.stop();
 

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsCluster, startNatsCluster, waitFor } from '@flotilla/test-support';
+import { type NatsCluster, startNatsCluster, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM } from '../src/index.ts';
 
@@ -30,20 +30,20 @@ afterAll(async () => {
   await cluster?.dispose();
 });
 
+/** Publishes until JetStream acknowledges (a leader election in between is retried; the id dedupes). */
 async function publishWithRetry(cl: string, i: number): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { event } = await bus.publish(
-        PlanCreated,
-        { ...samples.PlanCreated, cluster: cl, sequence: i + 1 },
-        { id: `${cl}-${i}` },
-      );
-      return event.id;
-    } catch (err) {
-      if (attempt > 150) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  return await waitFor(
+    `${cl}-${i} acknowledged`,
+    async () =>
+      (
+        await bus.publish(
+          PlanCreated,
+          { ...samples.PlanCreated, cluster: cl, sequence: i + 1 },
+          { id: `${cl}-${i}` },
+        )
+      ).event.id,
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 async function readAll(cl: string, expected: number): Promise<Set<string>> {
@@ -57,8 +57,10 @@ async function readAll(cl: string, expected: number): Promise<Set<string>> {
       seen.add(e.id);
     },
   });
-  const deadline = Date.now() + 60_000;
-  while (seen.size < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await waitUntil(`${expected} ${cl} events read back (have ${seen.size})`, () => seen.size >= expected, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
   await sub.stop();
   await reader.close();
   return seen;

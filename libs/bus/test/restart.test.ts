@@ -1,6 +1,6 @@
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats } from '@flotilla/test-support';
+import { type NatsServer, startNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Bus } from '../src/index.ts';
 
@@ -43,22 +43,16 @@ it('survives kill -9 of nats-server mid-stream: nothing acknowledged is lost, no
     }
     // A publisher retries until JetStream acknowledges; the event id makes retries idempotent.
     const data = { ...samples.PlanCreated, cluster: 'crash', sequence: i + 1 };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const { event } = await publisher.publish(PlanCreated, data, { id: `crash-${i}` });
-        acked.add(event.id);
-        break;
-      } catch (err) {
-        if (attempt > 100) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const { event } = await waitFor(`crash-${i} acknowledged`, () =>
+      publisher.publish(PlanCreated, data, { id: `crash-${i}` }),
+    );
+    acked.add(event.id);
   }
   expect(killed).toBe(true);
 
-  const deadline = Date.now() + 60_000;
-  while ([...acked].some((id) => !handled.has(id)) && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 100));
+  await waitUntil('every acknowledged event handled', () => [...acked].every((id) => handled.has(id)), {
+    timeoutMs: 60_000,
+  });
   expect([...acked].filter((id) => !handled.has(id))).toEqual([]);
   expect(acked.size).toBe(total);
   // A message whose ack was in flight when the server died may be handled again (at-least-once);

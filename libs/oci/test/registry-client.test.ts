@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { pushImage, pushManyTags, type RegistryHandle, startRegistry } from '@flotilla/test-support';
+import { pushImage, pushManyTags, type RegistryHandle, startRegistry, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isDistributionEventsContentType,
@@ -306,13 +306,10 @@ describe('RegistryClient against docker-registry', () => {
   it('receives registry notifications for a push and parses them', async () => {
     const repo = `it/${rand()}`;
     const pushed = await pushImage(registry, { repo, tag: 'notified' });
-    const deadline = Date.now() + 15_000;
-    let mine: RegistryPushEvent[] = [];
-    while (Date.now() < deadline) {
-      mine = notifications.flatMap((n) => n.events).filter((e) => e.repository === repo);
-      if (mine.length > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const mine: RegistryPushEvent[] = await waitFor('the registry notification for the push', () => {
+      const got = notifications.flatMap((n) => n.events).filter((e) => e.repository === repo);
+      return got.length > 0 ? got : undefined;
+    });
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({
       repository: repo,

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
 import { type GitServer, GitWorkdir, startGitServer } from './git-server.ts';
 import { type NatsServer, startNats } from './nats-server.ts';
@@ -11,6 +11,7 @@ import { programArgs } from './programs.ts';
 import { type RegistryHandle, startRegistry } from './registry.ts';
 import { createTestCa, natsTlsConfig } from './test-ca.ts';
 import { startTestClusters, type TestCluster } from './test-cluster.ts';
+import { GiveUp, waitFor } from './wait.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../../..');
 /** The sample config repo: a small app with dev/test/uat/prod overlays and a flotilla.yaml. */

@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
+import { GiveUp, waitFor } from './wait.ts';
 
 /** Environment for test git processes: no user/system config, no prompts, a fixed identity. */
 function testGitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

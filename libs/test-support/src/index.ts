@@ -1,4 +1,4 @@
-export { GiveUp, killGroup, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+export { killGroup, type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 export * from './event-collector.ts';
 export * from './flotilla-stack.ts';
 export { freePort } from './free-port.ts';
@@ -19,3 +19,4 @@ export * from './registry.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';
 export * from './test-cluster.ts';
+export { GiveUp, type WaitOptions, waitFor, waitUntil } from './wait.ts';

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GiveUp, type Spawned, spawnTracked, stopProcess, waitFor } from './child-process.ts';
+import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
+import { GiveUp, waitFor } from './wait.ts';
 
 export const NATS_VERSION = 'v2.15.2';
 const repoRoot = resolve(import.meta.dirname, '../../..');

@@ -11,23 +11,12 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceAccountKubeconfig, startTestClusters, type TestCluster } from '../src/test-cluster.ts';
+import { waitFor } from '../src/wait.ts';
 
 const rand = () => randomBytes(4).toString('hex');
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  waitFor(what, probe, { timeoutMs, intervalMs: 200 });
 
 function statusCode(err: unknown): number | undefined {
   return (err as { code?: number }).code;

@@ -1,7 +1,13 @@
 import { traceIdOf } from '@flotilla/events';
-import { GitWorkdir, generateSshSigningKey, type GitWorkdir as Workdir } from '@flotilla/test-support';
+import {
+  GitWorkdir,
+  generateSshSigningKey,
+  type GitWorkdir as Workdir,
+  waitFor,
+  waitUntil,
+} from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Env, metric, sleep, startEnv, uniq } from './harness.ts';
+import { type Env, metric, startEnv, uniq } from './harness.ts';
 
 let env: Env;
 
@@ -78,14 +84,11 @@ describe('git-watcher commits', () => {
     const onlyDocs = await commit(r.work, { 'docs/readme.md': 'later\n' }, 'docs again');
     await r.work.push();
     const check = w.watcher(r.name)!;
-    const deadline = Date.now() + 10_000;
-    let cursorSha: string | null | undefined;
-    while (Date.now() < deadline) {
-      const kv = await env.bus.kv<{ sha: string }>('git-watcher-cursors');
-      cursorSha = (await kv.get(`${r.name}@main`))?.value.sha;
-      if (cursorSha === onlyDocs) break;
-      await sleep(100);
-    }
+    const kv = await env.bus.kv<{ sha: string }>('git-watcher-cursors');
+    const cursorSha = await waitFor('the cursor to move past the docs-only commit', async () => {
+      const sha = (await kv.get(`${r.name}@main`))?.value.sha;
+      return sha === onlyDocs ? sha : undefined;
+    });
     expect(cursorSha).toBe(onlyDocs);
     expect(env.log.of('git.commit-detected', r.name)).toHaveLength(4);
 
@@ -147,9 +150,10 @@ describe('git-watcher commits', () => {
 
     // A restart with nothing new publishes nothing (the cursor, not only JetStream's dedupe window).
     const c = await env.start({ repositories });
-    const polled = Date.now() + 10_000;
-    while ((await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')) < 2 && Date.now() < polled)
-      await sleep(100);
+    await waitUntil(
+      'two unchanged polls',
+      async () => (await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')) >= 2,
+    );
     expect(await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')).toBeGreaterThanOrEqual(2);
     expect(await metric(c.url, 'git_watcher_events_total')).toBe(0);
     const shas = env.log.of<Commit>('git.commit-detected', r.name).map((e) => e.data.sha);

@@ -5,14 +5,12 @@ import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
-import { type GitServer, type NatsServer, startGitServer, startNats } from '@flotilla/test-support';
+import { type GitServer, type NatsServer, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
 import { Config } from '../src/config.ts';
 import { type GitWatcherHandle, startGitWatcher } from '../src/service.ts';
 
 export const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every git and webhook event stored in the stream (after JetStream's dedupe), in order. */
 export class EventLog {
@@ -73,14 +71,11 @@ export class EventLog {
     fn: () => T | undefined | false | Promise<T | undefined | false>,
     timeoutMs = 20_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}; ${this.events.length} events`);
-      await sleep(50);
-    }
+    return await waitFor(what, async () => (await fn()) || undefined, { timeoutMs, intervalMs: 50 }).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; ${this.events.length} events`);
+      },
+    );
   }
 
   stop(): void {

@@ -1,5 +1,5 @@
 import { ImageUpdateCommitted, PlanCreated, RollbackCommitted, StageLockChanged } from '@flotilla/events';
-import { waitFor } from '@flotilla/test-support';
+import { waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
@@ -87,16 +87,15 @@ describe('image automation, lock and rollback', () => {
     const good = await h.fileAtHead('clusters/dev/web-image.yaml');
     await h.events.wait<D>(PlanCreated, (d) => d.cluster === 'dev' && (d.sequence as number) === 2);
     // Wait until 1.4.7 is healthy in dev, so it becomes the last healthy revision.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
-      const dev = (
-        s.body.stages as Array<{ name: string; lastHealthy: { images: Array<{ tag: string }> } | null }>
-      )[0];
-      if (dev?.lastHealthy?.images[0]?.tag === '1.4.7') break;
-      if (Date.now() > deadline) throw new Error('dev never healthy on 1.4.7');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitUntil(
+      'dev healthy on 1.4.7',
+      async () => {
+        const s = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
+        const dev = (s.body.stages as Array<{ lastHealthy: { images: Array<{ tag: string }> } | null }>)[0];
+        return dev?.lastHealthy?.images[0]?.tag === '1.4.7';
+      },
+      { intervalMs: 200 },
+    );
     const listener = h.applier.nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
     await h.tag('1.4.8', bad);
     for await (const m of listener)

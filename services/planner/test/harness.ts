@@ -20,6 +20,7 @@ import {
   type NatsServer,
   startGitServer,
   startNats,
+  waitUntil,
 } from '@flotilla/test-support';
 import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
 import type { Config } from '../src/config.ts';
@@ -251,16 +252,15 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       return (await registry.publish(ImageTagDetected, { image, tag, digest, trigger: 'poll' })).event;
     },
     async drained(timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const info = await watcher.jsm.consumers.info(EVENT_STREAM, 'planner').catch(() => null);
-        if (info && info.num_pending === 0 && info.num_ack_pending === 0) {
-          for (const p of handles) await p.planner.idle();
-          return;
-        }
-        if (Date.now() > deadline) throw new Error('planner consumer did not drain');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitUntil(
+        'the planner consumer to drain',
+        async () => {
+          const info = await watcher.jsm.consumers.info(EVENT_STREAM, 'planner').catch(() => null);
+          return info !== null && info.num_pending === 0 && info.num_ack_pending === 0;
+        },
+        { timeoutMs },
+      );
+      for (const p of handles) await p.planner.idle();
     },
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),

@@ -1,3 +1,4 @@
+import { waitUntil } from '@flotilla/test-support/wait';
 import { describe, expect, it } from 'vitest';
 import type { CheckResult } from './image-checker.ts';
 import { imageLoop } from './image-loop.ts';
@@ -28,13 +29,7 @@ const ok: CheckResult = {
   unsettled: [],
 };
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, cond: () => boolean) => waitUntil(what, cond, { intervalMs: 5 });
 
 describe('ImageLoop', () => {
   it('does not let a hint that fails its check poison every later check', async () => {

@@ -5,20 +5,18 @@ import { Writable } from 'node:stream';
 import { type Bus, EVENT_STREAM, type Subscription } from '@flotilla/bus';
 import { buildSubject, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
+import { waitUntil } from '@flotilla/test-support';
 import { Config, type RegistryWatcher, startRegistryWatcher, type WatchedImageConfig } from '../src/index.ts';
 
 export const rand = () => randomBytes(4).toString('hex');
 
-export async function until(
+/** test-support's waitUntil with this suite's short poll interval. */
+export function until(
   what: string,
   pred: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return waitUntil(what, pred, { timeoutMs, intervalMs: 50 });
 }
 
 /** Every event stored in the stream for the image(s), read back through a JetStream consumer. */

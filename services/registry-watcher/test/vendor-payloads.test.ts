@@ -169,7 +169,7 @@ describe('Distribution notifications from a real registry', () => {
     const before = await webhookChecks();
     const res = await fetch(`${notifying.url}/v2/${distRepo}/manifests/${v1.digest}`, { method: 'DELETE' });
     expect(res.status).toBe(202);
-    await untilAsync('delete-triggered check', async () => (await webhookChecks()) > before);
+    await until('delete-triggered check', async () => (await webhookChecks()) > before);
     // Pushed again with other content: a new tag to the watcher, not a move of the deleted one.
     const again = await pushImage(notifying, { repo: distRepo, tag: 'v1', content: 'second' });
     await until('v1 detected again', () => detected(distImage).length === 2, 15_000);
@@ -213,7 +213,7 @@ describe('Harbor deliveries', () => {
       });
       expect(res).toEqual({ status: 202, body: { accepted: [harborImage], ignored: 0 } });
     }
-    await untilAsync('untagged checks ran', async () => (await webhookChecks()) > checks);
+    await until('untagged checks ran', async () => (await webhookChecks()) > checks);
     // The index by tag in the CloudEvents format: 415 before, now read like the Default one.
     const res = await post('/hooks/harbor', harborCloudEvent('harbor.artifact.pushed', 'h1', pushed.digest), {
       'content-type': 'application/cloudevents+json',
@@ -247,7 +247,7 @@ describe('Harbor deliveries', () => {
       { 'content-type': 'application/cloudevents+json', authorization: HARBOR_AUTH },
     );
     expect(deleted).toEqual({ status: 202, body: { accepted: [harborImage], ignored: 0 } });
-    await untilAsync('delete-triggered check', async () => (await webhookChecks()) > checks);
+    await until('delete-triggered check', async () => (await webhookChecks()) > checks);
 
     const wrong = await post('/hooks/harbor', harborDefault('PUSH_ARTIFACT', 'h2', pushed.digest), {
       'content-type': 'application/json',
@@ -294,11 +294,3 @@ describe('Docker Hub deliveries', () => {
     expect(elsewhere).toEqual({ status: 202, body: { accepted: [], ignored: 1 } });
   });
 });
-
-async function untilAsync(what: string, pred: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
