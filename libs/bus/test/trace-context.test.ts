@@ -96,8 +96,8 @@ describe('trace context with OpenTelemetry on', () => {
   let tracing: Tracing | null;
   const exporter = new InMemorySpanExporter();
 
-  beforeAll(() => {
-    tracing = startTracing({ service: 'bus-test', exporter });
+  beforeAll(async () => {
+    tracing = await startTracing({ service: 'bus-test', exporter });
   });
   afterAll(async () => {
     await tracing?.shutdown();

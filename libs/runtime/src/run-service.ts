@@ -22,7 +22,7 @@ export interface RunServiceOptions {
 export async function runService(opts: RunServiceOptions): Promise<void> {
   const logger = createLogger({ service: opts.name });
   // OpenTelemetry only when the standard OTEL_* variables ask for it (off by default).
-  const tracing = startTracing({ service: opts.name });
+  const tracing = await startTracing({ service: opts.name });
   if (tracing) logger.info({ exporter: tracingExporterFromEnv(process.env) }, 'tracing on');
   let handle: ServiceHandle;
   try {

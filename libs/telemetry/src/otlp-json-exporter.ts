@@ -1,5 +1,5 @@
 import { ExportResultCode } from '@opentelemetry/core';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 
 type ExportResult = { code: ExportResultCode; error?: Error };
@@ -28,13 +28,20 @@ export function otlpTracesUrlFromEnv(env: NodeJS.ProcessEnv): string {
 export class OtlpJsonSpanExporter implements SpanExporter {
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(
+  /** Loads the serializer here, not at import: only a process that traces pays for it. */
+  static async create(url: string, timeoutMs = 10_000): Promise<OtlpJsonSpanExporter> {
+    const { JsonTraceSerializer } = await import('@opentelemetry/otlp-transformer');
+    return new OtlpJsonSpanExporter(url, JsonTraceSerializer, timeoutMs);
+  }
+
+  private constructor(
     private readonly url: string,
-    private readonly timeoutMs = 10_000,
+    private readonly serializer: typeof JsonTraceSerializer,
+    private readonly timeoutMs: number,
   ) {}
 
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    const body = JsonTraceSerializer.serializeRequest(spans);
+    const body = this.serializer.serializeRequest(spans);
     if (!body) {
       done({ code: ExportResultCode.FAILED, error: new Error('spans could not be serialised') });
       return;

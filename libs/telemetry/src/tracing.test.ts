@@ -28,7 +28,7 @@ describe('tracingExporterFromEnv: off unless asked', () => {
   });
 
   it('without the variables nothing starts and a span is a plain call', async () => {
-    expect(startTracing({ service: 't', env: {} })).toBeNull();
+    expect(await startTracing({ service: 't', env: {} })).toBeNull();
     expect(tracingEnabled()).toBe(false);
     expect(await withSpan('x', {}, async (span) => span)).toBeUndefined();
   });
@@ -49,7 +49,7 @@ describe('OTLP http/json export', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const tracing = startTracing({
+    const tracing = await startTracing({
       service: 'json-test',
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
