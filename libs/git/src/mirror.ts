@@ -8,6 +8,7 @@ import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 import { redactUrl } from './redact.ts';
+import { readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
 
 export interface MirrorOptions {
@@ -53,6 +54,8 @@ export class Mirror {
   private readonly timeoutMs: number;
   private readonly queue = new SerialQueue();
   private verified = false;
+  /** Per branch, the head the last fetch of this instance left (its objects are all there). */
+  private readonly fetched = new Map<string, string>();
   /** Git processes this mirror has started: what a check costs, for metrics and benchmarks. */
   readonly stats = { processes: 0 };
   private readonly counted = () => {
@@ -137,6 +140,7 @@ export class Mirror {
   }
 
   private async clone(): Promise<void> {
+    this.fetched.clear();
     await mkdir(this.options.cacheDir, { recursive: true });
     // Clone beside the final place and rename, so a crash mid-clone never leaves a half cache.
     const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
@@ -200,14 +204,23 @@ export class Mirror {
         previous = null;
         await this.fetchUnlocked(branch);
       }
-      const head = await this.localHead(branch);
+      // The fetch just wrote this ref (its objects are in): read it from the files.
+      const head = (await readRefFast(this.dir, `refs/heads/${branch}`)) ?? (await this.localHead(branch));
       if (!head) throw new GitError('git.ref-not-found', `branch ${branch} not found in ${this.displayUrl}`);
+      this.fetched.set(branch, head);
       return { head, previous, recloned };
     });
   }
 
+  /**
+   * The head before a fetch, for the caller's range. When the ref file still holds what this
+   * mirror's last fetch left there, that commit is known to be complete: no git process. Anything
+   * else is asked of git (`^{commit}` checks the object is there); null when unknown.
+   */
   private async localHeadSafe(branch: string): Promise<string | null> {
     try {
+      const fast = await readRefFast(this.dir, `refs/heads/${branch}`);
+      if (fast !== undefined && fast === this.fetched.get(branch)) return fast;
       return await this.localHead(branch);
     } catch {
       return null;

@@ -5,7 +5,8 @@ import { backoffDelay, SerialQueue } from '@flotilla/async';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
-import { redactUrl } from './redact.ts';
+import { redactText, redactUrl } from './redact.ts';
+import { readHeadTarget, readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
 import { formatCommitMessage } from './trailers.ts';
 
@@ -70,6 +71,18 @@ export class Workspace {
   readonly dir: string;
   private readonly credentials: GitCredentials;
   private readonly queue = new SerialQueue();
+  /**
+   * True while the work tree and index are known to equal HEAD: set by a reset to the remote and by
+   * a commit (which stages everything), cleared by every write through this class. Unknown (false)
+   * on open, since a crash may have left anything behind. It lets {@link resetToRemote} skip the
+   * fetch, reset and clean when the remote head is the local one.
+   */
+  private pristine = false;
+  /** Git processes this workspace has started: what a commit costs, for tests and benchmarks. */
+  readonly stats = { processes: 0 };
+  private readonly counted = () => {
+    this.stats.processes++;
+  };
 
   private constructor(private readonly options: WorkspaceOptions) {
     const { url, credentials } = splitUrlCredentials(options.url, options.credentials);
@@ -111,6 +124,7 @@ export class Workspace {
       config: this.options.fsync === false ? [] : ['core.fsync=all', 'core.fsyncMethod=fsync'],
       timeoutMs: this.options.timeoutMs ?? 120_000,
       op,
+      onProcess: this.counted,
       ...extra,
     };
   }
@@ -154,11 +168,18 @@ export class Workspace {
   }
 
   private async remoteBranchExists(): Promise<boolean> {
-    const out = await runGit(
-      ['ls-remote', '--heads', 'origin', `refs/heads/${this.branch}`],
-      this.remote('ls-remote'),
-    );
-    return out.trim().length > 0;
+    return (await this.remoteHeadSha()) !== null;
+  }
+
+  /** The branch's head on the remote (ls-remote: no objects move), null when it does not exist. */
+  private async remoteHeadSha(): Promise<string | null> {
+    const ref = `refs/heads/${this.branch}`;
+    const out = await runGit(['ls-remote', '--heads', 'origin', ref], this.remote('ls-remote'));
+    for (const line of out.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (name === ref && sha) return sha;
+    }
+    return null;
   }
 
   private async fetchBranch(): Promise<void> {
@@ -194,22 +215,30 @@ export class Workspace {
 
   async writeFile(path: string, content: string): Promise<void> {
     const full = this.resolve(path);
+    this.pristine = false;
     await mkdir(dirname(full), { recursive: true });
     await writeFile(full, content);
   }
 
   async appendFile(path: string, content: string): Promise<void> {
     const full = this.resolve(path);
+    this.pristine = false;
     await mkdir(dirname(full), { recursive: true });
     await appendFile(full, content);
   }
 
   async removeFile(path: string): Promise<void> {
+    this.pristine = false;
     await rm(this.resolve(path), { force: true, recursive: true });
   }
 
   /** Current local head, null on an unborn branch. */
   async head(): Promise<string | null> {
+    // Read from the ref files when HEAD is on a branch (not mid-rebase): no git process.
+    const gitDir = join(this.dir, '.git');
+    const target = await readHeadTarget(gitDir);
+    const fast = target ? await readRefFast(gitDir, target) : undefined;
+    if (fast) return fast;
     const r = await runGitStatus(
       ['rev-parse', '--verify', '--quiet', 'HEAD'],
       this.local('rev-parse'),
@@ -227,24 +256,32 @@ export class Workspace {
     return this.queue.run(async () => {
       const message = formatCommitMessage(opts.message, opts.trailers);
       await runGit(['add', '--all'], this.local('add'));
-      if (!opts.allowEmpty) {
+      const before = await this.head();
+      // Two git processes in the usual case: `git commit` itself says when there is nothing to
+      // commit (exit 1, no new head); only then is the index compared, to tell that apart from a
+      // failure.
+      const args = [
+        'commit',
+        '--quiet',
+        '--no-verify',
+        '--cleanup=verbatim',
+        ...(opts.allowEmpty ? ['--allow-empty'] : []),
+        '-F',
+        '-',
+      ];
+      const options = this.local('commit', { env: this.identityEnv(opts.author, opts.date), input: message });
+      const r = await runGitStatus(args, options, [0, 1]);
+      if (r.code === 1) {
         const diff = await runGitStatus(['diff', '--cached', '--quiet'], this.local('diff'), [0, 1]);
-        if (diff.code === 0 && (await this.head()) !== null) return null;
+        if (diff.code === 0 && before !== null && (await this.head()) === before) {
+          this.pristine = true;
+          return null;
+        }
+        throw new GitError('git.command-failed', `git commit failed: ${redactText(r.stderr || r.stdout).trim()}`);
       }
-      await runGit(
-        [
-          'commit',
-          '--quiet',
-          '--no-verify',
-          '--cleanup=verbatim',
-          ...(opts.allowEmpty ? ['--allow-empty'] : []),
-          '-F',
-          '-',
-        ],
-        this.local('commit', { env: this.identityEnv(opts.author, opts.date), input: message }),
-      );
       const head = await this.head();
-      if (!head) throw new GitError('git.command-failed', 'commit produced no head');
+      if (!head || head === before) throw new GitError('git.command-failed', 'commit produced no head');
+      this.pristine = true;
       return head;
     });
   }
@@ -273,13 +310,21 @@ export class Workspace {
     }
   }
 
-  /** Discards local changes and commits: the work tree becomes the remote branch. */
+  /**
+   * Discards local changes and commits: the work tree becomes the remote branch. When the remote
+   * head is the local one and nothing was written since the last commit or reset, that is already
+   * so: one `ls-remote` instead of four processes (the planner starts every change here).
+   */
   resetToRemote(): Promise<void> {
     return this.queue.run(async () => {
-      if (!(await this.remoteBranchExists())) return;
+      const remote = await this.remoteHeadSha();
+      if (remote === null) return;
+      if (this.pristine && (await this.head()) === remote) return;
+      this.pristine = false;
       await this.fetchBranch();
       await runGit(['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`], this.local('reset'));
       await runGit(['clean', '-fdq'], this.local('clean'));
+      this.pristine = true;
     });
   }
 

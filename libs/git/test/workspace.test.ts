@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execGit, type GitServer, GitWorkdir, startGitServer } from '@flotilla/test-support';
@@ -83,6 +83,62 @@ describe('Workspace against git daemon', () => {
     await expect(ws.commit({ message: 'bad', trailers: { Key: 'two\nlines' } })).rejects.toMatchObject({
       code: 'git.invalid-argument',
     });
+  });
+
+  it('resets to the remote: discards writes and unpushed commits, takes other writers, one ls-remote when in step', async () => {
+    const { url } = await server.createRepo(name('reset'), { files: { 'a.yaml': 'a: 1\n' } });
+    const ws = await open(url);
+    const other = await open(url);
+    await ws.resetToRemote();
+    const cost = async (fn: () => Promise<unknown>) => {
+      const before = ws.stats.processes;
+      await fn();
+      return ws.stats.processes - before;
+    };
+    // In step with the remote and nothing written since: only the remote head is asked for.
+    expect(await cost(() => ws.resetToRemote())).toBe(1);
+
+    await ws.writeFile('a.yaml', 'a: 2\n');
+    await ws.writeFile('new/b.yaml', 'b: 1\n');
+    await ws.resetToRemote();
+    expect(await ws.readFile('a.yaml')).toBe('a: 1\n');
+    expect(await ws.readFile('new/b.yaml')).toBeNull();
+
+    // A change costs `add` and `commit`; the head is read from the ref files.
+    await ws.writeFile('a.yaml', 'a: 3\n');
+    let sha: string | null = null;
+    expect(
+      await cost(async () => {
+        sha = await ws.commit({ message: 'three' });
+      }),
+    ).toBe(2);
+    expect(sha).toBe(await execGit(['rev-parse', 'HEAD'], { cwd: ws.dir }));
+    await ws.push();
+    expect(await cost(() => ws.resetToRemote())).toBe(1);
+    expect(await ws.head()).toBe(sha);
+
+    // Another writer's push is taken.
+    await other.resetToRemote();
+    await other.writeFile('a.yaml', 'a: 4\n');
+    const theirs = await other.commit({ message: 'four' });
+    await other.push();
+    await ws.resetToRemote();
+    expect(await ws.head()).toBe(theirs);
+    expect(await ws.readFile('a.yaml')).toBe('a: 4\n');
+
+    // A local commit that was never pushed is dropped.
+    await ws.writeFile('a.yaml', 'a: 5\n');
+    expect(await ws.commit({ message: 'five' })).not.toBeNull();
+    await ws.resetToRemote();
+    expect(await ws.head()).toBe(theirs);
+    expect(await ws.readFile('a.yaml')).toBe('a: 4\n');
+
+    // A file changed behind the workspace's back (not through it) is not trusted away: reopening
+    // forgets what was known, and the first reset is a full one.
+    await writeFile(join(ws.dir, 'a.yaml'), 'a: tampered\n');
+    const reopened = await Workspace.open({ url, branch: 'main', dir: ws.dir, author: bot });
+    await reopened.resetToRemote();
+    expect(await reopened.readFile('a.yaml')).toBe('a: 4\n');
   });
 
   it('rebases and retries when two writers push concurrently', async () => {
