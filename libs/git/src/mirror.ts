@@ -7,6 +7,7 @@ import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
 import { redactUrl } from './redact.ts';
 import { readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
@@ -56,6 +57,7 @@ export class Mirror {
   private verified = false;
   /** Per branch, the head the last fetch of this instance left (its objects are all there). */
   private readonly fetched = new Map<string, string>();
+  private fetchesSinceMaintenance = 0;
   /** Git processes this mirror has started: what a check costs, for metrics and benchmarks. */
   readonly stats = { processes: 0 };
   private readonly counted = () => {
@@ -228,6 +230,11 @@ export class Mirror {
   }
 
   private async fetchUnlocked(branch: string): Promise<void> {
+    // Housekeeping once every MAINTENANCE_EVERY fetches, not after each (see maintenance.ts).
+    if (++this.fetchesSinceMaintenance >= MAINTENANCE_EVERY) {
+      this.fetchesSinceMaintenance = 0;
+      await runGit(MAINTENANCE_ARGS, this.local('maintenance'));
+    }
     await runGit(
       [
         'fetch',
@@ -237,7 +244,7 @@ export class Mirror {
         this.url,
         `+refs/heads/${branch}:refs/heads/${branch}`,
       ],
-      this.remote('fetch', this.dir, { GIT_DIR: this.dir }),
+      { ...this.remote('fetch', this.dir, { GIT_DIR: this.dir }), config: [NO_AUTO_MAINTENANCE] },
     );
   }
 

@@ -5,6 +5,7 @@ import { backoffDelay, SerialQueue } from '@flotilla/async';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
 import { redactText, redactUrl } from './redact.ts';
 import { readHeadTarget, readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
@@ -78,6 +79,7 @@ export class Workspace {
    * fetch, reset and clean when the remote head is the local one.
    */
   private pristine = false;
+  private commitsSinceMaintenance = 0;
   /** Git processes this workspace has started: what a commit costs, for tests and benchmarks. */
   readonly stats = { processes: 0 };
   private readonly counted = () => {
@@ -121,7 +123,10 @@ export class Workspace {
     return {
       cwd: this.dir,
       env: this.identityEnv(),
-      config: this.options.fsync === false ? [] : ['core.fsync=all', 'core.fsyncMethod=fsync'],
+      config: [
+        NO_AUTO_MAINTENANCE,
+        ...(this.options.fsync === false ? [] : ['core.fsync=all', 'core.fsyncMethod=fsync']),
+      ],
       timeoutMs: this.options.timeoutMs ?? 120_000,
       op,
       onProcess: this.counted,
@@ -277,11 +282,19 @@ export class Workspace {
           this.pristine = true;
           return null;
         }
-        throw new GitError('git.command-failed', `git commit failed: ${redactText(r.stderr || r.stdout).trim()}`);
+        throw new GitError(
+          'git.command-failed',
+          `git commit failed: ${redactText(r.stderr || r.stdout).trim()}`,
+        );
       }
       const head = await this.head();
       if (!head || head === before) throw new GitError('git.command-failed', 'commit produced no head');
       this.pristine = true;
+      if (++this.commitsSinceMaintenance >= MAINTENANCE_EVERY) {
+        this.commitsSinceMaintenance = 0;
+        // Packs loose objects when git's own thresholds say so (gc detaches into the background).
+        await runGit(MAINTENANCE_ARGS, this.local('maintenance'));
+      }
       return head;
     });
   }

@@ -14,6 +14,7 @@ export { type RepoScope, resolveReference } from './repo-files.ts';
 export {
   detectIsolation,
   type Isolation,
+  resolveExecutable,
   runSandboxed,
   type SandboxOptions,
   type SandboxResult,

@@ -86,11 +86,15 @@ export class ConfigRepo {
 
   /**
    * Writes the tree of `rev` into a fresh scratch directory (`git archive | tar -x`), so
-   * kustomize sees exactly that revision. The caller removes it with `release`.
+   * kustomize sees exactly that revision. The caller removes it with `release`. `from:
+   * 'workspace'` reads a commit of ours not pushed (so not in the mirror) yet.
    */
-  async extract(rev: string): Promise<string> {
-    const dir = await mkdtemp(join(this.scratch, `${rev.slice(0, 12)}-`));
-    const git = spawn('git', ['--git-dir', this.mirror.dir, 'archive', '--format=tar', rev], {
+  async extract(rev: string, opts: { from?: 'mirror' | 'workspace' } = {}): Promise<string> {
+    const gitDir = opts.from === 'workspace' ? join(this.workspace.dir, '.git') : this.mirror.dir;
+    const dir = await mkdtemp(
+      join(this.scratch, `${rev.slice(0, 12)}-${opts.from === 'workspace' ? 'ahead-' : ''}`),
+    );
+    const git = spawn('git', ['--git-dir', gitDir, 'archive', '--format=tar', rev], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });

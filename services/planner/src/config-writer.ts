@@ -45,7 +45,15 @@ export class ConfigWriter {
     private readonly fence: () => number = () => 0,
     /** Told every refused push: the caller raises an event, so a held change is never silent. */
     private readonly rejected: (r: PushRejection) => Promise<void> = async () => {},
+    /**
+     * Told each local commit and the files the change wrote, before its push: the caller may
+     * start rendering it while the push is on its way (not awaited; must not throw).
+     */
+    private readonly committed: (sha: string, written: readonly string[]) => void = () => {},
   ) {}
+
+  /** Files written or removed since the change began. */
+  private readonly written = new Set<string>();
 
   /** Consecutive refusals per change key, reset by a successful push. */
   private readonly refusals = new Map<string, number>();
@@ -53,6 +61,7 @@ export class ConfigWriter {
   /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
   async begin(key: CommitKey): Promise<string | null> {
     const ws = this.repo.workspace;
+    this.written.clear();
     await ws.resetToRemote();
     return await ws.findCommitByTrailer(key[0], key[1]);
   }
@@ -67,10 +76,12 @@ export class ConfigWriter {
   }
 
   writeFile(path: string, text: string): Promise<void> {
+    this.written.add(path);
     return this.repo.workspace.writeFile(path, text);
   }
 
   removeFile(path: string): Promise<void> {
+    this.written.add(path);
     return this.repo.workspace.removeFile(path);
   }
 
@@ -93,6 +104,7 @@ export class ConfigWriter {
       },
     });
     if (!local) return null;
+    this.committed(local, [...this.written]);
     const change_ = change.key.join(': ');
     let pushed: Awaited<ReturnType<typeof ws.push>>;
     try {

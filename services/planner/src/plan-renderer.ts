@@ -3,6 +3,7 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
+import { messageOf } from '@flotilla/errors';
 import { ChangeAwaitingApproval, type FlotillaEvent, PlanCreated, RenderFailed } from '@flotilla/events';
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
@@ -108,6 +109,8 @@ export class PlanRenderer {
   private readonly log: Logger;
   private readonly cache = new Map<string, { inputDigest: string; objects: KubeObject[] }>();
   private readonly slots: Semaphore;
+  /** Cache key → a render ahead of that cluster still running (a render of it waits for it). */
+  private readonly ahead = new Map<string, Promise<void>>();
   /** The pipeline set parsed last, by a digest of every file it was parsed from. */
   private lastParse: { digest: string; set: PipelineSet } | undefined;
 
@@ -296,6 +299,8 @@ export class PlanRenderer {
       jobs.map((j, i) => ({ ...j, i })),
       this.o.renderConcurrency ?? 4,
       async ({ cluster, i }) => {
+        // Outside the slots: the render ahead holds one.
+        await this.ahead.get(cacheKey(target, cluster));
         const r = await this.slots.run(async () => {
           const t = performance.now();
           const r = await this.renderOne(target, tree, revision, cluster);
@@ -337,6 +342,67 @@ export class PlanRenderer {
   }
 
   /**
+   * Renders, ahead of its push, the clusters of a commit of ours whose directory holds a file the
+   * commit wrote, from the commit in the work tree's repository; only the render cache keeps the
+   * result. The render of the pushed head then finds them there (equal input digests: the very
+   * files) instead of starting kubectl after the push, fetch and extract; a render of a cluster
+   * waits for its render ahead. Nothing is published here, and a push that is refused or rebased
+   * onto other changes costs at most this render: the cache answers only for identical inputs.
+   * Not under `signatures: require`, whose check comes before anything of a revision renders.
+   */
+  renderAhead(revision: string, written: readonly string[], targets: readonly RenderTarget[]): void {
+    if (this.o.signature?.policy === 'require' || written.length === 0) return;
+    const files = written.map(repoPath);
+    const jobs = targets.flatMap((target) =>
+      target.pipeline.spec.stages.flatMap((stage) =>
+        stage.clusters
+          .filter((c) => files.some((f) => f.startsWith(`${repoPath(c.path)}/`)))
+          .map((cluster) => ({ target, cluster, key: cacheKey(target, cluster) })),
+      ),
+    );
+    const fresh = jobs.filter((j) => !this.ahead.has(j.key));
+    if (fresh.length === 0) return;
+    const done = (async () => {
+      const tree = await this.o.repo.extract(revision, { from: 'workspace' });
+      try {
+        await Promise.all(
+          fresh.map(({ target, cluster, key }) =>
+            this.slots.run(() =>
+              withSpan(
+                'render ahead',
+                {
+                  attributes: {
+                    'flotilla.pipeline': target.scope.name,
+                    'flotilla.cluster': cluster.name,
+                    'flotilla.revision': revision,
+                  },
+                },
+                () =>
+                  renderCluster(tree, cluster.path, {
+                    kubectl: this.o.kubectl,
+                    cache: this.cache,
+                    cacheKey: key,
+                    ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
+                  }),
+              ),
+            ),
+          ),
+        );
+      } finally {
+        await this.o.repo.release(tree);
+      }
+    })().catch((e) =>
+      this.log.warn({ err: messageOf(e), revision }, 'render ahead failed; renders after the push'),
+    );
+    for (const { key } of fresh) {
+      this.ahead.set(key, done);
+      void done.finally(() => {
+        if (this.ahead.get(key) === done) this.ahead.delete(key);
+      });
+    }
+  }
+
+  /**
    * Renders one cluster, outside the planner's decisions. When its content differs from the
    * last plan's, the bundle is encoded and stored already (content-addressed, so an unused one
    * costs nothing); `record` decides.
@@ -363,7 +429,7 @@ export class PlanRenderer {
         renderCluster(tree, cluster.path, {
           kubectl: this.o.kubectl,
           cache: this.cache,
-          cacheKey: `${scope.idPrefix}${cluster.name}`,
+          cacheKey: cacheKey(target, cluster),
           ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
         }),
     );
@@ -732,3 +798,10 @@ async function inParallel<T>(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
+
+/** A path as the repo spells it: no leading `./`, no trailing `/`. */
+const repoPath = (p: string) => p.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+
+/** The render cache's key of a pipeline's cluster. */
+const cacheKey = (target: RenderTarget, cluster: { name: string }) =>
+  `${target.scope.idPrefix}${cluster.name}`;

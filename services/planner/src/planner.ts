@@ -124,6 +124,7 @@ export class Planner {
       (sha) => this.recordOwnCommit(sha),
       o.fence,
       (r) => this.pushRejected(r),
+      (sha, written) => this.renderAhead(sha, written),
     );
     this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
   }
@@ -473,8 +474,12 @@ export class Planner {
       return;
     }
     if (!(await this.renderer.signatureAllows(revision, since, cause))) return;
-    const changed = since && since !== revision ? await this.changedPaths(since, revision) : null;
-    const opened = await this.renderer.open(revision, cause);
+    // Two independent reads of the revision (git log, git archive) side by side: each is a git
+    // process whose wall time on a loaded machine is mostly waiting to be scheduled.
+    const [changed, opened] = await Promise.all([
+      since && since !== revision ? this.changedPaths(since, revision) : null,
+      this.renderer.open(revision, cause),
+    ]);
     let lanes: Array<Promise<PipelineRenderResult | null>>;
     try {
       lanes = await this.queue.run(() => this.handOver(opened, since, changed, cause));
@@ -676,6 +681,20 @@ export class Planner {
     const meta = this.o.state.meta;
     meta.ownCommits = [...(meta.ownCommits ?? []).filter((s) => s !== sha), sha].slice(-OWN_COMMITS_KEPT);
     await this.o.state.saveMeta();
+  }
+
+  /**
+   * A commit of ours about to be pushed: its changed clusters render while the push and the fetch
+   * run, so the render of the pushed head finds them in the cache (see PlanRenderer.renderAhead).
+   */
+  private renderAhead(sha: string, written: readonly string[]): void {
+    if (this.o.renderOwnPush === false) return;
+    const targets = [...this.units.values()].map((u) => ({
+      scope: u.scope,
+      pipeline: u.pipeline,
+      state: u.state,
+    }));
+    this.renderer.renderAhead(sha, written, targets);
   }
 
   /**
