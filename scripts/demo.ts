@@ -69,14 +69,21 @@ function describe(subject: string, data: Record<string, unknown>): string {
 }
 
 try {
-  stack = await startFlotillaStack({ logDir, onProgress: say, console: true, sealBundles: true });
+  stack = await startFlotillaStack({
+    logDir,
+    onProgress: say,
+    console: true,
+    sealBundles: true,
+    // NATS over mutual TLS, as an install runs it: the event tail below needs the client certificate too.
+    tls: true,
+  });
   say(`up: planner ${stack.plannerUrl}, audit ${stack.auditUrl}, NATS ${stack.nats.url}`);
   say(
     `web console: ${stack.consoleUrl}  (sign in with alice's token ${stack.tokens.approver} or bob's ${stack.tokens.viewer})`,
   );
   for (const [name, s] of stack.services) say(`  ${name.padEnd(18)} log: ${s.logFile}`);
 
-  const nc = await connect({ servers: stack.nats.url });
+  const nc = await connect({ servers: stack.nats.url, ...(stack.natsTls ? { tls: stack.natsTls } : {}) });
   const sub = nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
@@ -139,7 +146,7 @@ try {
     );
 
   console.log(
-    `\nRollout of web 1.4.7 (sha256:${short}…), one digest from dev to prod, bundles sealed per cluster:`,
+    `\nRollout of web 1.4.7 (sha256:${short}…), one digest from dev to prod, NATS over mutual TLS, bundles sealed per cluster:`,
   );
   for (const r of running)
     console.log(

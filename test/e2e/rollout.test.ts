@@ -1,16 +1,29 @@
 import { execFileSync } from 'node:child_process';
 import { type FlotillaStack, startFlotillaStack, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approve, plannerApi, pushRelease, waitForAwaitingApproval, waitForDigest } from './story.ts';
+import {
+  approve,
+  natsGreeting,
+  plannerApi,
+  pushRelease,
+  waitForAwaitingApproval,
+  waitForDigest,
+} from './story.ts';
 
 // The whole product, real and local: NATS, git daemon, docker-registry, four kube control planes,
-// the five services as separate processes. One image goes dev → test → uat → (approval) → prod.
+// the five services as separate processes. One image goes dev → test → uat → (approval) → prod,
+// the way an install runs: NATS over mutual TLS (every service presents a client certificate from
+// the stack's CA and verifies the server's) and every cluster's bundles sealed to its applier.
 let stack: FlotillaStack;
 /** The audit API needs a token that reads every pipeline: alice's. */
 const auditAuth = () => ({ headers: { authorization: `Bearer ${stack.tokens.approver}` } });
 
 beforeAll(async () => {
-  stack = await startFlotillaStack({ clusters: ['dev', 'test', 'uat', 'prod'], sealBundles: true });
+  stack = await startFlotillaStack({
+    clusters: ['dev', 'test', 'uat', 'prod'],
+    sealBundles: true,
+    tls: true,
+  });
 }, 600_000);
 
 afterAll(async () => {
@@ -22,6 +35,13 @@ const git = (dir: string, ...args: string[]) =>
 
 describe('rollout dev → test → uat → prod', () => {
   let digest: string;
+
+  it('runs over NATS that requires TLS and a client certificate', async () => {
+    const info = await natsGreeting(stack.nats.url);
+    expect(info.tls_required).toBe(true);
+    expect(info.tls_verify).toBe(true);
+    expect(stack.natsTls?.certFile).toBeTruthy();
+  });
 
   it('a new image reaches dev, test and uat by itself and stops before prod', async () => {
     digest = await pushRelease(stack, '1.4.7');

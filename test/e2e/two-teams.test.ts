@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { connect as tcpConnect } from 'node:net';
 import {
   cloneConfigRepo,
   createServiceAccountKubeconfig,
@@ -10,7 +9,7 @@ import {
   waitFor,
 } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { plannerApi } from './story.ts';
+import { natsGreeting, plannerApi } from './story.ts';
 
 // Two teams, two pipelines, one shared cluster, the whole product (NATS, git daemon, planner,
 // git-watcher, registry-watcher, audit-writer, the cluster's applier, a real kube-apiserver).
@@ -88,24 +87,6 @@ const waitLive = (namespace: string, name: string, value: string) =>
     async () => (live(namespace, name)?.data?.value === value ? true : undefined),
     { timeoutMs: 180_000, intervalMs: 500 },
   );
-
-/** The INFO line nats-server greets every client with, before any TLS handshake. */
-function natsGreeting(url: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect(Number(new URL(url).port), '127.0.0.1');
-    let text = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no INFO; got ${JSON.stringify(text)}`)));
-    socket.on('data', (d) => {
-      text += String(d);
-      const end = text.indexOf('\r\n');
-      if (text.startsWith('INFO ') && end > 0) {
-        socket.destroy();
-        resolve(JSON.parse(text.slice(5, end)) as Record<string, unknown>);
-      }
-    });
-    socket.on('error', reject);
-  });
-}
 
 async function commit(message: string): Promise<string> {
   const sha = await work.commit(message);
