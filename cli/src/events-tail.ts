@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { EventDefinition } from '@flotilla/events';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { nkeyAuthenticator } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { type EventFilter, formatEventLine, matches, subjectsFor } from './event-filter.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -12,14 +14,34 @@ export interface NatsOptions {
   password?: string | undefined;
   /** A subscriber identity may only use its own inbox prefix (deploy/nats/README.md). */
   inboxPrefix?: string | undefined;
+  /** Sign in by nkey (the shipped install): `user` then only names the inbox. */
+  nkeySeedFile?: string | undefined;
+  /** TLS to NATS, the server's certificate verified against this CA (never system roots alone). */
+  caFile?: string | undefined;
 }
 
 export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
+  let seed: Uint8Array | undefined;
+  if (o.nkeySeedFile) {
+    try {
+      seed = new TextEncoder().encode(readFileSync(o.nkeySeedFile, 'utf8').trim());
+    } catch (err) {
+      throw new CliError(
+        `cannot read the NATS nkey seed ${o.nkeySeedFile}: ${(err as Error).message}`,
+        EXIT.usage,
+      );
+    }
+  }
   try {
     return await connect({
       servers: o.url.split(',').map((s) => s.trim()),
       name: 'flotilla-cli',
-      ...(o.user ? { user: o.user, pass: o.password ?? '' } : {}),
+      ...(seed
+        ? { authenticator: nkeyAuthenticator(seed) }
+        : o.user
+          ? { user: o.user, pass: o.password ?? '' }
+          : {}),
+      ...(o.caFile ? { tls: { caFile: o.caFile } } : {}),
       ...(o.inboxPrefix ? { inboxPrefix: o.inboxPrefix } : {}),
       timeout: 5000,
       maxReconnectAttempts: 10,

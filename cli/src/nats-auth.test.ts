@@ -1,6 +1,6 @@
 import { catalog, type EventDefinition, parseSubject } from '@flotilla/events';
 import { describe, expect, it } from 'vitest';
-import { natsIdentities, passwordEnvVar, renderNatsAuthorization } from './nats-auth.ts';
+import { natsIdentities, nkeyEnvVar, passwordEnvVar, renderNatsAuthorization } from './nats-auth.ts';
 import { flotillaDeclarations } from './nats-declarations.ts';
 
 const shape = { clusters: ['dev', 'prod'] };
@@ -133,6 +133,17 @@ describe('nats authorization model', () => {
     expect(renderNatsAuthorization({ clusters: ['dev'], password: () => 'p"w' })).toContain(
       'password: "p\\"w"',
     );
+  });
+
+  it('renders every identity as an nkey read from the environment (the shipped install), no password', () => {
+    const text = renderNatsAuthorization({ clusters: ['dev', 'prod'], nkeysFromEnv: true });
+    expect(text).toContain(`nkey: $${nkeyEnvVar('applier-prod')} # applier-prod`);
+    expect(nkeyEnvVar('applier-prod-eu')).toBe('FLOTILLA_NATS_NKEY_APPLIER_PROD_EU');
+    expect(text.match(/^\s*nkey: /gm)).toHaveLength(natsIdentities({ clusters: ['dev', 'prod'] }).length);
+    expect(text).not.toMatch(/password|user: /);
+    expect(() =>
+      renderNatsAuthorization({ clusters: ['dev'], nkeysFromEnv: true, nkeys: { planner: 'U' } }),
+    ).toThrow(/either/);
   });
 
   it('refuses cluster names that are not DNS labels', () => {

@@ -22,7 +22,7 @@ import {
   type VerifyWire,
 } from './audit-view.ts';
 import { resolveTypes } from './event-filter.ts';
-import { connectNats, tailEvents } from './events-tail.ts';
+import { connectNats, type NatsOptions, tailEvents } from './events-tail.ts';
 import { CliError, EXIT, usageError } from './exit-codes.ts';
 import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
@@ -56,9 +56,27 @@ interface GlobalOptions {
   nats: string;
   natsUser?: string;
   natsPassword?: string;
+  natsNkeySeedFile?: string;
+  natsCa?: string;
   token?: string;
   pipeline?: string;
   cacert?: string;
+}
+
+/**
+ * The NATS connection the global options describe. A named user reads replies only on its own
+ * inbox `_INBOX_<user>` (the shipped authorization); with a seed it signs in by nkey instead of a
+ * password; with a CA the server's certificate is verified against it.
+ */
+function natsConnection(g: GlobalOptions): NatsOptions {
+  return {
+    url: g.nats,
+    user: g.natsUser,
+    password: g.natsPassword,
+    ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
+    ...(g.natsNkeySeedFile ? { nkeySeedFile: g.natsNkeySeedFile } : {}),
+    ...(g.natsCa ? { caFile: g.natsCa } : {}),
+  };
 }
 
 const outputOption = () =>
@@ -109,6 +127,17 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     )
     .addOption(new Option('--nats-user <user>', 'NATS user (e.g. subscriber)').env('FLOTILLA_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('FLOTILLA_NATS_PASSWORD'))
+    .addOption(
+      new Option(
+        '--nats-nkey-seed-file <file>',
+        'NATS nkey seed of --nats-user (signs in by key, no password)',
+      ).env('FLOTILLA_NATS_NKEY_SEED_FILE'),
+    )
+    .addOption(
+      new Option('--nats-ca <file>', "CA certificate (PEM) that signed NATS's TLS certificate (TLS on)").env(
+        'FLOTILLA_NATS_TLS_CA_FILE',
+      ),
+    )
     .addOption(
       new Option(
         '--cacert <file>',
@@ -389,12 +418,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         try {
           await tailEvents(
             {
-              nats: {
-                url: g.nats,
-                user: g.natsUser,
-                password: g.natsPassword,
-                ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
-              },
+              nats: natsConnection(g),
               types: resolveTypes(opts.type),
               filter: { clusters: opts.cluster, stages: opts.stage },
               json: opts.output === 'json',
@@ -426,12 +450,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         throw usageError(`--max-events: "${opts.maxEvents}" is not a positive integer`);
       const g = globals();
       const { events, truncated } = await readStoredEvents({
-        nats: {
-          url: g.nats,
-          user: g.natsUser,
-          password: g.natsPassword,
-          ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
-        },
+        nats: natsConnection(g),
         since: timeArg('--since', opts.since) as string,
         maxEvents: Number(opts.maxEvents),
       });
@@ -494,7 +513,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
         const extra: KeptCheckpoint[] = [];
         if (opts.stream && opts.origin) {
           const g = globals();
-          const nc = await connectNats({ url: g.nats, user: g.natsUser, password: g.natsPassword });
+          const nc = await connectNats(natsConnection(g));
           try {
             for (const { seq, entry } of await readStreamCheckpoints(jetstream(nc), opts.origin))
               extra.push({ source: `stream:${seq}`, entry });
@@ -682,8 +701,8 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
     .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
     .option(
-      '--nkeys <file>',
-      'JSON map identity → nkey public key (`flotilla nats nkeys`): those sign in by key',
+      '--nkeys <file|env>',
+      "JSON map identity → nkey public key (`flotilla nats nkeys`): those sign in by key; `env`: every identity does, its key from nats-server's environment ($FLOTILLA_NATS_NKEY_<USER>, the shipped install)",
     )
     .action((opts: { clusters: string; subscribers: string; bundleBucket: string; nkeys?: string }) => {
       try {
@@ -692,9 +711,11 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
             clusters: split(opts.clusters),
             subscribers: split(opts.subscribers),
             bundleBucket: opts.bundleBucket,
-            ...(opts.nkeys
-              ? { nkeys: JSON.parse(readFileSync(opts.nkeys, 'utf8')) as Record<string, string> }
-              : {}),
+            ...(opts.nkeys === 'env'
+              ? { nkeysFromEnv: true }
+              : opts.nkeys
+                ? { nkeys: JSON.parse(readFileSync(opts.nkeys, 'utf8')) as Record<string, string> }
+                : {}),
           }).trimEnd(),
         );
       } catch (err) {
@@ -731,12 +752,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
           {
             ...shape,
             replicas: Number(opts.replicas),
-            nats: {
-              url: g.nats,
-              user: g.natsUser,
-              password: g.natsPassword,
-              ...(g.natsUser ? { inboxPrefix: `_INBOX_${g.natsUser}` } : {}),
-            },
+            nats: natsConnection(g),
           },
           io,
         );

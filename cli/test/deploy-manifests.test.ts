@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { startTestClusters, type TestCluster } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { renderNatsAuthorization } from '../src/nats-auth.ts';
+import { nkeyEnvVar, renderNatsAuthorization } from '../src/nats-auth.ts';
 import { SERVICE_CONFIGS, schemaDefault, validEnvNames } from './schema-env.ts';
 
 const run = promisify(execFile);
@@ -32,6 +32,9 @@ const find = (objs: Obj[], kind: string, name: string, namespace?: string) =>
   ) as Obj;
 
 const rendered: Record<string, Obj[]> = {};
+
+/** The namespaces the cluster-dev overlay lets the applier write into (bindings and tenants). */
+const APPLIER_WRITES_INTO = ['shop', 'shop-jobs', 'payments'];
 
 /** Every install a user runs `kubectl apply -k` on. */
 const OVERLAYS = ['overlays/hub', 'overlays/cluster-dev'];
@@ -60,7 +63,108 @@ describe('deploy/kustomize renders', () => {
     const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('nats-config')) as Obj;
     expect(cm.data['nats.conf']).toMatch(/jetstream \{[^}]*sync_interval: always/s);
     expect(cm.data['nats.conf']).toContain('include ./auth.conf');
-    expect(cm.data['auth.conf']).toBe(renderNatsAuthorization({ clusters: ['dev', 'test', 'uat', 'prod'] }));
+    // Every identity signs in by nkey, its public key from the server's environment; no passwords.
+    expect(cm.data['auth.conf']).toBe(
+      renderNatsAuthorization({ clusters: ['dev', 'test', 'uat', 'prod'], nkeysFromEnv: true }),
+    );
+    expect(cm.data['auth.conf']).not.toMatch(/password/);
+  });
+
+  it("NATS: client TLS with the Secret's certificate, routes over verified mutual TLS, nkeys from a ConfigMap", () => {
+    const objs = rendered.base as Obj[];
+    const conf = (
+      objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('nats-config')) as Obj
+    ).data['nats.conf'] as string;
+    const clientTls = /^tls \{\n([\s\S]*?)^\}$/m.exec(conf)?.[1] ?? '';
+    for (const f of [
+      'cert_file: /etc/nats/tls/tls.crt',
+      'key_file: /etc/nats/tls/tls.key',
+      'ca_file: /etc/nats/tls/ca.crt',
+    ])
+      expect(clientTls).toContain(f);
+    const cluster = /^cluster \{\n([\s\S]*?)^\}$/m.exec(conf)?.[1] ?? '';
+    const routeTls = /tls \{([^}]*)\}/.exec(cluster)?.[1] ?? '';
+    expect(routeTls).toContain('cert_file: /etc/nats/tls/tls.crt');
+    expect(routeTls).toContain('ca_file: /etc/nats/tls/ca.crt');
+    expect(routeTls).toMatch(/verify: true/);
+    // Route authentication: the peer's certificate must name one of the listed routes.
+    expect(routeTls).toMatch(/verify_cert_and_check_known_urls: true/);
+    const sts = find(objs, 'StatefulSet', 'nats');
+    const pod = sts.spec.template.spec;
+    const tlsMount = (pod.containers[0].volumeMounts as Obj[]).find(
+      (m) => m.mountPath === '/etc/nats/tls',
+    ) as Obj;
+    expect((pod.volumes as Obj[]).find((v) => v.name === tlsMount.name)?.secret?.secretName).toBe(
+      'flotilla-nats-tls',
+    );
+    expect(pod.containers[0].envFrom).toEqual([{ configMapRef: { name: 'flotilla-nats-nkeys' } }]);
+  });
+
+  it('every NATS client signs in by nkey (only its own seed mounted) and verifies the server against the CA', () => {
+    const clients = [
+      ...(rendered['overlays/hub'] as Obj[]),
+      ...(rendered['overlays/cluster-dev'] as Obj[]),
+    ].filter((o) => (o.kind === 'Deployment' || o.kind === 'Job') && o.metadata.name !== 'nats');
+    expect(kinds(clients)).toHaveLength(7);
+    for (const w of clients) {
+      const name = `${w.kind}/${w.metadata.name}`;
+      const pod = w.spec.template.spec;
+      const c = pod.containers[0] as Obj;
+      const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e]));
+      expect(env.FLOTILLA_NATS_PASSWORD, name).toBeUndefined();
+      const mounted = (path: string) => {
+        const m = (c.volumeMounts as Obj[]).find((v) => path.startsWith(`${v.mountPath}/`)) as Obj;
+        expect(m, `${name}: ${path} is mounted`).toBeDefined();
+        const secret = (pod.volumes as Obj[]).find((v) => v.name === m.name)?.secret as Obj;
+        return {
+          secret: secret.secretName as string,
+          items: secret.items as Obj[],
+          file: path.slice(m.mountPath.length + 1),
+        };
+      };
+      const seed = mounted(env.FLOTILLA_NATS_NKEY_SEED_FILE?.value);
+      const ca = mounted(env.FLOTILLA_NATS_TLS_CA_FILE?.value);
+      // Exactly one seed in the pod: its own.
+      expect(
+        seed.items.filter((i) => String(i.path).endsWith('.nk')).map((i) => i.path),
+        name,
+      ).toEqual([seed.file]);
+      expect(
+        ca.items.map((i) => i.key),
+        name,
+      ).toContain('ca.crt');
+      if (w.metadata.name === 'flotilla-applier') {
+        expect(seed.secret.startsWith('flotilla-applier-nats'), name).toBe(true);
+      } else {
+        expect(seed.secret.startsWith('flotilla-nats-seeds'), name).toBe(true);
+        // The TLS Secret holds the server's key; a client pod projects only ca.crt from it.
+        expect(ca.items, name).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
+        const user = w.kind === 'Job' ? 'admin' : env.FLOTILLA_NATS_USER?.value;
+        expect(seed.file, name).toBe(`${user}.nk`);
+      }
+    }
+  });
+
+  it('bundles are sealed: the planner has a recipient per cluster, the applier its sealing key', () => {
+    const hub = rendered['overlays/hub'] as Obj[];
+    const planner = find(hub, 'Deployment', 'planner').spec.template.spec.containers[0].env as Obj[];
+    const ref = planner.find((e) => e.name === 'FLOTILLA_BUNDLES_RECIPIENTS')?.valueFrom?.configMapKeyRef;
+    const cm = hub.find((o) => o.kind === 'ConfigMap' && o.metadata.name === ref?.name) as Obj;
+    expect(cm, 'the recipients ConfigMap').toBeDefined();
+    const clusters = (cm.data[ref.key] as string).split(',').map((e) => e.split('=')[0]);
+    expect(clusters.sort()).toEqual(['dev', 'prod', 'test', 'uat']);
+    const dev = rendered['overlays/cluster-dev'] as Obj[];
+    const pod = find(dev, 'Deployment', 'flotilla-applier').spec.template.spec;
+    const keyFile = (pod.containers[0].env as Obj[]).find((e) => e.name === 'FLOTILLA_SEALING_KEY_FILE')
+      ?.value as string;
+    const m = (pod.containers[0].volumeMounts as Obj[]).find((v) =>
+      keyFile.startsWith(`${v.mountPath}/`),
+    ) as Obj;
+    const secret = (pod.volumes as Obj[]).find((v) => v.name === m.name)?.secret?.secretName as string;
+    expect(secret.startsWith('flotilla-applier-sealing-key')).toBe(true);
+    expect(
+      Object.keys(dev.find((o) => o.kind === 'Secret' && o.metadata.name === secret)?.data ?? {}),
+    ).toContain(keyFile.slice(m.mountPath.length + 1));
   });
 
   it('deploy/nats/nats-auth.conf is the same rendering (one source)', () => {
@@ -130,11 +234,14 @@ describe('deploy/kustomize renders', () => {
     ]);
   });
 
-  it('Flotilla namespaces enforce, warn and audit Pod Security `restricted`', () => {
-    const namespaces = [...(rendered.base as Obj[]), ...(rendered.applier as Obj[])].filter(
-      (o) => o.kind === 'Namespace',
+  it('Flotilla namespaces and every namespace the applier writes into enforce, warn and audit Pod Security `restricted`', () => {
+    const namespaces = [
+      ...(rendered['overlays/hub'] as Obj[]),
+      ...(rendered['overlays/cluster-dev'] as Obj[]),
+    ].filter((o) => o.kind === 'Namespace');
+    expect(namespaces.map((n) => n.metadata.name).sort()).toEqual(
+      ['flotilla', 'flotilla-system', ...APPLIER_WRITES_INTO].sort(),
     );
-    expect(namespaces.map((n) => n.metadata.name).sort()).toEqual(['flotilla', 'flotilla-system']);
     for (const ns of namespaces)
       for (const mode of ['enforce', 'warn', 'audit'])
         expect(ns.metadata.labels[`pod-security.kubernetes.io/${mode}`], `${ns.metadata.name} ${mode}`).toBe(
@@ -176,7 +283,7 @@ describe('deploy/kustomize renders', () => {
       ['applier', 'flotilla-system'],
     ] as const) {
       const objs = rendered[dir] as Obj[];
-      const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
+      const policies = objs.filter((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === namespace);
       for (const p of policies) expect(p.metadata.namespace, p.metadata.name).toBe(namespace);
       const denyAll = policies.filter(
         (p) => Object.keys(p.spec.podSelector).length === 0 && !p.spec.ingress && !p.spec.egress,
@@ -213,6 +320,32 @@ describe('deploy/kustomize renders', () => {
     expect(dns.to).toEqual([
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
     ]);
+  });
+
+  it('every namespace the applier writes into denies all traffic but DNS until its team opens more', () => {
+    const dev = rendered['overlays/cluster-dev'] as Obj[];
+    // Where the applier may write: its per-namespace deploy bindings and its tenants' namespaces.
+    const bound = dev
+      .filter((o) => o.kind === 'RoleBinding' && o.subjects.some((s: Obj) => s.name === 'flotilla-applier'))
+      .map((o) => o.metadata.namespace as string)
+      .filter((ns) => ns !== 'flotilla-system');
+    expect([...new Set(bound)].sort()).toEqual([...APPLIER_WRITES_INTO].sort());
+    for (const ns of APPLIER_WRITES_INTO) {
+      const policies = dev.filter((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === ns);
+      const deny = policies.find((p) => p.metadata.name === 'default-deny') as Obj;
+      expect(deny?.spec, ns).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+      // Nothing else opens ingress; egress only to DNS in kube-system.
+      for (const p of policies) expect(p.spec.ingress, `${ns} ${p.metadata.name}`).toBeUndefined();
+      const egress = policies.flatMap((p) => (p.spec.egress ?? []) as Obj[]);
+      expect(
+        egress.flatMap((r) => (r.ports as Obj[]).map((p) => `${p.protocol}/${p.port}`)).sort(),
+        ns,
+      ).toEqual(['TCP/53', 'UDP/53']);
+      for (const r of egress)
+        expect(r.to, ns).toEqual([
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+        ]);
+    }
   });
 
   it('applier RBAC: no wildcards anywhere; impersonate only on named tenant ServiceAccounts, per namespace', () => {
@@ -259,22 +392,27 @@ describe('deploy/kustomize renders', () => {
 
   it('overlays: hub generates its secrets; cluster-dev targets dev and namespaces shop and shop-jobs', () => {
     const hub = rendered['overlays/hub'] as Obj[];
-    expect(
-      hub.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name.replace(/-[a-z0-9]{10}$/, '')),
-    ).toEqual(
+    const generatedNames = (kind: string) =>
+      hub.filter((o) => o.kind === kind).map((o) => o.metadata.name.replace(/-[a-z0-9]{10}$/, ''));
+    expect(generatedNames('Secret')).toEqual(
       expect.arrayContaining([
-        'flotilla-nats-passwords',
+        'flotilla-nats-seeds',
+        'flotilla-nats-tls',
         'flotilla-api-tokens',
         'flotilla-planner-signing-key',
       ]),
     );
-    const passwords = hub.find(
-      (o) => o.kind === 'Secret' && o.metadata.name.startsWith('flotilla-nats-passwords'),
+    expect(generatedNames('Secret')).not.toContain('flotilla-nats-passwords');
+    // A public nkey for every identity of the authorization.
+    const nkeys = hub.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('flotilla-nats-nkeys'),
     );
     const users = [
       ...readFileSync(join(root, 'deploy/nats/nats-auth.conf'), 'utf8').matchAll(/user: "([^"]+)"/g),
-    ].map((m) => `FLOTILLA_NATS_PASSWORD_${(m[1] as string).toUpperCase().replace(/-/g, '_')}`);
-    expect(Object.keys(passwords?.data ?? {}).sort()).toEqual(users.sort());
+    ].map((m) => nkeyEnvVar(m[1] as string));
+    expect(Object.keys(nkeys?.data ?? {}).sort()).toEqual(users.sort());
+    const tls = hub.find((o) => o.kind === 'Secret' && o.metadata.name.startsWith('flotilla-nats-tls'));
+    expect(Object.keys(tls?.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     const dev = rendered['overlays/cluster-dev'] as Obj[];
     const env = find(dev, 'Deployment', 'flotilla-applier').spec.template.spec.containers[0].env as Obj[];
     expect(env.find((e) => e.name === 'FLOTILLA_CLUSTER')?.value).toBe('dev');
@@ -412,8 +550,8 @@ describe('on a real apiserver', () => {
     },
   );
 
-  it('Pod Security admission is live: a root pod is refused in both Flotilla namespaces', async () => {
-    for (const namespace of ['flotilla', 'flotilla-system']) {
+  it('Pod Security admission is live: a root pod is refused in the Flotilla namespaces and those the applier writes into', async () => {
+    for (const namespace of ['flotilla', 'flotilla-system', ...APPLIER_WRITES_INTO]) {
       const pod = {
         apiVersion: 'v1',
         kind: 'Pod',

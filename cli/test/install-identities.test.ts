@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import type { KeyObject } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Config as AuditWriterConfig } from '@flotilla/audit-writer';
@@ -18,25 +21,40 @@ import {
 import { samples } from '@flotilla/events/samples';
 import { Config as GitWatcherConfig } from '@flotilla/git-watcher';
 import { natsResources as gitWatcherResources } from '@flotilla/git-watcher/nats-resources';
-import { Config as PlannerConfig } from '@flotilla/planner';
+import { Config as PlannerConfig, parseRecipients } from '@flotilla/planner';
 import { natsResources as plannerResources } from '@flotilla/planner/nats-resources';
 import { Config as RegistryWatcherConfig } from '@flotilla/registry-watcher';
 import { natsResources as registryResources } from '@flotilla/registry-watcher/nats-resources';
 import { loadConfig } from '@flotilla/runtime';
-import { type NatsServer, programArgs, startNats } from '@flotilla/test-support';
+import {
+  createTestCa,
+  type NatsServer,
+  natsGreeting,
+  programArgs,
+  startNats,
+  type TestCa,
+} from '@flotilla/test-support';
+import { isSealed, openBundle, sealBundle, sealingPrivateKey } from '@flotilla/trust';
+import { nkeyAuthenticator } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
 import type { TObject } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { nkeyEnvVar } from '../src/nats-auth.ts';
 
-// "The install works under its own rules": render deploy/kustomize, start nats-server with the
-// authorization the hub ships (passwords from the Secrets the overlays generate), run the
-// bootstrap exactly as the nats-bootstrap Job does, then connect every Deployment's service
-// with the config and NATS identity its manifest gives it and do its NATS work: bind its
-// consumers, open its buckets, publish one of its events. A Deployment missing its inbox prefix,
-// or one that tries to provision, fails here with the server's permissions violation.
+// "The install works under its own rules": render deploy/kustomize, fill the example overlays'
+// CHANGE-ME Secrets and ConfigMaps with real material (nkeys from `flotilla nats nkeys`, a test
+// CA's certificate for NATS, sealing keys from `flotilla seal-key`) under the very keys the
+// manifests name, start nats-server with the shipped client `tls {}` block and authorization
+// (every identity an nkey read from the environment, as the StatefulSet gives it), run the
+// bootstrap exactly as the nats-bootstrap Job does, then connect every Deployment's service with
+// the config, mounted files and NATS identity its manifest gives it and do its NATS work: bind
+// its consumers, open its buckets, publish one of its events. A Deployment missing its inbox
+// prefix, its seed or its CA, or one that tries to provision, fails here.
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
+const CLUSTERS = ['dev', 'test', 'uat', 'prod'];
 
 // biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects, read field by field.
 type Obj = Record<string, any>;
@@ -51,27 +69,89 @@ async function render(dir: string): Promise<Obj[]> {
 }
 
 const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+const generated = (objs: Obj[], kind: string, name: string) =>
+  objs.find((o) => o.kind === kind && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`))) as
+    | Obj
+    | undefined;
+/** A Secret's or ConfigMap's entries as text. */
+const entries = (o: Obj): Record<string, string> =>
+  o.kind === 'Secret'
+    ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, b64(v as string)]))
+    : { ...o.data };
 
-/** A container's env as the kubelet would resolve it from the rendered Secrets. */
+/**
+ * Replaces the example's placeholders with real values: only keys the manifest already has, and
+ * only values that are still CHANGE-ME (so the structure under test is the shipped one).
+ */
+function fill(objs: Obj[], kind: 'Secret' | 'ConfigMap', name: string, values: Record<string, string>) {
+  const o = generated(objs, kind, name);
+  expect(o, `${kind} ${name}`).toBeDefined();
+  const data = (o as Obj).data as Record<string, string>;
+  expect(Object.keys(values).sort(), `${name}'s keys`).toEqual(
+    Object.keys(data)
+      .filter((k) => entries(o as Obj)[k]?.includes('CHANGE-ME'))
+      .sort(),
+  );
+  for (const [k, v] of Object.entries(values))
+    data[k] = kind === 'Secret' ? Buffer.from(v).toString('base64') : v;
+}
+
+/** A container's env as the kubelet would resolve it from the rendered Secrets and ConfigMaps. */
 function resolveEnv(container: Obj, objs: Obj[], podName: string): Record<string, string> {
-  const secret = (name: string) =>
-    objs.find(
-      (o) => o.kind === 'Secret' && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`)),
-    );
   const env: Record<string, string> = {};
   for (const e of container.env as Obj[]) {
+    const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
     if (e.value !== undefined) env[e.name] = String(e.value);
-    else if (e.valueFrom?.secretKeyRef) {
-      const ref = e.valueFrom.secretKeyRef;
-      const s = secret(ref.name);
-      if (!s && ref.optional) continue;
-      expect(s, `Secret ${ref.name} for ${e.name}`).toBeDefined();
-      const data = s?.data?.[ref.key];
-      expect(data, `${ref.name}/${ref.key}`).toBeDefined();
-      env[e.name] = b64(data);
+    else if (ref) {
+      const source = generated(objs, e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap', ref.name);
+      if (!source && ref.optional) continue;
+      expect(source, `${ref.name} for ${e.name}`).toBeDefined();
+      const value = entries(source as Obj)[ref.key];
+      expect(value, `${ref.name}/${ref.key}`).toBeDefined();
+      env[e.name] = value as string;
     } else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
   }
   return env;
+}
+
+/**
+ * Writes each Secret volume the container mounts into a directory of its own (only the listed
+ * `items` when the volume names some, as the kubelet does) and rewrites every env value under a
+ * mountPath to the written file. A missing file is a missing mount.
+ */
+function mount(
+  pod: Obj,
+  container: Obj,
+  objs: Obj[],
+  env: Record<string, string>,
+  dir: string,
+): Record<string, string> {
+  const paths: Array<[string, string]> = [];
+  for (const m of (container.volumeMounts ?? []) as Obj[]) {
+    // Not a pod volume: a volumeClaimTemplate (the StatefulSet's data), nothing to write.
+    const volume = (pod.volumes as Obj[]).find((v) => v.name === m.name) as Obj | undefined;
+    if (!volume?.secret) continue;
+    const secret = generated(objs, 'Secret', volume.secret.secretName);
+    if (!secret && volume.secret.optional) continue;
+    expect(secret, `Secret ${volume.secret.secretName}`).toBeDefined();
+    const data = entries(secret as Obj);
+    const at = mkdtempSync(join(dir, `${m.name}-`));
+    const items =
+      (volume.secret.items as Obj[] | undefined) ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const { key, path } of items) {
+      expect(data[key], `${volume.secret.secretName}/${key}`).toBeDefined();
+      writeFileSync(join(at, path), data[key] as string, { mode: 0o600 });
+    }
+    paths.push([m.mountPath as string, at]);
+  }
+  const out = { ...env };
+  for (const [k, v] of Object.entries(out))
+    for (const [mountPath, at] of paths)
+      if (v.startsWith(`${mountPath}/`)) {
+        out[k] = join(at, v.slice(mountPath.length + 1));
+        expect(existsSync(out[k] as string), `${k} → ${v}`).toBe(true);
+      }
+  return out;
 }
 
 interface Installed {
@@ -123,28 +203,102 @@ const SERVICES: Installed[] = [
 let nats: NatsServer;
 let hub: Obj[];
 let clusterDev: Obj[];
+let work: string;
+let ca: TestCa;
+const sealingKeys = new Map<string, string>();
 const buses: Bus[] = [];
+
+/** The env a pod's first container gets, with its mounted Secrets written to disk. */
+function podEnv(objs: Obj[], workload: Obj, podName: string): Record<string, string> {
+  const pod = workload.spec.template.spec as Obj;
+  const container = (pod.containers as Obj[])[0] as Obj;
+  return mount(pod, container, objs, resolveEnv(container, objs, podName), work);
+}
 
 beforeAll(async () => {
   [hub, clusterDev] = await Promise.all([render('overlays/hub'), render('overlays/cluster-dev')]);
-  const authConf = hub.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('nats-config'))?.data[
-    'auth.conf'
-  ] as string;
-  const passwords = hub.find(
-    (o) => o.kind === 'Secret' && o.metadata.name.startsWith('flotilla-nats-passwords'),
-  ) as Obj;
-  // The StatefulSet hands nats-server this Secret as its environment; do the same substitution.
-  const conf = authConf.replace(/password: \$(FLOTILLA_NATS_PASSWORD_[A-Z0-9_]+)/g, (_m, v: string) => {
-    const value = passwords.data[v];
-    expect(value, `${v} in flotilla-nats-passwords`).toBeDefined();
-    return `password: ${JSON.stringify(b64(value))}`;
+  work = mkdtempSync(join(tmpdir(), 'flotilla-install-'));
+  // What an operator makes for the install: an nkey per identity, NATS's certificate, a sealing
+  // key per cluster.
+  const seeds = join(work, 'seeds');
+  const nkeys = await run(
+    process.execPath,
+    programArgs('cli', 'nats', 'nkeys', '--clusters', CLUSTERS.join(','), '--out', seeds),
+  );
+  const publicKeys = JSON.parse(nkeys.stdout) as Record<string, string>;
+  const seed = (id: string) => readFileSync(join(seeds, `${id}.nk`), 'utf8');
+  ca = await createTestCa('flotilla-install');
+  const server = await ca.issue('nats', 'peer');
+  const recipients: string[] = [];
+  for (const cluster of CLUSTERS) {
+    const file = join(work, `sealing-${cluster}.pem`);
+    const out = await run(process.execPath, programArgs('cli', 'seal-key', cluster, '--out', file));
+    recipients.push(out.stdout.trim());
+    sealingKeys.set(cluster, readFileSync(file, 'utf8'));
+  }
+  const caPem = readFileSync(ca.caFile, 'utf8');
+
+  fill(
+    hub,
+    'ConfigMap',
+    'flotilla-nats-nkeys',
+    Object.fromEntries(Object.entries(publicKeys).map(([id, key]) => [nkeyEnvVar(id), key])),
+  );
+  const hubIds = ['planner', 'git-watcher', 'registry-watcher', 'audit-writer', 'subscriber', 'admin'];
+  fill(hub, 'Secret', 'flotilla-nats-seeds', Object.fromEntries(hubIds.map((id) => [`${id}.nk`, seed(id)])));
+  fill(hub, 'Secret', 'flotilla-nats-tls', {
+    'tls.crt': readFileSync(server.certFile, 'utf8'),
+    'tls.key': readFileSync(server.keyFile, 'utf8'),
+    'ca.crt': caPem,
   });
-  nats = await startNats({ extraConfig: conf });
-}, 120_000);
+  fill(hub, 'ConfigMap', 'flotilla-bundle-recipients', { recipients: recipients.join(',') });
+  fill(clusterDev, 'Secret', 'flotilla-applier-nats', { 'seed.nk': seed('applier-dev'), 'ca.crt': caPem });
+  fill(clusterDev, 'Secret', 'flotilla-applier-sealing-key', {
+    'sealing-key.pem': sealingKeys.get('dev') as string,
+  });
+
+  // nats-server as the StatefulSet runs it: its client `tls {}` block with the flotilla-nats-tls
+  // Secret mounted, and auth.conf with each $FLOTILLA_NATS_NKEY_<USER> from its environment
+  // (envFrom the flotilla-nats-nkeys ConfigMap). The cluster block needs the other two pods.
+  const sts = generated(hub, 'StatefulSet', 'nats') as Obj;
+  const natsContainer = sts.spec.template.spec.containers[0] as Obj;
+  const fromConfigMaps = Object.assign(
+    {},
+    ...(natsContainer.envFrom as Obj[]).map((f) =>
+      entries(generated(hub, 'ConfigMap', f.configMapRef.name) as Obj),
+    ),
+  ) as Record<string, string>;
+  const config = entries(generated(hub, 'ConfigMap', 'nats-config') as Obj);
+  const tlsBlock = /^tls \{\n[\s\S]*?^\}$/m.exec(config['nats.conf'] as string)?.[0] as string;
+  expect(tlsBlock, 'a client tls {} block in nats.conf').toBeDefined();
+  const files = mount(
+    sts.spec.template.spec,
+    natsContainer,
+    hub,
+    Object.fromEntries(
+      [...tlsBlock.matchAll(/(\w+_file): (\S+)/g)].map((m) => [m[1] as string, m[2] as string]),
+    ),
+    work,
+  );
+  const tlsConf = tlsBlock.replace(
+    /(\w+_file): (\S+)/g,
+    (_m, k: string) => `${k}: ${JSON.stringify(files[k])}`,
+  );
+  // The nkeys come from nats-server's environment, as the StatefulSet's envFrom gives them.
+  const authConf = config['auth.conf'] as string;
+  const wanted = [...authConf.matchAll(/nkey: \$(FLOTILLA_NATS_NKEY_[A-Z0-9_]+)/g)].map(
+    (m) => m[1] as string,
+  );
+  expect(wanted.sort()).toEqual(Object.keys(fromConfigMaps).sort());
+  expect(authConf).not.toMatch(/password/);
+  nats = await startNats({ extraConfig: `${tlsConf}\n${authConf}`, env: fromConfigMaps });
+}, 180_000);
 
 afterAll(async () => {
   for (const b of buses) await b.close().catch(() => undefined);
   await nats?.dispose();
+  if (ca) rmSync(ca.dir, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('the shipped install, run under its own authorization', () => {
@@ -152,7 +306,7 @@ describe('the shipped install, run under its own authorization', () => {
     const job = hub.find((o) => o.kind === 'Job' && o.metadata.name === 'nats-bootstrap') as Obj;
     const c = job.spec.template.spec.containers[0] as Obj;
     expect(c.args.slice(0, 2)).toEqual(['nats', 'bootstrap']);
-    const env = { ...resolveEnv(c, hub, 'nats-bootstrap-x'), FLOTILLA_NATS_URL: nats.url };
+    const env = { ...podEnv(hub, job, 'nats-bootstrap-x'), FLOTILLA_NATS_URL: nats.url };
     // One replica here (a single test server) instead of the three the Job asks for.
     const args = (c.args as string[]).map((a, i, all) => (all[i - 1] === '--replicas' ? '1' : a));
     const first = await run(process.execPath, programArgs('cli', ...args), {
@@ -170,9 +324,11 @@ describe('the shipped install, run under its own authorization', () => {
     it(`${s.deployment}: starts with its manifest's config and identity, binds, and publishes its events`, async () => {
       const objs = s.service === 'cluster-applier' ? clusterDev : hub;
       const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === s.deployment) as Obj;
-      const container = dep.spec.template.spec.containers[0] as Obj;
-      const env = resolveEnv(container, objs, `${s.deployment}-0`);
+      const env = podEnv(objs, dep, `${s.deployment}-0`);
       expect(env.FLOTILLA_NATS_PROVISION, 'the install binds only').toBe('false');
+      expect(env.FLOTILLA_NATS_PASSWORD, 'no password: an nkey').toBeUndefined();
+      expect(env.FLOTILLA_NATS_NKEY_SEED_FILE, 'its seed, mounted').toBeDefined();
+      expect(env.FLOTILLA_NATS_TLS_CA_FILE, 'the CA, mounted').toBeDefined();
       // The in-cluster NATS address becomes the test server; everything else is as shipped.
       env.FLOTILLA_NATS_SERVERS = nats.url;
       delete env.FLOTILLA_CONFIG; // file paths of mounted ConfigMaps do not exist here
@@ -201,7 +357,7 @@ describe('the shipped install, run under its own authorization', () => {
 
   it("console: starts with its manifest's read-only identity and sees events live", async () => {
     const dep = hub.find((o) => o.kind === 'Deployment' && o.metadata.name === 'console') as Obj;
-    const env = resolveEnv(dep.spec.template.spec.containers[0] as Obj, hub, 'console-0');
+    const env = podEnv(hub, dep, 'console-0');
     env.FLOTILLA_NATS_SERVERS = nats.url;
     const config = loadConfig(ConsoleConfig, { env }) as Obj;
     expect(config.nats.user).toBe('subscriber');
@@ -218,7 +374,7 @@ describe('the shipped install, run under its own authorization', () => {
     // The git-watcher (its own manifest identity) publishes; the console's core subscription on
     // flotilla.v1.> receives it.
     const gw = hub.find((o) => o.kind === 'Deployment' && o.metadata.name === 'git-watcher') as Obj;
-    const gwEnv = resolveEnv(gw.spec.template.spec.containers[0] as Obj, hub, 'git-watcher-0');
+    const gwEnv = podEnv(hub, gw, 'git-watcher-0');
     gwEnv.FLOTILLA_NATS_SERVERS = nats.url;
     delete gwEnv.FLOTILLA_CONFIG;
     const publisher = await Bus.connect({
@@ -231,4 +387,50 @@ describe('the shipped install, run under its own authorization', () => {
     expect(await seen).toBe('GitCommitDetected');
     await feed.stop();
   }, 60_000);
+
+  it('NATS demands TLS: a plaintext client, or one that does not trust the install CA, is refused', async () => {
+    const info = await natsGreeting(nats.url);
+    expect(info.tls_required).toBe(true);
+    const planner = generated(hub, 'Deployment', 'planner') as Obj;
+    const env = podEnv(hub, planner, 'planner-0');
+    const seed = readFileSync(env.FLOTILLA_NATS_NKEY_SEED_FILE as string, 'utf8').trim();
+    const refused = await connect({
+      servers: nats.url,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+      reconnect: false,
+      timeout: 5000,
+    }).then(
+      async (nc) => {
+        await nc.close();
+        return 'connected';
+      },
+      (err: Error) => err.message,
+    );
+    // The client upgrades as the server asks, then cannot verify the certificate with system roots.
+    expect(refused).not.toBe('connected');
+    expect(refused).toMatch(/certificate|self.signed|issuer/i);
+  }, 60_000);
+
+  it("bundles are sealed: the planner's recipients cover every cluster, and only that cluster's key opens one", async () => {
+    const planner = generated(hub, 'Deployment', 'planner') as Obj;
+    const config = loadConfig(PlannerConfig, {
+      env: { ...podEnv(hub, planner, 'planner-0'), FLOTILLA_CONFIG: '' },
+    }) as Obj;
+    const recipients = parseRecipients(config.bundles.recipients as string);
+    expect([...recipients.keys()].sort()).toEqual([...CLUSTERS].sort());
+    const applier = generated(clusterDev, 'Deployment', 'flotilla-applier') as Obj;
+    const applierConfig = loadConfig(ApplierConfig, {
+      env: podEnv(clusterDev, applier, 'flotilla-applier-0'),
+    }) as Obj;
+    expect(applierConfig.cluster).toBe('dev');
+    const key = sealingPrivateKey(readFileSync(applierConfig.sealing.keyFile as string, 'utf8'));
+    const bundle = new TextEncoder().encode('{"objects":[]}');
+    const sealed = sealBundle(bundle, recipients.get('dev') as KeyObject, 'dev');
+    expect(isSealed(sealed)).toBe(true);
+    expect(new TextDecoder().decode(openBundle(sealed, key, 'dev'))).toBe('{"objects":[]}');
+    // prod's bundle does not open with dev's key.
+    expect(() =>
+      openBundle(sealBundle(bundle, recipients.get('prod') as KeyObject, 'prod'), key, 'prod'),
+    ).toThrow(/seal/);
+  });
 });

@@ -1,14 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { type FlotillaStack, startFlotillaStack, waitFor } from '@flotilla/test-support';
+import { type FlotillaStack, natsGreeting, startFlotillaStack, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  approve,
-  natsGreeting,
-  plannerApi,
-  pushRelease,
-  waitForAwaitingApproval,
-  waitForDigest,
-} from './story.ts';
+import { approve, plannerApi, pushRelease, waitForAwaitingApproval, waitForDigest } from './story.ts';
 
 // The whole product, real and local: NATS, git daemon, docker-registry, four kube control planes,
 // the five services as separate processes. One image goes dev → test → uat → (approval) → prod,

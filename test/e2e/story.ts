@@ -2,7 +2,6 @@
 // watch it flow dev → test → uat, stop for approval at prod, approve, watch prod converge.
 // Truth about clusters comes from the clusters themselves, not from the planner's view.
 
-import { connect as tcpConnect } from 'node:net';
 import { type FlotillaStack, pushImage, type TestCluster, waitFor } from '@flotilla/test-support';
 import { AppsV1Api } from '@kubernetes/client-node';
 
@@ -117,22 +116,4 @@ export async function approve(stack: FlotillaStack, promotionId: string, token: 
     if (res.status < 500 || Date.now() > deadline) return res;
     await new Promise((r) => setTimeout(r, 1000));
   }
-}
-
-/** The INFO line nats-server greets every client with, before any TLS handshake. */
-export function natsGreeting(url: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect(Number(new URL(url).port), '127.0.0.1');
-    let text = '';
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no INFO; got ${JSON.stringify(text)}`)));
-    socket.on('data', (d) => {
-      text += String(d);
-      const end = text.indexOf('\r\n');
-      if (text.startsWith('INFO ') && end > 0) {
-        socket.destroy();
-        resolve(JSON.parse(text.slice(5, end)) as Record<string, unknown>);
-      }
-    });
-    socket.on('error', reject);
-  });
 }

@@ -4,12 +4,13 @@ import {
   createServiceAccountKubeconfig,
   type FlotillaStack,
   type GitWorkdir,
+  natsGreeting,
   startFlotillaStack,
   type TestCluster,
   waitFor,
 } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { natsGreeting, plannerApi } from './story.ts';
+import { plannerApi } from './story.ts';
 
 // Two teams, two pipelines, one shared cluster, the whole product (NATS, git daemon, planner,
 // git-watcher, registry-watcher, audit-writer, the cluster's applier, a real kube-apiserver).

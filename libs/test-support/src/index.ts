@@ -8,6 +8,7 @@ export {
   type NatsCluster,
   type NatsServer,
   type NatsServerOptions,
+  natsGreeting,
   natsServerBinary,
   type RouteSecurity,
   startNats,

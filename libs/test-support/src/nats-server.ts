@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
@@ -27,6 +28,11 @@ export interface NatsServerOptions {
   syncAlways?: boolean;
   /** Extra nats-server config appended verbatim (accounts, authorization, …). */
   extraConfig?: string;
+  /**
+   * Added to nats-server's environment: the config reads `$VAR`s from it (an install's nkeys or
+   * passwords, filled from a ConfigMap or Secret).
+   */
+  env?: Record<string, string>;
   /** Cluster block for multi-node setups, filled by startNatsCluster. */
   cluster?: { name: string; port: number; routes: number[]; security?: RouteSecurity | undefined };
   serverName?: string;
@@ -152,7 +158,10 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
   let proc: Spawned | undefined;
   const launch = async () => {
     writeFileSync(confFile, configText(ports, storeDir, workDir, { ...opts, serverName: name }));
-    proc = spawnTracked(bin, ['-c', confFile], { logFile });
+    proc = spawnTracked(bin, ['-c', confFile], {
+      logFile,
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     const current = proc;
     const portsFile = join(workDir, `nats-server_${current.child.pid}.ports`);
     const bound = await waitFor(`nats-server ${name} to listen (log: ${logFile})`, async () => {
@@ -254,4 +263,22 @@ export async function startNatsCluster(
     await Promise.all(servers.map((s) => s.dispose()));
     if (attempt >= 5 || !String(failed.reason).includes('address already in use')) throw failed.reason;
   }
+}
+
+/** The INFO line nats-server greets every client with, before any TLS handshake. */
+export function natsGreeting(url: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(new URL(url).port), '127.0.0.1');
+    let text = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no INFO; got ${JSON.stringify(text)}`)));
+    socket.on('data', (d) => {
+      text += String(d);
+      const end = text.indexOf('\r\n');
+      if (text.startsWith('INFO ') && end > 0) {
+        socket.destroy();
+        resolve(JSON.parse(text.slice(5, end)) as Record<string, unknown>);
+      }
+    });
+    socket.on('error', reject);
+  });
 }

@@ -6,6 +6,7 @@ export { type FoundImage, parseImageReference, readMarkedImages, rewriteImages }
 export { isOperationError, OperationError, type OperationFailure } from './operation-error.ts';
 export { PlannerOperations } from './operations.ts';
 export { Planner, type PlannerOptions } from './planner.ts';
+export { parseRecipients } from './cluster-bundles.ts';
 export { type RenderProblem, type RenderResult, renderCluster } from './render.ts';
 export { LEADER_BUCKET, type PlannerHandle, repoNameOf, startPlanner } from './service.ts';
 export { PlannerState, promotionId } from './state.ts';
