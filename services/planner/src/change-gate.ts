@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { matchesPaths } from '@flotilla/git';
-import { formatRef, type KubeObject, objectHash, refKey, refOf } from '@flotilla/manifests';
+import { formatRef, type KubeObject, objectHash, parseRefKey, refKey, refOf } from '@flotilla/manifests';
 import type { ChangeCommit, Pipeline, Stage } from '@flotilla/policy';
 import type { ConfigRepo } from './config-repo.ts';
 
@@ -76,23 +76,38 @@ export async function unexplainedCommits(
     }));
 }
 
+/**
+ * What a held change's diff needs of a bundle, and nothing more: each object's ref key and a
+ * short digest of its content. The planner records it when it renders, before the bundle is
+ * sealed, because it can never open a sealed bundle again (it holds public keys only).
+ */
+export type ObjectIndex = Record<string, string>;
+
+/** 96 bits of the object's sha256: enough to tell a change, too little to learn content from. */
+export function objectIndex(objects: readonly KubeObject[]): ObjectIndex {
+  const out: ObjectIndex = {};
+  for (const o of objects)
+    out[refKey(refOf(o))] = objectHash(o).slice('sha256:'.length, 'sha256:'.length + 24);
+  return out;
+}
+
 /** Object-level diff (names only, never content) between what runs and what would run. */
 export function objectDiff(
-  running: readonly KubeObject[],
-  next: readonly KubeObject[],
+  running: ObjectIndex,
+  next: ObjectIndex,
 ): { added: string[]; removed: string[]; changed: string[] } {
-  const index = (objs: readonly KubeObject[]) =>
-    new Map(objs.map((o) => [refKey(refOf(o)), { label: formatRef(refOf(o)), hash: objectHash(o) }]));
-  const before = index(running);
-  const after = index(next);
+  const label = (key: string) => {
+    const ref = parseRefKey(key);
+    return ref ? formatRef(ref) : key;
+  };
   const added: string[] = [];
   const changed: string[] = [];
   const removed: string[] = [];
-  for (const [k, v] of after) {
-    const was = before.get(k);
-    if (!was) added.push(v.label);
-    else if (was.hash !== v.hash) changed.push(v.label);
+  for (const [k, hash] of Object.entries(next)) {
+    const was = running[k];
+    if (was === undefined) added.push(label(k));
+    else if (was !== hash) changed.push(label(k));
   }
-  for (const [k, v] of before) if (!after.has(k)) removed.push(v.label);
+  for (const k of Object.keys(running)) if (!(k in next)) removed.push(label(k));
   return { added: added.slice(0, 500), removed: removed.slice(0, 500), changed: changed.slice(0, 500) };
 }

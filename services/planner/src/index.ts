@@ -1,4 +1,5 @@
 export { registerApi } from './api.ts';
+export { parseRecipients } from './cluster-bundles.ts';
 export { Config } from './config.ts';
 export { ConfigRepo } from './config-repo.ts';
 export { HISTORY_SUBJECTS, readHistory } from './history.ts';
@@ -6,7 +7,6 @@ export { type FoundImage, parseImageReference, readMarkedImages, rewriteImages }
 export { isOperationError, OperationError, type OperationFailure } from './operation-error.ts';
 export { PlannerOperations } from './operations.ts';
 export { Planner, type PlannerOptions } from './planner.ts';
-export { parseRecipients } from './cluster-bundles.ts';
 export { type RenderProblem, type RenderResult, renderCluster } from './render.ts';
 export { LEADER_BUCKET, type PlannerHandle, repoNameOf, startPlanner } from './service.ts';
 export { PlannerState, promotionId } from './state.ts';

@@ -28,7 +28,14 @@ import {
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import { type SigningKey, signPlan } from '@flotilla/trust';
-import { changeId, isGated, objectDiff, unexplainedCommits } from './change-gate.ts';
+import {
+  changeId,
+  isGated,
+  type ObjectIndex,
+  objectDiff,
+  objectIndex,
+  unexplainedCommits,
+} from './change-gate.ts';
 import type { ClusterBundles } from './cluster-bundles.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import { type FoundImage, readMarkedImages } from './image-refs.ts';
@@ -577,7 +584,10 @@ export class PlanRenderer {
       return false;
     }
     const { digest, size } = r.bundle;
-    const content = { revision, digest, size, objects: r.objectList, contentDigest: r.contentDigest };
+    // Before anything is held or issued: once sealed, the bundle never opens for the planner again.
+    const index = objectIndex(r.objectList);
+    await state.saveObjectIndex(cluster.name, digest, index, [c.desired?.bundleDigest, c.held?.bundleDigest]);
+    const content = { revision, digest, size, objects: index, contentDigest: r.contentDigest };
     if (opts.gate !== false && (await this.holdIfUngated(target, stage, cluster, c, content, cause)))
       return false;
     await this.issuePlan(target, stage, cluster, c, { ...content, objects: r.objects }, cause);
@@ -595,7 +605,7 @@ export class PlanRenderer {
     stage: Stage,
     cluster: { name: string; path: string },
     c: ClusterState,
-    content: { revision: string; digest: string; size: number; objects: KubeObject[]; contentDigest: string },
+    content: { revision: string; digest: string; size: number; objects: ObjectIndex; contentDigest: string },
     cause?: FlotillaEvent,
   ): Promise<boolean> {
     const { state, scope, pipeline } = target;
@@ -618,7 +628,7 @@ export class PlanRenderer {
       await state.saveCluster(c);
       return true;
     }
-    const running = await this.objectsOf(cluster.name, c.desired.bundleDigest);
+    const running = await this.objectsOf(state, cluster.name, c.desired.bundleDigest);
     c.held = {
       changeId: id,
       revision: content.revision,
@@ -626,7 +636,7 @@ export class PlanRenderer {
       contentDigest: content.contentDigest,
       bundleDigest: content.digest,
       bundleSize: content.size,
-      objects: content.objects.length,
+      objects: Object.keys(content.objects).length,
       commits,
       heldAt: new Date().toISOString(),
     };
@@ -655,17 +665,20 @@ export class PlanRenderer {
   }
 
   /**
-   * The objects of a bundle already issued (empty when it is gone from the store, or sealed: the
-   * planner cannot open a sealed bundle, so a held change's diff then lists every object as new).
+   * The object index of a bundle already issued: the one recorded when it was rendered (a sealed
+   * bundle never opens for the planner), else, for a plan issued before indexes were recorded,
+   * the bundle's own objects if it is plaintext; empty when neither exists.
    */
-  private async objectsOf(cluster: string, digest: string): Promise<KubeObject[]> {
+  private async objectsOf(state: PlannerState, cluster: string, digest: string): Promise<ObjectIndex> {
+    const recorded = await state.objectIndex(cluster, digest);
+    if (recorded) return recorded;
     try {
       const plain = await this.o.bundles.read(cluster, digest);
-      if (!plain) return [];
+      if (!plain) return {};
       const decoded = decodeBundle(plain, { expectedDigest: digest });
-      return decoded.ok ? decoded.bundle.objects : [];
+      return decoded.ok ? objectIndex(decoded.bundle.objects) : {};
     } catch {
-      return [];
+      return {};
     }
   }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JsonKv } from '@flotilla/bus';
 import type { FlotillaEvent, ImageRef } from '@flotilla/events';
 import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
-import type { ApprovedChange, HeldChange } from './change-gate.ts';
+import type { ApprovedChange, HeldChange, ObjectIndex } from './change-gate.ts';
 
 /** What the planner knows about one cluster: what it asked for, what was applied, how healthy. */
 export interface ClusterState {
@@ -97,7 +97,17 @@ export function promotionId(from: string, to: string, images: readonly ImageRef[
   return `${to}-${createHash('sha256').update(`${from}>${to}:${canonical}`).digest('hex').slice(0, 16)}`;
 }
 
-type Entry = ClusterState | StageState | PromotionRecord | ImageTags | Meta;
+type Entry = ClusterState | StageState | PromotionRecord | ImageTags | Meta | ClusterObjects;
+
+/**
+ * The object index (`objectIndex`) of each bundle a cluster may still be diffed against: the last
+ * plan's, a held change's, the newest render's. Its own key per cluster (`objects/<cluster>`),
+ * written only when a cluster renders new content and read only to diff a held change, so the
+ * cluster entry that every health report rewrites stays small; never loaded at activation.
+ */
+export interface ClusterObjects {
+  bundles: Record<string, ObjectIndex>;
+}
 
 /**
  * An entry as stored: the decision and the events announcing it that are not yet acknowledged by
@@ -115,6 +125,12 @@ export interface OutboxEntry {
 
 /** Key prefix of a pipeline's entries; the root flotilla.yaml pipeline keeps unprefixed keys. */
 const PIPELINE_PREFIX = 'pipeline/';
+
+/** `objects/<cluster>`, or `pipeline/<name>/objects/<cluster>`. */
+function isObjectsKey(key: string): boolean {
+  const rest = key.startsWith(PIPELINE_PREFIX) ? key.split('/').slice(2).join('/') : key;
+  return rest.startsWith('objects/');
+}
 
 /**
  * The materialised view, written through to NATS KV on every change (one key per cluster,
@@ -162,6 +178,7 @@ export class PlannerState {
     this.outbox.clear();
     for (const c of this.children.values()) c.reset();
     for (const key of await this.kv.keys()) {
+      if (isObjectsKey(key)) continue;
       const entry = await this.kv.get(key);
       if (!entry) continue;
       const { outbox, ...value } = entry.value;
@@ -218,6 +235,30 @@ export class PlannerState {
   /** Saves the cluster with `events` in its outbox (published afterwards by `publishOutbox`). */
   async saveCluster(c: ClusterState, events: FlotillaEvent[] = []): Promise<void> {
     await this.write(`${this.prefix}cluster/${c.cluster}`, c, events);
+  }
+
+  /**
+   * Records the object index of `bundleDigest` for `cluster`, keeping only the indexes of the
+   * bundles in `keep` (what runs, what is held) beside it.
+   */
+  async saveObjectIndex(
+    cluster: string,
+    bundleDigest: string,
+    index: ObjectIndex,
+    keep: ReadonlyArray<string | undefined>,
+  ): Promise<void> {
+    const key = `${this.prefix}objects/${cluster}`;
+    const was = (await this.kv.get(key))?.value as ClusterObjects | undefined;
+    const bundles: Record<string, ObjectIndex> = {};
+    for (const d of keep) if (d && was?.bundles[d]) bundles[d] = was.bundles[d];
+    bundles[bundleDigest] = index;
+    await this.kv.put(key, { bundles });
+  }
+
+  /** The object index recorded for `bundleDigest` of `cluster`, if the planner rendered it. */
+  async objectIndex(cluster: string, bundleDigest: string): Promise<ObjectIndex | undefined> {
+    const was = (await this.kv.get(`${this.prefix}objects/${cluster}`))?.value as ClusterObjects | undefined;
+    return was?.bundles[bundleDigest];
   }
 
   /** Saves the stage with `events` in its outbox (published afterwards by `publishOutbox`). */

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PlanCreated } from '@flotilla/events';
+import { ChangeAwaitingApproval, PlanCreated } from '@flotilla/events';
 import { decodeBundle } from '@flotilla/manifests';
+import { GitWorkdir } from '@flotilla/test-support';
 import {
   generateSealingKey,
   isSealed,
@@ -60,6 +61,40 @@ describe('sealed bundles from the planner', () => {
     const plain = await (await h.watcher.blobs(devPlan.bundle.bucket)).get(devPlan.bundle.digest);
     expect(isSealed(plain)).toBe(false);
     expect(decodeBundle(plain, { expectedDigest: devPlan.bundle.digest }).ok).toBe(true);
+  });
+
+  it("a held change's diff for a sealed cluster names only what changed (from the planner's own record)", async () => {
+    const first = (await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === 'prod')).data;
+    const running = await (await h.watcher.blobs(first.bundle.bucket)).get(first.bundle.digest);
+    expect(isSealed(running)).toBe(true);
+    const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
+    try {
+      const path = 'clusters/prod/kustomization.yaml';
+      await work.writeFile(
+        path,
+        (await h.fileAtHead(path)).replace(
+          'flotilla.io/cluster: prod',
+          'flotilla.io/cluster: prod\n  hotfix: "sealed"',
+        ),
+      );
+      const sha = await work.commit('prod: hand edit', {
+        author: { name: 'Alice', email: 'alice@example.com' },
+      });
+      await work.push();
+      await h.commitDetected(sha, [path]);
+      const held = await h.events.wait<{
+        revision: string;
+        diff: { added: string[]; removed: string[]; changed: string[] };
+      }>(ChangeAwaitingApproval, (d) => d.revision === sha);
+      // Before: the planner could not open the sealed bundle that runs, so every object was "added".
+      expect(held.data.diff.added).toEqual([]);
+      expect(held.data.diff.removed).toEqual([]);
+      expect(held.data.diff.changed).toEqual(
+        expect.arrayContaining(['apps/Deployment shop/web', 'Service shop/web']),
+      );
+    } finally {
+      await work.remove();
+    }
   });
 
   it('a malformed recipient stops the start, naming the cluster', async () => {
