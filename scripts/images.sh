@@ -5,6 +5,7 @@
 #   bash scripts/images.sh --push 127.0.0.1:5000      # … and push (plain HTTP), writing digests
 #   bash scripts/images.sh --push 127.0.0.1:5000 --pin  # … and pin those digests in the install
 #                                                      # (deploy/kustomize/images, used by every overlay)
+#                                                      # and NATS's in docker-compose.yml
 # The base is made here: Debian bookworm minbase from mmdebstrap (cached as a tarball under
 # ~/.cache/flotilla/images) plus the pinned Node 24 (scripts/lib/node.sh) and npm; the Dockerfile
 # takes it as BASE, and KUBECTL_IMAGE as a one-file image of this machine's kubectl. Elsewhere
@@ -108,24 +109,33 @@ if ! podman image exists "$KUBECTL_IMAGE"; then
   buildah commit --quiet --rm "$ctr" "$KUBECTL_IMAGE" >/dev/null
 fi
 
-# 4. --compose-infra: the images docker-compose.yml takes for NATS, the Git server and the
-# registry, made here because no public registry is reachable (elsewhere compose pulls
-# nats:2.15.2-alpine, alpine/git and registry:2): the pinned nats-server (with wget for the
-# compose healthcheck), git daemon on the base, and Debian's CNCF Distribution registry.
-# The compose test runs with FLOTILLA_{NATS,GIT,REGISTRY}_IMAGE pointing at them.
-if [ -n "$INFRA" ]; then
-  nats_bin="$(ls "$CACHE"/bin/nats-*/nats-server | sort -V | tail -1)"
-  nats_version="$(basename "$(dirname "$nats_bin")" | sed 's/^nats-//')"
+# 4. NATS: the nats-server the tests run (pinned, built from its Go module by scripts/setup.sh)
+# on Debian minbase with wget for the compose healthcheck. It ships with the services (pushed
+# and pinned by digest beside them) because the install and compose reference every image by
+# digest, and a digest is only known for an image built or pulled here.
+nats_bin="$(ls "$CACHE"/bin/nats-*/nats-server 2>/dev/null | sort -V | tail -1 || true)"
+nats_version="$(basename "$(dirname "${nats_bin:-/nats-none/x}")" | sed 's/^nats-//')"
+if [ -n "$INFRA$PUSH" ]; then
+  [ -n "$nats_bin" ] || { echo "no nats-server under $CACHE/bin: run scripts/setup.sh first" >&2; exit 1; }
   if ! podman image exists "localhost/flotilla/nats:$nats_version"; then
-    log "compose infra: localhost/flotilla/nats:$nats_version"
+    log "nats: localhost/flotilla/nats:$nats_version"
     ctr=$(buildah from --quiet "$debian")
     trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
     buildah run --network host "$ctr" -- sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends wget >/dev/null && rm -rf /var/lib/apt/lists/*'
     buildah copy --quiet --chmod 755 "$ctr" "$nats_bin" /usr/local/bin/nats-server >/dev/null
-    buildah config --entrypoint '["/usr/local/bin/nats-server"]' --cmd '' --port 4222 --port 8222 "$ctr"
+    buildah config --entrypoint '["/usr/local/bin/nats-server"]' --cmd '' --port 4222 --port 6222 --port 8222 \
+      --label org.opencontainers.image.title=nats-server --label org.opencontainers.image.version="$nats_version" \
+      --label org.opencontainers.image.source=https://github.com/nats-io/nats-server "$ctr"
     buildah commit --quiet --rm "$ctr" "localhost/flotilla/nats:$nats_version" >/dev/null
     trap - EXIT
   fi
+fi
+
+# 5. --compose-infra: the other images docker-compose.yml takes, the Git server and the registry,
+# made here because no public registry is reachable (elsewhere compose pulls alpine/git and
+# registry:2): git daemon on the base and Debian's CNCF Distribution registry. The compose test
+# runs with FLOTILLA_{NATS,GIT,REGISTRY}_IMAGE pointing at these and the NATS image above.
+if [ -n "$INFRA" ]; then
   if ! podman image exists localhost/flotilla/git-daemon:latest; then
     log "compose infra: localhost/flotilla/git-daemon"
     ctr=$(buildah from --quiet "$BASE")
@@ -142,7 +152,7 @@ if [ -n "$INFRA" ]; then
   fi
 fi
 
-# 5. The service images.
+# 6. The service images.
 VERSION="$(node -p "require('./package.json').version")"
 REV="$(git rev-parse --short=12 HEAD)"
 [ -z "$(git status --porcelain --untracked-files=no)" ] || REV="$REV-dirty"
@@ -176,6 +186,13 @@ for svc in "${SERVICES[@]}"; do
     log "  pushed ${refs[$svc]}"
   fi
 done
+
+if [ -n "$PUSH" ]; then
+  remote="$PUSH/flotilla/nats:$nats_version"
+  podman push --quiet --tls-verify=false --digestfile "$TMPDIR/nats.digest" "localhost/flotilla/nats:$nats_version" "docker://$remote"
+  digests[nats]="$(cat "$TMPDIR/nats.digest")"
+  log "  pushed $remote@${digests[nats]}"
+fi
 
 # --smoke: each image runs as users run it (read-only root filesystem, its own non-root user,
 # tini as PID 1). With a bad setting it must stop at once with the config error (exit 78); the
@@ -250,7 +267,7 @@ if [ -n "$PIN" ]; then
     echo "apiVersion: kustomize.config.k8s.io/v1alpha1"
     echo "kind: Component"
     echo "images:"
-    for svc in planner git-watcher registry-watcher audit-writer cluster-applier console; do
+    for svc in planner git-watcher registry-watcher audit-writer cluster-applier console nats; do
       # A service not built this time keeps the digest pinned before.
       d="${digests[$svc]:-$(grep -A1 "^  - name: ghcr.io/flotilla/$svc\$" "$pin" 2>/dev/null | sed -n 's/^    digest: //p')}"
       [ -n "$d" ] || { echo "no digest for $svc: build and push it too" >&2; exit 1; }
@@ -259,4 +276,10 @@ if [ -n "$PIN" ]; then
   } >"$pin.tmp"
   mv "$pin.tmp" "$pin"
   log "pinned digests in $pin"
+  # docker-compose.yml's default NATS image: the same build, by digest (the services there are
+  # built from this checkout by compose itself).
+  sed -i -E "s#(image: \\\$\{FLOTILLA_NATS_IMAGE:-)[^}]*\}#\1ghcr.io/flotilla/nats:$nats_version@${digests[nats]}}#" docker-compose.yml
+  grep -q "ghcr.io/flotilla/nats:$nats_version@${digests[nats]}" docker-compose.yml ||
+    { echo "docker-compose.yml: NATS image line not found" >&2; exit 1; }
+  log "pinned NATS in docker-compose.yml"
 fi

@@ -59,6 +59,13 @@ describe('docker-compose.yml', () => {
     expect(compose.services.registry?.image).toMatch(/:-registry:2\}$/);
   });
 
+  it('runs the NATS image by digest, the one the install pins (scripts/images.sh --pin)', () => {
+    const image = /^\$\{FLOTILLA_NATS_IMAGE:-(.+)\}$/.exec(compose.services.nats?.image ?? '')?.[1] ?? '';
+    expect(image).toMatch(/^ghcr\.io\/flotilla\/nats:[\d.]+@sha256:[0-9a-f]{64}$/);
+    const pins = readFileSync(join(root, 'deploy/kustomize/images/kustomization.yaml'), 'utf8');
+    expect(pins).toContain(`- name: ghcr.io/flotilla/nats\n    digest: ${image.split('@')[1]}\n`);
+  });
+
   it('runs NATS under the generated authorization, every service with its own identity, bind only', () => {
     const nats = compose.services.nats as ComposeService;
     const conf = readFileSync(join(root, 'deploy/nats/compose-nats.conf'), 'utf8');

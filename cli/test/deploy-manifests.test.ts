@@ -450,12 +450,24 @@ describe('images', () => {
       }
     }
     for (const [name, digests] of byName) expect([...digests], name).toHaveLength(1);
-    // The hub runs every hub service and the console; a cluster overlay runs the applier.
+    // The hub runs NATS, every hub service and the console; a cluster overlay runs the applier.
     expect([...byName.keys()].sort()).toEqual(
-      ['audit-writer', 'cluster-applier', 'console', 'git-watcher', 'planner', 'registry-watcher'].map(
-        (s) => `ghcr.io/flotilla/${s}`,
-      ),
+      [
+        'audit-writer',
+        'cluster-applier',
+        'console',
+        'git-watcher',
+        'nats',
+        'planner',
+        'registry-watcher',
+      ].map((s) => `ghcr.io/flotilla/${s}`),
     );
+  });
+
+  it('references no image by tag alone: NATS too is pinned by digest', () => {
+    for (const overlay of OVERLAYS)
+      for (const image of images(rendered[overlay] as Obj[]))
+        expect(image, overlay).toMatch(/@sha256:[0-9a-f]{64}$/);
   });
 });
 
