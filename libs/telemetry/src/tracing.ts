@@ -10,9 +10,10 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-// Types only: the SDK, its exporters and the context manager are imported when tracing starts.
-// Loaded eagerly they cost every service about 6 MiB of RSS with tracing off (the default), and
-// the bundles keep package imports external and at the top, so only import() defers them.
+// Types only: the SDK, its exporters and the context manager are imported when tracing starts,
+// so a service with tracing off (the default) does not load them. (The bundles keep package
+// imports external and at the top, so only import() defers them.) The RSS this saves at start
+// is small: side by side, 5 starts each, the applier's RSS at exit was the same within ±1 MiB.
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OtlpJsonSpanExporter, otlpProtocolFromEnv, otlpTracesUrlFromEnv } from './otlp-json-exporter.ts';
 
