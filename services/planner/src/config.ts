@@ -86,6 +86,12 @@ export const Config = Type.Object({
    * Flux/Argo-like baseline turns it off.
    */
   renderOwnPush: Type.Optional(Type.Boolean()),
+  /**
+   * Render the clusters a commit of our own changed while its push runs (unset or true), so the
+   * pushed head's render finds them cached. False renders only after the push: the planner
+   * latency benchmark's side-by-side baseline turns it off.
+   */
+  renderAhead: Type.Optional(Type.Boolean()),
   /** Clusters rendered at once (each a `kubectl kustomize` process). */
   renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
   /**

@@ -56,6 +56,8 @@ export interface PlannerOptions {
   renderScope?: 'touched' | 'all';
   /** Render our own pushes at once (default) or wait for the git-watcher (the bench baseline). */
   renderOwnPush?: boolean;
+  /** Render our own commits' changed clusters while they are pushed (default; see renderAhead). */
+  renderAhead?: boolean;
   /** The repository's signature policy, checked again before every render. */
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render. */
@@ -688,7 +690,7 @@ export class Planner {
    * run, so the render of the pushed head finds them in the cache (see PlanRenderer.renderAhead).
    */
   private renderAhead(sha: string, written: readonly string[]): void {
-    if (this.o.renderOwnPush === false) return;
+    if (this.o.renderOwnPush === false || this.o.renderAhead === false) return;
     const targets = [...this.units.values()].map((u) => ({
       scope: u.scope,
       pipeline: u.pipeline,

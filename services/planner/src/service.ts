@@ -100,6 +100,7 @@ export async function startPlanner(
     renderConcurrency: config.renderConcurrency,
     renderScope: config.renderScope,
     ...(config.renderOwnPush === false ? { renderOwnPush: false } : {}),
+    ...(config.renderAhead === false ? { renderAhead: false } : {}),
     signature: config.git.signature,
     renderBudgets: config.render,
     // Read at the moment of each leader action; `lease` exists before anything can render.
