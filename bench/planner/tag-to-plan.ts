@@ -1,0 +1,127 @@
+/**
+ * The planner's share of push → running (issue 20), side by side in one run: a new image tag →
+ * the dev commit → dev's signed plan, then each automatic promotion (soak 1 s) → the next
+ * stage's plan, with real NATS, a real git daemon and kubectl in the render sandbox; appliers
+ * are played by the test harness (apply and health reported at once), so kube is not part of it.
+ *
+ *   ahead: the planner as shipped: the clusters a commit of its own changed render while the
+ *          push, the fetch and the extract run (`renderAhead`, the default);
+ *   after: the same planner rendering them only after the push (`renderAhead: false`).
+ *
+ * Both use libs/git as it is now (bench/git/commit-path.ts compares its git processes with
+ * before). Each has its own NATS, git daemon and repository; releases alternate between them so
+ * load swings hit both alike, and each release settles before the next.
+ *
+ * Run: node scripts/build.ts && npx tsx bench/planner/tag-to-plan.ts [--releases=10]
+ * Writes bench/results/planner-tag-to-plan.md.
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ImageUpdateCommitted, PlanCreated } from '@flotilla/events';
+import { createHarness, digestOf, type Harness } from '../../services/planner/test/harness.ts';
+
+const { values: args } = parseArgs({ options: { releases: { type: 'string', default: '10' } } });
+const RELEASES = Number(args.releases);
+const SOAK_MS = 1000;
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
+};
+
+type Leg = 'tag → dev committed' | 'tag → dev plan' | 'test step beyond soak' | 'uat step beyond soak';
+const LEGS: Leg[] = [
+  'tag → dev committed',
+  'tag → dev plan',
+  'test step beyond soak',
+  'uat step beyond soak',
+];
+
+async function setup(renderAhead: boolean): Promise<Harness> {
+  const h = await createHarness();
+  h.simulateAppliers();
+  await h.start({ renderAhead });
+  for (const c of ['dev', 'test', 'uat', 'prod']) await h.events.wait(PlanCreated, (d) => d.cluster === c);
+  await h.drained(120_000);
+  return h;
+}
+
+async function release(h: Harness, n: number): Promise<Record<Leg, number>> {
+  const tag = `1.4.${100 + n}`;
+  const seq = (c: string) => h.events.of(PlanCreated, (d) => d.cluster === c).length;
+  const before = { dev: seq('dev'), test: seq('test'), uat: seq('uat') };
+  const next = (c: 'dev' | 'test' | 'uat') =>
+    h.events.wait(PlanCreated, (d) => d.cluster === c && (d.sequence as number) > before[c], 120_000);
+  const t0 = Date.now();
+  await h.tag(tag, digestOf(`web-${tag}`));
+  await h.events.wait(ImageUpdateCommitted, (d) => d.tag === tag, 120_000);
+  const committed = Date.now();
+  await next('dev');
+  const dev = Date.now();
+  await next('test');
+  const test = Date.now();
+  await next('uat');
+  const uat = Date.now();
+  await h.drained(120_000);
+  return {
+    'tag → dev committed': committed - t0,
+    'tag → dev plan': dev - t0,
+    'test step beyond soak': test - dev - SOAK_MS,
+    'uat step beyond soak': uat - test - SOAK_MS,
+  };
+}
+
+const ahead = await setup(true);
+const after = await setup(false);
+const results = { ahead: [] as Array<Record<Leg, number>>, after: [] as Array<Record<Leg, number>> };
+try {
+  for (let i = 0; i < RELEASES; i++) {
+    for (const which of i % 2 === 0 ? (['ahead', 'after'] as const) : (['after', 'ahead'] as const))
+      results[which].push(await release(which === 'ahead' ? ahead : after, i));
+    log(`${i + 1}/${RELEASES}`);
+  }
+} finally {
+  await ahead.stop();
+  await after.stop();
+}
+
+const cell = (which: 'ahead' | 'after', leg: Leg) => {
+  const xs = results[which].map((r) => r[leg]);
+  return `${Math.round(pct(xs, 50))} ms / ${Math.round(pct(xs, 90))} ms`;
+};
+const ratio = (leg: Leg) =>
+  (
+    pct(
+      results.after.map((r) => r[leg]),
+      50,
+    ) /
+    pct(
+      results.ahead.map((r) => r[leg]),
+      50,
+    )
+  ).toFixed(2);
+const md = `# Planner: image tag → signed plans, render ahead of the push vs after it
+
+\`node scripts/build.ts && npx tsx bench/planner/tag-to-plan.ts --releases=${RELEASES}\` (${new Date().toISOString()},
+${cpus().length} cores, load average at the end ${loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ')}).
+
+Real NATS, git daemon and sandboxed \`kubectl kustomize\` (services/planner/test/fixtures/shop-config:
+dev → test → uat automatically with a 1 s soak); appliers played by the test harness (apply and
+health reported at once). Per release: the ImageTagDetected is published, then times where
+the bench receives each event. **ahead** is the planner as shipped (the clusters a commit of its
+own changed render while its push, fetch and extract run); **after** renders them only after the
+push (\`renderAhead: false\`). Both use libs/git as it is now. ${RELEASES} releases each,
+alternating.
+
+| leg | ahead p50 / p90 | after p50 / p90 | after / ahead (p50) |
+|---|---|---|---|
+${LEGS.map((leg) => `| ${leg} | ${cell('ahead', leg)} | ${cell('after', leg)} | ${ratio(leg)}× |`).join('\n')}
+`;
+await writeFile(join(root, 'bench/results/planner-tag-to-plan.md'), md);
+process.stdout.write(md);
