@@ -1,12 +1,18 @@
 // HTTPS for the service APIs: a real audit-writer serves its API with a certificate from a test CA
 // (`http.tls`), and the CLI verifies it against the CA it is given (`--cacert` / FLOTILLA_CACERT).
-// Without that CA, or with another one, the CLI refuses the server and says how to fix it.
+// Without that CA, or with another one, the CLI refuses the server and says how to fix it. The
+// console, given the CA (and a client certificate) in its config, reaches HTTPS backends the same way.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { auditApi, Config as ConsoleConfig, plannerApi } from '@flotilla/console';
+import { loadConfig } from '@flotilla/runtime';
 import {
   createTestCa,
   freePort,
@@ -142,5 +148,80 @@ describe('service APIs over HTTPS, verified by the CLI', () => {
     const res = await cli(['--cacert', join(dir, 'missing.pem'), 'history']);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('cannot read --cacert');
+  });
+});
+
+describe("the console's HTTPS upstreams (audit.tls / planner.tls)", () => {
+  it('with the CA in its config, the console reads the HTTPS audit API; without it, or with another CA, it refuses the server', async () => {
+    const config = loadConfig(ConsoleConfig, {
+      env: { FLOTILLA_AUDIT_URL: url, FLOTILLA_AUDIT_TLS_CA_FILE: ca.caFile },
+    }) as { audit: { url: string; timeoutMs: number; tls?: { caFile: string } } };
+    expect(config.audit.tls?.caFile).toBe(ca.caFile);
+    const trusted = await auditApi(config.audit).history(token, {});
+    expect(trusted.status).toBe(200);
+    expect(trusted.body).toHaveProperty('records');
+    // The export passes through the same connection settings.
+    const exported = await auditApi(config.audit).fetch?.(
+      auditApi(config.audit).exportUrl({ format: 'json' }),
+      { headers: { authorization: `Bearer ${token}` } },
+    );
+    expect(exported?.status).toBe(200);
+    for (const tls of [undefined, { caFile: otherCa.caFile }]) {
+      const refused = await auditApi({ url, timeoutMs: 10_000, tls })
+        .history(token, {})
+        .then(
+          () => 'answered',
+          (err: { code?: string; message: string }) => `${err.code}: ${err.message}`,
+        );
+      expect(refused).toMatch(/^console\.audit-unavailable: .*certificate/i);
+    }
+  });
+
+  it('presents its client certificate to an upstream that asks for one, and is refused without it', async () => {
+    // A TLS terminator in front of the planner that demands client certificates from the CA.
+    const [server, client] = await Promise.all([
+      ca.issue('planner-proxy', 'server'),
+      ca.issue('console', 'client'),
+    ]);
+    const proxy = createHttpsServer(
+      {
+        cert: readFileSync(server.certFile),
+        key: readFileSync(server.keyFile),
+        ca: readFileSync(ca.caFile),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name: String(peer.subject?.CN), groups: [] }));
+      },
+    );
+    await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
+    const proxyUrl = `https://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const withCert = plannerApi({
+        url: proxyUrl,
+        timeoutMs: 10_000,
+        tls: { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile },
+      });
+      expect(await withCert.whoami('t')).toEqual({ name: 'console', groups: [] });
+      const without = await plannerApi({ url: proxyUrl, timeoutMs: 10_000, tls: { caFile: ca.caFile } })
+        .whoami('t')
+        .then(
+          () => 'answered',
+          (err: { code?: string }) => String(err.code),
+        );
+      expect(without).toBe('console.planner-unavailable');
+      // Half a client certificate, or an unreadable CA, stops the start instead of failing later.
+      expect(() =>
+        plannerApi({ url: proxyUrl, timeoutMs: 1000, tls: { caFile: ca.caFile, certFile: client.certFile } }),
+      ).toThrow(/certFile and keyFile go together/);
+      expect(() => auditApi({ url, timeoutMs: 1000, tls: { caFile: join(dir, 'missing.pem') } })).toThrow(
+        /audit\.tls\.caFile: cannot read/,
+      );
+    } finally {
+      await new Promise((done) => proxy.close(done));
+    }
   });
 });

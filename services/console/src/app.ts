@@ -315,7 +315,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         });
         let res: Response;
         try {
-          res = await fetch(url, {
+          res = await (deps.audit.fetch ?? fetch)(url, {
             headers: { authorization: `Bearer ${me(req).bearer}` },
             signal: AbortSignal.timeout(30_000),
           });

@@ -1,4 +1,10 @@
-import { callUpstream, type UpstreamResponse } from './upstream.ts';
+import {
+  callUpstream,
+  type Fetcher,
+  type UpstreamResponse,
+  type UpstreamTls,
+  upstreamFetcher,
+} from './upstream.ts';
 
 /** One record of the audit log as `GET /history` returns it (services/audit-writer chain.ts). */
 export interface AuditRecordWire {
@@ -64,23 +70,29 @@ export interface AuditApi {
   verify(bearer: string): Promise<UpstreamResponse<VerifyWire>>;
   /** The production-change export, passed through (JSON or CSV). */
   exportUrl(query: { since?: string; until?: string; format: 'json' | 'csv' }): string;
+  /** How the audit-writer is reached (its CA when it serves HTTPS); the platform's fetch if unset. */
+  fetch?: Fetcher;
 }
 
-export function auditApi(opts: { url: string; timeoutMs: number }): AuditApi {
+export function auditApi(opts: { url: string; timeoutMs: number; tls?: UpstreamTls | undefined }): AuditApi {
   const base = opts.url.replace(/\/+$/, '');
+  const fetch = upstreamFetcher('audit', opts.tls);
   return {
+    fetch,
     async history(bearer, filter) {
       const q = new URLSearchParams();
       for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
       return await callUpstream('audit', `${base}/history?${q}`, {
         timeoutMs: opts.timeoutMs,
         headers: { authorization: `Bearer ${bearer}` },
+        fetch,
       });
     },
     async verify(bearer) {
       return await callUpstream('audit', `${base}/verify`, {
         timeoutMs: opts.timeoutMs,
         headers: { authorization: `Bearer ${bearer}` },
+        fetch,
       });
     },
     exportUrl(query) {

@@ -13,11 +13,33 @@ export const Config = Type.Object({
      * and the render of the promoted revision. Seconds under load, so not the read timeout.
      */
     decisionTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000 }),
+    /**
+     * When the backend serves HTTPS (its `http.tls`): the CA its certificate is verified against
+     * (never the system roots alone), and a client certificate if something in front asks for one.
+     */
+    tls: Type.Optional(
+      Type.Object({
+        caFile: Type.String({ minLength: 1 }),
+        certFile: Type.Optional(Type.String()),
+        keyFile: Type.Optional(Type.String()),
+      }),
+    ),
   }),
   audit: Type.Object({
     /** Base URL of the audit-writer query API. */
     url: Type.String({ minLength: 1, default: 'http://127.0.0.1:8080' }),
     timeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    /**
+     * When the backend serves HTTPS (its `http.tls`): the CA its certificate is verified against
+     * (never the system roots alone), and a client certificate if something in front asks for one.
+     */
+    tls: Type.Optional(
+      Type.Object({
+        caFile: Type.String({ minLength: 1 }),
+        certFile: Type.Optional(Type.String()),
+        keyFile: Type.Optional(Type.String()),
+      }),
+    ),
   }),
   session: Type.Object({
     /**

@@ -3,7 +3,7 @@
 // dimension, a split planner) only this file changes.
 
 import type { StatusWire } from '@flotilla/cli';
-import { callUpstream, type UpstreamResponse } from './upstream.ts';
+import { callUpstream, type UpstreamResponse, type UpstreamTls, upstreamFetcher } from './upstream.ts';
 
 /** One pipeline as the planner reports it (`GET /api/v1/pipelines/<name>/stages`). */
 export type PipelineStatus = StatusWire;
@@ -39,8 +39,14 @@ export interface ErrorBody {
   message: string;
 }
 
-export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeoutMs?: number }): PlannerApi {
+export function plannerApi(opts: {
+  url: string;
+  timeoutMs: number;
+  decisionTimeoutMs?: number;
+  tls?: UpstreamTls | undefined;
+}): PlannerApi {
   const base = `${opts.url.replace(/\/+$/, '')}/api/v1`;
+  const fetch = upstreamFetcher('planner', opts.tls);
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
   return {
     async pipelines(token) {
@@ -48,7 +54,7 @@ export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeo
       const list = await callUpstream<{ pipelines: Array<{ name: string }> } | ErrorBody>(
         'planner',
         `${base}/pipelines`,
-        { headers: auth(token), timeoutMs: opts.timeoutMs },
+        { headers: auth(token), timeoutMs: opts.timeoutMs, fetch },
       );
       if (list.status !== 200) return list as UpstreamResponse<ErrorBody>;
       const names = (list.body as { pipelines: Array<{ name: string }> }).pipelines.map((p) => p.name);
@@ -60,6 +66,7 @@ export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeo
             {
               headers: auth(token),
               timeoutMs: opts.timeoutMs,
+              fetch,
             },
           ),
         ),
@@ -72,6 +79,7 @@ export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeo
       return await callUpstream('planner', `${base}/promotions/${encodeURIComponent(id)}`, {
         headers: auth(token),
         timeoutMs: opts.timeoutMs,
+        fetch,
       });
     },
     async decide(token, id, verb, text) {
@@ -89,6 +97,7 @@ export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeo
           // push, render), which takes seconds; cutting it short reported a recorded approval
           // as "the planner is unreachable".
           timeoutMs: opts.decisionTimeoutMs ?? Math.max(opts.timeoutMs, 120_000),
+          fetch,
         },
       );
       return { status: res.status, body: res.body };
@@ -97,6 +106,7 @@ export function plannerApi(opts: { url: string; timeoutMs: number; decisionTimeo
       const res = await callUpstream<PlannerIdentity>('planner', `${base}/whoami`, {
         headers: auth(token),
         timeoutMs: opts.timeoutMs,
+        fetch,
       });
       if (res.status === 401 || res.status === 403) return null;
       if (res.status !== 200) throw new Error(`planner /whoami answered ${res.status}`);

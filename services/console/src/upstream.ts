@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { FlotillaError, messageOf } from '@flotilla/errors';
+import { ConfigError } from '@flotilla/runtime';
+import { Agent, fetch as undiciFetch } from 'undici';
 
 /** Which backend a call went to; named in every error the page shows. */
 export type UpstreamName = 'planner' | 'audit';
@@ -36,15 +39,63 @@ export function timedOut(upstream: UpstreamName, timeoutMs: number): FlotillaErr
   );
 }
 
+/** `fetch`, bound to how one backend is reached. */
+export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
+
+/** How the console reaches a backend served over HTTPS (the backend's `http.tls`). */
+export interface UpstreamTls {
+  /** The CA that signed the backend's certificate: trusted instead of the system roots. */
+  caFile: string;
+  /** A client certificate and key, for a backend (or a proxy in front of it) that asks for one. */
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/**
+ * The fetch for one backend. Without `tls`, the platform's (system roots for https URLs). With
+ * it, every request verifies the server against that CA only and, when given, presents the
+ * client certificate. Files are read once, here: an unreadable one stops the start naming the
+ * setting, instead of every later call failing.
+ */
+export function upstreamFetcher(upstream: UpstreamName, tls: UpstreamTls | undefined): Fetcher {
+  if (!tls) return fetch;
+  const read = (field: keyof UpstreamTls, file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError([`${upstream}.tls.${field}: cannot read ${file}: ${messageOf(err)}`]);
+    }
+  };
+  if (!tls.certFile !== !tls.keyFile)
+    throw new ConfigError([`${upstream}.tls: certFile and keyFile go together`]);
+  const dispatcher = new Agent({
+    connect: {
+      ca: read('caFile', tls.caFile),
+      ...(tls.certFile && tls.keyFile
+        ? { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile) }
+        : {}),
+    },
+  });
+  // undici's own fetch with its own Agent (the platform fetch's bundled undici may differ).
+  return (url, init) => undiciFetch(url, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
+}
+
 /** One HTTP call to a backend, JSON in and out, bounded in time. Never throws for an HTTP status. */
 export async function callUpstream<T>(
   upstream: UpstreamName,
   url: string,
-  init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; timeoutMs: number },
+  init: {
+    method?: 'GET' | 'POST';
+    headers?: Record<string, string>;
+    body?: unknown;
+    timeoutMs: number;
+    /** How this backend is reached (`upstreamFetcher`); the platform's fetch by default. */
+    fetch?: Fetcher | undefined;
+  },
 ): Promise<UpstreamResponse<T>> {
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await (init.fetch ?? fetch)(url, {
       method: init.method ?? 'GET',
       headers: {
         accept: 'application/json',
