@@ -36,6 +36,25 @@ export interface ConsumeOptions extends ConsumerSpec {
    * waits; nothing is dropped.
    */
   holdWaiting?: boolean;
+  /**
+   * How long a held message is held (ms, counted in deliveries at the last backoff step, so no
+   * clock is compared). Past it the message is dead-lettered with code `held.expired`: its
+   * `DeadLettered` event keeps the payload and the last refusal, and the consumer stops asking
+   * the same question of a remote that has said no for that long. Default one day.
+   */
+  maxHeldMs?: number;
+}
+
+/**
+ * Whether a held message has been held past `maxHeldMs`: every delivery after `maxDeliver` came
+ * after the last backoff step. Pure, clock-free (a held message is never older than its count).
+ */
+export function heldTooLong(
+  deliveryCount: number,
+  o: { maxDeliver: number; backoffMs: readonly number[]; maxHeldMs: number },
+): boolean {
+  const step = o.backoffMs[o.backoffMs.length - 1] ?? 1000;
+  return (deliveryCount - o.maxDeliver) * step >= o.maxHeldMs;
 }
 
 class RecentIds {
@@ -129,6 +148,7 @@ export async function startConsumer(
   const maxDeliver = opts.maxDeliver ?? 5;
   const backoff = opts.backoffMs ?? [1000, 5000, 15_000, 30_000];
   const ackWaitMs = opts.ackWaitMs ?? 30_000;
+  const maxHeldMs = opts.maxHeldMs ?? 24 * 3600_000;
   const concurrency = Math.max(1, opts.concurrency ?? 1);
   await bindOrCreate(jsm, opts, provision);
 
@@ -221,9 +241,19 @@ export async function startConsumer(
       }
       const disposition = dispositionOf(err);
       const code = err instanceof FlotillaError ? err.code : 'handler.failed';
-      const held = opts.holdWaiting === true && disposition === 'wait';
+      const waiting = opts.holdWaiting === true && disposition === 'wait';
+      const expired = waiting && heldTooLong(deliveryCount, { maxDeliver, backoffMs: backoff, maxHeldMs });
+      const held = waiting && !expired;
       if (disposition === 'stall' || (deliveryCount >= maxDeliver && !held)) {
-        await deadLetter({ consumer: opts.durable, msg, event, code, message: messageOf(err) });
+        await deadLetter({
+          consumer: opts.durable,
+          msg,
+          event,
+          code: expired ? 'held.expired' : code,
+          message: expired
+            ? `held for ${deliveryCount} deliveries (maxHeldMs ${maxHeldMs}), still refused: ${code}: ${messageOf(err)}`
+            : messageOf(err),
+        });
         msg.term(code);
         metrics.consumed.inc({ consumer: opts.durable, outcome: 'dead-letter' });
       } else {

@@ -28,6 +28,7 @@ export {
   notProvisioned,
   type StreamSpec,
 } from './resources.ts';
+export { RevisionAges } from './revision-ages.ts';
 export {
   CHECKPOINT_STREAM,
   CHECKPOINT_SUBJECT_PREFIX,

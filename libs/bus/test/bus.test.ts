@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FlotillaError, retryable } from '@flotilla/errors';
+import { FlotillaError, retryable, waiting } from '@flotilla/errors';
 import {
   catalog,
   createEvent,
@@ -173,6 +173,35 @@ describe('typed publish and consume', () => {
     expect(JSON.stringify(dl)).not.toMatch(/czNjcjN0LXZhbHVl|aHVudGVyMg==/);
     expect(calls).toBe(0);
     await sub.stop();
+    await dlSub.stop();
+  });
+
+  it('holds a waiting message past maxDeliver, then dead-letters it as held.expired after maxHeldMs', async () => {
+    const cluster = uniq('held');
+    const durable = uniq('held');
+    const { seen, sub: dlSub } = await deadLetters(durable);
+    const deliveries: number[] = [];
+    const held = await bus.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, cluster)],
+      maxDeliver: 2,
+      backoffMs: [20],
+      holdWaiting: true,
+      // 5 deliveries past maxDeliver at the 20 ms step: dead-lettered on the 7th.
+      maxHeldMs: 100,
+      handler: async (_e, ctx) => {
+        deliveries.push(ctx.deliveryCount);
+        throw waiting('git.push-rejected', 'pre-receive hook declined');
+      },
+    });
+    const { event } = await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster });
+    await seen.until(() => seen.events.length === 1);
+    const dl = seen.events[0] as FlotillaEvent<typeof samples.DeadLettered>;
+    expect(deliveries).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(dl.data).toMatchObject({ consumer: durable, code: 'held.expired', deliveries: 7 });
+    expect(dl.data.reason).toMatch(/still refused: git.push-rejected: pre-receive hook declined/);
+    expect(dl.data.eventId).toBe(event.id);
+    await held.stop();
     await dlSub.stop();
   });
 

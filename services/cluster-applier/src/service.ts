@@ -14,6 +14,7 @@ import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
 import { driftProtection } from './drift-protection.ts';
 import { applierConsumer } from './nats-resources.ts';
+import { retryAcrossOutages } from './outage-retry.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
 
 export interface ApplierHandle extends ServiceHandle {
@@ -26,6 +27,8 @@ export interface ApplierHandle extends ServiceHandle {
   appliers: PipelineAppliers;
   /** True while this replica holds the Lease and applies. */
   readonly leader: boolean;
+  /** Apiserver outages a plan waited out (retried when /readyz answered, not on the backoff). */
+  readonly outagesWaited: number;
 }
 
 export interface StartOptions {
@@ -81,6 +84,7 @@ export async function startApplier(
     logger,
   });
   const applier = appliers.get();
+  let outagesWaited = 0;
 
   let sub: Subscription | undefined;
   let driftTimer: NodeJS.Timeout | undefined;
@@ -94,12 +98,29 @@ export async function startApplier(
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
       maxDeliver: 1000,
       backoffMs: [2000, 5000, 15_000, 30_000, 60_000],
-      handler: (event, ctx) => {
-        // A replica paused past its Lease (SIGSTOP, a long GC) must not apply when it resumes,
-        // even before its next lease round stops this consumer: `kube.lease-lost` redelivers.
-        lease.fence();
-        return appliers.handlePlan(event, ctx);
-      },
+      handler: (event, ctx) =>
+        // A plan cut by an apiserver outage is retried the moment /readyz answers again, not on
+        // the backoff above (which walks up to a minute under repeated outages).
+        retryAcrossOutages(
+          () => {
+            // A replica paused past its Lease (SIGSTOP, a long GC) must not apply when it resumes,
+            // even before its next lease round stops this consumer: `kube.lease-lost` redelivers.
+            lease.fence();
+            return appliers.handlePlan(event, ctx);
+          },
+          {
+            ready: () => client.http.ready(),
+            // Within the consumer's ack wait thanks to working(); beyond it the backoff resumes.
+            maxWaitMs: 5 * 60_000,
+            probeEveryMs: 500,
+            maxOutages: 10,
+            working: ctx.working,
+            onOutage: (err) => {
+              outagesWaited++;
+              logger.warn({ err: messageOf(err) }, 'apiserver down; retrying the plan once /readyz answers');
+            },
+          },
+        ),
     });
     if (config.drift.intervalMs > 0) {
       const tick = () => {
@@ -151,6 +172,9 @@ export async function startApplier(
     appliers,
     get leader() {
       return lease.isLeader;
+    },
+    get outagesWaited() {
+      return outagesWaited;
     },
     async stop() {
       stopping = true;

@@ -1,9 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { EVENT_STREAM } from '@flotilla/bus';
 import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
-import { freePort } from '@flotilla/test-support';
+import { freePort, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applierConsumer } from '../src/nats-resources.ts';
 import { cm, createHarness, type Harness, ns, rand } from './harness.ts';
 
 let h: Harness;
@@ -81,7 +83,7 @@ describe('cluster-applier: apiserver unavailable', () => {
     );
     await proxy.up();
     try {
-      await h.start(cluster, {}, kubeconfig);
+      const applier = await h.start(cluster, {}, kubeconfig);
       await proxy.down();
       const plan = await h.publishPlan(cluster, [ns(space), cm(space, 'after-outage')], { sequence: 1 });
       const failed = await h.events.wait<Failed & { disposition: string }>(
@@ -93,9 +95,17 @@ describe('cluster-applier: apiserver unavailable', () => {
         disposition: 'retry',
         nothingApplied: true,
       });
+      // The applier holds the plan and watches /readyz instead of handing it to the consumer's
+      // backoff: it is applied on the first probe that answers, within the same delivery.
+      await waitFor('the applier to wait out the outage', async () =>
+        applier.outagesWaited >= 1 ? true : undefined,
+      );
       await proxy.up();
       await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === plan.planId, 90_000);
       expect(await h.get('configmap', 'after-outage', space)).toBeDefined();
+      expect(h.events.of<Failed>(ApplyFailed, (d) => d.planId === plan.planId)).toHaveLength(1);
+      const consumer = await applier.bus.jsm.consumers.info(EVENT_STREAM, applierConsumer(cluster).durable);
+      expect(consumer.num_redelivered).toBe(0);
     } finally {
       await proxy.down();
     }

@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { Bus, JsonKv, LeaseSet } from '@flotilla/bus';
+import { type Bus, type JsonKv, type LeaseSet, RevisionAges } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import type { Logger } from '@flotilla/runtime';
 import { preferredOwner } from './rendezvous.ts';
 
 interface Member {
   instance: string;
-  expiresAt: number;
+  /**
+   * The writer's wall-clock expiry. Still written for instances of the previous release during a
+   * rolling upgrade; never read: liveness is judged by revision on our own clock (RevisionAges).
+   */
+  expiresAt?: number;
+  ttlMs?: number;
   /** Digest of the member's repo list: only instances with the same list share by hashing. */
   repos: string;
 }
@@ -23,6 +28,8 @@ export interface OwnershipOptions {
   onLost: (repo: string) => void;
   /** After every lease cycle: the place to reconcile what runs with what is held. */
   onCycle?: () => void;
+  /** Monotonic clock for member liveness (tests inject one). */
+  clock?: () => number;
   logger: Logger;
 }
 
@@ -41,12 +48,14 @@ export class Ownership {
   private leaseCycle: Promise<void> = Promise.resolve();
   private stopped = false;
   private refreshing: Promise<void> = Promise.resolve();
+  private readonly ages: RevisionAges;
 
   constructor(
     private readonly bus: Bus,
     private readonly o: OwnershipOptions,
   ) {
     this.live = [o.instance];
+    this.ages = new RevisionAges(o.clock);
   }
 
   async start(): Promise<void> {
@@ -93,18 +102,28 @@ export class Ownership {
   private async refreshMembers(): Promise<void> {
     const kv = this.members;
     if (!kv) return;
-    const now = Date.now();
     const repos = createHash('sha256')
       .update([...this.o.repos()].sort().join('\n'))
       .digest('hex');
-    await kv.put(this.o.instance, { instance: this.o.instance, expiresAt: now + this.o.ttlMs, repos });
+    // Each put is a new revision: that, not a timestamp, is what tells the others we are alive.
+    await kv.put(this.o.instance, {
+      instance: this.o.instance,
+      expiresAt: Date.now() + this.o.ttlMs,
+      ttlMs: this.o.ttlMs,
+      repos,
+    });
     // During a rolling config change, old and new instances form two groups that each spread their
     // repos among themselves; leases still give every repo exactly one owner across both.
     const live: string[] = [];
-    for (const key of await kv.keys()) {
+    const keys = await kv.keys();
+    for (const key of keys) {
       const m = await kv.get(key);
-      if (m && m.value.expiresAt > now && m.value.repos === repos) live.push(m.value.instance);
+      // A member is live while its entry keeps changing revision within its TTL, timed on our own
+      // monotonic clock: a skewed clock on either side cannot make it look dead or alive.
+      if (m && this.ages.live(key, m.revision, m.value.ttlMs ?? this.o.ttlMs) && m.value.repos === repos)
+        live.push(m.value.instance);
     }
+    this.ages.retain(keys);
     if (!live.includes(this.o.instance)) live.push(this.o.instance);
     live.sort();
     if (live.join() !== this.live.join())

@@ -64,6 +64,8 @@ export const Config = Type.Object({
         default: [500, 2000, 5000, 15_000],
         minItems: 1,
       }),
+      /** How long a refused change is held before it is dead-lettered (`held.expired`); default a day. */
+      maxHeldMs: Type.Optional(Type.Integer({ minimum: 0 })),
     }),
   ),
   bundles: Type.Object({

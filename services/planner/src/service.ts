@@ -121,8 +121,10 @@ export async function startPlanner(
         handler: (event) => planner.handle(event),
         backoffMs: config.consumer?.backoffMs ?? [500, 2000, 5000, 15_000],
         maxDeliver: config.consumer?.maxDeliver ?? 8,
-        // A refused push is held (GitPushRejected raised), never dead-lettered.
+        // A refused push is held (GitPushRejected raised on the 1st, 2nd, 4th… refusal) for up
+        // to maxHeldMs, then dead-lettered as `held.expired` with its payload: never silently.
         holdWaiting: true,
+        maxHeldMs: config.consumer?.maxHeldMs ?? 24 * 3600_000,
       });
     } catch (err) {
       logger.error({ err: messageOf(err) }, 'activation failed; will retry on the next lease cycle');

@@ -105,6 +105,32 @@ export class KubeHttp {
     return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
   }
 
+  /**
+   * Whether the apiserver answers `/readyz` with 2xx within `timeoutMs` (a partitioned server
+   * accepts nothing and answers nothing, so the probe has its own short deadline). Never throws:
+   * a cheap question asked in a loop while an outage lasts.
+   */
+  async ready(timeoutMs = 2000): Promise<boolean> {
+    try {
+      const res = await this.pool.request({
+        method: 'GET',
+        path: `${this.prefix}/readyz`,
+        headers: {
+          accept: 'text/plain',
+          'user-agent': 'flotilla-cluster-applier',
+          ...(await this.access.headers()),
+        },
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.body.text();
+      return res.statusCode >= 200 && res.statusCode <= 299;
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.close().catch(() => {});
   }

@@ -1,0 +1,100 @@
+import { retryable, stalled } from '@flotilla/errors';
+import { describe, expect, it } from 'vitest';
+import { retryAcrossOutages } from './outage-retry.ts';
+
+/** A scripted world: the apiserver answers /readyz per `readiness` (one value per probe). */
+function world(readiness: boolean[]) {
+  let t = 0;
+  const probes: number[] = [];
+  let working = 0;
+  let outages = 0;
+  return {
+    probes,
+    get working() {
+      return working;
+    },
+    get outages() {
+      return outages;
+    },
+    opts: {
+      ready: async () => {
+        probes.push(t);
+        return readiness.shift() ?? true;
+      },
+      maxWaitMs: 10_000,
+      probeEveryMs: 500,
+      maxOutages: 3,
+      working: () => {
+        working++;
+      },
+      onOutage: () => {
+        outages++;
+      },
+      sleep: async (ms: number) => {
+        t += ms;
+      },
+      now: () => t,
+    },
+  };
+}
+
+function failing(results: (Error | string)[]) {
+  let calls = 0;
+  return {
+    get calls() {
+      return calls;
+    },
+    run: async () => {
+      calls++;
+      const r = results.shift();
+      if (r instanceof Error) throw r;
+      return r ?? 'done';
+    },
+  };
+}
+
+describe('retryAcrossOutages', () => {
+  it('a retryable failure while /readyz does not answer is retried as soon as it answers again', async () => {
+    const w = world([false, false, false, true]);
+    const a = failing([retryable('kube.unavailable', 'refused'), 'applied']);
+    await expect(retryAcrossOutages(a.run, w.opts)).resolves.toBe('applied');
+    expect(a.calls).toBe(2);
+    expect(w.probes).toEqual([0, 500, 1000, 1500]); // first probe says down, then every 500 ms
+    expect(w.working).toBe(3); // the message is kept in flight while waiting
+    expect(w.outages).toBe(1);
+  });
+
+  it('a failure while the apiserver is ready is not an outage: the consumer backoff gets it', async () => {
+    const w = world([true]);
+    const err = retryable('kube.conflict', 'conflict');
+    const a = failing([err]);
+    await expect(retryAcrossOutages(a.run, w.opts)).rejects.toBe(err);
+    expect(a.calls).toBe(1);
+    expect(w.outages).toBe(0);
+  });
+
+  it('stalls are never retried here and the apiserver is not even probed', async () => {
+    const w = world([]);
+    const err = stalled('kube.invalid', 'bad');
+    await expect(retryAcrossOutages(failing([err]).run, w.opts)).rejects.toBe(err);
+    expect(w.probes).toEqual([]);
+  });
+
+  it('an outage longer than maxWaitMs goes back to the consumer (the last error)', async () => {
+    const w = world(Array.from({ length: 100 }, () => false));
+    const err = retryable('kube.unavailable', 'refused');
+    const a = failing([err]);
+    await expect(retryAcrossOutages(a.run, w.opts)).rejects.toBe(err);
+    expect(a.calls).toBe(1);
+    expect(w.probes.at(-1)).toBe(10_000);
+  });
+
+  it('at most maxOutages outages per delivery', async () => {
+    const w = world([false, true, false, true, false, true, false, true]);
+    const errs = Array.from({ length: 5 }, (_, i) => retryable('kube.unavailable', `outage ${i}`));
+    const a = failing([...errs]);
+    await expect(retryAcrossOutages(a.run, w.opts)).rejects.toBe(errs[3]);
+    expect(a.calls).toBe(4); // first try + 3 retries after 3 outages
+    expect(w.outages).toBe(3);
+  });
+});
