@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check, formatTable, percentile } from './checker.ts';
-import type { History } from './history.ts';
+import type { AuditEntry, History } from './history.ts';
 
 const base: History = { nemesis: 'fixture', faults: 2, ops: [], observations: [], leaderActions: [] };
 
@@ -102,6 +104,72 @@ describe('fault checker (fixtures)', () => {
   it('dead-lettered items fail the run and show as lost events in the table', () => {
     const v = check({ ...base, deadLettered: 2 });
     expect(v.ok).toBe(false);
-    expect(formatTable([v])).toContain('| fixture | 2 | 0 | 0 | 2 | 0 | – | 0 | 0 ms | 0 ms |');
+    expect(formatTable([v])).toContain('| fixture | 2 | 0 | 0 | 2 | 0 | – | 0 | – | – | 0 ms | 0 ms |');
+  });
+});
+
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as Record<string, never>;
+
+describe('fault checker: promotions and approvals (fixtures/promotions.json)', () => {
+  const f = fixture('promotions.json') as unknown as {
+    stages: NonNullable<History['stages']>;
+  } & Record<
+    string,
+    { stageEntries: NonNullable<History['stageEntries']>; approvals: NonNullable<History['approvals']> }
+  >;
+  const run = (name: string) => check({ ...base, stages: f.stages, ...f[name] });
+
+  it('a change that walks dev → test → uat → prod, prod approved first, passes', () => {
+    const v = run('good');
+    expect(v).toMatchObject({ skippedStages: [], unapproved: [], ok: true });
+  });
+
+  it('a change that jumps from dev to uat skipped test', () => {
+    const v = run('skipped');
+    expect(v.skippedStages).toEqual(['shop/uat ← sha256:b (#14): never entered test']);
+    expect(v.ok).toBe(false);
+  });
+
+  it('entering the stage before only later (in stream order) is still a skip', () => {
+    expect(run('enteredOutOfOrder').skippedStages).toEqual(['shop/test ← sha256:c (#14): never entered dev']);
+  });
+
+  it('prod entered before its own approval (another promotion’s does not count) is unapproved', () => {
+    const v = run('approvedTooLate');
+    expect(v.unapproved).toEqual(['shop/prod ← sha256:d (#20): no approval of p-7']);
+    // uat's entry without test before it is reported too: the fixture starts mid-pipeline.
+    expect(v.skippedStages).toEqual(['shop/uat ← sha256:d (#10): never entered test']);
+  });
+
+  it('runs without stages are not checked for promotions and show – in the table', () => {
+    const v = check(base);
+    expect(v.skippedStages).toBeUndefined();
+    expect(formatTable([v])).toContain('| 0 | – | – |');
+  });
+});
+
+describe('fault checker: the audit log (fixtures/audit.json)', () => {
+  const f = fixture('audit.json') as unknown as {
+    expected: string[];
+    good: AuditEntry[];
+    gapAndDuplicate: AuditEntry[];
+  };
+
+  it('every expected event once, contiguous and chained: passes (unexpected extra records are fine)', () => {
+    const v = check({ ...base, audit: { records: f.good, expected: f.expected } });
+    expect(v.audit).toEqual({ missing: [], duplicated: [], chainBreaks: [] });
+    expect(v.ok).toBe(true);
+    expect(formatTable([v])).toContain('| 0 / 0 / 0 |');
+  });
+
+  it('a missing event, a second record of one and a gap in the chain are each reported', () => {
+    const v = check({ ...base, audit: { records: f.gapAndDuplicate, expected: f.expected } });
+    expect(v.audit).toEqual({
+      missing: ['e3'],
+      duplicated: ['e2'],
+      chainBreaks: ['seq 2 → 4', 'seq 4: prevHash is not the hash of seq 2'],
+    });
+    expect(v.ok).toBe(false);
   });
 });

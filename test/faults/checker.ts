@@ -1,4 +1,4 @@
-import type { History } from './history.ts';
+import type { AuditEntry, History, StageEntry } from './history.ts';
 
 /** The checker's findings for one nemesis run: figures, not a verdict alone. */
 export interface Verdict {
@@ -17,6 +17,12 @@ export interface Verdict {
   deadLettered: number;
   /** Objects that did not end in the last desired state (see History.diverged). */
   diverged: string[];
+  /** Stage entries whose change had not entered the stage before (in durable order); undefined: not checked. */
+  skippedStages?: string[];
+  /** Entries into a gated stage without an approval of their promotion recorded before them. */
+  unapproved?: string[];
+  /** Audit log findings; undefined when the run had no audit writer. */
+  audit?: { missing: string[]; duplicated: string[]; chainBreaks: string[] };
   /** ms from invocation to the first observation, acknowledged ops that were seen. */
   convergence: { p50: number; p99: number; max: number; samples: number };
   ok: boolean;
@@ -73,6 +79,10 @@ export function check(h: History): Verdict {
   }
   const sorted = convergence.sort((a, b) => a - b);
   const deadLettered = h.deadLettered ?? 0;
+  const promotions = h.stages
+    ? checkPromotions(h.stages, h.stageEntries ?? [], h.approvals ?? [])
+    : undefined;
+  const audit = h.audit ? checkAudit(h.audit.records, h.audit.expected) : undefined;
   return {
     nemesis: h.nemesis,
     faults: h.faults,
@@ -84,6 +94,8 @@ export function check(h: History): Verdict {
     leaderTenures: new Set(h.leaderActions.map((a) => a.token)).size,
     deadLettered,
     diverged: [...(h.diverged ?? [])],
+    ...(promotions ?? {}),
+    ...(audit ? { audit } : {}),
     convergence: {
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
@@ -95,8 +107,71 @@ export function check(h: History): Verdict {
       duplicates === 0 &&
       stale === 0 &&
       deadLettered === 0 &&
-      (h.diverged ?? []).length === 0,
+      (h.diverged ?? []).length === 0 &&
+      (promotions?.skippedStages.length ?? 0) === 0 &&
+      (promotions?.unapproved.length ?? 0) === 0 &&
+      (audit ? audit.missing.length + audit.duplicated.length + audit.chainBreaks.length : 0) === 0,
   };
+}
+
+/**
+ * No promotion skipped a stage: a change enters stage k only after it entered stage k−1 (in
+ * durable order). No gated stage without its approval: an entry into a stage that needs one must
+ * come after a recorded approval of the same promotion.
+ */
+export function checkPromotions(
+  stages: Record<string, { name: string; approval: boolean }[]>,
+  entries: readonly StageEntry[],
+  approvals: readonly { order: number; promotionId: string }[],
+): { skippedStages: string[]; unapproved: string[] } {
+  const skippedStages: string[] = [];
+  const unapproved: string[] = [];
+  const what = (e: StageEntry) => `${e.pipeline}/${e.stage} ← ${e.change} (#${e.order})`;
+  for (const e of entries) {
+    const order = stages[e.pipeline] ?? [];
+    const k = order.findIndex((s) => s.name === e.stage);
+    if (k < 0) {
+      skippedStages.push(`${what(e)}: no such stage`);
+      continue;
+    }
+    if (k > 0) {
+      const before = order[k - 1]?.name;
+      const entered = entries.some(
+        (p) => p.pipeline === e.pipeline && p.change === e.change && p.stage === before && p.order < e.order,
+      );
+      if (!entered) skippedStages.push(`${what(e)}: never entered ${before}`);
+    }
+    if (order[k]?.approval) {
+      const approved = approvals.some((a) => a.promotionId === e.promotionId && a.order < e.order);
+      if (!e.promotionId || !approved)
+        unapproved.push(`${what(e)}: no approval of ${e.promotionId ?? '(none)'}`);
+    }
+  }
+  return { skippedStages, unapproved };
+}
+
+/**
+ * Every expected event in the audit log exactly once, and the chain whole: sequences contiguous
+ * from the first record, each record's prevHash the hash of the one before. (Whether each hash
+ * matches its record is the audit-writer's own verifier's job: `verifyAuditDir`.)
+ */
+export function checkAudit(
+  records: readonly AuditEntry[],
+  expected: readonly string[],
+): { missing: string[]; duplicated: string[]; chainBreaks: string[] } {
+  const count = new Map<string, number>();
+  for (const r of records) count.set(r.id, (count.get(r.id) ?? 0) + 1);
+  const missing = expected.filter((id) => !count.has(id));
+  const duplicated = [...new Set(expected)].filter((id) => (count.get(id) ?? 0) > 1);
+  const chainBreaks: string[] = [];
+  records.forEach((r, i) => {
+    const prev = records[i - 1];
+    if (!prev) return;
+    if (r.seq !== prev.seq + 1) chainBreaks.push(`seq ${prev.seq} → ${r.seq}`);
+    if (r.prevHash !== prev.hash)
+      chainBreaks.push(`seq ${r.seq}: prevHash is not the hash of seq ${prev.seq}`);
+  });
+  return { missing, duplicated, chainBreaks };
 }
 
 /** The table the suite prints and docs/reliability.md quotes. */
@@ -112,6 +187,8 @@ export function formatTable(verdicts: readonly Verdict[]): string {
       'duplicates',
       'leader tenures',
       'stale leader actions',
+      'stage skips / unapproved',
+      'audit missing / dup / chain breaks',
       'convergence p50',
       'convergence p99',
     ],
@@ -124,6 +201,10 @@ export function formatTable(verdicts: readonly Verdict[]): string {
       String(v.duplicates),
       v.leaderTenures > 0 ? String(v.leaderTenures) : '–',
       String(v.staleLeaderActions),
+      v.skippedStages ? `${v.skippedStages.length} / ${v.unapproved?.length ?? 0}` : '–',
+      v.audit
+        ? `${v.audit.missing.length} / ${v.audit.duplicated.length} / ${v.audit.chainBreaks.length}`
+        : '–',
       s(v.convergence.p50),
       s(v.convergence.p99),
     ]),

@@ -5,6 +5,7 @@ import { check, formatTable, type Verdict } from './checker.ts';
 import { apiserverKill } from './scenarios/apiserver-kill.ts';
 import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
+import { natsPartition } from './scenarios/nats-partition.ts';
 import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
 
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
@@ -47,6 +48,18 @@ describe('faults survived, counted', () => {
     timeout: timeout(durationMs(20_000)),
   }, async () => {
     expectSurvived(check(await natsLeaderKill(durationMs(20_000))));
+  });
+
+  it('NATS: the stream leader is cut off from both route peers (minority partition), then healed', {
+    timeout: timeout(durationMs(20_000)),
+  }, async () => {
+    expectSurvived(check(await natsPartition('minority', durationMs(20_000))));
+  });
+
+  it('NATS: the leader–follower route is cut while the third node bridges (majority partition), then healed', {
+    timeout: timeout(durationMs(20_000)),
+  }, async () => {
+    expectSurvived(check(await natsPartition('majority', durationMs(20_000))));
   });
 
   it('planner: the leader is paused (SIGSTOP) beyond its lease TTL, then resumed', {

@@ -31,6 +31,34 @@ export interface LeaderAction {
   what: string;
 }
 
+/** A change entering a stage (the first stage's image commit, or a promotion), in durable order. */
+export interface StageEntry {
+  /** Stream sequence of the event that reported it: the order receivers see. */
+  order: number;
+  pipeline: string;
+  /** What moves through the stages (an image digest). */
+  change: string;
+  stage: string;
+  /** The promotion that did it (absent for the first stage). */
+  promotionId?: string;
+}
+
+/** An approval as the system recorded it (`PromotionApproved`). */
+export interface Approval {
+  order: number;
+  promotionId: string;
+  approver: string;
+}
+
+/** One record of the audit log, as read back from it. */
+export interface AuditEntry {
+  seq: number;
+  /** The recorded event's id. */
+  id: string;
+  prevHash: string;
+  hash: string;
+}
+
 export interface History {
   nemesis: string;
   faults: number;
@@ -49,6 +77,16 @@ export interface History {
    * other content), as read back from it after the faults stopped: each one is a divergence.
    */
   diverged?: string[];
+  /** Stages of each pipeline in order, and whether entering each one needs an approval. */
+  stages?: Record<string, { name: string; approval: boolean }[]>;
+  /** Every stage entry observed (checked: no stage skipped, no gated stage without its approval). */
+  stageEntries?: StageEntry[];
+  approvals?: Approval[];
+  /**
+   * The audit log read back at the end, in file order, and the event ids it must hold (every
+   * acknowledged event of the run): each exactly once, the chain unbroken.
+   */
+  audit?: { records: AuditEntry[]; expected: string[] };
 }
 
 export class HistoryRecorder {
@@ -94,7 +132,18 @@ export class HistoryRecorder {
     this.faults++;
   }
 
-  history(extra: Pick<History, 'cumulative' | 'diverged'> = {}): History {
+  readonly stageEntries: StageEntry[] = [];
+  readonly approvals: Approval[] = [];
+
+  enterStage(e: StageEntry): void {
+    this.stageEntries.push(e);
+  }
+
+  approve(a: Approval): void {
+    this.approvals.push(a);
+  }
+
+  history(extra: Pick<History, 'cumulative' | 'diverged' | 'stages' | 'audit'> = {}): History {
     return {
       nemesis: this.nemesis,
       faults: this.faults,
@@ -102,6 +151,8 @@ export class HistoryRecorder {
       observations: [...this.observations],
       leaderActions: [...this.leaderActions],
       deadLettered: this.deadLettered,
+      ...(this.stageEntries.length > 0 ? { stageEntries: [...this.stageEntries] } : {}),
+      ...(this.approvals.length > 0 ? { approvals: [...this.approvals] } : {}),
       ...extra,
     };
   }

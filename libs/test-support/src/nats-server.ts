@@ -5,6 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 import { GiveUp, waitFor } from './wait.ts';
 
 export const NATS_VERSION = 'v2.15.2';
@@ -34,7 +35,19 @@ export interface NatsServerOptions {
    */
   env?: Record<string, string>;
   /** Cluster block for multi-node setups, filled by startNatsCluster. */
-  cluster?: { name: string; port: number; routes: number[]; security?: RouteSecurity | undefined };
+  cluster?: {
+    name: string;
+    port: number;
+    routes: number[];
+    security?: RouteSecurity | undefined;
+    /**
+     * The route address told to peers (gossip). Set to a closed port when routes go through fault
+     * proxies, so no node learns a peer's real address and dials it around the proxy.
+     */
+    advertise?: string;
+    /** Route ping interval: short under fault proxies, so a held link is noticed in seconds. */
+    pingInterval?: string;
+  };
   serverName?: string;
   storeDir?: string;
 }
@@ -100,6 +113,8 @@ function configText(ports: Ports, storeDir: string, portsDir: string, opts: Nats
       'cluster {',
       `  name: ${opts.cluster.name}`,
       `  listen: "127.0.0.1:${ports.cluster}"`,
+      opts.cluster.advertise ? `  advertise: ${JSON.stringify(opts.cluster.advertise)}` : '',
+      opts.cluster.pingInterval ? `  ping_interval: ${JSON.stringify(opts.cluster.pingInterval)}\n  ping_max: 3` : '',
       `  routes: [${opts.cluster.routes.map((p) => `"nats-route://${userinfo}127.0.0.1:${p}"`).join(', ')}]`,
       auth
         ? `  authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)}, timeout: 2 }`
@@ -223,6 +238,14 @@ export interface NatsCluster {
   readonly servers: NatsServer[];
   /** Comma-free list for NATS clients. */
   readonly urls: string[];
+  /**
+   * With `faultableRoutes`: partition the route links between each pair of nodes (indexes into
+   * `servers`), both directions, as a network partition does (bytes held, no reset). Pairs
+   * already cut stay cut. Isolating node k from the rest is `cut([k, i], [k, j])`.
+   */
+  cut(...pairs: Array<[number, number]>): void;
+  /** Heal every cut route link. */
+  heal(): void;
   dispose(): Promise<void>;
 }
 
@@ -234,33 +257,75 @@ export interface NatsCluster {
  */
 export async function startNatsCluster(
   size = 3,
-  opts: Omit<NatsServerOptions, 'cluster'> & { routes?: RouteSecurity } = {},
+  opts: Omit<NatsServerOptions, 'cluster'> & {
+    routes?: RouteSecurity;
+    /**
+     * Route every node-to-node link through its own TCP fault proxy (one per ordered pair: node i
+     * dials node j through proxy i→j), so `cut()` can partition any pair. Off by default.
+     */
+    faultableRoutes?: boolean;
+  } = {},
 ): Promise<NatsCluster> {
-  const { routes: security, ...nodeOpts } = opts;
+  const { routes: security, faultableRoutes, ...nodeOpts } = opts;
   for (let attempt = 1; ; attempt++) {
     const routePorts = await Promise.all(Array.from({ length: size }, freePort));
     const name = `flotilla-${process.pid}-${Date.now().toString(36)}`;
+    // proxies[i][j]: how node i reaches node j's route port.
+    const proxies: Array<Array<TcpProxy | undefined>> = await Promise.all(
+      routePorts.map((_, i) =>
+        Promise.all(
+          routePorts.map((port, j) =>
+            faultableRoutes && i !== j ? startTcpProxy({ port }, 'nats-route') : Promise.resolve(undefined),
+          ),
+        ),
+      ),
+    );
+    const allProxies = proxies.flat().filter((p): p is TcpProxy => p !== undefined);
     const results = await Promise.allSettled(
       routePorts.map((port, i) =>
         startNats({
           ...nodeOpts,
           serverName: `n${i + 1}-${name}`,
-          cluster: { name, port, routes: routePorts.filter((_, j) => j !== i), security },
+          cluster: {
+            name,
+            port,
+            routes: routePorts.flatMap((p, j) => (j === i ? [] : [proxies[i]?.[j]?.port ?? p])),
+            security,
+            // Port 1 answers nobody: a peer told this address for an implicit route gets a refusal
+            // and keeps to its configured (proxied) route.
+            ...(faultableRoutes ? { advertise: '127.0.0.1:1', pingInterval: '1s' } : {}),
+          },
         }),
       ),
     );
     const servers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) {
+      const link = (i: number, j: number) => {
+        const p = proxies[i]?.[j];
+        if (!p) throw new Error(`no route proxy ${i}→${j} (start the cluster with faultableRoutes)`);
+        return p;
+      };
       return {
         servers,
         urls: servers.map((s) => s.url),
+        cut(...pairs) {
+          for (const [i, j] of pairs) {
+            link(i, j).partition();
+            link(j, i).partition();
+          }
+        },
+        heal() {
+          for (const p of allProxies) p.heal();
+        },
         async dispose() {
           await Promise.all(servers.map((s) => s.dispose()));
+          await Promise.all(allProxies.map((p) => p.close()));
         },
       };
     }
     await Promise.all(servers.map((s) => s.dispose()));
+    await Promise.all(allProxies.map((p) => p.close()));
     if (attempt >= 5 || !String(failed.reason).includes('address already in use')) throw failed.reason;
   }
 }

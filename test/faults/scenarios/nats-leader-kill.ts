@@ -1,143 +1,33 @@
-import { randomUUID } from 'node:crypto';
-import { Bus, EVENT_STREAM } from '@flotilla/bus';
-import { ImageTagDetected, subjectFilter } from '@flotilla/events';
 import { startNatsCluster, waitFor } from '@flotilla/test-support';
-import { DeliverPolicy } from '@nats-io/jetstream';
 import { type History, HistoryRecorder } from '../history.ts';
-import { Nemesis } from '../nemesis.ts';
-
-const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+import { streamWorkload } from './nats-stream-workload.ts';
 
 /**
  * Kill the event stream's leader in a routed 3-node cluster (SIGKILL, restart after 2 s) on a
- * schedule, while two clients publish events and a reader follows the stream. Each publish is
- * retried with the same event id (the dedupe key) until acknowledged or given up.
+ * schedule, while the stream workload (nats-stream-workload.ts) publishes and reads.
  */
 export async function natsLeaderKill(durationMs: number): Promise<History> {
   const rec = new HistoryRecorder('NATS stream leader kill (3-node cluster)');
   const cluster = await startNatsCluster(3);
-  const buses: Bus[] = [];
   try {
-    const connect = async (service: 'registry-watcher' | 'planner', instance: string) => {
-      const bus = await Bus.connect({
-        servers: cluster.urls,
-        service,
-        instance,
-        ensureStream: { replicas: 3 },
-      });
-      buses.push(bus);
-      return bus;
-    };
-    const publisher = await connect('registry-watcher', 'faults-publisher');
-    const reader = await connect('planner', 'faults-reader');
-
-    // The live reader: an ordered consumer, recreated from the next sequence whenever it falls
-    // silent for 2 s (a consumer can lose its way across a leader change), so convergence is
-    // measured from what the stream serves, not from a stuck iterator.
-    let reading = true;
-    let next = 1;
-    const readLoop = (async () => {
-      while (reading) {
-        try {
-          const c = await reader.js.consumers.get(EVENT_STREAM, {
-            filter_subjects: [subjectFilter(ImageTagDetected)],
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: next,
-          });
-          const iter = await c.consume();
-          let lastAt = performance.now();
-          const watchdog = setInterval(() => {
-            if (!reading || performance.now() - lastAt > 2000) iter.stop();
-          }, 250);
-          try {
-            for await (const m of iter) {
-              lastAt = performance.now();
-              rec.observe(m.json<{ id: string }>().id, String(m.seq));
-              next = m.seq + 1;
-            }
-          } finally {
-            clearInterval(watchdog);
-          }
-        } catch {
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    })();
-
-    const leaderName = async () => (await publisher.jsm.streams.info(EVENT_STREAM)).cluster?.leader;
-    const nemesis = new Nemesis(async () => {
-      const name = await waitFor('a stream leader', async () => await leaderName().catch(() => undefined), {
-        timeoutMs: 60_000,
-      });
-      const victim = cluster.servers.find((s) => s.name === name);
-      if (!victim) throw new Error(`leader ${name} is none of ours`);
-      await victim.kill();
-      rec.fault();
-      await new Promise((r) => setTimeout(r, 2000));
-      await victim.restart();
-      await waitFor(
-        'the stream to have a leader again',
-        async () => await leaderName().catch(() => undefined),
-        {
-          timeoutMs: 60_000,
-        },
-      );
-    }, 3000);
-
-    const deadline = performance.now() + durationMs;
-    let n = 0;
-    const worker = async () => {
-      while (performance.now() < deadline) {
-        const i = n++;
-        const id = randomUUID();
-        const op = rec.invoke(id);
-        let outcome: 'ok' | 'unknown' = 'unknown';
-        for (let attempt = 0; attempt < 20 && outcome !== 'ok'; attempt++) {
-          try {
-            await publisher.publish(
-              ImageTagDetected,
-              { image: 'localhost:5000/faults/app', tag: `t${i}`, digest: digest(i), trigger: 'poll' },
-              { id },
-            );
-            outcome = 'ok';
-          } catch {
-            // Timeouts during an election: retry with the same id; the stream's dedupe keeps one copy.
-            await new Promise((r) => setTimeout(r, 250));
-          }
-        }
-        rec.complete(op, outcome);
-      }
-    };
-    nemesis.start();
-    await Promise.all([worker(), worker()]);
-    await nemesis.stop();
-    const acked = rec.ops.filter((o) => o.outcome === 'ok');
-    await waitFor(
-      'the reader to see every acknowledged event',
-      async () => (acked.every((o) => rec.seen(o.id)) ? true : undefined),
-      { timeoutMs: 60_000 },
-    ).catch(() => undefined);
-    reading = false;
-    await readLoop;
-    // A second, fresh reader of the whole stream: an event the live reader missed (a consumer
-    // recreated across a leader change) but the stream holds is not lost. What neither saw is.
-    if (!acked.every((o) => rec.seen(o.id))) {
-      const last = (await publisher.jsm.streams.info(EVENT_STREAM)).state.last_seq;
-      const again = await reader.js.consumers.get(EVENT_STREAM, {
-        filter_subjects: [subjectFilter(ImageTagDetected)],
-        deliver_policy: DeliverPolicy.All,
-      });
-      const all = await again.consume();
-      for await (const m of all) {
-        rec.observe(m.json<{ id: string }>().id, String(m.seq));
-        rec.rereads++;
-        if (m.seq >= last || m.info.pending === 0) break;
-      }
-      all.stop();
-    }
+    await streamWorkload(
+      rec,
+      cluster,
+      durationMs,
+      (view) => async () => {
+        const name = await waitFor('a stream leader', view.leader, { timeoutMs: 60_000 });
+        const victim = cluster.servers.find((s) => s.name === name);
+        if (!victim) throw new Error(`leader ${name} is none of ours`);
+        await victim.kill();
+        rec.fault();
+        await new Promise((r) => setTimeout(r, 2000));
+        await victim.restart();
+        await waitFor('the stream to have a leader again', view.leader, { timeoutMs: 60_000 });
+      },
+      3000,
+    );
     return rec.history();
   } finally {
-    for (const b of buses) await b.close().catch(() => undefined);
     await cluster.dispose();
   }
 }
