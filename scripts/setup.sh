@@ -15,6 +15,8 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # Headless Chromium for the console's browser test (driven by playwright-core; no browser download).
 command -v chromium >/dev/null || need+=(chromium)
+# libfaketime: the fault suite runs a planner with its wall clock ±30 s off (test/faults).
+command -v faketime >/dev/null || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

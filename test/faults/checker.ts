@@ -17,6 +17,8 @@ export interface Verdict {
   deadLettered: number;
   /** Objects that did not end in the last desired state (see History.diverged). */
   diverged: string[];
+  /** Required behaviour not seen (History.violations). */
+  violations: string[];
   /** Stage entries whose change had not entered the stage before (in durable order); undefined: not checked. */
   skippedStages?: string[];
   /** Entries into a gated stage without an approval of their promotion recorded before them. */
@@ -94,6 +96,7 @@ export function check(h: History): Verdict {
     leaderTenures: new Set(h.leaderActions.map((a) => a.token)).size,
     deadLettered,
     diverged: [...(h.diverged ?? [])],
+    violations: [...(h.violations ?? [])],
     ...(promotions ?? {}),
     ...(audit ? { audit } : {}),
     convergence: {
@@ -108,6 +111,7 @@ export function check(h: History): Verdict {
       stale === 0 &&
       deadLettered === 0 &&
       (h.diverged ?? []).length === 0 &&
+      (h.violations ?? []).length === 0 &&
       (promotions?.skippedStages.length ?? 0) === 0 &&
       (promotions?.unapproved.length ?? 0) === 0 &&
       (audit ? audit.missing.length + audit.duplicated.length + audit.chainBreaks.length : 0) === 0,

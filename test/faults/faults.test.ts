@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { check, formatTable, type Verdict } from './checker.ts';
 import { apiserverKill } from './scenarios/apiserver-kill.ts';
+import { auditDiskFull } from './scenarios/audit-disk-full.ts';
 import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
 import { natsPartition } from './scenarios/nats-partition.ts';
 import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
+import { plannerSkew } from './scenarios/planner-skew.ts';
 
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
 // history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
@@ -39,6 +41,10 @@ function expectSurvived(v: Verdict): void {
   });
   expect(v.duplicates).toBe(0);
   expect(v.staleLeaderActions).toBe(0);
+  expect(v.violations).toEqual([]);
+  if (v.skippedStages)
+    expect({ skipped: v.skippedStages, unapproved: v.unapproved }).toEqual({ skipped: [], unapproved: [] });
+  if (v.audit) expect(v.audit).toEqual({ missing: [], duplicated: [], chainBreaks: [] });
 }
 
 const timeout = (ms: number) => ms + 240_000;
@@ -78,10 +84,26 @@ describe('faults survived, counted', () => {
     expect(v.leaderTenures).toBeGreaterThan(1); // the standby did take over
   });
 
+  it('planner: one runs 30 s ahead, the other 30 s behind (libfaketime); releases go dev → prod with approvals', {
+    timeout: timeout(durationMs(45_000)),
+  }, async () => {
+    const v = check(await plannerSkew(durationMs(45_000)));
+    expectSurvived(v);
+    expect(v.skippedStages).toBeDefined(); // promotions and approvals were checked
+  });
+
   it('Git: the config repo refuses pushes for a while, then accepts them', {
     timeout: timeout(durationMs(30_000)),
   }, async () => {
     expectSurvived(check(await gitPushRejection(durationMs(30_000))));
+  });
+
+  it('audit writer: its disk fills up (tmpfs to ENOSPC), then space is freed', {
+    timeout: timeout(durationMs(30_000)),
+  }, async () => {
+    const v = check(await auditDiskFull(durationMs(30_000)));
+    expectSurvived(v);
+    expect(v.audit).toBeDefined(); // the audit log was read back and checked
   });
 
   it('apiserver: the control plane is killed (SIGKILL) mid-apply and restarted on its data dir', {

@@ -87,6 +87,11 @@ export interface History {
    * acknowledged event of the run): each exactly once, the chain unbroken.
    */
   audit?: { records: AuditEntry[]; expected: string[] };
+  /**
+   * Behaviour the scenario required and did not see (a service that stayed ready on a full disk,
+   * did not resume): each fails the run.
+   */
+  violations?: string[];
 }
 
 export class HistoryRecorder {
@@ -143,7 +148,7 @@ export class HistoryRecorder {
     this.approvals.push(a);
   }
 
-  history(extra: Pick<History, 'cumulative' | 'diverged' | 'stages' | 'audit'> = {}): History {
+  history(extra: Pick<History, 'cumulative' | 'diverged' | 'stages' | 'audit' | 'violations'> = {}): History {
     return {
       nemesis: this.nemesis,
       faults: this.faults,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
   programArgs,
@@ -42,7 +42,18 @@ export interface PlannerSetup {
   dir: string;
   ttlMs: number;
   consumer?: { maxDeliver: number; backoffMs: number[] };
+  /** A fixed API port (default: any free port, which the test cannot learn). */
+  httpPort?: number;
+  apiTokens?: { token: string; name: string; roles: string[] }[];
+  /**
+   * Run the process under libfaketime (Debian `faketime`) with this offset (`+30s`, `-30s`): its
+   * wall clock is that far off, as on a machine whose NTP broke.
+   */
+  faketime?: string;
 }
+
+/** Debian's libfaketime (the multi-threaded variant: node runs threads). */
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 
 /** A signing key shared by the planners of one run. */
 export function signingKeyFile(dir: string): string {
@@ -61,7 +72,7 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
     toYaml({
       instance,
       nats: { servers: [s.natsUrl] },
-      http: { port: 0, host: '127.0.0.1' },
+      http: { port: s.httpPort ?? 0, host: '127.0.0.1' },
       git: {
         url: s.repoUrl,
         branch: 'main',
@@ -73,7 +84,7 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
       workDir: join(work, `w-${randomBytes(3).toString('hex')}`),
       pipelineFile: 'flotilla.yaml',
       signing: { keyId: 'faults', keyFile },
-      api: { tokens: [] },
+      api: { tokens: s.apiTokens ?? [] },
       leader: { ttlMs: s.ttlMs },
       bundles: { bucket: 'flotilla-bundles' },
       stateBucket: 'planner-state',
@@ -84,8 +95,11 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
     }),
   );
   const logFile = join(s.dir, `${instance}.log`);
+  if (s.faketime && !existsSync(LIBFAKETIME))
+    throw new Error(`${LIBFAKETIME} is missing: apt-get install -y faketime (scripts/setup.sh installs it)`);
+  const skew = s.faketime ? { LD_PRELOAD: LIBFAKETIME, FAKETIME: s.faketime } : {};
   const spawned: Spawned = spawnTracked(process.execPath, programArgs('planner'), {
-    env: { ...process.env, FLOTILLA_CONFIG: configFile, LOG_LEVEL: 'info' },
+    env: { ...process.env, ...skew, FLOTILLA_CONFIG: configFile, LOG_LEVEL: 'info' },
     logFile,
   });
   const pid = spawned.child.pid ?? 0;

@@ -98,3 +98,15 @@ describe('retryAcrossOutages', () => {
     expect(w.outages).toBe(3);
   });
 });
+
+describe('retryAcrossOutages: abandon', () => {
+  it('stops waiting when told to (lease lost, stopping) and hands back the last error', async () => {
+    const w = world(Array.from({ length: 100 }, () => false));
+    let probes = 0;
+    const err = retryable('kube.unavailable', 'refused');
+    const a = failing([err]);
+    await expect(retryAcrossOutages(a.run, { ...w.opts, abandon: () => ++probes > 3 })).rejects.toBe(err);
+    expect(w.probes.length).toBeLessThanOrEqual(4);
+    expect(a.calls).toBe(1);
+  });
+});

@@ -11,6 +11,11 @@ export interface OutageRetryOptions {
   maxOutages: number;
   /** Called before each probe while waiting: keeps the message in flight (`msg.working()`). */
   working: () => void;
+  /**
+   * Stop waiting (the last error goes to the consumer): the replica is stopping or lost its Lease,
+   * which an outage long enough also causes, and whoever leads next retries the plan.
+   */
+  abandon?: () => boolean;
   /** Called once per outage waited out (metrics, logs). */
   onOutage?: (err: unknown) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -37,7 +42,7 @@ export async function retryAcrossOutages<T>(attempt: () => Promise<T>, o: Outage
       o.onOutage?.(err);
       const deadline = now() + o.maxWaitMs;
       let back = false;
-      while (!back && now() < deadline) {
+      while (!back && now() < deadline && !o.abandon?.()) {
         o.working();
         await sleep(o.probeEveryMs);
         back = await o.ready();

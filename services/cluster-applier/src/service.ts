@@ -115,6 +115,8 @@ export async function startApplier(
             probeEveryMs: 500,
             maxOutages: 10,
             working: ctx.working,
+            // A lease lost to the same outage must not keep the plan (or a stop) waiting here.
+            abandon: () => stopping || !lease.isLeader,
             onOutage: (err) => {
               outagesWaited++;
               logger.warn({ err: messageOf(err) }, 'apiserver down; retrying the plan once /readyz answers');

@@ -106,7 +106,7 @@ export class KubeHttp {
   }
 
   /**
-   * Whether the apiserver answers `/readyz` with 2xx within `timeoutMs` (a partitioned server
+   * Whether the apiserver answers `/readyz` (2xx, or a refusal: see below) within `timeoutMs` (a partitioned server
    * accepts nothing and answers nothing, so the probe has its own short deadline). Never throws:
    * a cheap question asked in a loop while an outage lasts.
    */
@@ -125,7 +125,11 @@ export class KubeHttp {
         signal: AbortSignal.timeout(timeoutMs),
       });
       await res.body.text();
-      return res.statusCode >= 200 && res.statusCode <= 299;
+      // 401/403: an apiserver that answers but will not tell this identity (RBAC without the
+      // default public-info-viewer binding) is up; 5xx is one that is not ready (etcd down).
+      return (
+        (res.statusCode >= 200 && res.statusCode <= 299) || res.statusCode === 401 || res.statusCode === 403
+      );
     } catch {
       return false;
     }
