@@ -114,7 +114,9 @@ function configText(ports: Ports, storeDir: string, portsDir: string, opts: Nats
       `  name: ${opts.cluster.name}`,
       `  listen: "127.0.0.1:${ports.cluster}"`,
       opts.cluster.advertise ? `  advertise: ${JSON.stringify(opts.cluster.advertise)}` : '',
-      opts.cluster.pingInterval ? `  ping_interval: ${JSON.stringify(opts.cluster.pingInterval)}\n  ping_max: 3` : '',
+      opts.cluster.pingInterval
+        ? `  ping_interval: ${JSON.stringify(opts.cluster.pingInterval)}\n  ping_max: 3`
+        : '',
       `  routes: [${opts.cluster.routes.map((p) => `"nats-route://${userinfo}127.0.0.1:${p}"`).join(', ')}]`,
       auth
         ? `  authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)}, timeout: 2 }`
