@@ -32,6 +32,8 @@ export interface PlannerProcess {
   /** SIGSTOP / SIGCONT the whole process group (kubectl children too): a pause, not a crash. */
   pause(): void;
   resume(): void;
+  /** SIGKILL the process group: a crash, nothing released. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,8 @@ export interface PlannerSetup {
    * wall clock is that far off, as on a machine whose NTP broke.
    */
   faketime?: string;
+  /** `sharded`: every instance serves its share of the pipelines (default: one leader). */
+  mode?: 'single' | 'sharded';
 }
 
 /** Debian's libfaketime (the multi-threaded variant: node runs threads). */
@@ -86,6 +90,8 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
       signing: { keyId: 'faults', keyFile },
       api: { tokens: s.apiTokens ?? [] },
       leader: { ttlMs: s.ttlMs },
+      api: { tokens: [] },
+      leader: { ttlMs: s.ttlMs, mode: s.mode ?? 'single' },
       bundles: { bucket: 'flotilla-bundles' },
       stateBucket: 'planner-state',
       evaluateIntervalMs: 1000,
@@ -115,6 +121,10 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
     resume() {
       process.kill(-pid, 'SIGCONT');
       paused = false;
+    },
+    async kill() {
+      process.kill(-pid, 'SIGKILL');
+      await spawned.exited;
     },
     async stop() {
       if (paused) process.kill(-pid, 'SIGCONT');

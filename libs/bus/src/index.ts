@@ -9,11 +9,19 @@ export {
 } from './bus.ts';
 export type { ConsumeOptions, EventHandler, HandlerContext, Subscription } from './consumer.ts';
 export { decodeKey, encodeKey, JsonKv, type Versioned } from './kv.ts';
-export { Lease, LeaseSet, type LeaseSetOptions, leaseLost, type MonotonicClock } from './lease.ts';
+export {
+  Lease,
+  type LeaseRecord,
+  LeaseSet,
+  type LeaseSetOptions,
+  leaseLost,
+  type MonotonicClock,
+} from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
 export { isConsumerNotFound, isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
 export { type OwnerRequests, ownerRequests } from './owner-requests.ts';
 export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
+export { preferredOwner } from './rendezvous.ts';
 export type { Replayed, ReplayOptions } from './replay.ts';
 export {
   type BucketSpec,

@@ -1,6 +1,6 @@
+import { preferredOwner } from '@flotilla/bus';
 import { describe, expect, it } from 'vitest';
 import { HostLimiter, remoteHost } from './host-limiter.ts';
-import { preferredOwner } from './rendezvous.ts';
 import { eventId } from './repo-watcher.ts';
 
 describe('remoteHost', () => {

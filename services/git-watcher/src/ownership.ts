@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { type Bus, type JsonKv, type LeaseSet, RevisionAges } from '@flotilla/bus';
+import { type Bus, type JsonKv, type LeaseSet, preferredOwner, RevisionAges } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import type { Logger } from '@flotilla/runtime';
-import { preferredOwner } from './rendezvous.ts';
 
 interface Member {
   instance: string;

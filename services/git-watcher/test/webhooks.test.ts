@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { preferredOwner } from '@flotilla/bus';
 import { GitWorkdir } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { preferredOwner } from '../src/rendezvous.ts';
 import type { GitWatcherHandle } from '../src/service.ts';
 import { type Env, metric, startEnv, uniq } from './harness.ts';
 

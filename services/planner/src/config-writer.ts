@@ -23,6 +23,8 @@ export interface ConfigChange {
   trailers: Record<string, string>;
   /** Looked up before writing (already pushed by an earlier attempt?) and after a rebase. */
   key: CommitKey;
+  /** The pipeline it is made for: its lease's fencing token goes into the `Flotilla-Epoch` trailer. */
+  pipeline: string;
   /**
    * The trace this change belongs to (the triggering event's), written as a trailer so the
    * commit's GitCommitDetected continues it; the active span's wins when tracing is on.
@@ -41,8 +43,8 @@ export class ConfigWriter {
     private readonly repo: ConfigRepo,
     /** Told the sha of every commit this writer pushed, before anything renders it. */
     private readonly pushed: (sha: string) => Promise<void> = async () => {},
-    /** The leader lease's fencing token, checked right before the commit (throws when not held). */
-    private readonly fence: () => number = () => 0,
+    /** The lease's fencing token for the pipeline, checked right before the commit (throws when not held). */
+    private readonly fence: (pipeline: string) => number = () => 0,
     /** Told every refused push: the caller raises an event, so a held change is never silent. */
     private readonly rejected: (r: PushRejection) => Promise<void> = async () => {},
     /**
@@ -92,8 +94,8 @@ export class ConfigWriter {
   async commitAndPush(change: ConfigChange): Promise<string | null> {
     const ws = this.repo.workspace;
     // A planner paused past its lease must not push when it resumes; the epoch trailer says which
-    // leader tenure wrote the commit.
-    const epoch = this.fence();
+    // tenure (of the leader, or of the pipeline's lease when sharded) wrote the commit.
+    const epoch = this.fence(change.pipeline);
     const traceparent = activeTraceContext()?.traceparent ?? change.traceparent;
     const local = await ws.commit({
       message: change.message,

@@ -51,6 +51,13 @@ export const Config = Type.Object({
   api: apiTokensConfig(),
   leader: Type.Object({
     ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
+    /**
+     * `single` (the default): one instance holds the leader lease and serves every pipeline, the
+     * others stand by. `sharded`: every instance serves a share of the pipelines, each held by its
+     * own lease and spread by rendezvous hashing over the live instances (see shards.ts); an
+     * instance that dies hands its pipelines over within the TTL.
+     */
+    mode: Type.Union([Type.Literal('single'), Type.Literal('sharded')], { default: 'single' }),
   }),
   /**
    * Redelivery of the planner's event consumer: attempts before a failing event is dead-lettered,

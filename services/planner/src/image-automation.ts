@@ -98,6 +98,7 @@ export class ImageAutomation {
       for (const c of changes) await writer.writeFile(c.path, c.text);
       files = changes.map((c) => c.path);
       sha = await writer.commitAndPush({
+        pipeline: this.d.scope.name,
         message: [
           `flotilla: update ${policy.name} to ${e.data.tag} in ${stage.name}`,
           '',

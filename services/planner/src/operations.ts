@@ -525,6 +525,7 @@ export class PlannerOperations {
       }
     }
     return await writer.commitAndPush({
+      pipeline: this.d.scope.name,
       message: `flotilla: roll back ${stage.name} to ${target.slice(0, 12)}\n\n${r.reason}\n\nRestores ${stage.clusters.map((c) => c.path).join(', ')} as of ${target}; automation on ${stage.name} stays paused until it is unlocked.`,
       trailers: {
         'Flotilla-Rollback': stage.name,

@@ -61,12 +61,13 @@ export interface PlanRendererOptions {
   /** Budgets of each cluster's render (defaults in @flotilla/render). */
   budgets?: Partial<RenderBudgets>;
   /**
-   * The fencing token of our leader lease, read right before a plan is published; throws
-   * `bus.lease-lost` once our claim ran out (a planner paused past its TTL must not publish).
-   * It goes into the signed plan as `epoch`: a new leader's plans outrank every older one, also
-   * when its KV state was lost and its sequences start again.
+   * The fencing token of the lease covering `pipeline` (the leader's, or the pipeline's own when
+   * sharded), read right before a plan is published; throws `bus.lease-lost` once our claim ran
+   * out (a planner paused past its TTL must not publish). It goes into the signed plan as
+   * `epoch`: a new holder's plans outrank every older one, also when its KV state was lost and
+   * its sequences start again.
    */
-  fence: () => number;
+  fence: (pipeline: string) => number;
   logger: Logger;
 }
 
@@ -715,7 +716,7 @@ export class PlanRenderer {
     const { bus } = this.o;
     const { state, scope } = target;
     const { revision, digest } = content;
-    const epoch = this.o.fence();
+    const epoch = this.o.fence(scope.name);
     // A new epoch starts its own sequence: after a state loss the counter restarts, the epoch does not.
     const sequence = (c.epoch ?? epoch) === epoch ? c.sequence + 1 : 1;
     const planId = `${scope.idPrefix}${cluster.name}-${sequence}-${digest.slice(7, 19)}`;

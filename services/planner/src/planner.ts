@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
+import { leaseLost } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
   ApplyFailed,
@@ -34,7 +35,7 @@ import {
 import type { PlannerFaults } from './promotions.ts';
 import type { RenderBudgets } from './render.ts';
 import { pipelinesToRender } from './render-selection.ts';
-import type { PlannerState } from './state.ts';
+import { type PlannerState, ROOT_SCOPE } from './state.ts';
 
 export interface PlannerOptions {
   bus: Bus;
@@ -62,8 +63,17 @@ export interface PlannerOptions {
   signature?: SignaturePolicy;
   /** Budgets of each cluster's render. */
   renderBudgets?: Partial<RenderBudgets>;
-  /** The leader lease's fencing token for the next action (throws when no longer held). */
-  fence: () => number;
+  /**
+   * The fencing token for the next action on `pipeline` (throws when no longer held): the leader
+   * lease's, or that pipeline's own lease when sharded.
+   */
+  fence: (pipeline: string) => number;
+  /**
+   * Sharded (see shards.ts): this instance serves only the pipelines it is handed with
+   * `acquire` (and gives back with `release`); its repo-wide meta stays in memory and its own
+   * commits are shared with the other instances through KV. Absent: it serves every pipeline.
+   */
+  sharded?: boolean;
 }
 
 /** How many of its own pushed commits the planner remembers (trusted under `require`). */
@@ -118,13 +128,23 @@ export class Planner {
   private readonly log: Logger;
   private readonly renderer: PlanRenderer;
   private readonly writer: ConfigWriter;
+  /** Sharded: the pipelines this instance serves now, each with the count of its tenures here. */
+  private readonly owned = new Map<string, number>();
+  /** The pipelines declared at the newest revision opened (what a sharded planner competes for). */
+  private declared = new Map<string, DeclaredPipeline>();
+  /**
+   * Sharded: the newest report per (pipeline, event type, cluster) of pipelines served elsewhere,
+   * folded in when one is handed over here (a report that reached us before its new holder's
+   * lease is not lost with the instance that died).
+   */
+  private readonly parked = new Map<string, Map<string, FlotillaEvent>>();
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
     this.writer = new ConfigWriter(
       o.repo,
       (sha) => this.recordOwnCommit(sha),
-      o.fence,
+      (pipeline) => o.fence(pipeline),
       (r) => this.pushRejected(r),
       (sha, written) => this.renderAhead(sha, written),
     );
@@ -189,10 +209,12 @@ export class Planner {
   operations(name?: string): PlannerOperations {
     if (!this.active)
       throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
-    if (this.units.size === 0)
-      throw refused('unavailable', 'no-pipeline', 'no valid pipeline has been rendered yet');
     const unit = name === undefined ? this.defaultUnit() : this.units.get(name);
     if (unit) return unit.operations;
+    if (this.o.sharded && name !== undefined && this.declared.has(name))
+      throw refused('unavailable', 'not-owner', `pipeline ${name} is served by another planner instance`);
+    if (this.units.size === 0)
+      throw refused('unavailable', 'no-pipeline', 'no valid pipeline has been rendered yet');
     if (name === undefined)
       throw refused(
         'bad-request',
@@ -262,7 +284,8 @@ export class Planner {
   async activate(): Promise<void> {
     const head = await this.queue.run(async () => {
       if (this.active) return undefined;
-      await this.o.state.load();
+      // Sharded: only the registry's tags now; each pipeline's entries when it is handed over.
+      await this.o.state.load(this.o.sharded ? new Set() : undefined);
       this.units.clear();
       this.sources.clear();
       this.retry.clear();
@@ -289,6 +312,71 @@ export class Planner {
       for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);
+    });
+  }
+
+  /** Sharded: the pipelines declared at the newest revision, for the leases to compete for. */
+  declaredPipelines(): string[] {
+    return [...this.declared.keys()];
+  }
+
+  /** Sharded: the pipelines this instance serves now. */
+  ownedPipelines(): string[] {
+    return [...this.owned.keys()].sort();
+  }
+
+  private owns(name: string): boolean {
+    return !this.o.sharded || this.owned.has(name);
+  }
+
+  /**
+   * Sharded: pipeline `name`'s lease is ours. Loads its state as the previous holder left it,
+   * renders it at the newest revision (a fresh holder knows nothing of what it read), publishes
+   * what its saved decisions still owe, resumes its open promotions and folds in the reports
+   * that arrived meanwhile.
+   */
+  async acquire(name: string): Promise<void> {
+    const taken = await this.queue.run(async () => {
+      const d = this.declared.get(name);
+      if (!this.active || !this.o.sharded || this.owned.has(name) || !d) return false;
+      const root = d.file === this.o.pipelineFile;
+      await this.o.state.load(new Set([root ? ROOT_SCOPE : name]));
+      this.owned.set(name, (this.owned.get(name) ?? 0) + 1);
+      this.units.delete(name);
+      this.target(d);
+      this.sources.delete(name);
+      this.retry.add(name);
+      this.log.info({ pipeline: name }, 'pipeline handed to this instance');
+      return true;
+    });
+    if (!taken) return;
+    if (this.dispatched) await this.render(this.dispatched);
+    await this.settled;
+    await this.queue.run(async () => {
+      const unit = this.units.get(name);
+      if (!this.active || !unit || !this.owned.has(name)) return;
+      await this.publishOutbox();
+      await unit.promotions.resumeOpen(unit.pipeline);
+      for (const e of this.parked.get(name)?.values() ?? []) await this.report(e);
+      this.parked.delete(name);
+      await this.evaluate(unit);
+    });
+  }
+
+  /**
+   * Sharded: pipeline `name`'s lease is gone (or no longer ours to want). Its state is forgotten,
+   * its saved events are left to the next holder; a render of it still running is fenced.
+   */
+  release(name: string): Promise<void> {
+    return this.queue.run(async () => {
+      if (!this.owned.has(name)) return;
+      this.owned.delete(name);
+      const unit = this.units.get(name);
+      this.units.delete(name);
+      this.sources.delete(name);
+      this.retry.delete(name);
+      if (unit) this.o.state.drop(unit.scope.root ? ROOT_SCOPE : name);
+      this.log.info({ pipeline: name }, 'pipeline handed over to another instance');
     });
   }
 
@@ -346,17 +434,26 @@ export class Planner {
       if (!this.active)
         throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
       if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
-      else if (isEventOf(ApplySucceeded, event))
-        await this.reported(event.data.pipeline, (u) => u.health.onApplySucceeded(event));
-      else if (isEventOf(ApplyFailed, event))
-        await this.reported(event.data.pipeline, (u) => u.health.onApplyFailed(event));
-      else if (isEventOf(HealthChanged, event))
-        await this.reported(event.data.pipeline, (u) => u.health.onHealth(event));
+      else await this.report(event);
     });
   }
 
-  /** A cluster's report goes to the pipeline its plan was for (the root one when it names none). */
+  /** A cluster's report (apply result, health), folded into the pipeline its plan was for. */
+  private async report(event: FlotillaEvent): Promise<void> {
+    if (isEventOf(ApplySucceeded, event))
+      await this.reported(event, event.data.pipeline, (u) => u.health.onApplySucceeded(event));
+    else if (isEventOf(ApplyFailed, event))
+      await this.reported(event, event.data.pipeline, (u) => u.health.onApplyFailed(event));
+    else if (isEventOf(HealthChanged, event))
+      await this.reported(event, event.data.pipeline, (u) => u.health.onHealth(event));
+  }
+
+  /**
+   * A cluster's report goes to the pipeline its plan was for (the root one when it names none);
+   * sharded, one served elsewhere is parked (the newest per type and cluster) for a handover.
+   */
   private async reported(
+    event: FlotillaEvent & { data: { cluster: string } },
     pipeline: string | undefined,
     fold: (u: PipelineUnit) => Promise<boolean>,
   ): Promise<void> {
@@ -364,10 +461,28 @@ export class Planner {
       pipeline === undefined
         ? [...this.units.values()].find((u) => u.scope.root)
         : [...this.units.values()].find((u) => !u.scope.root && u.name === pipeline);
-    if (unit && (await fold(unit))) await this.evaluate(unit);
+    if (unit) {
+      if (await fold(unit)) await this.evaluate(unit);
+      return;
+    }
+    if (!this.o.sharded) return;
+    const name =
+      pipeline ??
+      [...this.declared.values()].find((d) => d.file === this.o.pipelineFile)?.pipeline.metadata.name;
+    if (name === undefined || !this.declared.has(name)) return;
+    let parked = this.parked.get(name);
+    if (!parked) {
+      parked = new Map();
+      this.parked.set(name, parked);
+    }
+    const key = `${event.type}/${event.data.cluster}`;
+    parked.delete(key);
+    parked.set(key, event);
   }
 
   private async onImageTag(e: EventOf<typeof ImageTagDetected>): Promise<void> {
+    // Sharded, the holder of each pipeline acts on the tag; an instance serving none has nothing to do.
+    if (this.units.size === 0 && this.o.sharded) return;
     if (this.units.size === 0)
       throw new FlotillaError('planner.no-pipeline', 'no valid pipeline yet', { disposition: 'retry' });
     for (const u of [...this.units.values()]) await u.images.onImageTag(e, u.pipeline);
@@ -475,6 +590,9 @@ export class Planner {
       this.log.info({ revision, last: since }, 'older than the last rendered revision; skipped');
       return;
     }
+    // Sharded, another instance's pushes are as much our own: trusted under `require` too.
+    if (this.o.sharded && this.o.signature?.policy === 'require')
+      state.meta.ownCommits = await state.sharedOwnCommits();
     if (!(await this.renderer.signatureAllows(revision, since, cause))) return;
     // Two independent reads of the revision (git log, git archive) side by side: each is a git
     // process whose wall time on a loaded machine is mostly waiting to be scheduled.
@@ -505,7 +623,9 @@ export class Planner {
         // The definitions in force on a restart: a removal not finished yet is seen again.
         if (opened.set.pipelines.length > 0) state.meta.pipelineRevision = revision;
         state.meta.lastRenderedRevision = revision;
-        await state.saveMeta();
+        // Sharded instances would overwrite each other's: theirs stays in memory (a new holder
+        // renders a pipeline in full anyway).
+        if (!this.o.sharded) await state.saveMeta();
         const done = results.filter((r): r is PipelineRenderResult => r !== null);
         this.lastRender = {
           revision,
@@ -530,6 +650,7 @@ export class Planner {
   ): Promise<Array<Promise<PipelineRenderResult | null>>> {
     if (!this.active) return [];
     const { set, revision } = opened;
+    this.declared = new Map(set.pipelines.map((d) => [d.pipeline.metadata.name, d]));
     // A pipeline gone from the repo stops here; its objects stay unless its deletionPolicy is
     // prune. A refused one keeps its last valid definition in force.
     const declared = new Set([
@@ -550,7 +671,9 @@ export class Planner {
     }
     if (set.pipelines.length === 0) return retiring;
     const before = new Map([...this.units].map(([n, u]) => [n, JSON.stringify(u.pipeline)]));
-    const targets = set.pipelines.map((d) => this.target(d));
+    const targets = set.pipelines
+      .filter((d) => this.owns(d.pipeline.metadata.name))
+      .map((d) => this.target(d));
     const chosen = new Set(
       since === revision
         ? this.retry
@@ -620,11 +743,24 @@ export class Planner {
       if (left > 0) this.laneLoad.set(name, left);
       else this.laneLoad.delete(name);
     };
+    // Sharded: a render handed over in one tenure of the pipeline here records nothing in another.
+    const tenure = this.owned.get(name);
+    const current = () => !this.o.sharded || this.owned.get(name) === tenure;
     return lane.run(async () => {
       try {
         if (!this.active) return null;
+        if (!current()) return { plans: 0, renderMs: 0, sources: [] };
         this.inFlight.set(name, opened.revision);
-        const r = await this.renderer.renderPipeline(target, opened, (fn) => this.queue.run(fn), cause);
+        const r = await this.renderer.renderPipeline(
+          target,
+          opened,
+          (fn) =>
+            this.queue.run(() => {
+              if (!current()) throw leaseLost(`pipeline.${name}`, 'this instance');
+              return fn();
+            }),
+          cause,
+        );
         await this.queue.run(async () => {
           if (r.sources) this.sources.set(name, r.sources);
           else this.sources.delete(name);
@@ -634,6 +770,13 @@ export class Planner {
         });
         return r;
       } catch (e) {
+        if (!current()) {
+          this.log.info(
+            { pipeline: name, revision: opened.revision },
+            'handed over while rendering; nothing recorded',
+          );
+          return { plans: 0, renderMs: 0, sources: [] };
+        }
         this.retry.add(name);
         this.sources.delete(name);
         this.log.error(
@@ -681,6 +824,10 @@ export class Planner {
   /** Remembers a commit this planner pushed (in the queue, before any render of it). */
   private async recordOwnCommit(sha: string): Promise<void> {
     const meta = this.o.state.meta;
+    if (this.o.sharded) {
+      meta.ownCommits = await this.o.state.shareOwnCommit(sha, OWN_COMMITS_KEPT);
+      return;
+    }
     meta.ownCommits = [...(meta.ownCommits ?? []).filter((s) => s !== sha), sha].slice(-OWN_COMMITS_KEPT);
     await this.o.state.saveMeta();
   }

@@ -350,6 +350,7 @@ export class Promotions {
       if (!this.d.scope.root) trailers['Flotilla-Pipeline'] = this.d.scope.name;
       trailers['Flotilla-Actor'] = p.actor;
       sha = await writer.commitAndPush({
+        pipeline: this.d.scope.name,
         message: [
           `flotilla: promote ${p.images.map((i) => `${i.name}:${i.tag ?? i.digest.slice(7, 19)}`).join(', ')} from ${p.fromStage} to ${p.toStage}`,
           '',

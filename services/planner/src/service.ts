@@ -16,17 +16,20 @@ import { ClusterBundles, parseRecipients } from './cluster-bundles.ts';
 import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { registerPlannerMetrics } from './metrics.ts';
-import { LEADER_BUCKET, plannerConsumer } from './nats-resources.ts';
+import { LEADER_BUCKET, PLANNER_SLOTS, plannerConsumer, plannerSlotConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
 import type { PlannerFaults } from './promotions.ts';
+import { PlannerShards } from './shards.ts';
 import { PlannerState } from './state.ts';
 
 export interface PlannerHandle extends ServiceHandle {
   url: string;
   bus: Bus;
   planner: Planner;
-  /** True while this instance holds the leader lease and acts. */
+  /** True while this instance holds the leader lease and acts (sharded: holds a member slot). */
   readonly leader: boolean;
+  /** Sharded: the pipelines this instance serves now. */
+  readonly shards?: PlannerShards;
 }
 
 export { LEADER_BUCKET };
@@ -84,6 +87,11 @@ export async function startPlanner(
   });
   const bundles = new ClusterBundles(bus, config.bundles.bucket, parseRecipients(config.bundles.recipients));
   const state = new PlannerState(await bus.kv(config.stateBucket));
+  const sharded = config.leader.mode === 'sharded';
+  // Set before anything can render (activation); read at the moment of each action.
+  let fence: (pipeline: string) => number = () => {
+    throw new Error('planner not started');
+  };
   const planner = new Planner({
     bus,
     repo,
@@ -103,9 +111,78 @@ export async function startPlanner(
     ...(config.renderAhead === false ? { renderAhead: false } : {}),
     signature: config.git.signature,
     renderBudgets: config.render,
-    // Read at the moment of each leader action; `lease` exists before anything can render.
-    fence: () => lease.fence(LEADER_KEY),
+    fence: (pipeline) => fence(pipeline),
+    sharded,
   });
+  const consumeOptions = (spec: typeof plannerConsumer) => ({
+    ...spec,
+    handler: (event: Parameters<Planner['handle']>[0]) => planner.handle(event),
+    backoffMs: config.consumer?.backoffMs ?? [500, 2000, 5000, 15_000],
+    maxDeliver: config.consumer?.maxDeliver ?? 8,
+    // A refused push is held (GitPushRejected raised on the 1st, 2nd, 4th… refusal) for up
+    // to maxHeldMs, then dead-lettered as `held.expired` with its payload: never silently.
+    holdWaiting: true,
+    maxHeldMs: config.consumer?.maxHeldMs ?? 24 * 3600_000,
+  });
+
+  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
+  server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
+  registerPlannerMetrics(server.registry, planner);
+  registerApi(server.app, planner, bus, tokens);
+  const url = await server.listen(config.http.port, config.http.host);
+  if (sharded) return await startSharded();
+
+  /**
+   * Sharded: every instance is active at once, serving the pipelines its leases give it (see
+   * shards.ts), consuming through its member slot's durable.
+   */
+  async function startSharded(): Promise<PlannerHandle> {
+    let slotSub: Subscription | undefined;
+    let binding: Promise<void> = Promise.resolve();
+    await planner.activate();
+    const shards = await PlannerShards.open({
+      bus,
+      bucket: LEADER_BUCKET,
+      instance: config.instance,
+      ttlMs: config.leader.ttlMs,
+      slots: PLANNER_SLOTS,
+      pipelines: () => planner.declaredPipelines(),
+      onSlot: async (slot) => {
+        binding = binding.then(async () => {
+          await slotSub?.stop();
+          slotSub = undefined;
+          if (slot !== null) slotSub = await bus.consume(consumeOptions(plannerSlotConsumer(slot)));
+        });
+        await binding;
+      },
+      onAcquired: (pipeline) =>
+        void planner
+          .acquire(pipeline)
+          .catch((err) => logger.error({ err: messageOf(err), pipeline }, 'taking over a pipeline failed')),
+      onLost: (pipeline) => void planner.release(pipeline),
+      logger,
+    });
+    fence = (pipeline) => shards.fence(pipeline);
+    await shards.start();
+    return {
+      url,
+      bus,
+      planner,
+      shards,
+      get leader() {
+        return shards.memberSlot !== undefined && planner.isActive;
+      },
+      async stop() {
+        server.setShuttingDown();
+        await shards.stop();
+        await binding;
+        await slotSub?.stop();
+        await planner.deactivate();
+        await bus.close();
+        await server.close();
+      },
+    };
+  }
 
   let sub: Subscription | undefined;
   let leader = false;
@@ -116,16 +193,7 @@ export async function startPlanner(
     logger.info({ instance: config.instance }, 'acquired planner leadership');
     try {
       await planner.activate();
-      sub = await bus.consume({
-        ...plannerConsumer,
-        handler: (event) => planner.handle(event),
-        backoffMs: config.consumer?.backoffMs ?? [500, 2000, 5000, 15_000],
-        maxDeliver: config.consumer?.maxDeliver ?? 8,
-        // A refused push is held (GitPushRejected raised on the 1st, 2nd, 4th… refusal) for up
-        // to maxHeldMs, then dead-lettered as `held.expired` with its payload: never silently.
-        holdWaiting: true,
-        maxHeldMs: config.consumer?.maxHeldMs ?? 24 * 3600_000,
-      });
+      sub = await bus.consume(consumeOptions(plannerConsumer));
     } catch (err) {
       logger.error({ err: messageOf(err) }, 'activation failed; will retry on the next lease cycle');
       leader = false;
@@ -154,12 +222,7 @@ export async function startPlanner(
     },
     onError: (err) => logger.warn({ err: messageOf(err) }, 'leader lease cycle failed'),
   });
-
-  server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
-  server.addReadinessCheck({ name: 'consumers', check: () => bus.consumersBound });
-  registerPlannerMetrics(server.registry, planner);
-  registerApi(server.app, planner, bus, tokens);
-  const url = await server.listen(config.http.port, config.http.host);
+  fence = () => lease.fence(LEADER_KEY);
   lease.start();
 
   return {

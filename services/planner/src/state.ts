@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JsonKv } from '@flotilla/bus';
+import { FlotillaError } from '@flotilla/errors';
 import type { FlotillaEvent, ImageRef } from '@flotilla/events';
 import type { HealthStatus, PromotionRecord } from '@flotilla/policy';
 import type { ApprovedChange, HeldChange, ObjectIndex } from './change-gate.ts';
@@ -132,6 +133,19 @@ function isObjectsKey(key: string): boolean {
   return rest.startsWith('objects/');
 }
 
+/** The scope name of the root pipeline's (unprefixed) entries in `load(only)` and `drop`. */
+export const ROOT_SCOPE = '';
+
+/** Commits pushed by any planner instance (a bounded list, updated by compare-and-set). */
+const OWN_COMMITS_KEY = 'own-commits';
+
+/** Which pipeline an entry belongs to: a name, ROOT_SCOPE, or undefined for the repo's own (meta, tags). */
+function scopeOf(key: string): string | undefined {
+  if (key.startsWith(PIPELINE_PREFIX)) return key.slice(PIPELINE_PREFIX.length).split('/')[0] ?? '';
+  const kind = key.split('/')[0];
+  return kind === 'cluster' || kind === 'stage' || kind === 'promotion' ? ROOT_SCOPE : undefined;
+}
+
 /**
  * The materialised view, written through to NATS KV on every change (one key per cluster,
  * stage, promotion and image) and loaded whole when this instance becomes leader. Only the
@@ -171,14 +185,27 @@ export class PlannerState {
     return c;
   }
 
-  /** Loads the root and every pipeline's state in one pass over the bucket. */
-  async load(): Promise<void> {
-    if (this.root) return await this.root.load();
-    this.reset();
-    this.outbox.clear();
-    for (const c of this.children.values()) c.reset();
+  /**
+   * Loads the root and every pipeline's state in one pass over the bucket; with `only`, just
+   * those pipelines' entries (`ROOT_SCOPE` for the unprefixed root pipeline) and the registry's
+   * tags: a sharded planner loads a pipeline when it takes it over, and never another
+   * instance's (whose outbox it would otherwise publish and overwrite with a stale copy).
+   */
+  async load(only?: ReadonlySet<string>): Promise<void> {
+    if (this.root) return await this.root.load(only);
+    if (only) {
+      for (const scope of only) this.drop(scope);
+      this.tags.clear();
+    } else {
+      this.reset(true);
+      this.outbox.clear();
+      for (const c of this.children.values()) c.reset(true);
+    }
     for (const key of await this.kv.keys()) {
       if (isObjectsKey(key)) continue;
+      const scope = scopeOf(key);
+      if (only && scope !== undefined && !only.has(scope)) continue;
+      if (only && scope === undefined && !key.startsWith('tags/')) continue;
       const entry = await this.kv.get(key);
       if (!entry) continue;
       const { outbox, ...value } = entry.value;
@@ -195,12 +222,27 @@ export class PlannerState {
     }
   }
 
-  private reset(): void {
+  /**
+   * Forgets a pipeline's entries (`ROOT_SCOPE`: the root pipeline's) and the events they still
+   * owe: a sharded planner that hands a pipeline over must not publish or save it any more.
+   */
+  drop(scope: string): void {
+    if (this.root) {
+      this.root.drop(scope);
+      return;
+    }
+    for (const key of [...this.outbox.keys()]) if (scopeOf(key) === scope) this.outbox.delete(key);
+    if (scope === ROOT_SCOPE) this.reset(false);
+    else this.children.get(scope)?.reset(false);
+  }
+
+  /** Empties the view (`withMeta`: the meta too, which belongs to the repo, not the root pipeline). */
+  private reset(withMeta: boolean): void {
     this.clusters.clear();
     this.stages.clear();
     this.promotions.clear();
-    if (!this.root) this.tags.clear();
-    this.meta = {};
+    if (!this.root && withMeta) this.tags.clear();
+    if (withMeta) this.meta = {};
   }
 
   private take(key: string, value: Entry): void {
@@ -335,5 +377,31 @@ export class PlannerState {
 
   async saveMeta(): Promise<void> {
     await this.write(`${this.prefix}meta`, this.meta);
+  }
+
+  /**
+   * Adds `sha` to the commits every instance of a sharded planner trusts as its own (one list
+   * shared through KV, compare-and-set so concurrent pushers do not drop each other's), keeping
+   * the newest `keep`; answers the list.
+   */
+  async shareOwnCommit(sha: string, keep: number): Promise<string[]> {
+    const kv = this.kv as unknown as JsonKv<{ commits: string[] }>;
+    for (;;) {
+      const current = await kv.get(OWN_COMMITS_KEY);
+      const commits = [...(current?.value.commits ?? []).filter((s) => s !== sha), sha].slice(-keep);
+      try {
+        if (current) await kv.update(OWN_COMMITS_KEY, { commits }, current.revision);
+        else await kv.create(OWN_COMMITS_KEY, { commits });
+        return commits;
+      } catch (err) {
+        if (!(err instanceof FlotillaError && err.code === 'bus.kv-conflict')) throw err;
+      }
+    }
+  }
+
+  /** The commits any instance of a sharded planner pushed (see shareOwnCommit). */
+  async sharedOwnCommits(): Promise<string[]> {
+    const kv = this.kv as unknown as JsonKv<{ commits: string[] }>;
+    return (await kv.get(OWN_COMMITS_KEY))?.value.commits ?? [];
   }
 }
