@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { PlanCreated } from '@flotilla/events';
 import { GitWorkdir } from '@flotilla/test-support';
 import { createHarness } from '../../services/planner/test/harness.ts';
+import { CLUSTERS, manyPipelinesRepo, objects, pipelineName } from './many-pipelines-repo.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,34 +21,10 @@ const arg = (name: string, dflt: number) => {
 };
 const PIPELINES = arg('pipelines', 200);
 const RUNS = arg('runs', 5);
-const CLUSTERS = ['dev', 'test', 'uat', 'prod'];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
-const name = (i: number) => `p${String(i).padStart(3, '0')}`;
-
-const objects = (p: string, cluster: string, run: string) =>
-  Array.from(
-    { length: 5 },
-    (_, k) =>
-      `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${p}-${k}, namespace: ${p} }\ndata: { cluster: ${cluster}, run: "${run}" }\n`,
-  ).join('---\n');
-
-function repo(): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (let i = 0; i < PIPELINES; i++) {
-    const p = name(i);
-    files[`pipelines/${p}.yaml`] = `apiVersion: flotilla.io/v1
-kind: Pipeline
-metadata: { name: ${p} }
-spec:
-  owner: team-${i % 20}
-  stages:
-${CLUSTERS.map((c, k) => `    - name: ${c}\n      clusters: [{ name: ${c}, path: apps/${p}/${c} }]${k > 0 ? '\n      promotion: { rule: auto }' : ''}`).join('\n')}
-`;
-    for (const c of CLUSTERS) files[`apps/${p}/${c}/objects.yaml`] = objects(p, c, 'initial');
-  }
-  return files;
-}
+const name = pipelineName;
+const repo = () => manyPipelinesRepo(PIPELINES);
 
 interface Figures {
   initial: number;

@@ -19,7 +19,7 @@ import {
 } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
 import { readHistory } from '@flotilla/planner';
-import { plannerConsumer } from '@flotilla/planner/nats-resources';
+import { plannerConsumer, plannerSlotConsumer } from '@flotilla/planner/nats-resources';
 import { type NatsServer, startNats } from '@flotilla/test-support';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -395,6 +395,28 @@ describe('each service works as installed: bind only, publish its own events', (
       0,
     );
     expect(await refused(() => bus.kv('git-watcher-cursors'))).toMatch(VIOLATION);
+  });
+
+  it('sharded planners: each member slot has its own consumer, and every slot sees every commit', async () => {
+    const bus = await busAs('planner');
+    const seen: string[][] = [[], []];
+    const subs = await Promise.all(
+      [0, 1].map((slot) =>
+        bus.consume({
+          ...plannerSlotConsumer(slot),
+          handler: async (e) => {
+            seen[slot]?.push(e.id);
+          },
+        }),
+      ),
+    );
+    const watcher = await busAs('git-watcher');
+    const { event } = await watcher.publish(GitCommitDetected, samples.GitCommitDetected);
+    // Earlier tests' events may come first (the bootstrap made these consumers): each slot gets this one too.
+    await expect
+      .poll(() => seen.map((ids) => ids.includes(event.id)), { timeout: 10_000 })
+      .toEqual([true, true]);
+    for (const s of subs) await s.stop();
   });
 
   it('a bind-only service names what is missing instead of creating it; the bootstrap restores it', async () => {

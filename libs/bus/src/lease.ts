@@ -159,6 +159,12 @@ export interface LeaseSetOptions {
   ttlMs: number;
   /** The keys to compete for, re-read every cycle (config can change). */
   keys: () => string[];
+  /**
+   * Keys to keep watching without competing (e.g. those another member is preferred for): a
+   * contender can only take a key once it has seen it unchanged for a whole TTL, so watching it
+   * beforehand lets a key whose holder died move as soon as it becomes wanted, not a TTL later.
+   */
+  watch?: () => string[];
   /** Called with the fencing token of the new tenure. */
   onAcquired?: (key: string, token: number) => void | Promise<void>;
   onLost?: (key: string) => void | Promise<void>;
@@ -245,10 +251,13 @@ export class LeaseSet {
       }
       if (!has && this.announced.delete(key)) await this.opts.onLost?.(key);
     }
+    const watched = new Set(this.opts.watch?.() ?? []);
+    for (const key of watched)
+      if (!wanted.has(key) && !this.leases.get(key)?.held) await this.lease(key).currentOwner();
     for (const [key, lease] of this.leases) {
       if (wanted.has(key)) continue;
       await lease.release();
-      this.leases.delete(key);
+      if (!watched.has(key)) this.leases.delete(key);
       if (this.announced.delete(key)) await this.opts.onLost?.(key);
     }
   }

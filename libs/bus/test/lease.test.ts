@@ -102,4 +102,40 @@ describe('leases without trusting wall clocks', () => {
     expect(second.fence('k')).toBeGreaterThan(t1);
     await second.stop();
   });
+
+  it('a watched key whose holder died is taken as soon as it becomes wanted, not a TTL later', async () => {
+    const a = manualClock(0);
+    const b = manualClock(0);
+    const bucket = `lease-${randomUUID().slice(0, 8)}`;
+    let wanted = false;
+    const holder = await bus.leaseSet(bucket, { owner: 'a', ttlMs: TTL, keys: () => ['k'], clock: a.now });
+    const watcher = await bus.leaseSet(bucket, {
+      owner: 'b',
+      ttlMs: TTL,
+      keys: () => (wanted ? ['k'] : []),
+      watch: () => ['k'],
+      clock: b.now,
+    });
+    // The same contender without watching: it starts its TTL of observation only once it wants the key.
+    const blind = await bus.leaseSet(bucket, {
+      owner: 'c',
+      ttlMs: TTL,
+      keys: () => (wanted ? ['k'] : []),
+      clock: b.now,
+    });
+    await holder.runCycle();
+    // The holder dies (stops renewing); the watcher, not competing yet, sees the key unchanged.
+    await watcher.runCycle();
+    await blind.runCycle();
+    b.advance(TTL);
+    await watcher.runCycle();
+    expect(watcher.holds('k')).toBe(false);
+    // Now the key is wanted (its dead holder left the member list).
+    wanted = true;
+    await blind.runCycle();
+    expect(blind.holds('k')).toBe(false);
+    await watcher.runCycle();
+    expect(watcher.holds('k')).toBe(true);
+    for (const l of [blind, watcher, holder]) await l.stop();
+  });
 });

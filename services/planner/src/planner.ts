@@ -128,10 +128,16 @@ export class Planner {
   private readonly log: Logger;
   private readonly renderer: PlanRenderer;
   private readonly writer: ConfigWriter;
-  /** Sharded: the pipelines this instance serves now, each with the count of its tenures here. */
+  /** Sharded: the pipelines this instance serves now, each with its tenure here (a counter). */
   private readonly owned = new Map<string, number>();
-  /** The pipelines declared at the newest revision opened (what a sharded planner competes for). */
+  private tenures = 0;
+  /** Sharded: lease gains and losses not taken yet, in order (see handOverShard). */
+  private readonly handovers: Array<{ name: string; take: boolean }> = [];
+  private handingOver: Promise<void> | undefined;
+  /** The valid pipelines declared at the newest revision opened, by name. */
   private declared = new Map<string, DeclaredPipeline>();
+  /** Those and the refused ones (whose holder keeps their last valid definition): what sharded instances share. */
+  private declaredNames: string[] = [];
   /**
    * Sharded: the newest report per (pipeline, event type, cluster) of pipelines served elsewhere,
    * folded in when one is handed over here (a report that reached us before its new holder's
@@ -317,7 +323,7 @@ export class Planner {
 
   /** Sharded: the pipelines declared at the newest revision, for the leases to compete for. */
   declaredPipelines(): string[] {
-    return [...this.declared.keys()];
+    return this.declaredNames;
   }
 
   /** Sharded: the pipelines this instance serves now. */
@@ -333,51 +339,103 @@ export class Planner {
    * Sharded: pipeline `name`'s lease is ours. Loads its state as the previous holder left it,
    * renders it at the newest revision (a fresh holder knows nothing of what it read), publishes
    * what its saved decisions still owe, resumes its open promotions and folds in the reports
-   * that arrived meanwhile.
+   * that arrived meanwhile. Resolves once that is done (or the pipeline went again).
    */
-  async acquire(name: string): Promise<void> {
-    const taken = await this.queue.run(async () => {
-      const d = this.declared.get(name);
-      if (!this.active || !this.o.sharded || this.owned.has(name) || !d) return false;
-      const root = d.file === this.o.pipelineFile;
-      await this.o.state.load(new Set([root ? ROOT_SCOPE : name]));
-      this.owned.set(name, (this.owned.get(name) ?? 0) + 1);
-      this.units.delete(name);
-      this.target(d);
-      this.sources.delete(name);
-      this.retry.add(name);
-      this.log.info({ pipeline: name }, 'pipeline handed to this instance');
-      return true;
-    });
-    if (!taken) return;
-    if (this.dispatched) await this.render(this.dispatched);
-    await this.settled;
-    await this.queue.run(async () => {
-      const unit = this.units.get(name);
-      if (!this.active || !unit || !this.owned.has(name)) return;
-      await this.publishOutbox();
-      await unit.promotions.resumeOpen(unit.pipeline);
-      for (const e of this.parked.get(name)?.values() ?? []) await this.report(e);
-      this.parked.delete(name);
-      await this.evaluate(unit);
-    });
+  acquire(name: string): Promise<void> {
+    return this.handOverShard(name, true);
   }
 
   /**
    * Sharded: pipeline `name`'s lease is gone (or no longer ours to want). Its state is forgotten,
-   * its saved events are left to the next holder; a render of it still running is fenced.
+   * its saved events are left to the next holder; a render of it still running records nothing.
    */
   release(name: string): Promise<void> {
-    return this.queue.run(async () => {
-      if (!this.owned.has(name)) return;
-      this.owned.delete(name);
-      const unit = this.units.get(name);
-      this.units.delete(name);
-      this.sources.delete(name);
-      this.retry.delete(name);
-      if (unit) this.o.state.drop(unit.scope.root ? ROOT_SCOPE : name);
-      this.log.info({ pipeline: name }, 'pipeline handed over to another instance');
+    return this.handOverShard(name, false);
+  }
+
+  /**
+   * Gains and losses are taken in order, in batches: a lease cycle that hands over many
+   * pipelines at once (an instance joined or died) loads their state in one pass over the
+   * bucket and renders them in one revision dispatch.
+   */
+  private handOverShard(name: string, take: boolean): Promise<void> {
+    this.handovers.push({ name, take });
+    this.handingOver ??= this.drainHandovers();
+    return this.handingOver;
+  }
+
+  private async drainHandovers(): Promise<void> {
+    for (;;) {
+      const batch = this.handovers.splice(0);
+      if (batch.length === 0) {
+        // Cleared in the same turn as the emptiness check: a gain queued later starts a new drain.
+        this.handingOver = undefined;
+        return;
+      }
+      try {
+        await this.takeHandovers(batch);
+      } catch (e) {
+        this.log.error({ err: messageOf(e) }, 'taking over pipelines failed');
+      }
+    }
+  }
+
+  private async takeHandovers(batch: ReadonlyArray<{ name: string; take: boolean }>): Promise<void> {
+    // Released in between counts even when retaken: another holder may have acted meanwhile.
+    const released = new Set(batch.filter((h) => !h.take).map((h) => h.name));
+    const final = new Map(batch.map((h) => [h.name, h.take]));
+    const taken = await this.queue.run(async () => {
+      for (const name of released) this.dropShard(name);
+      if (!this.active || !this.o.sharded) return [];
+      const gained = [...final]
+        .filter(([name, take]) => take && !this.owned.has(name) && this.declared.has(name))
+        .map(([name]) => this.declared.get(name) as DeclaredPipeline);
+      if (gained.length === 0) return [];
+      const scopes = gained.map((d) =>
+        d.file === this.o.pipelineFile ? ROOT_SCOPE : d.pipeline.metadata.name,
+      );
+      await this.o.state.load(new Set(scopes));
+      for (const d of gained) {
+        const name = d.pipeline.metadata.name;
+        this.owned.set(name, ++this.tenures);
+        this.units.delete(name);
+        this.target(d);
+        this.sources.delete(name);
+        this.retry.add(name);
+      }
+      this.log.info(
+        { pipelines: gained.map((d) => d.pipeline.metadata.name) },
+        'pipelines handed to this instance',
+      );
+      return gained.map((d) => d.pipeline.metadata.name);
     });
+    if (taken.length === 0) return;
+    if (this.dispatched) await this.render(this.dispatched);
+    await this.settled;
+    await this.queue.run(async () => {
+      if (!this.active) return;
+      await this.publishOutbox();
+      for (const name of taken) {
+        const unit = this.units.get(name);
+        if (!unit || !this.owned.has(name)) continue;
+        await unit.promotions.resumeOpen(unit.pipeline);
+        for (const e of this.parked.get(name)?.values() ?? []) await this.report(e);
+        this.parked.delete(name);
+        await this.evaluate(unit);
+      }
+    });
+  }
+
+  /** Forgets a pipeline handed over (in the queue). */
+  private dropShard(name: string): void {
+    if (!this.owned.has(name)) return;
+    this.owned.delete(name);
+    const unit = this.units.get(name);
+    this.units.delete(name);
+    this.sources.delete(name);
+    this.retry.delete(name);
+    if (unit) this.o.state.drop(unit.scope.root ? ROOT_SCOPE : name);
+    this.log.info({ pipeline: name }, 'pipeline handed over to another instance');
   }
 
   async deactivate(): Promise<void> {
@@ -651,6 +709,9 @@ export class Planner {
     if (!this.active) return [];
     const { set, revision } = opened;
     this.declared = new Map(set.pipelines.map((d) => [d.pipeline.metadata.name, d]));
+    this.declaredNames = [
+      ...new Set([...this.declared.keys(), ...set.refused.flatMap((r) => (r.name ? [r.name] : []))]),
+    ];
     // A pipeline gone from the repo stops here; its objects stay unless its deletionPolicy is
     // prune. A refused one keeps its last valid definition in force.
     const declared = new Set([

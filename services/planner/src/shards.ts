@@ -86,6 +86,9 @@ export class PlannerShards {
       owner: this.o.instance,
       ttlMs: this.o.ttlMs,
       keys: () => this.wanted().map(pipelineLeaseKey),
+      // Every pipeline is watched, so one whose holder died moves as soon as that member is seen
+      // gone (both went unrenewed for the same TTL), not a second TTL later.
+      watch: () => this.o.pipelines().map(pipelineLeaseKey),
       onAcquired: (key) => this.o.onAcquired(key.slice('pipeline.'.length)),
       onLost: (key) => this.o.onLost(key.slice('pipeline.'.length)),
       onError: (err) => this.o.logger.warn({ err: messageOf(err) }, 'pipeline lease cycle failed'),
