@@ -47,10 +47,18 @@ export interface Harness {
     logLines?: string[],
   ): Promise<ApplierHandle>;
   /** Renders, stores and publishes a signed plan, as the planner does. */
-  publishPlan(
-    cluster: string,
-    objects: KubeObject[],
-    opts: {
+  publishPlan(cluster: string, objects: KubeObject[], opts: PlanOptions): Promise<PlanData>;
+  /** Renders, stores and signs a plan without publishing it (benchmarks time the publish on). */
+  stagePlan(cluster: string, objects: KubeObject[], opts: PlanOptions): Promise<PlanData>;
+  /** Publishes a staged plan. */
+  publishStaged(plan: PlanData): Promise<void>;
+  kubectl(...args: string[]): Promise<string>;
+  /** Live object via kubectl, or undefined when NotFound. */
+  get(kind: string, name: string, namespace?: string): Promise<Record<string, any> | undefined>;
+  stop(): Promise<void>;
+}
+
+export interface PlanOptions {
       sequence: number;
       signWith?: SigningKey | null;
       mutate?: (p: PlanData) => PlanData;
@@ -63,12 +71,6 @@ export interface Harness {
       /** A pipeline's plan (signed with it), optionally applied as its tenant. */
       pipeline?: string;
       tenant?: { namespace: string; serviceAccount: string };
-    },
-  ): Promise<PlanData>;
-  kubectl(...args: string[]): Promise<string>;
-  /** Live object via kubectl, or undefined when NotFound. */
-  get(kind: string, name: string, namespace?: string): Promise<Record<string, any> | undefined>;
-  stop(): Promise<void>;
 }
 
 export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harness> {
@@ -147,6 +149,14 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       return h;
     },
     async publishPlan(name, objects, o) {
+      const plan = await this.stagePlan(name, objects, o);
+      await this.publishStaged(plan);
+      return plan;
+    },
+    async publishStaged(plan) {
+      await planner.publish(PlanCreated, plan, { id: `${plan.planId}-${rand()}` });
+    },
+    async stagePlan(name, objects, o) {
       const revision = revisionOf(o.sequence);
       const plain = encodeBundle(
         createBundle({
@@ -175,7 +185,6 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       };
       let plan: PlanData = o.signWith === null ? unsigned : signPlan(unsigned, o.signWith ?? key.signing);
       if (o.mutate) plan = o.mutate(plan);
-      await planner.publish(PlanCreated, plan, { id: `${plan.planId}-${rand()}` });
       return plan;
     },
     kubectl,
