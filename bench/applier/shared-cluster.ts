@@ -56,11 +56,14 @@ async function applyAll(
 ): Promise<{ wallMs: number; applierMs: number[] }> {
   const staged = [];
   for (let i = 0; i < PIPELINES; i++)
-    staged.push(await h.stagePlan(CLUSTER, objects(`a-${name(i)}`, 'bench'), { sequence, pipeline: name(i) }));
+    staged.push(
+      await h.stagePlan(CLUSTER, objects(`a-${name(i)}`, 'bench'), { sequence, pipeline: name(i) }),
+    );
   const ids = new Set(staged.map((p) => p.planId));
   const t = performance.now();
   for (const plan of staged) await h.publishStaged(plan);
-  const done = () => h.events.of<{ planId: string; durationMs: number }>(ApplySucceeded, (d) => ids.has(d.planId));
+  const done = () =>
+    h.events.of<{ planId: string; durationMs: number }>(ApplySucceeded, (d) => ids.has(d.planId));
   const deadline = Date.now() + 900_000;
   while (done().length < ids.size) {
     if (Date.now() > deadline) throw new Error(`not every plan of sequence ${sequence} was applied`);

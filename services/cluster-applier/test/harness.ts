@@ -59,18 +59,18 @@ export interface Harness {
 }
 
 export interface PlanOptions {
-      sequence: number;
-      signWith?: SigningKey | null;
-      mutate?: (p: PlanData) => PlanData;
-      /** Tampering: other bytes stored under the digest of the real bundle. */
-      storeInstead?: Uint8Array;
-      /** Seal the bundle to this cluster key (as the planner does with `bundles.recipients`). */
-      sealTo?: KeyObject;
-      /** Changes the sealed bytes before they are stored and signed (a corrupt seal, signed). */
-      alterSealed?: (sealed: Uint8Array) => Uint8Array;
-      /** A pipeline's plan (signed with it), optionally applied as its tenant. */
-      pipeline?: string;
-      tenant?: { namespace: string; serviceAccount: string };
+  sequence: number;
+  signWith?: SigningKey | null;
+  mutate?: (p: PlanData) => PlanData;
+  /** Tampering: other bytes stored under the digest of the real bundle. */
+  storeInstead?: Uint8Array;
+  /** Seal the bundle to this cluster key (as the planner does with `bundles.recipients`). */
+  sealTo?: KeyObject;
+  /** Changes the sealed bytes before they are stored and signed (a corrupt seal, signed). */
+  alterSealed?: (sealed: Uint8Array) => Uint8Array;
+  /** A pipeline's plan (signed with it), optionally applied as its tenant. */
+  pipeline?: string;
+  tenant?: { namespace: string; serviceAccount: string };
 }
 
 export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harness> {
