@@ -122,6 +122,40 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
   const kubectl = async (...args: string[]) =>
     (await execFileP('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...args], { maxBuffer: 64 << 20 }))
       .stdout;
+  const stagePlan: Harness['stagePlan'] = async (name, objects, o) => {
+    const revision = revisionOf(o.sequence);
+    const plain = encodeBundle(
+      createBundle({
+        cluster: name,
+        revision,
+        source: { repo: 'config', path: `clusters/${name}` },
+        objects,
+      }),
+    );
+    const sealed = o.sealTo ? sealBundle(plain, o.sealTo, name) : plain;
+    const bytes = o.alterSealed ? o.alterSealed(sealed) : sealed;
+    const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
+    if (o.storeInstead) await blobs.store.putBlob({ name: digest }, o.storeInstead);
+    const unsigned = {
+      ...(o.pipeline ? { pipeline: o.pipeline } : {}),
+      ...(o.tenant ? { tenant: o.tenant } : {}),
+      planId: `${o.pipeline ? `${o.pipeline}.` : ''}${name}-${o.sequence}-${digest.slice(7, 15)}`,
+      cluster: name,
+      stage: 'dev',
+      repo: 'config',
+      revision,
+      path: `clusters/${name}`,
+      sequence: o.sequence,
+      bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
+      createdAt: new Date().toISOString(),
+    };
+    let plan: PlanData = o.signWith === null ? unsigned : signPlan(unsigned, o.signWith ?? key.signing);
+    if (o.mutate) plan = o.mutate(plan);
+    return plan;
+  };
+  const publishStaged: Harness['publishStaged'] = async (plan) => {
+    await planner.publish(PlanCreated, plan, { id: `${plan.planId}-${rand()}` });
+  };
   return {
     nats,
     cluster,
@@ -149,44 +183,12 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       return h;
     },
     async publishPlan(name, objects, o) {
-      const plan = await this.stagePlan(name, objects, o);
-      await this.publishStaged(plan);
+      const plan = await stagePlan(name, objects, o);
+      await publishStaged(plan);
       return plan;
     },
-    async publishStaged(plan) {
-      await planner.publish(PlanCreated, plan, { id: `${plan.planId}-${rand()}` });
-    },
-    async stagePlan(name, objects, o) {
-      const revision = revisionOf(o.sequence);
-      const plain = encodeBundle(
-        createBundle({
-          cluster: name,
-          revision,
-          source: { repo: 'config', path: `clusters/${name}` },
-          objects,
-        }),
-      );
-      const sealed = o.sealTo ? sealBundle(plain, o.sealTo, name) : plain;
-      const bytes = o.alterSealed ? o.alterSealed(sealed) : sealed;
-      const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
-      if (o.storeInstead) await blobs.store.putBlob({ name: digest }, o.storeInstead);
-      const unsigned = {
-        ...(o.pipeline ? { pipeline: o.pipeline } : {}),
-        ...(o.tenant ? { tenant: o.tenant } : {}),
-        planId: `${o.pipeline ? `${o.pipeline}.` : ''}${name}-${o.sequence}-${digest.slice(7, 15)}`,
-        cluster: name,
-        stage: 'dev',
-        repo: 'config',
-        revision,
-        path: `clusters/${name}`,
-        sequence: o.sequence,
-        bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
-        createdAt: new Date().toISOString(),
-      };
-      let plan: PlanData = o.signWith === null ? unsigned : signPlan(unsigned, o.signWith ?? key.signing);
-      if (o.mutate) plan = o.mutate(plan);
-      return plan;
-    },
+    publishStaged,
+    stagePlan,
     kubectl,
     async get(kind, name, namespace) {
       try {
