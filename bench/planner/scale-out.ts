@@ -11,8 +11,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { preferredOwner } from '@flotilla/bus';
 import { PlanCreated } from '@flotilla/events';
 import { GitWorkdir, waitFor } from '@flotilla/test-support';
+import { PLANNER_SLOTS } from '../../services/planner/src/nats-resources.ts';
 import { createHarness } from '../../services/planner/test/harness.ts';
 import {
   type PlannerProcess,
@@ -60,20 +62,35 @@ async function measure(instances: number): Promise<Figures> {
     const t0 = performance.now();
     for (let i = 0; i < instances; i++) procs.push(startPlannerProcess(setup, keyFile, `planner-${i}`));
     const kv = await h.watcher.kv<{ owner: string }>('planner-leader');
+    /** pipeline → holder, and member slot → holder (running instances only). */
+    const running = new Set(procs.map((p) => p.instance));
     const owners = async () => {
-      const out = new Map<string, number>();
+      const out = new Map<string, string>();
       for (const p of names) {
         const o = (await kv.get(`pipeline.${p}`))?.value.owner;
-        if (o) out.set(o, (out.get(o) ?? 0) + 1);
+        if (o) out.set(p, o);
       }
       return out;
     };
+    const slots = async () => {
+      const out = new Map<string, string>();
+      for (let i = 0; i < PLANNER_SLOTS; i++) {
+        const o = (await kv.get(`slot.${i}`))?.value.owner;
+        if (o && running.has(o)) out.set(`slot.${i}`, o);
+      }
+      return out;
+    };
+    // Settled: every pipeline held by the instance whose slot rendezvous hashing picks.
     const spread = await waitFor(
-      `${PIPELINES} pipelines held by ${instances} instance(s)`,
+      `${PIPELINES} pipelines spread over ${instances} instance(s)`,
       async () => {
-        const o = await owners();
-        const held = [...o.values()].reduce((a, b) => a + b, 0);
-        return held === PIPELINES && o.size === instances ? o : undefined;
+        const [o, s] = [await owners(), await slots()];
+        const live = [...s.keys()];
+        if (live.length !== instances) return undefined;
+        if (!names.every((p) => o.get(p) === s.get(preferredOwner(p, live) ?? ''))) return undefined;
+        const counts = new Map<string, number>();
+        for (const holder of o.values()) counts.set(holder, (counts.get(holder) ?? 0) + 1);
+        return counts;
       },
       { timeoutMs: 900_000, intervalMs: 1000 },
     );
@@ -89,7 +106,7 @@ async function measure(instances: number): Promise<Figures> {
       },
       { timeoutMs: 900_000, intervalMs: 500 },
     );
-    const f: Figures = { ready: performance.now() - t0, commit: [], spread: [...spread.values()].sort() };
+    const f: Figures = { ready: performance.now() - t0, commit: [], spread: [...spread.values()].sort((a, b) => a - b) };
     for (let r = 0; r < RUNS; r++) {
       await work.pull();
       for (const p of names)
