@@ -110,8 +110,8 @@ ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain
 Commit → plans: **${ratio.toFixed(1)}× faster** with \`touched\`. Every run, in both columns: plans for the
 changed pipeline's 4 clusters only, none for the other ${PIPELINES - 1} pipelines.
 Before render lanes and selection (one queue, every pipeline rendered, 2026-11-30T01:56Z): 14624 ms
-commit → plans on the same bench. Target (issue 16): ≤ 100 ms beyond rendering that pipeline. Not
-measured here: several planner instances vs one (pipelines are not sharded across planners yet).
+commit → plans on the same bench. Target (issue 16): ≤ 100 ms beyond rendering that pipeline.
+Several planner instances vs one: \`bench/planner/scale-out.ts\` (planner-scale-out.md).
 `;
 console.log(report);
 const out = resolve(import.meta.dirname, '../results/planner-pipelines.md');

@@ -106,7 +106,11 @@ async function measure(instances: number): Promise<Figures> {
       },
       { timeoutMs: 900_000, intervalMs: 500 },
     );
-    const f: Figures = { ready: performance.now() - t0, commit: [], spread: [...spread.values()].sort((a, b) => a - b) };
+    const f: Figures = {
+      ready: performance.now() - t0,
+      commit: [],
+      spread: [...spread.values()].sort((a, b) => a - b),
+    };
     for (let r = 0; r < RUNS; r++) {
       await work.pull();
       for (const p of names)
