@@ -63,6 +63,7 @@ try {
     if ((await writer.begin(key)) !== null) throw new Error('found an earlier attempt');
     await writer.writeFile('clusters/dev/kustomization.yaml', kustomization(i));
     const sha = await writer.commitAndPush({
+      pipeline: 'shop',
       message: `dev: shop to ${i}`,
       trailers: { 'Flotilla-Event': `evt-${i}` },
       key,
