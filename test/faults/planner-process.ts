@@ -89,8 +89,6 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
       pipelineFile: 'flotilla.yaml',
       signing: { keyId: 'faults', keyFile },
       api: { tokens: s.apiTokens ?? [] },
-      leader: { ttlMs: s.ttlMs },
-      api: { tokens: [] },
       leader: { ttlMs: s.ttlMs, mode: s.mode ?? 'single' },
       bundles: { bucket: 'flotilla-bundles' },
       stateBucket: 'planner-state',
