@@ -8,14 +8,17 @@ import {
 } from '@flotilla/bus';
 import { applierConsumer } from '@flotilla/cluster-applier/nats-resources';
 import {
+  catalog,
   createEvent,
   encodeEvent,
   GitCommitDetected,
   HealthChanged,
   ImageTagDetected,
   PlanCreated,
+  type Producer,
   PromotionProposed,
   sourceFor,
+  subjectFilter,
 } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
 import { readHistory } from '@flotilla/planner';
@@ -307,6 +310,50 @@ describe('issue 14 abuses, each with the real identity', () => {
         `Permissions Violation for Publish to "${subject}"`,
       );
   });
+
+  it("event authenticity by ACL: no identity may publish any event type its service does not produce, nor an applier another cluster's", async () => {
+    // With each real identity, every event type of the catalog: the subject of any event the
+    // identity's service does not produce is refused, whatever its scope; an applier's own event
+    // types only in its own cluster's scope; the bus's dead letters only under its own consumers.
+    const identities: Array<[string, Producer, Bus | NatsConnection]> = [
+      ['planner', 'planner', await busAs('planner')],
+      ['git-watcher', 'git-watcher', await busAs('git-watcher')],
+      ['registry-watcher', 'registry-watcher', await busAs('registry-watcher')],
+      ['audit-writer', 'audit-writer', await busAs('audit-writer')],
+      ['applier-dev', 'cluster-applier', await applierBus('dev')],
+      ['subscriber', 'cli', await as('subscriber')],
+    ];
+    let attempts = 0;
+    for (const [user, service, client] of identities) {
+      const js = 'js' in client ? client.js : jetstream(client);
+      for (const def of catalog) {
+        const own = (def.producers as readonly string[]).includes(service) && user !== 'subscriber';
+        const scopes = def.producers.includes('bus')
+          ? ['x', user === 'planner' ? 'audit-writer' : 'planner']
+          : own
+            ? service === 'cluster-applier'
+              ? ['prod']
+              : []
+            : ['x', 'dev', 'prod'];
+        for (const scope of scopes) {
+          const subject = subjectFilter(def, scope);
+          attempts++;
+          expect(
+            await refused(() => js.publish(subject, 'forged', { timeout: 3000 })),
+            `${user} → ${subject}`,
+          ).toContain(`Permissions Violation for Publish to "${subject}"`);
+        }
+      }
+    }
+    expect(attempts).toBeGreaterThan(catalog.length * 4);
+    // So the subject names the one service that may have sent it, and the consumers' check that
+    // `source` is a producer of the type (event.wrong-source, libs/bus/test/forged-events.test.ts)
+    // leaves no room for a claim of another service. The one exception: WebhookRejected, which
+    // both watchers produce on shared receiver scopes (`generic`); either watcher's identity can
+    // claim the other's source there (a refusal notice; it changes nothing). A new event with more
+    // than one producer fails here until its subjects are split by producer.
+    expect(catalog.filter((d) => d.producers.length > 1).map((d) => d.name)).toEqual(['WebhookRejected']);
+  }, 300_000);
 
   it("no identity reads another's replies (shared inbox) or another cluster's plans", async () => {
     const watcher = await as('git-watcher');
