@@ -35,6 +35,7 @@ export { REDACTED_VALUE, scrubApiMessage } from './scrub-api-message.ts';
 export {
   isSecretObject,
   isSensitiveField,
+  nameIndexedPath,
   type SensitiveFieldRule,
   sensitiveFieldRule,
 } from './sensitive-fields.ts';

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { REDACTED_VALUE, scrubApiMessage } from './index.ts';
+import { nameIndexedPath, REDACTED_VALUE, scrubApiMessage } from './index.ts';
 
 // Message shapes as k8s.io/apimachinery prints them: field.Error is `<path>: <Type>: <value>:
 // <detail>` (value `%q` for strings, `%v` for numbers, `%#v` otherwise), and a StatusError for
@@ -86,5 +88,44 @@ describe('scrubApiMessage', () => {
     expect(scrubApiMessage(long, 'Secret shop/db').endsWith(`: Invalid value: ${REDACTED_VALUE}: bad`)).toBe(
       true,
     );
+  });
+});
+
+// Env vars addressed by index: only the manifest says `env[2]` is DB_PASSWORD (#15).
+describe('scrubApiMessage with the manifest: env vars by index', () => {
+  const fixture = (name: string) =>
+    JSON.parse(readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8'));
+  const deployment = fixture('deployment-env.json');
+  const messages = fixture('env-messages.json') as {
+    object: string;
+    cases: Array<{ message: string; secrets: string[]; kept: string[] }>;
+  };
+
+  it.each(messages.cases.map((c, i) => [i, c] as const))(
+    'case %i: credential-named env values are redacted, others kept',
+    (_, c) => {
+      const got = scrubApiMessage(c.message, messages.object, deployment);
+      for (const s of c.secrets) expect(got).not.toContain(s);
+      for (const k of c.kept) expect(got).toContain(k);
+      if (c.secrets.length > 0) expect(got).toContain(REDACTED_VALUE);
+    },
+  );
+
+  it('without the manifest, an env value addressed by index is redacted (its name is unknown)', () => {
+    const m =
+      'Deployment.apps "web" is invalid: spec.template.spec.containers[0].env[1].value: Invalid value: "eu-west-1": bad';
+    expect(scrubApiMessage(m, 'apps/Deployment shop/web')).toBe(
+      `Deployment.apps "web" is invalid: spec.template.spec.containers[0].env[1].value: Invalid value: ${REDACTED_VALUE}: bad`,
+    );
+  });
+
+  it('nameIndexedPath names list items from the manifest and leaves what it cannot resolve', () => {
+    expect(nameIndexedPath(deployment, 'spec.template.spec.containers[0].env[2].value')).toBe(
+      'spec.template.spec.containers[name=web].env[name=DB_PASSWORD].value',
+    );
+    expect(nameIndexedPath(deployment, 'spec.template.spec.containers[0].env[9].value')).toBe(
+      'spec.template.spec.containers[name=web].env[9].value',
+    );
+    expect(nameIndexedPath(deployment, 'metadata.labels[app]')).toBe('metadata.labels[app]');
   });
 });

@@ -2,7 +2,7 @@
 // "s3cr3t": …`). Those messages travel in events (ApplyFailed) and logs, so a refused Secret
 // would publish its own content. This removes the quoted values, keeping the field path and
 // the reason, which are what a person needs to fix the manifest.
-import { isSecretObject, isSensitiveField } from './sensitive-fields.ts';
+import { isSecretObject, isSensitiveField, isUnnamedEnvValue, nameIndexedPath } from './sensitive-fields.ts';
 
 export const REDACTED_VALUE = '[REDACTED]';
 
@@ -42,14 +42,22 @@ const asPath = (field: string) => (field.startsWith('.') ? field : `.${field}`);
  * a Secret except its type/immutable/labels, and credential-named fields of any object. With no
  * object (a message not tied to one), every value is treated as a Secret's, as the safe default.
  * A value whose path cannot be read is redacted for a Secret and kept otherwise.
+ *
+ * `object` (the manifest the message is about, when the caller has it) names list items the
+ * apiserver addresses by index: `containers[0].env[3].value` is sensitive when `env[3]` is
+ * `DB_PASSWORD`. An env value whose name is not known that way is redacted, as the safe default.
  */
-export function scrubApiMessage(message: string, objectText?: string): string {
+export function scrubApiMessage(message: string, objectText?: string, object?: unknown): string {
   const secretLike = objectText === undefined || isSecretObject(objectText);
   const subject = objectText === undefined ? 'Secret ?' : objectText;
+  const sensitiveAt = (field: string): boolean => {
+    const named = object === undefined ? field : nameIndexedPath(object, field.replace(/^\./, ''));
+    return isSensitiveField(subject, asPath(named)) || isUnnamedEnvValue(named);
+  };
   return message.replace(
     FIELD_ERROR,
     (whole, field: string | undefined, sep: string, type: string, value: string) => {
-      const sensitive = field ? isSensitiveField(subject, asPath(field)) : secretLike;
+      const sensitive = field ? sensitiveAt(field) : secretLike;
       if (!sensitive) return whole;
       // A refused map key is both the value and the last step of the path (`data[k]: Invalid
       // value: "k"`), so it goes from the path too; the rest of the path stays.

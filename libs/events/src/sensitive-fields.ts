@@ -69,3 +69,41 @@ export function sensitiveFieldRule(
     isSensitiveField(object.label, path) ||
     rules.some((r) => (r.kind === '*' || r.kind === object.kind) && under(path, r.path));
 }
+
+/**
+ * `path` with every list index whose element has a `name` written as `[name=<name>]`, read from
+ * `object` (the manifest the path is into): the apiserver addresses list items by index
+ * (`spec.template.spec.containers[0].env[3].value`), and only the item's name says whether its
+ * value is a credential. An index the object does not resolve stays as it is.
+ */
+export function nameIndexedPath(object: unknown, path: string): string {
+  let at: unknown = object;
+  return path.replace(
+    /([^.[\]]+)|\[(\d+)\]|\[[^\]]*\]/g,
+    (step, key: string | undefined, index: string | undefined) => {
+      if (key !== undefined) {
+        at = isRecord(at) ? at[key] : undefined;
+        return step;
+      }
+      if (index === undefined || !Array.isArray(at)) {
+        at = undefined;
+        return step;
+      }
+      const item: unknown = at[Number(index)];
+      at = item;
+      const name = isRecord(item) ? item.name : undefined;
+      return typeof name === 'string' && !name.includes(']') ? `[name=${name}]` : step;
+    },
+  );
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A list item of a container's `env` addressed by index (`env[3].value`) whose name is unknown:
+ * it may be `DB_PASSWORD`, so its value is treated as a credential.
+ */
+export function isUnnamedEnvValue(path: string): boolean {
+  return /(^|\.)env\[\d+\](\.value)?$/.test(path);
+}

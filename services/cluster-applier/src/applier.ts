@@ -403,13 +403,14 @@ export class Applier {
         objects: h.notCurrent.slice(0, 200).map((o) => ({
           object: formatRef(o.ref),
           status: o.health.status,
-          message: o.health.message.slice(0, 4000),
+          // Conditions quote what the workload or the apiserver said, values included (#15).
+          message: scrubApiMessage(o.health.message, formatRef(o.ref)).slice(0, 4000),
         })),
       },
       event ? { cause: event } : {},
     );
     this.d.logger.info(
-      { planId: plan.planId, status: h.status, previous: prev?.status, message: h.message },
+      { planId: plan.planId, status: h.status, previous: prev?.status, message: scrubApiMessage(h.message) },
       'health changed',
     );
   }

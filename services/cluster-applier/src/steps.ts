@@ -49,7 +49,7 @@ const retryError = (err: unknown, nothingApplied: boolean) =>
 const problemOf = (d: DesiredObject, err: unknown): ObjectProblem => ({
   object: d.label,
   code: isKubeApiError(err) ? err.code : 'apply.error',
-  reason: scrubApiMessage(messageOf(err), d.label),
+  reason: scrubApiMessage(messageOf(err), d.label, d.body),
 });
 
 // ---- step 2: what changed ---------------------------------------------------------------------

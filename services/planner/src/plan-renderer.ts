@@ -4,7 +4,13 @@ import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
-import { ChangeAwaitingApproval, type FlotillaEvent, PlanCreated, RenderFailed } from '@flotilla/events';
+import {
+  ChangeAwaitingApproval,
+  type FlotillaEvent,
+  PlanCreated,
+  RenderFailed,
+  scrubApiMessage,
+} from '@flotilla/events';
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
   createBundle,
@@ -545,7 +551,9 @@ export class PlanRenderer {
     const { state, scope } = target;
     const c = state.cluster(cluster.name, stage.name);
     if (!r.ok) {
-      const p = r.problem;
+      // kustomize and the manifest checks can quote a Secret's value in their errors; the message
+      // goes to the state, RenderFailed, the audit log and the logs, so it is scrubbed once, here.
+      const p = { ...r.problem, message: scrubApiMessage(r.problem.message) };
       c.lastRenderError = {
         file: p.file,
         code: p.code,

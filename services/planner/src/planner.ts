@@ -13,6 +13,7 @@ import {
   HealthChanged,
   ImageTagDetected,
   isEventOf,
+  scrubApiMessage,
 } from '@flotilla/events';
 import type { SignaturePolicy } from '@flotilla/git';
 import type { DeclaredPipeline, Pipeline, Stage } from '@flotilla/policy';
@@ -867,7 +868,9 @@ export class Planner {
    * A held change: raise `GitPushRejected` on the 1st, 2nd, 4th, 8th… refusal, so a remote that
    * refuses for hours is visible without writing an event per retry into the stream and audit log.
    */
-  private async pushRejected(r: PushRejection): Promise<void> {
+  private async pushRejected(rejection: PushRejection): Promise<void> {
+    // A pre-receive hook's output is the remote's text, quoted back: scrubbed like the apiserver's.
+    const r = { ...rejection, message: scrubApiMessage(rejection.message) };
     this.log.warn(
       { change: r.change, code: r.code, attempts: r.attempts, err: r.message },
       'push refused; held',
