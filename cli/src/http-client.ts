@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type Headers, type Response } from 'undici';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -21,7 +22,12 @@ export interface ApiOptions {
    * of the system roots. Verification is never turned off.
    */
   caFile?: string | undefined;
+  /** Attempts of a decision when the planner cannot be reached or is not ready (same key each time). */
+  retries?: number;
 }
+
+/** A decision is tried this often by default: rides out a planner restart, still fails in seconds. */
+const DECISION_RETRIES = 3;
 
 export interface TextResponse {
   status: number;
@@ -95,10 +101,11 @@ export class ApiClient {
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
+    extra: Record<string, string> = {},
   ): Promise<TextResponse> {
     const base = service === 'planner' ? this.o.plannerUrl : this.o.auditUrl;
     const url = joinUrl(base, path);
-    const headers: Record<string, string> = { accept: 'application/json, text/csv;q=0.9' };
+    const headers: Record<string, string> = { ...extra, accept: 'application/json, text/csv;q=0.9' };
     // One token for both APIs: the audit-writer reads the planner's token file.
     if (this.o.token) headers.authorization = `Bearer ${this.o.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -135,12 +142,38 @@ export class ApiClient {
     return { status: res.status, headers: res.headers, text };
   }
 
-  private async json<T>(service: Service, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const res = await this.request(service, method, path, body);
+  private async json<T>(
+    service: Service,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    extra?: Record<string, string>,
+  ): Promise<T> {
+    const res = await this.request(service, method, path, body, extra);
     try {
       return JSON.parse(res.text) as T;
     } catch {
       throw new CliError(`${NAMES[service]} answered ${path} with something that is not JSON`, EXIT.failure);
+    }
+  }
+
+  /**
+   * A decision (approve, reject, promote, lock, unlock, rollback): sent with one Idempotency-Key,
+   * and sent again with the same key when the planner could not be reached or was not ready (a
+   * restart, a failover, a lost answer). The planner answers a key it has seen with the decision
+   * it recorded, so a retry never decides twice, and an approval whose plan already went out is
+   * answered 200, not 404.
+   */
+  private async decide<T>(path: string, body: unknown): Promise<T> {
+    const key = randomUUID();
+    const attempts = this.o.retries ?? DECISION_RETRIES;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.json<T>('planner', 'POST', path, body, { 'idempotency-key': key });
+      } catch (err) {
+        if (!(err instanceof CliError) || err.exitCode !== EXIT.unreachable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 5000)));
+      }
     }
   }
 
@@ -164,23 +197,14 @@ export class ApiClient {
   }
 
   approve<T = unknown>(id: string, comment?: string): Promise<T> {
-    return this.json<T>(
-      'planner',
-      'POST',
+    return this.decide<T>(
       `${this.pipelineBase}/promotions/${encodeURIComponent(id)}/approve`,
       comment ? { comment } : {},
     );
   }
 
   reject<T = unknown>(id: string, reason: string): Promise<T> {
-    return this.json<T>(
-      'planner',
-      'POST',
-      `${this.pipelineBase}/promotions/${encodeURIComponent(id)}/reject`,
-      {
-        reason,
-      },
-    );
+    return this.decide<T>(`${this.pipelineBase}/promotions/${encodeURIComponent(id)}/reject`, { reason });
   }
 
   stageAction<T = unknown>(
@@ -188,12 +212,7 @@ export class ApiClient {
     action: 'promote' | 'lock' | 'unlock' | 'rollback',
     body: Record<string, string> = {},
   ): Promise<T> {
-    return this.json<T>(
-      'planner',
-      'POST',
-      `${this.pipelineBase}/stages/${encodeURIComponent(stage)}/${action}`,
-      body,
-    );
+    return this.decide<T>(`${this.pipelineBase}/stages/${encodeURIComponent(stage)}/${action}`, body);
   }
 
   // ---- audit-writer (services/audit-writer/src/routes.ts) ------------------------------------

@@ -60,6 +60,13 @@ export const PromotionSchema = Type.Object(
     approvers: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     /** Promotion happens only inside one of these windows. */
     windows: Type.Optional(Type.Array(TimeWindowSchema, { minItems: 1 })),
+    /**
+     * A manual stage's first plan for a cluster (nothing runs there yet, so there is nothing to
+     * compare with): `hold` (the default) holds it for approval like any other change, its diff
+     * listing every object as new; `allow` issues it unapproved, for stages bootstrapped from a
+     * reviewed commit. Only a manual rule reads it.
+     */
+    bootstrap: Type.Optional(Type.Union([Type.Literal('hold'), Type.Literal('allow')])),
   },
   { additionalProperties: false },
 );

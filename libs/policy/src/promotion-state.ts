@@ -52,6 +52,8 @@ export interface PromotionRecord {
   reason?: string;
   commit?: string;
   correlationId?: string;
+  /** Tags of the API requests that decided it (idempotency keys, as the planner records them). */
+  requests?: string[];
   createdAt: string;
   updatedAt: string;
 }

@@ -10,12 +10,13 @@ import {
   routeSchema,
 } from '@flotilla/api';
 import type { Bus } from '@flotilla/bus';
+import { isFlotillaError, messageOf } from '@flotilla/errors';
 import type { FlotillaEvent } from '@flotilla/events';
 import { formatRoleGrant, hasRoleIn, type Identity } from '@flotilla/policy';
 import { type AuthorisedToken, identifyBearer } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { readHistory } from './history.ts';
-import { isOperationError, type OperationFailure } from './operation-error.ts';
+import { isOperationError, type OperationFailure, refused } from './operation-error.ts';
 import type { PlannerOperations } from './operations.ts';
 import type { Planner } from './planner.ts';
 
@@ -49,11 +50,38 @@ const HTTP_STATUS: Record<OperationFailure, number> = {
   unavailable: 503,
 };
 
+/**
+ * The request's `Idempotency-Key`: a retry of a decision that was made (its answer lost, the
+ * planner killed after committing) sends the same key and gets the recorded outcome, not a
+ * second decision or a 404 for something no longer pending. Printable ASCII, at most 200.
+ */
+function requestKey(req: FastifyRequest): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const key = (Array.isArray(raw) ? raw[0] : raw)?.trim() ?? '';
+  if (!/^[\x21-\x7e]{1,200}$/.test(key))
+    throw refused(
+      'bad-request',
+      'bad-idempotency-key',
+      'Idempotency-Key must be 1 to 200 printable ASCII characters',
+    );
+  return key;
+}
+
+const keyed = (req: FastifyRequest): { requestKey?: string } => {
+  const key = requestKey(req);
+  return key ? { requestKey: key } : {};
+};
+
 /** Answers 200 with the operation's body, or the status of its refusal with `{ error, message }`. */
 async function send(reply: FastifyReply, operation: () => Promise<object>): Promise<FastifyReply> {
   try {
     return reply.code(200).send(await operation());
   } catch (e) {
+    // NATS or the KV not answering (a publish not acknowledged): the decision may not be on
+    // record, so the client is told to retry (with the same Idempotency-Key), not that it failed.
+    if (!isOperationError(e) && isFlotillaError(e) && e.disposition !== 'stall')
+      return reply.code(503).send({ error: 'unavailable', message: messageOf(e) });
     if (!isOperationError(e)) throw e;
     return reply.code(HTTP_STATUS[e.failure]).send({ error: e.reason, message: e.message });
   }
@@ -133,7 +161,7 @@ export function registerApi(
             send(reply, () =>
               planner
                 .operationsForPromotion(req.params.id, req.params.pipeline)
-                .approve(req.params.id, who(req), req.body.comment),
+                .approve(req.params.id, who(req), req.body.comment, requestKey(req)),
             ),
         );
         api.post<{ Params: P & { id: string }; Body: RejectBody }>(
@@ -143,7 +171,7 @@ export function registerApi(
             send(reply, () =>
               planner
                 .operationsForPromotion(req.params.id, req.params.pipeline)
-                .reject(req.params.id, who(req), req.body.reason ?? req.body.comment),
+                .reject(req.params.id, who(req), req.body.reason ?? req.body.comment, requestKey(req)),
             ),
         );
         // A held change to a gated stage; `{ emergency: true, reason }` is the recorded break-glass.
@@ -159,24 +187,27 @@ export function registerApi(
                 .approveChange(req.params.id, who(req), {
                   emergency: b.emergency === true,
                   ...(reason ? { reason } : {}),
+                  ...keyed(req),
                 });
             }),
         );
         api.post<{ Params: P & { stage: string } }>(
           R.promote[at].url,
           { schema: routeSchema(R.promote[at]) },
-          async (req, reply) => send(reply, () => ops(req).promoteNow(req.params.stage, who(req))),
+          async (req, reply) =>
+            send(reply, () => ops(req).promoteNow(req.params.stage, who(req), requestKey(req))),
         );
         api.post<{ Params: P & { stage: string }; Body: ReasonBody }>(
           R.lock[at].url,
           { schema: routeSchema(R.lock[at]) },
-          async (req, reply) => send(reply, () => ops(req).lock(req.params.stage, who(req), req.body.reason)),
+          async (req, reply) =>
+            send(reply, () => ops(req).lock(req.params.stage, who(req), req.body.reason, requestKey(req))),
         );
         api.post<{ Params: P & { stage: string }; Body: ReasonBody }>(
           R.unlock[at].url,
           { schema: routeSchema(R.unlock[at]) },
           async (req, reply) =>
-            send(reply, () => ops(req).unlock(req.params.stage, who(req), req.body.reason)),
+            send(reply, () => ops(req).unlock(req.params.stage, who(req), req.body.reason, requestKey(req))),
         );
         api.post<{ Params: P & { stage: string }; Body: RollbackBody }>(
           R.rollback[at].url,
@@ -187,6 +218,7 @@ export function registerApi(
               ops(req).rollback(req.params.stage, who(req), {
                 ...(b.toRevision ? { toRevision: b.toRevision } : {}),
                 ...(b.reason ? { reason: b.reason } : {}),
+                ...keyed(req),
               }),
             );
           },

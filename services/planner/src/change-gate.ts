@@ -13,8 +13,8 @@ import type { ConfigRepo } from './config-repo.ts';
 export interface HeldChange {
   changeId: string;
   revision: string;
-  /** What runs: the revision of the last plan issued. */
-  fromRevision: string;
+  /** What runs: the revision of the last plan issued (none for a cluster's first plan). */
+  fromRevision?: string;
   contentDigest: string;
   bundleDigest: string;
   bundleSize: number;
@@ -30,6 +30,10 @@ export interface ApprovedChange {
   kind: 'standard' | 'emergency';
   by: string;
   at: string;
+  /** The change as it was held (what a retried approval answers with). */
+  change?: HeldChange;
+  /** The approving request's tag (operations.ts requestTag), when the client sent a key. */
+  request?: string;
 }
 
 /** A stage needs approval for every change: its promotion rule is manual. */
@@ -54,13 +58,13 @@ export function touchesStage(changed: readonly string[], clusterPath: string, pi
 }
 
 /**
- * Commits in `from..to` that are not the planner's own and could change what `clusterPath`
- * renders: the authors of an ungated change.
+ * Commits in `from..to` (every commit up to `to` when `from` is null) that are not the planner's
+ * own and could change what `clusterPath` renders: the authors of an ungated change.
  */
 export async function unexplainedCommits(
   repo: ConfigRepo,
   own: ReadonlySet<string>,
-  from: string,
+  from: string | null,
   to: string,
   clusterPath: string,
   pipeline: Pipeline,

@@ -34,7 +34,18 @@ import { type OperationFailure, refused } from './operation-error.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import type { PlannerFaults, Promotions } from './promotions.ts';
 import { imagesAt, runsAll } from './stage-images.ts';
-import type { ClusterState, PlannerState, PromotionRecord, StageState } from './state.ts';
+import {
+  type ClusterState,
+  type PendingRollback,
+  type PlannerState,
+  type PromotionRecord,
+  rememberRequest,
+  type StageRequest,
+  type StageState,
+} from './state.ts';
+
+/** An approval as the API answers it (without the change and request kept beside it). */
+type ApprovalAnswer = Omit<NonNullable<ClusterState['approvedChange']>, 'change' | 'request'>;
 
 /** What operations need from the planner that runs them. */
 export interface OperationsHost {
@@ -91,6 +102,22 @@ export function rollbackRequestId(
   return `rollback-${idPrefix}${stage}-${h.slice(0, 16)}`;
 }
 
+/**
+ * A client's idempotency key (`Idempotency-Key`) as the planner records it: bound to the pipeline,
+ * the operation, its target and who sent it, so the same key from another person, or for
+ * another operation, is another request. Saved in the same KV write as the decision it made, so
+ * a retry after a crash (or a lost answer) finds the decision and answers it again.
+ */
+export function requestTag(idPrefix: string, op: string, target: string, actor: string, key: string): string {
+  const h = createHash('sha256').update([idPrefix, op, target, actor, key].join('\n')).digest('hex');
+  return `req-${h.slice(0, 32)}`;
+}
+
+/** The request tags a record keeps (newest last): enough for any client's retries. */
+const REQUESTS_KEPT = 20;
+const remember = (list: string[] | undefined, tag: string | undefined): string[] | undefined =>
+  tag ? [...(list ?? []).filter((t) => t !== tag), tag].slice(-REQUESTS_KEPT) : list;
+
 /** What OperationRefused names as the refused operation. */
 type Operation = 'lock' | 'unlock' | 'rollback' | 'promote' | 'approve' | 'reject' | 'read';
 
@@ -104,31 +131,69 @@ const GIT_SHA = /^[0-9a-f]{40}$/;
 export class PlannerOperations {
   constructor(private readonly d: OperationsDeps) {}
 
-  approve(id: string, identity: Identity, comment?: string): Promise<{ promotion: PromotionRecord }> {
+  approve(
+    id: string,
+    identity: Identity,
+    comment?: string,
+    requestKey?: string,
+  ): Promise<{ promotion: PromotionRecord }> {
     return this.d.host.exclusive(async (pipeline) => {
+      const tag = this.tag('approve', id, identity, requestKey);
+      const earlier = this.d.promotions.get(id);
+      if (tag && earlier?.requests?.includes(tag)) return { promotion: earlier };
       const { p, actor } = await this.decider(pipeline, id, identity, 'approve');
-      const step = await this.d.promotions.step(pipeline, p, {
+      await this.decide(pipeline, p, tag, {
         type: 'approve',
         actor,
         stageLocked: this.d.state.stage(p.toStage).locked !== undefined,
         ...(comment ? { comment } : {}),
       });
-      if (step.refused) throw refused('conflict', step.refused.code, step.refused.message);
       return { promotion: p };
     });
   }
 
-  reject(id: string, identity: Identity, reason?: string): Promise<{ promotion: PromotionRecord }> {
+  reject(
+    id: string,
+    identity: Identity,
+    reason?: string,
+    requestKey?: string,
+  ): Promise<{ promotion: PromotionRecord }> {
     return this.d.host.exclusive(async (pipeline) => {
+      const tag = this.tag('reject', id, identity, requestKey);
+      const earlier = this.d.promotions.get(id);
+      if (tag && earlier?.requests?.includes(tag)) return { promotion: earlier };
       const { p, actor } = await this.decider(pipeline, id, identity, 'reject');
-      const step = await this.d.promotions.step(pipeline, p, {
-        type: 'reject',
-        actor,
-        reason: reason ?? 'rejected',
-      });
-      if (step.refused) throw refused('conflict', step.refused.code, step.refused.message);
+      await this.decide(pipeline, p, tag, { type: 'reject', actor, reason: reason ?? 'rejected' });
       return { promotion: p };
     });
+  }
+
+  /**
+   * Steps the promotion with a person's decision, the request's tag saved with it (the step's
+   * save is the decision's one KV write); a refused step saves nothing, so the tag is dropped.
+   */
+  private async decide(
+    pipeline: Pipeline,
+    p: PromotionRecord,
+    tag: string | undefined,
+    input: Parameters<Promotions['step']>[2],
+  ): Promise<void> {
+    const before = p.requests;
+    const requests = remember(before, tag);
+    if (requests) p.requests = requests;
+    const step = await this.d.promotions.step(pipeline, p, input);
+    if (step.refused) {
+      if (before) p.requests = before;
+      else delete p.requests;
+      throw refused('conflict', step.refused.code, step.refused.message);
+    }
+  }
+
+  /** The request tag of `requestKey` for this operation, if the client sent one. */
+  private tag(op: string, target: string, identity: Identity, requestKey?: string): string | undefined {
+    return requestKey
+      ? requestTag(this.d.scope.idPrefix, op, target, actorOf(identity), requestKey)
+      : undefined;
   }
 
   /**
@@ -214,9 +279,14 @@ export class PlannerOperations {
   approveChange(
     id: string,
     identity: Identity,
-    opts: { emergency?: boolean; reason?: string } = {},
-  ): Promise<{ change: HeldChange; approved: NonNullable<ClusterState['approvedChange']>; planId?: string }> {
+    opts: { emergency?: boolean; reason?: string; requestKey?: string } = {},
+  ): Promise<{ change: HeldChange; approved: ApprovalAnswer; planId?: string }> {
     return this.d.host.exclusive(async (pipeline) => {
+      const tag = this.tag('approve-change', id, identity, opts.requestKey);
+      // The same request again (its answer lost, or the planner killed after it issued the plan):
+      // the change is no longer held, but its approval is on record; answer that.
+      const decided = tag ? this.approvedChange(pipeline, id, tag) : null;
+      if (decided) return decided;
       const found = this.heldChange(pipeline, id);
       if (!found) throw refused('not-found', 'not-found', `no change ${id} is waiting for approval`);
       const { stage, cluster, c, held } = found;
@@ -232,7 +302,12 @@ export class PlannerOperations {
         code: 'unauthorised' | 'separation-of-duties' | 'reason-required',
         reason: string,
       ): Promise<never> => {
-        await this.d.bus.publish(ChangeApprovalRefused, { ...fields, by: actor, code, reason }, { actor });
+        // Changes no state; under a key its id is fixed, so a retried request stores one (see refuse).
+        await this.d.bus.publish(
+          ChangeApprovalRefused,
+          { ...fields, by: actor, code, reason },
+          { actor, ...(tag ? { id: `${tag}-refused` } : {}) },
+        );
         throw refused(code === 'reason-required' ? 'bad-request' : 'forbidden', code, reason);
       };
       // A stage made `auto` by the held change itself is approved by the approvers in force before.
@@ -259,7 +334,8 @@ export class PlannerOperations {
         by: actor,
         at: new Date().toISOString(),
       } as const;
-      c.approvedChange = approved;
+      // The change and the request are kept with the approval, so a retried request is answered.
+      c.approvedChange = { ...approved, change: held, ...(tag ? { request: tag } : {}) };
       const announced = this.d.bus.event(
         ChangeApproved,
         {
@@ -277,8 +353,27 @@ export class PlannerOperations {
       await this.d.state.saveCluster(c, [announced]);
       await this.d.promotions.saved([announced]);
       await this.d.host.issueHeld(stage, cluster);
+      await this.d.faults?.afterChangeIssued?.(id);
       return { change: held, approved, ...(c.desired ? { planId: c.desired.planId } : {}) };
     });
+  }
+
+  /** The recorded approval of change `id` made by request `tag`, answered as it was the first time. */
+  private approvedChange(
+    pipeline: Pipeline,
+    id: string,
+    tag: string,
+  ): { change: HeldChange; approved: ApprovalAnswer; planId?: string } | null {
+    for (const stage of pipeline.spec.stages)
+      for (const cluster of stage.clusters) {
+        const c = this.d.health.known(cluster.name);
+        const a = c?.approvedChange;
+        if (!c || !a || a.changeId !== id || a.request !== tag || !a.change) continue;
+        const { change, request: _r, ...approved } = a;
+        const issued = c.desired?.contentDigest === a.contentDigest ? { planId: c.desired.planId } : {};
+        return { change, approved, ...issued };
+      }
+    return null;
   }
 
   /** The held change `id` of this pipeline, with its stage and cluster. */
@@ -298,16 +393,24 @@ export class PlannerOperations {
    * Promote into `stageName` now from its upstream's current images, without waiting for soak.
    * Into a manual stage the promotion waits for another approver.
    */
-  promoteNow(stageName: string, identity: Identity): Promise<{ promotion: PromotionRecord }> {
+  promoteNow(
+    stageName: string,
+    identity: Identity,
+    requestKey?: string,
+  ): Promise<{ promotion: PromotionRecord }> {
     return this.d.host.exclusive(async (pipeline) => {
       const { state, promotions, bus } = this.d;
+      const tag = this.tag('promote', stageName, identity, requestKey);
+      // A retried promote-now finds the promotion it created, rather than replacing it.
+      const earlier = tag ? [...state.promotions.values()].find((x) => x.requests?.includes(tag)) : undefined;
+      if (earlier) return { promotion: earlier };
       const stage = findStage(pipeline, stageName);
       if (!stage) throw refused('not-found', 'not-found', `no stage ${stageName}`);
       // Into a manual stage it is an approval (checked below, against the approvers too);
       // into an auto stage it is skipping the soak: an operator's call.
       if ((stage.promotion?.rule ?? 'auto') === 'auto')
-        await this.requireOperator(identity, stage, 'promote');
-      else await this.requireRole(identity, 'approve', 'promote', stageName);
+        await this.requireOperator(identity, stage, 'promote', tag);
+      else await this.requireRole(identity, 'approve', 'promote', stageName, tag);
       const upstream = previousStage(pipeline, stage);
       if (!upstream)
         throw refused(
@@ -331,7 +434,7 @@ export class PlannerOperations {
             reason: `${actor} may not promote into ${stageName}`,
             kind: 'unauthorised',
           },
-          { actor },
+          { actor, ...(tag ? { id: `${tag}-refused` } : {}) },
         );
         throw refused('forbidden', 'forbidden', `${actor} may not promote into ${stageName}`);
       }
@@ -359,6 +462,7 @@ export class PlannerOperations {
         rule,
         actor,
       });
+      if (tag) p.requests = [tag];
       await state.savePromotion(p);
       // Into a manual stage this only proposes: a second person approves (never the one who
       // asked), and the approval is published before the commit it causes.
@@ -367,21 +471,39 @@ export class PlannerOperations {
     });
   }
 
-  lock(stageName: string, identity: Identity, reason?: string): Promise<{ stage: StageState }> {
+  lock(
+    stageName: string,
+    identity: Identity,
+    reason?: string,
+    requestKey?: string,
+  ): Promise<{ stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
-      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'lock');
-      await this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason);
+      const tag = this.tag('lock', stageName, identity, requestKey);
+      const ss = this.d.state.stage(stageName);
+      // A retried lock is the lock already made: no second StageLockChanged.
+      if (tag && ss.requests?.some((r) => r.tag === tag)) return { stage: ss };
+      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'lock', tag);
+      await this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason, [], tag);
       return { stage: this.d.state.stage(stageName) };
     });
   }
 
-  unlock(stageName: string, identity: Identity, reason?: string): Promise<{ stage: StageState }> {
+  unlock(
+    stageName: string,
+    identity: Identity,
+    reason?: string,
+    requestKey?: string,
+  ): Promise<{ stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
-      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'unlock');
+      const tag = this.tag('unlock', stageName, identity, requestKey);
       const ss = this.d.state.stage(stageName);
+      // A retried unlock must not undo a lock someone set since the first one.
+      if (tag && ss.requests?.some((r) => r.tag === tag)) return { stage: ss };
+      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'unlock', tag);
       if (ss.locked) {
         delete ss.locked;
         ss.lockChangedAt = new Date().toISOString();
+        if (tag) ss.requests = rememberRequest(ss.requests, { tag, at: ss.lockChangedAt });
         const actor = actorOf(identity);
         const changed = this.d.bus.event(
           StageLockChanged,
@@ -410,11 +532,20 @@ export class PlannerOperations {
     cause: 'manual' | 'rollback',
     reason?: string,
     also: FlotillaEvent[] = [],
+    request?: string | StageRequest,
   ): Promise<void> {
     const ss = this.d.state.stage(stageName);
     const at = new Date().toISOString();
     ss.locked = { by: actor, at, cause, ...(reason ? { reason } : {}) };
-    ss.lockChangedAt = at;
+    // A rollback's lock continues the period its request was made in (its id names that period),
+    // so the same request retried after it was recorded is still recognised as the same one.
+    if (cause === 'manual') ss.lockChangedAt = at;
+    if (request)
+      ss.requests = rememberRequest(
+        ss.requests,
+        typeof request === 'string' ? { tag: request, at } : request,
+      );
+    delete ss.pendingRollback;
     const changed = this.d.bus.event(
       StageLockChanged,
       { ...this.d.scope.field, stage: stageName, locked: true, by: actor, ...(reason ? { reason } : {}) },
@@ -437,13 +568,25 @@ export class PlannerOperations {
   rollback(
     stageName: string,
     identity: Identity,
-    opts: { toRevision?: string; reason?: string } = {},
+    opts: { toRevision?: string; reason?: string; requestKey?: string } = {},
   ): Promise<{ commit: string; toRevision: string; stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
       const { repo, writer } = this.d;
       const stage = this.stageOf(pipeline, stageName);
-      await this.requireOperator(identity, stage, 'rollback');
       const ss = this.d.state.stage(stageName);
+      const actor = actorOf(identity);
+      // With a key, the request is named by it (not by a target that moves once it is done).
+      const keyTag = this.tag('rollback', stageName, identity, opts.requestKey);
+      const keyed = keyTag
+        ? `rollback-${this.d.scope.idPrefix}${stageName}-${keyTag.slice(4, 20)}`
+        : undefined;
+      const answered = (id: string) => {
+        const r = ss.requests?.find((x) => x.tag === id && x.commit && x.toRevision);
+        return r ? { commit: r.commit as string, toRevision: r.toRevision as string, stage: ss } : null;
+      };
+      const replay = keyed ? answered(keyed) : null;
+      if (replay) return replay;
+      await this.requireOperator(identity, stage, 'rollback', keyTag);
       const currentContent = this.d.health.contentOf(stage);
       const target =
         opts.toRevision ?? ss.healthy.find((h) => !sameContent(h.content, currentContent))?.revision;
@@ -454,7 +597,7 @@ export class PlannerOperations {
           `no earlier healthy revision of ${stageName} is known`,
         );
       const badTarget = (code: string, message: string): Promise<never> =>
-        this.refuse(identity, 'rollback', stageName, 'unprocessable', code, message, target);
+        this.refuse(identity, 'rollback', stageName, 'unprocessable', code, message, target, keyTag);
       if (!GIT_SHA.test(target))
         await badTarget('revision-malformed', `rollback target must be a full 40-hex commit id`);
       if (!ss.healthy.some((h) => h.revision === target))
@@ -471,42 +614,95 @@ export class PlannerOperations {
           'revision-not-on-branch',
           `${target} is not on the first-parent history of ${repo.branch} (merged from a side branch, or rewritten away)`,
         );
-      const actor = actorOf(identity);
-      const requestId = rollbackRequestId(this.d.scope.idPrefix, stageName, target, actor, ss.lockChangedAt);
+      const requestId =
+        keyed ?? rollbackRequestId(this.d.scope.idPrefix, stageName, target, actor, ss.lockChangedAt);
+      const done = answered(requestId);
+      if (done) return done;
       // One trace for the rollback: its commit (trailer), its event and the plans rendered from it.
       const traceparent = keyedTraceparent(requestId);
+      const reason = opts.reason ?? `roll back ${stageName} to its last healthy revision`;
+      const pending: PendingRollback = {
+        requestId,
+        target,
+        actor,
+        reason,
+        ...(ss.revision ? { fromRevision: ss.revision } : {}),
+      };
+      // The intent is saved before the push: a planner killed after pushing finds the commit by
+      // its trailer when it next activates and records it then (recoverRollbacks), whether or
+      // not the client ever retries.
+      ss.pendingRollback = pending;
+      await this.d.state.saveStage(ss);
       // The same request retried after a crash (its commit pushed, its lock and event not saved)
       // finds that commit and records it, rather than answering "nothing to roll back".
       const earlier = await writer.begin(['Flotilla-Request', requestId]);
-      const reason = opts.reason ?? `roll back ${stageName} to its last healthy revision`;
       const sha =
         earlier ?? (await this.commitRollback(stage, target, { actor, requestId, traceparent, reason }));
-      if (!sha) throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
+      if (!sha) {
+        delete ss.pendingRollback;
+        await this.d.state.saveStage(ss);
+        throw refused('conflict', 'nothing-to-roll-back', `${stageName} already matches ${target}`);
+      }
       if (!earlier) await this.d.faults?.afterRollbackPush?.(requestId, sha);
-      const committed = this.d.bus.event(
-        RollbackCommitted,
-        {
-          ...this.d.scope.field,
-          stage: stageName,
-          commit: sha,
-          toRevision: target,
-          ...(ss.revision ? { fromRevision: ss.revision } : {}),
-          by: actor,
-          reason,
-        },
-        { actor, traceparent, id: `${requestId}-committed` },
-      );
-      await this.setLock(
-        pipeline,
-        stageName,
-        actor,
-        'rollback',
-        `rolled back to ${target.slice(0, 12)}: ${reason}`,
-        [committed],
-      );
-      await this.d.host.afterPush(committed);
+      await this.recordRollback(pipeline, stageName, pending, sha);
       return { commit: sha, toRevision: target, stage: ss };
     });
+  }
+
+  /**
+   * Records a pushed rollback: its RollbackCommitted (a fixed id, so recording it twice stores
+   * one), the lock, and the request, in one KV write, then renders the commit.
+   */
+  private async recordRollback(
+    pipeline: Pipeline,
+    stageName: string,
+    r: PendingRollback,
+    sha: string,
+  ): Promise<void> {
+    const traceparent = keyedTraceparent(r.requestId);
+    const committed = this.d.bus.event(
+      RollbackCommitted,
+      {
+        ...this.d.scope.field,
+        stage: stageName,
+        commit: sha,
+        toRevision: r.target,
+        ...(r.fromRevision ? { fromRevision: r.fromRevision } : {}),
+        by: r.actor,
+        reason: r.reason,
+      },
+      { actor: r.actor, traceparent, id: `${r.requestId}-committed` },
+    );
+    await this.setLock(
+      pipeline,
+      stageName,
+      r.actor,
+      'rollback',
+      `rolled back to ${r.target.slice(0, 12)}: ${r.reason}`,
+      [committed],
+      { tag: r.requestId, at: new Date().toISOString(), commit: sha, toRevision: r.target },
+    );
+    await this.d.host.afterPush(committed);
+  }
+
+  /**
+   * After a restart or failover: a rollback whose intent was saved but not its outcome (the
+   * planner died between them) is looked up by its request trailer. Pushed: recorded now, once.
+   * Not pushed: the intent is dropped (the client saw an error and may ask again). Runs in the
+   * planner's queue (activation), so it does not go through `exclusive`.
+   */
+  async recoverRollbacks(pipeline: Pipeline): Promise<void> {
+    for (const ss of [...this.d.state.stages.values()]) {
+      const pending = ss.pendingRollback;
+      if (!pending) continue;
+      const sha = await this.d.writer.begin(['Flotilla-Request', pending.requestId]);
+      if (sha && findStage(pipeline, ss.stage)) {
+        await this.recordRollback(pipeline, ss.stage, pending, sha);
+        continue;
+      }
+      delete ss.pendingRollback;
+      await this.d.state.saveStage(ss);
+    }
   }
 
   /** Restores the stage's cluster paths as of `target` in one commit; null when they already match. */
@@ -606,7 +802,13 @@ export class PlannerOperations {
   }
 
   /** Refuses unless the token grants `role` for this pipeline's `stage`. */
-  private async requireRole(identity: Identity, role: Role, operation: Operation, stage?: string) {
+  private async requireRole(
+    identity: Identity,
+    role: Role,
+    operation: Operation,
+    stage?: string,
+    tag?: string,
+  ) {
     if (hasRole(identity.roles ?? [], role, this.at(stage))) return;
     await this.refuse(
       identity,
@@ -615,12 +817,14 @@ export class PlannerOperations {
       'forbidden',
       'role-missing',
       `${actorOf(identity)} has no ${role} role for ${this.where(stage)}`,
+      undefined,
+      tag,
     );
   }
 
   /** The token's `operate` role for the stage, then the stage's own `operators` list, if any. */
-  private async requireOperator(identity: Identity, stage: Stage, operation: Operation) {
-    await this.requireRole(identity, 'operate', operation, stage.name);
+  private async requireOperator(identity: Identity, stage: Stage, operation: Operation, tag?: string) {
+    await this.requireRole(identity, 'operate', operation, stage.name, tag);
     if (!isStageOperator(stage, identity))
       await this.refuse(
         identity,
@@ -629,10 +833,18 @@ export class PlannerOperations {
         'forbidden',
         'not-operator',
         `${actorOf(identity)} is not among the operators of ${stage.name} (${(stage.operators ?? []).join(', ')})`,
+        undefined,
+        tag,
       );
   }
 
-  /** Publishes OperationRefused, then throws the refusal the API answers with. */
+  /**
+   * Publishes OperationRefused, then throws the refusal the API answers with. A refusal changes
+   * no state, so it needs no outbox: it is published before the answer, and if it cannot be, the
+   * request fails (503) and the client's retry publishes it again. Under the request's
+   * Idempotency-Key the event's id is fixed (`<tag>-refused`), so JetStream stores one however
+   * often the same request is retried (within the stream's duplicate window).
+   */
   private async refuse(
     identity: Identity,
     operation: Operation,
@@ -641,6 +853,7 @@ export class PlannerOperations {
     code: string,
     message: string,
     revision?: string,
+    tag?: string,
   ): Promise<never> {
     const actor = actorOf(identity);
     await this.d.bus.publish(
@@ -654,7 +867,7 @@ export class PlannerOperations {
         reason: message,
         ...(revision !== undefined ? { revision: revision.slice(0, 256) } : {}),
       },
-      { actor },
+      { actor, ...(tag ? { id: `${tag}-refused` } : {}) },
     );
     throw refused(failure, code, message);
   }

@@ -618,30 +618,35 @@ export class PlanRenderer {
     cause?: FlotillaEvent,
   ): Promise<boolean> {
     const { state, scope, pipeline } = target;
-    // The first plan of a cluster has nothing running to compare with; it is the baseline. A
-    // stage whose last plan was issued under a manual rule stays gated until one approval.
-    if (!c.desired || !(isGated(stage) || c.gatedBy)) return false;
+    // A stage whose last plan was issued under a manual rule stays gated until one approval.
+    if (!(isGated(stage) || c.gatedBy)) return false;
+    // The first plan of a gated cluster is no exception: nothing running to compare with means
+    // everything is new, not that nothing needs approving. Only an explicit `bootstrap: allow`
+    // (a stage bootstrapped from a reviewed commit) issues it unapproved.
+    const first = !c.desired;
+    if (first && stage.promotion?.bootstrap === 'allow') return false;
     if (c.approvedChange?.contentDigest === content.contentDigest) return false;
     const own = new Set(this.o.state.meta.ownCommits ?? []);
     const commits = await unexplainedCommits(
       this.o.repo,
       own,
-      c.desired.revision,
+      c.desired?.revision ?? null,
       content.revision,
       cluster.path,
       pipeline,
     );
-    if (commits.length === 0) return false;
+    if (commits.length === 0 && !first) return false;
     const id = changeId(scope.idPrefix, cluster.name, content.revision, content.contentDigest);
     if (c.held?.changeId === id) {
       await state.saveCluster(c);
       return true;
     }
-    const running = await this.objectsOf(state, cluster.name, c.desired.bundleDigest);
+    const running = c.desired ? await this.objectsOf(state, cluster.name, c.desired.bundleDigest) : {};
+    const fromRevision = c.desired ? { fromRevision: c.desired.revision } : {};
     c.held = {
       changeId: id,
       revision: content.revision,
-      fromRevision: c.desired.revision,
+      ...fromRevision,
       contentDigest: content.contentDigest,
       bundleDigest: content.digest,
       bundleSize: content.size,
@@ -658,7 +663,7 @@ export class PlanRenderer {
         stage: stage.name,
         cluster: cluster.name,
         revision: content.revision,
-        fromRevision: c.desired.revision,
+        ...fromRevision,
         bundleDigest: content.digest,
         diff: objectDiff(running, content.objects),
         commits,
@@ -667,8 +672,10 @@ export class PlanRenderer {
       { ...(cause ? { cause } : {}), id: `${id}-awaiting` },
     );
     this.log.warn(
-      { pipeline: scope.name, cluster: cluster.name, revision: content.revision, changeId: id },
-      'change to a gated stage without a promotion: plan held for approval',
+      { pipeline: scope.name, cluster: cluster.name, revision: content.revision, changeId: id, first },
+      first
+        ? "gated stage's first plan: held for approval (bootstrap: allow issues it unapproved)"
+        : 'change to a gated stage without a promotion: plan held for approval',
     );
     return true;
   }

@@ -241,8 +241,10 @@ export class Planner {
   /** The operations of the pipeline holding change `id` at one of its clusters. */
   operationsForChange(id: string, name?: string): PlannerOperations {
     if (name === undefined && this.active)
+      // Approved already: a retried approval (same Idempotency-Key) is answered there.
       for (const u of this.units.values())
-        for (const c of u.state.clusters.values()) if (c.held?.changeId === id) return u.operations;
+        for (const c of u.state.clusters.values())
+          if (c.held?.changeId === id || c.approvedChange?.changeId === id) return u.operations;
     return this.operations(name);
   }
 
@@ -316,6 +318,10 @@ export class Planner {
       // Decisions saved before a crash or an outage publish their events first (same ids: a copy
       // JetStream already stored is dropped as a duplicate).
       await this.publishOutbox();
+      // Commits pushed before a crash whose decisions were not yet recorded: promotions resume
+      // from their saved status (a pushed commit is found by its trailer), rollbacks from their
+      // saved intent. Either way the event is recorded once, without the client retrying.
+      for (const u of this.units.values()) await u.operations.recoverRollbacks(u.pipeline);
       for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);

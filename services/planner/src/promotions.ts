@@ -39,6 +39,8 @@ export interface PlannerFaults {
   afterPromotionPush?(promotion: string, commit: string): void | Promise<void>;
   /** A rollback commit was pushed; its lock and event are not saved yet. */
   afterRollbackPush?(request: string, commit: string): void | Promise<void>;
+  /** A held change's approval was recorded and its plan issued; the API has not answered yet. */
+  afterChangeIssued?(change: string): void | Promise<void>;
   /** A decision was saved with these events in its outbox; none is published yet. */
   afterOutboxSave?(events: FlotillaEvent[]): void | Promise<void>;
 }

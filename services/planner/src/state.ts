@@ -66,6 +66,32 @@ export interface StageState {
    * to, so a retried request is the same rollback and a later one (after an unlock) a new one.
    */
   lockChangedAt?: string;
+  /** Requests that changed the stage (lock, unlock, rollback), newest last: a retry is answered from here. */
+  requests?: StageRequest[];
+  /** A rollback about to be pushed, saved before the push and cleared when it is recorded. */
+  pendingRollback?: PendingRollback;
+}
+
+/** A request that changed a stage, by its tag (operations.ts requestTag, or a rollback's request id). */
+export interface StageRequest {
+  tag: string;
+  at: string;
+  /** A rollback's commit and target: what a retried rollback answers. */
+  commit?: string;
+  toRevision?: string;
+}
+
+export interface PendingRollback {
+  requestId: string;
+  target: string;
+  actor: string;
+  reason: string;
+  fromRevision?: string;
+}
+
+/** `list` with `r` added (replacing an earlier entry of its tag), the newest 20 kept. */
+export function rememberRequest(list: StageRequest[] | undefined, r: StageRequest): StageRequest[] {
+  return [...(list ?? []).filter((x) => x.tag !== r.tag), r].slice(-20);
 }
 
 // A promotion's record and its transitions live in @flotilla/policy (promotion-state.ts).

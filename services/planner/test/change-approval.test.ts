@@ -183,7 +183,7 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     await work.writeFile(
       'flotilla.yaml',
       (await h.fileAtHead('flotilla.yaml')).replace(
-        /promotion:\n {8}rule: manual\n {8}approvers: \[alice, "group:release-managers"\]/,
+        /promotion:\n {8}rule: manual\n {8}approvers: \[alice, "group:release-managers"\]\n(?: {8}#.*\n)* {8}bootstrap: allow/,
         'promotion: { rule: auto, soak: 1s }',
       ),
     );

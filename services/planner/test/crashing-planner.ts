@@ -1,7 +1,8 @@
 // The planner exactly as src/main.ts starts it, plus one fault injected through startPlanner's
 // options. CRASH_AT picks it: `promotion-push` (default) is SIGKILL right after a promotion commit
 // was pushed, before anything else is recorded; `rollback-push` the same for a rollback commit
-// (before its lock and event are saved); `outbox:<event type>` is SIGKILL right after a
+// (before its lock and event are saved); `change-issued` after a held change's approval was
+// recorded and its plan issued, before the API answered; `outbox:<event type>` is SIGKILL right after a
 // decision was saved with that event in its outbox, before it is published.
 // Lives in test/, so no shipped planner can be configured to crash.
 import type { FlotillaEvent } from '@flotilla/events';
@@ -23,6 +24,11 @@ function faultsFor(logger: Logger): PlannerFaults {
     return {
       afterPromotionPush: async (promotion, commit) =>
         await crash(logger, { promotion, commit }, 'crashing after promotion push'),
+    };
+  if (crashAt === 'change-issued')
+    return {
+      afterChangeIssued: async (change) =>
+        await crash(logger, { change }, 'crashing after issuing an approved change'),
     };
   if (crashAt === 'rollback-push')
     return {

@@ -94,6 +94,8 @@ export interface Harness {
     path: string,
     token?: string,
     body?: unknown,
+    /** Extra request headers (`idempotency-key`). */
+    headers?: Record<string, string>,
   ): Promise<{ status: number; body: Record<string, unknown> }>;
   stop(): Promise<void>;
 }
@@ -264,10 +266,11 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     },
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),
-    async api(handle, method, path, token, body) {
+    async api(handle, method, path, token, body, headers = {}) {
       const res = await fetch(`${handle.url}${path}`, {
         method,
         headers: {
+          ...headers,
           ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },

@@ -147,8 +147,68 @@ describe('planner killed between saving a change approval and publishing ChangeA
   });
 });
 
+describe('planner killed after an approval issued its plan, before answering', () => {
+  it('the retried approval with the same Idempotency-Key gets the recorded decision (200), not a 404', async () => {
+    const port = await freePort();
+    child = spawnCrashingPlanner(h, 'change-issued', port);
+    const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
+    const first = await storedOne(PlanCreated, (d) => d.cluster === 'prod');
+    const path = 'clusters/prod/kustomization.yaml';
+    const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
+    try {
+      await work.writeFile(
+        path,
+        (await h.fileAtHead(path)).replace(
+          'flotilla.io/cluster: prod',
+          'flotilla.io/cluster: prod\n  hotfix: "y"',
+        ),
+      );
+      const sha = await work.commit('prod: hand edit', {
+        author: { name: 'Alice', email: 'alice@example.com' },
+      });
+      await work.push();
+      await h.commitDetected(sha, [path]);
+      const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
+      const id = held.data.changeId as string;
+      const ofChange = (d: D) => d.changeId === id;
+      const key = { 'idempotency-key': `approve-${id}` };
+      const approve = (p: PlannerHandle, headers: Record<string, string> = key) =>
+        h.api(p, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.carol, {}, headers);
+      // The planner dies after the plan went out, before it answered: the client sees no answer.
+      await expect(approve(crashing)).rejects.toThrow();
+      await crashed(child);
+      const plan = await storedOne(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha);
+      expect(await stored(ChangeApproved, ofChange)).toHaveLength(1);
+
+      const planner = await h.start();
+      const retried = await waitFor(
+        'the restarted planner to answer',
+        async () => {
+          const r = await approve(planner);
+          return r.status === 503 ? undefined : r;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      expect(retried.status).toBe(200);
+      expect(retried.body).toMatchObject({
+        change: { changeId: id, revision: sha },
+        approved: { changeId: id, by: 'user:carol', kind: 'standard' },
+        planId: plan.data.planId,
+      });
+      // Without the key it is a new request, for a change that no longer waits.
+      expect((await approve(planner, {})).status).toBe(404);
+      await h.drained();
+      expect(await stored(ChangeApproved, ofChange)).toHaveLength(1);
+      expect(await stored(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha)).toHaveLength(1);
+      expect(first.data.revision).not.toBe(sha);
+    } finally {
+      await work.remove();
+    }
+  });
+});
+
 describe('planner killed between pushing a rollback commit and saving its lock', () => {
-  it('the retried rollback request is the same decision: one commit, one RollbackCommitted, the stage locked', async () => {
+  it('the restarted planner records the pushed rollback by itself; a retried request is the same decision', async () => {
     const port = await freePort();
     child = spawnCrashingPlanner(h, 'rollback-push', port);
     const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
@@ -179,7 +239,13 @@ describe('planner killed between pushing a rollback commit and saving its lock',
       expect(await stored(RollbackCommitted, (d) => d.stage === 'dev')).toHaveLength(0);
 
       const planner = await h.start();
-      // The client retries: the same request finds its commit instead of "nothing to roll back".
+      // The restarted planner finds the pushed commit from the intent it saved before the push
+      // and records it with no retry from the client: one RollbackCommitted, the stage locked.
+      const recovered = await storedOne(RollbackCommitted, (d) => d.stage === 'dev');
+      expect(recovered.data).toMatchObject({ commit: pushed[0]?.sha, by: 'user:carol' });
+      await storedOne(StageLockChanged, (d) => d.stage === 'dev' && d.locked === true);
+      // The client retries anyway: the same request is answered with its commit, not "nothing to
+      // roll back", and records nothing twice.
       // (A 503 while the new planner waits out the dead one's lease is retried too.)
       const retried = await waitFor(
         'the restarted planner to answer',

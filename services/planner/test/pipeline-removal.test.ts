@@ -24,7 +24,7 @@ ${policy ? `  deletionPolicy: ${policy}\n` : ''}  stages:
       clusters: [{ name: dev, path: ${name}/dev }]
     - name: prod
       clusters: [{ name: prod, path: ${name}/prod }]
-      promotion: { rule: manual, approvers: [alice] }
+      promotion: { rule: manual, approvers: [alice], bootstrap: allow }
 `;
 
 const FILES: Record<string, string> = {};

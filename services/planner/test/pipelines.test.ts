@@ -53,7 +53,12 @@ spec:
 
 const FILES: Record<string, string> = {
   'pipelines/shop.yaml': pipeline('shop', 'team-shop', SHOP, '{ rule: auto, soak: 1s }'),
-  'pipelines/payments.yaml': pipeline('payments', 'team-payments', PAY, '{ rule: manual, approvers: [bob] }'),
+  'pipelines/payments.yaml': pipeline(
+    'payments',
+    'team-payments',
+    PAY,
+    '{ rule: manual, approvers: [bob], bootstrap: allow }',
+  ),
   'shop/dev/web.yaml': deployment('shop', 'web', SHOP, 'app'),
   'shop/prod/web.yaml': deployment('shop', 'web', SHOP, 'app'),
   'payments/dev/api.yaml': deployment('payments', 'api', PAY, 'app'),

@@ -32,7 +32,7 @@ spec:
       clusters: [{ name: dev, path: ${name}/dev }]
     - name: prod
       clusters: [{ name: prod, path: ${name}/prod }]
-      promotion: { rule: manual, approvers: [alice] }
+      promotion: { rule: manual, approvers: [alice], bootstrap: allow }
 `;
 
 const FILES: Record<string, string> = {

@@ -37,8 +37,11 @@ export const ChangeAwaitingApproval = defineEvent({
   scope: (d) => d.stage,
   data: Type.Object({
     ...ChangeFields,
-    /** What runs now (the last plan issued) and what would run. */
-    fromRevision: GitSha,
+    /**
+     * What runs now (the revision of the last plan issued); absent for a cluster's first plan,
+     * when nothing runs yet and the diff lists every object as added.
+     */
+    fromRevision: Type.Optional(GitSha),
     bundleDigest: Digest,
     /** Object-level diff against what runs: object names only, never their content. */
     diff: Type.Object({ added: Refs, removed: Refs, changed: Refs }),
