@@ -5,6 +5,8 @@
  *   - batched, drain: DRAIN events already in the stream, how fast the writer records them;
  *   - baseline, one commit per event (batchMaxRecords=1): PER_EVENT events, drain rate.
  * Same NATS, same git, same process, interleaved; median of RUNS runs; ratio batched/baseline.
+ * The sustained and drain scenarios run twice per run, checkpoint signing on (production) and off
+ * (`checkpoint.enabled: false`), interleaved, for the signing overhead (issue 15: ≤ 10 %).
  *
  * Run: npx tsx bench/audit-writer/throughput.ts   (env: RATE=2500 SECONDS=10 DRAIN=10000 PER_EVENT=200 RUNS=3)
  * Writes bench/results/audit-writer.md.
@@ -79,7 +81,7 @@ interface Measured {
 }
 
 /** Starts a writer on a fresh repo and durable, on an emptied stream (each scenario starts clean). */
-async function writer(batchMaxRecords: number, concurrency: number) {
+async function writer(batchMaxRecords: number, concurrency: number, signed = true) {
   const tag = `r${++runId}`;
   await publisher.jsm.streams.purge('FLOTILLA_EVENTS');
   await git.createRepo(`audit-${tag}`);
@@ -88,6 +90,7 @@ async function writer(batchMaxRecords: number, concurrency: number) {
     auditUrl: git.fileUrl(`audit-${tag}`),
     dir: join(scratch, tag),
     durable: `audit-${tag}`,
+    checkpoint: signed,
   });
   config.audit.batchMaxRecords = batchMaxRecords;
   config.audit.batchMaxDelayMs = 200;
@@ -137,8 +140,8 @@ async function skipBacklog(w: Awaited<ReturnType<typeof writer>>) {
   );
 }
 
-async function sustained(): Promise<Measured> {
-  const w = await writer(BATCH, 4096);
+async function sustained(signed: boolean): Promise<Measured> {
+  const w = await writer(BATCH, 4096, signed);
   await skipBacklog(w);
   const total = RATE * SECONDS;
   const t0 = Date.now();
@@ -166,8 +169,13 @@ async function sustained(): Promise<Measured> {
   };
 }
 
-async function drain(n: number, batchMaxRecords: number, concurrency: number): Promise<Measured> {
-  const w = await writer(batchMaxRecords, concurrency);
+async function drain(
+  n: number,
+  batchMaxRecords: number,
+  concurrency: number,
+  signed = true,
+): Promise<Measured> {
+  const w = await writer(batchMaxRecords, concurrency, signed);
   await skipBacklog(w);
   await w.w.stop();
   // Publish first, then measure how fast a (re)started writer records the backlog.
@@ -179,6 +187,7 @@ async function drain(n: number, batchMaxRecords: number, concurrency: number): P
     auditUrl: git.fileUrl(`audit-${w.tag}`),
     dir: join(scratch, w.tag),
     durable: `audit-${w.tag}`,
+    checkpoint: signed,
   });
   config.audit.batchMaxRecords = batchMaxRecords;
   config.audit.batchMaxDelayMs = 200;
@@ -203,16 +212,31 @@ async function drain(n: number, batchMaxRecords: number, concurrency: number): P
   return { events: n, seconds, rate: n / seconds, p50: Number.NaN, p99: Number.NaN, commits };
 }
 
-const runs: Array<{ sustained: Measured; batched: Measured; perEvent: Measured }> = [];
+const runs: Array<{
+  sustained: Measured;
+  batched: Measured;
+  perEvent: Measured;
+  sustainedUnsigned: Measured;
+  batchedUnsigned: Measured;
+}> = [];
 try {
   for (let i = 0; i < RUNS; i++) {
-    const s = await sustained();
-    const b = await drain(DRAIN, BATCH, 4096);
+    // Alternate which goes first, so neither always meets the fresher (or the more loaded) box.
+    const order = i % 2 === 0 ? [true, false] : [false, true];
+    const sus = new Map<boolean, Measured>();
+    const bat = new Map<boolean, Measured>();
+    for (const signed of order) sus.set(signed, await sustained(signed));
+    for (const signed of order) bat.set(signed, await drain(DRAIN, BATCH, 4096, signed));
+    const s = sus.get(true) as Measured;
+    const b = bat.get(true) as Measured;
+    const su = sus.get(false) as Measured;
+    const bu = bat.get(false) as Measured;
     const p = await drain(PER_EVENT, 1, 1);
-    runs.push({ sustained: s, batched: b, perEvent: p });
+    runs.push({ sustained: s, batched: b, perEvent: p, sustainedUnsigned: su, batchedUnsigned: bu });
     console.log(
-      `run ${i + 1}: sustained ${s.rate.toFixed(0)} ev/s p50 ${s.p50.toFixed(2)} s p99 ${s.p99.toFixed(2)} s (${s.commits} commits); ` +
-        `drain batched ${b.rate.toFixed(0)} ev/s (${b.commits} commits), one commit per event ${p.rate.toFixed(1)} ev/s`,
+      `run ${i + 1}: sustained signed ${s.rate.toFixed(0)} ev/s p50 ${s.p50.toFixed(2)} s p99 ${s.p99.toFixed(2)} s (${s.commits} commits), ` +
+        `unsigned ${su.rate.toFixed(0)} ev/s p99 ${su.p99.toFixed(2)} s; ` +
+        `drain batched signed ${b.rate.toFixed(0)} / unsigned ${bu.rate.toFixed(0)} ev/s, one commit per event ${p.rate.toFixed(1)} ev/s`,
     );
   }
 } catch (err) {
@@ -233,6 +257,12 @@ const sP99 = m((r) => r.sustained.p99);
 const bRate = m((r) => r.batched.rate);
 const pRate = m((r) => r.perEvent.rate);
 const sCommits = m((r) => r.sustained.commits);
+const uRate = m((r) => r.sustainedUnsigned.rate);
+const uP50 = m((r) => r.sustainedUnsigned.p50);
+const uP99 = m((r) => r.sustainedUnsigned.p99);
+const ubRate = m((r) => r.batchedUnsigned.rate);
+// Overhead = how much slower signed is than unsigned (negative: signed happened to be faster).
+const overhead = (signed: number, unsigned: number) => ((unsigned - signed) / unsigned) * 100;
 const md = `# audit-writer throughput
 
 \`npx tsx bench/audit-writer/throughput.ts\` (RATE=${RATE} SECONDS=${SECONDS} DRAIN=${DRAIN} PER_EVENT=${PER_EVENT} RUNS=${RUNS}),
@@ -246,21 +276,25 @@ event time (publish) → the commit holding it returned. Medians of ${RUNS} runs
 
 | scenario | events | events/s | lag p50 | lag p99 | commits |
 |---|---:|---:|---:|---:|---:|
-| batched (N=${BATCH}, T=200 ms), sustained at ${RATE}/s for ${SECONDS} s | ${RATE * SECONDS} | ${sRate.toFixed(0)} | ${sP50.toFixed(2)} s | ${sP99.toFixed(2)} s | ${sCommits} |
-| batched (N=${BATCH}, T=200 ms), drain a backlog | ${DRAIN} | ${bRate.toFixed(0)} | – | – | ${m((r) => r.batched.commits)} |
+| batched (N=${BATCH}, T=200 ms), sustained at ${RATE}/s for ${SECONDS} s, signed | ${RATE * SECONDS} | ${sRate.toFixed(0)} | ${sP50.toFixed(2)} s | ${sP99.toFixed(2)} s | ${sCommits} |
+| same, checkpoint signing off | ${RATE * SECONDS} | ${uRate.toFixed(0)} | ${uP50.toFixed(2)} s | ${uP99.toFixed(2)} s | ${m((r) => r.sustainedUnsigned.commits)} |
+| batched (N=${BATCH}, T=200 ms), drain a backlog, signed | ${DRAIN} | ${bRate.toFixed(0)} | – | – | ${m((r) => r.batched.commits)} |
+| same, checkpoint signing off | ${DRAIN} | ${ubRate.toFixed(0)} | – | – | ${m((r) => r.batchedUnsigned.commits)} |
 | one commit per event (N=1), drain a backlog | ${PER_EVENT} | ${pRate.toFixed(1)} | – | – | ${m((r) => r.perEvent.commits)} |
 
 **Batched / one commit per event: ${(bRate / pRate).toFixed(0)}×** (drain rates). Target ≥ 2,000 events/s sustained
-with p99 lag ≤ 2 s: ${sRate >= 2000 && sP99 <= 2 ? 'met' : 'NOT met'} (${sRate.toFixed(0)} events/s, p99 ${sP99.toFixed(2)} s).
+with p99 lag ≤ 2 s, signed: ${sRate >= 2000 && sP99 <= 2 ? 'met' : 'NOT met'} (${sRate.toFixed(0)} events/s, p99 ${sP99.toFixed(2)} s).
+Signing overhead (target ≤ 10 %): sustained ${overhead(sRate, uRate).toFixed(1)} %, drain ${overhead(bRate, ubRate).toFixed(1)} %
+(signed/unsigned ${(sRate / uRate).toFixed(3)} and ${(bRate / ubRate).toFixed(3)}; medians of the interleaved runs).
 
-Per run:
+Per run (signed / unsigned):
 
 | run | sustained ev/s | p99 lag | drain batched ev/s | one-per-event ev/s |
 |---|---:|---:|---:|---:|
 ${runs
   .map(
     (r, i) =>
-      `| ${i + 1} | ${r.sustained.rate.toFixed(0)} | ${r.sustained.p99.toFixed(2)} s | ${r.batched.rate.toFixed(0)} | ${r.perEvent.rate.toFixed(1)} |`,
+      `| ${i + 1} | ${r.sustained.rate.toFixed(0)} / ${r.sustainedUnsigned.rate.toFixed(0)} | ${r.sustained.p99.toFixed(2)} / ${r.sustainedUnsigned.p99.toFixed(2)} s | ${r.batched.rate.toFixed(0)} / ${r.batchedUnsigned.rate.toFixed(0)} | ${r.perEvent.rate.toFixed(1)} |`,
   )
   .join('\n')}
 `;

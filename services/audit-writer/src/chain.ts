@@ -138,11 +138,36 @@ export interface ChainAnchor {
   hash: string;
 }
 
+/**
+ * What verification keeps of a record: its place in the chain, not its content. The content is
+ * hashed as the line is read and dropped, so a million-record log verifies in bounded memory.
+ */
+export type ChainRecord = Pick<AuditRecord, 'seq' | 'id' | 'hash' | 'prevHash'>;
+
 export interface Parsed {
   file: string;
   line: number;
-  record?: AuditRecord;
+  record?: ChainRecord;
+  /** The record's content still hashes to its `hash`. */
+  hashOk?: boolean;
   error?: string;
+}
+
+/** Parses one day file into chain entries (each record hashed once, its content not kept). */
+export function parseAuditFile(f: AuditFile, into: Parsed[] = []): Parsed[] {
+  const lines = fileLines(f.text);
+  for (let i = 0; i < lines.length; i++) {
+    const { record, error } = parseLine(lines[i] as string);
+    if (!record) into.push({ file: f.path, line: i + 1, error: error as string });
+    else
+      into.push({
+        file: f.path,
+        line: i + 1,
+        record: { seq: record.seq, id: record.id, hash: record.hash, prevHash: record.prevHash },
+        hashOk: hashRecord(record) === record.hash,
+      });
+  }
+  return into;
 }
 
 function parseLine(text: string): { record?: AuditRecord; error?: string } {
@@ -173,24 +198,32 @@ export function fileLines(text: string): string[] {
   return lines;
 }
 
+/** Day files parsed in chain order (path order), ready for verifyChain / verifyLog. */
+export interface ParsedLog {
+  files: number;
+  entries: Parsed[];
+}
+
+export function parseLog(files: AuditFile[]): ParsedLog {
+  const ordered = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const entries: Parsed[] = [];
+  for (const f of ordered) parseAuditFile(f, entries);
+  return { files: ordered.length, entries };
+}
+
 /**
  * Recomputes the chain over the day files in order and reports the first record that was
  * edited (its hash no longer matches, or its link to the previous record is broken), removed
  * (a seq is missing), or reordered (a seq appears out of place). Pure.
  */
 export function verifyChain(
-  files: AuditFile[],
+  files: AuditFile[] | ParsedLog,
   anchor?: ChainAnchor,
   /** Receives the parsed lines, in chain order (the checkpoint check reuses them). */
   out?: { entries?: Parsed[] },
 ): VerifyResult {
-  const ordered = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const entries: Parsed[] = [];
-  for (const f of ordered) {
-    fileLines(f.text).forEach((text, i) => {
-      entries.push({ file: f.path, line: i + 1, ...parseLine(text) });
-    });
-  }
+  const log = Array.isArray(files) ? parseLog(files) : files;
+  const { entries } = log;
   if (out) out.entries = entries;
   const positions = new Map<number, number>();
   entries.forEach((e, i) => {
@@ -199,7 +232,7 @@ export function verifyChain(
 
   const result = (problem?: VerifyProblem, head?: { seq: number; hash: string }): VerifyResult => ({
     ok: !problem,
-    files: ordered.length,
+    files: log.files,
     records: entries.length,
     ...(head ? { head } : {}),
     ...(problem ? { problem } : {}),
@@ -218,7 +251,7 @@ export function verifyChain(
       );
     }
     const r = e.record;
-    if (hashRecord(r) !== r.hash) {
+    if (!e.hashOk) {
       return result(
         {
           kind: 'edited',

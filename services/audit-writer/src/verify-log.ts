@@ -4,6 +4,7 @@ import {
   type AuditFile,
   type ChainAnchor,
   type Parsed,
+  type ParsedLog,
   type VerifyProblem,
   type VerifyResult,
   verifyChain,
@@ -31,7 +32,8 @@ export interface SignedVerifyResult extends VerifyResult {
  * log. Needs only the writer's public key; the repo's own trailers are not trusted. Pure.
  */
 export function verifyLog(input: {
-  files: AuditFile[];
+  /** The day files, or already parsed (verifyAuditDir reads them one at a time). */
+  files: AuditFile[] | ParsedLog;
   checkpoints: KeptCheckpoint[];
   verifiers: readonly NoteVerifier[];
   /** The log's origin line; checkpoints of another log are refused. */

@@ -56,6 +56,22 @@ async function storedOne(def: { type: string }, pred: (d: D) => boolean): Promis
 
 const intoTest = (d: D) => d.toStage === 'test';
 
+/**
+ * Pushes the test's commit; the planner may have pushed one of its own meanwhile (the dev-ahead
+ * harness promotes as soon as it starts), so a refused push rebases onto it and tries again.
+ */
+async function pushOver(work: GitWorkdir): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await work.push();
+      return await work.git('rev-parse', 'HEAD');
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await work.pull();
+    }
+  }
+}
+
 /** Starts the crashing planner, killed right after a decision carrying `type` was saved. */
 const crashingPlanner = (type: string): Spawned => spawnCrashingPlanner(h, `outbox:${type}`);
 
@@ -111,10 +127,10 @@ describe('planner killed between saving a change approval and publishing ChangeA
           'flotilla.io/cluster: prod\n  hotfix: "x"',
         ),
       );
-      const sha = await work.commit('prod: hand edit', {
+      await work.commit('prod: hand edit', {
         author: { name: 'Alice', email: 'alice@example.com' },
       });
-      await work.push();
+      const sha = await pushOver(work);
       await h.commitDetected(sha, [path]);
       const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
       const id = held.data.changeId as string;
@@ -144,7 +160,7 @@ describe('planner killed between saving a change approval and publishing ChangeA
     } finally {
       await work.remove();
     }
-  });
+  }, 300_000); // two planner starts, a kill and a render of every stage: slow on a loaded box
 });
 
 describe('planner killed after an approval issued its plan, before answering', () => {
@@ -163,10 +179,10 @@ describe('planner killed after an approval issued its plan, before answering', (
           'flotilla.io/cluster: prod\n  hotfix: "y"',
         ),
       );
-      const sha = await work.commit('prod: hand edit', {
+      await work.commit('prod: hand edit', {
         author: { name: 'Alice', email: 'alice@example.com' },
       });
-      await work.push();
+      const sha = await pushOver(work);
       await h.commitDetected(sha, [path]);
       const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
       const id = held.data.changeId as string;
@@ -204,7 +220,7 @@ describe('planner killed after an approval issued its plan, before answering', (
     } finally {
       await work.remove();
     }
-  });
+  }, 300_000);
 });
 
 describe('planner killed between pushing a rollback commit and saving its lock', () => {
@@ -224,8 +240,8 @@ describe('planner killed between pushing a rollback commit and saving its lock',
           'flotilla.io/cluster: dev\n  team: shop',
         ),
       );
-      const sha = await work.commit('dev: label');
-      await work.push();
+      await work.commit('dev: label');
+      const sha = await pushOver(work);
       await h.commitDetected(sha, [path]);
       await storedOne(PlanCreated, (d) => d.cluster === 'dev' && d.revision === sha);
       const body = { toRevision: first.data.revision, reason: 'label breaks dev' };
@@ -266,7 +282,7 @@ describe('planner killed between pushing a rollback commit and saving its lock',
     } finally {
       await work.remove();
     }
-  });
+  }, 300_000);
 });
 
 describe('NATS down while a saved decision is published', () => {
