@@ -16,7 +16,7 @@ afterEach(async () => {
 /** A planner API stand-in answering each request with the next status of `statuses`. */
 async function answering(statuses: number[]): Promise<{ url: string; seen: IncomingMessage[] }> {
   const seen: IncomingMessage[] = [];
-  server = createServer((req, res) => {
+  const s = createServer((req, res) => {
     seen.push(req);
     const status = statuses[Math.min(seen.length - 1, statuses.length - 1)] as number;
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -26,8 +26,9 @@ async function answering(statuses: number[]): Promise<{ url: string; seen: Incom
       ),
     );
   });
-  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server?.address() as AddressInfo).port}`, seen };
+  server = s;
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, seen };
 }
 
 describe('ApiClient decisions', () => {
