@@ -686,6 +686,20 @@ export class PlannerOperations {
   }
 
   /**
+   * After a restart or failover: a held change whose approval was saved (with its ChangeApproved
+   * in the outbox) but whose plan was not issued before the planner died is issued now. A render
+   * would issue it too, but only if a new commit comes; the approval must not wait for one.
+   */
+  async resumeApprovedChanges(pipeline: Pipeline): Promise<void> {
+    for (const stage of pipeline.spec.stages)
+      for (const cluster of stage.clusters) {
+        const c = this.d.health.known(cluster.name);
+        if (c?.held && c.approvedChange?.contentDigest === c.held.contentDigest)
+          await this.d.host.issueHeld(stage, cluster);
+      }
+  }
+
+  /**
    * After a restart or failover: a rollback whose intent was saved but not its outcome (the
    * planner died between them) is looked up by its request trailer. Pushed: recorded now, once.
    * Not pushed: the intent is dropped (the client saw an error and may ask again). Runs in the

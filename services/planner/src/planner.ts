@@ -322,6 +322,7 @@ export class Planner {
       // from their saved status (a pushed commit is found by its trailer), rollbacks from their
       // saved intent. Either way the event is recorded once, without the client retrying.
       for (const u of this.units.values()) await u.operations.recoverRollbacks(u.pipeline);
+      for (const u of this.units.values()) await u.operations.resumeApprovedChanges(u.pipeline);
       for (const u of this.units.values()) await u.promotions.resumeOpen(u.pipeline);
       await this.evaluate();
       this.interval = setInterval(() => void this.tick(), this.o.evaluateIntervalMs);
