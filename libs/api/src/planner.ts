@@ -97,6 +97,60 @@ export const StageStatus = Type.Object({
   promotions: Type.Array(PromotionStatus),
 });
 
+/** One changed field; a sensitive one (Secret data, credentials, configured paths) as hashes only. */
+export const FieldChange = Type.Union([
+  Type.Object({
+    path: Type.String({ description: '`.spec.template.spec.containers[name=web].image`' }),
+    before: Type.Optional(Type.Unknown({ description: 'absent: the field is new' })),
+    after: Type.Optional(Type.Unknown({ description: 'absent: the field is removed' })),
+    truncated: Type.Optional(Type.Literal(true, { description: 'a value was cut to 1 KiB of JSON' })),
+  }),
+  Type.Object({
+    path: Type.String(),
+    sensitive: Type.Literal(true),
+    beforeHash: Type.Optional(Type.String({ description: "`hmac-sha256:<hex>` under the planner's key" })),
+    afterHash: Type.Optional(Type.String()),
+  }),
+]);
+
+export const ObjectChange = Type.Object({
+  object: Type.String({ description: '`apps/Deployment shop/web`' }),
+  kind: Type.String(),
+  change: Type.Union([Type.Literal('added'), Type.Literal('removed'), Type.Literal('changed')]),
+  fields: Type.Optional(Type.Array(FieldChange, { description: 'changed objects: at most 50 fields' })),
+  moreFields: Type.Optional(Type.Integer({ description: 'changed fields left out' })),
+});
+
+/** One cluster: what runs (the last plan's revision) against what would run. */
+export const ClusterDiff = Type.Object({
+  cluster: Type.String(),
+  fromRevision: Nullable(Type.String()),
+  toRevision: Type.String(),
+  basis: Type.Union([Type.Literal('commit'), Type.Literal('preview')], {
+    description: '`preview`: the promotion is not committed yet; its images written into `toRevision`',
+  }),
+  diff: Type.Optional(
+    Type.Object({
+      added: Type.Integer(),
+      removed: Type.Integer(),
+      changed: Type.Integer(),
+      unchanged: Type.Integer(),
+      objects: Type.Array(ObjectChange, { description: 'at most 200, by name' }),
+      moreObjects: Type.Integer({ description: 'objects left out' }),
+    }),
+  ),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+});
+
+/** `GET /promotions/:id/diff`, `GET /changes/:id/diff`: the rendered objects a decision changes. */
+export const RenderedDiffAnswer = Type.Object({
+  kind: Type.Union([Type.Literal('promotion'), Type.Literal('change')]),
+  id: Type.String(),
+  pipeline: Type.String(),
+  stage: Type.String(),
+  clusters: Type.Array(ClusterDiff),
+});
+
 /** `GET /stages`: where each stage of a pipeline stands. */
 export const PipelineStatus = Type.Object({
   pipeline: Type.String(),
@@ -204,6 +258,30 @@ export const plannerRoutes = {
       ...refusals,
     },
   }),
+  promotionDiff: defineRoute({
+    method: 'GET',
+    url: '/promotions/:id/diff',
+    summary:
+      "What a promotion changes in its target stage's rendered objects, field by field (secret values as hashes)",
+    params: Type.Object({ id: Name }),
+    responses: {
+      200: { description: 'the diff per cluster', schema: RenderedDiffAnswer },
+      ...refusals,
+      409: { description: 'the target stage has not been rendered yet', schema: ErrorBody },
+      503: { description: 'not the leader', schema: ErrorBody },
+    },
+  }),
+  changeDiff: defineRoute({
+    method: 'GET',
+    url: '/changes/:id/diff',
+    summary: 'What a change held at a gated stage changes, field by field (secret values as hashes)',
+    params: Type.Object({ id: Name }),
+    responses: {
+      200: { description: 'the diff of the held cluster', schema: RenderedDiffAnswer },
+      ...refusals,
+      503: { description: 'not the leader', schema: ErrorBody },
+    },
+  }),
   stages: pipelineRoutes({
     method: 'GET',
     url: '/stages',
@@ -288,6 +366,9 @@ export type PromotionStatus = Static<typeof PromotionStatus>;
 export type ImageRef = Static<typeof ImageRef>;
 export type PipelineList = Static<typeof PipelineList>;
 export type Whoami = Static<typeof Whoami>;
+export type RenderedDiffAnswer = Static<typeof RenderedDiffAnswer>;
+export type FieldChange = Static<typeof FieldChange>;
+export type ClusterDiff = Static<typeof ClusterDiff>;
 export type ApproveBody = Static<typeof ApproveBody>;
 export type RejectBody = Static<typeof RejectBody>;
 export type ReasonBody = Static<typeof ReasonBody>;

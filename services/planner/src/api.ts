@@ -144,6 +144,17 @@ export function registerApi(
         { schema: routeSchema(plannerRoutes.promotion) },
         async (req, reply) => send(reply, () => planner.promotion(req.params.id, mayRead(req))),
       );
+      // The rendered diff a reviewer approves; renders (once, remembered) outside the decisions.
+      api.get<{ Params: { id: string } }>(
+        plannerRoutes.promotionDiff.url,
+        { schema: routeSchema(plannerRoutes.promotionDiff) },
+        async (req, reply) => send(reply, () => planner.promotionDiff(req.params.id, mayRead(req))),
+      );
+      api.get<{ Params: { id: string } }>(
+        plannerRoutes.changeDiff.url,
+        { schema: routeSchema(plannerRoutes.changeDiff) },
+        async (req, reply) => send(reply, () => planner.changeDiff(req.params.id, mayRead(req))),
+      );
       // Pipeline routes, twice: under /pipelines/<name>/…, and without it for the root pipeline
       // (or a repo's only one), as before pipelines existed.
       type P = { pipeline?: string };

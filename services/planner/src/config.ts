@@ -109,6 +109,19 @@ export const Config = Type.Object({
    * every revision: slower, a safety valve if source tracking is ever in doubt).
    */
   renderScope: Type.Union([Type.Literal('touched'), Type.Literal('all')], { default: 'touched' }),
+  /**
+   * Rendered diffs (`GET /promotions/:id/diff`, `GET /changes/:id/diff`) hide values as drift
+   * reports do: Secrets, credential-named fields, and `sensitivePaths` (the appliers'
+   * `drift.sensitivePaths` format; give the planner the same list). Hidden values are HMAC hashes
+   * under `hashKey` (at least 32 characters; unset: random per process).
+   */
+  diff: Type.Object(
+    {
+      hashKey: Type.Optional(Type.String({ minLength: 32, secret: true })),
+      sensitivePaths: Type.Optional(Type.String()),
+    },
+    { default: {} },
+  ),
   /** Budgets of each cluster's render; unset ones keep @flotilla/render's defaults (docs/security.md). */
   render: Type.Object(
     {

@@ -494,6 +494,33 @@ export class PlanRenderer {
   }
 
   /**
+   * What `clusterPath` renders at `revision`, after `edit` changed the extracted tree (a
+   * promotion's image rewrite), for diffs a person reviews. Nothing is stored or published; it
+   * takes one of the render slots like any render, so previews never add kubectl processes.
+   */
+  async preview(
+    revision: string,
+    clusterPath: string,
+    edit?: (tree: string) => Promise<void>,
+  ): Promise<{ ok: true; objects: KubeObject[] } | { ok: false; problem: RenderProblem }> {
+    return await this.slots.run(async () => {
+      const tree = await this.o.repo.extract(revision);
+      try {
+        await edit?.(tree);
+        const r = await renderCluster(tree, clusterPath, {
+          kubectl: this.o.kubectl,
+          ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
+        });
+        return r.ok
+          ? { ok: true as const, objects: sortObjects(r.objects) }
+          : { ok: false as const, problem: r.problem };
+      } finally {
+        await this.o.repo.release(tree);
+      }
+    });
+  }
+
+  /**
    * A pipeline removed from the repo under `deletionPolicy: prune`: each of its clusters gets a
    * signed plan with no objects, and the applier prunes that pipeline's inventory (only it). The
    * removal was declared in the pipeline's own file, so no change gate applies. Answers how many

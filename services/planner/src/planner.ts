@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SerialQueue } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
 import { leaseLost } from '@flotilla/bus';
@@ -13,10 +13,12 @@ import {
   HealthChanged,
   ImageTagDetected,
   isEventOf,
+  type SensitiveFieldRule,
   scrubApiMessage,
+  sensitiveFieldRule,
 } from '@flotilla/events';
 import type { SignaturePolicy } from '@flotilla/git';
-import type { DeclaredPipeline, Pipeline, Stage } from '@flotilla/policy';
+import { type DeclaredPipeline, findStage, type Pipeline, type Stage } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import type { SigningKey } from '@flotilla/trust';
@@ -33,9 +35,10 @@ import {
   PlanRenderer,
   type RenderTarget,
 } from './plan-renderer.ts';
-import type { PlannerFaults } from './promotions.ts';
+import { type PlannerFaults, promotedImageRefs } from './promotions.ts';
 import type { RenderBudgets } from './render.ts';
 import { pipelinesToRender } from './render-selection.ts';
+import { type ClusterDiff, changeJob, type DiffJob, promotionJobs, RenderedDiffs } from './rendered-diffs.ts';
 import { type PlannerState, ROOT_SCOPE } from './state.ts';
 
 export interface PlannerOptions {
@@ -75,6 +78,20 @@ export interface PlannerOptions {
    * commits are shared with the other instances through KV. Absent: it serves every pipeline.
    */
   sharded?: boolean;
+  /**
+   * How rendered diffs hide values: the HMAC key of their hashes (unset: random per process) and
+   * which fields are sensitive (unset: the event contract's rule).
+   */
+  diff?: { key?: Uint8Array; sensitive?: SensitiveFieldRule };
+}
+
+/** `GET /promotions/:id/diff`, `GET /changes/:id/diff` (libs/api RenderedDiffAnswer). */
+export interface RenderedDiffAnswer {
+  kind: 'promotion' | 'change';
+  id: string;
+  pipeline: string;
+  stage: string;
+  clusters: ClusterDiff[];
 }
 
 /** How many of its own pushed commits the planner remembers (trusted under `require`). */
@@ -145,6 +162,7 @@ export class Planner {
    * lease is not lost with the instance that died).
    */
   private readonly parked = new Map<string, Map<string, FlotillaEvent>>();
+  private readonly diffs: RenderedDiffs;
 
   constructor(private readonly o: PlannerOptions) {
     this.log = o.logger.child({ component: 'planner' });
@@ -156,6 +174,12 @@ export class Planner {
       (sha, written) => this.renderAhead(sha, written),
     );
     this.renderer = new PlanRenderer({ ...o, ...(o.renderBudgets ? { budgets: o.renderBudgets } : {}) });
+    this.diffs = new RenderedDiffs({
+      renderer: this.renderer,
+      key: o.diff?.key ?? randomBytes(32),
+      sensitive: o.diff?.sensitive ?? sensitiveFieldRule(undefined),
+      logger: o.logger,
+    });
   }
 
   /** Timings of the last revision rendered, for benchmarks and logs. */
@@ -281,6 +305,61 @@ export class Planner {
       }
       throw refused('not-found', 'not-found', `no promotion ${id}`);
     });
+  }
+
+  /**
+   * The rendered diff of a promotion into its target stage, of any pipeline `mayRead` allows.
+   * The decisions' queue only finds what to compare; the renders run outside it.
+   */
+  async promotionDiff(id: string, mayRead: (pipeline: string) => boolean): Promise<RenderedDiffAnswer> {
+    const found = await this.queue.run(async () => {
+      this.mustBeActive();
+      for (const u of this.units.values()) {
+        const p = u.promotions.get(id);
+        if (!p) continue;
+        if (!mayRead(u.scope.name))
+          throw refused('forbidden', 'role-missing', `no read role for pipeline ${u.scope.name}`);
+        const stage = findStage(u.pipeline, p.toStage);
+        if (!stage)
+          throw refused('not-found', 'not-found', `stage ${p.toStage} left pipeline ${u.scope.name}`);
+        const jobs = promotionJobs(stage, u.state, p, promotedImageRefs(u.pipeline, p));
+        if ('error' in jobs) throw refused('conflict', 'not-rendered', jobs.error);
+        return { pipeline: u.scope.name, stage: stage.name, jobs };
+      }
+      throw refused('not-found', 'not-found', `no promotion ${id}`);
+    });
+    return { kind: 'promotion', id, ...(await this.diffOf(found)) };
+  }
+
+  /** The rendered diff of a change held at a gated stage, of any pipeline `mayRead` allows. */
+  async changeDiff(id: string, mayRead: (pipeline: string) => boolean): Promise<RenderedDiffAnswer> {
+    const found = await this.queue.run(async () => {
+      this.mustBeActive();
+      for (const u of this.units.values())
+        for (const c of u.state.clusters.values()) {
+          if (c.held?.changeId !== id) continue;
+          if (!mayRead(u.scope.name))
+            throw refused('forbidden', 'role-missing', `no read role for pipeline ${u.scope.name}`);
+          const cluster = u.pipeline.spec.stages.flatMap((s) => s.clusters).find((x) => x.name === c.cluster);
+          if (!cluster) break;
+          return { pipeline: u.scope.name, stage: c.stage, jobs: [changeJob(cluster, c.held)] };
+        }
+      throw refused('not-found', 'not-found', `no held change ${id}`);
+    });
+    return { kind: 'change', id, ...(await this.diffOf(found)) };
+  }
+
+  private async diffOf(f: { pipeline: string; stage: string; jobs: DiffJob[] }) {
+    return {
+      pipeline: f.pipeline,
+      stage: f.stage,
+      clusters: await Promise.all(f.jobs.map((j) => this.diffs.diff(j))),
+    };
+  }
+
+  private mustBeActive(): void {
+    if (!this.active)
+      throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
   }
 
   /** The name of the repo's root pipeline (flotilla.yaml), once one was rendered. */

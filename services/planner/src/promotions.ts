@@ -59,6 +59,18 @@ export interface PromotionsDeps {
   afterPush(cause?: FlotillaEvent): Promise<void>;
 }
 
+/** What a promotion writes into the target stage's image markers (its commit, and its diff preview). */
+export function promotedImageRefs(pipeline: Pipeline, p: Pick<PromotionRecord, 'images'>) {
+  const specs = pipeline.spec.images ?? [];
+  return p.images.map((i) => ({
+    policy: i.name ?? '',
+    repository: i.repository,
+    tag: i.tag ?? '',
+    digest: i.digest,
+    pin: specs.find((s) => s.name === i.name)?.digestPin ?? true,
+  }));
+}
+
 /**
  * Moves images from stage to stage: evaluates the promotion rules on the health view, proposes,
  * and carries each promotion through `nextPromotion` (@flotilla/policy), executing the effects it
@@ -322,16 +334,9 @@ export class Promotions {
     const key: [string, string] = ['Flotilla-Promotion', p.id];
     let sha = await writer.begin(key);
     if (!sha) {
-      const specs = pipeline.spec.images ?? [];
       const changes = rewriteImages(
         await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)),
-        p.images.map((i) => ({
-          policy: i.name ?? '',
-          repository: i.repository,
-          tag: i.tag ?? '',
-          digest: i.digest,
-          pin: specs.find((s) => s.name === i.name)?.digestPin ?? true,
-        })),
+        promotedImageRefs(pipeline, p),
       );
       if (changes.length === 0) {
         await this.step(pipeline, p, {

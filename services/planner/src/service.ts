@@ -1,6 +1,7 @@
 import type { Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
+import { sensitiveFieldRule } from '@flotilla/events';
 import type { GitCredentials } from '@flotilla/git';
 import {
   ConfigError,
@@ -113,6 +114,10 @@ export async function startPlanner(
     renderBudgets: config.render,
     fence: (pipeline) => fence(pipeline),
     sharded,
+    diff: {
+      ...(config.diff.hashKey ? { key: Buffer.from(config.diff.hashKey, 'utf8') } : {}),
+      sensitive: sensitiveFieldRule(config.diff.sensitivePaths, 'diff.sensitivePaths'),
+    },
   });
   const consumeOptions = (spec: typeof plannerConsumer) => ({
     ...spec,

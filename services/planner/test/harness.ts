@@ -171,6 +171,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     renderConcurrency: 4,
     renderScope: 'touched',
     render: {},
+    diff: {},
     ...overrides,
   });
 
