@@ -61,8 +61,46 @@ const AUDIT_RECORDS = [
   }),
 ];
 
+/** As the planner sends it: values of ordinary fields, hashes only for secret ones. */
+const RENDERED_DIFF = {
+  kind: 'promotion' as const,
+  id: 'p-1',
+  pipeline: 'shop',
+  stage: 'prod',
+  clusters: [
+    {
+      cluster: 'prod',
+      fromRevision: 'a'.repeat(40),
+      toRevision: 'b'.repeat(40),
+      basis: 'preview' as const,
+      diff: {
+        added: 0,
+        removed: 0,
+        changed: 1,
+        unchanged: 2,
+        moreObjects: 0,
+        objects: [
+          {
+            object: 'apps/Deployment shop/web',
+            kind: 'Deployment',
+            change: 'changed' as const,
+            fields: [
+              {
+                path: '.spec.template.spec.containers[name=web].image',
+                before: 'web:1.4.0',
+                after: 'web:1.4.7',
+              },
+            ],
+          },
+        ],
+      },
+    },
+  ],
+};
+
 interface Calls {
   decide: Array<{ token: string; id: string; verb: string; text: string | undefined }>;
+  diff: Array<{ token: string; of: string; id: string }>;
 }
 
 function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Calls }) {
@@ -84,6 +122,18 @@ function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Ca
             body: { error: 'not-found', message: `no promotion ${id}` },
             headers: new Headers(),
           };
+    },
+    async diff(token, of, id) {
+      state.calls.diff.push({ token, of, id });
+      if (!TOKENS[token])
+        return { status: 401, body: { error: 'unauthenticated', message: 'no' }, headers: new Headers() };
+      if (id !== 'p-1')
+        return {
+          status: 404,
+          body: { error: 'not-found', message: `no promotion ${id}` },
+          headers: new Headers(),
+        };
+      return { status: 200, body: RENDERED_DIFF, headers: new Headers() };
     },
     async decide(token, id, verb, text) {
       state.calls.decide.push({ token, id, verb, text });
@@ -117,7 +167,7 @@ function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Ca
 }
 
 describe('console API', () => {
-  const state = { plannerDown: false, revoked: new Set<string>(), calls: { decide: [] } as Calls };
+  const state = { plannerDown: false, revoked: new Set<string>(), calls: { decide: [], diff: [] } as Calls };
   const logger = createLogger({ service: 'console-test', level: 'silent' });
   const server = createServiceServer({ logger });
   const { planner, audit } = backends(state);
@@ -285,6 +335,18 @@ describe('console API', () => {
       { token: 'bob-token-4567', id: 'prod-0123456789abcdef', verb: 'approve', text: 'looks good' },
       { token: 'alice-token-123', id: 'prod-0123456789abcdef', verb: 'approve', text: 'looks good' },
     ]);
+  });
+
+  it("passes the planner's rendered diff through with the person's own token, and its refusals", async () => {
+    const { cookie } = await login('bob-token-4567');
+    const res = await app.inject({ url: '/api/promotions/p-1/diff', headers: { cookie } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(RENDERED_DIFF);
+    expect(state.calls.diff.at(-1)).toEqual({ token: 'bob-token-4567', of: 'promotions', id: 'p-1' });
+    const missing = await app.inject({ url: '/api/changes/c-9/diff', headers: { cookie } });
+    expect(missing.statusCode).toBe(404);
+    expect(state.calls.diff.at(-1)).toMatchObject({ of: 'changes', id: 'c-9' });
+    expect((await app.inject({ url: '/api/promotions/p-1/diff' })).statusCode).toBe(401);
   });
 
   it('refuses mutating calls without the CSRF token, with a wrong one, from another origin, or as a form', async () => {

@@ -268,6 +268,18 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         };
       });
 
+      // The rendered objects a decision changes, as the planner computed and redacted them.
+      for (const of of ['promotions', 'changes'] as const)
+        api.get<{ Params: { id: string } }>(`/${of}/:id/diff`, async (req, reply) => {
+          const res = await deps.planner.diff(me(req).bearer, of, req.params.id);
+          if (res.status === 401) return signedOut(reply, deps);
+          if (res.status !== 200) {
+            const b = res.body as { error?: string; message?: string };
+            return fail(reply, res.status, b.error ?? 'planner-error', b.message ?? `HTTP ${res.status}`);
+          }
+          return res.body;
+        });
+
       const decide = (verb: 'approve' | 'reject') => async (req: FastifyRequest, reply: FastifyReply) => {
         const id = (req.params as { id: string }).id;
         const body = (req.body ?? {}) as { comment?: unknown; reason?: unknown };

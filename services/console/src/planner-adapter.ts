@@ -2,6 +2,7 @@
 // console's own `PipelineStatus`, so when the planner's API changes shape (pipelines as a
 // dimension, a split planner) only this file changes.
 
+import type { RenderedDiffAnswer } from '@flotilla/api';
 import type { StatusWire } from '@flotilla/cli';
 import { callUpstream, type UpstreamResponse, type UpstreamTls, upstreamFetcher } from './upstream.ts';
 
@@ -24,6 +25,12 @@ export interface PlannerApi {
   /** Every pipeline the planner serves, as seen with this token. */
   pipelines(token: string): Promise<UpstreamResponse<{ pipelines: PipelineStatus[] } | ErrorBody>>;
   promotion(token: string, id: string): Promise<UpstreamResponse<{ promotion: unknown } | ErrorBody>>;
+  /** The rendered diff of a promotion or a held change (secret values already hashed by the planner). */
+  diff(
+    token: string,
+    of: 'promotions' | 'changes',
+    id: string,
+  ): Promise<UpstreamResponse<RenderedDiffAnswer | ErrorBody>>;
   decide(
     token: string,
     id: string,
@@ -80,6 +87,13 @@ export function plannerApi(opts: {
         headers: auth(token),
         timeoutMs: opts.timeoutMs,
         fetch,
+      });
+    },
+    async diff(token, of, id) {
+      return await callUpstream('planner', `${base}/${of}/${encodeURIComponent(id)}/diff`, {
+        headers: auth(token),
+        // The planner renders both sides (two kustomize builds in its render slots) the first time.
+        timeoutMs: Math.max(opts.timeoutMs, 60_000),
       });
     },
     async decide(token, id, verb, text) {

@@ -183,5 +183,5 @@ export function promotionJobs(
 
 /** What a held change would change: the last plan's revision against the held one. */
 export function changeJob(cluster: { name: string; path: string }, held: HeldChange): DiffJob {
-  return { cluster: cluster.name, path: cluster.path, from: held.fromRevision, to: held.revision };
+  return { cluster: cluster.name, path: cluster.path, from: held.fromRevision ?? null, to: held.revision };
 }

@@ -14,6 +14,7 @@ const SECRET_VALUES = [
   'hunter2-new',
   'pw-old',
   'pw-new',
+  'tok-new-123',
 ];
 
 describe('renderedDiff', () => {
@@ -43,7 +44,7 @@ describe('renderedDiff', () => {
   it('lists the changed fields of a Deployment by container and env var name, values shown', () => {
     const web = diff.objects.find((o) => o.object === 'apps/Deployment shop/web');
     expect(web?.fields).toEqual([
-      { path: '.metadata.annotations', after: { 'app.kubernetes.io/version': '1.5.0' } },
+      { path: '.metadata.annotations["app.kubernetes.io/version"]', after: '1.5.0' },
       { path: '.spec.replicas', before: 2, after: 3 },
       {
         path: '.spec.template.spec.containers[name=web].env[name=LOG_LEVEL].value',
@@ -63,10 +64,19 @@ describe('renderedDiff', () => {
         after:
           'registry.local/shop/web:1.5.0@sha256:2222222222222222222222222222222222222222222222222222222222222222',
       },
+      // An added container is entered, not shipped whole: its credential env var is hashed too.
       {
-        path: '.spec.template.spec.containers[name=sidecar]',
-        after: { name: 'sidecar', image: 'registry.local/shop/proxy:2.0' },
+        path: '.spec.template.spec.containers[name=sidecar].env[name=API_TOKEN].name',
+        sensitive: true,
+        afterHash: valueHash(key, 'API_TOKEN'),
       },
+      {
+        path: '.spec.template.spec.containers[name=sidecar].env[name=API_TOKEN].value',
+        sensitive: true,
+        afterHash: valueHash(key, 'tok-new-123'),
+      },
+      { path: '.spec.template.spec.containers[name=sidecar].image', after: 'registry.local/shop/proxy:2.0' },
+      { path: '.spec.template.spec.containers[name=sidecar].name', after: 'sidecar' },
     ]);
   });
 
@@ -79,9 +89,9 @@ describe('renderedDiff', () => {
         afterHash: valueHash(key, 'czNjcjN0LW5ldw=='),
       },
       {
-        path: '.stringData',
+        path: '.stringData.url',
         sensitive: true,
-        afterHash: valueHash(key, { url: 'postgres://app:pw-new@db/app' }),
+        afterHash: valueHash(key, 'postgres://app:pw-new@db/app'),
       },
     ]);
     expect(diff.objects.find((o) => o.object === 'ConfigMap shop/cfg')?.fields).toEqual([
@@ -119,7 +129,26 @@ describe('renderedDiff', () => {
     const full = renderedDiff(before, after, { key, sensitive: sensitiveFieldRule(undefined), maxFields: 2 });
     const web = full.objects.find((o) => o.object === 'apps/Deployment shop/web');
     expect(web?.fields).toHaveLength(2);
-    expect(web?.moreFields).toBe(4);
+    expect(web?.moreFields).toBe(7);
+  });
+
+  it('a map turning into a scalar is reported leaf by leaf, so nothing sensitive rides inside it', () => {
+    const prev = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c' },
+      data: { password: 'hunter2-old' },
+    };
+    const next = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: 'flat' };
+    expect(fieldChanges(prev as never, next as never)).toEqual([
+      { path: '.data.password', before: 'hunter2-old', after: undefined },
+      { path: '.data', before: undefined, after: 'flat' },
+    ]);
+    const shown = renderedDiff([prev as never], [next as never], {
+      key,
+      sensitive: sensitiveFieldRule(undefined),
+    });
+    expect(JSON.stringify(shown)).not.toContain('hunter2-old');
   });
 
   it('the same sets give no changes; server metadata and the last-applied copy are not changes', () => {

@@ -180,25 +180,40 @@ export function fieldChanges(prev: KubeObject, next: KubeObject): RawChange[] {
 function walk(a: unknown, b: unknown, path: string, out: RawChange[]): void {
   // `{}`, `[]`, null and absent render alike for the apiserver: not a change.
   if (isEmpty(a) && isEmpty(b)) return;
-  if (isPlainObject(a) && isPlainObject(b)) {
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
-      walk(a[k], b[k], `${path}${formatPathElement({ type: 'field', name: k })}`, out);
-    return;
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    const keyed = byName(a) && byName(b);
-    if (keyed) {
+  // Maps and lists are always entered, also when one side is absent: every reported value is a
+  // leaf under its own full path, so a credential inside an added container or env list is
+  // judged by its own name (`env[name=DB_PASSWORD].value`), never shipped inside its parent.
+  const shape = (v: unknown) =>
+    isPlainObject(v) ? 'map' : Array.isArray(v) ? 'list' : isEmpty(v) ? 'none' : 'scalar';
+  const sa = shape(a);
+  const sb = shape(b);
+  const container = sa === 'map' || sa === 'list' ? sa : sb === 'map' || sb === 'list' ? sb : null;
+  if (container && (sa === container || sa === 'none') && (sb === container || sb === 'none')) {
+    if (container === 'map') {
+      const ma = (isPlainObject(a) ? a : {}) as Record<string, unknown>;
+      const mb = (isPlainObject(b) ? b : {}) as Record<string, unknown>;
+      for (const k of [...new Set([...Object.keys(ma), ...Object.keys(mb)])].sort())
+        walk(ma[k], mb[k], `${path}${formatPathElement({ type: 'field', name: k })}`, out);
+      return;
+    }
+    const la = Array.isArray(a) ? a : [];
+    const lb = Array.isArray(b) ? b : [];
+    if ((la.length === 0 || byName(la)) && (lb.length === 0 || byName(lb))) {
       const named = (xs: unknown[]) => new Map(xs.map((x) => [(x as { name: string }).name, x]));
-      const ma = named(a);
-      const mb = named(b);
+      const ma = named(la);
+      const mb = named(lb);
       for (const n of [...new Set([...ma.keys(), ...mb.keys()])])
         walk(ma.get(n), mb.get(n), `${path}${formatPathElement({ type: 'key', fields: { name: n } })}`, out);
       return;
     }
-    if (a.length === b.length) {
-      for (const [i, x] of a.entries()) walk(x, b[i], `${path}[${i}]`, out);
-      return;
-    }
+    for (let i = 0; i < Math.max(la.length, lb.length); i++) walk(la[i], lb[i], `${path}[${i}]`, out);
+    return;
+  }
+  if (container) {
+    // A map became a scalar or a list (or the reverse): what went, then what came, leaf by leaf.
+    walk(a, undefined, path, out);
+    walk(undefined, b, path, out);
+    return;
   }
   if (a !== undefined && b !== undefined && canonicalJson(a) === canonicalJson(b)) return;
   out.push({ path: path || '.', before: a, after: b });

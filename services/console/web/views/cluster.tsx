@@ -3,6 +3,7 @@ import { ago, short } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
 import { useData } from '../use-data.ts';
 import { Badge, Digest, Problem, Section } from './common.tsx';
+import { RenderedDiff } from './rendered-diff.tsx';
 
 const show = (v: unknown) => (v === undefined ? '(absent)' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -147,33 +148,44 @@ export function ClusterPage(props: {
                     · {ago(h.at)} · by {h.authors.join(', ') || '?'} · may approve:{' '}
                     {h.approvers.join(', ') || '–'}
                   </p>
-                  <table>
-                    <caption class="sr">
-                      Objects change {h.changeId} would add, remove or change in {props.cluster}
-                    </caption>
-                    <thead>
-                      <tr>
-                        <th scope="col">object</th>
-                        <th scope="col">approving would</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {h.objects.map((o) => (
-                        <tr data-object={o.object}>
-                          <td>
-                            <code>{o.object}</code>
-                          </td>
-                          <td>
-                            <Badge
-                              value={
-                                o.change === 'added' ? 'add' : o.change === 'removed' ? 'remove' : 'change'
-                              }
-                            />
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
+                  <RenderedDiff
+                    path={`/api/changes/${encodeURIComponent(h.changeId)}/diff`}
+                    tick={0}
+                    onUnauthorised={props.onUnauthorised}
+                    fallback={
+                      <table>
+                        <caption class="sr">
+                          Objects change {h.changeId} would add, remove or change in {props.cluster}
+                        </caption>
+                        <thead>
+                          <tr>
+                            <th scope="col">object</th>
+                            <th scope="col">approving would</th>
+                          </tr>
+                        </thead>
+                        <tbody>
+                          {h.objects.map((o) => (
+                            <tr data-object={o.object}>
+                              <td>
+                                <code>{o.object}</code>
+                              </td>
+                              <td>
+                                <Badge
+                                  value={
+                                    o.change === 'added'
+                                      ? 'add'
+                                      : o.change === 'removed'
+                                        ? 'remove'
+                                        : 'change'
+                                  }
+                                />
+                              </td>
+                            </tr>
+                          ))}
+                        </tbody>
+                      </table>
+                    }
+                  />
                   {h.refusals.length > 0 && (
                     <ul>
                       {h.refusals.map((r) => (

@@ -4,6 +4,7 @@ import { type ApiError, ago, call } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
 import { useData } from '../use-data.ts';
 import { Badge, Commit, Digest, Problem, Section } from './common.tsx';
+import { RenderedDiff } from './rendered-diff.tsx';
 
 interface PromotionRecord {
   id: string;
@@ -144,7 +145,6 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
               Source revision <Commit sha={p.revision} url={data.commitUrl} /> of {p.fromStage}. The same
               digests are copied into {p.toStage}'s config; nothing is rebuilt.
             </p>
-            <p class="muted">Rendered object changes are not exposed by the planner API yet.</p>
           </Section>
           <Section title="Decision">
             <dl>
@@ -225,6 +225,15 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
               </p>
             )}
           </Section>
+          <div class="wide">
+            <Section title={`Rendered changes in ${p.toStage}`}>
+              <RenderedDiff
+                path={`/api/promotions/${encodeURIComponent(p.id)}/diff`}
+                tick={p.commit ? 1 : 0}
+                onUnauthorised={props.onUnauthorised}
+              />
+            </Section>
+          </div>
           <p>
             <a href={`#/timeline?stage=${encodeURIComponent(p.toStage)}`}>Audit timeline of {p.toStage}</a>
           </p>
