@@ -94,6 +94,7 @@ export function plannerApi(opts: {
         headers: auth(token),
         // The planner renders both sides (two kustomize builds in its render slots) the first time.
         timeoutMs: Math.max(opts.timeoutMs, 60_000),
+        fetch,
       });
     },
     async decide(token, id, verb, text) {
