@@ -276,7 +276,7 @@ describe('planner killed between pushing a rollback commit and saving its lock',
       const committed = await storedOne(RollbackCommitted, (d) => d.stage === 'dev');
       expect(committed.data).toMatchObject({ commit: pushed[0]?.sha, by: 'user:carol' });
       await storedOne(StageLockChanged, (d) => d.stage === 'dev' && d.locked === true);
-      await h.drained();
+      await h.drained(120_000); // the restart re-renders every stage: slow on a loaded box
       expect((await trailers(h, 'Flotilla-Rollback')).filter((t) => t.value === 'dev')).toHaveLength(1);
       expect(await stored(RollbackCommitted, (d) => d.stage === 'dev')).toHaveLength(1);
     } finally {
