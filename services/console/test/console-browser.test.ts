@@ -16,6 +16,10 @@ import { chromiumPath, launchChromium } from './browser.ts';
 
 const shots = resolve(process.env.FLOTILLA_SCREENSHOTS ?? join(tmpdir(), 'flotilla-console-screenshots'));
 const LIVE_MS = 240_000;
+const IMAGE = '.spec.template.spec.containers[name=web].image';
+const ENV_PATH = '.spec.template.spec.containers[name=web].env[name=DB_PASSWORD].value';
+const SECRET_VALUE = 'Sup3r-S3cret-db-9f41';
+const ENV_SECRET = 'env-S3cret-77c0';
 
 describe.runIf(chromiumPath)('console in a real browser', () => {
   let stack: FlotillaStack;
@@ -127,6 +131,30 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
   }, 60_000);
 
   it(
+    "shows the promotion's rendered diff: prod's image field, before and after",
+    async () => {
+      await bob.goto(`${stack.consoleUrl}/#/promotion/${encodeURIComponent(promotionId)}`);
+      // The planner renders prod now and with the promoted images written in, and compares.
+      const image = bob.locator(`[data-testid=rendered-diff] tr[data-path="${IMAGE}"]`);
+      await image.waitFor({ timeout: LIVE_MS });
+      const [field, before, after] = await image.locator('td').allTextContents();
+      expect(field).toBe(IMAGE);
+      expect(before?.startsWith(`${stack.registry.host}/shop/web:1.4.0@sha256:`)).toBe(true);
+      expect(after).toBe(`${stack.registry.host}/shop/web:1.4.7@${digest}`);
+      // Collapsible per object, and the summary is a keyboard-reachable control.
+      const web = bob.locator('details[data-object="apps/Deployment shop/web"]');
+      expect(await web.getAttribute('open')).not.toBeNull();
+      await web.locator('summary').focus();
+      await bob.keyboard.press('Enter');
+      expect(await web.getAttribute('open')).toBeNull();
+      await bob.keyboard.press('Enter');
+      await image.waitFor();
+      await shot(bob, 'promotion-rendered-diff');
+    },
+    LIVE_MS + 30_000,
+  );
+
+  it(
     'lets alice approve with the keyboard; prod converges on the same digest, live',
     async () => {
       await alice.goto(`${stack.consoleUrl}/#/promotion/${encodeURIComponent(promotionId)}`);
@@ -189,7 +217,19 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
         const text = await readFile(join(work.dir, path), 'utf8');
         await work.writeFile(
           path,
-          text.replace('flotilla.io/cluster: prod', 'flotilla.io/cluster: prod\n  hotfix: "by hand"'),
+          text
+            .replace('flotilla.io/cluster: prod', 'flotilla.io/cluster: prod\n  hotfix: "by hand"')
+            .replace('  - ../../apps/web\n', '  - ../../apps/web\n  - db-secret.yaml\n'),
+        );
+        // A Secret and a credential env var, both with values that must never reach the page.
+        await work.writeFile(
+          'clusters/prod/db-secret.yaml',
+          `apiVersion: v1\nkind: Secret\nmetadata: { name: db, namespace: shop }\nstringData:\n  password: ${SECRET_VALUE}\n`,
+        );
+        const image = 'clusters/prod/web-image.yaml';
+        await work.writeFile(
+          image,
+          `${await readFile(join(work.dir, image), 'utf8')}          env:\n            - { name: DB_PASSWORD, value: ${ENV_SECRET} }\n`,
         );
         await work.commit('prod: hand edit', { author: { name: 'Mallory', email: 'mallory@example.com' } });
         await work.push();
@@ -200,8 +240,20 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
       const held = alice.locator('[data-testid=held-change]').first();
       await held.waitFor({ timeout: LIVE_MS });
       expect(await held.textContent()).toContain('mallory@example.com');
-      const row = held.locator('tr[data-object="apps/Deployment shop/web"]');
-      expect(await row.locator('.badge').textContent()).toBe('change');
+      // Field by field once the planner has rendered both sides: the annotation with its value,
+      // the credential env var as a hash, the new Secret by name only.
+      const hotfix = held.locator('tr[data-path=".metadata.annotations.hotfix"]').first();
+      await hotfix.waitFor({ timeout: LIVE_MS });
+      expect(await hotfix.locator('td').nth(2).textContent()).toBe('by hand');
+      const env = held.locator(`tr[data-path="${ENV_PATH}"]`);
+      expect(await env.locator('td').nth(2).textContent()).toMatch(/^secret hmac:[0-9a-f]{12}…$/);
+      expect(await held.locator('[data-object="Secret shop/db"] .badge').textContent()).toBe('add');
+      expect(
+        await held.locator('[data-object="apps/Deployment shop/web"] .badge').first().textContent(),
+      ).toBe('change');
+      const html = await alice.content();
+      for (const v of [SECRET_VALUE, ENV_SECRET, Buffer.from(SECRET_VALUE).toString('base64')])
+        expect(html).not.toContain(v);
       await shot(alice, 'cluster-prod-held-change');
     },
     LIVE_MS + 60_000,
