@@ -76,6 +76,23 @@ async function pushOver(work: GitWorkdir): Promise<string> {
 const crashingPlanner = (type: string): Spawned => spawnCrashingPlanner(h, `outbox:${type}`);
 
 /** The promotion into test: proposed once, committed once, its commit pushed once. */
+/** Alice edits prod's files by hand and pushes: the planner holds the change for another approver. */
+async function holdHandEdit(work: GitWorkdir, hotfix: string): Promise<{ sha: string; id: string }> {
+  const path = 'clusters/prod/kustomization.yaml';
+  await work.writeFile(
+    path,
+    (await h.fileAtHead(path)).replace(
+      'flotilla.io/cluster: prod',
+      `flotilla.io/cluster: prod\n  hotfix: "${hotfix}"`,
+    ),
+  );
+  await work.commit('prod: hand edit', { author: { name: 'Alice', email: 'alice@example.com' } });
+  const sha = await pushOver(work);
+  await h.commitDetected(sha, [path]);
+  const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
+  return { sha, id: held.data.changeId as string };
+}
+
 async function promotedOnce(id: string): Promise<void> {
   const ofId = (d: D) => d.promotionId === id;
   const committed = await storedOne(PromotionCommitted, ofId);
@@ -116,24 +133,9 @@ describe('planner killed between saving a change approval and publishing ChangeA
     child = spawnCrashingPlanner(h, `outbox:${ChangeApproved.type}`, port);
     const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
     const first = await storedOne(PlanCreated, (d) => d.cluster === 'prod');
-    // Alice edits prod's files by hand: the change is held for another approver.
-    const path = 'clusters/prod/kustomization.yaml';
     const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
     try {
-      await work.writeFile(
-        path,
-        (await h.fileAtHead(path)).replace(
-          'flotilla.io/cluster: prod',
-          'flotilla.io/cluster: prod\n  hotfix: "x"',
-        ),
-      );
-      await work.commit('prod: hand edit', {
-        author: { name: 'Alice', email: 'alice@example.com' },
-      });
-      const sha = await pushOver(work);
-      await h.commitDetected(sha, [path]);
-      const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
-      const id = held.data.changeId as string;
+      const { sha, id } = await holdHandEdit(work, 'x');
       const ofChange = (d: D) => d.changeId === id;
       const approve = (p: PlannerHandle) => h.api(p, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.carol);
       // The planner dies inside the request: the client sees the connection drop, not an answer.
@@ -169,23 +171,9 @@ describe('planner killed after an approval issued its plan, before answering', (
     child = spawnCrashingPlanner(h, 'change-issued', port);
     const crashing = { url: `http://127.0.0.1:${port}` } as PlannerHandle;
     const first = await storedOne(PlanCreated, (d) => d.cluster === 'prod');
-    const path = 'clusters/prod/kustomization.yaml';
     const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
     try {
-      await work.writeFile(
-        path,
-        (await h.fileAtHead(path)).replace(
-          'flotilla.io/cluster: prod',
-          'flotilla.io/cluster: prod\n  hotfix: "y"',
-        ),
-      );
-      await work.commit('prod: hand edit', {
-        author: { name: 'Alice', email: 'alice@example.com' },
-      });
-      const sha = await pushOver(work);
-      await h.commitDetected(sha, [path]);
-      const held = await storedOne(ChangeAwaitingApproval, (d) => d.revision === sha);
-      const id = held.data.changeId as string;
+      const { sha, id } = await holdHandEdit(work, 'y');
       const ofChange = (d: D) => d.changeId === id;
       const key = { 'idempotency-key': `approve-${id}` };
       const approve = (p: PlannerHandle, headers: Record<string, string> = key) =>

@@ -252,7 +252,9 @@ function semanticallyEqual(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-function isEmpty(v: unknown): boolean {
+/** An absent, null, empty list or empty map value: the apiserver stores none of them, so drift
+ * and the rendered diff both treat them as the same "nothing". */
+export function isEmpty(v: unknown): boolean {
   return (
     v === undefined ||
     v === null ||

@@ -7,6 +7,7 @@ import {
   refKey,
   refOf,
 } from '@flotilla/manifests';
+import { isEmpty } from './compute-drift.ts';
 import { formatPathElement } from './fields-v1.ts';
 import { protectDrift } from './protect-values.ts';
 
@@ -228,13 +229,4 @@ function byName(xs: unknown[]): boolean {
     names.add(x.name);
   }
   return true;
-}
-
-function isEmpty(v: unknown): boolean {
-  return (
-    v === undefined ||
-    v === null ||
-    (Array.isArray(v) && v.length === 0) ||
-    (isPlainObject(v) && Object.keys(v).length === 0)
-  );
 }
