@@ -156,6 +156,10 @@ export async function startConsumer(
   const messages = await consumer.consume({ max_messages: Math.max(512, concurrency * 4) });
   let bound = true;
   let stopping = false;
+  const untrack = metrics.trackConsumer(opts.durable, async () => {
+    const info = await consumer.info(false);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  });
   const inFlight = new Set<Promise<void>>();
   // JetStream persists consumer ack state lazily, so after a server crash it can redeliver
   // messages this process already handled and acked. Remembering recent ids makes that
@@ -310,6 +314,7 @@ export async function startConsumer(
     } finally {
       await Promise.allSettled([...inFlight]);
       bound = false;
+      untrack();
     }
   })();
 

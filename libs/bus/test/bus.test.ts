@@ -12,6 +12,7 @@ import {
 } from '@flotilla/events';
 import { sampleSource, samples } from '@flotilla/events/samples';
 import { type NatsServer, startNats, waitFor, waitUntil } from '@flotilla/test-support';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
 
@@ -203,6 +204,52 @@ describe('typed publish and consume', () => {
     expect(dl.data.eventId).toBe(event.id);
     await held.stop();
     await dlSub.stop();
+  });
+
+  it("shows each running consumer's backlog and unacknowledged messages on /metrics, read from the server", async () => {
+    const registry = new Registry();
+    const own = await Bus.connect({
+      servers: nats.url,
+      service: 'planner',
+      instance: 'metrics',
+      metrics: registry,
+    });
+    const cluster = uniq('backlog');
+    const durable = uniq('backlog');
+    const gauge = async (name: string) => {
+      const text = await registry.getSingleMetricAsString(name);
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{consumer="${durable}"}`));
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    };
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const handled: string[] = [];
+    const sub = await own.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, cluster)],
+      handler: async (e) => {
+        await released;
+        handled.push(e.id);
+      },
+    });
+    for (let i = 0; i < 3; i++) await own.publish(PlanCreated, { ...samples.PlanCreated, cluster });
+    // All three are delivered to the client (it fetches ahead) and none is acknowledged while the
+    // handler is held.
+    await waitFor('3 unacknowledged', async () =>
+      (await gauge('flotilla_bus_consumer_ack_pending_messages')) === 3 ? true : undefined,
+    );
+    expect(await gauge('flotilla_bus_consumer_pending_messages')).toBe(0);
+    release();
+    await waitFor('all handled', async () => (handled.length === 3 ? true : undefined));
+    await waitFor('nothing unacknowledged', async () =>
+      (await gauge('flotilla_bus_consumer_ack_pending_messages')) === 0 ? true : undefined,
+    );
+    await sub.stop();
+    // A stopped consumer is no longer reported.
+    expect(await gauge('flotilla_bus_consumer_pending_messages')).toBeUndefined();
+    await own.close();
   });
 
   it('redelivers after a retryable failure, then dead-letters a handler that always fails', async () => {

@@ -32,6 +32,7 @@ import type { Config } from './config.ts';
 import { type DesiredObject, fetchBundle, resolveDesired } from './desired.ts';
 import type { DriftProtection } from './drift-protection.ts';
 import { LiveState } from './live-state.ts';
+import type { ApplierMetrics } from './metrics.ts';
 import { applierBundleBucket } from './nats-resources.ts';
 import { ownedElsewhere } from './ownership.ts';
 import { checkReplay, verifyPlan } from './plan-checks.ts';
@@ -59,6 +60,8 @@ export interface ApplierDeps {
   /** Secret values in drift reports become keyed hashes; the key never leaves the cluster. */
   driftProtection: DriftProtection;
   logger: Logger;
+  /** Counted on /metrics: a refused plan is acked, so only this shows it to a scrape. */
+  metrics?: Pick<ApplierMetrics, 'planFailures'>;
 }
 
 /** What was applied last, kept for drift detection. */
@@ -315,6 +318,7 @@ export class Applier {
     } catch (err) {
       this.stats.failures++;
       const e = toApplyError(err, !written);
+      this.d.metrics?.planFailures.inc({ code: e.code, disposition: e.disposition });
       log.warn(
         { code: e.code, disposition: e.disposition, objects: e.objects.length, err: e.message },
         'plan failed',

@@ -13,6 +13,7 @@ import { loadTrustedKeys, sealingPrivateKey, type TrustedKey } from '@flotilla/t
 import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
 import { driftProtection } from './drift-protection.ts';
+import { applierMetrics } from './metrics.ts';
 import { applierConsumer } from './nats-resources.ts';
 import { retryAcrossOutages } from './outage-retry.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
@@ -71,6 +72,7 @@ export async function startApplier(
     metrics: server.registry,
     logger,
   });
+  const metrics = applierMetrics(server.registry);
   const name = inventoryName(config.cluster);
   await ensureNamespace(client, config.inventoryNamespace, logger);
   const appliers = new PipelineAppliers({
@@ -82,6 +84,7 @@ export async function startApplier(
     sealingKey,
     driftProtection: driftProtection(config.drift, logger),
     logger,
+    metrics,
   });
   const applier = appliers.get();
   let outagesWaited = 0;
@@ -119,6 +122,7 @@ export async function startApplier(
             abandon: () => stopping || !lease.isLeader,
             onOutage: (err) => {
               outagesWaited++;
+              metrics.apiserverOutages.inc();
               logger.warn({ err: messageOf(err) }, 'apiserver down; retrying the plan once /readyz answers');
             },
           },
