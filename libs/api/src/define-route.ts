@@ -41,14 +41,26 @@ export function defineRoute<
 }
 
 /**
- * The request side as a Fastify route schema: params, query and body are validated before the
- * handler runs, so a handler never casts `req.body`. Responses are documented (OpenAPI) but not
- * registered: Fastify would drop every field a response schema does not name.
+ * The route as a Fastify route schema, both sides. Params, query and body are validated before the
+ * handler runs, so a handler never casts `req.body`; every JSON answer is serialized by its status's
+ * schema, so what a client reads is what the contract says (a field the schema does not name is not
+ * sent: keep the schemas complete, `api-contract.test.ts` holds each against a full sample). Answers
+ * of another media type (`text/csv`) are sent as the handler's string, untouched.
  */
-export function routeSchema(r: RouteDefinition): { params?: TSchema; querystring?: TSchema; body?: TSchema } {
+export function routeSchema(r: RouteDefinition): {
+  params?: TSchema;
+  querystring?: TSchema;
+  body?: TSchema;
+  response: Record<number, TSchema>;
+} {
+  const response: Record<number, TSchema> = {};
+  for (const [status, res] of Object.entries(r.responses))
+    if (res.schema && (res.mediaType ?? 'application/json') === 'application/json')
+      response[Number(status)] = res.schema;
   return {
     ...(r.params ? { params: r.params } : {}),
     ...(r.querystring ? { querystring: r.querystring } : {}),
     ...(r.body ? { body: r.body } : {}),
+    response,
   };
 }

@@ -16,6 +16,7 @@ export {
   ClusterDiff,
   ClusterStatus,
   FieldChange,
+  HeldChange,
   HistoryQuery,
   ImageRef,
   PipelineList,
@@ -33,7 +34,10 @@ export {
 export {
   allGitWatcherRoutes,
   allRegistryWatcherRoutes,
+  GitWebhookAccepted,
+  GitWebhookIgnored,
   gitWatcherRoutes,
   HOOKS_PREFIX,
+  ImageWebhookAccepted,
   registryWatcherRoutes,
 } from './watchers.ts';

@@ -14,6 +14,21 @@ export const ImageRef = Type.Object({
   digest: Type.String(),
 });
 
+const GitPerson = Type.Object({ name: Type.String(), email: Type.String() });
+
+/** A change to a gated stage waiting for approval; its plan is not issued until then. */
+export const HeldChange = Type.Object({
+  changeId: Type.String(),
+  revision: Type.String(),
+  fromRevision: Type.Optional(Type.String({ description: 'the revision of the last plan issued' })),
+  contentDigest: Type.String(),
+  bundleDigest: Type.String(),
+  bundleSize: Type.Integer(),
+  objects: Type.Integer(),
+  commits: Type.Array(Type.Object({ commit: Type.String(), author: GitPerson, committer: GitPerson })),
+  heldAt: Type.String(),
+});
+
 export const ClusterStatus = Type.Object({
   name: Type.String(),
   path: Type.String(),
@@ -23,6 +38,8 @@ export const ClusterStatus = Type.Object({
       revision: Type.String(),
       bundleDigest: Type.String(),
       sequence: Type.Integer(),
+      contentDigest: Type.Optional(Type.String({ description: 'hash of the rendered objects only' })),
+      objects: Type.Optional(Type.Integer()),
       createdAt: Type.String(),
     }),
   ),
@@ -61,6 +78,7 @@ export const ClusterStatus = Type.Object({
       revision: Type.String(),
     }),
   ),
+  held: Nullable(HeldChange),
 });
 
 export const PromotionStatus = Type.Object({
@@ -73,6 +91,16 @@ export const PromotionStatus = Type.Object({
   status: Type.String(),
   actor: Type.String(),
   approvedBy: Type.Array(Type.String()),
+  refusals: Type.Optional(
+    Type.Array(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.String() }), {
+      description: 'decisions refused (unauthorised approvers), kept with the promotion',
+    }),
+  ),
+  rejectedBy: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+  commit: Type.Optional(Type.String()),
+  correlationId: Type.Optional(Type.String()),
+  requests: Type.Optional(Type.Array(Type.String(), { description: 'tags of the requests that decided it' })),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -92,24 +120,35 @@ export const StageStatus = Type.Object({
   ),
   revision: Nullable(Type.String()),
   images: Type.Array(ImageRef),
-  lastHealthy: Nullable(Type.Object({ revision: Type.String(), at: Type.String() })),
+  lastHealthy: Nullable(
+    Type.Object({
+      revision: Type.String(),
+      at: Type.String(),
+      content: Type.Optional(
+        Type.Record(Type.String(), Type.String(), { description: 'cluster → rendered content digest' }),
+      ),
+      images: Type.Optional(Type.Array(ImageRef)),
+    }),
+  ),
   clusters: Type.Array(ClusterStatus),
   promotions: Type.Array(PromotionStatus),
 });
 
 /** One changed field; a sensitive one (Secret data, credentials, configured paths) as hashes only. */
+// The sensitive form comes first: a serializer picks the first branch a value fits, and every value
+// fits the plain form (all optional but `path`), which would drop the hashes and the flag.
 export const FieldChange = Type.Union([
-  Type.Object({
-    path: Type.String({ description: '`.spec.template.spec.containers[name=web].image`' }),
-    before: Type.Optional(Type.Unknown({ description: 'absent: the field is new' })),
-    after: Type.Optional(Type.Unknown({ description: 'absent: the field is removed' })),
-    truncated: Type.Optional(Type.Literal(true, { description: 'a value was cut to 1 KiB of JSON' })),
-  }),
   Type.Object({
     path: Type.String(),
     sensitive: Type.Literal(true),
     beforeHash: Type.Optional(Type.String({ description: "`hmac-sha256:<hex>` under the planner's key" })),
     afterHash: Type.Optional(Type.String()),
+  }),
+  Type.Object({
+    path: Type.String({ description: '`.spec.template.spec.containers[name=web].image`' }),
+    before: Type.Optional(Type.Unknown({ description: 'absent: the field is new' })),
+    after: Type.Optional(Type.Unknown({ description: 'absent: the field is removed' })),
+    truncated: Type.Optional(Type.Literal(true, { description: 'a value was cut to 1 KiB of JSON' })),
   }),
 ]);
 
@@ -152,8 +191,13 @@ export const RenderedDiffAnswer = Type.Object({
 });
 
 /** `GET /stages`: where each stage of a pipeline stands. */
+const Tenant = Type.Object({ namespace: Type.String(), serviceAccount: Type.String() });
+
 export const PipelineStatus = Type.Object({
   pipeline: Type.String(),
+  file: Type.Optional(Type.String({ description: 'the pipeline file in the config repo' })),
+  owner: Type.Optional(Type.String()),
+  tenant: Type.Optional(Tenant),
   revision: Nullable(Type.String()),
   stages: Type.Array(StageStatus),
 });
@@ -165,7 +209,7 @@ export const PipelineList = Type.Object({
       name: Type.String(),
       file: Type.String(),
       owner: Type.Optional(Type.String()),
-      tenant: Type.Optional(Type.Object({ namespace: Type.String(), serviceAccount: Type.String() })),
+      tenant: Type.Optional(Tenant),
       stages: Type.Array(Type.String()),
       clusters: Type.Array(Type.String()),
     }),
@@ -364,6 +408,7 @@ export type StageStatus = Static<typeof StageStatus>;
 export type ClusterStatus = Static<typeof ClusterStatus>;
 export type PromotionStatus = Static<typeof PromotionStatus>;
 export type ImageRef = Static<typeof ImageRef>;
+export type HeldChange = Static<typeof HeldChange>;
 export type PipelineList = Static<typeof PipelineList>;
 export type Whoami = Static<typeof Whoami>;
 export type RenderedDiffAnswer = Static<typeof RenderedDiffAnswer>;

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { ErrorBody } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
 
@@ -18,21 +18,39 @@ const refused = {
   400: { description: 'authenticated, but not the sender’s payload shape', schema: ErrorBody },
 } as const;
 
-const GitAccepted = Type.Object({
-  accepted: Type.Array(
-    Type.Object({
-      repo: Type.String(),
-      handledBy: Type.Union([Type.String(), Type.Null()], {
-        description: 'the instance that owns the repo and started the check; null while nobody owns it',
+/**
+ * Every 202 of every forge, one shape (it was `{ accepted }` or `{ ignored, ref }`, so a client had
+ * to tell them apart by which field came): a push to a watched branch lists the checks started; a
+ * push to another ref of a watched repository (a tag, another branch, a deleted branch) lists none
+ * and names the ref. GitLab's tag pushes are another event, answered 200 like a ping.
+ */
+export const GitWebhookAccepted = Type.Object(
+  {
+    accepted: Type.Array(
+      Type.Object({
+        repo: Type.String(),
+        handledBy: Type.Union([Type.String(), Type.Null()], {
+          description: 'the instance that owns the repo and started the check; null while nobody owns it',
+        }),
       }),
-    }),
-  ),
-});
-const ImageAccepted = Type.Object({
-  accepted: Type.Array(Type.String(), { description: 'watched images a check was started for' }),
-  ignored: Type.Integer({ description: 'pushes of repositories not watched' }),
-});
-const Ignored = Type.Object({ ignored: Type.String() }, { additionalProperties: true });
+    ),
+    ignored: Type.Optional(Type.Literal('ref', { description: 'the push was not to a watched branch' })),
+    ref: Type.Optional(Type.String({ description: 'the ref pushed, when ignored' })),
+  },
+  { title: 'GitWebhookAccepted' },
+);
+export const ImageWebhookAccepted = Type.Object(
+  {
+    accepted: Type.Array(Type.String(), { description: 'watched images a check was started for' }),
+    ignored: Type.Integer({ description: 'pushes of repositories not watched' }),
+  },
+  { title: 'ImageWebhookAccepted' },
+);
+/** A ping (hook set-up) or an event other than a push: acknowledged, nothing started. */
+export const GitWebhookIgnored = Type.Object(
+  { ignored: Type.String({ description: '`ping` or `other`' }) },
+  { title: 'GitWebhookIgnored' },
+);
 
 const gitHook = (receiver: string, summary: string) =>
   defineRoute({
@@ -40,10 +58,13 @@ const gitHook = (receiver: string, summary: string) =>
     url: `/${receiver}`,
     summary,
     responses: {
-      200: { description: 'a ping or another event: acknowledged, nothing started', schema: Ignored },
+      200: {
+        description: 'a ping or another event: acknowledged, nothing started',
+        schema: GitWebhookIgnored,
+      },
       202: {
         description: 'checks started here or on the owners (or another ref: ignored)',
-        schema: GitAccepted,
+        schema: GitWebhookAccepted,
       },
       ...refused,
       404: { description: 'no watched repository matches', schema: ErrorBody },
@@ -58,7 +79,10 @@ const registryHook = (receiver: string, url: string, summary: string) =>
     ...(url.includes(':token')
       ? { params: Type.Object({ token: Type.String({ description: 'the secret path token' }) }) }
       : {}),
-    responses: { 202: { description: `checks started (${receiver})`, schema: ImageAccepted }, ...refused },
+    responses: {
+      202: { description: `checks started (${receiver})`, schema: ImageWebhookAccepted },
+      ...refused,
+    },
   });
 
 export const gitWatcherRoutes = {
@@ -88,3 +112,7 @@ export const registryWatcherRoutes = {
 
 export const allGitWatcherRoutes = (): RouteDefinition[] => Object.values(gitWatcherRoutes);
 export const allRegistryWatcherRoutes = (): RouteDefinition[] => Object.values(registryWatcherRoutes);
+
+export type GitWebhookAccepted = Static<typeof GitWebhookAccepted>;
+export type GitWebhookIgnored = Static<typeof GitWebhookIgnored>;
+export type ImageWebhookAccepted = Static<typeof ImageWebhookAccepted>;

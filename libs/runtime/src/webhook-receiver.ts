@@ -1,3 +1,4 @@
+import { type RouteDefinition, routeSchema } from '@flotilla/api';
 import { messageOf } from '@flotilla/errors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Counter } from 'prom-client';
@@ -36,8 +37,11 @@ export class WebhookRefusal extends Error {
 
 export interface WebhookEndpoint<R extends string> {
   receiver: R;
-  /** Below the prefix, e.g. `/github` or `/dockerhub/:token`. */
-  path: string;
+  /**
+   * Its contract in libs/api: the path below the prefix (`/github`, `/dockerhub/:token`) and the
+   * answers' schemas, which Fastify serializes them with (so a 202 is the same shape however it came).
+   */
+  route: RouteDefinition;
   /** A receiver without a configured secret is not served: unsigned hooks are never accepted. */
   enabled: boolean;
   /**
@@ -170,8 +174,12 @@ export async function registerWebhookReceiver<R extends string>(
       for (const endpoint of o.endpoints) {
         if (!endpoint.enabled) continue;
         scope.post(
-          endpoint.path,
-          { bodyLimit: o.bodyLimit, config: { receiver: endpoint.receiver } },
+          endpoint.route.url,
+          {
+            bodyLimit: o.bodyLimit,
+            config: { receiver: endpoint.receiver },
+            schema: routeSchema(endpoint.route),
+          },
           async (req, reply) => {
             const body = req.rawBody ?? Buffer.alloc(0);
             const auth = endpoint.verify(req, body) ?? { ok: false, reason: 'missing-signature' };

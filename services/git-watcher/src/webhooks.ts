@@ -1,4 +1,4 @@
-import { gitWatcherRoutes } from '@flotilla/api';
+import { type GitWebhookAccepted, type GitWebhookIgnored, gitWatcherRoutes } from '@flotilla/api';
 import {
   header,
   type Logger,
@@ -76,7 +76,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
     endpoints: [
       {
         receiver: 'github',
-        path: gitWatcherRoutes.github.url,
+        route: gitWatcherRoutes.github,
         enabled: !!c.githubSecret,
         // GitHub signs the body as sent, JSON or form-encoded.
         verify: bodySigned((body, req) =>
@@ -85,13 +85,13 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
       },
       {
         receiver: 'gitlab',
-        path: gitWatcherRoutes.gitlab.url,
+        route: gitWatcherRoutes.gitlab,
         enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
         verify: (req, body) => verifyGitlab(c, req, body),
       },
       {
         receiver: 'gitea',
-        path: gitWatcherRoutes.gitea.url,
+        route: gitWatcherRoutes.gitea,
         enabled: !!c.giteaSecret,
         // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
         // hex over the JSON payload, which the form content type wraps in `payload=`.
@@ -107,7 +107,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
       },
       {
         receiver: 'generic',
-        path: gitWatcherRoutes.generic.url,
+        route: gitWatcherRoutes.generic,
         enabled: !!c.genericSecret,
         verify: bodySigned((body, req) =>
           verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),
@@ -125,7 +125,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
       }
       if (notice.kind !== 'push') {
         d.metrics.webhooks.inc({ receiver, result: notice.kind });
-        return { status: 200, body: { ignored: notice.kind } };
+        return { status: 200, body: { ignored: notice.kind } satisfies GitWebhookIgnored };
       }
       const repos = d.repos();
       const matched = matchRepos(notice, repos);
@@ -134,7 +134,10 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
         const { ref: _ref, ...anyRef } = notice;
         if (matchRepos(anyRef, repos).length > 0) {
           d.metrics.webhooks.inc({ receiver, result: 'other-ref' });
-          return { status: 202, body: { ignored: 'ref', ref: notice.ref } };
+          return {
+            status: 202,
+            body: { accepted: [], ignored: 'ref', ref: notice.ref } satisfies GitWebhookAccepted,
+          };
         }
         throw new WebhookRefusal(
           404,
@@ -146,7 +149,7 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
         matched.map(async (repo) => ({ repo: repo.name, ...(await d.dispatch(repo, receivedAt)) })),
       );
       d.metrics.webhooks.inc({ receiver, result: 'accepted' });
-      return { status: 202, body: { accepted } };
+      return { status: 202, body: { accepted } satisfies GitWebhookAccepted };
     },
   });
 }

@@ -127,17 +127,20 @@ export function registerApi(
 
       // Who the token belongs to and what it may do: the console signs people in with the same
       // tokens as the CLI. Any valid token may ask; no role is needed to learn one's own.
-      api.get(plannerRoutes.whoami.url, async (req) => ({
+      api.get(plannerRoutes.whoami.url, { schema: routeSchema(plannerRoutes.whoami) }, async (req) => ({
         name: who(req).name,
         groups: who(req).groups,
         roles: (who(req).roles ?? []).map(formatRoleGrant),
       }));
       // Only the pipelines the token can read are listed.
-      api.get(plannerRoutes.pipelines.url, async (req, reply) =>
-        send(reply, async () => {
-          const all = await planner.pipelines();
-          return { ...all, pipelines: all.pipelines.filter((p) => mayRead(req)(p.name)) };
-        }),
+      api.get(
+        plannerRoutes.pipelines.url,
+        { schema: routeSchema(plannerRoutes.pipelines) },
+        async (req, reply) =>
+          send(reply, async () => {
+            const all = await planner.pipelines();
+            return { ...all, pipelines: all.pipelines.filter((p) => mayRead(req)(p.name)) };
+          }),
       );
       api.get<{ Params: { id: string } }>(
         plannerRoutes.promotion.url,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PipelineStatus } from '@flotilla/api';
 import type { Bus } from '@flotilla/bus';
 import {
   ChangeApprovalRefused,
@@ -750,7 +751,7 @@ export class PlannerOperations {
   }
 
   /** "What is where": per stage its lock, images, clusters' plans and health, open promotions. */
-  status(identity: Identity): Promise<Record<string, unknown>> {
+  status(identity: Identity): Promise<PipelineStatus> {
     return this.d.host.exclusive(async (pipeline) => {
       if (!hasRoleIn(identity.roles ?? [], 'read', this.d.scope.name))
         await this.refuse(

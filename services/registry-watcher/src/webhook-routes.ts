@@ -1,4 +1,4 @@
-import { registryWatcherRoutes } from '@flotilla/api';
+import { type ImageWebhookAccepted, type RouteDefinition, registryWatcherRoutes } from '@flotilla/api';
 import {
   isValidDigest,
   isValidTag,
@@ -155,9 +155,9 @@ export function matchImage(
 /** `/hooks/*` through the shared receiver: authenticate, parse, route each push to the image's check. */
 export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookDeps): Promise<void> {
   const { secrets } = deps;
-  const endpoint = (receiver: Receiver, path: string, enabled: boolean) => ({
+  const endpoint = (receiver: Receiver, route: RouteDefinition, enabled: boolean) => ({
     receiver,
-    path,
+    route,
     enabled,
     verify: (req: FastifyRequest, body: Buffer | undefined) => authenticate(receiver, req, body, secrets),
     publicPath: (url: string) => publicPath(receiver, url),
@@ -169,10 +169,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
     logger: deps.logger,
     publish: deps.publishRejection,
     endpoints: [
-      endpoint('distribution', registryWatcherRoutes.distribution.url, !!secrets.distributionToken),
-      endpoint('dockerhub', registryWatcherRoutes.dockerhub.url, !!secrets.dockerhubPathToken),
-      endpoint('harbor', registryWatcherRoutes.harbor.url, !!secrets.harborAuth),
-      endpoint('generic', registryWatcherRoutes.generic.url, !!secrets.genericSecret),
+      endpoint('distribution', registryWatcherRoutes.distribution, !!secrets.distributionToken),
+      endpoint('dockerhub', registryWatcherRoutes.dockerhub, !!secrets.dockerhubPathToken),
+      endpoint('harbor', registryWatcherRoutes.harbor, !!secrets.harborAuth),
+      endpoint('generic', registryWatcherRoutes.generic, !!secrets.genericSecret),
     ],
     handle: async (receiver, req, body) => {
       const events = parsePayload(receiver, body, req);
@@ -195,7 +195,10 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
       // Not-watched repositories are answered 202 too: a non-2xx makes Distribution retry forever.
       await Promise.all([...byImage].map(([image, hints]) => deps.dispatch(image, hints)));
       deps.metrics.webhooks.inc({ receiver, result: byImage.size > 0 ? 'dispatched' : 'ignored' });
-      return { status: 202, body: { accepted: [...byImage.keys()], ignored } };
+      return {
+        status: 202,
+        body: { accepted: [...byImage.keys()], ignored } satisfies ImageWebhookAccepted,
+      };
     },
   });
 }
