@@ -1,6 +1,13 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, auditRoutes, type History, type Verify } from './audit.ts';
+import {
+  consoleAuthRoutes,
+  consoleRoutes,
+  type SessionAnswer,
+  type SignedIn,
+  type Timeline,
+} from './console.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { routeSchema } from './define-route.ts';
 import {
@@ -283,6 +290,47 @@ const cases: Array<[string, RouteDefinition, number, unknown]> = [
     registryWatcherRoutes.harbor,
     202,
     { accepted: ['registry.example/shop/web'], ignored: 1 } satisfies ImageWebhookAccepted,
+  ],
+  [
+    'console sign-in',
+    consoleAuthRoutes.login,
+    200,
+    { identity: { name: 'alice', groups: ['sre'], provider: 'token' }, csrfToken: 't' } satisfies SignedIn,
+  ],
+  ['console no session', consoleAuthRoutes.session, 200, { identity: null } satisfies SessionAnswer],
+  [
+    'console timeline',
+    consoleRoutes.timeline,
+    200,
+    {
+      records: [
+        {
+          seq: 1,
+          id: 'e-1',
+          time: '2026-01-01T00:00:00.000Z',
+          event: 'PlanCreated',
+          actor: 'service:planner',
+          cluster: 'eu',
+          stage: null,
+          commit: rev,
+          promotionId: null,
+          summary: 'plan 7 for eu',
+          data: { cluster: 'eu', sequence: 7 },
+          hash: sha('8'),
+        },
+      ],
+      total: 1,
+      verify: { ok: false, files: 1, records: 1, problem: { kind: 'gap' }, stale: true },
+      commitUrl: null,
+    },
+  ],
+  ['console rendered diff', consoleRoutes.changeDiff, 200, diff],
+  ['console refusal', consoleRoutes.approve, 403, { error: 'csrf', message: 'missing x-csrf-token' }],
+  [
+    'console upstream down',
+    consoleRoutes.pipelines,
+    503,
+    { error: 'console.planner-unavailable', message: 'm', upstream: 'planner' },
   ],
 ];
 

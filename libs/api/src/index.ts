@@ -7,6 +7,19 @@ export {
   Verify,
 } from './audit.ts';
 export { ErrorBody } from './common.ts';
+export {
+  allConsoleAuthRoutes,
+  allConsoleRoutes,
+  CONSOLE_API_PREFIX,
+  consoleAuthRoutes,
+  consoleRoutes,
+  DecisionBody,
+  SessionAnswer,
+  SignedIn,
+  Timeline,
+  TimelineRecord,
+  UpstreamError,
+} from './console.ts';
 export { defineRoute, type Method, type RouteDefinition, routeSchema } from './define-route.ts';
 export { openApiDocument } from './openapi.ts';
 export {

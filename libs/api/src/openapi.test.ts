@@ -1,6 +1,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { describe, expect, it } from 'vitest';
 import { allAuditRoutes } from './audit.ts';
+import { allConsoleAuthRoutes, allConsoleRoutes } from './console.ts';
 import { openApiDocument } from './openapi.ts';
 import { allPlannerRoutes, plannerRoutes } from './planner.ts';
 import { allGitWatcherRoutes, allRegistryWatcherRoutes } from './watchers.ts';
@@ -16,8 +17,11 @@ describe('the OpenAPI document', () => {
       allPlannerRoutes().length +
         allAuditRoutes().length +
         allGitWatcherRoutes().length +
-        allRegistryWatcherRoutes().length,
+        allRegistryWatcherRoutes().length +
+        allConsoleAuthRoutes().length +
+        allConsoleRoutes().length,
     );
+    expect(doc.paths['/console/api/promotions/{id}/approve']?.post).toBeDefined();
     expect(doc.paths['/registry-watcher/hooks/dockerhub/{token}']?.post).toBeDefined();
     expect(doc.paths['/api/v1/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/api/v1/pipelines/{pipeline}/stages/{stage}/lock']?.post).toBeDefined();

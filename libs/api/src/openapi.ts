@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { allAuditRoutes, auditSecured } from './audit.ts';
 import { ErrorBody } from './common.ts';
+import { allConsoleAuthRoutes, allConsoleRoutes, CONSOLE_API_PREFIX } from './console.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { allPlannerRoutes, PLANNER_PREFIX } from './planner.ts';
 import { allGitWatcherRoutes, allRegistryWatcherRoutes, HOOKS_PREFIX } from './watchers.ts';
@@ -78,6 +79,9 @@ export function openApiDocument(): object {
     'registry-watcher',
     () => false,
   );
+  // The console serves the page's own API beside its page; listed under /console like the watchers.
+  addRoutes(paths, allConsoleAuthRoutes(), '/console', 'console', () => false);
+  addRoutes(paths, allConsoleRoutes(), `/console${CONSOLE_API_PREFIX}`, 'console', () => false);
   return {
     openapi: '3.1.0',
     info: {
@@ -86,7 +90,8 @@ export function openApiDocument(): object {
       description:
         'The planner API (`/api/v1`) and the audit-writer query API, both with bearer tokens and roles. ' +
         'Every service also serves /healthz, /readyz and /metrics. Webhook receivers are listed under ' +
-        '/git-watcher/hooks/… and /registry-watcher/hooks/…; each watcher serves them at /hooks/….',
+        '/git-watcher/hooks/… and /registry-watcher/hooks/…; each watcher serves them at /hooks/…. The ' +
+        "console's page API (session cookie, CSRF token) is under /console/…; it serves it at /auth/… and /api/….",
     },
     tags: [
       { name: 'planner', description: 'services/planner: status, approvals, locks, rollbacks, history' },
@@ -94,6 +99,7 @@ export function openApiDocument(): object {
         name: 'audit-writer',
         description: 'services/audit-writer: the audit log, what runs where, export, verify',
       },
+      { name: 'console', description: "services/console: sign-in and the page's API" },
     ],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },

@@ -1,3 +1,14 @@
+import {
+  consoleAuthRoutes as A,
+  consoleRoutes as C,
+  CONSOLE_API_PREFIX,
+  type DecisionBody,
+  routeSchema,
+  type SessionAnswer,
+  type SignedIn,
+  type Timeline,
+  type TimelineRecord,
+} from '@flotilla/api';
 import type { DriftRecord } from '@flotilla/cli';
 import { FlotillaError, isFlotillaError } from '@flotilla/errors';
 import type { Logger } from '@flotilla/runtime';
@@ -62,7 +73,7 @@ function signedOut(reply: FastifyReply, deps: ConsoleDeps) {
   return fail(reply, 401, 'unauthenticated', 'the planner no longer accepts your token; sign in again');
 }
 
-function timelineRecord(r: AuditRecordWire) {
+function timelineRecord(r: AuditRecordWire): TimelineRecord {
   return {
     seq: r.seq,
     id: r.id,
@@ -143,7 +154,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     return undefined;
   };
 
-  app.post('/auth/login', async (req, reply) => {
+  app.post(A.login.url, { schema: routeSchema(A.login) }, async (req, reply) => {
     const bad = sameOriginJson(req);
     if (bad) return fail(reply, 403, 'csrf', bad);
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -152,22 +163,25 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     const s = deps.sessions.create(identity);
     reply.header('set-cookie', deps.sessions.cookie(deps.sessions.seal(s), { secure }));
     req.log.info({ user: identity.name, provider: identity.provider }, 'signed in');
-    return { identity: { name: s.name, groups: s.groups, provider: s.provider }, csrfToken: s.csrf };
+    return {
+      identity: { name: s.name, groups: s.groups, provider: s.provider },
+      csrfToken: s.csrf,
+    } satisfies SignedIn;
   });
 
   // "Not signed in" is an answer here, not an error: the page asks this first on every load.
-  app.get('/auth/session', async (req) => {
+  app.get(A.session.url, { schema: routeSchema(A.session) }, async (req): Promise<SessionAnswer> => {
     const s = session(req);
     if (!s) return { identity: null };
     return { identity: { name: s.name, groups: s.groups, provider: s.provider }, csrfToken: s.csrf };
   });
 
-  app.post('/auth/logout', async (req, reply) => {
+  app.post(A.logout.url, { schema: routeSchema(A.logout) }, async (req, reply) => {
     const s = session(req);
     if (s && !csrfMatches(s, req.headers['x-csrf-token']))
       return fail(reply, 403, 'csrf', 'missing or wrong x-csrf-token');
     reply.header('set-cookie', deps.sessions.cookie('', { secure, clear: true }));
-    return { signedOut: true };
+    return { signedOut: true as const };
   });
 
   // ---- the API (signed in only) ------------------------------------------------------------------
@@ -200,7 +214,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         return { list: (res.body as { pipelines: PipelineStatus[] }).pipelines };
       };
 
-      api.get('/pipelines', async (req, reply) => {
+      api.get(C.pipelines.url, { schema: routeSchema(C.pipelines) }, async (req, reply) => {
         const p = await pipelines(req, reply);
         if (!p.list) return p.reply;
         // Drift comes from the audit log; when it is down the page says "unknown", not "none".
@@ -225,52 +239,64 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         };
       });
 
-      api.get<{ Params: { cluster: string } }>('/clusters/:cluster', async (req, reply) => {
-        const p = await pipelines(req, reply);
-        if (!p.list) return p.reply;
-        const cluster = req.params.cluster;
-        const stage = stageOfClusters(p.list).get(cluster);
-        if (!stage) return fail(reply, 404, 'not-found', `no cluster ${cluster} in any pipeline`);
-        const res = await deps.audit.history(me(req).bearer, { cluster, limit: '10000' });
-        if (res.status !== 200)
-          return fail(reply, 502, 'audit-error', `audit history answered ${res.status}`);
-        return { stage, ...clusterDetail(cluster, res.body.records) };
-      });
+      api.get<{ Params: { cluster: string } }>(
+        C.cluster.url,
+        { schema: routeSchema(C.cluster) },
+        async (req, reply) => {
+          const p = await pipelines(req, reply);
+          if (!p.list) return p.reply;
+          const cluster = req.params.cluster;
+          const stage = stageOfClusters(p.list).get(cluster);
+          if (!stage) return fail(reply, 404, 'not-found', `no cluster ${cluster} in any pipeline`);
+          const res = await deps.audit.history(me(req).bearer, { cluster, limit: '10000' });
+          if (res.status !== 200)
+            return fail(reply, 502, 'audit-error', `audit history answered ${res.status}`);
+          return { stage, ...clusterDetail(cluster, res.body.records) };
+        },
+      );
 
-      api.get<{ Params: { id: string } }>('/promotions/:id', async (req, reply) => {
-        const [p, res] = await Promise.all([
-          pipelines(req, reply),
-          deps.planner.promotion(me(req).bearer, req.params.id),
-        ]);
-        if (!p.list) return p.reply;
-        if (res.status !== 200) {
-          const b = res.body as { error?: string; message?: string };
-          return fail(reply, res.status, b.error ?? 'planner-error', b.message ?? `HTTP ${res.status}`);
-        }
-        const promotion = (res.body as { promotion: { toStage: string; fromStage: string; status: string } })
-          .promotion;
-        const s = me(req);
-        const views = pipelineViews(p.list, undefined, { name: s.name, groups: s.groups });
-        const stages = views.flatMap((v) => v.stages);
-        const to = stages.find((x) => x.name === promotion.toStage);
-        const from = stages.find((x) => x.name === promotion.fromStage);
-        return {
-          promotion,
-          toStage: to ?? null,
-          fromStage: from ?? null,
-          /** What changes in the target stage: its current images next to the promoted ones. */
-          current: to?.images ?? [],
-          approvers: to?.approvers ?? [],
-          youMayApprove:
-            promotion.status === 'awaiting' &&
-            !!to?.promotions.find((x) => x.id === req.params.id)?.youMayApprove,
-          commitUrl: deps.commitUrl ?? null,
-        };
-      });
+      api.get<{ Params: { id: string } }>(
+        C.promotion.url,
+        { schema: routeSchema(C.promotion) },
+        async (req, reply) => {
+          const [p, res] = await Promise.all([
+            pipelines(req, reply),
+            deps.planner.promotion(me(req).bearer, req.params.id),
+          ]);
+          if (!p.list) return p.reply;
+          if (res.status !== 200) {
+            const b = res.body as { error?: string; message?: string };
+            return fail(reply, res.status, b.error ?? 'planner-error', b.message ?? `HTTP ${res.status}`);
+          }
+          const promotion = (
+            res.body as { promotion: { toStage: string; fromStage: string; status: string } }
+          ).promotion;
+          const s = me(req);
+          const views = pipelineViews(p.list, undefined, { name: s.name, groups: s.groups });
+          const stages = views.flatMap((v) => v.stages);
+          const to = stages.find((x) => x.name === promotion.toStage);
+          const from = stages.find((x) => x.name === promotion.fromStage);
+          return {
+            promotion,
+            toStage: to ?? null,
+            fromStage: from ?? null,
+            /** What changes in the target stage: its current images next to the promoted ones. */
+            current: to?.images ?? [],
+            approvers: to?.approvers ?? [],
+            youMayApprove:
+              promotion.status === 'awaiting' &&
+              !!to?.promotions.find((x) => x.id === req.params.id)?.youMayApprove,
+            commitUrl: deps.commitUrl ?? null,
+          };
+        },
+      );
 
       // The rendered objects a decision changes, as the planner computed and redacted them.
-      for (const of of ['promotions', 'changes'] as const)
-        api.get<{ Params: { id: string } }>(`/${of}/:id/diff`, async (req, reply) => {
+      for (const [of, route] of [
+        ['promotions', C.promotionDiff],
+        ['changes', C.changeDiff],
+      ] as const)
+        api.get<{ Params: { id: string } }>(route.url, { schema: routeSchema(route) }, async (req, reply) => {
           const res = await deps.planner.diff(me(req).bearer, of, req.params.id);
           if (res.status === 401) return signedOut(reply, deps);
           if (res.status !== 200) {
@@ -282,20 +308,18 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
 
       const decide = (verb: 'approve' | 'reject') => async (req: FastifyRequest, reply: FastifyReply) => {
         const id = (req.params as { id: string }).id;
-        const body = (req.body ?? {}) as { comment?: unknown; reason?: unknown };
-        const text =
-          typeof (body.comment ?? body.reason) === 'string' ? String(body.comment ?? body.reason) : undefined;
-        if (text && text.length > 1000)
-          return fail(reply, 400, 'bad-request', 'comment: at most 1000 characters');
+        // Validated by the route's schema (strings of at most 1000 characters).
+        const body = (req.body ?? {}) as DecisionBody;
+        const text = body.comment ?? body.reason;
         const res = await deps.planner.decide(me(req).bearer, id, verb, text);
         if (res.status === 401) return signedOut(reply, deps);
         req.log.info({ user: me(req).name, id, verb, status: res.status }, 'promotion decision forwarded');
         return reply.code(res.status).send(res.body);
       };
-      api.post('/promotions/:id/approve', decide('approve'));
-      api.post('/promotions/:id/reject', decide('reject'));
+      api.post(C.approve.url, { schema: routeSchema(C.approve) }, decide('approve'));
+      api.post(C.reject.url, { schema: routeSchema(C.reject) }, decide('reject'));
 
-      api.get('/timeline', async (req, reply) => {
+      api.get(C.timeline.url, { schema: routeSchema(C.timeline) }, async (req, reply) => {
         const q = req.query as Record<string, string | undefined>;
         const filter: HistoryFilter = { limit: '10000' };
         for (const k of HISTORY_FILTERS) if (q[k]) filter[k] = q[k];
@@ -314,10 +338,10 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
           total: hist.body.records.length,
           verify: chainStatus(verify),
           commitUrl: deps.commitUrl ?? null,
-        };
+        } satisfies Timeline;
       });
 
-      api.get('/export', async (req, reply) => {
+      api.get(C.export.url, { schema: routeSchema(C.export) }, async (req, reply) => {
         const q = req.query as Record<string, string | undefined>;
         const format = q.format === 'csv' ? 'csv' : 'json';
         const url = deps.audit.exportUrl({
@@ -348,7 +372,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         return reply.send(Buffer.from(await res.arrayBuffer()));
       });
 
-      api.get('/lead-times', async (req, reply) => {
+      api.get(C.leadTimes.url, { schema: routeSchema(C.leadTimes) }, async (req, reply) => {
         const p = await pipelines(req, reply);
         if (!p.list) return p.reply;
         const results = await Promise.all(
@@ -360,7 +384,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       });
 
       /** Live events as Server-Sent Events; the page refetches state on (re)connect. */
-      api.get('/events', (req, reply) => {
+      api.get(C.events.url, { schema: routeSchema(C.events) }, (req, reply) => {
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {
@@ -392,7 +416,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         res.on('error', close);
       });
     },
-    { prefix: '/api' },
+    { prefix: CONSOLE_API_PREFIX },
   );
 
   // ---- the page -----------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import type { SessionAnswer } from '@flotilla/api';
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { LiveEvent } from '../src/live-feed.ts';
@@ -72,7 +73,7 @@ function App() {
 
   const loadSession = useCallback(async () => {
     try {
-      const s = await call<{ identity: Identity | null; csrfToken?: string }>('GET', '/auth/session');
+      const s = await call<SessionAnswer>('GET', '/auth/session');
       setCsrf(s.csrfToken ?? '');
       setMe(s.identity);
       setFatal(null);

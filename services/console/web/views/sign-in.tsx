@@ -1,3 +1,4 @@
+import type { SignedIn } from '@flotilla/api';
 import { useState } from 'preact/hooks';
 import { ApiError, call } from '../api.ts';
 import type { Identity } from '../main.tsx';
@@ -12,7 +13,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (id: Identity, csrf: string
     setBusy(true);
     setError(null);
     try {
-      const s = await call<{ identity: Identity; csrfToken: string }>('POST', '/auth/login', { token });
+      const s = await call<SignedIn>('POST', '/auth/login', { token });
       setToken('');
       onSignedIn(s.identity, s.csrfToken);
     } catch (err) {
