@@ -20,6 +20,12 @@ const HEALTH: Record<string, HealthStatus> = {
  * Times that soak is counted from are the planner's receive times, never the event's `time`:
  * soak ends by the planner's clock, and an applier whose clock is skewed (or an event redelivered
  * late) must not shorten it. Redelivery after a restart can only lengthen it.
+ *
+ * "The planner's clock" is one instance's: a receive time saved by another planner instance (the
+ * leader before a failover, on another machine) is on a wall clock ours cannot be compared with.
+ * One 30 s ahead of us would lengthen a soak we finish by a minute; one behind would shorten it,
+ * or skip it. So a soak started on another clock is counted again from when this instance first
+ * saw it: a failover can lengthen a soak in progress by what had already soaked, never shorten it.
  */
 export class HealthView {
   constructor(
@@ -27,7 +33,12 @@ export class HealthView {
     private readonly log: Logger,
     /** The planner's clock (injectable for fixture tests). */
     private readonly now: () => Date = () => new Date(),
+    /** Names this instance's clock in what it saves (its instance name). */
+    private readonly clock = 'planner',
   ) {}
+
+  /** Per cluster: a soak start saved on another clock, and when we first saw it on ours. */
+  private readonly foreignSince = new Map<string, { saved: string; at: Date }>();
 
   known(cluster: string): ClusterState | undefined {
     return this.state.clusters.get(cluster);
@@ -84,8 +95,14 @@ export class HealthView {
       ...(bundleDigest ? { bundleDigest } : {}),
     };
     if (status === 'healthy') {
-      c.health.healthySince =
-        prev?.status === 'healthy' && sameBundle && prev.healthySince ? prev.healthySince : received;
+      const kept = prev?.status === 'healthy' && sameBundle && prev.healthySince ? prev : undefined;
+      if (kept?.healthySince) {
+        c.health.healthySince = kept.healthySince;
+        if (kept.healthyClock) c.health.healthyClock = kept.healthyClock;
+      } else {
+        c.health.healthySince = received;
+        c.health.healthyClock = this.clock;
+      }
     }
     await this.state.saveCluster(c);
     return true;
@@ -116,8 +133,22 @@ export class HealthView {
       revision: c.renderedRevision ?? h.revision,
       status: h.status,
     };
-    if (h.healthySince) out.healthySince = new Date(h.healthySince);
+    if (h.healthySince) out.healthySince = this.onOurClock(clusterName, h.healthySince, h.healthyClock);
     return out;
+  }
+
+  /**
+   * A soak start as a time on this instance's clock: ours as saved; another instance's (or one
+   * saved before instances named their clock) from when we first saw it, since its wall clock may
+   * be off ours by any amount.
+   */
+  private onOurClock(cluster: string, saved: string, clock: string | undefined): Date {
+    if (clock === this.clock) return new Date(saved);
+    const seen = this.foreignSince.get(cluster);
+    if (seen?.saved === `${clock ?? ''} ${saved}`) return seen.at;
+    const at = this.now();
+    this.foreignSince.set(cluster, { saved: `${clock ?? ''} ${saved}`, at });
+    return at;
   }
 
   /** cluster → content digest of its last plan: tells a real change from an unrelated commit. */

@@ -40,7 +40,8 @@ export class PipelineUnit {
     d: PipelineUnitDeps,
   ) {
     const logger = d.logger.child({ pipeline: scope.name });
-    this.health = new HealthView(state, logger);
+    // Soak times are saved with this instance's name: another instance's clock is not ours.
+    this.health = new HealthView(state, logger, () => new Date(), d.bus.instance);
     this.images = new ImageAutomation({
       scope,
       bus: d.bus,

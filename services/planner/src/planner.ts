@@ -927,10 +927,18 @@ export class Planner {
         }
         this.retry.add(name);
         this.sources.delete(name);
-        this.log.error(
-          { err: messageOf(e), pipeline: name, revision: opened.revision },
-          'render failed; the pipeline renders again at the next revision',
-        );
+        if (e instanceof FlotillaError && e.code === 'bus.lease-lost')
+          // Fenced, as it must be: the claim ran out mid-render (a pause, a partition). Whoever
+          // leads next renders the head on activation; nothing of this render was published.
+          this.log.warn(
+            { pipeline: name, revision: opened.revision },
+            'leadership lost while rendering; nothing published, the next leader renders the head',
+          );
+        else
+          this.log.error(
+            { err: messageOf(e), pipeline: name, revision: opened.revision },
+            'render failed; the pipeline renders again at the next evaluation tick',
+          );
         return null;
       } finally {
         finished();

@@ -34,6 +34,11 @@ export interface ClusterState {
     since: string;
     /** When the cluster became healthy on this bundle; soak is counted from here. */
     healthySince?: string;
+    /**
+     * Whose clock `healthySince` is on (the planner instance that received the report). Another
+     * instance's wall clock is not comparable with ours (see HealthView.report).
+     */
+    healthyClock?: string;
   };
   lastError?: { code: string; message: string; at: string; revision?: string };
   lastRenderError?: { file: string; line?: number; code: string; message: string; revision: string };

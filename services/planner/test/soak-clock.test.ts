@@ -55,4 +55,54 @@ describe('soak is measured on the planner clock', () => {
     await report(new Date('2026-11-30T11:00:00.000Z'));
     expect(view.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T12:00:00.000Z');
   });
+
+  it('a failover to a planner whose clock is 60 s behind (or ahead) counts the soak again from its own first sight', async () => {
+    const bucket = `planner-state-${randomUUID().slice(0, 8)}`;
+    const digest = `sha256:${'c'.repeat(64)}`;
+    const revision = 'd'.repeat(40);
+    const silent = createLogger({ service: 'planner', level: 'silent' });
+    // The leader, 30 s ahead, receives the report and saves when the cluster became healthy.
+    const ahead = new PlannerState(await bus.kv(bucket));
+    const c = ahead.cluster('dev', 'dev');
+    c.desired = {
+      planId: 'dev-1',
+      revision,
+      sequence: 1,
+      bundleDigest: digest,
+      contentDigest: 'x',
+      objects: 1,
+      createdAt: '2026-11-30T00:00:00.000Z',
+    };
+    const leader = new HealthView(ahead, silent, () => new Date('2026-11-30T12:00:30.000Z'), 'planner-ahead');
+    await leader.onHealth(
+      createEvent(
+        HealthChanged,
+        { cluster: 'dev', planId: 'dev-1', revision, bundleDigest: digest, status: 'Current', objects: [] },
+        { source: 'flotilla/cluster-applier/dev', actor: 'applier' },
+      ),
+    );
+    expect(leader.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T12:00:30.000Z');
+
+    // The standby, 30 s behind, takes over and loads what the leader saved. Read on its own clock
+    // the saved time is 60 s in the future: that would lengthen the soak by a minute. Read the
+    // other way round (a leader behind, the standby ahead) it would shorten or skip the soak.
+    const behind = new PlannerState(await bus.kv(bucket));
+    await behind.load();
+    expect(behind.clusters.get('dev')?.health?.healthyClock).toBe('planner-ahead');
+    let behindNow = new Date('2026-11-30T11:59:31.000Z');
+    const standby = new HealthView(behind, silent, () => behindNow, 'planner-behind');
+    expect(standby.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T11:59:31.000Z');
+    // Counted from that first sight, on its own clock, as time goes on.
+    behindNow = new Date('2026-11-30T11:59:45.000Z');
+    expect(standby.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T11:59:31.000Z');
+
+    // Any other instance counts from its own first sight too, whatever its clock says.
+    const aheadAgain = new HealthView(
+      behind,
+      silent,
+      () => new Date('2026-11-30T12:01:40.000Z'),
+      'planner-ahead-2',
+    );
+    expect(aheadAgain.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T12:01:40.000Z');
+  });
 });
