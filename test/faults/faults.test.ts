@@ -8,6 +8,7 @@ import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
 import { natsPartition } from './scenarios/nats-partition.ts';
 import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
+import { plannerSkew } from './scenarios/planner-skew.ts';
 
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
 // history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
@@ -81,6 +82,15 @@ describe('faults survived, counted', () => {
     const v = check(await plannerPartition(durationMs(40_000)));
     expectSurvived(v);
     expect(v.leaderTenures).toBeGreaterThan(1); // the standby did take over
+  });
+
+  it('planner: one planner 30 s ahead, the other 30 s behind (libfaketime), leadership moved between them', {
+    timeout: timeout(durationMs(45_000)),
+  }, async () => {
+    const v = check(await plannerSkew(durationMs(45_000)));
+    expectSurvived(v);
+    expect(v.leaderTenures).toBeGreaterThan(1); // leadership did move between the two clocks
+    expect(v.skippedStages).toBeDefined(); // promotions and approvals were checked
   });
 
   it('Git: the config repo refuses pushes for a while, then accepts them', {
