@@ -175,6 +175,11 @@ export class Mirror {
     return null;
   }
 
+  /** The head of `branch` this mirror's last fetch brought in (known complete), if any. */
+  lastFetched(branch: string): string | undefined {
+    return this.fetched.get(branch);
+  }
+
   /** Head of `branch` in the cache, null if not fetched yet. */
   async localHead(branch: string): Promise<string | null> {
     if (!existsSync(this.dir)) return null;

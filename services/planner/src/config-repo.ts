@@ -16,7 +16,20 @@ export interface ConfigRepoOptions {
  * The config repository as the planner sees it: a bare mirror to read any revision from
  * (render, image references, rollback sources) and a work tree to write commits in.
  */
+/** Work trees kept between revisions (a revision's lanes may still render from the previous one). */
+const KEPT_TREES = 2;
+
+/** A tree `checkout` keeps for the next revision, and the revision it holds. */
+interface KeptTree {
+  dir: string;
+  /** Its own index: git updates only the files whose content differs from it. */
+  index: string;
+  busy: boolean;
+}
+
 export class ConfigRepo {
+  private readonly kept: KeptTree[] = [];
+
   private constructor(
     readonly mirror: Mirror,
     readonly workspace: Workspace,
@@ -59,9 +72,17 @@ export class ConfigRepo {
 
   /** True when `rev` is in the mirror (fetching once if it is not). */
   async has(rev: string): Promise<boolean> {
-    if (await this.mirror.isAncestor(rev, rev)) return true;
-    await this.fetch();
-    return await this.mirror.isAncestor(rev, rev);
+    // A commit reported on the branch is almost always new, or the head we fetched last: asking
+    // git first would cost a process for nothing. So: the last fetched head, else fetch straight
+    // away (no ls-remote first); when the fetched head is that commit, it is in, else git says.
+    if (this.mirror.lastFetched(this.branch) === rev) return true;
+    let head: string | null;
+    try {
+      head = await this.fetchBranch();
+    } catch {
+      head = await this.fetch();
+    }
+    return head === rev || (await this.mirror.isAncestor(rev, rev));
   }
 
   /**
@@ -121,7 +142,82 @@ export class ConfigRepo {
     return dir;
   }
 
-  async release(dir: string): Promise<void> {
-    await rm(dir, { recursive: true, force: true });
+  /**
+   * The tree of `rev` to read (render, parse pipelines), not to edit: one of a few trees kept
+   * between revisions, moved to `rev` by `git read-tree --reset -u` against its own index, so
+   * only files that differ are written (a commit to one pipeline of hundreds writes its few files,
+   * not thousands; `extract` of the whole tree was most of a commit's path to its plans). Files
+   * the revision lacks are deleted, and a file changed on disk since (its stat no longer matches
+   * the index) is written again. Nothing writes in these trees: renders only read, and `extract`
+   * gives edits (previews) a tree of their own. The caller gives it back with `release`.
+   */
+  async checkout(rev: string): Promise<string> {
+    let tree = this.kept.find((t) => !t.busy);
+    let kept = true;
+    if (!tree) {
+      const dir = await mkdtemp(join(this.scratch, `tree-${rev.slice(0, 12)}-`));
+      tree = { dir, index: `${dir}.index`, busy: true };
+      kept = this.kept.length < KEPT_TREES;
+      if (kept) this.kept.push(tree);
+    }
+    tree.busy = true;
+    try {
+      await runTreeUpdate(this.mirror.dir, tree, rev);
+    } catch (e) {
+      // Whatever state it is in now is unknown: it is not used again.
+      const at = this.kept.indexOf(tree);
+      if (at >= 0) this.kept.splice(at, 1);
+      await this.discard(tree);
+      throw e;
+    }
+    return tree.dir;
   }
+
+  async release(dir: string): Promise<void> {
+    const tree = this.kept.find((t) => t.dir === dir);
+    if (tree) {
+      tree.busy = false;
+      return;
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}.index`, { force: true });
+  }
+
+  private async discard(tree: KeptTree): Promise<void> {
+    await rm(tree.dir, { recursive: true, force: true });
+    await rm(tree.index, { force: true });
+  }
+}
+
+/** `git read-tree --reset -u rev` into `tree.dir` with `tree.index`: the tree becomes exactly `rev`'s. */
+function runTreeUpdate(gitDir: string, tree: { dir: string; index: string }, rev: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const git = spawn(
+      'git',
+      ['--git-dir', gitDir, '--work-tree', tree.dir, 'read-tree', '--reset', '-u', rev],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        // Our mirror's objects only: no hooks run for read-tree, no ambient GIT_* settings.
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          GIT_INDEX_FILE: tree.index,
+          GIT_CONFIG_NOSYSTEM: '1',
+        },
+      },
+    );
+    let stderr = '';
+    git.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    git.on('error', (err) => reject(err));
+    git.on('close', (code) => {
+      if (code === 0) resolve();
+      else
+        reject(
+          new FlotillaError('planner.extract-failed', `cannot check out ${rev}: ${stderr.trim()}`, {
+            disposition: 'retry',
+          }),
+        );
+    });
+  });
 }

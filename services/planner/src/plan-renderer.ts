@@ -125,6 +125,8 @@ export class PlanRenderer {
   private readonly slots: Semaphore;
   /** Cache key → a render ahead of that cluster still running (a render of it waits for it). */
   private readonly ahead = new Map<string, Promise<void>>();
+  /** The pipelines of the revision opened last. */
+  private lastOpened: { revision: string; files: number; set: PipelineSet } | undefined;
   /** The pipeline set parsed last, by a digest of every file it was parsed from. */
   private lastParse: { digest: string; set: PipelineSet } | undefined;
 
@@ -138,7 +140,7 @@ export class PlanRenderer {
    * (conflicts refuse only the pipelines involved).
    */
   async pipelinesAt(revision: string): Promise<{ files: number; set: PipelineSet }> {
-    const tree = await this.o.repo.extract(revision);
+    const tree = await this.o.repo.checkout(revision);
     try {
       return await this.pipelinesIn(tree);
     } finally {
@@ -155,6 +157,13 @@ export class PlanRenderer {
     const { pipelineFile } = this.o;
     const files: PipelineFile[] = [];
     const unread: Array<{ file: string; code: 'pipeline-limit' | 'not-a-file'; message: string }> = [];
+    const found: string[] = [pipelineFile];
+    const dir = await lstat(join(tree, PIPELINES_DIR)).catch(() => null);
+    if (dir?.isDirectory())
+      for (const name of (await readdir(join(tree, PIPELINES_DIR))).sort()) {
+        const file = `${PIPELINES_DIR}/${name}`;
+        if (isPipelineFile(file, pipelineFile)) found.push(file);
+      }
     const read = async (file: string) => {
       const st = await lstat(join(tree, file)).catch(() => null);
       if (!st) return;
@@ -168,14 +177,13 @@ export class PlanRenderer {
         });
       else files.push({ file, text: await readFile(join(tree, file), 'utf8') });
     };
-    await read(pipelineFile);
-    const dir = await lstat(join(tree, PIPELINES_DIR)).catch(() => null);
-    if (dir?.isDirectory()) {
-      for (const name of (await readdir(join(tree, PIPELINES_DIR))).sort()) {
-        const file = `${PIPELINES_DIR}/${name}`;
-        if (isPipelineFile(file, pipelineFile)) await read(file);
-      }
-    }
+    // Read side by side; kept in the order found (root file first, then by name).
+    const order = new Map(found.map((f, i) => [f, i]));
+    await Promise.all(found.map(read));
+    const byOrder = (a: { file: string }, b: { file: string }) =>
+      (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0);
+    files.sort(byOrder);
+    unread.sort(byOrder);
     // Most commits change no pipeline file: the set parsed last time is the same (parsing and
     // checking hundreds of pipelines against each other is the costly part, not reading them).
     const key = createHash('sha256');
@@ -223,17 +231,40 @@ export class PlanRenderer {
     return false;
   }
 
-  /**
-   * Extracts `revision` and parses its pipelines; every refused pipeline file (and a revision
-   * with none at all) is reported on its own, the others render as usual. The caller releases
-   * the tree once every pipeline rendered from it.
-   */
-  async open(revision: string, cause?: FlotillaEvent): Promise<OpenedRevision> {
-    const tree = await withSpan('extract tree', { attributes: { 'flotilla.revision': revision } }, () =>
-      this.o.repo.extract(revision),
+  /** The tree of `revision`, to `open` (or give back with `releaseTree`). */
+  checkout(revision: string): Promise<string> {
+    return withSpan('check out tree', { attributes: { 'flotilla.revision': revision } }, () =>
+      this.o.repo.checkout(revision),
     );
+  }
+
+  releaseTree(tree: string): Promise<void> {
+    return this.o.repo.release(tree);
+  }
+
+  /**
+   * Parses the pipelines of `revision`, checked out in `tree`; every refused pipeline file (and a
+   * revision with none at all) is reported on its own, the others render as usual. The caller
+   * releases the tree once every pipeline rendered from it (on failure here, it is released).
+   */
+  async open(
+    revision: string,
+    tree: string,
+    cause?: FlotillaEvent,
+    /** What changed since a revision (the paths of `since..revision`), when git said. */
+    change?: { since: string; paths: readonly string[] },
+  ): Promise<OpenedRevision> {
     try {
-      const { files, set } = await this.pipelinesIn(tree);
+      // A commit that touched no pipeline file has the pipelines of the revision before it: not
+      // even read again (hundreds of files to stat and read, most of a commit's path otherwise).
+      const last = this.lastOpened;
+      const same =
+        last !== undefined &&
+        change !== undefined &&
+        last.revision === change.since &&
+        !touchesPipelineFiles(change.paths, this.o.pipelineFile);
+      const { files, set } = same ? last : await this.pipelinesIn(tree);
+      this.lastOpened = { revision, files, set };
       await this.reportRefusals(revision, files, set, cause);
       return { revision, tree, files, set };
     } catch (e) {
@@ -853,6 +884,15 @@ async function inParallel<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/** Whether any of `paths` (repo-relative) is the root pipeline file or lies under `pipelines/`. */
+function touchesPipelineFiles(paths: readonly string[], pipelineFile: string): boolean {
+  const root = repoPath(pipelineFile);
+  return paths.some((p) => {
+    const path = repoPath(p);
+    return path === root || path === PIPELINES_DIR || path.startsWith(`${PIPELINES_DIR}/`);
+  });
 }
 
 /** A path as the repo spells it: no leading `./`, no trailing `/`. */

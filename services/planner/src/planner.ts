@@ -731,23 +731,40 @@ export class Planner {
     const { state } = this.o;
     const since = this.dispatched ?? state.meta.lastRenderedRevision ?? null;
     if (since === revision && this.retry.size === 0) return;
-    if (since && since !== revision && (await this.o.repo.isAncestor(revision, since))) {
-      this.log.info({ revision, last: since }, 'older than the last rendered revision; skipped');
-      return;
-    }
     // Sharded, another instance's pushes are as much our own: trusted under `require` too.
     if (this.o.sharded && this.o.signature?.policy === 'require')
       state.meta.ownCommits = await state.sharedOwnCommits();
-    if (!(await this.renderer.signatureAllows(revision, since, cause))) return;
-    // Two independent reads of the revision (git log, git archive) side by side: each is a git
-    // process whose wall time on a loaded machine is mostly waiting to be scheduled.
-    const [changed, opened] = await Promise.all([
-      since && since !== revision ? this.changedPaths(since, revision) : null,
-      this.renderer.open(revision, cause),
-    ]);
+    // One `git log since..revision` answers both "is it older than what we rendered?" (nothing in
+    // the range) and "what changed?". Unless every commit must verify first, the tree is checked
+    // out beside it: each is a git process whose wall time on a loaded machine is mostly waiting
+    // to be scheduled, and side by side they cost one wait, not two.
+    const verifyFirst = this.o.signature?.policy === 'require';
+    const range = since && since !== revision ? this.changedPaths(since, revision) : Promise.resolve(null);
+    const early = verifyFirst ? undefined : this.renderer.checkout(revision);
+    // Awaited below; a failure meanwhile must not count as unhandled.
+    early?.catch(() => {});
+    const changed = await range.catch(async (e) => {
+      await early?.then((tree) => this.renderer.releaseTree(tree)).catch(() => {});
+      throw e;
+    });
+    const older =
+      since &&
+      since !== revision &&
+      (changed ? changed.commits === 0 : await this.o.repo.isAncestor(revision, since));
+    if (older || (verifyFirst && !(await this.renderer.signatureAllows(revision, since, cause)))) {
+      if (older) this.log.info({ revision, last: since }, 'older than the last rendered revision; skipped');
+      await early?.then((tree) => this.renderer.releaseTree(tree)).catch(() => {});
+      return;
+    }
+    const opened = await this.renderer.open(
+      revision,
+      await (early ?? this.renderer.checkout(revision)),
+      cause,
+      since && changed ? { since, paths: changed.paths } : undefined,
+    );
     let lanes: Array<Promise<PipelineRenderResult | null>>;
     try {
-      lanes = await this.queue.run(() => this.handOver(opened, since, changed, cause));
+      lanes = await this.queue.run(() => this.handOver(opened, since, changed?.paths ?? null, cause));
     } catch (e) {
       await this.renderer.release(opened);
       throw e;
@@ -947,11 +964,18 @@ export class Planner {
     });
   }
 
-  /** Paths changed in `since..revision` (every commit, merges against their first parent). */
-  private async changedPaths(since: string, revision: string): Promise<string[] | null> {
+  /**
+   * Paths changed in `since..revision` (every commit, merges against their first parent) and how
+   * many commits that range holds (none: `revision` is `since` or older); null when git could not
+   * tell.
+   */
+  private async changedPaths(
+    since: string,
+    revision: string,
+  ): Promise<{ paths: string[]; commits: number } | null> {
     try {
       const commits = await this.o.repo.mirror.commitsBetween(since, revision);
-      return [...new Set(commits.flatMap((c) => c.changedPaths))];
+      return { paths: [...new Set(commits.flatMap((c) => c.changedPaths))], commits: commits.length };
     } catch (e) {
       this.log.warn({ err: messageOf(e), since, revision }, 'changed paths unknown; rendering everything');
       return null;

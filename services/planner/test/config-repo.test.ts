@@ -1,0 +1,97 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type GitServer, GitWorkdir, startGitServer } from '@flotilla/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigRepo } from '../src/config-repo.ts';
+
+/** Every file under `dir`, repo-relative, with its content. */
+async function filesOf(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string) => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(path);
+      else out[path] = await readFile(join(dir, path), 'utf8');
+    }
+  };
+  await walk('');
+  return out;
+}
+
+describe('ConfigRepo.checkout: trees kept between revisions', () => {
+  let git: GitServer;
+  let work: GitWorkdir;
+  let repo: ConfigRepo;
+  let workDir: string;
+  const revs: string[] = [];
+
+  beforeAll(async () => {
+    git = await startGitServer();
+    await git.createRepo('config', {
+      files: { 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 1\n', 'apps/b/dev/y.yaml': 'y: 1\n' },
+    });
+    work = await GitWorkdir.clone(git.url('config'));
+    revs.push(await work.head());
+    await work.writeFile('apps/a/dev/x.yaml', 'x: 2\n');
+    await work.removeFile('apps/b');
+    revs.push(await work.commit('second'));
+    await work.push();
+    workDir = await mkdtemp(join(tmpdir(), 'config-repo-'));
+    repo = await ConfigRepo.open({
+      url: git.url('config'),
+      branch: 'main',
+      workDir,
+      author: { name: 'planner', email: 'planner@example.test' },
+    });
+    await repo.fetch();
+  });
+
+  afterAll(async () => {
+    await work?.remove();
+    await git?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('moves a released tree to the next revision: changed files rewritten, removed ones gone', async () => {
+    const first = await repo.checkout(revs[0] as string);
+    expect(await filesOf(first)).toEqual({
+      'pipelines/a.yaml': 'a: 1\n',
+      'apps/a/dev/x.yaml': 'x: 1\n',
+      'apps/b/dev/y.yaml': 'y: 1\n',
+    });
+    await repo.release(first);
+    const second = await repo.checkout(revs[1] as string);
+    // The same directory, now exactly the second revision (apps/b and its directories gone).
+    expect(second).toBe(first);
+    expect(await filesOf(second)).toEqual({ 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 2\n' });
+    expect(await readdir(join(second, 'apps'))).toEqual(['a']);
+    await repo.release(second);
+  });
+
+  it('writes again a file changed on disk since, and hands a busy tree to no one', async () => {
+    const tree = await repo.checkout(revs[1] as string);
+    await writeFile(join(tree, 'apps/a/dev/x.yaml'), 'tampered: true\n');
+    // Still held: the next checkout gets another directory, with the revision's content.
+    const other = await repo.checkout(revs[0] as string);
+    expect(other).not.toBe(tree);
+    expect(await readFile(join(other, 'apps/a/dev/x.yaml'), 'utf8')).toBe('x: 1\n');
+    await repo.release(other);
+    await repo.release(tree);
+    const again = await repo.checkout(revs[1] as string);
+    expect(await readFile(join(again, 'apps/a/dev/x.yaml'), 'utf8')).toBe('x: 2\n');
+    await repo.release(again);
+  });
+
+  it('removes a tree beyond the kept ones when it is released', async () => {
+    const held = await Promise.all(revs.concat(revs).map((r) => repo.checkout(r)));
+    expect(new Set(held).size).toBe(4);
+    for (const t of held) await repo.release(t);
+    const left = (await readdir(join(workDir, 'render'))).filter((n) => !n.endsWith('.index'));
+    expect(left).toHaveLength(2);
+  });
+
+  it('refuses an unknown revision with a typed error', async () => {
+    await expect(repo.checkout('0'.repeat(40))).rejects.toMatchObject({ code: 'planner.extract-failed' });
+  });
+});
