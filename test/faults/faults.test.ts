@@ -9,6 +9,7 @@ import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
 import { natsPartition } from './scenarios/nats-partition.ts';
 import { plannerPartition, plannerPause } from './scenarios/planner-pause.ts';
 import { plannerSkew } from './scenarios/planner-skew.ts';
+import { PARTITIONED_SERVICES, servicePartitions } from './scenarios/service-partition.ts';
 
 // Faults survived, counted: each nemesis runs against real servers while a workload records a
 // history, and the checker (checker.ts, fixture-tested) decides. The default run is short enough
@@ -91,6 +92,13 @@ describe('faults survived, counted', () => {
     expectSurvived(v);
     expect(v.leaderTenures).toBeGreaterThan(1); // leadership did move between the two clocks
     expect(v.skippedStages).toBeDefined(); // promotions and approvals were checked
+  });
+
+  it('git-watcher, registry-watcher, audit writer: each cut off from NATS in turn, then healed', {
+    timeout: timeout(durationMs(30_000)),
+  }, async () => {
+    const histories = await servicePartitions(durationMs(30_000));
+    for (const service of PARTITIONED_SERVICES) expectSurvived(check(histories[service]));
   });
 
   it('Git: the config repo refuses pushes for a while, then accepts them', {

@@ -30,7 +30,7 @@ const CONCURRENCY = 64;
 const FULL_MS = 5000;
 
 /** Committed records of the audit clone (HEAD, not the work tree a failed commit may have left). */
-async function committedRecords(dir: string): Promise<AuditEntry[]> {
+export async function committedRecords(dir: string): Promise<AuditEntry[]> {
   const tree = await execGit(['-C', dir, 'ls-tree', '-r', '--name-only', 'HEAD']).catch(() => '');
   const files = tree
     .split('\n')
