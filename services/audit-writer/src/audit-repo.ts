@@ -14,6 +14,7 @@ import {
   dayFile,
   fileLines,
   GENESIS_HASH,
+  nextSegment,
   type ParsedLog,
   parseAuditFile,
   recordLine,
@@ -53,7 +54,15 @@ export interface AuditRepoOptions {
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   /** Sign a checkpoint with every commit (off only to measure what signing costs). */
   checkpoint?: { signer: NoteSigner; origin: string };
+  /**
+   * A log file this size or larger is closed and the next batch starts the day's next segment
+   * (`nextSegment`): every commit stores the file it appends to again, so this bounds a commit's
+   * cost. Default 4 MiB.
+   */
+  segmentMaxBytes?: number;
 }
+
+export const DEFAULT_SEGMENT_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Day files of an audit work tree, relative paths in chain order. */
 export async function listDayFiles(dir: string): Promise<string[]> {
@@ -62,7 +71,8 @@ export async function listDayFiles(dir: string): Promise<string[]> {
     for (const e of await readdir(d, { withFileTypes: true })) {
       if (e.name === '.git') continue;
       const p = join(d, e.name);
-      if (e.isDirectory() && depth < 2) await walk(p, depth + 1);
+      // YYYY/MM/DD.jsonl and a busy day's segments, YYYY/MM/DD/NNNNNN.jsonl.
+      if (e.isDirectory() && depth < 3) await walk(p, depth + 1);
       else if (e.isFile()) {
         const rel = relative(dir, p).split(sep).join('/');
         if (DAY_FILE.test(rel)) out.push(rel);
@@ -292,7 +302,17 @@ export class AuditRepo {
       const recordedAt = now();
       // Day files only move forward, so a clock stepping back cannot break the file order.
       const today = dayFile(recordedAt);
-      const file = this.currentFile && this.currentFile > today ? this.currentFile : today;
+      let file = this.currentFile && this.currentFile > today ? this.currentFile : today;
+      const sizeOf = async (f: string) => {
+        const p = join(this.opts.dir, f);
+        return existsSync(p) ? (await stat(p)).size : -1;
+      };
+      let sizeBefore = await sizeOf(file);
+      // A full segment is closed: the batch starts the next one (a batch never spans two files).
+      if (sizeBefore >= (this.opts.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES)) {
+        file = nextSegment(file);
+        sizeBefore = await sizeOf(file);
+      }
       let seq = this.seq;
       let prevHash = this.lastHash;
       const records = fresh.map((e) => {
@@ -301,7 +321,6 @@ export class AuditRepo {
         return r;
       });
       const full = join(this.opts.dir, file);
-      const sizeBefore = existsSync(full) ? (await stat(full)).size : -1;
       try {
         await this.ws.appendFile(file, records.map(recordLine).join(''));
         const last = records[records.length - 1]!;

@@ -15,6 +15,11 @@ export const Config = Type.Object({
     batchMaxRecords: Type.Integer({ minimum: 1, default: 2000 }),
     /** …or after the oldest waiting record has waited this long, whichever comes first. */
     batchMaxDelayMs: Type.Integer({ minimum: 1, default: 200 }),
+    /**
+     * Close a log file at this size and go on in the day's next segment (\`YYYY/MM/DD/000001.jsonl\`):
+     * each commit stores its file again, so this bounds what one commit costs.
+     */
+    segmentMaxBytes: Type.Integer({ minimum: 1, default: 4 * 1024 * 1024 }),
     pushRetryMinMs: Type.Integer({ minimum: 10, default: 1000 }),
     pushRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
     gitTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),

@@ -153,6 +153,7 @@ export async function startAuditWriter(
         timeoutMs: config.audit.gitTimeoutMs,
         syncWithRemote: true,
         log: logger,
+        ...(config.audit.segmentMaxBytes ? { segmentMaxBytes: config.audit.segmentMaxBytes } : {}),
       },
       (records) => index.apply(records),
     );
