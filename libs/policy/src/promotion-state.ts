@@ -52,8 +52,12 @@ export interface PromotionRecord {
   reason?: string;
   commit?: string;
   correlationId?: string;
-  /** Tags of the API requests that decided it (idempotency keys, as the planner records them). */
-  requests?: string[];
+  /**
+   * The API requests that decided it (idempotency keys, as the planner records them) and when;
+   * a retry is answered from here while the key lives. Bare tags: records written before keys
+   * expired (dated by `updatedAt`).
+   */
+  requests?: Array<{ tag: string; at: string } | string>;
   createdAt: string;
   updatedAt: string;
 }

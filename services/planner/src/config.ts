@@ -49,6 +49,14 @@ export const Config = Type.Object({
     key: Type.Optional(Type.String({ secret: true })),
   }),
   api: apiTokensConfig(),
+  /**
+   * Decisions sent with an \`Idempotency-Key\` (approve, reject, promote, lock, unlock, rollback,
+   * approve a held change) answer a retry with the same key from their record for \`ttlMs\` (24 h,
+   * as Stripe); later the key is a new request. 0 replays nothing.
+   */
+  idempotency: Type.Optional(
+    Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 86_400_000 }) }, { default: {} }),
+  ),
   leader: Type.Object({
     ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
     /**

@@ -31,6 +31,7 @@ import type { ConfigRepo } from './config-repo.ts';
 import type { ConfigWriter } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
 import { sameContent } from './health-view.ts';
+import { DEFAULT_IDEMPOTENCY_TTL_MS, hasLiveRequest, type RequestStamp } from './idempotency.ts';
 import { type OperationFailure, refused } from './operation-error.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import type { PlannerFaults, Promotions } from './promotions.ts';
@@ -79,6 +80,8 @@ export interface OperationsDeps {
   promotions: Promotions;
   /** Crash-test injection points (test/crashing-planner.ts); never set in production. */
   faults?: PlannerFaults;
+  /** How long an Idempotency-Key is answered with its recorded decision (idempotency.ts). */
+  idempotencyTtlMs?: number;
 }
 
 const actorOf = (identity: Identity) => `user:${identity.name}`;
@@ -116,8 +119,13 @@ export function requestTag(idPrefix: string, op: string, target: string, actor: 
 
 /** The request tags a record keeps (newest last): enough for any client's retries. */
 const REQUESTS_KEPT = 20;
-const remember = (list: string[] | undefined, tag: string | undefined): string[] | undefined =>
-  tag ? [...(list ?? []).filter((t) => t !== tag), tag].slice(-REQUESTS_KEPT) : list;
+type Requests = NonNullable<PromotionRecord['requests']>;
+const remember = (list: Requests | undefined, tag: string | undefined, at: string): Requests | undefined =>
+  tag
+    ? [...(list ?? []).filter((r) => (typeof r === 'string' ? r : r.tag) !== tag), { tag, at }].slice(
+        -REQUESTS_KEPT,
+      )
+    : list;
 
 /** What OperationRefused names as the refused operation. */
 type Operation = 'lock' | 'unlock' | 'rollback' | 'promote' | 'approve' | 'reject' | 'read';
@@ -141,7 +149,7 @@ export class PlannerOperations {
     return this.d.host.exclusive(async (pipeline) => {
       const tag = this.tag('approve', id, identity, requestKey);
       const earlier = this.d.promotions.get(id);
-      if (tag && earlier?.requests?.includes(tag)) return { promotion: earlier };
+      if (tag && this.answers(earlier?.requests, tag, earlier?.updatedAt)) return { promotion: earlier! };
       const { p, actor } = await this.decider(pipeline, id, identity, 'approve');
       await this.decide(pipeline, p, tag, {
         type: 'approve',
@@ -162,7 +170,7 @@ export class PlannerOperations {
     return this.d.host.exclusive(async (pipeline) => {
       const tag = this.tag('reject', id, identity, requestKey);
       const earlier = this.d.promotions.get(id);
-      if (tag && earlier?.requests?.includes(tag)) return { promotion: earlier };
+      if (tag && this.answers(earlier?.requests, tag, earlier?.updatedAt)) return { promotion: earlier! };
       const { p, actor } = await this.decider(pipeline, id, identity, 'reject');
       await this.decide(pipeline, p, tag, { type: 'reject', actor, reason: reason ?? 'rejected' });
       return { promotion: p };
@@ -180,7 +188,7 @@ export class PlannerOperations {
     input: Parameters<Promotions['step']>[2],
   ): Promise<void> {
     const before = p.requests;
-    const requests = remember(before, tag);
+    const requests = remember(before, tag, new Date().toISOString());
     if (requests) p.requests = requests;
     const step = await this.d.promotions.step(pipeline, p, input);
     if (step.refused) {
@@ -188,6 +196,22 @@ export class PlannerOperations {
       else delete p.requests;
       throw refused('conflict', step.refused.code, step.refused.message);
     }
+  }
+
+  /**
+   * Whether a retry of `tag` is answered from `list` (its record): the key was recorded there
+   * and has not outlived `idempotencyTtlMs`. An expired key is a new request.
+   */
+  private answers(
+    list: ReadonlyArray<RequestStamp | string> | undefined,
+    tag: string,
+    fallbackAt?: string,
+  ): boolean {
+    return hasLiveRequest(list, tag, Date.now(), this.ttlMs, fallbackAt);
+  }
+
+  private get ttlMs(): number {
+    return this.d.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS;
   }
 
   /** The request tag of `requestKey` for this operation, if the client sent one. */
@@ -370,6 +394,7 @@ export class PlannerOperations {
         const c = this.d.health.known(cluster.name);
         const a = c?.approvedChange;
         if (!c || !a || a.changeId !== id || a.request !== tag || !a.change) continue;
+        if (!this.answers([{ tag, at: a.at }], tag)) continue;
         const { change, request: _r, ...approved } = a;
         const issued = c.desired?.contentDigest === a.contentDigest ? { planId: c.desired.planId } : {};
         return { change, approved, ...issued };
@@ -403,7 +428,9 @@ export class PlannerOperations {
       const { state, promotions, bus } = this.d;
       const tag = this.tag('promote', stageName, identity, requestKey);
       // A retried promote-now finds the promotion it created, rather than replacing it.
-      const earlier = tag ? [...state.promotions.values()].find((x) => x.requests?.includes(tag)) : undefined;
+      const earlier = tag
+        ? [...state.promotions.values()].find((x) => this.answers(x.requests, tag, x.updatedAt))
+        : undefined;
       if (earlier) return { promotion: earlier };
       const stage = findStage(pipeline, stageName);
       if (!stage) throw refused('not-found', 'not-found', `no stage ${stageName}`);
@@ -463,7 +490,7 @@ export class PlannerOperations {
         rule,
         actor,
       });
-      if (tag) p.requests = [tag];
+      if (tag) p.requests = [{ tag, at: new Date().toISOString() }];
       await state.savePromotion(p);
       // Into a manual stage this only proposes: a second person approves (never the one who
       // asked), and the approval is published before the commit it causes.
@@ -482,7 +509,7 @@ export class PlannerOperations {
       const tag = this.tag('lock', stageName, identity, requestKey);
       const ss = this.d.state.stage(stageName);
       // A retried lock is the lock already made: no second StageLockChanged.
-      if (tag && ss.requests?.some((r) => r.tag === tag)) return { stage: ss };
+      if (tag && this.answers(ss.requests, tag)) return { stage: ss };
       await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'lock', tag);
       await this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason, [], tag);
       return { stage: this.d.state.stage(stageName) };
@@ -499,7 +526,7 @@ export class PlannerOperations {
       const tag = this.tag('unlock', stageName, identity, requestKey);
       const ss = this.d.state.stage(stageName);
       // A retried unlock must not undo a lock someone set since the first one.
-      if (tag && ss.requests?.some((r) => r.tag === tag)) return { stage: ss };
+      if (tag && this.answers(ss.requests, tag)) return { stage: ss };
       await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'unlock', tag);
       if (ss.locked) {
         delete ss.locked;
@@ -576,16 +603,23 @@ export class PlannerOperations {
       const stage = this.stageOf(pipeline, stageName);
       const ss = this.d.state.stage(stageName);
       const actor = actorOf(identity);
-      // With a key, the request is named by it (not by a target that moves once it is done).
+      // With a key, the request is named by it (not by a target that moves once it is done) and
+      // by the lock period, which a rollback continues: its retries keep the name, while the same
+      // key sent again after it expired and the stage was unlocked names a new rollback (its
+      // commit trailer would otherwise find the old one).
       const keyTag = this.tag('rollback', stageName, identity, opts.requestKey);
       const keyed = keyTag
-        ? `rollback-${this.d.scope.idPrefix}${stageName}-${keyTag.slice(4, 20)}`
+        ? ss.lockChangedAt
+          ? rollbackRequestId(this.d.scope.idPrefix, stageName, keyTag, actor, ss.lockChangedAt)
+          : `rollback-${this.d.scope.idPrefix}${stageName}-${keyTag.slice(4, 20)}`
         : undefined;
-      const answered = (id: string) => {
-        const r = ss.requests?.find((x) => x.tag === id && x.commit && x.toRevision);
+      const answered = (id: string, live = false) => {
+        const r = ss.requests?.find(
+          (x) => x.tag === id && x.commit && x.toRevision && (!live || this.answers([x], id)),
+        );
         return r ? { commit: r.commit as string, toRevision: r.toRevision as string, stage: ss } : null;
       };
-      const replay = keyed ? answered(keyed) : null;
+      const replay = keyed ? answered(keyed, true) : null;
       if (replay) return replay;
       await this.requireOperator(identity, stage, 'rollback', keyTag);
       const currentContent = this.d.health.contentOf(stage);

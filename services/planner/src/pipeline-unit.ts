@@ -17,6 +17,8 @@ export interface PipelineUnitDeps {
   writer: ConfigWriter;
   logger: Logger;
   faults?: PlannerFaults;
+  /** How long an Idempotency-Key is answered with its recorded decision. */
+  idempotencyTtlMs?: number;
   afterPush(cause?: FlotillaEvent): Promise<void>;
   /** Runs work for this pipeline in the planner's queue (see OperationsHost). */
   host(unit: PipelineUnit): OperationsHost;
@@ -71,6 +73,7 @@ export class PipelineUnit {
       health: this.health,
       promotions: this.promotions,
       ...(d.faults ? { faults: d.faults } : {}),
+      ...(d.idempotencyTtlMs !== undefined ? { idempotencyTtlMs: d.idempotencyTtlMs } : {}),
     });
   }
 

@@ -54,6 +54,8 @@ export interface PlannerOptions {
   kubectl: string;
   evaluateIntervalMs: number;
   logger: Logger;
+  /** How long an Idempotency-Key is answered with its recorded decision (default 24 h). */
+  idempotencyTtlMs?: number;
   faults?: PlannerFaults;
   /** Clusters rendered at once (kubectl processes). */
   renderConcurrency?: number;
@@ -677,6 +679,7 @@ export class Planner {
         writer: this.writer,
         logger: this.o.logger,
         ...(this.o.faults ? { faults: this.o.faults } : {}),
+        ...(this.o.idempotencyTtlMs !== undefined ? { idempotencyTtlMs: this.o.idempotencyTtlMs } : {}),
         afterPush: (cause) => this.afterPush(cause),
         host: (u) => this.hostFor(u),
       });

@@ -106,6 +106,7 @@ export async function startPlanner(
     evaluateIntervalMs: config.evaluateIntervalMs,
     logger,
     ...(opts.faults ? { faults: opts.faults } : {}),
+    ...(config.idempotency?.ttlMs !== undefined ? { idempotencyTtlMs: config.idempotency.ttlMs } : {}),
     renderConcurrency: config.renderConcurrency,
     renderScope: config.renderScope,
     ...(config.renderOwnPush === false ? { renderOwnPush: false } : {}),
