@@ -100,7 +100,21 @@ export const PromotionStatus = Type.Object({
   reason: Type.Optional(Type.String()),
   commit: Type.Optional(Type.String()),
   correlationId: Type.Optional(Type.String()),
-  requests: Type.Optional(Type.Array(Type.String(), { description: 'tags of the requests that decided it' })),
+  requests: Type.Optional(
+    Type.Array(
+      Type.Union([
+        Type.Object({
+          tag: Type.String(),
+          at: Type.String({ description: 'when it was recorded (ISO 8601)' }),
+        }),
+        Type.String({ description: 'a tag recorded before keys expired (dated by updatedAt)' }),
+      ]),
+      {
+        description:
+          'the requests that decided it (Idempotency-Key tags) and when; a retry is answered from here while its key lives',
+      },
+    ),
+  ),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
