@@ -13,3 +13,21 @@ export const Name = Type.String({ minLength: 1, maxLength: 512 });
 
 /** An RFC 3339 time in a query string (checked by the handler, which names the parameter). */
 export const TimeQuery = Type.String({ description: 'RFC 3339 time' });
+
+/**
+ * The `Idempotency-Key` request header of a decision (approve, reject, promote, lock, unlock,
+ * rollback). A retry with the same key, by the same person, for the same operation, is answered
+ * with the recorded decision instead of deciding again, for the key's lifetime (24 h by default,
+ * the planner's `idempotency.ttlMs`); later it is a new request.
+ */
+export const IdempotencyKeyHeader = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      pattern: '^[\\x21-\\x7e]+$',
+      description:
+        'One key per decision a person or script makes, sent again unchanged on every retry of it (a timeout, a 503): the retry gets the recorded answer, not a second decision. 1 to 200 printable ASCII characters; kept 24 h (configurable), then a new request.',
+    }),
+  ),
+});

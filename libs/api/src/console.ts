@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ErrorBody, Name, TimeQuery } from './common.ts';
+import { ErrorBody, IdempotencyKeyHeader, Name, TimeQuery } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
 import { RenderedDiffAnswer } from './planner.ts';
 
@@ -100,6 +100,7 @@ const decisionRoute = (verb: 'approve' | 'reject') =>
     summary: `${verb === 'approve' ? 'Approve' : 'Reject'} a promotion with the signed-in person's token`,
     params: IdParam,
     body: DecisionBody,
+    headers: IdempotencyKeyHeader,
     responses: {
       200: { description: "the planner's answer", schema: View('the planner operation result') },
       400: { description: 'comment or reason too long', schema: ErrorBody },

@@ -15,6 +15,12 @@ export interface RouteDefinition<
   readonly params: P;
   readonly querystring: Q;
   readonly body: B;
+  /**
+   * Request headers the route reads (OpenAPI \`in: header\` parameters). Documented, not put in the
+   * Fastify schema: the handler checks them itself, so a bad value is refused with the API's own
+   * error body (\`bad-idempotency-key\`), not Fastify's.
+   */
+  readonly headers?: TObject | undefined;
   /** By status code; a media type other than JSON is named (`text/csv`). */
   readonly responses: Readonly<Record<number, { description: string; schema?: TSchema; mediaType?: string }>>;
 }
@@ -30,6 +36,7 @@ export function defineRoute<
   params?: P;
   querystring?: Q;
   body?: B;
+  headers?: TObject;
   responses: Record<number, { description: string; schema?: TSchema; mediaType?: string }>;
 }): RouteDefinition<P, Q, B> {
   return Object.freeze({

@@ -39,6 +39,37 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('the Idempotency-Key header', () => {
+  type Param = { name: string; in: string; required?: boolean; schema?: { maxLength?: number } };
+  const headerOf = (path: string, method = 'post') =>
+    ((openApiDocument() as Doc).paths[path]?.[method]?.parameters as Param[] | undefined)?.find(
+      (p) => p.in === 'header',
+    );
+
+  it('is documented, optional, on every decision route of the planner and the console', () => {
+    const decisions = [
+      '/api/v1/promotions/{id}/approve',
+      '/api/v1/promotions/{id}/reject',
+      '/api/v1/changes/{id}/approve',
+      '/api/v1/stages/{stage}/promote',
+      '/api/v1/stages/{stage}/lock',
+      '/api/v1/stages/{stage}/unlock',
+      '/api/v1/stages/{stage}/rollback',
+      '/api/v1/pipelines/{pipeline}/stages/{stage}/rollback',
+      '/console/api/promotions/{id}/approve',
+      '/console/api/promotions/{id}/reject',
+    ];
+    for (const path of decisions)
+      expect({ path, header: headerOf(path) }).toMatchObject({
+        path,
+        header: { name: 'Idempotency-Key', in: 'header', required: false, schema: { maxLength: 200 } },
+      });
+    // Reads take none.
+    expect(headerOf('/api/v1/stages', 'get')).toBeUndefined();
+    expect(headerOf('/console/api/promotions/{id}', 'get')).toBeUndefined();
+  });
+});
+
 describe('request schemas', () => {
   it('accept what the CLI sends and refuse what no handler could use', () => {
     const rollback = TypeCompiler.Compile(plannerRoutes.rollback[0].body);

@@ -24,11 +24,22 @@ function operation(r: RouteDefinition, tag: string, secured: boolean): object {
     required: (r.querystring?.required ?? []).includes(name),
     schema: plain(schema as TSchema),
   }));
+  const headers = Object.entries(r.headers?.properties ?? {}).map(([name, schema]) => {
+    const { description, ...rest } = plain(schema as TSchema) as { description?: string };
+    return {
+      name: name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`),
+      in: 'header',
+      required: (r.headers?.required ?? []).includes(name),
+      ...(description ? { description } : {}),
+      schema: rest,
+    };
+  });
+  const parameters = [...params, ...query, ...headers];
   return {
     tags: [tag],
     summary: r.summary,
     ...(secured ? { security: [{ bearer: [] }] } : {}),
-    ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
+    ...(parameters.length > 0 ? { parameters } : {}),
     ...(r.body
       ? { requestBody: { required: false, content: { 'application/json': { schema: plain(r.body) } } } }
       : {}),

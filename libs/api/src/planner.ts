@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ErrorBody, Name, TimeQuery } from './common.ts';
+import { ErrorBody, IdempotencyKeyHeader, Name, TimeQuery } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
 
 /** The planner API under `/api/v1` (services/planner/src/api.ts). Every route needs a bearer token. */
@@ -348,6 +348,7 @@ export const plannerRoutes = {
   }),
   approve: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/promotions/:id/approve',
     summary: 'Approve a promotion (approver ≠ author)',
     params: { id: Name },
@@ -356,6 +357,7 @@ export const plannerRoutes = {
   }),
   reject: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/promotions/:id/reject',
     summary: 'Reject a promotion',
     params: { id: Name },
@@ -364,6 +366,7 @@ export const plannerRoutes = {
   }),
   approveChange: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/changes/:id/approve',
     summary: 'Approve a change held at a gated stage (`emergency: true` with a reason: break-glass)',
     params: { id: Name },
@@ -372,6 +375,7 @@ export const plannerRoutes = {
   }),
   promote: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/stages/:stage/promote',
     summary: 'Promote into a stage now (soak skipped, approvals still required)',
     params: { stage: Name },
@@ -379,6 +383,7 @@ export const plannerRoutes = {
   }),
   lock: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/stages/:stage/lock',
     summary: 'Lock a stage: no promotion into it until unlocked',
     params: { stage: Name },
@@ -387,6 +392,7 @@ export const plannerRoutes = {
   }),
   unlock: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/stages/:stage/unlock',
     summary: 'Unlock a stage',
     params: { stage: Name },
@@ -395,6 +401,7 @@ export const plannerRoutes = {
   }),
   rollback: pipelineRoutes({
     method: 'POST',
+    headers: IdempotencyKeyHeader,
     url: '/stages/:stage/rollback',
     summary: 'Roll a stage back to a revision it ran healthy',
     params: { stage: Name },
