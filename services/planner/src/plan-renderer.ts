@@ -373,15 +373,24 @@ export class PlanRenderer {
       );
     // One decision records the pipeline at this revision: what each stage's files hold, then its
     // plans, so a health report for a new plan always finds the images it runs.
+    // Stages, then clusters, each side by side: every one is its own key, and a cluster's
+    // writes (object index, plan, state) stay in order within it. One after another they were
+    // most of a commit's path once rendered (a KV or stream round trip each).
     await decide(async () => {
-      for (const stage of pipeline.spec.stages) {
-        const ss = ps.stage(stage.name);
-        ss.revision = revision;
-        ss.images = toImageRefs(found.get(stage.name) ?? [], ps);
-        await ps.saveStage(ss);
-      }
-      for (const [i, { stage, cluster }] of jobs.entries())
-        if (await this.record(target, revision, stage, cluster, rendered[i] as Rendered, cause)) plans++;
+      await Promise.all(
+        pipeline.spec.stages.map((stage) => {
+          const ss = ps.stage(stage.name);
+          ss.revision = revision;
+          ss.images = toImageRefs(found.get(stage.name) ?? [], ps);
+          return ps.saveStage(ss);
+        }),
+      );
+      const issued = await Promise.all(
+        jobs.map(({ stage, cluster }, i) =>
+          this.record(target, revision, stage, cluster, rendered[i] as Rendered, cause),
+        ),
+      );
+      plans += issued.filter(Boolean).length;
     });
     return { plans, renderMs, sources: known ? [...sources].sort() : null };
   }
