@@ -36,7 +36,14 @@ import {
   PlanCreated,
 } from '@flotilla/events';
 import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
-import { freePort, killGroup, spawnTracked, startNats, startTestClusters } from '@flotilla/test-support';
+import {
+  freePort,
+  killGroup,
+  rawNats,
+  spawnTracked,
+  startNats,
+  startTestClusters,
+} from '@flotilla/test-support';
 import { generateSigningKey, signPlan } from '@flotilla/trust';
 import { stringify } from 'yaml';
 
@@ -173,7 +180,7 @@ const key = generateSigningKey('bench');
 const keyFile = join(tmp, 'planner.pem');
 writeFileSync(keyFile, key.publicPem);
 const events: FlotillaEvent[] = [];
-const sub = planner.nc.subscribe('flotilla.v1.>');
+const sub = rawNats(planner).nc.subscribe('flotilla.v1.>');
 void (async () => {
   for await (const m of sub) {
     try {

@@ -27,7 +27,7 @@ import {
 import { Bus } from '@flotilla/bus';
 import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
-import { startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import { rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { generateNoteSigner } from '@flotilla/trust';
 import { writerConfig } from '../../services/audit-writer/test/helpers.ts';
 
@@ -110,7 +110,7 @@ async function publish(e: FlotillaEvent): Promise<void> {
 /** Events per second a writer records a backlog of `n` events at, in batches of `batch`. */
 async function drain(batch: number, signed: boolean, n: number): Promise<{ rate: number; commits: number }> {
   const tag = `s${++runId}`;
-  await publisher.jsm.streams.purge('FLOTILLA_EVENTS');
+  await rawNats(publisher).jsm.streams.purge('FLOTILLA_EVENTS');
   await git.createRepo(`audit-${tag}`);
   const config = () => {
     const c = writerConfig({

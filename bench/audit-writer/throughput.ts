@@ -26,7 +26,7 @@ import { startAuditWriter } from '@flotilla/audit-writer';
 import { Bus } from '@flotilla/bus';
 import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
-import { startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import { rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { writerConfig } from '../../services/audit-writer/test/helpers.ts';
 
 const RATE = Number(process.env.RATE ?? 2000);
@@ -117,7 +117,7 @@ interface Measured {
 /** Starts a writer on a fresh repo and durable, on an emptied stream (each scenario starts clean). */
 async function writer(batchMaxRecords: number, concurrency: number, signed = true) {
   const tag = `r${++runId}`;
-  await publisher.jsm.streams.purge('FLOTILLA_EVENTS');
+  await rawNats(publisher).jsm.streams.purge('FLOTILLA_EVENTS');
   await git.createRepo(`audit-${tag}`);
   const config = writerConfig({
     natsUrl: nats.url,
@@ -167,7 +167,7 @@ async function skipBacklog(w: Awaited<ReturnType<typeof writer>>) {
   await waitFor(
     'backlog skipped',
     async () => {
-      const info = await publisher.jsm.consumers.info('FLOTILLA_EVENTS', `audit-${w.tag}`);
+      const info = await rawNats(publisher).jsm.consumers.info('FLOTILLA_EVENTS', `audit-${w.tag}`);
       return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
     },
     { timeoutMs: 600_000, intervalMs: 200 },

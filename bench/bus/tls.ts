@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { PlanCreated } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { createTestCa, natsTlsConfig, startNats } from '@flotilla/test-support';
+import { createTestCa, natsTlsConfig, rawNats, startNats } from '@flotilla/test-support';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +36,7 @@ async function rate(url: string, round: number, tls?: { caFile: string }): Promi
     ensureStream: true,
     ...(tls ? { tls } : {}),
   });
-  await bus.jsm.streams.purge(EVENT_STREAM);
+  await rawNats(bus).jsm.streams.purge(EVENT_STREAM);
   const cluster = `c${round}`;
   const t = performance.now();
   await windowed(N, (i) => bus.publish(PlanCreated, { ...samples.PlanCreated, cluster, sequence: i + 1 }));

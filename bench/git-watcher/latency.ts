@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Mirror } from '@flotilla/git';
 import { createLogger, loadConfig } from '@flotilla/runtime';
-import { GitWorkdir, startGitServer, startNats } from '@flotilla/test-support';
+import { GitWorkdir, rawNats, startGitServer, startNats } from '@flotilla/test-support';
 import { Config } from '../../services/git-watcher/src/config.ts';
 import { HostLimiter } from '../../services/git-watcher/src/host-limiter.ts';
 import { type GitWatcherHandle, startGitWatcher } from '../../services/git-watcher/src/service.ts';
@@ -93,7 +93,7 @@ try {
   const { url } = await git.createRepo('latency', { files: { 'apps/web.yaml': 'v: 0\n' } });
   const w = await startWatcher('latency', [{ name: 'latency', url, paths: ['apps'] }]);
   const arrived = new Map<string, number>();
-  const sub = w.bus.nc.subscribe('flotilla.v1.git.commit-detected.>', {
+  const sub = rawNats(w.bus).nc.subscribe('flotilla.v1.git.commit-detected.>', {
     callback: (_err, msg) => {
       arrived.set(msg.json<{ data: { sha: string } }>().data.sha, performance.now());
     },

@@ -13,6 +13,7 @@ import {
   type GitServer,
   type NatsServer,
   programArgs,
+  rawNats,
   startGitServer,
   startNats,
 } from '@flotilla/test-support';
@@ -157,7 +158,7 @@ describe('flotilla against the real planner and audit-writer', () => {
     );
     // Plays dev's applier: dev applied and healthy, so `status` has something to say.
     applier = await Bus.connect({ servers: nats.url, service: 'cluster-applier', instance: 'dev' });
-    const sub = applier.nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
+    const sub = rawNats(applier).nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
     for await (const m of sub) {
       const e = JSON.parse(new TextDecoder().decode(m.data));
       const base = {

@@ -31,6 +31,7 @@ import {
   type NatsServer,
   natsGreeting,
   programArgs,
+  rawNats,
   startNats,
   type TestCa,
 } from '@flotilla/test-support';
@@ -369,8 +370,8 @@ describe('the shipped install, run under its own authorization', () => {
     buses.push(bus);
     const liveHub = new EventHub();
     const seen = new Promise<string>((resolve) => liveHub.subscribe((e) => resolve(e.name)));
-    const feed = startLiveFeed(bus.nc, liveHub, { debug: () => undefined } as never);
-    await bus.nc.flush();
+    const feed = startLiveFeed(bus, liveHub, { debug: () => undefined } as never);
+    await rawNats(bus).nc.flush();
     // The git-watcher (its own manifest identity) publishes; the console's core subscription on
     // flotilla.v1.> receives it.
     const gw = hub.find((o) => o.kind === 'Deployment' && o.metadata.name === 'git-watcher') as Obj;

@@ -23,7 +23,7 @@ import {
 import { samples } from '@flotilla/events/samples';
 import { readHistory } from '@flotilla/planner';
 import { plannerConsumer, plannerSlotConsumer } from '@flotilla/planner/nats-resources';
-import { type NatsServer, startNats } from '@flotilla/test-support';
+import { type NatsServer, rawNats, startNats } from '@flotilla/test-support';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
@@ -161,10 +161,10 @@ describe('issue 14 abuses, each with the real identity', () => {
     const bus = await busAs('git-watcher');
     const info = await adminJsm.streams.info(EVENT_STREAM);
     expect(
-      await refused(() => bus.jsm.streams.update(EVENT_STREAM, { ...info.config, max_msgs: 1 })),
+      await refused(() => rawNats(bus).jsm.streams.update(EVENT_STREAM, { ...info.config, max_msgs: 1 })),
     ).toMatch(VIOLATION);
-    expect(await refused(() => bus.jsm.streams.delete(EVENT_STREAM))).toMatch(VIOLATION);
-    expect(await refused(() => bus.jsm.streams.purge(EVENT_STREAM))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).jsm.streams.delete(EVENT_STREAM))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).jsm.streams.purge(EVENT_STREAM))).toMatch(VIOLATION);
     expect((await adminJsm.streams.info(EVENT_STREAM)).config.max_msgs).toBe(info.config.max_msgs);
   });
 
@@ -177,14 +177,14 @@ describe('issue 14 abuses, each with the real identity', () => {
         subject_transforms: [{ src: '$KV.git-watcher-cursors.>', dest: 'flotilla.v1.health.changed.prod' }],
       },
     ];
-    expect(await refused(() => bus.jsm.streams.update(EVENT_STREAM, { ...info.config, sources }))).toMatch(
-      VIOLATION,
-    );
+    expect(
+      await refused(() => rawNats(bus).jsm.streams.update(EVENT_STREAM, { ...info.config, sources })),
+    ).toMatch(VIOLATION);
     // Its own bucket's stream cannot be re-configured either (republish into the event subjects).
     const kv = await adminJsm.streams.info('KV_git-watcher-cursors');
     expect(
       await refused(() =>
-        bus.jsm.streams.update('KV_git-watcher-cursors', {
+        rawNats(bus).jsm.streams.update('KV_git-watcher-cursors', {
           ...kv.config,
           republish: { src: '>', dest: 'flotilla.v1.health.changed.prod' },
         }),
@@ -192,59 +192,67 @@ describe('issue 14 abuses, each with the real identity', () => {
     ).toMatch(VIOLATION);
     // Nor can it create a new stream that mirrors the events.
     expect(
-      await refused(() => bus.jsm.streams.add({ name: 'COPY', mirror: { name: EVENT_STREAM } })),
+      await refused(() => rawNats(bus).jsm.streams.add({ name: 'COPY', mirror: { name: EVENT_STREAM } })),
     ).toMatch(VIOLATION);
   });
 
   it("audit-writer cannot delete, re-create or drain applier-prod's consumer", async () => {
     const bus = await busAs('audit-writer');
-    expect(await refused(() => bus.jsm.consumers.delete(EVENT_STREAM, 'applier-prod'))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).jsm.consumers.delete(EVENT_STREAM, 'applier-prod'))).toMatch(
+      VIOLATION,
+    );
     expect(
       await refused(() =>
-        bus.jsm.consumers.add(EVENT_STREAM, {
+        rawNats(bus).jsm.consumers.add(EVENT_STREAM, {
           durable_name: 'applier-prod',
           filter_subject: 'flotilla.v1.plan.created.prod',
           ack_policy: AckPolicy.Explicit,
         }),
       ),
     ).toMatch(VIOLATION);
-    expect(await refused(() => bus.js.consumers.get(EVENT_STREAM, 'applier-prod'))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).js.consumers.get(EVENT_STREAM, 'applier-prod'))).toMatch(
+      VIOLATION,
+    );
     expect((await adminJsm.consumers.info(EVENT_STREAM, 'applier-prod')).num_pending).toBe(1);
   });
 
   it('audit-writer appends checkpoints but cannot lift deny-delete on their stream, delete or purge it', async () => {
     const bus = await busAs('audit-writer');
-    const ack = await bus.js.publish(`${CHECKPOINT_SUBJECT_PREFIX}.audit-test`, 'checkpoint 1');
+    const ack = await rawNats(bus).js.publish(`${CHECKPOINT_SUBJECT_PREFIX}.audit-test`, 'checkpoint 1');
     expect(ack.stream).toBe(CHECKPOINT_STREAM);
     const info = await adminJsm.streams.info(CHECKPOINT_STREAM);
     expect(
-      await refused(() => bus.jsm.streams.update(CHECKPOINT_STREAM, { ...info.config, deny_delete: false })),
+      await refused(() =>
+        rawNats(bus).jsm.streams.update(CHECKPOINT_STREAM, { ...info.config, deny_delete: false }),
+      ),
     ).toMatch(VIOLATION);
-    expect(await refused(() => bus.jsm.streams.delete(CHECKPOINT_STREAM))).toMatch(VIOLATION);
-    expect(await refused(() => bus.jsm.streams.deleteMessage(CHECKPOINT_STREAM, ack.seq))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).jsm.streams.delete(CHECKPOINT_STREAM))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).jsm.streams.deleteMessage(CHECKPOINT_STREAM, ack.seq))).toMatch(
+      VIOLATION,
+    );
     expect((await adminJsm.streams.info(CHECKPOINT_STREAM)).state.messages).toBe(1);
   });
 
   it('the planner (which may read history with ephemeral consumers) cannot touch a declared durable', async () => {
     const bus = await busAs('planner');
     for (const name of ['applier-prod', 'audit-writer'])
-      expect(await refused(() => bus.jsm.consumers.delete(EVENT_STREAM, name))).toMatch(VIOLATION);
+      expect(await refused(() => rawNats(bus).jsm.consumers.delete(EVENT_STREAM, name))).toMatch(VIOLATION);
     expect(
       await refused(() =>
-        bus.jsm.consumers.update(EVENT_STREAM, 'applier-prod', {
+        rawNats(bus).jsm.consumers.update(EVENT_STREAM, 'applier-prod', {
           filter_subject: 'flotilla.v1.plan.created.dev',
         }),
       ),
     ).toMatch(VIOLATION);
     expect(
       await refused(() =>
-        bus.jsm.consumers.pause(EVENT_STREAM, 'applier-prod', new Date(Date.now() + 3600_000)),
+        rawNats(bus).jsm.consumers.pause(EVENT_STREAM, 'applier-prod', new Date(Date.now() + 3600_000)),
       ),
     ).toMatch(VIOLATION);
     // The unnamed create form would take a consumer name from the body and overwrite it.
     expect(
       await refused(() =>
-        bus.nc.request(
+        rawNats(bus).nc.request(
           `$JS.API.CONSUMER.CREATE.${EVENT_STREAM}`,
           JSON.stringify({
             stream_name: EVENT_STREAM,
@@ -260,7 +268,7 @@ describe('issue 14 abuses, each with the real identity', () => {
     // A history read with a filter it did not declare is refused; its own history reads work.
     expect(
       await refused(() =>
-        bus.js.consumers.get(EVENT_STREAM, { filter_subjects: 'flotilla.v1.plan.created.prod' }),
+        rawNats(bus).js.consumers.get(EVENT_STREAM, { filter_subjects: 'flotilla.v1.plan.created.prod' }),
       ),
     ).toMatch(VIOLATION);
     const promotions = await bus.publish(PromotionProposed, samples.PromotionProposed);
@@ -275,13 +283,16 @@ describe('issue 14 abuses, each with the real identity', () => {
     const bus = await busAs('planner');
     expect(
       await refused(() =>
-        bus.jsm.consumers.add(EVENT_STREAM, { durable_name: 'planner-2', ack_policy: AckPolicy.Explicit }),
+        rawNats(bus).jsm.consumers.add(EVENT_STREAM, {
+          durable_name: 'planner-2',
+          ack_policy: AckPolicy.Explicit,
+        }),
       ),
     ).toMatch(VIOLATION);
     const applier = await applierBus('dev');
     expect(
       await refused(() =>
-        applier.jsm.consumers.add(EVENT_STREAM, {
+        rawNats(applier).jsm.consumers.add(EVENT_STREAM, {
           durable_name: 'applier-dev',
           filter_subject: 'flotilla.v1.plan.created.prod',
           ack_policy: AckPolicy.Explicit,
@@ -306,9 +317,10 @@ describe('issue 14 abuses, each with the real identity', () => {
       [await applierBus('dev'), 'flotilla.v1.bus.dead-lettered.planner'],
     ];
     for (const [bus, subject] of cases)
-      expect(await refused(() => bus.js.publish(subject, 'forged', { timeout: 3000 })), subject).toContain(
-        `Permissions Violation for Publish to "${subject}"`,
-      );
+      expect(
+        await refused(() => rawNats(bus).js.publish(subject, 'forged', { timeout: 3000 })),
+        subject,
+      ).toContain(`Permissions Violation for Publish to "${subject}"`);
   });
 
   it("event authenticity by ACL: no identity may publish any event type its service does not produce, nor an applier another cluster's", async () => {
@@ -325,7 +337,7 @@ describe('issue 14 abuses, each with the real identity', () => {
     ];
     let attempts = 0;
     for (const [user, service, client] of identities) {
-      const js = 'js' in client ? client.js : jetstream(client);
+      const js = 'js' in client ? rawNats(client).js : jetstream(client);
       for (const def of catalog) {
         const own = (def.producers as readonly string[]).includes(service) && user !== 'subscriber';
         const scopes = def.producers.includes('bus')
@@ -383,7 +395,7 @@ describe('each service works as installed: bind only, publish its own events', (
     await sub.stop();
     await bus.publish(HealthChanged, { ...samples.HealthChanged, cluster: 'dev' });
     expect(text(await (await bus.blobs('flotilla-bundles-dev')).get(digest))).toBe(`bundle ${secret}`);
-    const store = await new Objm(bus.js).open('flotilla-bundles-dev');
+    const store = await new Objm(rawNats(bus).js).open('flotilla-bundles-dev');
     expect(await refused(() => store.putBlob({ name: 'forged' }, new Uint8Array([1])))).toMatch(VIOLATION);
   });
 
@@ -397,16 +409,20 @@ describe('each service works as installed: bind only, publish its own events', (
     const prod = await applierBus('prod');
     expect(text(await (await prod.blobs('flotilla-bundles-prod')).get(digest))).toBe(prodSecret);
     const dev = await applierBus('dev');
-    expect(await refused(() => dev.jsm.streams.info('OBJ_flotilla-bundles-prod'))).toMatch(VIOLATION);
-    expect(await refused(() => dev.jsm.streams.getMessage('OBJ_flotilla-bundles-prod', { seq: 1 }))).toMatch(
+    expect(await refused(() => rawNats(dev).jsm.streams.info('OBJ_flotilla-bundles-prod'))).toMatch(
       VIOLATION,
     );
+    expect(
+      await refused(() => rawNats(dev).jsm.streams.getMessage('OBJ_flotilla-bundles-prod', { seq: 1 })),
+    ).toMatch(VIOLATION);
     await expect(async () => (await dev.blobs('flotilla-bundles-prod')).get(digest)).rejects.toThrow();
     const raw = await as('applier-dev');
     expect(await subscriptionRefused(raw, '$O.flotilla-bundles-prod.>')).toMatch(VIOLATION);
     // Nor may the planner's object stores be read by a watcher.
     const watcher = await busAs('git-watcher');
-    expect(await refused(() => watcher.jsm.streams.info('OBJ_flotilla-bundles-dev'))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(watcher).jsm.streams.info('OBJ_flotilla-bundles-dev'))).toMatch(
+      VIOLATION,
+    );
   });
 
   it('planner: binds its consumer, uses its KV buckets and lease, publishes plans', async () => {
@@ -498,7 +514,9 @@ describe('each service works as installed: bind only, publish its own events', (
     });
     await expect.poll(() => seen, { timeout: 10_000 }).toContain(GitCommitDetected.type);
     await sub.stop();
-    expect(await refused(() => bus.js.publish('flotilla.v1.plan.created.dev', 'forged'))).toMatch(VIOLATION);
+    expect(await refused(() => rawNats(bus).js.publish('flotilla.v1.plan.created.dev', 'forged'))).toMatch(
+      VIOLATION,
+    );
   });
 });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Bus, natsOptions, provisionNats } from '@flotilla/bus';
 import { StageLockChanged } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsServer, programArgs, startNats } from '@flotilla/test-support';
+import { type NatsServer, programArgs, rawNats, startNats } from '@flotilla/test-support';
 import { nkeys } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ beforeAll(async () => {
   if (rendered.code !== 0) throw new Error(rendered.stderr);
   nats = await startNats({ extraConfig: rendered.stdout });
   const admin = await busAs('admin');
-  await provisionNats(admin.jsm, flotillaDeclarations(shape));
+  await provisionNats(rawNats(admin).jsm, flotillaDeclarations(shape));
 });
 afterAll(async () => {
   for (const b of buses) await b.close().catch(() => undefined);

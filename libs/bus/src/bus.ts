@@ -21,10 +21,12 @@ import {
 } from '@flotilla/events';
 import { activeTraceContext } from '@flotilla/telemetry';
 import {
+  type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  type StoredMsg,
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -38,10 +40,29 @@ import { type ConsumeOptions, type DeadLetterSink, type Subscription, startConsu
 import { JsonKv } from './kv.ts';
 import { LeaseSet, type LeaseSetOptions } from './lease.ts';
 import { type BusMetrics, busMetrics } from './metrics.ts';
-import { isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
+import {
+  isConsumerNotFound,
+  isNoMessageFound,
+  isNoResponders,
+  isStreamNotFound,
+  isTimeout,
+} from './nats-errors.ts';
 import { type Replayed, type ReplayOptions, replayEvents } from './replay.ts';
 import { inboxPrefixFor, notProvisioned } from './resources.ts';
-import { EVENT_STREAM, ensureEventStream, eventStreamConfig, type StreamOptions } from './stream.ts';
+import {
+  CHECKPOINT_SUBJECT_PREFIX,
+  EVENT_STREAM,
+  ensureCheckpointStream,
+  ensureEventStream,
+  eventStreamConfig,
+  type StreamOptions,
+} from './stream.ts';
+
+/**
+ * The key of the raw connection, for @flotilla/test-support's `rawNats` (a registered symbol, so
+ * test-support needs no import of the bus). Production code has no business with it.
+ */
+export const RAW_NATS: unique symbol = Symbol.for('flotilla.test-support.raw-nats');
 
 export interface BusLogger {
   info(obj: object, msg?: string): void;
@@ -125,10 +146,13 @@ export class Bus {
   private readonly subs = new Set<Subscription>();
   private readonly leaseSets = new Set<LeaseSet>();
 
+  // The raw handles stay here: every caller goes through a typed method below, so subjects, stream
+  // names, validation and nats.js's error codes are decided once. Tests that must step outside the
+  // contract (publish garbage, purge a stream) reach them through test-support's `rawNats(bus)`.
   private constructor(
-    readonly nc: NatsConnection,
-    readonly js: JetStreamClient,
-    readonly jsm: JetStreamManager,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     readonly service: Producer,
     readonly instance: string,
     private readonly logger: BusLogger,
@@ -202,6 +226,83 @@ export class Bus {
       opts.publishTimeoutMs ?? 10_000,
       provision,
     );
+  }
+
+  /** For `rawNats(bus)` in @flotilla/test-support only; not part of the bus's API. */
+  [RAW_NATS](): { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager } {
+    return { nc: this.nc, js: this.js, jsm: this.jsm };
+  }
+
+  /** A stream's config and state (default the event stream); undefined when it does not exist. */
+  streamInfo(stream: string = EVENT_STREAM): Promise<StreamInfo | undefined> {
+    return streamInfo(this.jsm, stream);
+  }
+
+  /** A durable consumer's state (pending, ack floor…); undefined when it (or its stream) does not exist. */
+  async consumerInfo(durable: string, stream: string = EVENT_STREAM): Promise<ConsumerInfo | undefined> {
+    try {
+      return await this.jsm.consumers.info(stream, durable);
+    } catch (err) {
+      if (isConsumerNotFound(err) || isStreamNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * One stored message by sequence or as the last on a subject (default the event stream);
+   * undefined when there is none (deleted, expired, never written).
+   */
+  async storedMessage(
+    query: { seq: number } | { last_by_subj: string },
+    stream: string = EVENT_STREAM,
+  ): Promise<StoredMsg | undefined> {
+    try {
+      return (await this.jsm.streams.getMessage(stream, query)) ?? undefined;
+    } catch (err) {
+      if (isNoMessageFound(err) || isStreamNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates the audit checkpoint stream when it is missing (stream.ts checkpointStreamConfig). */
+  ensureCheckpointStream(opts: { replicas?: number } = {}): Promise<void> {
+    return ensureCheckpointStream(this.jsm, opts);
+  }
+
+  /**
+   * Appends a signed audit checkpoint: only to the checkpoint stream's subjects, deduplicated by
+   * `msgID` (a retried publish of the same checkpoint is stored once).
+   */
+  async appendCheckpoint(subject: string, data: string, msgID: string): Promise<void> {
+    if (!subject.startsWith(`${CHECKPOINT_SUBJECT_PREFIX}.`))
+      throw new FlotillaError('bus.bad-subject', `${subject} is not a checkpoint subject`, {
+        disposition: 'stall',
+      });
+    await this.js.publish(subject, data, { msgID });
+  }
+
+  /**
+   * Every message on `filter` as it is published, as plain NATS: nothing stored, acked or replayed,
+   * and not validated (the handler decodes). For live views that refetch state when
+   * `onConnection(true)` says the connection is back.
+   */
+  tail(
+    filter: string,
+    handler: (msg: { subject: string; data: Uint8Array }) => void,
+    onConnection?: (up: boolean) => void,
+  ): { stop(): void } {
+    const sub = this.nc.subscribe(filter);
+    if (onConnection)
+      void (async () => {
+        for await (const s of this.nc.status()) {
+          if (s.type === 'disconnect') onConnection(false);
+          if (s.type === 'reconnect') onConnection(true);
+        }
+      })().catch(() => undefined);
+    void (async () => {
+      for await (const msg of sub) handler({ subject: msg.subject, data: msg.data });
+    })();
+    return { stop: () => sub.unsubscribe() };
   }
 
   get connected(): boolean {

@@ -1,3 +1,5 @@
+/** What the bus's typed reads answer (stream and consumer state, a stored message). */
+export type { ConsumerInfo, StoredMsg, StreamInfo } from '@nats-io/jetstream';
 export { BlobStore, sha256Digest } from './blobs.ts';
 export {
   Bus,
@@ -18,7 +20,13 @@ export {
   type MonotonicClock,
 } from './lease.ts';
 export { type BusMetrics, busMetrics } from './metrics.ts';
-export { isConsumerNotFound, isNoResponders, isStreamNotFound, isTimeout } from './nats-errors.ts';
+export {
+  isConsumerNotFound,
+  isNoMessageFound,
+  isNoResponders,
+  isStreamNotFound,
+  isTimeout,
+} from './nats-errors.ts';
 export { type OwnerRequests, ownerRequests } from './owner-requests.ts';
 export { type ProvisionOptions, type ProvisionStep, provisionNats } from './provision.ts';
 export { preferredOwner } from './rendezvous.ts';

@@ -1,7 +1,8 @@
-import { FlotillaError, messageOf } from '@flotilla/errors';
+import { FlotillaError } from '@flotilla/errors';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
+import { isConsumerNotFound, isStreamNotFound } from './nats-errors.ts';
 import {
   type ConsumerSpec,
   consumerConfig,
@@ -24,7 +25,8 @@ export interface ProvisionStep {
   detail?: string;
 }
 
-const notFound = (err: unknown) => /not found/i.test(messageOf(err));
+/** The stream or consumer is not there yet (nats.js's typed codes, not its message text). */
+const notFound = (err: unknown) => isStreamNotFound(err) || isConsumerNotFound(err);
 
 /**
  * Creates the event stream, every KV bucket, object store and durable consumer that the given

@@ -11,7 +11,7 @@ import {
   subjectFilter,
 } from '@flotilla/events';
 import { sampleSource, samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats, waitFor, waitUntil } from '@flotilla/test-support';
+import { type NatsServer, rawNats, startNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
@@ -124,7 +124,7 @@ describe('typed publish and consume', () => {
         calls++;
       },
     });
-    await bus.js.publish(
+    await rawNats(bus).js.publish(
       `flotilla.v1.plan.created.${cluster}`,
       new TextEncoder().encode('{"specversion":"1.0"}'),
     );
@@ -163,7 +163,7 @@ describe('typed publish and consume', () => {
     );
     // A raw publish, as an old or hostile producer would send it: the bus's own publish refuses it.
     await expect(bus.publishEvent(leaky)).rejects.toThrow(/sensitive/);
-    await bus.js.publish(
+    await rawNats(bus).js.publish(
       `flotilla.v1.drift.detected.${cluster}`,
       new TextEncoder().encode(JSON.stringify(leaky)),
     );
@@ -387,10 +387,54 @@ describe('object store', () => {
 
 describe('stream', () => {
   it('is file-backed with a dedupe window and limits', async () => {
-    const info = await bus.jsm.streams.info(EVENT_STREAM);
+    const info = await bus.streamInfo();
+    if (!info) throw new Error('the event stream is missing');
     expect(info.config.storage).toBe('file');
     expect(info.config.subjects).toEqual(['flotilla.v1.>']);
     expect(info.config.duplicate_window).toBeGreaterThan(0);
     expect(info.config.max_age).toBeGreaterThan(0);
+  });
+});
+
+describe('typed reads and the live tail', () => {
+  it('answer undefined for what does not exist (typed nats.js errors, not message text)', async () => {
+    expect(await bus.streamInfo(uniq('NO_SUCH_STREAM'))).toBeUndefined();
+    expect(await bus.consumerInfo(uniq('no-such-consumer'))).toBeUndefined();
+    expect(await bus.consumerInfo('any', uniq('NO_SUCH_STREAM'))).toBeUndefined();
+    const last = (await bus.streamInfo())?.state.last_seq ?? 0;
+    expect(await bus.storedMessage({ seq: last + 1000 })).toBeUndefined();
+    expect(await bus.storedMessage({ last_by_subj: `flotilla.v1.${uniq('none')}` })).toBeUndefined();
+  });
+
+  it('reads a stored event back by sequence and a consumer by name', async () => {
+    const durable = uniq('info');
+    const sub = await bus.consume({
+      durable,
+      filters: [subjectFilter(PlanCreated, uniq('c'))],
+      handler: async () => {},
+    });
+    const { seq, event } = await bus.publish(PlanCreated, samples.PlanCreated as never);
+    const stored = await bus.storedMessage({ seq });
+    expect(JSON.parse(new TextDecoder().decode(stored?.data)).id).toBe(event.id);
+    expect((await bus.consumerInfo(durable))?.name).toBe(durable);
+    await sub.stop();
+  });
+
+  it('appends checkpoints only to checkpoint subjects', async () => {
+    await expect(bus.appendCheckpoint('flotilla.v1.plan.created.x', '{}', 'm')).rejects.toMatchObject({
+      code: 'bus.bad-subject',
+    });
+  });
+
+  it('tails live messages on a filter', async () => {
+    // Outside flotilla.v1.> so the event stream does not store it.
+    const subject = `test.tail.${uniq('t')}`;
+    const seen: string[] = [];
+    const tail = bus.tail(subject, (m) => seen.push(new TextDecoder().decode(m.data)));
+    await rawNats(bus).nc.flush();
+    rawNats(bus).nc.publish(subject, 'hello');
+    await waitUntil('the tail saw the message', () => seen.length === 1);
+    tail.stop();
+    expect(seen).toEqual(['hello']);
   });
 });

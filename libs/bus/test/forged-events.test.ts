@@ -9,7 +9,7 @@ import {
   subjectOf,
 } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats, waitFor } from '@flotilla/test-support';
+import { type NatsServer, rawNats, startNats, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Bus } from '../src/index.ts';
 
@@ -63,7 +63,7 @@ it('dead-letters forged events (wrong source, unknown type, wrong subject, bad d
     ['event.malformed-json', '{"specversion":"1.0",'],
   ];
   for (const [, payload] of forged) {
-    await bus.js.publish(
+    await rawNats(bus).js.publish(
       subject,
       typeof payload === 'string' ? new TextEncoder().encode(payload) : encodeEvent(payload),
     );

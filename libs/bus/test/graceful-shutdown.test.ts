@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PlanCreated } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats, waitFor } from '@flotilla/test-support';
+import { type NatsServer, rawNats, startNats, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM } from '../src/index.ts';
 
@@ -74,7 +74,7 @@ it('SIGTERM stops intake, finishes the message in flight, acks it and exits 0', 
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
   expect(readFileSync(join(dir, 'finished'), 'utf8')).toBe(event.id);
-  const info = await publisher.jsm.consumers.info(EVENT_STREAM, 'drain-probe');
+  const info = await rawNats(publisher).jsm.consumers.info(EVENT_STREAM, 'drain-probe');
   expect(info.num_ack_pending).toBe(0);
   expect(info.ack_floor.stream_seq).toBeGreaterThan(0);
   expect(output).toContain('shutting down');

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsCluster, startNatsCluster, waitFor, waitUntil } from '@flotilla/test-support';
+import { type NatsCluster, rawNats, startNatsCluster, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, EVENT_STREAM } from '../src/index.ts';
 
@@ -69,7 +69,7 @@ async function readAll(cl: string, expected: number): Promise<Set<string>> {
 async function streamLeader(): Promise<string> {
   return await waitFor(
     'stream leader',
-    async () => (await bus.jsm.streams.info(EVENT_STREAM)).cluster?.leader || undefined,
+    async () => (await rawNats(bus).jsm.streams.info(EVENT_STREAM)).cluster?.leader || undefined,
     {
       timeoutMs: 30_000,
       intervalMs: 250,
@@ -110,7 +110,7 @@ describe('three-node JetStream cluster', () => {
     const info = await waitFor(
       'wiped replica to be current',
       async () => {
-        const si = await bus.jsm.streams.info(EVENT_STREAM);
+        const si = await rawNats(bus).jsm.streams.info(EVENT_STREAM);
         const all = [{ name: si.cluster?.leader, current: true, lag: 0 }, ...(si.cluster?.replicas ?? [])];
         const mine = all.find((r) => r.name === node.name);
         return mine?.current && (mine.lag ?? 0) === 0 && all.length === 3 ? si : undefined;

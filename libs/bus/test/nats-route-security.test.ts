@@ -6,6 +6,7 @@ import {
   type NatsCluster,
   type NatsServer,
   type RouteSecurity,
+  rawNats,
   startNats,
   startNatsCluster,
   type TestCa,
@@ -86,7 +87,7 @@ describe('NATS routes with mutual TLS and route authentication', () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     buses.push(bus);
-    const info = await bus.jsm.streams.info(EVENT_STREAM);
+    const info = await rawNats(bus).jsm.streams.info(EVENT_STREAM);
     expect(info.cluster?.replicas?.length).toBe(2);
   }, 120_000);
 

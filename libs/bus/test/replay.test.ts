@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PlanCreated, subjectFilter } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { type NatsServer, startNats } from '@flotilla/test-support';
+import { type NatsServer, rawNats, startNats } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus } from '../src/index.ts';
 
@@ -33,7 +33,7 @@ describe('bus.replay', () => {
       const p = await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster, sequence: i });
       published.push(p.seq);
       // Bytes that are not an event, stored between two good ones (as a foreign publisher could).
-      if (i === 2) await bus.js.publish(subjectFilter(PlanCreated, cluster), 'not an event');
+      if (i === 2) await rawNats(bus).js.publish(subjectFilter(PlanCreated, cluster), 'not an event');
     }
     const got: Array<{ seq: number; sequence: number }> = [];
     for await (const r of bus.replay(subjectFilter(PlanCreated, cluster)))
@@ -47,7 +47,7 @@ describe('bus.replay', () => {
   it('starts at a time when asked', async () => {
     const cluster = `since-${randomUUID().slice(0, 8)}`;
     const first = await bus.publish(PlanCreated, { ...samples.PlanCreated, cluster, sequence: 1 });
-    const stored = await bus.jsm.streams.getMessage('FLOTILLA_EVENTS', { seq: first.seq });
+    const stored = await rawNats(bus).jsm.streams.getMessage('FLOTILLA_EVENTS', { seq: first.seq });
     // Stored times are nanoseconds, `since` milliseconds: start one millisecond after the first
     // event's, and publish the second only once the clock has passed that.
     const since = new Date(stored!.time.getTime() + 1);

@@ -1,7 +1,14 @@
 import { connect as tcpConnect } from 'node:net';
 import { ImageTagDetected } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
-import { createTestCa, type NatsServer, natsTlsConfig, startNats, type TestCa } from '@flotilla/test-support';
+import {
+  createTestCa,
+  type NatsServer,
+  natsTlsConfig,
+  rawNats,
+  startNats,
+  type TestCa,
+} from '@flotilla/test-support';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, natsOptions } from '../src/index.ts';
@@ -52,7 +59,7 @@ describe('NATS over TLS (certificates from a test CA, verified)', () => {
     buses.push(bus);
     const { seq } = await bus.publish(ImageTagDetected, samples.ImageTagDetected);
     expect(seq).toBeGreaterThan(0);
-    expect(bus.nc.info?.tls_required).toBe(true);
+    expect(rawNats(bus).nc.info?.tls_required).toBe(true);
   });
 
   it('refuses a plaintext client, and a client that trusts another CA', async () => {

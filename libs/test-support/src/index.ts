@@ -16,6 +16,7 @@ export {
 } from './nats-server.ts';
 export * from './podman.ts';
 export { type Program, programArgs, programPath } from './programs.ts';
+export { type RawNats, rawNats } from './raw-nats.ts';
 export * from './registry.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';

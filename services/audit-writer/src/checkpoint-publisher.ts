@@ -1,7 +1,7 @@
 import { RetryLoop } from '@flotilla/async';
-import { CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX } from '@flotilla/bus';
+import { type Bus, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX } from '@flotilla/bus';
 import { encodeToken } from '@flotilla/events';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { canonicalJson } from './chain.ts';
 import { type CheckpointEntry, checkpointSize } from './checkpoint.ts';
 
@@ -30,8 +30,7 @@ export async function readStreamCheckpoints(
 }
 
 export interface CheckpointPublisherOptions {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
+  bus: Pick<Bus, 'appendCheckpoint' | 'storedMessage'>;
   origin: string;
   retryMinMs: number;
   retryMaxMs: number;
@@ -60,16 +59,12 @@ export class CheckpointPublisher {
 
   /** Size of the newest checkpoint the stream holds for this log (0: none). */
   async publishedSize(): Promise<number> {
-    try {
-      const m = await this.opts.jsm.streams.getMessage(CHECKPOINT_STREAM, {
-        last_by_subj: checkpointSubject(this.opts.origin),
-      });
-      if (!m) return 0;
-      return checkpointSize(JSON.parse(new TextDecoder().decode(m.data)) as CheckpointEntry);
-    } catch (err) {
-      if (/no message found|not found/i.test(String((err as Error).message))) return 0;
-      throw err;
-    }
+    const m = await this.opts.bus.storedMessage(
+      { last_by_subj: checkpointSubject(this.opts.origin) },
+      CHECKPOINT_STREAM,
+    );
+    if (!m) return 0;
+    return checkpointSize(JSON.parse(new TextDecoder().decode(m.data)) as CheckpointEntry);
   }
 
   /** Starts the loop; `missing` are the repo's checkpoints, oldest first, some maybe already published. */
@@ -98,10 +93,12 @@ export class CheckpointPublisher {
     if (!entry) return true;
     const size = checkpointSize(entry);
     try {
-      await this.opts.js.publish(checkpointSubject(this.opts.origin), canonicalJson(entry), {
-        msgID: `${this.opts.origin}#${size}`,
-        timeout: 10_000,
-      });
+      // Deduplicated by its place in the log: a retry after a lost ack is stored once.
+      await this.opts.bus.appendCheckpoint(
+        checkpointSubject(this.opts.origin),
+        canonicalJson(entry),
+        `${this.opts.origin}#${size}`,
+      );
       this.queue.shift();
       this.attempt = 0;
       this.lastPublished = size;

@@ -1,5 +1,5 @@
 import { backoffDelay } from '@flotilla/async';
-import { Bus, ensureCheckpointStream, natsOptions } from '@flotilla/bus';
+import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf, retryable } from '@flotilla/errors';
 import { ApiRequestRefused } from '@flotilla/events';
 import { Workspace } from '@flotilla/git';
@@ -94,7 +94,7 @@ export async function startAuditWriter(
     ...config.checkpoint,
   }) as Config['checkpoint'];
   const origin = cpConfig.origin || defaultOrigin(config.audit.url, config.audit.branch);
-  if (cpConfig.enabled && cpConfig.publish) await ensureCheckpointStream(bus.jsm);
+  if (cpConfig.enabled && cpConfig.publish) await bus.ensureCheckpointStream();
   let stopping = false;
   let activating: Promise<void> | undefined;
   let becameActive!: () => void;
@@ -197,8 +197,7 @@ export async function startAuditWriter(
       logger.info({ verifierKey, origin, generated }, 'signing audit checkpoints');
       if (cpConfig.publish) {
         checkpoints = new CheckpointPublisher({
-          js: bus.js,
-          jsm: bus.jsm,
+          bus,
           origin,
           retryMinMs: config.audit.pushRetryMinMs,
           retryMaxMs: config.audit.pushRetryMaxMs,

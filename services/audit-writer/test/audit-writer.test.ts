@@ -12,6 +12,7 @@ import {
   GitWorkdir,
   type NatsServer,
   programArgs,
+  rawNats,
   startGitServer,
   startNats,
   waitFor,
@@ -314,11 +315,11 @@ describe('audit-writer against real NATS and git', () => {
     await writeFile(keptFile, JSON.stringify(exp));
 
     // Published outside the repo too, and that stream refuses purge and delete.
-    const fromStream = await readStreamCheckpoints(publisher.js, cp.origin);
+    const fromStream = await readStreamCheckpoints(rawNats(publisher).js, cp.origin);
     expect(fromStream.length).toBeGreaterThan(1);
-    await expect(publisher.jsm.streams.purge(CHECKPOINT_STREAM)).rejects.toThrow();
+    await expect(rawNats(publisher).jsm.streams.purge(CHECKPOINT_STREAM)).rejects.toThrow();
     await expect(
-      publisher.jsm.streams.deleteMessage(CHECKPOINT_STREAM, fromStream[0]!.seq),
+      rawNats(publisher).jsm.streams.deleteMessage(CHECKPOINT_STREAM, fromStream[0]!.seq),
     ).rejects.toThrow();
 
     const clone = await GitWorkdir.clone(git.fileUrl(auditName));
@@ -433,7 +434,9 @@ describe('audit API: who may read, and /verify rationed', () => {
     waitFor(
       'the writer to catch up',
       async () => {
-        const info = await publisher.jsm.consumers.info(EVENT_STREAM, durable).catch(() => null);
+        const info = await rawNats(publisher)
+          .jsm.consumers.info(EVENT_STREAM, durable)
+          .catch(() => null);
         return info && info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 100 },
@@ -486,11 +489,11 @@ describe('audit API: who may read, and /verify rationed', () => {
 
   it('a refused call publishes ApiRequestRefused: status, code, route and who, never the token', async () => {
     const seen: FlotillaEvent[] = [];
-    const sub = publisher.nc.subscribe(`flotilla.v1.api.refused.>`);
+    const sub = rawNats(publisher).nc.subscribe(`flotilla.v1.api.refused.>`);
     void (async () => {
       for await (const m of sub) seen.push(decodeEvent(m.data, { subject: m.subject }));
     })();
-    await publisher.nc.flush();
+    await rawNats(publisher).nc.flush();
     try {
       expect((await call('/approvals', 'not-a-token-of-anyone-at-all')).status).toBe(401);
       expect((await call('/approvals', AUDIT_TOKENS.nobody)).status).toBe(403);

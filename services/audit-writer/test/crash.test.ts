@@ -9,6 +9,7 @@ import {
   killGroup,
   type NatsServer,
   programArgs,
+  rawNats,
   type Spawned,
   spawnTracked,
   startGitServer,
@@ -108,7 +109,7 @@ it('kill -9 in the middle of a batch, restart: every event recorded exactly once
   killGroup(child.child, 'SIGKILL');
   await child.exited;
   // Delivered but unacknowledged events prove the kill landed in the middle of a batch.
-  const info = await publisher.jsm.consumers.info(EVENT_STREAM, durable);
+  const info = await rawNats(publisher).jsm.consumers.info(EVENT_STREAM, durable);
   expect(info.num_ack_pending + info.num_pending).toBeGreaterThan(0);
 
   await publishing;
@@ -123,7 +124,7 @@ it('kill -9 in the middle of a batch, restart: every event recorded exactly once
   await waitFor(
     "the writer's consumer drained",
     async () => {
-      const c = await publisher.jsm.consumers.info(EVENT_STREAM, durable);
+      const c = await rawNats(publisher).jsm.consumers.info(EVENT_STREAM, durable);
       return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
     },
     { timeoutMs: 90_000, intervalMs: 250 },

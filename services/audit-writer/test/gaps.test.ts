@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
-import { type GitServer, type NatsServer, startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import {
+  type GitServer,
+  type NatsServer,
+  rawNats,
+  startGitServer,
+  startNats,
+  waitFor,
+} from '@flotilla/test-support';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAuditFiles } from '../src/audit-repo.ts';
@@ -86,7 +93,7 @@ describe('audit-writer: no gaps', () => {
       async () => (metric(await metrics(), 'flotilla_audit_commit_failures_total') >= 3 ? true : undefined),
       { timeoutMs: 20_000 },
     );
-    const held = await publisher.jsm.consumers.info(EVENT_STREAM, config.consumer.durable);
+    const held = await rawNats(publisher).jsm.consumers.info(EVENT_STREAM, config.consumer.durable);
     expect(held.num_ack_pending).toBe(5);
     expect(held.num_redelivered).toBe(0);
 
@@ -113,9 +120,9 @@ describe('audit-writer: no gaps', () => {
     for (let i = 0; i < 10; i++) seqs.push((await publisher.publishEvent(event(tag, i))).seq);
     // The writer is behind; the stream's message limit keeps the newest five only (the first five
     // of these were never recorded), and one more is deleted.
-    await publisher.jsm.streams.update(EVENT_STREAM, { max_msgs: 5 });
-    await publisher.jsm.streams.deleteMessage(EVENT_STREAM, seqs[7]!);
-    await publisher.jsm.streams.update(EVENT_STREAM, { max_msgs: -1 });
+    await rawNats(publisher).jsm.streams.update(EVENT_STREAM, { max_msgs: 5 });
+    await rawNats(publisher).jsm.streams.deleteMessage(EVENT_STREAM, seqs[7]!);
+    await rawNats(publisher).jsm.streams.update(EVENT_STREAM, { max_msgs: -1 });
 
     writer = await startAuditWriter(config, logger);
     await writer.whenActive();
@@ -157,13 +164,13 @@ describe('audit-writer: no gaps', () => {
     expect((await records()).filter((r) => r.event === 'AuditGapDetected')).toHaveLength(2);
 
     // Alert before the stream's limit: usage of the message limit is exported.
-    const total = (await publisher.jsm.streams.info(EVENT_STREAM)).state.messages;
-    await publisher.jsm.streams.update(EVENT_STREAM, { max_msgs: total * 4 });
+    const total = (await rawNats(publisher).jsm.streams.info(EVENT_STREAM)).state.messages;
+    await rawNats(publisher).jsm.streams.update(EVENT_STREAM, { max_msgs: total * 4 });
     const ratio = await waitFor('usage ratio', async () => {
       const r = metric(await metrics(), 'flotilla_audit_stream_usage_ratio');
       return r > 0.2 ? r : undefined;
     });
     expect(ratio).toBeLessThan(0.3);
-    await publisher.jsm.streams.update(EVENT_STREAM, { max_msgs: -1 });
+    await rawNats(publisher).jsm.streams.update(EVENT_STREAM, { max_msgs: -1 });
   });
 });

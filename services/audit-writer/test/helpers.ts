@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Bus } from '@flotilla/bus';
 import { encodeEvent, type FlotillaEvent } from '@flotilla/events';
-import { freePort, type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
+import { freePort, rawNats, type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
 import { Value } from '@sinclair/typebox/value';
 import { Config } from '../src/config.ts';
 
@@ -116,7 +116,7 @@ export function writerConfig(over: {
 
 /** Publishes an event again under another Nats-Msg-Id: what a redelivery looks like to us. */
 export async function republish(bus: Bus, event: FlotillaEvent): Promise<void> {
-  await bus.js.publish(event.subject ?? '', encodeEvent(event), { msgID: `again-${event.id}` });
+  await rawNats(bus).js.publish(event.subject ?? '', encodeEvent(event), { msgID: `again-${event.id}` });
 }
 
 /** Value of a Prometheus sample in a text exposition. */

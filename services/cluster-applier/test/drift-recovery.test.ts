@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { EVENT_STREAM } from '@flotilla/bus';
 import { ApplyFailed, ApplySucceeded, DriftCorrected, DriftDetected, subjectFilter } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
-import { killGroup, programArgs, spawnTracked, waitFor } from '@flotilla/test-support';
+import { killGroup, programArgs, rawNats, spawnTracked, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applierIdentity } from '../src/nats-resources.ts';
 import { cm, createHarness, deployment, type Harness, ns, rand } from './harness.ts';
@@ -179,7 +179,7 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
     await waitFor(
       "the applier's consumer drained",
       async () => {
-        const c = await h.planner.jsm.consumers.info(EVENT_STREAM, applierIdentity(cluster));
+        const c = await rawNats(h.planner).jsm.consumers.info(EVENT_STREAM, applierIdentity(cluster));
         return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 200 },

@@ -8,6 +8,7 @@ import { createLogger } from '@flotilla/runtime';
 import {
   EventCollector,
   type NatsServer,
+  rawNats,
   startNats,
   startTestClusters,
   type TestCluster,
@@ -88,7 +89,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
   const blobs = await planner.blobs(BUCKET);
   const key = generateSigningKey('planner-test');
   const events = new EventCollector();
-  const sub = planner.nc.subscribe('flotilla.v1.>');
+  const sub = rawNats(planner).nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
       try {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplySucceeded, DriftCorrected, DriftDetected } from '@flotilla/events';
 import { valueHash } from '@flotilla/kube';
 import type { KubeObject } from '@flotilla/manifests';
+import { rawNats } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cm, createHarness, type Harness, ns, rand } from './harness.ts';
 
@@ -11,7 +12,7 @@ beforeAll(async () => {
   h = await createHarness({ kwok: false });
   // Every message on the bus as sent (dead letters included), to grep for the values.
   raw = [];
-  const sub = h.planner.nc.subscribe('flotilla.>');
+  const sub = rawNats(h.planner).nc.subscribe('flotilla.>');
   void (async () => {
     for await (const m of sub) raw.push(new TextDecoder().decode(m.data));
   })();

@@ -3,7 +3,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { EVENT_STREAM } from '@flotilla/bus';
 import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
-import { freePort, waitFor } from '@flotilla/test-support';
+import { freePort, rawNats, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applierConsumer } from '../src/nats-resources.ts';
 import { cm, createHarness, type Harness, ns, rand } from './harness.ts';
@@ -104,7 +104,10 @@ describe('cluster-applier: apiserver unavailable', () => {
       await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === plan.planId, 90_000);
       expect(await h.get('configmap', 'after-outage', space)).toBeDefined();
       expect(h.events.of<Failed>(ApplyFailed, (d) => d.planId === plan.planId)).toHaveLength(1);
-      const consumer = await applier.bus.jsm.consumers.info(EVENT_STREAM, applierConsumer(cluster).durable);
+      const consumer = await rawNats(applier.bus).jsm.consumers.info(
+        EVENT_STREAM,
+        applierConsumer(cluster).durable,
+      );
       expect(consumer.num_redelivered).toBe(0);
     } finally {
       await proxy.down();

@@ -1,7 +1,7 @@
+import type { Bus } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { catalog, decodeEvent, SUBJECT_PREFIX } from '@flotilla/events';
 import type { Logger } from '@flotilla/runtime';
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { redactEventData } from './redact.ts';
 import { summarize } from './summary.ts';
 
@@ -65,28 +65,29 @@ export function toLiveEvent(raw: Uint8Array, subject: string, receivedAt = Date.
  * nothing left behind when it stops). Events missed while disconnected are not replayed here:
  * the page refetches state when its stream reconnects.
  */
-export function startLiveFeed(nc: NatsConnection, hub: EventHub, logger: Logger): { stop(): Promise<void> } {
-  const sub: Subscription = nc.subscribe(`${SUBJECT_PREFIX}.>`);
+export function startLiveFeed(
+  bus: Pick<Bus, 'tail'>,
+  hub: EventHub,
+  logger: Logger,
+): { stop(): Promise<void> } {
   hub.connected = true;
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') hub.connected = false;
-      if (s.type === 'reconnect') hub.connected = true;
-    }
-  })().catch(() => undefined);
-  void (async () => {
-    for await (const msg of sub) {
+  const tail = bus.tail(
+    `${SUBJECT_PREFIX}.>`,
+    (msg) => {
       try {
         hub.publish(toLiveEvent(msg.data, msg.subject));
       } catch (err) {
         // Invalid events are dead-lettered by their consumers; the page just does not show them.
         logger.debug({ subject: msg.subject, err: messageOf(err) }, 'ignored an invalid event');
       }
-    }
-  })();
+    },
+    (up) => {
+      hub.connected = up;
+    },
+  );
   return {
     async stop() {
-      sub.unsubscribe();
+      tail.stop();
       hub.connected = false;
     },
   };

@@ -52,7 +52,7 @@ export async function startConsole(config: Config, logger: Logger): Promise<Cons
     logger,
   });
   const hub = new EventHub();
-  const feed = startLiveFeed(bus.nc, hub, logger);
+  const feed = startLiveFeed(bus, hub, logger);
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
 
   const planner = plannerApi(config.planner);

@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
-import { type GitServer, type NatsServer, startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import {
+  type GitServer,
+  type NatsServer,
+  rawNats,
+  startGitServer,
+  startNats,
+  waitFor,
+} from '@flotilla/test-support';
 import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
 import { Config } from '../src/config.ts';
 import { type GitWatcherHandle, startGitWatcher } from '../src/service.ts';
@@ -22,7 +29,7 @@ export class EventLog {
 
   static async start(bus: Bus): Promise<EventLog> {
     const log = new EventLog();
-    const consumer = await bus.js.consumers.get(EVENT_STREAM, {
+    const consumer = await rawNats(bus).js.consumers.get(EVENT_STREAM, {
       filter_subjects: ['flotilla.v1.git.>', 'flotilla.v1.webhook.>'],
     });
     log.consumer = consumer;

@@ -1,7 +1,7 @@
 import { cp } from 'node:fs/promises';
 import { EVENT_STREAM } from '@flotilla/bus';
 import { encodeToken } from '@flotilla/events';
-import { execGit, GitWorkdir } from '@flotilla/test-support';
+import { execGit, GitWorkdir, rawNats } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitWatcherHandle } from '../src/service.ts';
 import { crash, type Env, startEnv, uniq } from './harness.ts';
@@ -84,8 +84,8 @@ describe('git-watcher at scale', () => {
             .map((w) => [w.instance, w.watcher(name)!.consecutiveFailures]),
           cursor: (await kv.get(`${name}@main`))?.value,
           lease: (await leases.get(name))?.value,
-          stored: await env.bus.jsm.streams
-            .getMessage(EVENT_STREAM, {
+          stored: await rawNats(env.bus)
+            .jsm.streams.getMessage(EVENT_STREAM, {
               last_by_subj: `flotilla.v1.git.commit-detected.${encodeToken(name)}`,
             })
             .then((m) => m?.seq)

@@ -1,5 +1,5 @@
 import { ImageUpdateCommitted, PlanCreated, RollbackCommitted, StageLockChanged } from '@flotilla/events';
-import { waitFor, waitUntil } from '@flotilla/test-support';
+import { rawNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
@@ -96,7 +96,7 @@ describe('image automation, lock and rollback', () => {
       },
       { intervalMs: 200 },
     );
-    const listener = h.applier.nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
+    const listener = rawNats(h.applier).nc.subscribe('flotilla.v1.plan.created.dev', { max: 1 });
     await h.tag('1.4.8', bad);
     for await (const m of listener)
       badBundle.digest = JSON.parse(new TextDecoder().decode(m.data)).data.bundle.digest;

@@ -18,6 +18,7 @@ import {
   execGit,
   type GitServer,
   type NatsServer,
+  rawNats,
   startGitServer,
   startNats,
   waitUntil,
@@ -115,7 +116,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const registry = await connect('registry-watcher');
   const applier = await connect('cluster-applier');
   const events = new EventCollector();
-  const sub = watcher.nc.subscribe('flotilla.v1.>');
+  const sub = rawNats(watcher).nc.subscribe('flotilla.v1.>');
   void (async () => {
     for await (const m of sub) {
       // Only events travel under flotilla.v1.> (KV and object store use their own subjects).
@@ -199,7 +200,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     simulateAppliers(health = () => 'Current') {
       if (appliers) return;
       appliers = true;
-      const plans = applier.nc.subscribe('flotilla.v1.plan.created.*');
+      const plans = rawNats(applier).nc.subscribe('flotilla.v1.plan.created.*');
       void (async () => {
         for await (const m of plans) {
           const e = decodeEvent(m.data, { subject: m.subject }) as FlotillaEvent<
@@ -258,7 +259,9 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       await waitUntil(
         'the planner consumer to drain',
         async () => {
-          const info = await watcher.jsm.consumers.info(EVENT_STREAM, 'planner').catch(() => null);
+          const info = await rawNats(watcher)
+            .jsm.consumers.info(EVENT_STREAM, 'planner')
+            .catch(() => null);
           return info !== null && info.num_pending === 0 && info.num_ack_pending === 0;
         },
         { timeoutMs },

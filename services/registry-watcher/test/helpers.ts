@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { type Bus, EVENT_STREAM, type Subscription } from '@flotilla/bus';
 import { buildSubject, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
-import { waitUntil } from '@flotilla/test-support';
+import { rawNats, waitUntil } from '@flotilla/test-support';
 import { Config, type RegistryWatcher, startRegistryWatcher, type WatchedImageConfig } from '../src/index.ts';
 
 export const rand = () => randomBytes(4).toString('hex');
@@ -36,7 +36,7 @@ export async function collect(bus: Bus, scopes: string[], domain = 'image') {
     /** Resolves once every event stored so far for these scopes has been handled here. */
     caughtUp: () =>
       until('collector caught up with the stream', async () => {
-        const info = await bus.jsm.consumers.info(EVENT_STREAM, durable);
+        const info = await rawNats(bus).jsm.consumers.info(EVENT_STREAM, durable);
         return info.num_pending === 0 && info.num_ack_pending === 0;
       }),
     stop: () => sub.stop(),

@@ -1,6 +1,6 @@
 import { ApplyStarted, ApplySucceeded, decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
-import { waitFor } from '@flotilla/test-support';
+import { rawNats, waitFor } from '@flotilla/test-support';
 import { cm, createHarness, ns, rand } from '../../../services/cluster-applier/test/harness.ts';
 import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
@@ -36,7 +36,7 @@ export async function apiserverKill(durationMs: number): Promise<History> {
   const cluster = `faults-${rand()}`;
   const space = `faults-${rand()}`;
   const events: FlotillaEvent[] = [];
-  const sub = h.planner.nc.subscribe('flotilla.v1.>');
+  const sub = rawNats(h.planner).nc.subscribe('flotilla.v1.>');
   const opOf = new Map<string, string>(); // planId → op id
   let diverged: string[] = [];
   try {

@@ -7,6 +7,7 @@ import {
   execGit,
   freePort,
   programArgs,
+  rawNats,
   type Spawned,
   spawnTracked,
   startGitServer,
@@ -134,9 +135,9 @@ export async function auditDiskFull(durationMs: number): Promise<History> {
       // Stopped consuming: while it cannot write, the writer acknowledges nothing (its ack floor
       // stands still: no event taken off the stream unrecorded) and what it was handed stays
       // within the consumer's max_ack_pending; the rest waits in the stream.
-      const before = await pub.jsm.consumers.info(EVENT_STREAM, durable);
+      const before = await rawNats(pub).jsm.consumers.info(EVENT_STREAM, durable);
       await new Promise((r) => setTimeout(r, FULL_MS));
-      const after = await pub.jsm.consumers.info(EVENT_STREAM, durable);
+      const after = await rawNats(pub).jsm.consumers.info(EVENT_STREAM, durable);
       if (after.ack_floor.stream_seq !== before.ack_floor.stream_seq)
         violations.push(
           `disk full: the writer acknowledged events it could not write (ack floor ${before.ack_floor.stream_seq} → ${after.ack_floor.stream_seq})`,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '@flotilla/bus';
 import { DeadLettered, ImageTagDetected, ImageUpdateCommitted } from '@flotilla/events';
-import { execGit, startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import { execGit, rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
 import {
@@ -48,7 +48,7 @@ export async function gitPushRejection(durationMs: number): Promise<History> {
     });
     const b = bus;
     const tagToOp = new Map<string, string>();
-    const sub = b.nc.subscribe('flotilla.v1.>');
+    const sub = rawNats(b).nc.subscribe('flotilla.v1.>');
     void (async () => {
       for await (const m of sub) {
         const e = m.json<{ type: string; data: { tag?: string; commit?: string } }>();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { ImageTagDetected, subjectFilter } from '@flotilla/events';
-import { type NatsCluster, waitFor } from '@flotilla/test-support';
+import { type NatsCluster, rawNats, waitFor } from '@flotilla/test-support';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
@@ -52,7 +52,7 @@ export async function streamWorkload(
     const readLoop = (async () => {
       while (reading) {
         try {
-          const c = await reader.js.consumers.get(EVENT_STREAM, {
+          const c = await rawNats(reader).js.consumers.get(EVENT_STREAM, {
             filter_subjects: [subjectFilter(ImageTagDetected)],
             deliver_policy: DeliverPolicy.StartSequence,
             opt_start_seq: next,
@@ -81,7 +81,7 @@ export async function streamWorkload(
     const info = async () => {
       for (const b of [publisher, reader]) {
         try {
-          return await b.jsm.streams.info(EVENT_STREAM);
+          return await rawNats(b).jsm.streams.info(EVENT_STREAM);
         } catch {
           // the other client may be on the healthy side
         }
@@ -144,8 +144,8 @@ export async function streamWorkload(
     // A second, fresh reader of the whole stream: an event the live reader missed (a consumer
     // recreated across a leader change) but the stream holds is not lost. What neither saw is.
     if (!acked.every((o) => rec.seen(o.id))) {
-      const last = (await publisher.jsm.streams.info(EVENT_STREAM)).state.last_seq;
-      const again = await reader.js.consumers.get(EVENT_STREAM, {
+      const last = (await rawNats(publisher).jsm.streams.info(EVENT_STREAM)).state.last_seq;
+      const again = await rawNats(reader).js.consumers.get(EVENT_STREAM, {
         filter_subjects: [subjectFilter(ImageTagDetected)],
         deliver_policy: DeliverPolicy.All,
       });

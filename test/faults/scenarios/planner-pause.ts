@@ -6,6 +6,7 @@ import { GitCommitDetected, PlanCreated, subjectFilter } from '@flotilla/events'
 import {
   execGit,
   GitWorkdir,
+  rawNats,
   startGitServer,
   startNats,
   startTcpProxy,
@@ -71,7 +72,7 @@ async function plannerFault(kind: PlannerFault, durationMs: number): Promise<His
     }
 
     const revisionToOp = new Map<string, string>();
-    const consumer = await b.js.consumers.get(EVENT_STREAM, {
+    const consumer = await rawNats(b).js.consumers.get(EVENT_STREAM, {
       filter_subjects: [subjectFilter(PlanCreated)],
       deliver_policy: DeliverPolicy.All,
     });

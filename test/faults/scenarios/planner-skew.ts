@@ -15,7 +15,7 @@ import {
   PromotionCommitted,
   subjectFilter,
 } from '@flotilla/events';
-import { freePort, startGitServer, startNats, waitFor } from '@flotilla/test-support';
+import { freePort, rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
@@ -142,7 +142,7 @@ export async function plannerSkew(durationMs: number): Promise<History> {
       await applier.publish(HealthChanged, { ...base, status: 'Current', objects: [] }, { cause: e });
     };
 
-    const consumer = await reader.js.consumers.get(EVENT_STREAM, {
+    const consumer = await rawNats(reader).js.consumers.get(EVENT_STREAM, {
       filter_subjects: [
         subjectFilter(PlanCreated),
         subjectFilter(ImageUpdateCommitted),

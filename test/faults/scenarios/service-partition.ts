@@ -14,6 +14,7 @@ import {
   GitWorkdir,
   programArgs,
   pushImage,
+  rawNats,
   type Spawned,
   spawnTracked,
   startGitServer,
@@ -150,7 +151,7 @@ export async function servicePartitions(durationMs: number): Promise<Record<Part
 
     // What the watchers published, read from the stream directly (not through any proxy).
     const shaToOp = new Map<string, string>();
-    const consumer = await b.js.consumers.get(EVENT_STREAM, {
+    const consumer = await rawNats(b).js.consumers.get(EVENT_STREAM, {
       filter_subjects: [subjectFilter(GitCommitDetected), subjectFilter(ImageTagDetected)],
       deliver_policy: DeliverPolicy.All,
     });
