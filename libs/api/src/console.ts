@@ -103,7 +103,7 @@ const decisionRoute = (verb: 'approve' | 'reject') =>
     headers: IdempotencyKeyHeader,
     responses: {
       200: { description: "the planner's answer", schema: View('the planner operation result') },
-      400: { description: 'comment or reason too long', schema: ErrorBody },
+      400: { description: 'comment or reason too long, or a malformed Idempotency-Key', schema: ErrorBody },
       401: signedOut,
       403: { description: 'CSRF, or the planner refused the role', schema: ErrorBody },
       404: { description: 'no such promotion', schema: ErrorBody },

@@ -99,7 +99,7 @@ const RENDERED_DIFF = {
 };
 
 interface Calls {
-  decide: Array<{ token: string; id: string; verb: string; text: string | undefined }>;
+  decide: Array<{ token: string; id: string; verb: string; text: string | undefined; key: string }>;
   diff: Array<{ token: string; of: string; id: string }>;
 }
 
@@ -135,8 +135,8 @@ function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Ca
         };
       return { status: 200, body: RENDERED_DIFF, headers: new Headers() };
     },
-    async decide(token, id, verb, text) {
-      state.calls.decide.push({ token, id, verb, text });
+    async decide(token, id, verb, text, key) {
+      state.calls.decide.push({ token, id, verb, text, key });
       const who = TOKENS[token];
       if (!who) return { status: 401, body: { error: 'unauthenticated', message: 'no' } };
       if (who.name !== 'alice')
@@ -331,10 +331,31 @@ describe('console API', () => {
     const alice = await login('alice-token-123');
     const ok = await post('/api/promotions/prod-0123456789abcdef/approve', alice);
     expect(ok.statusCode).toBe(200);
-    expect(state.calls.decide).toEqual([
+    expect(state.calls.decide).toMatchObject([
       { token: 'bob-token-4567', id: 'prod-0123456789abcdef', verb: 'approve', text: 'looks good' },
       { token: 'alice-token-123', id: 'prod-0123456789abcdef', verb: 'approve', text: 'looks good' },
     ]);
+  });
+
+  it("forwards the page's Idempotency-Key unchanged, keys a decision sent without one, refuses a bad one", async () => {
+    state.calls.decide.length = 0;
+    const alice = await login('alice-token-123');
+    const url = '/api/promotions/prod-0123456789abcdef/approve';
+    // The page retries one decision with its key: the planner sees the same key both times.
+    for (let i = 0; i < 2; i++)
+      expect((await post(url, alice, { 'idempotency-key': 'approve-prod-4b1d' })).statusCode).toBe(200);
+    // Without a key (a script), each decision still reaches the planner with a key of its own.
+    await post(url, alice);
+    await post(url, alice);
+    const keys = state.calls.decide.map((c) => c.key);
+    expect(keys.slice(0, 2)).toEqual(['approve-prod-4b1d', 'approve-prod-4b1d']);
+    expect(keys[2]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[3]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[2]).not.toBe(keys[3]);
+    const bad = await post(url, alice, { 'idempotency-key': 'has spaces in it' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'bad-idempotency-key' });
+    expect(state.calls.decide).toHaveLength(4);
   });
 
   it("passes the planner's rendered diff through with the person's own token, and its refusals", async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   consoleAuthRoutes as A,
   consoleRoutes as C,
@@ -22,6 +23,7 @@ import {
   type HistoryFilter,
 } from './audit-client.ts';
 import { clusterDetail } from './cluster-detail.ts';
+import { IDEMPOTENCY_KEY } from './decision-keys.ts';
 import type { IdentityProvider } from './identity.ts';
 import { LEAD_TIME_EVENTS, leadTimes } from './lead-time.ts';
 import type { EventHub, LiveEvent } from './live-feed.ts';
@@ -311,7 +313,19 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         // Validated by the route's schema (strings of at most 1000 characters).
         const body = (req.body ?? {}) as DecisionBody;
         const text = body.comment ?? body.reason;
-        const res = await deps.planner.decide(me(req).bearer, id, verb, text);
+        // The page's key for this decision (the same on its retries); a caller without one still
+        // gets one, so every decision reaches the planner keyed and the console's own retries of
+        // an unreachable planner cannot decide twice.
+        const sent = req.headers['idempotency-key'];
+        const key = (Array.isArray(sent) ? sent[0] : sent)?.trim() || randomUUID();
+        if (!IDEMPOTENCY_KEY.test(key))
+          return fail(
+            reply,
+            400,
+            'bad-idempotency-key',
+            'Idempotency-Key must be 1 to 200 printable ASCII characters',
+          );
+        const res = await deps.planner.decide(me(req).bearer, id, verb, text, key);
         if (res.status === 401) return signedOut(reply, deps);
         req.log.info({ user: me(req).name, id, verb, status: res.status }, 'promotion decision forwarded');
         return reply.code(res.status).send(res.body);

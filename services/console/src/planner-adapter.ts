@@ -31,11 +31,16 @@ export interface PlannerApi {
     of: 'promotions' | 'changes',
     id: string,
   ): Promise<UpstreamResponse<RenderedDiffAnswer | ErrorBody>>;
+  /**
+   * Sends a decision with its `Idempotency-Key`; a planner that is unreachable or on standby
+   * (503) is asked again with the same key, so a retry can never decide twice.
+   */
   decide(
     token: string,
     id: string,
     verb: 'approve' | 'reject',
     text: string | undefined,
+    key: string,
   ): Promise<DecisionResult>;
   /** null when the planner does not accept the token. */
   whoami(token: string): Promise<PlannerIdentity | null>;
@@ -46,10 +51,32 @@ export interface ErrorBody {
   message: string;
 }
 
+/**
+ * A planner failing over (the new leader answers 503 until it holds the lease) or restarting
+ * is back within seconds; a decision is asked again then, with its key, rather than the person
+ * being told to click again. A timeout is not retried here: the planner may still be carrying
+ * the decision out, and the page says so.
+ */
+const DECISION_RETRIES = [500, 2000, 5000] as const;
+
+async function retryUnavailable<T>(delays: readonly number[], attempt: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = delays[i];
+      if ((err as { code?: string }).code !== 'console.planner-unavailable' || delay === undefined) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export function plannerApi(opts: {
   url: string;
   timeoutMs: number;
   decisionTimeoutMs?: number;
+  /** Delays before asking an unreachable planner again about a decision (same key). */
+  decisionRetries?: readonly number[];
   tls?: UpstreamTls | undefined;
 }): PlannerApi {
   const base = `${opts.url.replace(/\/+$/, '')}/api/v1`;
@@ -97,23 +124,25 @@ export function plannerApi(opts: {
         fetch,
       });
     },
-    async decide(token, id, verb, text) {
-      const res = await callUpstream<DecisionResult['body']>(
-        'planner',
-        `${base}/promotions/${encodeURIComponent(id)}/${verb}`,
-        {
-          method: 'POST',
-          headers: auth(token),
-          body:
-            verb === 'approve'
-              ? { ...(text ? { comment: text } : {}) }
-              : { ...(text ? { reason: text } : {}) },
-          // Not the read timeout: the planner answers once the decision is carried out (commit,
-          // push, render), which takes seconds; cutting it short reported a recorded approval
-          // as "the planner is unreachable".
-          timeoutMs: opts.decisionTimeoutMs ?? Math.max(opts.timeoutMs, 120_000),
-          fetch,
-        },
+    async decide(token, id, verb, text, key) {
+      const res = await retryUnavailable(opts.decisionRetries ?? DECISION_RETRIES, () =>
+        callUpstream<DecisionResult['body']>(
+          'planner',
+          `${base}/promotions/${encodeURIComponent(id)}/${verb}`,
+          {
+            method: 'POST',
+            headers: { ...auth(token), 'idempotency-key': key },
+            body:
+              verb === 'approve'
+                ? { ...(text ? { comment: text } : {}) }
+                : { ...(text ? { reason: text } : {}) },
+            // Not the read timeout: the planner answers once the decision is carried out (commit,
+            // push, render), which takes seconds; cutting it short reported a recorded approval
+            // as "the planner is unreachable".
+            timeoutMs: opts.decisionTimeoutMs ?? Math.max(opts.timeoutMs, 120_000),
+            fetch,
+          },
+        ),
       );
       return { status: res.status, body: res.body };
     },

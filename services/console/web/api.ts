@@ -21,7 +21,12 @@ export function setCsrf(token: string): void {
   csrfToken = token;
 }
 
-export async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+export async function call<T>(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -30,6 +35,7 @@ export async function call<T>(method: 'GET' | 'POST', path: string, body?: unkno
       headers: {
         accept: 'application/json',
         ...(method === 'POST' ? { 'content-type': 'application/json', 'x-csrf-token': csrfToken } : {}),
+        ...headers,
       },
       ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
     });

@@ -1,4 +1,5 @@
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
+import { DecisionKeys, decisionAction } from '../../src/decision-keys.ts';
 import type { ImageView, StageView } from '../../src/overview.ts';
 import { type ApiError, ago, call } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
@@ -45,13 +46,21 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
 
+  // One Idempotency-Key per decision, the same on a retry after no answer (decision-keys.ts).
+  const keys = useMemo(() => new DecisionKeys(() => crypto.randomUUID()), []);
+
   const decide = async (verb: 'approve' | 'reject') => {
     setBusy(true);
     setOutcome(null);
+    const key = keys.keyFor(decisionAction(verb, props.id, comment));
     try {
-      await call('POST', `/api/promotions/${encodeURIComponent(props.id)}/${verb}`, {
-        [verb === 'approve' ? 'comment' : 'reason']: comment || undefined,
-      });
+      await call(
+        'POST',
+        `/api/promotions/${encodeURIComponent(props.id)}/${verb}`,
+        { [verb === 'approve' ? 'comment' : 'reason']: comment || undefined },
+        { 'idempotency-key': key },
+      );
+      keys.settled('answered');
       setOutcome({
         kind: 'ok',
         // The planner answers once the decision is carried out; the record it returns (reloaded
@@ -61,6 +70,8 @@ export function PromotionPage(props: { id: string; live: Live; onUnauthorised: (
       setComment('');
     } catch (err) {
       const e = err as ApiError;
+      // No answer (unreachable, timed out): the decision may be on record; its retry keeps the key.
+      keys.settled(e.unavailable ? 'unknown' : 'answered');
       if (e.status === 401) return props.onUnauthorised();
       setOutcome(
         e.status === 403
