@@ -35,7 +35,8 @@ import { LiveState } from './live-state.ts';
 import type { ApplierMetrics } from './metrics.ts';
 import { applierBundleBucket } from './nats-resources.ts';
 import { ownedElsewhere } from './ownership.ts';
-import { checkReplay, verifyPlan } from './plan-checks.ts';
+import { checkReplay, mustRecordNoop, verifyPlan } from './plan-checks.ts';
+import type { SharedLists } from './shared-lists.ts';
 import {
   applyInStages,
   dryRun,
@@ -59,6 +60,8 @@ export interface ApplierDeps {
   sealingKey?: KeyObject | undefined;
   /** Secret values in drift reports become keyed hashes; the key never leaves the cluster. */
   driftProtection: DriftProtection;
+  /** Live-state LISTs shared with this cluster's other pipelines (the applier's own client only). */
+  shared?: SharedLists | undefined;
   logger: Logger;
   /** Counted on /metrics: a refused plan is acked, so only this shows it to a scrape. */
   metrics?: Pick<ApplierMetrics, 'planFailures'>;
@@ -94,10 +97,16 @@ export class Applier {
    */
   private lastSeen = new Map<string, string>();
   private readonly ctx: StepContext;
-  readonly stats = { plans: 0, noops: 0, failures: 0 };
+  /**
+   * The inventory as this applier last read or wrote it, while it holds the Lease: it is the only
+   * writer then, so reading it back before every plan would only cost a request. Dropped when a
+   * tenure starts (another replica may have applied meanwhile) and after a write that failed.
+   */
+  private known: { inv: Inventory | undefined } | undefined;
+  readonly stats = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0 };
 
   constructor(private readonly d: ApplierDeps) {
-    this.live = new LiveState(d.client, d.inventoryName, d.config.kube.parallelism);
+    this.live = new LiveState(d.client, d.inventoryName, d.config.kube.parallelism, undefined, d.shared);
     this.ctx = {
       client: d.client,
       parallelism: d.config.kube.parallelism,
@@ -113,6 +122,25 @@ export class Applier {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     return this.queue.run(fn);
+  }
+
+  /** A new tenure (Lease acquired): what this applier remembers of its inventory is read again. */
+  forgetInventory(): void {
+    this.known = undefined;
+  }
+
+  private async readInventory(): Promise<Inventory | undefined> {
+    if (this.known) return this.known.inv;
+    const inv = await this.d.inventory.read(this.d.inventoryName);
+    this.known = { inv };
+    return inv;
+  }
+
+  private async writeInventory(inv: Inventory): Promise<void> {
+    this.known = undefined;
+    this.stats.inventoryWrites++;
+    await this.d.inventory.write(inv);
+    this.known = { inv };
   }
 
   private blobs(bucket: string): Promise<BlobStore> {
@@ -150,7 +178,7 @@ export class Applier {
         trustedKeys: this.d.trustedKeys,
         requireSigned: config.requireSignedPlans,
       });
-      const inv = await this.d.inventory.read(this.d.inventoryName);
+      const inv = await this.readInventory();
       const verdict = checkReplay(plan, inv);
       // 1. bundle: fetch, digest, decode, resolve kinds
       const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
@@ -158,18 +186,6 @@ export class Applier {
         resolveDesired(this.d.client, bundle, this.d.inventoryName, config.kube.parallelism, this.d.pipeline),
       );
       hctx.working();
-      await this.d.bus.publish(
-        ApplyStarted,
-        {
-          ...this.pipelineField,
-          cluster: config.cluster,
-          planId: plan.planId,
-          revision: plan.revision,
-          bundleDigest: plan.bundle.digest,
-          objects: desired.length,
-        },
-        { cause: event, id: `${plan.planId}-started` },
-      );
       // 2. what changed since the inventory (+ a cheap live check)
       const entries = inv?.entries ?? {};
       const changes = await withSpan('apply find-changes', {}, () =>
@@ -186,30 +202,45 @@ export class Applier {
         planId: plan.planId,
       };
       if (changes.changed.length === 0 && staleToPrune.length === 0) {
-        // Fast no-op: nothing to send. Record the plan as applied (replay protection).
-        if (verdict === 'new' || inv?.applying)
-          await this.d.inventory.write({
-            ...base,
-            appliedAt: new Date().toISOString(),
-            entries: this.entriesFor(desired, changes.markers, []),
-          });
+        // Fast no-op: nothing to send. Record the plan as applied (replay protection) unless the
+        // record would say nothing new (see mustRecordNoop).
+        const entriesNow = this.entriesFor(desired, changes.markers, []);
+        if (mustRecordNoop(plan, inv, verdict, entriesNow))
+          await this.writeInventory({ ...base, appliedAt: new Date().toISOString(), entries: entriesNow });
         this.current = { plan: { ...base }, desired };
         this.stats.noops++;
-        await this.publishSucceeded(
-          event,
-          plan,
-          startedAt,
-          { total: desired.length, applied: 0, unchanged: desired.length, pruned: 0 },
-          true,
-        );
-        // A new bundle, or a redelivery whose health report may have been cut short: report health once.
-        if (inv?.digest !== plan.bundle.digest || verdict === 'redelivery') {
-          const h = await evaluateHealth(desired, this.live);
-          await this.publishHealth(event, plan, h, undefined);
-        }
+        // A new bundle, or a redelivery whose health report may have been cut short: report health
+        // once. Both reports go out together (acks awaited side by side, not one after the other).
+        const health =
+          inv?.digest !== plan.bundle.digest || verdict === 'redelivery'
+            ? await evaluateHealth(desired, this.live)
+            : undefined;
+        await Promise.all([
+          this.publishSucceeded(
+            event,
+            plan,
+            startedAt,
+            { total: desired.length, applied: 0, unchanged: desired.length, pruned: 0 },
+            true,
+          ),
+          health ? this.publishHealth(event, plan, health, undefined) : undefined,
+        ]);
         log.info({ objects: desired.length }, 'plan unchanged: no-op');
         return undefined;
       }
+      // Something will be written: announced now (a no-op is announced by its ApplySucceeded only).
+      await this.d.bus.publish(
+        ApplyStarted,
+        {
+          ...this.pipelineField,
+          cluster: config.cluster,
+          planId: plan.planId,
+          revision: plan.revision,
+          bundleDigest: plan.bundle.digest,
+          objects: desired.length,
+        },
+        { cause: event, id: `${plan.planId}-started` },
+      );
       // 3. nothing another pipeline owns: refused whole, before anything is written
       const taken = await ownedElsewhere(
         this.d.client,
@@ -247,7 +278,7 @@ export class Applier {
         applying.entries[d.key] = old ? { ...old, h: '' } : { v: d.body.apiVersion, h: '' };
       }
       written = true;
-      await this.d.inventory.write(applying);
+      await this.writeInventory(applying);
       // 5. server-side apply in stages
       const applied = await withSpan(
         'apply server-side',
@@ -268,7 +299,7 @@ export class Applier {
         { attributes: { 'flotilla.objects': staleToPrune.length } },
         () => prune(this.ctx, staleToPrune, this.d.inventoryName),
       );
-      await this.d.inventory.write({
+      await this.writeInventory({
         ...base,
         appliedAt: new Date().toISOString(),
         entries: this.entriesFor(desired, changes.markers, pruned.failed),
@@ -516,7 +547,7 @@ export class Applier {
 
   /** After a restart: what the inventory says we applied, from the bundle in the object store. */
   private async loadCurrent(): Promise<Current | undefined> {
-    const inv = await this.d.inventory.read(this.d.inventoryName);
+    const inv = await this.readInventory();
     if (!inv?.digest || !inv.revision || !inv.planId || inv.applying) return undefined;
     const bucket = applierBundleBucket(this.d.config);
     const bundle = await fetchBundle(

@@ -81,8 +81,12 @@ export const Config = Type.Object({
     name: Type.Optional(Type.String()),
     durationSeconds: Type.Integer({ default: 15, minimum: 2 }),
   }),
-  /** Plans of different pipelines applied at once (each pipeline's own plans stay in order). */
-  pipelineConcurrency: Type.Integer({ default: 4, minimum: 1, maximum: 64 }),
+  /**
+   * Plans of different pipelines handled at once (each pipeline's own plans stay in order). Writes
+   * stay bounded by `kube.parallelism` (the client's connections); most plans of a resync are
+   * no-ops whose reads share LISTs, so more at once means fewer, larger LISTs.
+   */
+  pipelineConcurrency: Type.Integer({ default: 16, minimum: 1, maximum: 64 }),
   /** JetStream ack wait for a plan; the handler heartbeats, so this only bounds a hung process. */
   ackWaitMs: Type.Integer({ default: 60_000, minimum: 1000 }),
 });

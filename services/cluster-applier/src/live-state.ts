@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isKubeApiError, type KubeClient, mapLimit, type ResourceInfo } from '@flotilla/kube';
 import { type KubeObject, refKey } from '@flotilla/manifests';
 import { INVENTORY_LABEL } from './desired.ts';
+import type { SharedLists } from './shared-lists.ts';
 
 export interface Listable {
   info: ResourceInfo;
@@ -10,8 +11,9 @@ export interface Listable {
 
 /**
  * Reads the live objects of our inventory with one LIST per kind (label selector on our
- * inventory label), instead of one GET per object: 4000 objects are a handful of requests. An
- * applier whose RBAC does not allow cluster-wide lists falls back to one list per namespace.
+ * inventory label), instead of one GET per object: 4000 objects are a handful of requests; with
+ * `shared`, that LIST also answers the other pipelines reading the same kind at the same time.
+ * An applier whose RBAC does not allow cluster-wide lists falls back to one list per namespace.
  */
 export class LiveState {
   /** Resources we may not list cluster-wide (learned from a 403). */
@@ -23,6 +25,8 @@ export class LiveState {
     private readonly parallelism: number,
     /** Another selection than "ours" (ownership checks list what other inventories hold). */
     private readonly selector?: string,
+    /** LISTs shared with the other pipelines' appliers on this cluster (see SharedLists). */
+    private readonly shared?: SharedLists,
   ) {}
 
   async read(
@@ -40,13 +44,6 @@ export class LiveState {
       if (o.info.namespaced && o.ref.namespace) g.namespaces.add(o.ref.namespace);
     }
     const labelSelector = this.selector ?? `${INVENTORY_LABEL}=${this.inventoryName}`;
-    const jobs: { info: ResourceInfo; namespace?: string }[] = [];
-    for (const [id, g] of groups) {
-      // One namespace: list just there (cheaper, and needs no cluster-wide permission).
-      if (!g.info.namespaced || (g.namespaces.size > 1 && !this.namespacedOnly.has(id)))
-        jobs.push({ info: g.info });
-      else for (const namespace of g.namespaces) jobs.push({ info: g.info, namespace });
-    }
     const live = new Map<string, KubeObject>();
     const add = (info: ResourceInfo, items: KubeObject[]) => {
       for (const item of items) {
@@ -62,6 +59,29 @@ export class LiveState {
         );
       }
     };
+    // Our own objects through the shared LISTs where they may be listed cluster-wide.
+    const shared = this.shared && this.selector === undefined ? this.shared : undefined;
+    if (shared) {
+      const answers = await Promise.all(
+        [...groups].map(async ([id, g]) => ({
+          id,
+          g,
+          items: await shared.read(g.info, this.inventoryName, opts.metadataOnly, g.namespaces),
+        })),
+      );
+      for (const { id, g, items } of answers) {
+        if (items === 'unshared') continue;
+        add(g.info, items);
+        groups.delete(id);
+      }
+    }
+    const jobs: { info: ResourceInfo; namespace?: string }[] = [];
+    for (const [id, g] of groups) {
+      // One namespace: list just there (cheaper, and needs no cluster-wide permission).
+      if (!g.info.namespaced || (g.namespaces.size > 1 && !this.namespacedOnly.has(id)))
+        jobs.push({ info: g.info });
+      else for (const namespace of g.namespaces) jobs.push({ info: g.info, namespace });
+    }
     await mapLimit(jobs, this.parallelism, async (job) => {
       try {
         add(

@@ -6,6 +6,7 @@ import type { PlanData } from '@flotilla/trust';
 type Tenant = NonNullable<PlanData['tenant']>;
 
 import { Applier, type ApplierDeps, type DriftReport } from './applier.ts';
+import { SharedLists } from './shared-lists.ts';
 
 /**
  * One Applier per pipeline on this cluster, each with its own inventory, plan sequence and drift
@@ -16,8 +17,17 @@ export class PipelineAppliers {
   private readonly byPipeline = new Map<string, { applier: Applier; as: string | undefined }>();
   /** Per pipeline, the plan in hand (apply and health): the next one waits for it. */
   private readonly inHand = new Map<string, Promise<unknown>>();
+  /** The applier's own reads of its objects, one LIST per kind for all pipelines at once. */
+  readonly shared: SharedLists;
 
-  constructor(private readonly deps: Omit<ApplierDeps, 'inventoryName' | 'pipeline'>) {}
+  constructor(private readonly deps: Omit<ApplierDeps, 'inventoryName' | 'pipeline' | 'shared'>) {
+    this.shared = new SharedLists(deps.client);
+  }
+
+  /** A new tenure (Lease acquired): every pipeline reads its inventory from the cluster again. */
+  forgetInventories(): void {
+    for (const { applier } of this.byPipeline.values()) applier.forgetInventory();
+  }
 
   /**
    * The applier of `pipeline` (undefined: the repo's root flotilla.yaml), created on first use.
@@ -33,6 +43,8 @@ export class PipelineAppliers {
     const applier = new Applier({
       ...this.deps,
       client: as ? client.impersonating(as, { connections: this.deps.config.kube.parallelism }) : client,
+      // A tenant's reads stay within what its own RBAC lets it list.
+      ...(as ? {} : { shared: this.shared }),
       inventoryName: pipelineInventoryName(this.deps.config.cluster, pipeline),
       ...(pipeline ? { pipeline } : {}),
     });
@@ -59,6 +71,14 @@ export class PipelineAppliers {
       if (this.inHand.get(key) === settled) this.inHand.delete(key);
     });
     return run;
+  }
+
+  /** Every pipeline's applier stats added up (benchmarks, tests). */
+  totals(): Applier['stats'] {
+    const sum = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0 };
+    for (const { applier } of this.byPipeline.values())
+      for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += applier.stats[k];
+    return sum;
   }
 
   /** Drift of every pipeline seen since start, one after another. */

@@ -2,7 +2,7 @@ import type { Inventory } from '@flotilla/kube';
 import { generateSigningKey, type PlanData, signPlan } from '@flotilla/trust';
 import { describe, expect, it } from 'vitest';
 import { ApplyError } from './apply-error.ts';
-import { checkReplay, verifyPlan } from './plan-checks.ts';
+import { checkReplay, mustRecordNoop, verifyPlan } from './plan-checks.ts';
 
 const key = generateSigningKey('k1');
 const plan = (sequence: number, digest = `sha256:${'a'.repeat(64)}`, epoch?: number): PlanData =>
@@ -80,5 +80,61 @@ describe('plan checks', () => {
     expect(codeOf(() => verifyPlan({ ...plan(1, digest, 7), epoch: 99 }, opts))).toBe(
       'plan.bad-signature:true',
     );
+  });
+});
+
+describe('mustRecordNoop: which no-op plans the inventory must record', () => {
+  const entries = { 'v1/ConfigMap a/x': { v: 'v1', h: 'h1', m: 'm1' } };
+  const recorded = (epoch?: number): Inventory => ({
+    ...inv(5, 'dev-5', `sha256:${'a'.repeat(64)}`, epoch),
+    revision: 'c'.repeat(40),
+    entries,
+  });
+  const other = `sha256:${'f'.repeat(64)}`;
+
+  it('skips another plan of the same epoch whose objects and live markers equal the inventory', () => {
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', { ...entries })).toBe(false);
+    expect(mustRecordNoop(plan(6, other, 3), recorded(3), 'new', { ...entries })).toBe(false);
+  });
+
+  it('records a plan further ahead: one in between (a failure retried later) must count as a replay', () => {
+    expect(mustRecordNoop(plan(7, other), recorded(), 'new', { ...entries })).toBe(true);
+    expect(mustRecordNoop(plan(8, other, 3), recorded(3), 'new', { ...entries })).toBe(true);
+  });
+
+  it('records a new epoch: the fencing token must outrank the old planner from then on', () => {
+    expect(mustRecordNoop(plan(1, other, 4), recorded(3), 'new', { ...entries })).toBe(true);
+    expect(mustRecordNoop(plan(1, other, 1), recorded(), 'new', { ...entries })).toBe(true);
+  });
+
+  it('records a moved live marker, a changed hash or apiVersion, and an added or dropped entry', () => {
+    const e = entries['v1/ConfigMap a/x'];
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', { 'v1/ConfigMap a/x': { ...e, m: 'm2' } })).toBe(
+      true,
+    );
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', { 'v1/ConfigMap a/x': { ...e, h: 'h2' } })).toBe(
+      true,
+    );
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', { 'v1/ConfigMap a/x': { ...e, v: 'v2' } })).toBe(
+      true,
+    );
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', {})).toBe(true);
+    expect(
+      mustRecordNoop(plan(6, other), recorded(), 'new', {
+        ...entries,
+        'v1/ConfigMap a/y': { v: 'v1', h: 'h' },
+      }),
+    ).toBe(true);
+  });
+
+  it('records a plan finishing an interrupted apply, and the first plan of an inventory', () => {
+    const applying = { ...recorded(), applying: { planId: 'dev-6', sequence: 6 } };
+    expect(mustRecordNoop(plan(6, other), applying, 'new', { ...entries })).toBe(true);
+    expect(mustRecordNoop(plan(6, other), applying, 'redelivery', { ...entries })).toBe(true);
+    expect(mustRecordNoop(plan(1, other), undefined, 'new', {})).toBe(true);
+  });
+
+  it('does not write again for a redelivery of the recorded plan', () => {
+    expect(mustRecordNoop(plan(5), recorded(), 'redelivery', { ...entries })).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { FlotillaError } from '@flotilla/errors';
-import type { Inventory } from '@flotilla/kube';
+import type { Inventory, InventoryEntry } from '@flotilla/kube';
 import { type PlanData, type TrustedKey, verifyPlanSignature } from '@flotilla/trust';
 import { ApplyError } from './apply-error.ts';
 
@@ -56,4 +56,40 @@ export function checkReplay(plan: PlanData, inventory: Inventory | undefined): R
     [],
     true,
   );
+}
+
+/**
+ * Whether a no-op plan must be written into the inventory. Always for a plan finishing an apply
+ * cut short (`applying`), one of a new epoch (the fencing token: the inventory must outrank an
+ * old planner's plans from then on), one that does not directly follow the recorded plan, or one
+ * whose entries differ (a live marker moved). Not for the very next plan of the same epoch whose
+ * objects equal the inventory's: no plan lies between the two, so recording it changes nothing
+ * a replay could exploit (anything older is refused as before, a replay of the recorded plan
+ * applies these very objects again, and one of this plan is again a no-op), while a plan further
+ * ahead is recorded: one in between (a failure being retried, say) must then count as a replay.
+ * The inventory keeps naming the plan that last changed something (and its bundle: the same
+ * objects, for drift after a restart); ApplySucceeded reports this one. Pure.
+ */
+export function mustRecordNoop(
+  plan: Pick<PlanData, 'epoch' | 'sequence'>,
+  inv: Inventory | undefined,
+  verdict: ReplayVerdict,
+  entries: Record<string, InventoryEntry>,
+): boolean {
+  if (!inv || inv.applying) return true;
+  if (verdict !== 'new') return false;
+  if ((plan.epoch ?? 0) !== (inv.epoch ?? 0) || plan.sequence !== inv.sequence + 1) return true;
+  if (!inv.digest || !inv.planId || !inv.revision) return true;
+  return !sameEntries(inv.entries, entries);
+}
+
+function sameEntries(a: Record<string, InventoryEntry>, b: Record<string, InventoryEntry>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (!x || !y || x.v !== y.v || x.h !== y.h || (x.m ?? '') !== (y.m ?? '')) return false;
+  }
+  return true;
 }

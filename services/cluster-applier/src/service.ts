@@ -94,6 +94,8 @@ export async function startApplier(
   let stopping = false;
   const startConsuming = async () => {
     if (sub || stopping) return;
+    // Another replica may have applied while we did not hold the Lease.
+    appliers.forgetInventories();
     sub = await bus.consume({
       ...applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency),
       // Plans of different pipelines apply side by side; one pipeline's plans stay in order.

@@ -1,5 +1,6 @@
-import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
+import { ApplyFailed, ApplyStarted, ApplySucceeded, HealthChanged } from '@flotilla/events';
 import { createServiceAccountKubeconfig } from '@flotilla/test-support';
+import type { PlanData } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cm, createHarness, type Harness, ns, rand } from './harness.ts';
 
@@ -21,6 +22,7 @@ interface Failed {
   objects: { object: string; code?: string; reason: string }[];
 }
 type Id = { planId: string; pipeline?: string };
+type Succeeded = Id & { noop: boolean; counts: { applied: number; unchanged: number } };
 
 describe('cluster-applier: pipelines sharing a cluster', () => {
   it('keeps an inventory per pipeline, refuses an object another pipeline owns, prunes only its own', async () => {
@@ -110,5 +112,62 @@ describe('cluster-applier: pipelines sharing a cluster', () => {
     // The managed fields name the applier's field manager; the writes were the tenant's.
     const mine = await h.get('configmap', 'mine', a);
     expect(mine?.metadata.labels['flotilla.io/pipeline']).toBe('team-a');
+  });
+
+  it('resyncs many pipelines as no-ops through shared LISTs, and still sees a change, a live edit and a replay', async () => {
+    const cluster = `c-${rand()}`;
+    const app = await h.start(cluster, { pipelineConcurrency: 8 });
+    const names = Array.from({ length: 6 }, (_, i) => `team${i}-${rand()}`);
+    const objects = (n: string, value = '1') => [ns(n), cm(n, 'a', { v: value }), cm(n, 'b', { v: value })];
+    const publishAll = async (sequence: number, value = (_: string) => '1') =>
+      await Promise.all(
+        names.map((n) => h.publishPlan(cluster, objects(n, value(n)), { sequence, pipeline: n })),
+      );
+    const succeeded = async (plans: Id[]) =>
+      await Promise.all(
+        plans.map(
+          async (p) => (await h.events.wait<Succeeded>(ApplySucceeded, (d) => d.planId === p.planId)).data,
+        ),
+      );
+    await succeeded(await publishAll(1));
+
+    // Same objects, new plans: no-ops, read through LISTs shared between pipelines, no inventory
+    // written (each plan directly follows the recorded one), and health reported for the new bundle.
+    const before = { ...app.appliers.shared.stats, ...app.appliers.totals() };
+    const resync = await publishAll(2);
+    const done = await succeeded(resync);
+    expect(done.every((d) => d.noop && d.counts.applied === 0 && d.counts.unchanged === 3)).toBe(true);
+    const after = { ...app.appliers.shared.stats, ...app.appliers.totals() };
+    // Each pipeline read its ConfigMaps and Namespace at least (and its Namespace's health).
+    expect(after.reads - before.reads).toBeGreaterThanOrEqual(names.length * 2);
+    expect(after.lists - before.lists).toBeLessThan(after.reads - before.reads);
+    expect(after.inventoryWrites - before.inventoryWrites).toBe(0);
+    for (const p of resync) {
+      await h.events.wait(HealthChanged, (d: { planId: string }) => d.planId === p.planId);
+      expect(h.events.of(ApplyStarted, (d: { planId: string }) => d.planId === p.planId)).toHaveLength(0);
+    }
+
+    // A live edit since (kubectl, another field manager) moves the live marker: the next plan
+    // of that pipeline re-applies the edited object even though Git did not change.
+    const edited = names[0] as string;
+    await h.kubectl('-n', edited, 'patch', 'configmap', 'a', '--type=merge', '-p', '{"data":{"v":"hand"}}');
+    // One pipeline changes for real; the others are no-ops again (one plan further: recorded).
+    const third = await publishAll(3, (n) => (n === names[1] ? '2' : '1'));
+    const byPipeline = new Map((await succeeded(third)).map((d) => [d.pipeline, d]));
+    expect(byPipeline.get(edited)?.counts.applied).toBe(1);
+    expect((await h.get('configmap', 'a', edited))?.data).toEqual({ v: '1' });
+    expect(byPipeline.get(names[1])?.counts.applied).toBe(2);
+    expect((await h.get('configmap', 'b', names[1]))?.data).toEqual({ v: '2' });
+    expect(byPipeline.get(names[2])).toMatchObject({ noop: true });
+
+    // The skipped no-op of sequence 2 is refused as a replay once sequence 3 is recorded.
+    const replayed = resync[1] as PlanData;
+    await h.publishStaged(replayed);
+    const refused = await h.events.wait<Failed>(
+      ApplyFailed,
+      (d) => d.planId === replayed.planId && d.code === 'plan.replayed',
+    );
+    expect(refused.data.nothingApplied).toBe(true);
+    expect((await h.get('configmap', 'b', names[1]))?.data).toEqual({ v: '2' });
   });
 });
