@@ -64,7 +64,7 @@ async function startWatcher(instance: string, repositories: object[], extra: obj
       repositories,
       // Polls so rare that only the webhook (part 1) or the bench itself (part 2) triggers checks.
       poll: { intervalMs: 3_600_000, hostConcurrency: CONCURRENCY },
-      leases: { ttlMs: 15_000, bucket: `leases-${instance}`, membersBucket: `members-${instance}` },
+      lease: { ttlMs: 15_000, bucket: `leases-${instance}`, membersBucket: `members-${instance}` },
       webhooks: { genericSecret: SECRET },
       ...extra,
     }),

@@ -1,4 +1,4 @@
-import { apiTokensConfig, serviceConfigFields } from '@flotilla/runtime';
+import { apiTokensConfig, consumerOptions, leaseOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 export const Config = Type.Object({
@@ -62,16 +62,14 @@ export const Config = Type.Object({
     /** Also publish every checkpoint to the deny-delete, deny-purge checkpoint stream. */
     publish: Type.Boolean({ default: true }),
   }),
-  consumer: Type.Object({
-    durable: Type.String({ default: 'audit-writer' }),
-    /** Events held at once; must exceed batchMaxRecords for batches to fill. */
-    concurrency: Type.Integer({ minimum: 1, default: 4096 }),
-    ackWaitMs: Type.Integer({ minimum: 1000, default: 30_000 }),
-  }),
-  lease: Type.Object({
-    bucket: Type.String({ default: 'flotilla-leases' }),
-    ttlMs: Type.Integer({ minimum: 1000, default: 15_000 }),
-  }),
+  consumer: consumerOptions(
+    { durable: 'audit-writer' },
+    {
+      /** Events held at once; must exceed batchMaxRecords for batches to fill. */
+      concurrency: Type.Integer({ minimum: 1, default: 4096 }),
+    },
+  ),
+  lease: leaseOptions({ bucket: 'flotilla-leases' }),
   configRepo: Type.Object({
     /** Config repository whose commits get deployment notes; empty disables notes. */
     url: Type.String({ default: '' }),

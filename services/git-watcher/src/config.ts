@@ -1,4 +1,4 @@
-import { serviceConfigFields } from '@flotilla/runtime';
+import { leaseOptions, pollOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 const Credentials = Type.Object({
@@ -56,29 +56,29 @@ export const Config = Type.Object({
   repositories: Type.Array(RepositoryConfig, { default: [] }),
   /** Bare mirrors live here, one directory per remote URL. */
   cacheDir: Type.String({ default: '/var/cache/flotilla/git-watcher' }),
-  poll: Type.Object({
-    /** Flux's default source interval is 1 m; webhooks make most changes arrive sooner. */
-    intervalMs: Type.Integer({ default: 60_000, minimum: 100 }),
-    /** Each wait is interval × (1 ± jitter/2), so many repos never poll in lock step. */
-    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
-    /** Git processes talking to one host at once (ls-remote, fetch). */
-    hostConcurrency: Type.Integer({ default: 4, minimum: 1 }),
-    /** Upper bound for the failure backoff. */
-    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
-    /** Consecutive failures before a GitSourceFailed event (errors that retrying cannot fix report at once). */
-    failureThreshold: Type.Integer({ default: 3, minimum: 1 }),
-    /** Kill a git process silent for this long. */
-    gitTimeoutMs: Type.Integer({ default: 120_000, minimum: 1000 }),
-    /** Commits emitted per check at most; the rest follow in the next check (a huge first range). */
-    maxCommitsPerCheck: Type.Integer({ default: 1000, minimum: 1 }),
-  }),
-  leases: Type.Object({
-    bucket: Type.String({ default: 'git-watcher-leases' }),
-    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
-    /** Spread repos over live instances (rendezvous hashing) instead of first come, first served. */
-    balance: Type.Boolean({ default: true }),
-    membersBucket: Type.String({ default: 'git-watcher-members' }),
-  }),
+  // Flux's default source interval is 1 m; webhooks make most changes arrive sooner.
+  poll: pollOptions(
+    { intervalMs: 60_000 },
+    {
+      /** Git processes talking to one host at once (ls-remote, fetch). */
+      hostConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+      /** Consecutive failures before a GitSourceFailed event (errors that retrying cannot fix report at once). */
+      failureThreshold: Type.Integer({ default: 3, minimum: 1 }),
+      /** Kill a git process silent for this long. */
+      gitTimeoutMs: Type.Integer({ default: 120_000, minimum: 1000 }),
+      /** Commits emitted per check at most; the rest follow in the next check (a huge first range). */
+      maxCommitsPerCheck: Type.Integer({ default: 1000, minimum: 1 }),
+    },
+  ),
+  /** Per-repo ownership (was `leases`: one name, `lease`, in every service). */
+  lease: leaseOptions(
+    { bucket: 'git-watcher-leases' },
+    {
+      /** Spread repos over live instances (rendezvous hashing) instead of first come, first served. */
+      balance: Type.Boolean({ default: true }),
+      membersBucket: Type.String({ default: 'git-watcher-members' }),
+    },
+  ),
   state: Type.Object({
     /** Last seen sha per repo/branch. */
     bucket: Type.String({ default: 'git-watcher-cursors' }),

@@ -6,15 +6,15 @@ import { GitCheckRequest, requestSubjects } from '@flotilla/events';
  * membership and cursor buckets, and the git events it produces.
  */
 export function natsResources(
-  config: { leases?: { bucket?: string; membersBucket?: string }; state?: { bucket?: string } } = {},
+  config: { lease?: { bucket?: string; membersBucket?: string }; state?: { bucket?: string } } = {},
 ): NatsResources {
   return {
     identity: 'git-watcher',
     producer: 'git-watcher',
     consumers: [],
     kv: [
-      { bucket: config.leases?.bucket ?? 'git-watcher-leases', access: 'rw' },
-      { bucket: config.leases?.membersBucket ?? 'git-watcher-members', access: 'rw' },
+      { bucket: config.lease?.bucket ?? 'git-watcher-leases', access: 'rw' },
+      { bucket: config.lease?.membersBucket ?? 'git-watcher-members', access: 'rw' },
       { bucket: config.state?.bucket ?? 'git-watcher-cursors', access: 'rw' },
     ],
     objectStores: [],

@@ -93,10 +93,10 @@ export async function startGitWatcher(
 
   const ownership = new Ownership(bus, {
     instance: config.instance,
-    ttlMs: config.leases.ttlMs,
-    leaseBucket: config.leases.bucket,
-    membersBucket: config.leases.membersBucket,
-    balance: config.leases.balance,
+    ttlMs: config.lease.ttlMs,
+    leaseBucket: config.lease.bucket,
+    membersBucket: config.lease.membersBucket,
+    balance: config.lease.balance,
     repos: () => repos.map((r) => r.name),
     // Edges (acquired/lost) only prompt a reconcile: what runs always follows what is held.
     onAcquired: () => reconcile(),

@@ -55,7 +55,7 @@ beforeAll(async () => {
       { name: other.name, url: other.url },
     ],
     poll: { intervalMs: 600_000 },
-    leases: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
+    lease: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
     webhooks: secrets,
   });
   for (const r of [local.name, other.name])

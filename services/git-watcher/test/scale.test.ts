@@ -67,7 +67,7 @@ describe('git-watcher at scale', () => {
       repositories: names.map((name) => ({ name, url: env.git.fileUrl(name) })),
       poll: { intervalMs: 2000, hostConcurrency: 4 },
       // A 10 s TTL leaves a loaded 2-core machine room to renew 30 leases per cycle (5 s churned).
-      leases: { ttlMs: 10_000, bucket: uniq('leases'), membersBucket: uniq('members') },
+      lease: { ttlMs: 10_000, bucket: uniq('leases'), membersBucket: uniq('members') },
     };
     const instances: GitWatcherHandle[] = [];
     for (let i = 0; i < 3; i++)
@@ -75,7 +75,7 @@ describe('git-watcher at scale', () => {
     const diagnose = async () => {
       const seen = new Set(env.log.of<{ repo: string }>('git.commit-detected').map((e) => e.data.repo));
       const kv = await env.bus.kv<unknown>('git-watcher-cursors');
-      const leases = await env.bus.kv<unknown>(config.leases.bucket);
+      const leases = await env.bus.kv<unknown>(config.lease.bucket);
       for (const name of names.filter((n) => !seen.has(n)))
         console.log('missing', name, {
           owners: instances.filter((w) => w.owned().includes(name)).map((w) => w.instance),

@@ -36,7 +36,7 @@ beforeAll(async () => {
     repositories: repos.map((r) => ({ name: r.name, url: r.url, aliases: [`org/${r.name}`] })),
     // Polls so rare that any event in these tests comes from a webhook.
     poll: { intervalMs: 600_000 },
-    leases: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
+    lease: { ttlMs: 1500, bucket: uniq('leases'), membersBucket: uniq('members') },
     webhooks: { ...secrets, bodyLimit: 4096, rejectionEventsPerMinute: REJECTION_EVENTS_PER_MINUTE },
   };
   a = await env.start({ instance: ia, ...config });

@@ -1,4 +1,4 @@
-import { serviceConfigFields } from '@flotilla/runtime';
+import { leaseOptions, pollOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /** Floating tags conventionally re-pointed on every build; their digests are re-checked each cycle. */
@@ -38,30 +38,26 @@ export const Config = Type.Object({
   ...serviceConfigFields(8080),
   /** FLOTILLA_IMAGES as JSON, or `images:` in the YAML config file. */
   images: Type.Array(WatchedImageConfig, { default: [] }),
-  poll: Type.Object({
-    intervalMs: Type.Integer({ default: 60_000, minimum: 100 }),
-    /** Each wait is interval × (1 ± jitter/2), so many images never poll in lock step. */
-    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
-    /** Image checks running at once against one registry host. */
-    registryConcurrency: Type.Integer({ default: 4, minimum: 1 }),
-    maxTags: Type.Integer({ default: 5000, minimum: 1, maximum: 10_000 }),
-    /** Manifest HEADs for new tags per check; the rest wait for the next cycle (first scans of huge repos). */
-    maxNewTagsPerCheck: Type.Integer({ default: 200, minimum: 1 }),
-    mutableTags: Type.String({ default: DEFAULT_MUTABLE_TAGS }),
-    /** For an image index, GET it (one more request per new tag) to report its platforms. */
-    platforms: Type.Boolean({ default: true }),
-    /** Read the config blob for `createdAt` (costs requests; off by default). */
-    createdAt: Type.Boolean({ default: false }),
-    /** Upper bound for the failure backoff. */
-    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
-    /** Longest Retry-After slept inside one check; longer → ImageScanFailed and the next check waits. */
-    maxRetryAfterMs: Type.Integer({ default: 30_000, minimum: 0 }),
-    requestTimeoutMs: Type.Integer({ default: 30_000, minimum: 100 }),
-  }),
-  leases: Type.Object({
-    bucket: Type.String({ default: 'registry-watcher-leases' }),
-    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
-  }),
+  poll: pollOptions(
+    { intervalMs: 60_000 },
+    {
+      /** Image checks running at once against one registry host. */
+      registryConcurrency: Type.Integer({ default: 4, minimum: 1 }),
+      maxTags: Type.Integer({ default: 5000, minimum: 1, maximum: 10_000 }),
+      /** Manifest HEADs for new tags per check; the rest wait for the next cycle (first scans of huge repos). */
+      maxNewTagsPerCheck: Type.Integer({ default: 200, minimum: 1 }),
+      mutableTags: Type.String({ default: DEFAULT_MUTABLE_TAGS }),
+      /** For an image index, GET it (one more request per new tag) to report its platforms. */
+      platforms: Type.Boolean({ default: true }),
+      /** Read the config blob for `createdAt` (costs requests; off by default). */
+      createdAt: Type.Boolean({ default: false }),
+      /** Longest Retry-After slept inside one check; longer → ImageScanFailed and the next check waits. */
+      maxRetryAfterMs: Type.Integer({ default: 30_000, minimum: 0 }),
+      requestTimeoutMs: Type.Integer({ default: 30_000, minimum: 100 }),
+    },
+  ),
+  /** Per-image ownership (was `leases`: one name, `lease`, in every service). */
+  lease: leaseOptions({ bucket: 'registry-watcher-leases' }),
   state: Type.Object({
     bucket: Type.String({ default: 'registry-watcher-state' }),
   }),

@@ -3,14 +3,14 @@ import { ImageCheckRequest, requestSubjects } from '@flotilla/events';
 
 /** Everything the registry-watcher uses on NATS (see `NatsResources`). */
 export function natsResources(
-  config: { leases?: { bucket?: string }; state?: { bucket?: string } } = {},
+  config: { lease?: { bucket?: string }; state?: { bucket?: string } } = {},
 ): NatsResources {
   return {
     identity: 'registry-watcher',
     producer: 'registry-watcher',
     consumers: [],
     kv: [
-      { bucket: config.leases?.bucket ?? 'registry-watcher-leases', access: 'rw' },
+      { bucket: config.lease?.bucket ?? 'registry-watcher-leases', access: 'rw' },
       { bucket: config.state?.bucket ?? 'registry-watcher-state', access: 'rw' },
     ],
     objectStores: [],

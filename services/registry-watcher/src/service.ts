@@ -142,9 +142,9 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
   };
 
   let stopped = false;
-  const leases: LeaseSet = await bus.leaseSet(config.leases.bucket, {
+  const leases: LeaseSet = await bus.leaseSet(config.lease.bucket, {
     owner: config.instance,
-    ttlMs: config.leases.ttlMs,
+    ttlMs: config.lease.ttlMs,
     keys: () => [...byName.keys()],
     onAcquired: (image) => {
       const img = byName.get(image);

@@ -96,7 +96,7 @@ export async function startWatcher(opts: WatcherOptions): Promise<RegistryWatche
       FLOTILLA_HTTP_PORT: '0',
       FLOTILLA_IMAGES: JSON.stringify(opts.images),
       FLOTILLA_POLL_INTERVAL_MS: '400',
-      FLOTILLA_LEASES_TTL_MS: '3000',
+      FLOTILLA_LEASE_TTL_MS: '3000',
       ...opts.env,
     },
   });

@@ -121,13 +121,13 @@ export async function servicePartitions(durationMs: number): Promise<Record<Part
         repositories: [{ name: repoName, url: repoUrl }],
         cacheDir: join(dir, 'git-cache'),
         poll: { intervalMs: 300, jitter: 0.2 },
-        leases: { ttlMs: TTL_MS },
+        lease: { ttlMs: TTL_MS },
       },
       {},
     );
     await start(
       'registry-watcher',
-      { images: [{ image }], poll: { intervalMs: 300, jitter: 0.2 }, leases: { ttlMs: TTL_MS } },
+      { images: [{ image }], poll: { intervalMs: 300, jitter: 0.2 }, lease: { ttlMs: TTL_MS } },
       {},
     );
     // The audit writer's settings as in the disk-full row (env, as its tests give them).

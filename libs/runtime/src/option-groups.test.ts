@@ -1,0 +1,48 @@
+import { Type } from '@sinclair/typebox';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+import { consumerOptions, leaseOptions, pollOptions } from './option-groups.ts';
+
+// Two services' configs built from the same groups: one env name per setting in both.
+const Watcher = Type.Object({
+  poll: pollOptions({ intervalMs: 60_000 }, { hostConcurrency: Type.Integer({ default: 4, minimum: 1 }) }),
+  lease: leaseOptions({ bucket: 'watcher-leases' }, { balance: Type.Boolean({ default: true }) }),
+});
+const Writer = Type.Object({
+  consumer: consumerOptions(
+    { durable: 'writer' },
+    { concurrency: Type.Integer({ default: 64, minimum: 1 }) },
+  ),
+  lease: leaseOptions({ bucket: 'flotilla-leases' }),
+});
+
+describe('option groups', () => {
+  it('give every service the same defaults and the service its own settings beside them', () => {
+    expect(loadConfig(Watcher, { env: {} })).toEqual({
+      poll: { intervalMs: 60_000, jitter: 0.2, maxBackoffMs: 600_000, hostConcurrency: 4 },
+      lease: { bucket: 'watcher-leases', ttlMs: 15_000, balance: true },
+    });
+    expect(loadConfig(Writer, { env: {} })).toEqual({
+      consumer: { durable: 'writer', ackWaitMs: 30_000, concurrency: 64 },
+      lease: { bucket: 'flotilla-leases', ttlMs: 15_000 },
+    });
+  });
+
+  it('are set by the same environment variable in every service', () => {
+    const env = {
+      FLOTILLA_LEASE_TTL_MS: '3000',
+      FLOTILLA_POLL_INTERVAL_MS: '500',
+      FLOTILLA_CONSUMER_ACK_WAIT_MS: '4000',
+    };
+    expect(loadConfig(Watcher, { env }).lease.ttlMs).toBe(3000);
+    expect(loadConfig(Writer, { env }).lease.ttlMs).toBe(3000);
+    expect(loadConfig(Watcher, { env }).poll.intervalMs).toBe(500);
+    expect(loadConfig(Writer, { env }).consumer.ackWaitMs).toBe(4000);
+  });
+
+  it('hold the same bounds everywhere', () => {
+    expect(() => loadConfig(Watcher, { env: { FLOTILLA_LEASE_TTL_MS: '100' } })).toThrow(ConfigError);
+    expect(() => loadConfig(Writer, { env: { FLOTILLA_LEASE_TTL_MS: '100' } })).toThrow(ConfigError);
+    expect(() => loadConfig(Watcher, { env: { FLOTILLA_POLL_JITTER: '2' } })).toThrow(ConfigError);
+  });
+});

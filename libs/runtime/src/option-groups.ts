@@ -1,0 +1,51 @@
+import { type TProperties, Type } from '@sinclair/typebox';
+
+// The option groups every service's config is built from, defined once (Flux's fluxcd/pkg/runtime
+// does the same for leader election, client and event options): one name per concern (`lease`,
+// `consumer`, `poll`), one spelling per setting (`ttlMs`, `ackWaitMs`, `intervalMs`), one set of
+// bounds. So `FLOTILLA_LEASE_TTL_MS` means the same in every service that holds a NATS KV lease,
+// and a service's own settings are added beside the shared ones, never renamed.
+
+/**
+ * `lease`: a NATS KV lease (leader or per-item ownership). The holder renews at a third of the TTL;
+ * an instance that dies is replaced within it.
+ */
+export function leaseOptions<P extends TProperties = {}>(
+  defaults: { bucket: string; ttlMs?: number },
+  own?: P,
+) {
+  return Type.Object({
+    bucket: Type.String({ default: defaults.bucket, minLength: 1 }),
+    ttlMs: Type.Integer({ default: defaults.ttlMs ?? 15_000, minimum: 600 }),
+    ...((own ?? {}) as P),
+  });
+}
+
+/**
+ * `consumer`: the service's durable JetStream consumer. `ackWaitMs` bounds a hung handler (handlers
+ * heartbeat while they work); redelivery settings, where a service has them, sit beside it.
+ */
+export function consumerOptions<P extends TProperties = {}>(
+  defaults: { durable: string; ackWaitMs?: number },
+  own?: P,
+) {
+  return Type.Object({
+    durable: Type.String({ default: defaults.durable, minLength: 1 }),
+    ackWaitMs: Type.Integer({ default: defaults.ackWaitMs ?? 30_000, minimum: 1000 }),
+    ...((own ?? {}) as P),
+  });
+}
+
+/**
+ * `poll`: an owned poll loop (libs/async PollLoop). Each wait is interval × (1 ± jitter/2), so many
+ * items never poll in lock step; failures back off up to `maxBackoffMs`.
+ */
+export function pollOptions<P extends TProperties = {}>(defaults: { intervalMs: number }, own?: P) {
+  return Type.Object({
+    intervalMs: Type.Integer({ default: defaults.intervalMs, minimum: 100 }),
+    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+    /** Upper bound for the failure backoff. */
+    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
+    ...((own ?? {}) as P),
+  });
+}
