@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { check, formatTable, type Verdict } from './checker.ts';
-import { apiserverKill } from './scenarios/apiserver-kill.ts';
+import { applierFault } from './scenarios/apiserver-kill.ts';
 import { auditDiskFull } from './scenarios/audit-disk-full.ts';
 import { gitPushRejection } from './scenarios/git-push-rejection.ts';
 import { natsLeaderKill } from './scenarios/nats-leader-kill.ts';
@@ -95,9 +95,9 @@ describe('faults survived, counted', () => {
   });
 
   it('git-watcher, registry-watcher, audit writer: each cut off from NATS in turn, then healed', {
-    timeout: timeout(durationMs(30_000)),
+    timeout: timeout(durationMs(20_000)),
   }, async () => {
-    const histories = await servicePartitions(durationMs(30_000));
+    const histories = await servicePartitions(durationMs(20_000));
     for (const service of PARTITIONED_SERVICES) expectSurvived(check(histories[service]));
   });
 
@@ -115,9 +115,21 @@ describe('faults survived, counted', () => {
     expect(v.audit).toBeDefined(); // the audit log was read back and checked
   });
 
-  it('apiserver: the control plane is killed (SIGKILL) mid-apply and restarted on its data dir', {
+  it('apiserver: the control plane is killed (SIGKILL) mid-apply, retries too, and restarted on its data dir', {
     timeout: timeout(durationMs(30_000)),
   }, async () => {
-    expectSurvived(check(await apiserverKill(durationMs(30_000))));
+    expectSurvived(check(await applierFault('apiserver-kill', durationMs(30_000))));
+  });
+
+  it('apiserver: the applier–apiserver link is cut mid-apply beyond the request timeout, then healed', {
+    timeout: timeout(durationMs(20_000)),
+  }, async () => {
+    expectSurvived(check(await applierFault('apiserver-partition', durationMs(20_000))));
+  });
+
+  it('cluster-applier: its NATS link is cut mid-apply, then healed', {
+    timeout: timeout(durationMs(20_000)),
+  }, async () => {
+    expectSurvived(check(await applierFault('nats-partition', durationMs(20_000))));
   });
 });

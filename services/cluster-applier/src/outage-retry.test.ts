@@ -1,6 +1,29 @@
 import { retryable, stalled } from '@flotilla/errors';
+import { KubeApiError } from '@flotilla/kube';
 import { describe, expect, it } from 'vitest';
-import { retryAcrossOutages } from './outage-retry.ts';
+import { ApplyError } from './apply-error.ts';
+import { apiserverUnreachable, retryAcrossOutages } from './outage-retry.ts';
+
+/** What the applier throws when a request got no answer: ApplyError → KubeApiError (status 0). */
+const unanswered = () =>
+  retryable('kube.unavailable', 'apiserver unavailable', {
+    cause: new ApplyError(
+      'kube.unavailable',
+      'apiserver unavailable, the plan will be retried',
+      [],
+      false,
+      'retry',
+      new KubeApiError(
+        'kube.unavailable',
+        'apply ConfigMap a/b: apiserver unreachable: UND_ERR_CONNECT_TIMEOUT',
+        {
+          httpStatus: 0,
+          disposition: 'retry',
+          ctx: { verb: 'apply' },
+        },
+      ),
+    ),
+  });
 
 /** A scripted world: the apiserver answers /readyz per `readiness` (one value per probe). */
 function world(readiness: boolean[]) {
@@ -108,5 +131,38 @@ describe('retryAcrossOutages: abandon', () => {
     await expect(retryAcrossOutages(a.run, { ...w.opts, abandon: () => ++probes > 3 })).rejects.toBe(err);
     expect(w.probes.length).toBeLessThanOrEqual(4);
     expect(a.calls).toBe(1);
+  });
+
+  it('a failure for want of any answer is an outage even when /readyz answers by the time it is asked (retried at once)', async () => {
+    const w = world([true]);
+    const a = failing([unanswered(), 'applied']);
+    await expect(retryAcrossOutages(a.run, { ...w.opts, unreachable: apiserverUnreachable })).resolves.toBe(
+      'applied',
+    );
+    expect({ calls: a.calls, probes: w.probes, outages: w.outages }).toEqual({
+      calls: 2,
+      probes: [0],
+      outages: 1,
+    });
+  });
+
+  it('an answered failure (a 503) while /readyz answers still goes to the backoff', async () => {
+    const w = world([true]);
+    const answered = new KubeApiError('kube.unavailable', 'apiserver answered 503', {
+      httpStatus: 503,
+      disposition: 'retry',
+      ctx: { verb: 'apply' },
+    });
+    const a = failing([retryable('kube.unavailable', '503', { cause: answered }), 'applied']);
+    await expect(retryAcrossOutages(a.run, { ...w.opts, unreachable: apiserverUnreachable })).rejects.toThrow(
+      '503',
+    );
+    expect({ calls: a.calls, outages: w.outages }).toEqual({ calls: 1, outages: 0 });
+  });
+
+  it('apiserverUnreachable looks through the wrapping errors for a status-less KubeApiError', () => {
+    expect(apiserverUnreachable(unanswered())).toBe(true);
+    expect(apiserverUnreachable(retryable('kube.unavailable', 'x'))).toBe(false);
+    expect(apiserverUnreachable(new Error('x'))).toBe(false);
   });
 });

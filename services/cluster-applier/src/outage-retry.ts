@@ -1,4 +1,5 @@
 import { dispositionOf } from '@flotilla/errors';
+import { isKubeApiError } from '@flotilla/kube';
 
 export interface OutageRetryOptions {
   /** Does the apiserver answer `/readyz`? (`KubeHttp.ready`: never throws.) */
@@ -16,6 +17,13 @@ export interface OutageRetryOptions {
    * which an outage long enough also causes, and whoever leads next retries the plan.
    */
   abandon?: () => boolean;
+  /**
+   * Whether the attempt failed because the apiserver did not answer at all (refused, reset, timed
+   * out: {@link apiserverUnreachable}). Such a failure is an outage even when `/readyz` answers
+   * by the time it is asked: a partition shorter than the client's connect timeout surfaces only
+   * after it healed. Absent: only a failing `/readyz` says outage.
+   */
+  unreachable?: (err: unknown) => boolean;
   /** Called once per outage waited out (metrics, logs). */
   onOutage?: (err: unknown) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -28,7 +36,10 @@ export interface OutageRetryOptions {
  * the plan back to the consumer's backoff (2, 5, 15, 30, 60 s). Under repeated outages that
  * backoff walked up to a minute, so a cluster stayed on its old plan for up to a minute after
  * its apiserver was back (found by the apiserver-kill nemesis, test/faults). A failure while the
- * apiserver answers is not an outage and goes to the backoff unchanged, as do stalls.
+ * apiserver answers is not an outage and goes to the backoff unchanged, as do stalls; a failure
+ * for want of any answer (`unreachable`) is one even if it is over by the time `/readyz` is asked
+ * (found by the apiserver-partition nemesis: a 6 s partition surfaced after its heal, through
+ * the 10 s TLS connect timeout, and every cut walked the plan up the backoff).
  */
 export async function retryAcrossOutages<T>(attempt: () => Promise<T>, o: OutageRetryOptions): Promise<T> {
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -38,8 +49,11 @@ export async function retryAcrossOutages<T>(attempt: () => Promise<T>, o: Outage
       return await attempt();
     } catch (err) {
       if (dispositionOf(err) !== 'retry' || outages >= o.maxOutages) throw err;
-      if (await o.ready()) throw err;
+      const up = await o.ready();
+      if (up && !o.unreachable?.(err)) throw err;
       o.onOutage?.(err);
+      // Unreachable then, answering now: the outage is already over.
+      if (up) continue;
       const deadline = now() + o.maxWaitMs;
       let back = false;
       while (!back && now() < deadline && !o.abandon?.()) {
@@ -50,4 +64,17 @@ export async function retryAcrossOutages<T>(attempt: () => Promise<T>, o: Outage
       if (!back) throw err;
     }
   }
+}
+
+/**
+ * Whether `err` (or an error it wraps, as `ApplyError` and the consumer's `retryable` do) is the
+ * apiserver not answering at all: a network-level failure carries no HTTP status.
+ */
+export function apiserverUnreachable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
+    if (isKubeApiError(e) && e.httpStatus === 0) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -15,7 +15,7 @@ import type { Config } from './config.ts';
 import { driftProtection } from './drift-protection.ts';
 import { applierMetrics } from './metrics.ts';
 import { applierConsumer } from './nats-resources.ts';
-import { retryAcrossOutages } from './outage-retry.ts';
+import { apiserverUnreachable, retryAcrossOutages } from './outage-retry.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
 
 export interface ApplierHandle extends ServiceHandle {
@@ -115,6 +115,7 @@ export async function startApplier(
           },
           {
             ready: () => client.http.ready(),
+            unreachable: apiserverUnreachable,
             // Within the consumer's ack wait thanks to working(); beyond it the backoff resumes.
             maxWaitMs: 5 * 60_000,
             probeEveryMs: 500,

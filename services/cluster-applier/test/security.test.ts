@@ -152,7 +152,7 @@ describe('cluster-applier: only verified plans, only what RBAC allows', () => {
   it('refuses a replayed older plan after a newer one was applied', async () => {
     const cluster = `c-${rand()}`;
     const space = `s-${rand()}`;
-    await h.start(cluster);
+    const a = await h.start(cluster);
     const p2 = await h.publishPlan(cluster, [ns(space), cm(space, 'v2')], { sequence: 2 });
     await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === p2.planId);
     const old = await h.publishPlan(cluster, [ns(space), cm(space, 'v1')], { sequence: 1 });
@@ -160,6 +160,12 @@ describe('cluster-applier: only verified plans, only what RBAC allows', () => {
     expect(failed.data).toMatchObject({ code: 'plan.replayed', nothingApplied: true });
     expect(await h.get('configmap', 'v1', space)).toBeUndefined();
     expect(await h.get('configmap', 'v2', space)).toBeDefined();
+    // The refusal is acked (never dead-lettered): only this counter shows it to a scrape (and
+    // the FlotillaPlanReplayRefused alert).
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^cluster_applier_plan_failures_total\{code="plan\.replayed",disposition="stall"\} 1$/m,
+    );
   });
 
   it('an applier allowed only namespace team-a: a bundle touching kube-system fails with an RBAC error and writes nothing', async () => {
