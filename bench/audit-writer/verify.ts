@@ -8,6 +8,9 @@
  * the baseline: hashes and links only). A copy with one record edited and re-hashed (chain and
  * all later records rewritten) must fail naming that record, so the figure is of a real check.
  *
+ * COMPARE_CLI=<path to another build of cli/dist/main.js, kept beside it so its imports resolve>
+ * adds that build's signed verify to every run, interleaved: a before/after of a change to verify.
+ *
  * Run: npx tsx bench/audit-writer/verify.ts   (env: RECORDS=1000000 PER_DAY=50000 BATCH=2000 RUNS=3)
  * Needs `node scripts/build.ts` first. Writes bench/results/audit-verify.md.
  */
@@ -33,6 +36,7 @@ const BATCH = Number(process.env.BATCH ?? 2000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'cli/dist/main.js');
+const COMPARE_CLI = process.env.COMPARE_CLI;
 const ORIGIN = 'bench.example/audit';
 
 const median = (xs: number[]) => {
@@ -139,10 +143,10 @@ interface Timed {
 }
 
 /** Runs the CLI under /usr/bin/time for its peak RSS. */
-function timeCli(args: string[]): Promise<Timed> {
+function timeCli(args: string[], program = cli): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, cli, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, program, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -171,7 +175,19 @@ try {
   console.log(`generated 2 × ${RECORDS} records in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
   const signed: Timed[] = [];
   const chain: Timed[] = [];
+  const compared: Timed[] = [];
   for (let i = 0; i < RUNS; i++) {
+    if (COMPARE_CLI) {
+      const o = await timeCli(
+        ['audit', 'verify', '--dir', good, '--key', key, '--origin', ORIGIN],
+        COMPARE_CLI,
+      );
+      if (o.code !== 0) throw new Error(`signed verify (COMPARE_CLI) failed: ${o.out}`);
+      compared.push(o);
+      console.log(
+        `run ${i + 1}: COMPARE_CLI signed ${(o.ms / 1000).toFixed(1)} s ${o.rssMiB.toFixed(0)} MiB`,
+      );
+    }
     const s = await timeCli(['audit', 'verify', '--dir', good, '--key', key, '--origin', ORIGIN]);
     if (s.code !== 0) throw new Error(`signed verify failed: ${s.out}`);
     const c = await timeCli(['audit', 'verify', '--dir', good]);
@@ -188,9 +204,10 @@ try {
   console.log(`tampered: ${(tampered.ms / 1000).toFixed(1)} s: ${tampered.out.slice(0, 200)}`);
   const sMs = median(signed.map((t) => t.ms));
   const cMs = median(chain.map((t) => t.ms));
+  const oMs = median(compared.map((t) => t.ms));
   md = `# audit verify on a big log
 
-\`npx tsx bench/audit-writer/verify.ts\` (RECORDS=${RECORDS} PER_DAY=${PER_DAY} BATCH=${BATCH} RUNS=${RUNS}),
+\`npx tsx bench/audit-writer/verify.ts\` (RECORDS=${RECORDS} PER_DAY=${PER_DAY} BATCH=${BATCH} RUNS=${RUNS}${COMPARE_CLI ? ` COMPARE_CLI=${COMPARE_CLI.replace(root, '')}` : ''}),
 ${new Date().toISOString()}, ${cpus().length} cores, load average at the end ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')} (machine shared with other engineers' runs).
@@ -203,8 +220,8 @@ verifies it. Wall time includes starting node. Medians of ${RUNS} runs, interlea
 |---|---:|---:|---:|
 | \`audit verify --dir --key\` (chain + every signed checkpoint + coverage) | ${(sMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (sMs / 1000)).toLocaleString('en')} | ${median(signed.map((t) => t.rssMiB)).toFixed(0)} MiB |
 | \`audit verify --dir\` (unkeyed chain only, baseline) | ${(cMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (cMs / 1000)).toLocaleString('en')} | ${median(chain.map((t) => t.rssMiB)).toFixed(0)} MiB |
-
-Signed / chain only: ${(sMs / cMs).toFixed(2)}×. A copy with record ${editAt} edited and every later record
+${COMPARE_CLI ? `| \`audit verify --dir --key\`, the COMPARE_CLI build | ${(oMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (oMs / 1000)).toLocaleString('en')} | ${median(compared.map((t) => t.rssMiB)).toFixed(0)} MiB |\n` : ''}
+Signed / chain only: ${(sMs / cMs).toFixed(2)}×.${COMPARE_CLI ? ` This build / COMPARE_CLI build (signed): ${(sMs / oMs).toFixed(2)}× (${(oMs / sMs).toFixed(2)}× faster).` : ''} A copy with record ${editAt} edited and every later record
 re-hashed fails in ${(tampered.ms / 1000).toFixed(1)} s, naming it: \`${tampered.out.split('\n')[0]?.slice(0, 160)}…\`
 
 Per run (signed / chain only): ${signed.map((s, i) => `${(s.ms / 1000).toFixed(1)} / ${(chain[i]!.ms / 1000).toFixed(1)} s`).join('; ')}.

@@ -10,6 +10,7 @@ import {
   fileLines,
   GENESIS_HASH,
   hashRecord,
+  lineHashOk,
   recordLine,
   verifyChain,
 } from './chain.ts';
@@ -68,6 +69,31 @@ describe('record building', () => {
 
   it('day files are UTC dates', () => {
     expect(dayFile(new Date('2026-01-02T23:59:59.999Z'))).toBe('2026/01/02.jsonl');
+  });
+});
+
+describe('a line hashes to its record', () => {
+  const lines = fixture().flatMap((f) => fileLines(f.text));
+  const parse = (l: string) => JSON.parse(l) as AuditRecord;
+
+  it('as written, and re-serialised with the same content (the full check answers then)', () => {
+    for (const line of lines) {
+      expect(lineHashOk(line, parse(line))).toBe(true);
+      const pretty = JSON.stringify(parse(line), null, 2);
+      expect(lineHashOk(pretty, parse(pretty))).toBe(true);
+    }
+  });
+
+  it('never once its content changed, however the hash member is placed or repeated', () => {
+    const line = lines.find((l) => parse(l).event === 'PromotionCommitted') as string;
+    const r = parse(line);
+    const member = `,"hash":${JSON.stringify(r.hash)}`;
+    const edited = line.replace('"user:alice"', '"user:mallory"');
+    expect(lineHashOk(edited, parse(edited))).toBe(false);
+    // The hash member repeated: found twice, so the full check decides.
+    const twice = edited.replace(/}$/, `${member}}`);
+    expect(lineHashOk(twice, parse(twice))).toBe(false);
+    expect(hashRecord(parse(line))).toBe(r.hash);
   });
 });
 
