@@ -464,34 +464,40 @@ export class Applier {
     const current = this.current ?? (await this.loadCurrent());
     if (!current) return report;
     const { config } = this.d;
-    const liveObjs = await this.live.read(current.desired, { metadataOnly: false });
     // `seen` is what the report is about: the live resourceVersion, or 'deleted'.
     const drifted: { d: DesiredObject; diffs: DriftEntry[]; seen: string; id: string }[] = [];
     // Rebuilt each check: only objects of the current plan are remembered.
     const lastSeen = new Map<string, string>();
-    for (const d of current.desired) {
+    // Each live object is compared as its page arrives and then dropped: only the diffs and
+    // resourceVersions are kept, never the live objects of the whole bundle at once (#17).
+    const byKey = new Map(current.desired.map((d) => [d.key, d]));
+    const present = new Set<string>();
+    await this.live.forEach(current.desired, { metadataOnly: false }, (key, live) => {
+      const d = byKey.get(key);
+      if (!d || present.has(key)) return;
+      present.add(key);
       report.checked++;
-      const live = liveObjs.get(d.key);
-      if (!live) {
-        // Never seen by this process (deleted before a check, or before a restart): the plan
-        // stands in for the version, so a restarted applier re-reporting it is still deduplicated.
-        const last = this.lastSeen.get(d.key);
-        if (last !== undefined) lastSeen.set(d.key, last);
-        if (this.reported.get(d.key) !== 'deleted')
-          drifted.push({
-            d,
-            diffs: [{ path: '.', expected: 'present', actual: 'deleted' }],
-            seen: 'deleted',
-            id: driftEventId(config.cluster, d.key, `deleted@${last ?? `plan:${current.plan.planId}`}`),
-          });
-        continue;
-      }
       const diffs = computeDrift(d.body, live, { fieldManager: config.fieldManager });
       const rv = String(live.metadata.resourceVersion ?? '');
-      lastSeen.set(d.key, rv);
-      if (diffs.length === 0) this.reported.delete(d.key);
-      else if (this.reported.get(d.key) !== rv)
-        drifted.push({ d, diffs, seen: rv, id: driftEventId(config.cluster, d.key, rv) });
+      lastSeen.set(key, rv);
+      if (diffs.length === 0) this.reported.delete(key);
+      else if (this.reported.get(key) !== rv)
+        drifted.push({ d, diffs, seen: rv, id: driftEventId(config.cluster, key, rv) });
+    });
+    for (const d of current.desired) {
+      if (present.has(d.key)) continue;
+      report.checked++;
+      // Never seen by this process (deleted before a check, or before a restart): the plan
+      // stands in for the version, so a restarted applier re-reporting it is still deduplicated.
+      const last = this.lastSeen.get(d.key);
+      if (last !== undefined) lastSeen.set(d.key, last);
+      if (this.reported.get(d.key) !== 'deleted')
+        drifted.push({
+          d,
+          diffs: [{ path: '.', expected: 'present', actual: 'deleted' }],
+          seen: 'deleted',
+          id: driftEventId(config.cluster, d.key, `deleted@${last ?? `plan:${current.plan.planId}`}`),
+        });
     }
     this.lastSeen = lastSeen;
     const protection = this.d.driftProtection;

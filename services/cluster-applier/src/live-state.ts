@@ -29,10 +29,17 @@ export class LiveState {
     private readonly shared?: SharedLists,
   ) {}
 
-  async read(
+  /**
+   * Every live object of ours among the kinds (and namespaces) of `objects`, by object key, one
+   * LIST page at a time: `fn` sees each object once, and a page is released before the next is
+   * read. Callers keep only what they need of each (a marker, a health, a diff), so the applier
+   * never holds the live objects of a whole bundle at once (#17).
+   */
+  async forEach(
     objects: readonly Listable[],
     opts: { metadataOnly: boolean },
-  ): Promise<Map<string, KubeObject>> {
+    fn: (key: string, live: KubeObject) => void,
+  ): Promise<void> {
     const groups = new Map<string, { info: ResourceInfo; namespaces: Set<string> }>();
     for (const o of objects) {
       const id = `${o.info.group}/${o.info.version}/${o.info.resource}`;
@@ -44,11 +51,11 @@ export class LiveState {
       if (o.info.namespaced && o.ref.namespace) g.namespaces.add(o.ref.namespace);
     }
     const labelSelector = this.selector ?? `${INVENTORY_LABEL}=${this.inventoryName}`;
-    const live = new Map<string, KubeObject>();
-    const add = (info: ResourceInfo, items: KubeObject[]) => {
+    const pageSize = opts.metadataOnly ? METADATA_PAGE : FULL_PAGE;
+    const each = (info: ResourceInfo) => (items: readonly KubeObject[]) => {
       for (const item of items) {
         const ns = info.namespaced ? item.metadata.namespace : undefined;
-        live.set(
+        fn(
           refKey({
             group: info.group,
             kind: info.kind,
@@ -65,15 +72,16 @@ export class LiveState {
       const answers = await Promise.all(
         [...groups].map(async ([id, g]) => ({
           id,
-          g,
-          items: await shared.read(g.info, this.inventoryName, opts.metadataOnly, g.namespaces),
+          answer: await shared.read(
+            g.info,
+            this.inventoryName,
+            opts.metadataOnly,
+            g.namespaces,
+            each(g.info),
+          ),
         })),
       );
-      for (const { id, g, items } of answers) {
-        if (items === 'unshared') continue;
-        add(g.info, items);
-        groups.delete(id);
-      }
+      for (const { id, answer } of answers) if (answer === 'done') groups.delete(id);
     }
     const jobs: { info: ResourceInfo; namespace?: string }[] = [];
     for (const [id, g] of groups) {
@@ -84,30 +92,50 @@ export class LiveState {
     }
     await mapLimit(jobs, this.parallelism, async (job) => {
       try {
-        add(
+        await this.client.listEach(
           job.info,
-          await this.client.list(job.info, { ...job, labelSelector, metadataOnly: opts.metadataOnly }),
+          { ...job, labelSelector, metadataOnly: opts.metadataOnly, pageSize },
+          each(job.info),
         );
       } catch (err) {
         // A LIST answered 404 means the kind is not served (yet): a CRD arriving in this very
-        // bundle has no objects anywhere, so nothing of it is ours or anyone else's.
+        // bundle has no objects anywhere, so nothing of it is ours or anyone else's. Both refusals
+        // come with the first page, before `fn` has seen anything of this kind.
         if (isKubeApiError(err, 'kube.not-found')) return;
         if (!(isKubeApiError(err, 'kube.forbidden') && job.namespace === undefined && job.info.namespaced))
           throw err;
         const id = `${job.info.group}/${job.info.version}/${job.info.resource}`;
         this.namespacedOnly.add(id);
         const namespaces = [...(groups.get(id)?.namespaces ?? [])];
-        await mapLimit(namespaces, this.parallelism, async (namespace) =>
-          add(
+        await mapLimit(namespaces, this.parallelism, (namespace) =>
+          this.client.listEach(
             job.info,
-            await this.client.list(job.info, { namespace, labelSelector, metadataOnly: opts.metadataOnly }),
+            { namespace, labelSelector, metadataOnly: opts.metadataOnly, pageSize },
+            each(job.info),
           ),
         );
       }
     });
+  }
+
+  /** Every live object of ours among the kinds of `objects`, by key: for small selections only. */
+  async read(
+    objects: readonly Listable[],
+    opts: { metadataOnly: boolean },
+  ): Promise<Map<string, KubeObject>> {
+    const live = new Map<string, KubeObject>();
+    await this.forEach(objects, opts, (key, obj) => live.set(key, obj));
     return live;
   }
 }
+
+/**
+ * Objects per LIST page. Whole objects (drift, health) are a few KiB of JSON each with
+ * managedFields and status, and a page is held about three times over while it is read (the
+ * response text, its parse, the caller's pass over it): 250 keeps that to a few MiB.
+ */
+export const FULL_PAGE = 250;
+export const METADATA_PAGE = 500;
 
 interface ManagedFieldsEntry {
   manager?: string;

@@ -1,5 +1,4 @@
 import { isKubeApiError, type KubeClient } from '@flotilla/kube';
-import type { KubeObject } from '@flotilla/manifests';
 import type { ObjectProblem } from './apply-error.ts';
 import { type DesiredObject, INVENTORY_LABEL, PIPELINE_LABEL } from './desired.ts';
 import { LiveState } from './live-state.ts';
@@ -34,23 +33,28 @@ export async function ownedElsewhere(
     const k = d.info.namespaced ? (d.ref.namespace ?? '') : '';
     byNamespace.set(k, [...(byNamespace.get(k) ?? []), d]);
   }
-  const live = new Map<string, KubeObject>();
+  // Only the owner labels of each listed object are kept, page by page (#17).
+  const owners = new Map<string, { owner: string | undefined; pipeline: string | undefined }>();
+  const wanted = new Set(candidates.map((d) => d.key));
   for (const group of byNamespace.values()) {
     try {
-      for (const [k, v] of await foreign.read(group, { metadataOnly: true })) live.set(k, v);
+      await foreign.forEach(group, { metadataOnly: true }, (key, obj) => {
+        if (!wanted.has(key)) return;
+        const labels = obj.metadata.labels;
+        owners.set(key, { owner: labels?.[INVENTORY_LABEL], pipeline: labels?.[PIPELINE_LABEL] });
+      });
     } catch (err) {
       if (!isKubeApiError(err, 'kube.forbidden')) throw err;
     }
   }
   const problems: ObjectProblem[] = [];
   for (const d of candidates) {
-    const labels = live.get(d.key)?.metadata.labels;
-    const owner = labels?.[INVENTORY_LABEL];
+    const { owner, pipeline } = owners.get(d.key) ?? {};
     if (!owner || owner === ours.inventory) continue;
     problems.push({
       object: d.label,
       code: 'apply.owned-elsewhere',
-      reason: `already managed by ${ownerOf(owner, labels?.[PIPELINE_LABEL])}; this plan is ${ownerOf(ours.inventory, ours.pipeline)}`,
+      reason: `already managed by ${ownerOf(owner, pipeline)}; this plan is ${ownerOf(ours.inventory, ours.pipeline)}`,
     });
   }
   return problems;

@@ -1,6 +1,7 @@
 import { isKubeApiError, type KubeClient, type ResourceInfo } from '@flotilla/kube';
 import type { KubeObject } from '@flotilla/manifests';
 import { INVENTORY_LABEL } from './desired.ts';
+import { FULL_PAGE, METADATA_PAGE } from './live-state.ts';
 
 /** Inventories named in one LIST's selector (label values are ≤ 63 characters: URLs stay short). */
 const MAX_BATCH = 50;
@@ -9,7 +10,11 @@ interface Waiter {
   inventory: string;
   /** Where its objects of this kind are (namespaced kinds). */
   namespaces: ReadonlySet<string>;
-  resolve: (items: KubeObject[] | 'unshared') => void;
+  /** Its objects of each page, as the page arrives. */
+  onItems: (items: readonly KubeObject[]) => void;
+  /** What went wrong in its own onItems: it gets that error, the others go on. */
+  failed?: unknown;
+  resolve: (answer: 'done' | 'unshared') => void;
   reject: (err: unknown) => void;
 }
 
@@ -28,7 +33,9 @@ interface Batch {
  * `flotilla.io/inventory in (<the inventories asking>)`, and each reader gets the items labelled
  * with its own inventory only. Only for the applier's own client: a tenant's (impersonated) reads
  * stay its own, within what its RBAC lets it see. A kind the applier may not list cluster-wide
- * (403) is answered `unshared` from then on, and the reader lists on its own as before.
+ * (403) is answered `unshared` from then on, and the reader lists on its own as before. The LIST
+ * is read page by page and each reader is handed its objects of each page as it arrives, so no
+ * whole kind is held at once (#17).
  */
 export class SharedLists {
   private readonly pending = new Map<string, Batch>();
@@ -40,16 +47,18 @@ export class SharedLists {
   constructor(private readonly client: KubeClient) {}
 
   /**
-   * The objects of `info` labelled with `inventory`, in every namespace; `unshared` when this
-   * kind cannot be listed cluster-wide (the caller lists on its own). A kind the cluster does not
-   * serve has no objects (as a LIST of its own would say with a 404).
+   * Hands `onItems` the objects of `info` labelled with `inventory`, in every namespace, a page
+   * at a time; `done` once all were handed over, `unshared` when this kind cannot be listed
+   * cluster-wide (nothing was handed over: the caller lists on its own). A kind the cluster does
+   * not serve has no objects (as a LIST of its own would say with a 404).
    */
   read(
     info: ResourceInfo,
     inventory: string,
     metadataOnly: boolean,
-    namespaces: ReadonlySet<string> = new Set(),
-  ): Promise<KubeObject[] | 'unshared'> {
+    namespaces: ReadonlySet<string>,
+    onItems: (items: readonly KubeObject[]) => void,
+  ): Promise<'done' | 'unshared'> {
     const key = `${info.group}/${info.version}/${info.resource}/${metadataOnly ? 'meta' : 'full'}`;
     if (this.refused.has(key)) return Promise.resolve('unshared');
     return new Promise((resolve, reject) => {
@@ -58,7 +67,7 @@ export class SharedLists {
         batch = { info, metadataOnly, waiters: [] };
         this.pending.set(key, batch);
       }
-      batch.waiters.push({ inventory, namespaces, resolve, reject });
+      batch.waiters.push({ inventory, namespaces, onItems, resolve, reject });
       if (!this.inFlight.has(key)) queueMicrotask(() => this.send(key));
     });
   }
@@ -79,30 +88,51 @@ export class SharedLists {
     // All in one namespace (a lone pipeline, usually): listed just there, as it would on its own.
     const where = new Set(taken.flatMap((w) => [...w.namespaces]));
     const namespace = batch.info.namespaced && where.size === 1 ? [...where][0] : undefined;
+    const byInventory = new Map<string, Waiter[]>();
+    for (const w of taken) byInventory.set(w.inventory, [...(byInventory.get(w.inventory) ?? []), w]);
+    let delivered = false;
     void this.client
-      .list(batch.info, {
-        ...(namespace ? { namespace } : {}),
-        labelSelector: `${INVENTORY_LABEL} in (${[...now].sort().join(',')})`,
-        metadataOnly: batch.metadataOnly,
-      })
-      .then(
+      .listEach(
+        batch.info,
+        {
+          ...(namespace ? { namespace } : {}),
+          labelSelector: `${INVENTORY_LABEL} in (${[...now].sort().join(',')})`,
+          metadataOnly: batch.metadataOnly,
+          pageSize: batch.metadataOnly ? METADATA_PAGE : FULL_PAGE,
+        },
         (items) => {
-          const byInventory = new Map<string, KubeObject[]>();
+          delivered = true;
+          const page = new Map<string, KubeObject[]>();
           for (const item of items) {
             const inv = (item.metadata.labels as Record<string, string> | undefined)?.[INVENTORY_LABEL];
             if (inv === undefined) continue;
-            let list = byInventory.get(inv);
+            let list = page.get(inv);
             if (!list) {
               list = [];
-              byInventory.set(inv, list);
+              page.set(inv, list);
             }
             list.push(item);
           }
-          for (const w of taken) w.resolve(byInventory.get(w.inventory) ?? []);
+          for (const [inv, list] of page)
+            for (const w of byInventory.get(inv) ?? []) {
+              if (w.failed !== undefined) continue;
+              try {
+                w.onItems(list);
+              } catch (err) {
+                w.failed = err;
+              }
+            }
+        },
+      )
+      .then(
+        () => {
+          for (const w of taken)
+            if (w.failed === undefined) w.resolve('done');
+            else w.reject(w.failed);
         },
         (err) => {
-          if (isKubeApiError(err, 'kube.not-found')) for (const w of taken) w.resolve([]);
-          else if (isKubeApiError(err, 'kube.forbidden')) {
+          if (isKubeApiError(err, 'kube.not-found') && !delivered) for (const w of taken) w.resolve('done');
+          else if (isKubeApiError(err, 'kube.forbidden') && !delivered) {
             // Cluster-wide refused: from now on each reader lists on its own (per namespace).
             if (!namespace) this.refused.add(key);
             for (const w of taken) w.resolve('unshared');

@@ -74,13 +74,18 @@ export async function findChanges(
   live: LiveState,
 ): Promise<Changes> {
   const candidates = desired.filter((d) => !d.viaBundleCrd && entries[d.key]?.h === d.hash);
-  const liveObjs = candidates.length > 0 ? await live.read(candidates, { metadataOnly: true }) : new Map();
+  // Only each live object's marker is kept, page by page (#17: not every kind's objects at once).
+  const liveMarkers = new Map<string, string | undefined>();
+  if (candidates.length > 0)
+    await live.forEach(candidates, { metadataOnly: true }, (key, obj) => {
+      if (entries[key]) liveMarkers.set(key, liveMarker(obj));
+    });
   const changed: DesiredObject[] = [];
   const unchanged: DesiredObject[] = [];
   const markers = new Map<string, string>();
   for (const d of desired) {
     const entry = entries[d.key];
-    const marker = liveMarker(liveObjs.get(d.key));
+    const marker = liveMarkers.get(d.key);
     if (entry && entry.h === d.hash && !d.viaBundleCrd && marker !== undefined && marker === entry.m) {
       unchanged.push(d);
       markers.set(d.key, marker);
@@ -357,16 +362,23 @@ export async function evaluateHealth(
   live: LiveState,
 ): Promise<AggregateHealth> {
   const dynamic = desired.filter((d) => !STATIC_HEALTH.has(`${d.ref.group}/${d.ref.kind}`));
-  const objs = dynamic.length > 0 ? await live.read(dynamic, { metadataOnly: false }) : new Map();
+  // Each live object's health is computed as its page arrives; only the verdicts are kept (#17).
+  const healths = new Map<string, ObjectHealth['health']>();
+  if (dynamic.length > 0) {
+    const wanted = new Set(dynamic.map((d) => d.key));
+    await live.forEach(dynamic, { metadataOnly: false }, (key, obj) => {
+      if (wanted.has(key)) healths.set(key, computeHealth(obj));
+    });
+  }
   const list: ObjectHealth[] = desired.map((d) => {
     if (STATIC_HEALTH.has(`${d.ref.group}/${d.ref.kind}`))
       return { ref: d.ref, health: { status: 'Current', message: 'Resource is current' } };
-    const obj = objs.get(d.key);
     return {
       ref: d.ref,
-      health: obj
-        ? computeHealth(obj)
-        : { status: 'InProgress', message: 'not found (not created yet or deleted)' },
+      health: healths.get(d.key) ?? {
+        status: 'InProgress',
+        message: 'not found (not created yet or deleted)',
+      },
     };
   });
   return aggregateHealth(list);

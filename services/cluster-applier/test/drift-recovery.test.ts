@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVENT_STREAM } from '@flotilla/bus';
 import { ApplyFailed, ApplySucceeded, DriftCorrected, DriftDetected, subjectFilter } from '@flotilla/events';
+import { CORE_RESOURCES, KubeClient } from '@flotilla/kube';
 import type { KubeObject } from '@flotilla/manifests';
 import { killGroup, programArgs, rawNats, spawnTracked, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,16 +147,25 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
     });
     const objects = [ns(space), ...Array.from({ length: 200 }, (_, i) => cm(space, `cm-${i}`))];
     const plan = await h.publishPlan(cluster, objects, { sequence: 1 });
-    // Kill it once part of the bundle is in the cluster.
-    await waitFor(
-      'part of the bundle in the cluster',
-      async () => {
-        const out = await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name').catch(() => '');
-        return out.split('\n').filter((l) => l.startsWith('configmap/cm-')).length >= 10 ? true : undefined;
-      },
-      { timeoutMs: 120_000 },
-    );
-    killGroup(first.child, 'SIGKILL');
+    // Kill it once part of the bundle is in the cluster. Tied to observed progress, polled with a
+    // direct LIST (milliseconds; a kubectl process per poll took long enough under load for the
+    // applier to write all 200 in between).
+    const watcher = await KubeClient.connect({ kubeconfigPath: h.cluster.kubeconfigPath, inCluster: false });
+    try {
+      await waitFor(
+        'part of the bundle in the cluster',
+        async () => {
+          const names = await watcher
+            .list(CORE_RESOURCES.configMap, { namespace: space, metadataOnly: true })
+            .catch(() => []);
+          return names.filter((o) => o.metadata.name.startsWith('cm-')).length >= 10 ? true : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 20 },
+      );
+      killGroup(first.child, 'SIGKILL');
+    } finally {
+      await watcher.close();
+    }
     await first.exited;
     const partial = (await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name'))
       .split('\n')

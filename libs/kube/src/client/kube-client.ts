@@ -140,10 +140,31 @@ export class KubeClient {
     }
   }
 
+  /** Every item of a LIST, all pages gathered: for small lists only (see {@link listEach}). */
   async list(info: ResourceInfo, opts: ListOptions = {}): Promise<KubeObject[]> {
     const items: KubeObject[] = [];
+    await this.listEach(info, opts, (page) => {
+      for (const item of page) items.push(item);
+    });
+    return items;
+  }
+
+  /**
+   * A LIST read page by page (`limit` + `continue`): each page's items go to `onPage`, and the
+   * page is dropped before the next is requested, so a caller that keeps only what it needs of
+   * each object (a marker, a health, a diff) never holds a whole kind's objects at once. The
+   * applier's 1000 Deployments with managedFields and status are several MiB of JSON and about
+   * ten times that as parsed objects; holding every kind's at once was most of its peak memory.
+   */
+  async listEach(
+    info: ResourceInfo,
+    opts: ListOptions,
+    onPage: (items: KubeObject[]) => void | Promise<void>,
+  ): Promise<void> {
     let cont: string | undefined;
     const what = `${info.group ? `${info.group}/` : ''}${info.resource}${opts.namespace ? ` in ${opts.namespace}` : ''}`;
+    // List items come without apiVersion/kind; give them back so they read like single GETs.
+    const apiVersion = info.group === '' ? info.version : `${info.group}/${info.version}`;
     do {
       const res = await this.http.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>({
         method: 'GET',
@@ -156,18 +177,15 @@ export class KubeClient {
         ...(opts.metadataOnly ? { accept: METADATA_LIST } : {}),
         ctx: { verb: 'list', object: what },
       });
-      // List items come without apiVersion/kind; give them back so they read like single GETs.
-      const apiVersion = info.group === '' ? info.version : `${info.group}/${info.version}`;
-      for (const item of res.body.items ?? []) {
-        if (!opts.metadataOnly) {
+      const items = res.body.items ?? [];
+      if (!opts.metadataOnly)
+        for (const item of items) {
           item.apiVersion = apiVersion;
           item.kind = info.kind;
         }
-        items.push(item);
-      }
       cont = res.body.metadata?.continue || undefined;
+      await onPage(items);
     } while (cont);
-    return items;
   }
 
   async create(info: ResourceInfo, obj: KubeObject): Promise<KubeObject> {
