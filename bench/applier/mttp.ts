@@ -46,6 +46,7 @@ import {
 } from '@flotilla/test-support';
 import { generateSigningKey, signPlan } from '@flotilla/trust';
 import { stringify } from 'yaml';
+import { mttpObjects } from './mttp-objects.ts';
 
 const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
@@ -82,60 +83,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-function appObjects(prefix: string): KubeObject[] {
-  const out: KubeObject[] = [];
-  for (let i = 0; i < APPS; i++) {
-    const namespace = `${prefix}-${i % NAMESPACES}`;
-    const name = `app-${i}`;
-    const labels = { app: name };
-    out.push(
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name, namespace, labels },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              serviceAccountName: name,
-              containers: [
-                { name: 'app', image: `registry.local/${name}:1.0.0`, ports: [{ containerPort: 8080 }] },
-              ],
-            },
-          },
-        },
-      },
-      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace, labels } },
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name, namespace, labels },
-        // Headless: the test cluster's service CIDR is a /24, too small for 1000 ClusterIPs per side and run.
-        spec: { clusterIP: 'None', selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
-      },
-      {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
-        metadata: { name, namespace, labels },
-        spec: {
-          rules: [
-            {
-              host: `${name}.example.com`,
-              http: {
-                paths: [
-                  { path: '/', pathType: 'Prefix', backend: { service: { name, port: { number: 80 } } } },
-                ],
-              },
-            },
-          ],
-        },
-      },
-    );
-  }
-  return out;
-}
+const appObjects = (prefix: string) => mttpObjects(prefix, APPS, NAMESPACES);
 
 function peakRssMiB(pid: number): number {
   try {
