@@ -50,6 +50,12 @@ const { values: args } = parseArgs({
     namespaces: { type: 'string', default: '10' },
     modes: { type: 'string', default: 'tsx,image,bundle' },
     out: { type: 'string', default: 'bench/results/applier-peak.md' },
+    /**
+     * Another build of the applier (a dist/main.js built from an earlier commit, e.g. with
+     * `git archive <commit>` + `node scripts/build.ts`), run like the image as mode `before`.
+     */
+    before: { type: 'string' },
+    'before-label': { type: 'string', default: 'before' },
   },
 });
 const RUNS = Number(args.runs);
@@ -63,10 +69,13 @@ const MODES = {
   tsx: ['--import', 'tsx', join(root, 'services/cluster-applier/src/main.ts')],
   image: ['--enable-source-maps', programPath('cluster-applier')],
   bundle: [programPath('cluster-applier')],
+  before: ['--enable-source-maps', args.before ?? ''],
 } satisfies Record<string, string[]>;
 type Mode = keyof typeof MODES;
 const modes = args.modes.split(',') as Mode[];
 for (const m of modes) if (!(m in MODES)) throw new Error(`unknown mode ${m}`);
+if (modes.includes('before') !== (args.before !== undefined))
+  throw new Error('mode before needs --before=<dist/main.js> and back');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -264,7 +273,7 @@ try {
 
 const med = (m: Mode, f: keyof Sample) => median((samples.get(m) ?? []).map((s) => s[f]));
 const base: Mode = modes.includes('tsx') ? 'tsx' : (modes[0] as Mode);
-const cmd = `npx tsx bench/runtime/applier-peak.ts --runs=${RUNS} --apps=${APPS} --modes=${modes.join(',')}${args.out === 'bench/results/applier-peak.md' ? '' : ` --out=${args.out}`}`;
+const cmd = `npx tsx bench/runtime/applier-peak.ts --runs=${RUNS} --apps=${APPS} --modes=${modes.join(',')}${args.before ? ` --before=${args.before} --before-label='${args['before-label']}'` : ''}${args.out === 'bench/results/applier-peak.md' ? '' : ` --out=${args.out}`}`;
 const loadEnd = loadavg();
 const md = `# cluster-applier peak memory on the ${APPS * 4}-object MTTP bundle: tsx vs the production bundle
 
@@ -279,7 +288,9 @@ edit, found by a drift check over all ${APPS * 4} objects and corrected. **Peak 
 the end; **RSS at ready** is VmRSS before the first plan. *ratio* is ÷ ${base}.
 - **tsx**: \`node --import tsx services/cluster-applier/src/main.ts\` (how it ran before #17)
 - **image**: \`node --enable-source-maps services/cluster-applier/dist/main.js\`, the image's ENTRYPOINT (production)
-- **bundle**: \`node services/cluster-applier/dist/main.js\` (the same without source maps)
+- **bundle**: \`node services/cluster-applier/dist/main.js\` (the same without source maps)${
+  args.before ? `\n- **before**: ${args['before-label']}, run as the image runs it` : ''
+}
 
 | mode | peak RSS (MiB) | ratio | RSS at ready (MiB) | apply (s) | runs (peak MiB) |
 | --- | --- | --- | --- | --- | --- |

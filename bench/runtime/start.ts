@@ -157,6 +157,9 @@ ${rows.join('\n')}
 
 This machine is shared (2 cores, other engineers' builds and tests): wall-clock start times swing with
 load; CPU time and RSS are the steadier figures.
+
+The applier's peak under load (the 4000-object MTTP bundle, tsx vs the image's entrypoint):
+\`npx tsx bench/runtime/applier-peak.ts\` → [applier-peak.md](applier-peak.md).
 `;
 writeFileSync(join(root, `bench/results/runtime${only ? `-${only.join('-')}` : ''}.md`), md);
 console.log(md);
