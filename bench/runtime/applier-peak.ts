@@ -34,6 +34,7 @@ import {
   freePort,
   killGroup,
   programPath,
+  rawNats,
   spawnTracked,
   startNats,
   startTestClusters,
@@ -110,7 +111,7 @@ const key = generateSigningKey('bench');
 const keyFile = join(tmp, 'planner.pem');
 writeFileSync(keyFile, key.publicPem);
 const events: FlotillaEvent[] = [];
-const sub = planner.nc.subscribe('flotilla.v1.>');
+const sub = rawNats(planner).nc.subscribe('flotilla.v1.>');
 void (async () => {
   for await (const m of sub) {
     try {
