@@ -2,15 +2,26 @@
 # One recipe for every Flotilla image; pick a service with --target:
 #   docker build --target planner -t flotilla/planner .
 # scripts/images.sh builds all six here with buildah from a locally made base
-# (BASE=localhost/flotilla-base:…, KUBECTL_IMAGE=localhost/kubectl:…); elsewhere the defaults
+# (BASE=localhost/flotilla-base:…, KUBECTL_IMAGE=localhost/kubectl:…,
+# KUSTOMIZE_IMAGE=localhost/flotilla-kustomize:…); elsewhere the defaults
 # below pull the official images. Production runs plain `node` on one bundle per service
 # (scripts/build.ts; docs/conventions.md), as PID 2 under tini, as an unprivileged user, with a
 # read-only root filesystem (only /tmp and the service's data volume are written).
 
 # Debian bookworm with Node 24 LTS, npm for the build stage, useradd and apt.
 ARG BASE=node:24-bookworm-slim
-# Any image with a static kubectl at /bin/kubectl (the planner renders kustomizations with it).
+# Any image with a static kubectl at /bin/kubectl (the planner's fallback kustomize renderer).
 ARG KUBECTL_IMAGE=registry.k8s.io/kubectl:v1.34.3
+# An image with a static flotilla-kustomize at /bin/flotilla-kustomize (what the planner renders
+# kustomizations with; deploy/flotilla-kustomize). By default it is built here from source;
+# scripts/images.sh passes a one-file image of the binary scripts/setup.sh built.
+ARG KUSTOMIZE_IMAGE=kustomize-from-source
+ARG GO_IMAGE=golang:1.26-bookworm
+
+FROM ${GO_IMAGE} AS kustomize-from-source
+WORKDIR /src
+COPY deploy/flotilla-kustomize/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /bin/flotilla-kustomize .
 
 FROM ${BASE} AS build
 # Behind a TLS-intercepting proxy, a CA bundle file for npm (scripts/images.sh mounts the host's).
@@ -33,6 +44,7 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
  && cp -r node_modules package.json /out/
 
 FROM ${KUBECTL_IMAGE} AS kubectl
+FROM ${KUSTOMIZE_IMAGE} AS kustomize
 
 FROM ${BASE} AS runtime
 # tini reaps children (git, ssh, kubectl) and forwards SIGTERM; git and ssh for the Git services.
@@ -69,6 +81,8 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
 
 FROM runtime AS planner
 COPY --from=kubectl /bin/kubectl /usr/local/bin/kubectl
+# On PATH, so the planner's `kustomize: auto` renders with it (kubectl stays as the fallback).
+COPY --from=kustomize /bin/flotilla-kustomize /usr/local/bin/flotilla-kustomize
 LABEL org.opencontainers.image.title="flotilla-planner"
 ENV FLOTILLA_HTTP_PORT=8083
 EXPOSE 8083

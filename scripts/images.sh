@@ -8,7 +8,8 @@
 #                                                      # and NATS's in docker-compose.yml
 # The base is made here: Debian bookworm minbase from mmdebstrap (cached as a tarball under
 # ~/.cache/flotilla/images) plus the pinned Node 24 (scripts/lib/node.sh) and npm; the Dockerfile
-# takes it as BASE, and KUBECTL_IMAGE as a one-file image of this machine's kubectl. Elsewhere
+# takes it as BASE, KUBECTL_IMAGE as a one-file image of this machine's kubectl and
+# KUSTOMIZE_IMAGE as one of the flotilla-kustomize setup built. Elsewhere
 # `docker build --target <service> .` uses the official node and kubectl images instead.
 # Tags: <version> and <version>-<git short rev>[-dirty]. Writes .flotilla/images.json (refs by
 # tag and, after --push, by digest) and .flotilla/images.md (sizes). Idempotent; layers cached.
@@ -109,6 +110,21 @@ if ! podman image exists "$KUBECTL_IMAGE"; then
   buildah commit --quiet --rm "$ctr" "$KUBECTL_IMAGE" >/dev/null
 fi
 
+# 3b. flotilla-kustomize for the planner: the binary setup built (deploy/flotilla-kustomize),
+# as a one-file image tagged by its source hash. Without it the Dockerfile builds it from source
+# in a golang image.
+bash deploy/flotilla-kustomize/build.sh
+kustomize_bin="${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin/flotilla-kustomize"
+kustomize_hash="$(cut -c1-12 "${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin/.flotilla-kustomize.stamp")"
+KUSTOMIZE_IMAGE="localhost/flotilla-kustomize:$kustomize_hash"
+if ! podman image exists "$KUSTOMIZE_IMAGE"; then
+  log "flotilla-kustomize image $KUSTOMIZE_IMAGE from $kustomize_bin"
+  ctr=$(buildah from --quiet scratch)
+  buildah copy --quiet --chmod 755 "$ctr" "$kustomize_bin" /bin/flotilla-kustomize >/dev/null
+  buildah config --entrypoint '["/bin/flotilla-kustomize"]' "$ctr"
+  buildah commit --quiet --rm "$ctr" "$KUSTOMIZE_IMAGE" >/dev/null
+fi
+
 # 4. NATS: the nats-server the tests run (pinned, built from its Go module by scripts/setup.sh)
 # on Debian minbase with wget for the compose healthcheck. It ships with the services (pushed
 # and pinned by digest beside them) because the install and compose reference every image by
@@ -169,7 +185,7 @@ for svc in "${SERVICES[@]}"; do
   log "build $image:$VERSION-$REV"
   start=$(date +%s)
   buildah bud --quiet --layers --format docker --network host \
-    --build-arg BASE="$BASE" --build-arg KUBECTL_IMAGE="$KUBECTL_IMAGE" \
+    --build-arg BASE="$BASE" --build-arg KUBECTL_IMAGE="$KUBECTL_IMAGE" --build-arg KUSTOMIZE_IMAGE="$KUSTOMIZE_IMAGE" \
     --build-arg VERSION="$VERSION" --build-arg REVISION="$(git rev-parse HEAD)" \
     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" --build-arg SOURCE="$SOURCE" "${ca_args[@]}" \
     --target "$svc" -t "$image:$VERSION" -t "$image:$VERSION-$REV" . >/dev/null

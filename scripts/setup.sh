@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, idempotently: Node 24 LTS (when the machine's node is
 # older), Debian packages, the Go-built servers (nats-server, the Kubernetes test cluster, KWOK)
-# and npm dependencies. Safe to run again.
+# and kustomize renderer (flotilla-kustomize), and npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/node.sh
@@ -34,6 +34,8 @@ log "nats-server (pinned, from the Go module)"
 bash deploy/nats/build.sh
 log "Kubernetes test cluster + KWOK (from the Go modules; cached by source hash)"
 bash deploy/testcluster/build.sh
+log "flotilla-kustomize, the planner's kustomize renderer (from kustomize/api; cached by source hash)"
+bash deploy/flotilla-kustomize/build.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm dependencies"

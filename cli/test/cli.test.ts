@@ -153,6 +153,7 @@ describe('flotilla against the real planner and audit-writer', () => {
         stateBucket: 'planner-state',
         evaluateIntervalMs: 500,
         kubectl: 'kubectl',
+        kustomize: 'auto',
       }) as PlannerConfig,
       silent,
     );

@@ -94,6 +94,7 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
       stateBucket: 'planner-state',
       evaluateIntervalMs: 1000,
       kubectl: 'kubectl',
+      kustomize: 'auto',
       renderConcurrency: 2,
       ...(s.consumer ? { consumer: s.consumer } : {}),
     }),

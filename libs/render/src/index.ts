@@ -1,5 +1,12 @@
 export { BudgetMeter, DEFAULT_BUDGETS, type RenderBudgets, resolveBudgets } from './budgets.ts';
 export { KUSTOMIZATION_FILES, type KustomizationWalk, walkKustomization } from './kustomization-walk.ts';
+export {
+  cachedKustomizePath,
+  FLOTILLA_KUSTOMIZE,
+  type KustomizeRenderer,
+  kustomizeArgs,
+  resolveKustomizeRenderer,
+} from './kustomize-renderer.ts';
 export { listPlainYaml, type PlainFile } from './plain-walk.ts';
 export { isRemoteReference, remoteReason } from './remote-reference.ts';
 export {

@@ -10,6 +10,7 @@ import {
 } from '@flotilla/manifests';
 import { BudgetMeter, formatBytes, type RenderBudgets, resolveBudgets } from './budgets.ts';
 import { KUSTOMIZATION_FILES, walkKustomization } from './kustomization-walk.ts';
+import { type KustomizeRenderer, kustomizeArgs, resolveKustomizeRenderer } from './kustomize-renderer.ts';
 import { listPlainYaml } from './plain-walk.ts';
 import { RenderFailure, type RenderProblem, refuse } from './render-problem.ts';
 import { isInside, type RepoScope, readCounted, repoRelative } from './repo-files.ts';
@@ -38,6 +39,8 @@ export interface RenderStats {
   /** Peak resident memory of the renderer child, when one ran. */
   rendererPeakRssBytes?: number;
   isolation?: Isolation;
+  /** Which program built the kustomization, when one ran. */
+  renderer?: KustomizeRenderer['kind'];
   cached?: boolean;
 }
 
@@ -50,6 +53,11 @@ export interface RenderCache {
 export interface RenderOptions {
   /** kubectl binary used for `kubectl kustomize`, looked up on the caller's PATH. */
   kubectl?: string;
+  /**
+   * What builds a kustomization: `auto` (default: flotilla-kustomize when built, else kubectl),
+   * `kubectl`, or the path of a flotilla-kustomize binary. See {@link resolveKustomizeRenderer}.
+   */
+  kustomize?: string;
   limits?: Partial<ManifestLimits>;
   budgets?: Partial<RenderBudgets>;
   /** Remembers kustomize output by the digest of every file the kustomization reads. */
@@ -64,8 +72,8 @@ export interface RenderOptions {
  * Renders one cluster's directory of a checked-out revision (`root`), treating the tree as
  * hostile. A kustomization is walked in full (every field that names a path; remote forms,
  * plugins, Helm, absolute and escaping paths and symlinks refused with file and line) and built
- * by `kubectl kustomize` in the sandbox (scrubbed environment, empty HOME, no network, no
- * helpers on PATH, killed past its time, memory or output budget). The two run side by side:
+ * by flotilla-kustomize (or `kubectl kustomize`) in the sandbox (scrubbed environment, empty
+ * HOME, no network, no helpers on PATH, killed past its time, memory or output budget). The two run side by side:
  * the sandbox makes the build harmless by construction, and its output is used only when the
  * walk accepts the tree. A directory without a kustomization is every `*.yaml`/`*.yml` below
  * it, sorted. Either way the output goes through the safe manifest parser and the object
@@ -155,26 +163,16 @@ async function renderKustomization(
   // walk decides whether its output is used (a refusal kills it). Only with a cached result is
   // it worth waiting for the walk's digest, which may make the renderer unnecessary.
   const stop = new AbortController();
+  const renderer = await resolveKustomizeRenderer(opts.kustomize, opts.kubectl);
+  const name = renderer.kind === 'kubectl' ? 'kubectl kustomize' : renderer.kind;
   const build = () =>
-    runSandboxed(
-      opts.kubectl ?? 'kubectl',
-      [
-        'kustomize',
-        dir,
-        // The defaults today, spelled out so a future default cannot widen what a commit can do.
-        '--load-restrictor=LoadRestrictionsRootOnly',
-        '--enable-helm=false',
-        '--enable-alpha-plugins=false',
-        '--network=false',
-      ],
-      {
-        timeoutMs: meter.remainingMs(),
-        maxMemoryBytes: b.maxMemoryBytes,
-        maxOutputBytes: b.maxOutputBytes,
-        signal: stop.signal,
-        ...(opts.isolation ? { isolation: opts.isolation } : {}),
-      },
-    );
+    runSandboxed(renderer.path, kustomizeArgs(renderer, rootReal, dir), {
+      timeoutMs: meter.remainingMs(),
+      maxMemoryBytes: b.maxMemoryBytes,
+      maxOutputBytes: b.maxOutputBytes,
+      signal: stop.signal,
+      ...(opts.isolation ? { isolation: opts.isolation } : {}),
+    });
   const early = cached ? null : build();
   let walk: Awaited<ReturnType<typeof walkKustomization>>;
   try {
@@ -194,20 +192,21 @@ async function renderKustomization(
   const run = await (early ?? build());
   extra.rendererPeakRssBytes = run.peakRssBytes;
   extra.isolation = run.isolation;
+  extra.renderer = renderer.kind;
   if (run.exceeded === 'time')
     refuse(
       at,
       'render.budget-time',
-      `render exceeded its wall-time budget of ${b.timeoutMs} ms; kubectl was stopped`,
+      `render exceeded its wall-time budget of ${b.timeoutMs} ms; ${renderer.kind} was stopped`,
     );
   if (run.exceeded === 'memory')
     refuse(
       at,
       'render.budget-memory',
-      `kubectl kustomize used more than ${formatBytes(b.maxMemoryBytes)} of memory and was stopped`,
+      `${name} used more than ${formatBytes(b.maxMemoryBytes)} of memory and was stopped`,
     );
   if (run.exceeded === 'output')
-    refuse(at, 'render.budget-output', `kubectl kustomize wrote more than ${formatBytes(b.maxOutputBytes)}`);
+    refuse(at, 'render.budget-output', `${name} wrote more than ${formatBytes(b.maxOutputBytes)}`);
   if (run.code !== 0) {
     const stderr = run.stderr.trim();
     const raw = /err="(.*)"\s*$/s.exec(stderr)?.[1] ?? stderr;
@@ -217,7 +216,7 @@ async function renderKustomization(
     refuse(
       inFile ? `${clusterPath}/${inFile}` : at,
       'render.kustomize-failed',
-      `kubectl kustomize failed: ${message}`,
+      `${name} failed: ${message}`,
       line ? Number(line) : undefined,
     );
   }

@@ -6,7 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { detectIsolation, renderCluster, runSandboxed } from '../src/index.ts';
+import {
+  detectIsolation,
+  kustomizeArgs,
+  renderCluster,
+  resolveKustomizeRenderer,
+  runSandboxed,
+} from '../src/index.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
 const dirs: string[] = [];
@@ -36,7 +42,7 @@ afterAll(() => {
   server.close();
 });
 
-describe('renderCluster (sandboxed kubectl kustomize and plain YAML)', () => {
+describe('renderCluster (sandboxed flotilla-kustomize or kubectl kustomize, and plain YAML)', () => {
   it('renders the shop overlay in the sandbox: namespace, deployment with the pinned image, service', async () => {
     const r = await renderCluster(await copy(), 'clusters/dev');
     expect(r.ok ? r.mode : r.problem).toBe('kustomize');
@@ -137,7 +143,7 @@ describe('renderCluster (sandboxed kubectl kustomize and plain YAML)', () => {
 });
 
 describe('the sandbox holds even when a pre-check misses something', () => {
-  // These run kubectl directly in the sandbox on a kustomization the walker would refuse, to show
+  // These run kubectl and flotilla-kustomize directly in the sandbox on a kustomization the walker would refuse, to show
   // that the refusal is not the only line: the renderer itself cannot fetch or run anything.
   it('a git remote with a committed .gitconfig runs nothing; an HTTP resource on 127.0.0.1 is never fetched', async () => {
     const dir = await copy();
@@ -159,13 +165,18 @@ describe('the sandbox holds even when a pre-check misses something', () => {
       'https://github.com/org/repo//base?ref=v1',
     ]) {
       await writeFile(join(dir, 'clusters/dev/kustomization.yaml'), `resources:\n  - ${resource}\n`);
-      const r = await runSandboxed('kubectl', ['kustomize', join(dir, 'clusters/dev')], {
-        timeoutMs: 60_000,
-        maxMemoryBytes: 512 * 1024 * 1024,
-        maxOutputBytes: 1024 * 1024,
-      });
-      expect(r.code, resource).not.toBe(0);
-      expect(r.stdout).toBe('');
+      for (const renderer of [
+        await resolveKustomizeRenderer('kubectl'),
+        await resolveKustomizeRenderer('auto'),
+      ]) {
+        const r = await runSandboxed(renderer.path, kustomizeArgs(renderer, dir, join(dir, 'clusters/dev')), {
+          timeoutMs: 60_000,
+          maxMemoryBytes: 512 * 1024 * 1024,
+          maxOutputBytes: 1024 * 1024,
+        });
+        expect(r.code, `${renderer.kind}: ${resource}`).not.toBe(0);
+        expect(r.stdout).toBe('');
+      }
     }
     expect(existsSync(marker)).toBe(false);
     expect(requests).toBe(0);

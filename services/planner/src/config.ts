@@ -98,6 +98,12 @@ export const Config = Type.Object({
   evaluateIntervalMs: Type.Integer({ default: 10_000, minimum: 100 }),
   kubectl: Type.String({ default: 'kubectl' }),
   /**
+   * What builds kustomizations in the render sandbox: `auto` (flotilla-kustomize when it is on
+   * PATH, as in the planner image, or built by scripts/setup.sh; else `kubectl kustomize`),
+   * `kubectl`, or the path of a flotilla-kustomize binary (missing: the planner refuses to start).
+   */
+  kustomize: Type.String({ default: 'auto' }),
+  /**
    * Render a commit of our own as soon as it is pushed (unset or true). False, the planner waits for the
    * git-watcher to report it, as a poll-based GitOps tool would: only the latency benchmark's
    * Flux/Argo-like baseline turns it off.
@@ -109,7 +115,7 @@ export const Config = Type.Object({
    * latency benchmark's side-by-side baseline turns it off.
    */
   renderAhead: Type.Optional(Type.Boolean()),
-  /** Clusters rendered at once (each a `kubectl kustomize` process). */
+  /** Clusters rendered at once (each a renderer process: flotilla-kustomize or kubectl). */
   renderConcurrency: Type.Integer({ default: 4, minimum: 1 }),
   /**
    * Which pipelines a new revision renders: `touched` (those whose definition, or a file their

@@ -60,7 +60,9 @@ export interface PlanRendererOptions {
   repoName: string;
   pipelineFile: string;
   kubectl: string;
-  /** Clusters rendered at once (kubectl processes). */
+  /** What builds kustomizations (`auto`, `kubectl` or a flotilla-kustomize path; @flotilla/render). */
+  kustomize?: string;
+  /** Clusters rendered at once (renderer processes). */
   renderConcurrency?: number;
   /** The repository's signature policy (the git-watcher's, applied again before every render). */
   signature?: SignaturePolicy;
@@ -434,6 +436,7 @@ export class PlanRenderer {
                 () =>
                   renderCluster(tree, cluster.path, {
                     kubectl: this.o.kubectl,
+                    ...(this.o.kustomize ? { kustomize: this.o.kustomize } : {}),
                     cache: this.cache,
                     cacheKey: key,
                     ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
@@ -482,6 +485,7 @@ export class PlanRenderer {
       () =>
         renderCluster(tree, cluster.path, {
           kubectl: this.o.kubectl,
+          ...(this.o.kustomize ? { kustomize: this.o.kustomize } : {}),
           cache: this.cache,
           cacheKey: cacheKey(target, cluster),
           ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
@@ -549,6 +553,7 @@ export class PlanRenderer {
         await edit?.(tree);
         const r = await renderCluster(tree, clusterPath, {
           kubectl: this.o.kubectl,
+          ...(this.o.kustomize ? { kustomize: this.o.kustomize } : {}),
           ...(this.o.budgets ? { budgets: this.o.budgets } : {}),
         });
         return r.ok

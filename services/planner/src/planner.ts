@@ -52,12 +52,14 @@ export interface PlannerOptions {
   branch: string;
   pipelineFile: string;
   kubectl: string;
+  /** What builds kustomizations (`auto`, `kubectl` or a flotilla-kustomize path; @flotilla/render). */
+  kustomize?: string;
   evaluateIntervalMs: number;
   logger: Logger;
   /** How long an Idempotency-Key is answered with its recorded decision (default 24 h). */
   idempotencyTtlMs?: number;
   faults?: PlannerFaults;
-  /** Clusters rendered at once (kubectl processes). */
+  /** Clusters rendered at once (renderer processes). */
   renderConcurrency?: number;
   /** `all`: every pipeline renders at every revision (see render-selection.ts for `touched`). */
   renderScope?: 'touched' | 'all';

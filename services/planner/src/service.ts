@@ -3,6 +3,7 @@ import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { sensitiveFieldRule } from '@flotilla/events';
 import type { GitCredentials } from '@flotilla/git';
+import { resolveKustomizeRenderer } from '@flotilla/render';
 import {
   ConfigError,
   createServiceServer,
@@ -71,6 +72,15 @@ export async function startPlanner(
     ...(config.git.sshKeyFile ? { sshKeyFile: config.git.sshKeyFile } : {}),
   };
 
+  // Found before anything connects: a configured flotilla-kustomize that is missing stops the
+  // planner here instead of failing every render. With `auto` and neither program present the
+  // planner still runs (plain-YAML clusters need neither); kustomizations then fail to render.
+  const renderer = await resolveKustomizeRenderer(config.kustomize, config.kubectl).catch((e: unknown) => {
+    if (config.kustomize !== 'auto') throw new ConfigError([`kustomize: ${messageOf(e)}`]);
+    return null;
+  });
+  logger.info({ renderer: renderer ?? 'neither flotilla-kustomize nor kubectl found' }, 'kustomize renderer');
+
   const server = createServiceServer({ logger, tls: config.http.tls });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),
@@ -103,6 +113,7 @@ export async function startPlanner(
     branch: config.git.branch,
     pipelineFile: config.pipelineFile,
     kubectl: config.kubectl,
+    kustomize: config.kustomize,
     evaluateIntervalMs: config.evaluateIntervalMs,
     logger,
     ...(opts.faults ? { faults: opts.faults } : {}),

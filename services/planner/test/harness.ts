@@ -169,6 +169,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     stateBucket: 'planner-state',
     evaluateIntervalMs: 500,
     kubectl: 'kubectl',
+    kustomize: 'auto',
     renderConcurrency: 4,
     renderScope: 'touched',
     render: {},
