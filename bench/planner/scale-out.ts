@@ -2,7 +2,7 @@
 //   node scripts/build.ts && npx tsx bench/planner/scale-out.ts [--pipelines 200] [--runs 3] [--instances 3]
 //
 // The repo of bench/planner/pipelines.ts (N pipelines × 4 shared clusters × 5 objects). Each
-// column starts real planner processes (the built bundle, `leader.mode: sharded`) on its own NATS
+// column starts real planner processes (the built bundle, `lease.mode: sharded`) on its own NATS
 // and git server, waits until every pipeline is held (and, with several instances, spread over
 // all of them), then each run commits a change to every pipeline's four clusters and times
 // GitCommitDetected → all N × 4 PlanCreated at that revision: the throughput of a commit that
@@ -151,7 +151,7 @@ const report = `# Planner: pipelines sharded over planner instances
 
 \`node scripts/build.ts && npx tsx bench/planner/scale-out.ts --pipelines ${PIPELINES} --runs ${RUNS} --instances ${INSTANCES}\` — ${new Date().toISOString()}, ${process.platform}, node ${process.version}; medians of ${RUNS} runs. Shared 2-core machine under load from other work: read orders of magnitude (${INSTANCES} processes compete for the same 2 cores, so this is a floor of what separate machines give).
 
-${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain YAML), one repo. Real planner processes (\`leader.mode: sharded\`, renderConcurrency 2 each), one NATS, one git server per column. Each run commits a change to every pipeline and times GitCommitDetected → all ${plans} PlanCreated at that revision.
+${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain YAML), one repo. Real planner processes (\`lease.mode: sharded\`, renderConcurrency 2 each), one NATS, one git server per column. Each run commits a change to every pipeline and times GitCommitDetected → all ${plans} PlanCreated at that revision.
 
 | measure | 1 instance | ${INSTANCES} instances | ratio |
 |---|---|---|---|

@@ -148,7 +148,7 @@ describe('flotilla against the real planner and audit-writer', () => {
             { token: BOB, name: 'bob', groups: ['developers'], roles: ['read:shop'] },
           ],
         },
-        leader: { ttlMs: 2000 },
+        lease: { ttlMs: 2000 },
         bundles: { bucket: 'flotilla-bundles' },
         stateBucket: 'planner-state',
         evaluateIntervalMs: 500,

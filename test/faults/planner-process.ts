@@ -89,7 +89,7 @@ export function startPlannerProcess(s: PlannerSetup, keyFile: string, instance: 
       pipelineFile: 'flotilla.yaml',
       signing: { keyId: 'faults', keyFile },
       api: { tokens: s.apiTokens ?? [] },
-      leader: { ttlMs: s.ttlMs, mode: s.mode ?? 'single' },
+      lease: { ttlMs: s.ttlMs, mode: s.mode ?? 'single' },
       bundles: { bucket: 'flotilla-bundles' },
       stateBucket: 'planner-state',
       evaluateIntervalMs: 1000,

@@ -16,10 +16,13 @@ export function leaseOptions<P extends TProperties = {}>(
 ) {
   return Type.Object({
     bucket: Type.String({ default: defaults.bucket, minLength: 1 }),
-    ttlMs: Type.Integer({ default: defaults.ttlMs ?? 15_000, minimum: 600 }),
+    ttlMs: leaseTtl(defaults.ttlMs),
     ...((own ?? {}) as P),
   });
 }
+
+/** A lease's TTL alone, for a service whose lease bucket is fixed by its declared NATS resources. */
+export const leaseTtl = (defaultMs = 15_000) => Type.Integer({ default: defaultMs, minimum: 600 });
 
 /**
  * `consumer`: the service's durable JetStream consumer. `ackWaitMs` bounds a hung handler (handlers

@@ -344,7 +344,7 @@ export async function startFlotillaStack(opts: StackOptions = {}): Promise<Floti
           signing: { keyId: 'planner-demo', keyFile },
           ...(recipients.length > 0 ? { bundles: { recipients: recipients.join(',') } } : {}),
           api: { tokens: apiTokens },
-          leader: { ttlMs: 3000 },
+          lease: { ttlMs: 3000 },
           evaluateIntervalMs: 500,
         },
         dirs,

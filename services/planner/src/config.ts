@@ -1,4 +1,4 @@
-import { apiTokensConfig, serviceConfigFields } from '@flotilla/runtime';
+import { apiTokensConfig, leaseTtl, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
@@ -57,8 +57,9 @@ export const Config = Type.Object({
   idempotency: Type.Optional(
     Type.Object({ ttlMs: Type.Integer({ minimum: 0, default: 86_400_000 }) }, { default: {} }),
   ),
-  leader: Type.Object({
-    ttlMs: Type.Integer({ default: 15_000, minimum: 600 }),
+  /** The leader lease (was `leader`: one name, `lease`, in every service); its bucket is fixed. */
+  lease: Type.Object({
+    ttlMs: leaseTtl(),
     /**
      * `single` (the default): one instance holds the leader lease and serves every pipeline, the
      * others stand by. `sharded`: every instance serves a share of the pipelines, each held by its

@@ -31,7 +31,7 @@ export const plannerConsumer: ConsumerSpec = {
 };
 
 /**
- * Member slots of a sharded planner (`leader.mode: sharded`): at most this many instances serve
+ * Member slots of a sharded planner (`lease.mode: sharded`): at most this many instances serve
  * pipelines at once. Each slot has a durable consumer of its own, since every instance must see
  * every commit, tag and report (each keeps those of its own pipelines).
  */

@@ -98,7 +98,7 @@ export async function startPlanner(
   });
   const bundles = new ClusterBundles(bus, config.bundles.bucket, parseRecipients(config.bundles.recipients));
   const state = new PlannerState(await bus.kv(config.stateBucket));
-  const sharded = config.leader.mode === 'sharded';
+  const sharded = config.lease.mode === 'sharded';
   // Set before anything can render (activation); read at the moment of each action.
   let fence: (pipeline: string) => number = () => {
     throw new Error('planner not started');
@@ -161,7 +161,7 @@ export async function startPlanner(
       bus,
       bucket: LEADER_BUCKET,
       instance: config.instance,
-      ttlMs: config.leader.ttlMs,
+      ttlMs: config.lease.ttlMs,
       slots: PLANNER_SLOTS,
       pipelines: () => planner.declaredPipelines(),
       onSlot: async (slot) => {
@@ -229,7 +229,7 @@ export async function startPlanner(
   };
   const lease = await bus.leaseSet(LEADER_BUCKET, {
     owner: config.instance,
-    ttlMs: config.leader.ttlMs,
+    ttlMs: config.lease.ttlMs,
     keys: () => [LEADER_KEY],
     onAcquired: () => {
       transition = transition.then(becomeLeader);

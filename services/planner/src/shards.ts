@@ -25,7 +25,7 @@ export const pipelineLeaseKey = (pipeline: string) => `pipeline.${pipeline}`;
 const slotKey = (slot: number) => `slot.${slot}`;
 
 /**
- * Which planner instance serves which pipeline (`leader.mode: sharded`).
+ * Which planner instance serves which pipeline (`lease.mode: sharded`).
  *
  * Membership is a lease too: each instance holds one of `slots` member slots, and the live
  * members are the slots whose holder still renews, judged like every lease here by an unchanged

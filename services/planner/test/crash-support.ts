@@ -47,7 +47,7 @@ export function spawnCrashingPlanner(h: Harness, crashAt: string, port = 0): Spa
         FLOTILLA_SIGNING_KEY_ID: 'planner-test',
         FLOTILLA_SIGNING_KEY_FILE: h.keyFile,
         FLOTILLA_API_TOKENS: JSON.stringify(c.api.tokens),
-        FLOTILLA_LEADER_TTL_MS: '2000',
+        FLOTILLA_LEASE_TTL_MS: '2000',
         FLOTILLA_EVALUATE_INTERVAL_MS: '500',
       },
     },

@@ -164,7 +164,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
         { token: TOKENS.eve, name: 'eve' },
       ],
     },
-    leader: { ttlMs: 2000, mode: 'single' },
+    lease: { ttlMs: 2000, mode: 'single' },
     bundles: { bucket: 'flotilla-bundles', recipients: '' },
     stateBucket: 'planner-state',
     evaluateIntervalMs: 500,

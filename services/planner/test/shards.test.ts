@@ -13,7 +13,7 @@ import {
 import { checkReplay } from '../../cluster-applier/src/plan-checks.ts';
 import { createHarness, type Harness } from './harness.ts';
 
-// Three real planner processes (the built bundle, `leader.mode: sharded`) on one real NATS and
+// Three real planner processes (the built bundle, `lease.mode: sharded`) on one real NATS and
 // one config repo of nine pipelines sharing two clusters: the pipelines are split across the
 // instances, the pipelines of a SIGKILLed instance move to the others, and the applier's own ordering
 // check accepts every plan in the order it was published (the new holder's under a higher epoch).
