@@ -222,8 +222,10 @@ export async function plannerSkew(durationMs: number): Promise<History> {
         continue;
       }
       // One release at a time: the next tag once this one is in prod (or the checker counts it lost).
+      // Four stages with the leader paused half the time: at load average 48 one release took
+      // 108 s here, so the bound is well above that (a liveness bound, not a timing assertion).
       await waitFor('the release in prod', async () => (rec.seen(digest) ? true : undefined), {
-        timeoutMs: 120_000,
+        timeoutMs: 180_000,
       }).catch(() => undefined);
     }
     await nemesis.stop();
