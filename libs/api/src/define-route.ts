@@ -16,9 +16,9 @@ export interface RouteDefinition<
   readonly querystring: Q;
   readonly body: B;
   /**
-   * Request headers the route reads (OpenAPI \`in: header\` parameters). Documented, not put in the
+   * Request headers the route reads (OpenAPI `in: header` parameters). Documented, not put in the
    * Fastify schema: the handler checks them itself, so a bad value is refused with the API's own
-   * error body (\`bad-idempotency-key\`), not Fastify's.
+   * error body (`bad-idempotency-key`), not Fastify's.
    */
   readonly headers?: TObject | undefined;
   /** By status code; a media type other than JSON is named (`text/csv`). */

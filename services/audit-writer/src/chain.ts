@@ -212,8 +212,8 @@ export function parseAuditFile(f: AuditFile, into: Parsed[] = []): Parsed[] {
  * `hashRecord(record) === record.hash`, for a record parsed from `line`, mostly without
  * canonicalising it again (about half of verify's time per record). The writer's line is the
  * record's canonical JSON, and the text it hashed is that line without its one top-level
- * \`,"hash":"…"\` member; so when the line minus that member (found exactly once) hashes to
- * \`hash\`, the line is what the writer wrote (sha256 collision resistance) and its content hashes
+ * `,"hash":"…"` member; so when the line minus that member (found exactly once) hashes to
+ * `hash`, the line is what the writer wrote (sha256 collision resistance) and its content hashes
  * to it too. Anything else (a re-serialised or edited line) gets the full check: same answer.
  */
 export function lineHashOk(line: string, record: AuditRecord): boolean {

@@ -16,7 +16,7 @@ export const Config = Type.Object({
     /** …or after the oldest waiting record has waited this long, whichever comes first. */
     batchMaxDelayMs: Type.Integer({ minimum: 1, default: 200 }),
     /**
-     * Close a log file at this size and go on in the day's next segment (\`YYYY/MM/DD/000001.jsonl\`):
+     * Close a log file at this size and go on in the day's next segment (`YYYY/MM/DD/000001.jsonl`):
      * each commit stores its file again, so this bounds what one commit costs.
      */
     segmentMaxBytes: Type.Integer({ minimum: 1, default: 4 * 1024 * 1024 }),

@@ -50,8 +50,8 @@ export const Config = Type.Object({
   }),
   api: apiTokensConfig(),
   /**
-   * Decisions sent with an \`Idempotency-Key\` (approve, reject, promote, lock, unlock, rollback,
-   * approve a held change) answer a retry with the same key from their record for \`ttlMs\` (24 h,
+   * Decisions sent with an `Idempotency-Key` (approve, reject, promote, lock, unlock, rollback,
+   * approve a held change) answer a retry with the same key from their record for `ttlMs` (24 h,
    * as Stripe); later the key is a new request. 0 replays nothing.
    */
   idempotency: Type.Optional(
