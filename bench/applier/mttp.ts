@@ -226,7 +226,7 @@ async function applierRun(
         FLOTILLA_TRUSTED_KEYS: `bench=${keyFile}`,
         FLOTILLA_DRIFT_INTERVAL_MS: '0',
         FLOTILLA_HEALTH_POLL_MS: '500',
-        FLOTILLA_ACK_WAIT_MS: '120000',
+        FLOTILLA_CONSUMER_ACK_WAIT_MS: '120000',
         LOG_LEVEL: 'warn',
       },
       logFile: join(tmp, `applier-${run}.log`),

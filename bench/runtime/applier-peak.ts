@@ -196,7 +196,7 @@ async function run(mode: Mode, tag: string): Promise<Sample> {
       // Checks every few seconds (default a minute) so one runs within the bench; the hand edit
       // below is how the bench knows one ran over all objects after the apply.
       FLOTILLA_DRIFT_INTERVAL_MS: '3000',
-      FLOTILLA_ACK_WAIT_MS: '120000',
+      FLOTILLA_CONSUMER_ACK_WAIT_MS: '120000',
       LOG_LEVEL: 'warn',
     },
     logFile: join(tmp, `applier-${tag}.log`),

@@ -34,10 +34,13 @@ export function consumerOptions<P extends TProperties = {}>(
 ) {
   return Type.Object({
     durable: Type.String({ default: defaults.durable, minLength: 1 }),
-    ackWaitMs: Type.Integer({ default: defaults.ackWaitMs ?? 30_000, minimum: 1000 }),
+    ackWaitMs: ackWait(defaults.ackWaitMs),
     ...((own ?? {}) as P),
   });
 }
+
+/** A consumer's ack wait alone, for a service whose durable is named by its declared NATS resources. */
+export const ackWait = (defaultMs = 30_000) => Type.Integer({ default: defaultMs, minimum: 1000 });
 
 /**
  * `poll`: an owned poll loop (libs/async PollLoop). Each wait is interval × (1 ± jitter/2), so many

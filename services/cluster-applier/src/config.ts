@@ -1,4 +1,4 @@
-import { serviceConfigFields } from '@flotilla/runtime';
+import { ackWait, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
@@ -87,7 +87,10 @@ export const Config = Type.Object({
    * no-ops whose reads share LISTs, so more at once means fewer, larger LISTs.
    */
   pipelineConcurrency: Type.Integer({ default: 16, minimum: 1, maximum: 64 }),
-  /** JetStream ack wait for a plan; the handler heartbeats, so this only bounds a hung process. */
-  ackWaitMs: Type.Integer({ default: 60_000, minimum: 1000 }),
+  /**
+   * The plan consumer (its durable is `applier-<cluster>`, fixed by the NATS authorization). The
+   * ack wait only bounds a hung process: the handler heartbeats while it works.
+   */
+  consumer: Type.Object({ ackWaitMs: ackWait(60_000) }),
 });
 export type Config = Static<typeof Config>;

@@ -30,11 +30,11 @@ export const applierBundleBucket = (config: { cluster: string; bundles?: { bucke
  */
 export function natsResources(config: {
   cluster: string;
-  ackWaitMs?: number;
+  consumer?: { ackWaitMs?: number };
   pipelineConcurrency?: number;
   bundles?: { bucket?: string | undefined };
 }): NatsResources {
-  const consumer = applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency);
+  const consumer = applierConsumer(config.cluster, config.consumer?.ackWaitMs, config.pipelineConcurrency);
   return {
     identity: applierIdentity(config.cluster),
     producer: 'cluster-applier',

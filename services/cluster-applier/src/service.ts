@@ -97,7 +97,7 @@ export async function startApplier(
     // Another replica may have applied while we did not hold the Lease.
     appliers.forgetInventories();
     sub = await bus.consume({
-      ...applierConsumer(config.cluster, config.ackWaitMs, config.pipelineConcurrency),
+      ...applierConsumer(config.cluster, config.consumer.ackWaitMs, config.pipelineConcurrency),
       // Plans of different pipelines apply side by side; one pipeline's plans stay in order.
       confirmAcks: true,
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.

@@ -137,7 +137,7 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
       FLOTILLA_KUBE_PARALLELISM: '1',
       FLOTILLA_TRUSTED_KEYS: `planner-test=${keyFile}`,
       FLOTILLA_LEASE_DURATION_SECONDS: '3',
-      FLOTILLA_ACK_WAIT_MS: '4000',
+      FLOTILLA_CONSUMER_ACK_WAIT_MS: '4000',
       FLOTILLA_DRIFT_INTERVAL_MS: '0',
       FLOTILLA_HEALTH_TIMEOUT_MS: '20000',
     };
@@ -176,7 +176,7 @@ describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', 
     const second = await h.start(cluster, {
       kube: { kubeconfig: h.cluster.kubeconfigPath, inCluster: false, parallelism: 8, timeoutMs: 30_000 },
       lease: { durationSeconds: 3 },
-      ackWaitMs: 4000,
+      consumer: { ackWaitMs: 4000 },
     });
     await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === plan.planId, 90_000);
     const all = (await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name'))

@@ -116,7 +116,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     sealing: {},
     inventoryNamespace: 'flotilla-system',
     lease: { durationSeconds: 15 },
-    ackWaitMs: 30_000,
+    consumer: { ackWaitMs: 30_000 },
     pipelineConcurrency: 4,
     ...overrides,
   });
