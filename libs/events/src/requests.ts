@@ -17,6 +17,11 @@ export const GitCheckRequest = defineRequest({
     repo: Type.String({ minLength: 1, maxLength: 512 }),
     /** When the webhook arrived (epoch ms): push-to-event latency is measured from it. */
     receivedAt: Type.Integer({ minimum: 0 }),
+    /**
+     * The watched branch's new head as the signed push payload names it (only when the payload
+     * names that branch's ref): the owner fetches just this commit instead of asking the remote.
+     */
+    after: Type.Optional(Type.String({ pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$' })),
   }),
   reply: OwnerReply,
   scope: (r) => r.repo,

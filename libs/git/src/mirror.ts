@@ -220,6 +220,32 @@ export class Mirror {
   }
 
   /**
+   * Fetches the one commit `sha` (a push's new head, named by a signed webhook) into `branch`,
+   * without asking the remote for its refs first: one process instead of ls-remote + fetch. The
+   * ref is moved only as a fast-forward (git refuses anything else), so a stale or replayed id
+   * can never move the branch back; a server that does not serve unadvertised ids (protocol v0
+   * without allowReachableSHA1InWant), a non-fast-forward or a missing cache throw, and the
+   * caller asks the remote instead.
+   */
+  fetchCommit(branch: string, sha: string): Promise<void> {
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha))
+      return Promise.reject(new GitError('git.invalid-argument', `not a commit id: ${sha}`));
+    return this.queue.run(async () => {
+      if (!existsSync(this.dir))
+        throw new GitError('git.ref-not-found', `no mirror of ${this.displayUrl} yet`);
+      if (++this.fetchesSinceMaintenance >= MAINTENANCE_EVERY) {
+        this.fetchesSinceMaintenance = 0;
+        await runGit(MAINTENANCE_ARGS, this.local('maintenance'));
+      }
+      await runGit(
+        ['fetch', '--no-tags', '--quiet', '--update-head-ok', this.url, `${sha}:refs/heads/${branch}`],
+        { ...this.remote('fetch', this.dir, { GIT_DIR: this.dir }), config: [NO_AUTO_MAINTENANCE] },
+      );
+      this.fetched.set(branch, sha);
+    });
+  }
+
+  /**
    * The head before a fetch, for the caller's range. When the ref file still holds what this
    * mirror's last fetch left there, that commit is known to be complete: no git process. Anything
    * else is asked of git (`^{commit}` checks the object is there); null when unknown.

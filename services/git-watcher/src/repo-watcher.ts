@@ -56,6 +56,24 @@ export interface CheckResult {
 
 const ID_MAX = 128;
 
+/** A webhook that asked for a check. */
+interface WebhookHint {
+  receivedAt: number;
+  /** The branch head its signed payload named (webhooks.ts trustedAfter). */
+  after?: string;
+}
+
+/**
+ * The head to fetch by id for checks asked for by webhooks: the newest webhook's, when it named
+ * one. Webhooks coalesced into one check arrive in push order, so the last is the newest head; a
+ * webhook without one (or none at all: a poll) means asking the remote.
+ */
+function pushedHead(hints: readonly WebhookHint[]): string | undefined {
+  let last: WebhookHint | undefined;
+  for (const h of hints) if (!last || h.receivedAt >= last.receivedAt) last = h;
+  return last?.after;
+}
+
 /** Deterministic event ids: a re-publish after a crash is dropped by JetStream's duplicate window. */
 export function eventId(kind: string, repo: string, ...parts: string[]): string {
   const id = [kind, repo, ...parts].join('-');
@@ -72,19 +90,26 @@ export function eventId(kind: string, repo: string, ...parts: string[]): string 
  */
 export class RepoWatcher {
   private readonly checks = new SerialQueue();
-  /** Hints are the times webhooks arrived (push-to-event latency is measured from the first). */
-  private readonly loop: PollLoop<number>;
+  /**
+   * Hints are the webhooks that asked for this check: when each arrived (push-to-event latency is
+   * measured from the first) and the branch head its signed payload named, if it did.
+   */
+  private readonly loop: PollLoop<WebhookHint>;
 
   constructor(private readonly d: RepoWatcherDeps) {
     const { repo, poll, metrics, logger } = d;
-    this.loop = new PollLoop<number>({
+    this.loop = new PollLoop<WebhookHint>({
       intervalMs: repo.intervalMs,
       jitter: poll.jitter,
       maxBackoffMs: poll.maxBackoffMs,
       initialDelayMs: Math.min(repo.intervalMs, 1000),
       unknownCode: 'git-watcher.check-failed',
-      check: async (trigger, receivedAt) => {
-        const r = await this.check(trigger, receivedAt.length > 0 ? Math.min(...receivedAt) : undefined);
+      check: async (trigger, hints) => {
+        const r = await this.check(
+          trigger,
+          hints.length > 0 ? Math.min(...hints.map((h) => h.receivedAt)) : undefined,
+          pushedHead(hints),
+        );
         metrics.checks.inc({ trigger, result: r.result });
       },
       // Another instance took the repo over mid-check; its lease decides, nothing failed.
@@ -139,8 +164,8 @@ export class RepoWatcher {
   }
 
   /** Checks now (a webhook); a check already running is followed by one more, never run twice at once. */
-  trigger(receivedAt?: number): Promise<void> {
-    return this.loop.trigger(receivedAt !== undefined ? [receivedAt] : []);
+  trigger(receivedAt?: number, after?: string): Promise<void> {
+    return this.loop.trigger(receivedAt !== undefined ? [{ receivedAt, ...(after ? { after } : {}) }] : []);
   }
 
   /**
@@ -148,32 +173,64 @@ export class RepoWatcher {
    * the benchmark calls directly) and only checks use its mirror, so the mirror's count grows by
    * exactly this check's processes.
    */
-  check(trigger: Trigger, receivedAt?: number): Promise<CheckResult> {
+  check(trigger: Trigger, receivedAt?: number, after?: string): Promise<CheckResult> {
     return this.checks.run(async () => {
       const before = this.d.mirror.stats.processes;
       const spent = () => this.d.mirror.stats.processes - before;
       try {
-        return { ...(await this.steps(trigger, receivedAt)), gitProcesses: spent() };
+        return { ...(await this.steps(trigger, receivedAt, after)), gitProcesses: spent() };
       } finally {
         this.d.metrics.gitProcesses.inc(spent());
       }
     });
   }
 
-  private async steps(trigger: Trigger, receivedAt?: number): Promise<Omit<CheckResult, 'gitProcesses'>> {
+  private async steps(
+    trigger: Trigger,
+    receivedAt?: number,
+    after?: string,
+  ): Promise<Omit<CheckResult, 'gitProcesses'>> {
     const { repo, mirror, limiter, cursors } = this.d;
-    // 1. Cheap head check: ls-remote transfers no objects. An unchanged head ends the check here.
-    const remoteHead = await limiter.run(repo.host, () => mirror.remoteHead(repo.branch));
-    if (!remoteHead)
-      throw new GitError('git.ref-not-found', `branch ${repo.branch} not found in ${repo.displayUrl}`);
-    const current = await cursors.get(repo.name, repo.branch);
-    if (current && current.value.seenHead === remoteHead)
-      return { result: 'unchanged', head: remoteHead, published: 0 };
+    let current = after !== undefined ? await cursors.get(repo.name, repo.branch) : undefined;
+    // 1a. A signed push payload named the new head: that commit alone is fetched (no ls-remote),
+    // and taken only as a fast-forward of the last commit seen. A head already seen (the
+    // planner's own push, reported by it and by the forge) costs no git process at all.
+    let head: string | undefined;
+    let fastForward = false;
+    if (after !== undefined) {
+      if (current && current.value.seenHead === after)
+        return { result: 'unchanged', head: after, published: 0 };
+      const base = current?.value.sha ?? null;
+      this.d.metrics.fetches.inc();
+      const took = await limiter
+        .run(repo.host, () => mirror.fetchCommit(repo.branch, after))
+        .then(() => true)
+        .catch((err: unknown) => {
+          // Not served by SHA, not a fast-forward of the mirror's branch, or not there: ask the remote.
+          this.d.logger.info(
+            { repo: repo.name, after, err: messageOf(err) },
+            'pushed head not fetched by id',
+          );
+          return false;
+        });
+      if (took && (base === null || base === after || (await mirror.isAncestor(base, after)))) {
+        head = after;
+        fastForward = base !== null && base !== after;
+      }
+    }
+    if (head === undefined) {
+      // 1b. Cheap head check: ls-remote transfers no objects. An unchanged head ends the check here.
+      const remoteHead = await limiter.run(repo.host, () => mirror.remoteHead(repo.branch));
+      if (!remoteHead)
+        throw new GitError('git.ref-not-found', `branch ${repo.branch} not found in ${repo.displayUrl}`);
+      current = await cursors.get(repo.name, repo.branch);
+      if (current && current.value.seenHead === remoteHead)
+        return { result: 'unchanged', head: remoteHead, published: 0 };
 
-    // 2. Incremental fetch of the one branch.
-    this.d.metrics.fetches.inc();
-    const fetched = await limiter.run(repo.host, () => mirror.fetch(repo.branch));
-    const head = fetched.head;
+      // 2. Incremental fetch of the one branch.
+      this.d.metrics.fetches.inc();
+      head = (await limiter.run(repo.host, () => mirror.fetch(repo.branch))).head;
+    }
     const state = new CursorWriter(cursors, repo, current);
 
     // 3. Which commits are new.
@@ -186,7 +243,7 @@ export class RepoWatcher {
     } else if (base === head) {
       await state.save({ sha: base, seenHead: head });
       return { result: 'changed', head, published: 0 };
-    } else if (await mirror.isAncestor(base, head)) {
+    } else if (fastForward || (await mirror.isAncestor(base, head))) {
       commits = await mirror.commitsBetween(base, head, { paths: repo.paths });
     } else {
       // 4. Force-push: the last seen commit is not in the new history.

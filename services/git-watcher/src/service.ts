@@ -110,14 +110,14 @@ export async function startGitWatcher(
     instance: config.instance,
     timeoutMs: config.webhooks.forwardTimeoutMs,
     logger,
-    runIfOwned: ({ repo, receivedAt }) => {
+    runIfOwned: ({ repo, receivedAt, after }) => {
       const w = ownership.holds(repo) ? watchers.get(repo) : undefined;
-      if (w) void w.trigger(receivedAt);
+      if (w) void w.trigger(receivedAt, after);
       return w !== undefined;
     },
   });
-  const dispatch = async (repo: WatchedRepo, receivedAt: number) => ({
-    handledBy: await checks.dispatch({ repo: repo.name, receivedAt }),
+  const dispatch = async (repo: WatchedRepo, receivedAt: number, after?: string) => ({
+    handledBy: await checks.dispatch({ repo: repo.name, receivedAt, ...(after ? { after } : {}) }),
   });
 
   await registerWebhooks(server.app, {

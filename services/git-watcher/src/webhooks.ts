@@ -19,6 +19,7 @@ import {
   decodeBody,
   MalformedPayload,
   matchRepos,
+  type PushNotice,
   parseWebhook,
   type Receiver,
   signedBytes,
@@ -32,7 +33,8 @@ export interface WebhookDeps {
   /** Publishes WebhookRejected (the receiver rate-limits the calls). */
   publishRejection: (rejection: WebhookRejection<Receiver>) => Promise<void>;
   /** Starts a check of `repo` here or on its owner; says who took it. */
-  dispatch: (repo: WatchedRepo, receivedAt: number) => Promise<{ handledBy: string | null }>;
+  /** `after`: the branch's new head from the verified payload (see {@link trustedAfter}). */
+  dispatch: (repo: WatchedRepo, receivedAt: number, after?: string) => Promise<{ handledBy: string | null }>;
 }
 
 /**
@@ -146,10 +148,27 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
         );
       }
       const accepted = await Promise.all(
-        matched.map(async (repo) => ({ repo: repo.name, ...(await d.dispatch(repo, receivedAt)) })),
+        matched.map(async (repo) => ({
+          repo: repo.name,
+          ...(await d.dispatch(repo, receivedAt, trustedAfter(notice))),
+        })),
       );
       d.metrics.webhooks.inc({ receiver, result: 'accepted' });
       return { status: 202, body: { accepted } satisfies GitWebhookAccepted };
     },
   });
+}
+
+/**
+ * The payload's new head, when it can stand in for asking the remote: the request's signature was
+ * verified before parsing, the payload names the branch's ref (matchRepos matched it to the watched
+ * branch), and `after` is a commit id, not the all-zero id of a deleted branch. The watcher still
+ * fetches that commit from the remote and takes it only as a fast-forward of what it has seen;
+ * anything else (a replayed older payload, a force-push) goes the ls-remote way.
+ */
+export function trustedAfter(notice: PushNotice): string | undefined {
+  const after = notice.after?.toLowerCase();
+  if (!notice.ref?.startsWith('refs/heads/') || !after) return undefined;
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(after) || /^0+$/.test(after)) return undefined;
+  return after;
 }

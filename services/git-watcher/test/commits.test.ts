@@ -162,6 +162,55 @@ describe('git-watcher commits', () => {
     await r.work.remove();
   });
 
+  it("a webhook's signed `after` is fetched by id: no ls-remote, a head already seen costs nothing, a stale or unknown id asks the remote", async () => {
+    const r = await repoWithWorkdir({ 'a.txt': '0' });
+    // Polls far apart: every check below is the one this test starts.
+    const w = await env.start({ repositories: [{ name: r.name, url: r.url, intervalMs: 3_600_000 }] });
+    await env.log.until('initial', () => env.log.of('git.commit-detected', r.name).length === 1);
+    const watcher = w.watcher(r.name)!;
+    const c1 = await commit(r.work, { 'a.txt': '1' }, 'one');
+    const c2 = await commit(r.work, { 'a.txt': '2' }, 'two');
+    await r.work.push();
+
+    // fetch of the one commit, ancestry, log: the ls-remote and the branch fetch are gone.
+    const pushed = await watcher.check('webhook', Date.now(), c2);
+    expect(pushed).toMatchObject({ result: 'changed', head: c2, published: 2, gitProcesses: 3 });
+    await env.log.until('both commits', () => env.log.of('git.commit-detected', r.name).length === 3);
+    expect(
+      env.log
+        .of<Commit>('git.commit-detected', r.name)
+        .map((e) => e.data.sha)
+        .slice(1),
+    ).toEqual([c1, c2]);
+
+    // The same head again (the forge's webhook for a push the planner already reported): no git at all.
+    expect(await watcher.check('webhook', Date.now(), c2)).toMatchObject({
+      result: 'unchanged',
+      gitProcesses: 0,
+    });
+
+    // A replayed older payload: the mirror's branch never moves back, the remote is asked, no rewrite.
+    expect(await watcher.check('webhook', Date.now(), c1)).toMatchObject({ result: 'unchanged', head: c2 });
+    // An id the remote does not have: asked the remote instead, which has news.
+    const c3 = await commit(r.work, { 'a.txt': '3' }, 'three');
+    await r.work.push();
+    expect(await watcher.check('webhook', Date.now(), 'f'.repeat(40))).toMatchObject({
+      result: 'changed',
+      head: c3,
+      published: 1,
+    });
+    // A force-push named by its webhook: taken only through the remote's answer, reported as a rewrite.
+    await r.work.resetHard(c1);
+    const other = await commit(r.work, { 'a.txt': 'other' }, 'rewritten');
+    await r.work.forcePush();
+    await watcher.check('webhook', Date.now(), other);
+    await env.log.caughtUp();
+    expect(
+      env.log.of<Record<string, string>>('git.history-rewritten', r.name).map((e) => e.data.newSha),
+    ).toEqual([other]);
+    await r.work.remove();
+  });
+
   it('reports a force-push and continues or halts per policy', async () => {
     const cont = await repoWithWorkdir({ 'a.txt': '0' });
     const halt = await repoWithWorkdir({ 'a.txt': '0' });
