@@ -1,5 +1,6 @@
 /**
- * Fails when a package imports another package it does not declare in its own package.json.
+ * Fails when a package imports another package it does not declare in its own package.json, or when
+ * shipped code (a package's `src/`, less unit tests) imports @flotilla/test-support.
  * npm hoists everything into the root node_modules, so an undeclared import works here and breaks
  * the day the package is installed, built or deployed on its own (a container image, a second
  * lockfile). The root's devDependencies are the shared toolchain (vitest, fast-check, …) and
@@ -68,6 +69,13 @@ export function packageOf(spec: string): string | null {
   return builtins.has(name) ? null : name;
 }
 
+/**
+ * Shipped code: a package's `src/`, less its unit tests. It may not import the test servers and
+ * helpers (`rawNats` reaches past the bus's contract; a test hook in `src/` runs in production).
+ */
+const shipped = (dir: string, file: string) =>
+  relative(dir, file).startsWith('src/') && !/\.test\.ts$/.test(file) && !dir.endsWith('test-support');
+
 const problems: string[] = [];
 function check(dir: string, files: string[], manifest: Manifest): void {
   const ok = declared(manifest);
@@ -75,6 +83,8 @@ function check(dir: string, files: string[], manifest: Manifest): void {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(IMPORT)) {
       const pkg = packageOf(m[1] ?? m[2] ?? m[3] ?? '');
+      if (pkg === '@flotilla/test-support' && shipped(dir, file))
+        problems.push(`${relative(root, file)}: shipped code imports @flotilla/test-support (tests only)`);
       if (!pkg || pkg === manifest.name || ok.has(pkg) || toolchain.has(pkg)) continue;
       problems.push(
         `${relative(root, file)}: imports ${pkg}, not declared in ${relative(root, dir) || '.'}/package.json`,
@@ -93,7 +103,7 @@ check(
 );
 
 if (problems.length > 0) {
-  console.error(`${problems.length} undeclared import(s):\n${[...new Set(problems)].join('\n')}`);
+  console.error(`${problems.length} import problem(s):\n${[...new Set(problems)].join('\n')}`);
   process.exit(1);
 }
-console.log('every import is declared by its package');
+console.log('every import is declared by its package; no shipped code imports test-support');
