@@ -531,9 +531,10 @@ export class Bus {
   /** Opens an object store (binding to the existing one; creating it only when `provision` is on). */
   async blobs(bucket: string, opts: { replicas?: number } = {}): Promise<BlobStore> {
     const objm = new Objm(this.js);
-    if (await streamInfo(this.jsm, `OBJ_${bucket}`)) return new BlobStore(await objm.open(bucket, false));
+    if (await streamInfo(this.jsm, `OBJ_${bucket}`))
+      return new BlobStore(await objm.open(bucket, false), this.jsm);
     if (!this.provision) throw notProvisioned(`object store "${bucket}"`);
-    return new BlobStore(await objm.create(bucket, { replicas: opts.replicas ?? 1 }));
+    return new BlobStore(await objm.create(bucket, { replicas: opts.replicas ?? 1 }), this.jsm);
   }
 
   /** The stored events of one subject filter, oldest first (see replay.ts); bad ones are logged and skipped. */
