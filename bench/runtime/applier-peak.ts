@@ -2,9 +2,12 @@
  * The cluster-applier's peak memory on the 4000-object MTTP bundle, side by side in one run for
  * each way of running it (issue #17: target ≤ 150 MiB on the production path):
  *   - tsx:     `node --import tsx services/cluster-applier/src/main.ts` (how it ran until #17)
- *   - image:   `node --enable-source-maps services/cluster-applier/dist/main.js`, exactly the
- *              image's ENTRYPOINT (Dockerfile): the production path
- *   - bundle:  `node services/cluster-applier/dist/main.js`, the same without source maps
+ *   - image:   exactly the image's ENTRYPOINT (test-support's programArgs, which the Dockerfile
+ *              test holds the Dockerfile to): the production path
+ *   - untuned: `node --enable-source-maps services/cluster-applier/dist/main.js`, the ENTRYPOINT
+ *              before the applier's young generation was capped
+ *   - bundle:  `node services/cluster-applier/dist/main.js` (no source maps, no flags)
+ *   - before:  another build (`--before=<dist/main.js>`) run like `untuned`
  * Per run and mode: a fresh applier process and fresh namespaces, then the applier's whole life
  * with a big bundle: ready → plan of 4000 objects (fetch, verify, decode, discovery, whole-bundle
  * dry-run, staged apply, inventory) → health until Current → the same objects as a new plan
@@ -33,6 +36,7 @@ import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests
 import {
   freePort,
   killGroup,
+  programArgs,
   programPath,
   rawNats,
   spawnTracked,
@@ -49,7 +53,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     apps: { type: 'string', default: '1000' },
     namespaces: { type: 'string', default: '10' },
-    modes: { type: 'string', default: 'tsx,image,bundle' },
+    modes: { type: 'string', default: 'tsx,image' },
     out: { type: 'string', default: 'bench/results/applier-peak.md' },
     /**
      * Another build of the applier (a dist/main.js built from an earlier commit, e.g. with
@@ -68,7 +72,10 @@ const TARGET_MIB = 150;
 
 const MODES = {
   tsx: ['--import', 'tsx', join(root, 'services/cluster-applier/src/main.ts')],
-  image: ['--enable-source-maps', programPath('cluster-applier')],
+  // Exactly the image's ENTRYPOINT (the Dockerfile test holds it to programNodeArgs).
+  image: programArgs('cluster-applier'),
+  // The image's ENTRYPOINT before #17 capped the young generation.
+  untuned: ['--enable-source-maps', programPath('cluster-applier')],
   bundle: [programPath('cluster-applier')],
   before: ['--enable-source-maps', args.before ?? ''],
 } satisfies Record<string, string[]>;
@@ -288,9 +295,10 @@ server-side apply, inventory) → health until Current → the same objects as a
 edit, found by a drift check over all ${APPS * 4} objects and corrected. **Peak RSS** is the process's VmHWM at
 the end; **RSS at ready** is VmRSS before the first plan. *ratio* is ÷ ${base}.
 - **tsx**: \`node --import tsx services/cluster-applier/src/main.ts\` (how it ran before #17)
-- **image**: \`node --enable-source-maps services/cluster-applier/dist/main.js\`, the image's ENTRYPOINT (production)
-- **bundle**: \`node services/cluster-applier/dist/main.js\` (the same without source maps)${
-  args.before ? `\n- **before**: ${args['before-label']}, run as the image runs it` : ''
+- **image**: \`node ${MODES.image.slice(0, -1).join(' ')} services/cluster-applier/dist/main.js\`, the image's ENTRYPOINT (production)
+- **untuned**: \`node --enable-source-maps services/cluster-applier/dist/main.js\` (the ENTRYPOINT before the young generation was capped)
+- **bundle**: \`node services/cluster-applier/dist/main.js\` (no source maps, no flags)${
+  args.before ? `\n- **before**: ${args['before-label']}, run as \`untuned\`` : ''
 }
 
 | mode | peak RSS (MiB) | ratio | RSS at ready (MiB) | apply (s) | runs (peak MiB) |

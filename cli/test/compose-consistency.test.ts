@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type Program, programNodeArgs } from '@flotilla/test-support';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SERVICE_CONFIGS, schemaDefault, validEnvNames } from './schema-env.ts';
@@ -115,8 +116,12 @@ describe('Dockerfile', () => {
       const stage = text.split(/^FROM /m).find((s) => new RegExp(`AS ${name}\\n`).test(s));
       expect(stage, `no target ${name}`).toBeDefined();
       // Plain node on the service's bundle under tini (scripts/build.ts makes it from src/main.ts).
+      // With the node flags tests and benches run it with (programNodeArgs): one runtime path.
+      const node = programNodeArgs(name as Program)
+        .map((a) => `"${a}"`)
+        .join(', ');
       expect(stage).toContain(
-        `ENTRYPOINT ["/usr/bin/tini", "--", "node", "--enable-source-maps", "services/${name}/dist/main.js"]`,
+        `ENTRYPOINT ["/usr/bin/tini", "--", "node", ${node}, "services/${name}/dist/main.js"]`,
       );
       expect(existsSync(join(root, 'services', name, 'src/main.ts'))).toBe(true);
       const port = Number(/FLOTILLA_HTTP_PORT=(\d+)/.exec(stage ?? '')?.[1]);

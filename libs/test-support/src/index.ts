@@ -15,7 +15,7 @@ export {
   startNatsCluster,
 } from './nats-server.ts';
 export * from './podman.ts';
-export { type Program, programArgs, programPath } from './programs.ts';
+export { type Program, programArgs, programNodeArgs, programPath } from './programs.ts';
 export { type RawNats, rawNats } from './raw-nats.ts';
 export * from './registry.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';

@@ -26,9 +26,27 @@ export function programPath(program: Program): string {
 }
 
 /**
+ * Node's own flags for a program, before its module: exactly what the image's ENTRYPOINT runs
+ * (the Dockerfile test checks each stage against this), so tests, benches and images agree.
+ * The applier is sized for memory rather than speed (#17, bench/results/applier-peak.md): under
+ * its allocation rate (thousands of request bodies, responses and LIST pages per plan) V8 grew
+ * the young generation to 64 MiB per semi-space, 128 MiB of RSS for objects that die young;
+ * `--max-semi-space-size=2` caps it, and `--optimize-for-size` lets the old generation grow
+ * less between full GCs. It spends its time waiting on the apiserver, not computing. Both are
+ * command-line only (Node refuses `--optimize-for-size` in NODE_OPTIONS).
+ */
+const NODE_FLAGS: Partial<Record<Program, readonly string[]>> = {
+  'cluster-applier': ['--max-semi-space-size=2', '--optimize-for-size'],
+};
+
+export function programNodeArgs(program: Program): string[] {
+  return ['--enable-source-maps', ...(NODE_FLAGS[program] ?? [])];
+}
+
+/**
  * Arguments for `process.execPath` that run a program exactly as production does (plain node on
  * the bundle, as the images' entrypoint), so tests exercise the shipped runtime path.
  */
 export function programArgs(program: Program, ...args: string[]): string[] {
-  return ['--enable-source-maps', programPath(program), ...args];
+  return [...programNodeArgs(program), programPath(program), ...args];
 }

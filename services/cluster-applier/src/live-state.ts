@@ -130,12 +130,15 @@ export class LiveState {
 }
 
 /**
- * Objects per LIST page. Whole objects (drift, health) are a few KiB of JSON each with
- * managedFields and status, and a page is held about three times over while it is read (the
- * response text, its parse, the caller's pass over it): 250 keeps that to a few MiB.
+ * Objects per LIST page, so that one page's JSON stays under V8's largest regular heap object
+ * (128 KiB): a response text above it is allocated in large-object space, which only a full GC
+ * frees, and health polls and drift checks of thousands of objects then pile up tens of MiB of
+ * dead page texts between full GCs (#17). A live Deployment with managedFields and status is
+ * about 2–2.5 KiB of JSON, its metadata alone about 1 KiB. More requests, each cheap: 1000
+ * Deployments are 25 LISTs.
  */
-export const FULL_PAGE = 250;
-export const METADATA_PAGE = 500;
+export const FULL_PAGE = 40;
+export const METADATA_PAGE = 100;
 
 interface ManagedFieldsEntry {
   manager?: string;

@@ -4,7 +4,7 @@ import { refKey } from '@flotilla/manifests';
 import { startTestClusters, type TestCluster } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INVENTORY_LABEL } from '../src/desired.ts';
-import { LiveState } from '../src/live-state.ts';
+import { LiveState, METADATA_PAGE } from '../src/live-state.ts';
 
 // Paged live reads (#17): the applier reads live objects one LIST page at a time and keeps only
 // what it needs of each, so every object must arrive exactly once, across pages and namespaces.
@@ -75,8 +75,9 @@ describe('paged live reads', () => {
   it("LiveState.forEach sees each of our objects once across namespaces, and nothing of another inventory's", async () => {
     const inventory = `inv-${rand()}`;
     const [a, b] = [`live-a-${rand()}`, `live-b-${rand()}`];
-    // More than one page of metadata (500) in one namespace, so the paging is really exercised.
-    await configMaps(a, 520, { [INVENTORY_LABEL]: inventory });
+    // More than one page of metadata in one namespace, so the paging is really exercised.
+    const many = METADATA_PAGE + 20;
+    await configMaps(a, many, { [INVENTORY_LABEL]: inventory });
     await configMaps(b, 5, { [INVENTORY_LABEL]: inventory });
     const other = `other-${rand()}`;
     await client.apply(
@@ -94,9 +95,11 @@ describe('paged live reads', () => {
     ];
     const seen = new Map<string, number>();
     await live.forEach(wanted, { metadataOnly: true }, (key) => seen.set(key, (seen.get(key) ?? 0) + 1));
-    expect(seen.size).toBe(525);
+    expect(seen.size).toBe(many + 5);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
-    expect(seen.has(refKey({ group: '', kind: 'ConfigMap', namespace: a, name: 'cm-519' }))).toBe(true);
+    expect(seen.has(refKey({ group: '', kind: 'ConfigMap', namespace: a, name: `cm-${many - 1}` }))).toBe(
+      true,
+    );
     expect(seen.has(refKey({ group: '', kind: 'ConfigMap', namespace: b, name: 'foreign' }))).toBe(false);
   });
 });
