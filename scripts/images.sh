@@ -6,6 +6,7 @@
 #   bash scripts/images.sh --push 127.0.0.1:5000 --pin  # … and pin those digests in the install
 #                                                      # (deploy/kustomize/images, used by every overlay)
 #                                                      # and NATS's in docker-compose.yml
+#   bash scripts/images.sh --base-only --compose-infra  # only the cached bases (scripts/setup.sh)
 # The base is made here: Debian bookworm minbase from mmdebstrap (cached as a tarball under
 # ~/.cache/flotilla/images) plus the pinned Node 24 (scripts/lib/node.sh) and npm; the Dockerfile
 # takes it as BASE, KUBECTL_IMAGE as a one-file image of this machine's kubectl and
@@ -21,6 +22,7 @@ PUSH=""
 SMOKE=""
 PIN=""
 INFRA=""
+BASE_ONLY=""
 SERVICES=(planner git-watcher registry-watcher audit-writer cluster-applier console)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,7 +31,8 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; shift ;;
     --pin) PIN=1; shift ;;
     --compose-infra) INFRA=1; shift ;;
-    *) echo "usage: $0 [--push host:port [--pin]] [--only svc,svc] [--smoke] [--compose-infra]" >&2; exit 2 ;;
+    --base-only) BASE_ONLY=1; shift ;;
+    *) echo "usage: $0 [--push host:port [--pin]] [--only svc,svc] [--smoke] [--compose-infra] [--base-only]" >&2; exit 2 ;;
   esac
 done
 if [ -n "$PIN" ] && [ -z "$PUSH" ]; then echo "--pin needs --push (digests come from the registry)" >&2; exit 2; fi
@@ -166,6 +169,14 @@ if [ -n "$INFRA" ]; then
     buildah config --entrypoint '["/usr/local/bin/registry"]' --cmd '["serve","/etc/docker/registry/config.yml"]' --port 5000 "$ctr"
     buildah commit --quiet --rm "$ctr" localhost/flotilla/registry:2 >/dev/null
   fi
+fi
+
+# --base-only: what does not change with the code (the Debian rootfs, the base, kubectl and the
+# compose infrastructure) is made once per machine by scripts/setup.sh, so no test spends its
+# hook timeout on mmdebstrap.
+if [ -n "$BASE_ONLY" ]; then
+  log "bases ready: $BASE, $KUBECTL_IMAGE"
+  exit 0
 fi
 
 # 6. The service images.

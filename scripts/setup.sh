@@ -17,6 +17,13 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v chromium >/dev/null || need+=(chromium)
 # libfaketime: the fault suite runs a planner with its wall clock ±30 s off (test/faults).
 command -v faketime >/dev/null || need+=(faketime)
+# The container suites (test/containers): images built with buildah from a base made by
+# mmdebstrap, run with podman (runc; see deploy/containers/containers.conf) and compose run by
+# podman-compose. No Docker engine and no public image registry are needed.
+for cmd in podman:podman buildah:buildah skopeo:skopeo podman-compose:podman-compose runc:runc \
+  newuidmap:uidmap fuse-overlayfs:fuse-overlayfs slirp4netns:slirp4netns mmdebstrap:mmdebstrap; do
+  command -v "${cmd%%:*}" >/dev/null || need+=("${cmd#*:}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -41,6 +48,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   log "npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The bases every image build starts from (Debian rootfs by mmdebstrap, about 3 min cold; Node 24;
+# kubectl; the compose infrastructure), cached under ~/.cache/flotilla/images and in podman's
+# storage: a second run finds them and takes seconds. Service images are built by the tests.
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/deploy/containers/containers.conf}"
+if podman info --format '{{.Host.OCIRuntime.Name}}' >/dev/null 2>&1; then
+  log "container base images (cached)"
+  bash scripts/images.sh --base-only --compose-infra
+else
+  log "WARNING: podman cannot run here; the container suites will be skipped: $(podman info 2>&1 | tail -1)"
+fi
+
 log "build (bundles of the services and the CLI: what production runs)"
 node scripts/build.ts
 log "ready"
