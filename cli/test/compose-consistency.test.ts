@@ -22,8 +22,10 @@ interface ComposeService {
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
 };
-// Services built from the Dockerfile, except the one-shot NATS bootstrap (the CLI in the planner image).
-const flotilla = Object.entries(compose.services).filter(([name, s]) => s.build && name !== 'nats-bootstrap');
+// Services built from the Dockerfile, except the one-shot ones (the CLI and init in the planner image).
+const flotilla = Object.entries(compose.services).filter(
+  ([name, s]) => s.build && name !== 'nats-bootstrap' && name !== 'init',
+);
 /** Set by Kubernetes in every pod; the applier's in-cluster path reads them. */
 const KUBE_ENV = new Set(['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']);
 
@@ -67,12 +69,15 @@ describe('docker-compose.yml', () => {
     expect(pins).toContain(`- name: ghcr.io/flotilla/nats\n    digest: ${image.split('@')[1]}\n`);
   });
 
-  it('runs NATS under the generated authorization, every service with its own identity, bind only', () => {
+  it("runs NATS with TLS only and the install's own nkey authorization; every service signs in with its own seed over TLS, bind only", () => {
     const nats = compose.services.nats as ComposeService;
     const conf = readFileSync(join(root, 'deploy/nats/compose-nats.conf'), 'utf8');
     expect(conf).toMatch(/^include \.\/auth\.conf$/m);
-    expect(nats.volumes).toContain('./deploy/nats/nats-auth.conf:/etc/nats/auth.conf:ro');
-    const passwords = nats.environment ?? {};
+    expect(conf).toMatch(/^tls \{[^}]*cert_file: \/etc\/nats\/secrets\/tls\.crt/ms);
+    // The very file the Kubernetes install ships (`flotilla nats-auth --nkeys env`): no passwords.
+    expect(nats.volumes).toContain('./deploy/kustomize/base/nats/auth.conf:/etc/nats/auth.conf:ro');
+    expect(readFileSync(join(root, 'deploy/kustomize/base/nats/auth.conf'), 'utf8')).not.toMatch(/password/);
+    expect(JSON.stringify(compose)).not.toMatch(/NATS_PASSWORD/);
     const identity: Record<string, string> = {
       planner: 'planner',
       'git-watcher': 'git-watcher',
@@ -81,16 +86,44 @@ describe('docker-compose.yml', () => {
       'cluster-applier': 'applier-dev',
       console: 'subscriber',
     };
+    const ownIdentity = (name: string, s: ComposeService, user: string) => {
+      // Only its own identity's volume (init wrote its seed and the CA there), read-only.
+      const mounts = (s.volumes ?? []).filter((v) => v.startsWith('id-'));
+      expect(mounts, name).toEqual([`id-${user}:/etc/flotilla/identity:ro`]);
+      expect(s.environment?.FLOTILLA_NATS_NKEY_SEED_FILE, name).toBe('/etc/flotilla/identity/seed.nk');
+      expect(s.environment?.FLOTILLA_NATS_TLS_CA_FILE, name).toBe('/etc/flotilla/identity/ca.crt');
+    };
     for (const [name, s] of flotilla) {
       const user = s.environment?.FLOTILLA_NATS_USER;
       expect(user, name).toBe(identity[name]);
       expect(s.environment?.FLOTILLA_NATS_PROVISION, name).toBe('false');
-      const key = `FLOTILLA_NATS_PASSWORD_${String(user).toUpperCase().replace(/-/g, '_')}`;
-      expect(s.environment?.FLOTILLA_NATS_PASSWORD, name).toBe(passwords[key]);
+      ownIdentity(name, s, user as string);
     }
     const bootstrap = compose.services['nats-bootstrap'] as ComposeService;
     expect(bootstrap.command?.slice(0, 2)).toEqual(['nats', 'bootstrap']);
-    expect(bootstrap.environment?.FLOTILLA_NATS_PASSWORD).toBe(passwords.FLOTILLA_NATS_PASSWORD_ADMIN);
+    expect(bootstrap.environment?.FLOTILLA_NATS_USER).toBe('admin');
+    ownIdentity('nats-bootstrap', bootstrap, 'admin');
+    // init hands out exactly these identities, for the clusters the authorization names.
+    const init = readFileSync(join(root, 'deploy/compose/init.sh'), 'utf8');
+    expect(init).toContain(
+      'for id in planner git-watcher registry-watcher audit-writer subscriber admin; do',
+    );
+    const clusters = /--clusters (\S+)/.exec(
+      readFileSync(join(root, 'deploy/kustomize/base/nats/auth.conf'), 'utf8'),
+    )?.[1];
+    expect(compose.services.init?.environment?.FLOTILLA_CLUSTERS).toBe(clusters);
+    expect(bootstrap.command?.[3]).toBe(clusters);
+  });
+
+  it("seals the applier's cluster's bundles to its key, as the install does", () => {
+    const planner = compose.services.planner as ComposeService;
+    const applier = compose.services['cluster-applier'] as ComposeService;
+    expect(planner.environment?.FLOTILLA_BUNDLES_RECIPIENTS).toBe(
+      'dev=/etc/flotilla/identity/sealing/dev.pub',
+    );
+    expect(applier.environment?.FLOTILLA_SEALING_KEY_FILE).toBe('/etc/flotilla/identity/sealing-key.pem');
+    expect(applier.environment?.FLOTILLA_REQUIRE_SIGNED_PLANS).toBe('true');
+    expect(compose.services.init?.environment?.FLOTILLA_APPLIER_CLUSTERS).toBe('dev');
   });
 
   it("mounts the applier's ServiceAccount where Kubernetes does and uses the in-cluster path", () => {
