@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,12 @@ import { promisify } from 'node:util';
 import {
   buildImages,
   COMPOSE_INFRA_IMAGES,
+  copyFixture,
   freePort,
   podman,
   podmanUnavailable,
   REPO_ROOT,
+  SHOP_CONFIG_FIXTURE,
   startGitServer,
   startTestCluster,
   type TestCluster,
@@ -19,12 +21,14 @@ import {
 } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// docker-compose.yml, unchanged, under podman-compose: NATS with the generated authorization,
-// the bootstrap, git, registry, the five services and the console from the images
-// scripts/images.sh builds. The applier reaches a real apiserver through the in-cluster path
-// (ServiceAccount token + CA mounted at /var/run/secrets/kubernetes.io/serviceaccount,
-// KUBERNETES_SERVICE_HOST/PORT). Every service must become ready: bound to NATS under its own
-// identity (consumers the bootstrap made), the applier holding its lease in the cluster.
+// docker-compose.yml, unchanged, under podman-compose: init making the secrets, NATS over TLS
+// with the install's nkey authorization, the bootstrap, git, registry, the five services and the
+// console from the images scripts/images.sh builds, dev's bundles sealed to its applier. The
+// applier reaches a real apiserver through the in-cluster path (ServiceAccount token + CA mounted
+// at /var/run/secrets/kubernetes.io/serviceaccount, KUBERNETES_SERVICE_HOST/PORT). Every service
+// must become ready (bound to NATS under its own identity), and an image pushed into compose's
+// registry must end up, by digest, in the cluster's Deployment: registry-watcher → planner's
+// commit and signed, sealed plan → the applier's apply.
 // Optional: skipped, with the reason in its name, where podman or podman-compose is missing.
 
 const run = promisify(execFile);
@@ -79,9 +83,23 @@ describe.skipIf(unavailable)(
         startTestCluster('compose', { kwok: false }),
       ]);
 
-      // The config and audit repositories the git service serves.
+      // The config and audit repositories the git service serves. The config repo is the sample
+      // one with dev as its only stage (no appliers run for the others here), watching compose's
+      // registry, and without the Namespace: the applier's RBAC (the install's) does not let it
+      // create namespaces, so `shop` is made up front below, as a platform team would.
       const git = await startGitServer({ dir: join(dir, 'git') });
-      await git.createRepo('shop-config', { files: { 'README.md': 'shop config\n' } });
+      const files = copyFixture(SHOP_CONFIG_FIXTURE, 'registry:5000');
+      for (const path of Object.keys(files))
+        if (/^clusters\/(test|uat|prod)\/|^apps\/web\/namespace\.yaml$/.test(path)) delete files[path];
+      files['apps/web/kustomization.yaml'] = (files['apps/web/kustomization.yaml'] ?? '').replace(
+        '  - namespace.yaml\n',
+        '',
+      );
+      const pipeline = files['flotilla.yaml'] ?? '';
+      files['flotilla.yaml'] =
+        pipeline.slice(0, pipeline.indexOf('    - name: test')) +
+        pipeline.slice(pipeline.indexOf('  images:'));
+      await git.createRepo('shop-config', { files });
       await git.createRepo('audit', { files: { 'README.md': 'audit\n' } });
       await git.stop();
       await run('chmod', ['-R', 'a+rwX', join(dir, 'git')]);
@@ -206,6 +224,76 @@ describe.skipIf(unavailable)(
       },
       200_000,
     );
+
+    it("an image pushed into compose's registry is applied to the cluster by digest", async () => {
+      // A one-file image (distinct per run) pushed from the host, as CI would push a release.
+      const tag = `1.4.${Date.now() % 100_000}`;
+      const local = `localhost/${project}-web:${tag}`;
+      const ctr = (await podman(['from', '--quiet', 'scratch'], { bin: 'buildah' })).trim();
+      const content = join(dir, 'version.txt');
+      writeFileSync(content, `${project} ${tag}\n`);
+      await podman(['copy', '--quiet', ctr, content, '/version.txt'], { bin: 'buildah' });
+      await podman(['commit', '--quiet', '--rm', ctr, local], { bin: 'buildah' });
+      const digestFile = join(dir, 'web.digest');
+      await podman([
+        'push',
+        '--quiet',
+        '--tls-verify=false',
+        '--digestfile',
+        digestFile,
+        local,
+        `docker://127.0.0.1:${env.FLOTILLA_REGISTRY_PORT}/shop/web:${tag}`,
+      ]);
+      await podman(['rmi', local]);
+      const digest = readFileSync(digestFile, 'utf8').trim();
+      expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+      const image = await waitFor(
+        `shop/web Deployment at ${digest}`,
+        async () => {
+          const { stdout } = await run(
+            'kubectl',
+            [
+              '--kubeconfig',
+              cluster.kubeconfigPath,
+              'get',
+              'deployment',
+              'web',
+              '-n',
+              'shop',
+              '-o',
+              'jsonpath={.spec.template.spec.containers[0].image}',
+            ],
+            { maxBuffer: 1 << 20 },
+          ).catch(() => ({ stdout: '' }));
+          return stdout.endsWith(`@${digest}`) ? stdout : undefined;
+        },
+        { timeoutMs: 240_000, intervalMs: 1000 },
+      ).catch(async (err: Error) => {
+        const logs = await Promise.all(
+          ['registry-watcher', 'planner', 'cluster-applier'].map(
+            async (s) =>
+              `--- ${s} ---\n${await podman(['logs', '--tail', '30', `${project}_${s}_1`]).catch(String)}`,
+          ),
+        );
+        throw new Error(`${err.message}\n${logs.join('\n')}`);
+      });
+      expect(image).toBe(`registry:5000/shop/web:${tag}@${digest}`);
+      // Applied by the applier (its field manager), not by anyone else.
+      const { stdout: managers } = await run('kubectl', [
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        'get',
+        'deployment',
+        'web',
+        '-n',
+        'shop',
+        '--show-managed-fields',
+        '-o',
+        'jsonpath={.metadata.managedFields[*].manager}',
+      ]);
+      expect(managers.split(' ')).toContain('flotilla');
+    }, 300_000);
 
     it('the applier runs on the in-cluster path and holds its lease in the cluster', async () => {
       const { stdout } = await run('kubectl', [

@@ -183,7 +183,8 @@ function serviceProcess(
   };
 }
 
-function copyFixture(dir: string, registryHost: string): Record<string, string> {
+/** A config repo fixture's files, `localhost:5000` replaced by the registry the test runs. */
+export function copyFixture(dir: string, registryHost: string): Record<string, string> {
   const files: Record<string, string> = {};
   const walk = (rel: string) => {
     for (const entry of readdirSync(join(dir, rel))) {
