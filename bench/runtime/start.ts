@@ -12,7 +12,7 @@
  *
  * Run: node bench/runtime/start.ts [--runs 3]   → bench/results/runtime.md
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -161,5 +161,9 @@ load; CPU time and RSS are the steadier figures.
 The applier's peak under load (the 4000-object MTTP bundle, tsx vs the image's entrypoint):
 \`npx tsx bench/runtime/applier-peak.ts\` → [applier-peak.md](applier-peak.md).
 `;
-writeFileSync(join(root, `bench/results/runtime${only ? `-${only.join('-')}` : ''}.md`), md);
+// bench/runtime/images.ts keeps its own section of runtime.md (between its markers): kept as is.
+const out = join(root, `bench/results/runtime${only ? `-${only.join('-')}` : ''}.md`);
+const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+const images = previous.indexOf('<!-- bench/runtime/images.ts: begin -->');
+writeFileSync(out, images >= 0 ? `${md}\n${previous.slice(images)}` : md);
 console.log(md);

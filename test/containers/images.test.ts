@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   buildImages,
   FLOTILLA_SERVICES,
@@ -13,7 +11,9 @@ import {
   type NatsServer,
   podman,
   podmanUnavailable,
-  REPO_ROOT,
+  type ServiceContainerConfig,
+  serviceContainerConfig,
+  serviceRunArgs,
   startGitServer,
   startNats,
   startTestCluster,
@@ -29,9 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // mounts them, KUBERNETES_SERVICE_HOST/PORT set. Each must answer /healthz, then stop cleanly on
 // SIGTERM. Optional: skipped, with the reason in its name, where podman is not installed.
 
-const run = promisify(execFile);
 const unavailable = podmanUnavailable();
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 describe.skipIf(unavailable)(
   `service images start and answer /healthz${unavailable ? ` (SKIPPED: ${unavailable})` : ''}`,
@@ -43,8 +41,7 @@ describe.skipIf(unavailable)(
     let dir: string;
     const containers: string[] = [];
     const runId = randomBytes(4).toString('hex');
-    const env: Record<FlotillaService, Record<string, string>> = {} as never;
-    const mounts: Partial<Record<FlotillaService, string[]>> = {};
+    let runConfig: ServiceContainerConfig;
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'flotilla-images-'));
@@ -55,94 +52,7 @@ describe.skipIf(unavailable)(
         startGitServer(),
         startTestCluster('images', { kwok: false }),
       ]);
-      await git.createRepo('config', { files: { 'README.md': 'config\n' } });
-      await git.createRepo('audit', { files: { 'README.md': 'audit\n' } });
-
-      // Files the services read run as uid 10001 in the container: world-readable here.
-      const file = (name: string, content: string) => {
-        const p = join(dir, name);
-        writeFileSync(p, content, { mode: 0o644 });
-        return p;
-      };
-      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      const key = file('planner-1.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-      const pub = file('planner-1.pub.pem', publicKey.export({ type: 'spki', format: 'pem' }) as string);
-
-      // The applier's ServiceAccount with the RBAC the install ships (overlay cluster-dev minus
-      // its Deployment), and a token for it, mounted as the kubelet would.
-      const kubectl = (args: string[]) =>
-        run('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...args], { maxBuffer: 16 << 20 });
-      for (const ns of ['shop', 'shop-jobs', 'payments']) await kubectl(['create', 'namespace', ns]);
-      const { stdout: rendered } = await run(
-        'kubectl',
-        ['kustomize', join(REPO_ROOT, 'deploy/kustomize/overlays/cluster-dev')],
-        { maxBuffer: 16 << 20 },
-      );
-      const manifests = file('applier-rbac.yaml', rendered);
-      await kubectl(['apply', '--server-side', '--field-manager=flotilla-install', '-f', manifests]);
-      const { stdout: token } = await kubectl([
-        'create',
-        'token',
-        'flotilla-applier',
-        '-n',
-        'flotilla-system',
-        '--duration=1h',
-      ]);
-      const sa = join(dir, 'serviceaccount');
-      mkdirSync(sa, { mode: 0o755 });
-      const ca = Buffer.from(cluster.kubeConfig.getCurrentCluster()?.caData ?? '', 'base64');
-      for (const [name, content] of [
-        ['token', token.trim()],
-        ['ca.crt', ca.toString('utf8')],
-        ['namespace', 'flotilla-system'],
-      ] as const)
-        writeFileSync(join(sa, name), content, { mode: 0o644 });
-      const apiserver = new URL(cluster.server);
-
-      const natsEnv = { FLOTILLA_NATS_SERVERS: nats.url };
-      env.planner = {
-        ...natsEnv,
-        FLOTILLA_GIT_URL: git.url('config'),
-        FLOTILLA_WORK_DIR: '/tmp/planner',
-        FLOTILLA_SIGNING_KEY_ID: 'planner-1',
-        FLOTILLA_SIGNING_KEY_FILE: '/run/secrets/planner-1.pem',
-        FLOTILLA_API_TOKENS: JSON.stringify([{ token: randomBytes(16).toString('hex'), name: 'alice' }]),
-      };
-      mounts.planner = [`${key}:/run/secrets/planner-1.pem:ro`];
-      env['git-watcher'] = {
-        ...natsEnv,
-        FLOTILLA_REPOSITORIES: JSON.stringify([{ name: 'config', url: git.url('config'), branch: 'main' }]),
-        FLOTILLA_CACHE_DIR: '/tmp/git-watcher',
-      };
-      env['registry-watcher'] = {
-        ...natsEnv,
-        FLOTILLA_IMAGES: JSON.stringify([{ image: '127.0.0.1:5999/shop/web', insecure: true }]),
-      };
-      env['audit-writer'] = {
-        ...natsEnv,
-        FLOTILLA_AUDIT_URL: git.url('audit'),
-        FLOTILLA_AUDIT_DIR: '/tmp/audit',
-        FLOTILLA_CONFIG_REPO_URL: git.url('config'),
-        FLOTILLA_CONFIG_REPO_DIR: '/tmp/audit-config',
-      };
-      env['cluster-applier'] = {
-        ...natsEnv,
-        FLOTILLA_CLUSTER: 'dev',
-        FLOTILLA_KUBE_IN_CLUSTER: 'true',
-        KUBERNETES_SERVICE_HOST: apiserver.hostname,
-        KUBERNETES_SERVICE_PORT: apiserver.port,
-        FLOTILLA_TRUSTED_KEYS: 'planner-1=/etc/flotilla/trusted-keys/planner-1.pem',
-      };
-      mounts['cluster-applier'] = [
-        `${sa}:${SA_DIR}:ro`,
-        `${pub}:/etc/flotilla/trusted-keys/planner-1.pem:ro`,
-      ];
-      env.console = {
-        ...natsEnv,
-        FLOTILLA_PLANNER_URL: 'http://127.0.0.1:1',
-        FLOTILLA_AUDIT_URL: 'http://127.0.0.1:1',
-        FLOTILLA_SESSION_SECRET: randomBytes(32).toString('hex'),
-      };
+      runConfig = await serviceContainerConfig({ nats, git, cluster, dir });
     }, 40 * 60_000);
 
     afterAll(async () => {
@@ -156,12 +66,8 @@ describe.skipIf(unavailable)(
       async (service) => {
         const name = `flotilla-image-${service}-${runId}`;
         const port = await freePort();
-        const args = ['run', '-d', '--name', name, '--read-only', '--network', 'host'];
-        for (const [k, v] of Object.entries({ ...env[service], FLOTILLA_HTTP_PORT: String(port) }))
-          args.push('-e', `${k}=${v}`);
-        for (const m of mounts[service] ?? []) args.push('-v', m);
         containers.push(name);
-        await podman([...args, images[service]]);
+        await podman([...serviceRunArgs(runConfig, service, name, port), images[service]]);
 
         const state = async () =>
           JSON.parse(await podman(['inspect', '--format', '{{json .State}}', name])) as {

@@ -18,6 +18,7 @@ export * from './podman.ts';
 export { type Program, programArgs, programNodeArgs, programPath } from './programs.ts';
 export { type RawNats, rawNats } from './raw-nats.ts';
 export * from './registry.ts';
+export * from './service-containers.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';
 export * from './test-cluster.ts';
