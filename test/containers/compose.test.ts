@@ -227,7 +227,7 @@ describe.skipIf(unavailable)(
 
     it("an image pushed into compose's registry is applied to the cluster by digest", async () => {
       // A one-file image (distinct per run) pushed from the host, as CI would push a release.
-      const tag = `1.4.${Date.now() % 100_000}`;
+      const tag = `1.4.${(Date.now() % 100_000) + 1}`;
       const local = `localhost/${project}-web:${tag}`;
       const ctr = (await podman(['from', '--quiet', 'scratch'], { bin: 'buildah' })).trim();
       const content = join(dir, 'version.txt');
