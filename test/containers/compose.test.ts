@@ -80,7 +80,9 @@ describe.skipIf(unavailable)(
       chmodSync(dir, 0o755);
       [, cluster] = await Promise.all([
         buildImages(undefined, { composeInfra: true }),
-        startTestCluster('compose', { kwok: false }),
+        // KWOK: Deployments roll out. The applier waits for a plan's health before it applies
+        // the pipeline's next plan, so the pushed image's plan needs the first one healthy.
+        startTestCluster('compose', { kwok: true }),
       ]);
 
       // The config and audit repositories the git service serves. The config repo is the sample
@@ -95,6 +97,21 @@ describe.skipIf(unavailable)(
         '  - namespace.yaml\n',
         '',
       );
+      // The install's namespaces enforce Pod Security `restricted` (B58): the sample's pods must
+      // comply, or its Deployment never rolls out and the applier waits on its health.
+      const deployment = files['apps/web/deployment.yaml'] ?? '';
+      files['apps/web/deployment.yaml'] = deployment.replace(
+        '    spec:\n      containers:\n        - name: web\n',
+        [
+          '    spec:',
+          '      securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: RuntimeDefault } }',
+          '      containers:',
+          '        - name: web',
+          '          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } }',
+          '',
+        ].join('\n'),
+      );
+      expect(files['apps/web/deployment.yaml']).not.toBe(deployment);
       const pipeline = files['flotilla.yaml'] ?? '';
       files['flotilla.yaml'] =
         pipeline.slice(0, pipeline.indexOf('    - name: test')) +
