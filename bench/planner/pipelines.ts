@@ -112,7 +112,7 @@ ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain
 | commit to one pipeline: GitCommitDetected → its 4 PlanCreated | ${fmt(median(all.e2e))} | ${fmt(median(touched.e2e))} |
 | pipelines rendered for that revision | ${median(all.pipelines)} | ${median(touched.pipelines)} |
 | render phase (walks, parse; slowest pipeline's) | ${fmt(median(all.render))} | ${fmt(median(touched.render))} |
-| beyond rendering (fetch, diff, extract, parse ${PIPELINES} pipeline files, bundle, sign, publish, KV) | ${fmt(median(all.beyond))} | ${fmt(median(touched.beyond))} |
+| beyond rendering (fetch, log, checkout, bundle, sign, publish, KV) | ${fmt(median(all.beyond))} | ${fmt(median(touched.beyond))} |
 
 Commit → plans: **${ratio.toFixed(1)}× faster** with \`touched\`. Every run, in both columns: plans for the
 changed pipeline's 4 clusters only, none for the other ${PIPELINES - 1} pipelines.
