@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
@@ -45,6 +44,7 @@ import {
 import type { ClusterBundles } from './cluster-bundles.ts';
 import type { ConfigRepo } from './config-repo.ts';
 import { type FoundImage, readMarkedImages } from './image-refs.ts';
+import { pipelineSetOf, readPipelineFiles } from './pipeline-files.ts';
 import type { PipelineScope } from './pipeline-scope.ts';
 import { type RenderBudgets, type RenderProblem, renderCluster } from './render.ts';
 import { toImageRefs } from './stage-images.ts';
@@ -85,9 +85,6 @@ export interface RenderTarget {
   pipeline: Pipeline;
   state: PlannerState;
 }
-
-/** A pipeline file larger than this is refused unread (a pipeline is a few KiB). */
-const MAX_PIPELINE_BYTES = 256 * 1024;
 
 /** A revision extracted, with its pipelines parsed: what its pipelines render from. */
 export interface OpenedRevision {
@@ -150,58 +147,17 @@ export class PlanRenderer {
     }
   }
 
-  /**
-   * The pipeline files of an extracted tree, read from disk (one git process per file would
-   * cost seconds for hundreds of pipelines). Only regular files: a symlink is never followed
-   * out of the repo, and an oversized file is refused, not read.
-   */
+  /** The pipelines of an extracted tree (see {@link readPipelineFiles}). */
   private async pipelinesIn(tree: string): Promise<{ files: number; set: PipelineSet }> {
-    const { pipelineFile } = this.o;
-    const files: PipelineFile[] = [];
-    const unread: Array<{ file: string; code: 'pipeline-limit' | 'not-a-file'; message: string }> = [];
-    const found: string[] = [pipelineFile];
-    const dir = await lstat(join(tree, PIPELINES_DIR)).catch(() => null);
-    if (dir?.isDirectory())
-      for (const name of (await readdir(join(tree, PIPELINES_DIR))).sort()) {
-        const file = `${PIPELINES_DIR}/${name}`;
-        if (isPipelineFile(file, pipelineFile)) found.push(file);
-      }
-    const read = async (file: string) => {
-      const st = await lstat(join(tree, file)).catch(() => null);
-      if (!st) return;
-      if (!st.isFile())
-        unread.push({ file, code: 'not-a-file', message: 'is a symlink or not a regular file; not read' });
-      else if (st.size > MAX_PIPELINE_BYTES)
-        unread.push({
-          file,
-          code: 'pipeline-limit',
-          message: `larger than ${MAX_PIPELINE_BYTES} bytes; not read`,
-        });
-      else files.push({ file, text: await readFile(join(tree, file), 'utf8') });
-    };
-    // Read side by side; kept in the order found (root file first, then by name).
-    const order = new Map(found.map((f, i) => [f, i]));
-    await Promise.all(found.map(read));
-    const byOrder = (a: { file: string }, b: { file: string }) =>
-      (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0);
-    files.sort(byOrder);
-    unread.sort(byOrder);
+    const read = await readPipelineFiles(tree, this.o.pipelineFile);
     // Most commits change no pipeline file: the set parsed last time is the same (parsing and
     // checking hundreds of pipelines against each other is the costly part, not reading them).
     const key = createHash('sha256');
-    for (const f of files) key.update(`${f.file}\0${f.text}\0`);
+    for (const f of read.files) key.update(`${f.file}\0${f.text}\0`);
     const digest = key.digest('hex');
-    const parsed = this.lastParse?.digest === digest ? this.lastParse.set : parsePipelineSet(files);
+    const parsed = this.lastParse?.digest === digest ? this.lastParse.set : parsePipelineSet(read.files);
     this.lastParse = { digest, set: parsed };
-    const set: PipelineSet = { pipelines: parsed.pipelines, refused: [...parsed.refused] };
-    for (const u of unread)
-      set.refused.push({
-        file: u.file,
-        issues: [
-          { file: u.file, line: 1, column: 1, path: '', pointer: '', code: u.code, message: u.message },
-        ],
-      });
-    return { files: files.length + unread.length, set };
+    return { files: read.files.length + read.unread.length, set: pipelineSetOf(read, parsed) };
   }
 
   /**
