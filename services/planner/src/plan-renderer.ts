@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Semaphore } from '@flotilla/async';
 import type { Bus } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
@@ -22,10 +22,8 @@ import {
 } from '@flotilla/manifests';
 import {
   formatPipelineIssue,
-  isPipelineFile,
   PIPELINES_DIR,
   type Pipeline,
-  type PipelineFile,
   type PipelineSet,
   parsePipelineSet,
   type Stage,
