@@ -30,6 +30,7 @@ import { natsIdentities, renderNatsAuthorization } from './nats-auth.ts';
 import { bootstrapNats } from './nats-bootstrap.ts';
 import { flotillaDeclarations } from './nats-declarations.ts';
 import { Progress } from './progress.ts';
+import { redactSecrets, renderLocal, toYamlStream } from './render-local.ts';
 import {
   type DriftByCluster,
   type DriftRecord,
@@ -672,6 +673,51 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
       else io.out(`INVALID:\n${result.problems.map((p) => `- ${p}`).join('\n')}`);
       if (!result.ok) throw new CliError('', EXIT.failure);
     });
+
+  program
+    .command('render <repo-dir>')
+    .description(
+      "render a cluster of a local config repo checkout as the planner would (same pipeline loader, kustomization walk, sandbox and budgets): the objects on stdout, a refusal's file and line on stderr and exit 1. Needs no server: run it in CI",
+    )
+    .requiredOption(
+      '-c, --cluster <name>',
+      'the cluster to render (its path in every pipeline that names it; --pipeline limits)',
+    )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .addOption(
+      new Option(
+        '--kustomize <renderer>',
+        "what builds kustomizations, as the planner's kustomize setting: auto (flotilla-kustomize when on PATH or built by scripts/setup.sh, else kubectl), kubectl, or a flotilla-kustomize path",
+      )
+        .env('FLOTILLA_KUSTOMIZE')
+        .default('auto'),
+    )
+    .option('--kubectl <binary>', 'kubectl for `kubectl kustomize`', 'kubectl')
+    .option('--show-secrets', "print Secrets' data and stringData values (hidden by default)")
+    .action(
+      async (
+        dir: string,
+        opts: { cluster: string; output: string; kustomize: string; kubectl: string; showSecrets?: boolean },
+      ) => {
+        const pipeline = globals().pipeline;
+        const { rendered } = await renderLocal({
+          dir,
+          cluster: opts.cluster,
+          ...(pipeline ? { pipeline } : {}),
+          kustomize: opts.kustomize,
+          kubectl: opts.kubectl,
+        });
+        const all = rendered.flatMap((r) => r.objects);
+        const { objects, hidden } = opts.showSecrets ? { objects: all, hidden: 0 } : redactSecrets(all);
+        if (opts.output === 'json') json({ apiVersion: 'v1', kind: 'List', items: objects });
+        else if (objects.length > 0) io.out(toYamlStream(objects));
+        for (const r of rendered)
+          io.status(
+            `rendered ${opts.cluster} of pipeline ${r.pipeline} (${r.path}): ${r.objects.length} objects`,
+          );
+        if (hidden > 0) io.status(`${hidden} Secret value(s) hidden; --show-secrets prints them`);
+      },
+    );
 
   const split = (s: string) =>
     s
