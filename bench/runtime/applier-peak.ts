@@ -279,6 +279,15 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/** What each mode runs, for the results (only the modes run are listed). */
+const DESCRIBE: Record<Mode, string> = {
+  tsx: '`node --import tsx services/cluster-applier/src/main.ts` (how it ran before #17)',
+  image: `\`node ${MODES.image.slice(0, -1).join(' ')} services/cluster-applier/dist/main.js\`, the image's ENTRYPOINT (production)`,
+  untuned:
+    '`node --enable-source-maps services/cluster-applier/dist/main.js` (the ENTRYPOINT before the young generation was capped)',
+  bundle: '`node services/cluster-applier/dist/main.js` (no source maps, no flags)',
+  before: `${args['before-label']}, run as \`untuned\``,
+};
 const med = (m: Mode, f: keyof Sample) => median((samples.get(m) ?? []).map((s) => s[f]));
 const base: Mode = modes.includes('tsx') ? 'tsx' : (modes[0] as Mode);
 const cmd = `npx tsx bench/runtime/applier-peak.ts --runs=${RUNS} --apps=${APPS} --modes=${modes.join(',')}${args.before ? ` --before=${args.before} --before-label='${args['before-label']}'` : ''}${args.out === 'bench/results/applier-peak.md' ? '' : ` --out=${args.out}`}`;
@@ -294,12 +303,7 @@ ${APPS * 4} objects in ${NAMESPACES} fresh namespaces (fetch, verify, decode, di
 server-side apply, inventory) → health until Current → the same objects as a new plan (no-op) → one hand
 edit, found by a drift check over all ${APPS * 4} objects and corrected. **Peak RSS** is the process's VmHWM at
 the end; **RSS at ready** is VmRSS before the first plan. *ratio* is ÷ ${base}.
-- **tsx**: \`node --import tsx services/cluster-applier/src/main.ts\` (how it ran before #17)
-- **image**: \`node ${MODES.image.slice(0, -1).join(' ')} services/cluster-applier/dist/main.js\`, the image's ENTRYPOINT (production)
-- **untuned**: \`node --enable-source-maps services/cluster-applier/dist/main.js\` (the ENTRYPOINT before the young generation was capped)
-- **bundle**: \`node services/cluster-applier/dist/main.js\` (no source maps, no flags)${
-  args.before ? `\n- **before**: ${args['before-label']}, run as \`untuned\`` : ''
-}
+${modes.map((m) => `- **${m}**: ${DESCRIBE[m]}`).join('\n')}
 
 | mode | peak RSS (MiB) | ratio | RSS at ready (MiB) | apply (s) | runs (peak MiB) |
 | --- | --- | --- | --- | --- | --- |
