@@ -1,6 +1,8 @@
 /**
- * Fails when a package imports another package it does not declare in its own package.json, or when
- * shipped code (a package's `src/`, less unit tests) imports @flotilla/test-support.
+ * Fails when a package imports another package it does not declare in its own package.json, when
+ * shipped code (a package's `src/`, less unit tests) imports a package declared only as a
+ * devDependency (`npm ci --omit=dev`, as an image installs it, would leave it out), or when
+ * shipped code imports @flotilla/test-support.
  * npm hoists everything into the root node_modules, so an undeclared import works here and breaks
  * the day the package is installed, built or deployed on its own (a container image, a second
  * lockfile). The root's devDependencies are the shared toolchain (vitest, fast-check, …) and
@@ -29,6 +31,10 @@ const declared = (m: Manifest) =>
       Object.keys(d ?? {}),
     ),
   );
+
+/** What a production install (`--omit=dev`) brings along. */
+const runtimeDeclared = (m: Manifest) =>
+  new Set([m.dependencies, m.peerDependencies, m.optionalDependencies].flatMap((d) => Object.keys(d ?? {})));
 
 const rootManifest = readManifest(root);
 const toolchain = new Set(Object.keys(rootManifest.devDependencies ?? {}));
@@ -79,12 +85,17 @@ const shipped = (dir: string, file: string) =>
 const problems: string[] = [];
 function check(dir: string, files: string[], manifest: Manifest): void {
   const ok = declared(manifest);
+  const atRuntime = runtimeDeclared(manifest);
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(IMPORT)) {
       const pkg = packageOf(m[1] ?? m[2] ?? m[3] ?? '');
       if (pkg === '@flotilla/test-support' && shipped(dir, file))
         problems.push(`${relative(root, file)}: shipped code imports @flotilla/test-support (tests only)`);
+      if (pkg && ok.has(pkg) && !atRuntime.has(pkg) && dir !== root && shipped(dir, file))
+        problems.push(
+          `${relative(root, file)}: shipped code imports ${pkg}, declared only as a devDependency of ${relative(root, dir)}/package.json`,
+        );
       if (!pkg || pkg === manifest.name || ok.has(pkg) || toolchain.has(pkg)) continue;
       problems.push(
         `${relative(root, file)}: imports ${pkg}, not declared in ${relative(root, dir) || '.'}/package.json`,
@@ -106,4 +117,6 @@ if (problems.length > 0) {
   console.error(`${problems.length} import problem(s):\n${[...new Set(problems)].join('\n')}`);
   process.exit(1);
 }
-console.log('every import is declared by its package; no shipped code imports test-support');
+console.log(
+  'every import is declared by its package; shipped code imports only runtime dependencies, never test-support',
+);

@@ -1,13 +1,7 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, auditRoutes, type History, type Verify } from './audit.ts';
-import {
-  consoleAuthRoutes,
-  consoleRoutes,
-  type SessionAnswer,
-  type SignedIn,
-  type Timeline,
-} from './console.ts';
+import { consoleAuthRoutes, consoleRoutes, type SessionAnswer, type SignedIn } from './console.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { routeSchema } from './define-route.ts';
 import {

@@ -14,7 +14,7 @@ import { sampleSource, samples } from '@flotilla/events/samples';
 import { type NatsServer, rawNats, startNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Bus, EVENT_STREAM, sha256Digest } from '../src/index.ts';
+import { Bus, sha256Digest } from '../src/index.ts';
 
 let nats: NatsServer;
 let bus: Bus;

@@ -10,7 +10,7 @@ import { type TProperties, Type } from '@sinclair/typebox';
  * `lease`: a NATS KV lease (leader or per-item ownership). The holder renews at a third of the TTL;
  * an instance that dies is replaced within it.
  */
-export function leaseOptions<P extends TProperties = {}>(
+export function leaseOptions<P extends TProperties = Record<never, never>>(
   defaults: { bucket: string; ttlMs?: number },
   own?: P,
 ) {
@@ -28,7 +28,7 @@ export const leaseTtl = (defaultMs = 15_000) => Type.Integer({ default: defaultM
  * `consumer`: the service's durable JetStream consumer. `ackWaitMs` bounds a hung handler (handlers
  * heartbeat while they work); redelivery settings, where a service has them, sit beside it.
  */
-export function consumerOptions<P extends TProperties = {}>(
+export function consumerOptions<P extends TProperties = Record<never, never>>(
   defaults: { durable: string; ackWaitMs?: number },
   own?: P,
 ) {
@@ -46,7 +46,10 @@ export const ackWait = (defaultMs = 30_000) => Type.Integer({ default: defaultMs
  * `poll`: an owned poll loop (libs/async PollLoop). Each wait is interval × (1 ± jitter/2), so many
  * items never poll in lock step; failures back off up to `maxBackoffMs`.
  */
-export function pollOptions<P extends TProperties = {}>(defaults: { intervalMs: number }, own?: P) {
+export function pollOptions<P extends TProperties = Record<never, never>>(
+  defaults: { intervalMs: number },
+  own?: P,
+) {
   return Type.Object({
     intervalMs: Type.Integer({ default: defaults.intervalMs, minimum: 100 }),
     jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),

@@ -1,7 +1,7 @@
 import { ApplyFailed, ApplySucceeded, HealthChanged } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cm, createHarness, deployment, type Harness, ns, rand } from './harness.ts';
+import { cm, createHarness, deployment, type Harness, type LiveObject, ns, rand } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -11,7 +11,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const rv = (o: Record<string, any> | undefined) => Number(o?.metadata?.resourceVersion);
+const rv = (o: LiveObject | undefined) => Number(o?.metadata?.resourceVersion);
 
 describe('cluster-applier: apply, order, dry-run, prune, no-op, health', () => {
   it('applies a CRD, a CR of it, a namespace and a deployment, in order; deployment becomes Current', async () => {
@@ -85,10 +85,7 @@ describe('cluster-applier: apply, order, dry-run, prune, no-op, health', () => {
     const space = `bad-${rand()}`;
     await h.kubectl('create', 'namespace', space);
     const objects = Array.from({ length: 49 }, (_, i) => cm(space, `cm-${i}`));
-    const bad = deployment(space, 'broken');
-    (bad.spec as any).template.spec.containers[0].image = '';
-    (bad.spec as any).replicas = -1;
-    objects.push(bad);
+    objects.push(deployment(space, 'broken', { image: '', replicas: -1 }));
     await h.start(cluster);
     const plan = await h.publishPlan(cluster, objects, { sequence: 1 });
     const failed = await h.events.wait<{

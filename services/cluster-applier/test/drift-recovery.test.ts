@@ -7,7 +7,7 @@ import type { KubeObject } from '@flotilla/manifests';
 import { killGroup, programArgs, rawNats, spawnTracked, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applierIdentity } from '../src/nats-resources.ts';
-import { cm, createHarness, deployment, type Harness, ns, rand } from './harness.ts';
+import { cm, createHarness, deployment, type Harness, type LiveObject, ns, rand } from './harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -21,7 +21,7 @@ interface Drift {
   object: string;
   diffs: { path: string; expected?: unknown; actual?: unknown; manager?: string }[];
 }
-const image = (d: Record<string, any> | undefined) => d?.spec.template.spec.containers[0].image;
+const image = (d: LiveObject | undefined) => d?.spec.template.spec.containers[0].image;
 
 describe('cluster-applier: drift, conflicts, immutable fields, crash recovery', () => {
   it('kubectl changing a managed field is drift and is corrected; an HPA-like manager changing replicas is not', async () => {

@@ -24,6 +24,11 @@ import {
 import type { Config } from '../src/config.ts';
 import { type ApplierHandle, startApplier } from '../src/service.ts';
 
+/** A live object as kubectl returns it. Tests read deep, kind-specific paths (spec.template…), so
+ * the JSON stays loosely typed here instead of a cast at every read. */
+// biome-ignore lint/suspicious/noExplicitAny: kubectl's JSON, read by path in assertions.
+export type LiveObject = Record<string, any>;
+
 const execFileP = promisify(execFile);
 export const BUCKET = 'flotilla-bundles';
 export const rand = () => randomBytes(3).toString('hex');
@@ -55,7 +60,7 @@ export interface Harness {
   publishStaged(plan: PlanData): Promise<void>;
   kubectl(...args: string[]): Promise<string>;
   /** Live object via kubectl, or undefined when NotFound. */
-  get(kind: string, name: string, namespace?: string): Promise<Record<string, any> | undefined>;
+  get(kind: string, name: string, namespace?: string): Promise<LiveObject | undefined>;
   stop(): Promise<void>;
 }
 
