@@ -97,21 +97,6 @@ describe.skipIf(unavailable)(
         '  - namespace.yaml\n',
         '',
       );
-      // The install's namespaces enforce Pod Security `restricted` (B58): the sample's pods must
-      // comply, or its Deployment never rolls out and the applier waits on its health.
-      const deployment = files['apps/web/deployment.yaml'] ?? '';
-      files['apps/web/deployment.yaml'] = deployment.replace(
-        '    spec:\n      containers:\n        - name: web\n',
-        [
-          '    spec:',
-          '      securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: RuntimeDefault } }',
-          '      containers:',
-          '        - name: web',
-          '          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } }',
-          '',
-        ].join('\n'),
-      );
-      expect(files['apps/web/deployment.yaml']).not.toBe(deployment);
       const pipeline = files['flotilla.yaml'] ?? '';
       files['flotilla.yaml'] =
         pipeline.slice(0, pipeline.indexOf('    - name: test')) +
