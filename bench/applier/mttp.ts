@@ -28,25 +28,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Bus } from '@flotilla/bus';
-import {
-  ApplySucceeded,
-  decodeEvent,
-  type FlotillaEvent,
-  HealthChanged,
-  PlanCreated,
-} from '@flotilla/events';
-import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
-import {
-  freePort,
-  killGroup,
-  rawNats,
-  spawnTracked,
-  startNats,
-  startTestClusters,
-} from '@flotilla/test-support';
-import { generateSigningKey, signPlan } from '@flotilla/trust';
+import { ApplySucceeded, HealthChanged } from '@flotilla/events';
+import { freePort, killGroup, spawnTracked, startNats, startTestClusters } from '@flotilla/test-support';
+import { generateSigningKey } from '@flotilla/trust';
 import { stringify } from 'yaml';
 import { mttpObjects } from './mttp-objects.ts';
+import { planFeed } from './plan-feed.ts';
 
 const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
@@ -123,30 +110,10 @@ const planner = await Bus.connect({
   instance: 'bench',
   ensureStream: true,
 });
-const blobs = await planner.blobs(BUCKET);
 const key = generateSigningKey('bench');
 const keyFile = join(tmp, 'planner.pem');
 writeFileSync(keyFile, key.publicPem);
-const events: FlotillaEvent[] = [];
-const sub = rawNats(planner).nc.subscribe('flotilla.v1.>');
-void (async () => {
-  for await (const m of sub) {
-    try {
-      events.push(decodeEvent(m.data, { subject: m.subject }));
-    } catch {}
-  }
-})();
-async function waitEvent(pred: (e: FlotillaEvent) => boolean, timeoutMs = 600_000): Promise<FlotillaEvent> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const e = events.find(pred);
-    if (e) return e;
-    const failed = events.find((x) => x.type === 'io.flotilla.apply.failed.v1');
-    if (failed) throw new Error(`apply failed: ${JSON.stringify(failed.data).slice(0, 2000)}`);
-    if (Date.now() > deadline) throw new Error('timed out waiting for an event');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const { waitEvent, publish } = await planFeed(planner, key.signing, BUCKET);
 
 async function createNamespaces(prefix: string) {
   const file = join(tmp, `${prefix}-ns.yaml`);
@@ -159,31 +126,6 @@ async function createNamespaces(prefix: string) {
   await kubectl('apply', '--server-side', '-f', file);
   // The ServiceAccount controller creates `default` in each; wait so it does not compete with the timing.
   await new Promise((r) => setTimeout(r, 1500));
-}
-
-async function publish(clusterName: string, objects: KubeObject[], sequence: number) {
-  const revision = sequence.toString(16).padStart(40, '0');
-  const bytes = encodeBundle(
-    createBundle({ cluster: clusterName, revision, source: { repo: 'bench', path: 'apps' }, objects }),
-  );
-  const digest = await blobs.put(bytes);
-  const plan = signPlan(
-    {
-      planId: `${clusterName}-${sequence}`,
-      cluster: clusterName,
-      stage: 'bench',
-      repo: 'bench',
-      revision,
-      path: 'apps',
-      sequence,
-      bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
-      createdAt: new Date().toISOString(),
-    },
-    key.signing,
-  );
-  const t0 = performance.now();
-  await planner.publish(PlanCreated, plan, { id: plan.planId });
-  return { plan, t0 };
 }
 
 interface ApplierRun {
@@ -247,6 +189,7 @@ async function applierRun(
   const m0 = monoUs();
   const first = await publish(name, objects, 1);
   const done = await waitEvent(
+    'the apply',
     (e) => e.type === ApplySucceeded.type && (e.data as { planId: string }).planId === first.plan.planId,
   );
   const initial = (performance.now() - first.t0) / 1000;
@@ -256,6 +199,7 @@ async function applierRun(
   const counts = (done.data as { counts: { applied: number } }).counts;
   if (counts.applied !== objects.length) throw new Error(`applied ${counts.applied} of ${objects.length}`);
   await waitEvent(
+    'health',
     (e) =>
       e.type === HealthChanged.type &&
       (e.data as { planId: string; status: string }).planId === first.plan.planId &&
@@ -263,6 +207,7 @@ async function applierRun(
   );
   const second = await publish(name, objects, 2);
   const noopEvent = await waitEvent(
+    'the no-op',
     (e) => e.type === ApplySucceeded.type && (e.data as { planId: string }).planId === second.plan.planId,
   );
   const noop = (performance.now() - second.t0) / 1000;

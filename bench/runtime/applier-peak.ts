@@ -24,28 +24,21 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Bus } from '@flotilla/bus';
-import {
-  ApplySucceeded,
-  DriftCorrected,
-  decodeEvent,
-  type FlotillaEvent,
-  HealthChanged,
-  PlanCreated,
-} from '@flotilla/events';
-import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
+import { ApplySucceeded, DriftCorrected, type FlotillaEvent, HealthChanged } from '@flotilla/events';
+import type { KubeObject } from '@flotilla/manifests';
 import {
   freePort,
   killGroup,
   programArgs,
   programPath,
-  rawNats,
   spawnTracked,
   startNats,
   startTestClusters,
 } from '@flotilla/test-support';
-import { generateSigningKey, signPlan } from '@flotilla/trust';
+import { generateSigningKey } from '@flotilla/trust';
 import { stringify } from 'yaml';
 import { mttpObjects } from '../applier/mttp-objects.ts';
+import { planFeed } from '../applier/plan-feed.ts';
 
 const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
@@ -113,55 +106,12 @@ const planner = await Bus.connect({
   instance: 'bench',
   ensureStream: true,
 });
-const blobs = await planner.blobs(BUCKET);
 const key = generateSigningKey('bench');
 const keyFile = join(tmp, 'planner.pem');
 writeFileSync(keyFile, key.publicPem);
-const events: FlotillaEvent[] = [];
-const sub = rawNats(planner).nc.subscribe('flotilla.v1.>');
-void (async () => {
-  for await (const m of sub) {
-    try {
-      events.push(decodeEvent(m.data, { subject: m.subject }));
-    } catch {}
-  }
-})();
-
-async function waitEvent(what: string, pred: (e: FlotillaEvent) => boolean, timeoutMs = 600_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const e = events.find(pred);
-    if (e) return e;
-    const failed = events.find((x) => x.type === 'io.flotilla.apply.failed.v1');
-    if (failed) throw new Error(`apply failed: ${JSON.stringify(failed.data).slice(0, 2000)}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function publish(clusterName: string, objects: KubeObject[], sequence: number) {
-  const revision = sequence.toString(16).padStart(40, '0');
-  const bytes = encodeBundle(
-    createBundle({ cluster: clusterName, revision, source: { repo: 'bench', path: 'apps' }, objects }),
-  );
-  const digest = await blobs.put(bytes);
-  const plan = signPlan(
-    {
-      planId: `${clusterName}-${sequence}`,
-      cluster: clusterName,
-      stage: 'bench',
-      repo: 'bench',
-      revision,
-      path: 'apps',
-      sequence,
-      bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
-      createdAt: new Date().toISOString(),
-    },
-    key.signing,
-  );
-  await planner.publish(PlanCreated, plan, { id: plan.planId });
-  return plan;
-}
+const { waitEvent, publish: publishPlan } = await planFeed(planner, key.signing, BUCKET);
+const publish = async (cluster: string, objects: KubeObject[], sequence: number) =>
+  (await publishPlan(cluster, objects, sequence)).plan;
 
 interface Sample {
   readyRss: number;
