@@ -1,47 +1,21 @@
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type KustomizeRenderer, renderCluster, resolveKustomizeRenderer } from '../src/index.ts';
+import { baitServer, fixtureCopies } from './hostile-setup.ts';
 
 // flotilla-kustomize (deploy/flotilla-kustomize, built by scripts/setup.sh) is what the planner
 // runs in the render sandbox when it is present. These tests hold it to kubectl's output and
 // then attack it *outside* the sandbox, with this process's full environment (git on PATH, the
 // network reachable): its own restrictions must refuse what the sandbox would otherwise stop.
 
-const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
-const dirs: string[] = [];
-async function copy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'flotilla-kustomize-'));
-  dirs.push(dir);
-  await cp(FIXTURE, dir, { recursive: true });
-  return dir;
-}
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-let server: Server;
-let requests = 0;
-let url = '';
+const copy = fixtureCopies('flotilla-kustomize');
+const bait = baitServer();
 let binary: KustomizeRenderer;
 beforeAll(async () => {
-  server = createServer((_req, res) => {
-    requests++;
-    res.end('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   binary = await resolveKustomizeRenderer('auto');
-});
-afterAll(() => {
-  server.close();
 });
 
 /** Runs the binary directly, unsandboxed, with this process's environment. */
@@ -81,7 +55,7 @@ describe('flotilla-kustomize', () => {
       'git::ssh://git@github.com/org/repo',
       'git@github.com:org/repo',
       `git::file://${dir}`,
-      `${url}/cm.yaml`,
+      `${bait.url}/cm.yaml`,
       'https://github.com/org/repo//base?ref=v1',
     ]) {
       await writeFile(join(dir, 'clusters/dev/kustomization.yaml'), `resources:\n  - ${resource}\n`);
@@ -90,7 +64,7 @@ describe('flotilla-kustomize', () => {
       expect(r.stdout, resource).toBe('');
     }
     expect(existsSync(marker)).toBe(false);
-    expect(requests).toBe(0);
+    expect(bait.requests).toBe(0);
   });
 
   it('outside the sandbox: exec and container functions, external plugins and Helm are refused and run nothing', async () => {
@@ -107,7 +81,7 @@ describe('flotilla-kustomize', () => {
       exec: `transformers:\n  - fn.yaml\n`,
       container: `transformers:\n  - container.yaml\n`,
       plugin: `generators:\n  - plugin.yaml\n`,
-      helm: `helmCharts:\n  - name: evil\n    releaseName: evil\n  - name: remote\n    repo: ${url}\nhelmGlobals:\n  chartHome: charts\n`,
+      helm: `helmCharts:\n  - name: evil\n    releaseName: evil\n  - name: remote\n    repo: ${bait.url}\nhelmGlobals:\n  chartHome: charts\n`,
     };
     await writeFile(
       join(dir, 'clusters/dev/fn.yaml'),
@@ -131,12 +105,11 @@ describe('flotilla-kustomize', () => {
       expect(r.stdout, what).toBe('');
     }
     expect(existsSync(marker)).toBe(false);
-    expect(requests).toBe(0);
+    expect(bait.requests).toBe(0);
   });
 
   it('outside the sandbox: nothing outside the repo is read, through .., a symlink, or a symlinked kustomization', async () => {
-    const outside = await mkdtemp(join(tmpdir(), 'flotilla-kustomize-outside-'));
-    dirs.push(outside);
+    const outside = await copy.scratch('flotilla-kustomize-outside');
     await writeFile(
       join(outside, 'secret.yaml'),
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n',

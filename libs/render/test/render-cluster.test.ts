@@ -1,11 +1,7 @@
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   detectIsolation,
   kustomizeArgs,
@@ -13,34 +9,10 @@ import {
   resolveKustomizeRenderer,
   runSandboxed,
 } from '../src/index.ts';
+import { baitServer, fixtureCopies } from './hostile-setup.ts';
 
-const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
-const dirs: string[] = [];
-async function copy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'render-cluster-'));
-  dirs.push(dir);
-  await cp(FIXTURE, dir, { recursive: true });
-  return dir;
-}
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-let server: Server;
-let requests = 0;
-let url = '';
-beforeAll(async () => {
-  server = createServer((_req, res) => {
-    requests++;
-    res.end('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fetched\n');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(() => {
-  server.close();
-});
+const copy = fixtureCopies('render-cluster');
+const bait = baitServer();
 
 describe('renderCluster (sandboxed flotilla-kustomize or kubectl kustomize, and plain YAML)', () => {
   it('renders the shop overlay in the sandbox: namespace, deployment with the pinned image, service', async () => {
@@ -161,7 +133,7 @@ describe('the sandbox holds even when a pre-check misses something', () => {
       'git::ssh://git@github.com/org/repo',
       'git@github.com:org/repo',
       `git::file://${dir}`,
-      `${url}/cm.yaml`,
+      `${bait.url}/cm.yaml`,
       'https://github.com/org/repo//base?ref=v1',
     ]) {
       await writeFile(join(dir, 'clusters/dev/kustomization.yaml'), `resources:\n  - ${resource}\n`);
@@ -179,6 +151,6 @@ describe('the sandbox holds even when a pre-check misses something', () => {
       }
     }
     expect(existsSync(marker)).toBe(false);
-    expect(requests).toBe(0);
+    expect(bait.requests).toBe(0);
   });
 });
