@@ -65,7 +65,9 @@ describe('parseManifests properties', () => {
       fc.double({ noNaN: true, noDefaultInfinity: true }),
     );
     const data = fc.dictionary(
-      fc.string({ minLength: 1, maxLength: 10 }),
+      // `<<` is YAML's merge key, not data: parseManifests merges it like kubectl's YAML does, so
+      // `{"<<": false}` can't round-trip (fast-check found it once in CI).
+      fc.string({ minLength: 1, maxLength: 10 }).filter((k) => k !== '<<'),
       fc.oneof(scalar, fc.array(scalar, { maxLength: 3 })),
       { maxKeys: 5 },
     );
