@@ -1,33 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectIsolation, runSandboxed } from '../src/index.ts';
+import { baitServer } from './hostile-setup.ts';
 
 const budgets = { timeoutMs: 60_000, maxMemoryBytes: 512 * 1024 * 1024, maxOutputBytes: 8 * 1024 * 1024 };
 
 // A local HTTP server that must never be reached from inside the sandbox.
-let server: Server;
-let requests = 0;
-let url = '';
-beforeAll(async () => {
-  server = createServer((_req, res) => {
-    requests++;
-    res.end('reached');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-});
-afterAll(async () => {
-  server.close();
-  expect(requests).toBe(0);
-});
+const bait = baitServer();
 
 describe('runSandboxed', () => {
   it('gives the child only the scrubbed environment, an empty HOME and an empty PATH', async () => {
@@ -121,12 +104,13 @@ describe('runSandboxed', () => {
       process.execPath,
       [
         '-e',
-        `fetch(${JSON.stringify(url)}).then(() => console.log('reached'), (e) => console.log('blocked', e.cause?.code))`,
+        `fetch(${JSON.stringify(bait.url)}).then(() => console.log('reached'), (e) => console.log('blocked', e.cause?.code))`,
       ],
       budgets,
     );
     expect(r.isolation).toBe(isolation);
     expect(r.stdout).toMatch(/^blocked (ENETUNREACH|ECONNREFUSED)/);
+    expect(bait.requests).toBe(0);
   });
 
   it('without a namespace, HTTP(S) clients that honour the proxy variables hit a closed port', async () => {
