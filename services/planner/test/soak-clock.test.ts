@@ -19,35 +19,41 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
+/** Gives `state` the plan both tests soak: dev-1 for cluster dev (pipeline dev), at this revision and bundle. */
+function desireDev1(state: PlannerState, revision: string, bundleDigest: string): void {
+  state.cluster('dev', 'dev').desired = {
+    planId: 'dev-1',
+    revision,
+    sequence: 1,
+    bundleDigest,
+    contentDigest: 'x',
+    objects: 1,
+    createdAt: '2026-11-30T00:00:00.000Z',
+  };
+}
+
+/** The applier's report that dev-1 is Current, stamped with the applier's own clock (now if not given). */
+function currentReport(revision: string, bundleDigest: string, time?: Date) {
+  return createEvent(
+    HealthChanged,
+    { cluster: 'dev', planId: 'dev-1', revision, bundleDigest, status: 'Current', objects: [] },
+    { source: 'flotilla/cluster-applier/dev', actor: 'applier', time },
+  );
+}
+
 describe('soak is measured on the planner clock', () => {
   it('an applier whose clock runs an hour ahead does not shorten the soak', async () => {
     const state = new PlannerState(await bus.kv(`planner-state-${randomUUID().slice(0, 8)}`));
     const digest = `sha256:${'a'.repeat(64)}`;
     const revision = 'b'.repeat(40);
-    const c = state.cluster('dev', 'dev');
-    c.desired = {
-      planId: 'dev-1',
-      revision,
-      sequence: 1,
-      bundleDigest: digest,
-      contentDigest: 'x',
-      objects: 1,
-      createdAt: '2026-11-30T00:00:00.000Z',
-    };
+    desireDev1(state, revision, digest);
     let plannerNow = new Date('2026-11-30T12:00:00.000Z');
     const view = new HealthView(
       state,
       createLogger({ service: 'planner', level: 'silent' }),
       () => plannerNow,
     );
-    const report = (time: Date) =>
-      view.onHealth(
-        createEvent(
-          HealthChanged,
-          { cluster: 'dev', planId: 'dev-1', revision, bundleDigest: digest, status: 'Current', objects: [] },
-          { source: 'flotilla/cluster-applier/dev', actor: 'applier', time },
-        ),
-      );
+    const report = (time: Date) => view.onHealth(currentReport(revision, digest, time));
     await report(new Date('2026-11-30T13:00:00.000Z')); // the applier's skewed clock
     expect(view.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T12:00:00.000Z');
     // A later report of the same health keeps the start; soak time is counted from there.
@@ -63,24 +69,9 @@ describe('soak is measured on the planner clock', () => {
     const silent = createLogger({ service: 'planner', level: 'silent' });
     // The leader, 30 s ahead, receives the report and saves when the cluster became healthy.
     const ahead = new PlannerState(await bus.kv(bucket));
-    const c = ahead.cluster('dev', 'dev');
-    c.desired = {
-      planId: 'dev-1',
-      revision,
-      sequence: 1,
-      bundleDigest: digest,
-      contentDigest: 'x',
-      objects: 1,
-      createdAt: '2026-11-30T00:00:00.000Z',
-    };
+    desireDev1(ahead, revision, digest);
     const leader = new HealthView(ahead, silent, () => new Date('2026-11-30T12:00:30.000Z'), 'planner-ahead');
-    await leader.onHealth(
-      createEvent(
-        HealthChanged,
-        { cluster: 'dev', planId: 'dev-1', revision, bundleDigest: digest, status: 'Current', objects: [] },
-        { source: 'flotilla/cluster-applier/dev', actor: 'applier' },
-      ),
-    );
+    await leader.onHealth(currentReport(revision, digest));
     expect(leader.report('dev')?.healthySince?.toISOString()).toBe('2026-11-30T12:00:30.000Z');
 
     // The standby, 30 s behind, takes over and loads what the leader saved. Read on its own clock
