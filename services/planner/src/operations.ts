@@ -505,15 +505,10 @@ export class PlannerOperations {
     reason?: string,
     requestKey?: string,
   ): Promise<{ stage: StageState }> {
-    return this.d.host.exclusive(async (pipeline) => {
-      const tag = this.tag('lock', stageName, identity, requestKey);
-      const ss = this.d.state.stage(stageName);
-      // A retried lock is the lock already made: no second StageLockChanged.
-      if (tag && this.answers(ss.requests, tag)) return { stage: ss };
-      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'lock', tag);
-      await this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason, [], tag);
-      return { stage: this.d.state.stage(stageName) };
-    });
+    // A retried lock is the lock already made: no second StageLockChanged.
+    return this.lockRequest('lock', stageName, identity, requestKey, (pipeline, tag) =>
+      this.setLock(pipeline, stageName, actorOf(identity), 'manual', reason, [], tag),
+    );
   }
 
   unlock(
@@ -522,35 +517,50 @@ export class PlannerOperations {
     reason?: string,
     requestKey?: string,
   ): Promise<{ stage: StageState }> {
+    // A retried unlock must not undo a lock someone set since the first one.
+    return this.lockRequest('unlock', stageName, identity, requestKey, (_pipeline, tag) =>
+      this.clearLock(stageName, actorOf(identity), reason, tag),
+    );
+  }
+
+  /**
+   * What lock and unlock share, in the pipeline's queue: a request already answered (same
+   * request key, still within its TTL) returns the stage as it is without acting again;
+   * otherwise only an operator of an existing stage may `act`.
+   */
+  private lockRequest(
+    operation: 'lock' | 'unlock',
+    stageName: string,
+    identity: Identity,
+    requestKey: string | undefined,
+    act: (pipeline: Pipeline, tag: string | undefined) => Promise<void>,
+  ): Promise<{ stage: StageState }> {
     return this.d.host.exclusive(async (pipeline) => {
-      const tag = this.tag('unlock', stageName, identity, requestKey);
+      const tag = this.tag(operation, stageName, identity, requestKey);
       const ss = this.d.state.stage(stageName);
-      // A retried unlock must not undo a lock someone set since the first one.
       if (tag && this.answers(ss.requests, tag)) return { stage: ss };
-      await this.requireOperator(identity, this.stageOf(pipeline, stageName), 'unlock', tag);
-      if (ss.locked) {
-        delete ss.locked;
-        ss.lockChangedAt = new Date().toISOString();
-        if (tag) ss.requests = rememberRequest(ss.requests, { tag, at: ss.lockChangedAt });
-        const actor = actorOf(identity);
-        const changed = this.d.bus.event(
-          StageLockChanged,
-          {
-            ...this.d.scope.field,
-            stage: stageName,
-            locked: false,
-            by: actor,
-            ...(reason ? { reason } : {}),
-          },
-          { actor },
-        );
-        // The unlock and its event are one KV write; the outbox publishes the event.
-        await this.d.state.saveStage(ss, [changed]);
-        await this.d.promotions.saved([changed]);
-        await this.d.host.evaluate();
-      }
-      return { stage: ss };
+      await this.requireOperator(identity, this.stageOf(pipeline, stageName), operation, tag);
+      await act(pipeline, tag);
+      return { stage: this.d.state.stage(stageName) };
     });
+  }
+
+  /** Unlocks the stage if it is locked (an unlocked stage stays as it is, with no event). */
+  private async clearLock(stageName: string, actor: string, reason?: string, tag?: string): Promise<void> {
+    const ss = this.d.state.stage(stageName);
+    if (!ss.locked) return;
+    delete ss.locked;
+    ss.lockChangedAt = new Date().toISOString();
+    if (tag) ss.requests = rememberRequest(ss.requests, { tag, at: ss.lockChangedAt });
+    const changed = this.d.bus.event(
+      StageLockChanged,
+      { ...this.d.scope.field, stage: stageName, locked: false, by: actor, ...(reason ? { reason } : {}) },
+      { actor },
+    );
+    // The unlock and its event are one KV write; the outbox publishes the event.
+    await this.d.state.saveStage(ss, [changed]);
+    await this.d.promotions.saved([changed]);
+    await this.d.host.evaluate();
   }
 
   private async setLock(
