@@ -1,4 +1,10 @@
-import { ApplySucceeded, createEvent, PromotionAwaitingApproval, sourceFor } from '@flotilla/events';
+import {
+  ApplySucceeded,
+  createEvent,
+  ImageScanFailed,
+  PromotionAwaitingApproval,
+  sourceFor,
+} from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
 import { describe, expect, it } from 'vitest';
 import { formatEventLine, matches, resolveTypes, subjectsFor } from './event-filter.ts';
@@ -42,5 +48,13 @@ describe('events tail filters', () => {
     const line = formatEventLine(applied);
     expect(line).toMatch(/^\S+ ApplySucceeded\s+actor=service:cluster-applier cluster=prod /);
     expect(line).toContain(`plan=${samples.ApplySucceeded.planId}`);
+  });
+
+  it("shows our code and, beside it, the registry's own", () => {
+    const failed = createEvent(ImageScanFailed, samples.ImageScanFailed, {
+      source: sourceFor('registry-watcher', 'x'),
+      actor: 'service:registry-watcher',
+    });
+    expect(formatEventLine(failed)).toContain(' code=oci.unauthorized registry-code=UNAUTHORIZED ');
   });
 });

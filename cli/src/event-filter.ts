@@ -77,6 +77,8 @@ export function formatEventLine(event: FlotillaEvent): string {
     ['digest', shortDigest(d.bundleDigest ?? d.digest)],
     ['object', d.object as string | undefined],
     ['code', d.code as string | undefined],
+    // What a third party answered (a registry's MANIFEST_UNKNOWN), beside our code, never as it.
+    ['registry-code', d.registryCode as string | undefined],
     ['reason', typeof d.reason === 'string' ? d.reason.split('\n')[0] : undefined],
     ['message', typeof d.message === 'string' ? d.message.split('\n')[0]?.slice(0, 160) : undefined],
   ];

@@ -11,6 +11,8 @@ export interface CheckFailure {
   stalled: boolean;
   /** The source asked us to wait this long (HTTP 429/503 Retry-After). */
   retryAfterMs?: number;
+  /** The error's details (safe for events), e.g. what the source itself answered (`registryCode`). */
+  details?: Record<string, unknown>;
 }
 
 export interface PollLoopOptions<H> {
@@ -70,6 +72,7 @@ export function toCheckFailure(err: unknown, unknownCode: string): CheckFailure 
       message: err.message,
       stalled: err.disposition === 'stall',
       ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}),
+      details: err.details,
     };
   }
   return { code: unknownCode, message: messageOf(err), stalled: false };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dispositionOf, FlotillaError, retryable, stalled, waiting } from './flotilla-error.ts';
+import { dispositionOf, FlotillaError, isErrorCode, retryable, stalled, waiting } from './flotilla-error.ts';
 
 describe('FlotillaError', () => {
   it('defaults to stall and carries code, details and cause', () => {
@@ -21,5 +21,30 @@ describe('FlotillaError', () => {
     expect(waiting('a', 'b').disposition).toBe('wait');
     expect(stalled('a', 'b').disposition).toBe('stall');
     expect(dispositionOf(new Error('x'))).toBe('retry');
+  });
+
+  it('knows the one code scheme: domain.kebab-case', () => {
+    for (const ok of [
+      'oci.manifest-unknown',
+      'git.unreachable',
+      'registry-watcher.check-failed',
+      'held.expired',
+      'a.b.c',
+    ])
+      expect(isErrorCode(ok), ok).toBe(true);
+    for (const bad of [
+      'MANIFEST_UNKNOWN',
+      'TOOMANYREQUESTS',
+      'unauthorised',
+      'oci.Manifest',
+      'oci.',
+      '.x',
+      'oci..x',
+      'oci.a_b',
+      'oci.-a',
+      'oci.a-',
+      'Oci.x',
+    ])
+      expect(isErrorCode(bad), bad).toBe(false);
   });
 });

@@ -13,6 +13,18 @@ export interface FlotillaErrorOptions {
   details?: Record<string, unknown>;
 }
 
+/**
+ * The one naming scheme for error codes: `domain.kebab-case` (`oci.manifest-unknown`,
+ * `git.unreachable`, `registry-watcher.check-failed`). A third party's own code (a registry's
+ * `MANIFEST_UNKNOWN`) is never ours: carry it in `details` beside ours. `npm run codes:check`
+ * holds the source to this.
+ */
+export const ERROR_CODE_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)+$/;
+
+export function isErrorCode(code: string): boolean {
+  return ERROR_CODE_PATTERN.test(code);
+}
+
 export class FlotillaError extends Error {
   readonly code: string;
   readonly disposition: Disposition;

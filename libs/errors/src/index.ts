@@ -1,8 +1,10 @@
 export {
   type Disposition,
   dispositionOf,
+  ERROR_CODE_PATTERN,
   FlotillaError,
   type FlotillaErrorOptions,
+  isErrorCode,
   isFlotillaError,
   messageOf,
   retryable,

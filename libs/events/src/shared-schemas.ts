@@ -21,6 +21,14 @@ export const PipelineRef = Type.Optional(
   }),
 );
 export const Message = Type.String({ maxLength: 16_384 });
+/**
+ * A Flotilla error code, one scheme for every service: `domain.kebab-case` (`oci.manifest-unknown`,
+ * `git.unreachable`). Not a pattern: events stored before a code was renamed must still decode.
+ */
+export const ErrorCode = Type.String({
+  minLength: 1,
+  description: "Flotilla's error code, domain.kebab-case (e.g. oci.manifest-unknown, git.unreachable)",
+});
 export const Person = Type.Object({
   name: Type.String({ maxLength: 256 }),
   email: Type.String({ maxLength: 256 }),

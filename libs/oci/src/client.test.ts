@@ -1,6 +1,14 @@
+import { isErrorCode } from '@flotilla/errors';
 import { describe, expect, it } from 'vitest';
 import { describeManifest, registryBaseUrl } from './client.ts';
-import { codeForStatus, dispositionForCode, OciError, parseErrorBody } from './errors.ts';
+import {
+  codeForRegistryCode,
+  codeForStatus,
+  dispositionForCode,
+  OCI_ERROR_CODES,
+  OciError,
+  parseErrorBody,
+} from './errors.ts';
 
 describe('registryBaseUrl', () => {
   it('uses https by default, http for loopback, Docker Hub API host for docker.io', () => {
@@ -18,28 +26,46 @@ describe('registryBaseUrl', () => {
 });
 
 describe('errors', () => {
-  it('maps registry codes to dispositions', () => {
-    expect(dispositionForCode('UNAUTHORIZED')).toBe('stall');
-    expect(dispositionForCode('DENIED')).toBe('stall');
-    expect(dispositionForCode('NAME_UNKNOWN')).toBe('wait');
-    expect(dispositionForCode('MANIFEST_UNKNOWN')).toBe('wait');
-    expect(dispositionForCode('TOOMANYREQUESTS')).toBe('wait');
-    expect(dispositionForCode('UNAVAILABLE')).toBe('retry');
-    expect(dispositionForCode('NETWORK')).toBe('retry');
+  it("names every code in the tree's one scheme, oci.<kebab-case>", () => {
+    expect(OCI_ERROR_CODES.length).toBeGreaterThan(10);
+    expect(OCI_ERROR_CODES.filter((c) => !isErrorCode(c) || !c.startsWith('oci.'))).toEqual([]);
+  });
+  it('gives each of our codes a disposition; an unknown code counts as transient', () => {
+    expect(dispositionForCode('oci.unauthorized')).toBe('stall');
+    expect(dispositionForCode('oci.denied')).toBe('stall');
+    expect(dispositionForCode('oci.name-unknown')).toBe('wait');
+    expect(dispositionForCode('oci.manifest-unknown')).toBe('wait');
+    expect(dispositionForCode('oci.too-many-requests')).toBe('wait');
+    expect(dispositionForCode('oci.unavailable')).toBe('retry');
+    expect(dispositionForCode('oci.network')).toBe('retry');
+    // A registry's own code is not ours: it gets no disposition of its own.
+    expect(dispositionForCode('DENIED')).toBe('retry');
+    expect(dispositionForCode('__proto__')).toBe('retry');
+  });
+  it('maps the distribution-spec codes a registry answers with to ours, and nothing else', () => {
+    expect(codeForRegistryCode('MANIFEST_UNKNOWN')).toBe('oci.manifest-unknown');
+    expect(codeForRegistryCode('NAME_UNKNOWN')).toBe('oci.name-unknown');
+    expect(codeForRegistryCode('DENIED')).toBe('oci.denied');
+    expect(codeForRegistryCode('TOOMANYREQUESTS')).toBe('oci.too-many-requests');
+    expect(codeForRegistryCode('HARBOR_SPECIAL')).toBeUndefined();
+    expect(codeForRegistryCode('constructor')).toBeUndefined();
   });
   it('reads the error body and falls back to the status', () => {
     expect(parseErrorBody('{"errors":[{"code":"DENIED","message":"no","detail":null}]}')).toEqual({
       code: 'DENIED',
       message: 'no',
     });
+    expect(parseErrorBody(JSON.stringify({ errors: [{ code: 'X'.repeat(500) }] }))?.code).toHaveLength(64);
     expect(parseErrorBody('<html>')).toBeUndefined();
-    expect(codeForStatus(404, 'tags')).toBe('NAME_UNKNOWN');
-    expect(codeForStatus(404, 'manifest')).toBe('MANIFEST_UNKNOWN');
-    expect(codeForStatus(429)).toBe('TOOMANYREQUESTS');
-    const err = new OciError('DENIED', 'x', { details: { status: 403 } });
+    expect(codeForStatus(404, 'tags')).toBe('oci.name-unknown');
+    expect(codeForStatus(404, 'manifest')).toBe('oci.manifest-unknown');
+    expect(codeForStatus(404, 'blob')).toBe('oci.blob-unknown');
+    expect(codeForStatus(429)).toBe('oci.too-many-requests');
+    expect(codeForStatus(503)).toBe('oci.unavailable');
+    const err = new OciError('oci.denied', 'x', { details: { status: 403, registryCode: 'DENIED' } });
     expect(err.status).toBe(403);
     expect(err.disposition).toBe('stall');
-    expect(err.toJSON().code).toBe('DENIED');
+    expect(err.toJSON()).toMatchObject({ code: 'oci.denied', details: { registryCode: 'DENIED' } });
   });
 });
 

@@ -11,7 +11,7 @@ export interface RetryPolicy extends BackoffPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 250, maxMs: 8000, maxRetryAfterMs: 30_000 };
 
-import { codeForStatus, OciError, parseErrorBody } from './errors.ts';
+import { codeForRegistryCode, codeForStatus, OciError, parseErrorBody } from './errors.ts';
 import { DOCKER_HUB, DOCKER_HUB_API, isValidDigest, normalizeRegistry } from './image-ref.ts';
 import { parseNextLink } from './link-header.ts';
 import { BoundedCache } from './lru.ts';
@@ -136,16 +136,21 @@ export function registryBaseUrl(registry: string | URL, insecure = false): URL {
     url = new URL(`${isLoopback(probe.hostname) || insecure ? 'http' : 'https'}://${apiHost}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new OciError('INVALID_CONFIG', `registry URL must be http(s): ${url.protocol}`);
+    throw new OciError('oci.invalid-config', `registry URL must be http(s): ${url.protocol}`);
   }
   if (url.protocol === 'http:' && !insecure && !isLoopback(url.hostname)) {
-    throw new OciError('INVALID_CONFIG', `refusing plain http to ${url.host}; set insecure to allow it`);
+    throw new OciError('oci.invalid-config', `refusing plain http to ${url.host}; set insecure to allow it`);
   }
   return url;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The registry's own words for a message (` NAME_UNKNOWN (repository name not known)`), if it had any. */
+function registrySaid(parsed: { code: string; message: string } | undefined): string {
+  return parsed ? ` ${parsed.code}${parsed.message ? ` (${parsed.message})` : ''}` : '';
 }
 
 function digestOf(algorithm: string, body: Uint8Array): string | undefined {
@@ -300,7 +305,7 @@ export class RegistryClient {
       if (page.next) {
         const next = new URL(page.next);
         if (next.origin !== this.base.origin) {
-          throw new OciError('PROTOCOL', `tag list of ${repo} links to another host (${next.host})`, {
+          throw new OciError('oci.protocol', `tag list of ${repo} links to another host (${next.host})`, {
             details: { registry: this.registry, repository: repo },
           });
         }
@@ -374,7 +379,7 @@ export class RegistryClient {
     try {
       manifest = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new OciError('MANIFEST_INVALID', `manifest ${repo}:${ref} is not JSON`, {
+      throw new OciError('oci.manifest-invalid', `manifest ${repo}:${ref} is not JSON`, {
         cause: err,
         details: { registry: this.registry, repository: repo, reference: ref },
       });
@@ -449,7 +454,7 @@ export class RegistryClient {
       const got = digestOf(algo, body);
       if (got !== undefined && got !== want) {
         throw new OciError(
-          'DIGEST_MISMATCH',
+          'oci.digest-mismatch',
           `content of ${repo}@${ref} hashes to ${got}, expected ${want}`,
           {
             details: { registry: this.registry, repository: repo, reference: ref },
@@ -463,17 +468,17 @@ export class RegistryClient {
 
   private httpError(status: number, text: string, kind: string, details: Record<string, unknown>): OciError {
     const parsed = parseErrorBody(text);
-    const code = parsed?.code ?? codeForStatus(status, kind);
+    const code = (parsed && codeForRegistryCode(parsed.code)) ?? codeForStatus(status, kind);
     const what = [details.repository, details.reference].filter(Boolean).join(':');
     return new OciError(
       code,
-      `${this.registry}${what ? ` ${what}` : ''}: HTTP ${status} ${code}${parsed?.message ? ` (${parsed.message})` : ''}`,
+      `${this.registry}${what ? ` ${what}` : ''}: HTTP ${status}${registrySaid(parsed)}`,
       {
         details: {
           status,
           registry: this.registry,
           ...details,
-          ...(parsed ? { registryMessage: parsed.message } : {}),
+          ...(parsed ? { registryCode: parsed.code, registryMessage: parsed.message } : {}),
         },
       },
     );
@@ -575,13 +580,13 @@ export class RegistryClient {
     try {
       realm = new URL(challenge.realm);
     } catch (err) {
-      throw new OciError('PROTOCOL', `token realm is not a URL: ${challenge.realm}`, { cause: err });
+      throw new OciError('oci.protocol', `token realm is not a URL: ${challenge.realm}`, { cause: err });
     }
     if (
       realm.protocol !== 'https:' &&
       !(realm.protocol === 'http:' && (this.insecure || isLoopback(realm.hostname)))
     ) {
-      throw new OciError('PROTOCOL', `refusing token realm ${realm.origin} (plain http)`, {
+      throw new OciError('oci.protocol', `refusing token realm ${realm.origin} (plain http)`, {
         details: { registry: this.registry },
       });
     }
@@ -593,13 +598,18 @@ export class RegistryClient {
     const res = await this.exchange('token', 'GET', realm, headers, realm.origin, undefined);
     const text = await res.text();
     if (res.status !== 200) {
-      const code =
-        res.status === 401 ? 'UNAUTHORIZED' : res.status === 403 ? 'DENIED' : codeForStatus(res.status);
+      // By status first: a token server's 401/403 says the credentials are wrong, whatever its body says.
+      const parsed = parseErrorBody(text);
       throw new OciError(
-        code,
-        `${this.registry}: token request for ${scope ?? '(no scope)'} failed: HTTP ${res.status}`,
+        codeForStatus(res.status),
+        `${this.registry}: token request for ${scope ?? '(no scope)'} failed: HTTP ${res.status}${registrySaid(parsed)}`,
         {
-          details: { status: res.status, registry: this.registry, scope },
+          details: {
+            status: res.status,
+            registry: this.registry,
+            scope,
+            ...(parsed ? { registryCode: parsed.code } : {}),
+          },
         },
       );
     }
@@ -607,7 +617,7 @@ export class RegistryClient {
     try {
       body = JSON.parse(text) as typeof body;
     } catch (err) {
-      throw new OciError('PROTOCOL', `${this.registry}: token response is not JSON`, { cause: err });
+      throw new OciError('oci.protocol', `${this.registry}: token response is not JSON`, { cause: err });
     }
     const token =
       typeof body.token === 'string' && body.token
@@ -616,7 +626,10 @@ export class RegistryClient {
           ? body.access_token
           : '';
     if (!token)
-      throw new OciError('PROTOCOL', `${this.registry}: token response has neither token nor access_token`);
+      throw new OciError(
+        'oci.protocol',
+        `${this.registry}: token response has neither token nor access_token`,
+      );
     // The spec's default and minimum lifetime is 60 s; renew a little early so it never expires in flight.
     const lifetime = Math.max(60, typeof body.expires_in === 'number' ? body.expires_in : 60);
     this.tokens.set(scope ?? '', {
@@ -648,7 +661,7 @@ export class RegistryClient {
           attempt + 1 < this.policy.attempts ? retryDelay(attempt, undefined, this.policy) : undefined;
         if (delay === undefined) {
           throw new OciError(
-            'NETWORK',
+            'oci.network',
             `${this.registry}: ${kind} request failed: ${(err as Error).message}`,
             {
               cause: err,
@@ -672,16 +685,18 @@ export class RegistryClient {
       if (delay === undefined) {
         const text = await res.text();
         const parsed = parseErrorBody(text);
-        const code = res.status === 429 ? 'TOOMANYREQUESTS' : (parsed?.code ?? 'UNAVAILABLE');
+        // By status: these answers are the transient ones (429, 502-504), whatever code the body names.
+        const code = codeForStatus(res.status);
         throw new OciError(
           code,
-          `${this.registry}: HTTP ${res.status} ${code} after ${attempt + 1} attempt(s)${retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)} s` : ''}`,
+          `${this.registry}: HTTP ${res.status}${registrySaid(parsed)} after ${attempt + 1} attempt(s)${retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)} s` : ''}`,
           {
             details: {
               status: res.status,
               registry: this.registry,
               attempts: attempt + 1,
               ...(repo ? { repository: repo } : {}),
+              ...(parsed ? { registryCode: parsed.code, registryMessage: parsed.message } : {}),
               ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
             },
           },
@@ -727,7 +742,7 @@ export class RegistryClient {
       }
       url = next;
     }
-    throw new OciError('PROTOCOL', `${this.registry}: too many redirects for ${start.pathname}`);
+    throw new OciError('oci.protocol', `${this.registry}: too many redirects for ${start.pathname}`);
   }
 }
 

@@ -49,7 +49,7 @@ describe('parseImageRef', () => {
     try {
       parseImageRef(input);
     } catch (err) {
-      expect((err as OciError).code).toBe('INVALID_REFERENCE');
+      expect((err as OciError).code).toBe('oci.invalid-reference');
       expect((err as OciError).disposition).toBe('stall');
     }
   });

@@ -23,7 +23,7 @@ const HOST =
   /^(?:\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::\d{1,5})?$/;
 
 function invalid(input: string, why: string): OciError {
-  return new OciError('INVALID_REFERENCE', `invalid image reference "${input}": ${why}`, {
+  return new OciError('oci.invalid-reference', `invalid image reference "${input}": ${why}`, {
     details: { reference: input },
   });
 }

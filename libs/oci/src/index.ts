@@ -15,9 +15,11 @@ export {
   type TagList,
 } from './client.ts';
 export {
+  codeForRegistryCode,
   codeForStatus,
   dispositionForCode,
   isOciError,
+  OCI_ERROR_CODES,
   OciError,
   type OciErrorCode,
   type OciErrorDetails,

@@ -33,7 +33,7 @@ const validRef = fc
   );
 
 describe('parseImageRef properties', () => {
-  it('arbitrary text either parses to a valid reference or fails with INVALID_REFERENCE (stall)', () => {
+  it('arbitrary text either parses to a valid reference or fails with oci.invalid-reference (stall)', () => {
     const refish = fc
       .array(
         fc.constantFrom('a', 'B', '0', '.', '_', '-', '/', ':', '@', 'sha256:', 'localhost', ' ', '[', ']'),
@@ -49,7 +49,7 @@ describe('parseImageRef properties', () => {
           ref = parseImageRef(input);
         } catch (err) {
           expect(err).toBeInstanceOf(OciError);
-          expect((err as OciError).code).toBe('INVALID_REFERENCE');
+          expect((err as OciError).code).toBe('oci.invalid-reference');
           expect((err as OciError).disposition).toBe('stall');
           return;
         }

@@ -36,17 +36,23 @@ describe('htpasswd (Basic) registry', () => {
     const client = new RegistryClient({ registry: registry.host, credentials: { username: 'ci', password } });
     const err = await client.listTags(repo).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OciError);
-    expect(err).toMatchObject({ code: 'UNAUTHORIZED', disposition: 'stall', status: 401 });
+    expect(err).toMatchObject({
+      code: 'oci.unauthorized',
+      disposition: 'stall',
+      status: 401,
+      // What the registry itself said stays beside our code.
+      details: { registryCode: 'UNAUTHORIZED' },
+    });
     expect((err as OciError).message).toContain(registry.host);
     expect((err as OciError).message).not.toContain(password);
     expect(JSON.stringify(err)).not.toContain(password);
     expect(client.stats.requests).toBe(2);
   });
 
-  it('fails anonymously with UNAUTHORIZED', async () => {
+  it('fails anonymously with oci.unauthorized', async () => {
     const client = new RegistryClient({ registry: registry.host });
     await expect(client.headManifest(repo, 'v1')).rejects.toMatchObject({
-      code: 'UNAUTHORIZED',
+      code: 'oci.unauthorized',
       status: 401,
     });
     expect(client.stats.requests).toBe(1);
@@ -149,14 +155,14 @@ describe('bearer token flow', () => {
     }
   });
 
-  it('reports wrong credentials at the token server as UNAUTHORIZED', async () => {
+  it('reports wrong credentials at the token server as oci.unauthorized', async () => {
     const client = new RegistryClient({
       registry: front.host,
       credentials: { username: user, password: 'nope' },
     });
     const err = await client.listTags(repo).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OciError);
-    expect(err).toMatchObject({ code: 'UNAUTHORIZED', disposition: 'stall' });
+    expect(err).toMatchObject({ code: 'oci.unauthorized', disposition: 'stall' });
     expect(client.stats.byKind.token).toBe(1);
   });
 });

@@ -119,13 +119,24 @@ describe('RegistryClient against docker-registry', () => {
     const repo = `it/${rand()}`;
     const err = await client.listTags(repo).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OciError);
-    expect(err).toMatchObject({ code: 'NAME_UNKNOWN', disposition: 'wait', status: 404 });
+    expect(err).toMatchObject({
+      code: 'oci.name-unknown',
+      disposition: 'wait',
+      status: 404,
+      details: { registryCode: 'NAME_UNKNOWN' },
+    });
 
     await pushImage(registry, { repo, tag: 'v1' });
     const missing = await client.getManifest(repo, 'nope').catch((e: unknown) => e);
-    expect(missing).toMatchObject({ code: 'MANIFEST_UNKNOWN', disposition: 'wait' });
+    expect(missing).toMatchObject({
+      code: 'oci.manifest-unknown',
+      disposition: 'wait',
+      details: { registryCode: 'MANIFEST_UNKNOWN' },
+    });
     const missingHead = await client.headManifest(repo, 'nope').catch((e: unknown) => e);
-    expect(missingHead).toMatchObject({ code: 'MANIFEST_UNKNOWN', status: 404 });
+    // A HEAD answer has no body: the code comes from the status, and no registry code is made up.
+    expect(missingHead).toMatchObject({ code: 'oci.manifest-unknown', status: 404 });
+    expect((missingHead as OciError).details.registryCode).toBeUndefined();
   });
 
   describe('a repository with more than 1,000 tags', () => {
@@ -245,7 +256,7 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
-  it('gives up after N attempts with a typed TOOMANYREQUESTS error, no request storm', async () => {
+  it('gives up after N attempts with a typed oci.too-many-requests error, no request storm', async () => {
     const proxy = await startServer((_req, res) => {
       res.writeHead(429, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'limit' }] }));
@@ -254,7 +265,12 @@ describe('RegistryClient against docker-registry', () => {
       const client = new RegistryClient({ registry: proxy.host, backoff: { attempts: 3, baseMs: 20 } });
       const err = await client.listTags('any/repo').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OciError);
-      expect(err).toMatchObject({ code: 'TOOMANYREQUESTS', disposition: 'wait', status: 429 });
+      expect(err).toMatchObject({
+        code: 'oci.too-many-requests',
+        disposition: 'wait',
+        status: 429,
+        details: { registryCode: 'TOOMANYREQUESTS', registryMessage: 'limit' },
+      });
       expect((err as OciError).details.attempts).toBe(3);
       expect(proxy.seen).toHaveLength(3);
 
@@ -265,7 +281,7 @@ describe('RegistryClient against docker-registry', () => {
       try {
         const c2 = new RegistryClient({ registry: far.host });
         const e2 = await c2.ping().catch((e: unknown) => e);
-        expect(e2).toMatchObject({ code: 'TOOMANYREQUESTS', disposition: 'wait' });
+        expect(e2).toMatchObject({ code: 'oci.too-many-requests', disposition: 'wait' });
         expect((e2 as OciError).details.retryAfterMs).toBe(3_600_000);
         expect(far.seen).toHaveLength(1);
       } finally {

@@ -70,12 +70,12 @@ describe('findMarkers', () => {
   });
 
   it.each(['', 'a:b:c', 'a:b:c:tag', ':web', 'web:'])('rejects marker value %j', (value) => {
-    expect(codeOf(() => parseMarkerValue(value))).toBe('MARKER_INVALID');
+    expect(codeOf(() => parseMarkerValue(value))).toBe('policy.marker-invalid');
   });
 
   it('rejects a marker that is not JSON, naming the line', () => {
     const text = 'a: 1\nimage: x:1 # {"$imagepolicy": web}\n';
-    expect(codeOf(() => findMarkers(text))).toBe('MARKER_INVALID');
+    expect(codeOf(() => findMarkers(text))).toBe('policy.marker-invalid');
   });
 
   it('rejects a marker on a multi-line value', () => {
@@ -86,7 +86,7 @@ describe('findMarkers', () => {
 
   it('reports broken YAML with its line', () => {
     expect(() => findMarkers('a: 1\nb: [\n')).toThrow(/line 3/);
-    expect(codeOf(() => findMarkers('a: 1\nb: [\n'))).toBe('MANIFEST_INVALID');
+    expect(codeOf(() => findMarkers('a: 1\nb: [\n'))).toBe('policy.manifest-invalid');
   });
 
   it('ignores ordinary comments', () => {
@@ -169,13 +169,13 @@ describe('applyImageUpdate', () => {
 
   it('needs a digest when pinning or when a :digest marker exists', () => {
     expect(codeOf(() => applyImageUpdate(fixture('deployment.yaml'), { ...web, digest: undefined }))).toBe(
-      'DIGEST_REQUIRED',
+      'policy.digest-required',
     );
     expect(
       codeOf(() =>
         applyImageUpdate(fixture('kustomization.yaml'), { ...web, digest: undefined, pin: false }),
       ),
-    ).toBe('DIGEST_REQUIRED');
+    ).toBe('policy.digest-required');
   });
 
   it.each([
@@ -186,7 +186,7 @@ describe('applyImageUpdate', () => {
     { image: 'Upper/Case' },
   ])('rejects a malformed update %j', (patch) => {
     expect(codeOf(() => applyImageUpdate(fixture('deployment.yaml'), { ...web, ...patch }))).toBe(
-      'IMAGE_REF_INVALID',
+      'policy.image-ref-invalid',
     );
   });
 

@@ -83,7 +83,7 @@ export function parseMarkerValue(value: string): Pick<Marker, 'policy' | 'namesp
   if (parts.length === 1 && parts[0]) return { policy: parts[0], field };
   if (parts.length === 2 && parts[0] && parts[1]) return { policy: parts[1], namespace: parts[0], field };
   throw new PolicyError(
-    'MARKER_INVALID',
+    'policy.marker-invalid',
     `image policy marker "${value}" must be "<policy>" or "<namespace>:<policy>", optionally with :tag, :name or :digest`,
     { marker: value },
   );
@@ -105,7 +105,7 @@ function scan(text: string): Found[] {
     if (err) {
       const p = lc.linePos(err.pos[0]);
       throw new PolicyError(
-        'MANIFEST_INVALID',
+        'policy.manifest-invalid',
         `YAML error at line ${p.line}, column ${p.col}: ${err.message.split('\n')[0]}`,
         {
           line: p.line,
@@ -129,7 +129,7 @@ function scan(text: string): Found[] {
         const pos = lc.linePos(start);
         if (node.type !== 'PLAIN' && node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE') {
           throw new PolicyError(
-            'MARKER_INVALID',
+            'policy.marker-invalid',
             `line ${pos.line}: an image policy marker must be on a single-line value`,
             {
               line: pos.line,
@@ -140,7 +140,7 @@ function scan(text: string): Found[] {
         try {
           parsed = parseMarkerValue(markerValue);
         } catch (e) {
-          throw new PolicyError('MARKER_INVALID', `line ${pos.line}: ${(e as Error).message}`, {
+          throw new PolicyError('policy.marker-invalid', `line ${pos.line}: ${(e as Error).message}`, {
             line: pos.line,
           });
         }
@@ -155,7 +155,7 @@ function scan(text: string): Found[] {
     if (!claimed.has(offset)) {
       const pos = lc.linePos(offset);
       throw new PolicyError(
-        'MARKER_INVALID',
+        'policy.marker-invalid',
         `line ${pos.line}: an image policy marker must be the end-of-line comment of a single-line value`,
         { line: pos.line },
       );
@@ -186,11 +186,15 @@ function readMarker(comment: string): string | undefined {
   try {
     obj = JSON.parse(comment);
   } catch {
-    throw new PolicyError('MARKER_INVALID', `marker comment is not valid JSON: ${comment}`, { comment });
+    throw new PolicyError('policy.marker-invalid', `marker comment is not valid JSON: ${comment}`, {
+      comment,
+    });
   }
   const v = (obj as Record<string, unknown> | null)?.$imagepolicy;
   if (typeof v !== 'string') {
-    throw new PolicyError('MARKER_INVALID', `"$imagepolicy" must be a string in ${comment}`, { comment });
+    throw new PolicyError('policy.marker-invalid', `"$imagepolicy" must be a string in ${comment}`, {
+      comment,
+    });
   }
   return v;
 }
@@ -224,7 +228,7 @@ export function applyImageUpdate(text: string, update: ImageUpdate): ImageUpdate
 function validateUpdate(u: ImageUpdate): void {
   if (!REPOSITORY.test(u.image)) {
     throw new PolicyError(
-      'IMAGE_REF_INVALID',
+      'policy.image-ref-invalid',
       `image "${u.image}" is not a repository name (no tag or digest)`,
       {
         image: u.image,
@@ -232,10 +236,12 @@ function validateUpdate(u: ImageUpdate): void {
     );
   }
   if (!TAG.test(u.tag))
-    throw new PolicyError('IMAGE_REF_INVALID', `tag "${u.tag}" is not a valid image tag`, { tag: u.tag });
+    throw new PolicyError('policy.image-ref-invalid', `tag "${u.tag}" is not a valid image tag`, {
+      tag: u.tag,
+    });
   if (u.digest !== undefined && !DIGEST.test(u.digest)) {
     throw new PolicyError(
-      'IMAGE_REF_INVALID',
+      'policy.image-ref-invalid',
       `digest "${u.digest}" is not a valid digest (e.g. sha256:<64 hex>)`,
       {
         digest: u.digest,
@@ -244,7 +250,7 @@ function validateUpdate(u: ImageUpdate): void {
   }
   if (u.pin && u.digest === undefined) {
     throw new PolicyError(
-      'DIGEST_REQUIRED',
+      'policy.digest-required',
       `policy ${u.policy} pins digests but the update carries no digest`,
       {
         policy: u.policy,
@@ -261,10 +267,14 @@ function valueFor(m: Found, u: ImageUpdate): string {
       return u.tag;
     case 'digest':
       if (u.digest === undefined) {
-        throw new PolicyError('DIGEST_REQUIRED', `line ${m.line}: ${u.policy}:digest marker needs a digest`, {
-          line: m.line,
-          policy: u.policy,
-        });
+        throw new PolicyError(
+          'policy.digest-required',
+          `line ${m.line}: ${u.policy}:digest marker needs a digest`,
+          {
+            line: m.line,
+            policy: u.policy,
+          },
+        );
       }
       return u.digest;
     case 'full':
@@ -296,7 +306,7 @@ function verify(out: string, u: ImageUpdate, expected: number): void {
   const wrong = after.find((m) => m.value !== valueFor(m, u));
   if (wrong || after.length < expected) {
     throw new PolicyError(
-      'MANIFEST_INVALID',
+      'policy.manifest-invalid',
       `rewriting ${u.policy} markers did not produce the expected YAML`,
       {
         line: wrong?.line,

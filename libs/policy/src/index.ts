@@ -51,7 +51,7 @@ export {
   type RefusedPipeline,
   ROOT_PIPELINE_FILE,
 } from './pipeline-set.ts';
-export { PolicyError, type PolicyErrorCode } from './policy-error.ts';
+export { POLICY_ERROR_CODES, PolicyError, type PolicyErrorCode } from './policy-error.ts';
 export {
   type BlockedCode,
   type ClusterHealth,

@@ -143,7 +143,7 @@ spec:
     }
     expect(caught).toBeInstanceOf(PolicyError);
     const err = caught as PolicyError;
-    expect(err.code).toBe('PIPELINE_INVALID');
+    expect(err.code).toBe('policy.pipeline-invalid');
     expect(err.disposition).toBe('stall');
     expect((err.details.issues as PipelineIssue[]).length).toBe(13);
     expect(err.message).toContain('config/flotilla.yaml:10:31 spec.stages[1].clusters[0].path:');

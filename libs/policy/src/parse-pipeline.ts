@@ -75,12 +75,12 @@ export function parsePipeline(text: string, file = 'flotilla.yaml'): ParsePipeli
   }
 }
 
-/** parsePipeline, throwing PolicyError(PIPELINE_INVALID) with the issues in `details.issues`. */
+/** parsePipeline, throwing PolicyError(policy.pipeline-invalid) with the issues in `details.issues`. */
 export function loadPipeline(text: string, file = 'flotilla.yaml'): Pipeline {
   const result = parsePipeline(text, file);
   if (result.ok) return result.pipeline;
   throw new PolicyError(
-    'PIPELINE_INVALID',
+    'policy.pipeline-invalid',
     `${file} is invalid:\n${result.errors.map(formatPipelineIssue).join('\n')}`,
     { file, issues: result.errors },
   );

@@ -33,12 +33,12 @@ describe('semver ranges (Masterminds semantics)', () => {
     },
   );
 
-  it.each(vectors.invalid)('rejects %j with SEMVER_RANGE_INVALID', (range) => {
+  it.each(vectors.invalid)('rejects %j with policy.semver-range-invalid', (range) => {
     expect(() => parseSemverRange(range)).toThrow(PolicyError);
     try {
       parseSemverRange(range);
     } catch (err) {
-      expect((err as PolicyError).code).toBe('SEMVER_RANGE_INVALID');
+      expect((err as PolicyError).code).toBe('policy.semver-range-invalid');
       expect((err as PolicyError).disposition).toBe('stall');
     }
   });

@@ -62,10 +62,10 @@ const OPS: Record<string, RangeOperator> = {
 const isWild = (p: string | undefined): boolean => p === undefined || p === 'x' || p === 'X' || p === '*';
 
 function invalid(range: string, why: string): PolicyError {
-  return new PolicyError('SEMVER_RANGE_INVALID', `invalid semver range "${range}": ${why}`, { range });
+  return new PolicyError('policy.semver-range-invalid', `invalid semver range "${range}": ${why}`, { range });
 }
 
-/** Parses a Masterminds-style range; throws PolicyError(SEMVER_RANGE_INVALID) with the reason. */
+/** Parses a Masterminds-style range; throws PolicyError(policy.semver-range-invalid) with the reason. */
 export function parseSemverRange(range: string): SemverRange {
   if (typeof range !== 'string' || range.trim() === '') throw invalid(String(range), 'empty range');
   if (range.length > 1024) throw invalid(range.slice(0, 40), 'longer than 1024 characters');

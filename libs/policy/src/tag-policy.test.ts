@@ -37,7 +37,7 @@ describe('regex filter + numerical', () => {
       caught = err;
     }
     expect(caught).toBeInstanceOf(PolicyError);
-    expect((caught as PolicyError).code).toBe('TAG_NOT_NUMERIC');
+    expect((caught as PolicyError).code).toBe('policy.tag-not-numeric');
     expect((caught as PolicyError).message).toContain('"latest"');
     expect((caught as PolicyError).details).toEqual({ tag: 'latest', value: 'latest' });
   });
@@ -125,9 +125,9 @@ describe('policy validation', () => {
       /only one of/,
     );
   });
-  it('rejects a bad regex with TAG_FILTER_INVALID', () => {
+  it('rejects a bad regex with policy.tag-filter-invalid', () => {
     expect(() => compileTagPolicy({ policy: { alphabetical: {} }, filterTags: { pattern: '(' } })).toThrow(
-      expect.objectContaining({ code: 'TAG_FILTER_INVALID' }),
+      expect.objectContaining({ code: 'policy.tag-filter-invalid' }),
     );
   });
   it('rejects a bad order', () => {

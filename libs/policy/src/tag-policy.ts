@@ -49,7 +49,7 @@ interface Candidate {
 
 const byteCompare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Compiles a Go/RE2-flavoured pattern to a JS RegExp; throws PolicyError(TAG_FILTER_INVALID). */
+/** Compiles a Go/RE2-flavoured pattern to a JS RegExp; throws PolicyError(policy.tag-filter-invalid). */
 export function compileTagPattern(pattern: string): RegExp {
   let source = pattern.replace(/\(\?P</g, '(?<');
   let flags = '';
@@ -58,7 +58,7 @@ export function compileTagPattern(pattern: string): RegExp {
     const wanted = inline[1] as string;
     if (wanted.includes('U')) {
       throw new PolicyError(
-        'TAG_FILTER_INVALID',
+        'policy.tag-filter-invalid',
         `filterTags.pattern "${pattern}": flag U is not supported`,
         {
           pattern,
@@ -72,7 +72,7 @@ export function compileTagPattern(pattern: string): RegExp {
     return new RegExp(source, flags);
   } catch (err) {
     throw new PolicyError(
-      'TAG_FILTER_INVALID',
+      'policy.tag-filter-invalid',
       `filterTags.pattern "${pattern}" is not a valid regular expression: ${(err as Error).message}`,
       { pattern },
     );
@@ -128,7 +128,7 @@ export function compileTagPolicy(policy: TagPolicy): TagSelector {
   const set = (['semver', 'alphabetical', 'numerical'] as const).filter((k) => choice[k] !== undefined);
   if (set.length !== 1) {
     throw new PolicyError(
-      'TAG_POLICY_INVALID',
+      'policy.tag-policy-invalid',
       set.length === 0
         ? 'policy needs one of semver, alphabetical or numerical'
         : `policy must set only one of semver, alphabetical or numerical (got ${set.join(', ')})`,
@@ -162,7 +162,7 @@ export function compileTagPolicy(policy: TagPolicy): TagSelector {
       if (!NUMBER.test(c.value)) {
         const what = c.value === c.tag ? `tag "${c.tag}"` : `tag "${c.tag}" (extracted "${c.value}")`;
         throw new PolicyError(
-          'TAG_NOT_NUMERIC',
+          'policy.tag-not-numeric',
           `numerical policy: ${what} is not a number; add filterTags to select and extract numeric tags`,
           { tag: c.tag, value: c.value },
         );
@@ -181,7 +181,7 @@ export function selectLatestTag(policy: TagPolicy, tags: readonly string[]): Sel
 function orderSign(order: SortOrder | undefined): number {
   if (order === undefined || order === 'asc') return 1;
   if (order === 'desc') return -1;
-  throw new PolicyError('TAG_POLICY_INVALID', `order must be asc or desc (got "${String(order)}")`);
+  throw new PolicyError('policy.tag-policy-invalid', `order must be asc or desc (got "${String(order)}")`);
 }
 
 /** The candidate ranked highest by `rank`; ties go to the byte-wise greater original tag. */

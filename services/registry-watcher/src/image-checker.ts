@@ -190,7 +190,7 @@ export class ImageChecker {
     try {
       head = await client.headManifest(image.repository, tag);
     } catch (err) {
-      if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') {
+      if (isOciError(err) && err.code === 'oci.manifest-unknown') {
         this.opts.logger.debug({ image: image.image, tag }, 'tag vanished before its manifest was read');
         return undefined;
       }

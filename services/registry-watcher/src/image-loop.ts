@@ -38,7 +38,7 @@ export function imageLoop(o: ImageLoopOptions): PollLoop<TagHint> {
     jitter: o.jitter,
     maxBackoffMs: o.maxBackoffMs,
     initialDelayMs: o.initialDelayMs,
-    unknownCode: 'INTERNAL',
+    unknownCode: 'registry-watcher.check-failed',
     ...(o.random ? { random: o.random } : {}),
     check: async (trigger, hints) => {
       const result = await o.run(trigger, hints);

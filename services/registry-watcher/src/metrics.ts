@@ -49,7 +49,7 @@ export function watcherMetrics(registry: Registry): WatcherMetrics {
     }),
     failures: new Counter({
       name: 'registry_watcher_failures_total',
-      help: 'Failed image checks by error code',
+      help: 'Failed image checks by Flotilla error code (oci.unauthorized, …)',
       labelNames: ['code'] as const,
       registers: [registry],
     }),

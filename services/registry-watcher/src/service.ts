@@ -113,9 +113,11 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
       },
       report: async (failure) => {
         try {
+          const registryCode = failure.details?.registryCode;
           await bus.publish(ImageScanFailed, {
             image: img.image,
             code: failure.code,
+            ...(typeof registryCode === 'string' ? { registryCode } : {}),
             message: failure.message.slice(0, 16_000),
             ...(failure.retryAfterMs !== undefined
               ? { retryAfterSeconds: Math.ceil(failure.retryAfterMs / 1000) }

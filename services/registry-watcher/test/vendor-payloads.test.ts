@@ -228,7 +228,7 @@ describe('Harbor deliveries', () => {
     const failures = events
       .of(ImageScanFailed.type)
       .filter((e) => (e.data as { image: string }).image === harborImage);
-    expect(failures.map((e) => (e.data as { code: string }).code)).toEqual(['NAME_UNKNOWN']);
+    expect(failures.map((e) => (e.data as { code: string }).code)).toEqual(['oci.name-unknown']);
   });
 
   it('handles a push by tag (Default) and a delete (CloudEvents), and refuses a wrong auth header', async () => {

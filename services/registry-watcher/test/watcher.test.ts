@@ -161,9 +161,11 @@ describe('registry-watcher polling a real registry', () => {
       expect(failed).toHaveLength(1);
       expect(failed[0]?.data).toMatchObject({
         image: blockedImage,
-        code: 'TOOMANYREQUESTS',
+        code: 'oci.too-many-requests',
         retryAfterSeconds: 30,
       });
+      // That 429 had no body: no registry code is made up.
+      expect(failed[0]?.data).not.toHaveProperty('registryCode');
       // The blocked one was asked exactly once and then left alone for the 30 s it asked for.
       expect(proxy.seen.filter((s) => s.includes(`/v2/${blocked}/`))).toHaveLength(1);
       expect(

@@ -105,12 +105,17 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
       .of(ImageScanFailed.type)
       .filter((e) => (e.data as { image: string }).image === deniedImage);
     expect(failed).toHaveLength(1);
-    expect(failed[0]?.data).toMatchObject({ image: deniedImage, code: 'UNAUTHORIZED' });
+    // Flotilla's code, and beside it what the registry itself answered.
+    expect(failed[0]?.data).toMatchObject({
+      image: deniedImage,
+      code: 'oci.unauthorized',
+      registryCode: 'UNAUTHORIZED',
+    });
     // The repository with good credentials simply does not exist yet.
     const missing = events
       .of(ImageScanFailed.type)
       .filter((e) => (e.data as { image: string }).image === goodImage);
-    expect(missing[0]?.data).toMatchObject({ code: 'NAME_UNKNOWN' });
+    expect(missing[0]?.data).toMatchObject({ code: 'oci.name-unknown', registryCode: 'NAME_UNKNOWN' });
 
     // A webhook-triggered re-check fails the same way: no second event for the same problem.
     const failedChecks = await metric(watcher.url, 'registry_watcher_polls_total', { result: 'error' });
@@ -118,13 +123,13 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
     await checksDone(watcher, failedChecks, 1, { result: 'error' });
     await events.caughtUp();
     expect(
-      await metric(watcher.url, 'registry_watcher_failures_total', { code: 'UNAUTHORIZED' }),
+      await metric(watcher.url, 'registry_watcher_failures_total', { code: 'oci.unauthorized' }),
     ).toBeGreaterThanOrEqual(2);
     expect(
       events.of(ImageScanFailed.type).filter((e) => (e.data as { image: string }).image === deniedImage),
     ).toHaveLength(1);
     const text = logs();
-    expect(text).toContain('UNAUTHORIZED');
+    expect(text).toContain('oci.unauthorized');
     expect(text).not.toContain(WRONG);
     expect(text).not.toContain(PASSWORD);
   });

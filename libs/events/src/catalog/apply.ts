@@ -3,6 +3,7 @@ import { defineEvent } from '../define-event.ts';
 import { isSensitiveField } from '../sensitive-fields.ts';
 import {
   Digest,
+  ErrorCode,
   GitSha,
   HealthStatus,
   Message,
@@ -68,7 +69,7 @@ export const ApplyFailed = defineEvent({
     planId: Type.Optional(Name),
     revision: Type.Optional(GitSha),
     bundleDigest: Type.Optional(Digest),
-    code: Type.String(),
+    code: ErrorCode,
     message: Message,
     disposition: Type.Union([Type.Literal('retry'), Type.Literal('wait'), Type.Literal('stall')]),
     /** True when nothing was written (validation, dry-run, signature failures). */

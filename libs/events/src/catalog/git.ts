@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { DateTime, GitSha, Message, Name, Person, Trigger } from '../shared-schemas.ts';
+import { DateTime, ErrorCode, GitSha, Message, Name, Person, Trigger } from '../shared-schemas.ts';
 
 const Repo = Type.String({
   minLength: 1,
@@ -69,7 +69,7 @@ export const GitCommitRejected = defineEvent({
     repo: Repo,
     branch: Name,
     sha: GitSha,
-    code: Type.String(),
+    code: ErrorCode,
     message: Message,
     lastGoodSha: Type.Optional(GitSha),
   }),
@@ -85,7 +85,7 @@ export const GitSourceFailed = defineEvent({
   data: Type.Object({
     repo: Repo,
     url: Type.String(),
-    code: Type.String(),
+    code: ErrorCode,
     message: Message,
     consecutiveFailures: Type.Integer({ minimum: 1 }),
   }),
@@ -102,7 +102,7 @@ export const GitPushRejected = defineEvent({
   data: Type.Object({
     repo: Repo,
     branch: Name,
-    code: Type.String(),
+    code: ErrorCode,
     message: Message,
     /** What is held: the idempotency trailer of the change (e.g. `Flotilla-Event: <id>`). */
     change: Type.String({ maxLength: 512 }),

@@ -1,6 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { DateTime, Digest, GitSha, Message, Name, PipelineRef, Trigger } from '../shared-schemas.ts';
+import {
+  DateTime,
+  Digest,
+  ErrorCode,
+  GitSha,
+  Message,
+  Name,
+  PipelineRef,
+  Trigger,
+} from '../shared-schemas.ts';
 
 const Image = Type.String({ minLength: 1, maxLength: 512, description: 'registry/repository, no tag' });
 const Tag = Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$' });
@@ -48,7 +57,18 @@ export const ImageScanFailed = defineEvent({
   scope: (d) => d.image,
   data: Type.Object({
     image: Image,
-    code: Type.String(),
+    code: ErrorCode,
+    /**
+     * What the registry itself answered: the OCI distribution-spec code of its error body
+     * (`MANIFEST_UNKNOWN`, `TOOMANYREQUESTS`), verbatim; absent when the answer had none.
+     */
+    registryCode: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "the registry's own error code (OCI distribution spec), verbatim; not Flotilla's code",
+      }),
+    ),
     message: Message,
     retryAfterSeconds: Type.Optional(Type.Number({ minimum: 0 })),
   }),

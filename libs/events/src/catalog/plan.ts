@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { DateTime, Digest, GitSha, Message, Name, PipelineRef } from '../shared-schemas.ts';
+import { DateTime, Digest, ErrorCode, GitSha, Message, Name, PipelineRef } from '../shared-schemas.ts';
 
 export const PlanSignature = Type.Object({
   alg: Type.Literal('ed25519'),
@@ -71,7 +71,7 @@ export const RenderFailed = defineEvent({
     file: Type.String(),
     line: Type.Optional(Type.Integer({ minimum: 1 })),
     column: Type.Optional(Type.Integer({ minimum: 1 })),
-    code: Type.String(),
+    code: ErrorCode,
     message: Message,
   }),
 });

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineEvent } from '../define-event.ts';
-import { Message, Name } from '../shared-schemas.ts';
+import { ErrorCode, Message, Name } from '../shared-schemas.ts';
 
 export const WebhookRejected = defineEvent({
   name: 'WebhookRejected',
@@ -69,7 +69,7 @@ export const DeadLettered = defineEvent({
     subject: Type.String(),
     streamSequence: Type.Integer({ minimum: 0 }),
     deliveries: Type.Integer({ minimum: 0 }),
-    code: Type.String(),
+    code: ErrorCode,
     reason: Message,
     eventId: Type.Optional(Type.String()),
     eventType: Type.Optional(Type.String()),
