@@ -51,10 +51,14 @@ describe('events tail filters', () => {
   });
 
   it("shows our code and, beside it, the registry's own", () => {
-    const failed = createEvent(ImageScanFailed, samples.ImageScanFailed, {
-      source: sourceFor('registry-watcher', 'x'),
-      actor: 'service:registry-watcher',
-    });
+    const failed = createEvent(
+      ImageScanFailed,
+      { ...samples.ImageScanFailed, registryCode: 'UNAUTHORIZED' },
+      {
+        source: sourceFor('registry-watcher', 'x'),
+        actor: 'service:registry-watcher',
+      },
+    );
     expect(formatEventLine(failed)).toContain(' code=oci.unauthorized registry-code=UNAUTHORIZED ');
   });
 });

@@ -68,7 +68,6 @@ export const samples: {
   ImageScanFailed: {
     image: '127.0.0.1:5000/shop/web',
     code: 'oci.unauthorized',
-    registryCode: 'UNAUTHORIZED',
     message: 'authentication required',
   },
   ImageUpdateCommitted: {
