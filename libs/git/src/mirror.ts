@@ -7,6 +7,7 @@ import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { readLooseCommitParents } from './loose-objects.ts';
 import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
 import { redactUrl } from './redact.ts';
 import { readRefFast } from './refs.ts';
@@ -307,6 +308,14 @@ export class Mirror {
       this.local('log'),
     );
     return parseLog(out, paths);
+  }
+
+  /**
+   * The parents of commit `sha` when it is a loose object in the cache (a small fetch leaves its
+   * commits loose), read without a git process; undefined when it cannot be told so (ask git).
+   */
+  looseParents(sha: string): Promise<string[] | undefined> {
+    return readLooseCommitParents(this.dir, sha);
   }
 
   /**

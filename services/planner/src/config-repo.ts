@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/errors';
-import { type GitCredentials, Mirror, Workspace } from '@flotilla/git';
+import { changedIndexPaths, type GitCredentials, Mirror, parseIndexEntries, Workspace } from '@flotilla/git';
 
 export interface ConfigRepoOptions {
   url: string;
@@ -25,6 +25,8 @@ interface KeptTree {
   /** Its own index: git updates only the files whose content differs from it. */
   index: string;
   busy: boolean;
+  /** The revision it holds (set once git wrote it). */
+  revision?: string;
 }
 
 export class ConfigRepo {
@@ -68,6 +70,24 @@ export class ConfigRepo {
   /** Fetches a branch known to exist (one we just pushed to) and returns its head: one git round trip. */
   async fetchBranch(): Promise<string> {
     return (await this.mirror.fetch(this.branch)).head;
+  }
+
+  /**
+   * Brings a commit the git-watcher reported on the branch into the mirror; false when it is not
+   * there. First by its id alone (`Mirror.fetchCommit`: no ref advertisement, one round trip
+   * less; the branch moves only as a fast-forward), else as `has` does (the branch fetched by
+   * name: a server that serves no unadvertised ids, an older commit). Only for reported commits:
+   * which commit is on the branch is the watcher's word, as it is for which revision renders
+   * (an id from a request, e.g. a rollback target, goes through `has`, which fetches the branch).
+   */
+  async fetchReported(sha: string): Promise<boolean> {
+    if (this.mirror.lastFetched(this.branch) === sha) return true;
+    try {
+      await this.mirror.fetchCommit(this.branch, sha);
+      return true;
+    } catch {
+      return await this.has(sha);
+    }
   }
 
   /** True when `rev` is in the mirror (fetching once if it is not). */
@@ -152,6 +172,37 @@ export class ConfigRepo {
    * gives edits (previews) a tree of their own. The caller gives it back with `release`.
    */
   async checkout(rev: string): Promise<string> {
+    return (await this.checkoutChanges(rev)).dir;
+  }
+
+  /** Whether a kept tree holds `rev` (so `checkoutChanges` from it can tell what changed). */
+  keepsTree(rev: string): boolean {
+    return this.kept.some((t) => t.revision === rev);
+  }
+
+  /**
+   * `checkout`, and with `since`, the paths that differ between `since` and `rev` (added,
+   * removed, changed: the net change, as `git diff-tree -r` gives it) read from the indexes of a
+   * tree that held `since` and of the new one: no git process beyond the checkout's own.
+   * `changed` is null when no kept tree holds `since` (or an index could not be read): ask git.
+   */
+  async checkoutChanges(rev: string, since?: string): Promise<{ dir: string; changed: string[] | null }> {
+    // Read before the checkout: the tree that holds `since` may be the one moved to `rev`.
+    const base = since === undefined ? undefined : this.kept.find((t) => t.revision === since);
+    let before = base ? await readFile(base.index).catch(() => null) : null;
+    // Taken for another revision while it was read (its revision is cleared first): unknown.
+    if (base?.revision !== since) before = null;
+    const dir = await this.checkoutTree(rev);
+    if (!before) return { dir, changed: null };
+    const tree = this.kept.find((t) => t.dir === dir);
+    const after = await readFile(tree?.index ?? `${dir}.index`).catch(() => null);
+    const bytes = rev.length === 64 ? 32 : 20;
+    const a = parseIndexEntries(before, bytes);
+    const b = after ? parseIndexEntries(after, bytes) : undefined;
+    return { dir, changed: a && b ? changedIndexPaths(a, b) : null };
+  }
+
+  private async checkoutTree(rev: string): Promise<string> {
     let tree = this.kept.find((t) => !t.busy);
     let kept = true;
     if (!tree) {
@@ -161,8 +212,10 @@ export class ConfigRepo {
       if (kept) this.kept.push(tree);
     }
     tree.busy = true;
+    delete tree.revision;
     try {
       await runTreeUpdate(this.mirror.dir, tree, rev);
+      tree.revision = rev;
     } catch (e) {
       // Whatever state it is in now is unknown: it is not used again.
       const at = this.kept.indexOf(tree);

@@ -187,10 +187,13 @@ export class PlanRenderer {
     return false;
   }
 
-  /** The tree of `revision`, to `open` (or give back with `releaseTree`). */
-  checkout(revision: string): Promise<string> {
+  /**
+   * The tree of `revision`, to `open` (or give back with `releaseTree`), and with `since` the
+   * paths changed since then when the trees tell (see ConfigRepo.checkoutChanges).
+   */
+  checkout(revision: string, since?: string): Promise<{ dir: string; changed: string[] | null }> {
     return withSpan('check out tree', { attributes: { 'flotilla.revision': revision } }, () =>
-      this.o.repo.checkout(revision),
+      this.o.repo.checkoutChanges(revision, since),
     );
   }
 
@@ -295,6 +298,11 @@ export class PlanRenderer {
     let plans = 0;
     let renderMs = 0;
     const renderStart = performance.now();
+    // The stages' images (files read here, digests looked up when recorded), read while the
+    // clusters render: they come from the same tree, and waiting for one after the other was
+    // a step of every commit's path to its plans.
+    const images = this.stageImages(tree, pipeline);
+    images.catch(() => {});
     const rendered = new Array<Rendered>(jobs.length);
     await inParallel(
       jobs.map((j, i) => ({ ...j, i })),
@@ -314,7 +322,40 @@ export class PlanRenderer {
         for (const s of r.sources) sources.add(s);
       },
     );
-    // The stages' images: files read here, digests looked up when recorded.
+    const found = await images;
+    // One decision records the pipeline at this revision: what each stage's files hold, then its
+    // plans, so a health report for a new plan always finds the images it runs.
+    // Stages and clusters side by side: every one is its own key, and a cluster's writes (object
+    // index, plan, state) stay in order within it; a cluster's object index is written while the
+    // stages are, and nothing of a cluster is published or saved beyond it before they are.
+    // One after another they were most of a commit's path once rendered (a KV or stream round
+    // trip each).
+    await decide(async () => {
+      const stagesSaved = Promise.all(
+        pipeline.spec.stages.map((stage) => {
+          const ss = ps.stage(stage.name);
+          ss.revision = revision;
+          ss.images = toImageRefs(found.get(stage.name) ?? [], ps);
+          return ps.saveStage(ss);
+        }),
+      );
+      // Awaited by every cluster's record, and below; a failure must not count as unhandled.
+      stagesSaved.catch(() => {});
+      const issued = await Promise.all(
+        jobs.map(({ stage, cluster }, i) =>
+          this.record(target, revision, stage, cluster, rendered[i] as Rendered, cause, {
+            after: stagesSaved,
+          }),
+        ),
+      );
+      await stagesSaved;
+      plans += issued.filter(Boolean).length;
+    });
+    return { plans, renderMs, sources: known ? [...sources].sort() : null };
+  }
+
+  /** Per stage, the images its clusters' files hold (marked fields), read from `tree`. */
+  private async stageImages(tree: string, pipeline: Pipeline): Promise<Map<string, FoundImage[]>> {
     const found = new Map<string, FoundImage[]>();
     for (const stage of pipeline.spec.stages)
       found.set(
@@ -327,28 +368,7 @@ export class PlanRenderer {
           pipeline.spec.images ?? [],
         ),
       );
-    // One decision records the pipeline at this revision: what each stage's files hold, then its
-    // plans, so a health report for a new plan always finds the images it runs.
-    // Stages, then clusters, each side by side: every one is its own key, and a cluster's
-    // writes (object index, plan, state) stay in order within it. One after another they were
-    // most of a commit's path once rendered (a KV or stream round trip each).
-    await decide(async () => {
-      await Promise.all(
-        pipeline.spec.stages.map((stage) => {
-          const ss = ps.stage(stage.name);
-          ss.revision = revision;
-          ss.images = toImageRefs(found.get(stage.name) ?? [], ps);
-          return ps.saveStage(ss);
-        }),
-      );
-      const issued = await Promise.all(
-        jobs.map(({ stage, cluster }, i) =>
-          this.record(target, revision, stage, cluster, rendered[i] as Rendered, cause),
-        ),
-      );
-      plans += issued.filter(Boolean).length;
-    });
-    return { plans, renderMs, sources: known ? [...sources].sort() : null };
+    return found;
   }
 
   /**
@@ -571,12 +591,14 @@ export class PlanRenderer {
     cluster: { name: string; path: string },
     r: Rendered,
     cause?: FlotillaEvent,
-    opts: { gate?: boolean } = {},
+    /** `gate: false`: no change gate (a removal); `after`: what must be saved before anything here is. */
+    opts: { gate?: boolean; after?: Promise<unknown> } = {},
   ): Promise<boolean> {
     const { bus } = this.o;
     const { state, scope } = target;
     const c = state.cluster(cluster.name, stage.name);
     if (!r.ok) {
+      await opts.after;
       // kustomize and the manifest checks can quote a Secret's value in their errors; the message
       // goes to the state, RenderFailed, the audit log and the logs, so it is scrubbed once, here.
       const p = { ...r.problem, message: scrubApiMessage(r.problem.message) };
@@ -613,6 +635,7 @@ export class PlanRenderer {
     delete c.lastRenderError;
     c.renderedRevision = revision;
     if (c.desired?.contentDigest === r.contentDigest || !r.bundle) {
+      await opts.after;
       // Back to what runs (a held edit reverted): nothing is waiting any more.
       if (c.desired?.contentDigest === r.contentDigest) delete c.held;
       await state.saveCluster(c);
@@ -622,6 +645,7 @@ export class PlanRenderer {
     // Before anything is held or issued: once sealed, the bundle never opens for the planner again.
     const index = objectIndex(r.objectList);
     await state.saveObjectIndex(cluster.name, digest, index, [c.desired?.bundleDigest, c.held?.bundleDigest]);
+    await opts.after;
     const content = { revision, digest, size, objects: index, contentDigest: r.contentDigest };
     if (opts.gate !== false && (await this.holdIfUngated(target, stage, cluster, c, content, cause)))
       return false;

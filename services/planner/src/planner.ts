@@ -640,7 +640,7 @@ export class Planner {
   private async onCommit(e: EventOf<typeof GitCommitDetected>): Promise<void> {
     if (e.data.repo !== this.o.repoName || e.data.branch !== this.o.branch) return;
     if (this.isRenderedEcho(e.data.sha)) return;
-    if (!(await this.o.repo.has(e.data.sha))) {
+    if (!(await this.o.repo.fetchReported(e.data.sha))) {
       this.log.warn({ sha: e.data.sha }, 'commit not found in the config repo; skipped');
       return;
     }
@@ -739,33 +739,49 @@ export class Planner {
     // Sharded, another instance's pushes are as much our own: trusted under `require` too.
     if (this.o.sharded && this.o.signature?.policy === 'require')
       state.meta.ownCommits = await state.sharedOwnCommits();
-    // One `git log since..revision` answers both "is it older than what we rendered?" (nothing in
-    // the range) and "what changed?". Unless every commit must verify first, the tree is checked
-    // out beside it: each is a git process whose wall time on a loaded machine is mostly waiting
-    // to be scheduled, and side by side they cost one wait, not two.
+    // Two questions: is it older than what we rendered, and what changed since? The usual commit
+    // is a child of the revision rendered last: its loose commit object says so, and the kept
+    // tree of that revision, moved to this one, says what changed (ConfigRepo.checkoutChanges),
+    // with no git process but the checkout. Anything else asks one `git log since..revision`
+    // (nothing in the range: older), beside the checkout unless every commit must verify first:
+    // each is a git process whose wall time on a loaded machine is mostly waiting to be
+    // scheduled, and side by side they cost one wait, not two.
     const verifyFirst = this.o.signature?.policy === 'require';
-    const range = since && since !== revision ? this.changedPaths(since, revision) : Promise.resolve(null);
-    const early = verifyFirst ? undefined : this.renderer.checkout(revision);
+    const from = since !== null && since !== revision ? since : null;
+    const child =
+      from !== null &&
+      this.o.repo.keepsTree(from) &&
+      (await this.o.repo.mirror.looseParents(revision))?.includes(from) === true;
+    const diffFrom = child && from !== null ? from : undefined;
+    const range = from !== null && !child ? this.changedPaths(from, revision) : Promise.resolve(null);
+    const early = verifyFirst ? undefined : this.renderer.checkout(revision, diffFrom);
     // Awaited below; a failure meanwhile must not count as unhandled.
     early?.catch(() => {});
-    const changed = await range.catch(async (e) => {
-      await early?.then((tree) => this.renderer.releaseTree(tree)).catch(() => {});
+    const releaseEarly = () => early?.then((t) => this.renderer.releaseTree(t.dir)).catch(() => {});
+    let changed = await range.catch(async (e) => {
+      await releaseEarly();
       throw e;
     });
     const older =
-      since &&
-      since !== revision &&
-      (changed ? changed.commits === 0 : await this.o.repo.isAncestor(revision, since));
+      from !== null &&
+      !child &&
+      (changed ? changed.commits === 0 : await this.o.repo.isAncestor(revision, from));
     if (older || (verifyFirst && !(await this.renderer.signatureAllows(revision, since, cause)))) {
       if (older) this.log.info({ revision, last: since }, 'older than the last rendered revision; skipped');
-      await early?.then((tree) => this.renderer.releaseTree(tree)).catch(() => {});
+      await releaseEarly();
       return;
     }
+    const tree = await (early ?? this.renderer.checkout(revision, diffFrom));
+    // A child has at least one commit in the range; an index git wrote in a form not read here: ask git.
+    if (diffFrom !== undefined)
+      changed = tree.changed
+        ? { paths: tree.changed, commits: 1 }
+        : await this.changedPaths(diffFrom, revision);
     const opened = await this.renderer.open(
       revision,
-      await (early ?? this.renderer.checkout(revision)),
+      tree.dir,
       cause,
-      since && changed ? { since, paths: changed.paths } : undefined,
+      from !== null && changed ? { since: from, paths: changed.paths } : undefined,
     );
     let lanes: Array<Promise<PipelineRenderResult | null>>;
     try {

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type GitServer, GitWorkdir, startGitServer } from '@flotilla/test-support';
+import { execGit, type GitServer, GitWorkdir, startGitServer } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigRepo } from '../src/config-repo.ts';
 
@@ -93,5 +93,86 @@ describe('ConfigRepo.checkout: trees kept between revisions', () => {
 
   it('refuses an unknown revision with a typed error', async () => {
     await expect(repo.checkout('0'.repeat(40))).rejects.toMatchObject({ code: 'planner.extract-failed' });
+  });
+});
+
+describe('ConfigRepo: a reported commit fetched by id, and what changed from the kept trees', () => {
+  let git: GitServer;
+  let work: GitWorkdir;
+  let repo: ConfigRepo;
+  let workDir: string;
+  let first: string;
+  let next: string;
+
+  beforeAll(async () => {
+    git = await startGitServer();
+    await git.createRepo('config', {
+      files: { 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 1\n', 'apps/b/dev/y.yaml': 'y: 1\n' },
+    });
+    work = await GitWorkdir.clone(git.url('config'));
+    first = await work.head();
+    workDir = await mkdtemp(join(tmpdir(), 'config-repo-'));
+    repo = await ConfigRepo.open({
+      url: git.url('config'),
+      branch: 'main',
+      workDir,
+      author: { name: 'planner', email: 'planner@example.test' },
+    });
+    await repo.fetch();
+  });
+
+  afterAll(async () => {
+    await work?.remove();
+    await git?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('fetches a pushed commit by its id (the branch follows), an older one through the branch, and refuses an unknown one', async () => {
+    await work.writeFile('apps/a/dev/x.yaml', 'x: 2\n');
+    next = await work.commit('next');
+    await work.push();
+    expect(await repo.fetchReported(next)).toBe(true);
+    expect(repo.mirror.lastFetched('main')).toBe(next);
+    expect(await repo.readFile(next, 'apps/a/dev/x.yaml')).toBe('x: 2\n');
+    // Not a fast-forward of the mirror's branch: asked through the branch, which has it.
+    expect(await repo.fetchReported(first)).toBe(true);
+    expect(await repo.mirror.localHead('main')).toBe(next);
+    expect(await repo.fetchReported('0123456789abcdef0123456789abcdef01234567')).toBe(false);
+  });
+
+  it('tells what changed from the tree that held the revision before: what git diff-tree says, no git process beyond the checkout', async () => {
+    const base = await repo.checkout(first);
+    await repo.release(base);
+    expect(repo.keepsTree(first)).toBe(true);
+    await work.writeFile('apps/b/dev/y.yaml', 'y: 2\n');
+    await work.writeFile('apps/c/prod/z.yaml', 'z: 1\n');
+    await work.removeFile('pipelines/a.yaml');
+    const head = await work.commit('third');
+    await work.push();
+    expect(await repo.fetchReported(head)).toBe(true);
+    // The parents of the commit just fetched, read from its loose object.
+    expect(await repo.mirror.looseParents(head)).toEqual([next]);
+    const processes = repo.mirror.stats.processes;
+    const { dir, changed } = await repo.checkoutChanges(head, first);
+    expect(repo.mirror.stats.processes).toBe(processes);
+    const byGit = await execGit(['-C', git.path('config'), 'diff-tree', '-r', '--name-only', first, head]);
+    expect(changed).toEqual(byGit.split('\n').filter(Boolean).sort());
+    expect(changed).toEqual([
+      'apps/a/dev/x.yaml',
+      'apps/b/dev/y.yaml',
+      'apps/c/prod/z.yaml',
+      'pipelines/a.yaml',
+    ]);
+    expect(await filesOf(dir)).toEqual({
+      'apps/a/dev/x.yaml': 'x: 2\n',
+      'apps/b/dev/y.yaml': 'y: 2\n',
+      'apps/c/prod/z.yaml': 'z: 1\n',
+    });
+    await repo.release(dir);
+    // No kept tree holds a revision never checked out: unknown, for git to answer.
+    expect(repo.keepsTree('f'.repeat(40))).toBe(false);
+    const unknown = await repo.checkoutChanges(first, 'f'.repeat(40));
+    expect(unknown.changed).toBeNull();
+    await repo.release(unknown.dir);
   });
 });

@@ -221,4 +221,40 @@ describe('pipelines: many per repo, sharing clusters, each on its own', () => {
     expect((list.body.pipelines as D[]).map((p) => p.name)).toEqual(['payments', 'shop']);
     await rm(work, { recursive: true, force: true });
   });
+
+  it('a commit renders only the pipeline whose files it touched; reported again after a later one, nothing', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'pipelines-clone-'));
+    await execGit(['clone', '-q', h.git.path(h.repoName), work]);
+    const git = (...a: string[]) => execGit(['-C', work, ...a]);
+    const commit = async (team: string) => {
+      await writeFile(
+        `${work}/${team}/dev/touched.yaml`,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: touched, namespace: ${team} }\n`,
+      );
+      await git('add', '-A');
+      await git('-c', 'user.name=T', '-c', 'user.email=t@t', 'commit', '-qm', `${team}: touched`);
+      await git('push', '-q', 'origin', 'HEAD:main');
+      const sha = (await git('rev-parse', 'HEAD')).trim();
+      await h.commitDetected(sha);
+      await h.events.wait(
+        PlanCreated,
+        (d: D) => d.pipeline === team && d.cluster === 'dev' && d.revision === sha,
+      );
+      await h.drained();
+      return sha;
+    };
+    await h.drained();
+    // Each a child of the revision rendered last: what changed comes from the kept trees.
+    const first = await commit('payments');
+    expect(planner.planner.lastRender).toMatchObject({ revision: first, pipelines: 1, plans: 1 });
+    const second = await commit('shop');
+    expect(planner.planner.lastRender).toMatchObject({ revision: second, pipelines: 1, plans: 1 });
+    // Delivered again (at least once) after the later one: older than what was rendered.
+    const plans = h.events.of(PlanCreated).length;
+    await h.commitDetected(first);
+    await h.drained();
+    expect(h.events.of(PlanCreated).length).toBe(plans);
+    expect(planner.planner.lastRender?.revision).toBe(second);
+    await rm(work, { recursive: true, force: true });
+  });
 });
