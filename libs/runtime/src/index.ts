@@ -14,7 +14,15 @@ export {
   type ServiceServer,
 } from './http-server.ts';
 export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.ts';
-export { ackWait, consumerOptions, leaseOptions, leaseTtl, pollOptions } from './option-groups.ts';
+export {
+  ackWait,
+  consumerOptions,
+  fixedConsumerOptions,
+  leaseOptions,
+  leaseTtl,
+  pollOptions,
+  redeliveryOptions,
+} from './option-groups.ts';
 export { RejectionBudget } from './rejection-budget.ts';
 export { type RunServiceOptions, runService, type ServiceHandle } from './run-service.ts';
 export { registerSecret, scrubSecrets } from './secrets.ts';

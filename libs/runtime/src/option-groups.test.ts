@@ -1,7 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
-import { consumerOptions, leaseOptions, pollOptions } from './option-groups.ts';
+import {
+  consumerOptions,
+  fixedConsumerOptions,
+  leaseOptions,
+  pollOptions,
+  redeliveryOptions,
+} from './option-groups.ts';
 
 // Two services' configs built from the same groups: one env name per setting in both.
 const Watcher = Type.Object({
@@ -16,6 +22,14 @@ const Writer = Type.Object({
   lease: leaseOptions({ bucket: 'flotilla-leases' }),
 });
 
+// A service whose durables are named by its NATS resources, with configurable redelivery (the planner).
+const Planner = Type.Object({
+  consumer: fixedConsumerOptions(
+    { ackWaitMs: 60_000 },
+    redeliveryOptions({ maxDeliver: 8, backoffMs: [500, 2000] }),
+  ),
+});
+
 describe('option groups', () => {
   it('give every service the same defaults and the service its own settings beside them', () => {
     expect(loadConfig(Watcher, { env: {} })).toEqual({
@@ -25,6 +39,9 @@ describe('option groups', () => {
     expect(loadConfig(Writer, { env: {} })).toEqual({
       consumer: { durable: 'writer', ackWaitMs: 30_000, concurrency: 64 },
       lease: { bucket: 'flotilla-leases', ttlMs: 15_000 },
+    });
+    expect(loadConfig(Planner, { env: {} })).toEqual({
+      consumer: { ackWaitMs: 60_000, maxDeliver: 8, backoffMs: [500, 2000] },
     });
   });
 
@@ -38,11 +55,15 @@ describe('option groups', () => {
     expect(loadConfig(Writer, { env }).lease.ttlMs).toBe(3000);
     expect(loadConfig(Watcher, { env }).poll.intervalMs).toBe(500);
     expect(loadConfig(Writer, { env }).consumer.ackWaitMs).toBe(4000);
+    expect(loadConfig(Planner, { env }).consumer.ackWaitMs).toBe(4000);
   });
 
   it('hold the same bounds everywhere', () => {
     expect(() => loadConfig(Watcher, { env: { FLOTILLA_LEASE_TTL_MS: '100' } })).toThrow(ConfigError);
     expect(() => loadConfig(Writer, { env: { FLOTILLA_LEASE_TTL_MS: '100' } })).toThrow(ConfigError);
     expect(() => loadConfig(Watcher, { env: { FLOTILLA_POLL_JITTER: '2' } })).toThrow(ConfigError);
+    expect(() => loadConfig(Writer, { env: { FLOTILLA_CONSUMER_ACK_WAIT_MS: '10' } })).toThrow(ConfigError);
+    expect(() => loadConfig(Planner, { env: { FLOTILLA_CONSUMER_ACK_WAIT_MS: '10' } })).toThrow(ConfigError);
+    expect(() => loadConfig(Planner, { env: { FLOTILLA_CONSUMER_BACKOFF_MS: '[]' } })).toThrow(ConfigError);
   });
 });

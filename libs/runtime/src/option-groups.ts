@@ -26,7 +26,8 @@ export const leaseTtl = (defaultMs = 15_000) => Type.Integer({ default: defaultM
 
 /**
  * `consumer`: the service's durable JetStream consumer. `ackWaitMs` bounds a hung handler (handlers
- * heartbeat while they work); redelivery settings, where a service has them, sit beside it.
+ * heartbeat while they work); redelivery settings (`redeliveryOptions`), where a service lets them
+ * be configured, and the service's own settings sit beside it.
  */
 export function consumerOptions<P extends TProperties = Record<never, never>>(
   defaults: { durable: string; ackWaitMs?: number },
@@ -39,8 +40,34 @@ export function consumerOptions<P extends TProperties = Record<never, never>>(
   });
 }
 
+/**
+ * `consumer` for a service whose durables are named by its declared NATS resources (the planner's
+ * `planner`/`planner-s<n>`, an applier's `applier-<cluster>`): the same group less `durable`.
+ */
+export function fixedConsumerOptions<P extends TProperties = Record<never, never>>(
+  defaults: { ackWaitMs?: number } = {},
+  own?: P,
+) {
+  return Type.Object({
+    ackWaitMs: ackWait(defaults.ackWaitMs),
+    ...((own ?? {}) as P),
+  });
+}
+
 /** A consumer's ack wait alone, for a service whose durable is named by its declared NATS resources. */
 export const ackWait = (defaultMs = 30_000) => Type.Integer({ default: defaultMs, minimum: 1000 });
+
+/**
+ * Redelivery settings of a `consumer` group, spelled as libs/bus's consume options: deliveries
+ * before a failing message is dead-lettered (`maxDeliver`) and the delays between them
+ * (`backoffMs`, the last one repeats).
+ */
+export function redeliveryOptions(defaults: { maxDeliver: number; backoffMs: number[] }) {
+  return {
+    maxDeliver: Type.Integer({ default: defaults.maxDeliver, minimum: 1 }),
+    backoffMs: Type.Array(Type.Integer({ minimum: 10 }), { default: defaults.backoffMs, minItems: 1 }),
+  };
+}
 
 /**
  * `poll`: an owned poll loop (libs/async PollLoop). Each wait is interval × (1 ± jitter/2), so many

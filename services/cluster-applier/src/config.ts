@@ -1,4 +1,4 @@
-import { ackWait, serviceConfigFields } from '@flotilla/runtime';
+import { fixedConsumerOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
@@ -91,6 +91,6 @@ export const Config = Type.Object({
    * The plan consumer (its durable is `applier-<cluster>`, fixed by the NATS authorization). The
    * ack wait only bounds a hung process: the handler heartbeats while it works.
    */
-  consumer: Type.Object({ ackWaitMs: ackWait(60_000) }),
+  consumer: fixedConsumerOptions({ ackWaitMs: 60_000 }),
 });
 export type Config = Static<typeof Config>;

@@ -1,5 +1,12 @@
-import { apiTokensConfig, leaseTtl, serviceConfigFields } from '@flotilla/runtime';
+import {
+  apiTokensConfig,
+  fixedConsumerOptions,
+  leaseTtl,
+  redeliveryOptions,
+  serviceConfigFields,
+} from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
+import { PLANNER_ACK_WAIT_MS } from './nats-resources.ts';
 
 /**
  * Planner configuration. Every leaf can come from the environment (`FLOTILLA_GIT_URL`,
@@ -69,20 +76,19 @@ export const Config = Type.Object({
     mode: Type.Union([Type.Literal('single'), Type.Literal('sharded')], { default: 'single' }),
   }),
   /**
-   * Redelivery of the planner's event consumer: attempts before a failing event is dead-lettered,
-   * and the delays between them (the last repeats). A change the config repo refuses to take
-   * (branch protection, hooks) is held at the last delay instead, with `GitPushRejected` events.
+   * The event consumer (durable `planner`, or `planner-s<n>` per member slot when sharded: named by
+   * the NATS resources), the shared `consumer` group: `ackWaitMs` bounds a hung handler (handlers
+   * heartbeat while they work); deliveries before a failing event is dead-lettered and the delays
+   * between them (the last repeats). A change the config repo refuses to take (branch protection,
+   * hooks) is held at the last delay instead, with `GitPushRejected` events, for `maxHeldMs`
+   * (a day), then dead-lettered as `held.expired`.
    */
-  consumer: Type.Optional(
-    Type.Object({
-      maxDeliver: Type.Integer({ default: 8, minimum: 1 }),
-      backoffMs: Type.Array(Type.Integer({ minimum: 10 }), {
-        default: [500, 2000, 5000, 15_000],
-        minItems: 1,
-      }),
-      /** How long a refused change is held before it is dead-lettered (`held.expired`); default a day. */
-      maxHeldMs: Type.Optional(Type.Integer({ minimum: 0 })),
-    }),
+  consumer: fixedConsumerOptions(
+    { ackWaitMs: PLANNER_ACK_WAIT_MS },
+    {
+      ...redeliveryOptions({ maxDeliver: 8, backoffMs: [500, 2000, 5000, 15_000] }),
+      maxHeldMs: Type.Integer({ default: 24 * 3600_000, minimum: 0 }),
+    },
   ),
   bundles: Type.Object({
     /** Each cluster's bundles go to `<bucket>-<cluster>`, readable by that cluster's applier only. */

@@ -23,12 +23,16 @@ const PLANNER_INPUTS = [GitCommitDetected, ImageTagDetected, ApplySucceeded, App
   (d) => subjectFilter(d),
 );
 
+/** The planner consumers' default ack wait (`consumer.ackWaitMs`). */
+export const PLANNER_ACK_WAIT_MS = 60_000;
+
 /** The single-mode planner's durable consumer, shared by leader and standbys (one acts). */
-export const plannerConsumer: ConsumerSpec = {
-  durable: 'planner',
-  filters: PLANNER_INPUTS,
-  ackWaitMs: 60_000,
-};
+export function plannerConsumerSpec(ackWaitMs = PLANNER_ACK_WAIT_MS): ConsumerSpec {
+  return { durable: 'planner', filters: PLANNER_INPUTS, ackWaitMs };
+}
+
+/** The single-mode consumer at the default ack wait. */
+export const plannerConsumer: ConsumerSpec = plannerConsumerSpec();
 
 /**
  * Member slots of a sharded planner (`lease.mode: sharded`): at most this many instances serve
@@ -38,8 +42,8 @@ export const plannerConsumer: ConsumerSpec = {
 export const PLANNER_SLOTS = 8;
 
 /** The durable consumer of member slot `slot`; a new one starts at new events. */
-export function plannerSlotConsumer(slot: number): ConsumerSpec {
-  return { durable: `planner-s${slot}`, filters: PLANNER_INPUTS, ackWaitMs: 60_000, deliverFrom: 'new' };
+export function plannerSlotConsumer(slot: number, ackWaitMs = PLANNER_ACK_WAIT_MS): ConsumerSpec {
+  return { durable: `planner-s${slot}`, filters: PLANNER_INPUTS, ackWaitMs, deliverFrom: 'new' };
 }
 
 /**
@@ -52,13 +56,19 @@ export function natsResources(
     bundles?: { bucket?: string };
     /** The install's target clusters: the planner writes each one's bundle store. */
     clusters?: readonly string[];
+    /** As the planner is configured, so the bootstrap makes the consumers it will bind to. */
+    consumer?: { ackWaitMs?: number };
   } = {},
 ): NatsResources {
   const base = config.bundles?.bucket ?? 'flotilla-bundles';
+  const ackWaitMs = config.consumer?.ackWaitMs;
   return {
     identity: 'planner',
     producer: 'planner',
-    consumers: [plannerConsumer, ...Array.from({ length: PLANNER_SLOTS }, (_, i) => plannerSlotConsumer(i))],
+    consumers: [
+      plannerConsumerSpec(ackWaitMs),
+      ...Array.from({ length: PLANNER_SLOTS }, (_, i) => plannerSlotConsumer(i, ackWaitMs)),
+    ],
     kv: [
       { bucket: config.stateBucket ?? 'planner-state', access: 'rw' },
       { bucket: LEADER_BUCKET, access: 'rw' },

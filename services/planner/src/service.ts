@@ -1,4 +1,4 @@
-import type { Subscription } from '@flotilla/bus';
+import type { ConsumerSpec, Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { sensitiveFieldRule } from '@flotilla/events';
@@ -18,7 +18,7 @@ import { ClusterBundles, parseRecipients } from './cluster-bundles.ts';
 import type { Config } from './config.ts';
 import { ConfigRepo } from './config-repo.ts';
 import { registerPlannerMetrics } from './metrics.ts';
-import { LEADER_BUCKET, PLANNER_SLOTS, plannerConsumer, plannerSlotConsumer } from './nats-resources.ts';
+import { LEADER_BUCKET, PLANNER_SLOTS, plannerConsumerSpec, plannerSlotConsumer } from './nats-resources.ts';
 import { Planner } from './planner.ts';
 import type { PlannerFaults } from './promotions.ts';
 import { PlannerShards } from './shards.ts';
@@ -131,15 +131,16 @@ export async function startPlanner(
       sensitive: sensitiveFieldRule(config.diff.sensitivePaths, 'diff.sensitivePaths'),
     },
   });
-  const consumeOptions = (spec: typeof plannerConsumer) => ({
+  // Every consumer of the planner (the single-mode durable or a member slot's) as configured.
+  const consumeOptions = (spec: ConsumerSpec) => ({
     ...spec,
     handler: (event: Parameters<Planner['handle']>[0]) => planner.handle(event),
-    backoffMs: config.consumer?.backoffMs ?? [500, 2000, 5000, 15_000],
-    maxDeliver: config.consumer?.maxDeliver ?? 8,
+    backoffMs: config.consumer.backoffMs,
+    maxDeliver: config.consumer.maxDeliver,
     // A refused push is held (GitPushRejected raised on the 1st, 2nd, 4th… refusal) for up
     // to maxHeldMs, then dead-lettered as `held.expired` with its payload: never silently.
     holdWaiting: true,
-    maxHeldMs: config.consumer?.maxHeldMs ?? 24 * 3600_000,
+    maxHeldMs: config.consumer.maxHeldMs,
   });
 
   server.addReadinessCheck({ name: 'nats', check: () => bus.connected });
@@ -168,7 +169,8 @@ export async function startPlanner(
         binding = binding.then(async () => {
           await slotSub?.stop();
           slotSub = undefined;
-          if (slot !== null) slotSub = await bus.consume(consumeOptions(plannerSlotConsumer(slot)));
+          if (slot !== null)
+            slotSub = await bus.consume(consumeOptions(plannerSlotConsumer(slot, config.consumer.ackWaitMs)));
         });
         await binding;
       },
@@ -210,7 +212,7 @@ export async function startPlanner(
     logger.info({ instance: config.instance }, 'acquired planner leadership');
     try {
       await planner.activate();
-      sub = await bus.consume(consumeOptions(plannerConsumer));
+      sub = await bus.consume(consumeOptions(plannerConsumerSpec(config.consumer.ackWaitMs)));
     } catch (err) {
       logger.error({ err: messageOf(err) }, 'activation failed; will retry on the next lease cycle');
       leader = false;

@@ -24,11 +24,15 @@ import {
   waitUntil,
 } from '@flotilla/test-support';
 import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
-import type { Config } from '../src/config.ts';
+import { Value } from '@sinclair/typebox/value';
+import { Config } from '../src/config.ts';
 import type { PlannerFaults } from '../src/promotions.ts';
 import { type PlannerHandle, startPlanner } from '../src/service.ts';
 
 export const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
+
+/** A test's changes to the planner's config; a `consumer` given in part keeps the other defaults. */
+export type ConfigOverrides = Omit<Partial<Config>, 'consumer'> & { consumer?: Partial<Config['consumer']> };
 export const WEB = 'localhost:5000/shop/web';
 export const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
@@ -73,9 +77,9 @@ export interface Harness {
   watcher: Bus;
   registry: Bus;
   applier: Bus;
-  config(overrides?: Partial<Config>): Config;
+  config(overrides?: ConfigOverrides): Config;
   /** Starts a planner in this process; `faults` are crash-test injection points (promotions.ts). */
-  start(overrides?: Partial<Config>, faults?: PlannerFaults): Promise<PlannerHandle>;
+  start(overrides?: ConfigOverrides, faults?: PlannerFaults): Promise<PlannerHandle>;
   /** Plays the cluster-applier: every plan is applied and reported with `health(plan)`. */
   simulateAppliers(health?: HealthFn): void;
   /** Plays the git-watcher; `paths` are the files the commit changed. */
@@ -130,7 +134,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const handles: PlannerHandle[] = [];
   let appliers = false;
 
-  const config = (overrides: Partial<Config> = {}): Config => ({
+  const config = ({ consumer, ...overrides }: ConfigOverrides = {}): Config => ({
     instance: `planner-${randomBytes(3).toString('hex')}`,
     nats: { servers: [nats.url] },
     http: { port: 0, host: '127.0.0.1' },
@@ -174,6 +178,8 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     renderScope: 'touched',
     render: {},
     diff: {},
+    // The schema's defaults for whatever a test leaves out, as loadConfig gives them.
+    consumer: Value.Default(Config.properties.consumer, { ...consumer }) as Config['consumer'],
     ...overrides,
   });
 
