@@ -366,6 +366,32 @@ export class Planner {
       throw refused('unavailable', 'not-leader', 'this planner is on standby; ask the active one');
   }
 
+  /**
+   * Throws `bus.lease-lost` unless this instance holds, on its own clock, the lease that lets it
+   * write `scope`'s state (PlannerState calls it before every write): the leader lease; sharded,
+   * the pipeline's own (the repo's entries, tags, are any instance's). `isActive` is not enough:
+   * it lags the lease by up to a lease cycle, and a leader paused past its TTL resumes with work
+   * in hand that would overwrite what its successor saved meanwhile.
+   */
+  fenceState(scope: string | undefined): void {
+    // One leader: its lease covers every entry, whichever pipeline is named.
+    if (!this.o.sharded) this.o.fence(this.rootPipeline() ?? '');
+    else if (scope !== undefined) this.o.fence(scope === ROOT_SCOPE ? (this.rootPipeline() ?? '') : scope);
+  }
+
+  /**
+   * Throws unless this instance may act on (and so acknowledge) a consumed event: active and,
+   * with one leader, still holding its lease. A message handled by a leader that lost its lease
+   * while paused goes back to the stream (nak, then redelivered to the new leader); acknowledged
+   * here it would be gone for good (a cluster's health report, and with it the promotion that
+   * waits for it).
+   */
+  private mustLead(): void {
+    if (!this.active)
+      throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
+    if (!this.o.sharded) this.o.fence(this.rootPipeline() ?? '');
+  }
+
   /** The name of the repo's root pipeline (flotilla.yaml), once one was rendered. */
   rootPipeline(): string | null {
     for (const u of this.units.values()) if (u.scope.root) return u.scope.name;
@@ -574,16 +600,19 @@ export class Planner {
   /** Consumer entry point. Throwing makes the bus retry (then dead-letter). */
   async handle(event: FlotillaEvent): Promise<void> {
     // A commit is only handed to the render lanes here: its renders never hold the decisions.
+    // Checked before acting and again before the acknowledgement (the process may have been
+    // paused in between): see mustLead.
     if (isEventOf(GitCommitDetected, event)) {
-      if (!this.active)
-        throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
-      return await this.onCommit(event);
+      this.mustLead();
+      await this.onCommit(event);
+      this.mustLead();
+      return;
     }
     return await this.queue.run(async () => {
-      if (!this.active)
-        throw new FlotillaError('planner.not-leader', 'not the active planner', { disposition: 'retry' });
+      this.mustLead();
       if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
       else await this.report(event);
+      this.mustLead();
     });
   }
 

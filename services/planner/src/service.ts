@@ -97,7 +97,8 @@ export async function startPlanner(
     author: { name: config.git.authorName, email: config.git.authorEmail },
   });
   const bundles = new ClusterBundles(bus, config.bundles.bucket, parseRecipients(config.bundles.recipients));
-  const state = new PlannerState(await bus.kv(config.stateBucket));
+  // Every write checks the lease it is made under (set up below, before anything can write).
+  const state = new PlannerState(await bus.kv(config.stateBucket), (scope) => planner.fenceState(scope));
   const sharded = config.lease.mode === 'sharded';
   // Set before anything can render (activation); read at the moment of each action.
   let fence: (pipeline: string) => number = () => {

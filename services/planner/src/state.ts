@@ -174,13 +174,24 @@ const OWN_COMMITS_KEY = 'own-commits';
 function scopeOf(key: string): string | undefined {
   if (key.startsWith(PIPELINE_PREFIX)) return key.slice(PIPELINE_PREFIX.length).split('/')[0] ?? '';
   const kind = key.split('/')[0];
-  return kind === 'cluster' || kind === 'stage' || kind === 'promotion' ? ROOT_SCOPE : undefined;
+  return kind === 'cluster' || kind === 'stage' || kind === 'promotion' || kind === 'objects'
+    ? ROOT_SCOPE
+    : undefined;
 }
+
+/**
+ * Throws (`bus.lease-lost`) unless this instance may write the entries of `scope` now: a
+ * pipeline's name, ROOT_SCOPE for the root pipeline's, undefined for the repo's own (meta, tags).
+ * Called before every write: a leader deposed while it was paused or cut off still has work in
+ * hand when it resumes, and must not overwrite what its successor saved meanwhile.
+ */
+export type StateFence = (scope: string | undefined) => void;
 
 /**
  * The materialised view, written through to NATS KV on every change (one key per cluster,
  * stage, promotion and image) and loaded whole when this instance becomes leader. Only the
- * leader writes, and it works through one queue, so plain puts suffice.
+ * leader writes (each write checks its lease first: StateFence), and it works through one
+ * queue, so plain puts suffice.
  *
  * State is kept per pipeline: the root state (a repo's flotilla.yaml, unprefixed keys as before
  * pipelines existed) holds the repo's meta and the registry's tags; `scoped(name)` is a pipeline
@@ -198,6 +209,8 @@ export class PlannerState {
 
   constructor(
     private readonly kv: JsonKv<Stored>,
+    /** Checked before every write (default: none, for a view no other instance writes). */
+    private readonly fence: StateFence = () => {},
     private readonly prefix = '',
     private readonly root?: PlannerState,
   ) {
@@ -210,7 +223,7 @@ export class PlannerState {
     if (this.root) return this.root.scoped(name);
     let c = this.children.get(name);
     if (!c) {
-      c = new PlannerState(this.kv, `${PIPELINE_PREFIX}${name}/`, this);
+      c = new PlannerState(this.kv, this.fence, `${PIPELINE_PREFIX}${name}/`, this);
       this.children.set(name, c);
     }
     return c;
@@ -325,6 +338,7 @@ export class PlannerState {
     const bundles: Record<string, ObjectIndex> = {};
     for (const d of keep) if (d && was?.bundles[d]) bundles[d] = was.bundles[d];
     bundles[bundleDigest] = index;
+    this.fence(scopeOf(key));
     await this.kv.put(key, { bundles });
   }
 
@@ -382,18 +396,22 @@ export class PlannerState {
   ): Promise<void> {
     while (pending.events.length > 0) {
       const event = pending.events[0] as FlotillaEvent;
+      // A deposed leader leaves what it owes to its successor, which loaded it with the entry.
+      this.fence(scopeOf(pending.key));
       await publish(event);
       done.push(event);
       pending.events.shift();
     }
     // Only if nothing was saved for the key meanwhile (that save kept its own events).
     if (this.outbox.get(pending.key) !== pending) return;
+    this.fence(scopeOf(pending.key));
     this.outbox.delete(pending.key);
     await this.kv.put(pending.key, pending.entry);
   }
 
   /** One KV write of the entry and its outbox (events still pending for the key are kept). */
   private async write(key: string, entry: Entry, events: FlotillaEvent[] = []): Promise<void> {
+    this.fence(scopeOf(key));
     const owed = [...(this.outbox.get(key)?.events ?? []), ...events];
     await this.kv.put(key, owed.length > 0 ? { ...entry, outbox: owed } : entry);
     if (owed.length > 0) this.outbox.set(key, { key, entry, events: owed });
