@@ -1,7 +1,17 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AuditRecord, auditRoutes, type History, type Verify } from './audit.ts';
-import { consoleAuthRoutes, consoleRoutes, type SessionAnswer, type SignedIn } from './console.ts';
+import {
+  type ClusterPage,
+  consoleAuthRoutes,
+  consoleRoutes,
+  type LeadTimes,
+  type Overview,
+  type PromotionPage,
+  type SessionAnswer,
+  type SignedIn,
+  type StageView,
+} from './console.ts';
 import type { RouteDefinition } from './define-route.ts';
 import { routeSchema } from './define-route.ts';
 import {
@@ -210,6 +220,149 @@ const record: AuditRecord = {
   data: { anything: [1, { deep: null }] },
 };
 
+const at = '2026-01-01T00:00:00.000Z';
+const imageView = { name: 'web', repository: 'registry.example/shop/web', tag: null, digest: sha('1') };
+
+/** A stage of the overview with every field set (and the nullable ones set, not null). */
+const stageView: StageView = {
+  name: 'prod',
+  rule: 'manual',
+  soak: '10m',
+  approvers: ['group:sre'],
+  locked: { by: 'user:bob', reason: 'freeze', at, cause: 'manual' },
+  revision: rev,
+  images: [imageView, { ...imageView, tag: '1.2.3' }],
+  clusters: [
+    {
+      name: 'eu',
+      path: 'clusters/eu',
+      revision: rev,
+      planId: 'plan-1',
+      sequence: 7,
+      bundleDigest: sha('4'),
+      sync: 'failed (apply-failed)',
+      health: 'healthy',
+      healthStale: true,
+      drift: 2,
+      appliedAt: at,
+      lastError: { code: 'apply-failed', message: 'm', at },
+      renderError: { file: 'k.yaml', line: 3, code: 'yaml', message: 'bad' },
+    },
+  ],
+  promotions: [
+    {
+      id: 'prod-1',
+      fromStage: 'uat',
+      toStage: 'prod',
+      status: 'awaiting',
+      rule: 'manual',
+      actor: 'service:planner',
+      images: [imageView],
+      approvedBy: ['user:bob'],
+      createdAt: at,
+      youMayApprove: true,
+    },
+  ],
+  rollout: { done: false, failed: 'eu: failed (apply-failed)', summary: 'eu failed' },
+  soakUntil: at,
+};
+
+const overview: Overview = {
+  identity: { name: 'alice', groups: ['sre'] },
+  pipelines: [{ name: 'shop', revision: rev, stages: [stageView] }],
+  audit: 'ok',
+  live: true,
+  at,
+};
+
+const clusterPage: ClusterPage = {
+  stage: 'prod',
+  cluster: 'eu',
+  plan: {
+    planId: 'plan-1',
+    revision: rev,
+    bundleDigest: sha('4'),
+    sequence: 7,
+    keyId: 'k1',
+    objects: 12,
+    at,
+  },
+  apply: {
+    result: 'failed',
+    planId: 'plan-1',
+    at,
+    counts: { total: 12, applied: 10, unchanged: 1, pruned: 1 },
+    durationMs: 1234.5,
+    code: 'apply-failed',
+    message: 'm',
+    problems: [{ object: 'apps/Deployment shop/web', code: 'forbidden', reason: 'r' }],
+  },
+  health: {
+    status: 'degraded',
+    at,
+    revision: rev,
+    objects: [{ object: 'apps/Deployment shop/web', status: 'InProgress', message: '0/1 ready' }],
+  },
+  drift: [
+    {
+      object: 'ConfigMap shop/settings',
+      at,
+      policy: 'report',
+      diffs: [
+        { path: '.data.mode', expected: 'a', actual: { nested: [1] }, manager: 'kubectl-edit' },
+        {
+          path: '.data.password',
+          sensitive: true,
+          expectedHash: 'hmac-sha256:1',
+          actualHash: 'hmac-sha256:2',
+        },
+      ],
+    },
+  ],
+  held: [
+    {
+      changeId: 'chg-1',
+      stage: 'prod',
+      revision: rev,
+      fromRevision: 'c'.repeat(40),
+      bundleDigest: sha('7'),
+      at,
+      objects: [{ object: 'v1/ConfigMap shop/settings', change: 'changed' }],
+      authors: ['alice@example.com'],
+      approvers: ['group:sre'],
+      refusals: [{ by: 'user:alice', code: 'author', reason: 'the author may not approve', at }],
+    },
+  ],
+  errors: [
+    { event: 'RenderFailed', code: 'yaml', message: 'bad', at, file: 'k.yaml', line: 3 },
+    { event: 'ApplyFailed', code: 'apply-failed', message: 'm', at },
+  ],
+};
+
+const promotionPage: PromotionPage = {
+  promotion,
+  toStage: stageView,
+  fromStage: { ...stageView, name: 'uat', locked: null, soak: null, soakUntil: null },
+  current: [imageView],
+  approvers: ['group:sre'],
+  youMayApprove: false,
+  commitUrl: 'https://git.example.com/org/config/commit/{sha}',
+};
+
+const leadTimes: LeadTimes = {
+  stages: ['dev', 'prod'],
+  releases: [
+    {
+      digest: sha('1'),
+      image: 'registry.example/shop/web',
+      tag: '1.2.3',
+      pushedAt: at,
+      stages: { dev: { at, leadMs: 1500 }, prod: { at, leadMs: 86_400_000 } },
+    },
+  ],
+  markers: [{ kind: 'rollback', stage: 'prod', at, detail: 'rolled back to aaaaaaaaaaaa by user:bob' }],
+};
+
 const cases: Array<[string, RouteDefinition, number, unknown]> = [
   [
     'planner whoami',
@@ -319,6 +472,38 @@ const cases: Array<[string, RouteDefinition, number, unknown]> = [
     },
   ],
   ['console rendered diff', consoleRoutes.changeDiff, 200, diff],
+  ['console overview', consoleRoutes.pipelines, 200, overview],
+  [
+    'console overview, audit down',
+    consoleRoutes.pipelines,
+    200,
+    {
+      ...overview,
+      audit: 'unavailable',
+      pipelines: [
+        {
+          name: 'shop',
+          revision: null,
+          stages: [{ ...stageView, clusters: [{ ...stageView.clusters[0], drift: null }] }],
+        },
+      ],
+    },
+  ],
+  ['console cluster', consoleRoutes.cluster, 200, clusterPage],
+  [
+    'console cluster, nothing yet',
+    consoleRoutes.cluster,
+    200,
+    { stage: 'dev', cluster: 'eu', plan: null, apply: null, health: null, drift: [], held: [], errors: [] },
+  ],
+  ['console promotion', consoleRoutes.promotion, 200, promotionPage],
+  [
+    'console promotion, stages gone',
+    consoleRoutes.promotion,
+    200,
+    { ...promotionPage, toStage: null, fromStage: null, current: [], commitUrl: null },
+  ],
+  ['console lead times', consoleRoutes.leadTimes, 200, leadTimes],
   ['console refusal', consoleRoutes.approve, 403, { error: 'csrf', message: 'missing x-csrf-token' }],
   [
     'console upstream down',

@@ -1,14 +1,15 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ErrorBody, IdempotencyKeyHeader, Name, TimeQuery } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
-import { RenderedDiffAnswer } from './planner.ts';
+import { PromotionStatus, RenderedDiffAnswer } from './planner.ts';
 
 /**
  * The console's own HTTP surface (services/console/src/app.ts): sign-in with a sealed cookie
  * session, then `/api/…`, composed from the planner's and the audit-writer's answers with the
- * signed-in person's token. The page is the only client; its views are the console's, so the
- * composed ones are documented as objects and the rest (sessions, decisions, diffs, the timeline)
- * field by field.
+ * signed-in person's token. The page is the only client. Every JSON answer is described field by
+ * field, the composed views (overview, cluster, promotion, lead times) too: Fastify serializes by
+ * these schemas, so the console's view code (services/console/src) takes its types from here and
+ * a field it adds without adding it here never reaches the page (\`api-contract.test.ts\`).
  */
 export const CONSOLE_API_PREFIX = '/api';
 
@@ -50,12 +51,265 @@ export const Timeline = Type.Object({
   commitUrl: Type.Union([Type.String(), Type.Null()]),
 });
 
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+// ---- the composed views ----------------------------------------------------------------------
+
+/** An image as the overview shows it: a name always (the repository's last segment if none). */
+export const ImageView = Type.Object({
+  name: Type.String(),
+  repository: Type.String(),
+  tag: Nullable(Type.String()),
+  digest: Type.String(),
+});
+
+export const ClusterView = Type.Object({
+  name: Type.String(),
+  path: Type.String(),
+  revision: Nullable(Type.String({ description: 'applied, else desired' })),
+  planId: Nullable(Type.String()),
+  sequence: Nullable(Type.Integer()),
+  bundleDigest: Nullable(Type.String()),
+  sync: Type.String({
+    description: '`synced`, `out-of-sync`, `pending`, `no-plan`, `render-failed`, `failed (<code>)`',
+  }),
+  health: Type.String({ description: "the applier's last report, `unknown` before one" }),
+  healthStale: Type.Boolean({ description: 'health reported for an older plan than the newest one' }),
+  drift: Nullable(
+    Type.Integer({ description: 'objects drifted now; null when the audit log could not be read' }),
+  ),
+  appliedAt: Nullable(Type.String()),
+  lastError: Nullable(Type.Object({ code: Type.String(), message: Type.String(), at: Type.String() })),
+  renderError: Nullable(
+    Type.Object({
+      file: Type.String(),
+      line: Type.Optional(Type.Integer()),
+      code: Type.String(),
+      message: Type.String(),
+    }),
+  ),
+});
+
+export const PromotionView = Type.Object({
+  id: Type.String(),
+  fromStage: Type.String(),
+  toStage: Type.String(),
+  status: Type.String(),
+  rule: Type.String(),
+  actor: Type.String(),
+  images: Type.Array(ImageView),
+  approvedBy: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  youMayApprove: Type.Boolean({
+    description: 'the signed-in person is among the approvers (a hint: the planner decides)',
+  }),
+});
+
+export const StageView = Type.Object({
+  name: Type.String(),
+  rule: Type.String(),
+  soak: Nullable(Type.String()),
+  approvers: Type.Array(Type.String()),
+  locked: Nullable(
+    Type.Object({
+      by: Type.String(),
+      reason: Type.Optional(Type.String()),
+      at: Type.String(),
+      cause: Type.String(),
+    }),
+  ),
+  revision: Nullable(Type.String()),
+  images: Type.Array(ImageView),
+  clusters: Type.Array(ClusterView),
+  promotions: Type.Array(PromotionView),
+  rollout: Type.Object({
+    done: Type.Boolean(),
+    failed: Type.Optional(Type.String()),
+    summary: Type.String(),
+  }),
+  soakUntil: Nullable(
+    Type.String({ description: "when the upstream stage's newer images will have soaked long enough" }),
+  ),
+});
+
+export const PipelineView = Type.Object({
+  name: Type.String(),
+  revision: Nullable(Type.String()),
+  stages: Type.Array(StageView),
+});
+
+/** `GET /api/pipelines`: the planner's pipelines the person may read, with drift from the audit log. */
+export const Overview = Type.Object({
+  identity: Type.Object({ name: Type.String(), groups: Type.Array(Type.String()) }),
+  pipelines: Type.Array(PipelineView),
+  audit: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], {
+    description: 'unavailable: drift is unknown (null per cluster), not none',
+  }),
+  live: Type.Boolean({ description: 'the live event feed is connected' }),
+  at: Type.String(),
+});
+
+/** A drifted field; values that may be secret are hashed before they leave the console. */
+export const DriftFieldDiff = Type.Object({
+  path: Type.String(),
+  expected: Type.Optional(Type.Unknown()),
+  actual: Type.Optional(Type.Unknown()),
+  manager: Type.Optional(Type.String()),
+  sensitive: Type.Optional(
+    Type.Literal(true, { description: 'hashed in the cluster: only the hashes travel' }),
+  ),
+  expectedHash: Type.Optional(Type.String()),
+  actualHash: Type.Optional(Type.String()),
+});
+
+/** A change held at a gated stage, as the cluster page shows it (names only: events carry no content). */
+export const ClusterHeldChange = Type.Object({
+  changeId: Type.String(),
+  stage: Type.String(),
+  revision: Type.String(),
+  fromRevision: Nullable(Type.String()),
+  bundleDigest: Type.String(),
+  at: Type.String(),
+  objects: Type.Array(
+    Type.Object({
+      object: Type.String(),
+      change: Type.Union([Type.Literal('added'), Type.Literal('removed'), Type.Literal('changed')]),
+    }),
+    { description: 'one row per object, sorted: what approving would do to it' },
+  ),
+  authors: Type.Array(Type.String()),
+  approvers: Type.Array(Type.String()),
+  refusals: Type.Array(
+    Type.Object({ by: Type.String(), code: Type.String(), reason: Type.String(), at: Type.String() }),
+  ),
+});
+
+/** One cluster's page, from its audit records. */
+export const ClusterDetail = Type.Object({
+  cluster: Type.String(),
+  plan: Nullable(
+    Type.Object({
+      planId: Type.String(),
+      revision: Type.String(),
+      bundleDigest: Type.String(),
+      sequence: Type.Integer(),
+      keyId: Nullable(Type.String()),
+      objects: Nullable(Type.Integer()),
+      at: Type.String(),
+    }),
+  ),
+  apply: Nullable(
+    Type.Object({
+      result: Type.Union([Type.Literal('succeeded'), Type.Literal('failed')]),
+      planId: Nullable(Type.String()),
+      at: Type.String(),
+      counts: Type.Optional(
+        Type.Object({
+          total: Type.Integer(),
+          applied: Type.Integer(),
+          unchanged: Type.Integer(),
+          pruned: Type.Integer(),
+        }),
+      ),
+      durationMs: Type.Optional(Type.Number()),
+      code: Type.Optional(Type.String()),
+      message: Type.Optional(Type.String()),
+      problems: Type.Optional(
+        Type.Array(
+          Type.Object({ object: Type.String(), code: Type.Optional(Type.String()), reason: Type.String() }),
+        ),
+      ),
+    }),
+  ),
+  health: Nullable(
+    Type.Object({
+      status: Type.String(),
+      at: Type.String(),
+      revision: Type.String(),
+      objects: Type.Array(
+        Type.Object({ object: Type.String(), status: Type.String(), message: Type.String() }),
+        {
+          description: 'objects that are not current (the applier reports only those)',
+        },
+      ),
+    }),
+  ),
+  drift: Type.Array(
+    Type.Object({
+      object: Type.String(),
+      at: Type.String(),
+      policy: Type.String(),
+      diffs: Type.Array(DriftFieldDiff),
+    }),
+    { description: 'objects whose newest drift record is a detection' },
+  ),
+  held: Type.Array(ClusterHeldChange, { description: 'newest first' }),
+  errors: Type.Array(
+    Type.Object({
+      event: Type.String(),
+      code: Type.String(),
+      message: Type.String(),
+      at: Type.String(),
+      file: Type.Optional(Type.String()),
+      line: Type.Optional(Type.Integer()),
+    }),
+    { description: 'apply and render failures, newest first, at most 20' },
+  ),
+});
+
+/** `GET /api/clusters/:cluster`: the cluster's detail and the stage it belongs to. */
+export const ClusterPage = Type.Object({ stage: Type.String(), ...ClusterDetail.properties });
+
+/** `GET /api/promotions/:id`: the planner's promotion beside the stages it moves between. */
+export const PromotionPage = Type.Object({
+  promotion: PromotionStatus,
+  toStage: Nullable(StageView),
+  fromStage: Nullable(StageView),
+  current: Type.Array(ImageView, {
+    description: 'what the target stage runs now, beside the promoted images',
+  }),
+  approvers: Type.Array(Type.String()),
+  youMayApprove: Type.Boolean(),
+  commitUrl: Nullable(Type.String()),
+});
+
+/** One image release (a digest) and when it first ran in each stage. */
+export const LeadTimeRelease = Type.Object({
+  digest: Type.String(),
+  image: Type.String(),
+  tag: Nullable(Type.String()),
+  pushedAt: Type.String(),
+  stages: Type.Record(Type.String(), Type.Object({ at: Type.String(), leadMs: Type.Number() }), {
+    description: 'stage → the first successful apply of a commit that brought this digest there',
+  }),
+});
+
+export const ChangeFailureMarker = Type.Object({
+  kind: Type.Union([Type.Literal('rollback'), Type.Literal('apply-failed'), Type.Literal('degraded')]),
+  stage: Type.String(),
+  at: Type.String(),
+  detail: Type.String(),
+});
+
+/** `GET /api/lead-times`: DORA lead time per release and stage, with change-failure markers. */
+export const LeadTimes = Type.Object({
+  stages: Type.Array(Type.String(), { description: 'in pipeline order' }),
+  releases: Type.Array(LeadTimeRelease),
+  markers: Type.Array(ChangeFailureMarker),
+});
+
+// ---- the rest -----------------------------------------------------------------------------------
+
 export const DecisionBody = Type.Object({
   comment: Type.Optional(Type.String({ maxLength: 1000 })),
   reason: Type.Optional(Type.String({ maxLength: 1000 })),
 });
 
-const View = (description: string) => Type.Object({}, { additionalProperties: true, description });
+/** The planner's own answer, passed through as it came. */
+const PlannerAnswer = Type.Object(
+  {},
+  { additionalProperties: true, description: 'the planner operation result' },
+);
 const signedOut = {
   description: 'not signed in, or the planner no longer accepts the token',
   schema: ErrorBody,
@@ -102,7 +356,7 @@ const decisionRoute = (verb: 'approve' | 'reject') =>
     body: DecisionBody,
     headers: IdempotencyKeyHeader,
     responses: {
-      200: { description: "the planner's answer", schema: View('the planner operation result') },
+      200: { description: "the planner's answer", schema: PlannerAnswer },
       400: { description: 'comment or reason too long, or a malformed Idempotency-Key', schema: ErrorBody },
       401: signedOut,
       403: { description: 'CSRF, or the planner refused the role', schema: ErrorBody },
@@ -149,7 +403,7 @@ export const consoleRoutes = {
     url: '/pipelines',
     summary: 'Every pipeline the person may read: stages, clusters, images, drift, open promotions',
     responses: {
-      200: { description: 'the overview', schema: View('{ identity, pipelines, audit, live, at }') },
+      200: { description: 'the overview', schema: Overview },
       401: signedOut,
       ...upstream,
     },
@@ -160,7 +414,7 @@ export const consoleRoutes = {
     summary: "One cluster's plans, applies, health, drift and held changes, from the audit log",
     params: Type.Object({ cluster: Name }),
     responses: {
-      200: { description: 'the cluster', schema: View('{ stage, …clusterDetail }') },
+      200: { description: 'the cluster', schema: ClusterPage },
       401: signedOut,
       404: { description: 'no cluster of that name in any pipeline', schema: ErrorBody },
       ...upstream,
@@ -172,7 +426,7 @@ export const consoleRoutes = {
     summary: 'One promotion with its stages, current images and whether the person may approve it',
     params: IdParam,
     responses: {
-      200: { description: 'the promotion', schema: View('{ promotion, toStage, fromStage, current, … }') },
+      200: { description: 'the promotion', schema: PromotionPage },
       401: signedOut,
       404: { description: 'no such promotion', schema: ErrorBody },
       ...upstream,
@@ -219,7 +473,7 @@ export const consoleRoutes = {
     url: '/lead-times',
     summary: 'Lead time per release and stage, with change-failure markers',
     responses: {
-      200: { description: 'lead times', schema: View('{ stages, releases, markers }') },
+      200: { description: 'lead times', schema: LeadTimes },
       401: signedOut,
       ...upstream,
     },
@@ -247,3 +501,17 @@ export type SessionAnswer = Static<typeof SessionAnswer>;
 export type TimelineRecord = Static<typeof TimelineRecord>;
 export type Timeline = Static<typeof Timeline>;
 export type DecisionBody = Static<typeof DecisionBody>;
+export type ImageView = Static<typeof ImageView>;
+export type ClusterView = Static<typeof ClusterView>;
+export type PromotionView = Static<typeof PromotionView>;
+export type StageView = Static<typeof StageView>;
+export type PipelineView = Static<typeof PipelineView>;
+export type Overview = Static<typeof Overview>;
+export type DriftFieldDiff = Static<typeof DriftFieldDiff>;
+export type ClusterHeldChange = Static<typeof ClusterHeldChange>;
+export type ClusterDetail = Static<typeof ClusterDetail>;
+export type ClusterPage = Static<typeof ClusterPage>;
+export type PromotionPage = Static<typeof PromotionPage>;
+export type LeadTimeRelease = Static<typeof LeadTimeRelease>;
+export type ChangeFailureMarker = Static<typeof ChangeFailureMarker>;
+export type LeadTimes = Static<typeof LeadTimes>;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PromotionPage } from '@flotilla/api';
 import { createLogger, createServiceServer } from '@flotilla/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleDeps, registerConsole } from './app.ts';
@@ -317,6 +318,32 @@ describe('console API', () => {
       await app.inject({ url: '/api/pipelines', headers: { cookie: bob.cookie } })
     ).json() as typeof body;
     expect(asBob.pipelines[0]?.stages[2]?.promotions[0]?.youMayApprove).toBe(false);
+  });
+
+  it('answers the promotion page and the lead times whole, as their schemas describe them', async () => {
+    const alice = await login('alice-token-123');
+    const promotion = status.stages.flatMap((s) => s.promotions)[0];
+    if (!promotion) throw new Error('the fixture has no promotion');
+    const res = await app.inject({
+      url: `/api/promotions/${promotion.id}`,
+      headers: { cookie: alice.cookie },
+    });
+    expect(res.statusCode).toBe(200);
+    const page = res.json() as PromotionPage;
+    // The planner's promotion passes through whole; the stages around it are the overview's.
+    expect(page.promotion).toEqual({ ...promotion, refusals: [] });
+    expect(page.toStage?.name).toBe(promotion.toStage);
+    // It comes from uat, a stage this status does not list (renamed since): no stage, not an error.
+    expect(promotion.fromStage).toBe('uat');
+    expect(page.fromStage).toBeNull();
+    expect(page.current).toEqual(page.toStage?.images);
+    expect(page.approvers).toEqual(page.toStage?.approvers);
+    expect(page.youMayApprove).toBe(promotion.status === 'awaiting');
+    expect(page.commitUrl).toBeNull();
+    const lead = await app.inject({ url: '/api/lead-times', headers: { cookie: alice.cookie } });
+    expect(lead.statusCode).toBe(200);
+    // No image was pushed in these records: stages in pipeline order, nothing released yet.
+    expect(lead.json()).toEqual({ stages: status.stages.map((s) => s.name), releases: [], markers: [] });
   });
 
   it('forwards approvals with the signed-in person’s own token, and passes refusals through', async () => {

@@ -2,8 +2,13 @@ import { randomUUID } from 'node:crypto';
 import {
   consoleAuthRoutes as A,
   consoleRoutes as C,
+  type ClusterPage,
   CONSOLE_API_PREFIX,
   type DecisionBody,
+  type LeadTimes,
+  type Overview,
+  type PromotionPage,
+  type PromotionStatus,
   routeSchema,
   type SessionAnswer,
   type SignedIn,
@@ -238,7 +243,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
           audit: drift ? 'ok' : 'unavailable',
           live: deps.hub.connected,
           at: new Date().toISOString(),
-        };
+        } satisfies Overview;
       });
 
       api.get<{ Params: { cluster: string } }>(
@@ -253,7 +258,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
           const res = await deps.audit.history(me(req).bearer, { cluster, limit: '10000' });
           if (res.status !== 200)
             return fail(reply, 502, 'audit-error', `audit history answered ${res.status}`);
-          return { stage, ...clusterDetail(cluster, res.body.records) };
+          return { stage, ...clusterDetail(cluster, res.body.records) } satisfies ClusterPage;
         },
       );
 
@@ -270,9 +275,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
             const b = res.body as { error?: string; message?: string };
             return fail(reply, res.status, b.error ?? 'planner-error', b.message ?? `HTTP ${res.status}`);
           }
-          const promotion = (
-            res.body as { promotion: { toStage: string; fromStage: string; status: string } }
-          ).promotion;
+          const { promotion } = res.body as { promotion: PromotionStatus };
           const s = me(req);
           const views = pipelineViews(p.list, undefined, { name: s.name, groups: s.groups });
           const stages = views.flatMap((v) => v.stages);
@@ -289,7 +292,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
               promotion.status === 'awaiting' &&
               !!to?.promotions.find((x) => x.id === req.params.id)?.youMayApprove,
             commitUrl: deps.commitUrl ?? null,
-          };
+          } satisfies PromotionPage;
         },
       );
 
@@ -394,7 +397,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         );
         const records = results.flatMap((r) => (r.status === 200 ? r.body.records : []));
         const order = p.list.flatMap((x) => x.stages.map((s) => s.name));
-        return leadTimes(records, stageOfClusters(p.list), order);
+        return leadTimes(records, stageOfClusters(p.list), order) satisfies LeadTimes;
       });
 
       /** Live events as Server-Sent Events; the page refetches state on (re)connect. */

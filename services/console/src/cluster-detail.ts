@@ -1,59 +1,10 @@
+import type { ClusterDetail, ClusterHeldChange } from '@flotilla/api';
 import type { AuditRecordWire } from './audit-client.ts';
 import { type FieldDiff, redactDiffs } from './redact.ts';
 
-export interface ClusterDetail {
-  cluster: string;
-  plan: {
-    planId: string;
-    revision: string;
-    bundleDigest: string;
-    sequence: number;
-    keyId: string | null;
-    objects: number | null;
-    at: string;
-  } | null;
-  apply: {
-    result: 'succeeded' | 'failed';
-    planId: string | null;
-    at: string;
-    counts?: { total: number; applied: number; unchanged: number; pruned: number };
-    durationMs?: number;
-    code?: string;
-    message?: string;
-    problems?: Array<{ object: string; code?: string; reason: string }>;
-  } | null;
-  health: {
-    status: string;
-    at: string;
-    revision: string;
-    /** Objects that are not current (the applier reports only those). */
-    objects: Array<{ object: string; status: string; message: string }>;
-  } | null;
-  /** Objects whose newest drift record is a detection, with their (redacted) field changes. */
-  drift: Array<{ object: string; at: string; policy: string; diffs: FieldDiff[] }>;
-  /**
-   * Changes the planner holds at a gated stage until someone approves them: per object, whether it
-   * would be added, removed or changed against what runs (names only: the planner never puts
-   * content in events), who authored them, who may approve, refused attempts.
-   */
-  held: HeldChange[];
-  /** Newest first: apply and render failures with their codes. */
-  errors: Array<{ event: string; code: string; message: string; at: string; file?: string; line?: number }>;
-}
-
-export interface HeldChange {
-  changeId: string;
-  stage: string;
-  revision: string;
-  fromRevision: string | null;
-  bundleDigest: string;
-  at: string;
-  /** One row per object, sorted by object: what approving would do to it. */
-  objects: Array<{ object: string; change: 'added' | 'removed' | 'changed' }>;
-  authors: string[];
-  approvers: string[];
-  refusals: Array<{ by: string; code: string; reason: string; at: string }>;
-}
+// The page's types are the console API's schemas (libs/api), which Fastify serializes the answer by.
+export type { ClusterDetail };
+export type HeldChange = ClusterHeldChange;
 
 type Data = Record<string, unknown>;
 

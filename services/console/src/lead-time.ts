@@ -1,27 +1,10 @@
+import type { ChangeFailureMarker, LeadTimeRelease, LeadTimes } from '@flotilla/api';
 import type { AuditRecordWire } from './audit-client.ts';
 
-/** One image release (a digest) and when it first ran in each stage. */
-export interface Release {
-  digest: string;
-  image: string;
-  tag: string | null;
-  pushedAt: string;
-  /** stage → first successful apply of a commit that brought this digest into the stage. */
-  stages: Record<string, { at: string; leadMs: number }>;
-}
-
-export interface Marker {
-  kind: 'rollback' | 'apply-failed' | 'degraded';
-  stage: string;
-  at: string;
-  detail: string;
-}
-
-export interface LeadTimes {
-  stages: string[];
-  releases: Release[];
-  markers: Marker[];
-}
+// The figures' types are the console API's schemas (libs/api), which Fastify serializes the answer by.
+export type { LeadTimes };
+export type Release = LeadTimeRelease;
+export type Marker = ChangeFailureMarker;
 
 /** Audit event types the computation reads. */
 export const LEAD_TIME_EVENTS = [

@@ -1,67 +1,10 @@
+import type { ClusterView, ImageView, PipelineView, PromotionView, StageView } from '@flotilla/api';
 import { type ClusterWire, type DriftRecord, driftByCluster, rolloutState, syncText } from '@flotilla/cli';
 import { canApprove, type Identity, parseDuration } from '@flotilla/policy';
 import type { PipelineStatus } from './planner-adapter.ts';
 
-export interface ImageView {
-  name: string;
-  repository: string;
-  tag: string | null;
-  digest: string;
-}
-
-export interface ClusterView {
-  name: string;
-  path: string;
-  revision: string | null;
-  planId: string | null;
-  sequence: number | null;
-  bundleDigest: string | null;
-  /** `synced`, `out-of-sync`, `pending`, `no-plan`, `render-failed`, `failed (<code>)`. */
-  sync: string;
-  health: string;
-  /** Health reported for an older plan than the newest one. */
-  healthStale: boolean;
-  /** Objects currently drifted; null when the audit log could not be read. */
-  drift: number | null;
-  appliedAt: string | null;
-  lastError: { code: string; message: string; at: string } | null;
-  renderError: { file: string; line?: number; code: string; message: string } | null;
-}
-
-export interface PromotionView {
-  id: string;
-  fromStage: string;
-  toStage: string;
-  status: string;
-  rule: string;
-  actor: string;
-  images: ImageView[];
-  approvedBy: string[];
-  createdAt: string;
-  /** Whether the signed-in person is one of the approvers (the planner decides; this is a hint). */
-  youMayApprove: boolean;
-}
-
-export interface StageView {
-  name: string;
-  rule: string;
-  soak: string | null;
-  approvers: string[];
-  locked: { by: string; reason?: string; at: string; cause: string } | null;
-  revision: string | null;
-  images: ImageView[];
-  clusters: ClusterView[];
-  promotions: PromotionView[];
-  rollout: { done: boolean; failed?: string; summary: string };
-  /** When the upstream stage's newer images will have soaked long enough to come here. */
-  soakUntil: string | null;
-}
-
-export interface PipelineView {
-  name: string;
-  revision: string | null;
-  stages: StageView[];
-}
+// The view types are the console API's schemas (libs/api), which Fastify serializes the answer by.
+export type { ClusterView, ImageView, PipelineView, PromotionView, StageView };
 
 function images(list: PipelineStatus['stages'][number]['images']): ImageView[] {
   return list.map((i) => ({

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { DriftFieldDiff } from '@flotilla/api';
 
 /**
  * Drift reports carry the expected and live values of changed fields. The console shows them to
@@ -23,16 +24,8 @@ export function redactedValue(value: unknown): string {
   return `«redacted sha256:${hash}»`;
 }
 
-export interface FieldDiff {
-  path: string;
-  expected?: unknown;
-  actual?: unknown;
-  manager?: string;
-  /** Set by appliers that hash secret values in the cluster: then only the hashes travel. */
-  sensitive?: true;
-  expectedHash?: string;
-  actualHash?: string;
-}
+/** A drifted field as drift events carry it and the cluster page shows it (libs/api's schema). */
+export type FieldDiff = DriftFieldDiff;
 
 /** `hmac-sha256:<hex>` as the page shows it: short, still enough to tell two values apart. */
 const hashed = (h: string | undefined) =>

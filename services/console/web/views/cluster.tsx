@@ -1,4 +1,4 @@
-import type { ClusterDetail } from '../../src/cluster-detail.ts';
+import type { ClusterPage as ClusterPageAnswer } from '@flotilla/api';
 import { ago, short } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
 import { useData } from '../use-data.ts';
@@ -13,7 +13,7 @@ export function ClusterPage(props: {
   onUnauthorised: () => void;
   me: Identity;
 }) {
-  const { data, error, at } = useData<ClusterDetail & { stage: string }>(
+  const { data, error, at } = useData<ClusterPageAnswer>(
     `/api/clusters/${encodeURIComponent(props.cluster)}`,
     props.live.tick,
     {

@@ -1,15 +1,9 @@
+import type { Overview as OverviewAnswer, StageView } from '@flotilla/api';
 import { useEffect, useState } from 'preact/hooks';
-import type { PipelineView, StageView } from '../../src/overview.ts';
 import { ago, duration, short } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
 import { useData } from '../use-data.ts';
 import { Badge, Digest, Problem } from './common.tsx';
-
-interface OverviewData {
-  pipelines: PipelineView[];
-  audit: 'ok' | 'unavailable';
-  live: boolean;
-}
 
 function useNow(everyMs = 1000): number {
   const [now, setNow] = useState(Date.now());
@@ -110,7 +104,7 @@ export function Activity({ live }: { live: Live }) {
 }
 
 export function Overview({ live, onUnauthorised }: { live: Live; onUnauthorised: () => void; me: Identity }) {
-  const { data, error, loading, at } = useData<OverviewData>('/api/pipelines', live.tick, {
+  const { data, error, loading, at } = useData<OverviewAnswer>('/api/pipelines', live.tick, {
     onUnauthorised,
     pollMs: 5000,
   });

@@ -1,43 +1,16 @@
+import type { PromotionPage as PromotionPageAnswer } from '@flotilla/api';
 import { useMemo, useState } from 'preact/hooks';
 import { DecisionKeys, decisionAction } from '../../src/decision-keys.ts';
-import type { ImageView, StageView } from '../../src/overview.ts';
 import { type ApiError, ago, call } from '../api.ts';
 import type { Identity, Live } from '../main.tsx';
 import { useData } from '../use-data.ts';
 import { Badge, Commit, Digest, Problem, Section } from './common.tsx';
 import { RenderedDiff } from './rendered-diff.tsx';
 
-interface PromotionRecord {
-  id: string;
-  fromStage: string;
-  toStage: string;
-  revision: string;
-  status: string;
-  rule: string;
-  actor: string;
-  images: Array<{ name?: string; repository: string; tag?: string; digest: string }>;
-  approvedBy: string[];
-  refusals?: Array<{ by: string; at: string; reason: string }>;
-  rejectedBy?: string;
-  reason?: string;
-  commit?: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface PromotionData {
-  promotion: PromotionRecord;
-  toStage: StageView | null;
-  current: ImageView[];
-  approvers: string[];
-  youMayApprove: boolean;
-  commitUrl: string | null;
-}
-
 type Outcome = { kind: 'ok' | 'refused' | 'error' | 'pending'; text: string };
 
 export function PromotionPage(props: { id: string; live: Live; onUnauthorised: () => void; me: Identity }) {
-  const { data, error, at, reload } = useData<PromotionData>(
+  const { data, error, at, reload } = useData<PromotionPageAnswer>(
     `/api/promotions/${encodeURIComponent(props.id)}`,
     props.live.tick,
     { onUnauthorised: props.onUnauthorised },
