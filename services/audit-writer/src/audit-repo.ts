@@ -8,7 +8,7 @@ import type { NoteSigner, NoteVerifier } from '@flotilla/trust';
 import {
   type AuditFile,
   type AuditRecord,
-  buildRecord,
+  buildRecordLine,
   type ChainAnchor,
   DAY_FILE,
   dayFile,
@@ -17,7 +17,6 @@ import {
   nextSegment,
   type ParsedLog,
   parseAuditFile,
-  recordLine,
   type VerifyResult,
   verifyChain,
 } from './chain.ts';
@@ -38,6 +37,15 @@ export const CHECKPOINT_DIR = 'checkpoints';
 export interface Incoming {
   event: FlotillaEvent;
   streamSeq?: number | undefined;
+}
+
+/**
+ * An event `AuditRepo.stage` already chained: its record and line built on the tip of the
+ * records staged before it, while an earlier batch was still being committed. `append` uses
+ * them when they still continue the committed chain, and builds them again when not.
+ */
+export interface Staged extends Incoming {
+  built?: { record: AuditRecord; line: string };
 }
 
 export interface AuditRepoOptions {
@@ -175,6 +183,13 @@ export class AuditRepo {
   private lock: Promise<unknown> = Promise.resolve();
   private checkpointNote: string | undefined;
   private signing: AuditRepoOptions['checkpoint'];
+  /** Staged, not yet committed, in staging order (which is the order batches take them in). */
+  private outstanding: Staged[] = [];
+  private readonly stagedById = new Map<string, Staged>();
+  /** The chain position after the last staged record. */
+  private tip = { seq: 0, hash: GENESIS_HASH };
+  /** While the state is reloaded after a failed commit: stage() queues without building. */
+  private reloading = false;
 
   private constructor(
     readonly ws: Workspace,
@@ -269,6 +284,52 @@ export class AuditRepo {
     }
     const note = join(this.opts.dir, CHECKPOINT_FILE);
     this.checkpointNote = existsSync(note) ? await readFile(note, 'utf8') : undefined;
+    this.restage();
+  }
+
+  /**
+   * Chains an event ahead of its commit: its record is built now, on the tip of what is staged,
+   * so that work overlaps the commit in progress instead of following it. Pass what this returns
+   * to `append` (a batch is a run of staged events in staging order). An event already recorded
+   * or staged gets no record here; `append` counts it as a duplicate.
+   */
+  stage(incoming: Incoming, at: Date = new Date()): Staged {
+    const id = incoming.event.id;
+    const already = this.stagedById.get(id);
+    if (already) return already;
+    const staged: Staged = { event: incoming.event, streamSeq: incoming.streamSeq };
+    if (this.ids.has(id)) return staged;
+    this.stagedById.set(id, staged);
+    this.outstanding.push(staged);
+    if (!this.reloading) this.build(staged, at);
+    return staged;
+  }
+
+  private build(s: Staged, at: Date | string): void {
+    s.built = buildRecordLine(s.event, {
+      seq: this.tip.seq + 1,
+      prevHash: this.tip.hash,
+      recordedAt: at,
+      streamSeq: s.streamSeq,
+    });
+    this.tip = { seq: s.built.record.seq, hash: s.built.record.hash };
+  }
+
+  /**
+   * Builds every outstanding event again on the committed head (after a reload, or when a batch
+   * did not continue the chain as staged). Drops those a reload found committed.
+   */
+  private restage(): void {
+    this.tip = { seq: this.seq, hash: this.lastHash };
+    const again = this.outstanding;
+    this.outstanding = [];
+    this.stagedById.clear();
+    for (const s of again) {
+      if (this.ids.has(s.event.id)) continue;
+      this.stagedById.set(s.event.id, s);
+      this.outstanding.push(s);
+      this.build(s, s.built?.record.recordedAt ?? new Date());
+    }
   }
 
   /** Runs `fn` while no append is in progress (verify reads a consistent tree). */
@@ -282,14 +343,18 @@ export class AuditRepo {
    * Records the events not recorded yet (dedupe by event id, also within the batch) as one
    * commit. Resolves with the new records once the commit is on disk; on failure the work tree
    * is put back to the last commit and the state reloaded, so a retry starts clean.
+   *
+   * Staged events (`stage`) whose records continue the committed chain are written as built;
+   * otherwise (plain `Incoming`, a batch that crossed midnight, a retry after a failure) the
+   * batch's records are built here, stamped `now`, and what is staged after them is rebuilt.
    */
   append(
-    events: Incoming[],
+    events: ReadonlyArray<Incoming | Staged>,
     onReload: (records: AuditRecord[]) => void,
     now: () => Date = () => new Date(),
   ): Promise<{ records: AuditRecord[]; duplicates: number; checkpoint?: CheckpointEntry }> {
     return this.exclusive(async () => {
-      const fresh: Incoming[] = [];
+      const fresh: Array<Incoming | Staged> = [];
       const batchIds = new Set<string>();
       for (const e of events) {
         if (this.ids.has(e.event.id) || batchIds.has(e.event.id)) continue;
@@ -299,9 +364,38 @@ export class AuditRepo {
       const duplicates = events.length - fresh.length;
       if (fresh.length === 0) return { records: [], duplicates };
 
-      const recordedAt = now();
-      // Day files only move forward, so a clock stepping back cannot break the file order.
-      const today = dayFile(recordedAt);
+      const signedAt = now();
+      let built = this.prebuilt(fresh);
+      if (!built) {
+        // Built here instead: the records take the next seqs, so everything staged behind them
+        // is chained again after them (and a retry of this batch finds its records built).
+        let seq = this.seq;
+        let prevHash = this.lastHash;
+        const staged: Staged[] = [];
+        built = fresh.map((e) => {
+          const b = buildRecordLine(e.event, {
+            seq: ++seq,
+            prevHash,
+            recordedAt: signedAt,
+            streamSeq: e.streamSeq,
+          });
+          prevHash = b.record.hash;
+          if (this.stagedById.get(e.event.id) === e) {
+            (e as Staged).built = b;
+            staged.push(e as Staged);
+          }
+          return b;
+        });
+        const inBatch = new Set<Incoming>(fresh);
+        const rest = this.outstanding.filter((s) => !inBatch.has(s) && !this.ids.has(s.event.id));
+        this.outstanding = [...staged, ...rest];
+        this.tip = { seq, hash: prevHash };
+        for (const s of rest) this.build(s, s.built?.record.recordedAt ?? signedAt);
+      }
+      const records = built.map((b) => b.record);
+      // The records' day decides the file; day files only move forward, so a clock stepping back
+      // cannot break the file order.
+      const today = dayFile(new Date(records[0]!.recordedAt));
       let file = this.currentFile && this.currentFile > today ? this.currentFile : today;
       const sizeOf = async (f: string) => {
         const p = join(this.opts.dir, f);
@@ -313,31 +407,30 @@ export class AuditRepo {
         file = nextSegment(file);
         sizeBefore = await sizeOf(file);
       }
-      let seq = this.seq;
-      let prevHash = this.lastHash;
-      const records = fresh.map((e) => {
-        const r = buildRecord(e.event, { seq: ++seq, prevHash, recordedAt, streamSeq: e.streamSeq });
-        prevHash = r.hash;
-        return r;
-      });
       const full = join(this.opts.dir, file);
       try {
-        await this.ws.appendFile(file, records.map(recordLine).join(''));
+        // A file already in the work tree is tracked (the tree is reset to HEAD after a crash or
+        // failed commit), so only new files need `git add`.
+        const added: string[] = sizeBefore < 0 ? [file] : [];
+        await this.ws.appendFile(file, built.map((b) => b.line).join(''));
         const last = records[records.length - 1]!;
         const files = [file];
         let checkpoint: CheckpointEntry | undefined;
         if (this.signing) {
-          // Signed in the same commit as its records: no moment where the repo holds unsigned ones.
+          // One checkpoint per commit (not per record), signed in the same commit as its records:
+          // no moment where the repo holds unsigned ones.
           ({ entry: checkpoint } = signCheckpoint(
             {
               origin: this.signing.origin,
-              time: recordedAt,
+              time: signedAt,
               hashes: records.map((r) => r.hash),
               firstSeq: records[0]!.seq,
             },
             this.signing.signer,
           ));
           const kept = `${CHECKPOINT_DIR}/${file}`;
+          if (!existsSync(join(this.opts.dir, kept))) added.push(kept);
+          if (!existsSync(join(this.opts.dir, CHECKPOINT_FILE))) added.push(CHECKPOINT_FILE);
           await this.ws.appendFile(kept, checkpointLine(checkpoint));
           await this.ws.writeFile(CHECKPOINT_FILE, checkpoint.note);
           files.push(kept, CHECKPOINT_FILE);
@@ -351,12 +444,15 @@ export class AuditRepo {
             [TRAILER_HASH]: last.hash,
           }),
           this.opts.author,
+          added,
         );
         this.seq = last.seq;
         this.lastHash = last.hash;
         this.currentFile = file;
         if (checkpoint) this.checkpointNote = checkpoint.note;
         for (const r of records) this.ids.add(r.id);
+        for (const id of batchIds) this.stagedById.delete(id);
+        this.outstanding = this.outstanding.filter((s) => !this.ids.has(s.event.id));
         return { records, duplicates, ...(checkpoint ? { checkpoint } : {}) };
       } catch (err) {
         await this.recover(full, sizeBefore, onReload);
@@ -365,6 +461,30 @@ export class AuditRepo {
         });
       }
     });
+  }
+
+  /**
+   * The batch's staged records when they continue the committed chain as built (seq, link) and
+   * share one UTC day; undefined when the batch must be built again.
+   */
+  private prebuilt(
+    fresh: ReadonlyArray<Incoming | Staged>,
+  ): Array<{ record: AuditRecord; line: string }> | undefined {
+    const out: Array<{ record: AuditRecord; line: string }> = [];
+    let seq = this.seq;
+    let prevHash = this.lastHash;
+    let day: string | undefined;
+    for (const e of fresh) {
+      const b = (e as Staged).built;
+      if (!b || b.record.seq !== seq + 1 || b.record.prevHash !== prevHash) return undefined;
+      const d = b.record.recordedAt.slice(0, 10);
+      if (day !== undefined && d !== day) return undefined;
+      day = d;
+      seq = b.record.seq;
+      prevHash = b.record.hash;
+      out.push(b);
+    }
+    return out;
   }
 
   private async recover(full: string, sizeBefore: number, onReload: (records: AuditRecord[]) => void) {
@@ -379,7 +499,13 @@ export class AuditRepo {
     }
     const reloaded: AuditRecord[] = [];
     const before = this.seq;
-    await this.load((rs) => reloaded.push(...rs));
+    // Events staged meanwhile wait unbuilt: the chain's head is not known until the reload ends.
+    this.reloading = true;
+    try {
+      await this.load((rs) => reloaded.push(...rs));
+    } finally {
+      this.reloading = false;
+    }
     onReload(reloaded.filter((r) => r.seq > before));
   }
 }

@@ -47,6 +47,32 @@ describe('Batcher', () => {
     expect(batches.every((x) => x.length <= 2)).toBe(true);
   });
 
+  it('takes up to maxBatchItems of a backlog that piled up during a flush in one batch', async () => {
+    const batches: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const b = new Batcher<number>({
+      maxItems: 2,
+      maxBatchItems: 5,
+      maxDelayMs: 5,
+      flush: async (xs) => {
+        batches.push(xs);
+        if (batches.length === 1) await gate;
+      },
+    });
+    const first = [b.submit(0), b.submit(1)];
+    const backlog = Array.from({ length: 7 }, (_, i) => b.submit(i + 2));
+    release();
+    await Promise.all([...first, ...backlog]);
+    expect(batches).toEqual([
+      [0, 1],
+      [2, 3, 4, 5, 6],
+      [7, 8],
+    ]);
+  });
+
   it('rejects every item of a failed batch and keeps going', async () => {
     let fail = true;
     const b = new Batcher<number>({

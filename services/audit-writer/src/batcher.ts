@@ -1,6 +1,11 @@
 export interface BatcherOptions<T> {
   /** Flush once this many items wait. */
   maxItems: number;
+  /**
+   * A flush takes at most this many of the items waiting (default `maxItems`). Larger lets a
+   * backlog (items that piled up during the previous flush) go in fewer, larger batches.
+   */
+  maxBatchItems?: number;
   /** …or once the oldest waiting item has waited this long. */
   maxDelayMs: number;
   /** Writes a batch; its promise settles every item of the batch. One flush runs at a time. */
@@ -58,7 +63,7 @@ export class Batcher<T> {
   private flushNow(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending.splice(0, this.opts.maxItems);
+    const batch = this.pending.splice(0, Math.max(this.opts.maxItems, this.opts.maxBatchItems ?? 0));
     if (this.pending.length > 0) this.firstAt = Date.now();
     this.flushing = (async () => {
       try {

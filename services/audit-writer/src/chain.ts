@@ -59,13 +59,26 @@ export function buildRecord(
   event: FlotillaEvent,
   at: { seq: number; prevHash: string; recordedAt: Date; streamSeq?: number | undefined },
 ): AuditRecord {
+  const { record, line } = buildRecordLine(event, at);
+  lines.set(record, line);
+  return record;
+}
+
+/**
+ * `buildRecord` with the record's line handed back beside it, for the writer, which writes the
+ * line at once (no WeakMap entry per record for the garbage collector to trace).
+ */
+export function buildRecordLine(
+  event: FlotillaEvent,
+  at: { seq: number; prevHash: string; recordedAt: Date | string; streamSeq?: number | undefined },
+): { record: AuditRecord; line: string } {
   const unhashed: UnhashedRecord = {
     seq: at.seq,
     id: event.id,
     type: event.type,
     event: eventName(event.type),
     time: event.time,
-    recordedAt: at.recordedAt.toISOString(),
+    recordedAt: typeof at.recordedAt === 'string' ? at.recordedAt : at.recordedAt.toISOString(),
     source: event.source,
     actor: event.actor,
     correlationid: event.correlationid,
@@ -77,17 +90,20 @@ export function buildRecord(
   if (event.causationid !== undefined) unhashed.causationid = event.causationid;
   if (at.streamSeq !== undefined) unhashed.streamSeq = at.streamSeq;
   // What canonicalJson writes for an object: its defined members, keys sorted, `"key":value`.
-  const members: Array<[string, string]> = [];
+  // The members before `hash` and after it, so the line is the hashed text with it inserted.
+  const before: string[] = [];
+  const after: string[] = [];
   for (const key of Object.keys(unhashed).sort()) {
     const v = (unhashed as unknown as Record<string, unknown>)[key];
-    if (v !== undefined) members.push([key, `${JSON.stringify(key)}:${canonicalJson(v)}`]);
+    if (v !== undefined) (key < 'hash' ? before : after).push(`${JSON.stringify(key)}:${canonicalJson(v)}`);
   }
-  const hash = sha256(`{${members.map(([, m]) => m).join(',')}}`);
+  const head = before.join(',');
+  const tail = after.join(',');
+  const sep = head && tail ? ',' : '';
+  const hash = sha256(`{${head}${sep}${tail}}`);
   const record: AuditRecord = { ...unhashed, hash };
-  members.push(['hash', `"hash":${JSON.stringify(hash)}`]);
-  members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  lines.set(record, `{${members.map(([, m]) => m).join(',')}}\n`);
-  return record;
+  const member = `"hash":${JSON.stringify(hash)}`;
+  return { record, line: `{${head ? `${head},` : ''}${member}${tail ? `,${tail}` : ''}}\n` };
 }
 
 /** Lines of the records `buildRecord` made, so appending one does not canonicalise it again. */

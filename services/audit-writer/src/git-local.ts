@@ -92,16 +92,20 @@ export async function commitTrailers(dir: string, rev: string): Promise<Map<stri
 }
 
 /**
- * Commits files as the given identity: `git add` + `git commit`, two processes where
- * Workspace.commit (add --all, diff, rev-parse, commit, rev-parse) spends five; at thousands of
- * events per second, process spawns are the audit writer's main cost. fsync'd like every
- * command here (`core.fsync=all`), so the commit is on disk when this resolves.
+ * Commits files as the given identity, in one git process when every file is tracked already
+ * (`git commit -- <files>`: their work-tree content, nothing else); a new file is `git add`ed
+ * first. Workspace.commit (add --all, diff, rev-parse, commit, rev-parse) spends five: at thousands
+ * of events per second, process spawns are a large share of the audit writer's cost, and each one
+ * blocks Node's event loop while it forks. fsync'd like every command here (`core.fsync=all`),
+ * so the commit is on disk when this resolves.
  */
 export async function commitFiles(
   dir: string,
   files: string[],
   message: string,
   author: { name: string; email: string },
+  /** Those of `files` not tracked yet (`git commit -- <path>` refuses a path git does not know). */
+  added: string[] = files,
 ): Promise<void> {
   const g = git(dir, {
     GIT_AUTHOR_NAME: author.name,
@@ -109,6 +113,6 @@ export async function commitFiles(
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   });
-  await g.raw(['add', '--', ...files]);
-  await g.raw(['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message]);
+  if (added.length > 0) await g.raw(['add', '--', ...added]);
+  await g.raw(['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message, '--', ...files]);
 }

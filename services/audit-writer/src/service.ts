@@ -12,7 +12,7 @@ import {
 } from '@flotilla/runtime';
 import { verifierKeyString } from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
-import { AuditRepo, type Incoming, readRepoCheckpoints, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
+import { AuditRepo, readRepoCheckpoints, type Staged, TRAILER_LAST, verifyAuditDir } from './audit-repo.ts';
 import { Batcher } from './batcher.ts';
 import { type AuditRecord, sha256 } from './chain.ts';
 import { defaultOrigin, loadCheckpointSigner } from './checkpoint-key.ts';
@@ -38,7 +38,7 @@ export interface AuditWriterHooks {
 interface Active {
   repo: AuditRepo;
   index: AuditIndex;
-  batcher: Batcher<Incoming>;
+  batcher: Batcher<Staged>;
   pusher: Pusher;
   checkpoints: CheckpointPublisher | undefined;
   /** `<name>+<hash>+<key>`: what an auditor needs to verify this log's checkpoints. */
@@ -223,7 +223,7 @@ export async function startAuditWriter(
      * meanwhile, and once `concurrency` events wait, the consumer stops fetching. Only a
      * shutdown ends the wait; the events then go back unacked and are delivered again.
      */
-    const commit = async (events: Incoming[]) => {
+    const commit = async (events: Staged[]) => {
       for (let attempt = 1; ; attempt++) {
         try {
           const result = await repo.append(events, (reloaded) => index.apply(reloaded));
@@ -250,8 +250,11 @@ export async function startAuditWriter(
       }
     };
     const inBatch = new Set<number>();
-    const batcher = new Batcher<Incoming>({
+    const batcher = new Batcher<Staged>({
       maxItems: config.audit.batchMaxRecords,
+      // Under a backlog a commit takes every event waiting (at most `concurrency` are held): its
+      // fixed cost (git, fsync, the segment re-stored) is then shared by more records.
+      maxBatchItems: config.consumer.concurrency,
       maxDelayMs: config.audit.batchMaxDelayMs,
       flush: async (events) => {
         const end = metrics.commitSeconds.startTimer();
@@ -302,7 +305,8 @@ export async function startAuditWriter(
         }
         inBatch.add(ctx.streamSequence);
         try {
-          await batcher.submit({ event, streamSeq: ctx.streamSequence });
+          // Chained now (record built and serialised) while the commit before it is in progress.
+          await batcher.submit(repo.stage({ event, streamSeq: ctx.streamSequence }));
         } catch (err) {
           // Only a shutdown gets here: the event goes back to the stream, never to a dead letter.
           throw retryable('audit.stopping', `not recorded, writer stopping: ${messageOf(err)}`, {
