@@ -293,129 +293,163 @@ export function parseLog(files: AuditFile[]): ParsedLog {
 export function verifyChain(
   files: AuditFile[] | ParsedLog,
   anchor?: ChainAnchor,
-  /** Receives the parsed lines, in chain order (the checkpoint check reuses them). */
+  /** Receives the parsed lines, in chain order. */
   out?: { entries?: Parsed[] },
 ): VerifyResult {
   const log = Array.isArray(files) ? parseLog(files) : files;
-  const { entries } = log;
-  if (out) out.entries = entries;
-  const positions = new Map<number, number>();
-  entries.forEach((e, i) => {
-    if (e.record && !positions.has(e.record.seq)) positions.set(e.record.seq, i);
-  });
+  if (out) out.entries = log.entries;
+  const walk = new ChainWalk(anchor);
+  for (const e of log.entries) walk.push(e);
+  return walk.finish(log.files);
+}
 
-  const result = (problem?: VerifyProblem, head?: { seq: number; hash: string }): VerifyResult => ({
-    ok: !problem,
-    files: log.files,
-    records: entries.length,
-    ...(head ? { head } : {}),
-    ...(problem ? { problem } : {}),
-  });
+/** A parsed line whose record is in place in the chain. */
+export type IntactEntry = Parsed & { record: ChainRecord };
 
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let head: { seq: number; hash: string } | undefined;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    const at = { file: e.file, line: e.line };
-    if (!e.record) {
-      return result(
-        { kind: 'malformed', ...at, expectedSeq, message: `line is not a valid record: ${e.error}` },
-        head,
-      );
-    }
+/**
+ * `verifyChain` one line at a time, in chain order: keeps the chain's head, the first problem
+ * and a few lines it may have to name, never the lines themselves, so a log of any size verifies
+ * in the memory of one day file (the caller reads and drops them).
+ */
+export class ChainWalk {
+  /** Lines seen (records and malformed lines). */
+  count = 0;
+  first: Parsed | undefined;
+  last: Parsed | undefined;
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private head: { seq: number; hash: string } | undefined;
+  private problem: VerifyProblem | undefined;
+  /** A seq out of place: where the seq due there turns up later decides reordered vs removed. */
+  private misplaced: { at: Parsed; seq: number; expectedSeq: number; dueAt?: Parsed } | undefined;
+  /** The first line holding the anchored seq. */
+  private anchored: Parsed | undefined;
+  /** The line at index `opts.keepIndex` (0-based), for a caller that must name it afterwards. */
+  kept: Parsed | undefined;
+
+  constructor(
+    private readonly anchor?: ChainAnchor,
+    private readonly opts: {
+      /** Each record found in place, in order (before any problem). */
+      onIntact?: (e: IntactEntry) => void;
+      keepIndex?: number;
+    } = {},
+  ) {}
+
+  push(e: Parsed): void {
+    if (this.count === this.opts.keepIndex) this.kept = e;
+    this.count++;
+    this.first ??= e;
+    this.last = e;
     const r = e.record;
+    if (r && this.anchor && !this.anchored && r.seq === this.anchor.seq) this.anchored = e;
+    if (this.misplaced) {
+      if (!this.misplaced.dueAt && r?.seq === this.misplaced.expectedSeq) this.misplaced.dueAt = e;
+      return;
+    }
+    if (this.problem) return;
+    const expectedSeq = this.expectedSeq;
+    const at = { file: e.file, line: e.line };
+    if (!r) {
+      this.problem = {
+        kind: 'malformed',
+        ...at,
+        expectedSeq,
+        message: `line is not a valid record: ${e.error}`,
+      };
+      return;
+    }
     if (!e.hashOk) {
-      return result(
-        {
-          kind: 'edited',
-          ...at,
-          seq: r.seq,
-          expectedSeq,
-          message: `record seq ${r.seq} was edited: its content no longer matches its hash`,
-        },
-        head,
-      );
+      this.problem = {
+        kind: 'edited',
+        ...at,
+        seq: r.seq,
+        expectedSeq,
+        message: `record seq ${r.seq} was edited: its content no longer matches its hash`,
+      };
+      return;
     }
     if (r.seq !== expectedSeq) {
-      const laterAt = positions.get(expectedSeq);
-      const moved = laterAt !== undefined && laterAt !== i;
-      if (moved || r.seq < expectedSeq) {
-        const where = laterAt !== undefined ? entries[laterAt]! : undefined;
-        return result(
-          {
-            kind: 'reordered',
-            ...at,
-            seq: r.seq,
-            expectedSeq,
-            message: where
-              ? `record seq ${r.seq} is out of order: seq ${expectedSeq} belongs here but is at ${where.file}:${where.line}`
-              : `record seq ${r.seq} is out of order: expected seq ${expectedSeq}`,
-          },
-          head,
-        );
-      }
-      const missing = r.seq - expectedSeq;
-      return result(
-        {
-          kind: 'removed',
-          ...at,
-          seq: r.seq,
-          expectedSeq,
-          message:
-            missing === 1
-              ? `record seq ${expectedSeq} was removed (it belongs just before this line)`
-              : `records seq ${expectedSeq}..${r.seq - 1} were removed (they belong just before this line)`,
-        },
-        head,
-      );
+      this.misplaced = { at: e, seq: r.seq, expectedSeq };
+      return;
     }
-    if (r.prevHash !== prevHash) {
-      return result(
-        {
-          kind: 'edited',
-          ...at,
-          seq: r.seq,
-          expectedSeq,
-          message: `record seq ${r.seq} does not link to seq ${r.seq - 1}: one of them was rewritten and re-hashed`,
-        },
-        head,
-      );
+    if (r.prevHash !== this.prevHash) {
+      this.problem = {
+        kind: 'edited',
+        ...at,
+        seq: r.seq,
+        expectedSeq,
+        message: `record seq ${r.seq} does not link to seq ${r.seq - 1}: one of them was rewritten and re-hashed`,
+      };
+      return;
     }
-    prevHash = r.hash;
-    head = { seq: r.seq, hash: r.hash };
-    expectedSeq++;
+    this.prevHash = r.hash;
+    this.head = { seq: r.seq, hash: r.hash };
+    this.expectedSeq++;
+    this.opts.onIntact?.(e as IntactEntry);
   }
-  if (anchor && anchor.seq > 0) {
-    const last = entries[entries.length - 1];
-    const lastSeq = head?.seq ?? 0;
-    if (lastSeq < anchor.seq) {
-      return result(
-        {
+
+  finish(files: number): VerifyResult {
+    const result = (problem?: VerifyProblem): VerifyResult => ({
+      ok: !problem,
+      files,
+      records: this.count,
+      ...(this.head ? { head: this.head } : {}),
+      ...(problem ? { problem } : {}),
+    });
+    if (this.problem) return result(this.problem);
+    const m = this.misplaced;
+    if (m) {
+      const at = { file: m.at.file, line: m.at.line };
+      const where = m.dueAt;
+      if (where || m.seq < m.expectedSeq) {
+        return result({
+          kind: 'reordered',
+          ...at,
+          seq: m.seq,
+          expectedSeq: m.expectedSeq,
+          message: where
+            ? `record seq ${m.seq} is out of order: seq ${m.expectedSeq} belongs here but is at ${where.file}:${where.line}`
+            : `record seq ${m.seq} is out of order: expected seq ${m.expectedSeq}`,
+        });
+      }
+      const missing = m.seq - m.expectedSeq;
+      return result({
+        kind: 'removed',
+        ...at,
+        seq: m.seq,
+        expectedSeq: m.expectedSeq,
+        message:
+          missing === 1
+            ? `record seq ${m.expectedSeq} was removed (it belongs just before this line)`
+            : `records seq ${m.expectedSeq}..${m.seq - 1} were removed (they belong just before this line)`,
+      });
+    }
+    const anchor = this.anchor;
+    if (anchor && anchor.seq > 0) {
+      const last = this.last;
+      const lastSeq = this.head?.seq ?? 0;
+      if (lastSeq < anchor.seq) {
+        return result({
           kind: 'truncated',
           file: last?.file ?? '',
           line: last ? last.line + 1 : 1,
           expectedSeq: lastSeq + 1,
           message: `the log ends at seq ${lastSeq} but the last commit records seq ${anchor.seq}: records ${lastSeq + 1}..${anchor.seq} were removed`,
-        },
-        head,
-      );
-    }
-    const anchored = entries[positions.get(anchor.seq) ?? -1]?.record;
-    if (anchored && anchored.hash !== anchor.hash) {
-      const e = entries[positions.get(anchor.seq)!]!;
-      return result(
-        {
+        });
+      }
+      const e = this.anchored;
+      if (e?.record && e.record.hash !== anchor.hash) {
+        return result({
           kind: 'edited',
           file: e.file,
           line: e.line,
           seq: anchor.seq,
           expectedSeq: anchor.seq,
           message: `record seq ${anchor.seq} differs from the one its commit recorded (hash ${anchor.hash})`,
-        },
-        head,
-      );
+        });
+      }
     }
+    return result();
   }
-  return result(undefined, head);
 }
