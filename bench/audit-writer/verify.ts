@@ -9,7 +9,8 @@
  * all later records rewritten) must fail naming that record, so the figure is of a real check.
  *
  * COMPARE_CLI=<path to another build of cli/dist/main.js, kept beside it so its imports resolve>
- * adds that build's signed verify to every run, interleaved: a before/after of a change to verify.
+ * adds that build's signed verify to every run, interleaved: a before/after of a change to verify
+ * (COMPARE_LABEL names it in the results).
  *
  * Run: npx tsx bench/audit-writer/verify.ts   (env: RECORDS=1000000 PER_DAY=50000 BATCH=2000 RUNS=3)
  * Needs `node scripts/build.ts` first. Writes bench/results/audit-verify.md.
@@ -37,6 +38,8 @@ const RUNS = Number(process.env.RUNS ?? 3);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'cli/dist/main.js');
 const COMPARE_CLI = process.env.COMPARE_CLI;
+/** What the COMPARE_CLI build is, for the results table (e.g. `main before streaming verify`). */
+const COMPARE_LABEL = process.env.COMPARE_LABEL;
 const ORIGIN = 'bench.example/audit';
 
 const median = (xs: number[]) => {
@@ -220,7 +223,7 @@ verifies it. Wall time includes starting node. Medians of ${RUNS} runs, interlea
 |---|---:|---:|---:|
 | \`audit verify --dir --key\` (chain + every signed checkpoint + coverage) | ${(sMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (sMs / 1000)).toLocaleString('en')} | ${median(signed.map((t) => t.rssMiB)).toFixed(0)} MiB |
 | \`audit verify --dir\` (unkeyed chain only, baseline) | ${(cMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (cMs / 1000)).toLocaleString('en')} | ${median(chain.map((t) => t.rssMiB)).toFixed(0)} MiB |
-${COMPARE_CLI ? `| \`audit verify --dir --key\`, the COMPARE_CLI build | ${(oMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (oMs / 1000)).toLocaleString('en')} | ${median(compared.map((t) => t.rssMiB)).toFixed(0)} MiB |\n` : ''}
+${COMPARE_CLI ? `| \`audit verify --dir --key\`, the COMPARE_CLI build${COMPARE_LABEL ? ` (${COMPARE_LABEL})` : ''} | ${(oMs / 1000).toFixed(1)} s | ${Math.round(RECORDS / (oMs / 1000)).toLocaleString('en')} | ${median(compared.map((t) => t.rssMiB)).toFixed(0)} MiB |\n` : ''}
 Signed / chain only: ${(sMs / cMs).toFixed(2)}×.${COMPARE_CLI ? ` This build / COMPARE_CLI build (signed): ${(sMs / oMs).toFixed(2)}× (${(oMs / sMs).toFixed(2)}× faster).` : ''} A copy with record ${editAt} edited and every later record
 re-hashed fails in ${(tampered.ms / 1000).toFixed(1)} s, naming it: \`${tampered.out.split('\n')[0]?.slice(0, 160)}…\`
 
