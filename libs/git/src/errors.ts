@@ -1,5 +1,4 @@
 import { type Disposition, FlotillaError } from '@flotilla/errors';
-import { GitError as SimpleGitError } from 'simple-git';
 import { redactText } from './redact.ts';
 
 /** Every failure of @flotilla/git carries one of these codes, so callers can react without parsing text. */
@@ -53,17 +52,14 @@ export function isGitError(err: unknown, code?: GitErrorCode): err is GitError {
   return err instanceof GitError && (code === undefined || err.code === code);
 }
 
-/**
- * The raw failure of one git process: exit code and output, before classification. It extends
- * simple-git's error class so simple-git passes it through instead of wrapping it in a string.
- */
-export class GitCommandError extends SimpleGitError {
+/** The raw failure of one git process: exit code and output, before classification. */
+export class GitCommandError extends Error {
   constructor(
     readonly exitCode: number,
     readonly stderr: string,
     readonly stdout: string,
   ) {
-    super(undefined, stderr.trim() || stdout.trim() || `git exited with code ${exitCode}`);
+    super(stderr.trim() || stdout.trim() || `git exited with code ${exitCode}`);
     this.name = 'GitCommandError';
   }
 }

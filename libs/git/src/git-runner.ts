@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { withSpan } from '@flotilla/telemetry';
-import { simpleGit } from 'simple-git';
+import { type VulnerabilityCategory, vulnerabilityCheck } from '@simple-git/argv-parser';
 import { credentialEnv, type GitCredentials, secretsOf } from './credentials.ts';
-import { classifyGitFailure, GitCommandError } from './errors.ts';
+import { classifyGitFailure, GitCommandError, GitError } from './errors.ts';
 
 export interface RunOptions {
   /** Working directory of the git process (must exist). */
@@ -26,6 +28,20 @@ export interface RunOptions {
 /** Ambient variables that would change what git runs or where it looks (an editor, GIT_DIR from a hook...). */
 const AMBIENT_DROPPED = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
 
+/**
+ * What simple-git's argument checks (which we keep: `vulnerabilityCheck`) would refuse and our
+ * own commands set deliberately: the credentials' ssh command, http headers through
+ * GIT_CONFIG_COUNT, config paths.
+ */
+const DELIBERATE: ReadonlySet<VulnerabilityCategory> = new Set<VulnerabilityCategory>([
+  'allowUnsafeSshCommand',
+  'allowUnsafeConfigEnvCount',
+  'allowUnsafeConfigPaths',
+]);
+
+/** After git exits, how long its output pipes may stay open before we stop reading them. */
+const EXIT_GRACE_MS = 1000;
+
 /** The process environment minus what must not leak into our commands (simple-git v4 also refuses it). */
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -36,10 +52,7 @@ function baseEnv(): Record<string, string> {
   return env;
 }
 
-/**
- * Runs one git command through simple-git and returns stdout. Every non-zero exit becomes a typed
- * GitError (simple-git alone only fails when stderr is non-empty).
- */
+/** Runs one git command and returns stdout. Every non-zero exit becomes a typed GitError. */
 export async function runGit(args: string[], opts: RunOptions): Promise<string> {
   try {
     return await runGitRaw(args, opts);
@@ -73,10 +86,7 @@ export async function runGitStatus(
   }
 }
 
-/**
- * One git process through simple-git; raw GitCommandError on any non-zero exit (simple-git alone
- * only fails when stderr is non-empty).
- */
+/** One git process; raw GitCommandError on any non-zero exit. */
 function runGitRaw(args: string[], opts: RunOptions): Promise<string> {
   // The span names the subcommand only: arguments can hold URLs and paths of untrusted repos.
   return withSpan(
@@ -86,26 +96,91 @@ function runGitRaw(args: string[], opts: RunOptions): Promise<string> {
   );
 }
 
+/**
+ * Spawns git itself, with simple-git's argument checks (`vulnerabilityCheck`, abbreviated options
+ * refused) but not its runner: simple-git waits 50 ms more after any command that wrote nothing
+ * (its completion plugin, in case output comes late), and most commands on a commit's path are
+ * quiet (fetch, push, commit, update-ref): 50 ms each, every time.
+ */
 async function runGitProcess(args: string[], opts: RunOptions): Promise<string> {
-  const env = { ...baseEnv(), ...credentialEnv(opts.url, opts.credentials), ...opts.env };
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    ...credentialEnv(opts.url, opts.credentials),
+    ...opts.env,
+    // As simple-git sets it: git refuses abbreviated options (`--upload` for `--upload-pack`).
+    GIT_TEST_DISALLOW_ABBREVIATED_OPTIONS: 'true',
+  };
+  const argv = [...(opts.config ?? []).flatMap((c) => ['-c', c]), ...args];
+  for (const v of vulnerabilityCheck(argv, env))
+    if (!DELIBERATE.has(v.category))
+      throw new GitError('git.invalid-argument', `git ${args[0] ?? ''} refused: ${v.message}`);
+  if (!existsSync(opts.cwd)) throw new Error(`git ${args[0] ?? ''}: directory ${opts.cwd} does not exist`);
   opts.onProcess?.();
-  return simpleGit({
-    baseDir: opts.cwd,
-    config: opts.config ?? [],
-    // simple-git v4 guards every GIT_* variable and some -c keys; we set these ourselves, deliberately.
-    allowEnvironment: Object.keys(env),
-    unsafe: { allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: true, allowUnsafeConfigPaths: true },
-    timeout: { block: opts.timeoutMs ?? 120_000 },
-    ...(opts.input !== undefined ? { input: () => opts.input } : {}),
-    errors: (error, result) =>
-      result.exitCode !== 0
-        ? new GitCommandError(
-            result.exitCode,
-            Buffer.concat(result.stdErr).toString('utf8'),
-            Buffer.concat(result.stdOut).toString('utf8'),
-          )
-        : error,
-  })
-    .env(env)
-    .raw(args);
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return await new Promise<string>((resolve, reject) => {
+    const child = spawn('git', argv, {
+      cwd: opts.cwd,
+      env,
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    // Killed after `timeoutMs` without output, as simple-git's block timeout did.
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+    };
+    arm();
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout.push(d);
+      arm();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr.push(d);
+      arm();
+    });
+    let settled = false;
+    const settle = (code: number | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (timedOut) reject(new Error(`git ${args[0] ?? ''}: block timeout reached after ${timeoutMs} ms`));
+      else if (code !== 0)
+        reject(
+          new GitCommandError(
+            code ?? -1,
+            Buffer.concat(stderr).toString('utf8'),
+            Buffer.concat(stdout).toString('utf8'),
+          ),
+        );
+      else resolve(Buffer.concat(stdout).toString('utf8'));
+    };
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(e);
+    });
+    // 'close' comes once the output pipes are drained, right after the exit; a process git
+    // started that outlives it (an ssh command killed with git) could hold them open much longer.
+    child.on('close', (code) => settle(code));
+    child.on('exit', (code) => {
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        settle(code);
+      }, EXIT_GRACE_MS);
+    });
+    if (opts.input !== undefined) {
+      // A git that exits before reading all of it (an error) closes the pipe: its exit code says why.
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(opts.input);
+    }
+  });
 }
