@@ -9,6 +9,7 @@
 // revision, as before issue 16) and `touched` (the default: only pipelines whose sources or
 // definition the commit changed). Target (issue 16): ≤ 100 ms beyond rendering that pipeline.
 import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { PlanCreated } from '@flotilla/events';
 import { GitWorkdir } from '@flotilla/test-support';
@@ -31,6 +32,10 @@ interface Figures {
   e2e: number[];
   render: number[];
   beyond: number[];
+  /** Steps beyond rendering (Planner.lastRender): the fetch, dispatch → opened, the rest. */
+  fetch: number[];
+  open: number[];
+  rest: number[];
   pipelines: number[];
 }
 
@@ -40,7 +45,16 @@ async function measure(scope: 'all' | 'touched'): Promise<Figures> {
   const planner = await h.start({ evaluateIntervalMs: 60_000, renderScope: scope });
   const initialPlans = PIPELINES * CLUSTERS.length;
   while (h.events.of(PlanCreated).length < initialPlans) await new Promise((r) => setTimeout(r, 50));
-  const f: Figures = { initial: performance.now() - t0, e2e: [], render: [], beyond: [], pipelines: [] };
+  const f: Figures = {
+    initial: performance.now() - t0,
+    e2e: [],
+    render: [],
+    beyond: [],
+    fetch: [],
+    open: [],
+    rest: [],
+    pipelines: [],
+  };
   const work = await GitWorkdir.clone(h.git.fileUrl(h.repoName));
   try {
     for (let r = 0; r < RUNS; r++) {
@@ -81,6 +95,9 @@ async function measure(scope: 'all' | 'touched'): Promise<Figures> {
       f.e2e.push(total);
       f.render.push(last.renderMs);
       f.beyond.push(total - last.renderMs);
+      f.fetch.push(last.fetchMs ?? 0);
+      f.open.push(last.openMs);
+      f.rest.push(total - last.renderMs - (last.fetchMs ?? 0) - last.openMs);
       f.pipelines.push(last.pipelines);
     }
   } finally {
@@ -90,11 +107,12 @@ async function measure(scope: 'all' | 'touched'): Promise<Figures> {
   return f;
 }
 
+const loadBefore = loadavg()[0] ?? 0;
 const touched = await measure('touched');
 // `--only touched`: the touched column alone (profiling); the results file needs both.
 if (process.argv.includes('--only')) {
   console.log(
-    `touched: commit → plans ${fmt(median(touched.e2e))}, render ${fmt(median(touched.render))}, beyond ${fmt(median(touched.beyond))} (${touched.beyond.map(fmt).join(', ')})`,
+    `touched: commit → plans ${fmt(median(touched.e2e))}, render ${fmt(median(touched.render))}, beyond ${fmt(median(touched.beyond))} (${touched.beyond.map(fmt).join(', ')}): fetch ${fmt(median(touched.fetch))}, open ${fmt(median(touched.open))}, rest ${fmt(median(touched.rest))}; load ${loadBefore.toFixed(1)} → ${(loadavg()[0] ?? 0).toFixed(1)}`,
   );
   process.exit(0);
 }
@@ -102,7 +120,7 @@ const all = await measure('all');
 const ratio = median(all.e2e) / Math.max(1, median(touched.e2e));
 const report = `# Planner: many pipelines in one repo
 
-\`npx tsx bench/planner/pipelines.ts --pipelines ${PIPELINES} --runs ${RUNS}\` — ${new Date().toISOString()}, ${process.platform}, node ${process.version}; medians of ${RUNS} runs. Shared 2-core machine under load from other work: read orders of magnitude.
+\`npx tsx bench/planner/pipelines.ts --pipelines ${PIPELINES} --runs ${RUNS}\` — ${new Date().toISOString()}, ${process.platform}, node ${process.version}, ${cpus().length} cores; medians of ${RUNS} runs. Shared machine under load from other work (1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]?.toFixed(1)} at the end): read orders of magnitude.
 
 ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain YAML), one repo, one planner per column (same repo, same commits).
 
@@ -111,8 +129,11 @@ ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain
 | start → all ${PIPELINES * CLUSTERS.length} initial plans (once) | ${fmt(all.initial)} | ${fmt(touched.initial)} |
 | commit to one pipeline: GitCommitDetected → its 4 PlanCreated | ${fmt(median(all.e2e))} | ${fmt(median(touched.e2e))} |
 | pipelines rendered for that revision | ${median(all.pipelines)} | ${median(touched.pipelines)} |
-| render phase (walks, parse; slowest pipeline's) | ${fmt(median(all.render))} | ${fmt(median(touched.render))} |
-| beyond rendering (fetch, log, checkout, bundle, sign, publish, KV) | ${fmt(median(all.beyond))} | ${fmt(median(touched.beyond))} |
+| render phase (walks, parse, bundle stored; slowest pipeline's) | ${fmt(median(all.render))} | ${fmt(median(touched.render))} |
+| **beyond rendering** | ${fmt(median(all.beyond))} | **${fmt(median(touched.beyond))}** (${touched.beyond.map(fmt).join(', ')}) |
+| — fetch of the reported commit | ${fmt(median(all.fetch))} | ${fmt(median(touched.fetch))} |
+| — dispatch → opened (older?, checkout, what changed, pipeline set) | ${fmt(median(all.open))} | ${fmt(median(touched.open))} |
+| — the rest (event delivery, decisions, object index and stage saves, sign, publish) | ${fmt(median(all.rest))} | ${fmt(median(touched.rest))} |
 
 Commit → plans: **${ratio.toFixed(1)}× faster** with \`touched\`. Every run, in both columns: plans for the
 changed pipeline's 4 clusters only, none for the other ${PIPELINES - 1} pipelines.

@@ -193,6 +193,10 @@ export class Planner {
     renderMs: number;
     /** From the revision's dispatch to its last pipeline recorded. */
     totalMs: number;
+    /** Bringing a reported commit into the mirror (the fetch), before its dispatch. */
+    fetchMs?: number;
+    /** From the dispatch to the revision opened: older or not, checkout, what changed, pipelines. */
+    openMs: number;
     plans: number;
     /** Pipelines rendered (the others were untouched by the commit). */
     pipelines: number;
@@ -669,11 +673,12 @@ export class Planner {
   private async onCommit(e: EventOf<typeof GitCommitDetected>): Promise<void> {
     if (e.data.repo !== this.o.repoName || e.data.branch !== this.o.branch) return;
     if (this.isRenderedEcho(e.data.sha)) return;
+    const fetching = performance.now();
     if (!(await this.o.repo.fetchReported(e.data.sha))) {
       this.log.warn({ sha: e.data.sha }, 'commit not found in the config repo; skipped');
       return;
     }
-    await this.render(e.data.sha, e);
+    await this.render(e.data.sha, e, { fetchMs: performance.now() - fetching });
   }
 
   /**
@@ -751,15 +756,19 @@ export class Planner {
    * their plans as short decisions. The revision counts as rendered (`lastRenderedRevision`,
    * what a restart starts from) only when it and every earlier one finished in every lane.
    */
-  render(revision: string, cause?: FlotillaEvent): Promise<void> {
+  render(revision: string, cause?: FlotillaEvent, timing?: { fetchMs: number }): Promise<void> {
     return this.revisions.run(() =>
       withSpan('plan revision', { attributes: { 'flotilla.revision': revision } }, () =>
-        this.dispatch(revision, cause),
+        this.dispatch(revision, cause, timing),
       ),
     );
   }
 
-  private async dispatch(revision: string, cause?: FlotillaEvent): Promise<void> {
+  private async dispatch(
+    revision: string,
+    cause?: FlotillaEvent,
+    timing?: { fetchMs: number },
+  ): Promise<void> {
     if (!this.active) return;
     const started = performance.now();
     const { state } = this.o;
@@ -812,6 +821,7 @@ export class Planner {
       cause,
       from !== null && changed ? { since: from, paths: changed.paths } : undefined,
     );
+    const openMs = performance.now() - started;
     let lanes: Array<Promise<PipelineRenderResult | null>>;
     try {
       lanes = await this.queue.run(() => this.handOver(opened, since, changed?.paths ?? null, cause));
@@ -843,6 +853,8 @@ export class Planner {
           revision,
           renderMs: Math.max(0, ...done.map((r) => r.renderMs)),
           totalMs: performance.now() - started,
+          ...(timing ? { fetchMs: timing.fetchMs } : {}),
+          openMs,
           plans: done.reduce((n, r) => n + r.plans, 0),
           pipelines: done.length,
         };
