@@ -78,10 +78,42 @@ function getPath(target: unknown, path: string[]): unknown {
   );
 }
 
+/**
+ * An old key (`LoadConfigOptions.renamed`) in the file or the environment is refused, naming the
+ * new one: left alone it would be ignored like any unknown key and the new key's default used
+ * silently (a `leader.mode: sharded` quietly running single).
+ */
+function renamedKeys(
+  schema: TObject,
+  renamed: Readonly<Record<string, string>>,
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  file: string | undefined,
+): string[] {
+  const known = new Set(leaves(schema).map((l) => envName(l.path)));
+  const problems: string[] = [];
+  for (const [old, now] of Object.entries(renamed)) {
+    const oldPath = old.split('.');
+    const oldEnv = envName(oldPath);
+    const inEnv = Object.keys(env).filter(
+      (k) => !known.has(k) && env[k] !== undefined && (k === oldEnv || k.startsWith(`${oldEnv}_`)),
+    );
+    const inFile = file !== undefined && getPath(config, oldPath) !== undefined;
+    const nowEnv = envName(now.split('.'));
+    if (inFile || inEnv.length > 0)
+      problems.push(
+        `${old} (${[...inEnv, ...(inFile ? [file] : [])].join(', ')}) was renamed ${now} (${nowEnv}${known.has(nowEnv) ? '' : '_…'}): rename it`,
+      );
+  }
+  return problems;
+}
+
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Config file (YAML or JSON); defaults to $FLOTILLA_CONFIG. Environment variables win over it. */
   file?: string;
+  /** Keys the service renamed, old dotted path → new (`{ leader: 'lease' }`): an old one is refused. */
+  renamed?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -106,6 +138,8 @@ export function loadConfig<S extends TObject>(schema: S, opts: LoadConfigOptions
       throw new ConfigError([`config file ${file}: ${(err as Error).message}`]);
     }
   }
+  const renamed = renamedKeys(schema, opts.renamed ?? {}, config, env, file);
+  if (renamed.length > 0) throw new ConfigError(renamed);
   for (const leaf of leaves(schema)) {
     const name = envName(leaf.path);
     const raw = env[name];

@@ -94,3 +94,6 @@ export const Config = Type.Object({
   consumer: fixedConsumerOptions({ ackWaitMs: 60_000 }),
 });
 export type Config = Static<typeof Config>;
+
+/** Keys this service renamed (the shared `consumer` group since issue 21): loadConfig refuses an old one, naming the new. */
+export const RENAMED = { ackWaitMs: 'consumer.ackWaitMs' } as const;

@@ -1,8 +1,8 @@
 import { loadConfig, runService } from '@flotilla/runtime';
-import { Config } from './config.ts';
+import { Config, RENAMED } from './config.ts';
 import { startApplier } from './service.ts';
 
 await runService({
   name: 'cluster-applier',
-  start: async (logger) => await startApplier(loadConfig(Config), logger),
+  start: async (logger) => await startApplier(loadConfig(Config, { renamed: RENAMED }), logger),
 });

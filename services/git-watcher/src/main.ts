@@ -1,8 +1,8 @@
 import { loadConfig, runService } from '@flotilla/runtime';
-import { Config } from './config.ts';
+import { Config, RENAMED } from './config.ts';
 import { startGitWatcher } from './service.ts';
 
 await runService({
   name: 'git-watcher',
-  start: async (logger) => startGitWatcher(loadConfig(Config), logger),
+  start: async (logger) => startGitWatcher(loadConfig(Config, { renamed: RENAMED }), logger),
 });

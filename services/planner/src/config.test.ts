@@ -1,6 +1,6 @@
 import { loadConfig } from '@flotilla/runtime';
 import { describe, expect, it } from 'vitest';
-import { Config } from './config.ts';
+import { Config, RENAMED } from './config.ts';
 import { natsResources, PLANNER_SLOTS } from './nats-resources.ts';
 
 const required = {
@@ -46,5 +46,13 @@ describe('planner config: the shared consumer group', () => {
     expect(declared).toHaveLength(1 + PLANNER_SLOTS);
     expect(declared.map((c) => c.ackWaitMs)).toEqual(Array(1 + PLANNER_SLOTS).fill(90_000));
     expect(natsResources().consumers.map((c) => c.ackWaitMs)).toEqual(Array(1 + PLANNER_SLOTS).fill(60_000));
+  });
+});
+
+describe('planner config: renamed keys', () => {
+  it('refuses the old `leader` group (now `lease`) instead of quietly running single', () => {
+    expect(() =>
+      loadConfig(Config, { env: { ...required, FLOTILLA_LEADER_MODE: 'sharded' }, renamed: RENAMED }),
+    ).toThrow(/leader \(FLOTILLA_LEADER_MODE\) was renamed lease/);
   });
 });

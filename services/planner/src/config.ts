@@ -158,3 +158,6 @@ export const Config = Type.Object({
   ),
 });
 export type Config = Static<typeof Config>;
+
+/** Keys this service renamed (the leader lease, `lease` since issue 21): loadConfig refuses an old one, naming the new. */
+export const RENAMED = { leader: 'lease' } as const;

@@ -7,7 +7,7 @@
 // Lives in test/, so no shipped planner can be configured to crash.
 import type { FlotillaEvent } from '@flotilla/events';
 import { type Logger, loadConfig, runService } from '@flotilla/runtime';
-import { Config } from '../src/config.ts';
+import { Config, RENAMED } from '../src/config.ts';
 import type { PlannerFaults } from '../src/promotions.ts';
 import { startPlanner } from '../src/service.ts';
 
@@ -46,5 +46,6 @@ function faultsFor(logger: Logger): PlannerFaults {
 
 await runService({
   name: 'planner',
-  start: async (logger) => await startPlanner(loadConfig(Config), logger, { faults: faultsFor(logger) }),
+  start: async (logger) =>
+    await startPlanner(loadConfig(Config, { renamed: RENAMED }), logger, { faults: faultsFor(logger) }),
 });

@@ -83,3 +83,6 @@ export const Config = Type.Object({
   }),
 });
 export type Config = Static<typeof Config>;
+
+/** Keys this service renamed (`lease` since issue 21, as in every service): loadConfig refuses an old one, naming the new. */
+export const RENAMED = { leases: 'lease' } as const;
