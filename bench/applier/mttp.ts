@@ -19,23 +19,19 @@
  * Run: npx tsx bench/applier/mttp.ts [--apps=1000 --runs=3 --parallel=16 --ceiling=16,32,64 --profile=true]
  * Writes bench/results/applier.md (or --out).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectH2 } from 'node:http2';
 import { Agent, request } from 'node:https';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { Bus } from '@flotilla/bus';
+import { parseArgs } from 'node:util';
 import { ApplySucceeded, HealthChanged } from '@flotilla/events';
-import { freePort, killGroup, spawnTracked, startNats, startTestClusters } from '@flotilla/test-support';
-import { generateSigningKey } from '@flotilla/trust';
+import { killGroup } from '@flotilla/test-support';
 import { stringify } from 'yaml';
+import { startApplierBench } from './applier-bench.ts';
 import { mttpObjects } from './mttp-objects.ts';
-import { planFeed } from './plan-feed.ts';
 
-const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
   options: {
     apps: { type: 'string', default: '1000' },
@@ -95,35 +91,12 @@ function cpuSeconds(pid: number): number {
 /** CLOCK_MONOTONIC in µs, the clock V8's CPU profiles use for their sample timestamps. */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 
-const [nats, [cluster]] = await Promise.all([
-  startNats(),
-  startTestClusters([`bench-applier`], { kwok: false }),
-]);
-if (!cluster) throw new Error('no cluster');
-const tmp = mkdtempSync(join(tmpdir(), 'bench-applier-'));
-const kubectl = async (...a: string[]) =>
-  (await execFileP('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...a], { maxBuffer: 256 << 20 }))
-    .stdout;
-const planner = await Bus.connect({
-  servers: nats.url,
-  service: 'planner',
-  instance: 'bench',
-  ensureStream: true,
-});
-const key = generateSigningKey('bench');
-const keyFile = join(tmp, 'planner.pem');
-writeFileSync(keyFile, key.publicPem);
-const { waitEvent, publish } = await planFeed(planner, key.signing, BUCKET);
+const bench = await startApplierBench('bench-applier', { kubectlMaxBuffer: 256 << 20, bucket: BUCKET });
+const { cluster, tmp, kubectl } = bench;
+const { waitEvent, publish } = bench.feed;
 
 async function createNamespaces(prefix: string) {
-  const file = join(tmp, `${prefix}-ns.yaml`);
-  writeFileSync(
-    file,
-    Array.from({ length: NAMESPACES }, (_, i) =>
-      stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${prefix}-${i}` } }),
-    ).join('---\n'),
-  );
-  await kubectl('apply', '--server-side', '-f', file);
+  await bench.createNamespaces(prefix, NAMESPACES);
   // The ServiceAccount controller creates `default` in each; wait so it does not compete with the timing.
   await new Promise((r) => setTimeout(r, 1500));
 }
@@ -148,9 +121,8 @@ async function applierRun(
   await createNamespaces(prefix);
   const objects = appObjects(prefix);
   const name = `bench-${run}`;
-  const port = await freePort();
-  const proc = spawnTracked(
-    process.execPath,
+  const { proc, pid } = await bench.startApplier(
+    name,
     [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500'] : []),
       '--import',
@@ -158,34 +130,13 @@ async function applierRun(
       join(root, 'services/cluster-applier/src/main.ts'),
     ],
     {
-      env: {
-        ...process.env,
-        FLOTILLA_CLUSTER: name,
-        FLOTILLA_NATS_SERVERS: nats.url,
-        FLOTILLA_HTTP_PORT: String(port),
-        FLOTILLA_KUBE_KUBECONFIG: cluster!.kubeconfigPath,
-        FLOTILLA_KUBE_PARALLELISM: String(parallel),
-        FLOTILLA_TRUSTED_KEYS: `bench=${keyFile}`,
-        FLOTILLA_DRIFT_INTERVAL_MS: '0',
-        FLOTILLA_HEALTH_POLL_MS: '500',
-        FLOTILLA_CONSUMER_ACK_WAIT_MS: '120000',
-        LOG_LEVEL: 'warn',
-      },
-      logFile: join(tmp, `applier-${run}.log`),
+      FLOTILLA_KUBE_PARALLELISM: String(parallel),
+      FLOTILLA_DRIFT_INTERVAL_MS: '0',
+      FLOTILLA_HEALTH_POLL_MS: '500',
     },
   );
-  const pid = proc.child.pid as number;
-  // Ready = NATS connected and the plan consumer bound (it holds the Lease).
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const readyRss = peakRssMiB(pid);
-  const cpu0 = [cpuSeconds(pid), cpuSeconds(cluster!.pid)];
+  const cpu0 = [cpuSeconds(pid), cpuSeconds(cluster.pid)];
   const m0 = monoUs();
   const first = await publish(name, objects, 1);
   const done = await waitEvent(
@@ -195,7 +146,7 @@ async function applierRun(
   const initial = (performance.now() - first.t0) / 1000;
   const window: [number, number] = [m0, monoUs()];
   const applierCpu = cpuSeconds(pid) - (cpu0[0] as number);
-  const apiserverCpu = cpuSeconds(cluster!.pid) - (cpu0[1] as number);
+  const apiserverCpu = cpuSeconds(cluster.pid) - (cpu0[1] as number);
   const counts = (done.data as { counts: { applied: number } }).counts;
   if (counts.applied !== objects.length) throw new Error(`applied ${counts.applied} of ${objects.length}`);
   await waitEvent(
@@ -244,7 +195,7 @@ async function ceilingRun(
     path: `${(COLLECTIONS[o.kind] as string).replace('NS', o.metadata.namespace as string)}/${o.metadata.name}?fieldManager=bench-ceiling&force=true`,
     body: JSON.stringify(o),
   }));
-  const kc = cluster!.kubeConfig;
+  const kc = cluster.kubeConfig;
   const b64 = (v?: string) => (v ? Buffer.from(v, 'base64') : undefined);
   const agent = new Agent({
     keepAlive: true,
@@ -253,7 +204,7 @@ async function ceilingRun(
     cert: b64(kc.getCurrentUser()?.certData),
     key: b64(kc.getCurrentUser()?.keyData),
   });
-  const url = new URL(cluster!.server);
+  const url = new URL(cluster.server);
   const session = h2
     ? connectH2(url.origin, {
         ca: b64(kc.getCurrentCluster()?.caData),
@@ -319,9 +270,9 @@ async function ceilingRun(
   };
   // The applier's own sequence, raw: a dry-run pass of every object, then the write pass.
   const dry = await pass(true);
-  const cpu0 = cpuSeconds(cluster!.pid);
+  const cpu0 = cpuSeconds(cluster.pid);
   const s = await pass(false);
-  const apiserverCpu = cpuSeconds(cluster!.pid) - cpu0;
+  const apiserverCpu = cpuSeconds(cluster.pid) - cpu0;
   agent.destroy();
   session?.close();
   return { dry, s, apiserverCpu };
@@ -477,16 +428,14 @@ try {
     console.log(`profiled run: ${r.initial.toFixed(2)} s`, profile.cats);
   }
 } catch (err) {
-  for (const f of ['applier-1.log']) {
+  for (const f of ['applier-bench-1.log']) {
     try {
       console.error(readFileSync(join(tmp, f), 'utf8').split('\n').slice(-30).join('\n'));
     } catch {}
   }
   throw err;
 } finally {
-  await planner.close().catch(() => {});
-  await Promise.allSettled([nats.dispose(), cluster.stop()]);
-  rmSync(tmp, { recursive: true, force: true });
+  await bench.close();
 }
 
 const loadEnd = loadavg();

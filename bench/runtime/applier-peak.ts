@@ -18,29 +18,16 @@
  * Run: npx tsx bench/runtime/applier-peak.ts [--runs=3 --apps=1000 --modes=tsx,image,bundle]
  * Writes bench/results/applier-peak.md (or --out).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { Bus } from '@flotilla/bus';
+import { parseArgs } from 'node:util';
 import { ApplySucceeded, DriftCorrected, type FlotillaEvent, HealthChanged } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
-import {
-  freePort,
-  killGroup,
-  programArgs,
-  programPath,
-  spawnTracked,
-  startNats,
-  startTestClusters,
-} from '@flotilla/test-support';
-import { generateSigningKey } from '@flotilla/trust';
-import { stringify } from 'yaml';
+import { killGroup, programArgs, programPath } from '@flotilla/test-support';
+import { startApplierBench } from '../applier/applier-bench.ts';
 import { mttpObjects } from '../applier/mttp-objects.ts';
-import { planFeed } from '../applier/plan-feed.ts';
 
-const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
@@ -91,25 +78,9 @@ function status(pid: number): { rss: number; hwm: number } {
 }
 
 const loadStart = loadavg();
-const [nats, [cluster]] = await Promise.all([
-  startNats(),
-  startTestClusters(['bench-peak'], { kwok: false }),
-]);
-if (!cluster) throw new Error('no cluster');
-const tmp = mkdtempSync(join(tmpdir(), 'bench-applier-peak-'));
-const kubectl = async (...a: string[]) =>
-  (await execFileP('kubectl', ['--kubeconfig', cluster.kubeconfigPath, ...a], { maxBuffer: 64 << 20 }))
-    .stdout;
-const planner = await Bus.connect({
-  servers: nats.url,
-  service: 'planner',
-  instance: 'bench',
-  ensureStream: true,
-});
-const key = generateSigningKey('bench');
-const keyFile = join(tmp, 'planner.pem');
-writeFileSync(keyFile, key.publicPem);
-const { waitEvent, publish: publishPlan } = await planFeed(planner, key.signing, BUCKET);
+const bench = await startApplierBench('bench-peak', { kubectlMaxBuffer: 64 << 20, bucket: BUCKET });
+const { kubectl } = bench;
+const { waitEvent, publish: publishPlan } = bench.feed;
 const publish = async (cluster: string, objects: KubeObject[], sequence: number) =>
   (await publishPlan(cluster, objects, sequence)).plan;
 
@@ -123,53 +94,15 @@ const planIdIs = (id: string) => (e: FlotillaEvent) => (e.data as { planId?: str
 
 async function run(mode: Mode, tag: string): Promise<Sample> {
   const prefix = `pk${tag}`;
-  await kubectl(
-    'apply',
-    '--server-side',
-    '-f',
-    (() => {
-      const file = join(tmp, `${prefix}-ns.yaml`);
-      writeFileSync(
-        file,
-        Array.from({ length: NAMESPACES }, (_, i) =>
-          stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${prefix}-${i}` } }),
-        ).join('---\n'),
-      );
-      return file;
-    })(),
-  );
+  await bench.createNamespaces(prefix, NAMESPACES);
   const objects = mttpObjects(prefix, APPS, NAMESPACES);
   const name = `peak-${tag}`;
-  const port = await freePort();
-  const proc = spawnTracked(process.execPath, MODES[mode], {
-    cwd: root,
-    env: {
-      ...process.env,
-      FLOTILLA_CLUSTER: name,
-      FLOTILLA_NATS_SERVERS: nats.url,
-      FLOTILLA_HTTP_PORT: String(port),
-      FLOTILLA_KUBE_KUBECONFIG: cluster!.kubeconfigPath,
-      FLOTILLA_TRUSTED_KEYS: `bench=${keyFile}`,
-      // Checks every few seconds (default a minute) so one runs within the bench; the hand edit
-      // below is how the bench knows one ran over all objects after the apply.
-      FLOTILLA_DRIFT_INTERVAL_MS: '3000',
-      FLOTILLA_CONSUMER_ACK_WAIT_MS: '120000',
-      LOG_LEVEL: 'warn',
-    },
-    logFile: join(tmp, `applier-${tag}.log`),
+  const { proc, pid } = await bench.startApplier(name, MODES[mode], {
+    // Checks every few seconds (default a minute) so one runs within the bench; the hand edit
+    // below is how the bench knows one ran over all objects after the apply.
+    FLOTILLA_DRIFT_INTERVAL_MS: '3000',
   });
-  const pid = proc.child.pid as number;
   try {
-    for (;;) {
-      if (proc.child.exitCode !== null)
-        throw new Error(`applier (${mode}) exited; see ${tmp}/applier-${tag}.log`);
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const readyRss = status(pid).rss;
     const t0 = performance.now();
     const first = await publish(name, objects, 1);
@@ -224,9 +157,7 @@ try {
     }
   }
 } finally {
-  await planner.close().catch(() => {});
-  await Promise.allSettled([nats.dispose(), cluster.stop()]);
-  rmSync(tmp, { recursive: true, force: true });
+  await bench.close();
 }
 
 /** What each mode runs, for the results (only the modes run are listed). */
