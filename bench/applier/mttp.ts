@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { ApplySucceeded, HealthChanged } from '@flotilla/events';
 import { killGroup } from '@flotilla/test-support';
 import { stringify } from 'yaml';
+import { median } from '../stats.ts';
 import { startApplierBench } from './applier-bench.ts';
 import { mttpObjects } from './mttp-objects.ts';
 
@@ -59,12 +60,6 @@ const ALT = args['parallel-alt'] ? Number(args['parallel-alt']) : undefined;
 const loadStart = loadavg();
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'flotilla-bundles';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 const appObjects = (prefix: string) => mttpObjects(prefix, APPS, NAMESPACES);
 

@@ -27,6 +27,7 @@ import type { KubeObject } from '@flotilla/manifests';
 import { killGroup, programArgs, programPath } from '@flotilla/test-support';
 import { startApplierBench } from '../applier/applier-bench.ts';
 import { mttpObjects } from '../applier/mttp-objects.ts';
+import { median } from '../stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,12 +65,6 @@ const modes = args.modes.split(',') as Mode[];
 for (const m of modes) if (!(m in MODES)) throw new Error(`unknown mode ${m}`);
 if (modes.includes('before') !== (args.before !== undefined))
   throw new Error('mode before needs --before=<dist/main.js> and back');
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 function status(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');

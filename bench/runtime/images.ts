@@ -35,6 +35,7 @@ import {
   startTestCluster,
   stopProcess,
 } from '@flotilla/test-support';
+import { median } from '../stats.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const RUNS = Number(args.runs);
@@ -44,12 +45,6 @@ const BEGIN = '<!-- bench/runtime/images.ts: begin -->';
 const END = '<!-- bench/runtime/images.ts: end -->';
 
 type Mode = 'container' | 'host';
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
 /** Polls `url` every 50 ms until 200; fails early when `alive()` says the process is gone. */
 async function until200(url: string, alive: () => Promise<boolean>, what: string): Promise<void> {
   const started = performance.now();

@@ -17,6 +17,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { programPath, spawnTracked, startFlotillaStack, stopProcess } from '@flotilla/test-support';
+import { median } from '../stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -89,12 +90,6 @@ async function startOnce(mode: Mode, service: Service, url: string, configFile: 
     await stopProcess(proc, 20_000);
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 const stack = await startFlotillaStack({
   clusters: args.applier === 'false' ? [] : ['dev'],
