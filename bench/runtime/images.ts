@@ -27,6 +27,7 @@ import {
   natsServerBinary,
   podman,
   programPath,
+  type Spawned,
   serviceContainerConfig,
   serviceRunArgs,
   spawnTracked,
@@ -92,6 +93,38 @@ function hostEnv(service: FlotillaService): Record<string, string> {
   return env;
 }
 
+/** nats-server's arguments: monitoring (the health check) on `port`, JetStream stored in `storeDir`. */
+const natsArgs = async (port: number, storeDir: string) => [
+  '-a',
+  '127.0.0.1',
+  '-p',
+  String(await freePort()),
+  '-m',
+  String(port),
+  '-js',
+  '-sd',
+  storeDir,
+];
+
+/**
+ * Both modes' measurement: ms from `start()` to the first 200 from `url`; `stop()` runs whatever
+ * happened, and a start that dies before it is ready fails the run instead of timing out.
+ */
+async function timeToReady(
+  url: string,
+  what: string,
+  run: { start(): Promise<unknown>; alive(): Promise<boolean>; stop(): Promise<unknown> },
+): Promise<number> {
+  const started = performance.now();
+  try {
+    await run.start();
+    await until200(url, run.alive, what);
+    return performance.now() - started;
+  } finally {
+    await run.stop();
+  }
+}
+
 async function startOnce(service: FlotillaService | 'nats', mode: Mode): Promise<number> {
   const port = await freePort();
   const path = service === 'nats' ? '/healthz?js-enabled-only=true' : '/readyz';
@@ -101,70 +134,37 @@ async function startOnce(service: FlotillaService | 'nats', mode: Mode): Promise
     const runArgs =
       service === 'nats'
         ? [
-            'run',
-            '-d',
-            '--name',
-            name,
-            '--read-only',
-            '--tmpfs',
-            '/data',
-            '--network',
-            'host',
+            ...['run', '-d', '--name', name, '--read-only', '--tmpfs', '/data', '--network', 'host'],
             COMPOSE_INFRA_IMAGES.FLOTILLA_NATS_IMAGE,
-            '-a',
-            '127.0.0.1',
-            '-p',
-            String(await freePort()),
-            '-m',
-            String(port),
-            '-js',
-            '-sd',
-            '/data',
+            ...(await natsArgs(port, '/data')),
           ]
         : [...serviceRunArgs(config, service, name, port), images[service]];
-    const started = performance.now();
-    try {
-      await podman(runArgs);
-      await until200(
-        url,
-        async () => (await podman(['inspect', '--format', '{{.State.Running}}', name])).trim() === 'true',
-        `${service} (container)`,
-      );
-      return performance.now() - started;
-    } finally {
-      await podman(['rm', '-f', '-t', '5', name]).catch(() => undefined);
-    }
+    return timeToReady(url, `${service} (container)`, {
+      start: () => podman(runArgs),
+      alive: async () =>
+        (await podman(['inspect', '--format', '{{.State.Running}}', name])).trim() === 'true',
+      stop: () => podman(['rm', '-f', '-t', '5', name]).catch(() => undefined),
+    });
   }
   const logFile = join(dir, `${name}.log`);
-  const started = performance.now();
-  const proc =
+  const [cmd, cmdArgs, env] =
     service === 'nats'
-      ? spawnTracked(
-          natsServerBinary(),
-          [
-            '-a',
-            '127.0.0.1',
-            '-p',
-            String(await freePort()),
-            '-m',
-            String(port),
-            '-js',
-            '-sd',
-            join(dir, name),
-          ],
-          { cwd: dir, logFile },
-        )
-      : spawnTracked(process.execPath, ['--enable-source-maps', programPath(service)], {
-          cwd: root,
-          logFile,
-          env: { ...process.env, ...hostEnv(service), FLOTILLA_HTTP_PORT: String(port), LOG_LEVEL: 'warn' },
-        });
-  try {
-    await until200(url, async () => proc.child.exitCode === null, `${service} (host; ${logFile})`);
-    return performance.now() - started;
-  } finally {
-    await stopProcess(proc, 20_000);
-  }
+      ? [natsServerBinary(), await natsArgs(port, join(dir, name)), process.env]
+      : [
+          process.execPath,
+          ['--enable-source-maps', programPath(service)],
+          { ...process.env, ...hostEnv(service), FLOTILLA_HTTP_PORT: String(port), LOG_LEVEL: 'warn' },
+        ];
+  let proc: Spawned | undefined;
+  return timeToReady(url, `${service} (host; ${logFile})`, {
+    start: async () => {
+      proc = spawnTracked(cmd, cmdArgs, { cwd: service === 'nats' ? dir : root, logFile, env });
+    },
+    alive: async () => proc?.child.exitCode === null,
+    stop: async () => {
+      if (proc) await stopProcess(proc, 20_000);
+    },
+  });
 }
 
 const subjects = [...FLOTILLA_SERVICES, 'nats'] as const;
