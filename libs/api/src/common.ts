@@ -1,4 +1,7 @@
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
+
+/** `T` or `null`: a field that is always sent, null when there is nothing to say. */
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 /** Every refusal: a stable machine-readable code and a sentence for people. */
 export const ErrorBody = Type.Object(

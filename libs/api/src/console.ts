@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ErrorBody, IdempotencyKeyHeader, Name, TimeQuery } from './common.ts';
+import { ErrorBody, IdempotencyKeyHeader, Name, Nullable, TimeQuery } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
-import { PromotionStatus, RenderedDiffAnswer } from './planner.ts';
+import { PromotionStatus, RenderedDiffAnswer, StageLock } from './planner.ts';
 
 /**
  * The console's own HTTP surface (services/console/src/app.ts): sign-in with a sealed cookie
@@ -50,8 +50,6 @@ export const Timeline = Type.Object({
   ),
   commitUrl: Type.Union([Type.String(), Type.Null()]),
 });
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 // ---- the composed views ----------------------------------------------------------------------
 
@@ -110,14 +108,7 @@ export const StageView = Type.Object({
   rule: Type.String(),
   soak: Nullable(Type.String()),
   approvers: Type.Array(Type.String()),
-  locked: Nullable(
-    Type.Object({
-      by: Type.String(),
-      reason: Type.Optional(Type.String()),
-      at: Type.String(),
-      cause: Type.String(),
-    }),
-  ),
+  locked: Nullable(StageLock),
   revision: Nullable(Type.String()),
   images: Type.Array(ImageView),
   clusters: Type.Array(ClusterView),

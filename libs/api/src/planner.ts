@@ -1,11 +1,9 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ErrorBody, IdempotencyKeyHeader, Name, TimeQuery } from './common.ts';
+import { ErrorBody, IdempotencyKeyHeader, Name, Nullable, TimeQuery } from './common.ts';
 import { defineRoute, type RouteDefinition } from './define-route.ts';
 
 /** The planner API under `/api/v1` (services/planner/src/api.ts). Every route needs a bearer token. */
 export const PLANNER_PREFIX = '/api/v1';
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const ImageRef = Type.Object({
   name: Type.Optional(Type.String()),
@@ -119,19 +117,20 @@ export const PromotionStatus = Type.Object({
   updatedAt: Type.String(),
 });
 
+/** Who locked a stage, when and why (`manual`, or `rollback`: locked by the rollback it made). */
+export const StageLock = Type.Object({
+  by: Type.String(),
+  reason: Type.Optional(Type.String()),
+  at: Type.String(),
+  cause: Type.String(),
+});
+
 export const StageStatus = Type.Object({
   name: Type.String(),
   rule: Type.Union([Type.Literal('auto'), Type.Literal('manual')]),
   soak: Type.Optional(Type.String()),
   approvers: Type.Optional(Type.Unknown()),
-  locked: Nullable(
-    Type.Object({
-      by: Type.String(),
-      reason: Type.Optional(Type.String()),
-      at: Type.String(),
-      cause: Type.String(),
-    }),
-  ),
+  locked: Nullable(StageLock),
   revision: Nullable(Type.String()),
   images: Type.Array(ImageRef),
   lastHealthy: Nullable(
