@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
 import {
@@ -65,5 +66,17 @@ describe('option groups', () => {
     expect(() => loadConfig(Writer, { env: { FLOTILLA_CONSUMER_ACK_WAIT_MS: '10' } })).toThrow(ConfigError);
     expect(() => loadConfig(Planner, { env: { FLOTILLA_CONSUMER_ACK_WAIT_MS: '10' } })).toThrow(ConfigError);
     expect(() => loadConfig(Planner, { env: { FLOTILLA_CONSUMER_BACKOFF_MS: '[]' } })).toThrow(ConfigError);
+  });
+
+  it('fill a group left out whole by a caller that builds its config in code', () => {
+    // Tests and embedding processes build configs with Value.Default, not loadConfig: a missing
+    // group must come out with its defaults, not undefined (the planner read consumer.ackWaitMs).
+    expect(Value.Default(Planner, {})).toEqual({
+      consumer: { ackWaitMs: 60_000, maxDeliver: 8, backoffMs: [500, 2000] },
+    });
+    expect(Value.Default(Watcher, { lease: { ttlMs: 2000 } })).toEqual({
+      poll: { intervalMs: 60_000, jitter: 0.2, maxBackoffMs: 600_000, hostConcurrency: 4 },
+      lease: { bucket: 'watcher-leases', ttlMs: 2000, balance: true },
+    });
   });
 });

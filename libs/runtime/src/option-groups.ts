@@ -7,6 +7,13 @@ import { type TProperties, Type } from '@sinclair/typebox';
 // and a service's own settings are added beside the shared ones, never renamed.
 
 /**
+ * Every group defaults to `{}`, so a caller that leaves a whole group out (a test or an embedding
+ * process building its config with `Value.Default`) gets each of its settings' defaults rather
+ * than an undefined group the service trips on at start.
+ */
+const GROUP = { default: {} };
+
+/**
  * `lease`: a NATS KV lease (leader or per-item ownership). The holder renews at a third of the TTL;
  * an instance that dies is replaced within it.
  */
@@ -14,11 +21,14 @@ export function leaseOptions<P extends TProperties = Record<never, never>>(
   defaults: { bucket: string; ttlMs?: number },
   own?: P,
 ) {
-  return Type.Object({
-    bucket: Type.String({ default: defaults.bucket, minLength: 1 }),
-    ttlMs: leaseTtl(defaults.ttlMs),
-    ...((own ?? {}) as P),
-  });
+  return Type.Object(
+    {
+      bucket: Type.String({ default: defaults.bucket, minLength: 1 }),
+      ttlMs: leaseTtl(defaults.ttlMs),
+      ...((own ?? {}) as P),
+    },
+    GROUP,
+  );
 }
 
 /** A lease's TTL alone, for a service whose lease bucket is fixed by its declared NATS resources. */
@@ -33,11 +43,14 @@ export function consumerOptions<P extends TProperties = Record<never, never>>(
   defaults: { durable: string; ackWaitMs?: number },
   own?: P,
 ) {
-  return Type.Object({
-    durable: Type.String({ default: defaults.durable, minLength: 1 }),
-    ackWaitMs: ackWait(defaults.ackWaitMs),
-    ...((own ?? {}) as P),
-  });
+  return Type.Object(
+    {
+      durable: Type.String({ default: defaults.durable, minLength: 1 }),
+      ackWaitMs: ackWait(defaults.ackWaitMs),
+      ...((own ?? {}) as P),
+    },
+    GROUP,
+  );
 }
 
 /**
@@ -48,10 +61,13 @@ export function fixedConsumerOptions<P extends TProperties = Record<never, never
   defaults: { ackWaitMs?: number } = {},
   own?: P,
 ) {
-  return Type.Object({
-    ackWaitMs: ackWait(defaults.ackWaitMs),
-    ...((own ?? {}) as P),
-  });
+  return Type.Object(
+    {
+      ackWaitMs: ackWait(defaults.ackWaitMs),
+      ...((own ?? {}) as P),
+    },
+    GROUP,
+  );
 }
 
 /** A consumer's ack wait alone, for a service whose durable is named by its declared NATS resources. */
@@ -77,11 +93,14 @@ export function pollOptions<P extends TProperties = Record<never, never>>(
   defaults: { intervalMs: number },
   own?: P,
 ) {
-  return Type.Object({
-    intervalMs: Type.Integer({ default: defaults.intervalMs, minimum: 100 }),
-    jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
-    /** Upper bound for the failure backoff. */
-    maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
-    ...((own ?? {}) as P),
-  });
+  return Type.Object(
+    {
+      intervalMs: Type.Integer({ default: defaults.intervalMs, minimum: 100 }),
+      jitter: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+      /** Upper bound for the failure backoff. */
+      maxBackoffMs: Type.Integer({ default: 600_000, minimum: 100 }),
+      ...((own ?? {}) as P),
+    },
+    GROUP,
+  );
 }
