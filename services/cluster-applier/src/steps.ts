@@ -385,6 +385,17 @@ export async function evaluateHealth(
 }
 
 /**
+ * The waits between health checks: the first soon after the apply, doubling up to `pollMs`. Most
+ * rollouts that finish at all finish in the first second or two (a scaled-to-zero Deployment, a
+ * ConfigMap change, a warm node); a flat `pollMs` wait made every one of them look up to
+ * `pollMs` slower, and the next stage's soak starts only at Current (#20). Slow rollouts still
+ * cost one check per `pollMs` after the first few.
+ */
+export function healthPollDelays(pollMs: number, firstMs = 100): (attempt: number) => number {
+  return (attempt) => Math.min(pollMs, firstMs * 2 ** attempt);
+}
+
+/**
  * Polls aggregate health until Current or Failed, or the timeout (which counts as Failed: a
  * rollout that does not finish in time needs a person). `onChange` sees every transition.
  */
@@ -400,7 +411,8 @@ export async function waitForHealth(
 ): Promise<AggregateHealth> {
   const deadline = Date.now() + opts.timeoutMs;
   let previous: AggregateHealth | undefined;
-  for (;;) {
+  const delay = healthPollDelays(opts.pollMs);
+  for (let attempt = 0; ; attempt++) {
     let h = await evaluateHealth(desired, live);
     const done = h.status === 'Current' || h.status === 'Failed';
     if (!done && (Date.now() >= deadline || opts.signal?.aborted)) {
@@ -413,6 +425,6 @@ export async function waitForHealth(
     if (!previous || previous.status !== h.status) await opts.onChange(h, previous);
     previous = h;
     if (h.status === 'Current' || h.status === 'Failed') return h;
-    await new Promise((r) => setTimeout(r, opts.pollMs));
+    await new Promise((r) => setTimeout(r, delay(attempt)));
   }
 }
