@@ -139,7 +139,7 @@ export class Applier {
   private async writeInventory(inv: Inventory): Promise<void> {
     this.known = undefined;
     this.stats.inventoryWrites++;
-    await this.d.inventory.write(inv);
+    await withSpan('apply inventory write', {}, () => this.d.inventory.write(inv));
     this.known = { inv };
   }
 
@@ -171,6 +171,7 @@ export class Applier {
     const log = logger.child({ planId: plan.planId, sequence: plan.sequence, digest: plan.bundle.digest });
     this.stats.plans++;
     let written = false;
+    let started: Promise<unknown> | undefined;
     try {
       // 0. signature, cluster, replay
       verifyPlan(plan, {
@@ -229,7 +230,10 @@ export class Applier {
         return undefined;
       }
       // Something will be written: announced now (a no-op is announced by its ApplySucceeded only).
-      await this.d.bus.publish(
+      // The announcement is stored while the ownership check and the dry-run run (each a round
+      // trip that does not depend on it: #20), and awaited before the first write and before any
+      // ApplyFailed, so the stream still reads started → written → succeeded/failed.
+      started = this.d.bus.publish(
         ApplyStarted,
         {
           ...this.pipelineField,
@@ -241,6 +245,8 @@ export class Applier {
         },
         { cause: event, id: `${plan.planId}-started` },
       );
+      // Awaited below; a failure meanwhile must not count as unhandled.
+      started.catch(() => {});
       // 3. nothing another pipeline owns: refused whole, before anything is written
       const taken = await ownedElsewhere(
         this.d.client,
@@ -277,6 +283,7 @@ export class Applier {
         const old = entries[d.key];
         applying.entries[d.key] = old ? { ...old, h: '' } : { v: d.body.apiVersion, h: '' };
       }
+      await started;
       written = true;
       await this.writeInventory(applying);
       // 5. server-side apply in stages
@@ -348,6 +355,8 @@ export class Applier {
       };
     } catch (err) {
       this.stats.failures++;
+      // A refusal found while ApplyStarted was on its way is told after it (or after its failure).
+      await started?.catch(() => {});
       const e = toApplyError(err, !written);
       this.d.metrics?.planFailures.inc({ code: e.code, disposition: e.disposition });
       log.warn(
