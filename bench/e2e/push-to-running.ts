@@ -20,7 +20,7 @@
  * process: per span name, count, p50 and p99, i.e. where the time goes.
  *
  * Run: node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts [--releases=30 --baseline-releases=3 --poll=60s]
- * Writes bench/results/push-to-running.md.
+ * Writes bench/results/push-to-running.md (or --out).
  */
 
 import { writeFileSync } from 'node:fs';
@@ -46,6 +46,8 @@ const { values: args } = parseArgs({
     releases: { type: 'string', default: '30' },
     'baseline-releases': { type: 'string', default: '3' },
     poll: { type: 'string', default: '60s' },
+    /** Where the results go (a before/after comparison keeps both). */
+    out: { type: 'string', default: 'bench/results/push-to-running.md' },
   },
 });
 const RELEASES = Number(args.releases);
@@ -288,8 +290,28 @@ async function run(
   }
 }
 
+/** The 1-minute load average every 5 s, per run: the machine is shared, so the figures say how busy it was. */
+function loadSampler() {
+  const samples: number[] = [];
+  const take = () => samples.push(loadavg()[0] as number);
+  take();
+  const timer = setInterval(take, 5000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
+}
+const loadRange = (xs: number[]) =>
+  xs.length === 0
+    ? '–'
+    : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} (median ${p50(xs).toFixed(1)})`;
+
 const receiver = await spanReceiver();
 const started = new Date();
+let sampler = loadSampler();
 const flotilla = await run(
   'flotilla',
   RELEASES,
@@ -304,6 +326,8 @@ const flotilla = await run(
   () => receiver.reset(),
 );
 receiver.stop();
+const flotillaLoad = sampler.stop();
+sampler = loadSampler();
 const baseline =
   BASELINE_RELEASES > 0
     ? await run(
@@ -320,6 +344,7 @@ const baseline =
         10 * POLL_MS + 300_000,
       )
     : [];
+const baselineLoad = sampler.stop();
 
 const rows = (rs: Release[]) => ({
   devApplied: rs.map((r) => r.devApplied),
@@ -344,12 +369,17 @@ const spans = [...receiver.byName.entries()]
   }))
   .sort((x, y) => y.total - x.total);
 
+const loads = [
+  `load average at the end ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+  `1-minute load average sampled every 5 s: flotilla run ${loadRange(flotillaLoad)}`,
+  `poll-based run ${loadRange(baselineLoad)}`,
+].join('; ');
 const md = `# Push to running: latency from image push to each stage applied
 
-\`node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts --releases=${RELEASES} --baseline-releases=${BASELINE_RELEASES} --poll=${args.poll}\`
-(${started.toISOString()}, ${cpus().length} cores, load average at the end ${loadavg()
-  .map((l) => l.toFixed(1))
-  .join(' ')}).
+\`node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts --releases=${RELEASES} --baseline-releases=${BASELINE_RELEASES} --poll=${args.poll}${args.out === 'bench/results/push-to-running.md' ? '' : ` --out=${args.out}`}\`
+(${started.toISOString()}, ${cpus().length} cores, ${loads}).
 
 Real stack: nats-server, git daemon, docker-registry, four kube-apiservers with KWOK (dev, test,
 uat, prod), every service a separate process. Releases are pushed one by one; each goes dev →
@@ -388,6 +418,6 @@ it caused in the same process):
 |---|---|---|---|---|
 ${spans.map((s) => `| ${s.name} | ${s.n} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.total)} |`).join('\n')}
 `;
-writeFileSync(`${root}/bench/results/push-to-running.md`, md);
+writeFileSync(`${root}/${args.out}`, md);
 console.log(md);
 process.exit(0);
