@@ -35,6 +35,7 @@ import {
   type FlotillaEvent,
   HealthChanged,
   ImageUpdateCommitted,
+  PlanCreated,
   PromotionAwaitingApproval,
   PromotionCommitted,
 } from '@flotilla/events';
@@ -129,6 +130,15 @@ async function release(
       t0,
       timeoutMs,
     );
+  // The plan the applier got: splits "committed → applied" into the planner's part and the applier's.
+  const planned = (cluster: string, commit: string) =>
+    arrivals.wait(
+      `${cluster} plan at ${commit.slice(0, 12)}`,
+      (e) =>
+        e.type === PlanCreated.type && (e.data as D).cluster === cluster && (e.data as D).revision === commit,
+      t0,
+      timeoutMs,
+    );
   const healthy = (cluster: string, commit: string) =>
     arrivals.wait(
       `${cluster} healthy at ${commit.slice(0, 12)}`,
@@ -148,11 +158,13 @@ async function release(
   );
   const devCommit = (update.e.data as D).commit as string;
   const devApplied = await applied('dev', devCommit);
+  const devPlanned = await planned('dev', devCommit);
   const devHealthy = await healthy('dev', devCommit);
   let prevHealthy = devHealthy;
   const hops: Record<string, number> = {
     'push → update committed': update.at - t0,
-    'update committed → dev applied': devApplied.at - update.at,
+    'update committed → dev plan created': devPlanned.at - update.at,
+    'dev plan created → dev applied': devApplied.at - devPlanned.at,
     'dev applied → dev healthy': devHealthy.at - devApplied.at,
   };
   const steps: number[] = [];
@@ -165,9 +177,11 @@ async function release(
     );
     const commit = (promoted.e.data as D).commit as string;
     const stageApplied = await applied(stage, commit);
+    const stagePlanned = await planned(stage, commit);
     steps.push(stageApplied.at - prevHealthy.at - SOAK_MS);
     hops[`${stage}: healthy before → promotion committed (incl. soak)`] = promoted.at - prevHealthy.at;
-    hops[`${stage}: promotion committed → applied`] = stageApplied.at - promoted.at;
+    hops[`${stage}: promotion committed → plan created`] = stagePlanned.at - promoted.at;
+    hops[`${stage}: plan created → applied`] = stageApplied.at - stagePlanned.at;
     prevHealthy = await healthy(stage, commit);
   }
   const awaiting = await arrivals.wait(
@@ -191,8 +205,10 @@ async function release(
     timeoutMs,
   );
   const prodApplied = await applied('prod', (committed.e.data as D).commit as string);
+  const prodPlanned = await planned('prod', (committed.e.data as D).commit as string);
   hops['approval → prod promotion committed'] = committed.at - tApprove;
-  hops['prod promotion committed → applied'] = prodApplied.at - committed.at;
+  hops['prod promotion committed → plan created'] = prodPlanned.at - committed.at;
+  hops['prod plan created → applied'] = prodApplied.at - prodPlanned.at;
   return {
     devApplied: devApplied.at - t0,
     devHealthy: devHealthy.at - t0,
