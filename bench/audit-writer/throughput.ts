@@ -352,7 +352,7 @@ Medians of ${RUNS} runs.
 NATS for the writer scenarios: ${NATS_SYNC ? "`sync_interval: always`, as shipped (deploy/kustomize/base/nats/nats.conf): every event fsync'd by the stream before its publish is acked" : "JetStream's default sync (NATS_SYNC=default; NOT the shipped config, whose `sync_interval: always` fsyncs every event before its ack)"};
 one node (the hub runs three). With \`sync_interval: always\` one publisher got ${ingest.toFixed(0)} events/s into a fresh
 stream on this machine (${INGEST} events, 500 in flight, measured first in this run). The publisher offered
-the sustained scenario ${sOffered.toFixed(0)} events/s (median)${NATS_SYNC ? ": what the synced stream took, so the sustained rate is the stream's; the drain rows (a backlog already in the synced stream) are the writer's own rate" : ''}.
+the sustained scenario ${sOffered.toFixed(0)} events/s (median)${NATS_SYNC ? ": what the synced stream took. On this box the stream's fsync per event and the writer's git fsyncs share one disk while the publisher runs, so the sustained rows are bounded by that disk as much as by the writer (production runs NATS on its own nodes and volumes); the drain rows (a backlog already in the synced stream, no publisher) are the writer's own rate" : ''}.
 Batches: a commit starts once ${BATCH} events wait or the oldest has waited 200 ms, and takes every
 event waiting (at most the consumer's ${4096} in flight), so under a backlog commits grow.
 
@@ -383,7 +383,8 @@ fsync is per commit, and acks follow the commit of their batch.
 with p99 lag ≤ 2 s, signed: ${sRate >= 2000 && sP99 <= 2 ? 'met' : 'NOT met'} (${sRate.toFixed(0)} events/s, p99 ${sP99.toFixed(2)} s, ${sP99Ack.toFixed(2)} s from the stream's ack).
 The writer's own rate on a backlog in the ${NATS_SYNC ? 'synced' : 'unsynced'} stream, signed: ${bRate.toFixed(0)} events/s (${((bRate / 2000) * 100).toFixed(0)} % of the target).
 Signing overhead (target ≤ 10 %): sustained ${overhead(sRate, uRate).toFixed(1)} %, drain ${overhead(bRate, ubRate).toFixed(1)} %
-(signed/unsigned ${(sRate / uRate).toFixed(3)} and ${(bRate / ubRate).toFixed(3)}; medians of the interleaved runs).
+(signed/unsigned ${(sRate / uRate).toFixed(3)} and ${(bRate / ubRate).toFixed(3)}, ratios of the medians; medians of the per-run
+signed/unsigned ratios, each pair run back to back: ${m((r) => r.sustained.rate / r.sustainedUnsigned.rate).toFixed(3)} sustained, ${m((r) => r.batched.rate / r.batchedUnsigned.rate).toFixed(3)} drain).
 
 Per run (signed / unsigned):
 

@@ -210,7 +210,7 @@ try {
   const oMs = median(compared.map((t) => t.ms));
   md = `# audit verify on a big log
 
-\`npx tsx bench/audit-writer/verify.ts\` (RECORDS=${RECORDS} PER_DAY=${PER_DAY} BATCH=${BATCH} RUNS=${RUNS}${COMPARE_CLI ? ` COMPARE_CLI=${COMPARE_CLI.replace(root, '')}` : ''}),
+\`npx tsx bench/audit-writer/verify.ts\` (RECORDS=${RECORDS} PER_DAY=${PER_DAY} BATCH=${BATCH} RUNS=${RUNS}${COMPARE_CLI ? ` COMPARE_CLI=${COMPARE_CLI.replace(root, '')}` : ''}${COMPARE_LABEL ? ` COMPARE_LABEL='${COMPARE_LABEL}'` : ''}),
 ${new Date().toISOString()}, ${cpus().length} cores, load average at the end ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')} (machine shared with other engineers' runs).
