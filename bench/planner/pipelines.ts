@@ -135,6 +135,8 @@ ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain
 | — dispatch → opened (older?, checkout, what changed, pipeline set) | ${fmt(median(all.open))} | ${fmt(median(touched.open))} |
 | — the rest (event delivery, decisions, object index and stage saves, sign, publish) | ${fmt(median(all.rest))} | ${fmt(median(touched.rest))} |
 
+In the \`all\` column the 200 renders overlap the other steps, so its split does not add up.
+
 Commit → plans: **${ratio.toFixed(1)}× faster** with \`touched\`. Every run, in both columns: plans for the
 changed pipeline's 4 clusters only, none for the other ${PIPELINES - 1} pipelines.
 Before render lanes and selection (one queue, every pipeline rendered, 2026-11-30T01:56Z): 14624 ms

@@ -9,7 +9,7 @@
 // touches everything (a base image bump, a repo-wide refactor). Side by side: 1 instance and
 // `--instances` instances. Records bench/results/planner-scale-out.md.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { preferredOwner } from '@flotilla/bus';
 import { PlanCreated } from '@flotilla/events';
@@ -143,13 +143,14 @@ async function measure(instances: number): Promise<Figures> {
   }
 }
 
+const loadStart = loadavg()[0] ?? 0;
 const one = await measure(1);
 const many = await measure(INSTANCES);
 const ratio = median(one.commit) / Math.max(1, median(many.commit));
 const plans = PIPELINES * CLUSTERS.length;
 const report = `# Planner: pipelines sharded over planner instances
 
-\`node scripts/build.ts && npx tsx bench/planner/scale-out.ts --pipelines ${PIPELINES} --runs ${RUNS} --instances ${INSTANCES}\` — ${new Date().toISOString()}, ${process.platform}, node ${process.version}; medians of ${RUNS} runs. Shared 2-core machine under load from other work: read orders of magnitude (${INSTANCES} processes compete for the same 2 cores, so this is a floor of what separate machines give).
+\`node scripts/build.ts && npx tsx bench/planner/scale-out.ts --pipelines ${PIPELINES} --runs ${RUNS} --instances ${INSTANCES}\` — ${new Date().toISOString()}, ${process.platform}, node ${process.version}; medians of ${RUNS} runs. Shared 2-core machine under load from other work (1-minute load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0]?.toFixed(1)} at the end): read orders of magnitude (${INSTANCES} processes compete for the same 2 cores, so this is a floor of what separate machines give).
 
 ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain YAML), one repo. Real planner processes (\`lease.mode: sharded\`, renderConcurrency 2 each), one NATS, one git server per column. Each run commits a change to every pipeline and times GitCommitDetected → all ${plans} PlanCreated at that revision.
 
