@@ -19,7 +19,10 @@ export interface AuditRecord extends Summary {
   event: string;
   /** When the event happened (producer clock). */
   time: string;
-  /** When the audit writer recorded it (decides the day file). */
+  /**
+   * When the audit writer chained it: as it arrived (staged while the previous commit ran), or
+   * when its batch was built again. Decides the day file; at most a batch's wait before its commit.
+   */
   recordedAt: string;
   source: string;
   actor: string;

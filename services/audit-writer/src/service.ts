@@ -308,7 +308,10 @@ export async function startAuditWriter(
           // Chained now (record built and serialised) while the commit before it is in progress.
           await batcher.submit(repo.stage({ event, streamSeq: ctx.streamSequence }));
         } catch (err) {
-          // Only a shutdown gets here: the event goes back to the stream, never to a dead letter.
+          // Commits are retried until they succeed, so the batch fails only on a shutdown: the event
+          // goes back to the stream, never to a dead letter. Anything else (an event its record
+          // cannot be built from) is retried by the consumer like any failing handler.
+          if (!stopping && active) throw err;
           throw retryable('audit.stopping', `not recorded, writer stopping: ${messageOf(err)}`, {
             cause: err,
           });
