@@ -7,6 +7,7 @@ export {
   sshCommand,
 } from './credentials.ts';
 export { classifyGitFailure, GitError, type GitErrorCode, isGitError } from './errors.ts';
+export { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 export { changedIndexPaths, type IndexEntries, parseIndexEntries } from './index-file.ts';
 export { type FetchResult, Mirror, type MirrorOptions, mirrorDirName } from './mirror.ts';
 export { redactText, redactUrl } from './redact.ts';

@@ -1,26 +1,21 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { simpleGit } from 'simple-git';
+import { type RunOptions, runGit, runGitStatus } from '@flotilla/git';
 
 // Local-only git operations @flotilla/git's Workspace does not offer (yet): throwing away what a
-// crashed writer left uncommitted, and reading a commit's trailers without a Workspace (the
-// verify CLI runs on any clone). simple-git directly, as the rest of the repo does.
+// crashed writer left uncommitted, committing a batch in one process, and reading a commit's
+// trailers without a Workspace (the verify CLI runs on any clone). Through @flotilla/git's runner,
+// not simple-git: simple-git waits 50 ms more after every command that prints nothing, and the
+// writer's commit (`commit --quiet`) prints nothing, so every batch paid it before its acks.
 
-/** Ambient variables that would change what git runs (simple-git v4 refuses them too). */
-const DROPPED = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
+/**
+ * Every command here fsyncs what it writes (objects, index, refs) before it exits, as the
+ * Workspace does with `fsync: true`: a commit that returned is on disk, so its events may be acked.
+ */
+const CONFIG = ['core.fsync=all', 'core.fsyncMethod=fsync', 'commit.gpgSign=false'];
 
-function git(dir: string, extraEnv: Record<string, string> = {}) {
-  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' };
-  for (const [k, v] of Object.entries(process.env)) {
-    const key = k.toLowerCase();
-    if (v !== undefined && !key.startsWith('git') && !DROPPED.has(key)) env[k] = v;
-  }
-  Object.assign(env, extraEnv);
-  return simpleGit({
-    baseDir: dir,
-    config: ['core.fsync=all', 'core.fsyncMethod=fsync', 'commit.gpgSign=false'],
-    allowEnvironment: Object.keys(env),
-  }).env(env);
+function local(dir: string, op: string, env?: Record<string, string>): RunOptions {
+  return { cwd: dir, config: CONFIG, op, ...(env ? { env } : {}) };
 }
 
 /**
@@ -56,16 +51,14 @@ export async function removeStaleLocks(dir: string): Promise<string[]> {
  * are dropped (their events were never acked, so JetStream delivers them again).
  */
 export async function discardUncommitted(dir: string): Promise<boolean> {
-  const g = git(dir);
-  const status = await g.raw(['status', '--porcelain', '--untracked-files=all']);
+  const status = await runGit(['status', '--porcelain', '--untracked-files=all'], local(dir, 'status'));
   if (!status.trim()) return false;
-  const hasHead = await g
-    .raw(['rev-parse', '--verify', '--quiet', 'HEAD'])
-    .then((s) => s.trim().length > 0)
-    .catch(() => false);
-  if (hasHead) await g.raw(['reset', '--quiet', '--hard', 'HEAD']);
-  else await g.raw(['read-tree', '--empty']);
-  await g.raw(['clean', '-fdq']);
+  // Exit 1: no commit yet (a fresh clone of an empty audit repo).
+  const head = await runGitStatus(['rev-parse', '--verify', '--quiet', 'HEAD'], local(dir, 'rev-parse'));
+  if (head.code === 0 && head.stdout.trim())
+    await runGit(['reset', '--quiet', '--hard', 'HEAD'], local(dir, 'reset'));
+  else await runGit(['read-tree', '--empty'], local(dir, 'read-tree'));
+  await runGit(['clean', '-fdq'], local(dir, 'clean'));
   return true;
 }
 
@@ -74,13 +67,10 @@ export async function commitTrailers(dir: string, rev: string): Promise<Map<stri
   const out = new Map<string, string>();
   let text: string;
   try {
-    text = await git(dir).raw([
-      'log',
-      '-1',
-      '--format=%(trailers:only,unfold,separator=%x1e,key_value_separator=%x1f)',
-      rev,
-      '--',
-    ]);
+    text = await runGit(
+      ['log', '-1', '--format=%(trailers:only,unfold,separator=%x1e,key_value_separator=%x1f)', rev, '--'],
+      local(dir, 'log'),
+    );
   } catch {
     return out;
   }
@@ -107,12 +97,15 @@ export async function commitFiles(
   /** Those of `files` not tracked yet (`git commit -- <path>` refuses a path git does not know). */
   added: string[] = files,
 ): Promise<void> {
-  const g = git(dir, {
+  const env = {
     GIT_AUTHOR_NAME: author.name,
     GIT_AUTHOR_EMAIL: author.email,
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
-  });
-  if (added.length > 0) await g.raw(['add', '--', ...added]);
-  await g.raw(['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message, '--', ...files]);
+  };
+  if (added.length > 0) await runGit(['add', '--', ...added], local(dir, 'add', env));
+  await runGit(
+    ['commit', '--quiet', '--no-verify', '--cleanup=verbatim', '-m', message, '--', ...files],
+    local(dir, 'commit', env),
+  );
 }
