@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests beside the code, and integration tests (real NATS, apiservers,
-// git, registry) kept apart. At most two test files run at once: every integration file starts
+// Two projects: fast unit tests beside the code (bench/'s pure helpers among them), and
+// integration tests (real NATS, apiservers, git, registry) kept apart. At most two test files run at once: every integration file starts
 // real servers and these machines have two cores.
 export default defineConfig({
   test: {
@@ -14,7 +14,11 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{libs,services,cli,examples}/*/src/**/*.test.ts', 'cli/src/**/*.test.ts'],
+          include: [
+            '{libs,services,cli,examples}/*/src/**/*.test.ts',
+            'cli/src/**/*.test.ts',
+            'bench/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },

@@ -1,17 +1,29 @@
 import { cpus, loadavg } from 'node:os';
 
-// The figures and lines bench reports share, so two reports that say "p50" or "median" mean the
-// same number.
+// The one definition of the figures bench reports share, so that two reports saying "median" or
+// "p99" mean the same number. Every bench under bench/ imports these rather than its own copy
+// (copies had drifted: some took the upper of the two middle values as the median).
 
-/** The median: the middle value, or the mean of the two middle values of an even count. */
+/**
+ * The median: the middle value of an odd count, the mean of the two middle values of an even
+ * count (the conventional definition). NaN for no samples, so an empty series shows as NaN in a
+ * report rather than as a plausible 0.
+ */
 export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Nearest-rank percentile: the smallest sample with at least `p` % of the samples at or below it. */
+/**
+ * Nearest-rank percentile, `p` in 0–100: the smallest sample with at least `p` % of the samples
+ * at or below it (the sample at rank ⌈p/100 · n⌉; p = 0 gives the minimum). Always one of the
+ * samples, never an interpolation, so p50 of an even count is the lower middle value and may
+ * differ from `median`. NaN for no samples.
+ */
 export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
 }

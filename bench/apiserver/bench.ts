@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { buildTestCluster, startTestClusters, type TestCluster } from '@flotilla/test-support';
+import { median } from '../stats.ts';
 
 const execFileP = promisify(execFile);
 const { values: args } = parseArgs({
@@ -35,11 +36,6 @@ const PARALLEL = Number(args.parallel);
 const STRICT_SAMPLE = Number(args['strict-sample']);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const fmt = (n: number, d = 1) => n.toFixed(d);
 
 /** RSS in MiB of a process plus its descendants (testcluster + its kwok child). */

@@ -30,6 +30,7 @@ import { createLogger } from '@flotilla/runtime';
 import { rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { generateNoteSigner } from '@flotilla/trust';
 import { writerConfig } from '../../services/audit-writer/test/helpers.ts';
+import { median } from '../stats.ts';
 
 const SAMPLES = Number(process.env.SAMPLES ?? 41);
 const BIG_BATCH = 2000;
@@ -39,12 +40,6 @@ const DRAIN_SMALL = Number(process.env.DRAIN_SMALL ?? 1000);
 const SMALL = Number(process.env.SMALL ?? 50);
 const RUNS = Number(process.env.RUNS ?? 5);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const event = (tag: string, i: number): FlotillaEvent =>
   createEvent(

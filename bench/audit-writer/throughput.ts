@@ -31,6 +31,7 @@ import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/eve
 import { createLogger } from '@flotilla/runtime';
 import { rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { writerConfig } from '../../services/audit-writer/test/helpers.ts';
+import { median, percentile as pct } from '../stats.ts';
 
 const RATE = Number(process.env.RATE ?? 2000);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -42,16 +43,6 @@ const INGEST = Number(process.env.INGEST ?? 4000);
 /** The shipped `sync_interval: always` unless NATS_SYNC=default. */
 const NATS_SYNC = process.env.NATS_SYNC !== 'default';
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-};
 
 /** What one publisher (500 in flight) gets into a stream whose NATS fsyncs every message. */
 async function ingestCeiling(n: number): Promise<number> {

@@ -30,6 +30,7 @@ import {
 } from '@flotilla/audit-writer';
 import { createEvent, StageLockChanged } from '@flotilla/events';
 import { generateNoteSigner, verifierKeyString } from '@flotilla/trust';
+import { median } from '../stats.ts';
 
 const RECORDS = Number(process.env.RECORDS ?? 1_000_000);
 const PER_DAY = Number(process.env.PER_DAY ?? 50_000);
@@ -41,12 +42,6 @@ const COMPARE_CLI = process.env.COMPARE_CLI;
 /** What the COMPARE_CLI build is, for the results table (e.g. `main before streaming verify`). */
 const COMPARE_LABEL = process.env.COMPARE_LABEL;
 const ORIGIN = 'bench.example/audit';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Writes lines through a stream, waiting on back-pressure (1M records do not fit in a string). */
 function lineWriter(path: string) {

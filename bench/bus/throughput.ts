@@ -11,6 +11,7 @@ import { samples } from '@flotilla/events/samples';
 import { startNats } from '@flotilla/test-support';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { median } from '../stats.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,8 +20,6 @@ const arg = (name: string, dflt: number) => {
 const N = arg('events', 5000);
 const RUNS = arg('runs', 5);
 const WINDOW = 256;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function windowed(n: number, fn: (i: number) => Promise<unknown>) {
   const inflight = new Set<Promise<unknown>>();

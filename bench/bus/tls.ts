@@ -8,6 +8,7 @@ import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import { PlanCreated } from '@flotilla/events';
 import { samples } from '@flotilla/events/samples';
 import { createTestCa, natsTlsConfig, rawNats, startNats } from '@flotilla/test-support';
+import { median } from '../stats.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,7 +17,6 @@ const arg = (name: string, dflt: number) => {
 const N = arg('events', 3000);
 const RUNS = arg('runs', 5);
 const WINDOW = 256;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function windowed(n: number, fn: (i: number) => Promise<unknown>) {
   const inflight = new Set<Promise<unknown>>();

@@ -24,6 +24,7 @@ import { ApplySucceeded, subjectFilter } from '@flotilla/events';
 import { startFlotillaStack } from '@flotilla/test-support';
 import { connect } from '@nats-io/transport-node';
 import { launchChromium } from '../../services/console/test/browser.ts';
+import { percentile } from '../stats.ts';
 
 const { values: args } = parseArgs({
   options: { events: { type: 'string', default: '100' }, gap: { type: 'string', default: '100' } },
@@ -32,10 +33,6 @@ const EVENTS = Number(args.events);
 const GAP = Number(args.gap);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const log = (m: string) => process.stderr.write(`${m}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-};
 const fmt = (n: number) => n.toFixed(1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -155,8 +152,8 @@ try {
     ['page shows it (Chromium, activity list)', lat((id) => pageSeen[id])],
   ] as const;
   for (const [name, xs] of rows)
-    log(`${name}: n=${xs.length} p50 ${fmt(pct(xs, 50))} ms p99 ${fmt(pct(xs, 99))} ms`);
-  const pageP50 = pct(rows[2][1], 50);
+    log(`${name}: n=${xs.length} p50 ${fmt(percentile(xs, 50))} ms p99 ${fmt(percentile(xs, 99))} ms`);
+  const pageP50 = percentile(rows[2][1], 50);
 
   const load = loadavg()
     .map((x) => x.toFixed(1))
@@ -179,7 +176,7 @@ refetches its overview on every event too (debounced), as it does in use.
 ${rows
   .map(
     ([name, xs]) =>
-      `| ${name} | ${xs.length} | ${fmt(pct(xs, 50))} ms | ${fmt(pct(xs, 90))} ms | ${fmt(pct(xs, 99))} ms | ${fmt(Math.max(...xs))} ms |`,
+      `| ${name} | ${xs.length} | ${fmt(percentile(xs, 50))} ms | ${fmt(percentile(xs, 90))} ms | ${fmt(percentile(xs, 99))} ms | ${fmt(Math.max(...xs))} ms |`,
   )
   .join('\n')}
 

@@ -41,6 +41,7 @@ import {
 } from '@flotilla/events';
 import { type FlotillaStack, pushImage, startFlotillaStack } from '@flotilla/test-support';
 import { connect } from '@nats-io/transport-node';
+import { median, percentile } from '../stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,13 +64,8 @@ function parseSeconds(s: string): number {
   return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
 }
 
-const quantile = (xs: number[], q: number) => {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
-};
-const p50 = (xs: number[]) => quantile(xs, 0.5);
-const p99 = (xs: number[]) => quantile(xs, 0.99);
+const p50 = (xs: number[]) => percentile(xs, 50);
+const p99 = (xs: number[]) => percentile(xs, 99);
 const fmt = (ms: number) =>
   Number.isNaN(ms) ? '–' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 
@@ -323,7 +319,7 @@ function loadSampler() {
 const loadRange = (xs: number[]) =>
   xs.length === 0
     ? '–'
-    : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} (median ${p50(xs).toFixed(1)})`;
+    : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} (median ${median(xs).toFixed(1)})`;
 
 const receiver = await spanReceiver();
 const started = new Date();

@@ -26,16 +26,13 @@ import { startGitServer } from '@flotilla/test-support';
 import { type RunOptions, runGit, runGitStatus } from '../../libs/git/src/git-runner.ts';
 import { ConfigRepo } from '../../services/planner/src/config-repo.ts';
 import { ConfigWriter } from '../../services/planner/src/config-writer.ts';
+import { percentile } from '../stats.ts';
 
 const { values: args } = parseArgs({ options: { commits: { type: 'string', default: '30' } } });
 const COMMITS = Number(args.commits);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const author = { name: 'Flotilla Planner', email: 'planner@flotilla.test' };
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-};
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
 const files = {
@@ -179,8 +176,8 @@ try {
   }
 
   const row = (name: string, xs: number[], ps: number[]) =>
-    `| ${name} | ${Math.round(pct(xs, 50))} ms | ${Math.round(pct(xs, 90))} ms | ${pct(ps, 50)} |`;
-  const ratio = pct(runs.before, 50) / pct(runs.now, 50);
+    `| ${name} | ${Math.round(percentile(xs, 50))} ms | ${Math.round(percentile(xs, 90))} ms | ${percentile(ps, 50)} |`;
+  const ratio = percentile(runs.before, 50) / percentile(runs.now, 50);
   const load = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');

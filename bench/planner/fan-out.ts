@@ -17,6 +17,7 @@ import { PlanCreated } from '@flotilla/events';
 import { renderCluster } from '@flotilla/render';
 import { GitWorkdir } from '@flotilla/test-support';
 import { createHarness } from '../../services/planner/test/harness.ts';
+import { median } from '../stats.ts';
 import { writeMttpRepo } from './mttp-repo.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -25,7 +26,6 @@ const arg = (name: string, dflt: number) => {
 };
 const RUNS = arg('runs', 5);
 const APPS = arg('apps', 1000);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 
 async function fanOut() {

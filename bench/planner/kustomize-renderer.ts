@@ -22,6 +22,7 @@ import {
   resolveKustomizeRenderer,
   runSandboxed,
 } from '@flotilla/render';
+import { median } from '../stats.ts';
 import { writeMttpRepo } from './mttp-repo.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -30,7 +31,6 @@ const arg = (name: string, dflt: number) => {
 };
 const RUNS = arg('runs', 15);
 const APPS = arg('apps', 100);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 
 const fk = await resolveKustomizeRenderer('auto');

@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { PlanCreated } from '@flotilla/events';
 import { GitWorkdir } from '@flotilla/test-support';
 import { createHarness } from '../../services/planner/test/harness.ts';
+import { median } from '../stats.ts';
 import { CLUSTERS, manyPipelinesRepo, objects, pipelineName } from './many-pipelines-repo.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -22,7 +23,6 @@ const arg = (name: string, dflt: number) => {
 };
 const PIPELINES = arg('pipelines', 200);
 const RUNS = arg('runs', 5);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 const name = pipelineName;
 const repo = () => manyPipelinesRepo(PIPELINES);

@@ -23,6 +23,7 @@ import {
   runSandboxed,
   walkKustomization,
 } from '@flotilla/render';
+import { median } from '../stats.ts';
 import { writeMttpRepo } from './mttp-repo.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -31,7 +32,6 @@ const arg = (name: string, dflt: number) => {
 };
 const RUNS = arg('runs', 3);
 const APPS = arg('apps', 1000);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const MiB = 1024 * 1024;
 
 /** The pre-sandbox call: kubectl with the caller's environment; peak RSS sampled like the sandbox does. */

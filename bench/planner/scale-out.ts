@@ -21,6 +21,7 @@ import {
   signingKeyFile,
   startPlannerProcess,
 } from '../../test/faults/planner-process.ts';
+import { median } from '../stats.ts';
 import { CLUSTERS, manyPipelinesRepo, objects, pipelineName } from './many-pipelines-repo.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -31,7 +32,6 @@ const PIPELINES = arg('pipelines', 200);
 const RUNS = arg('runs', 3);
 const INSTANCES = arg('instances', 3);
 const TTL_MS = 6000;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 const names = Array.from({ length: PIPELINES }, (_, i) => pipelineName(i));
 

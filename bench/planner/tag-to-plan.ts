@@ -22,16 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ImageUpdateCommitted, PlanCreated } from '@flotilla/events';
 import { createHarness, digestOf, type Harness } from '../../services/planner/test/harness.ts';
+import { percentile } from '../stats.ts';
 
 const { values: args } = parseArgs({ options: { releases: { type: 'string', default: '10' } } });
 const RELEASES = Number(args.releases);
 const SOAK_MS = 1000;
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-};
 
 type Leg = 'tag → dev committed' | 'tag → dev plan' | 'test step beyond soak' | 'uat step beyond soak';
 const LEGS: Leg[] = [
@@ -91,15 +88,15 @@ try {
 
 const cell = (which: 'ahead' | 'after', leg: Leg) => {
   const xs = results[which].map((r) => r[leg]);
-  return `${Math.round(pct(xs, 50))} ms / ${Math.round(pct(xs, 90))} ms`;
+  return `${Math.round(percentile(xs, 50))} ms / ${Math.round(percentile(xs, 90))} ms`;
 };
 const ratio = (leg: Leg) =>
   (
-    pct(
+    percentile(
       results.after.map((r) => r[leg]),
       50,
     ) /
-    pct(
+    percentile(
       results.ahead.map((r) => r[leg]),
       50,
     )

@@ -22,6 +22,7 @@ import {
   resolveImages,
   type WatchedImage,
 } from '../../services/registry-watcher/src/index.ts';
+import { median } from '../stats.ts';
 
 // Sizes can be scaled down from the environment (RW_BENCH_REPOS, RW_BENCH_TAGS, RW_BENCH_RUNS, RW_BENCH_NAIVE_RUNS).
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -30,12 +31,6 @@ const TAGS = num('RW_BENCH_TAGS', 50);
 const WATCHER_RUNS = num('RW_BENCH_RUNS', 5);
 const NAIVE_RUNS = num('RW_BENCH_NAIVE_RUNS', 3);
 const CONCURRENCY = 4;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -14,6 +14,7 @@ import {
   sealingPrivateKey,
   sealingPublicKey,
 } from '@flotilla/trust';
+import { median } from '../stats.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,7 +22,6 @@ const arg = (name: string, dflt: number) => {
 };
 const OBJECTS = arg('objects', 4000);
 const RUNS = arg('runs', 7);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 // 1,000 apps × (Deployment-sized ConfigMap, Service-sized ConfigMap, Secret, ConfigMap): the
 // bundle the applier MTTP bench applies, with a Secret per app so there is something to hide.
