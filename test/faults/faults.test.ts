@@ -85,22 +85,16 @@ describe('faults survived, counted', () => {
     expect(v.leaderTenures).toBeGreaterThan(1); // the standby did take over
   });
 
-  // Out of the default run again: in a clean CI run (load < 3) one release of this row never
-  // reached prod within the run (checker: lost), after passing every run before. Until that is
-  // understood it runs on request, with FLOTILLA_FAULT_SKEW=1 or FLOTILLA_FAULT_MINUTES=N.
-  const skew = minutes > 0 || process.env.FLOTILLA_FAULT_SKEW === '1';
-  it.skipIf(!skew)(
-    `planner: one planner 30 s ahead, the other 30 s behind (libfaketime), leadership moved between them${skew ? '' : ' (SKIPPED: run with FLOTILLA_FAULT_SKEW=1)'}`,
-    {
-      timeout: timeout(durationMs(45_000)),
-    },
-    async () => {
-      const v = check(await plannerSkew(durationMs(45_000)));
-      expectSurvived(v);
-      expect(v.leaderTenures).toBeGreaterThan(1); // leadership did move between the two clocks
-      expect(v.skippedStages).toBeDefined(); // promotions and approvals were checked
-    },
-  );
+  // Back in the default run: the release it lost now and then was a report acknowledged by a
+  // leader paused past its lease (services/planner/test/deposed-leader.test.ts).
+  it('planner: one planner 30 s ahead, the other 30 s behind (libfaketime), leadership moved between them', {
+    timeout: timeout(durationMs(45_000)),
+  }, async () => {
+    const v = check(await plannerSkew(durationMs(45_000)));
+    expectSurvived(v);
+    expect(v.leaderTenures).toBeGreaterThan(1); // leadership did move between the two clocks
+    expect(v.skippedStages).toBeDefined(); // promotions and approvals were checked
+  });
 
   it('git-watcher, registry-watcher, audit writer: each cut off from NATS in turn, then healed', {
     timeout: timeout(durationMs(20_000)),
