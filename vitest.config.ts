@@ -9,7 +9,9 @@ export default defineConfig({
     // Services and the CLI run in tests as in production: built bundles (scripts/build.ts).
     globalSetup: ['./test/build-programs.ts'],
     teardownTimeout: 60_000,
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // minForks 2 as well: with 1, a file queued behind a quick one waited for a long one to end
+    // instead of taking the freed slot (tinypool keeps only the minimum after an isolated file).
+    poolOptions: { forks: { maxForks: 2, minForks: 2 } },
     projects: [
       {
         test: {

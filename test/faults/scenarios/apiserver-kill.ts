@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ApplyFailed, ApplyStarted, ApplySucceeded, decodeEvent, type FlotillaEvent } from '@flotilla/events';
 import type { KubeObject } from '@flotilla/manifests';
 import { rawNats, startTcpProxy, type TcpProxy, waitFor } from '@flotilla/test-support';
-import { cm, createHarness, ns, rand } from '../../../services/cluster-applier/test/harness.ts';
+import { cm, type Harness, ns, rand } from '../../../services/cluster-applier/test/harness.ts';
 import { type History, HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
 
@@ -46,10 +46,12 @@ const canonical = (data: Record<string, string> | undefined) =>
  * is one signed plan; its effect is the applier's ApplySucceeded for it (keyed by event id: two
  * for one plan are a second apply). At the end the cluster is read back: every object of the
  * last plan must be there with its content.
+ *
+ * `h` (NATS and the control plane) is the caller's, shared by the rows: each row has its own
+ * cluster name, namespace, applier and proxy, and stops its applier when done.
  */
-export async function applierFault(kind: ApplierFault, durationMs: number): Promise<History> {
+export async function applierFault(kind: ApplierFault, durationMs: number, h: Harness): Promise<History> {
   const rec = new HistoryRecorder(TITLES[kind]);
-  const h = await createHarness({ kwok: false });
   const cluster = `faults-${rand()}`;
   const space = `faults-${rand()}`;
   const events: FlotillaEvent[] = [];
@@ -57,6 +59,7 @@ export async function applierFault(kind: ApplierFault, durationMs: number): Prom
   const opOf = new Map<string, string>(); // planId → op id
   let diverged: string[] = [];
   let proxy: TcpProxy | undefined;
+  let applier: Awaited<ReturnType<Harness['start']>> | undefined;
   try {
     void (async () => {
       for await (const m of sub) {
@@ -89,7 +92,7 @@ export async function applierFault(kind: ApplierFault, durationMs: number): Prom
       nats = { ...nats, servers: [proxy.url] };
     }
     // Requests time out after 3 s (10 s for a kill): a partition is noticed, not waited out.
-    const applier = await h.start(
+    applier = await h.start(
       cluster,
       { nats, kube: { ...kube, timeoutMs: kind === 'apiserver-kill' ? 10_000 : 3000 } },
       kubeconfig,
@@ -206,7 +209,7 @@ export async function applierFault(kind: ApplierFault, durationMs: number): Prom
   } finally {
     sub.unsubscribe();
     proxy?.heal();
-    await h.stop();
+    await applier?.stop().catch(() => undefined);
     await proxy?.close().catch(() => undefined);
   }
 }
