@@ -1,6 +1,6 @@
 import type { Bus } from '@flotilla/bus';
 import { decodeEvent, type FlotillaEvent, PlanCreated } from '@flotilla/events';
-import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
+import { bundleContentDigest, createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
 import { rawNats } from '@flotilla/test-support';
 import { type PlanData, type SigningKey, signPlan } from '@flotilla/trust';
 
@@ -37,9 +37,8 @@ export async function planFeed(planner: Bus, key: SigningKey, bucket: string): P
     events,
     async publish(cluster, objects, sequence) {
       const revision = sequence.toString(16).padStart(40, '0');
-      const bytes = encodeBundle(
-        createBundle({ cluster, revision, source: { repo: 'bench', path: 'apps' }, objects }),
-      );
+      const bundle = createBundle({ cluster, revision, source: { repo: 'bench', path: 'apps' }, objects });
+      const bytes = encodeBundle(bundle);
       const digest = await blobs.put(bytes);
       const plan = signPlan(
         {
@@ -50,7 +49,13 @@ export async function planFeed(planner: Bus, key: SigningKey, bucket: string): P
           revision,
           path: 'apps',
           sequence,
-          bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket },
+          bundle: {
+            digest,
+            size: bytes.byteLength,
+            objects: objects.length,
+            bucket,
+            contentDigest: bundleContentDigest(bundle),
+          },
           createdAt: new Date().toISOString(),
         },
         key,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fixture } from '../test/fixture.ts';
 import {
   type Bundle,
+  bundleContentDigest,
   bundleDigest,
   createBundle,
   decodeBundle,
@@ -159,6 +160,27 @@ describe('bundle', () => {
     };
     expect(objectHash(a)).toBe(objectHash(b));
     expect(objectHash(a)).not.toBe(objectHash({ ...a, data: { x: '2' } }));
+  });
+
+  it('content digest: same objects at another revision or cluster agree; objects, path, targetNamespace do not', () => {
+    const a = createBundle(init);
+    const moved = createBundle({ ...init, revision: 'main@sha1:0000000', cluster: 'prod-us' });
+    const reordered = createBundle({ ...init, objects: [...objects].reverse() });
+    // What the bundle bytes differ by (revision, cluster) is not content; the order never is.
+    expect(bundleDigest(moved)).not.toBe(bundleDigest(a));
+    expect(bundleContentDigest(moved)).toBe(bundleContentDigest(a));
+    expect(bundleContentDigest(reordered)).toBe(bundleContentDigest(a));
+    // The decoded bundle (what an applier reads) hashes as the one the planner built.
+    const decoded = decodeBundle(encodeBundle(a));
+    expect(decoded.ok && bundleContentDigest(decoded.bundle)).toBe(bundleContentDigest(a));
+    const others = [
+      createBundle({ ...init, objects: objects.slice(1) }),
+      createBundle({ ...init, source: { ...init.source, path: 'clusters/other' } }),
+      createBundle({ ...init, targetNamespace: 'team-a' }),
+    ].map(bundleContentDigest);
+    expect(new Set([bundleContentDigest(a), ...others]).size).toBe(4);
+    // The planner's formula before this function existed: plans it signed keep their meaning.
+    expect(bundleContentDigest(a)).toBe(objectHash({ path: init.source.path, objects: a.objects }));
   });
 
   it('rejects unsafe repo paths', () => {

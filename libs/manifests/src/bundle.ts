@@ -93,6 +93,25 @@ export function bundleDigest(bundle: Bundle): string {
   return sha256Digest(encodeBundle(bundle));
 }
 
+/**
+ * `sha256:<hex>` of what a bundle asks the cluster to run: its source path, objects (in bundle
+ * order) and targetNamespace, without the revision and cluster that make each bundle's bytes
+ * unique. Two bundles with the same content digest apply the same objects, so the planner signs
+ * it into the plan and an applier that already applied that content need not read the bundle
+ * again (a no-op resync). Absent targetNamespace hashes as before targetNamespace existed.
+ */
+export function bundleContentDigest(bundle: {
+  source: Pick<BundleSource, 'path'>;
+  objects: readonly KubeObject[];
+  targetNamespace?: string | undefined;
+}): string {
+  return objectHash({
+    path: bundle.source.path,
+    objects: sortObjects(bundle.objects),
+    ...(bundle.targetNamespace ? { targetNamespace: bundle.targetNamespace } : {}),
+  });
+}
+
 /** `sha256:<hex>` of an object's canonical JSON; equal objects hash equal whatever their key order. */
 export function objectHash(obj: unknown): string {
   return sha256Digest(canonicalJson(obj));

@@ -14,6 +14,7 @@ export {
   type Bundle,
   type BundleInit,
   type BundleSource,
+  bundleContentDigest,
   bundleDigest,
   createBundle,
   type DecodeBundleOptions,

@@ -23,7 +23,7 @@ import {
   mapSettled,
   protectDrift,
 } from '@flotilla/kube';
-import { formatRef } from '@flotilla/manifests';
+import { bundleContentDigest, formatRef } from '@flotilla/manifests';
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
 import type { PlanData, TrustedKey } from '@flotilla/trust';
@@ -67,10 +67,12 @@ export interface ApplierDeps {
   metrics?: Pick<ApplierMetrics, 'planFailures'>;
 }
 
-/** What was applied last, kept for drift detection. */
+/** What was applied last, kept for drift detection and to answer a plan of the same content. */
 interface Current {
   plan: Pick<PlanData, 'planId' | 'revision' | 'sequence'> & { digest: string };
   desired: DesiredObject[];
+  /** bundleContentDigest of `desired`'s bundle, checked against that bundle when it was read. */
+  contentDigest: string | undefined;
 }
 
 export interface DriftReport {
@@ -103,7 +105,14 @@ export class Applier {
    * tenure starts (another replica may have applied meanwhile) and after a write that failed.
    */
   private known: { inv: Inventory | undefined } | undefined;
-  readonly stats = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0 };
+  /**
+   * The last plan answered as a no-op of the recorded objects without writing the inventory, each
+   * sequence since the recorded one answered so (see mustRecordNoop); reset by every write and
+   * tenure, since only this applier's own answers count.
+   */
+  private unrecorded: number | undefined;
+  /** `bundleReads`: bundles fetched and parsed (a plan of the content in hand reads none). */
+  readonly stats = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0, bundleReads: 0 };
 
   constructor(private readonly d: ApplierDeps) {
     this.live = new LiveState(d.client, d.inventoryName, d.config.kube.parallelism, undefined, d.shared);
@@ -127,6 +136,7 @@ export class Applier {
   /** A new tenure (Lease acquired): what this applier remembers of its inventory is read again. */
   forgetInventory(): void {
     this.known = undefined;
+    this.unrecorded = undefined;
   }
 
   private async readInventory(): Promise<Inventory | undefined> {
@@ -138,6 +148,7 @@ export class Applier {
 
   private async writeInventory(inv: Inventory): Promise<void> {
     this.known = undefined;
+    this.unrecorded = undefined;
     this.stats.inventoryWrites++;
     await withSpan('apply inventory write', {}, () => this.d.inventory.write(inv));
     this.known = { inv };
@@ -181,11 +192,8 @@ export class Applier {
       });
       const inv = await this.readInventory();
       const verdict = checkReplay(plan, inv);
-      // 1. bundle: fetch, digest, decode, resolve kinds
-      const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
-      const desired = await withSpan('apply resolve', {}, () =>
-        resolveDesired(this.d.client, bundle, this.d.inventoryName, config.kube.parallelism, this.d.pipeline),
-      );
+      // 1. bundle: fetch, digest, decode, resolve kinds (unless its content is the one in hand)
+      const desired = await this.desiredOf(plan);
       hctx.working();
       // 2. what changed since the inventory (+ a cheap live check)
       const entries = inv?.entries ?? {};
@@ -206,9 +214,10 @@ export class Applier {
         // Fast no-op: nothing to send. Record the plan as applied (replay protection) unless the
         // record would say nothing new (see mustRecordNoop).
         const entriesNow = this.entriesFor(desired, changes.markers, []);
-        if (mustRecordNoop(plan, inv, verdict, entriesNow))
+        if (mustRecordNoop(plan, inv, verdict, entriesNow, this.unrecorded))
           await this.writeInventory({ ...base, appliedAt: new Date().toISOString(), entries: entriesNow });
-        this.current = { plan: { ...base }, desired };
+        else if (verdict === 'new') this.unrecorded = plan.sequence;
+        this.current = { plan: { ...base }, desired, contentDigest: plan.bundle.contentDigest };
         this.stats.noops++;
         // A new bundle, or a redelivery whose health report may have been cut short: report health
         // once. Both reports go out together (acks awaited side by side, not one after the other).
@@ -311,7 +320,7 @@ export class Applier {
         appliedAt: new Date().toISOString(),
         entries: this.entriesFor(desired, changes.markers, pruned.failed),
       });
-      this.current = { plan: { ...base }, desired };
+      this.current = { plan: { ...base }, desired, contentDigest: plan.bundle.contentDigest };
       if (pruned.failed.length > 0)
         throw new ApplyError(
           'prune.failed',
@@ -357,6 +366,8 @@ export class Applier {
       this.stats.failures++;
       // A refusal found while ApplyStarted was on its way is told after it (or after its failure).
       await started?.catch(() => {});
+      // Its retry reads the bundle again, and resolves its kinds afresh (one may have gone).
+      if (this.current) this.current = { ...this.current, contentDigest: undefined };
       const e = toApplyError(err, !written);
       this.d.metrics?.planFailures.inc({ code: e.code, disposition: e.disposition });
       log.warn(
@@ -387,6 +398,32 @@ export class Applier {
       if (e.disposition !== 'stall') throw retryable(e.code, e.message, { cause: e });
       return undefined;
     }
+  }
+
+  /**
+   * The objects of the plan's bundle, resolved against the cluster. A plan whose signed content
+   * digest is that of the objects this applier applied last (a resync: the same objects at a new
+   * revision) gets those again, without fetching, opening or parsing its bundle: fetchBundle held
+   * that digest to the bundle it was claimed for, and this plan's signature covers its own claim.
+   * What is live is still read (findChanges), so drift shows as before. Objects resolved through a
+   * CRD of their bundle are resolved again: the cluster may serve that kind by now.
+   */
+  private async desiredOf(plan: PlanData): Promise<DesiredObject[]> {
+    const held = this.current;
+    const content = plan.bundle.contentDigest;
+    if (content !== undefined && held?.contentDigest === content && !held.desired.some((d) => d.viaBundleCrd))
+      return held.desired;
+    this.stats.bundleReads++;
+    const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
+    return await withSpan('apply resolve', {}, () =>
+      resolveDesired(
+        this.d.client,
+        bundle,
+        this.d.inventoryName,
+        this.d.config.kube.parallelism,
+        this.d.pipeline,
+      ),
+    );
   }
 
   private entriesFor(
@@ -585,6 +622,8 @@ export class Applier {
     this.current = {
       plan: { planId: inv.planId, revision: inv.revision, sequence: inv.sequence, digest: inv.digest },
       desired,
+      // Read from the bundle itself: the next plan of this content skips its bundle.
+      contentDigest: bundleContentDigest(bundle),
     };
     return this.current;
   }

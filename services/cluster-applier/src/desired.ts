@@ -5,6 +5,7 @@ import { isKubeApiError, type KubeClient, mapLimit, type ResourceInfo } from '@f
 import {
   type ApplyStageName,
   type Bundle,
+  bundleContentDigest,
   decodeBundle,
   formatRef,
   type KubeObject,
@@ -100,6 +101,16 @@ export async function fetchBundle(blobs: BlobStore, plan: PlanData, sealingKey?:
     throw new ApplyError(
       'bundle.mismatch',
       `bundle is for ${bundle.cluster}@${bundle.revision}, the plan says ${plan.cluster}@${plan.revision}`,
+      [],
+      true,
+    );
+  // The signed content digest lets a later plan of the same content skip this read (see
+  // Applier.desiredOf), so it is held to what the bundle really holds whenever it is read.
+  const claimed = plan.bundle.contentDigest;
+  if (claimed !== undefined && bundleContentDigest(bundle) !== claimed)
+    throw new ApplyError(
+      'bundle.mismatch',
+      `bundle ${plan.bundle.digest} holds content ${bundleContentDigest(bundle)}, the plan says ${claimed}`,
       [],
       true,
     );

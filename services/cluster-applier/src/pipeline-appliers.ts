@@ -75,7 +75,7 @@ export class PipelineAppliers {
 
   /** Every pipeline's applier stats added up (benchmarks, tests). */
   totals(): Applier['stats'] {
-    const sum = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0 };
+    const sum = { plans: 0, noops: 0, failures: 0, inventoryWrites: 0, bundleReads: 0 };
     for (const { applier } of this.byPipeline.values())
       for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += applier.stats[k];
     return sum;

@@ -102,6 +102,24 @@ describe('mustRecordNoop: which no-op plans the inventory must record', () => {
     expect(mustRecordNoop(plan(8, other, 3), recorded(3), 'new', { ...entries })).toBe(true);
   });
 
+  it('skips each next plan after no-ops answered unrecorded; records one past a gap in them', () => {
+    // 6 and 7 were answered as no-ops of the recorded objects, not written: 8 follows them.
+    expect(mustRecordNoop(plan(8, other), recorded(), 'new', { ...entries }, 7)).toBe(false);
+    expect(mustRecordNoop(plan(8, other, 3), recorded(3), 'new', { ...entries }, 7)).toBe(false);
+    // 8 not answered so (a failure to be retried): 9 is recorded, so a retry of 8 is a replay.
+    expect(mustRecordNoop(plan(9, other), recorded(), 'new', { ...entries }, 7)).toBe(true);
+    // A redelivery of an unrecorded one follows nothing answered: recorded.
+    expect(mustRecordNoop(plan(7, other), recorded(), 'new', { ...entries }, 7)).toBe(true);
+    // The recorded plan outranks a stale run (written since): counted from the inventory.
+    expect(mustRecordNoop(plan(6, other), recorded(), 'new', { ...entries }, 3)).toBe(false);
+    // A moved marker or a new epoch is recorded whatever came before.
+    const e = entries['v1/ConfigMap a/x'];
+    expect(
+      mustRecordNoop(plan(8, other), recorded(), 'new', { 'v1/ConfigMap a/x': { ...e, m: 'm2' } }, 7),
+    ).toBe(true);
+    expect(mustRecordNoop(plan(8, other, 4), recorded(3), 'new', { ...entries }, 7)).toBe(true);
+  });
+
   it('records a new epoch: the fencing token must outrank the old planner from then on', () => {
     expect(mustRecordNoop(plan(1, other, 4), recorded(3), 'new', { ...entries })).toBe(true);
     expect(mustRecordNoop(plan(1, other, 1), recorded(), 'new', { ...entries })).toBe(true);

@@ -61,24 +61,30 @@ export function checkReplay(plan: PlanData, inventory: Inventory | undefined): R
 /**
  * Whether a no-op plan must be written into the inventory. Always for a plan finishing an apply
  * cut short (`applying`), one of a new epoch (the fencing token: the inventory must outrank an
- * old planner's plans from then on), one that does not directly follow the recorded plan, or one
- * whose entries differ (a live marker moved). Not for the very next plan of the same epoch whose
- * objects equal the inventory's: no plan lies between the two, so recording it changes nothing
- * a replay could exploit (anything older is refused as before, a replay of the recorded plan
- * applies these very objects again, and one of this plan is again a no-op), while a plan further
- * ahead is recorded: one in between (a failure being retried, say) must then count as a replay.
- * The inventory keeps naming the plan that last changed something (and its bundle: the same
- * objects, for drift after a restart); ApplySucceeded reports this one. Pure.
+ * old planner's plans from then on), one whose entries differ (a live marker moved), and one that
+ * does not directly follow the last plan answered: the recorded one, or `unrecorded`, the last of
+ * the plans this applier answered since as no-ops without recording them (each sequence from the
+ * recorded one up to it, in this tenure). Not for the next plan of the same epoch whose objects
+ * equal the inventory's: every plan between it and the recorded one applied those very objects,
+ * so recording it changes nothing a replay could exploit (anything older is refused as before, a
+ * replay of any of them applies the recorded objects again, and one of this plan is again a
+ * no-op). A plan further ahead is recorded: one in between that this applier did not answer so (a
+ * failure being retried, say) must then count as a replay. A steady resync of unchanged pipelines
+ * thus writes no inventory at all. The inventory keeps naming the plan that last changed
+ * something (and its bundle: the same objects, for drift after a restart); ApplySucceeded
+ * reports this one. Pure.
  */
 export function mustRecordNoop(
   plan: Pick<PlanData, 'epoch' | 'sequence'>,
   inv: Inventory | undefined,
   verdict: ReplayVerdict,
   entries: Record<string, InventoryEntry>,
+  unrecorded?: number,
 ): boolean {
   if (!inv || inv.applying) return true;
   if (verdict !== 'new') return false;
-  if ((plan.epoch ?? 0) !== (inv.epoch ?? 0) || plan.sequence !== inv.sequence + 1) return true;
+  const answered = Math.max(inv.sequence, unrecorded ?? 0);
+  if ((plan.epoch ?? 0) !== (inv.epoch ?? 0) || plan.sequence !== answered + 1) return true;
   if (!inv.digest || !inv.planId || !inv.revision) return true;
   return !sameEntries(inv.entries, entries);
 }

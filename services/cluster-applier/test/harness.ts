@@ -3,7 +3,7 @@ import { type KeyObject, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { type BlobStore, Bus, sha256Digest } from '@flotilla/bus';
 import { decodeEvent, PlanCreated } from '@flotilla/events';
-import { createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
+import { bundleContentDigest, createBundle, encodeBundle, type KubeObject } from '@flotilla/manifests';
 import { createLogger } from '@flotilla/runtime';
 import {
   EventCollector,
@@ -77,6 +77,8 @@ export interface PlanOptions {
   /** A pipeline's plan (signed with it), optionally applied as its tenant. */
   pipeline?: string;
   tenant?: { namespace: string; serviceAccount: string };
+  /** The signed content digest: the bundle's by default; null leaves it out (older planners). */
+  contentDigest?: string | null;
 }
 
 export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harness> {
@@ -130,14 +132,13 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       .stdout;
   const stagePlan: Harness['stagePlan'] = async (name, objects, o) => {
     const revision = revisionOf(o.sequence);
-    const plain = encodeBundle(
-      createBundle({
-        cluster: name,
-        revision,
-        source: { repo: 'config', path: `clusters/${name}` },
-        objects,
-      }),
-    );
+    const bundle = createBundle({
+      cluster: name,
+      revision,
+      source: { repo: 'config', path: `clusters/${name}` },
+      objects,
+    });
+    const plain = encodeBundle(bundle);
     const sealed = o.sealTo ? sealBundle(plain, o.sealTo, name) : plain;
     const bytes = o.alterSealed ? o.alterSealed(sealed) : sealed;
     const digest = o.storeInstead ? sha256Digest(bytes) : await blobs.put(bytes);
@@ -152,7 +153,16 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
       revision,
       path: `clusters/${name}`,
       sequence: o.sequence,
-      bundle: { digest, size: bytes.byteLength, objects: objects.length, bucket: BUCKET },
+      bundle: {
+        digest,
+        size: bytes.byteLength,
+        objects: objects.length,
+        bucket: BUCKET,
+        // As the planner signs it; `contentDigest: null` leaves it out (a planner from before it).
+        ...(o.contentDigest === null
+          ? {}
+          : { contentDigest: o.contentDigest ?? bundleContentDigest(bundle) }),
+      },
       createdAt: new Date().toISOString(),
     };
     let plan: PlanData = o.signWith === null ? unsigned : signPlan(unsigned, o.signWith ?? key.signing);

@@ -133,6 +133,7 @@ describe('cluster-applier: pipelines sharing a cluster', () => {
 
     // Same objects, new plans: no-ops, read through LISTs shared between pipelines, no inventory
     // written (each plan directly follows the recorded one), and health reported for the new bundle.
+    // Their signed content digest is that of the objects each applier holds: no bundle is read.
     const before = { ...app.appliers.shared.stats, ...app.appliers.totals() };
     const resync = await publishAll(2);
     const done = await succeeded(resync);
@@ -142,6 +143,7 @@ describe('cluster-applier: pipelines sharing a cluster', () => {
     expect(after.reads - before.reads).toBeGreaterThanOrEqual(names.length * 2);
     expect(after.lists - before.lists).toBeLessThan(after.reads - before.reads);
     expect(after.inventoryWrites - before.inventoryWrites).toBe(0);
+    expect(after.bundleReads - before.bundleReads).toBe(0);
     for (const p of resync) {
       await h.events.wait(HealthChanged, (d: { planId: string }) => d.planId === p.planId);
       expect(h.events.of(ApplyStarted, (d: { planId: string }) => d.planId === p.planId)).toHaveLength(0);
@@ -151,9 +153,14 @@ describe('cluster-applier: pipelines sharing a cluster', () => {
     // of that pipeline re-applies the edited object even though Git did not change.
     const edited = names[0] as string;
     await h.kubectl('-n', edited, 'patch', 'configmap', 'a', '--type=merge', '-p', '{"data":{"v":"hand"}}');
-    // One pipeline changes for real; the others are no-ops again (one plan further: recorded).
+    // One pipeline changes for real; the others are no-ops again, still unrecorded: the plan
+    // between (2) was answered the same way. Only the changed one reads its bundle: the edited
+    // one is found by its live marker alone. Only those two write their inventories (applying,
+    // then applied).
     const third = await publishAll(3, (n) => (n === names[1] ? '2' : '1'));
     const byPipeline = new Map((await succeeded(third)).map((d) => [d.pipeline, d]));
+    expect(app.appliers.totals().bundleReads - after.bundleReads).toBe(1);
+    expect(app.appliers.totals().inventoryWrites - after.inventoryWrites).toBe(4);
     expect(byPipeline.get(edited)?.counts.applied).toBe(1);
     expect((await h.get('configmap', 'a', edited))?.data).toEqual({ v: '1' });
     expect(byPipeline.get(names[1])?.counts.applied).toBe(2);

@@ -1,5 +1,5 @@
 import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
-import { createBundle, encodeBundle } from '@flotilla/manifests';
+import { bundleContentDigest, createBundle, encodeBundle } from '@flotilla/manifests';
 import { createServiceAccountKubeconfig } from '@flotilla/test-support';
 import { generateSealingKey, generateSigningKey, sealingPublicKey } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,24 @@ describe('cluster-applier: only verified plans, only what RBAC allows', () => {
     const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === tampered.planId);
     expect(failed.data).toMatchObject({ code: 'bundle.digest-mismatch', nothingApplied: true });
     expect(await h.get('namespace', `${space2}-evil`)).toBeUndefined();
+  });
+
+  it("refuses a plan whose signed content digest is not its bundle's; a plan without one is read as before", async () => {
+    const cluster = `c-${rand()}`;
+    const space = `s-${rand()}`;
+    await h.start(cluster);
+    // A later plan claiming this content would be answered without reading its bundle, so the
+    // claim is held to the bundle whenever one is read.
+    const other = bundleContentDigest({ source: { path: 'elsewhere' }, objects: [ns(space)] });
+    const lying = await h.publishPlan(cluster, [ns(space)], { sequence: 1, contentDigest: other });
+    const failed = await h.events.wait<Failed>(ApplyFailed, (d) => d.planId === lying.planId);
+    expect(failed.data).toMatchObject({ code: 'bundle.mismatch', nothingApplied: true });
+    expect(failed.data.message).toContain(other);
+    expect(await h.get('namespace', space)).toBeUndefined();
+    const older = await h.publishPlan(cluster, [ns(space)], { sequence: 2, contentDigest: null });
+    expect(older.bundle.contentDigest).toBeUndefined();
+    await h.events.wait(ApplySucceeded, (d: { planId: string }) => d.planId === older.planId);
+    expect(await h.get('namespace', space)).toBeDefined();
   });
 
   it('sealed bundles: applied with the cluster key; a corrupt seal, another key, a plaintext downgrade refused', async () => {

@@ -12,12 +12,12 @@ import {
 } from '@flotilla/events';
 import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
 import {
+  bundleContentDigest,
   createBundle,
   decodeBundle,
   encodeBundle,
   isManifestError,
   type KubeObject,
-  objectHash,
   sortObjects,
 } from '@flotilla/manifests';
 import {
@@ -472,10 +472,10 @@ export class PlanRenderer {
     const sources = [clusterDir, ...new Set(result.inputs.map((f) => `${dirname(f)}/`))];
     const objects = sortObjects(result.objects);
     // targetNamespace is part of what the cluster runs: changing it alone makes a new plan.
-    const contentDigest = objectHash({
-      path: cluster.path,
+    const contentDigest = bundleContentDigest({
+      source: { path: cluster.path },
       objects,
-      ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
+      targetNamespace: cluster.targetNamespace,
     });
     if (state.clusters.get(cluster.name)?.desired?.contentDigest === contentDigest)
       return { ok: true, contentDigest, objects: objects.length, objectList: objects, sources };
@@ -564,10 +564,10 @@ export class PlanRenderer {
           }),
         );
         const stored = await this.o.bundles.put(cluster.name, bytes);
-        const contentDigest = objectHash({
-          path: cluster.path,
+        const contentDigest = bundleContentDigest({
+          source: { path: cluster.path },
           objects: [],
-          ...(cluster.targetNamespace ? { targetNamespace: cluster.targetNamespace } : {}),
+          targetNamespace: cluster.targetNamespace,
         });
         const empty: Rendered = {
           ok: true,
@@ -813,6 +813,7 @@ export class PlanRenderer {
               size: content.size,
               objects: content.objects,
               bucket: this.o.bundles.bucketOf(cluster.name),
+              contentDigest: content.contentDigest,
             },
             ...(c.desired ? { previousDigest: c.desired.bundleDigest } : {}),
             ...(target.pipeline.spec.tenant ? { tenant: target.pipeline.spec.tenant } : {}),

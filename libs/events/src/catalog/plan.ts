@@ -37,6 +37,12 @@ export const PlanCreated = defineEvent({
       size: Type.Integer({ minimum: 0 }),
       objects: Type.Integer({ minimum: 0 }),
       bucket: Type.String(),
+      /**
+       * What the bundle applies, without its revision (bundleContentDigest): an applier that
+       * already applied this content answers the plan without reading the bundle again. Absent in
+       * plans from planners before it (the bundle is then always read).
+       */
+      contentDigest: Type.Optional(Digest),
     }),
     previousDigest: Type.Optional(Digest),
     /**
