@@ -1,5 +1,5 @@
 import { PlanCreated, RenderFailed } from '@flotilla/events';
-import { decodeBundle } from '@flotilla/manifests';
+import { bundleContentDigest, decodeBundle } from '@flotilla/manifests';
 import { GitWorkdir } from '@flotilla/test-support';
 import { type PlanData, verifyPlanSignature } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,8 @@ describe('plans: signed, content-addressed, only for changed clusters; render er
       expect(decoded.ok).toBe(true);
       if (!decoded.ok) return;
       expect(decoded.bundle.revision).toBe(e.data.revision);
+      // The signed content digest is the bundle's own (an applier holding it skips the bundle).
+      expect(e.data.bundle.contentDigest).toBe(bundleContentDigest(decoded.bundle));
       expect(decoded.bundle.objects.map((o) => o.kind).sort()).toEqual([
         'Deployment',
         'Namespace',
