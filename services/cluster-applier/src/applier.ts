@@ -193,12 +193,17 @@ export class Applier {
       const inv = await this.readInventory();
       const verdict = checkReplay(plan, inv);
       // 1. bundle: fetch, digest, decode, resolve kinds (unless its content is the one in hand)
-      const desired = await this.desiredOf(plan);
-      hctx.working();
+      const { desired, read } = await this.desiredOf(plan);
+      // A large bundle takes a while to read; the objects in hand take nothing worth telling.
+      if (read) hctx.working();
       // 2. what changed since the inventory (+ a cheap live check)
       const entries = inv?.entries ?? {};
+      // A new bundle, or a redelivery whose health report may have been cut short: a no-op
+      // reports health once. A plan of the content in hand is most likely a no-op, so its live
+      // read brings that health along (one LIST per kind); a new content reads metadata only.
+      const reportHealth = inv?.digest !== plan.bundle.digest || verdict === 'redelivery';
       const changes = await withSpan('apply find-changes', {}, () =>
-        findChanges(desired, entries, this.live),
+        findChanges(desired, entries, this.live, { health: reportHealth && !read }),
       );
       const staleToPrune = config.prune ? changes.stale : [];
       const base = {
@@ -219,12 +224,8 @@ export class Applier {
         else if (verdict === 'new') this.unrecorded = plan.sequence;
         this.current = { plan: { ...base }, desired, contentDigest: plan.bundle.contentDigest };
         this.stats.noops++;
-        // A new bundle, or a redelivery whose health report may have been cut short: report health
-        // once. Both reports go out together (acks awaited side by side, not one after the other).
-        const health =
-          inv?.digest !== plan.bundle.digest || verdict === 'redelivery'
-            ? await evaluateHealth(desired, this.live)
-            : undefined;
+        // Both reports go out together (acks awaited side by side, not one after the other).
+        const health = reportHealth ? await evaluateHealth(desired, this.live, changes.health) : undefined;
         await Promise.all([
           this.publishSucceeded(
             event,
@@ -408,14 +409,14 @@ export class Applier {
    * What is live is still read (findChanges), so drift shows as before. Objects resolved through a
    * CRD of their bundle are resolved again: the cluster may serve that kind by now.
    */
-  private async desiredOf(plan: PlanData): Promise<DesiredObject[]> {
+  private async desiredOf(plan: PlanData): Promise<{ desired: DesiredObject[]; read: boolean }> {
     const held = this.current;
     const content = plan.bundle.contentDigest;
     if (content !== undefined && held?.contentDigest === content && !held.desired.some((d) => d.viaBundleCrd))
-      return held.desired;
+      return { desired: held.desired, read: false };
     this.stats.bundleReads++;
     const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
-    return await withSpan('apply resolve', {}, () =>
+    const desired = await withSpan('apply resolve', {}, () =>
       resolveDesired(
         this.d.client,
         bundle,
@@ -424,6 +425,7 @@ export class Applier {
         this.d.pipeline,
       ),
     );
+    return { desired, read: true };
   }
 
   private entriesFor(

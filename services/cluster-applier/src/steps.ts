@@ -15,6 +15,7 @@ import {
   APPLY_STAGE_NAMES,
   compareApplyOrder,
   formatRef,
+  type KubeObject,
   parseRefKey,
   pruneOrder,
   splitApiVersion,
@@ -61,25 +62,42 @@ export interface Changes {
   stale: [string, InventoryEntry][];
   /** Live markers of unchanged objects (kept in the new inventory). */
   markers: Map<string, string>;
+  /** With `health`: each candidate's health as read, for evaluateHealth to need no read of its own. */
+  health?: Map<string, ObjectHealth['health']>;
 }
 
 /**
  * Objects whose manifest hash equals the inventory's AND whose live object still exists with the
  * generation (or resourceVersion) we left it at are unchanged and are not sent again. The live
- * check is one metadata-only LIST per kind, not a request per object.
+ * check is one metadata-only LIST per kind, not a request per object. With `health` (a plan that
+ * is likely a no-op and will report health), kinds whose health depends on status are read whole
+ * instead, and their health kept: the same LIST answers both, not one after the other.
  */
 export async function findChanges(
   desired: readonly DesiredObject[],
   entries: Record<string, InventoryEntry>,
   live: LiveState,
+  opts: { health?: boolean } = {},
 ): Promise<Changes> {
   const candidates = desired.filter((d) => !d.viaBundleCrd && entries[d.key]?.h === d.hash);
-  // Only each live object's marker is kept, page by page (#17: not every kind's objects at once).
+  // Only each live object's marker (and health) is kept, page by page (#17: not every kind's
+  // objects at once).
   const liveMarkers = new Map<string, string | undefined>();
-  if (candidates.length > 0)
-    await live.forEach(candidates, { metadataOnly: true }, (key, obj) => {
-      if (entries[key]) liveMarkers.set(key, liveMarker(obj));
-    });
+  const mark = (key: string, obj: KubeObject) => {
+    if (entries[key]) liveMarkers.set(key, liveMarker(obj));
+  };
+  const whole = opts.health ? candidates.filter((d) => !hasStaticHealth(d)) : [];
+  const health = opts.health ? new Map<string, ObjectHealth['health']>() : undefined;
+  const metadata = whole.length > 0 ? candidates.filter(hasStaticHealth) : candidates;
+  await Promise.all([
+    metadata.length > 0 ? live.forEach(metadata, { metadataOnly: true }, mark) : undefined,
+    whole.length > 0
+      ? live.forEach(whole, { metadataOnly: false }, (key, obj) => {
+          mark(key, obj);
+          health?.set(key, computeHealth(obj));
+        })
+      : undefined,
+  ]);
   const changed: DesiredObject[] = [];
   const unchanged: DesiredObject[] = [];
   const markers = new Map<string, string>();
@@ -93,7 +111,7 @@ export async function findChanges(
   }
   const keys = new Set(desired.map((d) => d.key));
   const stale = Object.entries(entries).filter(([k]) => !keys.has(k));
-  return { changed, unchanged, stale, markers };
+  return { changed, unchanged, stale, markers, ...(health ? { health } : {}) };
 }
 
 // ---- step 3: dry-run --------------------------------------------------------------------------
@@ -357,21 +375,28 @@ const STATIC_HEALTH = new Set([
   'policy/PodDisruptionBudget',
 ]);
 
+const hasStaticHealth = (d: DesiredObject) => STATIC_HEALTH.has(`${d.ref.group}/${d.ref.kind}`);
+
+/**
+ * Aggregate health of `desired`, from their live objects; `read` (findChanges' health) when
+ * they were just read whole, so nothing is read again.
+ */
 export async function evaluateHealth(
   desired: readonly DesiredObject[],
   live: LiveState,
+  read?: ReadonlyMap<string, ObjectHealth['health']>,
 ): Promise<AggregateHealth> {
-  const dynamic = desired.filter((d) => !STATIC_HEALTH.has(`${d.ref.group}/${d.ref.kind}`));
+  const dynamic = desired.filter((d) => !hasStaticHealth(d));
   // Each live object's health is computed as its page arrives; only the verdicts are kept (#17).
-  const healths = new Map<string, ObjectHealth['health']>();
-  if (dynamic.length > 0) {
+  const healths = new Map<string, ObjectHealth['health']>(read);
+  if (dynamic.length > 0 && !read) {
     const wanted = new Set(dynamic.map((d) => d.key));
     await live.forEach(dynamic, { metadataOnly: false }, (key, obj) => {
       if (wanted.has(key)) healths.set(key, computeHealth(obj));
     });
   }
   const list: ObjectHealth[] = desired.map((d) => {
-    if (STATIC_HEALTH.has(`${d.ref.group}/${d.ref.kind}`))
+    if (hasStaticHealth(d))
       return { ref: d.ref, health: { status: 'Current', message: 'Resource is current' } };
     return {
       ref: d.ref,
