@@ -27,6 +27,22 @@ describe('Semaphore', () => {
     expect(s.running).toBe(0);
   });
 
+  it('acquire holds a slot until released, in turn with run; a second release does nothing', async () => {
+    const s = new Semaphore(1);
+    const release = await s.acquire();
+    let ran = false;
+    const queued = s.run(async () => {
+      ran = true;
+    });
+    await tick();
+    expect(ran).toBe(false);
+    release();
+    release();
+    await queued;
+    expect(ran).toBe(true);
+    expect(s.running).toBe(0);
+  });
+
   it('frees the slot of a failed task; the failure goes to its caller only', async () => {
     const s = new Semaphore(1);
     const failed = s.run(async () => {

@@ -12,16 +12,30 @@ export class Semaphore {
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    else this.active++;
+    const release = await this.acquire();
     try {
       return await task();
     } finally {
+      release();
+    }
+  }
+
+  /**
+   * A slot held until the returned release is called (once; later calls do nothing): for work
+   * that learns only part-way whether it needs one, or holds it across several steps.
+   */
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       // Hand the slot straight to the next waiter, so a newcomer cannot overtake it.
       const next = this.waiting.shift();
       if (next) next();
       else this.active--;
-    }
+    };
   }
 
   /** Tasks running now. */

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { SerialQueue } from '@flotilla/async';
+import { type Semaphore, SerialQueue } from '@flotilla/async';
 import type { BlobStore, Bus, HandlerContext } from '@flotilla/bus';
 import { FlotillaError, messageOf, retryable } from '@flotilla/errors';
 import {
@@ -62,6 +62,12 @@ export interface ApplierDeps {
   driftProtection: DriftProtection;
   /** Live-state LISTs shared with this cluster's other pipelines (the applier's own client only). */
   shared?: SharedLists | undefined;
+  /**
+   * Pipelines applying at once on this cluster (bundle read, writes, health wait): shared by its
+   * pipelines' appliers. A plan of the content in hand checks its live objects without one, and
+   * takes one only if something must be written.
+   */
+  applySlots?: Semaphore | undefined;
   logger: Logger;
   /** Counted on /metrics: a refused plan is acked, so only this shows it to a scrape. */
   metrics?: Pick<ApplierMetrics, 'planFailures'>;
@@ -166,15 +172,25 @@ export class Applier {
 
   /** Consumer handler: returns (ack) once the outcome is published; throws to be redelivered. */
   async handlePlan(event: FlotillaEvent, ctx: HandlerContext): Promise<void> {
-    // The health wait runs outside the lock so drift checks continue meanwhile; the next plan
-    // still waits (the consumer takes one at a time and acks after health).
-    const health = await this.serial(() => this.runPlan(event as FlotillaEvent<PlanData>, ctx));
-    await health?.();
+    // An apply slot, taken when the plan needs one and held through its health wait.
+    let release: (() => void) | undefined;
+    const slot = async () => {
+      release ??= (await this.d.applySlots?.acquire()) ?? (() => {});
+    };
+    try {
+      // The health wait runs outside the lock so drift checks continue meanwhile; the next plan
+      // still waits (the consumer takes one at a time and acks after health).
+      const health = await this.serial(() => this.runPlan(event as FlotillaEvent<PlanData>, ctx, slot));
+      await health?.();
+    } finally {
+      release?.();
+    }
   }
 
   private async runPlan(
     event: FlotillaEvent<PlanData>,
     hctx: HandlerContext,
+    slot: () => Promise<void>,
   ): Promise<(() => Promise<void>) | undefined> {
     const plan = event.data;
     const { config, logger } = this.d;
@@ -193,7 +209,7 @@ export class Applier {
       const inv = await this.readInventory();
       const verdict = checkReplay(plan, inv);
       // 1. bundle: fetch, digest, decode, resolve kinds (unless its content is the one in hand)
-      const { desired, read } = await this.desiredOf(plan);
+      const { desired, read } = await this.desiredOf(plan, slot);
       // A large bundle takes a while to read; the objects in hand take nothing worth telling.
       if (read) hctx.working();
       // 2. what changed since the inventory (+ a cheap live check)
@@ -239,10 +255,12 @@ export class Applier {
         log.info({ objects: desired.length }, 'plan unchanged: no-op');
         return undefined;
       }
-      // Something will be written: announced now (a no-op is announced by its ApplySucceeded only).
-      // The announcement is stored while the ownership check and the dry-run run (each a round
-      // trip that does not depend on it: #20), and awaited before the first write and before any
-      // ApplyFailed, so the stream still reads started → written → succeeded/failed.
+      // Something will be written: in turn with the other pipelines' applies, and announced now (a
+      // no-op is announced by its ApplySucceeded only). The announcement is stored while the
+      // ownership check and the dry-run run (each a round trip that does not depend on it: #20),
+      // and awaited before the first write and before any ApplyFailed, so the stream still reads
+      // started → written → succeeded/failed.
+      await slot();
       started = this.d.bus.publish(
         ApplyStarted,
         {
@@ -409,11 +427,16 @@ export class Applier {
    * What is live is still read (findChanges), so drift shows as before. Objects resolved through a
    * CRD of their bundle are resolved again: the cluster may serve that kind by now.
    */
-  private async desiredOf(plan: PlanData): Promise<{ desired: DesiredObject[]; read: boolean }> {
+  private async desiredOf(
+    plan: PlanData,
+    slot: () => Promise<void>,
+  ): Promise<{ desired: DesiredObject[]; read: boolean }> {
     const held = this.current;
     const content = plan.bundle.contentDigest;
     if (content !== undefined && held?.contentDigest === content && !held.desired.some((d) => d.viaBundleCrd))
       return { desired: held.desired, read: false };
+    // New content is most likely applied: its bundle is read in an apply slot already.
+    await slot();
     this.stats.bundleReads++;
     const bundle = await fetchBundle(await this.blobs(plan.bundle.bucket), plan, this.d.sealingKey);
     const desired = await withSpan('apply resolve', {}, () =>

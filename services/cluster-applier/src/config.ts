@@ -82,9 +82,11 @@ export const Config = Type.Object({
     durationSeconds: Type.Integer({ default: 15, minimum: 2 }),
   }),
   /**
-   * Plans of different pipelines handled at once (each pipeline's own plans stay in order). Writes
-   * stay bounded by `kube.parallelism` (the client's connections); most plans of a resync are
-   * no-ops whose reads share LISTs, so more at once means fewer, larger LISTs.
+   * Pipelines applying at once (bundle read, writes, health wait; each pipeline's own plans stay
+   * in order). Four times as many plans are in hand: those of content a pipeline already applied
+   * (a resync) check their live objects meanwhile, through shared LISTs and without writing, and
+   * take an apply slot only if something changed; so a resync's many no-ops make fewer, larger
+   * LISTs and do not queue behind each other.
    */
   pipelineConcurrency: Type.Integer({ default: 16, minimum: 1, maximum: 64 }),
   /**

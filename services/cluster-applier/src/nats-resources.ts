@@ -10,6 +10,13 @@ import { PlanCreated, subjectFilter } from '@flotilla/events';
 /** `applier-<cluster>`: the NATS user and the durable consumer of one cluster's applier. */
 export const applierIdentity = (cluster: string) => `applier-${cluster}`.replace(/[^A-Za-z0-9_-]/g, '_');
 
+/**
+ * Plans in hand at once for `pipelineConcurrency` pipelines applying at once: the others only
+ * check that a plan of the content already applied changes nothing (shared LISTs, no writes),
+ * which is most of a resync; one that must write waits for an apply slot (PipelineAppliers).
+ */
+export const plansInHand = (pipelineConcurrency = 1) => pipelineConcurrency * 4;
+
 /** Only this cluster's plans (several pipelines' plans side by side). */
 export function applierConsumer(cluster: string, ackWaitMs = 60_000, concurrency = 1): ConsumerSpec {
   return {
@@ -34,7 +41,11 @@ export function natsResources(config: {
   pipelineConcurrency?: number;
   bundles?: { bucket?: string | undefined };
 }): NatsResources {
-  const consumer = applierConsumer(config.cluster, config.consumer?.ackWaitMs, config.pipelineConcurrency);
+  const consumer = applierConsumer(
+    config.cluster,
+    config.consumer?.ackWaitMs,
+    plansInHand(config.pipelineConcurrency),
+  );
   return {
     identity: applierIdentity(config.cluster),
     producer: 'cluster-applier',

@@ -1,3 +1,4 @@
+import { Semaphore } from '@flotilla/async';
 import type { HandlerContext } from '@flotilla/bus';
 import type { FlotillaEvent } from '@flotilla/events';
 import { pipelineInventoryName } from '@flotilla/kube';
@@ -19,9 +20,14 @@ export class PipelineAppliers {
   private readonly inHand = new Map<string, Promise<unknown>>();
   /** The applier's own reads of its objects, one LIST per kind for all pipelines at once. */
   readonly shared: SharedLists;
+  /** `pipelineConcurrency` pipelines apply at once; more check their no-op resyncs meanwhile. */
+  private readonly applySlots: Semaphore;
 
-  constructor(private readonly deps: Omit<ApplierDeps, 'inventoryName' | 'pipeline' | 'shared'>) {
+  constructor(
+    private readonly deps: Omit<ApplierDeps, 'inventoryName' | 'pipeline' | 'shared' | 'applySlots'>,
+  ) {
     this.shared = new SharedLists(deps.client);
+    this.applySlots = new Semaphore(deps.config.pipelineConcurrency);
   }
 
   /** A new tenure (Lease acquired): every pipeline reads its inventory from the cluster again. */
@@ -45,6 +51,7 @@ export class PipelineAppliers {
       client: as ? client.impersonating(as, { connections: this.deps.config.kube.parallelism }) : client,
       // A tenant's reads stay within what its own RBAC lets it list.
       ...(as ? {} : { shared: this.shared }),
+      applySlots: this.applySlots,
       inventoryName: pipelineInventoryName(this.deps.config.cluster, pipeline),
       ...(pipeline ? { pipeline } : {}),
     });

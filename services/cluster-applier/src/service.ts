@@ -14,7 +14,7 @@ import type { Applier } from './applier.ts';
 import type { Config } from './config.ts';
 import { driftProtection } from './drift-protection.ts';
 import { applierMetrics } from './metrics.ts';
-import { applierConsumer } from './nats-resources.ts';
+import { applierConsumer, plansInHand } from './nats-resources.ts';
 import { apiserverUnreachable, retryAcrossOutages } from './outage-retry.ts';
 import { PipelineAppliers } from './pipeline-appliers.ts';
 
@@ -97,7 +97,7 @@ export async function startApplier(
     // Another replica may have applied while we did not hold the Lease.
     appliers.forgetInventories();
     sub = await bus.consume({
-      ...applierConsumer(config.cluster, config.consumer.ackWaitMs, config.pipelineConcurrency),
+      ...applierConsumer(config.cluster, config.consumer.ackWaitMs, plansInHand(config.pipelineConcurrency)),
       // Plans of different pipelines apply side by side; one pipeline's plans stay in order.
       confirmAcks: true,
       // An apiserver outage can last: keep retrying (with backoff) rather than dead-letter the plan.
