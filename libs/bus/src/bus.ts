@@ -184,6 +184,10 @@ export class Bus {
         reconnectTimeWait: 500,
         waitOnFirstConnect: true,
         timeout: 5000,
+        // Otherwise every request (each JetStream publish waiting for its ack) builds an Error
+        // up front, stack and all, only to append that stack to a failure; failures become
+        // FlotillaErrors saying what failed anyway. It was ~4% of an applier's CPU in a resync.
+        noAsyncTraces: true,
       });
     } catch (err) {
       throw new FlotillaError(
