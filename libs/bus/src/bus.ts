@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
   CLOUDEVENTS_JSON,
@@ -472,12 +473,14 @@ export class Bus {
    * Serves `def` on every scope: the handler answers, or returns undefined to stay silent (another
    * instance owns that scope and answers). A request that does not fit the schema is logged with
    * its problems and answered by nobody. Resolves once the server has the subscription, so a
-   * request sent after it is served.
+   * request sent after it is served; `stop` resolves once the server has dropped it, so a request
+   * sent after that gets the server's "no responders" at once rather than a timeout (the
+   * unsubscribe and a request from another connection would otherwise race at the server).
    */
   async serve<Q extends TObject, R extends TObject>(
     def: RequestDefinition<string, Q, R>,
     handler: (request: Static<Q>) => Static<R> | undefined | Promise<Static<R> | undefined>,
-  ): Promise<{ stop(): void }> {
+  ): Promise<{ stop(): Promise<void> }> {
     const sub = this.nc.subscribe(requestSubjects(def), {
       callback: (err, msg) => {
         if (err) {
@@ -505,7 +508,20 @@ export class Bus {
       },
     });
     await this.nc.flush();
-    return { stop: () => sub.unsubscribe() };
+    return {
+      stop: async () => {
+        sub.unsubscribe();
+        if (this.nc.isClosed()) return;
+        // Bounded: a partitioned connection must not hold up a shutdown (the server drops the
+        // subscription with the connection anyway).
+        const timer = new AbortController();
+        await Promise.race([
+          this.nc.flush().catch(() => undefined),
+          sleep(2000, undefined, { signal: timer.signal }).catch(() => undefined),
+        ]);
+        timer.abort();
+      },
+    };
   }
 
   /** Opens a KV bucket (binding to the existing one; creating it only when `provision` is on). */

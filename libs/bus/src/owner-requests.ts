@@ -10,7 +10,8 @@ export interface OwnerRequests<Q extends TObject> {
    * covers it, and polling is the safety net), with the reason logged.
    */
   dispatch(request: Static<Q>): Promise<string | null>;
-  stop(): void;
+  /** Stops serving; resolves once the server no longer routes requests here. */
+  stop(): Promise<void>;
 }
 
 /**

@@ -66,8 +66,9 @@ describe('typed request/reply', () => {
         expect.objectContaining({ request: 'GitCheckRequest', code: 'bus.request-timeout' }),
       ]);
     } finally {
-      onA.stop();
-      onB.stop();
+      // Awaited: the next test's "no responders" needs the server to have dropped both.
+      await onA.stop();
+      await onB.stop();
     }
   });
 
@@ -137,7 +138,7 @@ describe('typed request/reply', () => {
         },
       ]);
     } finally {
-      served.stop();
+      await served.stop();
     }
   });
 });

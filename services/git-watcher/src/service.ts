@@ -155,7 +155,7 @@ export async function startGitWatcher(
       // Intake first (readiness off, no new checks), then finish in-flight checks, then hand the repos over.
       server.setShuttingDown();
       closing = true;
-      checks.stop();
+      await checks.stop();
       await stopWatchers();
       await ownership.stop();
       await bus.close();

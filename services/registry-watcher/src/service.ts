@@ -203,7 +203,7 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
       // Stop intake of webhooks first, then let in-flight checks finish before leases are released.
       await server.close();
       await Promise.allSettled([...loops.keys()].map((image) => stopLoop(image)));
-      checks.stop();
+      await checks.stop();
       await bus.close();
     },
   };
