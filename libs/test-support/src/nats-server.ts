@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
-import { GiveUp, waitFor } from './wait.ts';
+import { GiveUp, waitFor, waitUntil } from './wait.ts';
 
 export const NATS_VERSION = 'v2.15.2';
 const repoRoot = resolve(import.meta.dirname, '../../..');
@@ -308,6 +308,13 @@ export async function startNatsCluster(
         if (!p) throw new Error(`no route proxy ${i}→${j} (start the cluster with faultableRoutes)`);
         return p;
       };
+      try {
+        await metaGroupFormed(servers);
+      } catch (err) {
+        await Promise.all(servers.map((s) => s.dispose()));
+        await Promise.all(allProxies.map((p) => p.close()));
+        throw err;
+      }
       return {
         servers,
         urls: servers.map((s) => s.url),
@@ -330,6 +337,36 @@ export async function startNatsCluster(
     await Promise.all(allProxies.map((p) => p.close()));
     if (attempt >= 5 || !String(failed.reason).includes('address already in use')) throw failed.reason;
   }
+}
+
+interface MetaCluster {
+  leader?: string;
+  cluster_size?: number;
+  replicas?: Array<{ name: string; current: boolean }>;
+}
+
+/**
+ * Resolves once JetStream's meta group spans every node: a leader that all nodes agree on, with
+ * every other node a current replica. Until then the group can be two nodes strong (each node's
+ * /healthz is already ok), and an R3 stream is refused with "no suitable peers for placement"
+ * (seen in CI at load 21).
+ */
+async function metaGroupFormed(servers: NatsServer[]): Promise<void> {
+  const meta = async (s: NatsServer) =>
+    ((await (await fetch(`${s.monitorUrl}/jsz`)).json()) as { meta_cluster?: MetaCluster }).meta_cluster;
+  await waitUntil(
+    `a JetStream meta group of all ${servers.length} nodes`,
+    async () => {
+      const views = await Promise.all(servers.map(meta));
+      const leader = views[0]?.leader;
+      if (!leader || views.some((v) => v?.leader !== leader || v.cluster_size !== servers.length))
+        return false;
+      const own = views[servers.findIndex((s) => s.name === leader)];
+      const replicas = own?.replicas ?? [];
+      return replicas.length === servers.length - 1 && replicas.every((r) => r.current);
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 /** The INFO line nats-server greets every client with, before any TLS handshake. */
