@@ -50,7 +50,9 @@ describe.runIf(chromiumPath)('console in a real browser', () => {
     await page.goto(stack.consoleUrl as string);
     await page.getByLabel('API token').fill(who === 'alice' ? stack.tokens.approver : stack.tokens.viewer);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
+    // Signing in asks the planner who the token is; on a loaded machine (CI at load 21) the planner
+    // can still be busy with its first renders past Playwright's default 30 s, so the bound is wide.
+    await page.getByRole('heading', { name: 'Pipelines' }).waitFor({ timeout: 120_000 });
     return page;
   };
   const shot = async (page: Page, name: string) => {
