@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ApplyFailed, ApplySucceeded } from '@flotilla/events';
@@ -87,6 +87,7 @@ async function applyAll(
     await new Promise((r) => setTimeout(r, 5));
   }
   const wallMs = performance.now() - t;
+  loads.push(loadavg()[0] ?? 0);
   // Attempts that failed on the way (retried by redelivery): under load, apiserver timeouts.
   const failed = h.events.of<{ planId: string; code: string }>(ApplyFailed, (d) => ids.has(d.planId));
   const codes = [...new Set(failed.map((e) => e.data.code))].join(', ');
@@ -98,6 +99,8 @@ async function applyAll(
 }
 
 const failures: number[] = [];
+/** The 1-minute load average at the end of each applier run (initial, then each resync). */
+const loads: number[] = [];
 /** Per run: first publish → the last plan's publish acknowledged (the planner's side of the wall time). */
 const publishedMs: number[] = [];
 const h = await createHarness({ kwok: false });
@@ -185,6 +188,8 @@ ${PIPELINES} pipelines × (Namespace + 5 ConfigMaps) = ${PIPELINES * 6} objects 
 |---|---|---|---|
 | initial apply of all ${PIPELINES} pipelines (first plan published → last ApplySucceeded) | ${fmt(initial)} | ${fmt(baseline)} | ${(baseline / initial).toFixed(2)}× |
 | no-op resync of all ${PIPELINES} (same objects, new plans; kubectl: the same files again), median | ${fmt(noop)} | ${fmt(baselineNoop)} | ${(baselineNoop / noop).toFixed(2)}× (target ≤ 1 s ${noop <= 1000 ? '✔' : '✘'}) |
+
+Load average (1 min) at the end of each applier run, initial then each resync: ${loads.map((l) => l.toFixed(1)).join(', ')}; plans published in (ms, all at once): ${publishedMs.map((m) => m.toFixed(0)).join(', ')}.
 
 Both applier rows are timed from the first of the ${PIPELINES} plans published (bundles stored and plans signed beforehand, as the planner would have) to the last ApplySucceeded. Failed attempts on the way (retried by redelivery), initial then each resync: ${failures.join(', ')}. First no-op resync, the applier's own time per plan (ApplySucceeded.durationMs): median ${fmt(median(noopPlanMs))}, p90 ${fmt(percentile(noopPlanMs, 90))}, sum ${fmt(noopPlanMs.reduce((a, b) => a + b, 0))}.
 What the ${RESYNCS} resyncs cost: ${resyncCost.noops} no-op plans; ${resyncCost.bundleReads} bundles read (a plan whose signed content digest is that of the objects its pipeline's applier applied last is answered from those); ${resyncCost.reads} live-state reads answered by ${resyncCost.lists} shared LISTs (one per kind for the pipelines asking at the same time, instead of one per kind and pipeline: what still catches a live edit); ${resyncCost.inventoryWrites} inventory writes (a no-op plan following the recorded one, or only no-ops of its objects since, changes nothing to record); inventories read from the applier's memory (it is their only writer while it holds the Lease); ApplySucceeded and HealthChanged published together, no ApplyStarted for a no-op.
