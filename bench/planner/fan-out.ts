@@ -2,7 +2,8 @@
 //   npx tsx bench/planner/fan-out.ts [--runs 5] [--apps 1000]
 //
 // 1. Fan-out: one commit changes all four clusters' overlays of the shop-config fixture; we time
-//    GitCommitDetected published → all four PlanCreated received (render included), and subtract
+//    GitCommitDetected published → three PlanCreated and prod's ChangeAwaitingApproval (a manual
+//    stage edited directly is held; its render and bundle are the same work) received, and subtract
 //    the planner's own render phase (kubectl kustomize of the four clusters, overlapped) to get the
 //    planner's overhead beyond rendering (parse, bundle, sha256, object store put, sign, publish,
 //    KV writes). Target from issue 6: overhead ≤ 100 ms.
@@ -13,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PlanCreated } from '@flotilla/events';
+import { ChangeAwaitingApproval, PlanCreated } from '@flotilla/events';
 import { renderCluster } from '@flotilla/render';
 import { GitWorkdir } from '@flotilla/test-support';
 import { createHarness } from '../../services/planner/test/harness.ts';
@@ -52,16 +53,18 @@ async function fanOut() {
       await work.push();
       const t0 = performance.now();
       await h.commitDetected(sha);
-      for (const c of ['dev', 'test', 'uat', 'prod'])
-        await h.events.wait(
-          PlanCreated,
-          (d: { cluster?: string; revision?: string }) => d.cluster === c && d.revision === sha,
-        );
+      // dev, test and uat get their plans; prod is a manual stage, so a direct edit of it is held:
+      // rendered, diffed against what runs and announced as awaiting approval (the same render and
+      // bundle work, no plan until someone approves).
+      const isRun = (d: { cluster?: string; revision?: string }, c: string) =>
+        d.cluster === c && d.revision === sha;
+      for (const c of ['dev', 'test', 'uat']) await h.events.wait(PlanCreated, (d) => isRun(d, c));
+      await h.events.wait(ChangeAwaitingApproval, (d) => isRun(d, 'prod'));
       const total = performance.now() - t0;
       // The plans go out during the render; its stats are recorded right after it.
       while (planner.planner.lastRender?.revision !== sha) await new Promise((r) => setTimeout(r, 10));
       const last = planner.planner.lastRender;
-      if (last?.revision !== sha || last.plans !== 4)
+      if (last?.revision !== sha || last.plans !== 3)
         throw new Error(`unexpected render stats ${JSON.stringify(last)}`);
       e2e.push(total);
       render.push(last.renderMs);
