@@ -172,7 +172,7 @@ export function batchMessage(records: AuditRecord[]): string {
 /**
  * The audit log in its Git clone: the chain state (last seq and hash, the day file written to,
  * every recorded event id for dedupe) and the only way records get in: `append`, which writes
- * the lines, commits them (fsync'd by the Workspace) and only then updates the state.
+ * the lines, commits them (fsync'd: `commitFiles`, git-local.ts) and only then updates the state.
  */
 export class AuditRepo {
   private seq = 0;
