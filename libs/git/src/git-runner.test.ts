@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureGitEnv } from '../test/fixture-git.ts';
 import { runGit, runGitStatus } from './git-runner.ts';
 
 // The runner against real git: what comes back, what is refused before any process starts.
@@ -10,14 +11,7 @@ let dir: string;
 let processes = 0;
 const opts = (extra: Record<string, unknown> = {}) => ({
   cwd: dir,
-  env: {
-    HOME: dir,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'T',
-    GIT_AUTHOR_EMAIL: 't@example.test',
-    GIT_COMMITTER_NAME: 'T',
-    GIT_COMMITTER_EMAIL: 't@example.test',
-  },
+  env: fixtureGitEnv(dir),
   onProcess: () => {
     processes++;
   },

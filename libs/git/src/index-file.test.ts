@@ -3,22 +3,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureGitEnv } from '../test/fixture-git.ts';
 import { changedIndexPaths, parseIndexEntries } from './index-file.ts';
 
 // Index files written by git (the fixture), read here and checked against what git says of them.
 let dir: string;
-const env = (extra: Record<string, string> = {}) => ({
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: dir,
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'T',
-  GIT_AUTHOR_EMAIL: 't@example.test',
-  GIT_COMMITTER_NAME: 'T',
-  GIT_COMMITTER_EMAIL: 't@example.test',
-  ...extra,
-});
 const git = (args: string[], extra?: Record<string, string>) =>
-  execFileSync('git', args, { cwd: dir, env: env(extra) }).toString();
+  execFileSync('git', args, { cwd: dir, env: fixtureGitEnv(dir, extra) }).toString();
 const write = (path: string, content: string) => {
   mkdirSync(dirname(join(dir, path)), { recursive: true });
   writeFileSync(join(dir, path), content);
@@ -101,7 +92,7 @@ describe('parseIndexEntries', () => {
     const blob = git(['rev-parse', `${revs[0]}:pipelines/a.yaml`]).trim();
     execFileSync('git', ['update-index', '--index-info'], {
       cwd: dir,
-      env: env({ GIT_INDEX_FILE: unmerged }),
+      env: fixtureGitEnv(dir, { GIT_INDEX_FILE: unmerged }),
       input: `100644 ${blob} 1\tconflict.yaml\n100644 ${blob} 2\tconflict.yaml\n`,
     });
     expect(parseIndexEntries(readFileSync(unmerged), 20)).toBeUndefined();

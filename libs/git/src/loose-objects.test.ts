@@ -1,29 +1,16 @@
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureGit } from '../test/fixture-git.ts';
 import { looseCommitParents, readLooseCommitParents } from './loose-objects.ts';
 
 // Commits made by git (the fixture), their parents read from the loose objects and checked against git.
 let dir: string;
 let gitDir: string;
-const git = (...args: string[]) =>
-  execFileSync('git', args, {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: dir,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: 'T',
-      GIT_AUTHOR_EMAIL: 't@example.test',
-      GIT_COMMITTER_NAME: 'T',
-      GIT_COMMITTER_EMAIL: 't@example.test',
-    },
-  })
-    .toString()
-    .trim();
+const inDir = fixtureGit(() => dir);
+const git = (...args: string[]) => inDir(args);
 const parentsByGit = (sha: string) => git('rev-list', '--parents', '-n', '1', sha).split(' ').slice(1);
 const objectFile = (sha: string) => join(gitDir, 'objects', sha.slice(0, 2), sha.slice(2));
 const shas: Record<string, string> = {};

@@ -1,28 +1,15 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureGit } from '../test/fixture-git.ts';
 import { readHeadTarget, readRefFast } from './refs.ts';
 
 // A real repository made by git (the fixture), read by the fast path and checked against git.
 let dir: string;
 let gitDir: string;
-const git = (...args: string[]) =>
-  execFileSync('git', args, {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: dir,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: 'T',
-      GIT_AUTHOR_EMAIL: 't@example.test',
-      GIT_COMMITTER_NAME: 'T',
-      GIT_COMMITTER_EMAIL: 't@example.test',
-    },
-  })
-    .toString()
-    .trim();
+const inDir = fixtureGit(() => dir);
+const git = (...args: string[]) => inDir(args);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'flotilla-refs-'));
