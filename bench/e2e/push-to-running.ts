@@ -34,6 +34,7 @@ import {
   decodeEvent,
   type FlotillaEvent,
   HealthChanged,
+  ImageTagDetected,
   ImageUpdateCommitted,
   PlanCreated,
   PromotionAwaitingApproval,
@@ -152,13 +153,22 @@ async function release(
     t0,
     timeoutMs,
   );
+  // From any time: the registry's webhook can make the watcher report the tag before pushImage
+  // returns (t0); the digest is this release's alone.
+  const detected = await arrivals.wait(
+    `tag ${tag} detected`,
+    (e) => e.type === ImageTagDetected.type && (e.data as D).digest === digest,
+    0,
+    timeoutMs,
+  );
   const devCommit = (update.e.data as D).commit as string;
   const devApplied = await applied('dev', devCommit);
   const devPlanned = await planned('dev', devCommit);
   const devHealthy = await healthy('dev', devCommit);
   let prevHealthy = devHealthy;
   const hops: Record<string, number> = {
-    'push → update committed': update.at - t0,
+    'push → tag detected (registry-watcher)': Math.max(0, detected.at - t0),
+    'tag detected → update committed (planner)': update.at - detected.at,
     'update committed → dev plan created': devPlanned.at - update.at,
     'dev plan created → dev applied': devApplied.at - devPlanned.at,
     'dev applied → dev healthy': devHealthy.at - devApplied.at,
