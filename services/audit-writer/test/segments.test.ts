@@ -1,33 +1,12 @@
-// A busy day's log is split into segments, so a commit stores at most one segment again instead
-// of a day file that grows all day; the chain, its checkpoints and a reopened clone span them.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEvent, StageLockChanged } from '@flotilla/events';
-import { type GitServer, startGitServer } from '@flotilla/test-support';
 import { generateNoteSigner, parseVerifierKey, verifierKeyString } from '@flotilla/trust';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditRepo, listDayFiles, readRepoCheckpoints, verifyAuditDir } from '../src/audit-repo.ts';
 import { nextSegment, sortDayFiles } from '../src/chain.ts';
-import { rand } from './helpers.ts';
+import { lockEvent, rand, repoFixture } from './helpers.ts';
 
-let git: GitServer;
-let scratch: string;
-beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-segments-'));
-  git = await startGitServer();
-});
-afterAll(async () => {
-  await git?.stop();
-  await rm(scratch, { recursive: true, force: true });
-});
-
-const event = (tag: string, i: number) =>
-  createEvent(
-    StageLockChanged,
-    { stage: 'prod', locked: i % 2 === 0, by: 'user:test', reason: 'segment test' },
-    { source: 'flotilla://planner/test', actor: 'user:test', id: `${tag}-${i}` },
-  );
+const fx = repoFixture('segments');
+const event = (tag: string, i: number) => lockEvent(tag, i, 'segment test');
 
 describe('segment names', () => {
   it('follow a day file and sort in chain order, before the next day', () => {
@@ -48,12 +27,12 @@ describe('segment names', () => {
 describe('an audit repo with a small segment size', () => {
   it('moves to the next segment once a file is full; verify and a reopened clone see one chain', async () => {
     const name = rand('segments');
-    await git.createRepo(name);
+    await fx.git.createRepo(name);
     const { signer } = generateNoteSigner('flotilla-audit');
     const opts = {
-      url: git.fileUrl(name),
+      url: fx.git.fileUrl(name),
       branch: 'main',
-      dir: join(scratch, name),
+      dir: join(fx.scratch, name),
       author: { name: 'Audit', email: 'audit@test.invalid' },
       segmentMaxBytes: 3000,
       checkpoint: { signer, origin: 'test.example/audit' },

@@ -1,43 +1,25 @@
 // The writer chains each event as it arrives (AuditRepo.stage), while the batch before it is being
 // committed; a batch then writes the records as built. Whatever happens in between (a failed
 // commit, a duplicate, a batch built the old way) the log stays one chain with no seq twice.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createEvent, StageLockChanged } from '@flotilla/events';
-import { type GitServer, startGitServer } from '@flotilla/test-support';
 import { generateNoteSigner, parseVerifierKey, verifierKeyString } from '@flotilla/trust';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditRepo, verifyAuditDir } from '../src/audit-repo.ts';
-import { rand } from './helpers.ts';
+import { lockEvent, rand, repoFixture } from './helpers.ts';
 
-let git: GitServer;
-let scratch: string;
-beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-staging-'));
-  git = await startGitServer();
-});
-afterAll(async () => {
-  await git?.stop();
-  await rm(scratch, { recursive: true, force: true });
-});
-
-const event = (tag: string, i: number) =>
-  createEvent(
-    StageLockChanged,
-    { stage: 'prod', locked: i % 2 === 0, by: 'user:test', reason: 'staging test' },
-    { source: 'flotilla://planner/test', actor: 'user:test', id: `${tag}-${i}` },
-  );
+const fx = repoFixture('staging');
+const event = (tag: string, i: number) => lockEvent(tag, i, 'staging test');
 
 describe('an audit repo staging events ahead of their commit', () => {
   it('commits staged records as built, survives a failed commit and duplicates, and verifies as one chain', async () => {
     const name = rand('staging');
-    await git.createRepo(name);
+    await fx.git.createRepo(name);
     const { signer } = generateNoteSigner('flotilla-audit');
-    const dir = join(scratch, name);
+    const dir = join(fx.scratch, name);
     const repo = await AuditRepo.open(
       {
-        url: git.fileUrl(name),
+        url: fx.git.fileUrl(name),
         branch: 'main',
         dir,
         author: { name: 'Audit', email: 'audit@test.invalid' },
@@ -93,10 +75,15 @@ describe('an audit repo staging events ahead of their commit', () => {
 
   it('builds a batch that spans midnight again, stamped with the commit time, so it lands in one day file', async () => {
     const name = rand('midnight');
-    await git.createRepo(name);
-    const dir = join(scratch, name);
+    await fx.git.createRepo(name);
+    const dir = join(fx.scratch, name);
     const repo = await AuditRepo.open(
-      { url: git.fileUrl(name), branch: 'main', dir, author: { name: 'Audit', email: 'audit@test.invalid' } },
+      {
+        url: fx.git.fileUrl(name),
+        branch: 'main',
+        dir,
+        author: { name: 'Audit', email: 'audit@test.invalid' },
+      },
       () => undefined,
     );
     const a = repo.stage({ event: event(name, 0) }, new Date('2026-11-30T23:59:59.900Z'));
