@@ -19,143 +19,125 @@ async function filesOf(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-describe('ConfigRepo.checkout: trees kept between revisions', () => {
-  let git: GitServer;
-  let work: GitWorkdir;
-  let repo: ConfigRepo;
-  let workDir: string;
-  const revs: string[] = [];
-
+/**
+ * A config repo served by a git server, a clone to push from, and the planner's ConfigRepo over
+ * it, opened and fetched after `history` (run on the clone) has pushed what the tests start from.
+ */
+function configRepoFixture(history: (work: GitWorkdir) => Promise<void> = async () => undefined) {
+  const fx = {} as { git: GitServer; work: GitWorkdir; repo: ConfigRepo; workDir: string };
   beforeAll(async () => {
-    git = await startGitServer();
-    await git.createRepo('config', {
+    fx.git = await startGitServer();
+    await fx.git.createRepo('config', {
       files: { 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 1\n', 'apps/b/dev/y.yaml': 'y: 1\n' },
     });
-    work = await GitWorkdir.clone(git.url('config'));
+    fx.work = await GitWorkdir.clone(fx.git.url('config'));
+    await history(fx.work);
+    fx.workDir = await mkdtemp(join(tmpdir(), 'config-repo-'));
+    fx.repo = await ConfigRepo.open({
+      url: fx.git.url('config'),
+      branch: 'main',
+      workDir: fx.workDir,
+      author: { name: 'planner', email: 'planner@example.test' },
+    });
+    await fx.repo.fetch();
+  });
+  afterAll(async () => {
+    await fx.work?.remove();
+    await fx.git?.stop();
+    if (fx.workDir) await rm(fx.workDir, { recursive: true, force: true });
+  });
+  return fx;
+}
+
+describe('ConfigRepo.checkout: trees kept between revisions', () => {
+  const revs: string[] = [];
+  const fx = configRepoFixture(async (work) => {
     revs.push(await work.head());
     await work.writeFile('apps/a/dev/x.yaml', 'x: 2\n');
     await work.removeFile('apps/b');
     revs.push(await work.commit('second'));
     await work.push();
-    workDir = await mkdtemp(join(tmpdir(), 'config-repo-'));
-    repo = await ConfigRepo.open({
-      url: git.url('config'),
-      branch: 'main',
-      workDir,
-      author: { name: 'planner', email: 'planner@example.test' },
-    });
-    await repo.fetch();
-  });
-
-  afterAll(async () => {
-    await work?.remove();
-    await git?.stop();
-    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   it('moves a released tree to the next revision: changed files rewritten, removed ones gone', async () => {
-    const first = await repo.checkout(revs[0] as string);
+    const first = await fx.repo.checkout(revs[0] as string);
     expect(await filesOf(first)).toEqual({
       'pipelines/a.yaml': 'a: 1\n',
       'apps/a/dev/x.yaml': 'x: 1\n',
       'apps/b/dev/y.yaml': 'y: 1\n',
     });
-    await repo.release(first);
-    const second = await repo.checkout(revs[1] as string);
+    await fx.repo.release(first);
+    const second = await fx.repo.checkout(revs[1] as string);
     // The same directory, now exactly the second revision (apps/b and its directories gone).
     expect(second).toBe(first);
     expect(await filesOf(second)).toEqual({ 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 2\n' });
     expect(await readdir(join(second, 'apps'))).toEqual(['a']);
-    await repo.release(second);
+    await fx.repo.release(second);
   });
 
   it('writes again a file changed on disk since, and hands a busy tree to no one', async () => {
-    const tree = await repo.checkout(revs[1] as string);
+    const tree = await fx.repo.checkout(revs[1] as string);
     await writeFile(join(tree, 'apps/a/dev/x.yaml'), 'tampered: true\n');
     // Still held: the next checkout gets another directory, with the revision's content.
-    const other = await repo.checkout(revs[0] as string);
+    const other = await fx.repo.checkout(revs[0] as string);
     expect(other).not.toBe(tree);
     expect(await readFile(join(other, 'apps/a/dev/x.yaml'), 'utf8')).toBe('x: 1\n');
-    await repo.release(other);
-    await repo.release(tree);
-    const again = await repo.checkout(revs[1] as string);
+    await fx.repo.release(other);
+    await fx.repo.release(tree);
+    const again = await fx.repo.checkout(revs[1] as string);
     expect(await readFile(join(again, 'apps/a/dev/x.yaml'), 'utf8')).toBe('x: 2\n');
-    await repo.release(again);
+    await fx.repo.release(again);
   });
 
   it('removes a tree beyond the kept ones when it is released', async () => {
-    const held = await Promise.all(revs.concat(revs).map((r) => repo.checkout(r)));
+    const held = await Promise.all(revs.concat(revs).map((r) => fx.repo.checkout(r)));
     expect(new Set(held).size).toBe(4);
-    for (const t of held) await repo.release(t);
-    const left = (await readdir(join(workDir, 'render'))).filter((n) => !n.endsWith('.index'));
+    for (const t of held) await fx.repo.release(t);
+    const left = (await readdir(join(fx.workDir, 'render'))).filter((n) => !n.endsWith('.index'));
     expect(left).toHaveLength(2);
   });
 
   it('refuses an unknown revision with a typed error', async () => {
-    await expect(repo.checkout('0'.repeat(40))).rejects.toMatchObject({ code: 'planner.extract-failed' });
+    await expect(fx.repo.checkout('0'.repeat(40))).rejects.toMatchObject({ code: 'planner.extract-failed' });
   });
 });
 
 describe('ConfigRepo: a reported commit fetched by id, and what changed from the kept trees', () => {
-  let git: GitServer;
-  let work: GitWorkdir;
-  let repo: ConfigRepo;
-  let workDir: string;
   let first: string;
   let next: string;
-
-  beforeAll(async () => {
-    git = await startGitServer();
-    await git.createRepo('config', {
-      files: { 'pipelines/a.yaml': 'a: 1\n', 'apps/a/dev/x.yaml': 'x: 1\n', 'apps/b/dev/y.yaml': 'y: 1\n' },
-    });
-    work = await GitWorkdir.clone(git.url('config'));
+  const fx = configRepoFixture(async (work) => {
     first = await work.head();
-    workDir = await mkdtemp(join(tmpdir(), 'config-repo-'));
-    repo = await ConfigRepo.open({
-      url: git.url('config'),
-      branch: 'main',
-      workDir,
-      author: { name: 'planner', email: 'planner@example.test' },
-    });
-    await repo.fetch();
-  });
-
-  afterAll(async () => {
-    await work?.remove();
-    await git?.stop();
-    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   it('fetches a pushed commit by its id (the branch follows), an older one through the branch, and refuses an unknown one', async () => {
-    await work.writeFile('apps/a/dev/x.yaml', 'x: 2\n');
-    next = await work.commit('next');
-    await work.push();
-    expect(await repo.fetchReported(next)).toBe(true);
-    expect(repo.mirror.lastFetched('main')).toBe(next);
-    expect(await repo.readFile(next, 'apps/a/dev/x.yaml')).toBe('x: 2\n');
+    await fx.work.writeFile('apps/a/dev/x.yaml', 'x: 2\n');
+    next = await fx.work.commit('next');
+    await fx.work.push();
+    expect(await fx.repo.fetchReported(next)).toBe(true);
+    expect(fx.repo.mirror.lastFetched('main')).toBe(next);
+    expect(await fx.repo.readFile(next, 'apps/a/dev/x.yaml')).toBe('x: 2\n');
     // Not a fast-forward of the mirror's branch: asked through the branch, which has it.
-    expect(await repo.fetchReported(first)).toBe(true);
-    expect(await repo.mirror.localHead('main')).toBe(next);
-    expect(await repo.fetchReported('0123456789abcdef0123456789abcdef01234567')).toBe(false);
+    expect(await fx.repo.fetchReported(first)).toBe(true);
+    expect(await fx.repo.mirror.localHead('main')).toBe(next);
+    expect(await fx.repo.fetchReported('0123456789abcdef0123456789abcdef01234567')).toBe(false);
   });
 
   it('tells what changed from the tree that held the revision before: what git diff-tree says, no git process beyond the checkout', async () => {
-    const base = await repo.checkout(first);
-    await repo.release(base);
-    expect(repo.keepsTree(first)).toBe(true);
-    await work.writeFile('apps/b/dev/y.yaml', 'y: 2\n');
-    await work.writeFile('apps/c/prod/z.yaml', 'z: 1\n');
-    await work.removeFile('pipelines/a.yaml');
-    const head = await work.commit('third');
-    await work.push();
-    expect(await repo.fetchReported(head)).toBe(true);
+    const base = await fx.repo.checkout(first);
+    await fx.repo.release(base);
+    expect(fx.repo.keepsTree(first)).toBe(true);
+    await fx.work.writeFile('apps/b/dev/y.yaml', 'y: 2\n');
+    await fx.work.writeFile('apps/c/prod/z.yaml', 'z: 1\n');
+    await fx.work.removeFile('pipelines/a.yaml');
+    const head = await fx.work.commit('third');
+    await fx.work.push();
+    expect(await fx.repo.fetchReported(head)).toBe(true);
     // The parents of the commit just fetched, read from its loose object.
-    expect(await repo.mirror.looseParents(head)).toEqual([next]);
-    const processes = repo.mirror.stats.processes;
-    const { dir, changed } = await repo.checkoutChanges(head, first);
-    expect(repo.mirror.stats.processes).toBe(processes);
-    const byGit = await execGit(['-C', git.path('config'), 'diff-tree', '-r', '--name-only', first, head]);
+    expect(await fx.repo.mirror.looseParents(head)).toEqual([next]);
+    const processes = fx.repo.mirror.stats.processes;
+    const { dir, changed } = await fx.repo.checkoutChanges(head, first);
+    expect(fx.repo.mirror.stats.processes).toBe(processes);
+    const byGit = await execGit(['-C', fx.git.path('config'), 'diff-tree', '-r', '--name-only', first, head]);
     expect(changed).toEqual(byGit.split('\n').filter(Boolean).sort());
     expect(changed).toEqual([
       'apps/a/dev/x.yaml',
@@ -168,11 +150,11 @@ describe('ConfigRepo: a reported commit fetched by id, and what changed from the
       'apps/b/dev/y.yaml': 'y: 2\n',
       'apps/c/prod/z.yaml': 'z: 1\n',
     });
-    await repo.release(dir);
+    await fx.repo.release(dir);
     // No kept tree holds a revision never checked out: unknown, for git to answer.
-    expect(repo.keepsTree('f'.repeat(40))).toBe(false);
-    const unknown = await repo.checkoutChanges(first, 'f'.repeat(40));
+    expect(fx.repo.keepsTree('f'.repeat(40))).toBe(false);
+    const unknown = await fx.repo.checkoutChanges(first, 'f'.repeat(40));
     expect(unknown.changed).toBeNull();
-    await repo.release(unknown.dir);
+    await fx.repo.release(unknown.dir);
   });
 });
