@@ -9,6 +9,7 @@ import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './main
 import { redactText, redactUrl } from './redact.ts';
 import { readHeadTarget, readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
+import { parseTrailerLog, TRAILER_LOG_FORMAT, TrailerIndex } from './trailer-index.ts';
 import { formatCommitMessage } from './trailers.ts';
 
 /** Between rebases after a lost push race: short and fully jittered, so racing writers fall out of step. */
@@ -79,6 +80,14 @@ export class Workspace {
    * fetch, reset and clean when the remote head is the local one.
    */
   private pristine = false;
+  /**
+   * The remote branch head as this workspace last saw it: fetched by a verified reset, or pushed
+   * by itself. Null when unknown (on open, and while a push or pull is under way or failed). It is
+   * a belief, not a fact: another writer may have pushed since. See {@link resetToRemote}.
+   */
+  private knownRemote: string | null = null;
+  /** Trailer keys → commits of HEAD's history, so an idempotency lookup needs no `git log`. */
+  private readonly trailerIndex = new TrailerIndex();
   private commitsSinceMaintenance = 0;
   /** Git processes this workspace has started: what a commit costs, for tests and benchmarks. */
   readonly stats = { processes: 0 };
@@ -173,11 +182,11 @@ export class Workspace {
   }
 
   private async remoteBranchExists(): Promise<boolean> {
-    return (await this.remoteHeadSha()) !== null;
+    return (await this.remoteHead()) !== null;
   }
 
   /** The branch's head on the remote (ls-remote: no objects move), null when it does not exist. */
-  private async remoteHeadSha(): Promise<string | null> {
+  async remoteHead(): Promise<string | null> {
     const ref = `refs/heads/${this.branch}`;
     const out = await runGit(['ls-remote', '--heads', 'origin', ref], this.remote('ls-remote'));
     for (const line of out.split('\n')) {
@@ -290,6 +299,10 @@ export class Workspace {
       const head = await this.head();
       if (!head || head === before) throw new GitError('git.command-failed', 'commit produced no head');
       this.pristine = true;
+      // The trailers are the message's last paragraph, as git parses them; without any (or with a
+      // `---` line git might take for a patch divider) the next lookup asks git instead.
+      if (opts.trailers && Object.keys(opts.trailers).length > 0 && !/^---$/m.test(opts.message))
+        this.trailerIndex.committed(before, head, opts.trailers);
       if (++this.commitsSinceMaintenance >= MAINTENANCE_EVERY) {
         this.commitsSinceMaintenance = 0;
         // Packs loose objects when git's own thresholds say so (gc detaches into the background).
@@ -305,6 +318,7 @@ export class Workspace {
   }
 
   private async pullUnlocked(): Promise<void> {
+    this.knownRemote = null;
     if (!(await this.remoteBranchExists())) return;
     await this.fetchBranch();
     const upstream = `refs/remotes/origin/${this.branch}`;
@@ -326,19 +340,49 @@ export class Workspace {
   /**
    * Discards local changes and commits: the work tree becomes the remote branch. When the remote
    * head is the local one and nothing was written since the last commit or reset, that is already
-   * so: one `ls-remote` instead of four processes (the planner starts every change here).
+   * so: one `ls-remote` instead of four processes.
+   *
+   * `trustKnownHead`: when the local head is the remote head as this workspace last saw it (its
+   * own last push, or its last verified reset) and nothing was written since, start from it
+   * without asking the remote: no process at all. The answer says `verified: false` then, and the
+   * caller must not act on the work tree alone: only a push (which the remote accepts only as a
+   * fast-forward of what it has, i.e. only if the head was still the remote's) or
+   * {@link remoteHead} confirms it. The planner starts every change here; its pushes are the
+   * confirmation, and a rejected one means it starts over from a verified reset.
    */
-  resetToRemote(): Promise<void> {
+  resetToRemote(opts: { trustKnownHead?: boolean } = {}): Promise<{ verified: boolean }> {
     return this.queue.run(async () => {
-      const remote = await this.remoteHeadSha();
-      if (remote === null) return;
-      if (this.pristine && (await this.head()) === remote) return;
+      if (
+        opts.trustKnownHead &&
+        this.pristine &&
+        this.knownRemote !== null &&
+        (await this.head()) === this.knownRemote
+      )
+        return { verified: false };
+      const remote = await this.remoteHead();
+      if (remote === null) return { verified: true };
+      if (this.pristine && (await this.head()) === remote) {
+        this.knownRemote = remote;
+        return { verified: true };
+      }
       this.pristine = false;
+      this.knownRemote = null;
       await this.fetchBranch();
       await runGit(['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`], this.local('reset'));
       await runGit(['clean', '-fdq'], this.local('clean'));
       this.pristine = true;
+      // What was fetched: the ls-remote answer, or a head pushed since (newer, and just as fresh).
+      this.knownRemote = await this.head();
+      return { verified: true };
     });
+  }
+
+  /**
+   * Forgets the remote head this workspace believed in, so the next {@link resetToRemote} asks
+   * the remote (after a push was rejected because the remote moved, or the head turned out stale).
+   */
+  forgetRemoteHead(): void {
+    this.knownRemote = null;
   }
 
   /**
@@ -349,11 +393,14 @@ export class Workspace {
     const retries = opts.retries ?? 5;
     return this.queue.run(async () => {
       let rebases = 0;
+      this.knownRemote = null;
       for (;;) {
         try {
           await runGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${this.branch}`], this.remote('push'));
           const head = await this.head();
           if (!head) throw new GitError('git.invalid-argument', 'nothing to push on an unborn branch');
+          // The remote took it as a fast-forward: its head is ours now.
+          this.knownRemote = head;
           return { head, rebases };
         } catch (err) {
           if (!isGitError(err, 'git.non-fast-forward')) throw err;
@@ -391,21 +438,55 @@ export class Workspace {
 
   /**
    * Newest commit on the local branch carrying trailer `key: value` (idempotency keys), or null.
-   * `git log --grep` narrows the scan, the trailer itself is then checked exactly.
+   * Answered from the trailer index: one full `git log` the first time a key is asked for, then
+   * no process while the head is the one indexed or one the workspace committed on top of it; a
+   * head moved otherwise (reset, rebase) costs one `git log old...new`. `maxCount` (and a value
+   * the index is unsure of) scans as before: `git log --grep` narrows, the trailer is then
+   * checked exactly.
    */
-  async findCommitByTrailer(
-    key: string,
-    value: string,
-    opts: { maxCount?: number } = {},
-  ): Promise<string | null> {
-    if ((await this.head()) === null) return null;
+  findCommitByTrailer(key: string, value: string, opts: { maxCount?: number } = {}): Promise<string | null> {
+    return this.queue.run(async () => {
+      const head = await this.head();
+      if (head === null) return null;
+      if (opts.maxCount) return await this.scanForTrailer(key, value, opts.maxCount);
+      await this.indexTrailers(head, key);
+      const known = this.trailerIndex.lookup(key, value);
+      if (known !== undefined) return known;
+      const found = await this.scanForTrailer(key, value);
+      this.trailerIndex.settle(key, value, found);
+      return found;
+    });
+  }
+
+  /** Brings the trailer index to `head` and makes it cover `key`. */
+  private async indexTrailers(head: string, key: string): Promise<void> {
+    const index = this.trailerIndex;
+    const keys = [...new Set([...index.indexedKeys(), key.toLowerCase()])];
+    if (index.head !== null && index.head !== head) {
+      try {
+        const out = await runGit(
+          ['log', '--left-right', `--format=${TRAILER_LOG_FORMAT}`, `${index.head}...${head}`, '--'],
+          this.local('log'),
+        );
+        index.move(head, parseTrailerLog(out));
+      } catch {
+        // The old head is gone (pruned): start over.
+        index.clear();
+      }
+    }
+    if (index.head === head && index.indexes(key)) return;
+    const out = await runGit(['log', `--format=${TRAILER_LOG_FORMAT}`, head, '--'], this.local('log'));
+    index.rebuild(head, keys, parseTrailerLog(out));
+  }
+
+  private async scanForTrailer(key: string, value: string, maxCount?: number): Promise<string | null> {
     const out = await runGit(
       [
         'log',
         '--fixed-strings',
         '--regexp-ignore-case',
         `--grep=${key}: ${value}`,
-        ...(opts.maxCount ? [`--max-count=${opts.maxCount}`] : []),
+        ...(maxCount ? [`--max-count=${maxCount}`] : []),
         `--format=%H%x1f%(trailers:key=${key},valueonly,separator=%x1f)%x1e`,
         'HEAD',
         '--',

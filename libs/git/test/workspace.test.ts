@@ -141,6 +141,122 @@ describe('Workspace against git daemon', () => {
     expect(await reopened.readFile('a.yaml')).toBe('a: 4\n');
   });
 
+  it('trusts the head it pushed without asking the remote, and a push tells when that was wrong', async () => {
+    const { url } = await server.createRepo(name('trust'), { files: { 'a.yaml': 'a: 1\n' } });
+    const ws = await open(url);
+    const other = await open(url);
+    const cost = async (fn: () => Promise<unknown>) => {
+      const before = ws.stats.processes;
+      await fn();
+      return ws.stats.processes - before;
+    };
+    // Freshly opened, the remote head is unknown: it is asked for.
+    expect(await ws.resetToRemote({ trustKnownHead: true })).toEqual({ verified: true });
+    await ws.writeFile('a.yaml', 'a: 2\n');
+    await ws.commit({ message: 'two' });
+    const { head } = await ws.push();
+    // Its own push is the remote head as far as it knows: no process.
+    let answer: { verified: boolean } | undefined;
+    expect(
+      await cost(async () => {
+        answer = await ws.resetToRemote({ trustKnownHead: true });
+      }),
+    ).toBe(0);
+    expect(answer).toEqual({ verified: false });
+    expect(await ws.remoteHead()).toBe(head);
+
+    // Another writer pushes: the trusted head is stale, and only a push (or remoteHead) can tell.
+    await other.resetToRemote();
+    await other.writeFile('b.yaml', 'b: 1\n');
+    await other.commit({ message: 'theirs' });
+    const theirs = (await other.push()).head;
+    expect(await ws.resetToRemote({ trustKnownHead: true })).toEqual({ verified: false });
+    await ws.writeFile('a.yaml', 'a: 3\n');
+    await ws.commit({ message: 'three' });
+    await expect(ws.push({ retries: 0 })).rejects.toMatchObject({ code: 'git.non-fast-forward' });
+    // The rejected push forgot the believed head: the next reset asks, and takes theirs.
+    expect(await ws.resetToRemote({ trustKnownHead: true })).toEqual({ verified: true });
+    expect(await ws.head()).toBe(theirs);
+    expect(await ws.readFile('a.yaml')).toBe('a: 2\n');
+    // Written to since: not trusted, whatever the head.
+    await ws.writeFile('a.yaml', 'a: 4\n');
+    expect(await ws.resetToRemote({ trustKnownHead: true })).toEqual({ verified: true });
+    expect(await ws.readFile('a.yaml')).toBe('a: 2\n');
+    // Told to forget: not trusted either.
+    ws.forgetRemoteHead();
+    expect(await ws.resetToRemote({ trustKnownHead: true })).toEqual({ verified: true });
+  });
+
+  it('finds commits by trailer from its index as a scan of the history does, without git once indexed', async () => {
+    const { url } = await server.createRepo(name('index'), { files: { 'a.yaml': 'a: 0\n' } });
+    const ws = await open(url);
+    const other = await open(url);
+    const KEY = 'Flotilla-Event';
+    const cost = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+      const before = ws.stats.processes;
+      const r = await fn();
+      return [r, ws.stats.processes - before];
+    };
+    // The scan the index replaces (`maxCount` keeps to it): the two must agree on every question.
+    const agree = async (values: string[]) => {
+      for (const v of values)
+        expect(await ws.findCommitByTrailer(KEY, v), v).toBe(
+          await ws.findCommitByTrailer(KEY, v, { maxCount: 1000 }),
+        );
+    };
+    const change = async (w: Workspace, n: number, value: string) => {
+      await w.writeFile(`f-${n}.yaml`, `n: ${n}\n`);
+      return await w.commit({ message: `change ${n}`, trailers: { [KEY]: value, 'Flotilla-Epoch': '1' } });
+    };
+
+    // The first question about a key scans the history once.
+    expect((await cost(() => ws.findCommitByTrailer(KEY, 'e1')))[1]).toBe(1);
+    const e1 = await change(ws, 1, 'e1');
+    await ws.push();
+    // Its own commits are indexed as it makes them: no git process to find them, or not.
+    expect(await cost(() => ws.findCommitByTrailer(KEY, 'e1'))).toEqual([e1, 0]);
+    expect(await cost(() => ws.findCommitByTrailer(KEY, 'e2'))).toEqual([null, 0]);
+    // Key names are matched as git matches them: case-insensitively.
+    expect(await ws.findCommitByTrailer('flotilla-event', 'e1')).toBe(e1);
+
+    // Another writer's commits arrive with a reset: one `git log` of what joined.
+    await other.resetToRemote();
+    const e2 = await change(other, 2, 'e2');
+    await other.push();
+    await ws.resetToRemote();
+    expect(await cost(() => ws.findCommitByTrailer(KEY, 'e2'))).toEqual([e2, 1]);
+    await agree(['e1', 'e2', 'e3']);
+
+    // A local commit dropped by a reset is not found any more.
+    await change(ws, 3, 'e3');
+    expect(await ws.findCommitByTrailer(KEY, 'e3')).not.toBeNull();
+    await ws.resetToRemote();
+    expect(await ws.findCommitByTrailer(KEY, 'e3')).toBeNull();
+    await agree(['e1', 'e2', 'e3']);
+
+    // Rebased past another writer's push: found as rewritten.
+    await other.resetToRemote();
+    await change(other, 4, 'e4');
+    await other.push();
+    await change(ws, 5, 'e5');
+    const pushed = await ws.push();
+    expect(pushed.rebases).toBe(1);
+    expect(await ws.findCommitByTrailer(KEY, 'e5')).toBe(pushed.head);
+    await agree(['e1', 'e2', 'e3', 'e4', 'e5']);
+
+    // A commit written by someone else with the same key as an earlier one: the newest answers.
+    await other.resetToRemote();
+    const again = await change(other, 6, 'e1');
+    await other.push();
+    await ws.resetToRemote();
+    expect(await ws.findCommitByTrailer(KEY, 'e1')).toBe(again);
+    await agree(['e1', 'e4', 'e5', 'e6']);
+
+    // A restart knows nothing: the first question scans again.
+    const reopened = await Workspace.open({ url, branch: 'main', dir: ws.dir, author: bot });
+    expect(await reopened.findCommitByTrailer(KEY, 'e5')).toBe(pushed.head);
+  });
+
   it('rebases and retries when two writers push concurrently', async () => {
     const repo = name('race');
     const { url } = await server.createRepo(repo, { files: { 'README.md': 'race\n' } });

@@ -32,11 +32,29 @@ export interface ConfigChange {
   traceparent?: string | undefined;
 }
 
+/** The change began on a head the remote has moved past: it is made again from the remote's. */
+const staleBase = (cause?: unknown) =>
+  new FlotillaError('planner.stale-base', 'the config repo moved since this change began; starting over', {
+    disposition: 'retry',
+    ...(cause ? { cause } : {}),
+  });
+
+const isStaleBase = (err: unknown) => err instanceof FlotillaError && err.code === 'planner.stale-base';
+
 /**
  * The one writer of the config repo. Every change of desired state (image update, promotion,
  * rollback) is a commit with trailers pushed here: start from the remote head, find an earlier
  * attempt by its key trailer, write files, commit, push (rebasing past other writers), and
  * answer the sha as it is on the remote.
+ *
+ * Starting from the remote head costs no git process when the workspace's head is the one it
+ * last pushed (or fetched): the head is then only believed to be the remote's, and every
+ * decision taken on it is confirmed before it counts. A push confirms it (the remote takes it
+ * only as a fast-forward of its own head, so the change was made on exactly the remote's state);
+ * a rejected one means another writer pushed since, and the change is made again from a verified
+ * reset (`change`) rather than rebased: what the change wrote, and whether an earlier attempt
+ * exists, is decided on what is really there. "Nothing to change" asks the remote
+ * (`confirmBase`), as every change did before.
  */
 export class ConfigWriter {
   constructor(
@@ -60,12 +78,50 @@ export class ConfigWriter {
   /** Consecutive refusals per change key, reset by a successful push. */
   private readonly refusals = new Map<string, number>();
 
-  /** Starts a change from the remote head; returns the commit of an earlier attempt, if any. */
-  async begin(key: CommitKey): Promise<string | null> {
+  /** Whether the current change's starting head was confirmed as the remote's. */
+  private verified = true;
+
+  /**
+   * Runs one change (`begin` … `commitAndPush`). Begun on a head the remote had moved past, it
+   * runs once more, from the remote's head (verified then, so once is enough). The function must
+   * have no effect before its push or `confirmBase` other than writing the work tree.
+   */
+  async change<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isStaleBase(err)) throw err;
+      return await fn();
+    }
+  }
+
+  /**
+   * Starts a change from the remote head; returns the commit of an earlier attempt, if any (an
+   * answer from the local history, which holds only commits on the remote branch). `verify`:
+   * ask the remote first, for a caller that acts on "no earlier attempt" without pushing.
+   */
+  async begin(key: CommitKey, opts: { verify?: boolean } = {}): Promise<string | null> {
     const ws = this.repo.workspace;
     this.written.clear();
-    await ws.resetToRemote();
+    this.verified = (await ws.resetToRemote({ trustKnownHead: opts.verify !== true })).verified;
     return await ws.findCommitByTrailer(key[0], key[1]);
+  }
+
+  /**
+   * Confirms the change's starting head is still the remote's, before acting on "nothing to
+   * change" (no push will confirm it). Throws `planner.stale-base` when it is not: `change`
+   * starts over.
+   */
+  async confirmBase(): Promise<void> {
+    if (this.verified) return;
+    const ws = this.repo.workspace;
+    const [remote, local] = await Promise.all([ws.remoteHead(), ws.head()]);
+    if (remote === local) {
+      this.verified = true;
+      return;
+    }
+    ws.forgetRemoteHead();
+    throw staleBase();
   }
 
   /** The YAML files below the given cluster paths in the work tree (what a change rewrites). */
@@ -105,13 +161,18 @@ export class ConfigWriter {
         ...(traceparent ? { [TRACEPARENT_TRAILER]: traceparent } : {}),
       },
     });
-    if (!local) return null;
+    if (!local) {
+      await this.confirmBase();
+      return null;
+    }
     this.committed(local, [...this.written]);
     const change_ = change.key.join(': ');
     let pushed: Awaited<ReturnType<typeof ws.push>>;
     try {
-      pushed = await ws.push();
+      // On an unconfirmed head a rejection means the remote moved: start over, do not rebase.
+      pushed = await ws.push(this.verified ? {} : { retries: 0 });
     } catch (err) {
+      if (!this.verified && isGitError(err, 'git.non-fast-forward')) throw staleBase(err);
       // Branch protection, a pre-receive hook, or losing every rebase race: the change is held (the
       // caller's `wait` keeps the triggering message) and retried with backoff until it lands.
       if (!isGitError(err, 'git.push-rejected') && !isGitError(err, 'git.non-fast-forward')) throw err;

@@ -79,46 +79,53 @@ export class ImageAutomation {
     const key: [string, string] = scope.root
       ? ['Flotilla-Event', e.id]
       : ['Flotilla-Update', `${scope.name}/${e.id}`];
-    let sha = await writer.begin(key);
-    let files: string[] = [];
-    if (!sha) {
-      const changes = rewriteImages(await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)), [
-        {
-          policy: policy.name,
-          repository: e.data.image,
-          tag: e.data.tag,
-          digest: e.data.digest,
-          pin: policy.digestPin ?? true,
-        },
-      ]);
-      if (changes.length === 0) {
-        this.log.info({ stage: stage.name, ref }, 'first stage already has this image');
-        return;
+    // Begun on a head the remote moved past, the update is made again from the remote's.
+    const made = await writer.change(async () => {
+      let sha = await writer.begin(key);
+      let files: string[] = [];
+      if (!sha) {
+        const changes = rewriteImages(await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)), [
+          {
+            policy: policy.name,
+            repository: e.data.image,
+            tag: e.data.tag,
+            digest: e.data.digest,
+            pin: policy.digestPin ?? true,
+          },
+        ]);
+        if (changes.length === 0) {
+          await writer.confirmBase();
+          this.log.info({ stage: stage.name, ref }, 'first stage already has this image');
+          return null;
+        }
+        for (const c of changes) await writer.writeFile(c.path, c.text);
+        files = changes.map((c) => c.path);
+        sha = await writer.commitAndPush({
+          pipeline: this.d.scope.name,
+          message: [
+            `flotilla: update ${policy.name} to ${e.data.tag} in ${stage.name}`,
+            '',
+            `New tag ${e.data.tag} of ${e.data.image} is the latest for image policy ${policy.name}.`,
+            '',
+            ...changes.flatMap((c) => c.changes.map((x) => `- ${c.path}:${x.line}: ${x.old} -> ${x.new}`)),
+          ].join('\n'),
+          trailers: {
+            'Flotilla-Event': e.id,
+            'Flotilla-Image': ref,
+            'Flotilla-Policy': policy.name,
+            'Flotilla-Stage': stage.name,
+            ...(scope.root ? {} : { 'Flotilla-Pipeline': scope.name, 'Flotilla-Update': key[1] }),
+            'Flotilla-Actor': e.actor,
+          },
+          key,
+          traceparent: e.traceparent,
+        });
+        if (!sha) throw nothingToCommit();
       }
-      for (const c of changes) await writer.writeFile(c.path, c.text);
-      files = changes.map((c) => c.path);
-      sha = await writer.commitAndPush({
-        pipeline: this.d.scope.name,
-        message: [
-          `flotilla: update ${policy.name} to ${e.data.tag} in ${stage.name}`,
-          '',
-          `New tag ${e.data.tag} of ${e.data.image} is the latest for image policy ${policy.name}.`,
-          '',
-          ...changes.flatMap((c) => c.changes.map((x) => `- ${c.path}:${x.line}: ${x.old} -> ${x.new}`)),
-        ].join('\n'),
-        trailers: {
-          'Flotilla-Event': e.id,
-          'Flotilla-Image': ref,
-          'Flotilla-Policy': policy.name,
-          'Flotilla-Stage': stage.name,
-          ...(scope.root ? {} : { 'Flotilla-Pipeline': scope.name, 'Flotilla-Update': key[1] }),
-          'Flotilla-Actor': e.actor,
-        },
-        key,
-        traceparent: e.traceparent,
-      });
-      if (!sha) throw nothingToCommit();
-    }
+      return { sha, files };
+    });
+    if (!made) return;
+    const { sha, files } = made;
     const { event: committed } = await this.d.bus.publish(
       ImageUpdateCommitted,
       {

@@ -680,9 +680,14 @@ export class PlannerOperations {
       await this.d.state.saveStage(ss);
       // The same request retried after a crash (its commit pushed, its lock and event not saved)
       // finds that commit and records it, rather than answering "nothing to roll back".
-      const earlier = await writer.begin(['Flotilla-Request', requestId]);
-      const sha =
-        earlier ?? (await this.commitRollback(stage, target, { actor, requestId, traceparent, reason }));
+      // Begun on a head the remote moved past, the rollback is looked up and written again from
+      // the remote's (`commitAndPush` confirms the head before answering "nothing to roll back").
+      const { earlier, sha } = await writer.change(async () => {
+        const earlier = await writer.begin(['Flotilla-Request', requestId]);
+        const sha =
+          earlier ?? (await this.commitRollback(stage, target, { actor, requestId, traceparent, reason }));
+        return { earlier, sha };
+      });
       if (!sha) {
         delete ss.pendingRollback;
         await this.d.state.saveStage(ss);
@@ -754,7 +759,8 @@ export class PlannerOperations {
     for (const ss of [...this.d.state.stages.values()]) {
       const pending = ss.pendingRollback;
       if (!pending) continue;
-      const sha = await this.d.writer.begin(['Flotilla-Request', pending.requestId]);
+      // Not found drops the intent without a push to confirm the head: so ask the remote first.
+      const sha = await this.d.writer.begin(['Flotilla-Request', pending.requestId], { verify: true });
       if (sha && findStage(pipeline, ss.stage)) {
         await this.recordRollback(pipeline, ss.stage, pending, sha);
         continue;

@@ -332,48 +332,54 @@ export class Promotions {
   private async commit(pipeline: Pipeline, p: PromotionRecord, stage: Stage): Promise<void> {
     const { writer } = this.d;
     const key: [string, string] = ['Flotilla-Promotion', p.id];
-    let sha = await writer.begin(key);
-    if (!sha) {
-      const changes = rewriteImages(
-        await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)),
-        promotedImageRefs(pipeline, p),
-      );
-      if (changes.length === 0) {
-        await this.step(pipeline, p, {
-          type: 'nothing-to-commit',
-          reason: `${p.toStage} already runs these images`,
+    // Begun on a head the remote moved past, the promotion is written again from the remote's.
+    const sha = await writer.change(async () => {
+      let sha = await writer.begin(key);
+      if (!sha) {
+        const changes = rewriteImages(
+          await writer.yamlFilesUnder(stage.clusters.map((c) => c.path)),
+          promotedImageRefs(pipeline, p),
+        );
+        if (changes.length === 0) {
+          await writer.confirmBase();
+          await this.step(pipeline, p, {
+            type: 'nothing-to-commit',
+            reason: `${p.toStage} already runs these images`,
+          });
+          return null;
+        }
+        for (const c of changes) await writer.writeFile(c.path, c.text);
+        const trailers: Record<string, string> = {
+          'Flotilla-Promotion': p.id,
+          'Flotilla-From-Stage': p.fromStage,
+          'Flotilla-To-Stage': p.toStage,
+          'Flotilla-Source-Revision': p.revision,
+          'Flotilla-Image': p.images.map(formatImageRef).join(', '),
+        };
+        if (p.approvedBy.length > 0) trailers['Flotilla-Approved-By'] = p.approvedBy.join(', ');
+        if (!this.d.scope.root) trailers['Flotilla-Pipeline'] = this.d.scope.name;
+        trailers['Flotilla-Actor'] = p.actor;
+        sha = await writer.commitAndPush({
+          pipeline: this.d.scope.name,
+          message: [
+            `flotilla: promote ${p.images.map((i) => `${i.name}:${i.tag ?? i.digest.slice(7, 19)}`).join(', ')} from ${p.fromStage} to ${p.toStage}`,
+            '',
+            p.rule === 'manual'
+              ? `Approved by ${p.approvedBy.join(', ')}; ${p.fromStage} was healthy on ${p.revision}.`
+              : `${p.fromStage} was healthy on ${p.revision} for its soak time (rule auto).`,
+            '',
+            ...changes.flatMap((c) => c.changes.map((x) => `- ${c.path}:${x.line}: ${x.old} -> ${x.new}`)),
+          ].join('\n'),
+          trailers,
+          key,
+          traceparent: keyedTraceparent(p.correlationId ?? p.id),
         });
-        return;
+        if (!sha) throw nothingToCommit();
+        await this.d.faults?.afterPromotionPush?.(p.id, sha);
       }
-      for (const c of changes) await writer.writeFile(c.path, c.text);
-      const trailers: Record<string, string> = {
-        'Flotilla-Promotion': p.id,
-        'Flotilla-From-Stage': p.fromStage,
-        'Flotilla-To-Stage': p.toStage,
-        'Flotilla-Source-Revision': p.revision,
-        'Flotilla-Image': p.images.map(formatImageRef).join(', '),
-      };
-      if (p.approvedBy.length > 0) trailers['Flotilla-Approved-By'] = p.approvedBy.join(', ');
-      if (!this.d.scope.root) trailers['Flotilla-Pipeline'] = this.d.scope.name;
-      trailers['Flotilla-Actor'] = p.actor;
-      sha = await writer.commitAndPush({
-        pipeline: this.d.scope.name,
-        message: [
-          `flotilla: promote ${p.images.map((i) => `${i.name}:${i.tag ?? i.digest.slice(7, 19)}`).join(', ')} from ${p.fromStage} to ${p.toStage}`,
-          '',
-          p.rule === 'manual'
-            ? `Approved by ${p.approvedBy.join(', ')}; ${p.fromStage} was healthy on ${p.revision}.`
-            : `${p.fromStage} was healthy on ${p.revision} for its soak time (rule auto).`,
-          '',
-          ...changes.flatMap((c) => c.changes.map((x) => `- ${c.path}:${x.line}: ${x.old} -> ${x.new}`)),
-        ].join('\n'),
-        trailers,
-        key,
-        traceparent: keyedTraceparent(p.correlationId ?? p.id),
-      });
-      if (!sha) throw nothingToCommit();
-      await this.d.faults?.afterPromotionPush?.(p.id, sha);
-    }
+      return sha;
+    });
+    if (!sha) return;
     await this.step(pipeline, p, { type: 'committed', commit: sha });
   }
 }
