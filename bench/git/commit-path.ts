@@ -4,6 +4,9 @@
  * trailers, push, fetch the pushed head into the mirror the render reads from.
  *
  *   now:    ConfigRepo + ConfigWriter as the planner runs them (libs/git Workspace and Mirror).
+ *   base:   with `--base=<checkout>`, the same two classes from another checkout (e.g. a worktree
+ *           at main's commit before a change), driven identically: a before/after of the change
+ *           in one run. The checkout needs its own `npm ci`.
  *   before: the same steps as the git commands libs/git ran for them until this change, through
  *           the same runner (simple-git, same environment and config): ls-remote, fetch, reset,
  *           clean, rev-parse, log | add, diff, commit, rev-parse | push, rev-parse | rev-parse,
@@ -13,7 +16,7 @@
  * swings hit both alike. Reports the median and p90 wall time per commit and git processes per
  * commit.
  *
- * Run: npx tsx bench/git/commit-path.ts [--commits=30]
+ * Run: npx tsx bench/git/commit-path.ts [--commits=30] [--base=/path/to/checkout]
  * Writes bench/results/git-commit-path.md.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,8 +31,14 @@ import { ConfigRepo } from '../../services/planner/src/config-repo.ts';
 import { ConfigWriter } from '../../services/planner/src/config-writer.ts';
 import { percentile } from '../stats.ts';
 
-const { values: args } = parseArgs({ options: { commits: { type: 'string', default: '30' } } });
+const { values: args } = parseArgs({
+  options: { commits: { type: 'string', default: '30' }, base: { type: 'string' } },
+});
 const COMMITS = Number(args.commits);
+const BASE = args.base;
+const baseCommit = BASE
+  ? (await runGit(['rev-parse', '--short=12', 'HEAD'], { cwd: BASE })).trim()
+  : undefined;
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const author = { name: 'Flotilla Planner', email: 'planner@flotilla.test' };
 
@@ -45,27 +54,42 @@ const kustomization = (i: number) => `resources: [app.yaml]\nimages:\n- name: sh
 const server = await startGitServer();
 const scratch = await mkdtemp(join(tmpdir(), 'flotilla-commit-path-'));
 try {
-  // ---- now: the planner's own classes ----
-  const nowRepo = await server.createRepo('now', { files });
-  const repo = await ConfigRepo.open({
-    url: nowRepo.url,
-    branch: 'main',
-    workDir: join(scratch, 'now'),
-    author,
-  });
-  const writer = new ConfigWriter(repo);
-  const processes = () => repo.workspace.stats.processes + repo.mirror.stats.processes;
-  async function now(i: number): Promise<void> {
-    const key: [string, string] = ['Flotilla-Event', `evt-${i}`];
-    if ((await writer.begin(key)) !== null) throw new Error('found an earlier attempt');
-    await writer.writeFile('clusters/dev/kustomization.yaml', kustomization(i));
-    const sha = await writer.commitAndPush({
-      pipeline: 'shop',
-      message: `dev: shop to ${i}`,
-      trailers: { 'Flotilla-Event': `evt-${i}` },
-      key,
+  // ---- now (and base): the planner's own classes ----
+  async function plannerLane(
+    name: string,
+    classes: { ConfigRepo: typeof ConfigRepo; ConfigWriter: typeof ConfigWriter },
+  ): Promise<{ run: (i: number) => Promise<void>; processes: () => number }> {
+    const served = await server.createRepo(name, { files });
+    const repo = await classes.ConfigRepo.open({
+      url: served.url,
+      branch: 'main',
+      workDir: join(scratch, name),
+      author,
     });
-    if (!sha || (await repo.fetchBranch()) !== sha) throw new Error('pushed head not fetched');
+    const writer = new classes.ConfigWriter(repo);
+    const run = async (i: number): Promise<void> => {
+      const key: [string, string] = ['Flotilla-Event', `evt-${i}`];
+      if ((await writer.begin(key)) !== null) throw new Error('found an earlier attempt');
+      await writer.writeFile('clusters/dev/kustomization.yaml', kustomization(i));
+      const sha = await writer.commitAndPush({
+        pipeline: 'shop',
+        message: `dev: shop to ${i}`,
+        trailers: { 'Flotilla-Event': `evt-${i}` },
+        key,
+      });
+      if (!sha || (await repo.fetchBranch()) !== sha) throw new Error('pushed head not fetched');
+    };
+    return { run, processes: () => repo.workspace.stats.processes + repo.mirror.stats.processes };
+  }
+  const lanes: Record<string, { run: (i: number) => Promise<void>; processes: () => number }> = {
+    now: await plannerLane('now', { ConfigRepo, ConfigWriter }),
+  };
+  if (BASE) {
+    const baseClasses = {
+      ConfigRepo: (await import(join(BASE, 'services/planner/src/config-repo.ts'))).ConfigRepo,
+      ConfigWriter: (await import(join(BASE, 'services/planner/src/config-writer.ts'))).ConfigWriter,
+    };
+    lanes.base = await plannerLane('base', baseClasses);
   }
 
   // ---- before: the commands the same steps ran until this change ----
@@ -159,45 +183,49 @@ try {
     if (head !== sha) throw new Error('pushed head not fetched');
   }
 
-  const runs = { now: [] as number[], before: [] as number[] };
-  const procs = { now: [] as number[], before: [] as number[] };
+  lanes.before = { run: before, processes: () => beforeProcesses };
+  const names = ['before', ...(BASE ? ['base'] : []), 'now'];
+  const runs: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const procs: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   // One warm-up each (the first reset of a freshly opened workspace is a full one by design).
-  await now(-1);
-  await before(-1);
+  for (const n of names) await lanes[n]!.run(-1);
   for (let i = 0; i < COMMITS; i++) {
-    for (const which of i % 2 === 0 ? (['now', 'before'] as const) : (['before', 'now'] as const)) {
-      const p0 = which === 'now' ? processes() : beforeProcesses;
+    // Rotating the order, so no lane always runs right after the same other one.
+    const order = names.map((_, j) => names[(i + j) % names.length]!);
+    for (const which of order) {
+      const lane = lanes[which]!;
+      const p0 = lane.processes();
       const t = performance.now();
-      await (which === 'now' ? now(i) : before(i));
-      runs[which].push(performance.now() - t);
-      procs[which].push((which === 'now' ? processes() : beforeProcesses) - p0);
+      await lane.run(i);
+      runs[which]!.push(performance.now() - t);
+      procs[which]!.push(lane.processes() - p0);
     }
     if ((i + 1) % 10 === 0) log(`${i + 1}/${COMMITS}`);
   }
 
   const row = (name: string, xs: number[], ps: number[]) =>
     `| ${name} | ${Math.round(percentile(xs, 50))} ms | ${Math.round(percentile(xs, 90))} ms | ${percentile(ps, 50)} |`;
-  const ratio = percentile(runs.before, 50) / percentile(runs.now, 50);
+  const p50 = (n: string) => percentile(runs[n]!, 50);
+  const ratio = p50('before') / p50('now');
   const load = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
   const md = `# Planner commit path: git processes per commit
 
-\`npx tsx bench/git/commit-path.ts --commits=${COMMITS}\` (${new Date().toISOString()}, ${cpus().length} cores,
+\`npx tsx bench/git/commit-path.ts --commits=${COMMITS}${BASE ? ` --base=<checkout at ${baseCommit}>` : ''}\` (${new Date().toISOString()}, ${cpus().length} cores,
 load average at the end ${load}).
 
 One planner change, git only: start from the remote head, look for an earlier attempt by its
 key trailer, write a file, commit with trailers, push, fetch the pushed head into the render's
 mirror. **now** is ConfigRepo + ConfigWriter as the planner runs them; **before** is the same
 steps as the git commands libs/git ran for them before issue 20's change, through the same
-runner. Own repository each on one git daemon, alternating commit by commit; ${COMMITS} commits each.
+runner.${BASE ? ` **base** is ConfigRepo + ConfigWriter of the checkout at ${baseCommit}, driven the same way.` : ''} Own repository each on one git daemon, alternating commit by commit (order rotating); ${COMMITS} commits each.
 
 | path | p50 per commit | p90 per commit | git processes per commit |
 |---|---|---|---|
-${row('before', runs.before, procs.before)}
-${row('now', runs.now, procs.now)}
+${names.map((n) => row(n, runs[n]!, procs[n]!)).join('\n')}
 
-Ratio before / now (p50): **${ratio.toFixed(2)}×**.
+Ratio before / now (p50): **${ratio.toFixed(2)}×**.${BASE ? ` Ratio base / now (p50): **${(p50('base') / p50('now')).toFixed(2)}×**.` : ''}
 
 Where the processes went: \`resetToRemote\` is one \`ls-remote\` while the workspace is in step
 with the remote and nothing was written since its last commit (the planner's usual case: its
@@ -205,7 +233,11 @@ own push is the head); heads are read from the ref files instead of \`git rev-pa
 lets \`git commit\` report "nothing to commit" instead of asking \`git diff --cached\` first; the
 mirror's fetch reads the head it wrote. Not counted above (they are git's own children): \`commit\`
 and \`fetch\` each started \`git maintenance run --auto\` and waited for it; now that runs once
-every 50 commits or fetches.
+every 50 commits or fetches. Since issue 20's write-path change, starting a change costs no process
+when the workspace's head is its own last push (no \`ls-remote\`: the next push, accepted only as a
+fast-forward, confirms the head, and a rejected one makes the change again from a verified reset),
+and the key lookup is answered by an in-memory trailer index (one full \`git log\` per key at
+start, then extended as the workspace commits and moves) instead of a \`git log --grep\` each time.
 `;
   await writeFile(join(root, 'bench/results/git-commit-path.md'), md);
   process.stdout.write(md);
