@@ -28,7 +28,7 @@ import { ApiClient } from './http-client.ts';
 import type { Io } from './io.ts';
 import { natsIdentities, renderNatsAuthorization } from './nats-auth.ts';
 import { bootstrapNats } from './nats-bootstrap.ts';
-import { flotillaDeclarations } from './nats-declarations.ts';
+import { flotillaDeclarations, type InstallShape } from './nats-declarations.ts';
 import { Progress } from './progress.ts';
 import { redactSecrets, renderLocal, toYamlStream } from './render-local.ts';
 import {
@@ -84,6 +84,9 @@ const outputOption = () =>
   new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table');
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+const CONFIG_DIR_HELP =
+  "the services' config files (<identity>.yaml: planner.yaml, audit-writer.yaml, applier-<cluster>.yaml, …): consumers and buckets as each service is configured, defaults for a service without one";
 
 function durationArg(name: string, value: string): number {
   const ms = parseDuration(value);
@@ -746,28 +749,38 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .requiredOption('--clusters <names>', 'comma-separated target clusters, e.g. dev,test,uat,prod')
     .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
     .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
+    .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .option(
       '--nkeys <file|env>',
       "JSON map identity → nkey public key (`flotilla nats nkeys`): those sign in by key; `env`: every identity does, its key from nats-server's environment ($FLOTILLA_NATS_NKEY_<USER>, the shipped install)",
     )
-    .action((opts: { clusters: string; subscribers: string; bundleBucket: string; nkeys?: string }) => {
-      try {
-        io.out(
-          renderNatsAuthorization({
-            clusters: split(opts.clusters),
-            subscribers: split(opts.subscribers),
-            bundleBucket: opts.bundleBucket,
-            ...(opts.nkeys === 'env'
-              ? { nkeysFromEnv: true }
-              : opts.nkeys
-                ? { nkeys: JSON.parse(readFileSync(opts.nkeys, 'utf8')) as Record<string, string> }
-                : {}),
-          }).trimEnd(),
-        );
-      } catch (err) {
-        throw usageError((err as Error).message);
-      }
-    });
+    .action(
+      (opts: {
+        clusters: string;
+        subscribers: string;
+        bundleBucket: string;
+        nkeys?: string;
+        configDir?: string;
+      }) => {
+        try {
+          io.out(
+            renderNatsAuthorization({
+              clusters: split(opts.clusters),
+              subscribers: split(opts.subscribers),
+              bundleBucket: opts.bundleBucket,
+              ...(opts.configDir ? { configDir: opts.configDir } : {}),
+              ...(opts.nkeys === 'env'
+                ? { nkeysFromEnv: true }
+                : opts.nkeys
+                  ? { nkeys: JSON.parse(readFileSync(opts.nkeys, 'utf8')) as Record<string, string> }
+                  : {}),
+            }).trimEnd(),
+          );
+        } catch (err) {
+          throw usageError((err as Error).message);
+        }
+      },
+    );
 
   const natsCommand = program.command('nats').description('NATS administration');
   natsCommand
@@ -779,17 +792,25 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv): Command {
     .option('--subscribers <names>', 'read-only subscriber identities', 'subscriber')
     .option('--bundle-bucket <name>', 'object store of plan bundles', 'flotilla-bundles')
     .option('--replicas <n>', 'JetStream replicas (3 on the shipped 3-node NATS)', '1')
+    .option('--config-dir <dir>', CONFIG_DIR_HELP)
     .action(
-      async (opts: { clusters: string; subscribers: string; bundleBucket: string; replicas: string }) => {
+      async (opts: {
+        clusters: string;
+        subscribers: string;
+        bundleBucket: string;
+        replicas: string;
+        configDir?: string;
+      }) => {
         if (!/^[1-5]$/.test(opts.replicas)) throw usageError(`--replicas: "${opts.replicas}" must be 1..5`);
-        let shape: { clusters: string[]; subscribers: string[]; bundleBucket: string };
+        let shape: InstallShape;
         try {
           shape = {
             clusters: split(opts.clusters),
             subscribers: split(opts.subscribers),
             bundleBucket: opts.bundleBucket,
+            ...(opts.configDir ? { configDir: opts.configDir } : {}),
           };
-          flotillaDeclarations(shape); // names are checked before connecting
+          flotillaDeclarations(shape); // names and the services' config files are checked before connecting
         } catch (err) {
           throw usageError((err as Error).message);
         }

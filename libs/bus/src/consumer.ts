@@ -124,14 +124,17 @@ async function bindOrCreate(jsm: JetStreamManager, spec: ConsumerSpec, provision
   }
   const drift = consumerDrift(existing.config, spec);
   if (drift.length === 0) return;
-  if (!provision)
+  if (!provision) {
+    const fields = drift.map(
+      (d) => `${d.field}: have ${JSON.stringify(d.have)}, want ${JSON.stringify(d.want)}`,
+    );
     throw new FlotillaError(
       'bus.consumer-mismatch',
-      `durable consumer "${spec.durable}" differs from what this service declares (${drift
-        .map((d) => `${d.field}: have ${JSON.stringify(d.have)}, want ${JSON.stringify(d.want)}`)
-        .join('; ')}); run \`flotilla nats bootstrap\` to update it`,
+      `durable consumer "${spec.durable}" differs from what this service declares (${fields.join('; ')}); ` +
+        "run `flotilla nats bootstrap --config-dir` with this service's config file to update it",
       { disposition: 'wait' },
     );
+  }
   const { durable_name: _d, ack_policy: _a, deliver_policy: _p, ...update } = config;
   await jsm.consumers.update(EVENT_STREAM, spec.durable, update);
 }

@@ -1,5 +1,6 @@
 import { apiTokensConfig, consumerOptions, leaseOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
+import { AUDIT_CONSUMER_DEFAULTS } from './nats-resources.ts';
 
 export const Config = Type.Object({
   ...serviceConfigFields(8080),
@@ -63,10 +64,10 @@ export const Config = Type.Object({
     publish: Type.Boolean({ default: true }),
   }),
   consumer: consumerOptions(
-    { durable: 'audit-writer' },
+    { durable: AUDIT_CONSUMER_DEFAULTS.durable, ackWaitMs: AUDIT_CONSUMER_DEFAULTS.ackWaitMs },
     {
       /** Events held at once; must exceed batchMaxRecords for batches to fill. */
-      concurrency: Type.Integer({ minimum: 1, default: 4096 }),
+      concurrency: Type.Integer({ minimum: 1, default: AUDIT_CONSUMER_DEFAULTS.concurrency }),
     },
   ),
   lease: leaseOptions({ bucket: 'flotilla-leases' }),
@@ -83,3 +84,10 @@ export const Config = Type.Object({
   productionStages: Type.Array(Type.String(), { default: ['prod'] }),
 });
 export type Config = Static<typeof Config>;
+
+/**
+ * The settings that decide this service's NATS resources (`natsResources`): its consumer (durable, ack wait, concurrency), lease bucket and checkpoint stream.
+ * `flotilla nats bootstrap --config-dir` reads them from this service's own config file with this
+ * schema, so what it provisions is what the service binds to, defaults included.
+ */
+export const NatsConfig = Type.Pick(Config, ['consumer', 'lease', 'checkpoint']);

@@ -8,15 +8,22 @@ import {
 } from '@flotilla/bus';
 import { SUBJECT_PREFIX } from '@flotilla/events';
 
+/** The audit-writer consumer's defaults, its config's (`consumer`) too: one copy. */
+export const AUDIT_CONSUMER_DEFAULTS = {
+  durable: 'audit-writer',
+  concurrency: 4096,
+  ackWaitMs: 30_000,
+} as const;
+
 /** The audit-writer's durable consumer: every event, dead letters included. */
 export function auditConsumer(
   consumer: { durable?: string; concurrency?: number; ackWaitMs?: number } = {},
 ): ConsumerSpec {
   return {
-    durable: consumer.durable ?? 'audit-writer',
+    durable: consumer.durable ?? AUDIT_CONSUMER_DEFAULTS.durable,
     filters: [`${SUBJECT_PREFIX}.>`],
-    concurrency: consumer.concurrency ?? 4096,
-    ackWaitMs: consumer.ackWaitMs ?? 30_000,
+    concurrency: consumer.concurrency ?? AUDIT_CONSUMER_DEFAULTS.concurrency,
+    ackWaitMs: consumer.ackWaitMs ?? AUDIT_CONSUMER_DEFAULTS.ackWaitMs,
   };
 }
 

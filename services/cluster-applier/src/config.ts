@@ -1,5 +1,6 @@
 import { fixedConsumerOptions, serviceConfigFields } from '@flotilla/runtime';
 import { type Static, Type } from '@sinclair/typebox';
+import { APPLIER_ACK_WAIT_MS } from './nats-resources.ts';
 
 /**
  * Cluster-applier configuration. Every leaf can come from the environment, e.g.
@@ -93,9 +94,16 @@ export const Config = Type.Object({
    * The plan consumer (its durable is `applier-<cluster>`, fixed by the NATS authorization). The
    * ack wait only bounds a hung process: the handler heartbeats while it works.
    */
-  consumer: fixedConsumerOptions({ ackWaitMs: 60_000 }),
+  consumer: fixedConsumerOptions({ ackWaitMs: APPLIER_ACK_WAIT_MS }),
 });
 export type Config = Static<typeof Config>;
+
+/**
+ * The settings that decide this service's NATS resources (`natsResources`): its consumer's ack wait and plans in hand.
+ * `flotilla nats bootstrap --config-dir` reads them from this service's own config file with this
+ * schema, so what it provisions is what the service binds to, defaults included.
+ */
+export const NatsConfig = Type.Pick(Config, ['consumer', 'pipelineConcurrency']);
 
 /** Keys this service renamed (the shared `consumer` group since issue 21): loadConfig refuses an old one, naming the new. */
 export const RENAMED = { ackWaitMs: 'consumer.ackWaitMs' } as const;

@@ -17,8 +17,15 @@ export const applierIdentity = (cluster: string) => `applier-${cluster}`.replace
  */
 export const plansInHand = (pipelineConcurrency = 1) => pipelineConcurrency * 4;
 
+/** The applier consumer's default ack wait, its config's (`consumer.ackWaitMs`) too: one copy. */
+export const APPLIER_ACK_WAIT_MS = 60_000;
+
 /** Only this cluster's plans (several pipelines' plans side by side). */
-export function applierConsumer(cluster: string, ackWaitMs = 60_000, concurrency = 1): ConsumerSpec {
+export function applierConsumer(
+  cluster: string,
+  ackWaitMs = APPLIER_ACK_WAIT_MS,
+  concurrency = 1,
+): ConsumerSpec {
   return {
     durable: applierIdentity(cluster),
     filters: [subjectFilter(PlanCreated, cluster)],

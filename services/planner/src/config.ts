@@ -159,5 +159,12 @@ export const Config = Type.Object({
 });
 export type Config = Static<typeof Config>;
 
+/**
+ * The settings that decide this service's NATS resources (`natsResources`): its consumers' ack wait and its state bucket.
+ * `flotilla nats bootstrap --config-dir` reads them from this service's own config file with this
+ * schema, so what it provisions is what the service binds to, defaults included.
+ */
+export const NatsConfig = Type.Pick(Config, ['consumer', 'stateBucket']);
+
 /** Keys this service renamed (the leader lease, `lease` since issue 21): loadConfig refuses an old one, naming the new. */
 export const RENAMED = { leader: 'lease' } as const;

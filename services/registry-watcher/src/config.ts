@@ -84,5 +84,12 @@ export const Config = Type.Object({
 });
 export type Config = Static<typeof Config>;
 
+/**
+ * The settings that decide this service's NATS resources (`natsResources`): its lease and state buckets.
+ * `flotilla nats bootstrap --config-dir` reads them from this service's own config file with this
+ * schema, so what it provisions is what the service binds to, defaults included.
+ */
+export const NatsConfig = Type.Pick(Config, ['lease', 'state']);
+
 /** Keys this service renamed (`lease` since issue 21, as in every service): loadConfig refuses an old one, naming the new. */
 export const RENAMED = { leases: 'lease' } as const;
