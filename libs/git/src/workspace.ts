@@ -81,6 +81,13 @@ export class Workspace {
    */
   private pristine = false;
   /**
+   * True while every file written since the work tree was last pristine existed then, so is
+   * tracked (a pristine tree is HEAD's, `git clean` took the rest): `git commit --all` stages all
+   * of it, and the separate `git add --all` is not needed. The planner's image updates and
+   * promotions rewrite existing files only.
+   */
+  private onlyTrackedWritten = false;
+  /**
    * The remote branch head as this workspace last saw it: fetched by a verified reset, or pushed
    * by itself. Null when unknown (on open, and while a push or pull is under way or failed). It is
    * a belief, not a fact: another writer may have pushed since. See {@link resetToRemote}.
@@ -229,19 +236,28 @@ export class Workspace {
 
   async writeFile(path: string, content: string): Promise<void> {
     const full = this.resolve(path);
-    this.pristine = false;
+    this.written(full);
     await mkdir(dirname(full), { recursive: true });
     await writeFile(full, content);
   }
 
   async appendFile(path: string, content: string): Promise<void> {
     const full = this.resolve(path);
-    this.pristine = false;
+    this.written(full);
     await mkdir(dirname(full), { recursive: true });
     await appendFile(full, content);
   }
 
+  /** Before a write to `full`: the tree is no longer pristine, and a new file needs `git add`. */
+  private written(full: string): void {
+    if (!this.pristine && !this.onlyTrackedWritten) return;
+    this.onlyTrackedWritten = existsSync(full) && (this.pristine || this.onlyTrackedWritten);
+    this.pristine = false;
+  }
+
   async removeFile(path: string): Promise<void> {
+    // A removal keeps onlyTrackedWritten: `git commit --all` stages deletions of tracked files.
+    if (this.pristine) this.onlyTrackedWritten = true;
     this.pristine = false;
     await rm(this.resolve(path), { force: true, recursive: true });
   }
@@ -269,16 +285,19 @@ export class Workspace {
   commit(opts: CommitOptions): Promise<string | null> {
     return this.queue.run(async () => {
       const message = formatCommitMessage(opts.message, opts.trailers);
-      await runGit(['add', '--all'], this.local('add'));
+      // Only tracked files written: `git commit --all` stages them itself, one process in all.
+      const all = this.pristine || this.onlyTrackedWritten;
+      if (!all) await runGit(['add', '--all'], this.local('add'));
       const before = await this.head();
-      // Two git processes in the usual case: `git commit` itself says when there is nothing to
-      // commit (exit 1, no new head); only then is the index compared, to tell that apart from a
-      // failure.
+      // One or two git processes in the usual case: `git commit` itself says when there is
+      // nothing to commit (exit 1, no new head); only then is the index compared, to tell that
+      // apart from a failure.
       const args = [
         'commit',
         '--quiet',
         '--no-verify',
         '--cleanup=verbatim',
+        ...(all ? ['--all'] : []),
         ...(opts.allowEmpty ? ['--allow-empty'] : []),
         '-F',
         '-',
@@ -366,6 +385,7 @@ export class Workspace {
         return { verified: true };
       }
       this.pristine = false;
+      this.onlyTrackedWritten = false;
       this.knownRemote = null;
       await this.fetchBranch();
       await runGit(['reset', '--quiet', '--hard', `refs/remotes/origin/${this.branch}`], this.local('reset'));

@@ -104,15 +104,26 @@ describe('Workspace against git daemon', () => {
     expect(await ws.readFile('a.yaml')).toBe('a: 1\n');
     expect(await ws.readFile('new/b.yaml')).toBeNull();
 
-    // A change costs `add` and `commit`; the head is read from the ref files.
+    // A change to tracked files costs one `git commit --all`; the head is read from the ref files.
     await ws.writeFile('a.yaml', 'a: 3\n');
     let sha: string | null = null;
     expect(
       await cost(async () => {
         sha = await ws.commit({ message: 'three' });
       }),
-    ).toBe(2);
+    ).toBe(1);
     expect(sha).toBe(await execGit(['rev-parse', 'HEAD'], { cwd: ws.dir }));
+    // A new file needs `git add --all` first; a removed one does not.
+    await ws.writeFile('c.yaml', 'c: 1\n');
+    await ws.writeFile('a.yaml', 'a: 3.1\n');
+    expect(await cost(() => ws.commit({ message: 'new file' }))).toBe(2);
+    await ws.removeFile('c.yaml');
+    await ws.writeFile('a.yaml', 'a: 3.2\n');
+    expect(await cost(() => ws.commit({ message: 'removed file' }))).toBe(1);
+    expect(await execGit(['ls-tree', '--name-only', 'HEAD'], { cwd: ws.dir })).toBe('a.yaml');
+    expect(await execGit(['show', 'HEAD:a.yaml'], { cwd: ws.dir })).toBe('a: 3.2');
+    expect(await execGit(['status', '--porcelain'], { cwd: ws.dir })).toBe('');
+    sha = await ws.head();
     await ws.push();
     expect(await cost(() => ws.resetToRemote())).toBe(1);
     expect(await ws.head()).toBe(sha);
