@@ -237,7 +237,8 @@ every 50 commits or fetches. Since issue 20's write-path change, starting a chan
 when the workspace's head is its own last push (no \`ls-remote\`: the next push, accepted only as a
 fast-forward, confirms the head, and a rejected one makes the change again from a verified reset),
 and the key lookup is answered by an in-memory trailer index (one full \`git log\` per key at
-start, then extended as the workspace commits and moves) instead of a \`git log --grep\` each time.
+start, then extended as the workspace commits and moves) instead of a \`git log --grep\` each time;
+a change that rewrote only tracked files is one \`git commit --all\` (no \`git add\` first).
 `;
   await writeFile(join(root, 'bench/results/git-commit-path.md'), md);
   process.stdout.write(md);
