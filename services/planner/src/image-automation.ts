@@ -34,17 +34,20 @@ export class ImageAutomation {
     this.log = d.logger.child({ component: 'image-automation' });
   }
 
-  async onImageTag(e: EventOf<typeof ImageTagDetected>, pipeline: Pipeline | null): Promise<void> {
+  /** `seq`: the report's event-stream sequence, which orders reports of a moved tag (withTag). */
+  async onImageTag(
+    e: EventOf<typeof ImageTagDetected>,
+    pipeline: Pipeline | null,
+    seq?: number,
+  ): Promise<void> {
     if (!pipeline)
       throw new FlotillaError('planner.no-pipeline', 'no valid pipeline yet', { disposition: 'retry' });
     const policies = (pipeline.spec.images ?? []).filter((i) => i.repository === e.data.image);
     if (policies.length === 0) return;
     const { state } = this.d;
-    const known = state.tags.get(e.data.image) ?? { image: e.data.image, tags: {} };
-    if (known.tags[e.data.tag] !== e.data.digest) {
-      known.tags[e.data.tag] = e.data.digest;
-      await state.saveTags(known);
-    }
+    let known = state.tags.get(e.data.image) ?? { image: e.data.image, tags: {} };
+    if (known.tags[e.data.tag] !== e.data.digest)
+      known = await state.recordTag(e.data.image, e.data.tag, e.data.digest, seq);
     const first = firstStage(pipeline);
     for (const policy of policies) {
       const latest = selectLatestTag(

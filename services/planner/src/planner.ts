@@ -373,7 +373,7 @@ export class Planner {
   /**
    * Throws `bus.lease-lost` unless this instance holds, on its own clock, the lease that lets it
    * write `scope`'s state (PlannerState calls it before every write): the leader lease; sharded,
-   * the pipeline's own (the repo's entries, tags, are any instance's). `isActive` is not enough:
+   * the pipeline's own (the repo's entries are no instance's: see below). `isActive` is not enough:
    * it lags the lease by up to a lease cycle, and a leader paused past its TTL resumes with work
    * in hand that would overwrite what its successor saved meanwhile.
    */
@@ -381,6 +381,14 @@ export class Planner {
     // One leader: its lease covers every entry, whichever pipeline is named.
     if (!this.o.sharded) this.o.fence(this.rootPipeline() ?? '');
     else if (scope !== undefined) this.o.fence(scope === ROOT_SCOPE ? (this.rootPipeline() ?? '') : scope);
+    // Sharded, no lease covers the repo's own entries, so none may be put whole: one instance's
+    // copy would overwrite what another (or its own successor) saved. The shared ones are
+    // written by compare-and-set instead (recordTag, shareOwnCommit); the meta stays in memory.
+    else
+      throw new FlotillaError(
+        'planner.unfenced-write',
+        'sharded, no instance owns the repo-wide state: it is written by compare-and-set only',
+      );
   }
 
   /**
@@ -601,8 +609,11 @@ export class Planner {
     }
   }
 
-  /** Consumer entry point. Throwing makes the bus retry (then dead-letter). */
-  async handle(event: FlotillaEvent): Promise<void> {
+  /**
+   * Consumer entry point. Throwing makes the bus retry (then dead-letter). `seq`: the event's
+   * stream sequence (the same in every instance's consumer), which orders tag reports.
+   */
+  async handle(event: FlotillaEvent, seq?: number): Promise<void> {
     // A commit is only handed to the render lanes here: its renders never hold the decisions.
     // Checked before acting and again before the acknowledgement (the process may have been
     // paused in between): see mustLead.
@@ -614,7 +625,7 @@ export class Planner {
     }
     return await this.queue.run(async () => {
       this.mustLead();
-      if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event);
+      if (isEventOf(ImageTagDetected, event)) await this.onImageTag(event, seq);
       else await this.report(event);
       this.mustLead();
     });
@@ -662,12 +673,12 @@ export class Planner {
     parked.set(key, event);
   }
 
-  private async onImageTag(e: EventOf<typeof ImageTagDetected>): Promise<void> {
+  private async onImageTag(e: EventOf<typeof ImageTagDetected>, seq?: number): Promise<void> {
     // Sharded, the holder of each pipeline acts on the tag; an instance serving none has nothing to do.
     if (this.units.size === 0 && this.o.sharded) return;
     if (this.units.size === 0)
       throw new FlotillaError('planner.no-pipeline', 'no valid pipeline yet', { disposition: 'retry' });
-    for (const u of [...this.units.values()]) await u.images.onImageTag(e, u.pipeline);
+    for (const u of [...this.units.values()]) await u.images.onImageTag(e, u.pipeline, seq);
   }
 
   private async onCommit(e: EventOf<typeof GitCommitDetected>): Promise<void> {

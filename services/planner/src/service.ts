@@ -1,4 +1,4 @@
-import type { ConsumerSpec, Subscription } from '@flotilla/bus';
+import type { ConsumerSpec, HandlerContext, Subscription } from '@flotilla/bus';
 import { Bus, natsOptions } from '@flotilla/bus';
 import { messageOf } from '@flotilla/errors';
 import { sensitiveFieldRule } from '@flotilla/events';
@@ -135,7 +135,8 @@ export async function startPlanner(
   // Every consumer of the planner (the single-mode durable or a member slot's) as configured.
   const consumeOptions = (spec: ConsumerSpec) => ({
     ...spec,
-    handler: (event: Parameters<Planner['handle']>[0]) => planner.handle(event),
+    handler: (event: Parameters<Planner['handle']>[0], ctx: HandlerContext) =>
+      planner.handle(event, ctx.streamSequence),
     backoffMs: config.consumer.backoffMs,
     maxDeliver: config.consumer.maxDeliver,
     // A refused push is held (GitPushRejected raised on the 1st, 2nd, 4th… refusal) for up

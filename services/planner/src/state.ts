@@ -106,6 +106,39 @@ export interface ImageTags {
   image: string;
   /** tag → digest, as reported by the registry-watcher. */
   tags: Record<string, string>;
+  /**
+   * tag → event-stream sequence of the report recorded for it: a report older than the one on
+   * record (held by an instance paused meanwhile) does not move a tag back (see withTag).
+   */
+  seqs?: Record<string, number>;
+}
+
+/**
+ * `known` with `tag` at `digest`, as the `ImageTagDetected` at stream sequence `seq` reports it;
+ * undefined when that changes nothing: the tag is already there, or a later report of it (a
+ * higher sequence) is on record. Every instance consumes the same stream, so its sequence orders
+ * reports across instances with no clock compared; a report without one (not from the stream)
+ * is taken as it comes.
+ */
+export function withTag(
+  known: ImageTags | undefined,
+  image: string,
+  tag: string,
+  digest: string,
+  seq?: number,
+): ImageTags | undefined {
+  const recordedSeq = known?.seqs?.[tag];
+  if (seq !== undefined && recordedSeq !== undefined && seq <= recordedSeq) return undefined;
+  // The same digest again: only a sequence to note (a stale report must not pass it later).
+  if (known?.tags[tag] === digest && seq === undefined) return undefined;
+  const seqs = { ...known?.seqs };
+  if (seq === undefined) delete seqs[tag];
+  else seqs[tag] = seq;
+  return {
+    image,
+    tags: { ...known?.tags, [tag]: digest },
+    ...(Object.keys(seqs).length > 0 ? { seqs } : {}),
+  };
 }
 
 export interface Meta {
@@ -189,9 +222,11 @@ export type StateFence = (scope: string | undefined) => void;
 
 /**
  * The materialised view, written through to NATS KV on every change (one key per cluster,
- * stage, promotion and image) and loaded whole when this instance becomes leader. Only the
- * leader writes (each write checks its lease first: StateFence), and it works through one
- * queue, so plain puts suffice.
+ * stage, promotion and image) and loaded whole when this instance becomes leader. A pipeline's
+ * entries are written only by the holder of its lease (each write checks it first: StateFence),
+ * through one queue, so plain puts suffice. The repo's shared entries (tags, own commits), which
+ * sharded instances all write and no lease covers, are written by compare-and-set instead
+ * (recordTag, shareOwnCommit).
  *
  * State is kept per pipeline: the root state (a repo's flotilla.yaml, unprefixed keys as before
  * pipelines existed) holds the repo's meta and the registry's tags; `scoped(name)` is a pipeline
@@ -418,10 +453,27 @@ export class PlannerState {
     else this.outbox.delete(key);
   }
 
-  async saveTags(t: ImageTags): Promise<void> {
-    if (this.root) return await this.root.saveTags(t);
-    this.tags.set(t.image, t);
-    await this.write(`tags/${t.image}`, t);
+  /**
+   * Records that `image:tag` is `digest` (reported at stream sequence `seq`) and answers the
+   * image's tags as now on record, other instances' included.
+   *
+   * The tags are the repo's, not a pipeline's: sharded, every instance that serves a pipeline
+   * records the tags it is told of, so no lease covers them and a fence could only refuse
+   * everyone. A plain put of this instance's copy would drop what others recorded since it loaded
+   * (or all that a paused instance missed). So the change, not the copy, is written: read the
+   * entry, apply the one tag to it (withTag), and write it only if nobody wrote since
+   * (compare-and-set on the KV revision); on a conflict read the newer entry and apply it again.
+   * What others recorded is kept, and a report older than the one on record changes nothing.
+   */
+  async recordTag(image: string, tag: string, digest: string, seq?: number): Promise<ImageTags> {
+    if (this.root) return await this.root.recordTag(image, tag, digest, seq);
+    const kv = this.kv as unknown as JsonKv<ImageTags>;
+    const recorded = await updateByRevision(kv, `tags/${image}`, (known) =>
+      withTag(known, image, tag, digest, seq),
+    );
+    const now = recorded ?? { image, tags: {} };
+    this.tags.set(image, now);
+    return now;
   }
 
   async saveMeta(): Promise<void> {
@@ -435,22 +487,39 @@ export class PlannerState {
    */
   async shareOwnCommit(sha: string, keep: number): Promise<string[]> {
     const kv = this.kv as unknown as JsonKv<{ commits: string[] }>;
-    for (;;) {
-      const current = await kv.get(OWN_COMMITS_KEY);
-      const commits = [...(current?.value.commits ?? []).filter((s) => s !== sha), sha].slice(-keep);
-      try {
-        if (current) await kv.update(OWN_COMMITS_KEY, { commits }, current.revision);
-        else await kv.create(OWN_COMMITS_KEY, { commits });
-        return commits;
-      } catch (err) {
-        if (!(err instanceof FlotillaError && err.code === 'bus.kv-conflict')) throw err;
-      }
-    }
+    const shared = await updateByRevision(kv, OWN_COMMITS_KEY, (current) => ({
+      commits: [...(current?.commits ?? []).filter((s) => s !== sha), sha].slice(-keep),
+    }));
+    return shared?.commits ?? [];
   }
 
   /** The commits any instance of a sharded planner pushed (see shareOwnCommit). */
   async sharedOwnCommits(): Promise<string[]> {
     const kv = this.kv as unknown as JsonKv<{ commits: string[] }>;
     return (await kv.get(OWN_COMMITS_KEY))?.value.commits ?? [];
+  }
+}
+
+/**
+ * Applies `change` to the entry at `key` by compare-and-set on its KV revision, reading the newer
+ * entry and applying `change` again whenever someone wrote it in between; `change` answers
+ * undefined when there is nothing to write. Answers the entry as written (or as found).
+ */
+async function updateByRevision<T>(
+  kv: JsonKv<T>,
+  key: string,
+  change: (current: T | undefined) => T | undefined,
+): Promise<T | undefined> {
+  for (;;) {
+    const current = await kv.get(key);
+    const next = change(current?.value);
+    if (next === undefined) return current?.value;
+    try {
+      if (current) await kv.update(key, next, current.revision);
+      else await kv.create(key, next);
+      return next;
+    } catch (err) {
+      if (!(err instanceof FlotillaError && err.code === 'bus.kv-conflict')) throw err;
+    }
   }
 }

@@ -113,9 +113,10 @@ describe('a deposed leader', () => {
     await state.scoped('payments').saveStage(state.scoped('payments').stage('dev'));
     await state.scoped('payments').saveObjectIndex('dev', `sha256:${'d'.repeat(64)}`, {}, []);
     await state.saveObjectIndex('dev', `sha256:${'d'.repeat(64)}`, {}, []);
-    await state.saveTags({ image: 'localhost:5000/shop/web', tags: {} });
+    // The repo's tags are written by compare-and-set, never put whole: no fence (repo-state-writes.test.ts).
+    await state.recordTag('localhost:5000/shop/web', '1.0.0', `sha256:${'e'.repeat(64)}`);
     await state.saveMeta();
-    expect(scopes).toEqual([ROOT_SCOPE, 'payments', 'payments', ROOT_SCOPE, undefined, undefined]);
+    expect(scopes).toEqual([ROOT_SCOPE, 'payments', 'payments', ROOT_SCOPE, undefined]);
   });
   it('refuses the message it resumes with, so it goes back to the stream; once it holds the lease again it acts', async () => {
     const handle = await h.start();
