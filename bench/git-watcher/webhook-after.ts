@@ -69,7 +69,7 @@ Push returns → signed \`/hooks/generic\` POST → check → GitCommitDetected 
 
 | payload | pushes | p50 | p90 | p99 |
 |---|---:|---:|---:|---:|
-${row('`ref` + `after` (fetch that commit by id, merge-base, log: 3 git processes)', a)}
+${row('`ref` + `after` (fetch that commit by id, log: 2 git processes; merge-base too after a restart)', a)}
 ${row('`ref` only (before: ls-remote, fetch of the branch, merge-base, log: 4 git processes)', b)}
 | **ratio before / after (p50)** | | **${ratio(50)}×** | ${ratio(90)}× | ${ratio(99)}× |
 

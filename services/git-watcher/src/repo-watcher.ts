@@ -201,6 +201,10 @@ export class RepoWatcher {
       if (current && current.value.seenHead === after)
         return { result: 'unchanged', head: after, published: 0 };
       const base = current?.value.sha ?? null;
+      // fetchCommit moves the mirror's branch only as a fast-forward: when that branch is the last
+      // commit seen (this instance's last check fetched it), a fetch that succeeds proves `after`
+      // descends from it, and no merge-base process has to say so.
+      const fromBase = base !== null && mirror.lastFetched(repo.branch) === base;
       this.d.metrics.fetches.inc();
       const took = await limiter
         .run(repo.host, () => mirror.fetchCommit(repo.branch, after))
@@ -213,7 +217,7 @@ export class RepoWatcher {
           );
           return false;
         });
-      if (took && (base === null || base === after || (await mirror.isAncestor(base, after)))) {
+      if (took && (base === null || base === after || fromBase || (await mirror.isAncestor(base, after)))) {
         head = after;
         fastForward = base !== null && base !== after;
       }

@@ -172,9 +172,11 @@ describe('git-watcher commits', () => {
     const c2 = await commit(r.work, { 'a.txt': '2' }, 'two');
     await r.work.push();
 
-    // fetch of the one commit, ancestry, log: the ls-remote and the branch fetch are gone.
+    // fetch of the one commit, log: the ls-remote and the branch fetch are gone, and so is the
+    // ancestry check, since the mirror's branch was the last commit seen and the fetch by id moves
+    // it only as a fast-forward.
     const pushed = await watcher.check('webhook', Date.now(), c2);
-    expect(pushed).toMatchObject({ result: 'changed', head: c2, published: 2, gitProcesses: 3 });
+    expect(pushed).toMatchObject({ result: 'changed', head: c2, published: 2, gitProcesses: 2 });
     await env.log.until('both commits', () => env.log.of('git.commit-detected', r.name).length === 3);
     expect(
       env.log
@@ -208,6 +210,26 @@ describe('git-watcher commits', () => {
     expect(
       env.log.of<Record<string, string>>('git.history-rewritten', r.name).map((e) => e.data.newSha),
     ).toEqual([other]);
+
+    // After a restart the mirror's branch is not known to be the last commit seen (the cursor
+    // is, in NATS): the fetch by id is followed by the ancestry check again.
+    await w.stop();
+    const again = await env.start({
+      instance: w.instance,
+      repositories: [{ name: r.name, url: r.url, intervalMs: 3_600_000 }],
+    });
+    await waitUntil(
+      'the first poll after the restart',
+      async () => (await metric(again.url, 'git_watcher_checks_total', 'result="unchanged"')) >= 1,
+    );
+    const c4 = await commit(r.work, { 'a.txt': '4' }, 'four');
+    await r.work.push();
+    expect(await again.watcher(r.name)!.check('webhook', Date.now(), c4)).toMatchObject({
+      result: 'changed',
+      head: c4,
+      published: 1,
+      gitProcesses: 3,
+    });
     await r.work.remove();
   });
 
