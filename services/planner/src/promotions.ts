@@ -1,5 +1,6 @@
 import type { Bus } from '@flotilla/bus';
 import {
+  type EventDefinition,
   type FlotillaEvent,
   isEventOf,
   keyedTraceparent,
@@ -22,6 +23,7 @@ import {
   type Stage,
 } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
+import type { Static, TObject } from '@sinclair/typebox';
 import type { ConfigRepo } from './config-repo.ts';
 import { type ConfigWriter, nothingToCommit } from './config-writer.ts';
 import type { HealthView } from './health-view.ts';
@@ -237,83 +239,58 @@ export class Promotions {
 
   /** The event a publish effect announces, with the id a republish reuses. */
   private eventFor(p: PromotionRecord, effect: PromotionEffect, stage: Stage | null): FlotillaEvent {
-    const { bus } = this.d;
-    const correlationid = p.correlationId ?? p.id;
-    // A promotion's events (and its commit) share one trace named by its correlation id, so the
-    // chain holds across soak timers and planner restarts without storing a context.
-    const traceparent = keyedTraceparent(correlationid);
     switch (effect.type) {
       case 'publish-proposed':
-        return bus.event(
+        return this.promotionEvent(
           PromotionProposed,
+          p,
           {
-            ...this.d.scope.field,
-            promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
             revision: p.revision,
             images: p.images,
             rule: p.rule,
           },
-          {
-            actor: p.actor,
-            correlationid: effect.correlationId,
-            traceparent: keyedTraceparent(effect.correlationId),
-            id: `${p.id}-proposed`,
-          },
+          { actor: p.actor, suffix: 'proposed', correlationId: effect.correlationId },
         );
       case 'publish-awaiting':
-        return bus.event(
+        return this.promotionEvent(
           PromotionAwaitingApproval,
+          p,
           {
-            ...this.d.scope.field,
-            promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
             approvers: stage?.promotion?.approvers ?? [],
             images: p.images,
           },
-          { actor: p.actor, correlationid, traceparent, id: `${p.id}-awaiting` },
+          { actor: p.actor, suffix: 'awaiting' },
         );
       case 'publish-approved':
-        return bus.event(
+        return this.promotionEvent(
           PromotionApproved,
+          p,
           {
-            ...this.d.scope.field,
-            promotionId: p.id,
             toStage: p.toStage,
             approver: effect.approver,
             ...(effect.comment ? { comment: effect.comment } : {}),
           },
-          { actor: effect.approver, correlationid, traceparent, id: `${p.id}-approved` },
+          { actor: effect.approver, suffix: 'approved' },
         );
       case 'publish-rejected':
         if (effect.kind === 'unauthorised')
           this.log.warn({ id: p.id, actor: effect.by }, 'unauthorised promotion decision refused');
-        return bus.event(
+        return this.promotionEvent(
           PromotionRejected,
-          {
-            ...this.d.scope.field,
-            promotionId: p.id,
-            toStage: p.toStage,
-            by: effect.by,
-            reason: effect.reason,
-            kind: effect.kind,
-          },
+          p,
+          { toStage: p.toStage, by: effect.by, reason: effect.reason, kind: effect.kind },
           // Each unauthorised attempt is its own event (a random id, fixed once it is saved).
-          {
-            actor: effect.by,
-            correlationid,
-            traceparent,
-            ...(effect.kind === 'rejected' ? { id: `${p.id}-rejected` } : {}),
-          },
+          { actor: effect.by, ...(effect.kind === 'rejected' ? { suffix: 'rejected' } : {}) },
         );
       case 'publish-committed':
-        return bus.event(
+        return this.promotionEvent(
           PromotionCommitted,
+          p,
           {
-            ...this.d.scope.field,
-            promotionId: p.id,
             fromStage: p.fromStage,
             toStage: p.toStage,
             commit: p.commit as string,
@@ -321,11 +298,34 @@ export class Promotions {
             images: p.images,
             approvedBy: p.approvedBy,
           },
-          { actor: p.approvedBy[0] ?? p.actor, correlationid, traceparent, id: `${p.id}-committed` },
+          { actor: p.approvedBy[0] ?? p.actor, suffix: 'committed' },
         );
       default:
         throw new Error(`promotion effect ${effect.type} is not an event`);
     }
+  }
+
+  /**
+   * One of promotion `p`'s events: the pipeline and the promotion's id beside `data`; the id
+   * `<promotion>-<suffix>` that a republish reuses (no suffix: a random one); the correlation id
+   * (the promotion's unless given) and a trace named by it. So a promotion's events and its commit
+   * share one trace, and the chain holds across soak timers and planner restarts without storing
+   * a context.
+   */
+  private promotionEvent<S extends TObject>(
+    def: EventDefinition<string, S>,
+    p: PromotionRecord,
+    data: Omit<Static<S>, 'pipeline' | 'promotionId'>,
+    o: { actor: string; suffix?: string; correlationId?: string },
+  ): FlotillaEvent {
+    const correlationid = o.correlationId ?? p.correlationId ?? p.id;
+    const full = { ...this.d.scope.field, promotionId: p.id, ...data } as Static<S>;
+    return this.d.bus.event(def, full, {
+      actor: o.actor,
+      correlationid,
+      traceparent: keyedTraceparent(correlationid),
+      ...(o.suffix ? { id: `${p.id}-${o.suffix}` } : {}),
+    });
   }
 
   /** Writes the promotion's images into the stage's files and pushes (or finds the earlier push). */
