@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { Bus, type JsonKv } from '@flotilla/bus';
-import { type NatsServer, startNats } from '@flotilla/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JsonKv } from '@flotilla/bus';
+import { describe, expect, it } from 'vitest';
 import { type ImageTags, PlannerState, withTag } from '../src/state.ts';
+import { stateNats } from './state-nats.ts';
 
 // The repo's own entries (image tags, the commits planners pushed) are written by every sharded
 // planner instance and covered by no lease. Two real PlannerState instances on one real NATS race
@@ -12,17 +11,7 @@ import { type ImageTags, PlannerState, withTag } from '../src/state.ts';
 const IMAGE = 'localhost:5000/shop/web';
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 
-let nats: NatsServer;
-let bus: Bus;
-
-beforeAll(async () => {
-  nats = await startNats();
-  bus = await Bus.connect({ servers: nats.url, service: 'planner', instance: 'test', provision: true });
-});
-afterAll(async () => {
-  await bus?.close();
-  await nats?.dispose();
-});
+const nats = stateNats();
 
 /**
  * The real bucket, with the first read of `key` held until `release()` once it has read
@@ -59,15 +48,16 @@ function holdingFirstRead<T>(kv: JsonKv<T>, key: string) {
 
 /** Two planner states on one fresh bucket; the first one's first read of `key` is held. */
 async function racing(key: string) {
-  const bucket = `planner-state-${randomUUID().slice(0, 8)}`;
-  const kv: ConstructorParameters<typeof PlannerState>[0] = await bus.kv(bucket);
+  const bucket = nats.bucket();
+  const kv: ConstructorParameters<typeof PlannerState>[0] = await nats.bus.kv(bucket);
   const hold = holdingFirstRead(kv, key);
   return {
     hold,
     paused: new PlannerState(hold.kv),
-    other: new PlannerState(await bus.kv(bucket)),
-    stored: async () => (await (await bus.kv<ImageTags>(bucket)).get(key))?.value,
-    storedCommits: async () => (await (await bus.kv<{ commits: string[] }>(bucket)).get(key))?.value.commits,
+    other: new PlannerState(await nats.bus.kv(bucket)),
+    stored: async () => (await (await nats.bus.kv<ImageTags>(bucket)).get(key))?.value,
+    storedCommits: async () =>
+      (await (await nats.bus.kv<{ commits: string[] }>(bucket)).get(key))?.value.commits,
   };
 }
 

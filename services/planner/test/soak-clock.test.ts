@@ -1,23 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { Bus } from '@flotilla/bus';
 import { createEvent, HealthChanged } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
-import { type NatsServer, startNats } from '@flotilla/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HealthView } from '../src/health-view.ts';
 import { PlannerState } from '../src/state.ts';
+import { stateNats } from './state-nats.ts';
 
-let nats: NatsServer;
-let bus: Bus;
-
-beforeAll(async () => {
-  nats = await startNats();
-  bus = await Bus.connect({ servers: nats.url, service: 'planner', instance: 'test', provision: true });
-});
-afterAll(async () => {
-  await bus?.close();
-  await nats?.dispose();
-});
+const nats = stateNats();
 
 /** Gives `state` the plan both tests soak: dev-1 for cluster dev (pipeline dev), at this revision and bundle. */
 function desireDev1(state: PlannerState, revision: string, bundleDigest: string): void {
@@ -43,7 +31,7 @@ function currentReport(revision: string, bundleDigest: string, time?: Date) {
 
 describe('soak is measured on the planner clock', () => {
   it('an applier whose clock runs an hour ahead does not shorten the soak', async () => {
-    const state = new PlannerState(await bus.kv(`planner-state-${randomUUID().slice(0, 8)}`));
+    const state = new PlannerState(await nats.bus.kv(nats.bucket()));
     const digest = `sha256:${'a'.repeat(64)}`;
     const revision = 'b'.repeat(40);
     desireDev1(state, revision, digest);
@@ -63,12 +51,12 @@ describe('soak is measured on the planner clock', () => {
   });
 
   it('a failover to a planner whose clock is 60 s behind (or ahead) counts the soak again from its own first sight', async () => {
-    const bucket = `planner-state-${randomUUID().slice(0, 8)}`;
+    const bucket = nats.bucket();
     const digest = `sha256:${'c'.repeat(64)}`;
     const revision = 'd'.repeat(40);
     const silent = createLogger({ service: 'planner', level: 'silent' });
     // The leader, 30 s ahead, receives the report and saves when the cluster became healthy.
-    const ahead = new PlannerState(await bus.kv(bucket));
+    const ahead = new PlannerState(await nats.bus.kv(bucket));
     desireDev1(ahead, revision, digest);
     const leader = new HealthView(ahead, silent, () => new Date('2026-11-30T12:00:30.000Z'), 'planner-ahead');
     await leader.onHealth(currentReport(revision, digest));
@@ -77,7 +65,7 @@ describe('soak is measured on the planner clock', () => {
     // The standby, 30 s behind, takes over and loads what the leader saved. Read on its own clock
     // the saved time is 60 s in the future: that would lengthen the soak by a minute. Read the
     // other way round (a leader behind, the standby ahead) it would shorten or skip the soak.
-    const behind = new PlannerState(await bus.kv(bucket));
+    const behind = new PlannerState(await nats.bus.kv(bucket));
     await behind.load();
     expect(behind.clusters.get('dev')?.health?.healthyClock).toBe('planner-ahead');
     let behindNow = new Date('2026-11-30T11:59:31.000Z');
