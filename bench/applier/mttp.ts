@@ -12,11 +12,17 @@
  *     dry-run) at each of CEILING concurrencies; the best is the apiserver's SSA ceiling in this
  *     run. The applier sends every object twice (whole-bundle dry-run, then apply), so its time is
  *     judged against 2× the ceiling.
- * Median of RUNS runs, sides rotating first. Applier and apiserver CPU seconds (utime + stime from
- * /proc) are recorded per run; `--profile=true` adds one untimed applier run under `node
- * --cpu-prof` and reports the top self-time functions and where the CPU went.
+ * The ratio to the ceiling is taken pair by pair: RUNS pairs, each the ceiling and then the applier
+ * right after it (ABAB), so both sides of a ratio meet the same load (on 2 shared cores it swings
+ * 10× within minutes); the median of the per-pair ratios is the figure, with the load average at
+ * each side. kubectl (minutes per run) runs after the pairs, KUBECTL_RUNS times. Applier and
+ * apiserver CPU seconds (utime + stime from /proc) are recorded per run, and the applier's own
+ * phase timestamps (its `plan applied` log line) break each apply down: delivery, bundle,
+ * find-changes, ownership + dry-run, the gap before the first write, each stage, the inventory.
+ * `--profile=true` adds one untimed applier run under `node --cpu-prof` and reports the top
+ * self-time functions and where the CPU went.
  *
- * Run: npx tsx bench/applier/mttp.ts [--apps=1000 --runs=3 --parallel=16 --ceiling=16,32,64 --profile=true]
+ * Run: npx tsx bench/applier/mttp.ts [--apps=1000 --runs=3 --parallel=16 --ceiling=16,32,h2:16 --kubectl-runs=1 --profile=true]
  * Writes bench/results/applier.md (or --out).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +47,8 @@ const { values: args } = parseArgs({
     namespaces: { type: 'string', default: '10' },
     /** `--kubectl=false` skips the baseline (quick applier-only measurement; results file not written). */
     kubectl: { type: 'string', default: 'true' },
+    /** kubectl runs (after the pairs); default: as many as --runs. */
+    'kubectl-runs': { type: 'string' },
     /** Concurrencies tried for the raw parallel-SSA ceiling, comma-separated. */
     ceiling: { type: 'string', default: '16,32,h2:16,h2:32' },
     /** One extra, untimed applier run under `node --cpu-prof`. */
@@ -57,6 +65,7 @@ const NAMESPACES = Number(args.namespaces);
 /** `16` = 16 HTTP/1.1 connections; `h2:16` = 16 streams in flight on one HTTP/2 connection. */
 const CEILING = args.ceiling.split(',');
 const ALT = args['parallel-alt'] ? Number(args['parallel-alt']) : undefined;
+const KUBECTL_RUNS = args.kubectl === 'false' ? 0 : Number(args['kubectl-runs'] ?? RUNS);
 const loadStart = loadavg();
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const BUCKET = 'flotilla-bundles';
@@ -98,6 +107,9 @@ async function createNamespaces(prefix: string) {
 
 interface ApplierRun {
   initial: number;
+  /** ms from the publish: the applier took the plan up (`startedAt`), each phase ended, the bench saw ApplySucceeded. */
+  timeline: Record<string, number>;
+  load: number;
   noop: number;
   rss: number;
   /** CPU seconds of the applier process and of the apiserver during the initial apply. */
@@ -116,7 +128,7 @@ async function applierRun(
   await createNamespaces(prefix);
   const objects = appObjects(prefix);
   const name = `bench-${run}`;
-  const { proc, pid } = await bench.startApplier(
+  const { proc, pid, logFile } = await bench.startApplier(
     name,
     [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500'] : []),
@@ -128,8 +140,11 @@ async function applierRun(
       FLOTILLA_KUBE_PARALLELISM: String(parallel),
       FLOTILLA_DRIFT_INTERVAL_MS: '0',
       FLOTILLA_HEALTH_POLL_MS: '500',
+      // `plan applied` (info) carries the phase timestamps.
+      LOG_LEVEL: 'info',
     },
   );
+  const load = loadavg()[0] as number;
   const readyRss = peakRssMiB(pid);
   const cpu0 = [cpuSeconds(pid), cpuSeconds(cluster.pid)];
   const m0 = monoUs();
@@ -138,7 +153,8 @@ async function applierRun(
     'the apply',
     (e) => e.type === ApplySucceeded.type && (e.data as { planId: string }).planId === first.plan.planId,
   );
-  const initial = (performance.now() - first.t0) / 1000;
+  const seenAt = performance.now();
+  const initial = (seenAt - first.t0) / 1000;
   const window: [number, number] = [m0, monoUs()];
   const applierCpu = cpuSeconds(pid) - (cpu0[0] as number);
   const apiserverCpu = cpuSeconds(cluster.pid) - (cpu0[1] as number);
@@ -162,7 +178,39 @@ async function applierRun(
   readyPeaks.push(readyRss);
   killGroup(proc.child, 'SIGTERM');
   await proc.exited;
-  return { initial, noop, rss, applierCpu, apiserverCpu, window };
+  const timeline = applyTimeline(
+    logFile,
+    first.plan.planId,
+    first.t0,
+    seenAt,
+    done.data as { startedAt: string },
+  );
+  return { initial, timeline, load, noop, rss, applierCpu, apiserverCpu, window };
+}
+
+/**
+ * The initial apply as a timeline from the publish (ms): `taken` (the applier's `startedAt`),
+ * then each phase end of its `plan applied` log line, then `seen` (ApplySucceeded arrived here).
+ * Both clocks are this machine's; `startedAt` has ms resolution.
+ */
+function applyTimeline(
+  logFile: string,
+  planId: string,
+  t0: number,
+  seenAt: number,
+  succeeded: { startedAt: string },
+): Record<string, number> {
+  const taken = Date.parse(succeeded.startedAt) - (performance.timeOrigin + t0);
+  const line = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg?: string; planId?: string; phases?: Record<string, number> })
+    .find((l) => l.msg === 'plan applied' && l.planId === planId);
+  if (!line?.phases) throw new Error(`no 'plan applied' line with phases for ${planId} in ${logFile}`);
+  const out: Record<string, number> = { taken };
+  for (const [phase, ms] of Object.entries(line.phases)) out[phase] = taken + ms;
+  out.seen = seenAt - t0;
+  return out;
 }
 
 /** Kind → collection path, for the raw ceiling requests (no discovery needed for four built-ins). */
@@ -181,7 +229,7 @@ const COLLECTIONS: Record<string, string> = {
 async function ceilingRun(
   run: number,
   spec: string,
-): Promise<{ dry: number; s: number; apiserverCpu: number }> {
+): Promise<{ dry: number; s: number; apiserverCpu: number; load: number }> {
   const h2 = spec.startsWith('h2:');
   const concurrency = Number(spec.replace('h2:', ''));
   const prefix = `ce${run}${h2 ? 'h' : 'c'}${concurrency}`;
@@ -264,13 +312,14 @@ async function ceilingRun(
     return (performance.now() - t0) / 1000;
   };
   // The applier's own sequence, raw: a dry-run pass of every object, then the write pass.
+  const load = loadavg()[0] as number;
   const dry = await pass(true);
   const cpu0 = cpuSeconds(cluster.pid);
   const s = await pass(false);
   const apiserverCpu = cpuSeconds(cluster.pid) - cpu0;
   agent.destroy();
   session?.close();
-  return { dry, s, apiserverCpu };
+  return { dry, s, apiserverCpu, load };
 }
 
 interface ProfileNode {
@@ -349,68 +398,48 @@ async function kubectlRun(run: number): Promise<number> {
 }
 
 const readyPeaks: number[] = [];
-interface Row {
+/** One ABAB pair: the ceiling passes, then the applier right after, on the same machine state. */
+interface Pair {
   run: number;
-  applier: number;
-  kubectl: number;
-  noop: number;
-  rss: number;
-  applierCpu: number;
-  apiserverCpu: number;
   ceiling: Record<string, number>;
   ceilingDry: Record<string, number>;
   ceilingCpu: Record<string, number>;
-  alt: number;
+  /** 1-min load average when the ceiling passes and the applier run started. */
+  ceilingLoad: number;
+  applier: ApplierRun;
+  alt: ApplierRun | undefined;
 }
-const rows: Row[] = [];
+const pairs: Pair[] = [];
+const kubectlRuns: { s: number; load: number }[] = [];
 let profile: ReturnType<typeof analyseProfile> | undefined;
 let profileWall = 0;
 try {
   for (let run = 1; run <= RUNS; run++) {
-    let a: ApplierRun | undefined;
-    let k = Number.NaN;
-    let alt = Number.NaN;
     const ceiling: Record<string, number> = {};
     const ceilingDry: Record<string, number> = {};
     const ceilingCpu: Record<string, number> = {};
-    const sides = [
-      async () => {
-        a = await applierRun(run);
-        if (ALT) alt = (await applierRun(`${run}alt`, undefined, ALT)).initial;
-      },
-      async () => {
-        k = await kubectlRun(run);
-      },
-      async () => {
-        for (const c of CEILING) {
-          const r = await ceilingRun(run, c);
-          ceiling[c] = r.s;
-          ceilingDry[c] = r.dry;
-          ceilingCpu[c] = r.apiserverCpu;
-        }
-      },
-    ];
-    // Rotate which side goes first, so none always meets a fresher (or more loaded) apiserver.
-    for (let i = 0; i < sides.length; i++)
-      await (sides[(i + run - 1) % sides.length] as () => Promise<void>)();
-    if (!a) throw new Error('applier side did not run');
-    const best = Math.min(...Object.values(ceiling));
-    rows.push({
-      run,
-      applier: a.initial,
-      kubectl: k,
-      noop: a.noop,
-      rss: a.rss,
-      applierCpu: a.applierCpu,
-      apiserverCpu: a.apiserverCpu,
-      ceiling,
-      ceilingDry,
-      ceilingCpu,
-      alt,
-    });
+    const loads: number[] = [];
+    for (const c of CEILING) {
+      const r = await ceilingRun(run, c);
+      ceiling[c] = r.s;
+      ceilingDry[c] = r.dry;
+      ceilingCpu[c] = r.apiserverCpu;
+      loads.push(r.load);
+    }
+    // The main applier right after its ceiling (the pair's ratio); the ×ALT run after it.
+    const applier = await applierRun(run);
+    const alt = ALT ? await applierRun(`${run}alt`, undefined, ALT) : undefined;
+    const p: Pair = { run, ceiling, ceilingDry, ceilingCpu, ceilingLoad: median(loads), applier, alt };
+    pairs.push(p);
     console.log(
-      `run ${run}: applier ${a.initial.toFixed(2)} s (cpu applier ${a.applierCpu.toFixed(1)} s, apiserver ${a.apiserverCpu.toFixed(1)} s), kubectl ${k.toFixed(2)} s, ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s, ${ALT ? `applier×${ALT} ${alt.toFixed(2)} s, ` : ''}applier/(2×ceiling) ${(a.initial / (2 * best)).toFixed(2)}, no-op ${a.noop.toFixed(3)} s, load ${loadavg()[0]?.toFixed(1)}`,
+      `pair ${run}: ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s (load ${p.ceilingLoad.toFixed(1)}), applier ${applier.initial.toFixed(2)} s (load ${applier.load.toFixed(1)}; cpu applier ${applier.applierCpu.toFixed(1)} s, apiserver ${applier.apiserverCpu.toFixed(1)} s), ${alt ? `applier×${ALT} ${alt.initial.toFixed(2)} s, ` : ''}applier/(2×ceiling) ${(applier.initial / (2 * bestC(p))).toFixed(2)}, no-op ${applier.noop.toFixed(3)} s`,
     );
+    console.log(`  timeline (ms from publish): ${JSON.stringify(applier.timeline)}`);
+  }
+  for (let run = 1; run <= KUBECTL_RUNS; run++) {
+    const load = loadavg()[0] as number;
+    kubectlRuns.push({ s: await kubectlRun(run), load });
+    console.log(`kubectl ${run}: ${kubectlRuns.at(-1)?.s.toFixed(2)} s (load ${load.toFixed(1)})`);
   }
   if (args.profile === 'true') {
     const dir = join(tmp, 'prof');
@@ -433,42 +462,71 @@ try {
   await bench.close();
 }
 
+function bestC(p: Pair): number {
+  return Math.min(...Object.values(p.ceiling));
+}
+
 const loadEnd = loadavg();
 const OBJECTS = APPS * 4;
-const med = (f: (r: Row) => number) => median(rows.map(f));
-const mA = med((r) => r.applier);
-const mK = med((r) => r.kubectl);
-const mN = med((r) => r.noop);
-const bestC = (r: Row) => Math.min(...Object.values(r.ceiling));
+const med = (f: (p: Pair) => number) => median(pairs.map(f));
+const mA = med((p) => p.applier.initial);
+const mK = kubectlRuns.length > 0 ? median(kubectlRuns.map((k) => k.s)) : Number.NaN;
+const mN = med((p) => p.applier.noop);
 const mC = med(bestC);
-const ratio = med((r) => r.applier / (2 * bestC(r)));
-/** The applier's own sequence done raw: best dry-run pass + best write pass of the run. */
-const bestSeq = (r: Row) => Math.min(...Object.values(r.ceilingDry)) + bestC(r);
-const ratioSeq = med((r) => r.applier / bestSeq(r));
-const peak = Math.max(...rows.map((r) => r.rss));
+const ratio = med((p) => p.applier.initial / (2 * bestC(p)));
+/** The applier's own sequence done raw: best dry-run pass + best write pass of the pair. */
+const bestDry = (p: Pair) => Math.min(...Object.values(p.ceilingDry));
+const bestSeq = (p: Pair) => bestDry(p) + bestC(p);
+const ratioSeq = med((p) => p.applier.initial / bestSeq(p));
+const peak = Math.max(...pairs.map((p) => p.applier.rss));
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 const pct = (us: number) => (profile ? `${((100 * us) / profile.total).toFixed(1)} %` : '');
-const cmd = `npx tsx bench/applier/mttp.ts --apps=${APPS} --runs=${RUNS} --parallel=${PARALLEL}${ALT ? ` --parallel-alt=${ALT}` : ''} --ceiling=${CEILING.join(',')}${args.profile === 'true' ? ' --profile=true' : ''}${args.out === 'bench/results/applier.md' ? '' : ` --out=${args.out}`}`;
+const s2 = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(2));
+
+// Phases, by the applier's own marks: what ran from publish to ApplySucceeded, in order.
+const marks = [...new Set(pairs.flatMap((p) => Object.keys(p.applier.timeline)))];
+const firstStage = (t: Record<string, number>) =>
+  Math.min(...Object.entries(t).flatMap(([k, v]) => (/^stage-.*-start$/.test(k) ? [v] : [])));
+/** Segments of one apply, in s: where its time went between publish and ApplySucceeded seen. */
+function segments(t: Record<string, number>): Record<string, number> {
+  const at = (k: string) => t[k] as number;
+  const write0 = firstStage(t);
+  return {
+    'delivery (publish → plan taken up)': at('taken'),
+    'start-up (verify, inventory read, bundle fetch + decode + resolve, find-changes)':
+      at('find-changes') - at('taken'),
+    'dry-run (ownership check beside it)': Math.max(at('dry-run'), at('ownership') ?? 0) - at('find-changes'),
+    'dry-run → first write (ApplyStarted ack, applying-inventory write)':
+      write0 - Math.max(at('dry-run'), at('ownership') ?? 0),
+    'writes (stages)': at('applied') - write0,
+    'after the writes (prune, inventory write, ApplySucceeded publish)': at('published') - at('applied'),
+    'ApplySucceeded → seen by the bench': at('seen') - at('published'),
+  };
+}
+const segNames = Object.keys(segments(pairs[0]?.applier.timeline ?? {}));
+const cmd = `npx tsx bench/applier/mttp.ts --apps=${APPS} --runs=${RUNS} --parallel=${PARALLEL}${ALT ? ` --parallel-alt=${ALT}` : ''} --ceiling=${CEILING.join(',')}${args['kubectl-runs'] !== undefined ? ` --kubectl-runs=${args['kubectl-runs']}` : ''}${args.profile === 'true' ? ' --profile=true' : ''}${args.out === 'bench/results/applier.md' ? '' : ` --out=${args.out}`}`;
 const md = `# cluster-applier: MTTP apply benchmark, side by side with kubectl and the apiserver's SSA ceiling
 
 \`${cmd}\`
 on ${cpus().length} cores (${new Date().toISOString().slice(0, 16)}Z), Node ${process.version}, one local kube-apiserver 1.34
 (deploy/testcluster, KWOK off). **Load average (1/5/15 min) at start ${loadStart.map((l) => l.toFixed(1)).join(' / ')}, at end
 ${loadEnd.map((l) => l.toFixed(1)).join(' / ')}** on ${cpus().length} cores: other engineers' tests and benchmarks share the
-machine, so absolute times are pessimistic and noisy; the ratios within one run are what count.
+machine, so absolute times are pessimistic and noisy; the ratios within one pair are what count.
 
 ${APPS} apps × (Deployment replicas 0, ServiceAccount, Service, Ingress) = ${OBJECTS} objects in
 ${NAMESPACES} namespaces, fresh namespaces per run and side, so every side does an initial apply (creates).
 Services are headless (\`clusterIP: None\`): the test cluster's service CIDR is a /24.
 
+- **Pairs (ABAB)**: each pair is the ceiling passes and then, right after, the applier; the ratio
+  is taken within each pair and its median over ${RUNS} pairs is the figure, so both sides of a
+  ratio meet the same load. The 1-min load average at the start of each side is in the table.
 - **applier**: a real applier process receives a signed plan over NATS; timed from publish to
   \`ApplySucceeded\`: bundle fetch + sha256, signature, decode, discovery, server-side dry-run of every
   object, staged server-side apply (${PARALLEL} requests in flight), in-cluster inventory write.
-- **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential requests).
 - **ceiling**: the same objects as raw SSA PATCH requests (\`application/apply-patch+yaml\`, keep-alive TLS,
   client cert, bodies serialised before the clock starts) at ${CEILING.join(', ')} in flight (\`h2:N\`: N streams on one
-  HTTP/2 connection, as the applier's undici client does; plain N: N HTTP/1.1 connections); the best
-  of each run is that run's ceiling. The applier sends every object twice (whole-bundle dry-run, then apply),
+  HTTP/2 connection, as the applier's undici client negotiates; plain N: N HTTP/1.1 connections); the best
+  of each pair is that pair's ceiling. The applier sends every object twice (whole-bundle dry-run, then apply),
   so it is judged against **2× the ceiling**. Each ceiling also times a raw \`dryRun=All\` pass of the same
   objects first (the applier's own sequence, raw): **dry-run + write ceiling**.${
     ALT
@@ -476,28 +534,47 @@ Services are headless (\`clusterIP: None\`): the test cluster's service CIDR is 
 - **applier ×${ALT}**: the same applier with \`FLOTILLA_KUBE_PARALLELISM=${ALT}\`, right after the main applier run.`
       : ''
   }
+- **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential
+  requests), ${KUBECTL_RUNS} run(s) after the pairs.
 - **CPU**: utime + stime from /proc of the applier process and of the apiserver process over the initial apply.
 
-| run | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''} kubectl (s) | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
-| --- | --- | --- | --- |${ALT ? ' --- |' : ''} --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |
-${rows
+| pair | ceiling load | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier load | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''} applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
+| --- | --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |${ALT ? ' --- |' : ''} --- | --- | --- | --- |
+${pairs
   .map(
-    (r) =>
-      `| ${r.run} | ${r.applier.toFixed(2)} | ${r.applierCpu.toFixed(1)} | ${r.apiserverCpu.toFixed(1)} |${ALT ? ` ${r.alt.toFixed(2)} |` : ''} ${r.kubectl.toFixed(2)} | ${CEILING.map((c) => `${(r.ceilingDry[c] as number).toFixed(2)} + ${(r.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${(r.applier / (2 * bestC(r))).toFixed(2)}× | ${(r.applier / bestSeq(r)).toFixed(2)}× | ${r.noop.toFixed(3)} | ${r.rss.toFixed(0)} |`,
+    (p) =>
+      `| ${p.run} | ${p.ceilingLoad.toFixed(1)} | ${CEILING.map((c) => `${(p.ceilingDry[c] as number).toFixed(2)} + ${(p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${p.applier.load.toFixed(1)} | ${p.applier.initial.toFixed(2)} | ${p.applier.applierCpu.toFixed(1)} | ${p.applier.apiserverCpu.toFixed(1)} |${ALT ? ` ${p.alt?.initial.toFixed(2)} |` : ''} ${(p.applier.initial / (2 * bestC(p))).toFixed(2)}× | ${(p.applier.initial / bestSeq(p)).toFixed(2)}× | ${p.applier.noop.toFixed(3)} | ${p.applier.rss.toFixed(0)} |`,
   )
   .join('\n')}
-| **median** | **${mA.toFixed(2)}** | ${med((r) => r.applierCpu).toFixed(1)} | ${med((r) => r.apiserverCpu).toFixed(1)} |${ALT ? ` ${med((r) => r.alt).toFixed(2)} |` : ''} **${mK.toFixed(2)}** | ${CEILING.map((c) => `${med((r) => r.ceilingDry[c] as number).toFixed(2)} + ${med((r) => r.ceiling[c] as number).toFixed(2)}`).join(' | ')} | **${ratio.toFixed(2)}×** | **${ratioSeq.toFixed(2)}×** | **${mN.toFixed(3)}** | max **${peak.toFixed(0)}** |
+| **median** | ${med((p) => p.ceilingLoad).toFixed(1)} | ${CEILING.map((c) => `${med((p) => p.ceilingDry[c] as number).toFixed(2)} + ${med((p) => p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${med((p) => p.applier.load).toFixed(1)} | **${mA.toFixed(2)}** | ${med((p) => p.applier.applierCpu).toFixed(1)} | ${med((p) => p.applier.apiserverCpu).toFixed(1)} |${ALT ? ` ${med((p) => p.alt?.initial ?? Number.NaN).toFixed(2)} |` : ''} **${ratio.toFixed(2)}×** | **${ratioSeq.toFixed(2)}×** | **${mN.toFixed(3)}** | max **${peak.toFixed(0)}** |
 
-- Applier vs kubectl: **${(mK / mA).toFixed(1)}× faster** (median times).
-- Ceiling (best concurrency per run, median): **${mC.toFixed(2)} s = ${(OBJECTS / mC).toFixed(0)} objects/s**; apiserver CPU for it
-  ${med((r) => Math.min(...Object.values(r.ceilingCpu))).toFixed(1)} s (lowest of the concurrencies).
-- **Applier ÷ (2 × ceiling): ${ratio.toFixed(2)}×** (median of per-run ratios; target ≤ 1.2× — ${verdict(ratio <= 1.2)}).
+- **Applier ÷ (2 × ceiling): ${ratio.toFixed(2)}×** (median of per-pair ratios; target ≤ 1.2× — ${verdict(ratio <= 1.2)}).
   Against the raw dry-run + write passes at their best concurrency: **${ratioSeq.toFixed(2)}×**.
+- Ceiling (best concurrency per pair, median): **${mC.toFixed(2)} s = ${(OBJECTS / mC).toFixed(0)} objects/s**; apiserver CPU for it
+  ${med((p) => Math.min(...Object.values(p.ceilingCpu))).toFixed(1)} s (lowest of the concurrencies).
+- kubectl: ${kubectlRuns.map((k) => `${k.s.toFixed(2)} s (load ${k.load.toFixed(1)})`).join(', ') || 'not run'}${kubectlRuns.length > 0 ? `; applier vs kubectl: **${(mK / mA).toFixed(1)}× faster** (median times)` : ''}.
 - No-op ≤ 1 s — ${verdict(mN <= 1)}. Peak RSS when ready, before any plan: ${readyPeaks.map((r) => r.toFixed(0)).join(', ')} MiB.
+
+## Where the applier's time goes (its own phase marks)
+
+From the applier's \`plan applied\` log line (each phase's end, ms since it took the plan up) and the
+\`startedAt\` of its ApplySucceeded, as seconds from the publish:
+
+| pair | ${marks.join(' | ')} |
+| --- | ${marks.map(() => '---').join(' | ')} |
+${pairs.map((p) => `| ${p.run} | ${marks.map((m) => s2(p.applier.timeline[m])).join(' | ')} |`).join('\n')}
+
+Per segment (s), against the pair's best raw passes:
+
+| segment | ${pairs.map((p) => `pair ${p.run}`).join(' | ')} | median |
+| --- | ${pairs.map(() => '---').join(' | ')} | --- |
+${segNames.map((n) => `| ${n} | ${pairs.map((p) => s2(segments(p.applier.timeline)[n])).join(' | ')} | ${s2(med((p) => segments(p.applier.timeline)[n] as number))} |`).join('\n')}
+| raw dry-run pass, best of the pair's ceilings | ${pairs.map((p) => bestDry(p).toFixed(2)).join(' | ')} | ${med(bestDry).toFixed(2)} |
+| raw write pass, best of the pair's ceilings | ${pairs.map((p) => bestC(p).toFixed(2)).join(' | ')} | ${mC.toFixed(2)} |
 ${
   profile
     ? `
-## Where the applier's time goes (CPU profile)
+## Where the applier's CPU goes (CPU profile)
 
 One extra, untimed applier run under \`node --cpu-prof --cpu-prof-interval=500\` (${profileWall.toFixed(2)} s wall, profiling slows
 it), samples cut to the initial apply (publish → \`ApplySucceeded\`). Self time of the applier's main thread:

@@ -35,6 +35,7 @@ import { LiveState } from './live-state.ts';
 import type { ApplierMetrics } from './metrics.ts';
 import { applierBundleBucket } from './nats-resources.ts';
 import { ownedElsewhere } from './ownership.ts';
+import { PhaseClock } from './phase-clock.ts';
 import { checkReplay, mustRecordNoop, verifyPlan } from './plan-checks.ts';
 import type { SharedLists } from './shared-lists.ts';
 import {
@@ -195,6 +196,7 @@ export class Applier {
     const plan = event.data;
     const { config, logger } = this.d;
     const startedAt = new Date();
+    const clock = new PhaseClock();
     const log = logger.child({ planId: plan.planId, sequence: plan.sequence, digest: plan.bundle.digest });
     this.stats.plans++;
     let written = false;
@@ -208,8 +210,10 @@ export class Applier {
       });
       const inv = await this.readInventory();
       const verdict = checkReplay(plan, inv);
+      clock.mark('checked');
       // 1. bundle: fetch, digest, decode, resolve kinds (unless its content is the one in hand)
       const { desired, read } = await this.desiredOf(plan, slot);
+      clock.mark('bundle');
       // A large bundle takes a while to read; the objects in hand take nothing worth telling.
       if (read) hctx.working();
       // 2. what changed since the inventory (+ a cheap live check)
@@ -221,6 +225,7 @@ export class Applier {
       const changes = await withSpan('apply find-changes', {}, () =>
         findChanges(desired, entries, this.live, { health: reportHealth && !read }),
       );
+      clock.mark('find-changes');
       const staleToPrune = config.prune ? changes.stale : [];
       const base = {
         name: this.d.inventoryName,
@@ -275,13 +280,26 @@ export class Applier {
       );
       // Awaited below; a failure meanwhile must not count as unhandled.
       started.catch(() => {});
-      // 3. nothing another pipeline owns: refused whole, before anything is written
-      const taken = await ownedElsewhere(
-        this.d.client,
-        changes.changed.filter((d) => !(d.key in entries)),
-        { inventory: this.d.inventoryName, ...(this.d.pipeline ? { pipeline: this.d.pipeline } : {}) },
-        config.kube.parallelism,
+      // 3. nothing another pipeline owns, and 4. a dry-run of everything that will be written:
+      // both only read, so they run side by side (a few LISTs beside thousands of dry-runs, not
+      // a round of LISTs per namespace before them: #20). Either refuses the plan whole before
+      // anything is written; an ownership refusal is told first, as when it ran first.
+      const bundleNamespaces = new Set(
+        desired.filter((d) => d.ref.group === '' && d.ref.kind === 'Namespace').map((d) => d.ref.name),
       );
+      const [owners, dryRunResult] = await Promise.allSettled([
+        ownedElsewhere(
+          this.d.client,
+          changes.changed.filter((d) => !(d.key in entries)),
+          { inventory: this.d.inventoryName, ...(this.d.pipeline ? { pipeline: this.d.pipeline } : {}) },
+          config.kube.parallelism,
+        ).finally(() => clock.mark('ownership')),
+        withSpan('apply dry-run', { attributes: { 'flotilla.objects': changes.changed.length } }, () =>
+          dryRun(this.ctx, changes.changed, { bundleNamespaces, stageLevel: false }),
+        ).finally(() => clock.mark('dry-run')),
+      ]);
+      if (owners.status === 'rejected') throw owners.reason;
+      const taken = owners.value;
       if (taken.length > 0)
         throw new ApplyError(
           'apply.owned-elsewhere',
@@ -289,15 +307,8 @@ export class Applier {
           taken,
           true,
         );
-      // 4. dry-run everything that will be written
-      const bundleNamespaces = new Set(
-        desired.filter((d) => d.ref.group === '' && d.ref.kind === 'Namespace').map((d) => d.ref.name),
-      );
-      const dry = await withSpan(
-        'apply dry-run',
-        { attributes: { 'flotilla.objects': changes.changed.length } },
-        () => dryRun(this.ctx, changes.changed, { bundleNamespaces, stageLevel: false }),
-      );
+      if (dryRunResult.status === 'rejected') throw dryRunResult.reason;
+      const dry = dryRunResult.value;
       hctx.working();
       // Before writing: the inventory holds old ∪ new, so a crash leaves nothing we created unowned.
       const applying: Inventory = {
@@ -312,8 +323,10 @@ export class Applier {
         applying.entries[d.key] = old ? { ...old, h: '' } : { v: d.body.apiVersion, h: '' };
       }
       await started;
+      clock.mark('started');
       written = true;
       await this.writeInventory(applying);
+      clock.mark('inventory-applying');
       // 5. server-side apply in stages
       const applied = await withSpan(
         'apply server-side',
@@ -322,11 +335,13 @@ export class Applier {
           applyInStages(this.ctx, changes.changed, dry, {
             crdTimeoutMs: 60_000,
             onStage: (stage, count) => {
+              clock.mark(`stage-${stage}-start`);
               hctx.working();
               log.debug({ stage, count }, 'applying stage');
             },
           }),
       );
+      clock.mark('applied');
       for (const a of applied) if (a.marker) changes.markers.set(a.d.key, a.marker);
       // 6. prune
       const pruned = await withSpan(
@@ -334,11 +349,13 @@ export class Applier {
         { attributes: { 'flotilla.objects': staleToPrune.length } },
         () => prune(this.ctx, staleToPrune, this.d.inventoryName),
       );
+      clock.mark('pruned');
       await this.writeInventory({
         ...base,
         appliedAt: new Date().toISOString(),
         entries: this.entriesFor(desired, changes.markers, pruned.failed),
       });
+      clock.mark('inventory');
       this.current = { plan: { ...base }, desired, contentDigest: plan.bundle.contentDigest };
       if (pruned.failed.length > 0)
         throw new ApplyError(
@@ -359,12 +376,14 @@ export class Applier {
         },
         false,
       );
+      clock.mark('published');
       log.info(
         {
           applied: applied.length,
           unchanged: changes.unchanged.length,
           pruned: pruned.pruned.length,
           kept: pruned.kept.length,
+          phases: clock.toJSON(),
         },
         'plan applied',
       );

@@ -1,4 +1,4 @@
-import { isKubeApiError, type KubeClient } from '@flotilla/kube';
+import { isKubeApiError, type KubeClient, mapLimit } from '@flotilla/kube';
 import type { ObjectProblem } from './apply-error.ts';
 import { type DesiredObject, INVENTORY_LABEL, PIPELINE_LABEL } from './desired.ts';
 import { LiveState } from './live-state.ts';
@@ -31,12 +31,16 @@ export async function ownedElsewhere(
   const byNamespace = new Map<string, DesiredObject[]>();
   for (const d of candidates) {
     const k = d.info.namespaced ? (d.ref.namespace ?? '') : '';
-    byNamespace.set(k, [...(byNamespace.get(k) ?? []), d]);
+    const group = byNamespace.get(k);
+    if (group) group.push(d);
+    else byNamespace.set(k, [d]);
   }
   // Only the owner labels of each listed object are kept, page by page (#17).
   const owners = new Map<string, { owner: string | undefined; pipeline: string | undefined }>();
   const wanted = new Set(candidates.map((d) => d.key));
-  for (const group of byNamespace.values()) {
+  // The namespaces side by side (each one LIST per kind), not one round trip after another: a
+  // bundle over ten namespaces waited ten rounds of LISTs before its dry-run could start (#20).
+  await mapLimit([...byNamespace.values()], parallelism, async (group) => {
     try {
       await foreign.forEach(group, { metadataOnly: true }, (key, obj) => {
         if (!wanted.has(key)) return;
@@ -46,7 +50,7 @@ export async function ownedElsewhere(
     } catch (err) {
       if (!isKubeApiError(err, 'kube.forbidden')) throw err;
     }
-  }
+  });
   const problems: ObjectProblem[] = [];
   for (const d of candidates) {
     const { owner, pipeline } = owners.get(d.key) ?? {};

@@ -121,6 +121,8 @@ export interface DryRunResult {
   deferred: DesiredObject[];
   /** Immutable-field changes to delete and recreate (immutablePolicy=recreate). */
   recreate: Set<string>;
+  /** Each dry-run object's body as sent, by key: its write sends the same bytes, serialised once. */
+  json: Map<string, string>;
 }
 
 /**
@@ -137,11 +139,14 @@ export async function dryRun(
 ): Promise<DryRunResult> {
   const deferred: DesiredObject[] = [];
   const recreate = new Set<string>();
+  const json = new Map<string, string>();
   const problems: ObjectProblem[] = [];
   let retry: unknown;
   const results = await mapSettled(objects, ctx.parallelism, async (d) => {
     if (d.viaBundleCrd && !opts.stageLevel) return 'defer';
-    await ctx.client.apply(d.body, d.info, { dryRun: true, force: ctx.conflictPolicy === 'force' });
+    const body = JSON.stringify(d.body);
+    await ctx.client.applyDryRun(d.body, d.info, { force: ctx.conflictPolicy === 'force', json: body });
+    json.set(d.key, body);
     return 'ok';
   });
   results.forEach((r, i) => {
@@ -174,7 +179,7 @@ export async function dryRun(
       !opts.stageLevel,
     );
   }
-  return { deferred, recreate };
+  return { deferred, recreate, json };
 }
 
 // ---- step 4: staged apply ---------------------------------------------------------------------
@@ -212,11 +217,18 @@ export async function applyInStages(
       }
       const stageDry = await dryRun(ctx, late, { bundleNamespaces: new Set(), stageLevel: true });
       for (const k of stageDry.recreate) dry.recreate.add(k);
+      for (const [k, body] of stageDry.json) dry.json.set(k, body);
     }
     opts.onStage?.(stage, objects.length);
     const results = await mapSettled(objects, ctx.parallelism, async (d) => {
       if (dry.recreate.has(d.key)) await deleteAndWait(ctx.client, d, 60_000);
-      return liveMarker(await ctx.client.apply(d.body, d.info, { force: ctx.conflictPolicy === 'force' }));
+      const json = dry.json.get(d.key);
+      return liveMarker(
+        await ctx.client.apply(d.body, d.info, {
+          force: ctx.conflictPolicy === 'force',
+          ...(json === undefined ? {} : { json }),
+        }),
+      );
     });
     const problems: ObjectProblem[] = [];
     let retry: unknown;

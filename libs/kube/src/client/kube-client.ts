@@ -2,13 +2,16 @@ import { formatRef, type KubeObject, type ObjectRef, refOf } from '@flotilla/man
 import { Discovery, type ResourceInfo } from './discovery.ts';
 import { type KubeAccess, type KubeAccessOptions, loadKubeAccess } from './kube-access.ts';
 import { isKubeApiError, KubeApiError } from './kube-errors.ts';
-import { KubeHttp, type KubeHttpOptions } from './kube-http.ts';
+import { KubeHttp, type KubeHttpOptions, type KubeRequest } from './kube-http.ts';
 
 export interface ApplyOptions {
-  /** `dryRun=All`: admission and validation run, nothing is stored. */
-  dryRun?: boolean;
   /** Take over fields owned by other managers instead of failing with a conflict. */
   force?: boolean;
+  /**
+   * The object as JSON already (`JSON.stringify(obj)`): an object dry-run and then applied is
+   * serialised once for both requests.
+   */
+  json?: string;
 }
 
 export interface ListOptions {
@@ -83,19 +86,36 @@ export class KubeClient {
 
   /** Server-side apply (`PATCH application/apply-patch+yaml` with a JSON body); returns the live object. */
   async apply(obj: KubeObject, info: ResourceInfo, opts: ApplyOptions = {}): Promise<KubeObject> {
-    const res = await this.http.request<KubeObject>({
+    return (await this.http.request<KubeObject>(this.applyRequest(obj, info, opts, false))).body;
+  }
+
+  /**
+   * The same apply with `dryRun=All`: admission and validation run, nothing is stored. Resolves
+   * when the apiserver accepts it (its answer, the object as it would be, is not read); throws
+   * its refusal as {@link apply} would.
+   */
+  async applyDryRun(obj: KubeObject, info: ResourceInfo, opts: ApplyOptions = {}): Promise<void> {
+    await this.http.request({ ...this.applyRequest(obj, info, opts, true), discardBody: true });
+  }
+
+  private applyRequest(
+    obj: KubeObject,
+    info: ResourceInfo,
+    opts: ApplyOptions,
+    dryRun: boolean,
+  ): KubeRequest {
+    return {
       method: 'PATCH',
       path: resourcePath(info, obj.metadata.namespace, obj.metadata.name),
       query: {
         fieldManager: this.fieldManager,
         force: opts.force ? 'true' : undefined,
-        dryRun: opts.dryRun ? 'All' : undefined,
+        dryRun: dryRun ? 'All' : undefined,
       },
-      body: obj,
+      body: opts.json ?? obj,
       contentType: 'application/apply-patch+yaml',
-      ctx: { verb: opts.dryRun ? 'dry-run apply' : 'apply', object: formatRef(refOf(obj)) },
-    });
-    return res.body;
+      ctx: { verb: dryRun ? 'dry-run apply' : 'apply', object: formatRef(refOf(obj)) },
+    };
   }
 
   async get(info: ResourceInfo, ref: Target): Promise<KubeObject | undefined> {

@@ -20,6 +20,13 @@ export interface KubeRequest {
   body?: unknown;
   contentType?: string;
   accept?: string;
+  /**
+   * A 2xx answer's body is read off the wire and dropped, not decoded or parsed: a dry-run's
+   * answer (the object as it would be stored, managedFields and all) is never looked at, and
+   * parsing thousands of them was client CPU taken from the apiserver on a shared node (#20).
+   * An error's body is still read, for its message.
+   */
+  discardBody?: boolean;
   ctx: KubeRequestContext;
 }
 
@@ -96,6 +103,10 @@ export class KubeHttp {
         ...(payload === undefined ? {} : { body: payload }),
       });
       status = res.statusCode;
+      if (req.discardBody && status >= 200 && status <= 299) {
+        for await (const _ of res.body);
+        return { status, body: undefined as T };
+      }
       text = await res.body.text();
     } catch (err) {
       throw kubeNetworkError(err, this.access.server, { identity: this.identity, ...req.ctx });
