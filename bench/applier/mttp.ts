@@ -25,6 +25,7 @@
  * Run: npx tsx bench/applier/mttp.ts [--apps=1000 --runs=3 --parallel=16 --ceiling=16,32,h2:16 --kubectl-runs=1 --profile=true]
  * Writes bench/results/applier.md (or --out).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectH2 } from 'node:http2';
 import { Agent, request } from 'node:https';
@@ -54,6 +55,11 @@ const { values: args } = parseArgs({
     /** One extra, untimed applier run under `node --cpu-prof`. */
     profile: { type: 'string', default: 'false' },
     out: { type: 'string', default: 'bench/results/applier.md' },
+    /**
+     * Another checkout (a worktree of main, with its node_modules) whose applier also runs in
+     * each pair, right before or after this one (alternating): before/after in one run.
+     */
+    baseline: { type: 'string' },
     /** Also run the applier at this parallelism each run (same process, `FLOTILLA_KUBE_PARALLELISM`). */
     'parallel-alt': { type: 'string' },
   },
@@ -65,6 +71,7 @@ const NAMESPACES = Number(args.namespaces);
 /** `16` = 16 HTTP/1.1 connections; `h2:16` = 16 streams in flight on one HTTP/2 connection. */
 const CEILING = args.ceiling.split(',');
 const ALT = args['parallel-alt'] ? Number(args['parallel-alt']) : undefined;
+const BASELINE = args.baseline ? resolve(args.baseline) : undefined;
 const KUBECTL_RUNS = args.kubectl === 'false' ? 0 : Number(args['kubectl-runs'] ?? RUNS);
 const loadStart = loadavg();
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -123,6 +130,7 @@ async function applierRun(
   run: number | string,
   profileDir?: string,
   parallel = PARALLEL,
+  checkout = root,
 ): Promise<ApplierRun> {
   const prefix = `fl${run}`;
   await createNamespaces(prefix);
@@ -134,7 +142,7 @@ async function applierRun(
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500'] : []),
       '--import',
       'tsx',
-      join(root, 'services/cluster-applier/src/main.ts'),
+      join(checkout, 'services/cluster-applier/src/main.ts'),
     ],
     {
       FLOTILLA_KUBE_PARALLELISM: String(parallel),
@@ -206,9 +214,9 @@ function applyTimeline(
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as { msg?: string; planId?: string; phases?: Record<string, number> })
     .find((l) => l.msg === 'plan applied' && l.planId === planId);
-  if (!line?.phases) throw new Error(`no 'plan applied' line with phases for ${planId} in ${logFile}`);
   const out: Record<string, number> = { taken };
-  for (const [phase, ms] of Object.entries(line.phases)) out[phase] = taken + ms;
+  // An applier from before the phase marks (--baseline) has none.
+  for (const [phase, ms] of Object.entries(line?.phases ?? {})) out[phase] = taken + ms;
   out.seen = seenAt - t0;
   return out;
 }
@@ -408,6 +416,7 @@ interface Pair {
   ceilingLoad: number;
   applier: ApplierRun;
   alt: ApplierRun | undefined;
+  base: ApplierRun | undefined;
 }
 const pairs: Pair[] = [];
 const kubectlRuns: { s: number; load: number }[] = [];
@@ -426,13 +435,27 @@ try {
       ceilingCpu[c] = r.apiserverCpu;
       loads.push(r.load);
     }
-    // The main applier right after its ceiling (the pair's ratio); the ×ALT run after it.
+    // The main applier right after its ceiling (the pair's ratio); the baseline's before it in
+    // even pairs and after it in odd ones; the ×ALT run last.
+    const base = async () =>
+      BASELINE ? await applierRun(`${run}base`, undefined, PARALLEL, BASELINE) : undefined;
+    const early = run % 2 === 0 ? await base() : undefined;
     const applier = await applierRun(run);
+    const late = run % 2 === 0 ? undefined : await base();
     const alt = ALT ? await applierRun(`${run}alt`, undefined, ALT) : undefined;
-    const p: Pair = { run, ceiling, ceilingDry, ceilingCpu, ceilingLoad: median(loads), applier, alt };
+    const p: Pair = {
+      run,
+      ceiling,
+      ceilingDry,
+      ceilingCpu,
+      ceilingLoad: median(loads),
+      applier,
+      alt,
+      base: early ?? late,
+    };
     pairs.push(p);
     console.log(
-      `pair ${run}: ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s (load ${p.ceilingLoad.toFixed(1)}), applier ${applier.initial.toFixed(2)} s (load ${applier.load.toFixed(1)}; cpu applier ${applier.applierCpu.toFixed(1)} s, apiserver ${applier.apiserverCpu.toFixed(1)} s), ${alt ? `applier×${ALT} ${alt.initial.toFixed(2)} s, ` : ''}applier/(2×ceiling) ${(applier.initial / (2 * bestC(p))).toFixed(2)}, no-op ${applier.noop.toFixed(3)} s`,
+      `pair ${run}: ceiling ${CEILING.map((c) => `${c}:${(ceilingDry[c] as number).toFixed(2)}+${(ceiling[c] as number).toFixed(2)}`).join(' ')} s (load ${p.ceilingLoad.toFixed(1)}), applier ${applier.initial.toFixed(2)} s (load ${applier.load.toFixed(1)}; cpu applier ${applier.applierCpu.toFixed(1)} s, apiserver ${applier.apiserverCpu.toFixed(1)} s), ${alt ? `applier×${ALT} ${alt.initial.toFixed(2)} s, ` : ''}${p.base ? `baseline ${p.base.initial.toFixed(2)} s (load ${p.base.load.toFixed(1)}, cpu ${p.base.applierCpu.toFixed(1)} s), ` : ''}applier/(2×ceiling) ${(applier.initial / (2 * bestC(p))).toFixed(2)}, no-op ${applier.noop.toFixed(3)} s`,
     );
     console.log(`  timeline (ms from publish): ${JSON.stringify(applier.timeline)}`);
   }
@@ -503,6 +526,9 @@ function segments(t: Record<string, number>): Record<string, number> {
     'ApplySucceeded → seen by the bench': at('seen') - at('published'),
   };
 }
+const baselineCommit = BASELINE
+  ? execFileSync('git', ['-C', BASELINE, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+  : '';
 const segNames = Object.keys(segments(pairs[0]?.applier.timeline ?? {}));
 const cmd = `npx tsx bench/applier/mttp.ts --apps=${APPS} --runs=${RUNS} --parallel=${PARALLEL}${ALT ? ` --parallel-alt=${ALT}` : ''} --ceiling=${CEILING.join(',')}${args['kubectl-runs'] !== undefined ? ` --kubectl-runs=${args['kubectl-runs']}` : ''}${args.profile === 'true' ? ' --profile=true' : ''}${args.out === 'bench/results/applier.md' ? '' : ` --out=${args.out}`}`;
 const md = `# cluster-applier: MTTP apply benchmark, side by side with kubectl and the apiserver's SSA ceiling
@@ -534,19 +560,29 @@ Services are headless (\`clusterIP: None\`): the test cluster's service CIDR is 
 - **applier ×${ALT}**: the same applier with \`FLOTILLA_KUBE_PARALLELISM=${ALT}\`, right after the main applier run.`
       : ''
   }
-- **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential
+${
+  BASELINE
+    ? `- **baseline**: the applier of another checkout (\`${BASELINE}\`, commit ${baselineCommit}), same settings, right after
+  the applier in odd pairs and right before it in even ones: before/after in one run${
+    pairs.length > 0
+      ? ` (median ${med((p) => p.base?.initial ?? Number.NaN).toFixed(2)} s vs ${mA.toFixed(2)} s, per pair baseline ÷ applier ${pairs.map((p) => ((p.base?.initial ?? Number.NaN) / p.applier.initial).toFixed(2)).join(' / ')})`
+      : ''
+  }.
+`
+    : ''
+}- **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential
   requests), ${KUBECTL_RUNS} run(s) after the pairs.
 - **CPU**: utime + stime from /proc of the applier process and of the apiserver process over the initial apply.
 
-| pair | ceiling load | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier load | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''} applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
-| --- | --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |${ALT ? ' --- |' : ''} --- | --- | --- | --- |
+| pair | ceiling load | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier load | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''}${BASELINE ? ' baseline (s) | baseline CPU (s) |' : ''} applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
+| --- | --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |${ALT ? ' --- |' : ''}${BASELINE ? ' --- | --- |' : ''} --- | --- | --- | --- |
 ${pairs
   .map(
     (p) =>
-      `| ${p.run} | ${p.ceilingLoad.toFixed(1)} | ${CEILING.map((c) => `${(p.ceilingDry[c] as number).toFixed(2)} + ${(p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${p.applier.load.toFixed(1)} | ${p.applier.initial.toFixed(2)} | ${p.applier.applierCpu.toFixed(1)} | ${p.applier.apiserverCpu.toFixed(1)} |${ALT ? ` ${p.alt?.initial.toFixed(2)} |` : ''} ${(p.applier.initial / (2 * bestC(p))).toFixed(2)}× | ${(p.applier.initial / bestSeq(p)).toFixed(2)}× | ${p.applier.noop.toFixed(3)} | ${p.applier.rss.toFixed(0)} |`,
+      `| ${p.run} | ${p.ceilingLoad.toFixed(1)} | ${CEILING.map((c) => `${(p.ceilingDry[c] as number).toFixed(2)} + ${(p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${p.applier.load.toFixed(1)} | ${p.applier.initial.toFixed(2)} | ${p.applier.applierCpu.toFixed(1)} | ${p.applier.apiserverCpu.toFixed(1)} |${ALT ? ` ${p.alt?.initial.toFixed(2)} |` : ''}${BASELINE ? ` ${p.base?.initial.toFixed(2)} | ${p.base?.applierCpu.toFixed(1)} |` : ''} ${(p.applier.initial / (2 * bestC(p))).toFixed(2)}× | ${(p.applier.initial / bestSeq(p)).toFixed(2)}× | ${p.applier.noop.toFixed(3)} | ${p.applier.rss.toFixed(0)} |`,
   )
   .join('\n')}
-| **median** | ${med((p) => p.ceilingLoad).toFixed(1)} | ${CEILING.map((c) => `${med((p) => p.ceilingDry[c] as number).toFixed(2)} + ${med((p) => p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${med((p) => p.applier.load).toFixed(1)} | **${mA.toFixed(2)}** | ${med((p) => p.applier.applierCpu).toFixed(1)} | ${med((p) => p.applier.apiserverCpu).toFixed(1)} |${ALT ? ` ${med((p) => p.alt?.initial ?? Number.NaN).toFixed(2)} |` : ''} **${ratio.toFixed(2)}×** | **${ratioSeq.toFixed(2)}×** | **${mN.toFixed(3)}** | max **${peak.toFixed(0)}** |
+| **median** | ${med((p) => p.ceilingLoad).toFixed(1)} | ${CEILING.map((c) => `${med((p) => p.ceilingDry[c] as number).toFixed(2)} + ${med((p) => p.ceiling[c] as number).toFixed(2)}`).join(' | ')} | ${med((p) => p.applier.load).toFixed(1)} | **${mA.toFixed(2)}** | ${med((p) => p.applier.applierCpu).toFixed(1)} | ${med((p) => p.applier.apiserverCpu).toFixed(1)} |${ALT ? ` ${med((p) => p.alt?.initial ?? Number.NaN).toFixed(2)} |` : ''}${BASELINE ? ` ${med((p) => p.base?.initial ?? Number.NaN).toFixed(2)} | ${med((p) => p.base?.applierCpu ?? Number.NaN).toFixed(1)} |` : ''} **${ratio.toFixed(2)}×** | **${ratioSeq.toFixed(2)}×** | **${mN.toFixed(3)}** | max **${peak.toFixed(0)}** |
 
 - **Applier ÷ (2 × ceiling): ${ratio.toFixed(2)}×** (median of per-pair ratios; target ≤ 1.2× — ${verdict(ratio <= 1.2)}).
   Against the raw dry-run + write passes at their best concurrency: **${ratioSeq.toFixed(2)}×**.
