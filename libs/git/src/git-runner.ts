@@ -43,7 +43,7 @@ const DELIBERATE: ReadonlySet<VulnerabilityCategory> = new Set<VulnerabilityCate
 const EXIT_GRACE_MS = 1000;
 
 /** The process environment minus what must not leak into our commands (simple-git v4 also refuses it). */
-function baseEnv(): Record<string, string> {
+export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     const key = k.toLowerCase();

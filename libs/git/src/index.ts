@@ -8,8 +8,8 @@ export {
 } from './credentials.ts';
 export { classifyGitFailure, GitError, type GitErrorCode, isGitError } from './errors.ts';
 export { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
-export { changedIndexPaths, type IndexEntries, parseIndexEntries } from './index-file.ts';
 export { type FetchResult, Mirror, type MirrorOptions, mirrorDirName } from './mirror.ts';
+export { type GitObject, ObjectReader, type ObjectReaderOptions, type ObjectType } from './object-reader.ts';
 export { redactText, redactUrl } from './redact.ts';
 export type { SignatureStatus, SignatureVerification, VerifyOptions } from './signature.ts';
 export {
@@ -19,6 +19,9 @@ export {
   signatureRejectionMessage,
 } from './signature-policy.ts';
 export { formatCommitMessage, TRACEPARENT_TRAILER, trailerValue } from './trailers.ts';
+export { TreeCopy, treeReader } from './tree-copy.ts';
+export { diffTrees, type ReadTree, type TreeChange } from './tree-diff.ts';
+export { type CommitHeader, type EntryKind, parseCommit, parseTree, type TreeEntry } from './tree-objects.ts';
 export {
   type CommitOptions,
   DEFAULT_NOTES_REF,

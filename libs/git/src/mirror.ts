@@ -7,11 +7,12 @@ import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
 import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
-import { readLooseCommitParents } from './loose-objects.ts';
 import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
+import { type GitObject, ObjectReader } from './object-reader.ts';
 import { redactUrl } from './redact.ts';
 import { readRefFast } from './refs.ts';
 import { type SignatureVerification, type VerifyOptions, verifyCommitSignature } from './signature.ts';
+import { type CommitHeader, MalformedObjectError, parseCommit } from './tree-objects.ts';
 
 export interface MirrorOptions {
   /** Remote URL (https, ssh, git, file). Credentials embedded in it are moved into `credentials`. */
@@ -64,6 +65,8 @@ export class Mirror {
   private readonly counted = () => {
     this.stats.processes++;
   };
+  /** Objects read through one long-lived git process (see ObjectReader); started at the first read. */
+  readonly objects: ObjectReader;
 
   constructor(private readonly options: MirrorOptions) {
     const { url, credentials } = splitUrlCredentials(options.url, options.credentials);
@@ -71,6 +74,12 @@ export class Mirror {
     this.credentials = credentials;
     this.timeoutMs = options.timeoutMs ?? 120_000;
     this.dir = join(options.cacheDir, mirrorDirName(url));
+    this.objects = new ObjectReader({ gitDir: this.dir, timeoutMs: this.timeoutMs, onProcess: this.counted });
+  }
+
+  /** Ends the object reader's process. */
+  async close(): Promise<void> {
+    await this.objects.close();
   }
 
   /** The URL safe to log. */
@@ -144,6 +153,8 @@ export class Mirror {
 
   private async clone(): Promise<void> {
     this.fetched.clear();
+    // Its process would go on reading the replaced directory's files.
+    await this.objects.reset();
     await mkdir(this.options.cacheDir, { recursive: true });
     // Clone beside the final place and rename, so a crash mid-clone never leaves a half cache.
     const tmp = `${this.dir}.tmp-${randomBytes(4).toString('hex')}`;
@@ -311,11 +322,25 @@ export class Mirror {
   }
 
   /**
-   * The parents of commit `sha` when it is a loose object in the cache (a small fetch leaves its
-   * commits loose), read without a git process; undefined when it cannot be told so (ask git).
+   * The tree and parents of commit `sha` in the cache, through the object reader (no process of
+   * its own); undefined when the cache has no commit of that id.
    */
-  looseParents(sha: string): Promise<string[] | undefined> {
-    return readLooseCommitParents(this.dir, sha);
+  async commit(sha: string): Promise<CommitHeader | undefined> {
+    let o: GitObject | null;
+    try {
+      o = await this.objects.readObject(sha);
+    } catch (e) {
+      if (isGitError(e, 'git.invalid-argument')) return undefined;
+      throw e;
+    }
+    if (!o || o.type !== 'commit') return undefined;
+    try {
+      return parseCommit(o.data);
+    } catch (e) {
+      if (e instanceof MalformedObjectError)
+        throw new GitError('git.corrupt-cache', `commit ${sha}: ${e.message}`);
+      throw e;
+    }
   }
 
   /**

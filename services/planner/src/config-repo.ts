@@ -1,8 +1,17 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/errors';
-import { changedIndexPaths, type GitCredentials, Mirror, parseIndexEntries, Workspace } from '@flotilla/git';
+import {
+  type CommitHeader,
+  diffTrees,
+  type GitCredentials,
+  Mirror,
+  type TreeChange,
+  TreeCopy,
+  treeReader,
+  Workspace,
+} from '@flotilla/git';
 
 export interface ConfigRepoOptions {
   url: string;
@@ -19,14 +28,10 @@ export interface ConfigRepoOptions {
 /** Work trees kept between revisions (a revision's lanes may still render from the previous one). */
 const KEPT_TREES = 2;
 
-/** A tree `checkout` keeps for the next revision, and the revision it holds. */
+/** A tree `checkout` keeps for the next revision (its copy knows the git tree it holds). */
 interface KeptTree {
-  dir: string;
-  /** Its own index: git updates only the files whose content differs from it. */
-  index: string;
+  copy: TreeCopy;
   busy: boolean;
-  /** The revision it holds (set once git wrote it). */
-  revision?: string;
 }
 
 export class ConfigRepo {
@@ -164,113 +169,99 @@ export class ConfigRepo {
 
   /**
    * The tree of `rev` to read (render, parse pipelines), not to edit: one of a few trees kept
-   * between revisions, moved to `rev` by `git read-tree --reset -u` against its own index, so
-   * only files that differ are written (a commit to one pipeline of hundreds writes its few files,
-   * not thousands; `extract` of the whole tree was most of a commit's path to its plans). Files
-   * the revision lacks are deleted, and a file changed on disk since (its stat no longer matches
-   * the index) is written again. Nothing writes in these trees: renders only read, and `extract`
-   * gives edits (previews) a tree of their own. The caller gives it back with `release`.
+   * between revisions, moved to `rev` by writing only the files that differ (TreeCopy: the two
+   * trees compared by their ids, objects read through the mirror's long-lived object reader, no
+   * git process), so a commit to one pipeline of hundreds writes its few files, not thousands.
+   * Files the revision lacks are deleted, and a file changed on disk since it was written is
+   * written again. Nothing writes in these trees: renders only read, and `extract` gives edits
+   * (previews) a tree of their own. The caller gives it back with `release`.
    */
   async checkout(rev: string): Promise<string> {
     return (await this.checkoutChanges(rev)).dir;
   }
 
-  /** Whether a kept tree holds `rev` (so `checkoutChanges` from it can tell what changed). */
-  keepsTree(rev: string): boolean {
-    return this.kept.some((t) => t.revision === rev);
-  }
-
   /**
    * `checkout`, and with `since`, the paths that differ between `since` and `rev` (added,
-   * removed, changed: the net change, as `git diff-tree -r` gives it) read from the indexes of a
-   * tree that held `since` and of the new one: no git process beyond the checkout's own.
-   * `changed` is null when no kept tree holds `since` (or an index could not be read): ask git.
+   * removed, changed: the net change, as `git diff-tree -r` gives it), from their trees: when
+   * the tree moved held `since`, what it wrote; else the two trees compared (no checkout).
+   * `changed` is null when the mirror has no commit `since` (a history rewritten away): ask git.
    */
   async checkoutChanges(rev: string, since?: string): Promise<{ dir: string; changed: string[] | null }> {
-    // Read before the checkout: the tree that holds `since` may be the one moved to `rev`.
-    const base = since === undefined ? undefined : this.kept.find((t) => t.revision === since);
-    let before = base ? await readFile(base.index).catch(() => null) : null;
-    // Taken for another revision while it was read (its revision is cleared first): unknown.
-    if (base?.revision !== since) before = null;
-    const dir = await this.checkoutTree(rev);
-    if (!before) return { dir, changed: null };
-    const tree = this.kept.find((t) => t.dir === dir);
-    const after = await readFile(tree?.index ?? `${dir}.index`).catch(() => null);
-    const bytes = rev.length === 64 ? 32 : 20;
-    const a = parseIndexEntries(before, bytes);
-    const b = after ? parseIndexEntries(after, bytes) : undefined;
-    return { dir, changed: a && b ? changedIndexPaths(a, b) : null };
+    const [commit, base] = await Promise.all([
+      this.commitOf(rev),
+      since === undefined ? undefined : this.mirror.commit(since).catch(() => undefined),
+    ]);
+    const { dir, held, moved } = await this.checkoutTree(rev, commit.tree);
+    if (!base) return { dir, changed: null };
+    if (held === base.tree) return { dir, changed: moved.map((c) => c.path) };
+    try {
+      const changes = await diffTrees(treeReader(this.mirror.objects), base.tree, commit.tree);
+      return { dir, changed: changes.map((c) => c.path) };
+    } catch {
+      return { dir, changed: null };
+    }
   }
 
-  private async checkoutTree(rev: string): Promise<string> {
+  /** The commit `rev` (a full id) in the mirror; a typed error when it is not there. */
+  private async commitOf(rev: string): Promise<CommitHeader> {
+    const commit = await this.mirror.commit(rev).catch((e: unknown) => {
+      throw new FlotillaError('planner.extract-failed', `cannot read ${rev}: ${messageOf(e)}`, {
+        disposition: 'retry',
+      });
+    });
+    if (!commit)
+      throw new FlotillaError(
+        'planner.extract-failed',
+        `cannot check out ${rev}: no such commit in the mirror`,
+        {
+          disposition: 'retry',
+        },
+      );
+    return commit;
+  }
+
+  private async checkoutTree(
+    rev: string,
+    treeId: string,
+  ): Promise<{ dir: string; held: string | undefined; moved: TreeChange[] }> {
     let tree = this.kept.find((t) => !t.busy);
-    let kept = true;
     if (!tree) {
       const dir = await mkdtemp(join(this.scratch, `tree-${rev.slice(0, 12)}-`));
-      tree = { dir, index: `${dir}.index`, busy: true };
-      kept = this.kept.length < KEPT_TREES;
-      if (kept) this.kept.push(tree);
+      tree = { copy: new TreeCopy(dir), busy: true };
+      if (this.kept.length < KEPT_TREES) this.kept.push(tree);
     }
     tree.busy = true;
-    delete tree.revision;
+    const held = tree.copy.tree;
     try {
-      await runTreeUpdate(this.mirror.dir, tree, rev);
-      tree.revision = rev;
+      const moved = await tree.copy.moveTo(this.mirror.objects, treeId);
+      return { dir: tree.copy.dir, held, moved };
     } catch (e) {
       // Whatever state it is in now is unknown: it is not used again.
       const at = this.kept.indexOf(tree);
       if (at >= 0) this.kept.splice(at, 1);
-      await this.discard(tree);
-      throw e;
+      await rm(tree.copy.dir, { recursive: true, force: true });
+      if (e instanceof FlotillaError && e.code === 'planner.extract-failed') throw e;
+      throw new FlotillaError('planner.extract-failed', `cannot check out ${rev}: ${messageOf(e)}`, {
+        disposition: 'retry',
+      });
     }
-    return tree.dir;
   }
 
   async release(dir: string): Promise<void> {
-    const tree = this.kept.find((t) => t.dir === dir);
+    const tree = this.kept.find((t) => t.copy.dir === dir);
     if (tree) {
       tree.busy = false;
       return;
     }
     await rm(dir, { recursive: true, force: true });
-    await rm(`${dir}.index`, { force: true });
   }
 
-  private async discard(tree: KeptTree): Promise<void> {
-    await rm(tree.dir, { recursive: true, force: true });
-    await rm(tree.index, { force: true });
+  /** Ends the mirror's object reader (the planner is stopping). */
+  async close(): Promise<void> {
+    await this.mirror.close();
   }
 }
 
-/** `git read-tree --reset -u rev` into `tree.dir` with `tree.index`: the tree becomes exactly `rev`'s. */
-function runTreeUpdate(gitDir: string, tree: { dir: string; index: string }, rev: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const git = spawn(
-      'git',
-      ['--git-dir', gitDir, '--work-tree', tree.dir, 'read-tree', '--reset', '-u', rev],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        // Our mirror's objects only: no hooks run for read-tree, no ambient GIT_* settings.
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          GIT_INDEX_FILE: tree.index,
-          GIT_CONFIG_NOSYSTEM: '1',
-        },
-      },
-    );
-    let stderr = '';
-    git.stderr.on('data', (d) => {
-      stderr += String(d);
-    });
-    git.on('error', (err) => reject(err));
-    git.on('close', (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new FlotillaError('planner.extract-failed', `cannot check out ${rev}: ${stderr.trim()}`, {
-            disposition: 'retry',
-          }),
-        );
-    });
-  });
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

@@ -789,18 +789,17 @@ export class Planner {
     if (this.o.sharded && this.o.signature?.policy === 'require')
       state.meta.ownCommits = await state.sharedOwnCommits();
     // Two questions: is it older than what we rendered, and what changed since? The usual commit
-    // is a child of the revision rendered last: its loose commit object says so, and the kept
-    // tree of that revision, moved to this one, says what changed (ConfigRepo.checkoutChanges),
-    // with no git process but the checkout. Anything else asks one `git log since..revision`
-    // (nothing in the range: older), beside the checkout unless every commit must verify first:
-    // each is a git process whose wall time on a loaded machine is mostly waiting to be
-    // scheduled, and side by side they cost one wait, not two.
+    // is a child of the revision rendered last: its commit object (read through the mirror's
+    // long-lived object reader) says so, and the two commits' trees say what changed
+    // (ConfigRepo.checkoutChanges): no git process at all. Anything else asks one `git log
+    // since..revision` (nothing in the range: older), beside the checkout unless every commit must
+    // verify first: each is a git process whose wall time on a loaded machine is mostly waiting
+    // to be scheduled, and side by side they cost one wait, not two.
     const verifyFirst = this.o.signature?.policy === 'require';
     const from = since !== null && since !== revision ? since : null;
     const child =
       from !== null &&
-      this.o.repo.keepsTree(from) &&
-      (await this.o.repo.mirror.looseParents(revision))?.includes(from) === true;
+      (await this.o.repo.mirror.commit(revision).catch(() => undefined))?.parents.includes(from) === true;
     const diffFrom = child && from !== null ? from : undefined;
     const range = from !== null && !child ? this.changedPaths(from, revision) : Promise.resolve(null);
     const early = verifyFirst ? undefined : this.renderer.checkout(revision, diffFrom);
@@ -821,7 +820,7 @@ export class Planner {
       return;
     }
     const tree = await (early ?? this.renderer.checkout(revision, diffFrom));
-    // A child has at least one commit in the range; an index git wrote in a form not read here: ask git.
+    // A child has at least one commit in the range; trees that could not be compared: ask git.
     if (diffFrom !== undefined)
       changed = tree.changed
         ? { paths: tree.changed, commits: 1 }

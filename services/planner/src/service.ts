@@ -201,6 +201,7 @@ export async function startPlanner(
         await planner.deactivate();
         await bus.close();
         await server.close();
+        await repo.close();
       },
     };
   }
@@ -260,6 +261,7 @@ export async function startPlanner(
       await planner.deactivate();
       await bus.close(); // releases the lease so a standby takes over at once
       await server.close();
+      await repo.close();
     },
   };
 }

@@ -44,6 +44,7 @@ function configRepoFixture(history: (work: GitWorkdir) => Promise<void> = async 
   afterAll(async () => {
     await fx.work?.remove();
     await fx.git?.stop();
+    await fx.repo?.close();
     if (fx.workDir) await rm(fx.workDir, { recursive: true, force: true });
   });
   return fx;
@@ -93,7 +94,7 @@ describe('ConfigRepo.checkout: trees kept between revisions', () => {
     const held = await Promise.all(revs.concat(revs).map((r) => fx.repo.checkout(r)));
     expect(new Set(held).size).toBe(4);
     for (const t of held) await fx.repo.release(t);
-    const left = (await readdir(join(fx.workDir, 'render'))).filter((n) => !n.endsWith('.index'));
+    const left = await readdir(join(fx.workDir, 'render'));
     expect(left).toHaveLength(2);
   });
 
@@ -102,7 +103,7 @@ describe('ConfigRepo.checkout: trees kept between revisions', () => {
   });
 });
 
-describe('ConfigRepo: a reported commit fetched by id, and what changed from the kept trees', () => {
+describe('ConfigRepo: a reported commit fetched by id, and what changed between two trees', () => {
   let first: string;
   let next: string;
   const fx = configRepoFixture(async (work) => {
@@ -122,23 +123,26 @@ describe('ConfigRepo: a reported commit fetched by id, and what changed from the
     expect(await fx.repo.fetchReported('0123456789abcdef0123456789abcdef01234567')).toBe(false);
   });
 
-  it('tells what changed from the tree that held the revision before: what git diff-tree says, no git process beyond the checkout', async () => {
+  it('tells what changed from the trees: what git diff-tree says, and no git process once the object reader runs', async () => {
     const base = await fx.repo.checkout(first);
     await fx.repo.release(base);
-    expect(fx.repo.keepsTree(first)).toBe(true);
     await fx.work.writeFile('apps/b/dev/y.yaml', 'y: 2\n');
     await fx.work.writeFile('apps/c/prod/z.yaml', 'z: 1\n');
     await fx.work.removeFile('pipelines/a.yaml');
     const head = await fx.work.commit('third');
     await fx.work.push();
     expect(await fx.repo.fetchReported(head)).toBe(true);
-    // The parents of the commit just fetched, read from its loose object.
-    expect(await fx.repo.mirror.looseParents(head)).toEqual([next]);
+    // The parents of the commit just fetched, read through the object reader.
+    expect((await fx.repo.mirror.commit(head))?.parents).toEqual([next]);
     const processes = fx.repo.mirror.stats.processes;
     const { dir, changed } = await fx.repo.checkoutChanges(head, first);
     expect(fx.repo.mirror.stats.processes).toBe(processes);
-    const byGit = await execGit(['-C', fx.git.path('config'), 'diff-tree', '-r', '--name-only', first, head]);
-    expect(changed).toEqual(byGit.split('\n').filter(Boolean).sort());
+    const byGit = async (a: string, b: string) =>
+      (await execGit(['-C', fx.git.path('config'), 'diff-tree', '-r', '--name-only', a, b]))
+        .split('\n')
+        .filter(Boolean)
+        .sort();
+    expect(changed).toEqual(await byGit(first, head));
     expect(changed).toEqual([
       'apps/a/dev/x.yaml',
       'apps/b/dev/y.yaml',
@@ -150,9 +154,13 @@ describe('ConfigRepo: a reported commit fetched by id, and what changed from the
       'apps/b/dev/y.yaml': 'y: 2\n',
       'apps/c/prod/z.yaml': 'z: 1\n',
     });
+    // Since a revision no kept tree holds: its tree against the new one, the same answer.
+    const other = await fx.repo.checkoutChanges(next, head);
+    expect(other.changed).toEqual(await byGit(head, next));
+    await fx.repo.release(other.dir);
     await fx.repo.release(dir);
-    // No kept tree holds a revision never checked out: unknown, for git to answer.
-    expect(fx.repo.keepsTree('f'.repeat(40))).toBe(false);
+    expect(fx.repo.mirror.stats.processes).toBe(processes);
+    // A revision the mirror does not have: unknown, for git to answer.
     const unknown = await fx.repo.checkoutChanges(first, 'f'.repeat(40));
     expect(unknown.changed).toBeNull();
     await fx.repo.release(unknown.dir);

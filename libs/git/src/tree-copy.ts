@@ -1,0 +1,144 @@
+import { lstatSync, type Stats } from 'node:fs';
+import { mkdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Semaphore } from '@flotilla/async';
+import { GitError } from './errors.ts';
+import type { ObjectReader } from './object-reader.ts';
+import { diffTrees, type ReadTree, type TreeChange } from './tree-diff.ts';
+import { MalformedObjectError, parseTree, type TreeEntry } from './tree-objects.ts';
+
+/** Files written (blobs read) at once: enough to keep the object reader's pipe busy. */
+const WRITES_AT_ONCE = 16;
+
+/** What a file looked like right after we wrote it, to tell whether anything changed it since. */
+interface Written {
+  entry: TreeEntry;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  mode: number;
+}
+
+/** The entries of tree `oid` read through `reader`. */
+export function treeReader(reader: ObjectReader): ReadTree {
+  return async (oid) => {
+    const o = await reader.readObject(oid);
+    if (!o || o.type !== 'tree') throw new GitError('git.corrupt-cache', `tree ${oid} is missing`);
+    try {
+      return parseTree(o.data, oid.length === 64 ? 32 : 20);
+    } catch (e) {
+      if (e instanceof MalformedObjectError)
+        throw new GitError('git.invalid-argument', `tree ${oid}: ${e.message}`);
+      throw e;
+    }
+  };
+}
+
+/**
+ * A directory holding the files of one git tree, moved from tree to tree by writing only what
+ * differs (what `git read-tree --reset -u` did with an index file, without its process): the
+ * two trees are compared by their ids (only differing subtrees are read), removed paths are
+ * deleted (and directories left empty), added and changed ones written from their blobs.
+ *
+ * Like git's index, it remembers each file's stat as written: a file changed or deleted on disk
+ * since is written again at the next move, even when the trees agree on it. Files nobody asked
+ * for (not in any tree) are left alone, as git leaves untracked files. On any failure the
+ * directory's content is unknown: the caller discards it.
+ */
+export class TreeCopy {
+  private held: string | undefined;
+  private readonly written = new Map<string, Written>();
+
+  constructor(readonly dir: string) {}
+
+  /** The tree it holds, once a move finished. */
+  get tree(): string | undefined {
+    return this.held;
+  }
+
+  /** Makes the directory exactly tree `tree`; returns what changed from the tree held before. */
+  async moveTo(reader: ObjectReader, tree: string): Promise<TreeChange[]> {
+    const from = this.held ?? null;
+    this.held = undefined;
+    const diff = await diffTrees(treeReader(reader), from, tree);
+    const touched = new Set(diff.map((c) => c.path));
+    // Changed on disk since written, though both trees agree: written again.
+    for (const [path, w] of this.written) {
+      if (touched.has(path)) continue;
+      const st = lstatSync(join(this.dir, path), { throwIfNoEntry: false });
+      if (!st || !same(w, st)) diff.push({ path, before: w.entry, after: w.entry });
+    }
+    // Everything removed first: a path that was a file (or link) and is now a directory, or the
+    // other way round, must be gone before anything is written below or in place of it.
+    const removed = diff.filter((c) => c.before);
+    for (const c of removed) {
+      this.written.delete(c.path);
+      await rm(join(this.dir, c.path), { recursive: true, force: true });
+    }
+    for (const c of removed) if (!c.after) await this.pruneEmpty(dirname(c.path));
+    const slots = new Semaphore(WRITES_AT_ONCE);
+    const made = new Set<string>();
+    await Promise.all(
+      diff.flatMap((c) =>
+        c.after ? [slots.run(() => this.write(reader, c.path, c.after as TreeEntry, made))] : [],
+      ),
+    );
+    this.held = tree;
+    return diff.filter((c) => !(c.before && c.after && c.before === c.after));
+  }
+
+  private async write(
+    reader: ObjectReader,
+    path: string,
+    entry: TreeEntry,
+    made: Set<string>,
+  ): Promise<void> {
+    const full = join(this.dir, path);
+    const parent = dirname(path);
+    if (parent !== '.' && !made.has(parent)) {
+      await mkdir(join(this.dir, parent), { recursive: true });
+      made.add(parent);
+    }
+    if (entry.kind === 'gitlink') {
+      // As git checks out a submodule it does not populate: an empty directory.
+      await mkdir(full, { recursive: true });
+      return;
+    }
+    const blob = await reader.readObject(entry.oid);
+    if (!blob || blob.type !== 'blob')
+      throw new GitError('git.corrupt-cache', `blob ${entry.oid} (${path}) is missing`);
+    if (entry.kind === 'link') await symlink(blob.data.toString('utf8'), full);
+    else await writeFile(full, blob.data, { mode: entry.mode === '100755' ? 0o777 : 0o666, flag: 'wx' });
+    const st = lstatSync(full);
+    this.written.set(path, {
+      entry,
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      mode: st.mode,
+    });
+  }
+
+  /** Removes `dir` and its parents while they are empty (git leaves no empty directory behind). */
+  private async pruneEmpty(dir: string): Promise<void> {
+    for (let d = dir; d !== '.' && d !== '/' && d !== ''; d = dirname(d)) {
+      try {
+        await rmdir(join(this.dir, d));
+      } catch {
+        return;
+      }
+    }
+  }
+}
+
+function same(w: Written, st: Stats): boolean {
+  return (
+    st.ino === w.ino &&
+    st.size === w.size &&
+    st.mtimeMs === w.mtimeMs &&
+    st.ctimeMs === w.ctimeMs &&
+    st.mode === w.mode
+  );
+}
