@@ -333,7 +333,7 @@ export class Mirror {
       if (isGitError(e, 'git.invalid-argument')) return undefined;
       throw e;
     }
-    if (!o || o.type !== 'commit') return undefined;
+    if (o?.type !== 'commit') return undefined;
     try {
       return parseCommit(o.data);
     } catch (e) {

@@ -41,13 +41,22 @@ interface Pending {
 export class ObjectReader {
   private child: ChildProcessWithoutNullStreams | undefined;
   private readonly pending: Pending[] = [];
+  /** Output not parsed yet, and chunks come since, not joined to it until `missing` bytes are there. */
   private buffered: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  private missing = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly timeoutMs: number;
 
   constructor(private readonly options: ObjectReaderOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** The running process's id, if one runs (diagnostics, and tests that kill it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** The object `oid`, or null when the repository does not have it. */
@@ -101,7 +110,6 @@ export class ObjectReader {
       windowsHide: true,
     });
     this.child = child;
-    this.buffered = Buffer.alloc(0);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString('utf8')).slice(-2000);
@@ -124,37 +132,49 @@ export class ObjectReader {
 
   private onData(child: ChildProcessWithoutNullStreams, chunk: Buffer): void {
     if (this.child !== child) return;
-    this.buffered = this.buffered.byteLength === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    // A big blob comes in many chunks: they are joined once it is all there, not at each one.
+    this.chunks.push(chunk);
+    this.chunkBytes += chunk.byteLength;
+    if (this.chunkBytes < this.missing) return;
+    this.buffered = Buffer.concat([this.buffered, ...this.chunks]);
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.missing = 0;
+    const why = this.parse();
+    if (why !== undefined) this.broken(child, why);
+  }
+
+  /** Answers every request whose answer is complete; what is wrong when the output breaks the protocol. */
+  private parse(): string | undefined {
     for (;;) {
       const head = this.pending[0];
-      if (!head) {
-        if (this.buffered.byteLength > 0) return this.broken(child, 'output nobody asked for');
-        return;
-      }
+      if (!head) return this.buffered.byteLength > 0 ? 'output nobody asked for' : undefined;
       const eol = this.buffered.indexOf(0x0a);
-      if (eol < 0) return;
+      if (eol < 0) return undefined;
       const line = this.buffered.subarray(0, eol).toString('latin1');
-      const parts = line.split(' ');
-      if (parts[1] === 'missing' && parts[0] === head.oid) {
+      const [oid, type, sizeText] = line.split(' ');
+      if (oid === head.oid && type === 'missing' && sizeText === undefined) {
         this.buffered = this.buffered.subarray(eol + 1);
         this.answer(null);
         continue;
       }
-      const [oid, type, sizeText] = parts;
       const size = Number(sizeText);
       if (oid !== head.oid || !isType(type) || !Number.isSafeInteger(size) || size < 0)
-        return this.broken(child, `unexpected answer ${JSON.stringify(line.slice(0, 200))} for ${head.oid}`);
+        return `unexpected answer ${JSON.stringify(line.slice(0, 200))} for ${head.oid}`;
       if (!head.contents) {
         this.buffered = this.buffered.subarray(eol + 1);
         this.answer({ type, size });
         continue;
       }
       // `<oid> <type> <size>\n<content>\n`
-      if (this.buffered.byteLength < eol + 1 + size + 1) return;
-      const data = Buffer.from(this.buffered.subarray(eol + 1, eol + 1 + size));
-      if (this.buffered[eol + 1 + size] !== 0x0a)
-        return this.broken(child, 'content not followed by a newline');
-      this.buffered = this.buffered.subarray(eol + 1 + size + 1);
+      const end = eol + 1 + size;
+      if (this.buffered.byteLength < end + 1) {
+        this.missing = end + 1 - this.buffered.byteLength;
+        return undefined;
+      }
+      if (this.buffered[end] !== 0x0a) return 'content not followed by a newline';
+      const data = Buffer.from(this.buffered.subarray(eol + 1, end));
+      this.buffered = this.buffered.subarray(end + 1);
       this.answer({ type, data });
     }
   }
@@ -204,6 +224,9 @@ export class ObjectReader {
   private fail(err: Error): void {
     clearTimeout(this.timer);
     this.buffered = Buffer.alloc(0);
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.missing = 0;
     for (const p of this.pending.splice(0)) p.reject(err);
   }
 

@@ -24,7 +24,7 @@ interface Written {
 export function treeReader(reader: ObjectReader): ReadTree {
   return async (oid) => {
     const o = await reader.readObject(oid);
-    if (!o || o.type !== 'tree') throw new GitError('git.corrupt-cache', `tree ${oid} is missing`);
+    if (o?.type !== 'tree') throw new GitError('git.corrupt-cache', `tree ${oid} is missing`);
     try {
       return parseTree(o.data, oid.length === 64 ? 32 : 20);
     } catch (e) {
@@ -106,7 +106,7 @@ export class TreeCopy {
       return;
     }
     const blob = await reader.readObject(entry.oid);
-    if (!blob || blob.type !== 'blob')
+    if (blob?.type !== 'blob')
       throw new GitError('git.corrupt-cache', `blob ${entry.oid} (${path}) is missing`);
     if (entry.kind === 'link') await symlink(blob.data.toString('utf8'), full);
     else await writeFile(full, blob.data, { mode: entry.mode === '100755' ? 0o777 : 0o666, flag: 'wx' });

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureGit } from '../test/fixture-git.ts';
+import { ObjectReader } from './object-reader.ts';
+
+// One long-lived `git cat-file --batch-command` against a repository git made.
+let dir: string;
+let reader: ObjectReader;
+let processes = 0;
+const inDir = fixtureGit(() => dir);
+const git = (...args: string[]) => inDir(args);
+const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'flotilla\n');
+const ids: Record<string, string> = {};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flotilla-objects-'));
+  git('init', '--quiet', '--initial-branch=main');
+  writeFileSync(join(dir, 'a.yaml'), 'a: 1\n');
+  writeFileSync(join(dir, 'big'), big);
+  git('add', '.');
+  git('commit', '--quiet', '-m', 'one');
+  ids.commit = git('rev-parse', 'HEAD');
+  ids.tree = git('rev-parse', 'HEAD^{tree}');
+  ids.a = git('rev-parse', 'HEAD:a.yaml');
+  ids.big = git('rev-parse', 'HEAD:big');
+  reader = new ObjectReader({
+    gitDir: join(dir, '.git'),
+    onProcess: () => {
+      processes++;
+    },
+  });
+});
+
+afterAll(async () => {
+  await reader.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ObjectReader', () => {
+  it('reads blobs, trees and commits by id, many in flight at once, through one process', async () => {
+    const [a, tree, commit, bigBlob] = await Promise.all([
+      reader.readObject(ids.a as string),
+      reader.readObject(ids.tree as string),
+      reader.readObject(ids.commit as string),
+      reader.readObject(ids.big as string),
+    ]);
+    expect(a).toEqual({ type: 'blob', data: Buffer.from('a: 1\n') });
+    expect(tree?.type).toBe('tree');
+    expect(commit?.type).toBe('commit');
+    expect(commit?.data.toString('utf8')).toContain(`tree ${ids.tree}\n`);
+    // Larger than a pipe's chunks: joined intact.
+    expect(bigBlob?.data.equals(big)).toBe(true);
+    expect(processes).toBe(1);
+  });
+
+  it('answers null or false for an object the repository lacks, and refuses what is not an object id', async () => {
+    const absent = 'f'.repeat(40);
+    expect(await reader.readObject(absent)).toBeNull();
+    expect(await reader.hasObject(absent)).toBe(false);
+    expect(await reader.hasObject(ids.a as string)).toBe(true);
+    // A revision expression would name whatever the ref points at when it is read: refused.
+    await expect(reader.readObject('HEAD:a.yaml')).rejects.toMatchObject({ code: 'git.invalid-argument' });
+    // Still answering in order after all of that.
+    expect((await reader.readObject(ids.a as string))?.data.toString()).toBe('a: 1\n');
+  });
+
+  it('starts a new process when the one it had died, and refuses requests once closed', async () => {
+    const pid = reader.pid;
+    expect(pid).toBeTypeOf('number');
+    process.kill(pid as number, 'SIGKILL');
+    // Whatever was asked while it died fails or is answered; the next request gets a new process.
+    await reader.readObject(ids.a as string).catch(() => null);
+    await expect
+      .poll(async () => (await reader.readObject(ids.a as string).catch(() => null))?.data.toString())
+      .toBe('a: 1\n');
+    expect(reader.pid).not.toBe(pid);
+    const other = new ObjectReader({ gitDir: join(dir, '.git') });
+    expect(await other.hasObject(ids.tree as string)).toBe(true);
+    await other.close();
+    expect(other.pid).toBeUndefined();
+    await expect(other.readObject(ids.a as string)).rejects.toMatchObject({ code: 'git.command-failed' });
+  });
+});
