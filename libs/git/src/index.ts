@@ -19,7 +19,7 @@ export {
   signatureRejectionMessage,
 } from './signature-policy.ts';
 export { formatCommitMessage, TRACEPARENT_TRAILER, trailerValue } from './trailers.ts';
-export { TreeCopy, treeReader } from './tree-copy.ts';
+export { TreeCache, TreeCopy, treeReader } from './tree-copy.ts';
 export { diffTrees, type ReadTree, type TreeChange } from './tree-diff.ts';
 export { type CommitHeader, type EntryKind, parseCommit, parseTree, type TreeEntry } from './tree-objects.ts';
 export {

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureGit } from '../test/fixture-git.ts';
 import { ObjectReader } from './object-reader.ts';
@@ -25,6 +25,13 @@ beforeAll(() => {
   ids.tree = git('rev-parse', 'HEAD^{tree}');
   ids.a = git('rev-parse', 'HEAD:a.yaml');
   ids.big = git('rev-parse', 'HEAD:big');
+  // Those packed (as after a clone); what the next commit brings stays loose (as after a small fetch).
+  git('repack', '-a', '-d', '-q');
+  writeFileSync(join(dir, 'b.yaml'), 'b: 1\n');
+  git('add', '.');
+  git('commit', '--quiet', '-m', 'two');
+  ids.b = git('rev-parse', 'HEAD:b.yaml');
+  ids.next = git('rev-parse', 'HEAD');
   reader = new ObjectReader({
     gitDir: join(dir, '.git'),
     onProcess: () => {
@@ -39,7 +46,22 @@ afterAll(async () => {
 });
 
 describe('ObjectReader', () => {
-  it('reads blobs, trees and commits by id, many in flight at once, through one process', async () => {
+  it('reads loose objects from their files, checked against their id: no process', async () => {
+    const next = await reader.readObject(ids.next as string);
+    expect(next?.type).toBe('commit');
+    expect(next?.data.toString('utf8')).toContain(`parent ${ids.commit}\n`);
+    expect(await reader.readObject(ids.b as string)).toEqual({ type: 'blob', data: Buffer.from('b: 1\n') });
+    expect(processes).toBe(0);
+    // A loose file whose content is not its name's object is not believed: git answers.
+    const file = (oid: string) => join(dir, '.git', 'objects', oid.slice(0, 2), oid.slice(2));
+    mkdirSync(dirname(file(ids.a as string)), { recursive: true });
+    copyFileSync(file(ids.b as string), file(ids.a as string));
+    expect(await reader.readObject(ids.a as string)).toEqual({ type: 'blob', data: Buffer.from('a: 1\n') });
+    expect(processes).toBe(1);
+    rmSync(file(ids.a as string));
+  });
+
+  it('reads packed blobs, trees and commits by id, many in flight at once, through one process', async () => {
     const [a, tree, commit, bigBlob] = await Promise.all([
       reader.readObject(ids.a as string),
       reader.readObject(ids.tree as string),

@@ -20,19 +20,53 @@ interface Written {
   mode: number;
 }
 
-/** The entries of tree `oid` read through `reader`. */
-export function treeReader(reader: ObjectReader): ReadTree {
-  return async (oid) => {
-    const o = await reader.readObject(oid);
-    if (o?.type !== 'tree') throw new GitError('git.corrupt-cache', `tree ${oid} is missing`);
-    try {
-      return parseTree(o.data, oid.length === 64 ? 32 : 20);
-    } catch (e) {
-      if (e instanceof MalformedObjectError)
-        throw new GitError('git.invalid-argument', `tree ${oid}: ${e.message}`);
-      throw e;
+/** Trees kept parsed by id (a tree's id is its content: never stale), at most this many. */
+const CACHED_TREES = 8192;
+
+/**
+ * Parsed trees by id, shared by the reads of one repository: comparing a revision with the one
+ * before reads the older side from here (it was read when that revision was checked out).
+ */
+export class TreeCache {
+  private readonly trees = new Map<string, TreeEntry[]>();
+
+  get(oid: string): TreeEntry[] | undefined {
+    const hit = this.trees.get(oid);
+    if (hit) {
+      // Used last: dropped last.
+      this.trees.delete(oid);
+      this.trees.set(oid, hit);
     }
+    return hit;
+  }
+
+  set(oid: string, entries: TreeEntry[]): void {
+    this.trees.set(oid, entries);
+    if (this.trees.size > CACHED_TREES) this.trees.delete(this.trees.keys().next().value as string);
+  }
+}
+
+/** The entries of tree `oid` read through `reader` (and kept in `cache`, when given). */
+export function treeReader(reader: ObjectReader, cache?: TreeCache): ReadTree {
+  return async (oid) => {
+    const hit = cache?.get(oid);
+    if (hit) return hit;
+    const entries = await readTree(reader, oid);
+    cache?.set(oid, entries);
+    return entries;
   };
+}
+
+async function readTree(reader: ObjectReader, oid: string): Promise<TreeEntry[]> {
+  const o = await reader.readObject(oid);
+  if (o?.type !== 'tree') throw new GitError('git.corrupt-cache', `tree ${oid} is missing`);
+  try {
+    return parseTree(o.data, oid.length === 64 ? 32 : 20);
+  } catch (e) {
+    if (e instanceof MalformedObjectError)
+      throw new GitError('git.invalid-argument', `tree ${oid}: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
@@ -57,25 +91,33 @@ export class TreeCopy {
     return this.held;
   }
 
-  /** Makes the directory exactly tree `tree`; returns what changed from the tree held before. */
-  async moveTo(reader: ObjectReader, tree: string): Promise<TreeChange[]> {
+  /**
+   * Makes the directory exactly tree `tree`; returns what changed from the tree held before.
+   * `cache` keeps the trees read for the next move (see TreeCache).
+   */
+  async moveTo(reader: ObjectReader, tree: string, cache?: TreeCache): Promise<TreeChange[]> {
     const from = this.held ?? null;
     this.held = undefined;
-    const diff = await diffTrees(treeReader(reader), from, tree);
-    const touched = new Set(diff.map((c) => c.path));
-    // Changed on disk since written, though both trees agree: written again.
+    const comparing = diffTrees(treeReader(reader, cache), from, tree);
+    // Meanwhile (the trees' reads mostly wait for I/O): what changed on disk since written.
+    comparing.catch(() => {});
+    const stale: string[] = [];
     for (const [path, w] of this.written) {
-      if (touched.has(path)) continue;
       const st = lstatSync(join(this.dir, path), { throwIfNoEntry: false });
-      if (!st || !same(w, st)) diff.push({ path, before: w.entry, after: w.entry });
+      if (!st || !same(w, st)) stale.push(path);
+    }
+    const diff = await comparing;
+    const touched = new Set(diff.map((c) => c.path));
+    // Changed on disk though both trees agree: written again.
+    for (const path of stale) {
+      const w = this.written.get(path);
+      if (w && !touched.has(path)) diff.push({ path, before: w.entry, after: w.entry });
     }
     // Everything removed first: a path that was a file (or link) and is now a directory, or the
     // other way round, must be gone before anything is written below or in place of it.
     const removed = diff.filter((c) => c.before);
-    for (const c of removed) {
-      this.written.delete(c.path);
-      await rm(join(this.dir, c.path), { recursive: true, force: true });
-    }
+    for (const c of removed) this.written.delete(c.path);
+    await Promise.all(removed.map((c) => rm(join(this.dir, c.path), { recursive: true, force: true })));
     for (const c of removed) if (!c.after) await this.pruneEmpty(dirname(c.path));
     const slots = new Semaphore(WRITES_AT_ONCE);
     const made = new Set<string>();

@@ -7,6 +7,7 @@ import {
   diffTrees,
   type GitCredentials,
   Mirror,
+  TreeCache,
   type TreeChange,
   TreeCopy,
   treeReader,
@@ -36,6 +37,8 @@ interface KeptTree {
 
 export class ConfigRepo {
   private readonly kept: KeptTree[] = [];
+  /** Trees read for one revision, for comparing the next with it. */
+  private readonly trees = new TreeCache();
 
   private constructor(
     readonly mirror: Mirror,
@@ -195,7 +198,7 @@ export class ConfigRepo {
     if (!base) return { dir, changed: null };
     if (held === base.tree) return { dir, changed: moved.map((c) => c.path) };
     try {
-      const changes = await diffTrees(treeReader(this.mirror.objects), base.tree, commit.tree);
+      const changes = await diffTrees(treeReader(this.mirror.objects, this.trees), base.tree, commit.tree);
       return { dir, changed: changes.map((c) => c.path) };
     } catch {
       return { dir, changed: null };
@@ -233,7 +236,7 @@ export class ConfigRepo {
     tree.busy = true;
     const held = tree.copy.tree;
     try {
-      const moved = await tree.copy.moveTo(this.mirror.objects, treeId);
+      const moved = await tree.copy.moveTo(this.mirror.objects, treeId, this.trees);
       return { dir: tree.copy.dir, held, moved };
     } catch (e) {
       // Whatever state it is in now is unknown: it is not used again.
