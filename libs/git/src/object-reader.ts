@@ -68,7 +68,7 @@ export class ObjectReader {
    */
   async readObject(oid: string): Promise<GitObject | null> {
     if (OID.test(oid) && !this.closed) {
-      const loose = await readLooseObject(this.options.gitDir, oid);
+      const loose = readLooseObject(this.options.gitDir, oid);
       if (loose) return loose;
     }
     return (await this.request(oid, true)) as GitObject | null;

@@ -1,5 +1,5 @@
-import { lstatSync, type Stats } from 'node:fs';
-import { mkdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, rmdirSync, rmSync, type Stats, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Semaphore } from '@flotilla/async';
 import { GitError } from './errors.ts';
@@ -9,6 +9,12 @@ import { MalformedObjectError, parseTree, type TreeEntry } from './tree-objects.
 
 /** Files written (blobs read) at once: enough to keep the object reader's pipe busy. */
 const WRITES_AT_ONCE = 16;
+/**
+ * Up to this many changes are written synchronously: each step of an asynchronous write (open,
+ * write, close) waits for the thread pool, which on a loaded machine costs more than the write
+ * of a few small files. A checkout of a whole tree goes through the pool, not holding the event loop.
+ */
+const SYNC_CHANGES = 32;
 
 /** What a file looked like right after we wrote it, to tell whether anything changed it since. */
 interface Written {
@@ -115,15 +121,17 @@ export class TreeCopy {
     }
     // Everything removed first: a path that was a file (or link) and is now a directory, or the
     // other way round, must be gone before anything is written below or in place of it.
+    const sync = diff.length <= SYNC_CHANGES;
     const removed = diff.filter((c) => c.before);
     for (const c of removed) this.written.delete(c.path);
-    await Promise.all(removed.map((c) => rm(join(this.dir, c.path), { recursive: true, force: true })));
-    for (const c of removed) if (!c.after) await this.pruneEmpty(dirname(c.path));
+    if (sync) for (const c of removed) rmSync(join(this.dir, c.path), { recursive: true, force: true });
+    else await Promise.all(removed.map((c) => rm(join(this.dir, c.path), { recursive: true, force: true })));
+    for (const c of removed) if (!c.after) this.pruneEmpty(dirname(c.path));
     const slots = new Semaphore(WRITES_AT_ONCE);
     const made = new Set<string>();
     await Promise.all(
       diff.flatMap((c) =>
-        c.after ? [slots.run(() => this.write(reader, c.path, c.after as TreeEntry, made))] : [],
+        c.after ? [slots.run(() => this.write(reader, c.path, c.after as TreeEntry, made, sync))] : [],
       ),
     );
     this.held = tree;
@@ -135,23 +143,27 @@ export class TreeCopy {
     path: string,
     entry: TreeEntry,
     made: Set<string>,
+    sync: boolean,
   ): Promise<void> {
     const full = join(this.dir, path);
     const parent = dirname(path);
     if (parent !== '.' && !made.has(parent)) {
-      await mkdir(join(this.dir, parent), { recursive: true });
+      if (sync) mkdirSync(join(this.dir, parent), { recursive: true });
+      else await mkdir(join(this.dir, parent), { recursive: true });
       made.add(parent);
     }
     if (entry.kind === 'gitlink') {
       // As git checks out a submodule it does not populate: an empty directory.
-      await mkdir(full, { recursive: true });
+      mkdirSync(full, { recursive: true });
       return;
     }
     const blob = await reader.readObject(entry.oid);
     if (blob?.type !== 'blob')
       throw new GitError('git.corrupt-cache', `blob ${entry.oid} (${path}) is missing`);
-    if (entry.kind === 'link') await symlink(blob.data.toString('utf8'), full);
-    else await writeFile(full, blob.data, { mode: entry.mode === '100755' ? 0o777 : 0o666, flag: 'wx' });
+    const options = { mode: entry.mode === '100755' ? 0o777 : 0o666, flag: 'wx' } as const;
+    if (entry.kind === 'link') symlinkSync(blob.data.toString('utf8'), full);
+    else if (sync) writeFileSync(full, blob.data, options);
+    else await writeFile(full, blob.data, options);
     const st = lstatSync(full);
     this.written.set(path, {
       entry,
@@ -164,10 +176,10 @@ export class TreeCopy {
   }
 
   /** Removes `dir` and its parents while they are empty (git leaves no empty directory behind). */
-  private async pruneEmpty(dir: string): Promise<void> {
+  private pruneEmpty(dir: string): void {
     for (let d = dir; d !== '.' && d !== '/' && d !== ''; d = dirname(d)) {
       try {
-        await rmdir(join(this.dir, d));
+        rmdirSync(join(this.dir, d));
       } catch {
         return;
       }

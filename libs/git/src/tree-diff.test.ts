@@ -108,6 +108,12 @@ beforeAll(() => {
   git('update-index', '--add', '--cacheinfo', `160000,${commits.base},vendor/sub`);
   git('commit', '--quiet', '-m', 'gitlink');
   commits.gitlink = git('rev-parse', 'HEAD');
+  // More changes than a move writes synchronously (the thread pool's path).
+  for (let i = 0; i < 40; i++) put(`bulk/${i % 4}/f${i}.yaml`, `i: ${i}\n`);
+  chmodSync(join(dir, 'bulk/0/f0.yaml'), 0o755);
+  git('add', 'bulk');
+  git('commit', '--quiet', '-m', 'many');
+  commits.many = git('rev-parse', 'HEAD');
   reader = new ObjectReader({ gitDir: join(dir, '.git') });
 });
 
@@ -124,6 +130,7 @@ describe('diffTrees', () => {
     ['types', 'gitlink'],
     ['base', 'gitlink'],
     ['gitlink', 'base'],
+    ['edits', 'many'],
   ];
   it.each(pairs)('%s → %s: the paths git diff-tree -r names', async (a, b) => {
     const changes = await diffTrees(treeReader(reader), treeOf(a), treeOf(b));
@@ -186,7 +193,7 @@ describe('diffTrees', () => {
 describe('TreeCopy', () => {
   it('moved through every commit and back, holds exactly what git would check out', async () => {
     const copy = new TreeCopy(mkdtempSync(join(scratch, 'copy-')));
-    for (const name of ['base', 'edits', 'types', 'gitlink', 'edits', 'base', 'gitlink']) {
+    for (const name of ['base', 'edits', 'types', 'gitlink', 'edits', 'many', 'base', 'many', 'gitlink']) {
       await copy.moveTo(reader, treeOf(name));
       expect(copy.tree).toBe(treeOf(name));
       expect(onDisk(copy.dir)).toEqual(expected(name));
