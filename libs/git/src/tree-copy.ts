@@ -105,7 +105,7 @@ export class TreeCopy {
     const from = this.held ?? null;
     this.held = undefined;
     const comparing = diffTrees(treeReader(reader, cache), from, tree);
-    // Meanwhile (the trees' reads mostly wait for I/O): what changed on disk since written.
+    // What changed on disk since written, while the trees git has to read (packed ones) are read.
     comparing.catch(() => {});
     const stale: string[] = [];
     for (const [path, w] of this.written) {
