@@ -61,20 +61,41 @@ function onDisk(root: string): Record<string, string> {
   return out;
 }
 
-/** The same from git: what `read-tree -u` of the commit would leave. */
+/** The same from git: what `read-tree -u` of the commit would leave (one `cat-file --batch` for the blobs). */
+const expectedCache = new Map<string, Record<string, string>>();
 function expected(name: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const listing = git('ls-tree', '-r', '-z', commits[name] as string);
-  for (const line of listing.split('\0').filter(Boolean)) {
-    const [meta, path] = line.split('\t') as [string, string];
-    const [mode, , oid] = meta.split(' ') as [string, string, string];
-    if (mode === '160000') out[path] = 'dir';
-    else if (mode === '120000') out[path] = `link:${git('cat-file', 'blob', oid)}`;
-    else
-      out[path] =
-        `${mode === '100755' ? 'x:' : ''}${execFileSync('git', ['cat-file', 'blob', oid], { cwd: dir, env: fixtureGitEnv(dir) }).toString('utf8')}`;
+  const known = expectedCache.get(name);
+  if (known) return known;
+  const entries = git('ls-tree', '-r', '-z', commits[name] as string)
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => {
+      const [meta, path] = line.split('\t') as [string, string];
+      const [mode, , oid] = meta.split(' ') as [string, string, string];
+      return { mode, oid, path };
+    });
+  const blobs = entries.filter((e) => e.mode !== '160000');
+  const out = execFileSync('git', ['cat-file', '--batch'], {
+    cwd: dir,
+    env: fixtureGitEnv(dir),
+    input: blobs.map((e) => e.oid).join('\n'),
+  });
+  const content = new Map<string, string>();
+  let at = 0;
+  for (const e of blobs) {
+    const eol = out.indexOf(10, at);
+    const size = Number(out.subarray(at, eol).toString('latin1').split(' ')[2]);
+    content.set(e.oid, out.subarray(eol + 1, eol + 1 + size).toString('utf8'));
+    at = eol + 1 + size + 1;
   }
-  return out;
+  const files: Record<string, string> = {};
+  for (const e of entries)
+    files[e.path] =
+      e.mode === '160000'
+        ? 'dir'
+        : `${e.mode === '120000' ? 'link:' : e.mode === '100755' ? 'x:' : ''}${content.get(e.oid)}`;
+  expectedCache.set(name, files);
+  return files;
 }
 
 beforeAll(() => {
