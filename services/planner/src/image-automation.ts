@@ -46,8 +46,18 @@ export class ImageAutomation {
     if (policies.length === 0) return;
     const { state } = this.d;
     let known = state.tags.get(e.data.image) ?? { image: e.data.image, tags: {} };
-    if (known.tags[e.data.tag] !== e.data.digest)
+    if (known.tags[e.data.tag] !== e.data.digest) {
       known = await state.recordTag(e.data.image, e.data.tag, e.data.digest, seq);
+      // A later report of this tag is on record (this one was redelivered after it, or held by an
+      // instance paused meanwhile): acting on it would move the tag back in the config repo.
+      if (known.tags[e.data.tag] !== e.data.digest) {
+        this.log.info(
+          { image: e.data.image, tag: e.data.tag, digest: e.data.digest, recorded: known.tags[e.data.tag] },
+          'a later report of this tag is on record; older report ignored',
+        );
+        return;
+      }
+    }
     const first = firstStage(pipeline);
     for (const policy of policies) {
       const latest = selectLatestTag(
