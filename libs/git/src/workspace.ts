@@ -290,8 +290,8 @@ export class Workspace {
       if (!all) await runGit(['add', '--all'], this.local('add'));
       const before = await this.head();
       // One or two git processes in the usual case: `git commit` itself says when there is
-      // nothing to commit (exit 1, no new head); only then is the index compared, to tell that
-      // apart from a failure.
+      // nothing to commit (exit 1, no new head); only then is the change compared with HEAD, to
+      // tell that apart from a failure.
       const args = [
         'commit',
         '--quiet',
@@ -305,7 +305,11 @@ export class Workspace {
       const options = this.local('commit', { env: this.identityEnv(opts.author, opts.date), input: message });
       const r = await runGitStatus(args, options, [0, 1]);
       if (r.code === 1) {
-        const diff = await runGitStatus(['diff', '--cached', '--quiet'], this.local('diff'), [0, 1]);
+        // `commit --all` stages into an index of its own and leaves the real one as it was when
+        // it fails: only the work tree against HEAD tells "nothing to commit" from a refusal (a
+        // hook exits 1 too).
+        const diffArgs = all ? ['diff', '--quiet', 'HEAD', '--'] : ['diff', '--cached', '--quiet'];
+        const diff = await runGitStatus(diffArgs, this.local('diff'), [0, 1]);
         if (diff.code === 0 && before !== null && (await this.head()) === before) {
           this.pristine = true;
           return null;

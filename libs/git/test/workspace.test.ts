@@ -152,6 +152,25 @@ describe('Workspace against git daemon', () => {
     expect(await reopened.readFile('a.yaml')).toBe('a: 4\n');
   });
 
+  it('a commit git refuses is an error, not "nothing to commit", and its writes are not taken for committed', async () => {
+    const { url } = await server.createRepo(name('refused'), { files: { 'a.yaml': 'a: 1\n' } });
+    const ws = await open(url);
+    await ws.resetToRemote();
+    // A hook `--no-verify` does not skip (one a template or core.hooksPath may bring) refuses the
+    // commit with exit 1, as "nothing to commit" does; the change is to a tracked file only.
+    const hook = join(ws.dir, '.git', 'hooks', 'prepare-commit-msg');
+    await writeFile(hook, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    await ws.writeFile('a.yaml', 'a: 2\n');
+    await expect(ws.commit({ message: 'two' })).rejects.toMatchObject({ code: 'git.command-failed' });
+    // The work tree is not HEAD's: the next reset to the remote really resets.
+    await ws.resetToRemote();
+    expect(await ws.readFile('a.yaml')).toBe('a: 1\n');
+    await rm(hook);
+    await ws.writeFile('a.yaml', 'a: 3\n');
+    expect(await ws.commit({ message: 'three' })).not.toBeNull();
+    expect(await execGit(['show', 'HEAD:a.yaml'], { cwd: ws.dir })).toBe('a: 3');
+  });
+
   it('trusts the head it pushed without asking the remote, and a push tells when that was wrong', async () => {
     const { url } = await server.createRepo(name('trust'), { files: { 'a.yaml': 'a: 1\n' } });
     const ws = await open(url);
