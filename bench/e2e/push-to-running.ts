@@ -1,11 +1,14 @@
 /**
  * Push-to-running latency on the real stack (NATS, git daemon, docker-registry, four kube
  * apiservers with KWOK, every service a separate process): releases pushed one by one, each
- * followed dev → test → uat → (approval) → prod before the next is pushed.
+ * followed dev → test → uat → (approval) → prod before the next is pushed; then config commits
+ * pushed one by one by a user (a ConfigMap value under dev's path), each followed to dev applied.
  *
  * Two runs, side by side on the same machine:
  *   - flotilla: the stack as shipped in tests and the demo (registry webhook, the planner renders
  *     its own pushes at once, plans pushed to appliers over NATS);
+ *     The git forge's push webhook (GitHub's payload, signed) is delivered for each user commit
+ *     (github-push-webhook.ts; the git daemon has no webhooks of its own);
  *   - poll-based: configured like Flux's and Argo CD's defaults: no webhooks, the registry polled
  *     every --poll (default 60 s: Flux's ImageRepository interval in its guides; Argo CD Image
  *     Updater polls every 2 m), the config repo polled every --poll (Flux's GitRepository 1 m;
@@ -16,14 +19,16 @@
  * Measured per release from the event stream (timestamps where the bench receives each event):
  * push → dev applied (ApplySucceeded) and healthy (HealthChanged Current), each automatic
  * promotion step (previous stage healthy → next stage applied) minus its soak, approval → prod
- * applied. The flotilla run exports OpenTelemetry spans (OTLP http/json) to a receiver in this
- * process: per span name, count, p50 and p99, i.e. where the time goes.
+ * applied; per config commit: pushed → GitCommitDetected → PlanCreated → ApplySucceeded (dev). The
+ * flotilla run exports OpenTelemetry spans (OTLP http/json) to a receiver in this
+ * process: per service and span name, count, p50 and p99, i.e. where the time goes, per phase.
  *
- * Run: node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts [--releases=30 --baseline-releases=3 --poll=60s]
+ * Run: node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts [--releases=30 --baseline-releases=3
+ *   --commits=30 --baseline-commits=3 --poll=60s]
  * Writes bench/results/push-to-running.md (or --out).
  */
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -33,6 +38,7 @@ import {
   ApplySucceeded,
   decodeEvent,
   type FlotillaEvent,
+  GitCommitDetected,
   HealthChanged,
   ImageTagDetected,
   ImageUpdateCommitted,
@@ -40,14 +46,25 @@ import {
   PromotionAwaitingApproval,
   PromotionCommitted,
 } from '@flotilla/events';
-import { type FlotillaStack, pushImage, startFlotillaStack } from '@flotilla/test-support';
+import {
+  cloneConfigRepo,
+  type FlotillaStack,
+  type GitWorkdir,
+  pushImage,
+  startFlotillaStack,
+} from '@flotilla/test-support';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { connect } from '@nats-io/transport-node';
 import { median, percentile } from '../stats.ts';
+import { type GithubPushHook, githubPushHook } from './github-push-webhook.ts';
 
 const { values: args } = parseArgs({
   options: {
     releases: { type: 'string', default: '30' },
     'baseline-releases': { type: 'string', default: '3' },
+    /** Config commits pushed by a user after the releases (flotilla run / poll-based run). */
+    commits: { type: 'string', default: '30' },
+    'baseline-commits': { type: 'string', default: '3' },
     poll: { type: 'string', default: '60s' },
     /** Where the results go (a before/after comparison keeps both). */
     out: { type: 'string', default: 'bench/results/push-to-running.md' },
@@ -55,6 +72,8 @@ const { values: args } = parseArgs({
 });
 const RELEASES = Number(args.releases);
 const BASELINE_RELEASES = Number(args['baseline-releases']);
+const COMMITS = Number(args.commits);
+const BASELINE_COMMITS = Number(args['baseline-commits']);
 const POLL_MS = parseSeconds(args.poll as string) * 1000;
 const SOAK_MS = 1000; // examples/shop-config: test and uat soak 1 s
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -224,9 +243,135 @@ async function release(
   };
 }
 
-/** OTLP http/json receiver: spans by name (durations in ms). */
+interface ConfigCommit {
+  /** Commit pushed (the user's `git push` returned) → dev applied (ApplySucceeded at the commit). */
+  applied: number;
+  /** What made the git-watcher check: `webhook` or `poll` (GitCommitDetected.trigger). */
+  trigger: string;
+  hops: Record<string, number>;
+}
+
+/** A ConfigMap under dev's path (clusters/dev), its value changed by each commit. */
+const SETTINGS_FILE = 'clusters/dev/bench-settings.yaml';
+const settings = (value: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-settings\n  namespace: shop\ndata:\n  value: "${value}"\n`;
+
+/**
+ * A user's commits to the config repo, pushed one by one; with `hook`, the forge's signed push
+ * webhook is delivered to the git-watcher as soon as each push is accepted.
+ */
+async function configCommits(
+  stack: FlotillaStack,
+  arrivals: Arrivals,
+  count: number,
+  timeoutMs: number,
+  hook: GithubPushHook | undefined,
+  log: (line: string) => void,
+): Promise<ConfigCommit[]> {
+  const work = await cloneConfigRepo(stack);
+  try {
+    // Not timed: the first commit adds the ConfigMap to dev's kustomization (a warm-up of the path).
+    await configCommit(stack, arrivals, work, 'add bench-settings', timeoutMs, hook, async () => {
+      const kustomization = `${work.dir}/clusters/dev/kustomization.yaml`;
+      const text = readFileSync(kustomization, 'utf8');
+      if (!text.includes('  - ../../apps/web\n')) throw new Error(`unexpected ${kustomization}:\n${text}`);
+      await work.writeFile(SETTINGS_FILE, settings('0'));
+      await work.writeFile(
+        'clusters/dev/kustomization.yaml',
+        text.replace('  - ../../apps/web\n', '  - ../../apps/web\n  - bench-settings.yaml\n'),
+      );
+    });
+    const out: ConfigCommit[] = [];
+    for (let i = 1; i <= count; i++) {
+      const c = await configCommit(stack, arrivals, work, `value ${i}`, timeoutMs, hook, () =>
+        work.writeFile(SETTINGS_FILE, settings(String(i))),
+      );
+      out.push(c);
+      log(`commit ${i}/${count}: dev applied ${fmt(c.applied)} (${c.trigger})`);
+    }
+    // Applied means on the apiserver: the last value is what dev's ConfigMap holds.
+    const dev = stack.clusters.find((c) => c.name === 'dev');
+    if (dev) {
+      const cm = await dev.kubeConfig
+        .makeApiClient(CoreV1Api)
+        .readNamespacedConfigMap({ name: 'bench-settings', namespace: 'shop' });
+      if (cm.data?.value !== String(count))
+        throw new Error(`dev's ConfigMap holds ${cm.data?.value}, not the last commit's ${count}`);
+    }
+    return out;
+  } finally {
+    await work.remove();
+  }
+}
+
+async function configCommit(
+  stack: FlotillaStack,
+  arrivals: Arrivals,
+  work: GitWorkdir,
+  what: string,
+  timeoutMs: number,
+  hook: GithubPushHook | undefined,
+  change: () => Promise<void>,
+): Promise<ConfigCommit> {
+  // On top of whatever the planner pushed meanwhile (its image updates and promotions).
+  await work.pull();
+  const before = await work.head();
+  await change();
+  await work.commit(`dev: bench ${what}`);
+  await work.push();
+  const t0 = Date.now();
+  const sha = await work.head();
+  let answered = t0;
+  if (hook) {
+    const gitWatcher = stack.services.get('git-watcher');
+    if (!gitWatcher) throw new Error('no git-watcher in the stack');
+    const status = await hook.deliver(`${gitWatcher.url}/hooks/github`, {
+      repoUrl: stack.configRepoUrl,
+      fullName: 'flotilla/shop-config',
+      before,
+      after: sha,
+      branch: 'main',
+    });
+    if (status !== 202) throw new Error(`the git-watcher answered the push webhook with ${status}`);
+    answered = Date.now();
+  }
+  // From any time: the sha is this commit's alone, and the watcher's poll can see the push before
+  // `git push` returns.
+  const detected = await arrivals.wait(
+    `commit ${sha.slice(0, 12)} detected`,
+    (e) => e.type === GitCommitDetected.type && (e.data as D).sha === sha,
+    0,
+    timeoutMs,
+  );
+  const planned = await arrivals.wait(
+    `dev plan at ${sha.slice(0, 12)}`,
+    (e) => e.type === PlanCreated.type && (e.data as D).cluster === 'dev' && (e.data as D).revision === sha,
+    0,
+    timeoutMs,
+  );
+  const applied = await arrivals.wait(
+    `dev applied ${sha.slice(0, 12)}`,
+    (e) =>
+      e.type === ApplySucceeded.type && (e.data as D).cluster === 'dev' && (e.data as D).revision === sha,
+    0,
+    timeoutMs,
+  );
+  return {
+    applied: applied.at - t0,
+    trigger: String((detected.e.data as D).trigger),
+    hops: {
+      ...(hook ? { 'pushed → webhook answered (202)': answered - t0 } : {}),
+      'pushed → commit detected (git-watcher)': Math.max(0, detected.at - t0),
+      'commit detected → dev plan created (planner)': planned.at - detected.at,
+      'dev plan created → dev applied (applier)': applied.at - planned.at,
+    },
+  };
+}
+
+/** OTLP http/json receiver: spans by service and name (durations in ms). */
+type Spans = Map<string, number[]>;
 async function spanReceiver() {
-  const byName = new Map<string, number[]>();
+  let byName: Spans = new Map();
   let on = true;
   const server = createServer((req, res) => {
     let body = '';
@@ -237,21 +382,24 @@ async function spanReceiver() {
       try {
         const parsed = JSON.parse(body) as {
           resourceSpans?: Array<{
+            resource?: { attributes?: Array<{ key: string; value: { stringValue?: string } }> };
             scopeSpans?: Array<{
               spans?: Array<{ name: string; startTimeUnixNano: string; endTimeUnixNano: string }>;
             }>;
           }>;
         };
         if (on)
-          for (const rs of parsed.resourceSpans ?? [])
+          for (const rs of parsed.resourceSpans ?? []) {
+            // Services share span names (git fetch, handle …): the table keeps them apart.
+            const service =
+              rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
             for (const ss of rs.scopeSpans ?? [])
               for (const s of ss.spans ?? []) {
                 const ms = Number((BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1000n) / 1000;
-                const name = s.name.startsWith('handle ')
-                  ? s.name.replace(/^handle io\.flotilla\.(.*)\.v1$/, 'handle $1')
-                  : s.name;
+                const name = `${service}: ${s.name.replace(/^handle io\.flotilla\.(.*)\.v1$/, 'handle $1')}`;
                 byName.set(name, [...(byName.get(name) ?? []), ms]);
               }
+          }
       } catch {}
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
@@ -259,24 +407,40 @@ async function spanReceiver() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    byName,
-    reset: () => byName.clear(),
+    /** The spans received since the last take (or start). */
+    take: (): Spans => {
+      const taken = byName;
+      byName = new Map();
+      return taken;
+    },
     stop: () => {
       on = false;
       server.close();
     },
   };
 }
+type SpanReceiver = Awaited<ReturnType<typeof spanReceiver>>;
+
+interface RunResult {
+  releases: Release[];
+  commits: ConfigCommit[];
+  /** Per phase, when the run has a span receiver. */
+  spans: { releases: Spans; commits: Spans };
+}
 
 async function run(
   label: string,
-  releases: number,
-  opts: Parameters<typeof startFlotillaStack>[0],
-  timeoutMs: number,
-  onStarted?: () => void,
-) {
+  o: {
+    releases: number;
+    commits: number;
+    stack: Parameters<typeof startFlotillaStack>[0];
+    timeoutMs: number;
+    spans?: SpanReceiver;
+    hook?: GithubPushHook;
+  },
+): Promise<RunResult> {
   console.log(`[${label}] starting the stack`);
-  const stack = await startFlotillaStack({ ...opts, onProgress: (l) => console.log(`[${label}] ${l}`) });
+  const stack = await startFlotillaStack({ ...o.stack, onProgress: (l) => console.log(`[${label}] ${l}`) });
   const arrivals = new Arrivals();
   const nc = await connect({ servers: stack.nats.url });
   const sub = nc.subscribe('flotilla.v1.>');
@@ -287,6 +451,12 @@ async function run(
       } catch {}
     }
   })();
+  // Spans are exported in batches (OTEL_BSP_SCHEDULE_DELAY 500 ms): a phase's last ones arrive
+  // after it ends, so each phase's are taken a little after it.
+  const settleSpans = async () => {
+    if (o.spans) await new Promise((r) => setTimeout(r, 1500));
+    return o.spans?.take() ?? new Map();
+  };
   try {
     // The fixture's own first render reaches every cluster before the first release.
     for (const c of ['dev', 'test', 'uat', 'prod'])
@@ -296,16 +466,23 @@ async function run(
         0,
         300_000,
       );
-    onStarted?.();
-    const out: Release[] = [];
-    for (let i = 1; i <= releases; i++) {
-      const r = await release(stack, arrivals, i, timeoutMs);
-      out.push(r);
+    await settleSpans();
+    const releases: Release[] = [];
+    for (let i = 1; i <= o.releases; i++) {
+      const r = await release(stack, arrivals, i, o.timeoutMs);
+      releases.push(r);
       console.log(
-        `[${label}] release ${i}/${releases}: dev applied ${fmt(r.devApplied)}, steps ${r.steps.map(fmt).join(' / ')}, approval → prod ${fmt(r.approvalToProd)}`,
+        `[${label}] release ${i}/${o.releases}: dev applied ${fmt(r.devApplied)}, steps ${r.steps.map(fmt).join(' / ')}, approval → prod ${fmt(r.approvalToProd)}`,
       );
     }
-    return out;
+    const releaseSpans = await settleSpans();
+    const commits =
+      o.commits > 0
+        ? await configCommits(stack, arrivals, o.commits, o.timeoutMs, o.hook, (l) =>
+            console.log(`[${label}] ${l}`),
+          )
+        : [];
+    return { releases, commits, spans: { releases: releaseSpans, commits: await settleSpans() } };
   } finally {
     await nc.close();
     await stack.stop();
@@ -332,30 +509,34 @@ const loadRange = (xs: number[]) =>
     : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} (median ${median(xs).toFixed(1)})`;
 
 const receiver = await spanReceiver();
+const hook = githubPushHook();
 const started = new Date();
 let sampler = loadSampler();
-const flotilla = await run(
-  'flotilla',
-  RELEASES,
-  {
+const flotilla = await run('flotilla', {
+  releases: RELEASES,
+  commits: COMMITS,
+  stack: {
     env: {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '500',
     },
+    // The forge's push webhooks reach the git-watcher (its 1 s poll as in the stack stays).
+    overrides: { 'git-watcher': { webhooks: { githubSecret: hook.secret } } },
   },
-  300_000,
-  () => receiver.reset(),
-);
+  timeoutMs: 300_000,
+  spans: receiver,
+  hook,
+});
 receiver.stop();
 const flotillaLoad = sampler.stop();
 sampler = loadSampler();
 const baseline =
-  BASELINE_RELEASES > 0
-    ? await run(
-        'poll-based',
-        BASELINE_RELEASES,
-        {
+  BASELINE_RELEASES + BASELINE_COMMITS > 0
+    ? await run('poll-based', {
+        releases: BASELINE_RELEASES,
+        commits: BASELINE_COMMITS,
+        stack: {
           overrides: {
             planner: { renderOwnPush: false },
             'git-watcher': { poll: { intervalMs: POLL_MS, jitter: 0.1 } },
@@ -363,9 +544,9 @@ const baseline =
           },
           registryWebhooks: false,
         },
-        10 * POLL_MS + 300_000,
-      )
-    : [];
+        timeoutMs: 10 * POLL_MS + 300_000,
+      })
+    : { releases: [], commits: [] };
 const baselineLoad = sampler.stop();
 
 const rows = (rs: Release[]) => ({
@@ -374,22 +555,37 @@ const rows = (rs: Release[]) => ({
   steps: rs.flatMap((r) => r.steps),
   approval: rs.map((r) => r.approvalToProd),
 });
-const a = rows(flotilla);
-const b = rows(baseline);
+const a = rows(flotilla.releases);
+const b = rows(baseline.releases);
 const ratio = (x: number[], y: number[]) => (y.length && x.length ? `${(p50(y) / p50(x)).toFixed(0)}×` : '–');
 const line = (name: string, x: number[], y: number[]) =>
   `| ${name} | ${fmt(p50(x))} | ${fmt(p99(x))} | ${fmt(p50(y))} | ${fmt(p99(y))} | ${ratio(x, y)} |`;
+const hopOf = (xs: Array<{ hops: Record<string, number> }>, h: string) =>
+  xs.flatMap((x) => (h in x.hops ? [x.hops[h] as number] : []));
+const triggers = (cs: ConfigCommit[]) => {
+  if (cs.length === 0) return '–';
+  const n = new Map<string, number>();
+  for (const c of cs) n.set(c.trigger, (n.get(c.trigger) ?? 0) + 1);
+  return [...n].map(([t, k]) => `${t} ${k}`).join(', ');
+};
 
-const hopNames = Object.keys(flotilla[0]?.hops ?? {});
-const spans = [...receiver.byName.entries()]
-  .map(([name, ms]) => ({
-    name,
-    n: ms.length,
-    p50: p50(ms),
-    p99: p99(ms),
-    total: ms.reduce((s, x) => s + x, 0),
-  }))
-  .sort((x, y) => y.total - x.total);
+const spanTable = (byName: Spans) =>
+  [...byName.entries()]
+    .map(([name, ms]) => ({
+      name,
+      n: ms.length,
+      p50: p50(ms),
+      p99: p99(ms),
+      total: ms.reduce((s, x) => s + x, 0),
+    }))
+    .sort((x, y) => y.total - x.total)
+    .map((s) => `| ${s.name} | ${s.n} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.total)} |`)
+    .join('\n');
+const SPANS_HEAD = `Per span (OpenTelemetry, every service; sorted by total time; a handler span contains the spans
+it caused in the same process):
+
+| span | count | p50 | p99 | total |
+|---|---|---|---|---|`;
 
 const loads = [
   `load average at the end ${loadavg()
@@ -398,25 +594,25 @@ const loads = [
   `1-minute load average sampled every 5 s: flotilla run ${loadRange(flotillaLoad)}`,
   `poll-based run ${loadRange(baselineLoad)}`,
 ].join('; ');
-const md = `# Push to running: latency from image push to each stage applied
+const command = [
+  'node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts',
+  `--releases=${RELEASES} --baseline-releases=${BASELINE_RELEASES}`,
+  `--commits=${COMMITS} --baseline-commits=${BASELINE_COMMITS} --poll=${args.poll}`,
+  ...(args.out === 'bench/results/push-to-running.md' ? [] : [`--out=${args.out}`]),
+].join(' ');
 
-\`node scripts/build.ts && npx tsx bench/e2e/push-to-running.ts --releases=${RELEASES} --baseline-releases=${BASELINE_RELEASES} --poll=${args.poll}${args.out === 'bench/results/push-to-running.md' ? '' : ` --out=${args.out}`}\`
-(${started.toISOString()}, ${cpus().length} cores, ${loads}).
+const releaseHops = Object.keys(flotilla.releases[0]?.hops ?? {});
+const releasesMd =
+  flotilla.releases.length + baseline.releases.length === 0
+    ? ''
+    : `
+## Image push → running
 
-Real stack: nats-server, git daemon, docker-registry, four kube-apiservers with KWOK (dev, test,
-uat, prod), every service a separate process. Releases are pushed one by one; each goes dev →
-test → uat automatically (soak 1 s) and to prod after an approval, before the next is pushed.
-Times are where this bench receives the events (ApplySucceeded = applied, HealthChanged Current =
-healthy). A step is "previous stage healthy → next stage applied" minus the 1 s soak.
-
-**flotilla**: as shipped (registry webhook, the planner renders its own pushes at once), with
-OpenTelemetry on (OTLP http/json to a receiver in the bench), ${flotilla.length} releases.
-**poll-based**: configured like Flux's and Argo CD's defaults, ${baseline.length} releases: no
-webhooks, registry and config repo polled every ${args.poll} (Flux GitRepository and ImageRepository
-intervals as in its guides; Argo CD polls Git every 3 m, so it would be slower still), and the
-planner waits for the git poll to see its own commits, as Flux/Argo see an automation commit only
-through the source poll. Same promotion, render, sign and apply code; fewer releases because each
-takes minutes.
+Releases are pushed one by one; each goes dev → test → uat automatically (soak 1 s) and to prod
+after an approval, before the next is pushed. Times are where this bench receives the events
+(ApplySucceeded = applied, HealthChanged Current = healthy). A step is "previous stage healthy →
+next stage applied" minus the 1 s soak. ${flotilla.releases.length} releases (flotilla),
+${baseline.releases.length} (poll-based: each takes minutes).
 
 | | flotilla p50 | flotilla p99 | poll-based p50 | poll-based p99 | ratio (p50) |
 |---|---|---|---|---|---|
@@ -425,21 +621,71 @@ ${line('push → dev healthy (Available)', a.devHealthy, b.devHealthy)}
 ${line('promotion step minus soak (test, uat)', a.steps, b.steps)}
 ${line('approval → prod applied', a.approval, b.approval)}
 
-## Where the time goes (flotilla run)
+### Where the time goes (flotilla run)
 
-Per hop, from the event stream (p50 / p99 over ${flotilla.length} releases):
+Per hop, from the event stream (p50 / p99 over ${flotilla.releases.length} releases):
 
 | hop | p50 | p99 |
 |---|---|---|
-${hopNames.map((h) => `| ${h} | ${fmt(p50(flotilla.map((r) => r.hops[h] as number)))} | ${fmt(p99(flotilla.map((r) => r.hops[h] as number)))} |`).join('\n')}
+${releaseHops.map((h) => `| ${h} | ${fmt(p50(hopOf(flotilla.releases, h)))} | ${fmt(p99(hopOf(flotilla.releases, h)))} |`).join('\n')}
 
-Per span (OpenTelemetry, every service; sorted by total time; a handler span contains the spans
-it caused in the same process):
-
-| span | count | p50 | p99 | total |
-|---|---|---|---|---|
-${spans.map((s) => `| ${s.name} | ${s.n} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.total)} |`).join('\n')}
+${SPANS_HEAD}
+${spanTable(flotilla.spans.releases)}
 `;
+
+const commitHops = [
+  ...new Set([...flotilla.commits, ...baseline.commits].flatMap((c) => Object.keys(c.hops))),
+];
+const commitsMd =
+  flotilla.commits.length + baseline.commits.length === 0
+    ? ''
+    : `
+## Config commit → applied
+
+A user's commits to the config repo, pushed one by one after the releases: each changes the value of
+a ConfigMap under dev's path (\`${SETTINGS_FILE}\`; a first, untimed commit adds it to dev's
+kustomization), and the next is pushed once dev has applied the previous one. Timed from the
+user's \`git push\` returning to ApplySucceeded for that commit on dev; at the end the bench reads
+the ConfigMap from dev's apiserver and checks it holds the last value. flotilla: the forge's push
+webhook (GitHub's \`push\` payload, \`X-Hub-Signature-256\`, naming \`after\`) POSTed to the
+git-watcher's \`/hooks/github\` as soon as the push returns, as GitHub does on a push (the git
+daemon has no webhooks; the watcher's 1 s poll of the stack stays on); poll-based: no webhook, the
+git poll every ${args.poll}. ${flotilla.commits.length} commits (flotilla), ${baseline.commits.length} (poll-based).
+
+| | flotilla p50 | flotilla p99 | poll-based p50 | poll-based p99 | ratio (p50) |
+|---|---|---|---|---|---|
+${line(
+  'commit pushed → dev applied',
+  flotilla.commits.map((c) => c.applied),
+  baseline.commits.map((c) => c.applied),
+)}
+${commitHops.map((h) => line(h, hopOf(flotilla.commits, h), hopOf(baseline.commits, h))).join('\n')}
+
+What made the git-watcher check (GitCommitDetected \`trigger\`): flotilla ${triggers(flotilla.commits)};
+poll-based ${triggers(baseline.commits)}.
+
+### Where the time goes (flotilla run, commits only)
+
+${SPANS_HEAD}
+${spanTable(flotilla.spans.commits)}
+`;
+
+const md = `# Push to running: latency from image push and from config commit to each stage applied
+
+\`${command}\`
+(${started.toISOString()}, ${cpus().length} cores, ${loads}).
+
+Real stack: nats-server, git daemon, docker-registry, four kube-apiservers with KWOK (dev, test,
+uat, prod), every service a separate process.
+
+**flotilla**: as shipped (registry webhook, the planner renders its own pushes at once, the forge's
+push webhook for a user's commits), with OpenTelemetry on (OTLP http/json to a receiver in the bench).
+**poll-based**: configured like Flux's and Argo CD's defaults: no webhooks, registry and config repo
+polled every ${args.poll} (Flux GitRepository and ImageRepository intervals as in its guides; Argo CD
+polls Git every 3 m, so it would be slower still), and the planner waits for the git poll to see its
+own commits, as Flux/Argo see an automation commit only through the source poll. Same promotion,
+render, sign and apply code.
+${releasesMd}${commitsMd}`;
 writeFileSync(`${root}/${args.out}`, md);
 console.log(md);
 process.exit(0);
