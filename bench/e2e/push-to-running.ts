@@ -249,6 +249,10 @@ interface ConfigCommit {
   /** What made the git-watcher check: `webhook` or `poll` (GitCommitDetected.trigger). */
   trigger: string;
   hops: Record<string, number>;
+  sha: string;
+  /** When the bench received GitCommitDetected and dev's PlanCreated (epoch ms). */
+  detectedAt: number;
+  plannedAt: number;
 }
 
 /** A ConfigMap under dev's path (clusters/dev), its value changed by each commit. */
@@ -357,6 +361,9 @@ async function configCommit(
     timeoutMs,
   );
   return {
+    sha,
+    detectedAt: detected.at,
+    plannedAt: planned.at,
     applied: applied.at - t0,
     trigger: String((detected.e.data as D).trigger),
     hops: {
@@ -368,10 +375,45 @@ async function configCommit(
   };
 }
 
+/**
+ * The planner's part of one commit (GitCommitDetected received → dev's PlanCreated received) cut
+ * at its spans: the handler's trace holds the fetch and the revision's dispatch (both name the
+ * commit), the renders name the revision. Same clock: every process runs on this machine.
+ */
+function plannerTimeline(c: ConfigCommit, spans: readonly RawSpan[]): Record<string, number> | undefined {
+  const dispatch = spans.find((s) => s.name === 'planner: plan revision' && s.revision === c.sha);
+  if (!dispatch) return undefined;
+  const inTrace = spans.filter((s) => s.traceId === dispatch.traceId);
+  const handler = inTrace.find((s) => s.name === 'planner: handle git.commit-detected');
+  const fetch = inTrace.find((s) => s.name === 'planner: git fetch');
+  const renders = spans.filter((s) => s.name === 'planner: render' && s.revision === c.sha);
+  if (!handler || !fetch || renders.length === 0) return undefined;
+  const rendered = Math.max(...renders.map((r) => r.end));
+  return {
+    'GitCommitDetected received → planner handler starts (delivery, consumer)': handler.start - c.detectedAt,
+    'handler starts → fetch of the commit done': fetch.end - handler.start,
+    'fetch done → dispatch starts (revision queue)': dispatch.start - fetch.end,
+    'dispatch (check out, open, hand to the lane)': dispatch.end - dispatch.start,
+    'dispatch done → renders start (lane)': Math.min(...renders.map((r) => r.start)) - dispatch.end,
+    [`renders (${renders.length} clusters, first start → last end)`]:
+      rendered - Math.min(...renders.map((r) => r.start)),
+    'renders done → dev PlanCreated received (decision queue, store, sign, publish)': c.plannedAt - rendered,
+  };
+}
+
 /** OTLP http/json receiver: spans by service and name (durations in ms). */
 type Spans = Map<string, number[]>;
+/** One span as received: epoch ms, and the revision it names (flotilla.revision), if any. */
+interface RawSpan {
+  name: string;
+  traceId: string;
+  start: number;
+  end: number;
+  revision?: string;
+}
 async function spanReceiver() {
   let byName: Spans = new Map();
+  let raw: RawSpan[] = [];
   let on = true;
   const server = createServer((req, res) => {
     let body = '';
@@ -384,7 +426,13 @@ async function spanReceiver() {
           resourceSpans?: Array<{
             resource?: { attributes?: Array<{ key: string; value: { stringValue?: string } }> };
             scopeSpans?: Array<{
-              spans?: Array<{ name: string; startTimeUnixNano: string; endTimeUnixNano: string }>;
+              spans?: Array<{
+                name: string;
+                traceId: string;
+                startTimeUnixNano: string;
+                endTimeUnixNano: string;
+                attributes?: Array<{ key: string; value: { stringValue?: string } }>;
+              }>;
             }>;
           }>;
         };
@@ -398,6 +446,14 @@ async function spanReceiver() {
                 const ms = Number((BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1000n) / 1000;
                 const name = `${service}: ${s.name.replace(/^handle io\.flotilla\.(.*)\.v1$/, 'handle $1')}`;
                 byName.set(name, [...(byName.get(name) ?? []), ms]);
+                const revision = s.attributes?.find((a) => a.key === 'flotilla.revision')?.value.stringValue;
+                raw.push({
+                  name,
+                  traceId: s.traceId,
+                  start: Number(BigInt(s.startTimeUnixNano) / 1000n) / 1000,
+                  end: Number(BigInt(s.endTimeUnixNano) / 1000n) / 1000,
+                  ...(revision ? { revision } : {}),
+                });
               }
           }
       } catch {}
@@ -408,9 +464,10 @@ async function spanReceiver() {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     /** The spans received since the last take (or start). */
-    take: (): Spans => {
-      const taken = byName;
+    take: (): { byName: Spans; raw: RawSpan[] } => {
+      const taken = { byName, raw };
       byName = new Map();
+      raw = [];
       return taken;
     },
     stop: () => {
@@ -425,7 +482,7 @@ interface RunResult {
   releases: Release[];
   commits: ConfigCommit[];
   /** Per phase, when the run has a span receiver. */
-  spans: { releases: Spans; commits: Spans };
+  spans: { releases: Spans; commits: Spans; commitsRaw: RawSpan[] };
 }
 
 async function run(
@@ -455,7 +512,7 @@ async function run(
   // after it ends, so each phase's are taken a little after it.
   const settleSpans = async () => {
     if (o.spans) await new Promise((r) => setTimeout(r, 1500));
-    return o.spans?.take() ?? new Map();
+    return o.spans?.take() ?? { byName: new Map(), raw: [] };
   };
   try {
     // The fixture's own first render reaches every cluster before the first release.
@@ -475,14 +532,19 @@ async function run(
         `[${label}] release ${i}/${o.releases}: dev applied ${fmt(r.devApplied)}, steps ${r.steps.map(fmt).join(' / ')}, approval → prod ${fmt(r.approvalToProd)}`,
       );
     }
-    const releaseSpans = await settleSpans();
+    const releaseSpans = (await settleSpans()).byName;
     const commits =
       o.commits > 0
         ? await configCommits(stack, arrivals, o.commits, o.timeoutMs, o.hook, (l) =>
             console.log(`[${label}] ${l}`),
           )
         : [];
-    return { releases, commits, spans: { releases: releaseSpans, commits: await settleSpans() } };
+    const commitSpans = await settleSpans();
+    return {
+      releases,
+      commits,
+      spans: { releases: releaseSpans, commits: commitSpans.byName, commitsRaw: commitSpans.raw },
+    };
   } finally {
     await nc.close();
     await stack.stop();
@@ -636,6 +698,11 @@ ${spanTable(flotilla.spans.releases)}
 const commitHops = [
   ...new Set([...flotilla.commits, ...baseline.commits].flatMap((c) => Object.keys(c.hops))),
 ];
+const plannerCuts = flotilla.commits.flatMap((c) => {
+  const hops = plannerTimeline(c, flotilla.spans.commitsRaw);
+  return hops ? [{ hops }] : [];
+});
+const plannerSteps = [...new Set(plannerCuts.flatMap((c) => Object.keys(c.hops)))];
 const commitsMd =
   flotilla.commits.length + baseline.commits.length === 0
     ? ''
@@ -665,6 +732,13 @@ What made the git-watcher check (GitCommitDetected \`trigger\`): flotilla ${trig
 poll-based ${triggers(baseline.commits)}.
 
 ### Where the time goes (flotilla run, commits only)
+
+The planner's leg (commit detected → dev plan created) cut at its spans, per commit (p50 / p99
+over the ${plannerCuts.length} commits whose spans all arrived):
+
+| planner step | p50 | p99 |
+|---|---|---|
+${plannerSteps.map((h) => `| ${h} | ${fmt(p50(hopOf(plannerCuts, h)))} | ${fmt(p99(hopOf(plannerCuts, h)))} |`).join('\n')}
 
 ${SPANS_HEAD}
 ${spanTable(flotilla.spans.commits)}
