@@ -4,7 +4,9 @@
  *     end-to-end lag (event time → its batch commit returned) p50/p99;
  *   - batched, drain: DRAIN events already in the stream, how fast the writer records them;
  *   - baseline, one commit per event (batchMaxRecords=1): PER_EVENT events, drain rate.
- * Same NATS, same git, same process, interleaved; median of RUNS runs; ratio batched/baseline.
+ * Same NATS, same git, interleaved; median of RUNS runs; ratio batched/baseline. The events are
+ * published from a process of their own (publisher.ts, forked): in production publishers are other
+ * services, so the writer's event loop runs the writer alone.
  * The sustained and drain scenarios run twice per run, checkpoint signing on (production) and off
  * (`checkpoint.enabled: false`), interleaved, for the signing overhead (issue 15: ≤ 10 %).
  *
@@ -21,17 +23,19 @@
  * Run: npx tsx bench/audit-writer/throughput.ts   (env: RATE=2500 SECONDS=10 DRAIN=10000 PER_EVENT=200 RUNS=3 INGEST=4000)
  * Writes bench/results/audit-writer.md (NATS_SYNC=default: audit-writer-default-sync.md).
  */
+
+import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAuditWriter } from '@flotilla/audit-writer';
 import { Bus } from '@flotilla/bus';
-import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
 import { createLogger } from '@flotilla/runtime';
 import { rawNats, startGitServer, startNats, waitFor } from '@flotilla/test-support';
 import { writerConfig } from '../../services/audit-writer/test/helpers.ts';
 import { median, percentile as pct } from '../stats.ts';
+import { benchEvent as event, type PublisherCommand, type PublisherReply } from './publisher.ts';
 
 const RATE = Number(process.env.RATE ?? 2000);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -70,6 +74,7 @@ async function ingestCeiling(n: number): Promise<number> {
 const nats = await startNats({ syncAlways: NATS_SYNC });
 const git = await startGitServer();
 const scratch = await mkdtemp(join(tmpdir(), 'flotilla-audit-bench-'));
+// This process only provisions the stream, purges it and reads consumer state; it publishes nothing.
 const publisher = await Bus.connect({
   servers: nats.url,
   service: 'cli',
@@ -79,26 +84,24 @@ const publisher = await Bus.connect({
 const logger = createLogger({ service: 'audit-writer', level: 'silent' });
 let runId = 0;
 
-const event = (tag: string, i: number): FlotillaEvent =>
-  createEvent(
-    StageLockChanged,
-    { stage: 'prod', locked: i % 2 === 0, by: 'user:bench', reason: 'benchmark event with a short reason' },
-    { source: 'flotilla://planner/bench', actor: 'user:bench', id: `${tag}-${i}` },
-  );
-
-/** Publish with retries: on an overloaded machine a JetStream ack can time out (the id dedupes). */
-/** When the stream acked each event (sustained runs): the writer's own lag starts there. */
-const ackedAt = new Map<string, number>();
-async function publish(e: FlotillaEvent): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await publisher.publishEvent(e);
-      ackedAt.set(e.id, Date.now());
-      return;
-    } catch (err) {
-      if (attempt >= 5) throw err;
-    }
-  }
+/** The publisher process (publisher.ts), forked once (tsx's loader comes with execArgv). */
+const child = fork(fileURLToPath(new URL('./publisher.ts', import.meta.url)), [nats.url], {
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+await new Promise<void>((resolve, reject) => {
+  child.once('message', () => resolve());
+  child.once('exit', (code) => reject(new Error(`publisher exited (${code}) before it was ready`)));
+});
+function publishFromChild(cmd: PublisherCommand): Promise<PublisherReply> {
+  return new Promise((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`publisher exited (${code})`));
+    child.once('exit', exited);
+    child.once('message', (reply: PublisherReply) => {
+      child.off('exit', exited);
+      resolve(reply);
+    });
+    child.send(cmd);
+  });
 }
 
 interface Measured {
@@ -178,20 +181,17 @@ async function skipBacklog(w: Awaited<ReturnType<typeof writer>>) {
 }
 
 async function sustained(signed: boolean): Promise<Measured> {
-  ackedAt.clear();
   const w = await writer(BATCH, 4096, signed);
   await skipBacklog(w);
   const total = RATE * SECONDS;
   const t0 = Date.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE));
-    const batch: Promise<unknown>[] = [];
-    for (; sent < due; sent++) batch.push(publish(event(w.tag, sent)));
-    await Promise.all(batch);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const offered = total / ((Date.now() - t0) / 1000);
+  const { offered, acked } = await publishFromChild({
+    op: 'sustained',
+    tag: w.tag,
+    rate: RATE,
+    seconds: SECONDS,
+  });
+  const ackedAt = new Map(acked);
   await waitFor('sustained recorded', async () => (w.recorded >= total ? true : undefined), {
     timeoutMs: 300_000,
     intervalMs: 50,
@@ -205,7 +205,7 @@ async function sustained(signed: boolean): Promise<Measured> {
     rate: total / seconds,
     p50: pct(w.lags, 50),
     p99: pct(w.lags, 99),
-    // The ack can reach the publisher after the writer's commit (same process): lag 0 then.
+    // The ack can reach the publisher after the writer's commit: lag 0 then.
     p99FromAck: pct(
       [...w.committedAt].map(([id, at]) => Math.max(0, at - (ackedAt.get(id) ?? at)) / 1000),
       99,
@@ -224,9 +224,7 @@ async function drain(
   await skipBacklog(w);
   await w.w.stop();
   // Publish first, then measure how fast a (re)started writer records the backlog.
-  for (let i = 0; i < n; i += 500) {
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, k) => publish(event(w.tag, i + k))));
-  }
+  await publishFromChild({ op: 'backlog', tag: w.tag, n });
   const config = writerConfig({
     natsUrl: nats.url,
     auditUrl: git.fileUrl(`audit-${w.tag}`),
@@ -302,6 +300,7 @@ try {
   console.error('benchmark failed:', err);
   process.exitCode = 1;
 } finally {
+  child.disconnect();
   await publisher.close();
   await git.stop();
   await nats.dispose();

@@ -1,41 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bus } from '@flotilla/bus';
 import { createEvent, encodeEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
-import {
-  freePort,
-  type GitServer,
-  rawNats,
-  type Spawned,
-  spawnTracked,
-  startGitServer,
-  stopProcess,
-  waitFor,
-} from '@flotilla/test-support';
+import { freePort, rawNats, type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
 import { Value } from '@sinclair/typebox/value';
-import { afterAll, beforeAll } from 'vitest';
 import { Config } from '../src/config.ts';
 
-export const rand = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
+// No vitest import here: the benches (bench/audit-writer/*.ts) use writerConfig outside vitest,
+// where importing vitest throws; test-only lifecycles live in repo-fixture.ts.
 
-/**
- * A git server and a scratch directory for the audit repos of one test file: started before its
- * tests, stopped and removed after them. Read the fields inside tests (they are set in beforeAll).
- */
-export function repoFixture(name: string): { readonly git: GitServer; readonly scratch: string } {
-  const fx = {} as { git: GitServer; scratch: string };
-  beforeAll(async () => {
-    fx.scratch = await mkdtemp(join(tmpdir(), `flotilla-audit-${name}-`));
-    fx.git = await startGitServer();
-  });
-  afterAll(async () => {
-    await fx.git?.stop();
-    if (fx.scratch) await rm(fx.scratch, { recursive: true, force: true });
-  });
-  return fx;
-}
+export const rand = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
 
 /** The repo-level tests' stock event: the i-th of a run of prod lock changes, id `${tag}-${i}`. */
 export const lockEvent = (tag: string, i: number, reason: string) =>

@@ -3,7 +3,8 @@ import { generateNoteSigner, parseVerifierKey, verifierKeyString } from '@flotil
 import { describe, expect, it } from 'vitest';
 import { AuditRepo, listDayFiles, readRepoCheckpoints, verifyAuditDir } from '../src/audit-repo.ts';
 import { nextSegment, sortDayFiles } from '../src/chain.ts';
-import { lockEvent, rand, repoFixture } from './helpers.ts';
+import { lockEvent, rand } from './helpers.ts';
+import { repoFixture } from './repo-fixture.ts';
 
 const fx = repoFixture('segments');
 const event = (tag: string, i: number) => lockEvent(tag, i, 'segment test');

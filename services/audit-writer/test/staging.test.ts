@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { generateNoteSigner, parseVerifierKey, verifierKeyString } from '@flotilla/trust';
 import { describe, expect, it } from 'vitest';
 import { AuditRepo, verifyAuditDir } from '../src/audit-repo.ts';
-import { lockEvent, rand, repoFixture } from './helpers.ts';
+import { lockEvent, rand } from './helpers.ts';
+import { repoFixture } from './repo-fixture.ts';
 
 const fx = repoFixture('staging');
 const event = (tag: string, i: number) => lockEvent(tag, i, 'staging test');
