@@ -54,4 +54,56 @@ describe('RetryLoop', () => {
     expect(loop.failures).toBe(3);
     await loop.stop();
   });
+
+  it('with minIntervalMs, work arriving during the pause waits for one attempt after it', async () => {
+    const queue: string[] = [];
+    const attempts: Array<{ at: number; items: string[] }> = [];
+    const loop = new RetryLoop({
+      hasWork: () => queue.length > 0,
+      step: async () => {
+        attempts.push({ at: Date.now(), items: queue.splice(0) });
+        return true;
+      },
+      backoff: { baseMs: 1, maxMs: 2 },
+      minIntervalMs: 300,
+    });
+    loop.start();
+    queue.push('a');
+    loop.kick();
+    await until('first attempt', () => attempts.length === 1);
+    // Kicked three times inside the interval: one attempt takes all three, not before 300 ms.
+    for (const item of ['b', 'c', 'd']) {
+      queue.push(item);
+      loop.kick();
+    }
+    await until('second attempt', () => attempts.length === 2);
+    expect(attempts.map((a) => a.items)).toEqual([['a'], ['b', 'c', 'd']]);
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(300);
+    await loop.stop();
+  });
+
+  it('stop() ends a minIntervalMs pause without another attempt', async () => {
+    const queue: string[] = [];
+    let attempts = 0;
+    const loop = new RetryLoop({
+      hasWork: () => queue.length > 0,
+      step: async () => {
+        attempts++;
+        queue.length = 0;
+        return true;
+      },
+      backoff: { baseMs: 1, maxMs: 2 },
+      // Far beyond the test's timeout: the test finishes only if stop() cuts the pause short.
+      minIntervalMs: 3_600_000,
+    });
+    loop.start();
+    queue.push('a');
+    loop.kick();
+    await until('first attempt', () => attempts === 1);
+    queue.push('b');
+    loop.kick();
+    await loop.stop();
+    expect(attempts).toBe(1);
+    expect(queue).toEqual(['b']);
+  });
 });

@@ -8,6 +8,12 @@ export interface RetryLoopOptions {
   backoff: BackoffPolicy;
   /** Longest idle sleep when there is no work and nobody kicks (default 60 s). */
   idleMs?: number;
+  /**
+   * At least this long from the start of one attempt to the start of the next (default 0: at
+   * once). Work arriving meanwhile waits and goes in the next attempt, whatever kicks it gets:
+   * for work whose cost is per attempt, not per item (a git push). `stop()` ends the wait.
+   */
+  minIntervalMs?: number;
   random?: () => number;
 }
 
@@ -19,6 +25,9 @@ export interface RetryLoopOptions {
 export class RetryLoop {
   private readonly backoff: Backoff;
   private wake: (() => void) | undefined;
+  /** Ends a `minIntervalMs` pause; only `stop()` calls it (kicks must not shorten the pause). */
+  private wakePaused: (() => void) | undefined;
+  private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private running = false;
   private loop: Promise<void> | undefined;
 
@@ -45,19 +54,22 @@ export class RetryLoop {
   async stop(): Promise<void> {
     this.running = false;
     this.kick();
+    this.wakePaused?.();
     await this.loop;
   }
 
-  private sleep(ms: number): Promise<void> {
+  private sleep(ms: number, kickable = true): Promise<void> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
         clearTimeout(timer);
-        this.wake = undefined;
+        if (kickable) this.wake = undefined;
+        else this.wakePaused = undefined;
         resolve();
       };
       timer = setTimeout(done, ms);
-      this.wake = done;
+      if (kickable) this.wake = done;
+      else this.wakePaused = done;
     });
   }
 
@@ -67,6 +79,12 @@ export class RetryLoop {
         await this.sleep(this.o.idleMs ?? 60_000);
         continue;
       }
+      const pause = this.lastAttemptAt + (this.o.minIntervalMs ?? 0) - Date.now();
+      if (pause > 0) {
+        await this.sleep(pause, false);
+        continue;
+      }
+      this.lastAttemptAt = Date.now();
       if (await this.o.step().catch(() => false)) this.backoff.reset();
       else if (this.running) await this.sleep(this.backoff.next());
     }

@@ -20,7 +20,15 @@ export const Config = Type.Object({
      * Close a log file at this size and go on in the day's next segment (`YYYY/MM/DD/000001.jsonl`):
      * each commit stores its file again, so this bounds what one commit costs.
      */
-    segmentMaxBytes: Type.Integer({ minimum: 1, default: 4 * 1024 * 1024 }),
+    segmentMaxBytes: Type.Integer({ minimum: 1, default: 1024 * 1024 }),
+    /**
+     * Push at most this often (a push started within this of the last one waits and takes every
+     * commit made meanwhile). Events are acked once their commit is fsync'd in `dir`, and each
+     * commit's signed checkpoint goes to the checkpoint stream at once, so this bounds only how far
+     * the remote copy trails: about this plus one push. A push costs the same however many
+     * commits it carries, and pushing after every commit took CPU the commits needed under load.
+     */
+    pushMinIntervalMs: Type.Integer({ minimum: 0, default: 2000 }),
     pushRetryMinMs: Type.Integer({ minimum: 10, default: 1000 }),
     pushRetryMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
     gitTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000 }),

@@ -6,13 +6,21 @@ export interface PusherOptions {
   ws: Workspace;
   retryMinMs: number;
   retryMaxMs: number;
+  /**
+   * At least this long between the starts of two pushes (0: push after every commit). Commits
+   * made meanwhile go in the next push. A push costs the same whatever it carries (a git push,
+   * pack-objects searching deltas for the segment's new blob, the remote unpacking it), so under
+   * load one every few hundred ms took CPU the commits needed; events are acked on the local
+   * commit, so this only bounds how far the remote copy trails (see `lag()`).
+   */
+  minIntervalMs?: number;
   onPushed?: (seq: number) => void;
   onFailed?: (err: unknown, attempt: number) => void;
 }
 
 /**
- * Pushes the audit branch in the background, after every commit, with exponential backoff while
- * the remote is unreachable. Records are safe once committed locally (events are acked then), so
+ * Pushes the audit branch in the background, after a commit but at most once per `minIntervalMs`,
+ * with exponential backoff while the remote is unreachable. Records are safe once committed locally (events are acked then), so
  * the push only bounds how long the remote copy lags; that lag is what `lag()` reports.
  */
 export class Pusher {
@@ -27,6 +35,7 @@ export class Pusher {
       hasWork: () => this.unpushed.length > 0,
       step: () => this.pushOnce(),
       backoff: { baseMs: opts.retryMinMs, maxMs: opts.retryMaxMs },
+      minIntervalMs: opts.minIntervalMs ?? 0,
     });
   }
 

@@ -174,6 +174,7 @@ export async function startAuditWriter(
       ws: pushWs,
       retryMinMs: config.audit.pushRetryMinMs,
       retryMaxMs: config.audit.pushRetryMaxMs,
+      minIntervalMs: config.audit.pushMinIntervalMs,
       onPushed: () => metrics.pushes.inc({ outcome: 'ok' }),
       onFailed: (err, attempt) => {
         metrics.pushes.inc({ outcome: 'failed' });
