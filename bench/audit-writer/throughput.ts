@@ -44,6 +44,13 @@ const PER_EVENT = Number(process.env.PER_EVENT ?? 200);
 const BATCH = Number(process.env.BATCH ?? 2000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const INGEST = Number(process.env.INGEST ?? 4000);
+/** Writer knobs for ablations (unset: the writer's defaults). */
+const PUSH_MIN_INTERVAL_MS = process.env.PUSH_MIN_INTERVAL_MS;
+const SEGMENT_MAX_BYTES = process.env.SEGMENT_MAX_BYTES;
+const knobs = [
+  ...(PUSH_MIN_INTERVAL_MS ? [`PUSH_MIN_INTERVAL_MS=${PUSH_MIN_INTERVAL_MS}`] : []),
+  ...(SEGMENT_MAX_BYTES ? [`SEGMENT_MAX_BYTES=${SEGMENT_MAX_BYTES}`] : []),
+];
 /** The shipped `sync_interval: always` unless NATS_SYNC=default. */
 const NATS_SYNC = process.env.NATS_SYNC !== 'default';
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -117,6 +124,11 @@ interface Measured {
   commits: number;
 }
 
+function tune(config: ReturnType<typeof writerConfig>): void {
+  if (PUSH_MIN_INTERVAL_MS) config.audit.pushMinIntervalMs = Number(PUSH_MIN_INTERVAL_MS);
+  if (SEGMENT_MAX_BYTES) config.audit.segmentMaxBytes = Number(SEGMENT_MAX_BYTES);
+}
+
 /** Starts a writer on a fresh repo and durable, on an emptied stream (each scenario starts clean). */
 async function writer(batchMaxRecords: number, concurrency: number, signed = true) {
   const tag = `r${++runId}`;
@@ -132,6 +144,7 @@ async function writer(batchMaxRecords: number, concurrency: number, signed = tru
   config.audit.batchMaxRecords = batchMaxRecords;
   config.audit.batchMaxDelayMs = 200;
   config.consumer.concurrency = concurrency;
+  tune(config);
   const lags: number[] = [];
   const committedAt = new Map<string, number>();
   let recorded = 0;
@@ -235,6 +248,7 @@ async function drain(
   config.audit.batchMaxRecords = batchMaxRecords;
   config.audit.batchMaxDelayMs = 200;
   config.consumer.concurrency = concurrency;
+  tune(config);
   let recorded = 0;
   let commits = 0;
   let last = 0;
@@ -326,7 +340,7 @@ const ubRate = m((r) => r.batchedUnsigned.rate);
 const overhead = (signed: number, unsigned: number) => ((unsigned - signed) / unsigned) * 100;
 const md = `# audit-writer throughput
 
-\`npx tsx bench/audit-writer/throughput.ts\` (RATE=${RATE} SECONDS=${SECONDS} DRAIN=${DRAIN} PER_EVENT=${PER_EVENT} RUNS=${RUNS} INGEST=${INGEST}${NATS_SYNC ? '' : ' NATS_SYNC=default'}),
+\`npx tsx bench/audit-writer/throughput.ts\` (RATE=${RATE} SECONDS=${SECONDS} DRAIN=${DRAIN} PER_EVENT=${PER_EVENT} RUNS=${RUNS} INGEST=${INGEST}${NATS_SYNC ? '' : ' NATS_SYNC=default'}${knobs.map((k) => ` ${k}`).join('')}),
 ${new Date().toISOString()}, ${cpus().length} cores, load average at the start ${loadAtStart
   .map((l) => l.toFixed(1))
   .join(' ')}, at the end ${loadavg()
@@ -334,8 +348,8 @@ ${new Date().toISOString()}, ${cpus().length} cores, load average at the start $
   .join(' ')} (machine shared with other engineers' runs).
 
 Every event is written as a hash-chained JSON line and committed with \`core.fsync=all\` before it is
-acked (one append, one commit, its fsyncs, then the batch's acks); the audit writer, NATS, the publisher
-and git share the machine. Lag = event time (created, before publish) → the commit holding it returned;
+acked (one append, one commit, its fsyncs, then the batch's acks); the audit writer, NATS, git and
+the publisher (a process of its own: bench/audit-writer/publisher.ts) share the machine. Lag = event time (created, before publish) → the commit holding it returned;
 lag from ack = the stream's publish ack → that commit (what the writer adds once the event is in the stream).
 Medians of ${RUNS} runs.
 
