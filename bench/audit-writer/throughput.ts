@@ -25,6 +25,7 @@
  */
 
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,20 @@ function publishFromChild(cmd: PublisherCommand): Promise<PublisherReply> {
   });
 }
 
+/**
+ * CPU seconds so far of this process (the writer: the publisher is a process of its own) and of
+ * its children that have exited (git: each commit, each push with the receive-pack it runs; NATS
+ * and the publisher run until the end, so they are not counted). Unlike rates, what a scenario
+ * costs in CPU hardly depends on how loaded the shared machine is.
+ */
+function cpuSeconds(): { writer: number; git: number } {
+  const u = process.cpuUsage();
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name: state is field 3, cutime and cstime fields 16 and 17 (in ticks of 1/100 s).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { writer: (u.user + u.system) / 1e6, git: (Number(f[13]) + Number(f[14])) / 100 };
+}
+
 interface Measured {
   /** Events/s the publisher got into the stream (sustained: what was offered). */
   offered?: number;
@@ -122,7 +137,17 @@ interface Measured {
   /** Lag from the stream's publish ack to the commit (what the writer adds), p99. */
   p99FromAck: number;
   commits: number;
+  /** CPU ms per 1,000 events: the writer's process, and the git processes it ran. */
+  cpu: { writer: number; git: number };
 }
+
+const cpuPerThousand = (before: { writer: number; git: number }, events: number) => {
+  const now = cpuSeconds();
+  return {
+    writer: ((now.writer - before.writer) * 1e6) / events,
+    git: ((now.git - before.git) * 1e6) / events,
+  };
+};
 
 function tune(config: ReturnType<typeof writerConfig>): void {
   if (PUSH_MIN_INTERVAL_MS) config.audit.pushMinIntervalMs = Number(PUSH_MIN_INTERVAL_MS);
@@ -198,6 +223,7 @@ async function sustained(signed: boolean): Promise<Measured> {
   await skipBacklog(w);
   const total = RATE * SECONDS;
   const t0 = Date.now();
+  const cpu0 = cpuSeconds();
   const { offered, acked } = await publishFromChild({
     op: 'sustained',
     tag: w.tag,
@@ -210,6 +236,7 @@ async function sustained(signed: boolean): Promise<Measured> {
     intervalMs: 50,
   });
   const seconds = (w.lastCommit - t0) / 1000;
+  const cpu = cpuPerThousand(cpu0, total);
   await w.w.stop();
   return {
     offered,
@@ -224,6 +251,7 @@ async function sustained(signed: boolean): Promise<Measured> {
       99,
     ),
     commits: w.commits,
+    cpu,
   };
 }
 
@@ -253,6 +281,7 @@ async function drain(
   let commits = 0;
   let last = 0;
   const t0 = Date.now();
+  const cpu0 = cpuSeconds();
   const w2 = await startAuditWriter(config, logger, {
     onCommitted: (records, at) => {
       commits++;
@@ -264,6 +293,7 @@ async function drain(
     timeoutMs: 600_000,
     intervalMs: 50,
   });
+  const cpu = cpuPerThousand(cpu0, n);
   await w2.stop();
   const seconds = (last - t0) / 1000;
   return {
@@ -274,6 +304,7 @@ async function drain(
     p99: Number.NaN,
     p99FromAck: Number.NaN,
     commits,
+    cpu,
   };
 }
 
@@ -305,9 +336,9 @@ try {
     const p = await drain(PER_EVENT, 1, 1);
     runs.push({ sustained: s, batched: b, perEvent: p, sustainedUnsigned: su, batchedUnsigned: bu });
     console.log(
-      `run ${i + 1}: sustained signed ${s.rate.toFixed(0)} ev/s (offered ${s.offered?.toFixed(0)}) p50 ${s.p50.toFixed(2)} s p99 ${s.p99.toFixed(2)} s (${s.commits} commits), ` +
+      `run ${i + 1}: sustained signed ${s.rate.toFixed(0)} ev/s (offered ${s.offered?.toFixed(0)}) p50 ${s.p50.toFixed(2)} s p99 ${s.p99.toFixed(2)} s (${s.commits} commits, CPU/1k ev writer ${s.cpu.writer.toFixed(0)} ms git ${s.cpu.git.toFixed(0)} ms), ` +
         `unsigned ${su.rate.toFixed(0)} ev/s p99 ${su.p99.toFixed(2)} s; ` +
-        `drain batched signed ${b.rate.toFixed(0)} / unsigned ${bu.rate.toFixed(0)} ev/s, one commit per event ${p.rate.toFixed(1)} ev/s`,
+        `drain batched signed ${b.rate.toFixed(0)} / unsigned ${bu.rate.toFixed(0)} ev/s (CPU/1k ev writer ${b.cpu.writer.toFixed(0)} ms git ${b.cpu.git.toFixed(0)} ms), one commit per event ${p.rate.toFixed(1)} ev/s`,
     );
   }
 } catch (err) {
@@ -368,20 +399,37 @@ event waiting (at most the consumer's ${4096} in flight), so under a backlog com
 | same, checkpoint signing off | ${DRAIN} | ${ubRate.toFixed(0)} | – | – | – | ${m((r) => r.batchedUnsigned.commits)} |
 | one commit per event (N=1), drain a backlog | ${PER_EVENT} | ${pRate.toFixed(1)} | – | – | – | ${m((r) => r.perEvent.commits)} |
 
-Where the time goes (\`node --cpu-prof\` on this bench, one run, 2026-11-30 12:39 UTC at load 12.7, the
-shipped NATS config): the bench's process (writer and publisher) was idle 65 % of the time, waiting on
-git, the disk and NATS. Of its CPU, spawning git was the largest single item (7 % of wall time):
-counted with a wrapper, 120 git processes in a short run, each blocking Node's event loop about
-37 ms while it forks (a commit is now one \`git commit -- <files>\` where it was \`git add\` +
-\`git commit\`, plus the background push); then GC (5 %), the NATS client (4 %, half of it this
-bench's publisher), and the writer's per-record work: building, hashing and serialising a record
-about 50 µs at this load (\`stage\`, 1.4 s for ~28k records), decoding and validating the event
-about 15 µs. Signing is one Ed25519 checkpoint per commit, never per record: 41 ms in the whole
-run. In this version each event is chained as it arrives (record built, hashed, serialised)
-while the commit before it is running, so that work no longer follows the commit; a commit takes
-every event waiting (at most the consumer's 4,096 in flight), so a backlog goes in fewer, larger
-commits; a day's log is cut into 4 MiB segments (a commit re-stores at most one segment);
-fsync is per commit, and acks follow the commit of their batch.
+CPU per 1,000 events (medians; the writer's process, and the git processes it ran: commits, pushes
+with the receive-pack each runs; NATS and the publisher not counted). What a scenario costs in CPU
+depends far less on the machine's load than its rate does, and bounds the rate on a free core:
+
+| scenario | writer CPU ms / 1,000 ev | git CPU ms / 1,000 ev | events/s per core at that cost |
+|---|---:|---:|---:|
+${(
+  [
+    ['sustained, signed', (r: (typeof runs)[number]) => r.sustained.cpu],
+    ['sustained, signing off', (r: (typeof runs)[number]) => r.sustainedUnsigned.cpu],
+    ['drain, signed', (r: (typeof runs)[number]) => r.batched.cpu],
+    ['drain, signing off', (r: (typeof runs)[number]) => r.batchedUnsigned.cpu],
+  ] as const
+)
+  .map(([name, f]) => {
+    const wcpu = m((r) => f(r).writer);
+    const gcpu = m((r) => f(r).git);
+    return `| ${name} | ${wcpu.toFixed(0)} | ${gcpu.toFixed(0)} | ${(1e6 / (wcpu + gcpu)).toFixed(0)} |`;
+  })
+  .join('\n')}
+
+Where the time goes: the CPU table above, per scenario. An earlier profile (\`node --cpu-prof\`,
+2026-11-30 12:39 UTC at load 12.7, the publisher then still in the writer's process) found the process
+idle 65 % of the time, waiting on git, the disk and NATS; of its CPU, spawning git was the largest
+item (~37 ms of blocked event loop per spawn), then GC (5 %), the NATS client (4 %), chaining a record
+(built, hashed, serialised: ~50 µs) and decoding and validating its event (~15 µs). Signing is one
+Ed25519 checkpoint per commit, never per record. Each event is chained as it arrives, while the commit
+before it runs; a commit takes every event waiting (at most the consumer's 4,096 in flight), so a
+backlog goes in fewer, larger commits; a day's log is cut into segments (\`audit.segmentMaxBytes\`: a
+commit stores at most one segment again); fsync is per commit, and acks follow the commit of their
+batch; the push to the remote runs in the background (\`audit.pushMinIntervalMs\` apart).
 
 **Batched / one commit per event: ${(bRate / pRate).toFixed(0)}×** (drain rates). Target ≥ 2,000 events/s sustained
 with p99 lag ≤ 2 s, signed: ${sRate >= 2000 && sP99 <= 2 ? 'met' : 'NOT met'} (${sRate.toFixed(0)} events/s, p99 ${sP99.toFixed(2)} s, ${sP99Ack.toFixed(2)} s from the stream's ack).
