@@ -96,15 +96,21 @@ export class ConfigWriter {
   }
 
   /**
-   * Starts a change from the remote head; returns the commit of an earlier attempt, if any (an
-   * answer from the local history, which holds only commits on the remote branch). `verify`:
-   * ask the remote first, for a caller that acts on "no earlier attempt" without pushing.
+   * Starts a change from the remote head; returns the commit of an earlier attempt, if any (found
+   * in the local history, on a head confirmed as the remote's: else `planner.stale-base`, and
+   * `change` starts over). `verify`: ask the remote first, for a caller that acts on "no earlier
+   * attempt" without pushing.
    */
   async begin(key: CommitKey, opts: { verify?: boolean } = {}): Promise<string | null> {
     const ws = this.repo.workspace;
     this.written.clear();
     this.verified = (await ws.resetToRemote({ trustKnownHead: opts.verify !== true })).verified;
-    return await ws.findCommitByTrailer(key[0], key[1]);
+    const earlier = await ws.findCommitByTrailer(key[0], key[1]);
+    // An earlier attempt is acted on with no push to confirm it, so its commit must still be on
+    // the remote: a rewritten branch (force-push) no longer holds what the believed head does.
+    // Only a change found done pays the ls-remote.
+    if (earlier !== null) await this.confirmBase();
+    return earlier;
   }
 
   /**

@@ -84,9 +84,11 @@ describe('ConfigWriter on a head it pushed itself', () => {
     const ws = repo.workspace;
     const before = ws.stats.processes;
     // Its own push is the head: no ls-remote, no fetch, no git log for the key.
-    expect(await writer.begin(['Flotilla-Event', 'e1'])).toBe(first);
     expect(await writer.begin(['Flotilla-Event', 'e2'])).toBeNull();
     expect(ws.stats.processes - before).toBe(0);
+    // An earlier attempt found is acted on without a push: one ls-remote confirms the head.
+    expect(await writer.begin(['Flotilla-Event', 'e1'])).toBe(first);
+    expect(ws.stats.processes - before).toBe(1);
     const second = await setTag(writer, ['Flotilla-Event', 'e2'], '2');
     expect(second).toBe(await fx.remoteHead());
     await fx.human.remove();
@@ -124,6 +126,26 @@ describe('ConfigWriter on a head it pushed itself', () => {
     const theirs = await setTag(b.writer, ['Flotilla-Event', 'e2'], '2');
     expect(await setTag(a.writer, ['Flotilla-Event', 'e2'], '2')).toBe(theirs);
     expect(await fx.carrying(['Flotilla-Event', 'e2'])).toEqual([theirs]);
+    await fx.human.remove();
+  });
+
+  it('asks the remote before taking an earlier attempt from a head it only believes current (history rewritten)', async () => {
+    const fx = await fixture();
+    const { writer } = await fx.open(fx.dir);
+    const first = await setTag(writer, ['Flotilla-Event', 'e1'], '1');
+    // A human rewrites the branch without the writer's commit (a force-push): its own head, where
+    // e1 is found, is no longer on the remote.
+    await fx.human.pull();
+    await fx.human.resetHard(`${first}^`);
+    await fx.human.writeFile('README.md', 'rewritten\n');
+    await fx.human.commit('rewritten history');
+    await fx.human.forcePush();
+
+    // e1 again (redelivered): its commit is gone from the remote, so it is made again there.
+    const sha = await setTag(writer, ['Flotilla-Event', 'e1'], '1');
+    expect(sha).not.toBe(first);
+    expect(sha).toBe(await fx.remoteHead());
+    expect(await fx.carrying(['Flotilla-Event', 'e1'])).toEqual([sha]);
     await fx.human.remove();
   });
 
