@@ -141,6 +141,14 @@ export class Planner {
   private pushesPending = 0;
   /** Pipeline → revision its lane is rendering now. */
   private readonly inFlight = new Map<string, string>();
+  /**
+   * What the attempts at a revision that left a pipeline to render again came to so far: the
+   * retry renders only that pipeline at the same revision, and the revision's record (lastRender)
+   * counts both, or it would report the retry's plans alone as the revision's.
+   */
+  private attempts:
+    | (Omit<NonNullable<Planner['lastRender']>, 'totalMs' | 'retried'> & { started: number })
+    | undefined;
   private evaluationQueued = false;
   private readonly units = new Map<string, PipelineUnit>();
   private active = false;
@@ -200,6 +208,11 @@ export class Planner {
     plans: number;
     /** Pipelines rendered (the others were untouched by the commit). */
     pipelines: number;
+    /**
+     * Set when a pipeline had to render again at this revision (a transient failure): the
+     * figures then span every attempt, the waits for the retry included.
+     */
+    retried?: true;
   } | null = null;
 
   /** The renders running now, for /metrics and tests: which pipeline, at which revision. */
@@ -420,6 +433,7 @@ export class Planner {
       this.sources.clear();
       this.retry.clear();
       this.dispatched = undefined;
+      this.attempts = undefined;
       this.active = true;
       const head = await this.o.repo.fetch();
       const inForce = this.o.state.meta.pipelineRevision;
@@ -849,24 +863,37 @@ export class Planner {
       const results = await all;
       if (!this.active) return;
       await this.queue.run(async () => {
+        const done = results.filter((r): r is PipelineRenderResult => r !== null);
+        // A retry at the same revision continues the figures of the attempts before it.
+        const before = this.attempts?.revision === revision ? this.attempts : undefined;
+        const fetchMs = before ? before.fetchMs : timing?.fetchMs;
+        const so = {
+          revision,
+          started: before?.started ?? started,
+          ...(fetchMs !== undefined ? { fetchMs } : {}),
+          openMs: before?.openMs ?? openMs,
+          plans: (before?.plans ?? 0) + done.reduce((n, r) => n + r.plans, 0),
+          pipelines: (before?.pipelines ?? 0) + done.length,
+          renderMs: Math.max(before?.renderMs ?? 0, ...done.map((r) => r.renderMs)),
+        };
         // While a pipeline waits to render again, no revision counts as rendered: a restart
         // renders the head again.
-        if (results.some((r) => r === null) || this.retry.size > 0) return;
+        if (results.some((r) => r === null) || this.retry.size > 0) {
+          this.attempts = so;
+          return;
+        }
+        this.attempts = undefined;
         // The definitions in force on a restart: a removal not finished yet is seen again.
         if (opened.set.pipelines.length > 0) state.meta.pipelineRevision = revision;
         state.meta.lastRenderedRevision = revision;
         // Sharded instances would overwrite each other's: theirs stays in memory (a new holder
         // renders a pipeline in full anyway).
         if (!this.o.sharded) await state.saveMeta();
-        const done = results.filter((r): r is PipelineRenderResult => r !== null);
+        const { started: first, ...figures } = so;
         this.lastRender = {
-          revision,
-          renderMs: Math.max(0, ...done.map((r) => r.renderMs)),
-          totalMs: performance.now() - started,
-          ...(timing ? { fetchMs: timing.fetchMs } : {}),
-          openMs,
-          plans: done.reduce((n, r) => n + r.plans, 0),
-          pipelines: done.length,
+          ...figures,
+          totalMs: performance.now() - first,
+          ...(before ? { retried: true as const } : {}),
         };
       });
     })().catch((e) => this.log.error({ err: messageOf(e), revision }, 'recording a render failed'));
