@@ -149,7 +149,7 @@ ${PIPELINES} pipelines × ${CLUSTERS.length} shared clusters × 5 objects (plain
 | — dispatch → opened (older?, checkout, what changed, pipeline set) | ${fmt(median(all.open))} | ${fmt(median(touched.open))} |
 | — the rest (event delivery, decisions, object index and stage saves, sign, publish) | ${fmt(median(all.rest))} | ${fmt(median(touched.rest))} |
 
-In the \`all\` column the 200 renders overlap the other steps, so its split does not add up.
+In the \`all\` column the ${PIPELINES} renders overlap the other steps, so its split does not add up.
 Runs whose revision had a pipeline render again after a transient failure (its figures include the wait for the retry): ${all.retried} (\`all\`), ${touched.retried} (\`touched\`).
 
 Commit → plans: **${ratio.toFixed(1)}× faster** with \`touched\`. Every run, in both columns: plans for the
