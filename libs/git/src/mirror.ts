@@ -239,7 +239,7 @@ export class Mirror {
    * without allowReachableSHA1InWant), a non-fast-forward or a missing cache throw, and the
    * caller asks the remote instead.
    */
-  fetchCommit(branch: string, sha: string): Promise<void> {
+  fetchCommit(branch: string, sha: string): Promise<{ from: string | undefined }> {
     if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha))
       return Promise.reject(new GitError('git.invalid-argument', `not a commit id: ${sha}`));
     return this.queue.run(async () => {
@@ -249,11 +249,17 @@ export class Mirror {
         this.fetchesSinceMaintenance = 0;
         await runGit(MAINTENANCE_ARGS, this.local('maintenance'));
       }
+      // What the fetch fast-forwarded from, read in this queue right before it (no process): a
+      // caller holding a commit it saw earlier learns here, not from a read taken before
+      // another fetch moved the branch, whether `sha` descends from it.
+      const fast = await readRefFast(this.dir, `refs/heads/${branch}`);
+      const from = fast !== undefined && fast === this.fetched.get(branch) ? fast : undefined;
       await runGit(
         ['fetch', '--no-tags', '--quiet', '--update-head-ok', this.url, `${sha}:refs/heads/${branch}`],
         { ...this.remote('fetch', this.dir, { GIT_DIR: this.dir }), config: [NO_AUTO_MAINTENANCE] },
       );
       this.fetched.set(branch, sha);
+      return { from };
     });
   }
 

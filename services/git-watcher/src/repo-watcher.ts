@@ -171,7 +171,8 @@ export class RepoWatcher {
   /**
    * One check, its git processes counted. Checks of a repo run one at a time (also one a test or
    * the benchmark calls directly) and only checks use its mirror, so the mirror's count grows by
-   * exactly this check's processes.
+   * exactly this check's processes (and those of another repo's checks on the same URL, whose
+   * mirror it is too, when they overlap).
    */
   check(trigger: Trigger, receivedAt?: number, after?: string): Promise<CheckResult> {
     return this.checks.run(async () => {
@@ -201,23 +202,26 @@ export class RepoWatcher {
       if (current && current.value.seenHead === after)
         return { result: 'unchanged', head: after, published: 0 };
       const base = current?.value.sha ?? null;
-      // fetchCommit moves the mirror's branch only as a fast-forward: when that branch is the last
-      // commit seen (this instance's last check fetched it), a fetch that succeeds proves `after`
-      // descends from it, and no merge-base process has to say so.
-      const fromBase = base !== null && mirror.lastFetched(repo.branch) === base;
       this.d.metrics.fetches.inc();
-      const took = await limiter
+      // fetchCommit moves the mirror's branch only as a fast-forward: when it moved from the last
+      // commit seen, `after` descends from it, and no merge-base process has to say so. What it
+      // moved from is read in the mirror's queue: another repo on the same URL shares the mirror,
+      // and its fetch may have moved the branch (even to a rewritten history) since this check began.
+      const fetched = await limiter
         .run(repo.host, () => mirror.fetchCommit(repo.branch, after))
-        .then(() => true)
         .catch((err: unknown) => {
           // Not served by SHA, not a fast-forward of the mirror's branch, or not there: ask the remote.
           this.d.logger.info(
             { repo: repo.name, after, err: messageOf(err) },
             'pushed head not fetched by id',
           );
-          return false;
+          return null;
         });
-      if (took && (base === null || base === after || fromBase || (await mirror.isAncestor(base, after)))) {
+      const fromBase = base !== null && fetched?.from === base;
+      if (
+        fetched &&
+        (base === null || base === after || fromBase || (await mirror.isAncestor(base, after)))
+      ) {
         head = after;
         fastForward = base !== null && base !== after;
       }

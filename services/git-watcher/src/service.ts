@@ -1,6 +1,6 @@
 import { Bus, natsOptions, ownerRequests } from '@flotilla/bus';
 import { GitCheckRequest, WebhookRejected } from '@flotilla/events';
-import { Mirror } from '@flotilla/git';
+import { Mirror, mirrorDirName } from '@flotilla/git';
 import { createServiceServer, type Logger, type ServiceHandle } from '@flotilla/runtime';
 import type { Config } from './config.ts';
 import { type Cursor, CursorStore } from './cursor.ts';
@@ -43,8 +43,11 @@ export async function startGitWatcher(
   const stopping = new Set<Promise<void>>();
   const mirrors = new Map<string, Mirror>();
 
+  // One Mirror per cache directory (per URL), shared by every repo watched on that URL: its queue
+  // is the only writer of the directory, and what it knows of its refs holds for all of them.
   const mirrorOf = (repo: WatchedRepo): Mirror => {
-    let m = mirrors.get(repo.name);
+    const dir = mirrorDirName(repo.url);
+    let m = mirrors.get(dir);
     if (!m) {
       m = new Mirror({
         url: repo.url,
@@ -52,7 +55,7 @@ export async function startGitWatcher(
         credentials: repo.credentials,
         timeoutMs: config.poll.gitTimeoutMs,
       });
-      mirrors.set(repo.name, m);
+      mirrors.set(dir, m);
     }
     return m;
   };

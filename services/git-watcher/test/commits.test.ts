@@ -233,6 +233,41 @@ describe('git-watcher commits', () => {
     await r.work.remove();
   });
 
+  it('two watched repos on one URL share its mirror: a force-push one of them fetched is a rewrite for the other too', async () => {
+    const r = await repoWithWorkdir({ 'a.txt': '0' });
+    const c1 = await commit(r.work, { 'a.txt': '1' }, 'one');
+    await r.work.push();
+    const apps = uniq('apps');
+    const docs = uniq('docs');
+    const w = await env.start({
+      repositories: [
+        { name: apps, url: r.url, intervalMs: 3_600_000 },
+        { name: docs, url: r.url, intervalMs: 3_600_000 },
+      ],
+    });
+    await env.log.until(
+      'both first seen',
+      () =>
+        env.log.of('git.commit-detected', apps).length === 1 &&
+        env.log.of('git.commit-detected', docs).length === 1,
+    );
+    await r.work.resetHard(r.head);
+    const other = await commit(r.work, { 'a.txt': 'other' }, 'rewritten');
+    await r.work.forcePush();
+    // The forge's webhook names the new head; both repos are checked, one after the other.
+    await w.watcher(apps)!.check('webhook', Date.now(), other);
+    await w.watcher(docs)!.check('webhook', Date.now(), other);
+    await env.log.caughtUp();
+    for (const name of [apps, docs])
+      expect(
+        env.log
+          .of<Record<string, string>>('git.history-rewritten', name)
+          .map((e) => [e.data.previousSha, e.data.newSha]),
+      ).toEqual([[c1, other]]);
+    await w.stop();
+    await r.work.remove();
+  });
+
   it('reports a force-push and continues or halts per policy', async () => {
     const cont = await repoWithWorkdir({ 'a.txt': '0' });
     const halt = await repoWithWorkdir({ 'a.txt': '0' });
