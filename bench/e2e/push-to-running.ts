@@ -389,6 +389,11 @@ function plannerTimeline(c: ConfigCommit, spans: readonly RawSpan[]): Record<str
   const renders = spans.filter((s) => s.name === 'planner: render' && s.revision === c.sha);
   if (!handler || !fetch || renders.length === 0) return undefined;
   const rendered = Math.max(...renders.map((r) => r.end));
+  // The changed cluster's render (a kustomize build) beside the others' (the render cache's answer
+  // after a walk of their inputs): which one the leg waits for.
+  const dev = renders.filter((r) => r.cluster === 'dev');
+  const others = renders.filter((r) => r.cluster !== 'dev');
+  const took = (rs: RawSpan[]) => Math.max(...rs.map((r) => r.end - r.start));
   return {
     'GitCommitDetected received → planner handler starts (delivery, consumer)': handler.start - c.detectedAt,
     'handler starts → fetch of the commit done': fetch.end - handler.start,
@@ -397,6 +402,10 @@ function plannerTimeline(c: ConfigCommit, spans: readonly RawSpan[]): Record<str
     'dispatch done → renders start (lane)': Math.min(...renders.map((r) => r.start)) - dispatch.end,
     [`renders (${renders.length} clusters, first start → last end)`]:
       rendered - Math.min(...renders.map((r) => r.start)),
+    ...(dev.length > 0 ? { '  of which: the dev render (its files changed)': took(dev) } : {}),
+    ...(others.length > 0
+      ? { [`  of which: the slowest of the other ${others.length} (inputs unchanged)`]: took(others) }
+      : {}),
     'renders done → dev PlanCreated received (decision queue, store, sign, publish)': c.plannedAt - rendered,
   };
 }
@@ -410,6 +419,7 @@ interface RawSpan {
   start: number;
   end: number;
   revision?: string;
+  cluster?: string;
 }
 async function spanReceiver() {
   let byName: Spans = new Map();
@@ -446,13 +456,16 @@ async function spanReceiver() {
                 const ms = Number((BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano)) / 1000n) / 1000;
                 const name = `${service}: ${s.name.replace(/^handle io\.flotilla\.(.*)\.v1$/, 'handle $1')}`;
                 byName.set(name, [...(byName.get(name) ?? []), ms]);
-                const revision = s.attributes?.find((a) => a.key === 'flotilla.revision')?.value.stringValue;
+                const attr = (key: string) => s.attributes?.find((a) => a.key === key)?.value.stringValue;
+                const revision = attr('flotilla.revision');
+                const cluster = attr('flotilla.cluster');
                 raw.push({
                   name,
                   traceId: s.traceId,
                   start: Number(BigInt(s.startTimeUnixNano) / 1000n) / 1000,
                   end: Number(BigInt(s.endTimeUnixNano) / 1000n) / 1000,
                   ...(revision ? { revision } : {}),
+                  ...(cluster ? { cluster } : {}),
                 });
               }
           }
