@@ -119,11 +119,11 @@ describe('roles on the planner API', () => {
       body: { error: 'not-operator' },
     });
     await h.events.wait(OperationRefused, (d: D) => d.code === 'not-operator' && d.by === 'user:alice');
-    expect((await h.api(planner, 'POST', '/api/v1/stages/test/lock', SAM, { reason: 'sre' })).status).toBe(
+    expect(await h.api(planner, 'POST', '/api/v1/stages/test/lock', SAM, { reason: 'sre' })).toHaveStatus(
       200,
     );
     expect((await h.events.wait<D>(StageLockChanged, (d) => d.stage === 'test')).data.by).toBe('user:sam');
-    expect((await h.api(planner, 'POST', '/api/v1/stages/test/unlock', SAM)).status).toBe(200);
+    expect(await h.api(planner, 'POST', '/api/v1/stages/test/unlock', SAM)).toHaveStatus(200);
     // sam is an operator of test by both the list and his token, of nothing else.
     expect(await h.api(planner, 'POST', '/api/v1/stages/dev/lock', SAM)).toMatchObject({
       status: 403,
@@ -160,7 +160,7 @@ describe('roles on the planner API', () => {
 
     // To the first revision, which dev ran healthy: allowed for bob, an operator of dev.
     const ok = await rollback(TOKENS.bob, first);
-    expect(ok.status).toBe(200);
+    expect(ok).toHaveStatus(200);
     expect((await h.events.wait<D>(RollbackCommitted)).data).toMatchObject({
       stage: 'dev',
       toRevision: first,

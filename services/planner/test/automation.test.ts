@@ -105,7 +105,7 @@ describe('image automation, lock and rollback', () => {
     const res = await h.api(planner, 'POST', '/api/v1/stages/dev/rollback', TOKENS.carol, {
       reason: '1.4.8 fails',
     });
-    expect(res.status).toBe(200);
+    expect(res).toHaveStatus(200);
     const rb = await h.events.wait<D>(RollbackCommitted);
     expect(rb.data).toMatchObject({ stage: 'dev', by: 'user:carol', reason: '1.4.8 fails' });
     expect(rb.actor).toBe('user:carol');
@@ -122,17 +122,17 @@ describe('image automation, lock and rollback', () => {
     expect((await h.gitRepo('rev-parse', 'main')).trim()).toBe(rb.data.commit);
 
     const unlocked = await h.api(planner, 'POST', '/api/v1/stages/dev/unlock', TOKENS.alice);
-    expect(unlocked.status).toBe(200);
+    expect(unlocked).toHaveStatus(200);
     await h.events.wait<D>(StageLockChanged, (d) => d.stage === 'dev' && d.locked === false);
     await h.tag('1.4.10', digestOf('web-1.4.10'));
     expect((await h.events.wait<D>(ImageUpdateCommitted, (d) => d.tag === '1.4.10')).data.stage).toBe('dev');
   });
 
   it('a manually locked stage ignores new images; the API requires a token', async () => {
-    expect((await h.api(planner, 'POST', '/api/v1/stages/dev/lock')).status).toBe(401);
+    expect(await h.api(planner, 'POST', '/api/v1/stages/dev/lock')).toHaveStatus(401);
     expect(
-      (await h.api(planner, 'POST', '/api/v1/stages/dev/lock', TOKENS.bob, { reason: 'freeze' })).status,
-    ).toBe(200);
+      await h.api(planner, 'POST', '/api/v1/stages/dev/lock', TOKENS.bob, { reason: 'freeze' }),
+    ).toHaveStatus(200);
     const head = (await h.gitRepo('rev-parse', 'main')).trim();
     await h.tag('1.4.11', digestOf('web-1.4.11'));
     await h.drained();

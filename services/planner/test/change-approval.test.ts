@@ -74,13 +74,13 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
 
     const approve = (token: string, body?: unknown) =>
       h.api(planner, 'POST', `/api/v1/changes/${id}/approve`, token, body);
-    expect((await approve(TOKENS.bob)).status).toBe(403);
+    expect(await approve(TOKENS.bob)).toHaveStatus(403);
     expect(
       (await h.events.wait<D>(ChangeApprovalRefused, (d) => d.changeId === id && d.by === 'user:bob')).data
         .code,
     ).toBe('unauthorised');
     const own = await approve(TOKENS.alice);
-    expect(own.status).toBe(403);
+    expect(own).toHaveStatus(403);
     expect(own.body.error).toBe('separation-of-duties');
     expect(
       (await h.events.wait<D>(ChangeApprovalRefused, (d) => d.changeId === id && d.by === 'user:alice')).data
@@ -90,7 +90,7 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     expect(h.events.of<PlanData>(PlanCreated, (d) => d.revision === sha)).toEqual([]);
 
     const ok = await approve(TOKENS.carol, { comment: 'reviewed the annotation' });
-    expect(ok.status).toBe(200);
+    expect(ok).toHaveStatus(200);
     const approved = await h.events.wait<D>(ChangeApproved, (d) => d.changeId === id);
     expect(approved.data).toMatchObject({
       approver: 'user:carol',
@@ -117,7 +117,7 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
       emergency: true,
       reason: 'INC-42: prod down, fix now, review tomorrow',
     });
-    expect(res.status).toBe(200);
+    expect(res).toHaveStatus(200);
     const approved = await h.events.wait<D>(ChangeApproved, (d) => d.changeId === held.data.changeId);
     expect(approved.data).toMatchObject({
       approver: 'user:alice',
@@ -147,13 +147,13 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
       (d) => d.toStage === 'prod' && (d.images as Array<{ digest: string }>)[0]?.digest === digest,
     );
     const now = await h.api(planner, 'POST', '/api/v1/stages/prod/promote', TOKENS.alice);
-    expect(now.status).toBe(200);
+    expect(now).toHaveStatus(200);
     const p = now.body.promotion as { id: string; status: string; approvedBy: string[]; actor: string };
     expect(p).toMatchObject({ status: 'awaiting', approvedBy: [], actor: 'user:alice' });
     expect(h.events.of<D>(PromotionApproved, (d) => d.promotionId === p.id)).toEqual([]);
 
     const self = await h.api(planner, 'POST', `/api/v1/promotions/${p.id}/approve`, TOKENS.alice);
-    expect(self.status).toBe(403);
+    expect(self).toHaveStatus(403);
     expect(self.body.error).toBe('separation-of-duties');
     const refusal = await h.events.wait<D>(
       PromotionRejected,
@@ -162,7 +162,7 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     expect(refusal.data.kind).toBe('unauthorised');
     expect(await h.fileAtHead('clusters/prod/web-image.yaml')).not.toContain(digest);
 
-    expect((await h.api(planner, 'POST', `/api/v1/promotions/${p.id}/approve`, TOKENS.carol)).status).toBe(
+    expect(await h.api(planner, 'POST', `/api/v1/promotions/${p.id}/approve`, TOKENS.carol)).toHaveStatus(
       200,
     );
     const committed = await h.events.wait<D>(PromotionCommitted, (d) => d.promotionId === p.id);
@@ -202,7 +202,7 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     expect(held.data.approvers).toEqual(['alice', 'group:release-managers']);
     expect(h.events.of<PlanData>(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha)).toEqual([]);
     const res = await h.api(planner, 'POST', `/api/v1/changes/${held.data.changeId}/approve`, TOKENS.carol);
-    expect(res.status).toBe(200);
+    expect(res).toHaveStatus(200);
     await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha);
     // Approved once: prod is automatic now, and the next edit goes straight through.
     const next = await pushEdit('clusters/prod/kustomization.yaml', annotate('four'), 'prod: another tweak');

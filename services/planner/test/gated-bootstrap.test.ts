@@ -50,7 +50,7 @@ describe('planner: a gated stage bootstraps only through an approval', () => {
     const id = awaiting.data.changeId as string;
     const key = { 'idempotency-key': 'bootstrap-approval-1' };
     const approved = await h.api(planner, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.alice, {}, key);
-    expect(approved.status).toBe(200);
+    expect(approved).toHaveStatus(200);
     const plan = await h.events.wait<PlanData>(PlanCreated, (d) => d.cluster === 'prod');
     expect(plan.data.revision).toBe(awaiting.data.revision);
     const approval = await h.events.wait<D>(ChangeApproved, (d) => d.changeId === id);
@@ -62,15 +62,13 @@ describe('planner: a gated stage bootstraps only through an approval', () => {
     // The same request again (a client retrying after a lost answer): the recorded decision, not
     // a 404 for a change that is no longer waiting, and no second approval event.
     const again = await h.api(planner, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.alice, {}, key);
-    expect(again.status).toBe(200);
+    expect(again).toHaveStatus(200);
     expect(again.body).toMatchObject({
       approved: { changeId: id, by: 'user:alice' },
       planId: plan.data.planId,
     });
     // Without the key it is a new request, for a change no longer waiting.
-    expect((await h.api(planner, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.alice, {})).status).toBe(
-      404,
-    );
+    expect(await h.api(planner, 'POST', `/api/v1/changes/${id}/approve`, TOKENS.alice, {})).toHaveStatus(404);
     await h.drained();
     expect(h.events.of<D>(ChangeApproved, (d) => d.changeId === id)).toHaveLength(1);
     expect(h.events.of<PlanData>(PlanCreated, (d) => d.cluster === 'prod')).toHaveLength(1);

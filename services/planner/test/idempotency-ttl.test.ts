@@ -46,13 +46,13 @@ describe('Idempotency-Key lifetime', () => {
     });
     await h.events.wait(StageLockChanged, (d: D) => d.stage === 'dev' && d.locked === true);
     const unlocked = await h.api(planner, 'POST', '/api/v1/stages/dev/unlock', TOKENS.bob, {});
-    expect(unlocked.status).toBe(200);
+    expect(unlocked).toHaveStatus(200);
     await h.events.wait(StageLockChanged, (d: D) => d.stage === 'dev' && d.locked === false);
 
     // The key lives: its retry is answered from the record (the stage as that request left it
     // is not re-applied: no second lock, no second event), even though the stage moved on.
     const retried = await lock(planner);
-    expect(retried.status).toBe(200);
+    expect(retried).toHaveStatus(200);
     expect((retried.body.stage as D).locked).toBeUndefined();
     await planner.stop();
 

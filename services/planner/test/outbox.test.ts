@@ -193,14 +193,14 @@ describe('planner killed after an approval issued its plan, before answering', (
         },
         { timeoutMs: 60_000, intervalMs: 250 },
       );
-      expect(retried.status).toBe(200);
+      expect(retried).toHaveStatus(200);
       expect(retried.body).toMatchObject({
         change: { changeId: id, revision: sha },
         approved: { changeId: id, by: 'user:carol', kind: 'standard' },
         planId: plan.data.planId,
       });
       // Without the key it is a new request, for a change that no longer waits.
-      expect((await approve(planner, {})).status).toBe(404);
+      expect(await approve(planner, {})).toHaveStatus(404);
       await h.drained();
       expect(await stored(ChangeApproved, ofChange)).toHaveLength(1);
       expect(await stored(PlanCreated, (d) => d.cluster === 'prod' && d.revision === sha)).toHaveLength(1);
@@ -259,7 +259,7 @@ describe('planner killed between pushing a rollback commit and saving its lock',
         },
         { timeoutMs: 60_000, intervalMs: 250 },
       );
-      expect(retried.status).toBe(200);
+      expect(retried).toHaveStatus(200);
       expect(retried.body.commit).toBe(pushed[0]?.sha);
       const committed = await storedOne(RollbackCommitted, (d) => d.stage === 'dev');
       expect(committed.data).toMatchObject({ commit: pushed[0]?.sha, by: 'user:carol' });

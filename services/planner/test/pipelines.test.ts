@@ -91,7 +91,7 @@ describe('pipelines: many per repo, sharing clusters, each on its own', () => {
       expect(p.path).toBe(`${p.pipeline}/${p.cluster}`);
     }
     const list = await h.api(planner, 'GET', '/api/v1/pipelines', TOKENS.bob);
-    expect(list.status).toBe(200);
+    expect(list).toHaveStatus(200);
     expect(list.body.pipelines).toEqual([
       {
         name: 'payments',
@@ -154,7 +154,7 @@ describe('pipelines: many per repo, sharing clusters, each on its own', () => {
       `/api/v1/pipelines/payments/promotions/${id}/approve`,
       TOKENS.bob,
     );
-    expect(approved.status).toBe(200);
+    expect(approved).toHaveStatus(200);
     await h.events.wait(PromotionCommitted, (d: D) => d.pipeline === 'payments');
     expect(await h.fileAtHead('payments/prod/api.yaml')).toContain(
       `${PAY}:2.0.0@${digestOf('payments-2.0.0')}`,

@@ -117,7 +117,7 @@ describe('plans: signed, content-addressed, only for changed clusters; render er
     const standby = await h.start();
     expect(planner.leader).toBe(true);
     expect(standby.leader).toBe(false);
-    expect((await h.api(standby, 'GET', '/api/v1/stages', TOKENS.bob)).status).toBe(503);
+    expect(await h.api(standby, 'GET', '/api/v1/stages', TOKENS.bob)).toHaveStatus(503);
     await standby.stop();
   });
 });

@@ -104,7 +104,7 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
     const rejected = await h.events.wait<D>(PromotionRejected, (d) => d.promotionId === id);
     expect(rejected.data).toMatchObject({ kind: 'unauthorised', by: 'user:bob' });
     expect(rejected.actor).toBe('user:bob');
-    expect((await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`)).status).toBe(401);
+    expect(await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`)).toHaveStatus(401);
     const rec = await h.api(planner, 'GET', `/api/v1/promotions/${id}`, TOKENS.bob);
     expect(rec.body.promotion).toMatchObject({
       status: 'awaiting',
@@ -115,7 +115,7 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
     const approved = await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.alice, {
       comment: 'release 1.4.7',
     });
-    expect(approved.status).toBe(200);
+    expect(approved).toHaveStatus(200);
     expect((await h.events.wait<D>(PromotionApproved, (d) => d.promotionId === id)).data.approver).toBe(
       'user:alice',
     );
@@ -132,7 +132,7 @@ describe('planner: new image → dev → test → uat → prod (approval)', () =
     expect((await trailers(h, 'Flotilla-Promotion')).length).toBe(3);
     await h.events.wait<D>(PlanCreated, (d) => d.cluster === 'prod' && (d.sequence as number) >= 2);
     const status = await h.api(planner, 'GET', '/api/v1/stages', TOKENS.bob);
-    expect(status.status).toBe(200);
+    expect(status).toHaveStatus(200);
     const stages = status.body.stages as Array<{ name: string; images: Array<{ digest: string }> }>;
     expect(stages.map((s) => s.name)).toEqual(['dev', 'test', 'uat', 'prod']);
     for (const s of stages) expect(s.images[0]?.digest).toBe(digest);

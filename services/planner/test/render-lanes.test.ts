@@ -99,17 +99,17 @@ describe('renders run beside the decisions, one lane per pipeline', () => {
     const lock = await h.api(planner, 'POST', '/api/v1/pipelines/shop/stages/prod/lock', TOKENS.alice, {
       reason: 'freeze during the test',
     });
-    expect(lock.status).toBe(200);
+    expect(lock).toHaveStatus(200);
     expect([rendering(), shopDone()]).toEqual([true, false]);
     const status = await h.api(planner, 'GET', '/api/v1/pipelines/shop/stages', TOKENS.bob);
-    expect(status.status).toBe(200);
+    expect(status).toHaveStatus(200);
     expect(status.body.revision).not.toBe(slow);
     expect((status.body.stages as Array<{ locked: D | null }>)[1]?.locked).toMatchObject({
       by: 'user:alice',
     });
     expect([rendering(), shopDone()]).toEqual([true, false]);
     const unlock = await h.api(planner, 'POST', '/api/v1/pipelines/shop/stages/prod/unlock', TOKENS.alice);
-    expect(unlock.status).toBe(200);
+    expect(unlock).toHaveStatus(200);
     // /metrics shows the render in flight (and answers during it too).
     const metrics = await (await fetch(`${planner.url}/metrics`)).text();
     expect(metrics).toMatch(/^planner_renders_in_flight 1$/m);

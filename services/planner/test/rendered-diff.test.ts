@@ -88,7 +88,7 @@ describe('planner: rendered diffs of promotions and held changes', () => {
 
     // dave may only read: that is enough to see what he would be asked about.
     const res = await h.api(planner, 'GET', path, TOKENS.dave);
-    expect(res.status).toBe(200);
+    expect(res).toHaveStatus(200);
     const preview = res.body as unknown as Answer;
     expect(preview).toMatchObject({ kind: 'promotion', stage: 'prod' });
     expect(preview.clusters).toHaveLength(1);
@@ -102,11 +102,11 @@ describe('planner: rendered diffs of promotions and held changes', () => {
     // The env var that reads like a credential did not change and is not listed at all.
     expect(JSON.stringify(preview)).not.toContain(ENV_OLD);
 
-    expect((await h.api(planner, 'GET', path, TOKENS.eve)).status).toBe(403);
-    expect((await h.api(planner, 'GET', path)).status).toBe(401);
-    expect((await h.api(planner, 'GET', '/api/v1/promotions/no-such/diff', TOKENS.dave)).status).toBe(404);
+    expect(await h.api(planner, 'GET', path, TOKENS.eve)).toHaveStatus(403);
+    expect(await h.api(planner, 'GET', path)).toHaveStatus(401);
+    expect(await h.api(planner, 'GET', '/api/v1/promotions/no-such/diff', TOKENS.dave)).toHaveStatus(404);
 
-    expect((await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.carol)).status).toBe(200);
+    expect(await h.api(planner, 'POST', `/api/v1/promotions/${id}/approve`, TOKENS.carol)).toHaveStatus(200);
     const committed = await h.events.wait<D>(PromotionCommitted, (d) => d.promotionId === id, LONG);
     const after = (await h.api(planner, 'GET', path, TOKENS.dave)).body as unknown as Answer;
     expect(after.clusters[0]).toMatchObject({ basis: 'commit', toRevision: committed.data.commit });
@@ -136,10 +136,10 @@ describe('planner: rendered diffs of promotions and held changes', () => {
     await h.commitDetected(sha, ['clusters/prod/db-secret.yaml', 'clusters/prod/web-image.yaml']);
     const held = await h.events.wait<D>(ChangeAwaitingApproval, (d) => d.revision === sha, LONG);
     const path = `/api/v1/changes/${held.data.changeId}/diff`;
-    expect((await h.api(planner, 'GET', path, TOKENS.eve)).status).toBe(403);
+    expect(await h.api(planner, 'GET', path, TOKENS.eve)).toHaveStatus(403);
 
     const res = await h.api(planner, 'GET', path, TOKENS.dave);
-    expect(res.status).toBe(200);
+    expect(res).toHaveStatus(200);
     const diff = res.body as unknown as Answer;
     expect(diff).toMatchObject({ kind: 'change', stage: 'prod' });
     expect(diff.clusters[0]).toMatchObject({ cluster: 'prod', basis: 'commit', toRevision: sha });
