@@ -106,6 +106,25 @@ const bench = await startApplierBench('bench-applier', { kubectlMaxBuffer: 256 <
 const { cluster, tmp, kubectl } = bench;
 const { waitEvent, publish } = bench.feed;
 
+/**
+ * Waits until the test cluster's process (apiserver, etcd and the controllers, one process) has
+ * caught up: under 5 % of a core over a second, at most 120 s. A write pass ends when its PATCHes
+ * are answered, but the controllers' follow-up (a ReplicaSet and status updates per Deployment,
+ * EndpointSlices per Service: thousands of writes more) runs after it; without this wait it lands
+ * in the next side's time, and in ABAB pairs that is the applier, right after its ceiling.
+ */
+async function settle(): Promise<number> {
+  const t0 = performance.now();
+  let prev = cpuSeconds(cluster.pid);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = cpuSeconds(cluster.pid);
+    if (now - prev < 0.05 || performance.now() - t0 > 120_000) return (performance.now() - t0) / 1000;
+    prev = now;
+  }
+}
+const settled: number[] = [];
+
 async function createNamespaces(prefix: string) {
   await bench.createNamespaces(prefix, NAMESPACES);
   // The ServiceAccount controller creates `default` in each; wait so it does not compete with the timing.
@@ -153,6 +172,7 @@ async function applierRun(
     },
   );
   const load = loadavg()[0] as number;
+  settled.push(await settle());
   const readyRss = peakRssMiB(pid);
   const cpu0 = [cpuSeconds(pid), cpuSeconds(cluster.pid)];
   const m0 = monoUs();
@@ -319,6 +339,7 @@ async function ceilingRun(
     );
     return (performance.now() - t0) / 1000;
   };
+  settled.push(await settle());
   // The applier's own sequence, raw: a dry-run pass of every object, then the write pass.
   const load = loadavg()[0] as number;
   const dry = await pass(true);
@@ -573,6 +594,9 @@ ${
 }- **kubectl**: \`kubectl apply --server-side -f <file>\` of the same objects (default validation, sequential
   requests), ${KUBECTL_RUNS} run(s) after the pairs.
 - **CPU**: utime + stime from /proc of the applier process and of the apiserver process over the initial apply.
+- **Settled**: before each ceiling and each applier run the bench waits until the cluster process (apiserver,
+  etcd and controllers in one) is under 5 % of a core: the controllers' follow-up of the previous side's writes
+  (ReplicaSets, Deployment status, EndpointSlices) is not charged to the next side. Waits: ${settled.map((x) => x.toFixed(0)).join(', ')} s.
 
 | pair | ceiling load | ${CEILING.map((c) => `ceiling ${c.startsWith('h2:') ? `HTTP/2 ×${c.slice(3)}` : `HTTP/1.1 ×${c}`}: dry-run + write (s)`).join(' | ')} | applier load | applier (s) | applier CPU (s) | apiserver CPU during applier (s) |${ALT ? ` applier ×${ALT} (s) |` : ''}${BASELINE ? ' baseline (s) | baseline CPU (s) |' : ''} applier ÷ 2×ceiling | applier ÷ (dry-run + write) | no-op (s) | peak RSS (MiB) |
 | --- | --- | ${CEILING.map(() => '---').join(' | ')} | --- | --- | --- | --- |${ALT ? ' --- |' : ''}${BASELINE ? ' --- | --- |' : ''} --- | --- | --- | --- |
