@@ -524,20 +524,10 @@ export class Workspace {
     return null;
   }
 
-  /** Trailers of a commit, in order (repeated keys keep every value). */
+  /** Trailers of a commit, in order (repeated keys keep every value), parsed as the index's are. */
   async trailers(rev: string): Promise<Array<[string, string]>> {
-    const out = await runGit(
-      ['log', '-1', '--format=%(trailers:only,unfold,separator=%x1e,key_value_separator=%x1f)', rev, '--'],
-      this.local('log'),
-    );
-    return out
-      .replace(/\n$/, '')
-      .split('\x1e')
-      .filter(Boolean)
-      .map((kv) => {
-        const [k = '', v = ''] = kv.split('\x1f');
-        return [k, v] as [string, string];
-      });
+    const out = await runGit(['log', '-1', `--format=${TRAILER_LOG_FORMAT}`, rev, '--'], this.local('log'));
+    return parseTrailerLog(out)[0]?.trailers ?? [];
   }
 
   verifyCommitSignature(sha: string, opts: VerifyOptions = {}): Promise<SignatureVerification> {
