@@ -146,7 +146,11 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
       PromotionAwaitingApproval,
       (d) => d.toStage === 'prod' && (d.images as Array<{ digest: string }>)[0]?.digest === digest,
     );
-    const now = await h.api(planner, 'POST', '/api/v1/stages/prod/promote', TOKENS.alice);
+    // Both decisions carry an Idempotency-Key, as the CLI's do: a 503 (a planner not ready on a
+    // loaded machine) is then retried, as the CLI retries it, without deciding twice.
+    const now = await h.api(planner, 'POST', '/api/v1/stages/prod/promote', TOKENS.alice, undefined, {
+      'idempotency-key': 'promote-prod-now',
+    });
     expect(now).toHaveStatus(200);
     const p = now.body.promotion as { id: string; status: string; approvedBy: string[]; actor: string };
     expect(p).toMatchObject({ status: 'awaiting', approvedBy: [], actor: 'user:alice' });
@@ -162,9 +166,11 @@ describe('planner: no ungated change reaches a manual stage; separation of dutie
     expect(refusal.data.kind).toBe('unauthorised');
     expect(await h.fileAtHead('clusters/prod/web-image.yaml')).not.toContain(digest);
 
-    expect(await h.api(planner, 'POST', `/api/v1/promotions/${p.id}/approve`, TOKENS.carol)).toHaveStatus(
-      200,
-    );
+    expect(
+      await h.api(planner, 'POST', `/api/v1/promotions/${p.id}/approve`, TOKENS.carol, undefined, {
+        'idempotency-key': 'carol-approves-prod',
+      }),
+    ).toHaveStatus(200);
     const committed = await h.events.wait<D>(PromotionCommitted, (d) => d.promotionId === p.id);
     expect(committed.data.approvedBy).toEqual(['user:carol']);
     expect(position(PromotionApproved, (d) => d.promotionId === p.id)).toBeLessThan(

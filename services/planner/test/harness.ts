@@ -59,6 +59,9 @@ expect.extend({
   },
 });
 
+/** Attempts of a decision on a 503, as the CLI's default (cli/src/http-client.ts DECISION_RETRIES). */
+const DECISION_ATTEMPTS = 3;
+
 export const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
 
 /** A test's changes to the planner's config; a `consumer` given in part keeps the other defaults. */
@@ -123,6 +126,10 @@ export interface Harness {
   /** `git` in the bare repo on the server. */
   gitRepo(...args: string[]): Promise<string>;
   fileAtHead(path: string): Promise<string>;
+  /**
+   * Calls the planner API. A POST with an Idempotency-Key in `headers` is retried with it on a
+   * 503, as the CLI's decisions are.
+   */
   api(
     h: PlannerHandle,
     method: 'GET' | 'POST',
@@ -308,16 +315,30 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),
     async api(handle, method, path, token, body, headers = {}) {
-      const res = await fetch(`${handle.url}${path}`, {
-        method,
-        headers: {
-          ...headers,
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      const send = async (): Promise<ApiResponse> => {
+        const res = await fetch(`${handle.url}${path}`, {
+          method,
+          headers: {
+            ...headers,
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const key = headers['idempotency-key'];
+      // Without a key a retry could decide twice: sent once, as a client without a key would.
+      if (method !== 'POST' || key === undefined) return await send();
+      // A keyed decision is sent as the CLI sends one (cli/src/http-client.ts `decide`): again
+      // with the same key on a 503 (a planner not ready: its lease, 2 s here, ran out on a loaded
+      // machine; a NATS ack timed out), 3 attempts in all. The planner answers a key it has seen
+      // with what it decided, so a retry never decides twice.
+      for (let attempt = 1; ; attempt++) {
+        const res = await send();
+        if (res.status !== 503 || attempt >= DECISION_ATTEMPTS) return res;
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 5000)));
+      }
     },
     async stop() {
       for (const p of handles) await p.stop().catch(() => undefined);
