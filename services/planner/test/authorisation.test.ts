@@ -9,6 +9,7 @@ import { waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, fixtureFiles, type Harness, TOKENS } from './harness.ts';
+import './status-matcher.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;

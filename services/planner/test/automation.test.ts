@@ -3,6 +3,7 @@ import { rawNats, waitFor, waitUntil } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
+import './status-matcher.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;

@@ -13,6 +13,7 @@ import type { PlanData } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS } from './harness.ts';
+import './status-matcher.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;

@@ -25,7 +25,6 @@ import {
 } from '@flotilla/test-support';
 import { generateSigningKey, type TrustedKey } from '@flotilla/trust';
 import { Value } from '@sinclair/typebox/value';
-import { expect } from 'vitest';
 import { Config } from '../src/config.ts';
 import type { PlannerFaults } from '../src/promotions.ts';
 import { type PlannerHandle, startPlanner } from '../src/service.ts';
@@ -35,29 +34,6 @@ export interface ApiResponse {
   status: number;
   body: Record<string, unknown>;
 }
-
-declare module 'vitest' {
-  // biome-ignore lint/suspicious/noExplicitAny: must match vitest's own declaration, Matchers<T = any>
-  interface Matchers<T = any> {
-    /** `expect(await h.api(...)).toHaveStatus(200)`: on a mismatch the message shows the body. */
-    toHaveStatus(status: number): T;
-  }
-}
-
-// Every planner API test asserts its statuses with this, so a failure reads
-// "expected 200, got 503 {"error":"unavailable","message":"..."}" instead of "expected 503 to be
-// 200": a 503 seen once in a loaded CI run is otherwise undiagnosable (which error escaped).
-expect.extend({
-  toHaveStatus(received: ApiResponse, status: number) {
-    return {
-      pass: received.status === status,
-      message: () =>
-        `expected HTTP ${this.isNot ? 'not ' : ''}${status}, got ${received.status} ${JSON.stringify(received.body)}`,
-      actual: received.status,
-      expected: status,
-    };
-  },
-});
 
 /** Attempts of a decision on a 503, as the CLI's default (cli/src/http-client.ts DECISION_RETRIES). */
 const DECISION_ATTEMPTS = 3;

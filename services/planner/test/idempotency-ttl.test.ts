@@ -5,6 +5,7 @@ import { StageLockChanged } from '@flotilla/events';
 import { waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, TOKENS } from './harness.ts';
+import './status-matcher.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;

@@ -24,6 +24,7 @@ import {
   spawnCrashingPlanner,
 } from './crash-support.ts';
 import { type Harness, TOKENS, trailers, WEB } from './harness.ts';
+import './status-matcher.ts';
 
 type D = Record<string, unknown>;
 let h: Harness;

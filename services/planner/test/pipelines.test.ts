@@ -13,6 +13,7 @@ import { execGit } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS } from './harness.ts';
+import './status-matcher.ts';
 
 // Two teams, two pipelines, the same two clusters: shop/web promotes to prod by itself,
 // payments/api waits for its own approver (bob). Plain YAML paths keep kubectl out of it.

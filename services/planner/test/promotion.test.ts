@@ -13,6 +13,7 @@ import { type PlanData, verifyPlanSignature } from '@flotilla/trust';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, type Harness, TOKENS, trailers, WEB } from './harness.ts';
+import './status-matcher.ts';
 
 let h: Harness;
 let planner: PlannerHandle;

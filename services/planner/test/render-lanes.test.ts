@@ -3,6 +3,7 @@ import { GitWorkdir, waitFor } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, type Harness, TOKENS } from './harness.ts';
+import './status-matcher.ts';
 
 // Issue 13: a render never holds the planner's decisions. Two teams' pipelines; shop's dev
 // directory becomes a legal but slow kustomization (a diamond of bases that kustomize loads

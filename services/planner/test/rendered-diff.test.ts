@@ -8,6 +8,7 @@ import { GitWorkdir } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlannerHandle } from '../src/service.ts';
 import { createHarness, digestOf, fixtureFiles, type Harness, TOKENS, WEB } from './harness.ts';
+import './status-matcher.ts';
 
 // The rendered diff a reviewer approves (GET /promotions/:id/diff, GET /changes/:id/diff): real
 // NATS, real git, real `kubectl kustomize`. Field by field, with secret values as hashes only.
