@@ -412,17 +412,22 @@ export class Workspace {
   /**
    * Pushes the branch. When another writer pushed first (non-fast-forward), fetches, rebases the
    * local commits onto the new head and tries again, up to `retries` times; then `git.non-fast-forward`.
+   *
+   * `beforePush` is told the head about to be pushed, before each attempt (a rebase makes a new
+   * one): whoever must know a commit as its own has to know it before the remote has it, since
+   * the writer may be stopped (or lose its lease) the moment the push returns.
    */
-  push(opts: { retries?: number } = {}): Promise<PushResult> {
+  push(opts: { retries?: number; beforePush?: (head: string) => Promise<void> } = {}): Promise<PushResult> {
     const retries = opts.retries ?? 5;
     return this.queue.run(async () => {
       let rebases = 0;
       this.knownRemote = null;
       for (;;) {
         try {
-          await runGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${this.branch}`], this.remote('push'));
           const head = await this.head();
           if (!head) throw new GitError('git.invalid-argument', 'nothing to push on an unborn branch');
+          await opts.beforePush?.(head);
+          await runGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${this.branch}`], this.remote('push'));
           // The remote took it as a fast-forward: its head is ours now.
           this.knownRemote = head;
           return { head, rebases };

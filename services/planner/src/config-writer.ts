@@ -59,7 +59,11 @@ const isStaleBase = (err: unknown) => err instanceof FlotillaError && err.code =
 export class ConfigWriter {
   constructor(
     private readonly repo: ConfigRepo,
-    /** Told the sha of every commit this writer pushed, before anything renders it. */
+    /**
+     * Told the sha of every commit this writer is about to push (each rebase makes a new one),
+     * before the push: once the remote has it, anyone may render it, and this writer may already
+     * have lost its lease.
+     */
     private readonly pushed: (sha: string) => Promise<void> = async () => {},
     /** The lease's fencing token for the pipeline, checked right before the commit (throws when not held). */
     private readonly fence: (pipeline: string) => number = () => 0,
@@ -176,7 +180,12 @@ export class ConfigWriter {
     let pushed: Awaited<ReturnType<typeof ws.push>>;
     try {
       // On an unconfirmed head a rejection means the remote moved: start over, do not rebase.
-      pushed = await ws.push(this.verified ? {} : { retries: 0 });
+      // Our own commit is recorded before the remote has it: recorded after, a planner that lost its
+      // lease (or was killed) right after the push would leave a commit its successor cannot tell
+      // from a human's ungated edit, and the successor would hold the stage on it. A recorded commit
+      // that never lands is harmless: nothing renders a sha the remote does not have.
+      const beforePush = (head: string) => this.pushed(head);
+      pushed = await ws.push(this.verified ? { beforePush } : { retries: 0, beforePush });
     } catch (err) {
       if (!this.verified && isGitError(err, 'git.non-fast-forward')) throw staleBase(err);
       // Branch protection, a pre-receive hook, or losing every rebase race: the change is held (the
@@ -198,7 +207,6 @@ export class ConfigWriter {
       throw new FlotillaError('planner.commit-lost', `pushed commit ${change.key.join(': ')} not found`, {
         disposition: 'retry',
       });
-    await this.pushed(sha);
     return sha;
   }
 }

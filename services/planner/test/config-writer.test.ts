@@ -26,7 +26,7 @@ afterAll(async () => {
 async function fixture() {
   const name = `config-${++n}`;
   await git.createRepo(name, { files: { [FILE]: 'tag: "0"\n', 'README.md': 'config\n' } });
-  const open = async (dir: string) => {
+  const open = async (dir: string, pushed: (sha: string) => Promise<void> = async () => {}) => {
     const repo = await ConfigRepo.open({
       url: git.url(name),
       branch: 'main',
@@ -36,7 +36,7 @@ async function fixture() {
     const refusals: PushRejection[] = [];
     const writer = new ConfigWriter(
       repo,
-      async () => {},
+      pushed,
       () => 1,
       async (r) => {
         refusals.push(r);
@@ -74,6 +74,37 @@ async function setTag(writer: ConfigWriter, key: CommitKey, tag: string): Promis
     });
   });
 }
+
+describe('ConfigWriter records what it pushes before the remote has it', () => {
+  it('tells the recorder each head it is about to push, a remade one too, while the remote does not have it yet', async () => {
+    const fx = await fixture();
+    const seen: { sha: string; remote: string }[] = [];
+    let race = false;
+    const { writer } = await fx.open(fx.dir, async (sha) => {
+      seen.push({ sha, remote: await fx.remoteHead() });
+      if (!race) return;
+      // Another writer gets there first: this push is refused and the change is made again.
+      race = false;
+      await fx.human.pull();
+      await fx.human.writeFile('README.md', 'config, edited\n');
+      await fx.human.commit('docs');
+      await fx.human.push();
+    });
+    const first = await setTag(writer, ['Flotilla-Event', 'e1'], '1');
+    // A planner that loses its lease the moment its push returns has still recorded the commit,
+    // so its successor's gate knows it as the planner's own and does not hold the stage on it.
+    expect(seen.map((s) => s.sha)).toEqual([first]);
+
+    race = true;
+    const second = await setTag(writer, ['Flotilla-Event', 'e2'], '2');
+    expect(second).toBe(await fx.remoteHead());
+    expect(seen).toHaveLength(3);
+    expect(seen.at(-1)?.sha).toBe(second);
+    expect(seen[1]?.sha).not.toBe(second);
+    for (const s of seen) expect(s.remote).not.toBe(s.sha);
+    await fx.human.remove();
+  });
+});
 
 describe('ConfigWriter on a head it pushed itself', () => {
   it('starts the next change without asking the remote, and finds earlier attempts without git log', async () => {
