@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { DECISION_RETRY, decisionRetryDelayMs } from '@flotilla/api';
 import { Agent, fetch, type Headers, type Response } from 'undici';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -22,12 +23,12 @@ export interface ApiOptions {
    * of the system roots. Verification is never turned off.
    */
   caFile?: string | undefined;
-  /** Attempts of a decision when the planner cannot be reached or is not ready (same key each time). */
+  /**
+   * Attempts of a decision when the planner cannot be reached or is not ready (same key each
+   * time); by default `DECISION_RETRY`: rides out a planner restart, still fails in seconds.
+   */
   retries?: number;
 }
-
-/** A decision is tried this often by default: rides out a planner restart, still fails in seconds. */
-const DECISION_RETRIES = 3;
 
 export interface TextResponse {
   status: number;
@@ -166,13 +167,13 @@ export class ApiClient {
    */
   private async decide<T>(path: string, body: unknown): Promise<T> {
     const key = randomUUID();
-    const attempts = this.o.retries ?? DECISION_RETRIES;
+    const attempts = this.o.retries ?? DECISION_RETRY.attempts;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.json<T>('planner', 'POST', path, body, { 'idempotency-key': key });
       } catch (err) {
         if (!(err instanceof CliError) || err.exitCode !== EXIT.unreachable || attempt >= attempts) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 5000)));
+        await new Promise((r) => setTimeout(r, decisionRetryDelayMs(attempt)));
       }
     }
   }

@@ -34,3 +34,13 @@ export const IdempotencyKeyHeader = Type.Object({
     }),
   ),
 });
+
+/**
+ * How a client retries a decision the planner answered 503 (not the leader for a moment, or a
+ * NATS/KV/git timeout): sent again with the same Idempotency-Key, so a retry never decides twice.
+ */
+export const DECISION_RETRY = { attempts: 3, firstDelayMs: 500, maxDelayMs: 5000 } as const;
+
+/** The wait before attempt `attempt + 1` of a decision (`attempt` counts from 1). */
+export const decisionRetryDelayMs = (attempt: number): number =>
+  Math.min(DECISION_RETRY.firstDelayMs * 2 ** (attempt - 1), DECISION_RETRY.maxDelayMs);

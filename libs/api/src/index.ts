@@ -6,7 +6,7 @@ export {
   History,
   Verify,
 } from './audit.ts';
-export { ErrorBody } from './common.ts';
+export { DECISION_RETRY, decisionRetryDelayMs, ErrorBody } from './common.ts';
 export {
   allConsoleAuthRoutes,
   allConsoleRoutes,

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { DECISION_RETRY, decisionRetryDelayMs } from '@flotilla/api';
 import { Bus, EVENT_STREAM } from '@flotilla/bus';
 import {
   ApplySucceeded,
@@ -34,9 +35,6 @@ export interface ApiResponse {
   status: number;
   body: Record<string, unknown>;
 }
-
-/** Attempts of a decision on a 503, as the CLI's default (cli/src/http-client.ts DECISION_RETRIES). */
-const DECISION_ATTEMPTS = 3;
 
 export const FIXTURE = join(import.meta.dirname, 'fixtures/shop-config');
 
@@ -312,8 +310,8 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       // with what it decided, so a retry never decides twice.
       for (let attempt = 1; ; attempt++) {
         const res = await send();
-        if (res.status !== 503 || attempt >= DECISION_ATTEMPTS) return res;
-        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 5000)));
+        if (res.status !== 503 || attempt >= DECISION_RETRY.attempts) return res;
+        await new Promise((r) => setTimeout(r, decisionRetryDelayMs(attempt)));
       }
     },
     async stop() {
