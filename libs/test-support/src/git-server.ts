@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type Spawned, spawnTracked, stopProcess } from './child-process.ts';
-import { freePort } from './free-port.ts';
+import { spawnTracked, stopProcess } from './child-process.ts';
 import { GiveUp, waitFor } from './wait.ts';
+
+const RELAY = join(import.meta.dirname, 'git-daemon-relay.ts');
 
 /** Environment for test git processes: no user/system config, no prompts, a fixed identity. */
 function testGitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -78,57 +79,37 @@ export interface GitServer {
 
 /**
  * Serves a temp dir of bare repositories with `git daemon` on a free loopback port, pushes enabled.
- * Always `stop()` it in afterAll: the daemon and its per-connection children are killed as a group.
+ * Always `stop()` it in afterAll: the listener and its per-connection daemons are killed as a group.
+ *
+ * The listener is git-daemon-relay.ts (Nagle off, one `git daemon --inetd` per connection), not
+ * `git daemon --listen`, whose sockets hold each small reply ~40 ms for a delayed ACK: a cost no
+ * forge charges that would otherwise sit in every latency the tests and benches see.
  */
 export async function startGitServer(opts: { dir?: string } = {}): Promise<GitServer> {
   const root = opts.dir ?? (await mkdtemp(join(tmpdir(), 'flotilla-git-')));
   await mkdir(root, { recursive: true });
   const ownsRoot = opts.dir === undefined;
-  let daemon: Spawned | undefined;
-  let port = 0;
   const logFile = join(root, '.daemon.log');
-  // git daemon cannot report a port it was given as 0, so: pick one, bind it, and on a lost race
-  // ("Address already in use", the daemon dies) pick again. Readiness is the daemon's own
-  // "Ready to rumble" line (after its bind succeeded), not a connect that another process's
-  // listener on the same port would answer too.
-  for (let attempt = 0; attempt < 5 && !daemon; attempt++) {
-    port = await freePort();
-    await writeFile(logFile, '');
-    const spawned = spawnTracked(
-      'git',
-      [
-        'daemon',
-        '--verbose',
-        '--export-all',
-        '--enable=receive-pack',
-        '--reuseaddr',
-        '--listen=127.0.0.1',
-        `--port=${port}`,
-        `--base-path=${root}`,
-        `--pid-file=${join(root, '.daemon.pid')}`,
-        root,
-      ],
-      { env: testGitEnv(), cwd: root, logFile },
+  await writeFile(logFile, '');
+  const running = spawnTracked(process.execPath, [RELAY, root], { env: testGitEnv(), cwd: root, logFile });
+  let port = 0;
+  try {
+    port = await waitFor(
+      'git daemon relay',
+      async () => {
+        const log = await readFile(logFile, 'utf8');
+        const ready = /Ready to rumble on port (\d+)/.exec(log);
+        if (ready) return Number(ready[1]);
+        if (running.child.exitCode !== null || running.child.signalCode !== null)
+          throw new GiveUp(`git daemon relay exited: ${log.trim()}`);
+        return undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
     );
-    try {
-      await waitFor(
-        `git daemon on ${port}`,
-        async () => {
-          const log = await readFile(logFile, 'utf8');
-          if (log.includes('Ready to rumble')) return true;
-          if (spawned.child.exitCode !== null || spawned.child.signalCode !== null)
-            throw new GiveUp(`git daemon exited: ${log.trim()}`);
-          return undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 50 },
-      );
-      daemon = spawned;
-    } catch {
-      await stopProcess(spawned, 1000);
-    }
+  } catch (err) {
+    await stopProcess(running, 1000);
+    throw err;
   }
-  if (!daemon) throw new Error(`git daemon did not start; see ${logFile}`);
-  const running = daemon;
 
   const path = (repo: string) => join(root, `${repo}.git`);
   return {
