@@ -35,7 +35,12 @@ export const GitWebhookAccepted = Type.Object(
       }),
     ),
     ignored: Type.Optional(Type.Literal('ref', { description: 'the push was not to a watched branch' })),
-    ref: Type.Optional(Type.String({ description: 'the ref pushed, when ignored' })),
+    ref: Type.Optional(
+      Type.String({
+        description:
+          'the ref pushed, when ignored; space-separated when one payload carried several (Bitbucket, Azure DevOps)',
+      }),
+    ),
   },
   { title: 'GitWebhookAccepted' },
 );
@@ -89,6 +94,13 @@ export const gitWatcherRoutes = {
   github: gitHook('github', 'GitHub push webhook (X-Hub-Signature-256)'),
   gitlab: gitHook('gitlab', 'GitLab push/system hook (X-Gitlab-Token and/or the signing token)'),
   gitea: gitHook('gitea', 'Gitea/Forgejo push webhook (X-Gitea-Signature / X-Forgejo-Signature)'),
+  gogs: gitHook('gogs', 'Gogs push webhook (X-Gogs-Signature)'),
+  bitbucketServer: gitHook(
+    'bitbucket-server',
+    'Bitbucket Data Center/Server repo:refs_changed webhook (X-Hub-Signature)',
+  ),
+  bitbucketCloud: gitHook('bitbucket-cloud', 'Bitbucket Cloud repo:push webhook (X-Hub-Signature)'),
+  azureDevOps: gitHook('azure-devops', 'Azure DevOps git.push service hook (HTTP Basic credentials)'),
   generic: gitHook(
     'generic',
     '`{ "repository": "<name or URL>", "ref"?: … }` signed with X-Flotilla-Signature',

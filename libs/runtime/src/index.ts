@@ -42,6 +42,7 @@ export {
   STANDARD_WEBHOOK_TOLERANCE_MS,
   type StandardWebhookHeaders,
   safeEqual,
+  verifyBasicAuth,
   verifyBearer,
   verifyGithubSignature,
   verifyGitlabToken,

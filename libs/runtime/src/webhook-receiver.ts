@@ -51,6 +51,12 @@ export interface WebhookEndpoint<R extends string> {
   verify(req: FastifyRequest, body: Buffer | undefined): SignatureCheck | undefined;
   /** The path as it may be logged and published (a secret path segment redacted). */
   publicPath?(url: string): string;
+  /**
+   * Headers carrying this sender's delivery id, read before the common ones (a WebhookRejected
+   * names the delivery): kept per endpoint since a name such as `X-Request-Id` is also what
+   * proxies add, and only Bitbucket Data Center means its delivery by it.
+   */
+  deliveryHeaders?: readonly string[];
 }
 
 export interface WebhookReceiverOptions<R extends string> {
@@ -130,7 +136,9 @@ export async function registerWebhookReceiver<R extends string>(
       `webhook rejected: ${message}`,
     );
     if (admitted) {
-      const deliveryId = DELIVERY_HEADERS.map((h) => header(req, h)).find((v) => v);
+      const deliveryId = [...(endpoint.deliveryHeaders ?? []), ...DELIVERY_HEADERS]
+        .map((h) => header(req, h))
+        .find((v) => v);
       try {
         await o.publish({
           receiver,

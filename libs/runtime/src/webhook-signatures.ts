@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Constant-time compare after a length check (timingSafeEqual throws on unequal lengths). */
 export function safeEqual(a: string, b: string): boolean {
@@ -20,7 +20,10 @@ const check = (header: string | undefined, expected: () => string): SignatureChe
     : { ok: false, reason: 'bad-signature' };
 };
 
-/** GitHub (and Gitea's copy of it): `X-Hub-Signature-256: sha256=<hex>`. */
+/**
+ * GitHub (and Gitea's copy of it): `X-Hub-Signature-256: sha256=<hex>`. Bitbucket Data Center and
+ * Bitbucket Cloud send the same value in `X-Hub-Signature`.
+ */
 export function verifyGithubSignature(
   secret: string,
   body: Uint8Array,
@@ -29,7 +32,7 @@ export function verifyGithubSignature(
   return check(header, () => `sha256=${hmacSha256Hex(secret, body)}`);
 }
 
-/** Gitea `X-Gitea-Signature` / Forgejo `X-Forgejo-Signature`, and the generic receiver: bare hex. */
+/** Gitea `X-Gitea-Signature` / Forgejo `X-Forgejo-Signature`, Gogs `X-Gogs-Signature`, and the generic receiver: bare hex. */
 export function verifyHexHmac(secret: string, body: Uint8Array, header: string | undefined): SignatureCheck {
   return check(header?.replace(/^sha256=/, ''), () => hmacSha256Hex(secret, body));
 }
@@ -46,6 +49,35 @@ export function verifyBearer(token: string, header: string | undefined): Signatu
   return safeEqual(header.replace(/^Bearer\s+/i, ''), token)
     ? { ok: true }
     : { ok: false, reason: 'bad-signature' };
+}
+
+/** Equal in constant time whatever the lengths: both sides are hashed first, so not even the length leaks. */
+function digestEqual(a: string, b: string): boolean {
+  const h = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
+/**
+ * HTTP Basic credentials configured on the sender's hook (Azure DevOps service hooks have no
+ * signature, only these): `Authorization: Basic base64(user:password)`. Both parts are compared,
+ * each in constant time, and both always, so the time taken does not tell which one was wrong.
+ */
+export function verifyBasicAuth(
+  username: string,
+  password: string,
+  header: string | undefined,
+): SignatureCheck {
+  const m = header ? /^Basic\s+(.*)$/i.exec(header.trim()) : null;
+  // No credentials, or another scheme (a Bearer token is not what the hook was configured with).
+  if (!m) return { ok: false, reason: 'missing-signature' };
+  const token = m[1]!.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(token)) return { ok: false, reason: 'bad-signature' };
+  const decoded = Buffer.from(token, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return { ok: false, reason: 'bad-signature' };
+  const userOk = digestEqual(decoded.slice(0, colon), username);
+  const passwordOk = digestEqual(decoded.slice(colon + 1), password);
+  return userOk && passwordOk ? { ok: true } : { ok: false, reason: 'bad-signature' };
 }
 
 export interface StandardWebhookHeaders {

@@ -12,6 +12,7 @@ import {
   hmacSha256Hex,
   loadConfig,
   registerSecret,
+  verifyBasicAuth,
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
@@ -188,6 +189,27 @@ describe('webhook signatures', () => {
     ).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok')).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok2')).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
+  // RFC 7617's example credentials (Aladdin / open sesame); Azure DevOps service hooks send these.
+  it('checks HTTP Basic credentials, user and password both, in constant time', () => {
+    const header = 'Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==';
+    expect(verifyBasicAuth('Aladdin', 'open sesame', header)).toEqual({ ok: true });
+    expect(verifyBasicAuth('Aladdin', 'open sesame', 'basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ== ')).toEqual({
+      ok: true,
+    });
+    const bad = { ok: false, reason: 'bad-signature' };
+    expect(verifyBasicAuth('Aladdin', 'open sesam', header)).toEqual(bad);
+    expect(verifyBasicAuth('aladdin', 'open sesame', header)).toEqual(bad);
+    // A password with a colon: only the first one separates the user name.
+    const colon = `Basic ${Buffer.from('u:p:q').toString('base64')}`;
+    expect(verifyBasicAuth('u', 'p:q', colon)).toEqual({ ok: true });
+    expect(verifyBasicAuth('u:p', 'q', colon)).toEqual(bad);
+    expect(verifyBasicAuth('u', 'p', `Basic ${Buffer.from('up').toString('base64')}`)).toEqual(bad);
+    expect(verifyBasicAuth('u', 'p', 'Basic %%%')).toEqual(bad);
+    const missing = { ok: false, reason: 'missing-signature' };
+    expect(verifyBasicAuth('u', 'p', undefined)).toEqual(missing);
+    expect(verifyBasicAuth('u', 'p', 'Bearer dTpw')).toEqual(missing);
   });
 
   // The test vector of the Standard Webhooks reference libraries (standard-webhooks/standard-webhooks),

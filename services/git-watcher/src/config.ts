@@ -96,6 +96,19 @@ export const Config = Type.Object({
      */
     gitlabSigningToken: Secret,
     giteaSecret: Secret,
+    /** Gogs: the hook's secret (`X-Gogs-Signature`, hex HMAC-SHA256 of the JSON payload). */
+    gogsSecret: Secret,
+    /** Bitbucket Data Center/Server: the webhook's secret (`X-Hub-Signature: sha256=<hex>`). */
+    bitbucketServerSecret: Secret,
+    /** Bitbucket Cloud: the webhook's secret (`X-Hub-Signature: sha256=<hex>`); a hook without one is unsigned and refused. */
+    bitbucketCloudSecret: Secret,
+    /**
+     * Azure DevOps service hooks carry no signature: the Web Hooks consumer sends the HTTP Basic
+     * credentials set on the subscription. The password serves `/hooks/azure-devops`; the user
+     * name must match too (unset: an empty user name).
+     */
+    azureDevOpsUsername: Type.Optional(Type.String()),
+    azureDevOpsPassword: Secret,
     genericSecret: Secret,
     /** How long a non-owner waits for the owner to accept a forwarded check. */
     forwardTimeoutMs: Type.Integer({ default: 2000, minimum: 100 }),

@@ -9,6 +9,13 @@ import {
   signedBytes,
 } from './webhook-payload.ts';
 
+/** The one notice a single-ref forge's payload gives. */
+function one(...args: Parameters<typeof parseWebhook>) {
+  const notices = parseWebhook(...args);
+  expect(notices).toHaveLength(1);
+  return notices[0]!;
+}
+
 const repo = (name: string, url: string, branch = 'main', aliases: string[] = []) => ({
   name,
   url,
@@ -38,22 +45,22 @@ describe('parseWebhook', () => {
       after: 'a'.repeat(40),
       repository: { full_name: 'acme/config', clone_url: 'https://github.com/acme/config.git' },
     };
-    expect(parseWebhook('github', { 'x-github-event': 'push', 'x-github-delivery': 'd1' }, body)).toEqual({
+    expect(one('github', { 'x-github-event': 'push', 'x-github-delivery': 'd1' }, body)).toEqual({
       kind: 'push',
       identifiers: ['acme/config', 'https://github.com/acme/config.git'],
       ref: 'refs/heads/main',
       after: 'a'.repeat(40),
       deliveryId: 'd1',
     });
-    expect(parseWebhook('github', { 'x-github-event': 'ping' }, { zen: 'x' }).kind).toBe('ping');
-    expect(parseWebhook('github', { 'x-github-event': 'issues' }, { action: 'opened' }).kind).toBe('other');
-    expect(() => parseWebhook('github', { 'x-github-event': 'push' }, { ref: 'refs/heads/main' })).toThrow(
+    expect(one('github', { 'x-github-event': 'ping' }, { zen: 'x' }).kind).toBe('ping');
+    expect(one('github', { 'x-github-event': 'issues' }, { action: 'opened' }).kind).toBe('other');
+    expect(() => one('github', { 'x-github-event': 'push' }, { ref: 'refs/heads/main' })).toThrow(
       MalformedPayload,
     );
   });
 
   it('reads GitLab push hooks by object_kind and Gitea/Forgejo pushes', () => {
-    const gl = parseWebhook(
+    const gl = one(
       'gitlab',
       {},
       {
@@ -63,28 +70,27 @@ describe('parseWebhook', () => {
       },
     );
     expect(gl.identifiers).toEqual(['g/p', 'git@gitlab.com:g/p.git']);
-    expect(parseWebhook('gitlab', {}, { object_kind: 'tag_push', ref: 'refs/tags/v1' }).kind).toBe('other');
+    expect(one('gitlab', {}, { object_kind: 'tag_push', ref: 'refs/tags/v1' }).kind).toBe('other');
     // System hooks name the event only in event_name.
-    const sys = parseWebhook(
+    const sys = one(
       'gitlab',
       { 'x-gitlab-event': 'System Hook' },
       { event_name: 'push', ref: 'refs/heads/main', project: { path_with_namespace: 'g/p' } },
     );
     expect(sys).toMatchObject({ kind: 'push', identifiers: ['g/p'], ref: 'refs/heads/main' });
-    expect(parseWebhook('gitlab', {}, { event_name: 'project_create' }).kind).toBe('other');
+    expect(one('gitlab', {}, { event_name: 'project_create' }).kind).toBe('other');
     // A deleted branch is checked like a push to it.
     expect(
-      parseWebhook(
+      one(
         'github',
         { 'x-github-event': 'delete' },
         { ref: 'main', ref_type: 'branch', repository: { full_name: 'o/r' } },
       ),
     ).toEqual({ kind: 'push', identifiers: ['o/r'], ref: 'refs/heads/main' });
     expect(
-      parseWebhook('gitea', { 'x-gitea-event': 'delete' }, { ref: 'v1', ref_type: 'tag', repository: {} })
-        .kind,
+      one('gitea', { 'x-gitea-event': 'delete' }, { ref: 'v1', ref_type: 'tag', repository: {} }).kind,
     ).toBe('other');
-    const fj = parseWebhook(
+    const fj = one(
       'gitea',
       { 'x-forgejo-event': 'push' },
       { ref: 'refs/heads/main', repository: { full_name: 'o/r' } },
@@ -93,12 +99,12 @@ describe('parseWebhook', () => {
   });
 
   it('reads the generic form and refuses what is not an object', () => {
-    expect(parseWebhook('generic', {}, { repository: 'config' }).identifiers).toEqual(['config']);
-    expect(parseWebhook('generic', {}, { repository: { url: 'https://h/r.git' } }).identifiers).toEqual([
+    expect(one('generic', {}, { repository: 'config' }).identifiers).toEqual(['config']);
+    expect(one('generic', {}, { repository: { url: 'https://h/r.git' } }).identifiers).toEqual([
       'https://h/r.git',
     ]);
-    expect(() => parseWebhook('generic', {}, [1])).toThrow(MalformedPayload);
-    expect(() => parseWebhook('generic', {}, {})).toThrow(MalformedPayload);
+    expect(() => one('generic', {}, [1])).toThrow(MalformedPayload);
+    expect(() => one('generic', {}, {})).toThrow(MalformedPayload);
   });
 });
 
@@ -173,8 +179,9 @@ describe('matchRepos', () => {
 describe('signedBytes', () => {
   const json = '{"ref":"refs/heads/main","note":"a+b & c=d"}';
   const form = Buffer.from(new URLSearchParams({ payload: json }).toString());
-  it('is the JSON payload for Gitea/Forgejo form deliveries, the raw body otherwise', () => {
+  it('is the JSON payload for Gitea/Forgejo/Gogs form deliveries, the raw body otherwise', () => {
     expect(signedBytes('gitea', form, 'application/x-www-form-urlencoded')?.toString()).toBe(json);
+    expect(signedBytes('gogs', form, 'application/x-www-form-urlencoded')?.toString()).toBe(json);
     expect(signedBytes('github', form, 'application/x-www-form-urlencoded')).toBe(form);
     expect(signedBytes('gitea', Buffer.from(json), 'application/json')?.toString()).toBe(json);
     expect(signedBytes('gitea', Buffer.from('x=1'), 'application/x-www-form-urlencoded')).toBeUndefined();

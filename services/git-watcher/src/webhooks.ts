@@ -3,18 +3,15 @@ import {
   header,
   type Logger,
   registerWebhookReceiver,
-  type SignatureCheck,
-  verifyGithubSignature,
-  verifyGitlabToken,
-  verifyHexHmac,
-  verifyStandardWebhook,
+  type WebhookEndpoint,
   WebhookRefusal,
   type WebhookRejection,
 } from '@flotilla/runtime';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import type { WatchedRepo } from './repo.ts';
+import { DELIVERY_HEADERS, receiverEnabled, verifyWebhook } from './webhook-auth.ts';
 import {
   decodeBody,
   MalformedPayload,
@@ -22,7 +19,6 @@ import {
   type PushNotice,
   parseWebhook,
   type Receiver,
-  signedBytes,
 } from './webhook-payload.ts';
 
 export interface WebhookDeps {
@@ -37,37 +33,34 @@ export interface WebhookDeps {
   dispatch: (repo: WatchedRepo, receivedAt: number, after?: string) => Promise<{ handledBy: string | null }>;
 }
 
-/**
- * Every configured GitLab scheme must pass: the signing token when set (over the body), the secret
- * token when set (a header).
- */
-function verifyGitlab(config: Config['webhooks'], req: FastifyRequest, body: Buffer | undefined) {
-  const { gitlabSecret, gitlabSigningToken } = config;
-  if (gitlabSigningToken) {
-    if (!body) return undefined;
-    const signed = verifyStandardWebhook(gitlabSigningToken, body, {
-      id: header(req, 'webhook-id'),
-      timestamp: header(req, 'webhook-timestamp'),
-      signature: header(req, 'webhook-signature'),
-    });
-    if (!signed.ok) return signed;
-  }
-  return gitlabSecret
-    ? verifyGitlabToken(gitlabSecret, header(req, 'x-gitlab-token'))
-    : { ok: true as const };
-}
+/** Each receiver's route: `/hooks/<receiver>`. */
+const ROUTES = {
+  github: gitWatcherRoutes.github,
+  gitlab: gitWatcherRoutes.gitlab,
+  gitea: gitWatcherRoutes.gitea,
+  gogs: gitWatcherRoutes.gogs,
+  'bitbucket-server': gitWatcherRoutes.bitbucketServer,
+  'bitbucket-cloud': gitWatcherRoutes.bitbucketCloud,
+  'azure-devops': gitWatcherRoutes.azureDevOps,
+  generic: gitWatcherRoutes.generic,
+} as const satisfies Record<Receiver, unknown>;
 
 /**
- * POST /hooks/{github,gitlab,gitea,generic} through the shared receiver: signature (401), payload
- * (400), repository (404), then a check here or on the repo's owner. Only that last step does work,
- * so an unsigned request never causes a fetch.
+ * POST /hooks/<receiver> (see ROUTES) through the shared receiver: signature (401, webhook-auth.ts),
+ * payload (400), repository (404), then a check here or on the repo's owner. Only that last step
+ * does work, so an unsigned request never causes a fetch.
  */
 export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Promise<void> {
   const c = d.config;
-  const bodySigned =
-    (verify: (body: Buffer, req: FastifyRequest) => SignatureCheck) =>
-    (req: FastifyRequest, body: Buffer | undefined) =>
-      body ? verify(body, req) : undefined;
+  const endpoints = (Object.keys(ROUTES) as Receiver[]).map(
+    (receiver): WebhookEndpoint<Receiver> => ({
+      receiver,
+      route: ROUTES[receiver],
+      enabled: receiverEnabled(receiver, c),
+      verify: (req, body) => verifyWebhook(receiver, c, req.headers, body),
+      ...(DELIVERY_HEADERS[receiver] ? { deliveryHeaders: DELIVERY_HEADERS[receiver] } : {}),
+    }),
+  );
 
   await registerWebhookReceiver<Receiver>(app, {
     bodyLimit: c.bodyLimit,
@@ -75,82 +68,54 @@ export async function registerWebhooks(app: FastifyInstance, d: WebhookDeps): Pr
     metrics: d.metrics,
     logger: d.logger,
     publish: d.publishRejection,
-    endpoints: [
-      {
-        receiver: 'github',
-        route: gitWatcherRoutes.github,
-        enabled: !!c.githubSecret,
-        // GitHub signs the body as sent, JSON or form-encoded.
-        verify: bodySigned((body, req) =>
-          verifyGithubSignature(c.githubSecret!, body, header(req, 'x-hub-signature-256')),
-        ),
-      },
-      {
-        receiver: 'gitlab',
-        route: gitWatcherRoutes.gitlab,
-        enabled: !!(c.gitlabSecret || c.gitlabSigningToken),
-        verify: (req, body) => verifyGitlab(c, req, body),
-      },
-      {
-        receiver: 'gitea',
-        route: gitWatcherRoutes.gitea,
-        enabled: !!c.giteaSecret,
-        // Gitea sends X-Gitea-Signature (and a GitHub-style copy), Forgejo X-Forgejo-Signature: bare
-        // hex over the JSON payload, which the form content type wraps in `payload=`.
-        verify: bodySigned((body, req) => {
-          const signed = signedBytes('gitea', body, header(req, 'content-type'));
-          const sig =
-            header(req, 'x-forgejo-signature') ??
-            header(req, 'x-gitea-signature') ??
-            header(req, 'x-hub-signature-256');
-          if (!signed) return { ok: false, reason: sig ? 'bad-signature' : 'missing-signature' };
-          return verifyHexHmac(c.giteaSecret!, signed, sig);
-        }),
-      },
-      {
-        receiver: 'generic',
-        route: gitWatcherRoutes.generic,
-        enabled: !!c.genericSecret,
-        verify: bodySigned((body, req) =>
-          verifyHexHmac(c.genericSecret!, body, header(req, 'x-flotilla-signature')),
-        ),
-      },
-    ],
+    endpoints,
     handle: async (receiver, req, body) => {
       const receivedAt = Date.now();
-      let notice: ReturnType<typeof parseWebhook>;
+      let notices: PushNotice[];
       try {
-        notice = parseWebhook(receiver, req.headers, decodeBody(body, header(req, 'content-type')));
+        notices = parseWebhook(receiver, req.headers, decodeBody(body, header(req, 'content-type')));
       } catch (err) {
         if (err instanceof MalformedPayload) throw new WebhookRefusal(400, 'malformed', err.message);
         throw err;
       }
-      if (notice.kind !== 'push') {
-        d.metrics.webhooks.inc({ receiver, result: notice.kind });
-        return { status: 200, body: { ignored: notice.kind } satisfies GitWebhookIgnored };
+      const pushes = notices.filter((n) => n.kind === 'push');
+      if (pushes.length === 0) {
+        const kind = notices[0]?.kind ?? 'other';
+        d.metrics.webhooks.inc({ receiver, result: kind });
+        return { status: 200, body: { ignored: kind } satisfies GitWebhookIgnored };
       }
       const repos = d.repos();
-      const matched = matchRepos(notice, repos);
-      if (matched.length === 0) {
-        // The repository is watched, but not this ref (another branch, a tag): nothing to do.
-        const { ref: _ref, ...anyRef } = notice;
+      // Each ref on its own; a repo entry watches one branch, so at most one ref starts its check.
+      const targets = new Map<string, { repo: WatchedRepo; after: string | undefined }>();
+      for (const notice of pushes)
+        for (const repo of matchRepos(notice, repos))
+          if (!targets.has(repo.name)) targets.set(repo.name, { repo, after: trustedAfter(notice) });
+      if (targets.size === 0) {
+        // The repository is watched, but not these refs (other branches, tags): nothing to do.
+        // Every notice of one payload names the same repository.
+        const { ref: _ref, ...anyRef } = pushes[0]!;
         if (matchRepos(anyRef, repos).length > 0) {
           d.metrics.webhooks.inc({ receiver, result: 'other-ref' });
+          const refs = pushes.map((n) => n.ref).filter((r): r is string => r !== undefined);
           return {
             status: 202,
-            body: { accepted: [], ignored: 'ref', ref: notice.ref } satisfies GitWebhookAccepted,
+            body: {
+              accepted: [],
+              ignored: 'ref',
+              ...(refs.length > 0 ? { ref: refs.join(' ') } : {}),
+            } satisfies GitWebhookAccepted,
           };
         }
         throw new WebhookRefusal(
           404,
           'unknown-target',
-          `no watched repository matches ${notice.identifiers.slice(0, 3).join(', ')}`,
+          `no watched repository matches ${pushes[0]!.identifiers.slice(0, 3).join(', ')}`,
         );
       }
       const accepted = await Promise.all(
-        matched.map(async (repo) => ({
+        [...targets.values()].map(async ({ repo, after }) => ({
           repo: repo.name,
-          ...(await d.dispatch(repo, receivedAt, trustedAfter(notice))),
+          ...(await d.dispatch(repo, receivedAt, after)),
         })),
       );
       d.metrics.webhooks.inc({ receiver, result: 'accepted' });
