@@ -23,6 +23,7 @@ describe('the OpenAPI document', () => {
     );
     expect(doc.paths['/console/api/promotions/{id}/approve']?.post).toBeDefined();
     expect(doc.paths['/registry-watcher/hooks/dockerhub/{token}']?.post).toBeDefined();
+    expect(doc.paths['/registry-watcher/hooks/quay/{token}']?.post).toBeDefined();
     expect(doc.paths['/api/v1/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/api/v1/pipelines/{pipeline}/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/history']?.get).toBeDefined();

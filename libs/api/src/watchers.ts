@@ -115,6 +115,13 @@ export const registryWatcherRoutes = {
   ),
   dockerhub: registryHook('dockerhub', '/dockerhub/:token', 'Docker Hub webhook (secret path token)'),
   harbor: registryHook('harbor', '/harbor', 'Harbor webhook, default or CloudEvents format (Authorization)'),
+  quay: registryHook('quay', '/quay/:token', 'Quay "Push to Repository" notification (secret path token)'),
+  acr: registryHook('acr', '/acr', 'Azure Container Registry webhook (custom Authorization header)'),
+  nexus: registryHook(
+    'nexus',
+    '/nexus',
+    'Sonatype Nexus Repository component webhook (X-Nexus-Webhook-Signature, HMAC-SHA1)',
+  ),
   generic: registryHook(
     'generic',
     '/generic',

@@ -48,11 +48,16 @@ export {
   DISTRIBUTION_EVENTS_V1,
   DISTRIBUTION_EVENTS_V2,
   isDistributionEventsContentType,
+  NEXUS_COMPONENT_WEBHOOK,
+  parseAcrEvent,
   parseDistributionNotification,
   parseDockerHubPush,
   parseHarborEvent,
+  parseNexusEvent,
+  parseQuayPush,
   parseRegistryWebhook,
   type RegistryPushEvent,
+  registryWebhookShapeError,
   type WebhookSource,
 } from './webhooks.ts';
 export { type AuthChallenge, parseWwwAuthenticate } from './www-authenticate.ts';

@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OciError } from './errors.ts';
 import { formatImageRef, isValidDigest, isValidRepository, isValidTag, parseImageRef } from './image-ref.ts';
-import { parseRegistryWebhook, type RegistryPushEvent, type WebhookSource } from './webhooks.ts';
+import {
+  NEXUS_COMPONENT_WEBHOOK,
+  parseRegistryWebhook,
+  type RegistryPushEvent,
+  registryWebhookShapeError,
+  type WebhookSource,
+} from './webhooks.ts';
 import { parseWwwAuthenticate } from './www-authenticate.ts';
 
 // Everything here parses text an outsider controls (config, registry headers, webhook bodies):
@@ -123,7 +129,9 @@ describe('parseWwwAuthenticate properties', () => {
 });
 
 describe('registry webhook payload properties', () => {
-  const sources: WebhookSource[] = ['distribution', 'dockerhub', 'harbor'];
+  const sources: WebhookSource[] = ['distribution', 'dockerhub', 'harbor', 'quay', 'acr', 'nexus'];
+  // Nexus reads nothing without the component hook's id; the other parsers ignore it.
+  const headers = { 'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK };
   const wellTyped = (events: RegistryPushEvent[]) => {
     for (const e of events) {
       expect(typeof e.repository).toBe('string');
@@ -156,6 +164,13 @@ describe('registry webhook payload properties', () => {
     'resource_url',
     'repo_full_name',
     'occur_at',
+    'updated_tags',
+    'docker_url',
+    'repositoryName',
+    'component',
+    'format',
+    'version',
+    'timestamp',
   ];
   const { tree } = fc.letrec((tie) => ({
     tree: fc.oneof(
@@ -167,6 +182,9 @@ describe('registry webhook payload properties', () => {
         'harbor.artifact.pushed',
         '1.0',
         'application/vnd.oci.image.manifest.v1+json',
+        'CREATED',
+        'DELETED',
+        'docker',
       ),
       fc.array(tie('tree'), { maxLength: 3 }),
       fc.dictionary(fc.constantFrom(...keys), tie('tree'), { maxKeys: 6 }),
@@ -191,8 +209,13 @@ describe('registry webhook payload properties', () => {
     fc.assert(
       fc.property(fc.constantFrom(...sources), fc.oneof(tree, fc.jsonValue()), (source, body) => {
         // A top-level string is text by contract (the next property); anything else is parsed JSON.
-        if (typeof body !== 'string') wellTyped(parseRegistryWebhook(source, body));
-        wellTyped(parseRegistryWebhook(source, Buffer.from(JSON.stringify(body) ?? 'null')));
+        if (typeof body !== 'string') wellTyped(parseRegistryWebhook(source, body, headers));
+        wellTyped(parseRegistryWebhook(source, Buffer.from(JSON.stringify(body) ?? 'null'), headers));
+        // The receiver asks for the shape of every JSON object before parsing it: that must not throw.
+        if (body && typeof body === 'object' && !Array.isArray(body)) {
+          const problem = registryWebhookShapeError(source, body as Record<string, unknown>, headers);
+          expect(problem === undefined || typeof problem === 'string').toBe(true);
+        }
       }),
       { numRuns: 1000 },
     );
@@ -208,9 +231,9 @@ describe('registry webhook payload properties', () => {
           ok = false;
         }
         if (ok) {
-          wellTyped(parseRegistryWebhook(source, text));
+          wellTyped(parseRegistryWebhook(source, text, headers));
         } else {
-          expect(() => parseRegistryWebhook(source, text)).toThrow(SyntaxError);
+          expect(() => parseRegistryWebhook(source, text, headers)).toThrow(SyntaxError);
         }
       }),
       { numRuns: 500 },

@@ -2,10 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   isDistributionEventsContentType,
+  NEXUS_COMPONENT_WEBHOOK,
+  parseAcrEvent,
   parseDistributionNotification,
   parseDockerHubPush,
   parseHarborEvent,
+  parseNexusEvent,
+  parseQuayPush,
   parseRegistryWebhook,
+  registryWebhookShapeError,
 } from './webhooks.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -138,10 +143,170 @@ describe('parseHarborEvent', () => {
   });
 });
 
+describe('parseQuayPush', () => {
+  it('reads one push per updated tag, the host from docker_url', () => {
+    expect(parseQuayPush(fixture('quay-push.json'))).toEqual([
+      { repository: 'acme/api', tag: 'v2.4.0', registry: 'quay.io' },
+      { repository: 'acme/api', tag: 'latest', registry: 'quay.io' },
+    ]);
+  });
+
+  it('takes a self-hosted Quay host with its port, and the old object form of updated_tags', () => {
+    const push = JSON.parse(fixture('quay-push.json'));
+    const selfHosted = {
+      ...push,
+      docker_url: 'quay.corp.example:8443/acme/api',
+      updated_tags: { '1.0': 'x' },
+    };
+    expect(parseQuayPush(selfHosted)).toEqual([
+      { repository: 'acme/api', tag: '1.0', registry: 'quay.corp.example:8443' },
+    ]);
+  });
+
+  it('checks without a hint when no updated tag is a tag, and ignores other notifications', () => {
+    const push = JSON.parse(fixture('quay-push.json'));
+    expect(parseQuayPush({ ...push, updated_tags: ['sha256:abc', ''] })).toEqual([
+      { repository: 'acme/api', registry: 'quay.io' },
+    ]);
+    // A build notification to the same URL: repository but no updated_tags.
+    const { updated_tags: _, ...build } = push;
+    expect(parseQuayPush({ ...build, build_id: '296ec063', docker_tags: ['main'] })).toEqual([]);
+    expect(registryWebhookShapeError('quay', build)).toBeUndefined();
+  });
+
+  it('calls a body without repository, or with updated_tags not a list, malformed', () => {
+    const push = JSON.parse(fixture('quay-push.json'));
+    expect(registryWebhookShapeError('quay', push)).toBeUndefined();
+    expect(registryWebhookShapeError('quay', { ...push, repository: undefined })).toBe('no "repository"');
+    expect(registryWebhookShapeError('quay', { ...push, updated_tags: 'v1' })).toBe(
+      '"updated_tags" is not a list',
+    );
+  });
+});
+
+describe('parseAcrEvent', () => {
+  it('reads a push by tag', () => {
+    expect(parseAcrEvent(fixture('acr-push.json'))).toEqual([
+      {
+        repository: 'team/api',
+        tag: 'v3.1.0',
+        digest: 'sha256:709a72e382b2f70391263706914c084683a96efe9fd2f24851c95784b15d5053',
+        registry: 'acmeprod.azurecr.io',
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        id: '9a3769a6-a901-4ed4-8bc4-91c1f56f84ca',
+        timestamp: '2026-03-02T09:41:27.5183920Z',
+      },
+    ]);
+  });
+
+  it('reads a push by digest without a tag, and a delete', () => {
+    const push = JSON.parse(fixture('acr-push.json'));
+    const byDigest = { ...push, target: { ...push.target, tag: undefined } };
+    expect(parseAcrEvent(byDigest)[0]).not.toHaveProperty('tag');
+    expect(parseAcrEvent(fixture('acr-delete.json'))).toEqual([
+      {
+        action: 'delete',
+        repository: 'team/api',
+        digest: 'sha256:709a72e382b2f70391263706914c084683a96efe9fd2f24851c95784b15d5053',
+        registry: 'acmeprod.azurecr.io',
+        id: '3b264bdd-00ab-4488-bbd4-b1ae9c1d3117',
+        timestamp: '2026-03-02T09:55:03.6577646Z',
+      },
+    ]);
+  });
+
+  it('ignores ping, quarantine and Helm chart events', () => {
+    const push = JSON.parse(fixture('acr-push.json'));
+    for (const action of ['ping', 'quarantine', 'chart_push', 'chart_delete']) {
+      expect(parseAcrEvent({ ...push, action })).toEqual([]);
+      expect(registryWebhookShapeError('acr', { ...push, action })).toBeUndefined();
+    }
+    // A ping carries no target at all.
+    expect(registryWebhookShapeError('acr', { action: 'ping' })).toBeUndefined();
+    expect(parseAcrEvent({ action: 'ping' })).toEqual([]);
+  });
+
+  it('calls a body without action, or a push without target.repository, malformed', () => {
+    const push = JSON.parse(fixture('acr-push.json'));
+    expect(registryWebhookShapeError('acr', push)).toBeUndefined();
+    expect(registryWebhookShapeError('acr', { ...push, action: undefined })).toBe('no "action"');
+    expect(registryWebhookShapeError('acr', { ...push, target: { tag: 'v1' } })).toBe(
+      'push without target.repository',
+    );
+  });
+});
+
+describe('parseNexusEvent', () => {
+  const headers = {
+    'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK,
+    'x-nexus-webhook-delivery': '7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48',
+  };
+
+  it('reads a created docker component: image path, tag, Nexus repository, no host', () => {
+    expect(parseNexusEvent(fixture('nexus-component-created.json'), headers)).toEqual([
+      {
+        repository: 'platform/gateway',
+        tag: '1.8.2',
+        nexusRepository: 'docker-hosted',
+        id: '7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48',
+        timestamp: '2026-03-02T10:12:44.118Z',
+      },
+    ]);
+  });
+
+  it('takes UPDATED as a push and DELETED as a delete without tag', () => {
+    const created = JSON.parse(fixture('nexus-component-created.json'));
+    expect(parseNexusEvent({ ...created, action: 'UPDATED' }, headers)[0]).toMatchObject({ tag: '1.8.2' });
+    const deleted = parseNexusEvent({ ...created, action: 'DELETED' }, headers);
+    expect(deleted).toEqual([expect.objectContaining({ action: 'delete', repository: 'platform/gateway' })]);
+    expect(deleted[0]).not.toHaveProperty('tag');
+  });
+
+  it('ignores purges, other formats, asset and other hooks', () => {
+    const created = JSON.parse(fixture('nexus-component-created.json'));
+    const purged = { ...created, action: 'PURGED', component: undefined, components: ['9a1c2f3b'] };
+    expect(parseNexusEvent(purged, headers)).toEqual([]);
+    expect(registryWebhookShapeError('nexus', purged, headers)).toBeUndefined();
+    const npm = { ...created, component: { ...created.component, format: 'npm' } };
+    expect(parseNexusEvent(npm, headers)).toEqual([]);
+    const asset = { ...headers, 'x-nexus-webhook-id': 'rm:repository:asset' };
+    expect(parseNexusEvent(created, asset)).toEqual([]);
+    expect(registryWebhookShapeError('nexus', created, asset)).toBeUndefined();
+    expect(parseNexusEvent(created, {})).toEqual([]);
+  });
+
+  it('calls a body without the hook id header, action or component malformed', () => {
+    const created = JSON.parse(fixture('nexus-component-created.json'));
+    expect(registryWebhookShapeError('nexus', created, headers)).toBeUndefined();
+    expect(registryWebhookShapeError('nexus', created, {})).toBe('no X-Nexus-Webhook-ID header');
+    expect(registryWebhookShapeError('nexus', { ...created, action: undefined }, headers)).toBe(
+      'no "action"/"repositoryName"',
+    );
+    expect(registryWebhookShapeError('nexus', { ...created, component: undefined }, headers)).toBe(
+      'CREATED without "component"',
+    );
+    const nameless = { ...created, component: { ...created.component, name: undefined } };
+    expect(registryWebhookShapeError('nexus', nameless, headers)).toBe('docker component without "name"');
+  });
+});
+
 describe('parseRegistryWebhook', () => {
   it('dispatches by source', () => {
     expect(parseRegistryWebhook('distribution', fixture('distribution-events.json'))).toHaveLength(3);
     expect(parseRegistryWebhook('dockerhub', fixture('dockerhub-push.json'))).toHaveLength(1);
     expect(parseRegistryWebhook('harbor', fixture('harbor-default.json'))).toHaveLength(1);
+    expect(parseRegistryWebhook('quay', fixture('quay-push.json'))).toHaveLength(2);
+    expect(parseRegistryWebhook('acr', fixture('acr-push.json'))).toHaveLength(1);
+    expect(
+      parseRegistryWebhook('nexus', fixture('nexus-component-created.json'), {
+        'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK,
+      }),
+    ).toHaveLength(1);
+  });
+
+  it("says why a body is not the sender's shape", () => {
+    expect(registryWebhookShapeError('distribution', { no: 'events' })).toBe('no "events" array');
+    expect(registryWebhookShapeError('dockerhub', {})).toBe('no push_data/repository');
+    expect(registryWebhookShapeError('harbor', {})).toBeUndefined();
   });
 });

@@ -24,6 +24,11 @@ export interface RegistryPushEvent {
   id?: string;
   /** RFC 3339 time the sender gives for the push. */
   timestamp?: string;
+  /**
+   * Nexus only: the Nexus repository (one of the registries a Nexus serves) holding the image. Nexus
+   * names no host, so the receiver finds the watched image by this and the image path.
+   */
+  nexusRepository?: string;
 }
 
 export const DISTRIBUTION_EVENTS_V1 = 'application/vnd.docker.distribution.events.v1+json';
@@ -37,6 +42,13 @@ function obj(v: unknown): Json | undefined {
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+type HeaderMap = Record<string, string | string[] | undefined>;
+
+function headerOf(headers: HeaderMap | undefined, name: string): string | undefined {
+  const v = headers?.[name] ?? headers?.[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 function parseBody(body: unknown): unknown {
@@ -159,16 +171,10 @@ const HARBOR_TYPES = new Map<string, 'push' | 'delete'>([
  * resource's `tag` is the digest itself (goharbor/harbor artifact webhook handler), which is no
  * tag and is dropped here.
  */
-export function parseHarborEvent(
-  body: unknown,
-  headers?: Record<string, string | string[] | undefined>,
-): RegistryPushEvent[] {
+export function parseHarborEvent(body: unknown, headers?: HeaderMap): RegistryPushEvent[] {
   const root = obj(parseBody(body));
   if (!root) return [];
-  const header = (name: string) => {
-    const v = headers?.[name] ?? headers?.[name.toLowerCase()];
-    return Array.isArray(v) ? v[0] : v;
-  };
+  const header = (name: string) => headerOf(headers, name);
   let type: string | undefined;
   let data: Json | undefined;
   let id: string | undefined;
@@ -226,13 +232,164 @@ export function parseHarborEvent(
   return out;
 }
 
-export type WebhookSource = 'distribution' | 'dockerhub' | 'harbor';
+/** `docker_url` is `<SERVER_HOSTNAME>/<repository>`; the host is what precedes the repository. */
+function quayHost(dockerUrl: string | undefined, repository: string): string | undefined {
+  if (!dockerUrl) return undefined;
+  const bare = dockerUrl.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const suffix = `/${repository}`;
+  const host = bare.endsWith(suffix) ? bare.slice(0, -suffix.length) : bare.split('/')[0];
+  return host && !host.includes('/') ? host : undefined;
+}
+
+/**
+ * Quay (quay.io, Red Hat Quay) "Push to Repository" notification: `repository` (`namespace/name`),
+ * `docker_url` (`<SERVER_HOSTNAME>/<namespace>/<name>`) and `updated_tags`, one entry per tag.
+ * Quay notifies only pushes by tag (a manifest pushed by digest for an index gets a temporary tag
+ * and no notification) and sends no id or time. Quay's other repository notifications (builds,
+ * vulnerabilities, mirroring) go to the same kind of URL without `updated_tags`: they yield
+ * nothing. quay.io once sent `updated_tags` as an object keyed by tag; its keys are read too.
+ */
+export function parseQuayPush(body: unknown): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const repository = str(root?.repository);
+  if (!root || !repository) return [];
+  const listed = root.updated_tags;
+  const keyed = obj(listed);
+  const names = Array.isArray(listed) ? listed : keyed ? Object.keys(keyed) : undefined;
+  if (!names) return [];
+  const registry = quayHost(str(root.docker_url), repository);
+  const tags = [...new Set(names.map(tagOf).filter((t): t is string => t !== undefined))];
+  // A push whose tags are all unusable still says the repository changed: checked without a hint.
+  if (tags.length === 0) return [compact({ repository, registry })];
+  return tags.map((tag) => compact({ repository, tag, registry }));
+}
+
+/**
+ * Azure Container Registry webhook: `action` is `push` (a manifest; `target.tag` when pushed by
+ * tag), `delete` (a manifest or a whole repository, never a tag alone: no tag, maybe no digest),
+ * `quarantine`, `chart_push`, `chart_delete`, or `ping` (the portal's and `az acr webhook ping`'s
+ * test). Only pushes and deletes concern images; the rest yield nothing. `request.host` is the
+ * login server the client used.
+ */
+export function parseAcrEvent(body: unknown): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const target = obj(root?.target);
+  const repository = str(target?.repository);
+  if (!root || !target || !repository) return [];
+  const action = root.action;
+  if (action !== 'push' && action !== 'delete') return [];
+  const registry = str(obj(root.request)?.host);
+  const common = { repository, digest: str(target.digest), registry, id: str(root.id) };
+  if (action === 'delete') return [compact({ action, ...common, timestamp: str(root.timestamp) })];
+  return [
+    compact({
+      ...common,
+      tag: tagOf(target.tag),
+      mediaType: str(target.mediaType),
+      timestamp: str(root.timestamp),
+    }),
+  ];
+}
+
+/** The `X-Nexus-Webhook-ID` of component events (`rm:<type>:<name>`). */
+export const NEXUS_COMPONENT_WEBHOOK = 'rm:repository:component';
+
+// PURGED (a cleanup) names component ids only, nothing an image could be found by.
+const NEXUS_ACTIONS = new Map<string, 'push' | 'delete'>([
+  ['CREATED', 'push'],
+  ['UPDATED', 'push'],
+  ['DELETED', 'delete'],
+]);
+
+/** Nexus serializes dates as `2016-11-10T23:57:49.664+0000` (Jackson): given on as RFC 3339. */
+function isoTime(v: unknown): string | undefined {
+  const t = str(v);
+  const when = t ? new Date(t) : undefined;
+  return when && !Number.isNaN(when.getTime()) ? when.toISOString() : undefined;
+}
+
+/**
+ * Sonatype Nexus Repository, "Webhook: Repository" capability, component events
+ * (`X-Nexus-Webhook-ID: rm:repository:component`): `action` CREATED, UPDATED (a tag pushed again)
+ * or DELETED; `repositoryName` is the Nexus repository, not a host; for `component.format`
+ * `docker`, `component.name` is the image path and `component.version` the tag. Asset events,
+ * other formats and purges yield nothing. The delivery id is `X-Nexus-Webhook-Delivery`.
+ */
+export function parseNexusEvent(body: unknown, headers?: HeaderMap): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  if (!root || headerOf(headers, 'x-nexus-webhook-id') !== NEXUS_COMPONENT_WEBHOOK) return [];
+  const action = typeof root.action === 'string' ? NEXUS_ACTIONS.get(root.action) : undefined;
+  const component = obj(root.component);
+  const repository = str(component?.name);
+  const nexusRepository = str(root.repositoryName);
+  if (!action || !component || component.format !== 'docker' || !repository || !nexusRepository) return [];
+  return [
+    compact({
+      ...(action === 'delete' ? { action } : {}),
+      repository,
+      // A deleted component's tag is gone: the check that follows must not look for it.
+      tag: action === 'push' ? tagOf(component.version) : undefined,
+      nexusRepository,
+      id: headerOf(headers, 'x-nexus-webhook-delivery'),
+      timestamp: isoTime(root.timestamp),
+    }),
+  ];
+}
+
+export type WebhookSource = 'distribution' | 'dockerhub' | 'harbor' | 'quay' | 'acr' | 'nexus';
+
+/**
+ * Why an authenticated body is not the sender's payload at all (answered 400), or undefined.
+ * Well-formed payloads of other events (a ping, a pull, a build notification, another package
+ * format) are not malformed: they are acknowledged and yield no push.
+ */
+export function registryWebhookShapeError(
+  source: WebhookSource,
+  root: Record<string, unknown>,
+  headers?: HeaderMap,
+): string | undefined {
+  switch (source) {
+    case 'distribution':
+      return Array.isArray(root.events) ? undefined : 'no "events" array';
+    case 'dockerhub':
+      return obj(root.push_data) && obj(root.repository) ? undefined : 'no push_data/repository';
+    case 'harbor':
+      return undefined;
+    case 'quay': {
+      if (!str(root.repository)) return 'no "repository"';
+      const tags = root.updated_tags;
+      return tags === undefined || Array.isArray(tags) || obj(tags)
+        ? undefined
+        : '"updated_tags" is not a list';
+    }
+    case 'acr': {
+      if (!str(root.action)) return 'no "action"';
+      const acts = root.action === 'push' || root.action === 'delete';
+      return acts && !str(obj(root.target)?.repository)
+        ? `${root.action} without target.repository`
+        : undefined;
+    }
+    case 'nexus': {
+      const hook = headerOf(headers, 'x-nexus-webhook-id');
+      if (!hook) return 'no X-Nexus-Webhook-ID header';
+      if (hook !== NEXUS_COMPONENT_WEBHOOK) return undefined;
+      if (!str(root.action) || !str(root.repositoryName)) return 'no "action"/"repositoryName"';
+      // A purge names ids, not a component; an action added in a later Nexus is not malformed.
+      if (!NEXUS_ACTIONS.has(root.action as string)) return undefined;
+      const component = obj(root.component);
+      if (!component) return `${root.action} without "component"`;
+      return component.format === 'docker' && !str(component.name)
+        ? 'docker component without "name"'
+        : undefined;
+    }
+  }
+}
 
 /** Dispatch by source; the receiver knows which endpoint the payload came to. */
 export function parseRegistryWebhook(
   source: WebhookSource,
   body: unknown,
-  headers?: Record<string, string | string[] | undefined>,
+  headers?: HeaderMap,
 ): RegistryPushEvent[] {
   switch (source) {
     case 'distribution':
@@ -241,5 +398,11 @@ export function parseRegistryWebhook(
       return parseDockerHubPush(body);
     case 'harbor':
       return parseHarborEvent(body, headers);
+    case 'quay':
+      return parseQuayPush(body);
+    case 'acr':
+      return parseAcrEvent(body);
+    case 'nexus':
+      return parseNexusEvent(body, headers);
   }
 }

@@ -47,5 +47,6 @@ export {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyNexusSignature,
   verifyStandardWebhook,
 } from './webhook-signatures.ts';

@@ -37,6 +37,18 @@ export function verifyHexHmac(secret: string, body: Uint8Array, header: string |
   return check(header?.replace(/^sha256=/, ''), () => hmacSha256Hex(secret, body));
 }
 
+/**
+ * Sonatype Nexus Repository: `X-Nexus-Webhook-Signature: <hex HMAC-SHA1 of the body>`, keyed with
+ * the capability's "Secret Key" (Nexus signs with HmacSHA1 and nothing stronger).
+ */
+export function verifyNexusSignature(
+  secret: string,
+  body: Uint8Array,
+  header: string | undefined,
+): SignatureCheck {
+  return check(header, () => createHmac('sha1', secret).update(body).digest('hex'));
+}
+
 /** GitLab sends the shared secret itself in `X-Gitlab-Token`. */
 export function verifyGitlabToken(secret: string, header: string | undefined): SignatureCheck {
   if (!header) return { ok: false, reason: 'missing-signature' };

@@ -16,6 +16,7 @@ import {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyNexusSignature,
   verifyStandardWebhook,
 } from '../src/index.ts';
 
@@ -187,6 +188,19 @@ describe('webhook signatures', () => {
     expect(
       verifyHexHmac(secret, body, '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'),
     ).toEqual({ ok: true });
+    // RFC 2202 HMAC-SHA1 test case 2, the scheme of Nexus' X-Nexus-Webhook-Signature.
+    const nexusBody = new TextEncoder().encode('what do ya want for nothing?');
+    expect(verifyNexusSignature('Jefe', nexusBody, 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79')).toEqual({
+      ok: true,
+    });
+    expect(verifyNexusSignature('Jefe', nexusBody, 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c7a')).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyNexusSignature('Jefe', nexusBody, undefined)).toEqual({
+      ok: false,
+      reason: 'missing-signature',
+    });
     expect(verifyGitlabToken('tok', 'tok')).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok2')).toEqual({ ok: false, reason: 'bad-signature' });
   });

@@ -31,6 +31,12 @@ export const WatchedImageConfig = Type.Object({
   credentials: Type.Optional(Credentials),
   /** Allow plain http to a non-loopback registry. */
   insecure: Type.Optional(Type.Boolean()),
+  /**
+   * The Nexus repository holding this image (`repositoryName` in Nexus webhooks: the hosted
+   * repository, not a group). Only needed when the image path does not start with it (port or
+   * subdomain connectors) and several watched images share the path.
+   */
+  nexusRepository: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type WatchedImageConfig = Static<typeof WatchedImageConfig>;
 
@@ -73,6 +79,15 @@ export const Config = Type.Object({
     /** Harbor's per-policy auth header value (`Authorization`). */
     harborAuth: Type.Optional(Type.String({ secret: true })),
     harborAuthFile: Type.Optional(Type.String()),
+    /** Unguessable path segment: `/hooks/quay/<token>` (Quay signs nothing). */
+    quayPathToken: Type.Optional(Type.String({ secret: true })),
+    quayPathTokenFile: Type.Optional(Type.String()),
+    /** The `Authorization` custom header value set on the ACR webhook (`az acr webhook create --headers`). */
+    acrAuth: Type.Optional(Type.String({ secret: true })),
+    acrAuthFile: Type.Optional(Type.String()),
+    /** The Nexus webhook capability's "Secret Key" (`X-Nexus-Webhook-Signature`, HMAC-SHA1). */
+    nexusSecret: Type.Optional(Type.String({ secret: true })),
+    nexusSecretFile: Type.Optional(Type.String()),
     /** HMAC-SHA256 key for `/hooks/generic` (`X-Flotilla-Signature: <hex>`). */
     genericSecret: Type.Optional(Type.String({ secret: true })),
     genericSecretFile: Type.Optional(Type.String()),

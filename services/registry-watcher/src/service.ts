@@ -31,6 +31,9 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     distributionToken: readSecret(w.distributionToken, w.distributionTokenFile),
     dockerhubPathToken: readSecret(w.dockerhubPathToken, w.dockerhubPathTokenFile),
     harborAuth: readSecret(w.harborAuth, w.harborAuthFile),
+    quayPathToken: readSecret(w.quayPathToken, w.quayPathTokenFile),
+    acrAuth: readSecret(w.acrAuth, w.acrAuthFile),
+    nexusSecret: readSecret(w.nexusSecret, w.nexusSecretFile),
     genericSecret: readSecret(w.genericSecret, w.genericSecretFile),
   };
 

@@ -19,6 +19,8 @@ export interface WatchedImage {
   credentials: RegistryCredentials | undefined;
   /** Identifies the credentials without revealing them, so images sharing them share a client. */
   credentialsId: string;
+  /** The Nexus repository it is in, when declared (Nexus webhooks name no host). */
+  nexusRepository?: string | undefined;
 }
 
 function compile(pattern: string | undefined, what: string): RegExp | undefined {
@@ -89,6 +91,7 @@ export function resolveImage(c: WatchedImageConfig, config: Config, env?: NodeJS
     insecure: c.insecure ?? false,
     credentials,
     credentialsId,
+    ...(c.nexusRepository ? { nexusRepository: c.nexusRepository } : {}),
   };
 }
 

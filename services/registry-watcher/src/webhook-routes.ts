@@ -6,6 +6,7 @@ import {
   parseImageRef,
   parseRegistryWebhook,
   type RegistryPushEvent,
+  registryWebhookShapeError,
 } from '@flotilla/oci';
 import {
   header,
@@ -15,6 +16,7 @@ import {
   safeEqual,
   verifyBearer,
   verifyHexHmac,
+  verifyNexusSignature,
   WebhookRefusal,
   type WebhookRejection,
 } from '@flotilla/runtime';
@@ -23,12 +25,15 @@ import type { WatcherMetrics } from './metrics.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
 
-export type Receiver = 'distribution' | 'dockerhub' | 'harbor' | 'generic';
+export type Receiver = 'distribution' | 'dockerhub' | 'harbor' | 'quay' | 'acr' | 'nexus' | 'generic';
 
 export interface WebhookSecrets {
   distributionToken?: string | undefined;
   dockerhubPathToken?: string | undefined;
   harborAuth?: string | undefined;
+  quayPathToken?: string | undefined;
+  acrAuth?: string | undefined;
+  nexusSecret?: string | undefined;
   genericSecret?: string | undefined;
 }
 
@@ -45,15 +50,35 @@ export interface WebhookDeps {
   logger: Logger;
 }
 
-/** The path as it may be logged and published: the Docker Hub secret segment never leaves. */
+/** The path as it may be logged and published: a secret path segment (Docker Hub, Quay) never leaves. */
 function publicPath(receiver: Receiver, url: string): string {
   const path = url.split('?')[0] ?? url;
-  return receiver === 'dockerhub' ? '/hooks/dockerhub/<redacted>' : path.slice(0, 2048);
+  return receiver === 'dockerhub' || receiver === 'quay'
+    ? `/hooks/${receiver}/<redacted>`
+    : path.slice(0, 2048);
 }
 
 /**
- * Authenticity by receiver. Everything but the generic HMAC can be decided from headers and the
- * path alone, so oversized or unparsable bodies are still told apart from unauthenticated ones.
+ * A static `Authorization` value set on the sender's hook (Harbor's policy auth header, an ACR
+ * custom header): taken verbatim, or with a `Bearer ` prefix the sender may add.
+ */
+function verifyAuthorizationValue(want: string, got: string | undefined): SignatureCheck {
+  if (!got) return { ok: false, reason: 'missing-signature' };
+  return safeEqual(got, want) || verifyBearer(want, got).ok
+    ? { ok: true }
+    : { ok: false, reason: 'bad-signature' };
+}
+
+/** A secret path segment (`/hooks/<receiver>/:token`): senders that sign nothing. */
+function verifyPathToken(req: FastifyRequest, want: string): SignatureCheck {
+  const token = (req.params as { token?: string }).token ?? '';
+  return safeEqual(token, want) ? { ok: true } : { ok: false, reason: 'bad-signature' };
+}
+
+/**
+ * Authenticity by receiver. Everything but the HMACs (generic, Nexus) can be decided from headers
+ * and the path alone, so oversized or unparsable bodies are still told apart from unauthenticated
+ * ones; a Nexus request without its signature header is one too.
  */
 function authenticate(
   receiver: Receiver,
@@ -64,20 +89,19 @@ function authenticate(
   switch (receiver) {
     case 'distribution':
       return verifyBearer(secrets.distributionToken ?? '', header(req, 'authorization'));
-    case 'harbor': {
-      const got = header(req, 'authorization');
-      const want = secrets.harborAuth ?? '';
-      if (!got) return { ok: false, reason: 'missing-signature' };
-      // Harbor sends the configured value verbatim; accept it with or without a `Bearer ` prefix.
-      return safeEqual(got, want) || verifyBearer(want, got).ok
-        ? { ok: true }
-        : { ok: false, reason: 'bad-signature' };
-    }
-    case 'dockerhub': {
-      const token = (req.params as { token?: string }).token ?? '';
-      return safeEqual(token, secrets.dockerhubPathToken ?? '')
-        ? { ok: true }
-        : { ok: false, reason: 'bad-signature' };
+    case 'harbor':
+      return verifyAuthorizationValue(secrets.harborAuth ?? '', header(req, 'authorization'));
+    case 'acr':
+      return verifyAuthorizationValue(secrets.acrAuth ?? '', header(req, 'authorization'));
+    case 'dockerhub':
+      return verifyPathToken(req, secrets.dockerhubPathToken ?? '');
+    case 'quay':
+      return verifyPathToken(req, secrets.quayPathToken ?? '');
+    case 'nexus': {
+      const signature = header(req, 'x-nexus-webhook-signature');
+      if (!signature) return { ok: false, reason: 'missing-signature' };
+      if (!body) return undefined;
+      return verifyNexusSignature(secrets.nexusSecret ?? '', body, signature);
     }
     case 'generic': {
       if (!body) return undefined;
@@ -122,14 +146,33 @@ function parsePayload(receiver: Receiver, raw: Buffer, req: FastifyRequest): Reg
       },
     ];
   }
-  if (receiver === 'distribution' && !Array.isArray(root.events)) throw malformed('no "events" array');
-  if (receiver === 'dockerhub' && (!obj(root.push_data) || !obj(root.repository)))
-    throw malformed('no push_data/repository');
+  const problem = registryWebhookShapeError(receiver, root, req.headers);
+  if (problem) throw malformed(problem);
   try {
     return parseRegistryWebhook(receiver, body, req.headers);
   } catch (err) {
     throw malformed((err as Error).message);
   }
+}
+
+/** The one image of the first tier that has any; several there is ambiguous, and nothing is taken. */
+function sole(...tiers: WatchedImage[][]): WatchedImage | undefined {
+  const found = tiers.find((t) => t.length > 0);
+  return found?.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * Nexus names its repository, never a host. The image is the one declaring that repository with
+ * this path; else the one whose path is `<repository>/<path>` (Nexus' path-based routing); else
+ * the sole image with this path (a port or subdomain connector) that declares no other repository.
+ */
+function matchNexusImage(nexusRepository: string, path: string, images: WatchedImage[]) {
+  const fits = (w: WatchedImage) => (w.nexusRepository ?? nexusRepository) === nexusRepository;
+  return sole(
+    images.filter((w) => w.nexusRepository === nexusRepository && w.repository === path),
+    images.filter((w) => fits(w) && w.repository === `${nexusRepository}/${path}`),
+    images.filter((w) => w.nexusRepository === undefined && w.repository === path),
+  );
 }
 
 /**
@@ -143,6 +186,7 @@ export function matchImage(
   images: WatchedImage[],
   opts: { exactHost?: boolean } = {},
 ): WatchedImage | undefined {
+  if (event.nexusRepository) return matchNexusImage(event.nexusRepository, event.repository, images);
   const candidates = images.filter((w) => w.repository === event.repository);
   if (event.registry) {
     const host = normalizeRegistry(event.registry);
@@ -161,6 +205,8 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
     enabled,
     verify: (req: FastifyRequest, body: Buffer | undefined) => authenticate(receiver, req, body, secrets),
     publicPath: (url: string) => publicPath(receiver, url),
+    // A WebhookRejected names Nexus' delivery (Quay and ACR send no delivery id).
+    ...(receiver === 'nexus' ? { deliveryHeaders: ['x-nexus-webhook-delivery'] } : {}),
   });
   await registerWebhookReceiver<Receiver>(app, {
     bodyLimit: deps.bodyLimit,
@@ -172,6 +218,9 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
       endpoint('distribution', registryWatcherRoutes.distribution, !!secrets.distributionToken),
       endpoint('dockerhub', registryWatcherRoutes.dockerhub, !!secrets.dockerhubPathToken),
       endpoint('harbor', registryWatcherRoutes.harbor, !!secrets.harborAuth),
+      endpoint('quay', registryWatcherRoutes.quay, !!secrets.quayPathToken),
+      endpoint('acr', registryWatcherRoutes.acr, !!secrets.acrAuth),
+      endpoint('nexus', registryWatcherRoutes.nexus, !!secrets.nexusSecret),
       endpoint('generic', registryWatcherRoutes.generic, !!secrets.genericSecret),
     ],
     handle: async (receiver, req, body) => {

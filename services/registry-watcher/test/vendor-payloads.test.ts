@@ -18,15 +18,25 @@
  *   Header" arrives verbatim as `Authorization`.
  * - Docker Hub: the example payload in docs.docker.com/docker-hub/repos/manage/webhooks (no
  *   signature; the URL holds the secret), names changed.
+ * - Quay: the "Push to Repository" event data quay/quay builds (`notifications/__init__.py`
+ *   build_repository_event_data: repository, namespace, name, docker_url, homepage, plus
+ *   `updated_tags`), POSTed as JSON with no signature; the URL holds the secret.
+ * - ACR: learn.microsoft.com "Azure Container Registry webhook reference" (push event payload),
+ *   the custom `Authorization` header set on the webhook; the ping is `{"action":"ping"}` as
+ *   akuity/kargo's ACR receiver test has it.
+ * - Nexus: the component webhook payload of sonatype/nexus-public
+ *   (`RepositoryComponentWebhook`), serialized without whitespace by Jackson and signed with
+ *   HMAC-SHA1 hex in `X-Nexus-Webhook-Signature` (`WebhookServiceImpl`); the image is pushed
+ *   under the Nexus repository's name, as Nexus' path-based routing serves it.
  *
  * Only names, digests and hosts are changed to point at the test registries.
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { Bus } from '@flotilla/bus';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved } from '@flotilla/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryWatcher } from '../src/index.ts';
-import { collect, metric, rand, startWatcher, until } from './helpers.ts';
+import { checksDone, collect, metric, rand, startWatcher, until } from './helpers.ts';
 import {
   freePort,
   type NatsServer,
@@ -39,6 +49,10 @@ import {
 const HOOK_TOKEN = `hook-${rand()}`;
 const HARBOR_AUTH = `Basic ${Buffer.from(`harbor:${rand()}`).toString('base64')}`;
 const HUB_TOKEN = `hub-${rand()}${rand()}`;
+const QUAY_TOKEN = `quay-${rand()}${rand()}`;
+/** What an ACR user sets: `az acr webhook create … --headers "Authorization=Bearer <token>"`. */
+const ACR_AUTH = `Bearer acr-${rand()}${rand()}`;
+const NEXUS_SECRET = `nexus-${rand()}`;
 
 let nats: NatsServer;
 /** Notifies the watcher itself (Distribution). */
@@ -54,6 +68,14 @@ const sharedRepo = `vendor/app-${rand()}`;
 let distImage: string;
 let harborImage: string;
 const hubImage = `docker.io/${sharedRepo}`;
+const quayRepo = `vendor/quay-${rand()}`;
+const acrRepo = `vendor/acr-${rand()}`;
+/** Nexus' component name; the registry path adds the Nexus repository (path-based routing). */
+const nexusPath = `vendor/nx-${rand()}`;
+const NEXUS_REPOSITORY = 'docker-hosted';
+let quayImage: string;
+let acrImage: string;
+let nexusImage: string;
 
 type Data = { image: string; tag: string; digest: string; platforms?: string[] };
 const detected = (image: string) =>
@@ -76,11 +98,14 @@ beforeAll(async () => {
   ]);
   distImage = `${notifying.host}/${distRepo}`;
   harborImage = `${plain.host}/${sharedRepo}`;
+  quayImage = `${plain.host}/${quayRepo}`;
+  acrImage = `${plain.host}/${acrRepo}`;
+  nexusImage = `${plain.host}/${NEXUS_REPOSITORY}/${nexusPath}`;
   bus = await Bus.connect({ servers: nats.url, service: 'cli', instance: 'test', ensureStream: true });
-  events = await collect(bus, [distImage, harborImage, hubImage]);
+  events = await collect(bus, [distImage, harborImage, hubImage, quayImage, acrImage, nexusImage]);
   watcher = await startWatcher({
     natsUrl: nats.url,
-    images: [{ image: distImage }, { image: harborImage }, { image: hubImage }],
+    images: [distImage, harborImage, hubImage, quayImage, acrImage, nexusImage].map((image) => ({ image })),
     env: {
       FLOTILLA_HTTP_PORT: String(port),
       // An hour: anything reported after the first checks came from a webhook.
@@ -88,10 +113,13 @@ beforeAll(async () => {
       FLOTILLA_WEBHOOKS_DISTRIBUTION_TOKEN: HOOK_TOKEN,
       FLOTILLA_WEBHOOKS_DOCKERHUB_PATH_TOKEN: HUB_TOKEN,
       FLOTILLA_WEBHOOKS_HARBOR_AUTH: HARBOR_AUTH,
+      FLOTILLA_WEBHOOKS_QUAY_PATH_TOKEN: QUAY_TOKEN,
+      FLOTILLA_WEBHOOKS_ACR_AUTH: ACR_AUTH,
+      FLOTILLA_WEBHOOKS_NEXUS_SECRET: NEXUS_SECRET,
     },
   });
-  // First checks: both test repositories are still empty, Docker Hub is unreachable from here.
-  await until('first checks', () => events.of(ImageScanFailed.type).length >= 3);
+  // First checks: the test repositories are still empty, Docker Hub is unreachable from here.
+  await until('first checks', () => events.of(ImageScanFailed.type).length >= 6);
 });
 
 afterAll(async () => {
@@ -105,7 +133,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
   const res = await fetch(`${watcher.url}${path}`, {
     method: 'POST',
     headers,
-    body: JSON.stringify(body),
+    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -292,5 +320,129 @@ describe('Docker Hub deliveries', () => {
       'content-type': 'application/json',
     });
     expect(elsewhere).toEqual({ status: 202, body: { accepted: [], ignored: 1 } });
+  });
+});
+
+describe('Quay notifications', () => {
+  const quayPush = (tags: string[]) => ({
+    repository: quayRepo,
+    namespace: quayRepo.split('/')[0],
+    name: quayRepo.split('/')[1],
+    docker_url: `${plain.host}/${quayRepo}`,
+    homepage: `http://${plain.host}/repository/${quayRepo}`,
+    updated_tags: tags,
+  });
+  const json = { 'content-type': 'application/json' };
+
+  it('reports the updated tags of a push, and the test notification invents none', async () => {
+    const q1 = await pushImage(plain, { repo: quayRepo, tag: 'q1', content: 'q1' });
+    const q2 = await pushImage(plain, { repo: quayRepo, tag: 'q2', content: 'q2' });
+    const res = await post(`/hooks/quay/${QUAY_TOKEN}`, quayPush(['q1', 'q2']), json);
+    expect(res).toEqual({ status: 202, body: { accepted: [quayImage], ignored: 0 } });
+    await until('q1 and q2 detected', () => detected(quayImage).length === 2, 15_000);
+    expect(detected(quayImage)).toEqual([
+      expect.objectContaining({ tag: 'q1', digest: q1.digest, trigger: 'webhook' }),
+      expect.objectContaining({ tag: 'q2', digest: q2.digest, trigger: 'webhook' }),
+    ]);
+
+    // Quay's "Test Notification" names tags this repository does not have ("latest", "foo").
+    const checks = await webhookChecks();
+    const sample = await post(`/hooks/quay/${QUAY_TOKEN}`, quayPush(['latest', 'foo']), json);
+    expect(sample).toEqual({ status: 202, body: { accepted: [quayImage], ignored: 0 } });
+    await checksDone(watcher, checks, 1, { trigger: 'webhook' });
+    await events.caughtUp();
+    expect(detected(quayImage).map((d) => d.tag)).toEqual(['q1', 'q2']);
+
+    const wrong = await post(`/hooks/quay/${QUAY_TOKEN}x`, quayPush(['q1']), json);
+    expect(wrong).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+  });
+});
+
+describe('Azure Container Registry webhooks', () => {
+  const acrPush = (tag: string, digest: string) => ({
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    action: 'push',
+    target: {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 524,
+      digest,
+      length: 524,
+      repository: acrRepo,
+      tag,
+    },
+    request: { id: randomUUID(), host: plain.host, method: 'PUT', useragent: 'docker/27.3.1 go/go1.22.7' },
+  });
+
+  it('reports a push named by the webhook, acknowledges a ping, refuses a missing header', async () => {
+    const a1 = await pushImage(plain, { repo: acrRepo, tag: 'a1', content: 'a1' });
+    const headers = { 'content-type': 'application/json', authorization: ACR_AUTH };
+    const res = await post('/hooks/acr', acrPush('a1', a1.digest), headers);
+    expect(res).toEqual({ status: 202, body: { accepted: [acrImage], ignored: 0 } });
+    await until('a1 detected', () => detected(acrImage).length === 1, 15_000);
+    expect(detected(acrImage)[0]).toMatchObject({ tag: 'a1', digest: a1.digest, trigger: 'webhook' });
+
+    expect(await post('/hooks/acr', { action: 'ping' }, headers)).toEqual({
+      status: 202,
+      body: { accepted: [], ignored: 0 },
+    });
+    const unauthenticated = await post('/hooks/acr', acrPush('a1', a1.digest), {
+      'content-type': 'application/json',
+    });
+    expect(unauthenticated).toMatchObject({ status: 401, body: { error: 'missing-signature' } });
+  });
+});
+
+describe('Nexus component webhooks', () => {
+  // Jackson's java.util.Date form, as Nexus serializes it.
+  const jacksonNow = () => new Date().toISOString().replace('Z', '+0000');
+  const component = (action: string, version: string) =>
+    JSON.stringify({
+      timestamp: jacksonNow(),
+      nodeId: '52905B51-085CCABB-CEBBEAAD-16795588-FC927D93',
+      initiator: 'ci-bot/127.0.0.1',
+      repositoryName: NEXUS_REPOSITORY,
+      action,
+      component: {
+        id: '9a1c2f3b',
+        componentId: Buffer.from(`${NEXUS_REPOSITORY}:9a1c2f3b`).toString('base64url'),
+        format: 'docker',
+        name: nexusPath,
+        version,
+      },
+    });
+  const signed = (body: string, secret = NEXUS_SECRET) => ({
+    'content-type': 'application/json; charset=UTF-8',
+    'user-agent': 'Nexus/3.76.0-03 (OSS; Linux; 6.8.0; amd64; 17.0.13)',
+    'x-nexus-webhook-id': 'rm:repository:component',
+    'x-nexus-webhook-delivery': randomUUID(),
+    'x-nexus-webhook-signature': createHmac('sha1', secret).update(body).digest('hex'),
+  });
+
+  it('reports a created component, and a tag pushed again (UPDATED) as moved', async () => {
+    const path = `${NEXUS_REPOSITORY}/${nexusPath}`;
+    const n1 = await pushImage(plain, { repo: path, tag: 'n1', content: 'n1' });
+    const created = component('CREATED', 'n1');
+    const res = await post('/hooks/nexus', created, signed(created));
+    expect(res).toEqual({ status: 202, body: { accepted: [nexusImage], ignored: 0 } });
+    await until('n1 detected', () => detected(nexusImage).length === 1, 15_000);
+    expect(detected(nexusImage)[0]).toMatchObject({ tag: 'n1', digest: n1.digest, trigger: 'webhook' });
+
+    // `n1` is no mutable tag, so polling would not look at it again: the UPDATED hook does.
+    const again = await pushImage(plain, { repo: path, tag: 'n1', content: 'n1-again' });
+    const updated = component('UPDATED', 'n1');
+    expect((await post('/hooks/nexus', updated, signed(updated))).status).toBe(202);
+    const moved = () =>
+      events.of(ImageTagMoved.type).filter((e) => (e.data as { image: string }).image === nexusImage);
+    await until('n1 moved', () => moved().length === 1, 15_000);
+    expect(moved()[0]?.data).toMatchObject({
+      tag: 'n1',
+      previousDigest: n1.digest,
+      digest: again.digest,
+      trigger: 'webhook',
+    });
+
+    const forged = await post('/hooks/nexus', updated, signed(updated, 'not-the-secret'));
+    expect(forged).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
   });
 });

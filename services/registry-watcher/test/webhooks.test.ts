@@ -22,6 +22,9 @@ const WRONG = `wrong-${rand()}-${rand()}`;
 const HOOK_TOKEN = `hook-${rand()}`;
 const GENERIC_SECRET = `gen-${rand()}`;
 const HUB_TOKEN = `hub-${rand()}${rand()}`;
+const QUAY_TOKEN = `quay-${rand()}${rand()}`;
+const ACR_AUTH = `acr-${rand()}${rand()}`;
+const NEXUS_SECRET = `nexus-${rand()}`;
 
 let nats: NatsServer;
 let registry: RegistryHandle;
@@ -74,6 +77,9 @@ beforeAll(async () => {
       FLOTILLA_WEBHOOKS_GENERIC_SECRET: GENERIC_SECRET,
       FLOTILLA_WEBHOOKS_DOCKERHUB_PATH_TOKEN: HUB_TOKEN,
       FLOTILLA_WEBHOOKS_HARBOR_AUTH: `Bearer ${HOOK_TOKEN}`,
+      FLOTILLA_WEBHOOKS_QUAY_PATH_TOKEN: QUAY_TOKEN,
+      FLOTILLA_WEBHOOKS_ACR_AUTH: ACR_AUTH,
+      FLOTILLA_WEBHOOKS_NEXUS_SECRET: NEXUS_SECRET,
     },
   });
   // The first check of each image runs right after the lease is taken.
@@ -89,6 +95,7 @@ afterAll(async () => {
 });
 
 const sign = (body: string) => createHmac('sha256', GENERIC_SECRET).update(body).digest('hex');
+const signNexus = (body: string) => createHmac('sha1', NEXUS_SECRET).update(body).digest('hex');
 
 async function post(path: string, body: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${watcher.url}${path}`, {
@@ -198,6 +205,18 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
       ],
       ['/hooks/harbor', '{}', {}, 401, 'harbor', 'missing-signature'],
       [`/hooks/dockerhub/${HUB_TOKEN}x`, '{}', {}, 401, 'dockerhub', 'bad-signature'],
+      [`/hooks/quay/${QUAY_TOKEN}x`, '{}', {}, 401, 'quay', 'bad-signature'],
+      ['/hooks/acr', '{"action":"ping"}', {}, 401, 'acr', 'missing-signature'],
+      [
+        '/hooks/nexus',
+        '{}',
+        { 'x-nexus-webhook-id': 'rm:repository:component', 'x-nexus-webhook-signature': signNexus('{} ') },
+        401,
+        'nexus',
+        'bad-signature',
+      ],
+      // Signed, but no X-Nexus-Webhook-ID: not a Nexus delivery at all.
+      ['/hooks/nexus', '{}', { 'x-nexus-webhook-signature': signNexus('{}') }, 400, 'nexus', 'malformed'],
       [
         '/hooks/generic',
         'x'.repeat(10_000),
@@ -233,9 +252,11 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
       .of(WebhookRejected.type)
       .map((e) => e.data as { receiver: string; reason: string; path: string });
     expect(got.map((d) => `${d.receiver}:${d.reason}`)).toEqual(cases.map((c) => `${c[4]}:${c[5]}`));
-    // The Docker Hub path token is a secret: it never appears in the event.
+    // The Docker Hub and Quay path tokens are secrets: they never appear in the event.
     expect(got.find((d) => d.receiver === 'dockerhub')?.path).toBe('/hooks/dockerhub/<redacted>');
+    expect(got.find((d) => d.receiver === 'quay')?.path).toBe('/hooks/quay/<redacted>');
     expect(JSON.stringify(got)).not.toContain(HUB_TOKEN);
+    expect(JSON.stringify(got)).not.toContain(QUAY_TOKEN);
     expect(await metric(watcher.url, 'registry_watcher_webhook_rejections_total')).toBe(cases.length);
   });
 

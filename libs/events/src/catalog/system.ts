@@ -22,6 +22,9 @@ export const WebhookRejected = defineEvent({
       Type.Literal('distribution'),
       Type.Literal('dockerhub'),
       Type.Literal('harbor'),
+      Type.Literal('quay'),
+      Type.Literal('acr'),
+      Type.Literal('nexus'),
     ]),
     reason: Type.Union([
       Type.Literal('bad-signature'),
