@@ -2,7 +2,9 @@
  * Fails when a package imports another package it does not declare in its own package.json, when
  * shipped code (a package's `src/`, less unit tests) imports a package declared only as a
  * devDependency (`npm ci --omit=dev`, as an image installs it, would leave it out), or when
- * shipped code imports @flotilla/test-support.
+ * shipped code imports @flotilla/test-support, or when a benchmark loads vitest through a test
+ * helper it imports (benches run under tsx, outside vitest, where vitest's `expect` throws on load:
+ * the planner and audit-writer benches broke this way twice).
  * npm hoists everything into the root node_modules, so an undeclared import works here and breaks
  * the day the package is installed, built or deployed on its own (a container image, a second
  * lockfile). The root's devDependencies are the shared toolchain (vitest, fast-check, …) and
@@ -12,7 +14,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 interface Manifest {
   name: string;
@@ -113,10 +115,50 @@ check(
   rootManifest,
 );
 
+/** Relative imports of a source file, resolved to files that exist. */
+function relativeImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(IMPORT)]
+    .map((m) => m[1] ?? m[2] ?? m[3] ?? '')
+    .filter((spec) => spec.startsWith('.'))
+    .map((spec) => resolve(dirname(file), spec))
+    .filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+}
+
+/** The chain of relative imports by which `entry` loads vitest, if it does. */
+function vitestChain(entry: string): string[] | null {
+  const seen = new Set<string>();
+  const walk = (file: string, chain: string[]): string[] | null => {
+    if (seen.has(file)) return null;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(IMPORT)) {
+      const pkg = packageOf(m[1] ?? m[2] ?? m[3] ?? '');
+      if (pkg === 'vitest' && !/^\s*import\s+type\s/m.test(m[0])) return [...chain, file];
+    }
+    for (const next of relativeImports(file)) {
+      const found = walk(next, [...chain, file]);
+      if (found) return found;
+    }
+    return null;
+  };
+  return walk(entry, []);
+}
+
+const benchDir = join(root, 'bench');
+if (statSync(benchDir, { throwIfNoEntry: false })?.isDirectory())
+  for (const file of sourceFiles(benchDir).filter((f) => !/\.test\.ts$/.test(f))) {
+    const chain = vitestChain(file);
+    if (chain)
+      problems.push(
+        `${relative(root, file)}: loads vitest outside vitest (${chain.map((f) => relative(root, f)).join(' → ')}); move what the bench needs into a helper free of vitest`,
+      );
+  }
+
 if (problems.length > 0) {
   console.error(`${problems.length} import problem(s):\n${[...new Set(problems)].join('\n')}`);
   process.exit(1);
 }
 console.log(
-  'every import is declared by its package; shipped code imports only runtime dependencies, never test-support',
+  'every import is declared by its package; shipped code imports only runtime dependencies, never test-support; no bench loads vitest',
 );
