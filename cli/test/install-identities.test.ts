@@ -108,6 +108,8 @@ function resolveEnv(container: Obj, objs: Obj[], podName: string): Record<string
       if (!source && ref.optional) continue;
       expect(source, `${ref.name} for ${e.name}`).toBeDefined();
       const value = entries(source as Obj)[ref.key];
+      // An optional key the Secret does not hold leaves the variable unset, as the kubelet does.
+      if (value === undefined && ref.optional) continue;
       expect(value, `${ref.name}/${ref.key}`).toBeDefined();
       env[e.name] = value as string;
     } else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
