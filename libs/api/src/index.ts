@@ -66,5 +66,6 @@ export {
   gitWatcherRoutes,
   HOOKS_PREFIX,
   ImageWebhookAccepted,
+  ImageWebhookPing,
   registryWatcherRoutes,
 } from './watchers.ts';

@@ -6,7 +6,8 @@ import { openApiDocument } from './openapi.ts';
 import { allPlannerRoutes, plannerRoutes } from './planner.ts';
 import { allGitWatcherRoutes, allRegistryWatcherRoutes } from './watchers.ts';
 
-type Doc = { paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>> };
+type Operation = { parameters?: Array<{ name: string; in: string }>; responses?: Record<string, unknown> };
+type Doc = { paths: Record<string, Record<string, Operation>> };
 
 describe('the OpenAPI document', () => {
   const doc = openApiDocument() as Doc;
@@ -24,6 +25,8 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/console/api/promotions/{id}/approve']?.post).toBeDefined();
     expect(doc.paths['/registry-watcher/hooks/dockerhub/{token}']?.post).toBeDefined();
     expect(doc.paths['/registry-watcher/hooks/quay/{token}']?.post).toBeDefined();
+    expect(doc.paths['/registry-watcher/hooks/ghcr']?.post?.responses?.['200']).toBeDefined();
+    expect(doc.paths['/registry-watcher/hooks/artifactory']?.post).toBeDefined();
     expect(doc.paths['/api/v1/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/api/v1/pipelines/{pipeline}/stages/{stage}/lock']?.post).toBeDefined();
     expect(doc.paths['/history']?.get).toBeDefined();

@@ -51,6 +51,8 @@ export const ImageWebhookAccepted = Type.Object(
   },
   { title: 'ImageWebhookAccepted' },
 );
+/** A registry hook's set-up ping (GitHub's `ping` to the GHCR receiver): answered, nothing started. */
+export const ImageWebhookPing = Type.Object({ ignored: Type.Literal('ping') }, { title: 'ImageWebhookPing' });
 /** A ping (hook set-up) or an event other than a push: acknowledged, nothing started. */
 export const GitWebhookIgnored = Type.Object(
   { ignored: Type.String({ description: '`ping` or `other`' }) },
@@ -76,19 +78,26 @@ const gitHook = (receiver: string, summary: string) =>
     },
   });
 
-const registryHook = (receiver: string, url: string, summary: string) =>
-  defineRoute({
+/** Answered to a sender's set-up ping (only GitHub's, to the GHCR receiver, is told apart). */
+const pinged = {
+  200: { description: 'the sender’s set-up ping: answered, nothing started', schema: ImageWebhookPing },
+} as const;
+
+const registryHook = (receiver: string, url: string, summary: string, opts: { ping?: boolean } = {}) => {
+  const responses = {
+    202: { description: `checks started (${receiver})`, schema: ImageWebhookAccepted },
+    ...refused,
+  };
+  return defineRoute({
     method: 'POST',
     url,
     summary,
     ...(url.includes(':token')
       ? { params: Type.Object({ token: Type.String({ description: 'the secret path token' }) }) }
       : {}),
-    responses: {
-      202: { description: `checks started (${receiver})`, schema: ImageWebhookAccepted },
-      ...refused,
-    },
+    responses: opts.ping ? { ...pinged, ...responses } : responses,
   });
+};
 
 export const gitWatcherRoutes = {
   github: gitHook('github', 'GitHub push webhook (X-Hub-Signature-256)'),
@@ -122,6 +131,17 @@ export const registryWatcherRoutes = {
     '/nexus',
     'Sonatype Nexus Repository component webhook (X-Nexus-Webhook-Signature, HMAC-SHA1)',
   ),
+  ghcr: registryHook(
+    'ghcr',
+    '/ghcr',
+    'GitHub Container Registry: GitHub `package` / `registry_package` webhook (X-Hub-Signature-256)',
+    { ping: true },
+  ),
+  artifactory: registryHook(
+    'artifactory',
+    '/artifactory',
+    'JFrog Artifactory docker-domain webhook (X-JFrog-Event-Auth: secret token or HMAC-SHA256)',
+  ),
   generic: registryHook(
     'generic',
     '/generic',
@@ -135,3 +155,4 @@ export const allRegistryWatcherRoutes = (): RouteDefinition[] => Object.values(r
 export type GitWebhookAccepted = Static<typeof GitWebhookAccepted>;
 export type GitWebhookIgnored = Static<typeof GitWebhookIgnored>;
 export type ImageWebhookAccepted = Static<typeof ImageWebhookAccepted>;
+export type ImageWebhookPing = Static<typeof ImageWebhookPing>;

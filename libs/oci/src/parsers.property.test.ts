@@ -129,9 +129,19 @@ describe('parseWwwAuthenticate properties', () => {
 });
 
 describe('registry webhook payload properties', () => {
-  const sources: WebhookSource[] = ['distribution', 'dockerhub', 'harbor', 'quay', 'acr', 'nexus'];
-  // Nexus reads nothing without the component hook's id; the other parsers ignore it.
-  const headers = { 'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK };
+  const sources: WebhookSource[] = [
+    'distribution',
+    'dockerhub',
+    'harbor',
+    'quay',
+    'acr',
+    'nexus',
+    'ghcr',
+    'artifactory',
+  ];
+  // Nexus reads nothing without the component hook's id, GHCR without a package event; the other
+  // parsers ignore them.
+  const headers = { 'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK, 'x-github-event': 'package' };
   const wellTyped = (events: RegistryPushEvent[]) => {
     for (const e of events) {
       expect(typeof e.repository).toBe('string');
@@ -171,6 +181,19 @@ describe('registry webhook payload properties', () => {
     'format',
     'version',
     'timestamp',
+    'package',
+    'package_type',
+    'package_version',
+    'container_metadata',
+    'package_url',
+    'owner',
+    'login',
+    'domain',
+    'event_type',
+    'repo_key',
+    'image_name',
+    'path',
+    'sha256',
   ];
   const { tree } = fc.letrec((tie) => ({
     tree: fc.oneof(
@@ -185,6 +208,11 @@ describe('registry webhook payload properties', () => {
         'CREATED',
         'DELETED',
         'docker',
+        'published',
+        'CONTAINER',
+        'ghcr.io/acme/api:',
+        'pushed',
+        'a/b/1.0/manifest.json',
       ),
       fc.array(tie('tree'), { maxLength: 3 }),
       fc.dictionary(fc.constantFrom(...keys), tie('tree'), { maxKeys: 6 }),

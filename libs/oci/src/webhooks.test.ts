@@ -4,8 +4,10 @@ import {
   isDistributionEventsContentType,
   NEXUS_COMPONENT_WEBHOOK,
   parseAcrEvent,
+  parseArtifactoryEvent,
   parseDistributionNotification,
   parseDockerHubPush,
+  parseGhcrEvent,
   parseHarborEvent,
   parseNexusEvent,
   parseQuayPush,
@@ -247,7 +249,7 @@ describe('parseNexusEvent', () => {
       {
         repository: 'platform/gateway',
         tag: '1.8.2',
-        nexusRepository: 'docker-hosted',
+        managerRepository: 'docker-hosted',
         id: '7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48',
         timestamp: '2026-03-02T10:12:44.118Z',
       },
@@ -290,6 +292,154 @@ describe('parseNexusEvent', () => {
   });
 });
 
+describe('parseGhcrEvent', () => {
+  const delivery = '5a0c8e60-f75b-11f0-8f1e-3c2a9b4d7e11';
+  const headers = (event: string) => ({ 'x-github-event': event, 'x-github-delivery': delivery });
+  const digest = 'sha256:8d1b33c9a36f4e9d4ff1c3a2d1c29a6a73ce0d85a3a2d9af6c2b9e58f0a1d7c4';
+
+  it('reads a published container version: image from package_url, tag, digest, delivery', () => {
+    expect(parseGhcrEvent(fixture('ghcr-package-published.json'), headers('package'))).toEqual([
+      { registry: 'ghcr.io', repository: 'acme-corp/platform/api', tag: 'v2.4.0', digest, id: delivery },
+    ]);
+  });
+
+  it('reads an untagged version (registry_package, package_url ending in a bare colon) without a tag', () => {
+    expect(
+      parseGhcrEvent(fixture('ghcr-registry-package-untagged.json'), headers('registry_package')),
+    ).toEqual([
+      {
+        registry: 'ghcr.io',
+        repository: 'acme-corp/platform/api',
+        digest: 'sha256:1b5c2e8f7d9a4c3b6e0f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3',
+        id: delivery,
+      },
+    ]);
+  });
+
+  it('lower-cases the path, keeps the tag; without package_url the image is ghcr.io/<namespace>/<name>', () => {
+    const body = JSON.parse(fixture('ghcr-package-published.json'));
+    const version = body.package.package_version;
+    const mixed = { ...version, package_url: 'ghcr.io/Acme-Corp/Platform/API:Release-1' };
+    expect(
+      parseGhcrEvent({ ...body, package: { ...body.package, package_version: mixed } }, headers('package')),
+    ).toEqual([
+      expect.objectContaining({ registry: 'ghcr.io', repository: 'acme-corp/platform/api', tag: 'v2.4.0' }),
+    ]);
+    const { package_url: _, ...noUrl } = version;
+    const owner = { ...body.package, namespace: undefined, package_version: noUrl };
+    expect(parseGhcrEvent({ ...body, package: owner }, headers('package'))).toEqual([
+      expect.objectContaining({ registry: 'ghcr.io', repository: 'acme-corp/platform/api' }),
+    ]);
+    // GitHub Enterprise Server names its own container host in package_url.
+    const ghes = { ...version, package_url: 'containers.github.acme.example/acme-corp/platform/api:v2.4.0' };
+    expect(
+      parseGhcrEvent({ ...body, package: { ...body.package, package_version: ghes } }, headers('package'))[0],
+    ).toMatchObject({
+      registry: 'containers.github.acme.example',
+      repository: 'acme-corp/platform/api',
+    });
+  });
+
+  it('takes updated and docker (migrated) packages; ignores other actions, types and events', () => {
+    const body = JSON.parse(fixture('ghcr-package-published.json'));
+    expect(parseGhcrEvent({ ...body, action: 'updated' }, headers('package'))).toHaveLength(1);
+    const lower = { ...body, package: { ...body.package, package_type: 'container' } };
+    expect(parseGhcrEvent(lower, headers('package'))).toHaveLength(1);
+    const docker = { ...body, package: { ...body.package, package_type: 'docker' } };
+    expect(parseGhcrEvent(docker, headers('package'))).toHaveLength(1);
+    for (const type of ['npm', 'maven', 'rubygems', 'nuget']) {
+      const other = { ...body, package: { ...body.package, package_type: type } };
+      expect(parseGhcrEvent(other, headers('package'))).toEqual([]);
+      expect(registryWebhookShapeError('ghcr', other, headers('package'))).toBeUndefined();
+    }
+    expect(parseGhcrEvent({ ...body, action: 'deleted' }, headers('package'))).toEqual([]);
+    // The payload is under the event's name: a `package` body sent as registry_package names nothing.
+    expect(parseGhcrEvent(body, headers('registry_package'))).toEqual([]);
+    const ping = fixture('github-ping.json');
+    expect(parseGhcrEvent(ping, headers('ping'))).toEqual([]);
+    expect(registryWebhookShapeError('ghcr', JSON.parse(ping), headers('ping'))).toBeUndefined();
+    expect(registryWebhookShapeError('ghcr', body, headers('push'))).toBeUndefined();
+  });
+
+  it('calls a body without the event header, package or version, or naming no image malformed', () => {
+    const body = JSON.parse(fixture('ghcr-package-published.json'));
+    expect(registryWebhookShapeError('ghcr', body, headers('package'))).toBeUndefined();
+    expect(registryWebhookShapeError('ghcr', body, {})).toBe('no X-GitHub-Event header');
+    expect(registryWebhookShapeError('ghcr', { action: 'published' }, headers('package'))).toBe(
+      'no "action"/"package"',
+    );
+    const noVersion = { ...body, package: { ...body.package, package_version: null } };
+    expect(registryWebhookShapeError('ghcr', noVersion, headers('package'))).toBe(
+      'published package without "package_version"',
+    );
+    const { package_url: _, ...noUrl } = body.package.package_version;
+    const nameless = { ...body, package: { ...body.package, name: '', package_version: noUrl } };
+    expect(registryWebhookShapeError('ghcr', nameless, headers('package'))).toBe(
+      'published package names no image (package_url, namespace/name)',
+    );
+  });
+});
+
+describe('parseArtifactoryEvent', () => {
+  const pushed = () => JSON.parse(fixture('artifactory-docker-pushed.json'));
+
+  it('reads a pushed tag: image path, tag, digest from sha256, the repository key, no host', () => {
+    expect(parseArtifactoryEvent(fixture('artifactory-docker-pushed.json'))).toEqual([
+      {
+        repository: 'team/api',
+        tag: 'v3.2.0',
+        digest: 'sha256:4e1f7a3c9b2d8e6f0a5c1b7d3e9f2a6c8b4d0e7f1a3c5b9d2e8f6a0c4b7d1e3f',
+        managerRepository: 'docker-local',
+      },
+    ]);
+  });
+
+  it('takes the image path from data.path when image_name is absent', () => {
+    const body = pushed();
+    const { image_name: _, ...noName } = body.data;
+    expect(parseArtifactoryEvent({ ...body, data: noName })[0]).toMatchObject({ repository: 'team/api' });
+    const single = { ...noName, path: 'org/team/api/v3.2.0/manifest.json' };
+    expect(parseArtifactoryEvent({ ...body, data: single })[0]).toMatchObject({ repository: 'org/team/api' });
+  });
+
+  it('checks again without a tag on deleted and promoted', () => {
+    const body = pushed();
+    const deleted = parseArtifactoryEvent({ ...body, event_type: 'deleted' });
+    expect(deleted).toEqual([
+      { action: 'delete', repository: 'team/api', managerRepository: 'docker-local' },
+    ]);
+    // A promotion names the repository the tag left (or was copied from), never where it went.
+    expect(parseArtifactoryEvent({ ...body, event_type: 'promoted' })).toEqual([
+      { repository: 'team/api', managerRepository: 'docker-local' },
+    ]);
+  });
+
+  it('ignores other domains and event types', () => {
+    const body = pushed();
+    const artifact = {
+      domain: 'artifact',
+      event_type: 'deployed',
+      data: { repo_key: 'libs-release', path: 'a/b.jar', name: 'b.jar', sha256: 'x', size: 0 },
+    };
+    expect(parseArtifactoryEvent(artifact)).toEqual([]);
+    expect(registryWebhookShapeError('artifactory', artifact)).toBeUndefined();
+    expect(parseArtifactoryEvent({ ...body, event_type: 'constructor' })).toEqual([]);
+    expect(registryWebhookShapeError('artifactory', { ...body, event_type: 'constructor' })).toBeUndefined();
+  });
+
+  it('calls a body without domain/event_type, or a docker event without repo_key or image malformed', () => {
+    const body = pushed();
+    expect(registryWebhookShapeError('artifactory', body)).toBeUndefined();
+    expect(registryWebhookShapeError('artifactory', { data: body.data })).toBe('no "domain"/"event_type"');
+    const noKey = { ...body, data: { ...body.data, repo_key: undefined } };
+    expect(registryWebhookShapeError('artifactory', noKey)).toBe('docker pushed without data.repo_key');
+    const noImage = { ...body, data: { ...body.data, image_name: undefined, path: 'x' } };
+    expect(registryWebhookShapeError('artifactory', noImage)).toBe(
+      'docker pushed without data.image_name/path',
+    );
+  });
+});
+
 describe('parseRegistryWebhook', () => {
   it('dispatches by source', () => {
     expect(parseRegistryWebhook('distribution', fixture('distribution-events.json'))).toHaveLength(3);
@@ -302,6 +452,10 @@ describe('parseRegistryWebhook', () => {
         'x-nexus-webhook-id': NEXUS_COMPONENT_WEBHOOK,
       }),
     ).toHaveLength(1);
+    expect(
+      parseRegistryWebhook('ghcr', fixture('ghcr-package-published.json'), { 'x-github-event': 'package' }),
+    ).toHaveLength(1);
+    expect(parseRegistryWebhook('artifactory', fixture('artifactory-docker-pushed.json'))).toHaveLength(1);
   });
 
   it("says why a body is not the sender's shape", () => {

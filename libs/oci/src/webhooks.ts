@@ -1,4 +1,4 @@
-import { isValidTag } from './image-ref.ts';
+import { isValidRepository, isValidTag } from './image-ref.ts';
 import { MANIFEST_MEDIA_TYPES } from './media-types.ts';
 
 /**
@@ -25,10 +25,12 @@ export interface RegistryPushEvent {
   /** RFC 3339 time the sender gives for the push. */
   timestamp?: string;
   /**
-   * Nexus only: the Nexus repository (one of the registries a Nexus serves) holding the image. Nexus
-   * names no host, so the receiver finds the watched image by this and the image path.
+   * Repository managers only (Nexus, Artifactory): the repository inside the manager (Nexus'
+   * repository name, Artifactory's repository key) holding the image, one of the registries the
+   * manager serves. They name no registry host, so the receiver finds the watched image by this and
+   * the image path.
    */
-  nexusRepository?: string;
+  managerRepository?: string;
 }
 
 export const DISTRIBUTION_EVENTS_V1 = 'application/vnd.docker.distribution.events.v1+json';
@@ -321,22 +323,160 @@ export function parseNexusEvent(body: unknown, headers?: HeaderMap): RegistryPus
   const action = typeof root.action === 'string' ? NEXUS_ACTIONS.get(root.action) : undefined;
   const component = obj(root.component);
   const repository = str(component?.name);
-  const nexusRepository = str(root.repositoryName);
-  if (!action || !component || component.format !== 'docker' || !repository || !nexusRepository) return [];
+  const managerRepository = str(root.repositoryName);
+  if (!action || !component || component.format !== 'docker' || !repository || !managerRepository) return [];
   return [
     compact({
       ...(action === 'delete' ? { action } : {}),
       repository,
       // A deleted component's tag is gone: the check that follows must not look for it.
       tag: action === 'push' ? tagOf(component.version) : undefined,
-      nexusRepository,
+      managerRepository,
       id: headerOf(headers, 'x-nexus-webhook-delivery'),
       timestamp: isoTime(root.timestamp),
     }),
   ];
 }
 
-export type WebhookSource = 'distribution' | 'dockerhub' | 'harbor' | 'quay' | 'acr' | 'nexus';
+/** The `X-GitHub-Event`s that carry a package; the payload holds it under the event's name. */
+const GITHUB_PACKAGE_EVENTS = new Set(['package', 'registry_package']);
+// Only these make a version pullable; GitHub sends no other action for these events today.
+const GITHUB_PACKAGE_ACTIONS = new Set(['published', 'updated']);
+/** Where GitHub.com serves container packages (GitHub Enterprise Server names its own in package_url). */
+const GHCR = 'ghcr.io';
+
+function githubPackage(root: Json, headers: HeaderMap | undefined): Json | undefined {
+  const event = headerOf(headers, 'x-github-event');
+  return event && GITHUB_PACKAGE_EVENTS.has(event) ? obj(root[event]) : undefined;
+}
+
+/**
+ * `container` in GitHub's docs, `CONTAINER` in what it sends; `docker` for images from the old
+ * Docker registry (docker.pkg.github.com), since migrated to ghcr.io.
+ */
+function isContainerPackage(pkg: Json): boolean {
+  const type = str(pkg.package_type)?.toLowerCase();
+  return type === 'container' || type === 'docker';
+}
+
+/**
+ * The image a package version is: `package_version.package_url` (`ghcr.io/<owner>/<name>:<tag>`;
+ * GitHub leaves a bare `:` there for an untagged version) gives host and path; without one it is
+ * `ghcr.io/<namespace>/<name>`, the namespace being the owner's login. GHCR paths are lower case
+ * whatever case the owner's login has.
+ */
+function githubPackageImage(pkg: Json): { registry: string; repository: string } | undefined {
+  const url = str(obj(pkg.package_version)?.package_url);
+  if (url) {
+    let rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+    const at = rest.indexOf('@');
+    if (at >= 0) rest = rest.slice(0, at);
+    const colon = rest.lastIndexOf(':');
+    if (colon > rest.lastIndexOf('/')) rest = rest.slice(0, colon);
+    const slash = rest.indexOf('/');
+    const registry = rest.slice(0, slash).toLowerCase();
+    const repository = rest.slice(slash + 1).toLowerCase();
+    if (slash > 0 && /^[a-z0-9.-]+(?::\d{1,5})?$/.test(registry) && isValidRepository(repository))
+      return { registry, repository };
+  }
+  const namespace = str(pkg.namespace) ?? str(obj(pkg.owner)?.login);
+  const name = str(pkg.name);
+  const repository = namespace && name ? `${namespace}/${name}`.toLowerCase() : undefined;
+  return repository && isValidRepository(repository) ? { registry: GHCR, repository } : undefined;
+}
+
+/**
+ * GitHub's `package` webhook event (`X-GitHub-Event: package`; `registry_package` from GitHub Apps
+ * and older hooks, the same fields under `registry_package`): `action` `published` or `updated`
+ * of a container package. The tag is `container_metadata.tag.name`, empty for a version pushed
+ * without one (each platform manifest of a multi-arch push, an attestation), then there is no
+ * tag; the digest is `container_metadata.tag.digest`. Other package types (npm, maven, …) and
+ * other actions yield nothing. The delivery id is `X-GitHub-Delivery`.
+ */
+export function parseGhcrEvent(body: unknown, headers?: HeaderMap): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const pkg = root && githubPackage(root, headers);
+  if (!root || !pkg || !GITHUB_PACKAGE_ACTIONS.has(root.action as string) || !isContainerPackage(pkg))
+    return [];
+  const image = githubPackageImage(pkg);
+  if (!image) return [];
+  const version = obj(pkg.package_version);
+  const tag = obj(obj(version?.container_metadata)?.tag);
+  const versionName = str(version?.name);
+  return [
+    compact({
+      ...image,
+      tag: tagOf(tag?.name),
+      // A container version's name is its manifest digest too.
+      digest: str(tag?.digest) ?? (versionName?.startsWith('sha256:') ? versionName : undefined),
+      id: headerOf(headers, 'x-github-delivery'),
+    }),
+  ];
+}
+
+// A Map, not an object literal: an event_type of `constructor` must not find a prototype member.
+const ARTIFACTORY_DOCKER_EVENTS = new Map<string, 'push' | 'delete' | 'promote'>([
+  ['pushed', 'push'],
+  ['deleted', 'delete'],
+  ['promoted', 'promote'],
+]);
+
+function artifactoryEventType(root: Json): string | undefined {
+  return str(root.event_type) ?? str(obj(root.data)?.event_type);
+}
+
+/**
+ * The image path inside the Artifactory repository: `image_name`, else what `path`
+ * (`<image>/<tag>/manifest.json` or `list.manifest.json`) holds above the tag folder.
+ */
+function artifactoryImagePath(data: Json): string | undefined {
+  const name = str(data.image_name);
+  if (name) return name;
+  const parts = str(data.path)?.split('/') ?? [];
+  return parts.length >= 3 && /manifest\.json$/.test(parts.at(-1) ?? '')
+    ? parts.slice(0, -2).join('/')
+    : undefined;
+}
+
+/**
+ * JFrog Artifactory webhooks, domain `docker` ("Docker and OCI" events): `event_type` `pushed` (a
+ * tag pushed: `data.tag`, `data.sha256` the manifest's digest), `deleted` (a tag deleted: checked
+ * without it) or `promoted` (a tag promoted to another repository, which the payload does not
+ * name: the repository it left is checked, without a tag). `data.repo_key` is the Artifactory
+ * repository, not a host; `data.image_name` the image path in it. Other domains (artifact, build,
+ * …) and event types yield nothing.
+ */
+export function parseArtifactoryEvent(body: unknown): RegistryPushEvent[] {
+  const root = obj(parseBody(body));
+  const data = obj(root?.data);
+  if (!root || !data || root.domain !== 'docker') return [];
+  const type = artifactoryEventType(root);
+  const kind = type ? ARTIFACTORY_DOCKER_EVENTS.get(type) : undefined;
+  const managerRepository = str(data.repo_key);
+  const repository = artifactoryImagePath(data);
+  if (!kind || !managerRepository || !repository || !isValidRepository(repository)) return [];
+  const sha256 = str(data.sha256);
+  return [
+    compact({
+      ...(kind === 'delete' ? { action: kind } : {}),
+      repository,
+      // Only a push leaves its tag in this repository.
+      tag: kind === 'push' ? tagOf(data.tag) : undefined,
+      digest: kind === 'push' && sha256 && /^[a-f0-9]{64}$/.test(sha256) ? `sha256:${sha256}` : undefined,
+      managerRepository,
+    }),
+  ];
+}
+
+export type WebhookSource =
+  | 'distribution'
+  | 'dockerhub'
+  | 'harbor'
+  | 'quay'
+  | 'acr'
+  | 'nexus'
+  | 'ghcr'
+  | 'artifactory';
 
 /**
  * Why an authenticated body is not the sender's payload at all (answered 400), or undefined.
@@ -382,6 +522,27 @@ export function registryWebhookShapeError(
         ? 'docker component without "name"'
         : undefined;
     }
+    case 'ghcr': {
+      const event = headerOf(headers, 'x-github-event');
+      if (!event) return 'no X-GitHub-Event header';
+      // A ping, or an event the hook was also subscribed to: acknowledged.
+      if (!GITHUB_PACKAGE_EVENTS.has(event)) return undefined;
+      const pkg = obj(root[event]);
+      if (!str(root.action) || !pkg) return `no "action"/"${event}"`;
+      if (!GITHUB_PACKAGE_ACTIONS.has(root.action as string) || !isContainerPackage(pkg)) return undefined;
+      if (!obj(pkg.package_version)) return `${root.action} ${event} without "package_version"`;
+      return githubPackageImage(pkg)
+        ? undefined
+        : `${root.action} ${event} names no image (package_url, namespace/name)`;
+    }
+    case 'artifactory': {
+      const type = artifactoryEventType(root);
+      if (!str(root.domain) || !type) return 'no "domain"/"event_type"';
+      if (root.domain !== 'docker' || !ARTIFACTORY_DOCKER_EVENTS.has(type)) return undefined;
+      const data = obj(root.data);
+      if (!data || !str(data.repo_key)) return `docker ${type} without data.repo_key`;
+      return artifactoryImagePath(data) ? undefined : `docker ${type} without data.image_name/path`;
+    }
   }
 }
 
@@ -404,5 +565,9 @@ export function parseRegistryWebhook(
       return parseAcrEvent(body);
     case 'nexus':
       return parseNexusEvent(body, headers);
+    case 'ghcr':
+      return parseGhcrEvent(body, headers);
+    case 'artifactory':
+      return parseArtifactoryEvent(body);
   }
 }

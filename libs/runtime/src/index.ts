@@ -47,6 +47,7 @@ export {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyJfrogEventAuth,
   verifyNexusSignature,
   verifyStandardWebhook,
 } from './webhook-signatures.ts';

@@ -49,6 +49,24 @@ export function verifyNexusSignature(
   return check(header, () => createHmac('sha1', secret).update(body).digest('hex'));
 }
 
+/**
+ * JFrog Artifactory (JFrog Platform webhooks): `X-JFrog-Event-Auth` carries the webhook's "Secret
+ * token" itself, or, when "Use secret for payload signing" is on, the hex HMAC-SHA256 of the body
+ * keyed with it (the secret then never travels). A webhook is set up one way or the other, so both
+ * forms are accepted; both comparisons always run, each in constant time.
+ */
+export function verifyJfrogEventAuth(
+  secret: string,
+  body: Uint8Array,
+  header: string | undefined,
+): SignatureCheck {
+  const given = header?.trim();
+  if (!given) return { ok: false, reason: 'missing-signature' };
+  const signed = safeEqual(given.toLowerCase(), hmacSha256Hex(secret, body));
+  const token = digestEqual(given, secret);
+  return signed || token ? { ok: true } : { ok: false, reason: 'bad-signature' };
+}
+
 /** GitLab sends the shared secret itself in `X-Gitlab-Token`. */
 export function verifyGitlabToken(secret: string, header: string | undefined): SignatureCheck {
   if (!header) return { ok: false, reason: 'missing-signature' };

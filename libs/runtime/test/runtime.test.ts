@@ -16,6 +16,7 @@ import {
   verifyGithubSignature,
   verifyGitlabToken,
   verifyHexHmac,
+  verifyJfrogEventAuth,
   verifyNexusSignature,
   verifyStandardWebhook,
 } from '../src/index.ts';
@@ -201,6 +202,26 @@ describe('webhook signatures', () => {
       ok: false,
       reason: 'missing-signature',
     });
+    // JFrog: the secret token as is, or (payload signing) the hex HMAC-SHA256 of the body, here
+    // GitHub's published vector above; an HMAC of other bytes, or of the secret, is no token.
+    const hmac = '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17';
+    expect(verifyJfrogEventAuth(secret, body, hmac)).toEqual({ ok: true });
+    expect(verifyJfrogEventAuth(secret, body, hmac.toUpperCase())).toEqual({ ok: true });
+    expect(verifyJfrogEventAuth(secret, body, secret)).toEqual({ ok: true });
+    expect(verifyJfrogEventAuth(secret, new TextEncoder().encode('Hello, World?'), hmac)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyJfrogEventAuth(secret, body, `${secret} `.repeat(2))).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyJfrogEventAuth(secret, body, `sha256=${hmac}`)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyJfrogEventAuth(secret, body, undefined)).toEqual({ ok: false, reason: 'missing-signature' });
+    expect(verifyJfrogEventAuth(secret, body, ' ')).toEqual({ ok: false, reason: 'missing-signature' });
     expect(verifyGitlabToken('tok', 'tok')).toEqual({ ok: true });
     expect(verifyGitlabToken('tok', 'tok2')).toEqual({ ok: false, reason: 'bad-signature' });
   });

@@ -32,11 +32,17 @@ export const WatchedImageConfig = Type.Object({
   /** Allow plain http to a non-loopback registry. */
   insecure: Type.Optional(Type.Boolean()),
   /**
-   * The Nexus repository holding this image (`repositoryName` in Nexus webhooks: the hosted
-   * repository, not a group). Only needed when the image path does not start with it (port or
-   * subdomain connectors) and several watched images share the path.
+   * The repository manager's repository holding this image: Nexus' repository name
+   * (`repositoryName` in its webhooks: the hosted repository, not a group) or Artifactory's
+   * repository key (`data.repo_key`: the local repository, not a virtual one). Their webhooks name
+   * no host, so this ties a hook to the image. Needed when several watched images share the path
+   * and the image path does not start with it (port or subdomain connectors), or when the image is
+   * pulled through a virtual (Artifactory) or group (Nexus) repository: then its path is
+   * `<that repository>/<path>`.
    */
-  nexusRepository: Type.Optional(Type.String({ minLength: 1 })),
+  managerRepository: Type.Optional(Type.String({ minLength: 1 })),
+  /** Renamed `managerRepository` (it names Artifactory repositories too): refused, naming the new key. */
+  nexusRepository: Type.Optional(Type.String()),
 });
 export type WatchedImageConfig = Static<typeof WatchedImageConfig>;
 
@@ -88,6 +94,12 @@ export const Config = Type.Object({
     /** The Nexus webhook capability's "Secret Key" (`X-Nexus-Webhook-Signature`, HMAC-SHA1). */
     nexusSecret: Type.Optional(Type.String({ secret: true })),
     nexusSecretFile: Type.Optional(Type.String()),
+    /** The GitHub webhook's secret (`X-Hub-Signature-256`) for `/hooks/ghcr` (`package` events). */
+    ghcrSecret: Type.Optional(Type.String({ secret: true })),
+    ghcrSecretFile: Type.Optional(Type.String()),
+    /** The Artifactory webhook's "Secret token" (`X-JFrog-Event-Auth`: the token, or the body's HMAC-SHA256). */
+    artifactorySecret: Type.Optional(Type.String({ secret: true })),
+    artifactorySecretFile: Type.Optional(Type.String()),
     /** HMAC-SHA256 key for `/hooks/generic` (`X-Flotilla-Signature: <hex>`). */
     genericSecret: Type.Optional(Type.String({ secret: true })),
     genericSecretFile: Type.Optional(Type.String()),

@@ -34,6 +34,8 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     quayPathToken: readSecret(w.quayPathToken, w.quayPathTokenFile),
     acrAuth: readSecret(w.acrAuth, w.acrAuthFile),
     nexusSecret: readSecret(w.nexusSecret, w.nexusSecretFile),
+    ghcrSecret: readSecret(w.ghcrSecret, w.ghcrSecretFile),
+    artifactorySecret: readSecret(w.artifactorySecret, w.artifactorySecretFile),
     genericSecret: readSecret(w.genericSecret, w.genericSecretFile),
   };
 

@@ -19,8 +19,8 @@ export interface WatchedImage {
   credentials: RegistryCredentials | undefined;
   /** Identifies the credentials without revealing them, so images sharing them share a client. */
   credentialsId: string;
-  /** The Nexus repository it is in, when declared (Nexus webhooks name no host). */
-  nexusRepository?: string | undefined;
+  /** The repository manager's repository it is in, when declared (Nexus and Artifactory hooks name no host). */
+  managerRepository?: string | undefined;
 }
 
 function compile(pattern: string | undefined, what: string): RegExp | undefined {
@@ -71,6 +71,12 @@ export function resolveCredentials(
 }
 
 export function resolveImage(c: WatchedImageConfig, config: Config, env?: NodeJS.ProcessEnv): WatchedImage {
+  if (c.nexusRepository !== undefined) {
+    throw stalled(
+      'config.invalid',
+      `images: ${c.image}: nexusRepository was renamed managerRepository (it names Artifactory repositories too): rename it`,
+    );
+  }
   const ref = parseImageRef(c.image);
   if (ref.tag || ref.digest) {
     throw stalled('config.invalid', `images: "${c.image}" must name a repository, without tag or digest`);
@@ -91,7 +97,7 @@ export function resolveImage(c: WatchedImageConfig, config: Config, env?: NodeJS
     insecure: c.insecure ?? false,
     credentials,
     credentialsId,
-    ...(c.nexusRepository ? { nexusRepository: c.nexusRepository } : {}),
+    ...(c.managerRepository ? { managerRepository: c.managerRepository } : {}),
   };
 }
 

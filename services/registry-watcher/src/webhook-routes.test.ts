@@ -19,7 +19,10 @@ const fixture = (name: string) =>
 const QUAY_TOKEN = 'quay-path-token-0123456789';
 const ACR_AUTH = 'Basic YWNyOnMzY3JldC12YWx1ZQ==';
 const NEXUS_SECRET = 'nexus-secret-key';
-const BODY_LIMIT = 4096;
+const GHCR_SECRET = 'ghcr-webhook-secret';
+const ARTIFACTORY_SECRET = 'artifactory-secret-token';
+// Above a GitHub package delivery (repository, owner and sender objects make it several KiB).
+const BODY_LIMIT = 16 * 1024;
 
 function image(ref: string, extra: Partial<WatchedImage> = {}): WatchedImage {
   const { registry, repository } = parseImageRef(ref);
@@ -48,7 +51,13 @@ const server = createServiceServer({
 
 beforeAll(async () => {
   await registerWebhookRoutes(server.app, {
-    secrets: { quayPathToken: QUAY_TOKEN, acrAuth: ACR_AUTH, nexusSecret: NEXUS_SECRET },
+    secrets: {
+      quayPathToken: QUAY_TOKEN,
+      acrAuth: ACR_AUTH,
+      nexusSecret: NEXUS_SECRET,
+      ghcrSecret: GHCR_SECRET,
+      artifactorySecret: ARTIFACTORY_SECRET,
+    },
     bodyLimit: BODY_LIMIT,
     rejectionEventsPerMinute: 1000,
     images: () => images,
@@ -77,6 +86,8 @@ beforeEach(() => {
     image('acmeprod.azurecr.io/team/api'),
     image('ghcr.io/acme/web'),
     image('nexus.example:8443/platform/gateway'),
+    image('ghcr.io/acme-corp/platform/api'),
+    image('acme.jfrog.io/docker-local/team/api'),
   ];
 });
 
@@ -291,8 +302,204 @@ describe('Nexus receiver (/hooks/nexus)', () => {
   });
 });
 
-describe('matchImage for Nexus (no host in the payload)', () => {
-  const push = { repository: 'team/api', tag: '1.8.2', nexusRepository: 'docker-hosted' };
+describe('GitHub Container Registry receiver (/hooks/ghcr)', () => {
+  const url = '/hooks/ghcr';
+  const delivery = '5a0c8e60-f75b-11f0-8f1e-3c2a9b4d7e11';
+  const sign = (body: string, secret = GHCR_SECRET) =>
+    `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  const headersFor = (body: string, event = 'package', extra: Record<string, string> = {}) => ({
+    'user-agent': 'GitHub-Hookshot/8e03811',
+    'x-github-event': event,
+    'x-github-delivery': delivery,
+    'x-github-hook-id': '498173622',
+    'x-hub-signature-256': sign(body),
+    ...extra,
+  });
+  const published = fixture('ghcr-package-published.json');
+  const api = 'ghcr.io/acme-corp/platform/api';
+  const digest = 'sha256:8d1b33c9a36f4e9d4ff1c3a2d1c29a6a73ce0d85a3a2d9af6c2b9e58f0a1d7c4';
+  const withPackage = (change: Record<string, unknown>) => {
+    const body = JSON.parse(published);
+    return JSON.stringify({ ...body, package: { ...body.package, ...change } });
+  };
+
+  it('checks the published image with its tag and digest as the hint', async () => {
+    expect(await post(url, published, headersFor(published))).toEqual(accepted([api]));
+    expect(dispatched).toEqual([{ image: api, hints: [{ tag: 'v2.4.0', digest }] }]);
+  });
+
+  it('checks an untagged push (registry_package) without a hint', async () => {
+    const untagged = fixture('ghcr-registry-package-untagged.json');
+    expect(await post(url, untagged, headersFor(untagged, 'registry_package'))).toEqual(accepted([api]));
+    expect(dispatched).toEqual([{ image: api, hints: [] }]);
+  });
+
+  it('reads a form-encoded delivery (payload=<JSON>), signed over the form bytes', async () => {
+    const form = new URLSearchParams({ payload: published }).toString();
+    const headers = { ...headersFor(form), 'content-type': 'application/x-www-form-urlencoded' };
+    expect(await post(url, form, headers)).toEqual(accepted([api]));
+    const signedJson = { ...headersFor(published), 'content-type': 'application/x-www-form-urlencoded' };
+    expect(await post(url, form, signedJson)).toEqual(refused(401, 'bad-signature'));
+    const empty = 'other=1';
+    expect(
+      await post(url, empty, { ...headersFor(empty), 'content-type': 'application/x-www-form-urlencoded' }),
+    ).toEqual({
+      status: 400,
+      body: { error: 'malformed', message: 'form body without a "payload" field' },
+    });
+    expect(dispatched).toEqual([{ image: api, hints: [{ tag: 'v2.4.0', digest }] }]);
+  });
+
+  it('answers the ping as a ping, signed; an unsigned ping is refused', async () => {
+    const ping = fixture('github-ping.json');
+    expect(await post(url, ping, headersFor(ping, 'ping'))).toEqual({
+      status: 200,
+      body: { ignored: 'ping' },
+    });
+    const { 'x-hub-signature-256': _, ...unsigned } = headersFor(ping, 'ping');
+    expect(await post(url, ping, unsigned)).toEqual(refused(401, 'missing-signature'));
+    expect(dispatched).toEqual([]);
+  });
+
+  it('refuses a bad or missing signature (401), naming the delivery; SHA-1 alone is no signature', async () => {
+    const wrong = headersFor(published, 'package', { 'x-hub-signature-256': sign(published, 'other') });
+    expect(await post(url, published, wrong)).toEqual(refused(401, 'bad-signature'));
+    const { 'x-hub-signature-256': _, ...unsigned } = headersFor(published);
+    expect(await post(url, published, unsigned)).toEqual(refused(401, 'missing-signature'));
+    const sha1 = `sha1=${createHmac('sha1', GHCR_SECRET).update(published).digest('hex')}`;
+    expect(await post(url, published, { ...unsigned, 'x-hub-signature': sha1 })).toEqual(
+      refused(401, 'missing-signature'),
+    );
+    expect(rejections).toEqual([
+      expect.objectContaining({ receiver: 'ghcr', reason: 'bad-signature', deliveryId: delivery }),
+      expect.objectContaining({ receiver: 'ghcr', reason: 'missing-signature', deliveryId: delivery }),
+      expect.objectContaining({ receiver: 'ghcr', reason: 'missing-signature', deliveryId: delivery }),
+    ]);
+    expect(dispatched).toEqual([]);
+  });
+
+  it('refuses a signed body without X-GitHub-Event, not JSON, or a container version naming nothing (400)', async () => {
+    const { 'x-github-event': _, ...noEvent } = headersFor(published);
+    expect(await post(url, published, noEvent)).toEqual({
+      status: 400,
+      body: { error: 'malformed', message: 'no X-GitHub-Event header' },
+    });
+    const noVersion = withPackage({ package_version: null });
+    expect(await post(url, noVersion, headersFor(noVersion))).toEqual({
+      status: 400,
+      body: { error: 'malformed', message: 'published package without "package_version"' },
+    });
+    expect(await post(url, '{not json', headersFor('{not json'))).toEqual(refused(400, 'malformed'));
+    expect(dispatched).toEqual([]);
+  });
+
+  it('acknowledges other package types, actions and events, and unwatched images, without a check', async () => {
+    const npm = withPackage({ package_type: 'npm' });
+    expect(await post(url, npm, headersFor(npm))).toEqual(accepted([]));
+    const deleted = JSON.stringify({ ...JSON.parse(published), action: 'deleted' });
+    expect(await post(url, deleted, headersFor(deleted))).toEqual(accepted([]));
+    expect(await post(url, published, headersFor(published, 'push'))).toEqual(accepted([]));
+    const other = published.replaceAll('acme-corp/platform/api', 'acme-corp/platform/worker');
+    expect(await post(url, other, headersFor(other))).toEqual(accepted([], 1));
+    expect(dispatched).toEqual([]);
+  });
+
+  it('refuses an oversized body (413) when signed, 401 without a signature', async () => {
+    const big = JSON.stringify({ ...JSON.parse(published), pad: 'x'.repeat(BODY_LIMIT) });
+    expect(await post(url, big, headersFor(big))).toEqual(refused(413, 'too-large'));
+    const { 'x-hub-signature-256': _, ...unsigned } = headersFor(big);
+    expect(await post(url, big, unsigned)).toEqual(refused(401, 'missing-signature'));
+  });
+});
+
+describe('JFrog Artifactory receiver (/hooks/artifactory)', () => {
+  const url = '/hooks/artifactory';
+  const pushed = fixture('artifactory-docker-pushed.json');
+  const api = 'acme.jfrog.io/docker-local/team/api';
+  const digest = 'sha256:4e1f7a3c9b2d8e6f0a5c1b7d3e9f2a6c8b4d0e7f1a3c5b9d2e8f6a0c4b7d1e3f';
+  const hmac = (body: string, secret = ARTIFACTORY_SECRET) =>
+    createHmac('sha256', secret).update(body).digest('hex');
+  const as = (eventType: string) => JSON.stringify({ ...JSON.parse(pushed), event_type: eventType });
+
+  it('checks the pushed image with its tag and digest, authenticated by the token or the signature', async () => {
+    expect(await post(url, pushed, { 'x-jfrog-event-auth': ARTIFACTORY_SECRET })).toEqual(accepted([api]));
+    expect(await post(url, pushed, { 'x-jfrog-event-auth': hmac(pushed) })).toEqual(accepted([api]));
+    expect(dispatched).toEqual([
+      { image: api, hints: [{ tag: 'v3.2.0', digest }] },
+      { image: api, hints: [{ tag: 'v3.2.0', digest }] },
+    ]);
+  });
+
+  it('refuses a wrong token, a signature of other bytes or none (401), the secret never in the event', async () => {
+    expect(await post(url, pushed, { 'x-jfrog-event-auth': `${ARTIFACTORY_SECRET}x` })).toEqual(
+      refused(401, 'bad-signature'),
+    );
+    expect(await post(url, pushed, { 'x-jfrog-event-auth': hmac(`${pushed} `) })).toEqual(
+      refused(401, 'bad-signature'),
+    );
+    expect(await post(url, pushed, { 'x-jfrog-event-auth': hmac(pushed, 'other') })).toEqual(
+      refused(401, 'bad-signature'),
+    );
+    expect(await post(url, pushed)).toEqual(refused(401, 'missing-signature'));
+    expect(rejections.map((r) => `${r.receiver}:${r.reason}`)).toEqual([
+      'artifactory:bad-signature',
+      'artifactory:bad-signature',
+      'artifactory:bad-signature',
+      'artifactory:missing-signature',
+    ]);
+    expect(JSON.stringify(rejections)).not.toContain(ARTIFACTORY_SECRET);
+    expect(dispatched).toEqual([]);
+  });
+
+  it('refuses a body that is not an Artifactory event, or a docker event naming no repository (400)', async () => {
+    const auth = { 'x-jfrog-event-auth': ARTIFACTORY_SECRET };
+    const body = JSON.parse(pushed);
+    expect(await post(url, JSON.stringify({ data: body.data }), auth)).toEqual({
+      status: 400,
+      body: { error: 'malformed', message: 'no "domain"/"event_type"' },
+    });
+    const noKey = JSON.stringify({ ...body, data: { ...body.data, repo_key: '' } });
+    expect(await post(url, noKey, auth)).toEqual({
+      status: 400,
+      body: { error: 'malformed', message: 'docker pushed without data.repo_key' },
+    });
+    expect(await post(url, '{not json', auth)).toEqual(refused(400, 'malformed'));
+    expect(dispatched).toEqual([]);
+  });
+
+  it('checks again without a tag on deleted and promoted; acknowledges other domains', async () => {
+    const auth = { 'x-jfrog-event-auth': ARTIFACTORY_SECRET };
+    expect(await post(url, as('deleted'), auth)).toEqual(accepted([api]));
+    expect(await post(url, as('promoted'), auth)).toEqual(accepted([api]));
+    expect(dispatched).toEqual([
+      { image: api, hints: [] },
+      { image: api, hints: [] },
+    ]);
+    const artifact = JSON.stringify({
+      domain: 'artifact',
+      event_type: 'deployed',
+      data: { repo_key: 'libs-release-local', path: 'org/acme/lib/1.0/lib-1.0.jar', name: 'lib-1.0.jar' },
+      subscription_key: 'flotilla-registry-watcher',
+      jpd_origin: 'https://acme.jfrog.io',
+      source: 'jfrog/ci-bot',
+    });
+    expect(await post(url, artifact, auth)).toEqual(accepted([]));
+    const unwatched = pushed.replaceAll('team/api', 'team/worker');
+    expect(await post(url, unwatched, auth)).toEqual(accepted([], 1));
+    expect(dispatched).toHaveLength(2);
+  });
+
+  it('refuses an oversized body (413) when authenticated, 401 without the header', async () => {
+    const big = JSON.stringify({ ...JSON.parse(pushed), pad: 'x'.repeat(BODY_LIMIT) });
+    expect(await post(url, big, { 'x-jfrog-event-auth': ARTIFACTORY_SECRET })).toEqual(
+      refused(413, 'too-large'),
+    );
+    expect(await post(url, big)).toEqual(refused(401, 'missing-signature'));
+  });
+});
+
+describe('matchImage for repository managers (no host in the payload)', () => {
+  const push = { repository: 'team/api', tag: '1.8.2', managerRepository: 'docker-hosted' };
   const connector = image('nexus.example:8443/team/api');
   const routed = image('nexus.example/docker-hosted/team/api');
   const elsewhere = image('ghcr.io/team/api');
@@ -300,14 +507,26 @@ describe('matchImage for Nexus (no host in the payload)', () => {
   it('prefers path-based routing, then the sole image with the path', () => {
     expect(matchImage(push, [connector, routed])?.image).toBe(routed.image);
     expect(matchImage(push, [connector])?.image).toBe(connector.image);
-    expect(matchImage({ ...push, nexusRepository: 'docker-other' }, [routed])).toBeUndefined();
+    expect(matchImage({ ...push, managerRepository: 'docker-other' }, [routed])).toBeUndefined();
   });
 
   it('takes nothing when several images share the path, unless one declares the repository', () => {
     expect(matchImage(push, [connector, elsewhere])).toBeUndefined();
-    const declared = { ...connector, nexusRepository: 'docker-hosted' };
+    const declared = { ...connector, managerRepository: 'docker-hosted' };
     expect(matchImage(push, [declared, elsewhere])?.image).toBe(connector.image);
     // An image declaring another Nexus repository is not this push's.
-    expect(matchImage(push, [{ ...connector, nexusRepository: 'docker-dev' }])).toBeUndefined();
+    expect(matchImage(push, [{ ...connector, managerRepository: 'docker-dev' }])).toBeUndefined();
+  });
+
+  it('takes the image pulled through a virtual repository when it declares the local one', () => {
+    // Artifactory: pushed to docker-local, pulled as acme.jfrog.io/docker/team/api (a virtual repository).
+    const virtual = image('acme.jfrog.io/docker/team/api');
+    const local = { ...push, managerRepository: 'docker-local' };
+    expect(matchImage(local, [virtual])).toBeUndefined();
+    const declared = { ...virtual, managerRepository: 'docker-local' };
+    expect(matchImage(local, [declared, elsewhere])?.image).toBe(virtual.image);
+    // One segment in front, no more: acme.jfrog.io/x/docker/team/api is another image.
+    const deeper = { ...image('acme.jfrog.io/x/docker/team/api'), managerRepository: 'docker-local' };
+    expect(matchImage(local, [deeper])).toBeUndefined();
   });
 });

@@ -1,4 +1,9 @@
-import { type ImageWebhookAccepted, type RouteDefinition, registryWatcherRoutes } from '@flotilla/api';
+import {
+  type ImageWebhookAccepted,
+  type ImageWebhookPing,
+  type RouteDefinition,
+  registryWatcherRoutes,
+} from '@flotilla/api';
 import {
   isValidDigest,
   isValidTag,
@@ -15,7 +20,9 @@ import {
   type SignatureCheck,
   safeEqual,
   verifyBearer,
+  verifyGithubSignature,
   verifyHexHmac,
+  verifyJfrogEventAuth,
   verifyNexusSignature,
   WebhookRefusal,
   type WebhookRejection,
@@ -25,7 +32,16 @@ import type { WatcherMetrics } from './metrics.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
 
-export type Receiver = 'distribution' | 'dockerhub' | 'harbor' | 'quay' | 'acr' | 'nexus' | 'generic';
+export type Receiver =
+  | 'distribution'
+  | 'dockerhub'
+  | 'harbor'
+  | 'quay'
+  | 'acr'
+  | 'nexus'
+  | 'ghcr'
+  | 'artifactory'
+  | 'generic';
 
 export interface WebhookSecrets {
   distributionToken?: string | undefined;
@@ -34,6 +50,8 @@ export interface WebhookSecrets {
   quayPathToken?: string | undefined;
   acrAuth?: string | undefined;
   nexusSecret?: string | undefined;
+  ghcrSecret?: string | undefined;
+  artifactorySecret?: string | undefined;
   genericSecret?: string | undefined;
 }
 
@@ -76,9 +94,9 @@ function verifyPathToken(req: FastifyRequest, want: string): SignatureCheck {
 }
 
 /**
- * Authenticity by receiver. Everything but the HMACs (generic, Nexus) can be decided from headers
- * and the path alone, so oversized or unparsable bodies are still told apart from unauthenticated
- * ones; a Nexus request without its signature header is one too.
+ * Authenticity by receiver. Everything but the HMACs (generic, Nexus, GHCR, Artifactory) can be
+ * decided from headers and the path alone, so oversized or unparsable bodies are still told apart
+ * from unauthenticated ones; a request to an HMAC receiver without its header is one too.
  */
 function authenticate(
   receiver: Receiver,
@@ -103,6 +121,19 @@ function authenticate(
       if (!body) return undefined;
       return verifyNexusSignature(secrets.nexusSecret ?? '', body, signature);
     }
+    case 'ghcr': {
+      const signature = header(req, 'x-hub-signature-256');
+      if (!signature) return { ok: false, reason: 'missing-signature' };
+      if (!body) return undefined;
+      return verifyGithubSignature(secrets.ghcrSecret ?? '', body, signature);
+    }
+    case 'artifactory': {
+      // The secret token itself or the body's HMAC: which one is only known with the body.
+      const auth = header(req, 'x-jfrog-event-auth');
+      if (!auth) return { ok: false, reason: 'missing-signature' };
+      if (!body) return undefined;
+      return verifyJfrogEventAuth(secrets.artifactorySecret ?? '', body, auth);
+    }
     case 'generic': {
       if (!body) return undefined;
       return verifyHexHmac(secrets.genericSecret ?? '', body, header(req, 'x-flotilla-signature'));
@@ -117,10 +148,24 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 const malformed = (message: string) => new WebhookRefusal(400, 'malformed', message.slice(0, 500));
 
 /** Payload → push events; throws a 400 refusal when the body is not the receiver's shape at all. */
+/**
+ * The JSON text of a body. GitHub sends `payload=<JSON>` when a hook's content type is
+ * `application/x-www-form-urlencoded` (its settings page's default), signed over the form bytes.
+ */
+function jsonText(receiver: Receiver, raw: Buffer, req: FastifyRequest): string {
+  const text = raw.toString('utf8');
+  const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (receiver !== 'ghcr' || type !== 'application/x-www-form-urlencoded') return text;
+  const payload = new URLSearchParams(text).get('payload');
+  if (payload === null) throw malformed('form body without a "payload" field');
+  return payload;
+}
+
 function parsePayload(receiver: Receiver, raw: Buffer, req: FastifyRequest): RegistryPushEvent[] {
   let body: unknown;
+  const text = jsonText(receiver, raw, req);
   try {
-    body = raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
+    body = text === '' ? undefined : JSON.parse(text);
   } catch {
     throw malformed('request body is not valid JSON');
   }
@@ -162,16 +207,21 @@ function sole(...tiers: WatchedImage[][]): WatchedImage | undefined {
 }
 
 /**
- * Nexus names its repository, never a host. The image is the one declaring that repository with
- * this path; else the one whose path is `<repository>/<path>` (Nexus' path-based routing); else
- * the sole image with this path (a port or subdomain connector) that declares no other repository.
+ * Repository managers (Nexus, Artifactory) name their repository, never a host. The image is the
+ * one declaring that repository with this path, or with this path behind one more segment (pulled
+ * through a virtual or group repository by path); else the one whose path is `<repository>/<path>`
+ * (path-based routing); else the sole image with this path (a port or subdomain connector) that
+ * declares no other repository.
  */
-function matchNexusImage(nexusRepository: string, path: string, images: WatchedImage[]) {
-  const fits = (w: WatchedImage) => (w.nexusRepository ?? nexusRepository) === nexusRepository;
+function matchManagedImage(managerRepository: string, path: string, images: WatchedImage[]) {
+  const declared = images.filter((w) => w.managerRepository === managerRepository);
+  const fits = (w: WatchedImage) => (w.managerRepository ?? managerRepository) === managerRepository;
+  const depth = path.split('/').length + 1;
   return sole(
-    images.filter((w) => w.nexusRepository === nexusRepository && w.repository === path),
-    images.filter((w) => fits(w) && w.repository === `${nexusRepository}/${path}`),
-    images.filter((w) => w.nexusRepository === undefined && w.repository === path),
+    declared.filter((w) => w.repository === path),
+    declared.filter((w) => w.repository.endsWith(`/${path}`) && w.repository.split('/').length === depth),
+    images.filter((w) => fits(w) && w.repository === `${managerRepository}/${path}`),
+    images.filter((w) => w.managerRepository === undefined && w.repository === path),
   );
 }
 
@@ -186,7 +236,7 @@ export function matchImage(
   images: WatchedImage[],
   opts: { exactHost?: boolean } = {},
 ): WatchedImage | undefined {
-  if (event.nexusRepository) return matchNexusImage(event.nexusRepository, event.repository, images);
+  if (event.managerRepository) return matchManagedImage(event.managerRepository, event.repository, images);
   const candidates = images.filter((w) => w.repository === event.repository);
   if (event.registry) {
     const host = normalizeRegistry(event.registry);
@@ -205,7 +255,8 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
     enabled,
     verify: (req: FastifyRequest, body: Buffer | undefined) => authenticate(receiver, req, body, secrets),
     publicPath: (url: string) => publicPath(receiver, url),
-    // A WebhookRejected names Nexus' delivery (Quay and ACR send no delivery id).
+    // A WebhookRejected names Nexus' delivery; GitHub's X-GitHub-Delivery is among the common
+    // headers; Quay, ACR and Artifactory send no delivery id.
     ...(receiver === 'nexus' ? { deliveryHeaders: ['x-nexus-webhook-delivery'] } : {}),
   });
   await registerWebhookReceiver<Receiver>(app, {
@@ -221,10 +272,17 @@ export async function registerWebhookRoutes(app: FastifyInstance, deps: WebhookD
       endpoint('quay', registryWatcherRoutes.quay, !!secrets.quayPathToken),
       endpoint('acr', registryWatcherRoutes.acr, !!secrets.acrAuth),
       endpoint('nexus', registryWatcherRoutes.nexus, !!secrets.nexusSecret),
+      endpoint('ghcr', registryWatcherRoutes.ghcr, !!secrets.ghcrSecret),
+      endpoint('artifactory', registryWatcherRoutes.artifactory, !!secrets.artifactorySecret),
       endpoint('generic', registryWatcherRoutes.generic, !!secrets.genericSecret),
     ],
     handle: async (receiver, req, body) => {
       const events = parsePayload(receiver, body, req);
+      // GitHub pings a hook when it is created: answered as such, as the git-watcher does.
+      if (receiver === 'ghcr' && header(req, 'x-github-event') === 'ping') {
+        deps.metrics.webhooks.inc({ receiver, result: 'ping' });
+        return { status: 200, body: { ignored: 'ping' } satisfies ImageWebhookPing };
+      }
       const byImage = new Map<string, TagHint[]>();
       const images = deps.images();
       let ignored = 0;

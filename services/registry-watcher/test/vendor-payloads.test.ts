@@ -28,6 +28,17 @@
  *   (`RepositoryComponentWebhook`), serialized without whitespace by Jackson and signed with
  *   HMAC-SHA1 hex in `X-Nexus-Webhook-Signature` (`WebhookServiceImpl`); the image is pushed
  *   under the Nexus repository's name, as Nexus' path-based routing serves it.
+ * - GHCR: GitHub's `package` event as delivered for a container version (a real 2025 delivery's
+ *   fields: `package_type: CONTAINER`, `namespace` the lower-cased owner login, `package_url`
+ *   `ghcr.io/<namespace>/<name>:<tag>`, `container_metadata.tag` `{name, digest}`), and
+ *   `registry_package` deliveries with an empty tag name and a `package_url` ending in `:` for the
+ *   platform manifests of a multi-arch push; signed `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
+ *   The payload names ghcr.io: the test registry stands in for it as the only watched image with
+ *   that path (libs/oci/src/fixtures/SOURCES.md has the sources).
+ * - Artifactory: the `docker` domain `pushed` event of JFrog's "Domain: Docker" page in the
+ *   webhook envelope, `X-JFrog-Event-Auth` carrying the hex HMAC-SHA256 of the body ("Use secret
+ *   for payload signing"); the image is pushed under the repository key, as Artifactory's
+ *   repository path method serves it.
  *
  * Only names, digests and hosts are changed to point at the test registries.
  */
@@ -53,6 +64,8 @@ const QUAY_TOKEN = `quay-${rand()}${rand()}`;
 /** What an ACR user sets: `az acr webhook create … --headers "Authorization=Bearer <token>"`. */
 const ACR_AUTH = `Bearer acr-${rand()}${rand()}`;
 const NEXUS_SECRET = `nexus-${rand()}`;
+const GHCR_SECRET = `ghcr-${rand()}`;
+const ARTIFACTORY_SECRET = `jfrog-${rand()}${rand()}`;
 
 let nats: NatsServer;
 /** Notifies the watcher itself (Distribution). */
@@ -73,6 +86,15 @@ const acrRepo = `vendor/acr-${rand()}`;
 /** Nexus' component name; the registry path adds the Nexus repository (path-based routing). */
 const nexusPath = `vendor/nx-${rand()}`;
 const NEXUS_REPOSITORY = 'docker-hosted';
+/** GHCR: an owner whose login has capitals (the path has none) and a package name with a slash. */
+const GHCR_OWNER = 'Vendor-Org';
+const ghcrName = `ghcr-${rand()}/app`;
+const ghcrPath = `${GHCR_OWNER.toLowerCase()}/${ghcrName}`;
+/** Artifactory: the image path in the repository, served under the repository key. */
+const artifactoryPath = `vendor/jf-${rand()}`;
+const ARTIFACTORY_REPO = 'docker-local';
+let ghcrImage: string;
+let artifactoryImage: string;
 let quayImage: string;
 let acrImage: string;
 let nexusImage: string;
@@ -101,11 +123,23 @@ beforeAll(async () => {
   quayImage = `${plain.host}/${quayRepo}`;
   acrImage = `${plain.host}/${acrRepo}`;
   nexusImage = `${plain.host}/${NEXUS_REPOSITORY}/${nexusPath}`;
+  ghcrImage = `${plain.host}/${ghcrPath}`;
+  artifactoryImage = `${plain.host}/${ARTIFACTORY_REPO}/${artifactoryPath}`;
   bus = await Bus.connect({ servers: nats.url, service: 'cli', instance: 'test', ensureStream: true });
-  events = await collect(bus, [distImage, harborImage, hubImage, quayImage, acrImage, nexusImage]);
+  const all = [
+    distImage,
+    harborImage,
+    hubImage,
+    quayImage,
+    acrImage,
+    nexusImage,
+    ghcrImage,
+    artifactoryImage,
+  ];
+  events = await collect(bus, all);
   watcher = await startWatcher({
     natsUrl: nats.url,
-    images: [distImage, harborImage, hubImage, quayImage, acrImage, nexusImage].map((image) => ({ image })),
+    images: all.map((image) => ({ image })),
     env: {
       FLOTILLA_HTTP_PORT: String(port),
       // An hour: anything reported after the first checks came from a webhook.
@@ -116,10 +150,12 @@ beforeAll(async () => {
       FLOTILLA_WEBHOOKS_QUAY_PATH_TOKEN: QUAY_TOKEN,
       FLOTILLA_WEBHOOKS_ACR_AUTH: ACR_AUTH,
       FLOTILLA_WEBHOOKS_NEXUS_SECRET: NEXUS_SECRET,
+      FLOTILLA_WEBHOOKS_GHCR_SECRET: GHCR_SECRET,
+      FLOTILLA_WEBHOOKS_ARTIFACTORY_SECRET: ARTIFACTORY_SECRET,
     },
   });
   // First checks: the test repositories are still empty, Docker Hub is unreachable from here.
-  await until('first checks', () => events.of(ImageScanFailed.type).length >= 6);
+  await until('first checks', () => events.of(ImageScanFailed.type).length >= all.length);
 });
 
 afterAll(async () => {
@@ -444,5 +480,163 @@ describe('Nexus component webhooks', () => {
 
     const forged = await post('/hooks/nexus', updated, signed(updated, 'not-the-secret'));
     expect(forged).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+  });
+});
+
+describe('GitHub package webhooks (GHCR)', () => {
+  const sign = (body: string, secret = GHCR_SECRET) =>
+    `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  const headers = (event: string, body: string, secret?: string) => ({
+    'content-type': 'application/json',
+    'user-agent': 'GitHub-Hookshot/8e03811',
+    'x-github-event': event,
+    'x-github-delivery': randomUUID(),
+    'x-github-hook-id': '498173622',
+    'x-hub-signature-256': sign(body, secret),
+  });
+  const owner = { login: GHCR_OWNER, id: 90417734, type: 'Organization', site_admin: false };
+  /** A container version as GitHub describes it; `tag` empty for a manifest pushed by digest. */
+  const delivery = (event: 'package' | 'registry_package', tag: string, digest: string, mediaType: string) =>
+    JSON.stringify({
+      action: 'published',
+      [event]: {
+        id: 4417301,
+        name: ghcrName,
+        namespace: GHCR_OWNER.toLowerCase(),
+        description: '',
+        ecosystem: 'CONTAINER',
+        package_type: 'CONTAINER',
+        html_url: `https://github.com/${GHCR_OWNER}/packages/4417301`,
+        created_at: '2026-01-12T08:41:17Z',
+        updated_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        owner,
+        package_version: {
+          id: 501234567,
+          version: digest,
+          name: digest,
+          description: '',
+          summary: '',
+          manifest: '',
+          target_commitish: 'main',
+          created_at: '0001-01-01T00:00:00Z',
+          updated_at: '0001-01-01T00:00:00Z',
+          metadata: [],
+          container_metadata: {
+            tag: { name: tag, digest },
+            labels: {
+              description: '',
+              source: '',
+              revision: '',
+              image_url: '',
+              licenses: '',
+              all_labels: {},
+            },
+            manifest: { digest, media_type: mediaType, uri: `repositories/${ghcrPath}/manifests/${digest}` },
+          },
+          package_files: [],
+          installation_command: `docker pull ghcr.io/${ghcrPath}:${tag}`,
+          package_url: `ghcr.io/${ghcrPath}:${tag}`,
+        },
+        registry: {
+          about_url: 'https://docs.github.com/packages/learn-github-packages/introduction-to-github-packages',
+          name: 'GitHub CONTAINER registry',
+          type: 'CONTAINER',
+          url: `https://CONTAINER.pkg.github.com/${GHCR_OWNER.toLowerCase()}`,
+          vendor: 'GitHub Inc',
+        },
+      },
+      organization: { login: GHCR_OWNER, id: 90417734 },
+      sender: { login: 'ci-bot', id: 71500322, type: 'User' },
+    });
+
+  it('reports a multi-arch push by its tag: untagged platform versions first, then the index', async () => {
+    const pushed = await pushImage(plain, { repo: ghcrPath, tag: 'g1', index: true });
+    const checks = await webhookChecks();
+    for (const p of pushed.platforms!) {
+      const body = delivery('registry_package', '', p.digest, 'application/vnd.oci.image.manifest.v1+json');
+      const res = await post('/hooks/ghcr', body, headers('registry_package', body));
+      expect(res).toEqual({ status: 202, body: { accepted: [ghcrImage], ignored: 0 } });
+    }
+    await until('untagged checks ran', async () => (await webhookChecks()) > checks);
+    const body = delivery('package', 'g1', pushed.digest, 'application/vnd.oci.image.index.v1+json');
+    const res = await post('/hooks/ghcr', body, headers('package', body));
+    expect(res).toEqual({ status: 202, body: { accepted: [ghcrImage], ignored: 0 } });
+    await until('g1 detected', () => detected(ghcrImage).length === 1, 15_000);
+    await events.caughtUp();
+    expect(detected(ghcrImage)).toEqual([
+      expect.objectContaining({
+        tag: 'g1',
+        digest: pushed.digest,
+        platforms: ['linux/amd64', 'linux/arm64'],
+        trigger: 'webhook',
+      }),
+    ]);
+  });
+
+  it('answers the ping, and refuses a delivery signed with another secret', async () => {
+    const ping = JSON.stringify({
+      zen: 'Keep it logically awesome.',
+      hook_id: 498173622,
+      hook: { type: 'Organization', id: 498173622, name: 'web', active: true, events: ['package'] },
+      organization: { login: GHCR_OWNER, id: 90417734 },
+      sender: { login: 'ci-bot', id: 71500322, type: 'User' },
+    });
+    expect(await post('/hooks/ghcr', ping, headers('ping', ping))).toEqual({
+      status: 200,
+      body: { ignored: 'ping' },
+    });
+    const body = delivery(
+      'package',
+      'g1',
+      `sha256:${'a'.repeat(64)}`,
+      'application/vnd.oci.image.index.v1+json',
+    );
+    const forged = await post('/hooks/ghcr', body, headers('package', body, 'not-the-secret'));
+    expect(forged).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
+  });
+});
+
+describe('Artifactory docker webhooks', () => {
+  const pushedEvent = (tag: string, digest: string) =>
+    JSON.stringify({
+      domain: 'docker',
+      event_type: 'pushed',
+      data: {
+        repo_key: ARTIFACTORY_REPO,
+        event_type: 'pushed',
+        path: `${artifactoryPath}/${tag}/manifest.json`,
+        name: 'manifest.json',
+        sha256: digest.slice('sha256:'.length),
+        size: 524,
+        image_name: artifactoryPath,
+        tag,
+        platforms: [{ architecture: 'amd64', os: 'linux' }],
+      },
+      subscription_key: 'flotilla-registry-watcher',
+      jpd_origin: `http://${plain.host}`,
+      source: 'jfrog/ci-bot',
+    });
+
+  it('reports a pushed tag of the image under its repository key, signed with the secret', async () => {
+    const j1 = await pushImage(plain, {
+      repo: `${ARTIFACTORY_REPO}/${artifactoryPath}`,
+      tag: 'j1',
+      content: 'j1',
+    });
+    const body = pushedEvent('j1', j1.digest);
+    const auth = createHmac('sha256', ARTIFACTORY_SECRET).update(body).digest('hex');
+    const res = await post('/hooks/artifactory', body, {
+      'content-type': 'application/json',
+      'x-jfrog-event-auth': auth,
+    });
+    expect(res).toEqual({ status: 202, body: { accepted: [artifactoryImage], ignored: 0 } });
+    await until('j1 detected', () => detected(artifactoryImage).length === 1, 15_000);
+    expect(detected(artifactoryImage)[0]).toMatchObject({ tag: 'j1', digest: j1.digest, trigger: 'webhook' });
+
+    const wrong = await post('/hooks/artifactory', body, {
+      'content-type': 'application/json',
+      'x-jfrog-event-auth': 'not-the-token',
+    });
+    expect(wrong).toMatchObject({ status: 401, body: { error: 'bad-signature' } });
   });
 });

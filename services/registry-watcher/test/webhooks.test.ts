@@ -25,6 +25,8 @@ const HUB_TOKEN = `hub-${rand()}${rand()}`;
 const QUAY_TOKEN = `quay-${rand()}${rand()}`;
 const ACR_AUTH = `acr-${rand()}${rand()}`;
 const NEXUS_SECRET = `nexus-${rand()}`;
+const GHCR_SECRET = `ghcr-${rand()}`;
+const ARTIFACTORY_SECRET = `jfrog-${rand()}${rand()}`;
 
 let nats: NatsServer;
 let registry: RegistryHandle;
@@ -80,6 +82,8 @@ beforeAll(async () => {
       FLOTILLA_WEBHOOKS_QUAY_PATH_TOKEN: QUAY_TOKEN,
       FLOTILLA_WEBHOOKS_ACR_AUTH: ACR_AUTH,
       FLOTILLA_WEBHOOKS_NEXUS_SECRET: NEXUS_SECRET,
+      FLOTILLA_WEBHOOKS_GHCR_SECRET: GHCR_SECRET,
+      FLOTILLA_WEBHOOKS_ARTIFACTORY_SECRET: ARTIFACTORY_SECRET,
     },
   });
   // The first check of each image runs right after the lease is taken.
@@ -96,6 +100,7 @@ afterAll(async () => {
 
 const sign = (body: string) => createHmac('sha256', GENERIC_SECRET).update(body).digest('hex');
 const signNexus = (body: string) => createHmac('sha1', NEXUS_SECRET).update(body).digest('hex');
+const signGhcr = (body: string) => `sha256=${createHmac('sha256', GHCR_SECRET).update(body).digest('hex')}`;
 
 async function post(path: string, body: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${watcher.url}${path}`, {
@@ -218,6 +223,26 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
       // Signed, but no X-Nexus-Webhook-ID: not a Nexus delivery at all.
       ['/hooks/nexus', '{}', { 'x-nexus-webhook-signature': signNexus('{}') }, 400, 'nexus', 'malformed'],
       [
+        '/hooks/ghcr',
+        '{}',
+        { 'x-github-event': 'package', 'x-hub-signature-256': signGhcr('{} ') },
+        401,
+        'ghcr',
+        'bad-signature',
+      ],
+      ['/hooks/ghcr', '{}', { 'x-github-event': 'package' }, 401, 'ghcr', 'missing-signature'],
+      // Signed, but no X-GitHub-Event: nothing says what the body is.
+      ['/hooks/ghcr', '{}', { 'x-hub-signature-256': signGhcr('{}') }, 400, 'ghcr', 'malformed'],
+      [
+        '/hooks/artifactory',
+        '{}',
+        { 'x-jfrog-event-auth': 'not-the-token' },
+        401,
+        'artifactory',
+        'bad-signature',
+      ],
+      ['/hooks/artifactory', '{}', {}, 401, 'artifactory', 'missing-signature'],
+      [
         '/hooks/generic',
         'x'.repeat(10_000),
         { 'x-flotilla-signature': sign('x') },
@@ -257,6 +282,7 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
     expect(got.find((d) => d.receiver === 'quay')?.path).toBe('/hooks/quay/<redacted>');
     expect(JSON.stringify(got)).not.toContain(HUB_TOKEN);
     expect(JSON.stringify(got)).not.toContain(QUAY_TOKEN);
+    for (const secret of [GHCR_SECRET, ARTIFACTORY_SECRET]) expect(logs()).not.toContain(secret);
     expect(await metric(watcher.url, 'registry_watcher_webhook_rejections_total')).toBe(cases.length);
   });
 

@@ -25,6 +25,8 @@ export const WebhookRejected = defineEvent({
       Type.Literal('quay'),
       Type.Literal('acr'),
       Type.Literal('nexus'),
+      Type.Literal('ghcr'),
+      Type.Literal('artifactory'),
     ]),
     reason: Type.Union([
       Type.Literal('bad-signature'),
