@@ -147,7 +147,6 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 
 const malformed = (message: string) => new WebhookRefusal(400, 'malformed', message.slice(0, 500));
 
-/** Payload → push events; throws a 400 refusal when the body is not the receiver's shape at all. */
 /**
  * The JSON text of a body. GitHub sends `payload=<JSON>` when a hook's content type is
  * `application/x-www-form-urlencoded` (its settings page's default), signed over the form bytes.
@@ -161,6 +160,7 @@ function jsonText(receiver: Receiver, raw: Buffer, req: FastifyRequest): string 
   return payload;
 }
 
+/** Payload → push events; throws a 400 refusal when the body is not the receiver's shape at all. */
 function parsePayload(receiver: Receiver, raw: Buffer, req: FastifyRequest): RegistryPushEvent[] {
   let body: unknown;
   const text = jsonText(receiver, raw, req);
