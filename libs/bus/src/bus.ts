@@ -57,6 +57,7 @@ import {
   ensureEventStream,
   eventStreamConfig,
   type StreamOptions,
+  whileTimingOut,
 } from './stream.ts';
 
 /**
@@ -214,10 +215,13 @@ export class Bus {
         await nc.close();
         throw notProvisioned(`the event stream ${EVENT_STREAM}`);
       }
-      // Two services starting at once may race to create it; the loser binds to the winner's.
-      await jsm.streams.add(eventStreamConfig()).catch((err) => {
-        if (!/already in use/i.test(messageOf(err))) throw err;
-      });
+      // Two services starting at once may race to create it; the loser binds to the winner's (so
+      // does an attempt after one that timed out but was applied).
+      await whileTimingOut(() =>
+        jsm.streams.add(eventStreamConfig()).catch((err) => {
+          if (!/already in use/i.test(messageOf(err))) throw err;
+        }),
+      );
     }
     const js = jetstream(nc, { timeout: opts.publishTimeoutMs ?? 10_000 });
     return new Bus(

@@ -7,7 +7,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import { isStreamNotFound } from './nats-errors.ts';
+import { isStreamNotFound, isTimeout } from './nats-errors.ts';
 
 export const EVENT_STREAM = 'FLOTILLA_EVENTS';
 
@@ -35,17 +35,39 @@ export function eventStreamConfig(opts: StreamOptions = {}): Partial<StreamConfi
   };
 }
 
+/**
+ * Runs a JetStream API call that is safe to repeat, again while it times out, for up to
+ * `withinMs`. A cluster that has just formed (every node starting at once, as a StatefulSet
+ * does) can leave the request to create a replicated stream unanswered while it places the
+ * stream's group: the faults suite saw `streams.add` of the R3 event stream time out right after
+ * the meta group formed. The call may have been applied or not; asking again finds out.
+ */
+export async function whileTimingOut<T>(call: () => Promise<T>, withinMs = 60_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isTimeout(err) || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /** Creates the event stream, or updates its limits; safe to call from every service at start. */
 export async function ensureEventStream(jsm: JetStreamManager, opts: StreamOptions = {}): Promise<void> {
   const config = eventStreamConfig(opts);
-  try {
-    await jsm.streams.info(EVENT_STREAM);
-    const { name: _n, ...update } = config;
-    await jsm.streams.update(EVENT_STREAM, update);
-  } catch (err) {
-    if (!isStreamNotFound(err)) throw err;
-    await jsm.streams.add(config);
-  }
+  // Each attempt starts from what is there: a timed-out add may have created the stream.
+  await whileTimingOut(async () => {
+    try {
+      await jsm.streams.info(EVENT_STREAM);
+      const { name: _n, ...update } = config;
+      await jsm.streams.update(EVENT_STREAM, update);
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
+      await jsm.streams.add(config);
+    }
+  });
 }
 
 /**
@@ -79,10 +101,12 @@ export async function ensureCheckpointStream(
   jsm: JetStreamManager,
   opts: { replicas?: number } = {},
 ): Promise<void> {
-  try {
-    await jsm.streams.info(CHECKPOINT_STREAM);
-  } catch (err) {
-    if (!isStreamNotFound(err)) throw err;
-    await jsm.streams.add(checkpointStreamConfig(opts));
-  }
+  await whileTimingOut(async () => {
+    try {
+      await jsm.streams.info(CHECKPOINT_STREAM);
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
+      await jsm.streams.add(checkpointStreamConfig(opts));
+    }
+  });
 }
