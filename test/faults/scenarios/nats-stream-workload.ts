@@ -91,16 +91,21 @@ export async function streamWorkload(
     const view: StreamView = {
       leader: async () => (await info())?.cluster?.leader,
       settled: async () => {
+        // What the stream said last, for the failure message: which replica lags, and by how much.
+        let last = 'no answer';
         await waitFor(
           'the stream to have a leader and every replica current',
           async () => {
             const c = (await info())?.cluster;
+            if (c) last = JSON.stringify(c);
             return c?.leader && (c.replicas ?? []).length === 2 && (c.replicas ?? []).every((r) => r.current)
               ? true
               : undefined;
           },
           { timeoutMs: 120_000 },
-        );
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; the stream's cluster, last seen: ${last}`);
+        });
       },
     };
     const nemesis = new Nemesis(fault(view), everyMs);
