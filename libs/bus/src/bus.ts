@@ -57,7 +57,7 @@ import {
   ensureEventStream,
   eventStreamConfig,
   type StreamOptions,
-  whileTimingOut,
+  whileClusterSettles,
 } from './stream.ts';
 
 /**
@@ -217,7 +217,7 @@ export class Bus {
       }
       // Two services starting at once may race to create it; the loser binds to the winner's (so
       // does an attempt after one that timed out but was applied).
-      await whileTimingOut(() =>
+      await whileClusterSettles(() =>
         jsm.streams.add(eventStreamConfig()).catch((err) => {
           if (!/already in use/i.test(messageOf(err))) throw err;
         }),

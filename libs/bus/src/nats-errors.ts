@@ -25,3 +25,12 @@ export function isNoResponders(err: unknown): boolean {
 export function isTimeout(err: unknown): boolean {
   return err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
 }
+
+/**
+ * JetStream could not place a replicated stream on enough peers (`JSClusterNoPeersErrF`, 10005):
+ * "no suitable peers for placement, peer offline" while a cluster forms or a node restarts, or,
+ * when it lasts, replicas the cluster cannot hold.
+ */
+export function isNoPeersForPlacement(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === 10005;
+}

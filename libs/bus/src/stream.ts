@@ -7,7 +7,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import { isStreamNotFound, isTimeout } from './nats-errors.ts';
+import { isNoPeersForPlacement, isStreamNotFound, isTimeout } from './nats-errors.ts';
 
 export const EVENT_STREAM = 'FLOTILLA_EVENTS';
 
@@ -36,19 +36,21 @@ export function eventStreamConfig(opts: StreamOptions = {}): Partial<StreamConfi
 }
 
 /**
- * Runs a JetStream API call that is safe to repeat, again while it times out, for up to
- * `withinMs`. A cluster that has just formed (every node starting at once, as a StatefulSet
- * does) can leave the request to create a replicated stream unanswered while it places the
- * stream's group: the faults suite saw `streams.add` of the R3 event stream time out right after
- * the meta group formed. The call may have been applied or not; asking again finds out.
+ * Runs a JetStream API call that is safe to repeat, again while the cluster is not ready for it,
+ * for up to `withinMs`: while it times out or answers that no peers can take the stream's
+ * replicas. A cluster that has just formed (every node starting at once, as a StatefulSet does)
+ * or is restarting a node can leave the request to create a replicated stream unanswered, or
+ * refuse it with "no suitable peers for placement, peer offline": the faults suite saw both right
+ * after the meta group formed. A timed-out call may have been applied or not; asking again finds
+ * out. What lasts past `withinMs` is thrown as it came.
  */
-export async function whileTimingOut<T>(call: () => Promise<T>, withinMs = 60_000): Promise<T> {
+export async function whileClusterSettles<T>(call: () => Promise<T>, withinMs = 60_000): Promise<T> {
   const deadline = Date.now() + withinMs;
   for (;;) {
     try {
       return await call();
     } catch (err) {
-      if (!isTimeout(err) || Date.now() >= deadline) throw err;
+      if (!(isTimeout(err) || isNoPeersForPlacement(err)) || Date.now() >= deadline) throw err;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -58,7 +60,7 @@ export async function whileTimingOut<T>(call: () => Promise<T>, withinMs = 60_00
 export async function ensureEventStream(jsm: JetStreamManager, opts: StreamOptions = {}): Promise<void> {
   const config = eventStreamConfig(opts);
   // Each attempt starts from what is there: a timed-out add may have created the stream.
-  await whileTimingOut(async () => {
+  await whileClusterSettles(async () => {
     try {
       await jsm.streams.info(EVENT_STREAM);
       const { name: _n, ...update } = config;
@@ -101,7 +103,7 @@ export async function ensureCheckpointStream(
   jsm: JetStreamManager,
   opts: { replicas?: number } = {},
 ): Promise<void> {
-  await whileTimingOut(async () => {
+  await whileClusterSettles(async () => {
     try {
       await jsm.streams.info(CHECKPOINT_STREAM);
     } catch (err) {
