@@ -38,6 +38,7 @@ export async function startTcpProxy(
 
   const connectUpstream = (link: Link) => {
     const up = new Socket();
+    up.setNoDelay(true);
     link.upstream = up;
     up.connect(target.port, host);
     up.on('data', (d: Buffer) => {
@@ -49,7 +50,10 @@ export async function startTcpProxy(
     for (const d of link.toUpstream.splice(0)) up.write(d);
   };
 
-  const server: Server = createServer((client) => {
+  // Nagle off on both legs, as the ends themselves have it (Go's net and NATS.js set TCP_NODELAY):
+  // otherwise each relayed small write waits for the peer's delayed ACK (up to 40 ms), a latency
+  // the link being modelled does not have, and raft's heartbeats and catch-up crawl through it.
+  const server: Server = createServer({ noDelay: true }, (client) => {
     const link: Link = { client, upstream: undefined, toUpstream: [], toClient: [] };
     links.add(link);
     client.on('data', (d: Buffer) => {
