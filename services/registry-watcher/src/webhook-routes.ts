@@ -12,6 +12,7 @@ import {
   parseRegistryWebhook,
   type RegistryPushEvent,
   registryWebhookShapeError,
+  type WebhookSource,
 } from '@flotilla/oci';
 import {
   header,
@@ -32,16 +33,8 @@ import type { WatcherMetrics } from './metrics.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
 
-export type Receiver =
-  | 'distribution'
-  | 'dockerhub'
-  | 'harbor'
-  | 'quay'
-  | 'acr'
-  | 'nexus'
-  | 'ghcr'
-  | 'artifactory'
-  | 'generic';
+/** Every registry whose payload libs/oci parses, and the generic HMAC receiver. */
+export type Receiver = WebhookSource | 'generic';
 
 export interface WebhookSecrets {
   distributionToken?: string | undefined;
