@@ -285,6 +285,12 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
         { timeoutMs },
       );
       for (const p of handles) await p.planner.idle();
+      // What the planner published is on its way to the collector's own connection (the server
+      // queued it there before acknowledging the publish): a round trip on that connection brings
+      // it in, and one turn of the loop lets the subscription hand it over. A clean-clone CI run
+      // read the events right after the planner went idle and saw none of its plans yet.
+      await rawNats(watcher).nc.flush();
+      await new Promise((r) => setImmediate(r));
     },
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),
