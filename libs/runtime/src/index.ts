@@ -29,12 +29,14 @@ export { registerSecret, scrubSecrets } from './secrets.ts';
 export { serviceConfigFields } from './service-config.ts';
 export {
   header,
+  isFormEncoded,
   registerWebhookReceiver,
   type WebhookEndpoint,
   type WebhookReceiverOptions,
   WebhookRefusal,
   type WebhookRejection,
   type WebhookRejectReason,
+  webhookJsonText,
 } from './webhook-receiver.ts';
 export {
   hmacSha256Hex,

@@ -98,6 +98,19 @@ export function header(req: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * The JSON text of a webhook body. Forges whose hook content type is
+ * `application/x-www-form-urlencoded` (GitHub's settings page default; Gitea, Forgejo, Gogs) send
+ * `payload=<urlencoded JSON>`: the JSON is that field. Null for a form body without it.
+ */
+export function webhookJsonText(body: Buffer, contentType: string | undefined): string | null {
+  const text = body.toString('utf8');
+  return isFormEncoded(contentType) ? new URLSearchParams(text).get('payload') : text;
+}
+
+export const isFormEncoded = (contentType: string | undefined): boolean =>
+  contentType?.trim().toLowerCase().startsWith('application/x-www-form-urlencoded') ?? false;
+
 const unauthenticated = (reason: 'missing-signature' | 'bad-signature') =>
   reason === 'missing-signature' ? 'no signature or token' : 'signature or token does not match';
 

@@ -13,15 +13,9 @@ import {
   verifyStandardWebhook,
 } from '@flotilla/runtime';
 import type { Config } from './config.ts';
-import { type Receiver, signedBytes } from './webhook-payload.ts';
+import { type Headers, header, type Receiver, signedBytes } from './webhook-payload.ts';
 
 type Secrets = Config['webhooks'];
-type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** A receiver without its secret is not served (404): unsigned hooks are never accepted. */
 export function receiverEnabled(receiver: Receiver, s: Secrets): boolean {

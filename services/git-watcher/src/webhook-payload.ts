@@ -1,3 +1,5 @@
+import { isFormEncoded, webhookJsonText } from '@flotilla/runtime';
+
 /** What a push webhook says, reduced to what the watcher needs: which repo, which ref. */
 export type Receiver =
   | 'github'
@@ -28,15 +30,12 @@ export class MalformedPayload extends Error {
   }
 }
 
-type Headers = Record<string, string | string[] | undefined>;
+export type Headers = Record<string, string | string[] | undefined>;
 
-function header(headers: Headers, name: string): string | undefined {
+export function header(headers: Headers, name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
 }
-
-const isForm = (contentType: string | undefined) =>
-  contentType?.toLowerCase().startsWith('application/x-www-form-urlencoded') ?? false;
 
 /**
  * The bytes a forge signed. GitHub signs the body as sent, form-encoded or not. Gitea and Forgejo
@@ -50,19 +49,15 @@ export function signedBytes(
   body: Buffer,
   contentType: string | undefined,
 ): Buffer | undefined {
-  if ((receiver !== 'gitea' && receiver !== 'gogs') || !isForm(contentType)) return body;
-  const payload = new URLSearchParams(body.toString('utf8')).get('payload');
+  if ((receiver !== 'gitea' && receiver !== 'gogs') || !isFormEncoded(contentType)) return body;
+  const payload = webhookJsonText(body, contentType);
   return payload === null ? undefined : Buffer.from(payload, 'utf8');
 }
 
 /** JSON body, or the `application/x-www-form-urlencoded` variant with the JSON in `payload`. */
 export function decodeBody(body: Buffer, contentType: string | undefined): unknown {
-  let text = body.toString('utf8');
-  if (isForm(contentType)) {
-    const payload = new URLSearchParams(text).get('payload');
-    if (payload === null) throw new MalformedPayload('form body without a payload field');
-    text = payload;
-  }
+  const text = webhookJsonText(body, contentType);
+  if (text === null) throw new MalformedPayload('form body without a payload field');
   if (text.trim() === '') throw new MalformedPayload('empty body');
   try {
     return JSON.parse(text);

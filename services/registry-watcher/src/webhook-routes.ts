@@ -27,6 +27,7 @@ import {
   verifyNexusSignature,
   WebhookRefusal,
   type WebhookRejection,
+  webhookJsonText,
 } from '@flotilla/runtime';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WatcherMetrics } from './metrics.ts';
@@ -145,12 +146,10 @@ const malformed = (message: string) => new WebhookRefusal(400, 'malformed', mess
  * `application/x-www-form-urlencoded` (its settings page's default), signed over the form bytes.
  */
 function jsonText(receiver: Receiver, raw: Buffer, req: FastifyRequest): string {
-  const text = raw.toString('utf8');
-  const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (receiver !== 'ghcr' || type !== 'application/x-www-form-urlencoded') return text;
-  const payload = new URLSearchParams(text).get('payload');
-  if (payload === null) throw malformed('form body without a "payload" field');
-  return payload;
+  if (receiver !== 'ghcr') return raw.toString('utf8');
+  const text = webhookJsonText(raw, header(req, 'content-type'));
+  if (text === null) throw malformed('form body without a "payload" field');
+  return text;
 }
 
 /** Payload → push events; throws a 400 refusal when the body is not the receiver's shape at all. */
