@@ -132,6 +132,8 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const applier = await connect('cluster-applier');
   const events = new EventCollector();
   const sub = rawNats(watcher).nc.subscribe('flotilla.v1.>');
+  /** Messages the collector has taken in (pushed or rejected). */
+  let collected = 0;
   void (async () => {
     for await (const m of sub) {
       // Only events travel under flotilla.v1.> (KV and object store use their own subjects).
@@ -140,6 +142,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       } catch (err) {
         events.reject(m.subject, err);
       }
+      collected++;
     }
   })();
   const handles: PlannerHandle[] = [];
@@ -287,10 +290,12 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       for (const p of handles) await p.planner.idle();
       // What the planner published is on its way to the collector's own connection (the server
       // queued it there before acknowledging the publish): a round trip on that connection brings
-      // it in, and one turn of the loop lets the subscription hand it over. A clean-clone CI run
-      // read the events right after the planner went idle and saw none of its plans yet.
+      // it in, then the collector has taken in all it received. A clean-clone CI run read the
+      // events right after the planner went idle and saw none of its plans yet.
       await rawNats(watcher).nc.flush();
-      await new Promise((r) => setImmediate(r));
+      await waitUntil('the collector to take in what it received', () => collected === sub.getReceived(), {
+        intervalMs: 5,
+      });
     },
     gitRepo: (...args) => execGit(['--git-dir', git.path(repoName), ...args]),
     fileAtHead: (path) => execGit(['--git-dir', git.path(repoName), 'show', `main:${path}`]),
