@@ -8,6 +8,7 @@ export {
 } from './backoff.ts';
 export {
   type CheckFailure,
+  carryAttempts,
   PollLoop,
   type PollLoopOptions,
   pollDelayMs,

@@ -17,6 +17,17 @@ describe('pollDelayMs', () => {
   });
   it('never comes sooner than the Retry-After the source asked for', () => {
     expect(pollDelayMs({ ...base, failures: 1, retryAfterMs: 5000 }, () => 0.5)).toBe(5000);
+    expect(pollDelayMs({ ...base, failures: 1, retryAfterMs: 5000, carriedRetryMs: 100 }, () => 0.5)).toBe(
+      5000,
+    );
+  });
+  it('retries soon when hints from a webhook wait for the retry, doubling per failure', () => {
+    const hourly = { ...base, intervalMs: 3_600_000, maxBackoffMs: 7_200_000 };
+    expect(pollDelayMs({ ...hourly, failures: 1 }, () => 0.5)).toBe(3_600_000);
+    expect(pollDelayMs({ ...hourly, failures: 1, carriedRetryMs: 1000 }, () => 0.5)).toBe(1000);
+    expect(pollDelayMs({ ...hourly, failures: 3, carriedRetryMs: 1000 }, () => 0.5)).toBe(4000);
+    // Never later than the plain backoff would have come.
+    expect(pollDelayMs({ ...base, failures: 1, carriedRetryMs: 5000 }, () => 0.5)).toBe(1000);
   });
 });
 
@@ -113,6 +124,30 @@ describe('PollLoop', () => {
     expect(calls).toEqual([
       ['keep', 'drop'],
       ['keep', 'next'],
+    ]);
+  });
+
+  it('runs the carried hints again on its own soon, without waiting for a poll or another webhook', async () => {
+    const calls: Array<{ trigger: Trigger; hints: string[] }> = [];
+    const loop = new PollLoop<string>({
+      ...base,
+      intervalMs: 3_600_000,
+      maxBackoffMs: 7_200_000,
+      initialDelayMs: 0,
+      carriedRetryMs: 20,
+      unknownCode: 'x',
+      check: async (trigger, hints) => {
+        calls.push({ trigger, hints });
+        if (calls.length === 1) throw new Error('registry timed out');
+      },
+      carry: (hints) => hints,
+    });
+    await loop.trigger(['v1']);
+    await until('the retry of the failed check', () => calls.length === 2);
+    await loop.stop();
+    expect(calls).toEqual([
+      { trigger: 'webhook', hints: ['v1'] },
+      { trigger: 'webhook', hints: ['v1'] },
     ]);
   });
 });

@@ -41,6 +41,11 @@ export interface PollLoopOptions<H> {
   remindEveryMs?: number;
   /** Hints of a failed check to hand to the next one (default: dropped; the next poll finds the change). */
   carry?(hints: H[]): H[];
+  /**
+   * First retry of a failed check that carries hints: a webhook named something, so it is looked at
+   * again soon (doubling per failure) rather than a poll interval later. Default 1 s.
+   */
+  carriedRetryMs?: number;
   random?: () => number;
   now?: () => number;
 }
@@ -48,17 +53,34 @@ export interface PollLoopOptions<H> {
 const DEFAULT_REMIND_MS = 10 * 60_000;
 
 /**
+ * A `carry` for hints that count their own attempts: each is tried again up to `max` times, so a
+ * hint that makes every check fail cannot hold the loop on its short retry cadence.
+ */
+export function carryAttempts<H extends { attempt?: number }>(max: number): (hints: H[]) => H[] {
+  return (hints) =>
+    hints.filter((h) => (h.attempt ?? 0) < max).map((h) => ({ ...h, attempt: (h.attempt ?? 0) + 1 }));
+}
+
+/**
  * Delay before the next check: the jittered interval while healthy; after failures an exponential
- * backoff from the interval (capped), never sooner than the source's Retry-After.
+ * backoff from the interval (capped), or from `carriedRetryMs` when a webhook's hints are waiting
+ * for the retry, never sooner than the source's Retry-After.
  */
 export function pollDelayMs(
-  o: { intervalMs: number; jitter: number; maxBackoffMs: number; failures: number; retryAfterMs?: number },
+  o: {
+    intervalMs: number;
+    jitter: number;
+    maxBackoffMs: number;
+    failures: number;
+    retryAfterMs?: number;
+    /** Set when the failed check carries hints: back off from this instead of the interval. */
+    carriedRetryMs?: number;
+  },
   random: () => number = Math.random,
 ): number {
+  const from = Math.min(o.carriedRetryMs ?? o.intervalMs, o.intervalMs);
   const base =
-    o.failures === 0
-      ? o.intervalMs
-      : backoffStep(o.failures - 1, { baseMs: o.intervalMs, maxMs: o.maxBackoffMs });
+    o.failures === 0 ? o.intervalMs : backoffStep(o.failures - 1, { baseMs: from, maxMs: o.maxBackoffMs });
   const jittered = base * (1 + (random() - 0.5) * o.jitter);
   return Math.round(Math.max(jittered, o.retryAfterMs ?? 0));
 }
@@ -152,6 +174,7 @@ export class PollLoop<H = never> {
               maxBackoffMs: this.o.maxBackoffMs,
               failures: this.failureCount,
               ...(this.retryAfterMs !== undefined ? { retryAfterMs: this.retryAfterMs } : {}),
+              ...(this.carried.length > 0 ? { carriedRetryMs: this.o.carriedRetryMs ?? 1000 } : {}),
             },
             this.random,
           ),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PollLoop, SerialQueue, type Trigger } from '@flotilla/async';
+import { carryAttempts, PollLoop, SerialQueue, type Trigger } from '@flotilla/async';
 import type { Bus, Versioned } from '@flotilla/bus';
 import { FlotillaError, messageOf } from '@flotilla/errors';
 import {
@@ -61,7 +61,11 @@ interface WebhookHint {
   receivedAt: number;
   /** The branch head its signed payload named (webhooks.ts trustedAfter). */
   after?: string;
+  /** Checks already failed with this hint: a webhook's check is retried soon, a bounded number of times. */
+  attempt?: number;
 }
+
+const MAX_WEBHOOK_ATTEMPTS = 4;
 
 /**
  * The head to fetch by id for checks asked for by webhooks: the newest webhook's, when it named
@@ -112,6 +116,8 @@ export class RepoWatcher {
         );
         metrics.checks.inc({ trigger, result: r.result });
       },
+      // A push the forge told us of is retried within seconds, not a poll interval later.
+      carry: carryAttempts<WebhookHint>(MAX_WEBHOOK_ATTEMPTS),
       // Another instance took the repo over mid-check; its lease decides, nothing failed.
       ignore: (err) => {
         if (!(err instanceof FlotillaError && err.code === 'git-watcher.cursor-conflict')) return false;

@@ -1,4 +1,4 @@
-import { backoffDelay, type CheckFailure, PollLoop, type Trigger } from '@flotilla/async';
+import { backoffDelay, type CheckFailure, carryAttempts, PollLoop, type Trigger } from '@flotilla/async';
 import type { CheckResult } from './image-checker.ts';
 import type { TagHint } from './tag-diff.ts';
 import type { WatchedImage } from './watched-image.ts';
@@ -22,15 +22,13 @@ export interface ImageLoopOptions {
 }
 
 /** Hints that may be tried again, their attempt counted: a bad hint cannot poison every later check. */
-const again = (hints: TagHint[]): TagHint[] =>
-  hints
-    .filter((h) => (h.attempt ?? 0) < MAX_HINT_ATTEMPTS)
-    .map((h) => ({ ...h, attempt: (h.attempt ?? 0) + 1 }));
+const again = carryAttempts<TagHint>(MAX_HINT_ATTEMPTS);
 
 /**
  * The shared poll loop around one image's check. What is the registry's own: hints name pushed
- * tags; a failed check's hints go to the next one a bounded number of times; hints the registry
- * has not applied yet are looked at again shortly (0.25, 0.5, 1, 2 s).
+ * tags; a failed check's hints go to the next one a bounded number of times, which the loop runs
+ * soon (1, 2, 4, 8 s) rather than a poll interval later; hints the registry has not applied yet
+ * are looked at again shortly (0.25, 0.5, 1, 2 s).
  */
 export function imageLoop(o: ImageLoopOptions): PollLoop<TagHint> {
   const loop: PollLoop<TagHint> = new PollLoop<TagHint>({

@@ -174,6 +174,39 @@ describe('registry-watcher polling a real registry', () => {
     });
   });
 
+  it('retries a webhook check that failed within seconds, not at the next poll an hour later', async () => {
+    const repo = `flaky/${rand()}`;
+    let failed = 0;
+    const proxy = await startProxy(registry.url, (req, res) => {
+      // The registry errs once on the pushed tag's manifest: the check the webhook asked for fails.
+      if (req.method === 'HEAD' && req.url === `/v2/${repo}/manifests/w1` && failed === 0) {
+        failed++;
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'storage hiccup' }] }));
+        return true;
+      }
+      return false;
+    });
+    cleanups.push(() => proxy.close());
+    const image = `${proxy.host}/${repo}`;
+    await pushImage(registry, { repo, tag: 'w0' });
+    const events = await collect(bus, [image]);
+    cleanups.push(events.stop);
+    const w = await watcher({ images: [{ image }], env: { FLOTILLA_POLL_INTERVAL_MS: '3600000' } });
+    await until('w0 detected by the first check', () => events.of(ImageTagDetected.type).length === 1);
+
+    const pushed = await pushImage(registry, { repo, tag: 'w1' });
+    await w.requestCheck(image, [{ tag: 'w1' }]);
+    await until('w1 detected by the retry', () => events.of(ImageTagDetected.type).length === 2, 15_000);
+    expect(failed).toBe(1);
+    expect(events.of(ImageTagDetected.type)[1]?.data).toMatchObject({
+      tag: 'w1',
+      digest: pushed.digest,
+      trigger: 'webhook',
+    });
+    expect(await metric(w.url, 'registry_watcher_polls_total', { result: 'error' })).toBe(1);
+  });
+
   it('shares 50 images between 2 instances: each tag reported exactly once, also across a handover', async () => {
     const prefix = `fleet${rand()}`;
     const repos = Array.from({ length: 50 }, (_, i) => `${prefix}/img${i}`);
