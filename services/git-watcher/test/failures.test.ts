@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '@flotilla/runtime';
 import { freePort, GitWorkdir } from '@flotilla/test-support';
@@ -88,5 +89,69 @@ describe('git-watcher source failures', () => {
     expect(all).toContain('git.auth-failed');
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain(Buffer.from(`x-access-token:${TOKEN}`).toString('base64'));
+  });
+
+  it('retries the check a webhook asked for within seconds when the forge drops it, not at the next poll', async () => {
+    const name = uniq('flaky');
+    const { url } = await env.git.createRepo(name, { files: { 'a.txt': '0' } });
+    const git = new URL(url);
+    // The forge behind a flapping load balancer: the next `drop` connections are reset.
+    let drop = 0;
+    let dropped = 0;
+    const front = createTcpServer((socket) => {
+      if (drop > 0) {
+        drop--;
+        dropped++;
+        socket.destroy();
+        return;
+      }
+      const upstream = connect(Number(git.port), git.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const secret = 'generic-secret-flaky';
+      const w = await env.start({
+        repositories: [
+          { name, url: `git://127.0.0.1:${(front.address() as AddressInfo).port}${git.pathname}` },
+        ],
+        // Any commit seen after the first check came from the webhook's check or its retry.
+        poll: { intervalMs: 3_600_000 },
+        webhooks: { genericSecret: secret },
+      });
+      await env.log.until('first check', () => env.log.of('git.commit-detected', name).length === 1);
+
+      const work = await GitWorkdir.clone(url);
+      await work.writeFile('a.txt', '1');
+      const sha = await work.commit('pushed while the forge flaps');
+      await work.push();
+      await work.remove();
+      drop = 1;
+      const body = JSON.stringify({ repository: name });
+      const res = await fetch(`${w.url}/hooks/generic`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-flotilla-signature': createHmac('sha256', secret).update(body).digest('hex'),
+        },
+        body,
+      });
+      expect(res.status).toBe(202);
+      const ev = await env.log.until(
+        'the commit, found by the retry',
+        () =>
+          env.log
+            .of<{ sha: string; trigger: string }>('git.commit-detected', name)
+            .find((e) => e.data.sha === sha),
+        15_000,
+      );
+      expect(dropped).toBe(1);
+      expect(ev.data.trigger).toBe('webhook');
+      expect(w.watcher(name)!.consecutiveFailures).toBe(0);
+    } finally {
+      await new Promise((r) => front.close(r));
+    }
   });
 });
