@@ -69,7 +69,10 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
   const checks: ReadinessCheck[] = [];
   let shuttingDown = false;
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Which service answers: a probe (or the test stack) on a port another process took is told so.
+  const { service } = opts.logger.bindings() as { service?: string };
+  const named = service ? { service } : {};
+  app.get('/healthz', async () => ({ status: 'ok', ...named }));
   app.get('/readyz', async (_req, reply) => {
     const results: Record<string, boolean> = {};
     for (const c of checks) {
@@ -80,7 +83,7 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
       }
     }
     const ready = !shuttingDown && Object.values(results).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ ready, shuttingDown, checks: results });
+    return reply.code(ready ? 200 : 503).send({ ready, ...named, shuttingDown, checks: results });
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', registry.contentType);

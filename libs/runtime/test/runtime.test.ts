@@ -122,10 +122,13 @@ describe('service server', () => {
     const server = createServiceServer({ logger: createLogger({ service: 't', destination }) });
     let connected = false;
     server.addReadinessCheck({ name: 'bus', check: () => connected });
-    expect((await server.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const health = await server.app.inject({ url: '/healthz' });
+    expect(health.statusCode).toBe(200);
+    // Each answer names the service, so a probe on the wrong port is not fooled.
+    expect(health.json()).toEqual({ status: 'ok', service: 't' });
     const notReady = await server.app.inject({ url: '/readyz' });
     expect(notReady.statusCode).toBe(503);
-    expect(notReady.json()).toMatchObject({ ready: false, checks: { bus: false } });
+    expect(notReady.json()).toMatchObject({ ready: false, service: 't', checks: { bus: false } });
     connected = true;
     expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
     server.setShuttingDown();

@@ -166,7 +166,14 @@ function serviceProcess(
             );
           }
           const res = await fetch(`${url}/readyz`).catch(() => undefined);
-          return res?.ok ? true : undefined;
+          if (!res?.ok) return undefined;
+          // Another process on the port (it was free when chosen) is not this service being ready.
+          const answered = ((await res.json().catch(() => ({}))) as { service?: string }).service;
+          if (answered !== service)
+            throw new GiveUp(
+              `${name}: port ${port} is answered by ${answered ?? 'something else'}, not ${service}`,
+            );
+          return true;
         },
         { timeoutMs: 120_000, intervalMs: 250 },
       );
