@@ -12,9 +12,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 
-const [root] = process.argv.slice(2);
-if (!root) {
-  console.error('usage: git-daemon-relay.ts <base path>');
+const [root, port = '0'] = process.argv.slice(2);
+if (!root || !/^\d+$/.test(port)) {
+  console.error('usage: git-daemon-relay.ts <base path> [port]');
   process.exit(2);
 }
 
@@ -36,7 +36,8 @@ const serve = (socket: Socket) => {
 
 // allowHalfOpen: a client that shuts its side after sending still gets the whole answer.
 const server = createServer({ noDelay: true, allowHalfOpen: true }, serve);
-server.listen(0, '127.0.0.1', () => {
+// A given port is listened on again after a stop (Node sets SO_REUSEADDR): the remote coming back.
+server.listen(Number(port), '127.0.0.1', () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   // The test side waits for this line (git daemon's own word for it) and reads the port from it.

@@ -85,13 +85,24 @@ export interface GitServer {
  * `git daemon --listen`, whose sockets hold each small reply ~40 ms for a delayed ACK: a cost no
  * forge charges that would otherwise sit in every latency the tests and benches see.
  */
-export async function startGitServer(opts: { dir?: string } = {}): Promise<GitServer> {
+export async function startGitServer(
+  opts: {
+    dir?: string;
+    /** Listen on this port (a server stopped and started again, as a remote going away and back). */
+    port?: number;
+  } = {},
+): Promise<GitServer> {
   const root = opts.dir ?? (await mkdtemp(join(tmpdir(), 'flotilla-git-')));
   await mkdir(root, { recursive: true });
   const ownsRoot = opts.dir === undefined;
-  const logFile = join(root, '.daemon.log');
+  // Per port: two servers may serve one root, and each waits for its own ready line.
+  const logFile = join(root, opts.port ? `.daemon-${opts.port}.log` : '.daemon.log');
   await writeFile(logFile, '');
-  const running = spawnTracked(process.execPath, [RELAY, root], { env: testGitEnv(), cwd: root, logFile });
+  const running = spawnTracked(process.execPath, [RELAY, root, String(opts.port ?? 0)], {
+    env: testGitEnv(),
+    cwd: root,
+    logFile,
+  });
   let port = 0;
   try {
     port = await waitFor(

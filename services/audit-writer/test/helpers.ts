@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { Bus } from '@flotilla/bus';
 import { createEvent, encodeEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/events';
-import { freePort, rawNats, type Spawned, spawnTracked, stopProcess, waitFor } from '@flotilla/test-support';
+import { freePort, type GitServer, rawNats, startGitServer } from '@flotilla/test-support';
 import { Value } from '@sinclair/typebox/value';
 import { Config } from '../src/config.ts';
 
@@ -19,9 +18,9 @@ export const lockEvent = (tag: string, i: number, reason: string) =>
     { source: 'flotilla://planner/test', actor: 'user:test', id: `${tag}-${i}` },
   );
 
-/** A `git daemon` we can stop and start again on the same port (the remote going away). */
+/** The test git server, stopped and started again on the same port (the remote going away). */
 export class Daemon {
-  private proc: Spawned | undefined;
+  private server: GitServer | undefined;
   private constructor(
     readonly root: string,
     readonly port: number,
@@ -38,39 +37,12 @@ export class Daemon {
   }
 
   async up(): Promise<void> {
-    this.proc = spawnTracked(
-      'git',
-      [
-        'daemon',
-        '--export-all',
-        '--enable=receive-pack',
-        '--reuseaddr',
-        '--listen=127.0.0.1',
-        `--port=${this.port}`,
-        `--base-path=${this.root}`,
-        this.root,
-      ],
-      { cwd: this.root, logFile: join(this.root, `.daemon-${this.port}.log`) },
-    );
-    const { createConnection } = await import('node:net');
-    await waitFor(
-      'git daemon',
-      () =>
-        new Promise<boolean | undefined>((resolve) => {
-          const s = createConnection({ host: '127.0.0.1', port: this.port });
-          s.once('connect', () => {
-            s.destroy();
-            resolve(true);
-          });
-          s.once('error', () => resolve(undefined));
-        }),
-      { timeoutMs: 10_000, intervalMs: 50 },
-    );
+    this.server = await startGitServer({ dir: this.root, port: this.port });
   }
 
   async down(): Promise<void> {
-    if (this.proc) await stopProcess(this.proc, 2000);
-    this.proc = undefined;
+    await this.server?.stop();
+    this.server = undefined;
   }
 }
 
