@@ -160,7 +160,8 @@ function backends(state: { plannerDown: boolean; revoked: Set<string>; calls: Ca
       return { status: 200, body: { records }, headers: new Headers() };
     },
     async verify(_bearer) {
-      return { status: 200, body: { ok: true, files: 1, records: 3, head: null }, headers: new Headers() };
+      const head = { seq: 3, hash: `sha256:${'c'.repeat(64)}` };
+      return { status: 200, body: { ok: true, files: 1, records: 3, head }, headers: new Headers() };
     },
     exportUrl: () => 'http://127.0.0.1:9/export',
   };

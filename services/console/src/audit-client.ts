@@ -1,3 +1,4 @@
+import type { AuditRecord, Verify } from '@flotilla/api';
 import {
   callUpstream,
   type Fetcher,
@@ -6,49 +7,48 @@ import {
   upstreamFetcher,
 } from './upstream.ts';
 
-/** One record of the audit log as `GET /history` returns it (services/audit-writer chain.ts). */
-export interface AuditRecordWire {
-  seq: number;
-  id: string;
-  type: string;
-  event: string;
-  time: string;
-  recordedAt: string;
-  source: string;
-  actor: string;
-  subject?: string;
-  correlationid: string;
-  cluster?: string;
-  stage?: string;
-  fromStage?: string;
-  revision?: string;
-  commit?: string;
-  promotionId?: string;
-  digest?: string;
-  code?: string;
-  reason?: string;
-  data: unknown;
-  hash: string;
-}
+/** One record of the audit log as `GET /history` returns it: the audit API's own schema. */
+export type AuditRecordWire = AuditRecord;
 
-export type VerifyWire =
-  | { ok: true; files: number; records: number; head: unknown }
-  | { ok: false; kind: string; file?: string; line?: number; seq?: number; message: string };
+/** What `GET /verify` answers, 200 (intact) or 409 (broken): the audit API's own schema. */
+export type VerifyWire = Verify;
 
 /** What the timeline shows about the chain: a walk's result, or why there is none right now. */
 export type ChainStatus =
-  | (Extract<VerifyWire, { ok: true }> & { stale: boolean })
-  | (Extract<VerifyWire, { ok: false }> & { stale: boolean })
+  | { ok: true; files: number; records: number; head?: Verify['head']; stale: boolean }
+  | {
+      ok: false;
+      kind: string;
+      file?: string;
+      line?: number;
+      seq?: number;
+      message: string;
+      stale: boolean;
+    }
   | { ok: null; kind: 'unverified'; message: string };
 
 /**
  * Only a 200 (intact) or a 409 (broken) is a verdict about the chain. A 429 (a walk ran moments
  * ago and there is no earlier result), a 401/403 or an outage says nothing about it, and must
- * not be shown as "broken".
+ * not be shown as "broken". A broken chain is shown by where the walk stopped (`problem`).
  */
 export function chainStatus(res: UpstreamResponse<VerifyWire>): ChainStatus {
   const stale = res.headers.get('x-flotilla-verify-stale') === 'true';
-  if (res.status === 200 || res.status === 409) return { ...res.body, stale };
+  if (res.status === 200 && res.body.ok) {
+    const { files, records, head } = res.body;
+    return { ok: true, files, records, ...(head ? { head } : {}), stale };
+  }
+  if (res.status === 409) {
+    const p = res.body.problem;
+    return {
+      ok: false,
+      kind: p?.kind ?? 'unknown',
+      ...(p ? { file: p.file, line: p.line } : {}),
+      ...(p?.seq !== undefined ? { seq: p.seq } : {}),
+      message: p?.message ?? 'the audit API found the chain broken without saying where',
+      stale,
+    };
+  }
   const message = (res.body as { message?: unknown } | null)?.message;
   return {
     ok: null,

@@ -9,17 +9,43 @@ const res = (status: number, body: unknown, headers: Record<string, string> = {}
 
 describe('chainStatus', () => {
   it('passes a verdict through, with whether it covers an earlier head', () => {
-    expect(chainStatus(res(200, { ok: true, files: 2, records: 9, head: null }))).toEqual({
+    const intact: VerifyWire = {
       ok: true,
       files: 2,
       records: 9,
-      head: null,
-      stale: false,
-    });
-    const broken = { ok: false, kind: 'hash-mismatch', file: 'a.jsonl', line: 3, message: 'edited' };
+      head: { seq: 9, hash: `sha256:${'a'.repeat(64)}` },
+    };
+    expect(chainStatus(res(200, intact))).toEqual({ ...intact, stale: false });
+    // The audit-writer's 409 as it sends it (chain.ts VerifyResult): where the walk stopped, in `problem`.
+    const broken: VerifyWire = {
+      ok: false,
+      files: 1,
+      records: 2,
+      head: { seq: 2, hash: `sha256:${'b'.repeat(64)}` },
+      problem: {
+        kind: 'hash-mismatch',
+        file: '2026/11/30.jsonl',
+        line: 3,
+        seq: 3,
+        message: 'record 3 was edited',
+      },
+    };
     expect(chainStatus(res(409, broken, { 'x-flotilla-verify-stale': 'true' }))).toEqual({
-      ...broken,
+      ok: false,
+      kind: 'hash-mismatch',
+      file: '2026/11/30.jsonl',
+      line: 3,
+      seq: 3,
+      message: 'record 3 was edited',
       stale: true,
+    });
+  });
+
+  it('still says the chain is broken when a 409 does not say where', () => {
+    expect(chainStatus(res(409, { ok: false, files: 0, records: 0 }))).toMatchObject({
+      ok: false,
+      kind: 'unknown',
+      message: 'the audit API found the chain broken without saying where',
     });
   });
 
