@@ -15,7 +15,15 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Serve HTTPS with this certificate and key (PEM files, read once at start). */
   tls?: { certFile: string; keyFile: string } | undefined;
+  /**
+   * The whole request, headers and body, must arrive within this long, or the client gets 408 and
+   * the connection is closed (default 30 s). Fastify's own default is no limit: one client
+   * trickling a webhook body a byte at a time could hold connections open for ever (slowloris).
+   */
+  requestTimeoutMs?: number;
 }
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface ServiceServer {
   app: FastifyInstance;
@@ -36,10 +44,25 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
   collectDefaultMetrics({ register: registry });
   // Fastify's HTTPS instance differs from the HTTP one only in its raw server type; the routes,
   // hooks and inject() every service uses are the same, so one FastifyInstance type serves both.
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  // Given to the Node server as it is made (Fastify sets only the property afterwards, which the
+  // server's connection sweep does not read), and swept often enough to be on time.
+  const timeouts = {
+    requestTimeout,
+    headersTimeout: Math.min(requestTimeout, 60_000),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeout / 4))),
+  };
   const app = Fastify({
+    requestTimeout,
     ...(opts.tls
-      ? { https: { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) } }
-      : {}),
+      ? {
+          https: {
+            cert: readFileSync(opts.tls.certFile),
+            key: readFileSync(opts.tls.keyFile),
+            ...timeouts,
+          },
+        }
+      : { http: timeouts }),
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Per-request lines would be mostly probe noise (/readyz every few seconds).
     logController: new LogController({ disableRequestLogging: true }),

@@ -41,6 +41,8 @@ export function serviceConfigFields(defaultPort: number) {
     http: Type.Object({
       port: Type.Integer({ default: defaultPort, minimum: 0, maximum: 65_535 }),
       host: Type.String({ default: '127.0.0.1' }),
+      /** A request (headers and body) must arrive within this long, else 408 and the connection closes. */
+      requestTimeoutMs: Type.Integer({ default: 30_000, minimum: 500, maximum: 600_000 }),
       /**
        * Serve the API over HTTPS with this certificate and key (PEM files, e.g. a cert-manager
        * Secret). Clients verify it against the CA that issued it (`flotilla --cacert`).

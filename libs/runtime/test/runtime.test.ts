@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -167,6 +168,45 @@ describe('service server', () => {
     });
     expect(bad.statusCode).toBe(400);
     await server.close();
+  });
+
+  it('cuts off a client that trickles its request (slowloris) with 408, and still serves the next', async () => {
+    const { destination } = capture();
+    const server = createServiceServer({
+      logger: createLogger({ service: 't', destination }),
+      requestTimeoutMs: 800,
+    });
+    server.app.post('/hook', async () => ({ ok: true }));
+    const url = new URL(await server.listen(0));
+    try {
+      const started = Date.now();
+      // Headers in full, then one byte of a 100-byte body, then nothing.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname);
+        let got = '';
+        socket.on('data', (chunk) => {
+          got += chunk.toString('utf8');
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(got));
+        socket.write(
+          'POST /hook HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+        );
+      });
+      const took = Date.now() - started;
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(took).toBeGreaterThanOrEqual(700);
+      // Within the timeout and the server's sweep of connections (a quarter of it), with slack.
+      expect(took).toBeLessThan(10_000);
+      const next = await fetch(`${url.origin}/hook`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(await next.json()).toEqual({ ok: true });
+    } finally {
+      await server.close();
+    }
   });
 });
 

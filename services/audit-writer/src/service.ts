@@ -71,7 +71,11 @@ export async function startAuditWriter(
 ): Promise<AuditWriter> {
   // Read first: a malformed token file stops the start before anything is opened.
   const tokens = loadApiTokens(config.api);
-  const server = createServiceServer({ logger, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   let active: Active | undefined;
   const metrics = auditMetrics(server.registry, () => active?.pusher.lag() ?? { records: 0, seconds: 0 });
   const bus = await Bus.connect({

@@ -52,7 +52,11 @@ export async function startApplier(
   const sealingKey = sealingPem ? sealingPrivateKey(sealingPem) : undefined;
   if (config.requireSignedPlans && trustedKeys.length === 0)
     logger.warn('requireSignedPlans is on but no trusted keys are configured: every plan will be refused');
-  const server = createServiceServer({ logger, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   const client = await KubeClient.connect(
     {
       ...(config.kube.kubeconfig ? { kubeconfigPath: config.kube.kubeconfig } : {}),

@@ -109,7 +109,7 @@ export async function createHarness(opts: { kwok?: boolean } = {}): Promise<Harn
     instance: `applier-${rand()}`,
     cluster: name,
     nats: { servers: [nats.url] },
-    http: { port: 0, host: '127.0.0.1' },
+    http: { port: 0, host: '127.0.0.1', requestTimeoutMs: 30_000 },
     kube: { kubeconfig: cluster.kubeconfigPath, inCluster: false, parallelism: 8, timeoutMs: 30_000 },
     fieldManager: 'flotilla',
     prune: true,

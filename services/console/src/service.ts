@@ -42,7 +42,12 @@ export async function startConsole(config: Config, logger: Logger): Promise<Cons
   if (!config.session.secret)
     logger.warn('session.secret is not set: sessions end when this process stops and are not shared');
 
-  const server = createServiceServer({ logger, bodyLimit: 64 * 1024, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    bodyLimit: 64 * 1024,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),
     // The console never publishes (it is no event producer); the name only labels its connection.

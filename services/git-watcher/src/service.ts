@@ -28,7 +28,12 @@ export async function startGitWatcher(
 ): Promise<GitWatcherHandle> {
   const repos = resolveRepos(config, opts.env);
   const byName = new Map(repos.map((r) => [r.name, r]));
-  const server = createServiceServer({ logger, bodyLimit: config.webhooks.bodyLimit, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    bodyLimit: config.webhooks.bodyLimit,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({
     ...natsOptions(config.nats),

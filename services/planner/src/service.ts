@@ -81,7 +81,11 @@ export async function startPlanner(
   });
   logger.info({ renderer: renderer ?? 'neither flotilla-kustomize nor kubectl found' }, 'kustomize renderer');
 
-  const server = createServiceServer({ logger, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),
     service: 'planner',

@@ -151,7 +151,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
   const config = ({ consumer, ...overrides }: ConfigOverrides = {}): Config => ({
     instance: `planner-${randomBytes(3).toString('hex')}`,
     nats: { servers: [nats.url] },
-    http: { port: 0, host: '127.0.0.1' },
+    http: { port: 0, host: '127.0.0.1', requestTimeoutMs: 30_000 },
     git: {
       url: repoUrl,
       branch: 'main',

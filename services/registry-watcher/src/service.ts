@@ -39,7 +39,12 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
     genericSecret: readSecret(w.genericSecret, w.genericSecretFile),
   };
 
-  const server = createServiceServer({ logger, bodyLimit: w.bodyLimit, tls: config.http.tls });
+  const server = createServiceServer({
+    logger,
+    bodyLimit: w.bodyLimit,
+    tls: config.http.tls,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({
     ...natsOptions(config.nats),

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '@flotilla/bus';
@@ -75,6 +76,7 @@ beforeAll(async () => {
       FLOTILLA_HTTP_PORT: String(port),
       FLOTILLA_POLL_INTERVAL_MS: '3600000',
       FLOTILLA_WEBHOOKS_BODY_LIMIT: '4096',
+      FLOTILLA_HTTP_REQUEST_TIMEOUT_MS: '1000',
       FLOTILLA_WEBHOOKS_DISTRIBUTION_TOKEN: HOOK_TOKEN,
       FLOTILLA_WEBHOOKS_GENERIC_SECRET: GENERIC_SECRET,
       FLOTILLA_WEBHOOKS_DOCKERHUB_PATH_TOKEN: HUB_TOKEN,
@@ -284,6 +286,28 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
     expect(JSON.stringify(got)).not.toContain(QUAY_TOKEN);
     for (const secret of [GHCR_SECRET, ARTIFACTORY_SECRET]) expect(logs()).not.toContain(secret);
     expect(await metric(watcher.url, 'registry_watcher_webhook_rejections_total')).toBe(cases.length);
+  });
+
+  it('cuts off a webhook body trickled byte by byte (slowloris) with 408', async () => {
+    const url = new URL(watcher.url);
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let got = '';
+      socket.on('data', (chunk) => {
+        got += chunk.toString('utf8');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(got));
+      socket.write(
+        'POST /hooks/distribution HTTP/1.1\r\nHost: w\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"events":',
+      );
+      // Another byte now and then keeps the socket busy, never the request complete.
+      const drip = setInterval(() => socket.write(' '), 200);
+      socket.on('close', () => clearInterval(drip));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('serves health, readiness and metrics', async () => {
