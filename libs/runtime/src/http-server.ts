@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import { parseUntrustedJson, UntrustedJsonError } from './untrusted-json.ts';
 
 export interface ReadinessCheck {
   name: string;
@@ -81,9 +82,10 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
       (req as unknown as { rawBody: Buffer }).rawBody = body as Buffer;
       if ((body as Buffer).length === 0) return done(null, undefined);
       try {
-        done(null, JSON.parse((body as Buffer).toString('utf8')));
-      } catch {
-        const err = new Error('request body is not valid JSON') as Error & { statusCode: number };
+        done(null, parseUntrustedJson((body as Buffer).toString('utf8')));
+      } catch (e) {
+        const why = e instanceof UntrustedJsonError ? e.message : 'is not valid JSON';
+        const err = new Error(`request body ${why}`) as Error & { statusCode: number };
         err.statusCode = 400;
         done(err, undefined);
       }

@@ -27,6 +27,7 @@ export { RejectionBudget } from './rejection-budget.ts';
 export { type RunServiceOptions, runService, type ServiceHandle } from './run-service.ts';
 export { registerSecret, scrubSecrets } from './secrets.ts';
 export { serviceConfigFields } from './service-config.ts';
+export { parseUntrustedJson, UntrustedJsonError } from './untrusted-json.ts';
 export {
   header,
   isFormEncoded,

@@ -167,6 +167,18 @@ describe('service server', () => {
       payload: '{',
     });
     expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toBe('request body is not valid JSON');
+    // JSON that reaches for a prototype is refused, not kept for a later merge to pollute with.
+    const polluting = await server.app.inject({
+      method: 'POST',
+      url: '/hook',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"__proto__": {"isAdmin": true}}',
+    });
+    expect(polluting.statusCode).toBe(400);
+    expect(polluting.json().message).toBe(
+      'request body has a forbidden "__proto__" or "constructor.prototype" key',
+    );
     await server.close();
   });
 

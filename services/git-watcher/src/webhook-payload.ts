@@ -1,4 +1,4 @@
-import { isFormEncoded, webhookJsonText } from '@flotilla/runtime';
+import { isFormEncoded, parseUntrustedJson, UntrustedJsonError, webhookJsonText } from '@flotilla/runtime';
 
 /** What a push webhook says, reduced to what the watcher needs: which repo, which ref. */
 export type Receiver =
@@ -60,9 +60,11 @@ export function decodeBody(body: Buffer, contentType: string | undefined): unkno
   if (text === null) throw new MalformedPayload('form body without a payload field');
   if (text.trim() === '') throw new MalformedPayload('empty body');
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new MalformedPayload('body is not valid JSON');
+    return parseUntrustedJson(text);
+  } catch (err) {
+    throw new MalformedPayload(
+      `body ${err instanceof UntrustedJsonError ? err.message : 'is not valid JSON'}`,
+    );
   }
 }
 

@@ -167,15 +167,22 @@ describe('git-watcher webhooks', () => {
       'x-flotilla-signature': hmac(secrets.genericSecret, notJson),
     });
     expect(malformed.status).toBe(400);
+    // Signed, and JSON, but reaching for a prototype: refused before any field is read.
+    const polluting = `{"repository":${JSON.stringify(repos[0]!.name)},"__proto__":{"isAdmin":true}}`;
+    const prototype = await post('/hooks/generic', polluting, {
+      'x-flotilla-signature': hmac(secrets.genericSecret, polluting),
+    });
+    expect(prototype.status).toBe(400);
+    expect(prototype.body.message).toContain('forbidden "__proto__"');
     const stranger = JSON.stringify({ repository: 'not-watched' });
     const unknown = await post('/hooks/generic', stranger, {
       'x-flotilla-signature': hmac(secrets.genericSecret, stranger),
     });
     expect(unknown.status).toBe(404);
 
-    const rejections = await env.log.until('6 rejections', () => {
+    const rejections = await env.log.until('7 rejections', () => {
       const r = env.log.of<{ receiver: string; reason: string; deliveryId?: string }>('webhook.rejected');
-      return r.length >= 6 ? r : undefined;
+      return r.length >= 7 ? r : undefined;
     });
     expect(rejections.map((e) => `${e.data.receiver}:${e.data.reason}`)).toEqual([
       'github:bad-signature',
@@ -183,10 +190,11 @@ describe('git-watcher webhooks', () => {
       'gitlab:bad-signature',
       'generic:too-large',
       'generic:malformed',
+      'generic:malformed',
       'generic:unknown-target',
     ]);
     expect(rejections[1]!.data.deliveryId).toBe('d-42');
-    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(6);
+    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(7);
     // No wait needed: a check is only ever started before the reply, and every reply is in.
     expect(detected(repos[0]!.name, sha)()).toBeUndefined();
     expect(await metric(a.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);

@@ -17,9 +17,11 @@ import {
 import {
   header,
   type Logger,
+  parseUntrustedJson,
   registerWebhookReceiver,
   type SignatureCheck,
   safeEqual,
+  UntrustedJsonError,
   verifyBearer,
   verifyGithubSignature,
   verifyHexHmac,
@@ -157,9 +159,9 @@ function parsePayload(receiver: Receiver, raw: Buffer, req: FastifyRequest): Reg
   let body: unknown;
   const text = jsonText(receiver, raw, req);
   try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    throw malformed('request body is not valid JSON');
+    body = text === '' ? undefined : parseUntrustedJson(text);
+  } catch (err) {
+    throw malformed(`request body ${err instanceof UntrustedJsonError ? err.message : 'is not valid JSON'}`);
   }
   const root = obj(body);
   if (!root) throw malformed('body is not a JSON object');
