@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/errors';
 import {
@@ -140,6 +140,7 @@ export class ConfigRepo {
    */
   async extract(rev: string, opts: { from?: 'mirror' | 'workspace' } = {}): Promise<string> {
     const gitDir = opts.from === 'workspace' ? join(this.workspace.dir, '.git') : this.mirror.dir;
+    await this.exportAsCommitted(gitDir);
     const dir = await mkdtemp(
       join(this.scratch, `${rev.slice(0, 12)}-${opts.from === 'workspace' ? 'ahead-' : ''}`),
     );
@@ -168,6 +169,21 @@ export class ConfigRepo {
       });
     }
     return dir;
+  }
+
+  private readonly attributesSet = new Set<string>();
+
+  /**
+   * `git archive` obeys the archived tree's .gitattributes: `export-ignore` leaves files out and
+   * `export-subst` rewrites `$Format:…$` in them, so a config repo could make what is extracted
+   * differ from what was committed (and from `checkout`, which reads objects). The repository's
+   * own info/attributes outranks the tree's: written once per git dir, it switches both off.
+   */
+  private async exportAsCommitted(gitDir: string): Promise<void> {
+    if (this.attributesSet.has(gitDir)) return;
+    await mkdir(join(gitDir, 'info'), { recursive: true });
+    await writeFile(join(gitDir, 'info', 'attributes'), '* -export-ignore -export-subst\n');
+    this.attributesSet.add(gitDir);
   }
 
   /**

@@ -166,3 +166,37 @@ describe('ConfigRepo: a reported commit fetched by id, and what changed between 
     await fx.repo.release(unknown.dir);
   });
 });
+
+describe('ConfigRepo.extract: the tree as committed', () => {
+  let rev = '';
+  const fx = configRepoFixture(async (work) => {
+    // A hostile repo's attributes: hide one file from archives and rewrite another on the way out.
+    await work.writeFile(
+      '.gitattributes',
+      'apps/a/dev/x.yaml export-ignore\napps/b/dev/y.yaml export-subst\n',
+    );
+    await work.writeFile('apps/b/dev/y.yaml', 'y: "$Format:%H %an$"\n');
+    rev = await work.commit('attributes that would change what is extracted');
+    await work.push();
+  });
+
+  it('ignores export-ignore and export-subst: every file, byte for byte, as checkout has it', async () => {
+    for (const from of ['mirror', 'workspace'] as const) {
+      if (from === 'workspace') await fx.repo.workspace.pull();
+      const dir = await fx.repo.extract(rev, { from });
+      try {
+        const files = await filesOf(dir);
+        expect(files['apps/a/dev/x.yaml'], from).toBe('x: 1\n');
+        expect(files['apps/b/dev/y.yaml'], from).toBe('y: "$Format:%H %an$"\n');
+        const tree = await fx.repo.checkout(rev);
+        try {
+          expect(files).toEqual(await filesOf(tree));
+        } finally {
+          await fx.repo.release(tree);
+        }
+      } finally {
+        await fx.repo.release(dir);
+      }
+    }
+  });
+});
