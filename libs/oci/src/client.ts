@@ -11,6 +11,7 @@ export interface RetryPolicy extends BackoffPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 250, maxMs: 8000, maxRetryAfterMs: 30_000 };
 
+import { drain, readBounded, readErrorText } from './bounded-body.ts';
 import { codeForRegistryCode, codeForStatus, OciError, parseErrorBody } from './errors.ts';
 import { DOCKER_HUB, DOCKER_HUB_API, isValidDigest, normalizeRegistry } from './image-ref.ts';
 import { parseNextLink } from './link-header.ts';
@@ -235,7 +236,7 @@ export class RegistryClient {
   /** `GET /v2/`: checks reachability and, with credentials, that they are accepted. */
   async ping(): Promise<PingResult> {
     const res = await this.send('ping', 'GET', new URL('/v2/', this.base), {});
-    await res.arrayBuffer();
+    await drain(res);
     if (res.status !== 200) throw this.httpError(res.status, '', 'ping', {});
     return {
       status: res.status,
@@ -276,12 +277,18 @@ export class RegistryClient {
       const res = await this.send('tags', 'GET', url, { repo, ifNoneMatch: cached?.etag });
       let page: TagPage;
       if (res.status === 304 && cached) {
-        await res.arrayBuffer();
+        await drain(res);
         this.stats.notModified++;
         page = cached.page;
       } else if (res.status === 200) {
         allNotModified = false;
-        const body = (await res.json()) as { name?: unknown; tags?: unknown };
+        const body = this.json(
+          await readBounded(res, 'tags', { registry: this.registry, repository: repo }),
+          'tag list',
+        ) as {
+          name?: unknown;
+          tags?: unknown;
+        };
         if (typeof body.name === 'string') name = body.name;
         const list = Array.isArray(body.tags)
           ? body.tags.filter((t): t is string => typeof t === 'string')
@@ -291,7 +298,9 @@ export class RegistryClient {
         const etag = res.headers.get('etag');
         if (etag && this.conditional) this.tagPages.set(key, { etag, page });
       } else {
-        throw this.httpError(res.status, await res.text(), 'tags', { repository: repo });
+        throw this.httpError(res.status, await readErrorText(res, this.registry), 'tags', {
+          repository: repo,
+        });
       }
       for (const t of page.tags) {
         if (tags.length >= maxTags) {
@@ -324,7 +333,7 @@ export class RegistryClient {
     const url = new URL(`/v2/${repo}/manifests/${ref}`, this.base);
     const ifNoneMatch = this.conditional ? cached?.etag : undefined;
     const res = await this.send('manifestHead', 'HEAD', url, { repo, accept: MANIFEST_ACCEPT, ifNoneMatch });
-    await res.arrayBuffer();
+    await drain(res);
     if (res.status === 304 && cached) {
       this.stats.notModified++;
       this.manifests.set(key, cached);
@@ -366,14 +375,21 @@ export class RegistryClient {
     const ifNoneMatch = this.conditional && cached?.result ? cached.etag : undefined;
     const res = await this.send('manifestGet', 'GET', url, { repo, accept: MANIFEST_ACCEPT, ifNoneMatch });
     if (res.status === 304 && cached?.result) {
-      await res.arrayBuffer();
+      await drain(res);
       this.stats.notModified++;
       return { ...cached.result, notModified: true };
     }
     if (res.status !== 200) {
-      throw this.httpError(res.status, await res.text(), 'manifest', { repository: repo, reference: ref });
+      throw this.httpError(res.status, await readErrorText(res, this.registry), 'manifest', {
+        repository: repo,
+        reference: ref,
+      });
     }
-    const body = new Uint8Array(await res.arrayBuffer());
+    const body = await readBounded(res, 'manifest', {
+      registry: this.registry,
+      repository: repo,
+      reference: ref,
+    });
     const digest = this.verifiedDigest(body, res.headers.get('docker-content-digest'), ref, repo);
     let manifest: Record<string, unknown>;
     try {
@@ -424,12 +440,16 @@ export class RegistryClient {
     const url = new URL(`/v2/${repo}/blobs/${config.digest}`, this.base);
     const res = await this.send('blob', 'GET', url, { repo, accept: '*/*' });
     if (res.status !== 200) {
-      throw this.httpError(res.status, await res.text(), 'blob', {
+      throw this.httpError(res.status, await readErrorText(res, this.registry), 'blob', {
         repository: repo,
         reference: config.digest,
       });
     }
-    const body = new Uint8Array(await res.arrayBuffer());
+    const body = await readBounded(res, 'config', {
+      registry: this.registry,
+      repository: repo,
+      reference: config.digest,
+    });
     this.verifiedDigest(body, null, config.digest, repo);
     let created: Date | undefined;
     try {
@@ -464,6 +484,18 @@ export class RegistryClient {
     }
     // Prefer the registry's digest (it may use another algorithm); else hash it ourselves.
     return header ?? digestOf('sha256', body)!;
+  }
+
+  /** A JSON answer (a tag list page), or `oci.protocol` saying which answer was not JSON. */
+  private json(body: Uint8Array, what: string): unknown {
+    try {
+      return JSON.parse(Buffer.from(body).toString('utf8'));
+    } catch (err) {
+      throw new OciError('oci.protocol', `${this.registry}: ${what} is not JSON`, {
+        cause: err,
+        details: { registry: this.registry },
+      });
+    }
   }
 
   private httpError(status: number, text: string, kind: string, details: Record<string, unknown>): OciError {
@@ -541,7 +573,7 @@ export class RegistryClient {
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const c = this.credentials;
     if (bearer?.params.realm && !(c && 'token' in c)) {
-      await res.arrayBuffer();
+      await drain(res);
       this.scheme = 'bearer';
       this.bearer = {
         realm: bearer.params.realm,
@@ -558,7 +590,7 @@ export class RegistryClient {
       return sent !== `Bearer ${token}`;
     }
     if (challenges.some((ch) => ch.scheme === 'basic') && this.basic() && sent !== this.basic()) {
-      await res.arrayBuffer();
+      await drain(res);
       this.scheme = 'basic';
       return true;
     }
@@ -596,7 +628,10 @@ export class RegistryClient {
     const basic = this.basic();
     if (basic) headers.authorization = basic;
     const res = await this.exchange('token', 'GET', realm, headers, realm.origin, undefined);
-    const text = await res.text();
+    const text =
+      res.status === 200
+        ? Buffer.from(await readBounded(res, 'token', { registry: this.registry })).toString('utf8')
+        : await readErrorText(res, this.registry);
     if (res.status !== 200) {
       // By status first: a token server's 401/403 says the credentials are wrong, whatever its body says.
       const parsed = parseErrorBody(text);
@@ -683,7 +718,7 @@ export class RegistryClient {
       const delay =
         attempt + 1 < this.policy.attempts ? retryDelay(attempt, retryAfterMs, this.policy) : undefined;
       if (delay === undefined) {
-        const text = await res.text();
+        const text = await readErrorText(res, this.registry);
         const parsed = parseErrorBody(text);
         // By status: these answers are the transient ones (429, 502-504), whatever code the body names.
         const code = codeForStatus(res.status);
@@ -702,7 +737,7 @@ export class RegistryClient {
           },
         );
       }
-      await res.arrayBuffer();
+      await drain(res);
       await this.pause(delay);
     }
   }
@@ -733,7 +768,7 @@ export class RegistryClient {
       });
       const location = res.headers.get('location');
       if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
-      await res.arrayBuffer();
+      await drain(res);
       const next = new URL(location, url);
       if (next.origin !== authOrigin && hdrs.authorization) {
         // Never hand our credentials to another host (pre-signed blob URLs carry their own auth).

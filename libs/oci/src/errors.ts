@@ -17,6 +17,7 @@ const DISPOSITIONS = {
   'oci.protocol': 'stall',
   'oci.invalid-reference': 'stall',
   'oci.invalid-config': 'stall',
+  'oci.too-large': 'stall',
   'oci.name-unknown': 'wait',
   'oci.manifest-unknown': 'wait',
   'oci.blob-unknown': 'wait',

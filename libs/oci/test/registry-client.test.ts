@@ -319,6 +319,79 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
+  it('reads no more of a hostile registry than each answer may hold', async () => {
+    const repo = `it/${rand()}`;
+    await pushImage(registry, { repo, tag: 'v1' });
+    const MiB = 1024 * 1024;
+    let streamed = 0;
+    // In front of the real registry: a 5 MiB manifest (declared, then streamed without a length),
+    // a 401 whose body never ends, a tag list that is not JSON, and an endless error body.
+    const front = await startServer(async (req, res) => {
+      if (req.url.endsWith('/manifests/declared')) {
+        res.writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'content-length': String(5 * MiB),
+        });
+        res.end(Buffer.alloc(5 * MiB, 32));
+        return;
+      }
+      if (req.url.endsWith('/manifests/streamed') || req.url.endsWith('/manifests/failing')) {
+        const status = req.url.endsWith('failing') ? 500 : 200;
+        res.writeHead(status, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+        // Written until the client stops reading (the socket closes), or 64 MiB at most.
+        const chunk = Buffer.alloc(256 * 1024, 32);
+        const pump = () => {
+          while (streamed < 64 * MiB && !res.destroyed) {
+            streamed += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      if (req.url.includes(`/v2/${repo}/tags/list`)) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"name": "x", "tags": [');
+        return;
+      }
+      await forward(registry.url, req, res);
+    });
+    try {
+      const client = new RegistryClient({ registry: front.host });
+      const refusal = async (p: Promise<unknown>) => {
+        try {
+          await p;
+        } catch (err) {
+          return err instanceof OciError
+            ? { code: err.code, message: err.message }
+            : { code: String(err), message: '' };
+        }
+        return { code: 'accepted', message: '' };
+      };
+      expect(await refusal(client.getManifest(repo, 'declared'))).toMatchObject({
+        code: 'oci.too-large',
+        message: expect.stringContaining(`${5 * MiB} bytes, over the ${4 * MiB}-byte limit`),
+      });
+      expect((await refusal(client.getManifest(repo, 'streamed'))).code).toBe('oci.too-large');
+      // Stopped reading a little past the limit, not at the 64 MiB the server would send.
+      expect(streamed).toBeLessThan(32 * MiB);
+      streamed = 0;
+      // An error body is cut, not refused: the error says what the status says.
+      expect(await refusal(client.getManifest(repo, 'failing'))).toMatchObject({
+        code: 'oci.unavailable',
+      });
+      expect(streamed).toBeLessThan(32 * MiB);
+      expect(await refusal(client.listTags(repo))).toMatchObject({
+        code: 'oci.protocol',
+        message: expect.stringContaining('tag list is not JSON'),
+      });
+      // The real manifest still reads through the same front.
+      expect((await client.getManifest(repo, 'v1')).digest).toMatch(/^sha256:/);
+    } finally {
+      await front.close();
+    }
+  });
+
   it('receives registry notifications for a push and parses them', async () => {
     const repo = `it/${rand()}`;
     const pushed = await pushImage(registry, { repo, tag: 'notified' });

@@ -212,7 +212,18 @@ export class ImageChecker {
   ): Promise<void> {
     const isIndex = INDEX_MEDIA_TYPES.has(head.mediaType);
     if (!(this.opts.platforms && isIndex) && !this.opts.createdAt) return;
-    const manifest = await client.getManifest(image.repository, head.digest);
+    let manifest: Awaited<ReturnType<RegistryClient['getManifest']>>;
+    try {
+      manifest = await client.getManifest(image.repository, head.digest);
+    } catch (err) {
+      // Extras only: a manifest too large to read still leaves the tag and digest worth reporting.
+      if (!(isOciError(err) && err.code === 'oci.too-large')) throw err;
+      this.opts.logger.warn(
+        { image: image.image, digest: head.digest, err: err.message },
+        'manifest too large to read; reporting the tag without platforms or creation time',
+      );
+      return;
+    }
     if (manifest.kind === 'index' && manifest.platforms?.length) {
       data.platforms = [...new Set(manifest.platforms.map(platformName))];
     }
