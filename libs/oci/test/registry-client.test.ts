@@ -392,6 +392,39 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
+  it('never follows a tag list page to another host, so credentials and requests stay with the registry', async () => {
+    const repo = `it/${rand()}`;
+    await pushImage(registry, { repo, tag: 'v1' });
+    const elsewhere = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"x","tags":["stolen"]}');
+    });
+    const front = await startServer(async (req, res) => {
+      if (req.url.startsWith(`/v2/${repo}/tags/list`)) {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          link: `<${elsewhere.url}/v2/${repo}/tags/list?last=v1>; rel="next"`,
+        });
+        res.end(JSON.stringify({ name: repo, tags: ['v1'] }));
+        return;
+      }
+      await forward(registry.url, req, res);
+    });
+    try {
+      const client = new RegistryClient({
+        registry: front.host,
+        credentials: { username: 'ci', password: 'registry-password' },
+      });
+      const err = await client.listTags(repo).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OciError);
+      expect(err).toMatchObject({ code: 'oci.protocol' });
+      expect((err as Error).message).toContain(`links to another host (${elsewhere.host})`);
+      expect(elsewhere.seen).toHaveLength(0);
+    } finally {
+      await front.close();
+      await elsewhere.close();
+    }
+  });
+
   it('receives registry notifications for a push and parses them', async () => {
     const repo = `it/${rand()}`;
     const pushed = await pushImage(registry, { repo, tag: 'notified' });
