@@ -13,6 +13,7 @@ export type GitErrorCode =
   | 'git.corrupt-cache'
   | 'git.timeout'
   | 'git.invalid-argument'
+  | 'git.object-too-large'
   | 'git.command-failed';
 
 const DISPOSITIONS: Record<GitErrorCode, Disposition> = {
@@ -32,6 +33,8 @@ const DISPOSITIONS: Record<GitErrorCode, Disposition> = {
   'git.auth-failed': 'stall',
   'git.rebase-conflict': 'stall',
   'git.invalid-argument': 'stall',
+  // A revision that holds an object over the reader's limit holds it for good.
+  'git.object-too-large': 'stall',
   'git.command-failed': 'stall',
 };
 

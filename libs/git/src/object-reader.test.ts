@@ -104,4 +104,21 @@ describe('ObjectReader', () => {
     expect(other.pid).toBeUndefined();
     await expect(other.readObject(ids.a as string)).rejects.toMatchObject({ code: 'git.command-failed' });
   });
+
+  it('refuses an object over its limit as soon as git names the size, and goes on reading the rest', async () => {
+    const limited = new ObjectReader({ gitDir: join(dir, '.git'), maxObjectBytes: 1024 * 1024 });
+    try {
+      // Packed (3 MiB): its bytes are never held; the size is enough to refuse it.
+      await expect(limited.readObject(ids.big as string)).rejects.toMatchObject({
+        code: 'git.object-too-large',
+        disposition: 'stall',
+        details: { oid: ids.big, type: 'blob', size: big.byteLength, limit: 1024 * 1024 },
+      });
+      // Its size may still be asked for; objects under the limit are read as before.
+      expect(await limited.hasObject(ids.big as string)).toBe(true);
+      expect((await limited.readObject(ids.a as string))?.data.toString()).toBe('a: 1\n');
+    } finally {
+      await limited.close();
+    }
+  });
 });

@@ -20,7 +20,15 @@ export interface ObjectReaderOptions {
   timeoutMs?: number;
   /** Called once for every git process started (a mirror counts its processes with it). */
   onProcess?: () => void;
+  /**
+   * The largest object whose content is read (default 64 MiB). A config repo is untrusted: a
+   * blob of gigabytes (a few megabytes packed) would otherwise be held in memory whole. A bigger
+   * one fails with `git.object-too-large` as soon as git names its size, before its bytes come.
+   */
+  maxObjectBytes?: number;
 }
+
+const DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   oid: string;
@@ -52,8 +60,11 @@ export class ObjectReader {
   private closed = false;
   private readonly timeoutMs: number;
 
+  private readonly maxObjectBytes: number;
+
   constructor(private readonly options: ObjectReaderOptions) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
   }
 
   /** The running process's id, if one runs (diagnostics, and tests that kill it). */
@@ -175,6 +186,19 @@ export class ObjectReader {
         this.buffered = this.buffered.subarray(eol + 1);
         this.answer({ type, size });
         continue;
+      }
+      if (size > this.maxObjectBytes) {
+        // Its bytes are not read: the process is stopped (what else is pending fails, the next
+        // request starts a new one), and this request is told why.
+        this.pending.shift();
+        head.reject(
+          new GitError(
+            'git.object-too-large',
+            `${type} ${oid} is ${size} bytes; objects over ${this.maxObjectBytes} bytes are not read`,
+            { details: { oid, type, size, limit: this.maxObjectBytes } },
+          ),
+        );
+        return `stopped before the ${size} bytes of ${oid}`;
       }
       // `<oid> <type> <size>\n<content>\n`
       const end = eol + 1 + size;
