@@ -16,7 +16,12 @@ const MAX_LOOSE_BYTES = 4 * 1024 * 1024;
  * A fast path only: `undefined` means "not told here" (not loose, packed, too big, anything
  * unexpected) and the caller asks git.
  */
-export function readLooseObject(gitDir: string, oid: string): GitObject | undefined {
+export function readLooseObject(
+  gitDir: string,
+  oid: string,
+  /** Objects bigger than this are left to git too (the reader refuses them there, with their size). */
+  maxObjectBytes = MAX_LOOSE_BYTES,
+): GitObject | undefined {
   // Read synchronously: a loose object is small, and each step of an asynchronous read (open,
   // stat, read, close) waits for the thread pool, which on a loaded machine costs more than the read.
   let file: Buffer;
@@ -27,7 +32,8 @@ export function readLooseObject(gitDir: string, oid: string): GitObject | undefi
   }
   let raw: Buffer;
   try {
-    raw = inflateSync(file, { maxOutputLength: MAX_LOOSE_BYTES });
+    // The header (`blob <size>\0`) is at most 32 bytes.
+    raw = inflateSync(file, { maxOutputLength: Math.min(MAX_LOOSE_BYTES, maxObjectBytes) + 32 });
   } catch {
     return undefined;
   }
@@ -35,6 +41,7 @@ export function readLooseObject(gitDir: string, oid: string): GitObject | undefi
   if (nul < 0 || nul > 32) return undefined;
   const [type, size] = raw.subarray(0, nul).toString('latin1').split(' ');
   if (!isType(type) || size !== String(raw.byteLength - nul - 1)) return undefined;
+  if (raw.byteLength - nul - 1 > maxObjectBytes) return undefined;
   const hash = createHash(oid.length === 64 ? 'sha256' : 'sha1')
     .update(raw)
     .digest('hex');

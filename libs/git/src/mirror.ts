@@ -22,6 +22,8 @@ export interface MirrorOptions {
   credentials?: GitCredentials;
   /** Kill a git process that produces no output for this long (default 120 s). */
   timeoutMs?: number;
+  /** The largest object the object reader reads (see ObjectReaderOptions.maxObjectBytes). */
+  maxObjectBytes?: number;
 }
 
 export interface FetchResult {
@@ -74,7 +76,12 @@ export class Mirror {
     this.credentials = credentials;
     this.timeoutMs = options.timeoutMs ?? 120_000;
     this.dir = join(options.cacheDir, mirrorDirName(url));
-    this.objects = new ObjectReader({ gitDir: this.dir, timeoutMs: this.timeoutMs, onProcess: this.counted });
+    this.objects = new ObjectReader({
+      gitDir: this.dir,
+      timeoutMs: this.timeoutMs,
+      onProcess: this.counted,
+      ...(options.maxObjectBytes !== undefined ? { maxObjectBytes: options.maxObjectBytes } : {}),
+    });
   }
 
   /** Ends the object reader's process. */

@@ -114,6 +114,10 @@ describe('ObjectReader', () => {
         disposition: 'stall',
         details: { oid: ids.big, type: 'blob', size: big.byteLength, limit: 1024 * 1024 },
       });
+      // A loose one too: left to git, which names its size.
+      writeFileSync(join(dir, 'loose-big'), Buffer.alloc(2 * 1024 * 1024, 'x'));
+      const looseBig = git('hash-object', '-w', 'loose-big');
+      await expect(limited.readObject(looseBig)).rejects.toMatchObject({ code: 'git.object-too-large' });
       // Its size may still be asked for; objects under the limit are read as before.
       expect(await limited.hasObject(ids.big as string)).toBe(true);
       expect((await limited.readObject(ids.a as string))?.data.toString()).toBe('a: 1\n');

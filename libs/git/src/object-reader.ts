@@ -79,7 +79,7 @@ export class ObjectReader {
    */
   async readObject(oid: string): Promise<GitObject | null> {
     if (OID.test(oid) && !this.closed) {
-      const loose = readLooseObject(this.options.gitDir, oid);
+      const loose = readLooseObject(this.options.gitDir, oid, this.maxObjectBytes);
       if (loose) return loose;
     }
     return (await this.request(oid, true)) as GitObject | null;

@@ -157,7 +157,14 @@ export class TreeCopy {
       mkdirSync(full, { recursive: true });
       return;
     }
-    const blob = await reader.readObject(entry.oid);
+    const blob = await reader.readObject(entry.oid).catch((e: unknown) => {
+      // Which file it is, for whoever reports it (the render of a config repo names the path).
+      if (e instanceof GitError && e.code === 'git.object-too-large')
+        throw new GitError('git.object-too-large', `${path}: ${e.message}`, {
+          details: { ...e.details, path },
+        });
+      throw e;
+    });
     if (blob?.type !== 'blob')
       throw new GitError('git.corrupt-cache', `blob ${entry.oid} (${path}) is missing`);
     const options = { mode: entry.mode === '100755' ? 0o777 : 0o666, flag: 'wx' } as const;

@@ -6,6 +6,7 @@ import {
   type CommitHeader,
   diffTrees,
   type GitCredentials,
+  isGitError,
   Mirror,
   TreeCache,
   type TreeChange,
@@ -20,6 +21,8 @@ export interface ConfigRepoOptions {
   workDir: string;
   credentials?: GitCredentials;
   author: { name: string; email: string };
+  /** The largest file (git object) read from the repo; a bigger one fails its revision's render. */
+  maxObjectBytes?: number;
 }
 
 /**
@@ -52,6 +55,7 @@ export class ConfigRepo {
     const mirror = new Mirror({
       url: opts.url,
       cacheDir: join(opts.workDir, 'mirror'),
+      ...(opts.maxObjectBytes !== undefined ? { maxObjectBytes: opts.maxObjectBytes } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
     });
     await mirror.ensure();
@@ -260,6 +264,8 @@ export class ConfigRepo {
       if (at >= 0) this.kept.splice(at, 1);
       await rm(tree.copy.dir, { recursive: true, force: true });
       if (e instanceof FlotillaError && e.code === 'planner.extract-failed') throw e;
+      // Permanent for this revision, and the caller reports it: kept as it is.
+      if (isGitError(e, 'git.object-too-large')) throw e;
       throw new FlotillaError('planner.extract-failed', `cannot check out ${rev}: ${messageOf(e)}`, {
         disposition: 'retry',
       });

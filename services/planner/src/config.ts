@@ -31,6 +31,12 @@ export const Config = Type.Object({
     authorName: Type.String({ default: 'Flotilla' }),
     authorEmail: Type.String({ default: 'flotilla@flotilla.invalid' }),
     /**
+     * The largest git object (a file, a tree) read from the config repo: a revision holding a
+     * bigger one is not rendered (RenderFailed `git.object-too-large` naming the file), so a
+     * pushed blob of gigabytes cannot exhaust the planner's memory.
+     */
+    maxObjectBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
+    /**
      * The same signature policy as the git-watcher's for this repository. Under `require` the
      * planner verifies every commit since its last render before rendering (its own commits
      * excepted), so an unsigned commit is not rendered after a restart or one of its own pushes.

@@ -10,7 +10,7 @@ import {
   RenderFailed,
   scrubApiMessage,
 } from '@flotilla/events';
-import { firstRefusedCommit, type SignaturePolicy } from '@flotilla/git';
+import { firstRefusedCommit, type GitError, type SignaturePolicy } from '@flotilla/git';
 import {
   bundleContentDigest,
   createBundle,
@@ -185,6 +185,29 @@ export class PlanRenderer {
       'commit fails the signature policy; not rendered',
     );
     return false;
+  }
+
+  /**
+   * A revision whose tree cannot be read as a whole (a file over `git.maxObjectBytes`): nothing
+   * of it is rendered, and RenderFailed names the file. A later commit that removes it renders.
+   */
+  async reportUnreadable(revision: string, err: GitError, cause?: FlotillaEvent): Promise<void> {
+    const path = typeof err.details.path === 'string' ? err.details.path : '';
+    await this.o.bus.publish(
+      RenderFailed,
+      {
+        repo: this.o.repoName,
+        revision,
+        file: path,
+        code: err.code,
+        message: `not rendered: ${err.message}`.slice(0, 16_000),
+      },
+      { ...(cause ? { cause } : {}), id: `render-failed-${revision}-unreadable` },
+    );
+    this.log.warn(
+      { revision, file: path, code: err.code },
+      'revision not rendered: a file is too large to read',
+    );
   }
 
   /**

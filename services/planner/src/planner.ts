@@ -17,7 +17,7 @@ import {
   scrubApiMessage,
   sensitiveFieldRule,
 } from '@flotilla/events';
-import type { SignaturePolicy } from '@flotilla/git';
+import { isGitError, type SignaturePolicy } from '@flotilla/git';
 import { type DeclaredPipeline, findStage, type Pipeline, type Stage } from '@flotilla/policy';
 import type { Logger } from '@flotilla/runtime';
 import { withSpan } from '@flotilla/telemetry';
@@ -833,7 +833,15 @@ export class Planner {
       await releaseEarly();
       return;
     }
-    const tree = await (early ?? this.renderer.checkout(revision, diffFrom));
+    let tree: Awaited<ReturnType<PlanRenderer['checkout']>>;
+    try {
+      tree = await (early ?? this.renderer.checkout(revision, diffFrom));
+    } catch (e) {
+      // Retrying cannot read a file over the limit: said once, and the revision is passed over.
+      if (!isGitError(e, 'git.object-too-large')) throw e;
+      await this.renderer.reportUnreadable(revision, e, cause);
+      return;
+    }
     // A child has at least one commit in the range; trees that could not be compared: ask git.
     if (diffFrom !== undefined)
       changed = tree.changed

@@ -159,6 +159,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       authorName: 'Flotilla',
       authorEmail: 'flotilla@flotilla.invalid',
       signature: { policy: 'off' },
+      maxObjectBytes: 64 * 1024 * 1024,
     },
     workDir: join(tmp, `work-${randomBytes(3).toString('hex')}`),
     pipelineFile: 'flotilla.yaml',
