@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { trickleRequest } from '@flotilla/test-support';
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import {
@@ -82,7 +82,8 @@ describe('config', () => {
 
   it('a service with a bad config exits non-zero with a message naming the field', async () => {
     const script = `
-      import { Type } from '@sinclair/typebox';
+      import { trickleRequest } from '@flotilla/test-support';
+import { Type } from '@sinclair/typebox';
       import { runService, loadConfig } from './libs/runtime/src/index.ts';
       await runService({ name: 'probe', start: async () => { loadConfig(Type.Object({ cluster: Type.String() })); return { stop: async () => {} }; } });
     `;
@@ -191,21 +192,11 @@ describe('service server', () => {
     server.app.post('/hook', async () => ({ ok: true }));
     const url = new URL(await server.listen(0));
     try {
-      const started = Date.now();
       // Headers in full, then one byte of a 100-byte body, then nothing.
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(url.port), url.hostname);
-        let got = '';
-        socket.on('data', (chunk) => {
-          got += chunk.toString('utf8');
-        });
-        socket.on('error', reject);
-        socket.on('close', () => resolve(got));
-        socket.write(
-          'POST /hook HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
-        );
-      });
-      const took = Date.now() - started;
+      const { answer, tookMs: took } = await trickleRequest(
+        url.href,
+        'POST /hook HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+      );
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       expect(took).toBeGreaterThanOrEqual(700);
       // Within the timeout and the server's sweep of connections (a quarter of it), with slack.

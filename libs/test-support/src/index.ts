@@ -22,4 +22,5 @@ export * from './service-containers.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { createTestCa, natsTlsConfig, type TestCa, type TestCertificate } from './test-ca.ts';
 export * from './test-cluster.ts';
+export { trickleRequest } from './trickle.ts';
 export { GiveUp, type WaitOptions, waitFor, waitUntil } from './wait.ts';

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '@flotilla/bus';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved, WebhookRejected } from '@flotilla/events';
+import { trickleRequest } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryWatcher } from '../src/index.ts';
 import { captureLogger, checksDone, collect, metric, rand, startWatcher, until } from './helpers.ts';
@@ -289,25 +289,14 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
   });
 
   it('cuts off a webhook body trickled byte by byte (slowloris) with 408', async () => {
-    const url = new URL(watcher.url);
-    const started = Date.now();
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname);
-      let got = '';
-      socket.on('data', (chunk) => {
-        got += chunk.toString('utf8');
-      });
-      socket.on('error', reject);
-      socket.on('close', () => resolve(got));
-      socket.write(
-        'POST /hooks/distribution HTTP/1.1\r\nHost: w\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"events":',
-      );
-      // Another byte now and then keeps the socket busy, never the request complete.
-      const drip = setInterval(() => socket.write(' '), 200);
-      socket.on('close', () => clearInterval(drip));
-    });
+    // Another byte now and then keeps the socket busy, never the request complete.
+    const { answer, tookMs } = await trickleRequest(
+      watcher.url,
+      'POST /hooks/distribution HTTP/1.1\r\nHost: w\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"events":',
+      { dripMs: 200 },
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(tookMs).toBeLessThan(10_000);
   });
 
   it('serves health, readiness and metrics', async () => {
