@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
-import { parseUntrustedJson, UntrustedJsonError } from './untrusted-json.ts';
+import { parseUntrustedJson, type UntrustedJsonError } from './untrusted-json.ts';
 
 export interface ReadinessCheck {
   name: string;
@@ -14,14 +14,17 @@ export interface ServerOptions {
   registry?: Registry;
   /** Largest request body accepted (webhooks); bigger ones get 413 before any handler runs. */
   bodyLimit?: number;
-  /** Serve HTTPS with this certificate and key (PEM files, read once at start). */
-  tls?: { certFile: string; keyFile: string } | undefined;
-  /**
-   * The whole request, headers and body, must arrive within this long, or the client gets 408 and
-   * the connection is closed (default 30 s). Fastify's own default is no limit: one client
-   * trickling a webhook body a byte at a time could hold connections open for ever (slowloris).
-   */
-  requestTimeoutMs?: number;
+  /** The service's `http` config group (service-config.ts), as it is: each service passes it whole. */
+  http?: {
+    /** Serve HTTPS with this certificate and key (PEM files, read once at start). */
+    tls?: { certFile: string; keyFile: string } | undefined;
+    /**
+     * The whole request, headers and body, must arrive within this long, or the client gets 408
+     * and the connection is closed (default 30 s). Fastify's own default is no limit: one client
+     * trickling a webhook body a byte at a time could hold connections open for ever (slowloris).
+     */
+    requestTimeoutMs?: number;
+  };
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -45,7 +48,8 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
   collectDefaultMetrics({ register: registry });
   // Fastify's HTTPS instance differs from the HTTP one only in its raw server type; the routes,
   // hooks and inject() every service uses are the same, so one FastifyInstance type serves both.
-  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const requestTimeout = opts.http?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const tls = opts.http?.tls;
   // Given to the Node server as it is made (Fastify sets only the property afterwards, which the
   // server's connection sweep does not read), and swept often enough to be on time.
   const timeouts = {
@@ -55,11 +59,11 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
   };
   const app = Fastify({
     requestTimeout,
-    ...(opts.tls
+    ...(tls
       ? {
           https: {
-            cert: readFileSync(opts.tls.certFile),
-            key: readFileSync(opts.tls.keyFile),
+            cert: readFileSync(tls.certFile),
+            key: readFileSync(tls.keyFile),
             ...timeouts,
           },
         }
@@ -84,8 +88,9 @@ export function createServiceServer(opts: ServerOptions): ServiceServer {
       try {
         done(null, parseUntrustedJson((body as Buffer).toString('utf8')));
       } catch (e) {
-        const why = e instanceof UntrustedJsonError ? e.message : 'is not valid JSON';
-        const err = new Error(`request body ${why}`) as Error & { statusCode: number };
+        const err = new Error(`request body ${(e as UntrustedJsonError).message}`) as Error & {
+          statusCode: number;
+        };
         err.statusCode = 400;
         done(err, undefined);
       }

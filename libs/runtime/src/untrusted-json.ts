@@ -18,6 +18,7 @@ const FORBIDDEN = { protoAction: 'error', constructorAction: 'error' } as const;
  * `constructor.prototype` pair is refused rather than kept as an own property that a later merge
  * or `Object.assign` would turn into prototype pollution. No forge or registry sends either.
  * Fastify's own JSON parser does the same; Flotilla's parsers keep the raw bytes, so they ask here.
+ * Throws only UntrustedJsonError, whose message completes "body …" for the caller's refusal.
  */
 export function parseUntrustedJson(text: string): unknown {
   try {

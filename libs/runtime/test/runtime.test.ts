@@ -187,7 +187,7 @@ describe('service server', () => {
     const { destination } = capture();
     const server = createServiceServer({
       logger: createLogger({ service: 't', destination }),
-      requestTimeoutMs: 800,
+      http: { requestTimeoutMs: 800 },
     });
     server.app.post('/hook', async () => ({ ok: true }));
     const url = new URL(await server.listen(0));

@@ -73,8 +73,7 @@ export async function startAuditWriter(
   const tokens = loadApiTokens(config.api);
   const server = createServiceServer({
     logger,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   let active: Active | undefined;
   const metrics = auditMetrics(server.registry, () => active?.pusher.lag() ?? { records: 0, seconds: 0 });

@@ -54,8 +54,7 @@ export async function startApplier(
     logger.warn('requireSignedPlans is on but no trusted keys are configured: every plan will be refused');
   const server = createServiceServer({
     logger,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   const client = await KubeClient.connect(
     {

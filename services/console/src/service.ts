@@ -45,8 +45,7 @@ export async function startConsole(config: Config, logger: Logger): Promise<Cons
   const server = createServiceServer({
     logger,
     bodyLimit: 64 * 1024,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),

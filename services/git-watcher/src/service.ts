@@ -31,8 +31,7 @@ export async function startGitWatcher(
   const server = createServiceServer({
     logger,
     bodyLimit: config.webhooks.bodyLimit,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({

@@ -1,4 +1,9 @@
-import { isFormEncoded, parseUntrustedJson, UntrustedJsonError, webhookJsonText } from '@flotilla/runtime';
+import {
+  isFormEncoded,
+  parseUntrustedJson,
+  type UntrustedJsonError,
+  webhookJsonText,
+} from '@flotilla/runtime';
 
 /** What a push webhook says, reduced to what the watcher needs: which repo, which ref. */
 export type Receiver =
@@ -62,9 +67,7 @@ export function decodeBody(body: Buffer, contentType: string | undefined): unkno
   try {
     return parseUntrustedJson(text);
   } catch (err) {
-    throw new MalformedPayload(
-      `body ${err instanceof UntrustedJsonError ? err.message : 'is not valid JSON'}`,
-    );
+    throw new MalformedPayload(`body ${(err as UntrustedJsonError).message}`);
   }
 }
 

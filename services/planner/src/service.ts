@@ -83,8 +83,7 @@ export async function startPlanner(
 
   const server = createServiceServer({
     logger,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   const bus = await Bus.connect({
     ...natsOptions(config.nats),

@@ -42,8 +42,7 @@ export async function startRegistryWatcher(config: Config, logger: Logger): Prom
   const server = createServiceServer({
     logger,
     bodyLimit: w.bodyLimit,
-    tls: config.http.tls,
-    requestTimeoutMs: config.http.requestTimeoutMs,
+    http: config.http,
   });
   const metrics = watcherMetrics(server.registry);
   const bus = await Bus.connect({

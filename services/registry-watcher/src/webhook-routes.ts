@@ -21,7 +21,7 @@ import {
   registerWebhookReceiver,
   type SignatureCheck,
   safeEqual,
-  UntrustedJsonError,
+  type UntrustedJsonError,
   verifyBearer,
   verifyGithubSignature,
   verifyHexHmac,
@@ -161,7 +161,7 @@ function parsePayload(receiver: Receiver, raw: Buffer, req: FastifyRequest): Reg
   try {
     body = text === '' ? undefined : parseUntrustedJson(text);
   } catch (err) {
-    throw malformed(`request body ${err instanceof UntrustedJsonError ? err.message : 'is not valid JSON'}`);
+    throw malformed(`request body ${(err as UntrustedJsonError).message}`);
   }
   const root = obj(body);
   if (!root) throw malformed('body is not a JSON object');
