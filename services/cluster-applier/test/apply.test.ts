@@ -103,6 +103,39 @@ describe('cluster-applier: apply, order, dry-run, prune, no-op, health', () => {
     );
   });
 
+  it('a misspelt field is refused at dry-run as invalid, once, naming the field: not retried as an outage', async () => {
+    const cluster = `c-${rand()}`;
+    const space = `typo-${rand()}`;
+    await h.kubectl('create', 'namespace', space);
+    const typo = deployment(space, 'web') as KubeObject & { spec: Record<string, unknown> };
+    // `replica` for `replicas`: server-side apply refuses it with a 500 ("failed to create typed
+    // patch object … field not declared in schema"), which is no outage.
+    typo.spec.replica = 3;
+    await h.start(cluster);
+    const plan = await h.publishPlan(cluster, [cm(space, 'settings'), typo], { sequence: 1 });
+    const failed = await h.events.wait<{
+      planId: string;
+      code: string;
+      disposition: string;
+      nothingApplied: boolean;
+      objects: { object: string; code: string; reason: string }[];
+    }>(ApplyFailed, (d) => d.planId === plan.planId);
+    expect(failed.data).toMatchObject({
+      code: 'apply.dry-run-failed',
+      disposition: 'stall',
+      nothingApplied: true,
+    });
+    expect(failed.data.objects).toHaveLength(1);
+    expect(failed.data.objects[0]).toMatchObject({
+      object: `apps/Deployment ${space}/web`,
+      code: 'kube.invalid',
+    });
+    expect(failed.data.objects[0]?.reason).toContain('.spec.replica: field not declared in schema');
+    expect((await h.kubectl('get', 'configmaps', '-n', space, '-o', 'name')).trim()).toBe(
+      'configmap/kube-root-ca.crt',
+    );
+  });
+
   it('a Secret the apiserver refuses: ApplyFailed keeps the field path and reason, never the quoted value (#15)', async () => {
     const cluster = `c-${rand()}`;
     const space = `leak-${rand()}`;

@@ -71,6 +71,23 @@ describe('kubeErrorFromResponse', () => {
     expect(invalid.code).toBe('kube.invalid');
   });
 
+  it("500 for an object that does not fit its kind's schema is invalid, not an outage to retry", () => {
+    // The apiserver's own answer (1.34) to a server-side apply with a misspelt field.
+    const message =
+      'failed to create typed patch object (shop/web; apps/v1, Kind=Deployment): errors:\n  .spec.replica: field not declared in schema\n  .spec.template.spec.containers[name="app"].imagePort: field not declared in schema';
+    const e = kubeErrorFromResponse(500, status(500, '', message), {
+      verb: 'dry-run apply',
+      object: 'apps/Deployment shop/web',
+    });
+    expect(e).toMatchObject({ code: 'kube.invalid', disposition: 'stall' });
+    expect(e.message).toContain('.spec.replica: field not declared in schema');
+    expect(e.message).toContain('imagePort');
+    // Any other 500 is still the apiserver's trouble.
+    expect(
+      kubeErrorFromResponse(500, status(500, '', 'etcdserver: request timed out'), { verb: 'apply' }),
+    ).toMatchObject({ code: 'kube.unavailable', disposition: 'retry' });
+  });
+
   it('404 for a missing namespace is distinguishable', () => {
     const e = kubeErrorFromResponse(
       404,

@@ -97,6 +97,15 @@ function parseStatus(body: string): KubeStatus | undefined {
 const IMMUTABLE = /field is immutable|immutable field|cannot be changed|may not be changed/i;
 
 /**
+ * Server-side apply answers 500 when an object does not fit its kind's schema (a field the kind
+ * does not have, a string where a number goes, or a live object that no longer fits a changed
+ * CRD): the apiserver fails to build the typed value and calls that an internal error (Kubernetes
+ * 1.34: `failed to create typed patch object (ns/name; apps/v1, Kind=Deployment): .spec.replica:
+ * field not declared in schema`). No retry mends it; someone must fix the manifest.
+ */
+const SCHEMA_MISMATCH = /failed to create typed (?:patch |live )?object/;
+
+/**
  * Turns a non-2xx response into a typed error that says what to do: 5xx, 429, timeouts → retry;
  * RBAC, validation, conflicts with other field managers → stall (a person must change something).
  */
@@ -162,6 +171,8 @@ export function kubeErrorFromResponse(
     case 415:
       return mk('kube.bad-request', `${what}: ${serverMessage}`, 'stall');
     default:
+      if (httpStatus === 500 && SCHEMA_MISMATCH.test(serverMessage))
+        return mk('kube.invalid', `${what}: does not fit its kind's schema: ${serverMessage}`, 'stall');
       if (httpStatus === 429 || httpStatus >= 500 || httpStatus === 408)
         return mk('kube.unavailable', `${what}: apiserver answered ${httpStatus}: ${serverMessage}`, 'retry');
       return mk('kube.failed', `${what}: apiserver answered ${httpStatus}: ${serverMessage}`, 'stall');
