@@ -14,6 +14,7 @@ export type GitErrorCode =
   | 'git.timeout'
   | 'git.invalid-argument'
   | 'git.object-too-large'
+  | 'git.fetch-too-large'
   | 'git.command-failed';
 
 const DISPOSITIONS: Record<GitErrorCode, Disposition> = {
@@ -35,6 +36,9 @@ const DISPOSITIONS: Record<GitErrorCode, Disposition> = {
   'git.invalid-argument': 'stall',
   // A revision that holds an object over the reader's limit holds it for good.
   'git.object-too-large': 'stall',
+  // The remote holds more than one fetch may bring; a later push may shrink what is new, so the
+  // poll goes on, backing off.
+  'git.fetch-too-large': 'wait',
   'git.command-failed': 'stall',
 };
 

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { withSpan } from '@flotilla/telemetry';
 import { type VulnerabilityCategory, vulnerabilityCheck } from '@simple-git/argv-parser';
 import { credentialEnv, type GitCredentials, secretsOf } from './credentials.ts';
@@ -23,6 +25,67 @@ export interface RunOptions {
   op?: string;
   /** Called once for every git process started (a mirror counts its processes with it). */
   onProcess?: () => void;
+  /** Stop a fetch or clone whose incoming pack outgrows a bound (see {@link IncomingPackLimit}). */
+  incoming?: IncomingPackLimit;
+}
+
+/**
+ * Git bounds neither a fetch nor a clone: a hostile or broken remote can send packs until the
+ * disk is full. While the command runs, the packs it is receiving (`tmp_pack_*` in `packDir`,
+ * where index-pack writes them) are measured every {@link INCOMING_CHECK_MS}; past `maxBytes` git
+ * and its children (index-pack, the transport) are killed, their part-written packs removed, and
+ * the command fails with `git.fetch-too-large`. Run it with `fetch.unpackLimit=1` /
+ * `transfer.unpackLimit=1` so that every fetch is kept as a pack, never unpacked into loose objects
+ * that nothing would measure.
+ */
+export interface IncomingPackLimit {
+  packDir: string;
+  maxBytes: number;
+}
+
+const INCOMING_CHECK_MS = 100;
+
+/** 1 GiB: far more than any configuration repository, far less than a disk. */
+export const DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * What a clone or fetch into `gitDir` runs with so that it brings at most `maxBytes`: the limit on
+ * its incoming pack, and every transfer kept as a pack (never unpacked into loose objects that the
+ * limit would not see). `config` is to be put before the command's own.
+ */
+export function boundedTransfer(
+  gitDir: string,
+  maxBytes: number = DEFAULT_MAX_FETCH_BYTES,
+): { incoming: IncomingPackLimit; config: string[] } {
+  return {
+    incoming: { packDir: join(gitDir, 'objects', 'pack'), maxBytes },
+    config: ['fetch.unpackLimit=1', 'transfer.unpackLimit=1'],
+  };
+}
+
+/** Bytes of the packs being received into `packDir` right now. */
+async function incomingBytes(packDir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(packDir);
+  } catch {
+    return 0; // a clone creates it a moment after it starts
+  }
+  let total = 0;
+  for (const n of names)
+    if (n.startsWith('tmp_pack_'))
+      total += await stat(join(packDir, n)).then(
+        (st) => st.size,
+        () => 0,
+      );
+  return total;
+}
+
+async function removeIncoming(packDir: string): Promise<void> {
+  const names = await readdir(packDir).catch(() => [] as string[]);
+  await Promise.all(
+    names.filter((n) => n.startsWith('tmp_')).map((n) => rm(join(packDir, n), { force: true })),
+  );
 }
 
 /** Ambient variables that would change what git runs or where it looks (an editor, GIT_DIR from a hook...). */
@@ -118,16 +181,38 @@ async function runGitProcess(args: string[], opts: RunOptions): Promise<string> 
   opts.onProcess?.();
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return await new Promise<string>((resolve, reject) => {
+    const limit = opts.incoming;
     const child = spawn('git', argv, {
       cwd: opts.cwd,
       env,
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
+      // Its own process group, so that index-pack and the transport die with it when it is stopped.
+      detached: limit !== undefined,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
+    let oversize: number | undefined;
+    let watching: NodeJS.Timeout | undefined;
+    if (limit) {
+      const look = async () => {
+        const bytes = await incomingBytes(limit.packDir);
+        if (settled) return;
+        if (bytes <= limit.maxBytes) {
+          watching = setTimeout(look, INCOMING_CHECK_MS);
+          return;
+        }
+        oversize = bytes;
+        try {
+          process.kill(-(child.pid as number), 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      };
+      watching = setTimeout(look, INCOMING_CHECK_MS);
+    }
     // Killed after `timeoutMs` without output, as simple-git's block timeout did.
     const arm = () => {
       clearTimeout(timer);
@@ -150,7 +235,17 @@ async function runGitProcess(args: string[], opts: RunOptions): Promise<string> 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (timedOut) reject(new Error(`git ${args[0] ?? ''}: block timeout reached after ${timeoutMs} ms`));
+      clearTimeout(watching);
+      if (oversize !== undefined && limit) {
+        const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+        const err = new GitError(
+          'git.fetch-too-large',
+          `git ${args[0] ?? ''} stopped: the remote sent over ${mib(oversize)}, more than the ${mib(limit.maxBytes)} one transfer may bring`,
+          { details: { receivedBytes: oversize, maxBytes: limit.maxBytes } },
+        );
+        void removeIncoming(limit.packDir).finally(() => reject(err));
+      } else if (timedOut)
+        reject(new Error(`git ${args[0] ?? ''}: block timeout reached after ${timeoutMs} ms`));
       else if (code !== 0)
         reject(
           new GitCommandError(

@@ -7,7 +7,7 @@ export {
   sshCommand,
 } from './credentials.ts';
 export { classifyGitFailure, GitError, type GitErrorCode, isGitError } from './errors.ts';
-export { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+export { DEFAULT_MAX_FETCH_BYTES, type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 export { type FetchResult, Mirror, type MirrorOptions, mirrorDirName } from './mirror.ts';
 export { type GitObject, ObjectReader, type ObjectReaderOptions, type ObjectType } from './object-reader.ts';
 export { redactText, redactUrl } from './redact.ts';

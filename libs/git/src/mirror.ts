@@ -6,7 +6,7 @@ import { SerialQueue } from '@flotilla/async';
 import { type CommitInfo, LOG_FORMAT, normalisePaths, parseLog } from './commit-log.ts';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
-import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { boundedTransfer, type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
 import { type GitObject, ObjectReader } from './object-reader.ts';
 import { redactUrl } from './redact.ts';
@@ -24,6 +24,11 @@ export interface MirrorOptions {
   timeoutMs?: number;
   /** The largest object the object reader reads (see ObjectReaderOptions.maxObjectBytes). */
   maxObjectBytes?: number;
+  /**
+   * The most one clone or fetch may bring (its incoming pack), default 1 GiB: past it git is
+   * stopped and the transfer fails with `git.fetch-too-large` (see IncomingPackLimit).
+   */
+  maxFetchBytes?: number;
 }
 
 export interface FetchResult {
@@ -117,6 +122,16 @@ export class Mirror {
     };
   }
 
+  /** A clone or fetch into `gitDir`: bounded by maxFetchBytes, every transfer kept as a pack. */
+  private transfer(op: string, cwd: string, gitDir: string, config: string[] = []): RunOptions {
+    const bounded = boundedTransfer(gitDir, this.options.maxFetchBytes);
+    return {
+      ...this.remote(op, cwd, op === 'clone' ? {} : { GIT_DIR: gitDir }),
+      config: [...bounded.config, ...config],
+      incoming: bounded.incoming,
+    };
+  }
+
   /**
    * Clones the mirror if it is missing, or verifies it (once per instance, or when `verify` is set):
    * a cache that is not a bare repo of this URL, has a broken HEAD or fails a connectivity check is
@@ -168,7 +183,7 @@ export class Mirror {
     try {
       await runGit(
         ['clone', '--bare', '--no-tags', '--quiet', this.url, tmp],
-        this.remote('clone', this.options.cacheDir),
+        this.transfer('clone', this.options.cacheDir, tmp),
       );
       await rm(this.dir, { recursive: true, force: true });
       await rename(tmp, this.dir);
@@ -263,7 +278,7 @@ export class Mirror {
       const from = fast !== undefined && fast === this.fetched.get(branch) ? fast : undefined;
       await runGit(
         ['fetch', '--no-tags', '--quiet', '--update-head-ok', this.url, `${sha}:refs/heads/${branch}`],
-        { ...this.remote('fetch', this.dir, { GIT_DIR: this.dir }), config: [NO_AUTO_MAINTENANCE] },
+        this.transfer('fetch', this.dir, this.dir, [NO_AUTO_MAINTENANCE]),
       );
       this.fetched.set(branch, sha);
       return { from };
@@ -300,7 +315,7 @@ export class Mirror {
         this.url,
         `+refs/heads/${branch}:refs/heads/${branch}`,
       ],
-      { ...this.remote('fetch', this.dir, { GIT_DIR: this.dir }), config: [NO_AUTO_MAINTENANCE] },
+      this.transfer('fetch', this.dir, this.dir, [NO_AUTO_MAINTENANCE]),
     );
   }
 

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { backoffDelay, SerialQueue } from '@flotilla/async';
 import { type GitCredentials, splitUrlCredentials } from './credentials.ts';
 import { GitError, isGitError } from './errors.ts';
-import { type RunOptions, runGit, runGitStatus } from './git-runner.ts';
+import { boundedTransfer, type RunOptions, runGit, runGitStatus } from './git-runner.ts';
 import { MAINTENANCE_ARGS, MAINTENANCE_EVERY, NO_AUTO_MAINTENANCE } from './maintenance.ts';
 import { redactText, redactUrl } from './redact.ts';
 import { readHeadTarget, readRefFast } from './refs.ts';
@@ -34,6 +34,8 @@ export interface WorkspaceOptions {
    */
   fsync?: boolean;
   timeoutMs?: number;
+  /** The most one fetch may bring, default 1 GiB (see Mirror's `maxFetchBytes`). */
+  maxFetchBytes?: number;
 }
 
 export interface CommitOptions {
@@ -150,8 +152,17 @@ export class Workspace {
     };
   }
 
+  /** Talking to the remote: a fetch brings at most `maxFetchBytes` (a push or ls-remote brings nothing). */
   private remote(op: string): RunOptions {
-    return this.local(op, { url: this.url, credentials: this.credentials });
+    const local = this.local(op);
+    const bounded = boundedTransfer(join(this.dir, '.git'), this.options.maxFetchBytes);
+    return {
+      ...local,
+      url: this.url,
+      credentials: this.credentials,
+      config: [...bounded.config, ...(local.config ?? [])],
+      incoming: bounded.incoming,
+    };
   }
 
   private async init(): Promise<void> {

@@ -38,6 +38,49 @@ async function repoWithClone(files: Record<string, string> = { 'README.md': '# t
 }
 
 describe('Mirror against git daemon', () => {
+  it('stops a clone or fetch that brings more than maxFetchBytes, leaves no part-written pack and keeps the old head', async () => {
+    const { url, work, initial } = await repoWithClone();
+    // 6 MiB that do not compress: what a hostile remote sends to fill the disk, scaled down.
+    const big = async (file: string) => {
+      await writeFile(join(work.dir, file), randomBytes(6 * 1024 * 1024));
+      const sha = await work.commit(`add ${file}`);
+      await work.push();
+      return sha;
+    };
+    const limit = 1024 * 1024;
+    const packs = async (dir: string) => (await readdir(join(dir, 'objects', 'pack')).catch(() => [])).sort();
+
+    // Incremental: a small repository fetched under the limit, then a push of 6 MiB.
+    const mirror = new Mirror({ url, cacheDir, maxFetchBytes: limit });
+    expect((await mirror.fetch('main')).head).toBe(initial);
+    const before = await packs(mirror.dir);
+    const bigHead = await big('blob.bin');
+    const err = await mirror.fetch('main').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isGitError(err, 'git.fetch-too-large')).toBe(true);
+    expect((err as GitError).disposition).toBe('wait');
+    expect((err as GitError).message).toMatch(/more than the 1\.0 MiB one transfer may bring/);
+    expect(await packs(mirror.dir)).toEqual(before);
+    expect(await mirror.localHead('main')).toBe(initial);
+    // The webhook path (one named commit) is bounded the same way.
+    await expect(mirror.fetchCommit('main', bigHead)).rejects.toMatchObject({ code: 'git.fetch-too-large' });
+    expect(await packs(mirror.dir)).toEqual(before);
+
+    // A first clone of that repository: refused too, and no half cache is left behind.
+    const fresh = await mkdtemp(join(tmpdir(), 'flotilla-mirror-limit-'));
+    cleanup.push(fresh);
+    const first = new Mirror({ url, cacheDir: fresh, maxFetchBytes: limit });
+    await expect(first.fetch('main')).rejects.toMatchObject({ code: 'git.fetch-too-large' });
+    expect(await readdir(fresh)).toEqual([]);
+
+    // Under a limit that fits, the same fetch goes through.
+    const roomy = new Mirror({ url, cacheDir, maxFetchBytes: 64 * 1024 * 1024 });
+    expect((await roomy.fetch('main')).head).toBe(bigHead);
+    await Promise.all([mirror.close(), first.close(), roomy.close()]);
+  });
+
   it('reports three pushed commits oldest first with paths, authors and times', async () => {
     const { url, work, initial } = await repoWithClone();
     const mirror = new Mirror({ url, cacheDir });

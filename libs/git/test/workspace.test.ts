@@ -26,6 +26,19 @@ const open = (url: string, extra: Partial<Parameters<typeof Workspace.open>[0]> 
   Workspace.open({ url, branch: 'main', dir: join(scratch, name('ws')), author: bot, ...extra });
 
 describe('Workspace against git daemon', () => {
+  it('a pull that would bring more than maxFetchBytes is stopped, and the work tree stays where it was', async () => {
+    const { url, head } = await server.createRepo(name('config'), { files: { 'a.yaml': 'a: 1\n' } });
+    const ws = await open(url, { maxFetchBytes: 1024 * 1024 });
+    const other = await GitWorkdir.clone(url);
+    await writeFile(join(other.dir, 'blob.bin'), randomBytes(4 * 1024 * 1024));
+    await other.commit('a blob of 4 MiB');
+    await other.push();
+    await expect(ws.pull()).rejects.toMatchObject({ code: 'git.fetch-too-large' });
+    expect(await ws.head()).toBe(head);
+    expect(await ws.readFile('blob.bin')).toBeNull();
+    await rm(other.dir, { recursive: true, force: true });
+  });
+
   it('commits with trailers, pushes, and finds commits by trailer', async () => {
     const { url } = await server.createRepo(name('config'), {
       files: { 'clusters/dev/app.yaml': 'image: a:1\n' },

@@ -66,6 +66,12 @@ export const Config = Type.Object({
       failureThreshold: Type.Integer({ default: 3, minimum: 1 }),
       /** Kill a git process silent for this long. */
       gitTimeoutMs: Type.Integer({ default: 120_000, minimum: 1000 }),
+      /**
+       * The most one clone or fetch may bring (1 GiB): a remote that sends more is stopped, its
+       * partial pack removed, and the check fails with `git.fetch-too-large`, so a hostile
+       * repository cannot fill the cache's disk.
+       */
+      maxFetchBytes: Type.Integer({ default: 1024 * 1024 * 1024, minimum: 1024 }),
       /** Commits emitted per check at most; the rest follow in the next check (a huge first range). */
       maxCommitsPerCheck: Type.Integer({ default: 1000, minimum: 1 }),
     },

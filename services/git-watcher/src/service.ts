@@ -58,6 +58,7 @@ export async function startGitWatcher(
         cacheDir: config.cacheDir,
         credentials: repo.credentials,
         timeoutMs: config.poll.gitTimeoutMs,
+        maxFetchBytes: config.poll.maxFetchBytes,
       });
       mirrors.set(dir, m);
     }

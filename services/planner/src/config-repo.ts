@@ -23,6 +23,8 @@ export interface ConfigRepoOptions {
   author: { name: string; email: string };
   /** The largest file (git object) read from the repo; a bigger one fails its revision's render. */
   maxObjectBytes?: number;
+  /** The most one fetch (mirror or work tree) may bring; see MirrorOptions.maxFetchBytes. */
+  maxFetchBytes?: number;
 }
 
 /**
@@ -56,6 +58,7 @@ export class ConfigRepo {
       url: opts.url,
       cacheDir: join(opts.workDir, 'mirror'),
       ...(opts.maxObjectBytes !== undefined ? { maxObjectBytes: opts.maxObjectBytes } : {}),
+      ...(opts.maxFetchBytes !== undefined ? { maxFetchBytes: opts.maxFetchBytes } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
     });
     await mirror.ensure();
@@ -64,6 +67,7 @@ export class ConfigRepo {
       branch: opts.branch,
       dir: join(opts.workDir, 'workspace'),
       author: opts.author,
+      ...(opts.maxFetchBytes !== undefined ? { maxFetchBytes: opts.maxFetchBytes } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
     });
     const scratch = join(opts.workDir, 'render');

@@ -37,6 +37,11 @@ export const Config = Type.Object({
      */
     maxObjectBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024 }),
     /**
+     * The most one fetch of the config repo may bring (1 GiB): a remote that sends more is
+     * stopped and its partial pack removed (`git.fetch-too-large`), so it cannot fill the disk.
+     */
+    maxFetchBytes: Type.Integer({ default: 1024 * 1024 * 1024, minimum: 1024 }),
+    /**
      * The same signature policy as the git-watcher's for this repository. Under `require` the
      * planner verifies every commit since its last render before rendering (its own commits
      * excepted), so an unsigned commit is not rendered after a restart or one of its own pushes.

@@ -99,6 +99,7 @@ export async function startPlanner(
     credentials,
     author: { name: config.git.authorName, email: config.git.authorEmail },
     maxObjectBytes: config.git.maxObjectBytes,
+    maxFetchBytes: config.git.maxFetchBytes,
   });
   const bundles = new ClusterBundles(bus, config.bundles.bucket, parseRecipients(config.bundles.recipients));
   // Every write checks the lease it is made under (set up below, before anything can write).

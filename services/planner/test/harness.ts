@@ -160,6 +160,7 @@ export async function createHarness(opts: { files?: Record<string, string> } = {
       authorEmail: 'flotilla@flotilla.invalid',
       signature: { policy: 'off' },
       maxObjectBytes: 64 * 1024 * 1024,
+      maxFetchBytes: 1024 * 1024 * 1024,
     },
     workDir: join(tmp, `work-${randomBytes(3).toString('hex')}`),
     pipelineFile: 'flotilla.yaml',
