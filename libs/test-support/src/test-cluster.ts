@@ -66,7 +66,8 @@ let building: Promise<string> | undefined;
  */
 export function buildTestCluster(): Promise<string> {
   building ??= execFileP('bash', [buildScript], { maxBuffer: 16 * 1024 * 1024, timeout: 30 * 60_000 })
-    .then(() => join(binDir(), 'testcluster'))
+    // An unstripped build for profiling (bench/apiserver/ssa-profile.ts) may stand in.
+    .then(() => process.env.FLOTILLA_TESTCLUSTER_BINARY ?? join(binDir(), 'testcluster'))
     .catch((err: unknown) => {
       building = undefined;
       const e = err as { stderr?: string; message?: string };
