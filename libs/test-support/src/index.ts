@@ -16,6 +16,7 @@ export {
 } from './nats-server.ts';
 export * from './podman.ts';
 export { type Program, programArgs, programNodeArgs, programPath } from './programs.ts';
+export { metricSum, scrapeMetric } from './prometheus.ts';
 export { type RawNats, rawNats } from './raw-nats.ts';
 export * from './registry.ts';
 export * from './service-containers.ts';

@@ -10,6 +10,7 @@ import {
   execGit,
   type GitServer,
   GitWorkdir,
+  metricSum,
   type NatsServer,
   programArgs,
   rawNats,
@@ -23,7 +24,7 @@ import { type AuditRecord, fileLines, GENESIS_HASH, hashRecord, recordLine } fro
 import { readStreamCheckpoints } from '../src/checkpoint-publisher.ts';
 import { promotionEvents, sampleEvents } from '../src/sample-events.ts';
 import { type AuditWriter, startAuditWriter } from '../src/service.ts';
-import { AUDIT_TOKENS, Daemon, metric, rand, republish, writerConfig } from './helpers.ts';
+import { AUDIT_TOKENS, Daemon, rand, republish, writerConfig } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 const repoRoot = join(import.meta.dirname, '../../..');
@@ -55,7 +56,7 @@ const get = async (path: string) => {
   return { status: res.status, headers: res.headers, text: await res.text() };
 };
 const getJson = async <T>(path: string): Promise<T> => JSON.parse((await get(path)).text) as T;
-const lastSeq = async () => metric((await get('/metrics')).text, 'flotilla_audit_last_seq');
+const lastSeq = async () => metricSum((await get('/metrics')).text, 'flotilla_audit_last_seq');
 
 /** Runs the verify CLI; resolves with its exit code and output instead of throwing. */
 const verifyCli = (args: string[]) =>
@@ -145,7 +146,7 @@ describe('audit-writer against real NATS and git', () => {
     // recently-acked ids before the handler runs. Which one depends on how fast commits are.
     await waitFor('duplicates counted', async () => {
       const text = (await get('/metrics')).text;
-      const byWriter = metric(text, 'flotilla_audit_duplicates_total');
+      const byWriter = metricSum(text, 'flotilla_audit_duplicates_total');
       const byBus = Number(
         /^flotilla_bus_consumed_total\{[^}]*outcome="duplicate"[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0,
       );
@@ -168,7 +169,7 @@ describe('audit-writer against real NATS and git', () => {
 
     // The remote receives the log and it verifies from a fresh clone, with the CLI.
     await waitFor('pushed', async () =>
-      metric((await get('/metrics')).text, 'flotilla_audit_push_lag_records') === 0 ? true : undefined,
+      metricSum((await get('/metrics')).text, 'flotilla_audit_push_lag_records') === 0 ? true : undefined,
     );
     const clone = await GitWorkdir.clone(git.fileUrl(auditName));
     const { stdout } = await execFileP(process.execPath, programArgs('audit-verify', clone.dir), {
@@ -262,8 +263,8 @@ describe('audit-writer against real NATS and git', () => {
     );
     const lagged = await waitFor('lag visible', async () => {
       const m = (await get('/metrics')).text;
-      const records = metric(m, 'flotilla_audit_push_lag_records');
-      const seconds = metric(m, 'flotilla_audit_push_lag_seconds');
+      const records = metricSum(m, 'flotilla_audit_push_lag_records');
+      const seconds = metricSum(m, 'flotilla_audit_push_lag_seconds');
       return records >= events.length && seconds > 0.5 ? { records, seconds } : undefined;
     });
     expect(lagged.records).toBeGreaterThanOrEqual(events.length);
@@ -275,8 +276,8 @@ describe('audit-writer against real NATS and git', () => {
       'lag back to zero',
       async () => {
         const m = (await get('/metrics')).text;
-        return metric(m, 'flotilla_audit_push_lag_records') === 0 &&
-          metric(m, 'flotilla_audit_push_lag_seconds') === 0
+        return metricSum(m, 'flotilla_audit_push_lag_records') === 0 &&
+          metricSum(m, 'flotilla_audit_push_lag_seconds') === 0
           ? true
           : undefined;
       },
@@ -300,7 +301,7 @@ describe('audit-writer against real NATS and git', () => {
           const n = await lastSeq();
           const cp = await getJson<{ published: number | null }>('/checkpoint');
           const m = (await get('/metrics')).text;
-          return cp.published === n && metric(m, 'flotilla_audit_push_lag_records') === 0 ? n : undefined;
+          return cp.published === n && metricSum(m, 'flotilla_audit_push_lag_records') === 0 ? n : undefined;
         },
         { timeoutMs: 20_000 },
       );

@@ -7,6 +7,7 @@ import {
   freePort,
   type GitServer,
   killGroup,
+  metricSum,
   type NatsServer,
   programArgs,
   rawNats,
@@ -20,7 +21,7 @@ import {
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readAuditFiles, verifyAuditDir } from '../src/audit-repo.ts';
 import { type AuditRecord, fileLines } from '../src/chain.ts';
-import { metric, rand } from './helpers.ts';
+import { rand } from './helpers.ts';
 
 const repoRoot = join(import.meta.dirname, '../../..');
 let nats: NatsServer;
@@ -71,7 +72,7 @@ it('kill -9 in the middle of a batch, restart: every event recorded exactly once
     });
   const seq = async () => {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-    return metric(await res.text(), 'flotilla_audit_last_seq');
+    return metricSum(await res.text(), 'flotilla_audit_last_seq');
   };
   const ready = () =>
     waitFor(

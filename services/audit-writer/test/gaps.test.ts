@@ -6,6 +6,7 @@ import { createEvent, type FlotillaEvent, StageLockChanged } from '@flotilla/eve
 import { createLogger } from '@flotilla/runtime';
 import {
   type GitServer,
+  metricSum,
   type NatsServer,
   rawNats,
   startGitServer,
@@ -18,7 +19,7 @@ import { readAuditFiles } from '../src/audit-repo.ts';
 import { type AuditRecord, fileLines } from '../src/chain.ts';
 import { Config } from '../src/config.ts';
 import { type AuditWriter, startAuditWriter } from '../src/service.ts';
-import { metric, rand, writerConfig } from './helpers.ts';
+import { rand, writerConfig } from './helpers.ts';
 
 // The writer never gives up an event it could not persist, and never lets the stream lose one
 // silently: real NATS (stream limits, deletes, consumer state) and real git (a refused commit).
@@ -84,13 +85,14 @@ describe('audit-writer: no gaps', () => {
     const tag = rand('stall');
     for (let i = 0; i < 5; i++) await publisher.publishEvent(event(tag, i));
     await waitFor('stalled', async () =>
-      metric(await metrics(), 'flotilla_audit_write_stalled') === 1 ? true : undefined,
+      metricSum(await metrics(), 'flotilla_audit_write_stalled') === 1 ? true : undefined,
     );
     expect((await fetch(`${writer!.url}/readyz`)).status).toBe(503);
     // Held well past the ack wait (2 s): still in progress, never redelivered, never dead-lettered.
     await waitFor(
       'failures past the ack wait',
-      async () => (metric(await metrics(), 'flotilla_audit_commit_failures_total') >= 3 ? true : undefined),
+      async () =>
+        metricSum(await metrics(), 'flotilla_audit_commit_failures_total') >= 3 ? true : undefined,
       { timeoutMs: 20_000 },
     );
     const held = await rawNats(publisher).jsm.consumers.info(EVENT_STREAM, config.consumer.durable);
@@ -100,7 +102,8 @@ describe('audit-writer: no gaps', () => {
     await rm(hook);
     await waitFor('recovered', async () => {
       const m = await metrics();
-      return metric(m, 'flotilla_audit_write_stalled') === 0 && metric(m, 'flotilla_audit_last_seq') >= 5
+      return metricSum(m, 'flotilla_audit_write_stalled') === 0 &&
+        metricSum(m, 'flotilla_audit_last_seq') >= 5
         ? true
         : undefined;
     });
@@ -147,19 +150,19 @@ describe('audit-writer: no gaps', () => {
     const recorded = (await records()).filter((r) => r.id.startsWith(tag)).map((r) => r.id);
     expect(recorded.sort()).toEqual([5, 6, 8, 9].map((i) => `${tag}-${i}`));
     const m = await metrics();
-    expect(metric(m.replace(/\{reason="discarded"\}/, ''), 'flotilla_audit_gap_events_total')).toBe(5);
+    expect(metricSum(m, 'flotilla_audit_gap_events_total', { reason: 'discarded' })).toBe(5);
 
     // Reported once: a later scan (and a restart, which rebuilds from the log) adds nothing.
     await writer.stop();
     writer = await startAuditWriter(config, logger);
     await writer.whenActive();
-    const head = metric(await metrics(), 'flotilla_audit_last_seq');
+    const head = metricSum(await metrics(), 'flotilla_audit_last_seq');
     await publisher.publishEvent(event(tag, 99));
     await waitFor('next event', async () =>
-      metric(await metrics(), 'flotilla_audit_last_seq') > head ? true : undefined,
+      metricSum(await metrics(), 'flotilla_audit_last_seq') > head ? true : undefined,
     );
     await waitFor('a scan after it', async () =>
-      metric(await metrics(), 'flotilla_audit_backlog_messages') === 0 ? true : undefined,
+      metricSum(await metrics(), 'flotilla_audit_backlog_messages') === 0 ? true : undefined,
     );
     expect((await records()).filter((r) => r.event === 'AuditGapDetected')).toHaveLength(2);
 
@@ -167,7 +170,7 @@ describe('audit-writer: no gaps', () => {
     const total = (await rawNats(publisher).jsm.streams.info(EVENT_STREAM)).state.messages;
     await rawNats(publisher).jsm.streams.update(EVENT_STREAM, { max_msgs: total * 4 });
     const ratio = await waitFor('usage ratio', async () => {
-      const r = metric(await metrics(), 'flotilla_audit_stream_usage_ratio');
+      const r = metricSum(await metrics(), 'flotilla_audit_stream_usage_ratio');
       return r > 0.2 ? r : undefined;
     });
     expect(ratio).toBeLessThan(0.3);

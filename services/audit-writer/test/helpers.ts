@@ -101,9 +101,3 @@ export function writerConfig(over: {
 export async function republish(bus: Bus, event: FlotillaEvent): Promise<void> {
   await rawNats(bus).js.publish(event.subject ?? '', encodeEvent(event), { msgID: `again-${event.id}` });
 }
-
-/** Value of a Prometheus sample in a text exposition. */
-export function metric(text: string, name: string): number {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : Number.NaN;
-}

@@ -2,12 +2,13 @@ import { traceIdOf } from '@flotilla/events';
 import {
   GitWorkdir,
   generateSshSigningKey,
+  scrapeMetric,
   type GitWorkdir as Workdir,
   waitFor,
   waitUntil,
 } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Env, metric, startEnv, uniq } from './harness.ts';
+import { type Env, startEnv, uniq } from './harness.ts';
 
 let env: Env;
 
@@ -93,10 +94,10 @@ describe('git-watcher commits', () => {
     expect(env.log.of('git.commit-detected', r.name)).toHaveLength(4);
 
     // An unchanged poll is one ls-remote: no fetch.
-    const fetchesBefore = await metric(w.url, 'git_watcher_fetches_total');
+    const fetchesBefore = await scrapeMetric(w.url, 'git_watcher_fetches_total');
     const unchanged = await check.check('poll');
     expect(unchanged).toMatchObject({ result: 'unchanged', gitProcesses: 1, published: 0 });
-    expect(await metric(w.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
+    expect(await scrapeMetric(w.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
     await r.work.remove();
   });
 
@@ -142,7 +143,7 @@ describe('git-watcher commits', () => {
 
     const b = await env.start({ repositories });
     await env.log.until('c2, c3', () => env.log.of('git.commit-detected', r.name).length === 4);
-    expect(await metric(b.url, 'git_watcher_events_total', 'GitCommitDetected')).toBe(2);
+    expect(await scrapeMetric(b.url, 'git_watcher_events_total', { type: 'GitCommitDetected' })).toBe(2);
     const c4 = await commit(r.work, { 'a.txt': '4' }, 'four');
     await r.work.push();
     await env.log.until('c4', () => env.log.of('git.commit-detected', r.name).length === 5);
@@ -152,10 +153,12 @@ describe('git-watcher commits', () => {
     const c = await env.start({ repositories });
     await waitUntil(
       'two unchanged polls',
-      async () => (await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')) >= 2,
+      async () => (await scrapeMetric(c.url, 'git_watcher_checks_total', { result: 'unchanged' })) >= 2,
     );
-    expect(await metric(c.url, 'git_watcher_checks_total', 'result="unchanged"')).toBeGreaterThanOrEqual(2);
-    expect(await metric(c.url, 'git_watcher_events_total')).toBe(0);
+    expect(
+      await scrapeMetric(c.url, 'git_watcher_checks_total', { result: 'unchanged' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(await scrapeMetric(c.url, 'git_watcher_events_total')).toBe(0);
     const shas = env.log.of<Commit>('git.commit-detected', r.name).map((e) => e.data.sha);
     expect(shas).toEqual([r.head, c1, c2, c3, c4]);
     await c.stop();
@@ -220,7 +223,7 @@ describe('git-watcher commits', () => {
     });
     await waitUntil(
       'the first poll after the restart',
-      async () => (await metric(again.url, 'git_watcher_checks_total', 'result="unchanged"')) >= 1,
+      async () => (await scrapeMetric(again.url, 'git_watcher_checks_total', { result: 'unchanged' })) >= 1,
     );
     const c4 = await commit(r.work, { 'a.txt': '4' }, 'four');
     await r.work.push();

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { preferredOwner } from '@flotilla/bus';
-import { GitWorkdir } from '@flotilla/test-support';
+import { GitWorkdir, scrapeMetric } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GitWatcherHandle } from '../src/service.ts';
-import { type Env, metric, startEnv, uniq } from './harness.ts';
+import { type Env, startEnv, uniq } from './harness.ts';
 
 const secrets = {
   githubSecret: 'gh-secret-123',
@@ -127,7 +127,7 @@ describe('git-watcher webhooks', () => {
       const ev = await env.log.until(`event via ${c.path}`, detected(repos[i]!.name, sha), 10_000);
       expect(ev.data.trigger).toBe('webhook');
     }
-    expect(await metric(a.url, 'git_watcher_push_to_event_seconds_count')).toBeGreaterThanOrEqual(4);
+    expect(await scrapeMetric(a.url, 'git_watcher_push_to_event_seconds_count')).toBeGreaterThanOrEqual(4);
     // A ping is acknowledged and starts nothing.
     const ping = JSON.stringify({ zen: 'hi', hook_id: 1 });
     const pong = await post('/hooks/github', ping, {
@@ -139,7 +139,7 @@ describe('git-watcher webhooks', () => {
 
   it('refuses bad, missing and oversized requests with an event and without fetching', async () => {
     const sha = await push(0, 'refused');
-    const fetchesBefore = await metric(a.url, 'git_watcher_fetches_total');
+    const fetchesBefore = await scrapeMetric(a.url, 'git_watcher_fetches_total');
     const body = JSON.stringify({
       ref: 'refs/heads/main',
       after: sha,
@@ -194,15 +194,15 @@ describe('git-watcher webhooks', () => {
       'generic:unknown-target',
     ]);
     expect(rejections[1]!.data.deliveryId).toBe('d-42');
-    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(7);
+    expect(await scrapeMetric(b.url, 'git_watcher_webhook_rejections_total')).toBe(7);
     // No wait needed: a check is only ever started before the reply, and every reply is in.
     expect(detected(repos[0]!.name, sha)()).toBeUndefined();
-    expect(await metric(a.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
+    expect(await scrapeMetric(a.url, 'git_watcher_fetches_total')).toBe(fetchesBefore);
   });
 
   it('answers every request of a flood of bad webhooks with 401 but publishes a bounded number of events', async () => {
     const flood = 60;
-    const rejectedBefore = await metric(b.url, 'git_watcher_webhook_rejections_total');
+    const rejectedBefore = await scrapeMetric(b.url, 'git_watcher_webhook_rejections_total');
     const body = JSON.stringify({
       ref: 'refs/heads/main',
       repository: { full_name: `org/${repos[1]!.name}` },
@@ -235,13 +235,15 @@ describe('git-watcher webhooks', () => {
     expect(published).toBeGreaterThanOrEqual(REJECTION_EVENTS_PER_MINUTE);
     expect(published).toBeLessThanOrEqual(2 * REJECTION_EVENTS_PER_MINUTE);
     // Every refusal is still counted.
-    expect(await metric(b.url, 'git_watcher_webhook_rejections_total')).toBe(rejectedBefore + flood + 1);
+    expect(await scrapeMetric(b.url, 'git_watcher_webhook_rejections_total')).toBe(
+      rejectedBefore + flood + 1,
+    );
   });
 
   it('serves health, readiness and metrics', async () => {
     expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
-    expect(await metric(a.url, 'git_watcher_repos_owned')).toBe(repos.length);
-    expect(await metric(a.url, 'git_watcher_git_processes_total')).toBeGreaterThan(0);
+    expect(await scrapeMetric(a.url, 'git_watcher_repos_owned')).toBe(repos.length);
+    expect(await scrapeMetric(a.url, 'git_watcher_git_processes_total')).toBeGreaterThan(0);
   });
 });

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { type Bus, EVENT_STREAM, type Subscription } from '@flotilla/bus';
 import { buildSubject, type FlotillaEvent } from '@flotilla/events';
 import { createLogger, type Logger, loadConfig } from '@flotilla/runtime';
-import { rawNats, waitUntil } from '@flotilla/test-support';
+import { rawNats, scrapeMetric, waitUntil } from '@flotilla/test-support';
 import { Config, type RegistryWatcher, startRegistryWatcher, type WatchedImageConfig } from '../src/index.ts';
 
 export const rand = () => randomBytes(4).toString('hex');
@@ -59,7 +59,7 @@ export async function checksDone(
   await until(
     `${n} more image checks`,
     async () => {
-      now = await metric(w.url, 'registry_watcher_polls_total', labels);
+      now = await scrapeMetric(w.url, 'registry_watcher_polls_total', labels);
       return now - since >= n;
     },
     timeoutMs,
@@ -162,21 +162,4 @@ export async function startProxy(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** Sum of a Prometheus counter's samples whose labels include all of `labels`. */
-export async function metric(
-  url: string,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return sum;
 }

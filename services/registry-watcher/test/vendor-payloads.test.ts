@@ -42,12 +42,14 @@
  *
  * Only names, digests and hosts are changed to point at the test registries.
  */
+
 import { createHmac, randomUUID } from 'node:crypto';
 import { Bus } from '@flotilla/bus';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved } from '@flotilla/events';
+import { scrapeMetric } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryWatcher } from '../src/index.ts';
-import { checksDone, collect, metric, rand, startWatcher, until } from './helpers.ts';
+import { checksDone, collect, rand, startWatcher, until } from './helpers.ts';
 import {
   freePort,
   type NatsServer,
@@ -175,7 +177,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 }
 
 async function webhookChecks(): Promise<number> {
-  return await metric(watcher.url, 'registry_watcher_polls_total', { trigger: 'webhook' });
+  return await scrapeMetric(watcher.url, 'registry_watcher_polls_total', { trigger: 'webhook' });
 }
 
 function harborDefault(type: string, tagOrDigest: string, digest: string) {
@@ -225,7 +227,7 @@ describe('Distribution notifications from a real registry', () => {
     });
     // The platform manifests were pushed by digest: each triggered a check that reported nothing.
     expect(detected(distImage).every((d) => !d.tag.startsWith('sha256'))).toBe(true);
-    expect(await metric(watcher.url, 'registry_watcher_failures_total', { code: 'INTERNAL' })).toBe(0);
+    expect(await scrapeMetric(watcher.url, 'registry_watcher_failures_total', { code: 'INTERNAL' })).toBe(0);
   });
 
   it('checks again on a delete, so the deleted tag is forgotten', async () => {

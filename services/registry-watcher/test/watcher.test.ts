@@ -1,17 +1,9 @@
 import { Bus } from '@flotilla/bus';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved } from '@flotilla/events';
+import { scrapeMetric } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryWatcher } from '../src/index.ts';
-import {
-  checksDone,
-  collect,
-  metric,
-  type RegistryProxy,
-  rand,
-  startProxy,
-  startWatcher,
-  until,
-} from './helpers.ts';
+import { checksDone, collect, type RegistryProxy, rand, startProxy, startWatcher, until } from './helpers.ts';
 import {
   type NatsServer,
   pushImage,
@@ -80,12 +72,12 @@ describe('registry-watcher polling a real registry', () => {
     });
     // A few more quiet cycles: nothing else is reported, and quiet cycles cost the tag list plus
     // one conditional HEAD for the one mutable tag.
-    const before = await metric(w.url, 'registry_watcher_registry_requests_total');
-    const polls = await metric(w.url, 'registry_watcher_polls_total');
+    const before = await scrapeMetric(w.url, 'registry_watcher_registry_requests_total');
+    const polls = await scrapeMetric(w.url, 'registry_watcher_polls_total');
     await checksDone(w, polls, 3);
     await events.caughtUp();
-    const cycles = (await metric(w.url, 'registry_watcher_polls_total')) - polls;
-    const spent = (await metric(w.url, 'registry_watcher_registry_requests_total')) - before;
+    const cycles = (await scrapeMetric(w.url, 'registry_watcher_polls_total')) - polls;
+    const spent = (await scrapeMetric(w.url, 'registry_watcher_registry_requests_total')) - before;
     expect(spent).toBeLessThanOrEqual(2 * (cycles + 1));
     expect(events.events).toHaveLength(3);
     expect(new Set(events.events.map((e) => e.id)).size).toBe(3);
@@ -104,7 +96,7 @@ describe('registry-watcher polling a real registry', () => {
     const a2 = await pushImage(registry, { repo, tag: 'a2' });
     const second = await watcher({ images: [{ image }], instance: 'restart-2' });
     await until('a2 detected', () => events.events.length >= 2);
-    await checksDone(second, await metric(second.url, 'registry_watcher_polls_total'), 2);
+    await checksDone(second, await scrapeMetric(second.url, 'registry_watcher_polls_total'), 2);
     await events.caughtUp();
     expect(events.events.map((e) => (e.data as { tag: string }).tag)).toEqual(['a1', 'a2']);
     expect((events.events[1]!.data as { digest: string }).digest).toBe(a2.digest);
@@ -155,7 +147,7 @@ describe('registry-watcher polling a real registry', () => {
       expect((events.of(ImageTagDetected.type)[0]!.data as { digest: string }).digest).toBe(pushed.digest);
       await until('blocked reported', () => events.of(ImageScanFailed.type).length === 1);
       // Two more checks of the readable image (the blocked one waits its 30 s): no second report.
-      await checksDone(w, await metric(w.url, 'registry_watcher_polls_total'), 2);
+      await checksDone(w, await scrapeMetric(w.url, 'registry_watcher_polls_total'), 2);
       await events.caughtUp();
       const failed = events.of(ImageScanFailed.type);
       expect(failed).toHaveLength(1);
@@ -204,7 +196,7 @@ describe('registry-watcher polling a real registry', () => {
       digest: pushed.digest,
       trigger: 'webhook',
     });
-    expect(await metric(w.url, 'registry_watcher_polls_total', { result: 'error' })).toBe(1);
+    expect(await scrapeMetric(w.url, 'registry_watcher_polls_total', { result: 'error' })).toBe(1);
   });
 
   it('shares 50 images between 2 instances: each tag reported exactly once, also across a handover', async () => {
@@ -241,7 +233,7 @@ describe('registry-watcher polling a real registry', () => {
     await until('v2 detected after handover', () => events.events.length >= 55, 20_000);
     await until('all 50 owned by the staying instance', () => staying.owned().length === 50);
     // Two more rounds of checks over all 50 images: a repeat would be in the stream by then.
-    await checksDone(staying, await metric(staying.url, 'registry_watcher_polls_total'), 100);
+    await checksDone(staying, await scrapeMetric(staying.url, 'registry_watcher_polls_total'), 100);
     await events.caughtUp();
     const keys = events.events.map((e) => {
       const d = e.data as { image: string; tag: string };
@@ -266,13 +258,15 @@ describe('registry-watcher polling a real registry', () => {
       't01000',
     ]);
     expect(events.events.every((e) => (e.data as { digest: string }).digest === pushed.digest)).toBe(true);
-    await checksDone(w, await metric(w.url, 'registry_watcher_polls_total'), 2);
+    await checksDone(w, await scrapeMetric(w.url, 'registry_watcher_polls_total'), 2);
     await events.caughtUp();
-    const polls = await metric(w.url, 'registry_watcher_polls_total');
-    expect(await metric(w.url, 'registry_watcher_registry_requests_total', { kind: 'manifestHead' })).toBe(3);
+    const polls = await scrapeMetric(w.url, 'registry_watcher_polls_total');
+    expect(
+      await scrapeMetric(w.url, 'registry_watcher_registry_requests_total', { kind: 'manifestHead' }),
+    ).toBe(3);
     // One tag-list request per cycle (Distribution answers all 1,001 tags in one page).
     expect(
-      await metric(w.url, 'registry_watcher_registry_requests_total', { kind: 'tags' }),
+      await scrapeMetric(w.url, 'registry_watcher_registry_requests_total', { kind: 'tags' }),
     ).toBeLessThanOrEqual(polls + 1);
     expect(events.events).toHaveLength(3);
   });

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bus } from '@flotilla/bus';
 import { ImageScanFailed, ImageTagDetected, ImageTagMoved, WebhookRejected } from '@flotilla/events';
-import { trickleRequest } from '@flotilla/test-support';
+import { scrapeMetric, trickleRequest } from '@flotilla/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegistryWatcher } from '../src/index.ts';
-import { captureLogger, checksDone, collect, metric, rand, startWatcher, until } from './helpers.ts';
+import { captureLogger, checksDone, collect, rand, startWatcher, until } from './helpers.ts';
 import {
   freePort,
   type NatsServer,
@@ -132,12 +132,12 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
     expect(missing[0]?.data).toMatchObject({ code: 'oci.name-unknown', registryCode: 'NAME_UNKNOWN' });
 
     // A webhook-triggered re-check fails the same way: no second event for the same problem.
-    const failedChecks = await metric(watcher.url, 'registry_watcher_polls_total', { result: 'error' });
+    const failedChecks = await scrapeMetric(watcher.url, 'registry_watcher_polls_total', { result: 'error' });
     await pushImage(registry, { repo: denied, tag: 'd1' });
     await checksDone(watcher, failedChecks, 1, { result: 'error' });
     await events.caughtUp();
     expect(
-      await metric(watcher.url, 'registry_watcher_failures_total', { code: 'oci.unauthorized' }),
+      await scrapeMetric(watcher.url, 'registry_watcher_failures_total', { code: 'oci.unauthorized' }),
     ).toBeGreaterThanOrEqual(2);
     expect(
       events.of(ImageScanFailed.type).filter((e) => (e.data as { image: string }).image === deniedImage),
@@ -180,7 +180,7 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
       events.of(ImageTagDetected.type).some((e) => (e.data as { tag: string }).tag === 'g1'),
     );
     const body = JSON.stringify({ image: `${goodImage}:g1`, digest: pushed.digest });
-    const checks = await metric(watcher.url, 'registry_watcher_polls_total', { trigger: 'webhook' });
+    const checks = await scrapeMetric(watcher.url, 'registry_watcher_polls_total', { trigger: 'webhook' });
     const res = await post('/hooks/generic', body, { 'x-flotilla-signature': sign(body) });
     expect(res).toEqual({ status: 202, body: { accepted: [goodImage], ignored: 0 } });
     const unknown = JSON.stringify({ image: `${registry.host}/not/watched` });
@@ -285,7 +285,7 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
     expect(JSON.stringify(got)).not.toContain(HUB_TOKEN);
     expect(JSON.stringify(got)).not.toContain(QUAY_TOKEN);
     for (const secret of [GHCR_SECRET, ARTIFACTORY_SECRET]) expect(logs()).not.toContain(secret);
-    expect(await metric(watcher.url, 'registry_watcher_webhook_rejections_total')).toBe(cases.length);
+    expect(await scrapeMetric(watcher.url, 'registry_watcher_webhook_rejections_total')).toBe(cases.length);
   });
 
   it('cuts off a webhook body trickled byte by byte (slowloris) with 408', async () => {
@@ -302,9 +302,9 @@ describe('registry-watcher webhooks and auth against a real htpasswd registry', 
   it('serves health, readiness and metrics', async () => {
     expect((await fetch(`${watcher.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${watcher.url}/readyz`)).status).toBe(200);
-    expect(await metric(watcher.url, 'registry_watcher_owned_images')).toBe(2);
+    expect(await scrapeMetric(watcher.url, 'registry_watcher_owned_images')).toBe(2);
     expect(
-      await metric(watcher.url, 'registry_watcher_events_total', { type: 'ImageTagDetected' }),
+      await scrapeMetric(watcher.url, 'registry_watcher_events_total', { type: 'ImageTagDetected' }),
     ).toBeGreaterThanOrEqual(2);
   });
 });

@@ -9,6 +9,7 @@ import {
   programArgs,
   rawNats,
   type Spawned,
+  scrapeMetric,
   spawnTracked,
   startGitServer,
   startNats,
@@ -16,7 +17,6 @@ import {
   waitFor,
 } from '@flotilla/test-support';
 import { verifyAuditDir } from '../../../services/audit-writer/src/audit-repo.ts';
-import { metric } from '../../../services/audit-writer/test/helpers.ts';
 import type { AuditEntry, History } from '../history.ts';
 import { HistoryRecorder } from '../history.ts';
 import { Nemesis } from '../nemesis.ts';
@@ -99,7 +99,7 @@ export async function auditDiskFull(durationMs: number): Promise<History> {
     });
     const base = `http://127.0.0.1:${port}`;
     const ready = async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok === true;
-    const gauge = async (name: string) => metric(await (await fetch(`${base}/metrics`)).text(), name);
+    const gauge = (name: string) => scrapeMetric(base, name);
     await waitFor('the audit writer ready', async () => ((await ready()) ? true : undefined), {
       timeoutMs: 90_000,
     });
