@@ -43,10 +43,14 @@ import {
   dryRun,
   evaluateHealth,
   findChanges,
+  type ObjectWarning,
   prune,
   type StepContext,
   waitForHealth,
 } from './steps.ts';
+
+/** Warnings an ApplySucceeded carries at most (the event's schema allows as many). */
+const MAX_WARNINGS = 100;
 
 export interface ApplierDeps {
   config: Config;
@@ -375,8 +379,14 @@ export class Applier {
           pruned: pruned.pruned.length,
         },
         false,
+        dry.warnings,
       );
       clock.mark('published');
+      if (dry.warnings.length > 0)
+        log.warn(
+          { warnings: dry.warnings.slice(0, MAX_WARNINGS) },
+          'the apiserver warned while accepting the plan',
+        );
       log.info(
         {
           applied: applied.length,
@@ -490,6 +500,7 @@ export class Applier {
     startedAt: Date,
     counts: { total: number; applied: number; unchanged: number; pruned: number },
     noop: boolean,
+    warnings: readonly ObjectWarning[] = [],
   ) {
     await this.d.bus.publish(
       ApplySucceeded,
@@ -501,6 +512,7 @@ export class Applier {
         bundleDigest: plan.bundle.digest,
         counts,
         noop,
+        ...(warnings.length > 0 ? { warnings: warnings.slice(0, MAX_WARNINGS) } : {}),
         startedAt: startedAt.toISOString(),
         durationMs: Date.now() - startedAt.getTime(),
       },

@@ -123,6 +123,16 @@ export interface DryRunResult {
   recreate: Set<string>;
   /** Each dry-run object's body as sent, by key: its write sends the same bytes, serialised once. */
   json: Map<string, string>;
+  /**
+   * What the apiserver warned of while accepting them (a deprecated API version or field, pod
+   * template advice), by object; its write would say the same again.
+   */
+  warnings: ObjectWarning[];
+}
+
+export interface ObjectWarning {
+  object: string;
+  message: string;
 }
 
 /**
@@ -140,12 +150,18 @@ export async function dryRun(
   const deferred: DesiredObject[] = [];
   const recreate = new Set<string>();
   const json = new Map<string, string>();
+  const warnings: ObjectWarning[] = [];
   const problems: ObjectProblem[] = [];
   let retry: unknown;
   const results = await mapSettled(objects, ctx.parallelism, async (d) => {
     if (d.viaBundleCrd && !opts.stageLevel) return 'defer';
     const body = JSON.stringify(d.body);
-    await ctx.client.applyDryRun(d.body, d.info, { force: ctx.conflictPolicy === 'force', json: body });
+    const answer = await ctx.client.applyDryRun(d.body, d.info, {
+      force: ctx.conflictPolicy === 'force',
+      json: body,
+    });
+    for (const w of answer.warnings)
+      warnings.push({ object: d.label, message: scrubApiMessage(w, d.label, d.body) });
     json.set(d.key, body);
     return 'ok';
   });
@@ -179,7 +195,7 @@ export async function dryRun(
       !opts.stageLevel,
     );
   }
-  return { deferred, recreate, json };
+  return { deferred, recreate, json, warnings };
 }
 
 // ---- step 4: staged apply ---------------------------------------------------------------------
@@ -218,6 +234,7 @@ export async function applyInStages(
       const stageDry = await dryRun(ctx, late, { bundleNamespaces: new Set(), stageLevel: true });
       for (const k of stageDry.recreate) dry.recreate.add(k);
       for (const [k, body] of stageDry.json) dry.json.set(k, body);
+      dry.warnings.push(...stageDry.warnings);
     }
     opts.onStage?.(stage, objects.length);
     const results = await mapSettled(objects, ctx.parallelism, async (d) => {

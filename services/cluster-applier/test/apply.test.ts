@@ -103,6 +103,29 @@ describe('cluster-applier: apply, order, dry-run, prune, no-op, health', () => {
     );
   });
 
+  it("carries the apiserver's warnings (a deprecated node selector) in ApplySucceeded, naming the object", async () => {
+    const cluster = `c-${rand()}`;
+    const space = `warn-${rand()}`;
+    await h.kubectl('create', 'namespace', space);
+    const old = deployment(space, 'legacy', { replicas: 0 }) as KubeObject & {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
+    old.spec.template.spec.nodeSelector = { 'beta.kubernetes.io/os': 'linux' };
+    await h.start(cluster);
+    const plan = await h.publishPlan(cluster, [old, cm(space, 'quiet')], { sequence: 1 });
+    const done = await h.events.wait<{ planId: string; warnings?: { object: string; message: string }[] }>(
+      ApplySucceeded,
+      (d) => d.planId === plan.planId,
+    );
+    expect(done.data.warnings).toEqual([
+      {
+        object: `apps/Deployment ${space}/legacy`,
+        message:
+          'spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead',
+      },
+    ]);
+  });
+
   it('a misspelt field is refused at dry-run as invalid, once, naming the field: not retried as an outage', async () => {
     const cluster = `c-${rand()}`;
     const space = `typo-${rand()}`;

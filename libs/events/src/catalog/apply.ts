@@ -53,6 +53,14 @@ export const ApplySucceeded = defineEvent({
     noop: Type.Boolean(),
     startedAt: Type.String({ format: 'date-time' }),
     durationMs: Type.Integer({ minimum: 0 }),
+    /**
+     * What the apiserver warned of while accepting the objects (its `Warning` headers: a
+     * deprecated API version or field, pod template advice), as `kubectl apply` prints them; the
+     * first 100. Absent when it warned of nothing.
+     */
+    warnings: Type.Optional(
+      Type.Array(Type.Object({ object: ObjectRefText, message: Message }), { maxItems: 100 }),
+    ),
   }),
 });
 

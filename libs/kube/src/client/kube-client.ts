@@ -91,11 +91,16 @@ export class KubeClient {
 
   /**
    * The same apply with `dryRun=All`: admission and validation run, nothing is stored. Resolves
-   * when the apiserver accepts it (its answer, the object as it would be, is not read); throws
-   * its refusal as {@link apply} would.
+   * when the apiserver accepts it, with the warnings it gave (its answer, the object as it would
+   * be, is not read); throws its refusal as {@link apply} would.
    */
-  async applyDryRun(obj: KubeObject, info: ResourceInfo, opts: ApplyOptions = {}): Promise<void> {
-    await this.http.request({ ...this.applyRequest(obj, info, opts, true), discardBody: true });
+  async applyDryRun(
+    obj: KubeObject,
+    info: ResourceInfo,
+    opts: ApplyOptions = {},
+  ): Promise<{ warnings: string[] }> {
+    const res = await this.http.request({ ...this.applyRequest(obj, info, opts, true), discardBody: true });
+    return { warnings: res.warnings };
   }
 
   private applyRequest(

@@ -33,6 +33,20 @@ export interface KubeRequest {
 export interface KubeResponse<T> {
   status: number;
   body: T;
+  /** The apiserver's `Warning` headers (deprecated APIs and fields, pod template advice), as text. */
+  warnings: string[];
+}
+
+/** `299 - "text"`, several per header when comma-separated (RFC 7234 §5.5, as the apiserver writes them). */
+const WARNING = /\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"/g;
+
+/** The texts of a response's `Warning` headers, unescaped. */
+export function parseWarnings(header: string | string[] | undefined): string[] {
+  if (header === undefined) return [];
+  const out: string[] = [];
+  for (const h of Array.isArray(header) ? header : [header])
+    for (const m of h.matchAll(WARNING)) out.push((m[1] as string).replace(/\\(.)/g, '$1'));
+  return out;
 }
 
 /**
@@ -95,6 +109,7 @@ export class KubeHttp {
     this.requests.total++;
     let status: number;
     let text: string;
+    let warnings: string[];
     try {
       const res = await this.pool.request({
         method: req.method,
@@ -103,9 +118,10 @@ export class KubeHttp {
         ...(payload === undefined ? {} : { body: payload }),
       });
       status = res.statusCode;
+      warnings = parseWarnings(res.headers.warning);
       if (req.discardBody && status >= 200 && status <= 299) {
         for await (const _ of res.body);
-        return { status, body: undefined as T };
+        return { status, body: undefined as T, warnings };
       }
       text = await res.body.text();
     } catch (err) {
@@ -113,7 +129,7 @@ export class KubeHttp {
     }
     if (status < 200 || status > 299)
       throw kubeErrorFromResponse(status, text, { identity: this.identity, ...req.ctx });
-    return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+    return { status, body: (text === '' ? undefined : JSON.parse(text)) as T, warnings };
   }
 
   /**
