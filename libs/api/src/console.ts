@@ -210,6 +210,11 @@ export const ClusterDetail = Type.Object({
           Type.Object({ object: Type.String(), code: Type.Optional(Type.String()), reason: Type.String() }),
         ),
       ),
+      warnings: Type.Optional(
+        Type.Array(Type.Object({ object: Type.String(), message: Type.String() }), {
+          description: 'what the apiserver warned of while accepting the objects (deprecated APIs, fields)',
+        }),
+      ),
     }),
   ),
   health: Nullable(

@@ -75,3 +75,25 @@ describe('held changes on the cluster page', () => {
     });
   });
 });
+
+describe('last apply on the cluster page', () => {
+  it('shows what the apiserver warned of with the apply that carried it; the next apply without warnings clears them', () => {
+    const succeeded = (seq: number, warnings?: { object: string; message: string }[]) =>
+      rec(seq, 'ApplySucceeded', {
+        cluster: 'dev',
+        planId: `dev-${seq}`,
+        counts: { total: 2, applied: 2, unchanged: 0, pruned: 0 },
+        durationMs: 40,
+        ...(warnings ? { warnings } : {}),
+      });
+    const warning = {
+      object: 'apps/Deployment shop/legacy',
+      message:
+        'spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead',
+    };
+    expect(clusterDetail('dev', [succeeded(1, [warning])]).apply?.warnings).toEqual([warning]);
+    expect(clusterDetail('dev', [succeeded(1, [warning]), succeeded(2)]).apply).not.toHaveProperty(
+      'warnings',
+    );
+  });
+});

@@ -58,6 +58,9 @@ export function clusterDetail(cluster: string, records: readonly AuditRecordWire
           at: r.time,
           counts: d.counts as NonNullable<ClusterDetail['apply']>['counts'] & object,
           durationMs: Number(d.durationMs ?? 0),
+          ...(Array.isArray(d.warnings) && d.warnings.length > 0
+            ? { warnings: d.warnings as NonNullable<NonNullable<ClusterDetail['apply']>['warnings']> }
+            : {}),
         };
         break;
       case 'ApplyFailed':

@@ -32,7 +32,8 @@ export function summarize(name: string, data: unknown): string {
       return `${s(d.cluster)}: applying ${s(d.planId)} (${s(d.objects)} objects)`;
     case 'ApplySucceeded': {
       const c = (d.counts ?? {}) as Record<string, number>;
-      return `${s(d.cluster)}: applied ${s(d.planId)} (${c.applied ?? 0} changed, ${c.unchanged ?? 0} unchanged, ${c.pruned ?? 0} pruned)`;
+      const warned = Array.isArray(d.warnings) ? d.warnings.length : 0;
+      return `${s(d.cluster)}: applied ${s(d.planId)} (${c.applied ?? 0} changed, ${c.unchanged ?? 0} unchanged, ${c.pruned ?? 0} pruned${warned > 0 ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''})`;
     }
     case 'ApplyFailed':
       return `${s(d.cluster)}: apply failed ${s(d.code)}: ${s(d.message).split('\n')[0]}`;

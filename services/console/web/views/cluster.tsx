@@ -78,6 +78,15 @@ export function ClusterPage(props: {
                   </p>
                 )}
                 {data.apply.message && <p class="err">{data.apply.message}</p>}
+                {data.apply.warnings && data.apply.warnings.length > 0 && (
+                  <ul>
+                    {data.apply.warnings.map((w) => (
+                      <li>
+                        <code>{w.object}</code> <Badge value="warning" /> {w.message}
+                      </li>
+                    ))}
+                  </ul>
+                )}
                 {data.apply.problems && data.apply.problems.length > 0 && (
                   <ul>
                     {data.apply.problems.map((p) => (
