@@ -21,13 +21,14 @@
  * Run: npx tsx bench/apiserver/ssa-profile.ts [--apps=1000 --rounds=3 --variants=default,ignore --perf=true --out=…]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect as connectH2 } from 'node:http2';
 import { cpus, homedir, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startApplierBench } from '../applier/applier-bench.ts';
-import { mttpObjects } from '../applier/mttp-objects.ts';
+import { mttpObjectPath, mttpObjects } from '../applier/mttp-objects.ts';
+import { cpuSeconds, settleCluster } from '../cluster-cpu.ts';
 import { median } from '../stats.ts';
 import { type Breakdown, breakdown, CATEGORIES } from './stack-categories.ts';
 
@@ -73,36 +74,13 @@ if (PERF && !process.env.FLOTILLA_TESTCLUSTER_BINARY) {
   process.env.FLOTILLA_TESTCLUSTER_BINARY = out;
 }
 
-const COLLECTIONS: Record<string, string> = {
-  Deployment: '/apis/apps/v1/namespaces/NS/deployments',
-  ServiceAccount: '/api/v1/namespaces/NS/serviceaccounts',
-  Service: '/api/v1/namespaces/NS/services',
-  Ingress: '/apis/networking.k8s.io/v1/namespaces/NS/ingresses',
-};
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 const bench = await startApplierBench('bench-ssa-profile', {
   kubectlMaxBuffer: 64 << 20,
   bucket: 'bench-ssa-profile',
 });
 const { cluster, tmp } = bench;
 
-/** Until the cluster process is under 5 % of a core over a second (the controllers caught up), at most 120 s. */
-async function settle(): Promise<void> {
-  const t0 = performance.now();
-  let prev = cpuSeconds(cluster.pid);
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 1000));
-    const now = cpuSeconds(cluster.pid);
-    if (now - prev < 0.05 || performance.now() - t0 > 120_000) return;
-    prev = now;
-  }
-}
+const settle = () => settleCluster(cluster.pid);
 
 /** `perf record` of the cluster process until the returned function is called; then its stacks, by category. */
 function sample(name: string): () => Promise<Breakdown> {
@@ -140,7 +118,7 @@ async function run(variant: string, round: number): Promise<Run> {
   await new Promise((r) => setTimeout(r, 1500));
   const fv = FIELD_VALIDATION[variant];
   const reqs = mttpObjects(prefix, APPS, 10).map((o) => ({
-    path: `${(COLLECTIONS[o.kind] as string).replace('NS', o.metadata.namespace as string)}/${o.metadata.name}?fieldManager=bench-ssa-profile&force=true${fv ? `&fieldValidation=${fv}` : ''}`,
+    path: `${mttpObjectPath(o)}?fieldManager=bench-ssa-profile&force=true${fv ? `&fieldValidation=${fv}` : ''}`,
     body: JSON.stringify(o),
   }));
   const kc = cluster.kubeConfig;

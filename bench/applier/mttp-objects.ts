@@ -59,3 +59,16 @@ export function mttpObjects(prefix: string, apps: number, namespaces: number): K
   }
   return out;
 }
+
+/** Kind → collection path of the four MTTP kinds (built-ins: no discovery needed for raw requests). */
+const COLLECTIONS: Record<string, string> = {
+  Deployment: '/apis/apps/v1/namespaces/NS/deployments',
+  ServiceAccount: '/api/v1/namespaces/NS/serviceaccounts',
+  Service: '/api/v1/namespaces/NS/services',
+  Ingress: '/apis/networking.k8s.io/v1/namespaces/NS/ingresses',
+};
+
+/** The server-side apply path of one MTTP object, for raw requests (query not included). */
+export function mttpObjectPath(o: KubeObject): string {
+  return `${(COLLECTIONS[o.kind] as string).replace('NS', o.metadata.namespace as string)}/${o.metadata.name}`;
+}

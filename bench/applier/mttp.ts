@@ -36,9 +36,10 @@ import { parseArgs } from 'node:util';
 import { ApplySucceeded, HealthChanged } from '@flotilla/events';
 import { killGroup } from '@flotilla/test-support';
 import { stringify } from 'yaml';
+import { cpuSeconds, settleCluster } from '../cluster-cpu.ts';
 import { median } from '../stats.ts';
 import { startApplierBench } from './applier-bench.ts';
-import { mttpObjects } from './mttp-objects.ts';
+import { mttpObjectPath, mttpObjects } from './mttp-objects.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -89,16 +90,6 @@ function peakRssMiB(pid: number): number {
   }
 }
 
-/** utime + stime of a process in seconds (clock ticks are 100 Hz on Linux). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 /** CLOCK_MONOTONIC in µs, the clock V8's CPU profiles use for their sample timestamps. */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 
@@ -106,23 +97,7 @@ const bench = await startApplierBench('bench-applier', { kubectlMaxBuffer: 256 <
 const { cluster, tmp, kubectl } = bench;
 const { waitEvent, publish } = bench.feed;
 
-/**
- * Waits until the test cluster's process (apiserver, etcd and the controllers, one process) has
- * caught up: under 5 % of a core over a second, at most 120 s. A write pass ends when its PATCHes
- * are answered, but the controllers' follow-up (a ReplicaSet and status updates per Deployment,
- * EndpointSlices per Service: thousands of writes more) runs after it; without this wait it lands
- * in the next side's time, and in ABAB pairs that is the applier, right after its ceiling.
- */
-async function settle(): Promise<number> {
-  const t0 = performance.now();
-  let prev = cpuSeconds(cluster.pid);
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 1000));
-    const now = cpuSeconds(cluster.pid);
-    if (now - prev < 0.05 || performance.now() - t0 > 120_000) return (performance.now() - t0) / 1000;
-    prev = now;
-  }
-}
+const settle = () => settleCluster(cluster.pid);
 const settled: number[] = [];
 
 async function createNamespaces(prefix: string) {
@@ -241,14 +216,6 @@ function applyTimeline(
   return out;
 }
 
-/** Kind → collection path, for the raw ceiling requests (no discovery needed for four built-ins). */
-const COLLECTIONS: Record<string, string> = {
-  Deployment: '/apis/apps/v1/namespaces/NS/deployments',
-  ServiceAccount: '/api/v1/namespaces/NS/serviceaccounts',
-  Service: '/api/v1/namespaces/NS/services',
-  Ingress: '/apis/networking.k8s.io/v1/namespaces/NS/ingresses',
-};
-
 /**
  * The apiserver's ceiling for these objects: raw SSA PATCH requests, `concurrency` in flight on
  * keep-alive TLS connections, bodies serialised before the clock starts. No dry-run, no
@@ -265,7 +232,7 @@ async function ceilingRun(
   const reqs = appObjects(prefix).map((o) => ({
     // The applier's own query (fieldValidation=Ignore spares the apiserver a second YAML parse), so
     // the ceiling is the least any client can ask of the apiserver for the same objects.
-    path: `${(COLLECTIONS[o.kind] as string).replace('NS', o.metadata.namespace as string)}/${o.metadata.name}?fieldManager=bench-ceiling&force=true&fieldValidation=Ignore`,
+    path: `${mttpObjectPath(o)}?fieldManager=bench-ceiling&force=true&fieldValidation=Ignore`,
     body: JSON.stringify(o),
   }));
   const kc = cluster.kubeConfig;
