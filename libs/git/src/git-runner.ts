@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withSpan } from '@flotilla/telemetry';
 import { type VulnerabilityCategory, vulnerabilityCheck } from '@simple-git/argv-parser';
@@ -31,19 +31,17 @@ export interface RunOptions {
 
 /**
  * Git bounds neither a fetch nor a clone: a hostile or broken remote can send packs until the
- * disk is full. While the command runs, the packs it is receiving (`tmp_pack_*` in `packDir`,
- * where index-pack writes them) are measured every {@link INCOMING_CHECK_MS}; past `maxBytes` git
- * and its children (index-pack, the transport) are killed, their part-written packs removed, and
- * the command fails with `git.fetch-too-large`. Run it with `fetch.unpackLimit=1` /
- * `transfer.unpackLimit=1` so that every fetch is kept as a pack, never unpacked into loose objects
- * that nothing would measure.
+ * disk is full. A transfer with this limit runs under RLIMIT_FSIZE (`prlimit --fsize`, util-linux),
+ * so the kernel stops index-pack from writing its incoming pack past `maxBytes`; with SIGXFSZ
+ * ignored (`trap "" XFSZ`, inherited through exec) the write fails with EFBIG and git says
+ * "write error: File too large", which becomes `git.fetch-too-large`; the part-written pack in
+ * `packDir` is removed. Every transfer must be kept as a pack (`boundedTransfer`'s config), or it
+ * would be unpacked into loose objects, each bounded but not their sum.
  */
 export interface IncomingPackLimit {
   packDir: string;
   maxBytes: number;
 }
-
-const INCOMING_CHECK_MS = 100;
 
 /** 1 GiB: far more than any configuration repository, far less than a disk. */
 export const DEFAULT_MAX_FETCH_BYTES = 1024 * 1024 * 1024;
@@ -61,24 +59,6 @@ export function boundedTransfer(
     incoming: { packDir: join(gitDir, 'objects', 'pack'), maxBytes },
     config: ['fetch.unpackLimit=1', 'transfer.unpackLimit=1'],
   };
-}
-
-/** Bytes of the packs being received into `packDir` right now. */
-async function incomingBytes(packDir: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(packDir);
-  } catch {
-    return 0; // a clone creates it a moment after it starts
-  }
-  let total = 0;
-  for (const n of names)
-    if (n.startsWith('tmp_pack_'))
-      total += await stat(join(packDir, n)).then(
-        (st) => st.size,
-        () => 0,
-      );
-  return total;
 }
 
 async function removeIncoming(packDir: string): Promise<void> {
@@ -180,39 +160,24 @@ async function runGitProcess(args: string[], opts: RunOptions): Promise<string> 
   if (!existsSync(opts.cwd)) throw new Error(`git ${args[0] ?? ''}: directory ${opts.cwd} does not exist`);
   opts.onProcess?.();
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const limit = opts.incoming;
+  const [command, commandArgs] = limit
+    ? [
+        'prlimit',
+        [`--fsize=${limit.maxBytes}`, '--', 'sh', '-c', 'trap "" XFSZ; exec git "$@"', 'sh', ...argv],
+      ]
+    : ['git', argv];
   return await new Promise<string>((resolve, reject) => {
-    const limit = opts.incoming;
-    const child = spawn('git', argv, {
+    const child = spawn(command, commandArgs, {
       cwd: opts.cwd,
       env,
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
-      // Its own process group, so that index-pack and the transport die with it when it is stopped.
-      detached: limit !== undefined,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
-    let oversize: number | undefined;
-    let watching: NodeJS.Timeout | undefined;
-    if (limit) {
-      const look = async () => {
-        const bytes = await incomingBytes(limit.packDir);
-        if (settled) return;
-        if (bytes <= limit.maxBytes) {
-          watching = setTimeout(look, INCOMING_CHECK_MS);
-          return;
-        }
-        oversize = bytes;
-        try {
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      };
-      watching = setTimeout(look, INCOMING_CHECK_MS);
-    }
     // Killed after `timeoutMs` without output, as simple-git's block timeout did.
     const arm = () => {
       clearTimeout(timer);
@@ -235,25 +200,18 @@ async function runGitProcess(args: string[], opts: RunOptions): Promise<string> 
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearTimeout(watching);
-      if (oversize !== undefined && limit) {
-        const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+      const stderrText = () => Buffer.concat(stderr).toString('utf8');
+      if (limit && code !== 0 && /write error: File too large/.test(stderrText())) {
         const err = new GitError(
           'git.fetch-too-large',
-          `git ${args[0] ?? ''} stopped: the remote sent over ${mib(oversize)}, more than the ${mib(limit.maxBytes)} one transfer may bring`,
-          { details: { receivedBytes: oversize, maxBytes: limit.maxBytes } },
+          `git ${args[0] ?? ''} stopped: the remote sent more than the ${(limit.maxBytes / 1048576).toFixed(1)} MiB one transfer may bring`,
+          { details: { maxBytes: limit.maxBytes } },
         );
         void removeIncoming(limit.packDir).finally(() => reject(err));
       } else if (timedOut)
         reject(new Error(`git ${args[0] ?? ''}: block timeout reached after ${timeoutMs} ms`));
       else if (code !== 0)
-        reject(
-          new GitCommandError(
-            code ?? -1,
-            Buffer.concat(stderr).toString('utf8'),
-            Buffer.concat(stdout).toString('utf8'),
-          ),
-        );
+        reject(new GitCommandError(code ?? -1, stderrText(), Buffer.concat(stdout).toString('utf8')));
       else resolve(Buffer.concat(stdout).toString('utf8'));
     };
     child.on('error', (e) => {
