@@ -195,6 +195,8 @@ export async function dryRun(
       !opts.stageLevel,
     );
   }
+  // In object order, not in the order the answers came: the same plan tells the same warnings.
+  warnings.sort((a, b) => a.object.localeCompare(b.object));
   return { deferred, recreate, json, warnings };
 }
 

@@ -119,7 +119,7 @@ export class KubeClient {
         // Server-side apply refuses a field the kind lacks on its own (a 500 we read as
         // kube.invalid), whatever this says. The apiserver's default (Warn) and Strict add a second,
         // strict YAML parse of every body, only to find duplicate keys, which JSON.stringify never
-        // writes: about 2 % of the control plane's CPU under a bulk apply (bench/results/apiserver-profile.md).
+        // writes: about 3 % of the control plane's CPU under a bulk apply (bench/results/apiserver-profile.md).
         fieldValidation: 'Ignore',
       },
       body: opts.json ?? obj,
