@@ -22,13 +22,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect as connectH2 } from 'node:http2';
 import { cpus, homedir, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startApplierBench } from '../applier/applier-bench.ts';
 import { mttpObjectPath, mttpObjects } from '../applier/mttp-objects.ts';
-import { cpuSeconds, settleCluster } from '../cluster-cpu.ts';
+import { rawSsaClient } from '../applier/raw-ssa.ts';
+import { settleCluster } from '../cluster-cpu.ts';
 import { median } from '../stats.ts';
 import { type Breakdown, breakdown, CATEGORIES } from './stack-categories.ts';
 
@@ -121,49 +121,14 @@ async function run(variant: string, round: number): Promise<Run> {
     path: `${mttpObjectPath(o)}?fieldManager=bench-ssa-profile&force=true${fv ? `&fieldValidation=${fv}` : ''}`,
     body: JSON.stringify(o),
   }));
-  const kc = cluster.kubeConfig;
-  const b64 = (v?: string) => (v ? Buffer.from(v, 'base64') : undefined);
-  const session = connectH2(new URL(cluster.server).origin, {
-    ca: b64(kc.getCurrentCluster()?.caData),
-    cert: b64(kc.getCurrentUser()?.certData),
-    key: b64(kc.getCurrentUser()?.keyData),
-  });
-  const patch = (r: { path: string; body: string }, dryRun: boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const stream = session.request({
-        ':method': 'PATCH',
-        ':path': dryRun ? `${r.path}&dryRun=All` : r.path,
-        'content-type': 'application/apply-patch+yaml',
-      });
-      let status = 0;
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-      });
-      stream.resume();
-      stream.on('error', reject);
-      stream.on('end', () =>
-        status > 0 && status < 300 ? resolve() : reject(new Error(`HTTP ${status} for ${r.path}`)),
-      );
-      stream.end(r.body);
-    });
-  const pass = async (dryRun: boolean): Promise<Pass> => {
-    let next = 0;
-    const cpu0 = cpuSeconds(cluster.pid);
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < reqs.length) await patch(reqs[next++] as { path: string; body: string }, dryRun);
-      }),
-    );
-    return { s: (performance.now() - t0) / 1000, cpu: cpuSeconds(cluster.pid) - cpu0 };
-  };
+  const client = rawSsaClient(cluster, reqs, { h2: true, concurrency: CONCURRENCY });
   await settle();
   const load = loadavg()[0] as number;
   const stop = PERF ? sample(`${variant}-${round}`) : undefined;
-  const dry = await pass(true);
-  const write = await pass(false);
+  const dry = await client.pass(true);
+  const write = await client.pass(false);
   const stacks = await stop?.();
-  session.close();
+  client.close();
   return { dry, write, load, ...(stacks ? { stacks } : {}) };
 }
 

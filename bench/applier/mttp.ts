@@ -27,8 +27,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect as connectH2 } from 'node:http2';
-import { Agent, request } from 'node:https';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +38,7 @@ import { cpuSeconds, settleCluster } from '../cluster-cpu.ts';
 import { median } from '../stats.ts';
 import { startApplierBench } from './applier-bench.ts';
 import { mttpObjectPath, mttpObjects } from './mttp-objects.ts';
+import { rawSsaClient } from './raw-ssa.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -235,89 +234,14 @@ async function ceilingRun(
     path: `${mttpObjectPath(o)}?fieldManager=bench-ceiling&force=true&fieldValidation=Ignore`,
     body: JSON.stringify(o),
   }));
-  const kc = cluster.kubeConfig;
-  const b64 = (v?: string) => (v ? Buffer.from(v, 'base64') : undefined);
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: concurrency,
-    ca: b64(kc.getCurrentCluster()?.caData),
-    cert: b64(kc.getCurrentUser()?.certData),
-    key: b64(kc.getCurrentUser()?.keyData),
-  });
-  const url = new URL(cluster.server);
-  const session = h2
-    ? connectH2(url.origin, {
-        ca: b64(kc.getCurrentCluster()?.caData),
-        cert: b64(kc.getCurrentUser()?.certData),
-        key: b64(kc.getCurrentUser()?.keyData),
-      })
-    : undefined;
-  const patchH2 = (r: { path: string; body: string }, dryRun: boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const stream = (session as NonNullable<typeof session>).request({
-        ':method': 'PATCH',
-        ':path': dryRun ? `${r.path}&dryRun=All` : r.path,
-        'content-type': 'application/apply-patch+yaml',
-      });
-      let status = 0;
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-      });
-      stream.on('error', reject);
-      stream.resume();
-      stream.on('end', () =>
-        status > 0 && status < 300 ? resolve() : reject(new Error(`HTTP ${status} for ${r.path}`)),
-      );
-      stream.end(r.body);
-    });
-  const patch = (r: { path: string; body: string }, dryRun: boolean) =>
-    h2 ? patchH2(r, dryRun) : patchH1(r, dryRun);
-  const patchH1 = (r: { path: string; body: string }, dryRun: boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          agent,
-          host: url.hostname,
-          port: url.port,
-          method: 'PATCH',
-          path: dryRun ? `${r.path}&dryRun=All` : r.path,
-          headers: {
-            'content-type': 'application/apply-patch+yaml',
-            'content-length': Buffer.byteLength(r.body),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            res.statusCode && res.statusCode < 300
-              ? resolve()
-              : reject(new Error(`HTTP ${res.statusCode} for ${r.path}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(r.body);
-    });
-  const pass = async (dryRun: boolean) => {
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < reqs.length) await patch(reqs[next++] as { path: string; body: string }, dryRun);
-      }),
-    );
-    return (performance.now() - t0) / 1000;
-  };
+  const client = rawSsaClient(cluster, reqs, { h2, concurrency });
   settled.push(await settle());
   // The applier's own sequence, raw: a dry-run pass of every object, then the write pass.
   const load = loadavg()[0] as number;
-  const dry = await pass(true);
-  const cpu0 = cpuSeconds(cluster.pid);
-  const s = await pass(false);
-  const apiserverCpu = cpuSeconds(cluster.pid) - cpu0;
-  agent.destroy();
-  session?.close();
-  return { dry, s, apiserverCpu, load };
+  const dry = await client.pass(true);
+  const write = await client.pass(false);
+  client.close();
+  return { dry: dry.s, s: write.s, apiserverCpu: write.cpu, load };
 }
 
 interface ProfileNode {
