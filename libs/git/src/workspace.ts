@@ -152,17 +152,18 @@ export class Workspace {
     };
   }
 
-  /** Talking to the remote: a fetch brings at most `maxFetchBytes` (a push or ls-remote brings nothing). */
   private remote(op: string): RunOptions {
-    const local = this.local(op);
+    return this.local(op, { url: this.url, credentials: this.credentials });
+  }
+
+  /**
+   * A fetch: it brings at most `maxFetchBytes`. Only fetches are bounded; a push or ls-remote
+   * brings nothing, and the bound's prlimit and sh would only add two processes to the write path.
+   */
+  private fetching(): RunOptions {
+    const remote = this.remote('fetch');
     const bounded = boundedTransfer(join(this.dir, '.git'), this.options.maxFetchBytes);
-    return {
-      ...local,
-      url: this.url,
-      credentials: this.credentials,
-      config: [...bounded.config, ...(local.config ?? [])],
-      incoming: bounded.incoming,
-    };
+    return { ...remote, config: [...bounded.config, ...(remote.config ?? [])], incoming: bounded.incoming };
   }
 
   private async init(): Promise<void> {
@@ -223,7 +224,7 @@ export class Workspace {
         'origin',
         `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`,
       ],
-      this.remote('fetch'),
+      this.fetching(),
     );
   }
 
@@ -586,7 +587,7 @@ export class Workspace {
     const tracking = `refs/notes-remote/origin/${ref.replace(/^refs\/notes\//, '')}`;
     const exists = await runGit(['ls-remote', 'origin', ref], this.remote('ls-remote'));
     if (!exists.trim()) return;
-    await runGit(['fetch', '--quiet', '--no-tags', 'origin', `+${ref}:${tracking}`], this.remote('fetch'));
+    await runGit(['fetch', '--quiet', '--no-tags', 'origin', `+${ref}:${tracking}`], this.fetching());
     const local = await runGitStatus(
       ['rev-parse', '--verify', '--quiet', ref],
       this.local('rev-parse'),
